@@ -1,0 +1,615 @@
+"""Load a config directory into one validated ``MedallionConfig`` (DESIGN §3).
+
+The pipeline, one named step each: discover the YAML files → parse → substitute ``${VAR}`` → upgrade legacy
+spellings (``compat``) → validate each file's ``platform`` and ``sources`` → check names and asset keys are
+unique across files → resolve relative local paths. Every step collects ``ConfigIssue``s instead of raising,
+so one load reports every problem with its file, key path and hint; the loader raises one ``ConfigError`` at
+the end. Bad input never escapes as a raw exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from medallion_assets.config.compat import upgrade_file
+from medallion_assets.config.models import MedallionConfig, PlatformConfig, SourceEntry, StrictModel
+from medallion_assets.errors import ConfigError, ConfigIssue, MedallionDeprecationWarning
+
+__all__ = [
+    "CONFIG_DIR_ENV",
+    "PROJECT_DIR_ENV",
+    "TOP_LEVEL_KEYS",
+    "LoadedConfig",
+    "config_json_schema",
+    "load_config",
+    "load_config_with_origins",
+    "resolve_config_dir",
+]
+
+CONFIG_DIR_ENV = "MEDALLION_CONFIG_DIR"
+PROJECT_DIR_ENV = "MEDALLION_PROJECT_DIR"
+TOP_LEVEL_KEYS = ("config_version", "platform", "sources")
+SUPPORTED_VERSION = 1
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+# `$${` escapes a literal `${`; `${NAME}` or `${NAME:default}` substitutes.
+_ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+_MAX_SHOWN = 60
+_M = TypeVar("_M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A loaded config and where it came from (for messages, ``medallion list`` and the CLI)."""
+
+    config: MedallionConfig
+    config_dir: Path
+    source_files: dict[str, Path]  # source name -> the file it is defined in
+    warnings: list[str] = field(default_factory=list)  # deprecation messages, "[CFG00x] ..."
+
+
+class _ConfigFile(StrictModel):
+    """One YAML file of a config dir: any of the three top-level keys (for the JSON Schema)."""
+
+    model_config = ConfigDict(title="medallion config file")
+
+    config_version: Literal[1] = Field(1, description="Config format version; always 1.")
+    platform: PlatformConfig | None = Field(None, description="Storage and defaults; in exactly one file.")
+    sources: list[SourceEntry] = Field(default_factory=list, description="Datasets; in any file.")
+
+
+# --- public API -------------------------------------------------------------------------------------------
+
+
+def resolve_config_dir(
+    config_dir: str | Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The config dir: the argument, else ``$MEDALLION_CONFIG_DIR``, else ``./configs``, else the repo's."""
+    env = os.environ if environ is None else environ
+    if config_dir is not None:
+        return Path(config_dir).expanduser().resolve()
+    if env.get(CONFIG_DIR_ENV):
+        return Path(env[CONFIG_DIR_ENV]).expanduser().resolve()
+    local = Path.cwd() / "configs"
+    return local.resolve() if local.is_dir() else _REPO_ROOT / "configs"
+
+
+def load_config(
+    config_dir: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> MedallionConfig:
+    """Load and validate every YAML file of the config dir.
+
+    Raises:
+        ConfigError: listing every problem found, each with file, key path and hint.
+    """
+    loaded, deprecations = _load(config_dir, environ)
+    _emit_warnings(deprecations)
+    return loaded.config
+
+
+def load_config_with_origins(
+    config_dir: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Like ``load_config``, also returning the file of each source and the deprecation messages."""
+    loaded, deprecations = _load(config_dir, environ)
+    _emit_warnings(deprecations)
+    return loaded
+
+
+def config_json_schema() -> dict[str, Any]:
+    """JSON Schema of one config file (``medallion schema``); editors can validate each file with it."""
+    schema = _ConfigFile.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+# --- the pipeline -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FileResult:
+    """What one file contributed: its validated parts, with the file they came from."""
+
+    label: str
+    path: Path
+    platform: PlatformConfig | None = None
+    sources: list[tuple[int, SourceEntry]] = field(default_factory=list)
+    top_level_typos: list[str] = field(default_factory=list)
+    has_platform_key: bool = False
+
+
+def _load(
+    config_dir: str | Path | None, environ: Mapping[str, str] | None
+) -> tuple[LoadedConfig, list[tuple[str, str]]]:
+    env = os.environ if environ is None else environ
+    root = resolve_config_dir(config_dir, environ=env)
+    issues: list[ConfigIssue] = []
+    deprecations: list[tuple[str, str]] = []
+    results = [
+        _load_file(path, _label(path, root), env, issues, deprecations)
+        for path in _discover_files(root, issues)
+    ]
+    platform = _single_platform(results, root, issues)
+    _check_unique(results, issues)
+    if issues or platform is None:
+        raise ConfigError(issues)
+    project_dir = (
+        Path(env[PROJECT_DIR_ENV]).expanduser().resolve() if env.get(PROJECT_DIR_ENV) else root.parent
+    )
+    entries = [(r, entry) for r in results for _, entry in r.sources]
+    config = MedallionConfig(
+        config_version=SUPPORTED_VERSION,
+        platform=_resolve_platform_paths(platform, project_dir),
+        sources=[_resolve_source_paths(entry, project_dir) for _, entry in entries],
+    )
+    source_files = {entry.source_name: r.path for r, entry in entries}
+    messages = [str(MedallionDeprecationWarning(code, message)) for code, message in deprecations]
+    loaded = LoadedConfig(config=config, config_dir=root, source_files=source_files, warnings=messages)
+    return loaded, deprecations
+
+
+def _discover_files(root: Path, issues: list[ConfigIssue]) -> list[Path]:
+    if not root.is_dir():
+        issues.append(
+            ConfigIssue(
+                str(root), "", "config directory not found", f"pass --config-dir or set {CONFIG_DIR_ENV}"
+            )
+        )
+        return []
+    files = [p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _label(path: Path, root: Path) -> str:
+    """How a file is named in messages: relative to the config dir's parent, e.g. ``configs/x.yaml``."""
+    return (Path(root.name) / path.relative_to(root)).as_posix()
+
+
+def _load_file(
+    path: Path,
+    label: str,
+    env: Mapping[str, str],
+    issues: list[ConfigIssue],
+    deprecations: list[tuple[str, str]],
+) -> _FileResult:
+    result = _FileResult(label=label, path=path)
+    data = _parse_yaml(path, label, issues)
+    if data is None:
+        return result
+    subst = _Substitution(env, label)
+    data = subst.apply(data, "")
+    issues.extend(subst.issues)
+    upgraded = upgrade_file(data, label)
+    issues.extend(upgraded.issues)
+    deprecations.extend(upgraded.warnings)
+    data = upgraded.data
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            hint = _did_you_mean(str(key), TOP_LEVEL_KEYS)
+            issues.append(ConfigIssue(label, str(key), "unknown top-level key", hint))
+            result.top_level_typos.append(str(key))
+    version = data.get("config_version", SUPPORTED_VERSION)
+    if version != SUPPORTED_VERSION or isinstance(version, bool):
+        issues.append(
+            ConfigIssue(
+                label,
+                "config_version",
+                f"unsupported config_version {_show(version, subst)}",
+                f"the only supported version is {SUPPORTED_VERSION}",
+            )
+        )
+    if "platform" in data:
+        result.has_platform_key = True
+        result.platform = _validate(PlatformConfig, data["platform"], label, "platform", subst, issues)
+    sources = data.get("sources")
+    if sources is not None and not isinstance(sources, list):
+        issues.append(
+            ConfigIssue(label, "sources", f"expected a list, got {_type_name(sources)}", _LIST_HINT)
+        )
+    for index, raw in enumerate(sources if isinstance(sources, list) else []):
+        entry = _validate(SourceEntry, raw, label, f"sources[{index}]", subst, issues)
+        if entry is not None:
+            result.sources.append((index, entry))
+    return result
+
+
+_LIST_HINT = "write each source as a '- name: ...' item under 'sources:'"
+
+
+def _parse_yaml(path: Path, label: str, issues: list[ConfigIssue]) -> dict[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except (OSError, UnicodeDecodeError) as exc:
+        issues.append(ConfigIssue(label, "", f"cannot read file: {exc}"))
+        return None
+    except yaml.YAMLError as exc:
+        issues.append(_yaml_issue(exc, label))
+        return None
+    if data is None:  # an empty file (or only comments) contributes nothing
+        return None
+    if not isinstance(data, dict):
+        issues.append(
+            ConfigIssue(
+                label,
+                "",
+                f"expected a mapping at the top of the file, got {_type_name(data)}",
+                f"use the top-level keys {', '.join(TOP_LEVEL_KEYS)}",
+            )
+        )
+        return None
+    return data
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key '{key}'",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_issue(exc: yaml.YAMLError, label: str) -> ConfigIssue:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    if str(problem).startswith("duplicate key"):
+        hint = "a key may appear only once in a mapping"
+    else:
+        hint = "check indentation (spaces, not tabs), colons and quotes at and just above that line"
+    return ConfigIssue(label, "", f"malformed YAML: {problem}{where}", hint)
+
+
+# --- ${VAR} substitution ----------------------------------------------------------------------------------
+
+
+class _Substitution:
+    """Replaces ``${VAR}``/``${VAR:default}`` in string values; remembers values to mask in messages."""
+
+    def __init__(self, env: Mapping[str, str], label: str) -> None:
+        self.env = env
+        self.label = label
+        self.issues: list[ConfigIssue] = []
+        self.masks: dict[str, str] = {}  # environment value -> "${VAR}"
+
+    def apply(self, value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            return {k: self.apply(v, _join(path, str(k))) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.apply(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str) and "$" in value:
+            return _ENV_RE.sub(lambda m: self._replace(m, path), value)
+        return value
+
+    def _replace(self, match: re.Match[str], path: str) -> str:
+        name, default = match.group(1), match.group(2)
+        if name is None:
+            return "${"
+        if name in self.env:
+            value = self.env[name]
+            if value:
+                self.masks[value] = f"${{{name}}}"
+            return value
+        if default is not None:
+            return default
+        self.issues.append(
+            ConfigIssue(
+                self.label,
+                path,
+                f"environment variable '{name}' is not set",
+                f"set {name}, or give a default: ${{{name}:default}}",
+            )
+        )
+        return match.group(0)
+
+    def mask(self, text: str) -> str:
+        for value in sorted(self.masks, key=len, reverse=True):
+            if len(value) >= 3 or text == value:
+                text = text.replace(value, self.masks[value])
+        return text
+
+
+# --- validation and pydantic errors -> issues -------------------------------------------------------------
+
+
+def _validate(
+    model: type[_M], raw: Any, label: str, prefix: str, subst: _Substitution, issues: list[ConfigIssue]
+) -> _M | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_issues_from(exc, model, raw, label, prefix, subst))
+        return None
+
+
+def _issues_from(
+    exc: ValidationError, model: type[BaseModel], raw: Any, label: str, prefix: str, subst: _Substitution
+) -> list[ConfigIssue]:
+    suffix = _source_suffix(raw) if model is SourceEntry else ""
+    errors = exc.errors(include_url=False)
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    out: list[ConfigIssue] = []
+    union_paths: dict[str, int] = {}  # a value failing every member of a union gives one issue
+    for err in errors:
+        loc, tagged = _clean_loc(model, err["loc"])
+        path = _dotted(prefix, loc)
+        if err["type"] == "missing" and _explained_by_typo(model, loc, unknown):
+            continue
+        message, hint = _describe(err, model, loc, subst)
+        issue = ConfigIssue(label, path, subst.mask(message) + suffix, subst.mask(hint))
+        if tagged and path in union_paths:
+            prev = out[union_paths[path]]
+            issue = ConfigIssue(
+                label, path, f"{prev.message.removesuffix(suffix)}; or {issue.message}", prev.hint
+            )
+            out[union_paths[path]] = issue
+            continue
+        if tagged:
+            union_paths[path] = len(out)
+        out.append(issue)
+    return out
+
+
+def _describe(
+    err: Mapping[str, Any], model: type[BaseModel], loc: tuple[Any, ...], subst: _Substitution
+) -> tuple[str, str]:
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    if kind == "extra_forbidden":
+        candidates = _keys_of(_model_at(model, loc[:-1]))
+        return "unknown key", _did_you_mean(str(loc[-1]), candidates)
+    if kind == "missing":
+        return "required key missing", f"add '{loc[-1]}'" if loc else ""
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+        close = difflib.get_close_matches(str(value), allowed, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"{_show(value, subst)} is not allowed", f"{hint}allowed: {', '.join(allowed)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping (key: value), got {_type_name(value)}", ""
+    if kind == "list_type":
+        return f"expected a list, got {_type_name(value)}", ""
+    if kind in ("value_error", "assertion_error"):
+        return msg.removeprefix("Value error, ").removeprefix("Assertion failed, "), ""
+    return f"{msg}, got {_show(value, subst)}", ""
+
+
+def _explained_by_typo(
+    model: type[BaseModel], loc: tuple[Any, ...], unknown: list[Mapping[str, Any]]
+) -> bool:
+    """A missing key whose near-spelling was given as an unknown key is reported once, as the typo."""
+    for err in unknown:
+        other, _ = _clean_loc(model, err["loc"])
+        if other[:-1] == loc[:-1] and difflib.get_close_matches(str(other[-1]), [str(loc[-1])], n=1):
+            return True
+    return False
+
+
+def _clean_loc(model: type[BaseModel], loc: Sequence[Any]) -> tuple[tuple[Any, ...], bool]:
+    """Drop pydantic's union-member tags (``dict[str,any]``) from a loc; say whether there were any."""
+    out: list[Any] = []
+    tagged = False
+    tp: Any = model
+    for part in loc:
+        tp = _unwrap(tp)
+        if _is_union(tp) and isinstance(part, str):
+            tagged = True
+            tp = None
+            continue
+        out.append(part)
+        tp = _child_type(tp, part)
+    return tuple(out), tagged
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
+    tp: Any = model
+    for part in loc:
+        tp = _child_type(_unwrap(tp), part)
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _child_type(tp: Any, part: Any) -> Any:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, info in tp.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin is list and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> ``X`` (pydantic reports no tag for it); other unions stay unions."""
+    if _is_union(tp):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return tp
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _keys_of(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _did_you_mean(key: str, candidates: Sequence[str]) -> str:
+    if not candidates:
+        return ""
+    lowered = {c.lower(): c for c in candidates}
+    close = [lowered[c] for c in difflib.get_close_matches(key.lower(), list(lowered), n=2, cutoff=0.6)]
+    if close:
+        return f"did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"allowed keys: {', '.join(repr(c) for c in candidates)}"
+
+
+def _source_suffix(raw: Any) -> str:
+    if not isinstance(raw, Mapping):
+        return ""
+    name = raw.get("name")
+    source = raw.get("source")
+    if not isinstance(name, str) and isinstance(source, Mapping):
+        system, table = source.get("system"), source.get("table")
+        name = f"{system}_{table}".lower() if isinstance(system, str) and isinstance(table, str) else None
+    return f" (source '{name}')" if isinstance(name, str) else ""
+
+
+# --- cross-file checks ------------------------------------------------------------------------------------
+
+
+def _single_platform(
+    results: list[_FileResult], root: Path, issues: list[ConfigIssue]
+) -> PlatformConfig | None:
+    holders = [r for r in results if r.platform is not None]
+    if len(holders) > 1:
+        names = ", ".join(r.label for r in holders)
+        for r in holders[1:]:
+            issues.append(
+                ConfigIssue(
+                    r.label,
+                    "platform",
+                    f"'platform:' is defined in more than one file ({names})",
+                    "keep exactly one platform section",
+                )
+            )
+    if holders:
+        return holders[0].platform
+    typo = any(_did_you_mean(t, ["platform"]).startswith("did") for r in results for t in r.top_level_typos)
+    unparsed = any(i.path == "" for i in issues)  # a malformed file may hold it
+    if not (typo or unparsed or any(r.has_platform_key for r in results)):
+        issues.append(
+            ConfigIssue(
+                root.name, "platform", "no file defines 'platform:'", "add a platform.yaml (see docs)"
+            )
+        )
+    return None
+
+
+def _check_unique(results: list[_FileResult], issues: list[ConfigIssue]) -> None:
+    checks = {  # what must be unique -> (key of an entry, how to fix a clash)
+        "source name": (lambda e: e.source_name, "give one of them another 'name'"),
+        "Bronze asset key": (
+            lambda e: f"bronze/{e.source.system}/{e.source.table}",
+            "each (source.system, source.table) may be extracted once",
+        ),
+        "Silver asset key": (
+            lambda e: (
+                f"silver/{e.silver.domain or e.source.system}/{e.silver.entity or e.source.table}"
+                f" v{e.silver.version}"
+            ),
+            "set another silver.domain, silver.entity or silver.version",
+        ),
+    }
+    for what, (key_of, hint) in checks.items():
+        seen: dict[str, tuple[str, int]] = {}
+        for r in results:
+            for index, entry in r.sources:
+                key = key_of(entry)
+                if key in seen:
+                    first_file, first_index = seen[key]
+                    issues.append(
+                        ConfigIssue(
+                            r.label,
+                            f"sources[{index}]",
+                            f"duplicate {what} '{key}', also in {first_file} sources[{first_index}]",
+                            hint,
+                        )
+                    )
+                else:
+                    seen[key] = (r.label, index)
+
+
+# --- relative paths ---------------------------------------------------------------------------------------
+
+
+def _absolute(path: str, project_dir: Path) -> str:
+    if "://" in path:
+        return path
+    expanded = Path(path).expanduser()
+    return path if expanded.is_absolute() else os.path.normpath(project_dir / expanded)
+
+
+def _resolve_platform_paths(platform: PlatformConfig, project_dir: Path) -> PlatformConfig:
+    update = {}
+    for layer in ("bronze", "silver"):
+        storage = getattr(platform, layer)
+        if storage.local_path:
+            update[layer] = storage.model_copy(
+                update={"local_path": _absolute(storage.local_path, project_dir)}
+            )
+    return platform.model_copy(update=update)
+
+
+def _resolve_source_paths(entry: SourceEntry, project_dir: Path) -> SourceEntry:
+    file = entry.source.file
+    if file is None:
+        return entry
+    file = file.model_copy(update={"path": _absolute(file.path, project_dir)})
+    return entry.model_copy(update={"source": entry.source.model_copy(update={"file": file})})
+
+
+# --- small helpers ----------------------------------------------------------------------------------------
+
+
+def _emit_warnings(deprecations: list[tuple[str, str]]) -> None:
+    for code, message in deprecations:
+        # stacklevel 3: attributed to the caller of load_config, whose config it is.
+        warnings.warn(MedallionDeprecationWarning(code, message), stacklevel=3)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _dotted(prefix: str, loc: Sequence[Any]) -> str:
+    path = prefix
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+    return path
+
+
+def _show(value: Any, subst: _Substitution) -> str:
+    text = subst.mask(repr(value))
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "nothing (null)",
+    }
+    return names.get(type(value), type(value).__name__)

@@ -1,0 +1,578 @@
+"""Pydantic models of the medallion config (DESIGN §3).
+
+These are the user-facing edge: ``extra="forbid"`` everywhere, so an unknown key is an error that the
+loader turns into a "did you mean" hint. Legacy spellings (aliases, deprecated keys) are rewritten by the
+loader *before* validation (see ``medallion_assets.config.compat``), so the models only know the current
+names. Cross-field rules (a model that needs keys, a model/load-pattern pair that makes no sense) live in
+``model_validator``s here so that every way of building a config gets them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ApiAuthConfig",
+    "ApiConfig",
+    "ApiIncrementalConfig",
+    "ApiPaginationConfig",
+    "AzureConnectionConfig",
+    "CdcConfig",
+    "CustomExtractorConfig",
+    "DbConfig",
+    "DbIncrementalConfig",
+    "DefaultsConfig",
+    "ErrorHandlingConfig",
+    "FileConfig",
+    "FreshnessConfig",
+    "HttpDefaultsConfig",
+    "LayerStorageConfig",
+    "LoadPattern",
+    "MedallionConfig",
+    "NormalizationConfig",
+    "OutputDefaultsConfig",
+    "PartitionsConfig",
+    "PlatformConfig",
+    "RunConfig",
+    "S3ConnectionConfig",
+    "ScheduleConfig",
+    "Scd2Config",
+    "SensorConfig",
+    "SilverConfig",
+    "SilverModelName",
+    "SilverSchemaConfig",
+    "SourceConfig",
+    "SourceEntry",
+    "SourceType",
+]
+
+SourceType = Literal["api", "db", "file", "custom"]
+LoadPattern = Literal["full", "incremental", "cdc", "current_history"]
+SilverModelName = Literal["periodic_snapshot", "scd_type_1", "scd_type_2", "cdc", "event_log"]
+DeleteMode = Literal["ignore", "hard_delete", "tombstone"]
+Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"]
+FileFormat = Literal["csv", "tsv", "json", "jsonl", "parquet"]
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Dagster asset key parts and our folder names: letters, digits, underscore.
+KEY_PART_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TYPE_RE = re.compile(
+    r"^(string|utf8|int8|int16|int32|int64|uint8|uint16|uint32|uint64|float32|float64|boolean|bool|date|"
+    r"datetime|timestamp|time|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
+)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- platform ---------------------------------------------------------------------------------------------
+
+
+class OutputDefaultsConfig(StrictModel):
+    """How part files are cut and compressed."""
+
+    max_rows_per_file: int = Field(100_000, ge=1, description="Rows per Parquet part file at most.")
+    max_file_size_mb: float = Field(
+        256.0, gt=0, description="Cap on the in-memory (Arrow) size of one part file, in MiB."
+    )
+    parquet_compression: Compression = Field("zstd", description="Parquet codec of every part file.")
+    parquet_compression_level: int | None = Field(
+        1, description="Codec level (zstd 1 is ~1.7x faster than the default at a similar size)."
+    )
+
+
+class LayerStorageConfig(StrictModel):
+    """Where one layer (Bronze or Silver) is stored; ``storage_backend`` picks a registered backend."""
+
+    storage_backend: str = Field("local", description="local | s3 | azure | any registered backend name.")
+    local_path: str | None = Field(None, description="Root folder for the local backend.")
+    s3_bucket: str | None = Field(None, description="Bucket for the s3 backend.")
+    s3_prefix: str = Field("", description="Key prefix inside the bucket.")
+    azure_container: str | None = Field(None, description="Container for the azure backend.")
+    azure_prefix: str = Field("", description="Blob prefix inside the container.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Extra settings handed to a plugin backend (no secrets)."
+    )
+    output_defaults: OutputDefaultsConfig = Field(default_factory=OutputDefaultsConfig)
+
+    @model_validator(mode="after")
+    def _backend_settings_present(self) -> LayerStorageConfig:
+        required = {"local": "local_path", "s3": "s3_bucket", "azure": "azure_container"}
+        key = required.get(self.storage_backend)
+        if key and not getattr(self, key):
+            raise ValueError(f"storage_backend '{self.storage_backend}' needs '{key}'")
+        return self
+
+
+class S3ConnectionConfig(StrictModel):
+    """Names of the environment variables that hold S3 settings; never the secrets themselves."""
+
+    endpoint_url_env: str | None = None
+    access_key_env: str | None = None
+    secret_key_env: str | None = None
+    session_token_env: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    verify_ssl: bool = True
+
+
+class AzureConnectionConfig(StrictModel):
+    """Names of the environment variables that hold Azure settings; never the secrets themselves."""
+
+    connection_string_env: str | None = None
+    account_name_env: str | None = None
+    account_key_env: str | None = None
+    sas_token_env: str | None = None
+    account_url: str | None = None
+    tenant_id_env: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    use_default_credential: bool = False
+
+
+def _check_timezone(value: str | None) -> str | None:
+    """Reject a timezone name the IANA database does not know (shared by every ``timezone`` key)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone '{value}' (use an IANA name such as 'UTC')") from exc
+    return value
+
+
+class PartitionsConfig(StrictModel):
+    """The daily partitions of a source: first date, timezone and how many days ahead the last one is."""
+
+    start_date: date = Field(date(2025, 1, 1), description="First partition (run date).")
+    timezone: str = Field("UTC", description="IANA timezone the day boundaries are in.")
+    end_offset: int = Field(0, ge=0, description="1 adds today's (still open) partition, for sensors.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str | None:
+        return _check_timezone(value)
+
+
+class PartitionsOverride(StrictModel):
+    """Per-source override of ``platform.defaults.partitions``; unset keys inherit."""
+
+    start_date: date | None = None
+    timezone: str | None = None
+    end_offset: int | None = Field(None, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
+
+
+class ScheduleConfig(StrictModel):
+    """A daily schedule: a tick on day X materializes partition X-1."""
+
+    cron: str = Field("0 2 * * *", description="Cron expression of the tick.")
+    timezone: str | None = Field(None, description="Timezone of the cron (default: the partitions').")
+    default_status: Literal["running", "stopped"] = "stopped"
+    group: str | None = Field(None, description="Sources with the same group share one schedule.")
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"cron '{value}' must have 5 fields (minute hour day month weekday)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
+
+
+class HttpDefaultsConfig(StrictModel):
+    """Defaults every API source inherits."""
+
+    rate_limit_rps: float = Field(10.0, gt=0)
+    burst: int = Field(10, ge=1)
+    max_retries: int = Field(5, ge=0)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class DefaultsConfig(StrictModel):
+    partitions: PartitionsConfig = Field(default_factory=PartitionsConfig)
+    schedule: ScheduleConfig | None = None
+    http: HttpDefaultsConfig = Field(default_factory=HttpDefaultsConfig)
+
+
+class PlatformConfig(StrictModel):
+    """Owned by the platform team: storage, connections and defaults."""
+
+    bronze: LayerStorageConfig
+    silver: LayerStorageConfig
+    s3_connection: S3ConnectionConfig | None = None
+    azure_connection: AzureConnectionConfig | None = None
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+
+
+# --- extractors -------------------------------------------------------------------------------------------
+
+
+class ApiAuthConfig(StrictModel):
+    type: Literal["none", "bearer", "basic", "api_key", "oauth2_client_credentials"] = "none"
+    token_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    key_env: str | None = None
+    key_header: str | None = None
+    key_param: str | None = None
+    token_url: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    scope: str | None = None
+
+    @model_validator(mode="after")
+    def _needed_keys(self) -> ApiAuthConfig:
+        needs = {
+            "bearer": ["token_env"],
+            "basic": ["username_env", "password_env"],
+            "api_key": ["key_env"],
+            "oauth2_client_credentials": ["token_url", "client_id_env", "client_secret_env"],
+        }.get(self.type, [])
+        missing = [key for key in needs if not getattr(self, key)]
+        if missing:
+            raise ValueError(f"auth type '{self.type}' needs {', '.join(missing)}")
+        if self.type == "api_key" and not (self.key_header or self.key_param):
+            raise ValueError("auth type 'api_key' needs key_header or key_param")
+        return self
+
+
+class ApiPaginationConfig(StrictModel):
+    type: Literal["none", "offset", "page", "cursor", "link_header", "next_url"] = "none"
+    page_size: int = Field(100, ge=1)
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    page_param: str = "page"
+    page_size_param: str | None = "page_size"
+    start_page: int = 1
+    cursor_param: str = "cursor"
+    cursor_path: str | None = None
+    initial_cursor: str | None = None
+    next_url_path: str | None = None
+    total_path: str | None = None
+    has_more_path: str | None = None
+    max_pages: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _needed_paths(self) -> ApiPaginationConfig:
+        if self.type == "cursor" and not self.cursor_path:
+            raise ValueError("pagination type 'cursor' needs cursor_path")
+        if self.type == "next_url" and not self.next_url_path:
+            raise ValueError("pagination type 'next_url' needs next_url_path")
+        return self
+
+
+class ApiIncrementalConfig(StrictModel):
+    cursor_field: str
+    param: str | None = None
+    initial_value: str | None = None
+
+
+class ApiConfig(StrictModel):
+    base_url: str
+    endpoint: str = "/"
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | list[Any] | None = None
+    data_path: str | None = None
+    auth: ApiAuthConfig = Field(default_factory=ApiAuthConfig)
+    pagination: ApiPaginationConfig = Field(default_factory=ApiPaginationConfig)
+    rate_limit_rps: float | None = Field(None, gt=0)
+    burst: int | None = Field(None, ge=1)
+    max_retries: int | None = Field(None, ge=0)
+    timeout_seconds: float | None = Field(None, gt=0)
+    use_async: bool = False
+    prefetch_pages: int = Field(2, ge=1)
+    incremental: ApiIncrementalConfig | None = None
+
+
+class DbIncrementalConfig(StrictModel):
+    cursor_column: str
+    mode: Literal["window", "watermark"] = "watermark"
+    lookback: str | None = Field(None, description="Duration such as '2h' or '1d' (window mode).")
+    initial_value: str | None = None
+
+    @field_validator("lookback")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+\s*[smhd]", value):
+            raise ValueError(f"lookback '{value}' must be a number and a unit s, m, h or d, e.g. '2h'")
+        return value
+
+
+class DbConfig(StrictModel):
+    url_env: str = Field(description="Environment variable holding the SQLAlchemy URL.")
+    query: str | None = None
+    table: str | None = None
+    db_schema: str | None = Field(None, alias="schema")
+    fetch_batch_size: int = Field(50_000, ge=1)
+    engine: Literal["auto", "sqlalchemy", "adbc", "connectorx"] = "auto"
+    incremental: DbIncrementalConfig | None = None
+
+    @model_validator(mode="after")
+    def _query_or_table(self) -> DbConfig:
+        if bool(self.query) == bool(self.table):
+            raise ValueError("set exactly one of 'query' or 'table'")
+        return self
+
+
+class FileConfig(StrictModel):
+    path: str = Field(description="Local path or fsspec URL; globs and {run_date:%Y%m%d} templates.")
+    format: FileFormat | None = Field(None, description="Default: from the file extension.")
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    has_header: bool = True
+    json_path: str | None = Field(None, description="Dot path to the record list inside a JSON document.")
+    columns: list[str] | None = Field(None, description="Column names (no header) or a projection.")
+    required: bool = Field(True, description="No matching file: error when true, empty partition when false.")
+
+
+class CustomExtractorConfig(StrictModel):
+    module: str | None = None
+    class_name: str | None = None
+    entry_point: str | None = Field(None, description="Name in the 'medallion.extractors' entry point group.")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _module_or_entry_point(self) -> CustomExtractorConfig:
+        if self.entry_point and (self.module or self.class_name):
+            raise ValueError("set either entry_point or module + class_name, not both")
+        if not self.entry_point and not (self.module and self.class_name):
+            raise ValueError("set module and class_name, or entry_point")
+        return self
+
+
+class RunConfig(StrictModel):
+    load_pattern: LoadPattern = "full"
+    max_rows_per_file: int | None = Field(None, ge=1)
+    max_file_size_mb: float | None = Field(None, gt=0)
+    parquet_compression: Compression | None = None
+
+
+_SECTION_FOR_TYPE = {"api": "api", "db": "db", "file": "file", "custom": "custom_extractor"}
+
+
+class SourceConfig(StrictModel):
+    """Where the data comes from (``sources[].source``)."""
+
+    system: str
+    table: str
+    type: SourceType
+    api: ApiConfig | None = None
+    db: DbConfig | None = None
+    file: FileConfig | None = None
+    custom_extractor: CustomExtractorConfig | None = None
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    @field_validator("system", "table")
+    @classmethod
+    def _key_part(cls, value: str) -> str:
+        if not KEY_PART_RE.match(value):
+            raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
+        return value
+
+    @model_validator(mode="after")
+    def _one_section_for_type(self) -> SourceConfig:
+        wanted = _SECTION_FOR_TYPE[self.type]
+        if getattr(self, wanted) is None:
+            raise ValueError(f"type '{self.type}' needs a '{wanted}:' section")
+        extra = [s for s in _SECTION_FOR_TYPE.values() if s != wanted and getattr(self, s) is not None]
+        if extra:
+            raise ValueError(f"type '{self.type}' does not use the section(s) {', '.join(extra)}")
+        return self
+
+    @property
+    def extractor_section(self) -> BaseModel:
+        return getattr(self, _SECTION_FOR_TYPE[self.type])
+
+
+# --- silver -----------------------------------------------------------------------------------------------
+
+
+class SilverSchemaConfig(StrictModel):
+    rename_map: dict[str, str] = Field(default_factory=dict, description="Bronze name -> Silver name.")
+    column_order: list[str] = Field(default_factory=list, description="These columns first, the rest after.")
+    types: dict[str, str] = Field(
+        default_factory=dict, description="Column -> type (string, int64, float64, boolean, date, ...)."
+    )
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {col: t for col, t in value.items() if not TYPE_RE.match(t.strip().lower())}
+        if bad:
+            col, t = next(iter(bad.items()))
+            raise ValueError(
+                f"unknown type '{t}' for column '{col}'; use string, int8..int64, uint8..uint64, float32, "
+                "float64, boolean, date, datetime, time or decimal(p,s)"
+            )
+        return value
+
+
+class NormalizationConfig(StrictModel):
+    trim_strings: bool = False
+    empty_strings_as_null: bool = False
+
+
+class ErrorHandlingConfig(StrictModel):
+    """Quarantine thresholds: the asset fails when bad rows exceed both (or any, with max_bad_records 0)."""
+
+    enabled: bool = True
+    max_bad_records: int = Field(0, ge=0)
+    max_bad_percent: float = Field(0.0, ge=0, le=100)
+
+
+class CdcConfig(StrictModel):
+    operation_column: str = "op"
+    insert_code: str = "I"
+    update_code: str = "U"
+    delete_code: str = "D"
+    keep_history: bool = False
+
+
+class Scd2Config(StrictModel):
+    track_columns: list[str] | None = None
+
+
+class SilverConfig(StrictModel):
+    """How Bronze is curated (``sources[].silver``)."""
+
+    domain: str | None = None
+    entity: str | None = None
+    version: int = Field(1, ge=1)
+    model: SilverModelName | None = Field(None, description="Default: from the load pattern.")
+    primary_keys: list[str] = Field(default_factory=list)
+    order_column: str | None = None
+    delete_mode: DeleteMode = "ignore"
+    silver_schema: SilverSchemaConfig = Field(default_factory=SilverSchemaConfig, alias="schema")
+    normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
+    error_handling: ErrorHandlingConfig = Field(default_factory=ErrorHandlingConfig)
+    cdc: CdcConfig | None = None
+    scd2: Scd2Config | None = None
+    dedupe_lookback_days: int = Field(
+        0, ge=0, description="event_log: how many earlier Silver days to dedupe against."
+    )
+
+    @field_validator("domain", "entity")
+    @classmethod
+    def _key_part(cls, value: str | None) -> str | None:
+        if value is not None and not KEY_PART_RE.match(value):
+            raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
+        return value
+
+
+# --- orchestration ----------------------------------------------------------------------------------------
+
+
+class SensorConfig(StrictModel):
+    type: Literal["db_watermark", "file_arrival"]
+    minimum_interval_seconds: int = Field(300, ge=1)
+    default_status: Literal["running", "stopped"] = "stopped"
+
+
+class FreshnessConfig(StrictModel):
+    fail_window_hours: float = Field(gt=0)
+    warn_window_hours: float | None = Field(None, gt=0)
+
+
+# --- source entry -----------------------------------------------------------------------------------------
+
+DEFAULT_MODEL: dict[str, SilverModelName] = {
+    "full": "periodic_snapshot",
+    "incremental": "scd_type_1",
+    "cdc": "cdc",
+    "current_history": "scd_type_2",
+}
+# Which load patterns a model can make sense of.
+MODEL_PATTERNS: dict[str, set[str]] = {
+    "periodic_snapshot": {"full", "incremental", "current_history"},
+    "scd_type_1": {"full", "incremental", "current_history", "cdc"},
+    "scd_type_2": {"full", "incremental", "current_history"},
+    "cdc": {"cdc"},
+    "event_log": {"full", "incremental", "current_history"},
+}
+
+
+class SourceEntry(StrictModel):
+    """One dataset: ``sources[]`` in the YAML."""
+
+    name: str | None = Field(None, description="Default <system>_<table>; [a-z][a-z0-9_]*.")
+    description: str | None = None
+    owners: list[str] = Field(default_factory=list)
+    source: SourceConfig
+    silver: SilverConfig = Field(default_factory=SilverConfig)
+    partitions: PartitionsOverride | None = None
+    schedule: ScheduleConfig | None = None
+    sensor: SensorConfig | None = None
+    freshness: FreshnessConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_pattern(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.match(value):
+            raise ValueError(f"name '{value}' must match [a-z][a-z0-9_]*")
+        return value
+
+    @model_validator(mode="after")
+    def _model_fits_pattern(self) -> SourceEntry:
+        pattern = self.source.run.load_pattern
+        model = self.silver_model
+        silver = self.silver
+        if pattern not in MODEL_PATTERNS[model]:
+            allowed = ", ".join(sorted(m for m, p in MODEL_PATTERNS.items() if pattern in p))
+            raise ValueError(
+                f"silver.model '{model}' does not fit source.run.load_pattern '{pattern}'; "
+                f"with '{pattern}' use one of: {allowed}"
+            )
+        if model != "periodic_snapshot" and not silver.primary_keys:
+            raise ValueError(f"silver.model '{model}' needs silver.primary_keys")
+        if model in ("scd_type_2", "cdc") and not silver.order_column:
+            raise ValueError(f"silver.model '{model}' needs silver.order_column")
+        if model == "cdc" and silver.cdc is None:
+            raise ValueError("silver.model 'cdc' needs a silver.cdc section (operation_column and codes)")
+        if silver.delete_mode != "ignore":
+            if model in ("periodic_snapshot", "event_log"):
+                raise ValueError(f"silver.delete_mode '{silver.delete_mode}' has no meaning for '{model}'")
+            if pattern not in ("full", "cdc"):
+                raise ValueError(
+                    f"silver.delete_mode '{silver.delete_mode}' needs load_pattern 'full' or 'cdc': "
+                    f"an '{pattern}' load cannot tell a deleted key from an unchanged one"
+                )
+        if silver.dedupe_lookback_days and model != "event_log":
+            raise ValueError("silver.dedupe_lookback_days only applies to model 'event_log'")
+        return self
+
+    @property
+    def source_name(self) -> str:
+        return self.name or f"{self.source.system}_{self.source.table}".lower()
+
+    @property
+    def silver_model(self) -> SilverModelName:
+        return self.silver.model or DEFAULT_MODEL[self.source.run.load_pattern]
+
+
+class MedallionConfig(StrictModel):
+    """The merged config of a whole config directory."""
+
+    config_version: Literal[1] = 1
+    platform: PlatformConfig
+    sources: list[SourceEntry] = Field(default_factory=list)
