@@ -434,7 +434,11 @@ class NormalizationConfig(StrictModel):
 
 
 class ErrorHandlingConfig(StrictModel):
-    """Quarantine thresholds: the asset fails when bad rows exceed both (or any, with max_bad_records 0)."""
+    """Quarantine thresholds: the asset fails when bad rows exceed max_bad_records AND max_bad_percent.
+
+    Each limit is an allowance: with both at 0 (the default) any bad row fails the asset; raise one of them
+    to tolerate that many (or that share of) bad rows. With ``enabled: false`` no row may be quarantined.
+    """
 
     enabled: bool = True
     max_bad_records: int = Field(0, ge=0)

@@ -1,0 +1,1 @@
+"""Silver models (pure polars) and the preparation step that runs before them."""

@@ -1,0 +1,83 @@
+"""The Silver model contract: pure polars in, polars out, no I/O.
+
+A model turns the previous Silver state (the artifacts of Silver D-1, or ``None`` for the first
+partition) and the prepared Bronze rows of day D into the artifacts of Silver D. Silver D is a pure
+function of the committed Bronze partitions up to D (DESIGN §6), so a rebuild is just a fold of ``apply``
+over the days.
+
+Conventions every model relies on:
+
+- ``incoming`` rows are in Bronze order (part file order, then row order), all from ``ctx.load_date``;
+  state rows all come from earlier load dates. Ties on ``order_column`` are therefore broken by "later
+  wins": incoming beats state, a later incoming row beats an earlier one.
+- ``incoming`` is already normalized, renamed and typed; rows with null keys or failed casts were
+  quarantined before the model sees them.
+- Every output row carries ``_silver_load_date``: the load date at which that row version was written
+  (rows carried over unchanged from the state keep theirs).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import ClassVar
+
+import polars as pl
+
+from medallion_assets.config.models import LoadPattern, SilverConfig
+
+__all__ = ["SILVER_LOAD_DATE", "SilverContext", "SilverModel", "SilverResult"]
+
+SILVER_LOAD_DATE = "_silver_load_date"
+
+
+@dataclass(frozen=True)
+class SilverContext:
+    load_date: date
+    window_end: datetime  # end of the partition's day: when a key missing from a full snapshot is deleted
+    load_pattern: LoadPattern
+
+
+@dataclass
+class SilverResult:
+    """The artifacts of Silver D plus the counters that go into ``_metadata.json``."""
+
+    artifacts: dict[str, pl.DataFrame]
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    duplicates_dropped: int = 0
+    # Rows the model itself rejects (e.g. unknown CDC op codes), with an ``_error_reason`` column.
+    errors: pl.DataFrame | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "duplicates_dropped": self.duplicates_dropped,
+            **self.extra,
+        }
+
+
+class SilverModel(ABC):
+    """Base of every Silver model; one subclass per ``silver.model`` value."""
+
+    name: ClassVar[str] = ""
+    artifacts: ClassVar[tuple[str, ...]] = ()
+    # Stateful models read Silver D-1; the asset factory adds the self-dependency for them.
+    stateful: ClassVar[bool] = True
+
+    def __init__(self, config: SilverConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def apply(
+        self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext
+    ) -> SilverResult:
+        """Compute Silver D from Silver D-1 (``state``; None for the first day) and Bronze D."""

@@ -1,0 +1,104 @@
+"""Version ordering shared by the Silver models: required columns, positions, latest row per key.
+
+DESIGN §6 orders the versions of a key by (``order_column``, Bronze load date, position in the Bronze
+partition), the last one winning a tie. Every model builds that order the same way:
+
+- a hidden :data:`POSITION` column numbers the rows of a frame in Bronze order (:func:`with_position`);
+- the load date is stood in for by a hidden :data:`SOURCE` column (0 = Silver D-1 state, 1 = Bronze D), since
+  state rows always come from earlier load dates than incoming rows;
+- nulls in ``order_column`` sort first, i.e. a version without an order value is the oldest.
+
+:func:`latest_per_key` keeps the last version per key under that order; the stateful models (SCD1 now, SCD2
+and CDC later) reuse it and :func:`order_wins` for "does the incoming version beat the state's".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from medallion_assets.errors import SilverInputError
+
+__all__ = [
+    "DELETED",
+    "HIDDEN",
+    "POSITION",
+    "SOURCE",
+    "drop_hidden",
+    "latest_per_key",
+    "order_wins",
+    "require_columns",
+    "with_position",
+]
+
+# Hidden working columns; never written. The double underscore keeps them clear of Bronze's ``_`` columns.
+POSITION = "__medallion_position"
+SOURCE = "__medallion_source"
+HIDDEN = (POSITION, SOURCE)
+
+DELETED = "_deleted"
+
+
+def require_columns(frame: pl.DataFrame, columns: Iterable[str | None], *, what: str) -> None:
+    """Raise :class:`SilverInputError` naming every column of ``columns`` that ``frame`` lacks.
+
+    Args:
+        frame: The rows to check.
+        columns: Column names; ``None`` entries (an unset ``order_column``) are skipped.
+        what: Where the names come from, e.g. ``"silver.primary_keys"``, for the message.
+    """
+    missing = [c for c in columns if c is not None and c not in frame.columns]
+    if missing:
+        present = ", ".join(frame.columns) or "(none)"
+        raise SilverInputError(
+            f"{what} names column(s) {', '.join(repr(c) for c in missing)} that Bronze does not have; "
+            f"present columns: {present}"
+        )
+
+
+def with_position(frame: pl.DataFrame) -> pl.DataFrame:
+    """Number the rows 0..n-1 in their current (Bronze) order in the hidden :data:`POSITION` column."""
+    return frame.with_row_index(POSITION)
+
+
+def drop_hidden(frame: pl.DataFrame) -> pl.DataFrame:
+    """Drop the hidden working columns, whichever are present."""
+    return frame.drop([c for c in HIDDEN if c in frame.columns])
+
+
+def latest_per_key(
+    frame: pl.DataFrame,
+    keys: Sequence[str],
+    order_column: str | None,
+    tiebreak: Sequence[str] = (POSITION,),
+) -> pl.DataFrame:
+    """Keep the last version of every key, ordered by ``order_column`` (nulls first), then ``tiebreak``.
+
+    ``frame`` must carry the ``tiebreak`` columns (by default :data:`POSITION`, see :func:`with_position`).
+    The winners come back in the order of their ``tiebreak`` values, i.e. in Bronze order.
+
+    Example (keys ``[id]``, order ``ts``)::
+
+        id ts  pos            id ts  pos
+        1  5   0              2  7   2
+        1  9   1      ->      1  9   3   (ts 9 ties with pos 1; the later position wins)
+        2  7   2
+        1  9   3
+    """
+    by = [order_column, *tiebreak] if order_column else list(tiebreak)
+    return (
+        frame.sort(by, nulls_last=False, maintain_order=True)
+        .unique(subset=list(keys), keep="last", maintain_order=True)
+        .sort(list(tiebreak))
+    )
+
+
+def order_wins(incoming: str, state: str) -> pl.Expr:
+    """True where a newer-loaded value of ``incoming`` beats an older-loaded value of ``state``.
+
+    The incoming version comes from a later load date, so it wins every tie: it loses only when its order
+    value is strictly older, and a null order value is older than any value.
+    """
+    inc, old = pl.col(incoming), pl.col(state)
+    return old.is_null() | (inc.is_not_null() & (inc >= old))

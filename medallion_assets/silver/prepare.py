@@ -1,0 +1,310 @@
+"""Preparation of Bronze rows before a Silver model sees them: rename, normalize, type, quarantine, order.
+
+The steps run in this order, as polars expressions over whole columns (no per-row Python):
+
+1. ``schema.rename_map``: Bronze name -> Silver name. Renaming a column Bronze does not have is an error.
+2. ``normalization``: ``trim_strings`` strips string columns, then ``empty_strings_as_null`` turns ``""`` into
+   null. Only string columns, never the ``_``-prefixed columns Bronze adds.
+3. ``schema.types``: casts with strict semantics: a value that is non-null before and null after the cast is a
+   cast failure. Strings parse as follows: ``date`` accepts ``YYYY-MM-DD``; ``datetime``/``timestamp``
+   accept ISO 8601 (``T`` or space separated, optional seconds fraction, optional ``Z``/``+hh:mm`` offset; a
+   date alone means midnight) and become naive microsecond timestamps: values with an offset (and
+   timezone-aware source columns) are converted to UTC, values without one are kept as written;
+   ``time`` accepts ``HH:MM[:SS[.f]]``; ``boolean`` accepts true/false, 1/0, yes/no in any case;
+   ``decimal(p,s)`` rejects values with more than ``s`` significant fraction digits instead of truncating
+   them.
+4. Null primary keys (after normalization, so ``""`` with ``empty_strings_as_null`` counts as null).
+5. ``schema.column_order``: the listed columns first, every other column after them in its order.
+
+A row that fails any check goes to ``errors`` once, with its values as Bronze held them (renamed, not yet
+normalized or cast) and every reason joined by ``"; "`` in ``_error_reason``. With ``primary_keys: [id]``
+and ``types: {id: int64, amount: "decimal(18,2)"}``::
+
+    Bronze                 clean                  errors
+    id    amount           id  amount             id    amount  _error_reason
+    "1"   "10.50"    ->    1   10.50              null  "x"     cast failed: column 'amount' value 'x' is
+    null  "x"                                                   not decimal(18,2); null primary key: id
+
+Thresholds (``silver.error_handling``): the asset fails when the quarantined rows exceed
+``max_bad_records`` **and** exceed ``max_bad_percent`` percent of the rows in. Both default to 0, so by
+default any bad row fails the asset; ``max_bad_records: 100`` alone allows up to 100 bad rows,
+``max_bad_percent: 1`` alone allows up to 1 % of the rows. With ``enabled: false`` nothing is quarantined:
+the first bad row fails the asset (:func:`prepare` raises).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from medallion_assets.config.models import ErrorHandlingConfig, SilverConfig
+from medallion_assets.errors import QuarantineThresholdError, SilverInputError
+from medallion_assets.silver.keys import require_columns
+
+__all__ = ["ERROR_REASON", "Prepared", "enforce_thresholds", "parse_type", "prepare"]
+
+ERROR_REASON = "_error_reason"
+# How much of a bad value goes into its error reason.
+MAX_VALUE_CHARS = 80
+
+_SIMPLE_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "utf8": pl.String(),
+    "int8": pl.Int8(),
+    "int16": pl.Int16(),
+    "int32": pl.Int32(),
+    "int64": pl.Int64(),
+    "uint8": pl.UInt8(),
+    "uint16": pl.UInt16(),
+    "uint32": pl.UInt32(),
+    "uint64": pl.UInt64(),
+    "float32": pl.Float32(),
+    "float64": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+    "timestamp": pl.Datetime("us"),
+    "time": pl.Time(),
+}
+_DECIMAL_RE = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
+
+_NAIVE_DATETIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+_OFFSET_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
+_TIME_FORMATS = ("%H:%M:%S%.f", "%H:%M")
+_BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+@dataclass
+class Prepared:
+    """Bronze rows split into rows the model gets and rows that go to ``_errors/``.
+
+    Attributes:
+        clean: Renamed, normalized, typed, ordered rows; no null keys.
+        errors: The rejected rows with their Bronze values (renamed) plus ``_error_reason``.
+        reason_counts: How many rows failed each check, e.g. ``{"null primary key: order_id": 2}``.
+    """
+
+    clean: pl.DataFrame
+    errors: pl.DataFrame
+    reason_counts: dict[str, int] = field(default_factory=dict)
+
+
+def parse_type(name: str) -> pl.DataType:
+    """The polars dtype of a ``schema.types`` value (``"int64"``, ``"decimal(18,2)"``, ...)."""
+    text = name.strip().lower()
+    if text in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[text]
+    match = _DECIMAL_RE.match(text)
+    if match:
+        return pl.Decimal(int(match.group(1)), int(match.group(2)))
+    allowed = ", ".join(sorted(_SIMPLE_TYPES)) + ", decimal(p,s)"
+    raise SilverInputError(f"unknown type '{name}' in silver.schema.types; use one of: {allowed}")
+
+
+def prepare(frame: pl.DataFrame, config: SilverConfig, *, dataset: str = "") -> Prepared:
+    """Rename, normalize, type and order Bronze rows; quarantine rows with failed casts or null keys.
+
+    Args:
+        frame: Bronze rows in Bronze order.
+        config: The source's ``silver`` section.
+        dataset: Name used in error messages (the source name).
+
+    Raises:
+        SilverInputError: A column named in the config is not in Bronze.
+        QuarantineThresholdError: A row is bad while ``error_handling.enabled`` is false.
+    """
+    schema = config.silver_schema
+    renamed = _rename(frame, schema.rename_map)
+    require_columns(renamed, config.primary_keys, what="silver.primary_keys")
+    require_columns(renamed, [config.order_column], what="silver.order_column")
+    require_columns(renamed, schema.types, what="silver.schema.types")
+    require_columns(renamed, schema.column_order, what="silver.schema.column_order")
+    targets = {column: parse_type(type_name) for column, type_name in schema.types.items()}
+
+    normalized = renamed.with_columns(_normalize_exprs(renamed, config))
+    work = normalized.with_columns(
+        _cast_expr(normalized.schema[c], c, t).alias(_typed(c)) for c, t in targets.items()
+    )
+    checks = _cast_checks(schema.types) + _null_key_checks(config.primary_keys)
+    work = work.with_columns(check.failed.alias(_flag(i)) for i, check in enumerate(checks))
+    flags = [pl.col(_flag(i)) for i in range(len(checks))]
+    bad = work.select(pl.any_horizontal(flags) if flags else pl.repeat(False, pl.len())).to_series()
+    totals = work.select(flag.sum() for flag in flags).row(0) if flags else ()
+    reason_counts = {check.label: int(n) for check, n in zip(checks, totals, strict=True) if n}
+
+    order = _column_order(renamed.columns, schema.column_order)
+    clean = work.filter(~bad).select(pl.col(_typed(c)).alias(c) if c in targets else pl.col(c) for c in order)
+    # Reasons are built for the bad rows only; their values are shown as Bronze held them.
+    reasons = work.filter(bad).select(_reason(checks))
+    errors = renamed.filter(bad).select(order).with_columns(reasons.to_series())
+    if errors.height and not config.error_handling.enabled:
+        enforce_thresholds(
+            frame.height, errors.height, config.error_handling, dataset, reason_counts=reason_counts
+        )
+    return Prepared(clean=clean, errors=errors, reason_counts=reason_counts)
+
+
+def enforce_thresholds(
+    rows_in: int,
+    quarantined: int,
+    config: ErrorHandlingConfig,
+    dataset: str,
+    *,
+    reason_counts: Mapping[str, int] | None = None,
+) -> None:
+    """Fail when more rows were quarantined than ``silver.error_handling`` allows.
+
+    The limit is exceeded when ``quarantined > max_bad_records`` and ``quarantined`` is more than
+    ``max_bad_percent`` percent of ``rows_in``; with ``enabled: false`` any quarantined row fails.
+
+    Raises:
+        QuarantineThresholdError: Naming the dataset, the counts, the limits and the reason counts.
+    """
+    if quarantined <= 0:
+        return
+    percent = 100.0 * quarantined / rows_in if rows_in else 100.0
+    if config.enabled and (quarantined <= config.max_bad_records or percent <= config.max_bad_percent):
+        return
+    where = f"{dataset}: " if dataset else ""
+    if config.enabled:
+        limits = (
+            f"above the limits max_bad_records={config.max_bad_records} and "
+            f"max_bad_percent={config.max_bad_percent:g}%"
+        )
+    else:
+        limits = "and silver.error_handling.enabled is false, so no row may be quarantined"
+    reasons = "; ".join(f"{label}: {n}" for label, n in (reason_counts or {}).items())
+    raise QuarantineThresholdError(
+        f"{where}{quarantined} of {rows_in} rows ({percent:.2f}%) failed the Silver checks, {limits}"
+        + (f"; reasons: {reasons}" if reasons else "")
+    )
+
+
+# --- steps ------------------------------------------------------------------------------------------------
+
+
+def _rename(frame: pl.DataFrame, rename_map: Mapping[str, str]) -> pl.DataFrame:
+    if not rename_map:
+        return frame
+    require_columns(frame, rename_map, what="silver.schema.rename_map")
+    after = [rename_map.get(c, c) for c in frame.columns]
+    clashes = sorted({c for c in after if after.count(c) > 1})
+    if clashes:
+        raise SilverInputError(
+            f"silver.schema.rename_map would give several columns the name(s) {', '.join(clashes)}; "
+            f"present columns: {', '.join(frame.columns)}"
+        )
+    return frame.rename(dict(rename_map))
+
+
+def _normalize_exprs(frame: pl.DataFrame, config: SilverConfig) -> list[pl.Expr]:
+    norm = config.normalization
+    if not (norm.trim_strings or norm.empty_strings_as_null):
+        return []
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if name.startswith("_") or dtype != pl.String:
+            continue
+        expr = pl.col(name)
+        if norm.trim_strings:
+            expr = expr.str.strip_chars()
+        if norm.empty_strings_as_null:
+            expr = pl.when(expr == "").then(None).otherwise(expr)
+        exprs.append(expr.alias(name))
+    return exprs
+
+
+def _cast_expr(source: pl.DataType, column: str, target: pl.DataType) -> pl.Expr:
+    """Cast ``column`` to ``target`` without raising: a value that cannot be cast becomes null."""
+    col = pl.col(column)
+    if source != pl.String or target == pl.String:
+        return col.cast(target, strict=False)
+    if target == pl.Boolean:
+        return col.str.to_lowercase().replace_strict(_BOOLEAN_WORDS, default=None, return_dtype=pl.Boolean)
+    if target == pl.Date:
+        return col.str.to_date("%Y-%m-%d", strict=False, exact=True)
+    if isinstance(target, pl.Datetime):
+        naive = [
+            col.str.to_datetime(f, time_unit="us", strict=False, exact=True) for f in _NAIVE_DATETIME_FORMATS
+        ]
+        offset = [
+            col.str.to_datetime(f, time_unit="us", strict=False, exact=True).dt.replace_time_zone(None)
+            for f in _OFFSET_DATETIME_FORMATS
+        ]
+        return pl.coalesce(*naive, *offset)
+    if target == pl.Time:
+        return pl.coalesce(*(col.str.to_time(f, strict=False) for f in _TIME_FORMATS))
+    if isinstance(target, pl.Decimal):
+        return _exact_decimal(col, target)
+    return col.cast(target, strict=False)
+
+
+def _exact_decimal(col: pl.Expr, target: pl.Decimal) -> pl.Expr:
+    """Parse decimal text, null when it has more fraction digits than the scale (polars would truncate)."""
+    wide = pl.Decimal(38, 18)
+    cast = col.cast(target, strict=False)
+    exact = col.cast(wide, strict=False)
+    truncated = exact.is_not_null() & (cast.cast(wide) != exact)
+    return pl.when(truncated).then(None).otherwise(cast)
+
+
+@dataclass(frozen=True)
+class _Check:
+    label: str  # the reason without the row's value, for the counts
+    failed: pl.Expr  # true on the rows that fail
+    message: pl.Expr  # the reason, with the row's value
+
+
+def _typed(column: str) -> str:
+    return f"__typed_{column}"
+
+
+def _flag(index: int) -> str:
+    return f"__failed_{index}"
+
+
+def _reason(checks: list[_Check]) -> pl.Expr:
+    """Every failed check's message, joined by "; " (an empty string when there are no checks)."""
+    if not checks:
+        return pl.repeat("", pl.len()).alias(ERROR_REASON)
+    messages = [pl.when(pl.col(_flag(i))).then(check.message) for i, check in enumerate(checks)]
+    return pl.concat_str(messages, separator="; ", ignore_nulls=True).alias(ERROR_REASON)
+
+
+def _cast_checks(type_names: Mapping[str, str]) -> list[_Check]:
+    """One check per typed column: non-null before the cast, null after it."""
+    checks = []
+    for column, type_name in type_names.items():
+        type_text = type_name.strip().lower()
+        value = pl.col(column).cast(pl.String, strict=False).str.slice(0, MAX_VALUE_CHARS).fill_null("?")
+        message = pl.concat_str(
+            pl.lit(f"cast failed: column '{column}' value '"), value, pl.lit(f"' is not {type_text}")
+        )
+        checks.append(
+            _Check(
+                label=f"cast failed: column '{column}' is not {type_text}",
+                failed=pl.col(column).is_not_null() & pl.col(_typed(column)).is_null(),
+                message=message,
+            )
+        )
+    return checks
+
+
+def _null_key_checks(keys: list[str]) -> list[_Check]:
+    return [
+        _Check(f"null primary key: {k}", pl.col(k).is_null(), pl.lit(f"null primary key: {k}")) for k in keys
+    ]
+
+
+def _column_order(columns: list[str], first: list[str]) -> list[str]:
+    return [*first, *(c for c in columns if c not in first)]
