@@ -1,0 +1,66 @@
+"""The extractor contract: a source becomes a stream of Arrow record batches.
+
+An extractor is created for one run of one source and streams its rows as ``pyarrow.RecordBatch``es; the
+Bronze IO manager writes them to part files as they arrive, so memory stays bounded by a few batches.
+While streaming, the extractor fills ``stats`` (extractor-specific counters such as ``source_files``,
+``pages`` or ``batches``) and, for incremental sources, ``watermark_out``. Both are read once the stream is
+exhausted and land in the committed ``_metadata.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from medallion_assets.config.models import PlatformConfig, SourceEntry
+
+__all__ = ["CheckResult", "ExtractContext", "Extractor"]
+
+
+@dataclass(frozen=True)
+class ExtractContext:
+    """Everything an extractor may know about the run it serves."""
+
+    run_date: date
+    window_start: datetime  # tz-aware, inclusive: start of the partition's day
+    window_end: datetime  # tz-aware, exclusive: start of the next day
+    watermark_in: str | None = None  # watermark_out of the latest committed Bronze partition before run_date
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("medallion.extract"))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of ``Extractor.check``: reachable or not, and one line saying what was seen."""
+
+    ok: bool
+    detail: str
+
+
+class Extractor(ABC):
+    """Base of every extractor. Subclasses set ``type_name`` and implement ``extract``.
+
+    Selected in YAML by ``source.type`` (``file``, ``api``, ``db``) or, for ``custom``, by
+    ``custom_extractor.module``/``class_name`` or an entry point in the ``medallion.extractors`` group.
+    """
+
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, entry: SourceEntry, platform: PlatformConfig) -> None:
+        self.entry = entry
+        self.platform = platform
+        self.stats: dict[str, Any] = {}
+        self.watermark_out: str | None = None
+
+    @abstractmethod
+    def extract(self, ctx: ExtractContext) -> Iterator[pa.RecordBatch]:
+        """Yield the source's rows for the run as Arrow record batches (any schema; it may vary)."""
+
+    def check(self) -> CheckResult:
+        """Connect to the source without reading data; the default says nothing is checked."""
+        return CheckResult(ok=True, detail="no check implemented for this extractor")

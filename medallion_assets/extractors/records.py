@@ -1,0 +1,143 @@
+"""JSON-ish records become one Arrow record batch: the one rule every JSON source follows.
+
+File ``json``/``jsonl`` sources and the REST API extractor both hand their parsed records to
+``records_to_batch``, so a field lands in Bronze the same way whatever brought it. The rule, per batch:
+
+- **Columns**: every key seen in any record becomes a column, in order of first appearance. A record that
+  lacks a key gets null there.
+- **Scalars keep their type**: all ``bool`` → ``bool``; all ``int`` → ``int64``; ``int`` and ``float``
+  (or only ``float``) → ``float64`` (an int beyond 2**53 is rounded, as a float would be); all ``str`` →
+  ``string``; a column that is null in every record → Arrow ``null`` type (the storage layer widens it
+  when a later batch has values). Other Python scalars (``datetime``, ``Decimal``, ... from custom
+  sources) are handed to ``pyarrow`` as they are.
+- **Nested objects and arrays are kept as JSON text** (a ``string`` column), serialised with
+  ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` so that equal values
+  give equal text (non-ASCII stays readable UTF-8).
+  Silver can parse them back (``json_decode``); nothing is flattened or dropped.
+- **Mixed types become string**: when a column mixes kinds within the batch (``int`` and ``str``, ``bool``
+  and ``int``, a scalar and an object, ...), every value is written as text: strings unchanged, other
+  scalars as their JSON text (``true``, ``42``, ``1.5``), objects and arrays as above. An ``int`` too
+  large for ``int64`` makes its column string too.
+- **A record that is not an object** (a bare scalar or array in the list) becomes one row whose only
+  column is ``value``.
+
+Each batch has its own schema; widening across batches, pages and files (``int64`` then ``string`` →
+``string``) is the storage layer's job.
+
+Example::
+
+    records_to_batch([{"id": 1, "tags": ["a"]}, {"id": "x2", "extra": True}])
+    # id: string ["1", "x2"]; tags: string ['["a"]', null]; extra: bool [null, true]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["VALUE_COLUMN", "records_to_batch", "to_json_text"]
+
+VALUE_COLUMN = "value"
+"""Column that holds a record which is not an object."""
+
+_NONE = type(None)
+# One encoder reused: ``json.dumps`` with arguments builds a new one per call (a third of the time).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def to_json_text(value: Any) -> str:
+    """The canonical JSON text of a nested value (sorted keys, no spaces; non-JSON scalars via ``str``)."""
+    return _ENCODER.encode(value)
+
+
+def records_to_batch(records: Sequence[Any]) -> pa.RecordBatch:
+    """Build one record batch from parsed JSON records, following the module's rule.
+
+    Args:
+        records: parsed JSON values, normally objects (``dict``); see the module docstring for others.
+
+    Returns:
+        A batch with ``len(records)`` rows and one column per key, in order of first appearance.
+    """
+    columns = _collect_columns(records)
+    if not columns:  # no records, or only empty objects: rows without columns
+        return pa.RecordBatch.from_struct_array(pa.array([{}] * len(records), type=pa.struct([])))
+    return pa.RecordBatch.from_arrays(
+        [_column_array(values) for values in columns.values()], names=list(columns)
+    )
+
+
+def _collect_columns(records: Sequence[Any]) -> dict[str, list[Any]]:
+    """One pass over the records: a pre-sized value list per key, nested values already as JSON text."""
+    n = len(records)
+    columns: dict[str, list[Any]] = {}
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            record = {VALUE_COLUMN: record}
+        for key, value in record.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [None] * n
+            kind = type(value)
+            if kind is dict or kind is list or kind is tuple:
+                value = to_json_text(value)
+            column[i] = value
+    return columns
+
+
+def _column_array(values: list[Any]) -> pa.Array:
+    """The Arrow array of one column: its kinds decide the type; anything pyarrow refuses becomes text."""
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if not kinds:
+        return pa.nulls(len(values))
+    if kinds == {str}:
+        return _string_array(values)
+    if kinds == {bool}:
+        return pa.array(values, type=pa.bool_())
+    if kinds == {int}:
+        try:
+            return pa.array(values, type=pa.int64())
+        except (OverflowError, pa.ArrowException):
+            return _string_array([_scalar_text(v) for v in values])
+    if kinds <= {int, float}:
+        try:
+            return pa.array(values, type=pa.float64())
+        except pa.ArrowInvalid:  # an int beyond 2**53: Arrow refuses to round it, Python's float() does not
+            try:
+                return pa.array([v if v is None else float(v) for v in values], type=pa.float64())
+            except OverflowError:
+                return _string_array([_scalar_text(v) for v in values])
+    if len(kinds) == 1:
+        try:
+            return pa.array(values)
+        except (TypeError, ValueError, OverflowError, pa.ArrowException):
+            pass
+    return _string_array([_scalar_text(v) for v in values])
+
+
+def _scalar_text(value: Any) -> str | None:
+    """Text of one value in a string column: strings as they are, other scalars as JSON text."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int or kind is float:
+        return json.dumps(value)
+    iso = getattr(value, "isoformat", None)
+    return iso() if callable(iso) else str(value)
+
+
+def _string_array(values: list[str | None]) -> pa.Array:
+    try:
+        return pa.array(values, type=pa.string())
+    except (UnicodeEncodeError, pa.ArrowException):
+        # Lone surrogates (JSON allows "\ud800") cannot be UTF-8: keep them visible as escapes.
+        return pa.array(
+            [v if v is None else v.encode("utf-8", "backslashreplace").decode("utf-8") for v in values],
+            type=pa.string(),
+        )

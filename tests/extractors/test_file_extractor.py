@@ -1,0 +1,558 @@
+"""``FileExtractor``: real files in temporary folders (and fsspec ``memory://``), no mocks."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from medallion_assets.errors import ExtractError
+from medallion_assets.extractors import ExtractContext, Extractor
+from medallion_assets.extractors.file import FileExtractor, resolve_path_template
+
+RUN_DATE = date(2025, 1, 2)
+MakeFile = Callable[..., Extractor]
+
+
+@pytest.fixture
+def read(make_file: MakeFile, make_context: Callable[[date], ExtractContext]) -> Callable[..., list[dict]]:
+    """``read(path=..., ...)``: every row the extractor yields for RUN_DATE, as dicts."""
+
+    def run(run_date: date = RUN_DATE, **file: Any) -> list[dict[str, Any]]:
+        extractor = make_file(**file)
+        return [row for batch in extractor.extract(make_context(run_date)) for row in batch.to_pylist()]
+
+    return run
+
+
+@pytest.fixture
+def batches_of(make_context: Callable[[date], ExtractContext]) -> Callable[..., list[pa.RecordBatch]]:
+    def run(extractor: Extractor, run_date: date = RUN_DATE) -> list[pa.RecordBatch]:
+        return list(extractor.extract(make_context(run_date)))
+
+    return run
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def without_source_file(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "_source_file"} for row in rows]
+
+
+# --- formats ----------------------------------------------------------------------------------------------
+
+
+class TestCsv:
+    def test_values_stay_text_exactly_as_written(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", 'id,code,amount,note\n1,007,12.50,\n2,"a,b",x,"say ""hi"""\n')
+        rows = read(path=str(path))
+        assert without_source_file(rows) == [
+            {"id": "1", "code": "007", "amount": "12.50", "note": ""},
+            {"id": "2", "code": "a,b", "amount": "x", "note": 'say "hi"'},
+        ]
+
+    def test_every_column_is_string_even_when_later_blocks_differ(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        lines = ["n,flag"] + [f"{i},true" for i in range(50_000)] + ["oops,maybe"]
+        path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+        extractor = make_file(path=str(path))
+        extractor.csv_block_size = 64 << 10
+        batches = batches_of(extractor)
+        assert len(batches) > 1
+        assert {str(f.type) for b in batches for f in b.schema} == {"string"}
+        assert batches[-1].column("n").to_pylist()[-1] == "oops"
+
+    def test_quoted_newlines_stay_in_the_value(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "notes.csv", 'id,note\n1,"two\nlines"\n2,x\n')
+        assert without_source_file(read(path=str(path))) == [
+            {"id": "1", "note": "two\nlines"},
+            {"id": "2", "note": "x"},
+        ]
+
+    def test_a_bad_row_deep_in_a_big_file_is_located(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        lines = ["n,flag"] + [f"{i},true" for i in range(30_000)] + ["1,2,3"] + ["0,false"] * 10
+        path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+        extractor = make_file(path=str(path))
+        extractor.csv_block_size = 64 << 10
+        with pytest.raises(
+            ExtractError, match=r"big\.csv.*the first \d+ data rows read fine\); line 30002 has 3"
+        ):
+            batches_of(extractor)
+
+    def test_custom_delimiter(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "a;b\n1;2,5\n")
+        assert without_source_file(read(path=str(path), delimiter=";")) == [{"a": "1", "b": "2,5"}]
+
+    def test_tsv_uses_tab_and_no_quoting(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.tsv", 'a\tb\n"x\ty, z"\n')
+        assert without_source_file(read(path=str(path))) == [{"a": '"x', "b": 'y, z"'}]
+
+    def test_encoding(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "name,city\nJosé,Zürich\n".encode("latin-1"))
+        assert without_source_file(read(path=str(path), encoding="latin-1")) == [
+            {"name": "José", "city": "Zürich"}
+        ]
+
+    def test_utf8_byte_order_mark_is_not_part_of_the_first_name(
+        self, tmp_path: Path, read: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "orders.csv", "\ufeffid,name\n1,a\n".encode())
+        assert without_source_file(read(path=str(path))) == [{"id": "1", "name": "a"}]
+
+    def test_empty_file_has_no_rows_but_is_recorded(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "orders.csv", b"")
+        extractor = make_file(path=str(path))
+        assert batches_of(extractor) == []
+        assert extractor.stats["source_files"] == [
+            {"path": str(path), "size_bytes": 0, "sha256": hashlib.sha256(b"").hexdigest()}
+        ]
+
+    def test_header_only_file_has_no_rows(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "id,name\n")
+        assert read(path=str(path)) == []
+
+    def test_gzip_compressed(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "orders.csv.gz", gzip.compress(b"id,name\n1,a\n2,b\n"))
+        extractor = make_file(path=str(path))
+        rows = [r for b in batches_of(extractor) for r in b.to_pylist()]
+        assert without_source_file(rows) == [{"id": "1", "name": "a"}, {"id": "2", "name": "b"}]
+        # The hash is of the stored (compressed) bytes: what `medallion verify` could re-check at the source.
+        assert extractor.stats["source_files"] == [
+            {"path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256(path)}
+        ]
+
+    def test_format_given_for_an_unknown_extension(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.txt", "id\n1\n")
+        assert without_source_file(read(path=str(path), format="csv")) == [{"id": "1"}]
+
+
+class TestHeaderless:
+    def test_columns_name_the_fields(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "1,a\n2,b\n")
+        rows = read(path=str(path), has_header=False, columns=["id", "name"])
+        assert without_source_file(rows) == [{"id": "1", "name": "a"}, {"id": "2", "name": "b"}]
+
+    def test_without_columns_names_are_generated(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "1,a,x\n")
+        rows = read(path=str(path), has_header=False)
+        assert without_source_file(rows) == [{"column_1": "1", "column_2": "a", "column_3": "x"}]
+
+    def test_column_count_must_match(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "1,a,x\n")
+        with pytest.raises(
+            ExtractError, match=r"orders\.csv.*file\.columns names 2 columns but the first row has 3"
+        ):
+            read(path=str(path), has_header=False, columns=["id", "name"])
+
+
+class TestJsonl:
+    def test_nested_values_are_json_text_and_mixed_types_widen(
+        self, tmp_path: Path, read: Callable[..., list]
+    ) -> None:
+        lines = [
+            {"id": 1, "customer": {"name": "Ann", "tags": ["vip"]}, "qty": 2},
+            {"id": "B-2", "customer": None, "qty": 2.5, "extra": True},
+        ]
+        path = write(tmp_path / "events.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n\n")
+        rows = read(path=str(path))
+        assert without_source_file(rows) == [
+            {"id": "1", "customer": '{"name":"Ann","tags":["vip"]}', "qty": 2.0, "extra": None},
+            {"id": "B-2", "customer": None, "qty": 2.5, "extra": True},
+        ]
+
+    def test_ndjson_extension_and_gzip(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "events.ndjson.gz", gzip.compress(b'{"a": 1}\n{"a": 2}\n'))
+        assert without_source_file(read(path=str(path))) == [{"a": 1}, {"a": 2}]
+
+    def test_batches_of_batch_rows_lines(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "events.jsonl", "".join(f'{{"i": {i}}}\n' for i in range(25)))
+        extractor = make_file(path=str(path))
+        extractor.batch_rows = 10
+        assert [b.num_rows for b in batches_of(extractor)] == [10, 10, 5]
+
+
+class TestJson:
+    def test_top_level_list(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "items.json", '[{"a": 1}, {"a": 2, "b": [1]}]')
+        assert without_source_file(read(path=str(path))) == [{"a": 1, "b": None}, {"a": 2, "b": "[1]"}]
+
+    def test_json_path_to_the_records(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        doc = {"meta": {"n": 2}, "data": {"items": [{"id": 1}, {"id": 2}]}}
+        path = write(tmp_path / "items.json", json.dumps(doc))
+        assert without_source_file(read(path=str(path), json_path="data.items")) == [{"id": 1}, {"id": 2}]
+
+    def test_numeric_segments_index_lists(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        doc = {"pages": [{"rows": [{"id": 1}]}, {"rows": [{"id": 2}, {"id": 3}]}]}
+        path = write(tmp_path / "items.json", json.dumps(doc))
+        assert without_source_file(read(path=str(path), json_path="pages.1.rows")) == [{"id": 2}, {"id": 3}]
+
+    def test_object_at_the_end_is_one_row(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "item.json", '{"report": {"total": 3, "by_day": {"mon": 1}}}')
+        rows = read(path=str(path), json_path="report")
+        assert without_source_file(rows) == [{"total": 3, "by_day": '{"mon":1}'}]
+
+    def test_whole_object_document_is_one_row(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "item.json", '{"data": [1, 2]}')
+        assert without_source_file(read(path=str(path))) == [{"data": "[1,2]"}]
+
+    @pytest.mark.parametrize(
+        ("json_path", "message"),
+        [
+            ("data.itmes", r"json_path 'data\.itmes': no key 'itmes' at 'data'; keys there: items, count"),
+            ("dta", r"no key 'dta' at the top level; keys there: data"),
+            ("data.items.5", r"'5' at 'data\.items' must index a list of 1 items \(0\.\.0\)"),
+            ("data.count.x", r"'data\.count' is a int, not an object or list"),
+            ("data.count", r"json_path 'data\.count' is a int; expected a list of records or an object"),
+        ],
+    )
+    def test_json_path_miss_lists_what_is_there(
+        self, tmp_path: Path, read: Callable[..., list], json_path: str, message: str
+    ) -> None:
+        path = write(tmp_path / "items.json", '{"data": {"items": [{"id": 1}], "count": 1}}')
+        with pytest.raises(ExtractError, match=rf"items\.json.*{message}"):
+            read(path=str(path), json_path=json_path)
+
+
+class TestParquet:
+    def test_types_are_kept_and_batches_stream(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        table = pa.table({"id": pa.array(range(10), pa.int64()), "amount": pa.array([1.5] * 10)})
+        path = tmp_path / "orders.parquet"
+        pq.write_table(table, path, row_group_size=4)
+        extractor = make_file(path=str(path))
+        extractor.batch_rows = 3
+        batches = batches_of(extractor)
+        assert len(batches) > 1
+        assert batches[0].schema.field("id").type == pa.int64()
+        assert sum(b.num_rows for b in batches) == 10
+        assert extractor.stats["source_files"] == [
+            {"path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256(path)}
+        ]
+
+    def test_pq_extension_and_projection(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = tmp_path / "orders.pq"
+        pq.write_table(pa.table({"a": [1], "b": ["x"], "c": [True]}), path)
+        assert read(path=str(path), columns=["c", "a"]) == [{"c": True, "a": 1, "_source_file": str(path)}]
+
+
+# --- finding files ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dated_files(tmp_path: Path) -> Path:
+    """orders_<yyyymmdd>.csv for 1-3 January 2025, plus metadata files a glob must not pick up."""
+    for day in (1, 2, 3):
+        write(tmp_path / "landing" / f"orders_202501{day:02d}.csv", f"id,day\n{day}1,{day}\n{day}2,{day}\n")
+    write(tmp_path / "landing" / "_SUCCESS", b"")
+    write(tmp_path / "landing" / ".orders_20250102.csv.crc", b"\x00\x01")
+    write(tmp_path / "landing" / "_orders_20250102.csv", "id,day\nhidden,x\n")
+    return tmp_path / "landing"
+
+
+class TestMatching:
+    def test_strftime_template_picks_the_run_dates_file(
+        self, dated_files: Path, read: Callable[..., list]
+    ) -> None:
+        rows = read(path=str(dated_files / "orders_{run_date:%Y%m%d}.csv"))
+        assert [r["id"] for r in rows] == ["21", "22"]
+        assert {r["_source_file"] for r in rows} == {str(dated_files / "orders_20250102.csv")}
+
+    def test_template_and_glob_across_days(self, dated_files: Path, read: Callable[..., list]) -> None:
+        rows = read(path=str(dated_files / "orders_{run_date:%Y%m}*.csv"))
+        assert [r["id"] for r in rows] == ["11", "12", "21", "22", "31", "32"]  # path order
+
+    def test_plain_run_date_is_iso(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        write(tmp_path / "dt=2025-01-02" / "part-1.csv", "id\n1\n")
+        write(tmp_path / "dt=2025-01-03" / "part-1.csv", "id\n2\n")
+        assert [r["id"] for r in read(path=str(tmp_path / "dt={run_date}" / "*.csv"))] == ["1"]
+
+    def test_window_templates(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        write(tmp_path / "from_20250102_to_20250103.csv", "id\n1\n")
+        path = tmp_path / "from_{window_start:%Y%m%d}_to_{window_end:%Y%m%d}.csv"
+        assert [r["id"] for r in read(path=str(path))] == ["1"]
+
+    @pytest.mark.parametrize(
+        ("pattern", "expected"),
+        [
+            ("orders_2025010?.csv", ["11", "12", "21", "22", "31", "32"]),
+            ("orders_2025010[13].csv", ["11", "12", "31", "32"]),
+            ("*.csv", ["11", "12", "21", "22", "31", "32"]),
+        ],
+    )
+    def test_globs_skip_metadata_files(
+        self, dated_files: Path, read: Callable[..., list], pattern: str, expected: list[str]
+    ) -> None:
+        assert [r["id"] for r in read(path=str(dated_files / pattern))] == expected
+
+    def test_recursive_glob_skips_hidden_folders(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        write(tmp_path / "a" / "x.csv", "id\n1\n")
+        write(tmp_path / "a" / "b" / "y.csv", "id\n2\n")
+        write(tmp_path / "a" / "_temporary" / "z.csv", "id\n3\n")
+        write(tmp_path / "a" / ".git" / "w.csv", "id\n4\n")
+        rows = read(path=str(tmp_path / "**" / "*.csv"))
+        assert sorted(r["id"] for r in rows) == ["1", "2"]
+
+    def test_directory_means_its_files(self, dated_files: Path, read: Callable[..., list]) -> None:
+        assert len(read(path=str(dated_files))) == 6
+
+    def test_a_file_named_exactly_is_read_even_with_underscore(
+        self, dated_files: Path, read: Callable[..., list]
+    ) -> None:
+        assert [r["id"] for r in read(path=str(dated_files / "_orders_20250102.csv"))] == ["hidden"]
+
+    def test_unknown_template_field(self, dated_files: Path, read: Callable[..., list]) -> None:
+        with pytest.raises(
+            ExtractError,
+            match=r"source 'shop_orders': file\.path '.*': unknown template field '\{date\}'; "
+            r"allowed: \{run_date\}",
+        ):
+            read(path=str(dated_files / "orders_{date}.csv"))
+
+    def test_unknown_extension_without_format(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.dat", "id\n1\n")
+        with pytest.raises(
+            ExtractError,
+            match=r"orders\.dat.*extension '\.dat'; set file\.format to one of: csv, tsv, json, jsonl",
+        ):
+            read(path=str(path))
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("a/{run_date}.csv", "a/2025-01-02.csv"),
+        ("a/{run_date:%Y/%m/%d}/*.csv", "a/2025/01/02/*.csv"),
+        ("{window_start}", "2025-01-02T00:00:00+00:00"),
+        ("{window_end:%Y%m%d}", "20250103"),
+        ("a/{x,y}/b", "a/{x,y}/b"),
+    ],
+)
+def test_resolve_path_template(template: str, expected: str) -> None:
+    start = datetime(2025, 1, 2, tzinfo=UTC)
+    end = datetime(2025, 1, 3, tzinfo=UTC)
+    assert resolve_path_template(template, RUN_DATE, start, end) == expected
+
+
+class TestRequired:
+    def test_no_match_is_an_error_naming_pattern_date_and_resolution(
+        self, dated_files: Path, read: Callable[..., list]
+    ) -> None:
+        pattern = str(dated_files / "orders_{run_date:%Y%m%d}.csv")
+        with pytest.raises(ExtractError) as info:
+            read(run_date=date(2025, 1, 9), path=pattern)
+        message = str(info.value)
+        assert f"file.path '{pattern}' (resolved for run date 2025-01-09 to " in message
+        assert "orders_20250109.csv') matched no files" in message
+        assert "file.required: false" in message
+
+    def test_only_metadata_files_says_they_were_skipped(
+        self, dated_files: Path, read: Callable[..., list]
+    ) -> None:
+        with pytest.raises(ExtractError, match=r"matched no files \(2 file\(s\) starting with '_' or '\.'"):
+            read(path=str(dated_files / "[_.]orders_20250102.csv*"))
+
+    def test_not_required_gives_an_empty_partition(
+        self, dated_files: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        extractor = make_file(path=str(dated_files / "orders_{run_date:%Y%m%d}.csv"), required=False)
+        assert batches_of(extractor, date(2025, 1, 9)) == []
+        assert extractor.stats == {"source_files": []}
+
+
+class TestStats:
+    def test_source_files_in_read_order_with_hashes(
+        self, dated_files: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
+        extractor = make_file(path=str(dated_files / "orders_*.csv"))
+        batches = batches_of(extractor)
+        expected = [dated_files / f"orders_2025010{d}.csv" for d in (1, 2, 3)]
+        assert extractor.stats["source_files"] == [
+            {"path": str(p), "size_bytes": p.stat().st_size, "sha256": sha256(p)} for p in expected
+        ]
+        assert [b.column("_source_file")[0].as_py() for b in batches] == [str(p) for p in expected]
+        assert all(b.schema.field("_source_file").type == pa.string() for b in batches)
+
+
+class TestProjection:
+    def test_csv_keeps_only_the_listed_columns_in_that_order(
+        self, tmp_path: Path, read: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "orders.csv", "a,b,c\n1,2,3\n")
+        assert read(path=str(path), columns=["c", "a"]) == [{"c": "3", "a": "1", "_source_file": str(path)}]
+
+    @pytest.mark.parametrize(
+        ("name", "content"),
+        [
+            ("orders.csv", "a,b\n1,2\n"),
+            ("orders.jsonl", '{"a": 1, "b": 2}\n'),
+            ("orders.json", '[{"a": 1, "b": 2}]'),
+        ],
+    )
+    def test_missing_column_lists_present_ones(
+        self, tmp_path: Path, read: Callable[..., list], name: str, content: str
+    ) -> None:
+        path = write(tmp_path / name, content)
+        with pytest.raises(
+            ExtractError, match=rf"{name}.*file\.columns 'zz' not in the file; columns present: a, b"
+        ):
+            read(path=str(path), columns=["a", "zz"])
+
+    def test_parquet_missing_column(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = tmp_path / "orders.parquet"
+        pq.write_table(pa.table({"a": [1], "b": [2]}), path)
+        with pytest.raises(
+            ExtractError, match=r"orders\.parquet.*'zz' not in the file; columns present: a, b"
+        ):
+            read(path=str(path), columns=["zz"])
+
+    def test_jsonl_column_absent_from_some_records_is_null(
+        self, tmp_path: Path, read: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "orders.jsonl", '{"a": 1, "b": 2}\n{"a": 3}\n')
+        assert without_source_file(read(path=str(path), columns=["b"])) == [{"b": 2}, {"b": None}]
+
+
+CORRUPT_FILES = [
+    (
+        "bad_row.csv",
+        "a,b\n1,2\n3,4,5\n",
+        r"Expected 2 columns, got 3.*line 3 has 3 fields, the first row 2",
+    ),
+    ("bad_utf8.csv", b"a,b\n1,2\n\xff\xfe,1\n", r"invalid UTF8.*line 3: not valid utf-8"),
+    ("bad_line.jsonl", '{"a": 1}\n{"a": 2}\n{"a": \n', r"line 3: invalid JSON at character 8"),
+    ("bad_utf8.jsonl", b'{"a": 1}\n{"a": "\xff"}\n', r"line 2: not valid utf-8 at byte 8"),
+    ("bad_doc.json", '[{"a": 1},\n {"a": 2,}]', r"invalid JSON at line 2 column"),
+    ("not_parquet.parquet", b"id,name\n1,a\n", r"(?i:parquet)"),
+    ("not_gzip.csv.gz", b"id,name\n1,a\n", r"(?i:gzip)"),
+    ("cut.jsonl.gz", gzip.compress(b'{"a": 1}\n' * 100)[:-30], r"(?i:end|eof|compressed)"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), CORRUPT_FILES, ids=[c[0] for c in CORRUPT_FILES])
+def test_corrupt_files_name_the_file_and_the_problem(
+    tmp_path: Path, read: Callable[..., list], name: str, content: str | bytes, message: str
+) -> None:
+    path = write(tmp_path / name, content)
+    with pytest.raises(
+        ExtractError,
+        match=rf"source 'shop_orders': cannot read \w+ file '{re.escape(str(path))}': .*{message}",
+    ):
+        read(path=str(path))
+
+
+class TestStreaming:
+    def test_a_large_csv_comes_out_in_several_batches(
+        self, tmp_path: Path, make_file: MakeFile, make_context: Callable[[date], ExtractContext]
+    ) -> None:
+        path = tmp_path / "big.csv"
+        with path.open("w", encoding="utf-8") as out:
+            out.write("id,name,amount\n")
+            out.writelines(f"{i},customer {i},{i * 1.5}\n" for i in range(200_000))
+        stream = make_file(path=str(path)).extract(make_context(RUN_DATE))
+        first = next(stream)  # the first batch arrives before the file is read to the end
+        assert 0 < first.num_rows < 200_000
+        rest = list(stream)
+        assert len(rest) >= 1
+        assert first.num_rows + sum(b.num_rows for b in rest) == 200_000
+
+    def test_closing_the_stream_early_is_clean(
+        self, tmp_path: Path, make_file: MakeFile, make_context: Callable[[date], ExtractContext]
+    ) -> None:
+        path = write(tmp_path / "e.jsonl", "".join(f'{{"i": {i}}}\n' for i in range(100)))
+        extractor = make_file(path=str(path))
+        extractor.batch_rows = 10
+        stream = extractor.extract(make_context(RUN_DATE))
+        assert next(stream).num_rows == 10
+        stream.close()
+        assert extractor.stats["source_files"] == []  # only fully read files are recorded
+
+
+class TestFsspecUrls:
+    def test_memory_filesystem_through_the_url(self, memory_root: str, read: Callable[..., list]) -> None:
+        for day in ("20250101", "20250102"):
+            with fsspec.open(f"{memory_root}/in/orders_{day}.jsonl", "wb") as out:
+                out.write(f'{{"day": "{day}", "n": {{"k": 1}}}}\n'.encode())
+        with fsspec.open(f"{memory_root}/in/_orders_20250102.jsonl", "wb") as out:
+            out.write(b'{"day": "hidden"}\n')
+        rows = read(path=f"{memory_root}/in/*orders_{{run_date:%Y%m%d}}.jsonl")
+        folder = memory_root.removeprefix("memory://")
+        assert rows == [
+            {
+                "day": "20250102",
+                "n": '{"k":1}',
+                "_source_file": f"memory:///{folder}/in/orders_20250102.jsonl",
+            }
+        ]
+
+    def test_memory_filesystem_stats(
+        self, memory_root: str, make_file: MakeFile, batches_of: Callable
+    ) -> None:
+        data = b"a,b\n1,2\n"
+        with fsspec.open(f"{memory_root}/x.csv", "wb") as out:
+            out.write(data)
+        extractor = make_file(path=f"{memory_root}/x.csv")
+        batches_of(extractor)
+        [entry] = extractor.stats["source_files"]
+        assert entry["size_bytes"] == len(data)
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+
+    def test_credentials_in_a_url_are_redacted(self, read: Callable[..., list]) -> None:
+        with pytest.raises(ExtractError) as info:
+            read(path="https://user:s3cret@example.invalid/data_{run_date}.csv?sig=abc")
+        assert "s3cret" not in str(info.value)
+        assert "sig=abc" not in str(info.value)
+
+
+class TestCheck:
+    def test_counts_todays_matches_without_reading(self, tmp_path: Path, make_file: MakeFile) -> None:
+        write(tmp_path / "a.csv", "not,read\n")
+        write(tmp_path / "b.csv", "")
+        result = make_file(path=str(tmp_path / "*.csv")).check()
+        assert result.ok
+        assert result.detail.startswith(f"2 files match '{tmp_path}/*.csv'")
+
+    def test_template_resolved_for_today(self, tmp_path: Path, make_file: MakeFile) -> None:
+        result = make_file(path=str(tmp_path / "orders_{run_date:%Y}.csv")).check()
+        assert result.ok
+        assert "0 files match" in result.detail
+        assert f"orders_{date.today().year}.csv" in result.detail or "orders_" in result.detail
+
+    def test_missing_folder_is_not_ok(self, tmp_path: Path, make_file: MakeFile) -> None:
+        result = make_file(path=str(tmp_path / "nope" / "*.csv")).check()
+        assert not result.ok
+        assert "does not exist" in result.detail
+
+
+def test_registered_as_type_file(make_file: MakeFile, tmp_path: Path) -> None:
+    assert type(make_file(path=str(tmp_path / "x.csv"))) is FileExtractor
