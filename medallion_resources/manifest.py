@@ -1,0 +1,619 @@
+"""Committed partitions: the manifest (``_checksums.json``) is the commit (DESIGN §4).
+
+A partition folder holds part files, ``_metadata.json`` and ``_checksums.json``. Readers trust only the
+files the manifest lists, after checking their size and SHA-256. Every write belongs to an *attempt*, an id
+that sorts by time (``20261127T051203123456Z-1a2b3c``) and appears in every file name the attempt writes,
+so that files of different attempts never collide and cleanup can tell them apart.
+
+Commit protocol (``PartitionWriter.commit``):
+
+1. Every part file is already durable at its final name (``StorageBackend.put_file``); nothing lists it yet.
+2. The metadata is staged as ``_metadata.<attempt>.json`` (JSON, sorted keys, indent 2). The committed
+   ``_metadata.json`` is not touched yet: it still belongs to the previous commit.
+3. ``_checksums.json`` is written in ONE atomic ``put_bytes``. **This is the commit.** It lists every part
+   file (path relative to the partition, artifact, size, SHA-256, rows), ``record_count`` (rows of every
+   artifact except ``errors``) and ``metadata_sha256`` (SHA-256 of the staged metadata bytes).
+4. ``_metadata.json`` is written with the same bytes as the staged copy.
+5. Cleanup: delete every file under the partition that the new manifest does not list, that is neither
+   ``_checksums.json`` nor ``_metadata.json``, and whose name carries an attempt id *older* than ours (a
+   replaced commit or a failed attempt), or that of the commit we replaced. Files of *newer* attempts are
+   left alone: they may belong to a writer that is still running. The staged metadata goes last, once
+   ``_metadata.json`` is confirmed to match. Cleanup failures are logged, never raised: the commit stands.
+
+Crash safety: a crash before step 3 leaves the previous manifest, its parts and its ``_metadata.json``
+untouched, so the previous commit stays readable (the crashed attempt's files are removed by ``abort`` or by
+the next successful commit). A crash between steps 3 and 4 leaves a new manifest next to the old
+``_metadata.json``: readers *roll forward* by using ``_metadata.<attempt>.json`` when ``_metadata.json``
+does not match ``metadata_sha256``.
+
+Concurrency (two writers of one partition): steps 3-5 run under ``StorageBackend.lock(prefix)`` (threads of
+one process for every backend; processes of one machine for the local backend, via ``flock``). Writing parts
+is not locked, so writers run in parallel and only their commits are serialized. Under the lock the writer
+reads the current manifest: if a *newer* attempt committed it, ours still commits only when that attempt has
+finished (its staged metadata is gone) and every one of our files is still in place (size checked);
+otherwise we abort and raise ``StorageError("superseded ...")``. After step 3 the writer re-reads the
+manifest; if another writer's put landed on top of ours (possible only where the lock does not reach, e.g.
+two machines on one object store), ours is superseded and aborts, leaving the other commit alone. Those
+checks narrow such races without closing them; conditional puts come with the object-store backends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import PurePath
+from types import TracebackType
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from medallion_assets.config.models import OutputDefaultsConfig
+from medallion_assets.errors import IntegrityError, StorageError
+from medallion_resources.parts import (
+    ManifestFile,
+    PartWriter,
+    Writable,
+    conform_table,
+    hash_stream,
+    read_parquet_bytes,
+    schema_from_json,
+    widen_schema,
+)
+from medallion_resources.storage.base import StorageBackend, join_relpath
+
+__all__ = [
+    "CHECKSUMS_NAME",
+    "ERRORS_ARTIFACT",
+    "ERRORS_DIR",
+    "MANIFEST_VERSION",
+    "METADATA_NAME",
+    "artifact_schema",
+    "CommittedPartition",
+    "Manifest",
+    "ManifestFile",
+    "PartitionWriter",
+    "attempt_of",
+    "dump_metadata",
+    "iter_artifact_tables",
+    "new_attempt_id",
+    "read_artifact",
+    "read_committed",
+    "read_verified",
+    "staged_metadata_name",
+    "verify_partition",
+]
+
+log = logging.getLogger("medallion.storage")
+
+MANIFEST_VERSION = 1
+CHECKSUMS_NAME = "_checksums.json"
+METADATA_NAME = "_metadata.json"
+ERRORS_ARTIFACT = "errors"
+ERRORS_DIR = "_errors"
+DEFAULT_ARTIFACT = "data"
+
+ATTEMPT_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
+_READ_RETRIES = 3
+
+# --- attempts ---------------------------------------------------------------------------------------------
+
+_attempt_lock = threading.Lock()
+_last_attempt_time: datetime | None = None
+
+
+def new_attempt_id() -> str:
+    """A unique id that sorts by creation time: ``<UTC time to the microsecond>Z-<6 hex>``.
+
+    Ids made in one process are strictly increasing even if the clock stands still or steps back.
+    """
+    global _last_attempt_time
+    with _attempt_lock:
+        now = datetime.now(UTC)
+        if _last_attempt_time is not None and now <= _last_attempt_time:
+            now = _last_attempt_time + timedelta(microseconds=1)
+        _last_attempt_time = now
+    return f"{now.strftime('%Y%m%dT%H%M%S%f')}Z-{secrets.token_hex(3)}"
+
+
+def attempt_of(name: str) -> str | None:
+    """The attempt id inside a file name (``part-00001-<attempt>.parquet``), or None."""
+    match = ATTEMPT_RE.search(PurePath(name).name)
+    return match.group(0) if match else None
+
+
+def staged_metadata_name(attempt: str) -> str:
+    return f"_metadata.{attempt}.json"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | PurePath):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str) if not isinstance(value, tuple) else list(value)
+    raise TypeError(f"metadata value of type {type(value).__name__} is not JSON serializable: {value!r}")
+
+
+def dump_metadata(metadata: dict[str, Any]) -> bytes:
+    """The bytes of ``_metadata.json``: JSON, sorted keys, indent 2 (dates as ISO strings)."""
+    return (json.dumps(metadata, sort_keys=True, indent=2, default=_json_default) + "\n").encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- the manifest -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The content of ``_checksums.json``: what a partition's commit consists of."""
+
+    manifest_version: int
+    layer: str
+    dataset: str
+    run_date: str
+    run_id: str
+    committed_at: str
+    record_count: int
+    files: tuple[ManifestFile, ...]
+    metadata_sha256: str
+    attempt: str
+    # SHA-256 of the bytes this manifest was read from (empty when built in memory).
+    raw_sha256: str = field(default="", repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest_version": self.manifest_version,
+            "layer": self.layer,
+            "dataset": self.dataset,
+            "run_date": self.run_date,
+            "run_id": self.run_id,
+            "committed_at": self.committed_at,
+            "record_count": self.record_count,
+            "files": [f.to_dict() for f in self.files],
+            "metadata_sha256": self.metadata_sha256,
+            "attempt": self.attempt,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Manifest:
+        """Parse ``_checksums.json``; ``ValueError`` saying what is wrong when it is not a manifest."""
+        raw = text.encode() if isinstance(text, str) else text
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            version = int(data["manifest_version"])
+            if version > MANIFEST_VERSION:
+                raise ValueError(f"manifest_version {version} is newer than this reader ({MANIFEST_VERSION})")
+            return cls(
+                manifest_version=version,
+                layer=str(data["layer"]),
+                dataset=str(data["dataset"]),
+                run_date=str(data["run_date"]),
+                run_id=str(data["run_id"]),
+                committed_at=str(data["committed_at"]),
+                record_count=int(data["record_count"]),
+                files=tuple(ManifestFile.from_dict(f) for f in data["files"]),
+                metadata_sha256=str(data["metadata_sha256"]),
+                attempt=str(data.get("attempt", "")),
+                raw_sha256=_sha256(raw),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"not a valid manifest: {detail}") from exc
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the manifest's bytes: the partition's data version."""
+        return self.raw_sha256 or _sha256(self.to_json().encode())
+
+    def describe(self) -> str:
+        return f"{self.layer} {self.dataset} run_date {self.run_date}"
+
+
+# --- writing ----------------------------------------------------------------------------------------------
+
+
+def _default_name_prefix(artifact: str) -> str:
+    return "" if artifact == DEFAULT_ARTIFACT else f"{artifact}-"
+
+
+class PartitionWriter:
+    """Writes one attempt at one partition: part files per artifact, then the commit.
+
+    File names: Bronze ``part-00001-<attempt>.parquet`` (artifact ``data``), Silver
+    ``<artifact>-part-00001-<attempt>.parquet``, quarantined rows
+    ``_errors/errors-part-00001-<attempt>.parquet`` (``writer("errors", subdir="_errors")``).
+    ``name_prefix_for_artifact`` overrides the ``<artifact>-`` part. Use it as a context manager (or call
+    ``abort`` on failure) so that a failed attempt leaves nothing behind.
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        prefix: str,
+        *,
+        layer: str,
+        dataset: str,
+        run_date: str,
+        run_id: str,
+        output: OutputDefaultsConfig,
+        name_prefix_for_artifact: Callable[[str], str] | None = None,
+        attempt: str | None = None,
+        tmp_dir: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.prefix = prefix.strip("/")
+        self.layer = layer
+        self.dataset = dataset
+        self.run_date = run_date
+        self.run_id = run_id
+        self.output = output
+        self.attempt = attempt or new_attempt_id()
+        self.tmp_dir = tmp_dir
+        self._name_prefix = name_prefix_for_artifact or _default_name_prefix
+        self._writers: dict[str, PartWriter] = {}
+        self._manifest_put = False  # step 3 was attempted: our manifest may be the current one
+        self._done = False  # committed or aborted
+
+    # --- parts ---
+    def writer(self, artifact: str, subdir: str = "") -> PartWriter:
+        """The part writer of ``artifact`` (created on first use; one per artifact)."""
+        self._require_open("writer")
+        existing = self._writers.get(artifact)
+        if existing is not None:
+            return existing
+        template = join_relpath(subdir, f"{self._name_prefix(artifact)}part-{{n:05d}}-{self.attempt}.parquet")
+        writer = PartWriter(
+            self.backend,
+            self.prefix,
+            template,
+            max_rows=self.output.max_rows_per_file,
+            max_bytes=max(1, int(self.output.max_file_size_mb * 1024 * 1024)),
+            compression=self.output.parquet_compression,
+            compression_level=self.output.parquet_compression_level,
+            tmp_dir=self.tmp_dir,
+            artifact=artifact,
+        )
+        self._writers[artifact] = writer
+        return writer
+
+    def write_artifact(
+        self, artifact: str, batches: Iterable[Writable], subdir: str = ""
+    ) -> list[ManifestFile]:
+        """Drain ``batches`` into ``artifact``'s part files and close it."""
+        if artifact == ERRORS_ARTIFACT and not subdir:
+            subdir = ERRORS_DIR
+        part_writer = self.writer(artifact, subdir)
+        for batch in batches:
+            part_writer.write(batch)
+        return part_writer.close()
+
+    @property
+    def schemas(self) -> dict[str, pa.Schema | None]:
+        """Widened schema of each artifact written so far (None for an artifact that saw no batch)."""
+        return {name: w.schema for name, w in self._writers.items()}
+
+    @property
+    def row_counts(self) -> dict[str, int]:
+        """Rows written (flushed) per artifact; complete once the artifact's writer is closed."""
+        return {name: w.row_count for name, w in self._writers.items()}
+
+    @property
+    def files(self) -> list[ManifestFile]:
+        return [f for w in self._writers.values() for f in w.files]
+
+    # --- commit ---
+    def commit(self, metadata: dict[str, Any]) -> Manifest:
+        """Commit the attempt (module docstring, steps 1-5); returns the manifest written."""
+        self._require_open("commit")
+        files = [f for w in self._writers.values() for f in w.close()]  # 1. parts are durable
+        metadata_bytes = dump_metadata(metadata)
+        self.backend.put_bytes(self._rel(staged_metadata_name(self.attempt)), metadata_bytes)  # 2.
+        manifest = Manifest(
+            manifest_version=MANIFEST_VERSION,
+            layer=self.layer,
+            dataset=self.dataset,
+            run_date=self.run_date,
+            run_id=self.run_id,
+            committed_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            record_count=sum(f.row_count for f in files if f.artifact != ERRORS_ARTIFACT),
+            files=tuple(files),
+            metadata_sha256=_sha256(metadata_bytes),
+            attempt=self.attempt,
+        )
+        with self.backend.lock(self.prefix):
+            self._commit_locked(manifest, files, metadata_bytes)
+        return Manifest.from_json(manifest.to_json())
+
+    def _commit_locked(self, manifest: Manifest, files: list[ManifestFile], metadata_bytes: bytes) -> None:
+        """Steps 3-5, under the partition's commit lock."""
+        previous = self._current_manifest()
+        if previous is not None and previous.attempt > self.attempt:
+            reason = self._superseded_reason(previous, files)
+            if reason:
+                self.abort()
+                raise StorageError(
+                    f"{self._where()}: attempt {self.attempt} superseded by a newer attempt "
+                    f"{previous.attempt} ({reason}); nothing committed"
+                )
+        self._manifest_put = True
+        self.backend.put_bytes(self._rel(CHECKSUMS_NAME), manifest.to_json().encode())  # 3. THE COMMIT
+        current = self._current_manifest()
+        if current is None or current.attempt != self.attempt:
+            newer = current.attempt if current else "none"
+            self.abort()
+            raise StorageError(
+                f"{self._where()}: attempt {self.attempt} superseded by a concurrent commit of attempt "
+                f"{newer} right after committing; its commit stands"
+            )
+        self.backend.put_bytes(self._rel(METADATA_NAME), metadata_bytes)  # 4.
+        self._done = True
+        try:
+            self._cleanup(manifest, previous, metadata_bytes)  # 5.
+        except (StorageError, OSError) as exc:
+            log.warning("%s: committed, but cleaning up older files failed: %s", self._where(), exc)
+
+    def abort(self) -> None:
+        """Delete this attempt's files (best effort); a no-op once committed."""
+        if self._done:
+            return
+        self._done = True
+        for part_writer in self._writers.values():
+            part_writer.discard()
+        try:
+            keep: set[str] = set()
+            if self._manifest_put:
+                current = self._current_manifest()
+                if current is not None and current.attempt == self.attempt:
+                    return  # our manifest landed: the commit stands (readers roll forward if needed)
+                keep = {self._rel(f.path) for f in current.files} if current else set()
+            ours = {self._rel(f.path) for f in self.files}
+            ours.update(p for p in self.backend.list_files(self.prefix) if attempt_of(p) == self.attempt)
+            self.backend.delete(sorted(ours - keep))
+        except (StorageError, OSError) as exc:
+            log.warning(
+                "%s: could not remove the files of aborted attempt %s: %s", self._where(), self.attempt, exc
+            )
+
+    def __enter__(self) -> PartitionWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    # --- helpers ---
+    def _rel(self, name: str) -> str:
+        return join_relpath(self.prefix, name)
+
+    def _where(self) -> str:
+        return f"{self.layer} {self.dataset} run_date {self.run_date} ({self.backend.uri(self.prefix)})"
+
+    def _require_open(self, operation: str) -> None:
+        if self._done:
+            raise StorageError(f"{self._where()}: {operation}() on attempt {self.attempt}, already finished")
+
+    def _current_manifest(self) -> Manifest | None:
+        """The manifest in place now; an unreadable one counts as none (the next commit repairs it)."""
+        try:
+            return Manifest.from_json(self.backend.read_bytes(self._rel(CHECKSUMS_NAME)))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _superseded_reason(self, newer: Manifest, files: list[ManifestFile]) -> str | None:
+        """Why we must not commit over ``newer``'s commit, or None when it is safe."""
+        if self.backend.exists(self._rel(staged_metadata_name(newer.attempt))):
+            return "it is still committing"
+        for f in files:
+            try:
+                size = self.backend.size(self._rel(f.path))
+            except FileNotFoundError:
+                return f"our file {f.path} was removed by its cleanup"
+            if size != f.size_bytes:
+                return f"our file {f.path} changed size"
+        return None
+
+    def _cleanup(self, manifest: Manifest, previous: Manifest | None, metadata_bytes: bytes) -> None:
+        current = self._current_manifest()
+        if current is None or current.attempt != self.attempt:
+            return  # superseded meanwhile: the newer commit cleans up
+        listed = {f.path for f in current.files} | {CHECKSUMS_NAME, METADATA_NAME}
+        staged = staged_metadata_name(self.attempt)
+        replaced = previous.attempt if previous else None
+        stale = []
+        for relpath in self.backend.list_files(self.prefix):
+            name = relpath[len(self.prefix) + 1 :] if self.prefix else relpath
+            attempt = attempt_of(name)
+            if name in listed or name == staged or attempt is None:
+                continue
+            if attempt < self.attempt or attempt == replaced:
+                stale.append(relpath)
+        self.backend.delete(stale)
+        # Drop the staged metadata only once _metadata.json is ours: a superseded writer that was slower
+        # than us may have overwritten it after we wrote it.
+        for _ in range(_READ_RETRIES):
+            if _sha256(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
+                self.backend.delete([self._rel(staged)])
+                return
+            current = self._current_manifest()
+            if current is None or current.attempt != self.attempt:
+                return
+            self.backend.put_bytes(self._rel(METADATA_NAME), metadata_bytes)
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommittedPartition:
+    """A partition as its manifest describes it, with its (matching) metadata."""
+
+    backend: StorageBackend
+    prefix: str
+    manifest: Manifest
+    metadata: dict[str, Any]
+
+    def files(self, artifact: str | None = None) -> list[ManifestFile]:
+        """Listed files, in manifest order; only ``artifact``'s when given."""
+        return [f for f in self.manifest.files if artifact is None or f.artifact == artifact]
+
+    def relpath(self, file: ManifestFile) -> str:
+        return join_relpath(self.prefix, file.path)
+
+    def describe(self) -> str:
+        return f"{self.manifest.describe()} ({self.backend.uri(self.prefix)})"
+
+
+def _matching_metadata(backend: StorageBackend, prefix: str, manifest: Manifest) -> bytes:
+    """``_metadata.json``, or the staged copy when a commit stopped between steps 3 and 4 (roll forward)."""
+    seen = []
+    for name in (METADATA_NAME, staged_metadata_name(manifest.attempt)):
+        try:
+            data = backend.read_bytes(join_relpath(prefix, name))
+        except FileNotFoundError:
+            seen.append(f"{name} is missing")
+            continue
+        if _sha256(data) == manifest.metadata_sha256:
+            return data
+        seen.append(f"{name} has SHA-256 {_sha256(data)}")
+    raise IntegrityError(
+        f"{manifest.describe()} ({backend.uri(prefix)}): no metadata matches the manifest's metadata_sha256 "
+        f"{manifest.metadata_sha256}: {'; '.join(seen)}"
+    )
+
+
+def read_committed(backend: StorageBackend, prefix: str) -> CommittedPartition | None:
+    """The committed partition under ``prefix``; None when nothing was ever committed there.
+
+    Raises ``IntegrityError`` when the manifest is unparsable or no metadata file matches it. A commit that
+    lands while we read is retried (a few times) rather than reported as corruption.
+    """
+    prefix = prefix.strip("/")
+    checksums = join_relpath(prefix, CHECKSUMS_NAME)
+    for retry in range(_READ_RETRIES):
+        try:
+            raw = backend.read_bytes(checksums)
+        except FileNotFoundError:
+            return None
+        try:
+            manifest = Manifest.from_json(raw)
+        except ValueError as exc:
+            raise IntegrityError(f"{backend.uri(checksums)}: {exc}") from exc
+        try:
+            metadata_bytes = _matching_metadata(backend, prefix, manifest)
+        except IntegrityError:
+            if retry + 1 < _READ_RETRIES and backend.read_bytes(checksums) != raw:
+                continue  # a new commit landed meanwhile: read that one
+            raise
+        try:
+            metadata = json.loads(metadata_bytes)
+        except ValueError as exc:
+            raise IntegrityError(f"{manifest.describe()}: _metadata.json is not valid JSON: {exc}") from exc
+        return CommittedPartition(backend=backend, prefix=prefix, manifest=manifest, metadata=metadata)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def verify_partition(part: CommittedPartition) -> list[str]:
+    """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok)."""
+    problems: list[str] = []
+    for file in part.manifest.files:
+        relpath = part.relpath(file)
+        try:
+            size = part.backend.size(relpath)
+        except FileNotFoundError:
+            problems.append(f"{relpath}: missing (listed in the manifest)")
+            continue
+        if size != file.size_bytes:
+            problems.append(f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}")
+            continue
+        with part.backend.open_read(relpath) as stream:
+            _, sha256 = hash_stream(stream)
+        if sha256 != file.sha256:
+            problems.append(f"{relpath}: SHA-256 {sha256}, the manifest says {file.sha256}")
+    try:
+        _matching_metadata(part.backend, part.prefix, part.manifest)
+    except IntegrityError as exc:
+        problems.append(f"{join_relpath(part.prefix, METADATA_NAME)}: {exc}")
+    counted = sum(f.row_count for f in part.manifest.files if f.artifact != ERRORS_ARTIFACT)
+    if counted != part.manifest.record_count:
+        problems.append(
+            f"{join_relpath(part.prefix, CHECKSUMS_NAME)}: record_count {part.manifest.record_count}, "
+            f"but the listed files hold {counted} rows"
+        )
+    return problems
+
+
+def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
+    """The bytes of a listed file after checking size and SHA-256; ``IntegrityError`` on any mismatch."""
+    relpath = part.relpath(file)
+    try:
+        data = part.backend.read_bytes(relpath)
+    except FileNotFoundError as exc:
+        raise IntegrityError(f"{part.describe()}: {file.path} is listed in the manifest but missing") from exc
+    if len(data) != file.size_bytes:
+        raise IntegrityError(
+            f"{part.describe()}: {file.path} has {len(data)} bytes, the manifest says {file.size_bytes}"
+        )
+    sha256 = _sha256(data)
+    if sha256 != file.sha256:
+        raise IntegrityError(
+            f"{part.describe()}: {file.path} has SHA-256 {sha256}, the manifest says {file.sha256}"
+        )
+    return data
+
+
+def iter_artifact_tables(part: CommittedPartition, artifact: str) -> Iterator[pa.Table]:
+    """One verified Arrow table per part file of ``artifact``, in manifest order."""
+    for file in part.files(artifact):
+        yield read_parquet_bytes(read_verified(part, file))
+
+
+def artifact_schema(part: CommittedPartition, artifact: str) -> pa.Schema | None:
+    """The schema recorded in the metadata: ``schemas[artifact]``, or ``schema`` for Bronze's ``data``."""
+    schemas = part.metadata.get("schemas")
+    columns = schemas.get(artifact) if isinstance(schemas, dict) else None
+    if columns is None and artifact == DEFAULT_ARTIFACT:
+        columns = part.metadata.get("schema")
+    if not isinstance(columns, list):
+        return None
+    try:
+        return schema_from_json(columns)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def read_artifact(part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    """Every part of ``artifact``, verified, as one frame.
+
+    Parts may differ in schema; they are unified with ``widen_schema`` (the writer's rule) and then
+    concatenated, so the result has the same columns and types the writer reported. An artifact without
+    files gives an empty frame, with the schema from the metadata when it records one.
+    """
+    tables = list(iter_artifact_tables(part, artifact))
+    if not tables:
+        schema = artifact_schema(part, artifact)
+        return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
+    schema = tables[0].schema
+    for table in tables[1:]:
+        schema = widen_schema(schema, table.schema)
+    frames = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
+    return pl.concat(frames, how="diagonal_relaxed")

@@ -1,0 +1,256 @@
+"""The storage backend contract, and one generic implementation on top of any fsspec filesystem.
+
+A backend stores opaque files under one root. Everything above it (part files, manifests, IO managers)
+speaks in *relpaths*: ``/``-separated paths relative to that root, such as
+``system=crm/table=users/dt=2026-01-31/_checksums.json``. Backends know nothing about datasets or commits;
+the commit protocol in ``medallion_resources.manifest`` only needs two guarantees from them:
+
+* ``put_bytes`` is atomic: a reader sees the old object or the new one, never a partial one (object stores
+  give this for a single PUT; the local backend writes a temp file and renames it);
+* ``put_file`` makes a finished file durable at its final name before it returns.
+
+Errors: a missing object raises ``FileNotFoundError`` (callers rely on it); any other failure of the
+underlying filesystem becomes a ``StorageError`` naming the operation and the object's URI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import posixpath
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+import fsspec
+
+from medallion_assets.errors import StorageError
+from medallion_assets.extractors.base import CheckResult
+
+__all__ = ["CHECK_PREFIX", "FsspecBackend", "StorageBackend", "join_relpath"]
+
+# Scratch folder that ``check()`` writes to (and removes) under the backend root.
+CHECK_PREFIX = "_medallion_check"
+
+# Commit locks are striped: a fixed set of locks, picked by a hash of the locked path.
+LOCK_STRIPES = 64
+_THREAD_LOCKS = [threading.Lock() for _ in range(LOCK_STRIPES)]
+
+
+def lock_stripe(key: str) -> int:
+    """The stripe (0..LOCK_STRIPES-1) that serializes everything locked under ``key``."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % LOCK_STRIPES
+
+
+def join_relpath(*parts: str) -> str:
+    """Join relpath pieces with ``/``, ignoring empty ones: ``join_relpath("a", "", "b/c") == "a/b/c"``."""
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def _check_relpath(relpath: str) -> str:
+    """Normalize a relpath and refuse the ones that would escape the root."""
+    relpath = relpath.replace("\\", "/").strip("/")
+    if any(segment == ".." for segment in relpath.split("/")):
+        raise StorageError(f"relpath '{relpath}' must stay under the backend root (no '..' segments)")
+    return relpath
+
+
+class StorageBackend(ABC):
+    """A root folder of files on some storage; every path is a ``/``-separated relpath under the root.
+
+    Selected in YAML by ``storage_backend`` (``local``, ``memory`` or a plugin name)::
+
+        platform:
+          bronze: {storage_backend: local, local_path: ./lake/bronze}
+    """
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def uri(self, relpath: str = "") -> str:
+        """Where ``relpath`` lives, as a URI (``file:///...``, ``s3://bucket/...``), for display only."""
+
+    @abstractmethod
+    def put_file(self, local_path: str | Path, relpath: str) -> None:
+        """Move (or upload) a finished local file to ``relpath``; the local file is gone afterwards."""
+
+    @abstractmethod
+    def put_bytes(self, relpath: str, data: bytes) -> None:
+        """Write ``data`` to ``relpath`` atomically: readers see the old object or the new one."""
+
+    @abstractmethod
+    def read_bytes(self, relpath: str) -> bytes:
+        """The whole object; ``FileNotFoundError`` when it does not exist."""
+
+    @abstractmethod
+    def open_read(self, relpath: str) -> BinaryIO:
+        """A binary file object for streaming reads; ``FileNotFoundError`` when missing."""
+
+    @abstractmethod
+    def exists(self, relpath: str) -> bool:
+        """True when ``relpath`` is a file."""
+
+    @abstractmethod
+    def size(self, relpath: str) -> int:
+        """Size in bytes; ``FileNotFoundError`` when missing."""
+
+    @abstractmethod
+    def list_files(self, prefix: str) -> list[str]:
+        """Relpaths of every file under ``prefix`` (recursive), sorted; ``[]`` when there is none."""
+
+    @abstractmethod
+    def list_dirs(self, prefix: str) -> list[str]:
+        """Names (not paths) of the immediate sub-folders of ``prefix``, sorted; ``[]`` when none."""
+
+    @abstractmethod
+    def delete(self, relpaths: Iterable[str]) -> None:
+        """Delete files; missing ones are fine."""
+
+    def staging_dir(self) -> str | None:
+        """A local folder for temp files that ``put_file`` can move from cheaply (same filesystem).
+
+        ``None`` (the default) means the system temp folder.
+        """
+        return None
+
+    @contextlib.contextmanager
+    def lock(self, relpath: str) -> Iterator[None]:
+        """Serialize the commits of one partition (``relpath`` is its folder).
+
+        The default only serializes threads of this process; backends that can lock across processes
+        (the local one, with ``flock``) extend it. Paths sharing a stripe also wait for each other.
+        """
+        with _THREAD_LOCKS[lock_stripe(self.uri(relpath))]:
+            yield
+
+    def check(self) -> CheckResult:
+        """List the root, then write, read back and delete a scratch object under ``_medallion_check/``."""
+        scratch = f"{CHECK_PREFIX}/{uuid.uuid4().hex}.txt"
+        payload = b"medallion storage check\n"
+        try:
+            self.list_dirs("")
+            self.put_bytes(scratch, payload)
+            ok = self.read_bytes(scratch) == payload
+            self.delete([scratch])
+        except (OSError, StorageError) as exc:
+            return CheckResult(ok=False, detail=f"{self.uri()}: {type(exc).__name__}: {exc}")
+        if not ok:
+            return CheckResult(ok=False, detail=f"{self.uri()}: read back different bytes than written")
+        return CheckResult(ok=True, detail=f"{self.uri()}: list, write, read and delete ok")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri()!r})"
+
+
+class FsspecBackend(StorageBackend):
+    """A backend on any fsspec filesystem; S3 and Azure specialize it, tests use ``memory``.
+
+    ``root`` is a path in ``fs`` (a protocol prefix such as ``memory://`` is stripped). Single-object
+    writes go through ``fs.pipe_file``, which is atomic on object stores and on fsspec's memory filesystem.
+    """
+
+    name: ClassVar[str] = "fsspec"
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
+        self.fs = fs
+        self.root = str(fs._strip_protocol(root)).rstrip("/")
+
+    # --- paths ---
+    def full_path(self, relpath: str) -> str:
+        """The filesystem path of ``relpath``."""
+        relpath = _check_relpath(relpath)
+        if not relpath:
+            return self.root or "/"
+        return f"{self.root}/{relpath}" if self.root else relpath
+
+    def _relpath(self, full: str) -> str:
+        full = str(self.fs._strip_protocol(full)).rstrip("/")
+        root = self.root
+        if root and (full == root):
+            return ""
+        if root and full.startswith(root + "/"):
+            return full[len(root) + 1 :]
+        if not root or root == "/":
+            return full.lstrip("/")
+        raise StorageError(f"path '{full}' returned by the filesystem is outside the root '{root}'")
+
+    def uri(self, relpath: str = "") -> str:
+        return str(self.fs.unstrip_protocol(self.full_path(relpath)))
+
+    @contextlib.contextmanager
+    def _op(self, operation: str, relpath: str) -> Iterator[None]:
+        """Turn filesystem errors (except a missing file) into a StorageError naming what failed."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(
+                f"{operation} {self.uri(relpath)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _ensure_parent(self, full: str) -> None:
+        parent = posixpath.dirname(full)
+        if parent:
+            self.fs.makedirs(parent, exist_ok=True)
+
+    # --- writes ---
+    def put_file(self, local_path: str | Path, relpath: str) -> None:
+        full = self.full_path(relpath)
+        with self._op("put_file", relpath):
+            self._ensure_parent(full)
+            self.fs.put_file(str(local_path), full)
+        Path(local_path).unlink(missing_ok=True)
+
+    def put_bytes(self, relpath: str, data: bytes) -> None:
+        full = self.full_path(relpath)
+        with self._op("put_bytes", relpath):
+            self._ensure_parent(full)
+            self.fs.pipe_file(full, data)
+
+    def delete(self, relpaths: Iterable[str]) -> None:
+        for relpath in relpaths:
+            with contextlib.suppress(FileNotFoundError), self._op("delete", relpath):
+                self.fs.rm_file(self.full_path(relpath))
+
+    # --- reads ---
+    def read_bytes(self, relpath: str) -> bytes:
+        with self._op("read_bytes", relpath):
+            return bytes(self.fs.cat_file(self.full_path(relpath)))
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        with self._op("open_read", relpath):
+            return self.fs.open(self.full_path(relpath), "rb")
+
+    def exists(self, relpath: str) -> bool:
+        with self._op("exists", relpath):
+            return bool(self.fs.isfile(self.full_path(relpath)))
+
+    def size(self, relpath: str) -> int:
+        with self._op("size", relpath):
+            info = self.fs.info(self.full_path(relpath))
+        if info.get("type") != "file":
+            raise FileNotFoundError(self.uri(relpath))
+        return int(info["size"])
+
+    def list_files(self, prefix: str) -> list[str]:
+        with self._op("list_files", prefix):
+            try:
+                found = self.fs.find(self.full_path(prefix))
+            except FileNotFoundError:
+                return []
+        return sorted(self._relpath(path) for path in found)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        with self._op("list_dirs", prefix):
+            try:
+                entries = self.fs.ls(self.full_path(prefix), detail=True)
+            except FileNotFoundError:
+                return []
+        names = {
+            posixpath.basename(str(e["name"]).rstrip("/")) for e in entries if e.get("type") == "directory"
+        }
+        return sorted(n for n in names if n)

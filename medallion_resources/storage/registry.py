@@ -1,0 +1,99 @@
+"""One registry of storage backends, keyed by ``storage_backend``; plugins register into it.
+
+A backend is registered as a *factory*: ``(LayerStorageConfig, PlatformConfig) -> StorageBackend``, so a
+backend can read its own settings (bucket, prefix, connection env vars, ``options``) from the config.
+Built in: ``local`` and ``memory`` (fsspec's in-process filesystem, for tests). Plugins either call
+``register_backend`` or publish an entry point in the ``medallion.storage_backends`` group whose object is
+a factory; entry points are only imported when their name is asked for::
+
+    [project.entry-points."medallion.storage_backends"]
+    minio = "my_package.storage:make_minio_backend"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+import fsspec
+
+from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
+from medallion_assets.errors import StorageError
+from medallion_resources.storage.base import FsspecBackend, StorageBackend
+from medallion_resources.storage.local import LocalBackend
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BackendFactory",
+    "create_backend",
+    "register_backend",
+    "registered_backends",
+]
+
+ENTRY_POINT_GROUP = "medallion.storage_backends"
+
+BackendFactory = Callable[[LayerStorageConfig, PlatformConfig], StorageBackend]
+
+_FACTORIES: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Make ``factory`` build the backend selected by ``storage_backend: <name>`` (replacing any)."""
+    if not name or not isinstance(name, str):
+        raise ValueError(f"a storage backend name must be a non-empty string, got {name!r}")
+    _FACTORIES[name] = factory
+
+
+def registered_backends() -> list[str]:
+    """Names usable as ``storage_backend``: registered ones and not-yet-loaded entry points, sorted."""
+    names = set(_FACTORIES)
+    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(names)
+
+
+def create_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+    """Build the backend of one layer from its ``storage_backend`` name."""
+    name = layer.storage_backend
+    factory = _FACTORIES.get(name) or _load_entry_point(name)
+    if factory is None:
+        raise StorageError(
+            f"storage_backend '{name}' is not registered; registered backends: "
+            f"{', '.join(registered_backends())}. Plugins register with "
+            "medallion_resources.storage.register_backend() or an entry point in the "
+            f"'{ENTRY_POINT_GROUP}' group"
+        )
+    return factory(layer, platform)
+
+
+def _load_entry_point(name: str) -> BackendFactory | None:
+    """Import the entry point called ``name`` (if any) and register its factory."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            factory = ep.load()
+        except (ImportError, AttributeError) as exc:
+            raise StorageError(
+                f"storage_backend '{name}': entry point '{ep.value}' in group '{ENTRY_POINT_GROUP}' "
+                f"could not be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not callable(factory):
+            raise StorageError(
+                f"storage_backend '{name}': entry point '{ep.value}' is not callable; it must be a "
+                "factory (LayerStorageConfig, PlatformConfig) -> StorageBackend"
+            )
+        register_backend(name, factory)
+        return factory
+    return None
+
+
+def _local(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+    if not layer.local_path:
+        raise StorageError("storage_backend 'local' needs 'local_path'")
+    return LocalBackend(layer.local_path)  # relative paths resolve against the current folder
+
+
+def _memory(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+    return FsspecBackend(fsspec.filesystem("memory"), root=str(layer.options.get("root", "/medallion")))
+
+
+register_backend("local", _local)
+register_backend("memory", _memory)

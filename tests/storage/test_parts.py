@@ -1,0 +1,335 @@
+"""Part files: rolling by rows and bytes, schema widening, and reading back what was written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import hypothesis.strategies as st
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from medallion_assets.config.models import OutputDefaultsConfig
+from medallion_resources.manifest import PartitionWriter, read_artifact, read_committed
+from medallion_resources.parts import (
+    PartWriter,
+    common_type,
+    conform_table,
+    read_parquet_bytes,
+    schema_from_json,
+    schema_to_json,
+    unify_tables,
+    widen_schema,
+)
+from medallion_resources.storage import FsspecBackend, StorageBackend
+
+PREFIX = "t/dt=2026-01-01"
+
+
+def _writer(backend: StorageBackend, *, max_rows: int = 1000, max_bytes: int = 1 << 30) -> PartWriter:
+    return PartWriter(
+        backend,
+        PREFIX,
+        "part-{n:05d}-A.parquet",
+        max_rows=max_rows,
+        max_bytes=max_bytes,
+        compression="zstd",
+        compression_level=1,
+    )
+
+
+def _read_back(backend: StorageBackend, writer: PartWriter) -> pl.DataFrame:
+    tables = [read_parquet_bytes(backend.read_bytes(f"{PREFIX}/{f.path}")) for f in writer.files]
+    return pl.DataFrame(pl.from_arrow(unify_tables(tables)))
+
+
+def _rows(start: int, count: int) -> pa.RecordBatch:
+    return pa.record_batch({"id": pa.array(range(start, start + count), pa.int64())})
+
+
+# --- widening rules ---------------------------------------------------------------------------------------
+
+TS = pa.timestamp
+WIDEN_CASES = [
+    (pa.null(), pa.int32(), pa.int32()),
+    (pa.int8(), pa.int64(), pa.int64()),
+    (pa.uint8(), pa.int8(), pa.int16()),
+    (pa.int32(), pa.uint32(), pa.int64()),
+    (pa.int64(), pa.uint64(), pa.float64()),
+    (pa.uint16(), pa.uint32(), pa.uint32()),
+    (pa.int64(), pa.float32(), pa.float64()),
+    (pa.float32(), pa.float64(), pa.float64()),
+    (pa.bool_(), pa.int32(), pa.int32()),
+    (pa.int64(), pa.string(), pa.large_string()),
+    (pa.string(), pa.large_string(), pa.large_string()),
+    (pa.binary(), pa.string(), pa.large_binary()),
+    (pa.decimal128(10, 2), pa.decimal128(6, 4), pa.decimal128(12, 4)),
+    (pa.decimal128(10, 2), pa.int64(), pa.decimal128(22, 2)),
+    (pa.decimal128(10, 2), pa.float64(), pa.float64()),
+    (pa.date32(), TS("us"), TS("us")),
+    (pa.date32(), pa.date64(), pa.date32()),
+    (TS("ms"), TS("us"), TS("us")),
+    (TS("us", "UTC"), TS("us"), TS("us", "UTC")),
+    (TS("us", "UTC"), TS("ms", "Europe/Paris"), TS("us", "UTC")),
+    (pa.time32("ms"), pa.time64("us"), pa.time64("us")),
+    (pa.duration("s"), pa.duration("ms"), pa.duration("ms")),
+    (pa.list_(pa.int64()), pa.list_(pa.float64()), pa.list_(pa.float64())),
+    (pa.list_(pa.int64()), pa.large_list(pa.int32()), pa.large_list(pa.int64())),
+    (
+        pa.struct([("a", pa.int64())]),
+        pa.struct([("b", pa.string()), ("a", pa.float64())]),
+        pa.struct([("a", pa.float64()), ("b", pa.string())]),
+    ),
+    (pa.dictionary(pa.int32(), pa.string()), pa.string(), pa.string()),
+    (pa.list_(pa.int64()), pa.int64(), pa.large_string()),
+    (pa.date32(), pa.int64(), pa.large_string()),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), WIDEN_CASES, ids=lambda t: str(t))
+def test_common_type(a: pa.DataType, b: pa.DataType, expected: pa.DataType) -> None:
+    assert common_type(a, b) == expected
+    flipped = common_type(b, a)
+    if pa.types.is_struct(expected):  # fields come in order of first appearance
+        assert sorted(flipped, key=lambda f: f.name) == sorted(expected, key=lambda f: f.name)
+    else:
+        assert flipped == expected
+
+
+def _is_kind(kind: str, data_type: pa.DataType) -> bool:
+    names = {"int": "is_integer", "float": "is_floating", "null": "is_null", "bool": "is_boolean"}
+    if kind in ("string", "list") and getattr(pa.types, f"is_large_{kind}")(data_type):
+        return True
+    return bool(getattr(pa.types, names.get(kind, f"is_{kind}"))(data_type))
+
+
+def _sample(data_type: pa.DataType) -> pa.Array:
+    samples = {
+        "null": [None],
+        "int": [1, None],
+        "float": [1.5, None],
+        "bool": [True, None],
+        "string": ["x", None],
+        "binary": [b"x", None],
+        "decimal": [Decimal("1.25"), None],
+        "date": [dt.date(2026, 1, 2), None],
+        "timestamp": [dt.datetime(2026, 1, 2, 3, 4, 5), None],
+        "time": [dt.time(1, 2, 3), None],
+        "duration": [dt.timedelta(seconds=3), None],
+        "list": [[1, 2], None],
+        "struct": [{"a": 1}, None],
+    }
+    if pa.types.is_dictionary(data_type):
+        return pa.array(["x", None]).dictionary_encode()
+    kind = next(k for k in samples if _is_kind(k, data_type))
+    return pa.array(samples[kind], type=data_type)
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), WIDEN_CASES, ids=lambda t: str(t))
+def test_every_widened_pair_can_be_conformed(a: pa.DataType, b: pa.DataType, expected: pa.DataType) -> None:
+    tables = [pa.table({"c": _sample(a)}), pa.table({"c": _sample(b)})]
+    unified = unify_tables(tables)
+    assert unified.schema.field("c").type == expected
+    assert unified.num_rows == sum(t.num_rows for t in tables)
+    assert unified.column("c").null_count == sum(t.column("c").null_count for t in tables)
+
+
+def test_widen_schema_unions_columns_in_order_of_first_appearance() -> None:
+    a = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    b = pa.schema([("extra", pa.bool_()), ("id", pa.float64())])
+    assert widen_schema(a, b) == pa.schema(
+        [("id", pa.float64()), ("name", pa.string()), ("extra", pa.bool_())]
+    )
+
+
+def test_conform_table_fills_missing_columns_with_nulls() -> None:
+    table = pa.table({"b": ["x"]})
+    target = pa.schema([("a", pa.int64()), ("b", pa.large_string())])
+    out = conform_table(table, target)
+    assert out.schema == target
+    assert out.to_pylist() == [{"a": None, "b": "x"}]
+
+
+def test_struct_to_string_falls_back_to_json() -> None:
+    out = unify_tables([pa.table({"c": [{"a": 1}]}), pa.table({"c": ["plain"]})])
+    assert out.column("c").to_pylist() == ['{"a": 1}', "plain"]
+
+
+def test_schema_json_round_trip() -> None:
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("name", pa.large_string()),
+            ("at", TS("us", "UTC")),
+            ("day", pa.date32()),
+            ("amount", pa.decimal128(12, 2)),
+            ("flag", pa.bool_()),
+        ]
+    )
+    assert schema_from_json(schema_to_json(schema)) == schema
+    assert schema_from_json([{"name": "x", "type": "list<item: int64>"}]) is None
+
+
+# --- rolling ----------------------------------------------------------------------------------------------
+
+
+class TestRolling:
+    def test_many_small_batches_roll_by_rows(self, backend: StorageBackend) -> None:
+        writer = _writer(backend, max_rows=10)
+        for start in range(0, 35, 3):
+            writer.write(_rows(start, 3))
+        files = writer.close()
+        assert [f.row_count for f in files] == [10, 10, 10, 6]
+        assert [f.path for f in files] == [f"part-{n:05d}-A.parquet" for n in range(1, 5)]
+        assert _read_back(backend, writer)["id"].to_list() == list(range(36))
+
+    def test_a_batch_bigger_than_max_rows_is_sliced(self, backend: StorageBackend) -> None:
+        writer = _writer(backend, max_rows=100)
+        writer.write(_rows(0, 5))
+        writer.write(_rows(5, 350))
+        files = writer.close()
+        assert [f.row_count for f in files] == [100, 100, 100, 55]
+        assert _read_back(backend, writer)["id"].to_list() == list(range(355))
+
+    def test_rolls_by_bytes(self, backend: StorageBackend) -> None:
+        writer = _writer(backend, max_rows=1_000_000, max_bytes=8_000)  # 1,000 int64 rows
+        for start in range(0, 5_000, 700):
+            writer.write(_rows(start, 700))
+        files = writer.close()
+        assert all(f.row_count <= 1000 for f in files)
+        assert sum(f.row_count for f in files) == 5_600
+        assert len(files) == 6
+        assert _read_back(backend, writer)["id"].to_list() == list(range(5_600))
+
+    def test_manifest_files_carry_size_sha_and_rows(self, memory_backend: FsspecBackend) -> None:
+        import hashlib
+
+        writer = _writer(memory_backend)
+        writer.write(_rows(0, 10))
+        (file,) = writer.close()
+        data = memory_backend.read_bytes(f"{PREFIX}/{file.path}")
+        assert (file.size_bytes, file.sha256, file.row_count, file.artifact) == (
+            len(data),
+            hashlib.sha256(data).hexdigest(),
+            10,
+            "data",
+        )
+
+    def test_empty_artifact_writes_no_file_but_keeps_the_schema(self, backend: StorageBackend) -> None:
+        writer = _writer(backend)
+        writer.write(pa.table({"id": pa.array([], pa.int64()), "name": pa.array([], pa.string())}))
+        assert writer.close() == []
+        assert writer.schema == pa.schema([("id", pa.int64()), ("name", pa.string())])
+        assert backend.list_files(PREFIX) == []
+
+    def test_close_is_idempotent_and_write_after_close_fails(self, memory_backend: FsspecBackend) -> None:
+        writer = _writer(memory_backend)
+        writer.write(_rows(0, 3))
+        assert writer.close() == writer.close()
+        with pytest.raises(Exception, match=r"write after close"):
+            writer.write(_rows(3, 1))
+
+    def test_polars_frames_and_tables_are_accepted(self, memory_backend: FsspecBackend) -> None:
+        writer = _writer(memory_backend)
+        writer.write(pl.DataFrame({"id": [1, 2]}))
+        writer.write(pa.table({"id": [3]}))
+        writer.close()
+        assert _read_back(memory_backend, writer)["id"].to_list() == [1, 2, 3]
+
+    def test_other_inputs_are_refused(self, memory_backend: FsspecBackend) -> None:
+        with pytest.raises(TypeError, match=r"got list"):
+            _writer(memory_backend).write([1, 2])  # type: ignore[arg-type]
+
+    def test_a_type_polars_cannot_write_falls_back_to_pyarrow(self, memory_backend: FsspecBackend) -> None:
+        writer = _writer(memory_backend)
+        values = pa.array([Decimal("1.5"), None], pa.decimal256(60, 1))
+        writer.write(pa.table({"big": values}))
+        (file,) = writer.close()
+        table = read_parquet_bytes(memory_backend.read_bytes(f"{PREFIX}/{file.path}"))
+        assert table.column("big").to_pylist() == [Decimal("1.5"), None]
+
+
+class TestWideningAcrossBatches:
+    def test_int_then_float_in_one_part(self, memory_backend: FsspecBackend) -> None:
+        writer = _writer(memory_backend)
+        writer.write(pa.table({"v": [1, 2]}))
+        writer.write(pa.table({"v": [2.5]}))
+        (file,) = writer.close()
+        assert writer.schema == pa.schema([("v", pa.float64())])
+        assert _read_back(memory_backend, writer)["v"].to_list() == [1.0, 2.0, 2.5]
+        assert file.row_count == 3
+
+    def test_int_then_string_in_one_part(self, memory_backend: FsspecBackend) -> None:
+        writer = _writer(memory_backend)
+        writer.write(pa.table({"v": [1, 2]}))
+        writer.write(pa.table({"v": ["three"]}))
+        writer.close()
+        assert writer.schema.field("v").type == pa.large_string()
+        assert _read_back(memory_backend, writer)["v"].to_list() == ["1", "2", "three"]
+
+    def test_column_appearing_later(self, memory_backend: FsspecBackend) -> None:
+        writer = _writer(memory_backend)
+        writer.write(pa.table({"id": [1]}))
+        writer.write(pa.table({"id": [2], "late": ["x"]}))
+        writer.close()
+        assert writer.schema.names == ["id", "late"]
+        assert _read_back(memory_backend, writer).to_dicts() == [
+            {"id": 1, "late": None},
+            {"id": 2, "late": "x"},
+        ]
+
+    def test_parts_keep_their_own_schema_and_read_back_widened(self, memory_backend: FsspecBackend) -> None:
+        writer = _writer(memory_backend, max_rows=2)
+        writer.write(pa.table({"v": [1, 2]}))
+        writer.write(pa.table({"v": [1.5, 2.5], "tz": pa.array([0, 1], TS("ms", "UTC"))}))
+        files = writer.close()
+        first = read_parquet_bytes(memory_backend.read_bytes(f"{PREFIX}/{files[0].path}"))
+        assert first.schema.names == ["v"]
+        frame = _read_back(memory_backend, writer)
+        assert frame.schema == pl.Schema({"v": pl.Float64, "tz": pl.Datetime("ms", "UTC")})
+        assert frame["v"].to_list() == [1.0, 2.0, 1.5, 2.5]
+
+
+# --- property ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=60), min_size=0, max_size=12),
+    max_rows=st.integers(min_value=1, max_value=40),
+    floats=st.booleans(),
+)
+def test_read_back_equals_input(
+    memory_backend: FsspecBackend, sizes: list[int], max_rows: int, floats: bool
+) -> None:
+    """Any batch sequence, any max_rows: parts hold at most max_rows, and reading gives back the input."""
+    prefix = f"prop/dt={uuid.uuid4().hex}"
+    writer = PartitionWriter(
+        memory_backend,
+        prefix,
+        layer="bronze",
+        dataset="prop",
+        run_date="2026-01-01",
+        run_id="r",
+        output=OutputDefaultsConfig(max_rows_per_file=max_rows, parquet_compression="snappy"),
+    )
+    expected: list[float] = []
+    batches = []
+    for index, size in enumerate(sizes):
+        start = len(expected)
+        values: list[float] = list(range(start, start + size))
+        if floats and index % 2:
+            values = [v + 0.5 for v in values]
+        batches.append(pa.table({"v": values}))
+        expected.extend(values)
+    files = writer.write_artifact("data", batches)
+    manifest = writer.commit({})
+    assert all(0 < f.row_count <= max_rows for f in files)
+    assert sum(f.row_count for f in files) == manifest.record_count == len(expected)
+    part = read_committed(memory_backend, prefix)
+    assert part is not None
+    frame = read_artifact(part, "data")
+    assert (frame["v"].to_list() if expected else []) == expected
