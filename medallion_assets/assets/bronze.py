@@ -1,0 +1,137 @@
+"""The Bronze asset: run the source's extractor and hand its stream to the Bronze IO manager.
+
+The compute function only wires things: it picks the window and the incoming watermark, wraps the
+extractor's batches with the Bronze columns (DESIGN §4) and describes the ``_metadata.json`` to write once
+the stream is drained. Writing, committing and metadata reporting are the IO manager's job.
+"""
+
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import pyarrow as pa
+
+from medallion_assets.config.models import PlatformConfig
+from medallion_assets.extractors import ExtractContext, create_extractor
+from medallion_assets.specs import SourceSpec
+from medallion_resources.io_managers import (
+    DATASET_PATH_KEY,
+    BronzeIOManager,
+    PartitionOutput,
+    WrittenArtifact,
+)
+
+__all__ = ["build_bronze_asset", "with_bronze_columns", "BRONZE_COLUMNS"]
+
+BRONZE_COLUMNS = ("_load_date", "_extracted_at", "_source_system", "_source_table")
+INCREMENTAL_PATTERNS = frozenset({"incremental", "cdc"})
+
+
+def with_bronze_columns(
+    batches: Iterable[pa.RecordBatch], *, run_date: date, extracted_at: datetime, system: str, table: str
+) -> Iterator[pa.RecordBatch]:
+    """Append (or overwrite) the Bronze lineage columns on every non-empty batch."""
+    values = {
+        "_load_date": pa.scalar(run_date, pa.date32()),
+        "_extracted_at": pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")),
+        "_source_system": pa.scalar(system, pa.string()),
+        "_source_table": pa.scalar(table, pa.string()),
+    }
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        for name, scalar in values.items():
+            column = pa.repeat(scalar, batch.num_rows)
+            index = batch.schema.get_field_index(name)
+            if index >= 0:
+                batch = batch.set_column(index, name, column)
+            else:
+                batch = batch.append_column(name, column)
+        yield batch
+
+
+def run_bronze(
+    spec: SourceSpec,
+    platform: PlatformConfig,
+    *,
+    run_date: date,
+    window_start: datetime,
+    window_end: datetime,
+    watermark_in: str | None,
+    run_id: str,
+    log: Any,
+) -> PartitionOutput:
+    """Build the PartitionOutput of one Bronze partition (the stream is consumed by the IO manager)."""
+    extractor = create_extractor(spec.entry, platform)
+    ctx = ExtractContext(
+        run_date=run_date, window_start=window_start, window_end=window_end, watermark_in=watermark_in, log=log
+    )
+    started_at = datetime.now(UTC)
+    stream = with_bronze_columns(
+        extractor.extract(ctx), run_date=run_date, extracted_at=started_at, system=spec.system, table=spec.table
+    )
+
+    def build_metadata(written: Mapping[str, WrittenArtifact]) -> dict[str, Any]:
+        data = written["data"]
+        watermark_out = extractor.watermark_out if extractor.watermark_out is not None else watermark_in
+        return {
+            "record_count": data.row_count,
+            "chunk_count": len(data.files),
+            "run_date": run_date.isoformat(),
+            "window_start": window_start.isoformat(),
+            "window_end": window_end.isoformat(),
+            "system": spec.system,
+            "table": spec.table,
+            "source_name": spec.name,
+            "source_type": spec.entry.source.type,
+            "load_pattern": spec.load_pattern,
+            "watermark_in": watermark_in,
+            "watermark_out": watermark_out,
+            "schema": data.schema_json(),
+            "started_at": started_at.isoformat(),
+            "finished_at": datetime.now(UTC).isoformat(),
+            "dagster_run_id": run_id,
+            **extractor.stats,
+        }
+
+    return PartitionOutput(artifacts={"data": stream}, build_metadata=build_metadata, output=spec.bronze_output)
+
+
+def build_bronze_asset(
+    spec: SourceSpec, platform: PlatformConfig, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=spec.bronze_key,
+        partitions_def=partitions_def,
+        group_name=spec.group,
+        description=spec.bronze_description,
+        code_version=spec.bronze_code_version,
+        kinds={"parquet", spec.entry.source.type},
+        owners=list(spec.entry.owners),
+        tags={"medallion/layer": "bronze", "medallion/load_pattern": spec.load_pattern},
+        metadata={DATASET_PATH_KEY: spec.bronze_path, "source_type": spec.entry.source.type},
+        io_manager_key="bronze_io_manager",
+        required_resource_keys={"bronze_io_manager"},
+    )
+    def _bronze(context: AssetExecutionContext) -> PartitionOutput:
+        window = context.partition_time_window
+        run_date = window.start.date()
+        watermark_in = None
+        if spec.load_pattern in INCREMENTAL_PATTERNS:
+            io: BronzeIOManager = context.resources.bronze_io_manager
+            watermark_in = io.watermark_before(spec.bronze_path, run_date.isoformat())
+        return run_bronze(
+            spec,
+            platform,
+            run_date=run_date,
+            window_start=window.start,
+            window_end=window.end,
+            watermark_in=watermark_in,
+            run_id=context.run.run_id,
+            log=context.log,
+        )
+
+    return _bronze

@@ -1,0 +1,37 @@
+"""Config to Dagster Definitions.
+
+The pipeline reads like its steps: load and validate the YAML → resolve one spec per source → build
+assets → attach the IO managers built from ``platform:`` through the storage backend registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from medallion_assets.assets import build_assets
+from medallion_assets.config.loader import load_config
+from medallion_assets.config.models import MedallionConfig
+from medallion_assets.specs import build_specs
+from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
+from medallion_resources.storage.registry import create_backend
+
+__all__ = ["build_definitions", "load_definitions"]
+
+
+def build_definitions(config: MedallionConfig) -> dg.Definitions:
+    specs = build_specs(config)
+    platform = config.platform
+    return dg.Definitions(
+        assets=build_assets(specs, platform),
+        resources={
+            "bronze_io_manager": BronzeIOManager(create_backend(platform.bronze, platform)),
+            "silver_io_manager": SilverIOManager(create_backend(platform.silver, platform)),
+        },
+    )
+
+
+def load_definitions(config_dir: str | Path | None = None) -> dg.Definitions:
+    return build_definitions(load_config(config_dir))
+

@@ -1,0 +1,144 @@
+"""One frozen record per source: every Dagster naming decision is made here and nowhere else.
+
+Like dagster-dlt's translator, the asset factory, the IO managers (through definition metadata), the CLI and
+the docs all read keys, groups, storage paths and code versions from a ``SourceSpec``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+
+from medallion_assets.config.models import (
+    MedallionConfig,
+    OutputDefaultsConfig,
+    PartitionsConfig,
+    PlatformConfig,
+    SilverModelName,
+    SourceEntry,
+)
+
+__all__ = ["SourceSpec", "build_specs"]
+
+STATEFUL_MODELS = frozenset({"scd_type_1", "scd_type_2", "cdc", "event_log"})
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """The resolved, immutable view of one source entry."""
+
+    entry: SourceEntry
+    name: str
+    system: str
+    table: str
+    domain: str
+    entity: str
+    version: int
+    model: SilverModelName
+    partitions: PartitionsConfig
+    bronze_output: OutputDefaultsConfig
+    silver_output: OutputDefaultsConfig
+
+    # --- keys and groups ---
+    @property
+    def bronze_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["bronze", self.system, self.table])
+
+    @property
+    def silver_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["silver", self.domain, self.entity])
+
+    @property
+    def group(self) -> str:
+        return self.name
+
+    @property
+    def stateful(self) -> bool:
+        return self.model in STATEFUL_MODELS
+
+    @property
+    def load_pattern(self) -> str:
+        return self.entry.source.run.load_pattern
+
+    # --- storage layout (DESIGN §4) ---
+    @property
+    def bronze_path(self) -> str:
+        return f"system={self.system}/table={self.table}"
+
+    @property
+    def silver_path(self) -> str:
+        return f"domain={self.domain}/entity={self.entity}/v{self.version}"
+
+    # --- descriptions and versions ---
+    @property
+    def bronze_description(self) -> str:
+        src = self.entry.source
+        text = f"Raw `{src.type}` data of {src.system}.{src.table} ({src.run.load_pattern} load), one folder per run date."
+        return f"{self.entry.description}\n\n{text}" if self.entry.description else text
+
+    @property
+    def silver_description(self) -> str:
+        silver = self.entry.silver
+        keys = ", ".join(silver.primary_keys) or "none"
+        text = f"Silver `{self.model}` of {self.system}.{self.table} (keys: {keys}), one folder per load date."
+        return f"{self.entry.description}\n\n{text}" if self.entry.description else text
+
+    @property
+    def bronze_code_version(self) -> str:
+        return _hash(self.entry.source.model_dump(mode="json"))
+
+    @property
+    def silver_code_version(self) -> str:
+        return _hash(
+            {"silver": self.entry.silver.model_dump(mode="json"), "load_pattern": self.load_pattern}
+        )
+
+    @property
+    def start_date(self) -> date:
+        return self.partitions.start_date
+
+
+def build_specs(config: MedallionConfig) -> list[SourceSpec]:
+    """Resolve defaults (names, domain/entity, partitions, output settings) for every source."""
+    return [_build_spec(entry, config.platform) for entry in config.sources]
+
+
+def _build_spec(entry: SourceEntry, platform: PlatformConfig) -> SourceSpec:
+    src, silver = entry.source, entry.silver
+    partitions = platform.defaults.partitions
+    if entry.partitions is not None:
+        override = entry.partitions.model_dump(exclude_none=True)
+        partitions = partitions.model_copy(update=override)
+    run = src.run
+    bronze_output = platform.bronze.output_defaults.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "max_rows_per_file": run.max_rows_per_file,
+                "max_file_size_mb": run.max_file_size_mb,
+                "parquet_compression": run.parquet_compression,
+            }.items()
+            if v is not None
+        }
+    )
+    return SourceSpec(
+        entry=entry,
+        name=entry.source_name,
+        system=src.system,
+        table=src.table,
+        domain=silver.domain or src.system,
+        entity=silver.entity or src.table,
+        version=silver.version,
+        model=entry.silver_model,
+        partitions=partitions,
+        bronze_output=bronze_output,
+        silver_output=platform.silver.output_defaults,
+    )
+
+
+def _hash(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,275 @@
+"""The Bronze and Silver IO managers: Dagster's door to the lake (DESIGN §4, §7).
+
+An asset returns a ``PartitionOutput``: named artifacts as *streams* (Arrow batches or polars frames) and a
+callback that builds ``_metadata.json`` once the streams are drained. ``handle_output`` writes the streams
+as part files as they arrive, commits the partition through its manifest and reports the materialization
+metadata. On any failure the attempt's files are removed and the previous commit stays in place.
+
+``load_input`` hands out verified, committed partitions: ``BronzeInput`` for Bronze (the partition of the
+run date plus access to earlier ones, for rebuilds) and ``CommittedPartition | None`` for Silver's own D-1.
+Where an asset lives is read from its definition metadata (``medallion/dataset_path``), decided once in
+``medallion_assets.specs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import polars as pl
+import pyarrow as pa
+
+from medallion_assets.config.models import OutputDefaultsConfig
+from medallion_assets.errors import NotCommittedError
+from medallion_resources.manifest import (
+    CommittedPartition,
+    Manifest,
+    ManifestFile,
+    PartitionWriter,
+    read_committed,
+)
+from medallion_resources.storage.base import StorageBackend
+
+__all__ = [
+    "BronzeIOManager",
+    "BronzeInput",
+    "LakeIOManager",
+    "PartitionOutput",
+    "SilverIOManager",
+    "WrittenArtifact",
+    "partition_folder",
+]
+
+DATASET_PATH_KEY = "medallion/dataset_path"
+ERRORS_ARTIFACT = "errors"
+
+Streamable = pa.RecordBatch | pa.Table | pl.DataFrame
+
+
+@dataclass(frozen=True)
+class WrittenArtifact:
+    """What was written for one artifact: its part files and the widened schema of its rows."""
+
+    files: tuple[ManifestFile, ...]
+    schema: pa.Schema | None
+
+    @property
+    def row_count(self) -> int:
+        return sum(f.row_count for f in self.files)
+
+    def schema_json(self) -> list[dict[str, str]]:
+        return [{"name": f.name, "type": str(f.type)} for f in self.schema] if self.schema else []
+
+
+@dataclass
+class PartitionOutput:
+    """What a medallion asset returns for one partition."""
+
+    artifacts: Mapping[str, Iterable[Streamable]]
+    # Called after every stream is drained with what was written per artifact; returns _metadata.json.
+    build_metadata: Callable[[Mapping[str, WrittenArtifact]], dict[str, Any]]
+    output: OutputDefaultsConfig
+    # Extra Dagster metadata computed by the asset (e.g. column lineage); never written to the lake.
+    dagster_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def partition_folder(layer: str, run_date: str) -> str:
+    """``dt=`` for Bronze, ``load_date=`` for Silver (DESIGN §4)."""
+    return f"dt={run_date}" if layer == "bronze" else f"load_date={run_date}"
+
+
+class LakeIOManager(dg.IOManager):
+    """Shared mechanism of both layers; subclasses only differ in what ``load_input`` returns."""
+
+    layer: str = ""
+
+    def __init__(self, backend: StorageBackend) -> None:
+        self.backend = backend
+
+    # --- paths ---
+    def partition_prefix(self, dataset_path: str, run_date: str) -> str:
+        return f"{dataset_path}/{partition_folder(self.layer, run_date)}"
+
+    def committed(self, dataset_path: str, run_date: str | date) -> CommittedPartition | None:
+        return read_committed(self.backend, self.partition_prefix(dataset_path, str(run_date)))
+
+    def partition_dates(self, dataset_path: str) -> list[str]:
+        """Run dates that have a folder (committed or not), sorted."""
+        key = partition_folder(self.layer, "")
+        return sorted(d[len(key) :] for d in self.backend.list_dirs(dataset_path) if d.startswith(key))
+
+    # --- writing ---
+    def handle_output(self, context: dg.OutputContext, obj: PartitionOutput) -> None:
+        if not isinstance(obj, PartitionOutput):
+            raise TypeError(f"{self.layer} assets must return a PartitionOutput, got {type(obj).__name__}")
+        dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
+        run_date = context.partition_key
+        prefix = self.partition_prefix(dataset_path, run_date)
+        writer = PartitionWriter(
+            self.backend,
+            prefix,
+            layer=self.layer,
+            dataset=dataset_path,
+            run_date=run_date,
+            run_id=context.run_id,
+            output=obj.output,
+        )
+        try:
+            written: dict[str, WrittenArtifact] = {}
+            for artifact, stream in obj.artifacts.items():
+                subdir = "_errors" if artifact == ERRORS_ARTIFACT else ""
+                part_writer = writer.writer(artifact, subdir=subdir)
+                for chunk in stream:
+                    part_writer.write(chunk)
+                files = part_writer.close()
+                written[artifact] = WrittenArtifact(tuple(files), part_writer.schema)
+            metadata = obj.build_metadata(written)
+            # Every artifact's schema, so an artifact without rows still reads back typed.
+            metadata.setdefault(
+                "schemas", {name: w.schema_json() for name, w in written.items() if w.schema is not None}
+            )
+            manifest = writer.commit(metadata)
+        except BaseException:
+            writer.abort()
+            raise
+        context.add_output_metadata(
+            {**self._dagster_metadata(prefix, manifest, metadata), **obj.dagster_metadata}
+        )
+        _set_data_version(context, manifest)
+
+    def _dagster_metadata(self, prefix: str, manifest: Manifest, metadata: dict[str, Any]) -> dict[str, Any]:
+        files = [
+            {"path": f.path, "artifact": f.artifact, "sha256": f.sha256, "size_bytes": f.size_bytes,
+             "row_count": f.row_count}
+            for f in manifest.files
+        ]
+        result: dict[str, Any] = {
+            "dagster/partition_row_count": manifest.record_count,
+            "dagster/uri": dg.MetadataValue.path(self.backend.uri(prefix)),
+            "files": dg.MetadataValue.json(files),
+            "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in manifest.files}),
+            "bytes": sum(f.size_bytes for f in manifest.files),
+            "manifest_sha256": manifest.sha256,
+            "attempt": manifest.attempt,
+        }
+        schema = metadata.get("schema")
+        if schema:
+            result["dagster/column_schema"] = dg.TableSchema(
+                columns=[dg.TableColumn(name=c["name"], type=c["type"]) for c in schema]
+            )
+        for key in _SCALAR_METADATA:
+            value = metadata.get(key)
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                result[key] = value
+        if "watermark_out" in metadata:
+            result["watermark_out"] = str(metadata["watermark_out"])
+        if isinstance(metadata.get("rows_out"), dict):
+            result["rows_out"] = dg.MetadataValue.json(metadata["rows_out"])
+        return result
+
+
+_SCALAR_METADATA = (
+    "record_count",
+    "chunk_count",
+    "load_pattern",
+    "watermark_in",
+    "previous_state",
+    "rows_in",
+    "inserted",
+    "updated",
+    "deleted",
+    "unchanged",
+    "quarantined",
+    "duplicates_dropped",
+    "pages",
+    "requests",
+    "retries",
+    "throttled_seconds",
+    "batches",
+)
+
+
+@dataclass(frozen=True)
+class BronzeInput:
+    """Silver's view of Bronze: the run date's committed partition, and earlier ones for rebuilds."""
+
+    io: BronzeIOManager
+    dataset_path: str
+    run_date: str
+
+    def current(self) -> CommittedPartition:
+        part = self.io.committed(self.dataset_path, self.run_date)
+        if part is None:
+            raise NotCommittedError(
+                f"Bronze {self.dataset_path} has no committed partition for {self.run_date}; "
+                "materialize the Bronze asset for that date first"
+            )
+        return part
+
+    def committed(self, run_date: str | date) -> CommittedPartition | None:
+        return self.io.committed(self.dataset_path, run_date)
+
+    def dates_before(self) -> list[str]:
+        return [d for d in self.io.partition_dates(self.dataset_path) if d < self.run_date]
+
+
+class BronzeIOManager(LakeIOManager):
+    layer = "bronze"
+
+    def load_input(self, context: dg.InputContext) -> BronzeInput:
+        upstream = context.upstream_output
+        meta = upstream.definition_metadata if upstream is not None else {}
+        dataset_path = _dataset_path(meta, context.asset_key)
+        keys = context.asset_partition_keys
+        if len(keys) != 1:
+            raise NotImplementedError(f"Silver reads one Bronze partition per run date, got {len(keys)}")
+        return BronzeInput(self, dataset_path, keys[0])
+
+    def watermark_before(self, dataset_path: str, run_date: str) -> str | None:
+        """``watermark_out`` of the latest committed partition before ``run_date`` (never its own)."""
+        for candidate in reversed(self.partition_dates(dataset_path)):
+            if candidate >= run_date:
+                continue
+            part = self.committed(dataset_path, candidate)
+            if part is not None:
+                value = part.metadata.get("watermark_out")
+                return None if value is None else str(value)
+        return None
+
+
+class SilverIOManager(LakeIOManager):
+    layer = "silver"
+
+    def load_input(self, context: dg.InputContext) -> CommittedPartition | None:
+        """Silver D-1 for stateful models; None when it is out of range or not committed."""
+        keys = context.asset_partition_keys if context.has_asset_partitions else []
+        if not keys:
+            return None
+        upstream = context.upstream_output
+        meta = upstream.definition_metadata if upstream is not None else {}
+        return self.committed(_dataset_path(meta, context.asset_key), keys[-1])
+
+
+def _dataset_path(metadata: Mapping[str, Any] | None, asset_key: dg.AssetKey) -> str:
+    value = (metadata or {}).get(DATASET_PATH_KEY)
+    if value is None:
+        raise KeyError(f"asset {asset_key.to_user_string()} has no '{DATASET_PATH_KEY}' definition metadata")
+    return value.value if isinstance(value, dg.TextMetadataValue) else str(value)
+
+
+def _set_data_version(context: dg.OutputContext, manifest: Manifest) -> None:
+    """Use the manifest hash as the DataVersion; metadata must never fail a materialization."""
+    try:
+        step = context.step_context
+        parents = step.job_def.asset_layer.asset_graph.get(context.asset_key).parent_keys
+        if context.asset_key in parents:
+            # A self-dependent (stateful Silver) asset reads its own D-1 in the same step; Dagster would
+            # compare that input's version with ours and warn, so its logical data version is kept.
+            return
+        step.set_data_version(context.asset_key, dg.DataVersion(manifest.sha256))
+    except Exception as exc:  # noqa: BLE001 - collecting metadata never fails a run
+        context.log.warning(f"could not set data version: {exc}")
+
