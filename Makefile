@@ -1,0 +1,49 @@
+# The two commands of the README, each doing its own set-up on a fresh machine:
+#   make demo   - venv + install + sample data, then materialize every sample source for 3 days
+#   make test   - venv + install, then the whole test suite
+# and `make ui` to open the Dagster UI on the same instance the CLI uses.
+
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_START ?= 2025-01-01
+DEMO_END ?= 2025-01-03
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install sampledata demo test ui lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+sampledata: $(STAMP)
+	$(PY) sampledata/generate.py
+
+demo: sampledata
+	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/)
+	$(VENV)/bin/medallion validate
+	$(VENV)/bin/medallion run --date $(DEMO_START) --end-date $(DEMO_END)
+	@echo ""
+	@echo "Lake written under ./lake (bronze/ and silver/). Try:"
+	@echo "  $(VENV)/bin/medallion inspect retail_orders --date $(DEMO_START)"
+	@echo "  $(VENV)/bin/medallion verify retail_orders --date $(DEMO_START)"
+	@echo "  make ui    # Dagster UI on http://127.0.0.1:3000"
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+ui: sampledata
+	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/)
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata
+	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata
+
+clean:
+	rm -rf lake .dagster_home sampledata/generated

@@ -1,0 +1,60 @@
+"""A loaded lake: config, specs and the two IO managers, for tools outside a Dagster run (CLI, tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+from medallion_assets.config.loader import load_config
+from medallion_assets.config.models import MedallionConfig
+from medallion_assets.specs import SourceSpec, build_specs
+from medallion_resources.io_managers import BronzeIOManager, LakeIOManager, SilverIOManager
+from medallion_resources.manifest import CommittedPartition
+from medallion_resources.storage.registry import create_backend
+
+__all__ = ["Lake", "LAYERS"]
+
+LAYERS = ("bronze", "silver")
+
+
+@dataclass
+class Lake:
+    config: MedallionConfig
+
+    @classmethod
+    def load(cls, config_dir: str | Path | None = None) -> Lake:
+        return cls(load_config(config_dir))
+
+    @cached_property
+    def specs(self) -> dict[str, SourceSpec]:
+        return {spec.name: spec for spec in build_specs(self.config)}
+
+    @cached_property
+    def bronze(self) -> BronzeIOManager:
+        return BronzeIOManager(create_backend(self.config.platform.bronze, self.config.platform))
+
+    @cached_property
+    def silver(self) -> SilverIOManager:
+        return SilverIOManager(create_backend(self.config.platform.silver, self.config.platform))
+
+    def spec(self, name: str) -> SourceSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.specs)) or "none"
+            raise KeyError(f"no source named '{name}' (sources: {known})") from None
+
+    def io(self, layer: str) -> LakeIOManager:
+        return self.bronze if layer == "bronze" else self.silver
+
+    def dataset_path(self, spec: SourceSpec, layer: str) -> str:
+        return spec.bronze_path if layer == "bronze" else spec.silver_path
+
+    def committed(self, spec: SourceSpec, layer: str, run_date: date | str) -> CommittedPartition | None:
+        return self.io(layer).committed(self.dataset_path(spec, layer), str(run_date))
+
+    def partition_uri(self, spec: SourceSpec, layer: str, run_date: date | str) -> str:
+        io = self.io(layer)
+        return io.backend.uri(io.partition_prefix(self.dataset_path(spec, layer), str(run_date)))

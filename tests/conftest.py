@@ -1,0 +1,60 @@
+"""Shared fixtures: a temporary copy of the sample lake (configs + generated data) and service gating."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "sampledata"))
+
+from generate import generate  # noqa: E402
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip a test whose service is missing, or fail it when CI demands every service.
+
+    ``reason`` must say how to provide the service. CI sets MEDALLION_REQUIRE_SERVICES=1, so a skip there
+    would hide a broken set-up and becomes a failure instead.
+    """
+    if available:
+        return
+    if os.environ.get("MEDALLION_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample source files for 10 days, generated once per test worker."""
+    out = tmp_path_factory.mktemp("sample")
+    generate(out, __import__("datetime").date(2025, 1, 1), 10)
+    return out
+
+
+@pytest.fixture
+def lake_env(tmp_path: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Point the embedded default config at a fresh lake and Dagster home in tmp_path."""
+    env = {
+        "MEDALLION_CONFIG_DIR": str(REPO / "configs"),
+        "MEDALLION_LAKE_DIR": str(tmp_path / "lake"),
+        "MEDALLION_SAMPLE_DIR": str(sample_dir),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    (tmp_path / "dagster_home").mkdir()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield env
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path) -> Path:
+    """A writable copy of configs/ for tests that edit YAML."""
+    target = tmp_path / "configs"
+    shutil.copytree(REPO / "configs", target)
+    return target

@@ -1,0 +1,115 @@
+"""The `medallion` CLI, run as users run it: a subprocess with the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+MEDALLION = str(Path(sys.executable).parent / "medallion")
+
+
+def medallion(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [MEDALLION, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+def test_validate_list_and_schema(lake_env: dict[str, str]) -> None:
+    out = medallion("validate", env=lake_env, check=True).stdout
+    assert "config OK: 3 source(s)" in out
+    listing = medallion("list", env=lake_env, check=True).stdout
+    for name in ("retail_customers", "retail_orders", "inventory_stock"):
+        assert name in listing
+    assert "silver/sales/orders" in listing
+    schema = json.loads(medallion("schema", env=lake_env, check=True).stdout)
+    assert "platform" in json.dumps(schema)
+
+
+def test_validate_reports_every_error_and_exits_1(config_copy: Path, lake_env: dict[str, str]) -> None:
+    path = config_copy / "sources" / "retail.yaml"
+    text = path.read_text().replace("primary_keys: [order_id]", "primary_key: [order_id]")
+    text = text.replace("load_pattern: incremental", "load_pattern: incremantal")
+    path.write_text(text)
+    result = medallion("--config-dir", str(config_copy), "validate", env=lake_env)
+    assert result.returncode == 1
+    assert "retail.yaml" in result.stderr
+    assert "primary_keys" in result.stderr  # did you mean
+    assert "incremantal" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_inspect_verify_and_a_flipped_byte(lake_env: dict[str, str], tmp_path: Path) -> None:
+    result = medallion("run", "--date", "2025-01-01", "--end-date", "2025-01-02", "--select", "retail_orders",
+                       env=lake_env, check=True)
+    assert "[1/2] retail_orders 2025-01-01" in result.stdout
+    assert "retail_orders  2025-01-02  silver" in result.stdout
+    inspect = medallion("inspect", "retail_orders", "--date", "2025-01-02", env=lake_env, check=True).stdout
+    assert "part-00001-" in inspect and '"watermark_out"' in inspect
+    verify = medallion("verify", "retail_orders", "--date", "2025-01-02", env=lake_env, check=True).stdout
+    assert verify.count("verified") == 2
+
+    lake = Path(lake_env["MEDALLION_LAKE_DIR"])
+    part = next((lake / "bronze" / "system=retail" / "table=orders" / "dt=2025-01-02").glob("part-*.parquet"))
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    bad = medallion("verify", "retail_orders", "--date", "2025-01-02", env=lake_env)
+    assert bad.returncode == 1
+    assert part.name in bad.stderr and "SHA-256" in bad.stderr and "the manifest says" in bad.stderr
+    # Silver cannot be built from a corrupted Bronze file: the run fails and names the file.
+    rerun = medallion("run", "--date", "2025-01-02", "--select", "retail_orders", "--layer", "silver", env=lake_env)
+    assert rerun.returncode == 1
+    assert part.name in rerun.stderr
+
+
+def test_run_of_an_unknown_source_and_a_date_before_the_start(lake_env: dict[str, str]) -> None:
+    unknown = medallion("run", "--date", "2025-01-01", "--select", "nope", env=lake_env)
+    assert unknown.returncode == 1 and "no source named 'nope'" in unknown.stderr
+    early = medallion("run", "--date", "2024-12-31", "--select", "retail_orders", env=lake_env, check=True)
+    assert "skipped (partitions start 2025-01-01)" in early.stdout
+
+
+def test_check_reaches_storage_and_sources(lake_env: dict[str, str]) -> None:
+    result = medallion("check", env=lake_env, check=True)
+    assert "storage bronze" in result.stdout and "source retail_orders" in result.stdout
+
+
+def test_dagster_definitions_validate(lake_env: dict[str, str]) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    dagster = str(Path(sys.executable).parent / "dagster")
+    result = subprocess.run(
+        [dagster, "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=repo, env={**os.environ, **lake_env}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _bad_configs() -> list[tuple[str, list[tuple[str, str, list[str]]]]]:
+    from config.test_config_loader import BAD_CONFIGS
+
+    return BAD_CONFIGS
+
+
+@pytest.mark.parametrize(("folder", "expected"), _bad_configs(), ids=[case[0] for case in _bad_configs()])
+def test_validate_prints_each_bad_config_message(folder: str, expected, lake_env: dict[str, str]) -> None:
+    """`medallion validate` on every bad config of the config tests: its messages, exit 1, no traceback."""
+    from config.test_config_loader import BAD, ENV
+
+    result = medallion("--config-dir", str(BAD / folder), "validate", env={**lake_env, **ENV})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert ENV["MEDALLION_TEST_SECRET"] not in result.stderr + result.stdout
+    for file, path, fragments in expected:
+        assert f"{folder}/{file}".rstrip("/") in result.stderr
+        assert path in result.stderr
+        for fragment in fragments:
+            assert fragment in result.stderr, f"{fragment!r} not in {result.stderr!r}"
