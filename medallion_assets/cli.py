@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,11 @@ def main(ctx: click.Context, config_dir: str | None) -> None:
 def validate(state: CliState) -> None:
     """Validate the config only; list every error, exit 1 if any."""
     lake = state.lake()
-    click.echo(f"config OK: {len(lake.specs)} source(s), platform bronze={lake.config.platform.bronze.storage_backend} "
-               f"silver={lake.config.platform.silver.storage_backend}")
+    click.echo(
+        f"config OK: {len(lake.specs)} source(s), "
+        f"platform bronze={lake.config.platform.bronze.storage_backend} "
+        f"silver={lake.config.platform.silver.storage_backend}"
+    )
 
 
 @main.command("list")
@@ -100,15 +103,17 @@ def list_sources(state: CliState) -> None:
     lake = state.lake()
     rows = [("source", "type", "load", "model", "bronze asset", "silver asset", "start")]
     for spec in lake.specs.values():
-        rows.append((
-            spec.name,
-            spec.entry.source.type,
-            spec.load_pattern,
-            spec.model,
-            spec.bronze_key.to_user_string(),
-            spec.silver_key.to_user_string(),
-            spec.start_date.isoformat(),
-        ))
+        rows.append(
+            (
+                spec.name,
+                spec.entry.source.type,
+                spec.load_pattern,
+                spec.model,
+                spec.bronze_key.to_user_string(),
+                spec.silver_key.to_user_string(),
+                spec.start_date.isoformat(),
+            )
+        )
     _print_table(rows)
 
 
@@ -147,8 +152,12 @@ def check(state: CliState) -> None:
 
 
 @main.command()
-@click.option("--date", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Run date (partition).")
-@click.option("--end-date", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last run date of a range (inclusive).")
+@click.option(
+    "--date", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Run date (partition)."
+)
+@click.option(
+    "--end-date", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last run date of a range (inclusive)."
+)
 @click.option("--select", "select", multiple=True, help="Source name (repeatable; default: all).")
 @click.option("--layer", type=click.Choice(LAYERS), help="Only this layer (default: Bronze then Silver).")
 @click.pass_obj
@@ -206,12 +215,18 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
     spec = lake.spec(name)
     for lyr in (layer,) if layer else LAYERS:
         part = lake.committed(spec, lyr, run_date.date())
-        click.secho(f"== {lyr} {spec.name} {run_date.date()} ({lake.partition_uri(spec, lyr, run_date.date())})", bold=True)
+        click.secho(
+            f"== {lyr} {spec.name} {run_date.date()} ({lake.partition_uri(spec, lyr, run_date.date())})",
+            bold=True,
+        )
         if part is None:
             click.echo("not committed")
             continue
         m = part.manifest
-        click.echo(f"committed_at {m.committed_at}  run_id {m.run_id}  records {m.record_count}  manifest {m.sha256[:16]}")
+        click.echo(
+            f"committed_at {m.committed_at}  run_id {m.run_id}  records {m.record_count}  "
+            f"manifest {m.sha256[:16]}"
+        )
         rows = [("artifact", "file", "rows", "bytes", "sha256")]
         rows += [(f.artifact, f.path, str(f.row_count), str(f.size_bytes), f.sha256[:16]) for f in m.files]
         _print_table(rows)

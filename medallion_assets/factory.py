@@ -34,4 +34,3 @@ def build_definitions(config: MedallionConfig) -> dg.Definitions:
 
 def load_definitions(config_dir: str | Path | None = None) -> dg.Definitions:
     return build_definitions(load_config(config_dir))
-

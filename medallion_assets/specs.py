@@ -77,14 +77,19 @@ class SourceSpec:
     @property
     def bronze_description(self) -> str:
         src = self.entry.source
-        text = f"Raw `{src.type}` data of {src.system}.{src.table} ({src.run.load_pattern} load), one folder per run date."
+        text = (
+            f"Raw `{src.type}` data of {src.system}.{src.table} ({src.run.load_pattern} load), "
+            "one folder per run date."
+        )
         return f"{self.entry.description}\n\n{text}" if self.entry.description else text
 
     @property
     def silver_description(self) -> str:
         silver = self.entry.silver
         keys = ", ".join(silver.primary_keys) or "none"
-        text = f"Silver `{self.model}` of {self.system}.{self.table} (keys: {keys}), one folder per load date."
+        text = (
+            f"Silver `{self.model}` of {self.system}.{self.table} (keys: {keys}), one folder per load date."
+        )
         return f"{self.entry.description}\n\n{text}" if self.entry.description else text
 
     @property
@@ -93,9 +98,7 @@ class SourceSpec:
 
     @property
     def silver_code_version(self) -> str:
-        return _hash(
-            {"silver": self.entry.silver.model_dump(mode="json"), "load_pattern": self.load_pattern}
-        )
+        return _hash({"silver": self.entry.silver.model_dump(mode="json"), "load_pattern": self.load_pattern})
 
     @property
     def start_date(self) -> date:

@@ -142,8 +142,13 @@ class LakeIOManager(dg.IOManager):
 
     def _dagster_metadata(self, prefix: str, manifest: Manifest, metadata: dict[str, Any]) -> dict[str, Any]:
         files = [
-            {"path": f.path, "artifact": f.artifact, "sha256": f.sha256, "size_bytes": f.size_bytes,
-             "row_count": f.row_count}
+            {
+                "path": f.path,
+                "artifact": f.artifact,
+                "sha256": f.sha256,
+                "size_bytes": f.size_bytes,
+                "row_count": f.row_count,
+            }
             for f in manifest.files
         ]
         result: dict[str, Any] = {
@@ -272,4 +277,3 @@ def _set_data_version(context: dg.OutputContext, manifest: Manifest) -> None:
         step.set_data_version(context.asset_key, dg.DataVersion(manifest.sha256))
     except Exception as exc:  # noqa: BLE001 - collecting metadata never fails a run
         context.log.warning(f"could not set data version: {exc}")
-

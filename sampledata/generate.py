@@ -74,7 +74,9 @@ def generate(out: Path, start: date, days: int, customers: int = 200, skus: int 
             for _ in range(3):
                 people[next_customer] = _new_customer(day_rng, next_customer, day)
                 next_customer += 1
-        written.append(_write_customers(out / "retail" / "customers" / f"customers_{stamp}.csv", people, day_rng))
+        written.append(
+            _write_customers(out / "retail" / "customers" / f"customers_{stamp}.csv", people, day_rng)
+        )
 
         # orders: new orders and status updates of open ones
         events = []
@@ -91,13 +93,15 @@ def generate(out: Path, start: date, days: int, customers: int = 200, skus: int 
             orders[next_order] = order
             events.append(dict(order))
             next_order += 1
-        open_orders = [o for o in orders.values() if o["status"] != "delivered" and o["updated_at"] < noon.isoformat()]
+        open_orders = [
+            o for o in orders.values() if o["status"] != "delivered" and o["updated_at"] < noon.isoformat()
+        ]
         for order in day_rng.sample(open_orders, k=min(25, len(open_orders))):
             order["status"] = STATUSES[STATUSES.index(order["status"]) + 1]
             order["updated_at"] = (noon + timedelta(minutes=day_rng.randint(0, 600))).isoformat()
             events.append(dict(order))
         if offset and orders:
-            # a late event: an old status re-delivered with an older updated_at; Silver must keep the newer row
+            # a late event: an old status re-delivered with an older updated_at; Silver keeps the newer row
             stale = dict(orders[day_rng.randint(1, max(1, next_order - 60))])
             stale["status"] = "placed"
             stale["updated_at"] = stale["ordered_at"]
@@ -106,7 +110,10 @@ def generate(out: Path, start: date, days: int, customers: int = 200, skus: int 
 
         # stock: one row per (sku, warehouse) plus a superseded duplicate
         rows = {
-            "sku": [], "warehouse": [], "quantity": [], "counted_at": [],
+            "sku": [],
+            "warehouse": [],
+            "quantity": [],
+            "counted_at": [],
         }
         for sku in range(1, skus + 1):
             for wh in WAREHOUSES:

@@ -5,14 +5,13 @@ extractor's batches with the Bronze columns (DESIGN §4) and describes the ``_me
 the stream is drained. Writing, committing and metadata reporting are the IO manager's job.
 """
 
-
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import pyarrow as pa
+from dagster import AssetExecutionContext
 
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, create_extractor
@@ -67,11 +66,19 @@ def run_bronze(
     """Build the PartitionOutput of one Bronze partition (the stream is consumed by the IO manager)."""
     extractor = create_extractor(spec.entry, platform)
     ctx = ExtractContext(
-        run_date=run_date, window_start=window_start, window_end=window_end, watermark_in=watermark_in, log=log
+        run_date=run_date,
+        window_start=window_start,
+        window_end=window_end,
+        watermark_in=watermark_in,
+        log=log,
     )
     started_at = datetime.now(UTC)
     stream = with_bronze_columns(
-        extractor.extract(ctx), run_date=run_date, extracted_at=started_at, system=spec.system, table=spec.table
+        extractor.extract(ctx),
+        run_date=run_date,
+        extracted_at=started_at,
+        system=spec.system,
+        table=spec.table,
     )
 
     def build_metadata(written: Mapping[str, WrittenArtifact]) -> dict[str, Any]:
@@ -97,7 +104,9 @@ def run_bronze(
             **extractor.stats,
         }
 
-    return PartitionOutput(artifacts={"data": stream}, build_metadata=build_metadata, output=spec.bronze_output)
+    return PartitionOutput(
+        artifacts={"data": stream}, build_metadata=build_metadata, output=spec.bronze_output
+    )
 
 
 def build_bronze_asset(

@@ -4,7 +4,6 @@
 test, or a future multi-day backfill. The Dagster wrapper only resolves the partition and its inputs.
 """
 
-
 import warnings
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -12,8 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import polars as pl
+from dagster import AssetExecutionContext
 
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext
@@ -56,7 +55,10 @@ def compute_silver(
             previous_state = previous.manifest.run_date
         elif not is_first_partition:
             if log is not None:
-                log.info(f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: rebuilding from Bronze")
+                log.info(
+                    f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: "
+                    "rebuilding from Bronze"
+                )
             state = _rebuild_state(spec, model, bronze, run_date)
             previous_state = "rebuilt_from_bronze"
 
@@ -115,7 +117,9 @@ def compute_silver(
     )
 
 
-def _rebuild_state(spec: SourceSpec, model: Any, bronze: BronzeInput, run_date: date) -> dict[str, pl.DataFrame] | None:
+def _rebuild_state(
+    spec: SourceSpec, model: Any, bronze: BronzeInput, run_date: date
+) -> dict[str, pl.DataFrame] | None:
     """Fold the model over every committed Bronze partition before ``run_date``."""
     expected = _days(spec.start_date, run_date)
     committed = {d: bronze.committed(d) for d in bronze.dates_before() if d >= spec.start_date.isoformat()}
@@ -124,7 +128,8 @@ def _rebuild_state(spec: SourceSpec, model: Any, bronze: BronzeInput, run_date: 
     if missing and spec.load_pattern in GAPLESS_PATTERNS:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise SilverInputError(
-            f"Silver {spec.name} for {run_date} must be rebuilt from Bronze (Silver {run_date - timedelta(days=1)} "
+            f"Silver {spec.name} for {run_date} must be rebuilt from Bronze "
+            f"(Silver {run_date - timedelta(days=1)} "
             f"is not committed), but the {spec.load_pattern} Bronze partitions {shown} are missing; "
             "materialize Bronze for those dates first"
         )
@@ -152,7 +157,9 @@ def _non_empty(artifacts: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]
     return dict(artifacts)
 
 
-def _column_lineage(spec: SourceSpec, silver_columns: list[str], bronze_columns: list[str]) -> dg.TableColumnLineage | None:
+def _column_lineage(
+    spec: SourceSpec, silver_columns: list[str], bronze_columns: list[str]
+) -> dg.TableColumnLineage | None:
     renamed_from = {new: old for old, new in spec.entry.silver.silver_schema.rename_map.items()}
     deps: dict[str, list[dg.TableColumnDep]] = {}
     for column in silver_columns:
@@ -162,7 +169,9 @@ def _column_lineage(spec: SourceSpec, silver_columns: list[str], bronze_columns:
     return dg.TableColumnLineage(deps_by_column=deps) if deps else None
 
 
-def build_silver_asset(spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.AssetsDefinition:
+def build_silver_asset(
+    spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> dg.AssetsDefinition:
     ins: dict[str, dg.AssetIn] = {"bronze": dg.AssetIn(key=spec.bronze_key)}
     if spec.stateful:
         with warnings.catch_warnings():
@@ -188,7 +197,9 @@ def build_silver_asset(spec: SourceSpec, partitions_def: dg.TimeWindowPartitions
     )
     first_key = partitions_def.get_first_partition_key()
 
-    def _run(context: AssetExecutionContext, bronze: BronzeInput, previous: CommittedPartition | None) -> PartitionOutput:
+    def _run(
+        context: AssetExecutionContext, bronze: BronzeInput, previous: CommittedPartition | None
+    ) -> PartitionOutput:
         run_date = context.partition_time_window.start.date()
         return compute_silver(
             spec,
@@ -203,7 +214,9 @@ def build_silver_asset(spec: SourceSpec, partitions_def: dg.TimeWindowPartitions
     if spec.stateful:
 
         @decorator
-        def _silver_stateful(context: AssetExecutionContext, bronze: BronzeInput, previous) -> PartitionOutput:
+        def _silver_stateful(
+            context: AssetExecutionContext, bronze: BronzeInput, previous
+        ) -> PartitionOutput:
             return _run(context, bronze, previous)
 
         return _silver_stateful

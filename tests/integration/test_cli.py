@@ -48,8 +48,17 @@ def test_validate_reports_every_error_and_exits_1(config_copy: Path, lake_env: d
 
 
 def test_run_inspect_verify_and_a_flipped_byte(lake_env: dict[str, str], tmp_path: Path) -> None:
-    result = medallion("run", "--date", "2025-01-01", "--end-date", "2025-01-02", "--select", "retail_orders",
-                       env=lake_env, check=True)
+    result = medallion(
+        "run",
+        "--date",
+        "2025-01-01",
+        "--end-date",
+        "2025-01-02",
+        "--select",
+        "retail_orders",
+        env=lake_env,
+        check=True,
+    )
     assert "[1/2] retail_orders 2025-01-01" in result.stdout
     assert "retail_orders  2025-01-02  silver" in result.stdout
     inspect = medallion("inspect", "retail_orders", "--date", "2025-01-02", env=lake_env, check=True).stdout
@@ -66,7 +75,9 @@ def test_run_inspect_verify_and_a_flipped_byte(lake_env: dict[str, str], tmp_pat
     assert bad.returncode == 1
     assert part.name in bad.stderr and "SHA-256" in bad.stderr and "the manifest says" in bad.stderr
     # Silver cannot be built from a corrupted Bronze file: the run fails and names the file.
-    rerun = medallion("run", "--date", "2025-01-02", "--select", "retail_orders", "--layer", "silver", env=lake_env)
+    rerun = medallion(
+        "run", "--date", "2025-01-02", "--select", "retail_orders", "--layer", "silver", env=lake_env
+    )
     assert rerun.returncode == 1
     assert part.name in rerun.stderr
 
@@ -88,7 +99,11 @@ def test_dagster_definitions_validate(lake_env: dict[str, str]) -> None:
     dagster = str(Path(sys.executable).parent / "dagster")
     result = subprocess.run(
         [dagster, "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=repo, env={**os.environ, **lake_env}, capture_output=True, text=True, timeout=300,
+        cwd=repo,
+        env={**os.environ, **lake_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
 

@@ -64,7 +64,9 @@ def test_three_days_of_every_sample_source_commit_and_verify(lake: Lake, instanc
     spec = lake.spec("retail_customers")
     bronze = read_artifact(lake.committed(spec, "bronze", DAYS[2]), "data")
     assert bronze.height == len(customer_rows(sample_dir, DAYS[2]))
-    assert {"_load_date", "_extracted_at", "_source_system", "_source_table", "_source_file"} <= set(bronze.columns)
+    assert {"_load_date", "_extracted_at", "_source_system", "_source_table", "_source_file"} <= set(
+        bronze.columns
+    )
     assert bronze["_load_date"].unique().to_list() == [DAYS[2]]
 
     # Silver customers: every key ever seen, the ones missing from today's snapshot tombstoned.
@@ -117,13 +119,18 @@ def test_materialization_metadata_is_recorded_in_dagster(lake: Lake, instance) -
         assert mat.partition == "2025-01-01"
         assert mat.metadata["dagster/partition_row_count"].value == part.manifest.record_count
         assert mat.metadata["dagster/uri"].value.endswith("2025-01-01")
-        assert {c.name for c in mat.metadata["dagster/column_schema"].schema.columns} >= {"order_id", "status"}
+        assert {c.name for c in mat.metadata["dagster/column_schema"].schema.columns} >= {
+            "order_id",
+            "status",
+        }
         assert mat.metadata["sha256"].value == {f.path: f.sha256 for f in part.manifest.files}
         assert mat.metadata["manifest_sha256"].value == part.manifest.sha256
     # Bronze's DataVersion is its manifest hash (stateful Silver keeps Dagster's logical version, since it
     # reads its own previous partition in the same step).
     bronze_event = instance.get_latest_materialization_event(spec.bronze_key).asset_materialization
-    assert bronze_event.tags["dagster/data_version"] == lake.committed(spec, "bronze", DAYS[0]).manifest.sha256
+    assert (
+        bronze_event.tags["dagster/data_version"] == lake.committed(spec, "bronze", DAYS[0]).manifest.sha256
+    )
     silver_meta = instance.get_latest_materialization_event(spec.silver_key).asset_materialization.metadata
     lineage = silver_meta["dagster/column_lineage"].value
     assert lineage.deps_by_column["order_id"][0].asset_key == spec.bronze_key
@@ -143,7 +150,9 @@ def test_rerun_replaces_the_partition(lake: Lake, instance) -> None:
     assert parquet and all(second.manifest.attempt in n for n in parquet)
 
 
-def test_a_failed_run_leaves_the_last_commit_intact(lake: Lake, instance, sample_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_failed_run_leaves_the_last_commit_intact(
+    lake: Lake, instance, sample_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
     spec = lake.spec("retail_customers")
     assert run(lake, "retail_customers", DAYS[0], instance).error is None
     before = {layer: lake.committed(spec, layer, DAYS[0]) for layer in ("bronze", "silver")}
@@ -172,7 +181,9 @@ def test_quarantine_over_threshold_fails_silver_and_keeps_the_previous_commit(
     target = bad / "retail" / "customers" / "customers_20250101.csv"
     target.parent.mkdir(parents=True)
     text = (sample_dir / "retail" / "customers" / "customers_20250101.csv").read_text()
-    target.write_text(text + "".join(f",Ghost {i},Oslo,1.00,2024-01-01,2024-01-01T00:00:00\n" for i in range(30)))
+    target.write_text(
+        text + "".join(f",Ghost {i},Oslo,1.00,2024-01-01,2024-01-01T00:00:00\n" for i in range(30))
+    )
     monkeypatch.setenv("MEDALLION_SAMPLE_DIR", str(bad))
     outcome = run(Lake.load(), "retail_customers", DAYS[0], instance)
     assert outcome.failed_layer == "silver"
@@ -195,7 +206,9 @@ def test_silver_rebuilds_from_bronze_when_the_day_before_is_missing(lake: Lake, 
         assert run(lake, "retail_orders", day, instance, layers=("silver",)).error is None
     incremental = lake.committed(spec, "silver", DAYS[2])
     assert incremental.metadata["previous_state"] == "2025-01-02"
-    assert read_artifact(incremental, "current").drop("_silver_load_date").sort("order_id").equals(rebuilt_rows)
+    assert (
+        read_artifact(incremental, "current").drop("_silver_load_date").sort("order_id").equals(rebuilt_rows)
+    )
 
 
 def test_rebuild_fails_clearly_when_an_incremental_bronze_day_is_missing(lake: Lake, instance) -> None:
