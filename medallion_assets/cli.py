@@ -68,6 +68,15 @@ def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
             click.secho(f"warning: {text}", fg="yellow", err=True)
 
 
+def partition_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """NAME --date D [--layer]: the arguments of the verbs that look at one source partition."""
+    fn = handle_errors(fn)
+    fn = click.pass_obj(fn)
+    fn = click.option("--layer", type=click.Choice(LAYERS), help="Default: both layers.")(fn)
+    fn = click.option("--date", "run_date", required=True, type=click.DateTime(["%Y-%m-%d"]))(fn)
+    return click.argument("name")(fn)
+
+
 @click.group()
 @click.option(
     "--config-dir",
@@ -204,11 +213,7 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
 
 
 @main.command()
-@click.argument("name")
-@click.option("--date", "run_date", required=True, type=click.DateTime(["%Y-%m-%d"]))
-@click.option("--layer", type=click.Choice(LAYERS), help="Default: both layers.")
-@click.pass_obj
-@handle_errors
+@partition_options
 def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
     """Show a partition's manifest, metadata and row counts."""
     lake = state.lake()
@@ -234,11 +239,7 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
 
 
 @main.command()
-@click.argument("name")
-@click.option("--date", "run_date", required=True, type=click.DateTime(["%Y-%m-%d"]))
-@click.option("--layer", type=click.Choice(LAYERS), help="Default: both layers.")
-@click.pass_obj
-@handle_errors
+@partition_options
 def verify(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
     """Re-hash a partition's files against its manifest; exit 1 on any mismatch."""
     from medallion_resources.manifest import verify_partition
