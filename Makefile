@@ -29,7 +29,7 @@ demo: sampledata
 	$(VENV)/bin/medallion validate
 	$(VENV)/bin/medallion run --date $(DEMO_START) --end-date $(DEMO_END)
 	@echo ""
-	@echo "Lake written under ./lake (bronze/ and silver/). Try:"
+	@echo "Lake written under $${MEDALLION_LAKE_DIR:-./lake} (bronze/ and silver/). Try:"
 	@echo "  $(VENV)/bin/medallion inspect retail_orders --date $(DEMO_START)"
 	@echo "  $(VENV)/bin/medallion verify retail_orders --date $(DEMO_START)"
 	@echo "  make ui    # Dagster UI on http://127.0.0.1:3000"

@@ -18,7 +18,9 @@ from medallion_assets.specs import SourceSpec
 
 __all__ = ["LayerOutcome", "PartitionOutcome", "materialize_partition"]
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The CLI prints its own one-line outcome per partition; Dagster's console log would repeat failures with
+# their stack traces (they stay in the run's event log, visible in the UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ class LakeIOManager(dg.IOManager):
             value = metadata.get(key)
             if isinstance(value, (int, float, str)) and not isinstance(value, bool):
                 result[key] = value
-        if "watermark_out" in metadata:
+        if metadata.get("watermark_out") is not None:
             result["watermark_out"] = str(metadata["watermark_out"])
         if isinstance(metadata.get("rows_out"), dict):
             result["rows_out"] = dg.MetadataValue.json(metadata["rows_out"])

@@ -58,6 +58,7 @@ Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"]
 FileFormat = Literal["csv", "tsv", "json", "jsonl", "parquet"]
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+OWNER_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Dagster asset key parts and our folder names: letters, digits, underscore.
 KEY_PART_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TYPE_RE = re.compile(
@@ -521,13 +522,26 @@ class SourceEntry(StrictModel):
 
     name: str | None = Field(None, description="Default <system>_<table>; [a-z][a-z0-9_]*.")
     description: str | None = None
-    owners: list[str] = Field(default_factory=list)
+    owners: list[str] = Field(
+        default_factory=list, description="Asset owners: e-mail addresses or team names as 'team:<name>'."
+    )
     source: SourceConfig
     silver: SilverConfig = Field(default_factory=SilverConfig)
     partitions: PartitionsOverride | None = None
     schedule: ScheduleConfig | None = None
     sensor: SensorConfig | None = None
     freshness: FreshnessConfig | None = None
+
+    @field_validator("owners")
+    @classmethod
+    def _owner_format(cls, value: list[str]) -> list[str]:
+        bad = [o for o in value if not (OWNER_EMAIL_RE.match(o) or o.startswith("team:") and len(o) > 5)]
+        if bad:
+            raise ValueError(
+                f"owner '{bad[0]}' must be an e-mail address or a team name prefixed with 'team:' "
+                f"(e.g. 'team:{bad[0]}')"
+            )
+        return value
 
     @field_validator("name")
     @classmethod

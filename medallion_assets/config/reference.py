@@ -106,7 +106,7 @@ config_version: 1
 sources:
   - name: retail_stores
     description: Store master data, one full file per day.
-    owners: [retail-team]
+    owners: ["team:retail"]
     source:
       system: retail
       table: stores

@@ -205,6 +205,10 @@ BAD_CONFIGS = [
         ],
     ),
     ("not_a_mapping", [("sources/list.yaml", "", ["expected a mapping", "a list"])]),
+    (
+        "bad_owner",
+        [("sources/orders.yaml", "sources[0].owners", ["owner 'retail-team'", "'team:'", "e-mail"])],
+    ),
     ("unknown_top_level_key", [("sources/orders.yaml", "source", ["unknown top-level key", "'sources'"])]),
     (
         "bad_config_version",

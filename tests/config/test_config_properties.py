@@ -162,7 +162,7 @@ def source_entries(draw: st.DrawFn) -> SourceEntry:
     return SourceEntry(
         name=draw(st.none() | idents),
         description=draw(st.none() | texts),
-        owners=draw(st.lists(idents, max_size=2)),
+        owners=draw(st.lists(idents.map(lambda name: f"team:{name}"), max_size=2)),
         source=source,
         silver=silver,
         schedule=draw(st.none() | st.builds(ScheduleConfig, cron=st.just("0 4 * * 1"), timezone=st.none())),
