@@ -44,6 +44,7 @@ ui: sampledata
 lint: $(STAMP)
 	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata
 	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf lake .dagster_home sampledata/generated

@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -286,7 +286,7 @@ def _status(ok: bool, text: str) -> None:
     click.secho(("ok    " if ok else "FAIL  ") + text, fg=None if ok else "red", err=not ok)
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(_format(rows, widths)):
         click.echo(row)
@@ -294,7 +294,7 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
-def _format(rows: list[tuple[str, ...]], widths: list[int]) -> Iterator[str]:
+def _format(rows: Sequence[tuple[str, ...]], widths: list[int]) -> Iterator[str]:
     for row in rows:
         yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 

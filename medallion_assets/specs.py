@@ -14,6 +14,7 @@ from datetime import date
 import dagster as dg
 
 from medallion_assets.config.models import (
+    LoadPattern,
     MedallionConfig,
     OutputDefaultsConfig,
     PartitionsConfig,
@@ -61,7 +62,7 @@ class SourceSpec:
         return self.model in STATEFUL_MODELS
 
     @property
-    def load_pattern(self) -> str:
+    def load_pattern(self) -> LoadPattern:
         return self.entry.source.run.load_pattern
 
     # --- storage layout (DESIGN §4) ---

@@ -19,7 +19,6 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
-import polars as pl
 import pyarrow as pa
 
 from medallion_assets.config.models import OutputDefaultsConfig
@@ -31,6 +30,7 @@ from medallion_resources.manifest import (
     PartitionWriter,
     read_committed,
 )
+from medallion_resources.parts import Writable
 from medallion_resources.storage.base import StorageBackend
 
 __all__ = [
@@ -45,8 +45,6 @@ __all__ = [
 
 DATASET_PATH_KEY = "medallion/dataset_path"
 ERRORS_ARTIFACT = "errors"
-
-Streamable = pa.RecordBatch | pa.Table | pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ class WrittenArtifact:
 class PartitionOutput:
     """What a medallion asset returns for one partition."""
 
-    artifacts: Mapping[str, Iterable[Streamable]]
+    artifacts: Mapping[str, Iterable[Writable]]
     # Called after every stream is drained with what was written per artifact; returns _metadata.json.
     build_metadata: Callable[[Mapping[str, WrittenArtifact]], dict[str, Any]]
     output: OutputDefaultsConfig

@@ -50,7 +50,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeAlias
 
 import polars as pl
 import pyarrow as pa
@@ -78,7 +78,7 @@ __all__ = [
 CHUNK_SIZE = 1 << 20  # hash and copy in 1 MiB chunks
 _LEVELED_CODECS = {"zstd", "gzip", "brotli"}
 
-Writable = pa.RecordBatch | pa.Table | pl.DataFrame
+Writable: TypeAlias = pa.RecordBatch | pa.Table | pl.DataFrame
 
 
 @dataclass(frozen=True)

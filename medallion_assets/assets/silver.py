@@ -122,8 +122,11 @@ def _rebuild_state(
 ) -> dict[str, pl.DataFrame] | None:
     """Fold the model over every committed Bronze partition before ``run_date``."""
     expected = _days(spec.start_date, run_date)
-    committed = {d: bronze.committed(d) for d in bronze.dates_before() if d >= spec.start_date.isoformat()}
-    committed = {d: p for d, p in committed.items() if p is not None}
+    committed: dict[str, CommittedPartition] = {}
+    for day in bronze.dates_before():
+        part = bronze.committed(day) if day >= spec.start_date.isoformat() else None
+        if part is not None:
+            committed[day] = part
     missing = [d for d in expected if d not in committed]
     if missing and spec.load_pattern in GAPLESS_PATTERNS:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

@@ -148,7 +148,7 @@ def _load(
     )
     entries = [(r, entry) for r in results for _, entry in r.sources]
     config = MedallionConfig(
-        config_version=SUPPORTED_VERSION,
+        config_version=1,
         platform=_resolve_platform_paths(platform, project_dir),
         sources=[_resolve_source_paths(entry, project_dir) for _, entry in entries],
     )
@@ -394,7 +394,7 @@ def _describe(
 
 
 def _explained_by_typo(
-    model: type[BaseModel], loc: tuple[Any, ...], unknown: list[Mapping[str, Any]]
+    model: type[BaseModel], loc: tuple[Any, ...], unknown: Sequence[Mapping[str, Any]]
 ) -> bool:
     """A missing key whose near-spelling was given as an unknown key is reported once, as the typo."""
     for err in unknown:

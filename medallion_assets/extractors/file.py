@@ -526,8 +526,12 @@ def _locate_csv_problem(
     try:
         with _open_hashed(fs, path, compression) as (stream, _):
             lines = (line for _, line in _numbered_lines(stream, problem.encoding))
-            quoting = csv.QUOTE_MINIMAL if problem.quoting else csv.QUOTE_NONE
-            reader = csv.reader(lines, delimiter=problem.delimiter, quoting=quoting, strict=True)
+            if problem.quoting:
+                reader = csv.reader(
+                    lines, delimiter=problem.delimiter, quoting=csv.QUOTE_MINIMAL, strict=True
+                )
+            else:
+                reader = csv.reader(lines, delimiter=problem.delimiter, quoting=csv.QUOTE_NONE, strict=True)
             expected = None
             for row in reader:
                 if not row:
