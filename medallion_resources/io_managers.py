@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 DATASET_PATH_KEY = "medallion/dataset_path"
-ERRORS_ARTIFACT = "errors"
 
 
 @dataclass(frozen=True)
@@ -118,12 +117,8 @@ class LakeIOManager(dg.IOManager):
         try:
             written: dict[str, WrittenArtifact] = {}
             for artifact, stream in obj.artifacts.items():
-                subdir = "_errors" if artifact == ERRORS_ARTIFACT else ""
-                part_writer = writer.writer(artifact, subdir=subdir)
-                for chunk in stream:
-                    part_writer.write(chunk)
-                files = part_writer.close()
-                written[artifact] = WrittenArtifact(tuple(files), part_writer.schema)
+                files = writer.write_artifact(artifact, stream)  # errors land under _errors/
+                written[artifact] = WrittenArtifact(tuple(files), writer.schemas[artifact])
             metadata = obj.build_metadata(written)
             # Every artifact's schema, so an artifact without rows still reads back typed.
             metadata.setdefault(

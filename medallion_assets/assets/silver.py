@@ -21,12 +21,11 @@ from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import (
     DATASET_PATH_KEY,
-    ERRORS_ARTIFACT,
     BronzeInput,
     PartitionOutput,
     WrittenArtifact,
 )
-from medallion_resources.manifest import CommittedPartition, read_artifact
+from medallion_resources.manifest import ERRORS_ARTIFACT, CommittedPartition, read_artifact
 
 __all__ = ["build_silver_asset", "compute_silver"]
 
