@@ -193,6 +193,7 @@ _SCALAR_METADATA = (
     "requests",
     "retries",
     "throttled_seconds",
+    "endpoint",
     "batches",
 )
 
