@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
-__all__ = ["TokenBucket", "bucket_for_host"]
+__all__ = ["TokenBucket", "bucket_for_host", "reset_buckets"]
 
 
 class TokenBucket:
@@ -56,3 +56,9 @@ def bucket_for_host(host: str, rate: float, burst: int) -> TokenBucket:
         elif rate < bucket.rate or burst < bucket.burst:
             bucket.tighten(rate, burst)
         return bucket
+
+
+def reset_buckets() -> None:
+    """Forget every host's bucket (tests that reuse one server with different limits)."""
+    with _BUCKETS_LOCK:
+        _BUCKETS.clear()
