@@ -99,11 +99,9 @@ class ApiSession:
         policy = self.settings.retry
         retries, refreshed = 0, False
         while True:
-            if self.bucket is not None:
-                wait = self.bucket.reserve()
-                if wait > 0:
-                    self.stats.throttled_seconds += wait
-                    yield Sleep(wait)
+            while self.bucket is not None and (wait := self.bucket.acquire()) > 0:
+                self.stats.throttled_seconds += wait
+                yield Sleep(wait)
             request = self._build(spec)
             yield from self.auth.apply(request)
             self.stats.requests += 1

@@ -1,10 +1,11 @@
 """A token bucket per host, shared by every request to that host in the process, concurrent ones included.
 
-``reserve()`` takes a token *now* and returns how long the caller must wait before sending: tokens may go
-negative, so callers queue in the order they reserved and, over any interval of length ``t``, at most
-``burst + rate * t`` requests leave. Reserving holds a lock for a few arithmetic operations only; the wait
-itself happens in the caller (``time.sleep`` or ``asyncio.sleep`` through the flow drivers), so one bucket
-serves threads and event loops alike.
+``acquire()`` takes a token if one is there *now* (returns 0) or says how long until one will be (the caller
+waits that long and asks again). Tokens are only taken at the moment a request leaves, so over any interval
+of length ``t`` at most ``burst + rate * t`` requests leave, even when a waiting caller wakes up late (a busy
+event loop, a slow consumer). Acquiring holds a lock for a few arithmetic operations only; the wait itself
+happens in the caller (``time.sleep`` or ``asyncio.sleep`` through the flow drivers), so one bucket serves
+threads and event loops alike.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ class TokenBucket:
         self._updated = time.monotonic()
         self._lock = threading.Lock()
 
-    def reserve(self) -> float:
-        """Take one token; return the seconds to wait before using it (0 when one was available)."""
+    def acquire(self) -> float:
+        """Take a token and return 0, or take nothing and return the seconds until one is available."""
         with self._lock:
             now = time.monotonic()
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
             self._updated = now
-            self._tokens -= 1.0
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            return (1.0 - self._tokens) / self.rate
 
     def tighten(self, rate: float, burst: int) -> None:
         """Adopt a stricter limit (the lowest rate and burst any user of the host asked for)."""

@@ -11,10 +11,10 @@ import asyncio
 import base64
 import threading
 import time
-from urllib.parse import parse_qs
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -93,7 +93,12 @@ def build_app(holder: dict[str, FakeApi]) -> Starlette:
                 await asyncio.sleep(outcome)
         return _page(api, style, query)
 
-    return Starlette(routes=[Route("/token", token, methods=["POST"]), Route("/{style}/items", items, methods=["GET", "POST"])])
+    return Starlette(
+        routes=[
+            Route("/token", token, methods=["POST"]),
+            Route("/{style}/items", items, methods=["GET", "POST"]),
+        ]
+    )
 
 
 def _check_auth(api: FakeApi, request: Request) -> Response | None:
@@ -101,8 +106,9 @@ def _check_auth(api: FakeApi, request: Request) -> Response | None:
     ok = {
         "none": lambda: True,
         "bearer": lambda: h.get("authorization") == f"Bearer {TOKEN}",
-        "basic": lambda: h.get("authorization")
-        == "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
+        "basic": lambda: (
+            h.get("authorization") == "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        ),
         "api_key_header": lambda: h.get("x-api-key") == API_KEY,
         "api_key_param": lambda: q.get("api_key") == API_KEY,
         "oauth2": lambda: _oauth_ok(api, h.get("authorization", "")),

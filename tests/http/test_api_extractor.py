@@ -68,6 +68,13 @@ def rows(ex: ApiExtractor, ctx: ExtractContext | None = None) -> list[dict[str, 
     return [r for b in ex.extract(ctx or context()) for r in b.to_pylist()]
 
 
+def oauth_yaml(base_url: str, secret_env: str) -> str:
+    return (
+        f"    auth: {{type: oauth2_client_credentials, token_url: {base_url}/token, client_id_env: T_CID, "
+        f"client_secret_env: {secret_env}}}"
+    )
+
+
 class TestPagination:
     @pytest.mark.parametrize("style", ["offset", "page", "cursor", "link", "next", "none"])
     @pytest.mark.parametrize("use_async", [False, True])
@@ -87,12 +94,18 @@ class TestPagination:
         api.records = RECORDS
         rows(extractor(base_url, "offset"))
         assert [(h.query["offset"], h.query["limit"]) for h in api.data_hits()] == [
-            ("0", "10"), ("10", "10"), ("20", "10"), ("30", "10"), ("40", "10")
+            ("0", "10"),
+            ("10", "10"),
+            ("20", "10"),
+            ("30", "10"),
+            ("40", "10"),
         ]  # fmt: skip  (the known total stops it: no empty page asked for)
 
     def test_page_stops_on_has_more_false(self, api: FakeApi, base_url: str) -> None:
         api.records = RECORDS
-        ex = extractor(base_url, "page", "    pagination: {type: page, page_size: 10, has_more_path: meta.has_more}")
+        ex = extractor(
+            base_url, "page", "    pagination: {type: page, page_size: 10, has_more_path: meta.has_more}"
+        )
         assert rows(ex) == RECORDS and len(api.data_hits()) == 5
 
     def test_without_total_an_empty_page_ends_the_run(self, api: FakeApi, base_url: str) -> None:
@@ -125,7 +138,9 @@ class TestPagination:
 
     def test_initial_cursor_is_sent_first(self, api: FakeApi, base_url: str) -> None:
         api.records = RECORDS
-        ex = extractor(base_url, "cursor", "    pagination: {type: cursor, cursor_path: next, initial_cursor: c40}")
+        ex = extractor(
+            base_url, "cursor", "    pagination: {type: cursor, cursor_path: next, initial_cursor: c40}"
+        )
         assert rows(ex) == RECORDS[40:]
         assert api.data_hits()[0].query["cursor"] == "c40"
 
@@ -143,14 +158,18 @@ class TestPagination:
     def test_a_data_path_that_does_not_match_lists_the_keys(self, api: FakeApi, base_url: str) -> None:
         api.records = RECORDS
         ex = extractor(base_url, "offset", "    data_path: results.items")
-        with pytest.raises(ApiError, match=r"data_path 'results.items': no key 'results' .* keys there: data, total"):
+        with pytest.raises(
+            ApiError, match=r"data_path 'results.items': no key 'results' .* keys there: data, total"
+        ):
             rows(ex)
 
     def test_an_object_without_data_path_is_an_error(self, api: FakeApi, base_url: str) -> None:
         api.records = RECORDS
         ex = extractor(base_url, "none")
         ex.config.__dict__["data_path"] = None  # as if the YAML had no data_path
-        with pytest.raises(ApiError, match=r"not a list of records; set api.data_path .*keys at the top level: data"):
+        with pytest.raises(
+            ApiError, match=r"not a list of records; set api.data_path .*keys at the top level: data"
+        ):
             rows(ex)
 
     def test_malformed_json_fails_with_the_start_of_the_body(self, api: FakeApi, base_url: str) -> None:
@@ -161,9 +180,11 @@ class TestPagination:
 
 class TestRecords:
     def test_nested_values_become_json_text_and_late_fields_widen(self, api: FakeApi, base_url: str) -> None:
-        api.records = [{"id": 1, "tags": ["a"], "meta": {"b": 1}}] + [{"id": i} for i in range(2, 11)] + [
-            {"id": "x11", "late": True}
-        ]
+        api.records = (
+            [{"id": 1, "tags": ["a"], "meta": {"b": 1}}]
+            + [{"id": i} for i in range(2, 11)]
+            + [{"id": "x11", "late": True}]
+        )
         batches = list(extractor(base_url, "offset").extract(context()))
         assert [b.num_rows for b in batches] == [10, 1]
         first, second = batches
@@ -181,12 +202,21 @@ class TestTemplatesAndIncremental:
         ex = extractor(base_url, "none", extra)
         assert rows(ex, context(watermark_in="2025-01-01T05:00:00Z")) == RECORDS[:3]
         hit = api.data_hits()[0]
-        assert hit.query == {"day": "20250102", "since": "2025-01-01T05:00:00Z", "till": "2025-01-03T00:00:00+00:00"}
-        assert json.loads(api.bodies[0]) == {"filter": {"from": "2025-01-02T00:00:00+00:00"}, "keep": "{other}"}
+        assert hit.query == {
+            "day": "20250102",
+            "since": "2025-01-01T05:00:00Z",
+            "till": "2025-01-03T00:00:00+00:00",
+        }
+        assert json.loads(api.bodies[0]) == {
+            "filter": {"from": "2025-01-02T00:00:00+00:00"},
+            "keep": "{other}",
+        }
 
     def test_watermark_round_trip(self, api: FakeApi, base_url: str) -> None:
         api.records = RECORDS
-        extra = '    incremental: {cursor_field: updated_at, param: updated_since, initial_value: "2024-12-31"}'
+        extra = (
+            '    incremental: {cursor_field: updated_at, param: updated_since, initial_value: "2024-12-31"}'
+        )
         first = extractor(base_url, "offset", extra)
         rows(first)
         assert api.data_hits()[0].query["updated_since"] == "2024-12-31"
@@ -201,7 +231,9 @@ class TestTemplatesAndIncremental:
         rows(ex)
         assert ex.watermark_out == "10"
 
-    def test_without_a_watermark_a_lone_watermark_param_is_left_out(self, api: FakeApi, base_url: str) -> None:
+    def test_without_a_watermark_a_lone_watermark_param_is_left_out(
+        self, api: FakeApi, base_url: str
+    ) -> None:
         api.records = RECORDS[:1]
         rows(extractor(base_url, "none", '    params: {since: "{watermark}", x: "1"}'))
         assert api.data_hits()[0].query == {"x": "1"}
@@ -212,13 +244,20 @@ class TestAuth:
         "mode, yaml_auth, env",
         [
             ("bearer", "{type: bearer, token_env: T_TOKEN}", {"T_TOKEN": TOKEN}),
-            ("basic", "{type: basic, username_env: T_USER, password_env: T_PASS}", {"T_USER": USER, "T_PASS": PASSWORD}),
+            ("basic", "{type: basic, username_env: T_USER, password_env: T_PASS}",
+             {"T_USER": USER, "T_PASS": PASSWORD}),
             ("api_key_header", "{type: api_key, key_env: T_KEY, key_header: X-API-Key}", {"T_KEY": API_KEY}),
             ("api_key_param", "{type: api_key, key_env: T_KEY, key_param: api_key}", {"T_KEY": API_KEY}),
         ],
     )  # fmt: skip
     def test_static_credentials(
-        self, api: FakeApi, base_url: str, monkeypatch: pytest.MonkeyPatch, mode: str, yaml_auth: str, env: dict
+        self,
+        api: FakeApi,
+        base_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        mode: str,
+        yaml_auth: str,
+        env: dict,
     ) -> None:
         api.records, api.auth = RECORDS, mode
         for key, value in env.items():
@@ -233,14 +272,15 @@ class TestAuth:
 
     def test_a_missing_secret_env_var_is_named(self, api: FakeApi, base_url: str, monkeypatch) -> None:
         monkeypatch.delenv("T_NOPE", raising=False)
-        with pytest.raises(ApiError, match=r"api.auth.token_env names environment variable 'T_NOPE', which is not set"):
+        with pytest.raises(
+            ApiError, match=r"api.auth.token_env names environment variable 'T_NOPE', which is not set"
+        ):
             rows(extractor(base_url, "none", "    auth: {type: bearer, token_env: T_NOPE}"))
 
     def oauth(self, base_url: str, monkeypatch: pytest.MonkeyPatch) -> ApiExtractor:
         monkeypatch.setenv("T_CID", CLIENT_ID)
         monkeypatch.setenv("T_CSECRET", CLIENT_SECRET)
-        auth = f"{{type: oauth2_client_credentials, token_url: {base_url}/token, client_id_env: T_CID, client_secret_env: T_CSECRET}}"
-        return extractor(base_url, "page", f"    auth: {auth}")
+        return extractor(base_url, "page", oauth_yaml(base_url, "T_CSECRET"))
 
     def test_oauth2_token_is_fetched_once_and_cached(self, api: FakeApi, base_url: str, monkeypatch) -> None:
         api.records, api.auth = RECORDS, "oauth2"
@@ -248,7 +288,9 @@ class TestAuth:
         assert rows(ex) == RECORDS
         assert api.tokens_issued == 1 and ex.stats["pages"] == 5
 
-    def test_oauth2_token_expiry_mid_run_refreshes_once(self, api: FakeApi, base_url: str, monkeypatch) -> None:
+    def test_oauth2_token_expiry_mid_run_refreshes_once(
+        self, api: FakeApi, base_url: str, monkeypatch
+    ) -> None:
         api.records, api.auth, api.token_lifetime_requests = RECORDS, "oauth2", 2
         ex = self.oauth(base_url, monkeypatch)
         assert rows(ex) == RECORDS
@@ -258,12 +300,10 @@ class TestAuth:
         api.auth = "oauth2"
         monkeypatch.setenv("T_CID", CLIENT_ID)
         monkeypatch.setenv("T_BAD", "not-the-secret")
-        ex = extractor(
-            base_url, "page",
-            f"    auth: {{type: oauth2_client_credentials, token_url: {base_url}/token, client_id_env: T_CID, "
-            "client_secret_env: T_BAD}",
-        )  # fmt: skip
-        with pytest.raises(ApiError, match=r"token request to .*/token returned HTTP 401 without an access_token"):
+        ex = extractor(base_url, "page", oauth_yaml(base_url, "T_BAD"))
+        with pytest.raises(
+            ApiError, match=r"token request to .*/token returned HTTP 401 without an access_token"
+        ):
             rows(ex)
 
 
@@ -311,10 +351,21 @@ class TestRetries:
         api.auth = "api_key_param"
         monkeypatch.setenv("T_KEY", API_KEY)
         api.fault = lambda n, r: JSONResponse({"echo": API_KEY}, 502)
-        ex = extractor(base_url, "offset", "    max_retries: 2\n    auth: {type: api_key, key_env: T_KEY, key_param: api_key}")
-        with pytest.raises(ApiError, match=r"GET http://127.0.0.1:\d+/offset/items\?.*failed after 3 attempt\(s\).*last: HTTP 502") as info:
+        ex = extractor(
+            base_url,
+            "offset",
+            "    max_retries: 2\n    auth: {type: api_key, key_env: T_KEY, key_param: api_key}",
+        )
+        with pytest.raises(
+            ApiError,
+            match=r"GET http://127.0.0.1:\d+/offset/items\?.*failed after 3 attempt\(s\).*last: HTTP 502",
+        ) as info:
             rows(ex)
-        assert API_KEY not in str(info.value) and "api_key=%2A%2A%2A" in str(info.value) or "api_key=***" in str(info.value)
+        assert (
+            API_KEY not in str(info.value)
+            and "api_key=%2A%2A%2A" in str(info.value)
+            or "api_key=***" in str(info.value)
+        )
         assert info.value.status == 502 and len(api.data_hits()) == 3
 
     def test_a_4xx_is_not_retried(self, api: FakeApi, base_url: str) -> None:
@@ -325,7 +376,9 @@ class TestRetries:
 
     def test_connection_refused_is_retried_then_reported(self) -> None:
         ex = extractor("http://127.0.0.1:9", "offset", "    max_retries: 1")
-        with pytest.raises(ApiError, match=r"failed after 2 attempt\(s\).*last: ConnectError \(no response\)"):
+        with pytest.raises(
+            ApiError, match=r"failed after 2 attempt\(s\).*last: ConnectError \(no response\)"
+        ):
             rows(ex)
 
 
