@@ -1,5 +1,6 @@
 # The two commands of the README, each doing its own set-up on a fresh machine:
 #   make demo   - venv + install + sample data, then materialize every sample source for 3 days
+#                 (sampledata/api_server.py serves the sample REST API while the command runs)
 #   make test   - venv + install, then the whole test suite
 # and `make ui` to open the Dagster UI on the same instance the CLI uses.
 
@@ -27,7 +28,7 @@ sampledata: $(STAMP)
 demo: sampledata
 	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/)
 	$(VENV)/bin/medallion validate
-	$(VENV)/bin/medallion run --date $(DEMO_START) --end-date $(DEMO_END)
+	$(PY) sampledata/api_server.py -- $(VENV)/bin/medallion run --date $(DEMO_START) --end-date $(DEMO_END)
 	@echo ""
 	@echo "Lake written under $${MEDALLION_LAKE_DIR:-./lake} (bronze/ and silver/). Try:"
 	@echo "  $(VENV)/bin/medallion inspect retail_orders --date $(DEMO_START)"
@@ -39,7 +40,7 @@ test: $(STAMP)
 
 ui: sampledata
 	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/)
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(PY) sampledata/api_server.py -- $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ApiError",
     "ConfigError",
     "ConfigIssue",
     "ExtractError",
@@ -62,6 +63,19 @@ class ConfigError(MedallionError):
 
 class ExtractError(MedallionError):
     """A source could not be read (missing file, bad format, unreachable server)."""
+
+
+class ApiError(ExtractError):
+    """An HTTP API request or its pagination failed.
+
+    ``url`` is already redacted (no credentials, no secret query values); ``status`` is the last HTTP
+    status received, or None when no response came (timeout, connection error).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
 
 
 class StorageError(MedallionError):

@@ -186,6 +186,7 @@ _SCALAR_METADATA = (
     "requests",
     "retries",
     "throttled_seconds",
+    "endpoint",
     "batches",
 )
 

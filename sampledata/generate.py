@@ -56,6 +56,7 @@ def generate(out: Path, start: date, days: int, customers: int = 200, skus: int 
     next_customer = customers + 1
     orders: dict[int, dict] = {}
     next_order = 1
+    tickets: list[dict] = []
     for offset in range(days):
         day = start + timedelta(days=offset)
         stamp = day.strftime("%Y%m%d")
@@ -129,7 +130,46 @@ def generate(out: Path, start: date, days: int, customers: int = 200, skus: int 
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table(rows), path, compression="zstd")
         written.append(path)
+
+        _add_ticket_events(tickets, random.Random(int(stamp) + 7), day)
+    written.append(_write_json(out / "support" / "tickets.json", tickets))
     return written
+
+
+def _add_ticket_events(tickets: list[dict], rng: random.Random, day: date) -> None:
+    """Support tickets (the sample API's data): new ones each day, and status changes of open ones.
+
+    Every event is a full ticket version; the API serves those whose ``updated_at`` falls in the window.
+    """
+    midnight = datetime.combine(day, datetime.min.time())
+    latest: dict[int, dict] = {}
+    for event in tickets:
+        latest[event["ticket_id"]] = event
+    for ticket in rng.sample(sorted(latest.values(), key=lambda t: t["ticket_id"]), k=min(8, len(latest))):
+        if ticket["status"] != "closed":
+            changed = dict(ticket, status="closed" if ticket["status"] == "pending" else "pending")
+            changed["updated_at"] = (midnight + timedelta(minutes=rng.randint(0, 1439))).isoformat() + "Z"
+            tickets.append(changed)
+    for _ in range(rng.randint(25, 35)):
+        created = (midnight + timedelta(minutes=rng.randint(0, 1439))).isoformat() + "Z"
+        tickets.append(
+            {
+                "ticket_id": max((t["ticket_id"] for t in tickets), default=0) + 1,
+                "subject": rng.choice(["Late delivery", "Refund", "Wrong size", "Damaged item"]),
+                "priority": rng.choice(["low", "normal", "high"]),
+                "status": "open",
+                "requester": {"customer_id": rng.randint(1, 200), "channel": rng.choice(["email", "chat"])},
+                "tags": rng.sample(["vip", "repeat", "web", "store"], k=rng.randint(0, 2)),
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+
+
+def _write_json(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records, sort_keys=True, indent=0), encoding="utf-8")
+    return path
 
 
 def _new_customer(rng: random.Random, cid: int, day: date) -> Customer:

@@ -13,7 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "sampledata"))
 
+from api_server import build_sample_app, serve  # noqa: E402
 from generate import generate  # noqa: E402
+
+SAMPLE_API_TOKEN = "test-sample-token"
 
 
 def require_service(available: bool, reason: str) -> None:
@@ -37,13 +40,25 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def sample_api(sample_dir: Path) -> Iterator[str]:
+    """The sample tickets API (``sampledata/api_server.py``) over the sample data, on a free port."""
+    with serve(build_sample_app(sample_dir, SAMPLE_API_TOKEN)) as url:
+        yield url
+
+
 @pytest.fixture
-def lake_env(tmp_path: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Point the embedded default config at a fresh lake and Dagster home in tmp_path."""
+def lake_env(
+    tmp_path: Path, sample_dir: Path, sample_api: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Point the embedded default config at a fresh lake and Dagster home in tmp_path (and the sample
+    API source at the running sample API)."""
     env = {
         "MEDALLION_CONFIG_DIR": str(REPO / "configs"),
         "MEDALLION_LAKE_DIR": str(tmp_path / "lake"),
         "MEDALLION_SAMPLE_DIR": str(sample_dir),
+        "MEDALLION_SAMPLE_API_URL": sample_api,
+        "MEDALLION_SAMPLE_API_TOKEN": SAMPLE_API_TOKEN,
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     (tmp_path / "dagster_home").mkdir()

@@ -202,10 +202,17 @@ class ScheduleConfig(StrictModel):
 class HttpDefaultsConfig(StrictModel):
     """Defaults every API source inherits."""
 
-    rate_limit_rps: float = Field(10.0, gt=0)
+    rate_limit_rps: float = Field(
+        10.0,
+        ge=0,
+        description="Requests per second to one host (token bucket shared by its sources); 0: no limit.",
+    )
     burst: int = Field(10, ge=1)
     max_retries: int = Field(5, ge=0)
     timeout_seconds: float = Field(30.0, gt=0)
+    retry_backoff_seconds: float = Field(
+        0.5, ge=0, description="First retry waits about this long; each next one doubles it (capped at 30 s)."
+    )
 
 
 class DefaultsConfig(StrictModel):
@@ -297,10 +304,13 @@ class ApiConfig(StrictModel):
     data_path: str | None = None
     auth: ApiAuthConfig = Field(default_factory=ApiAuthConfig)
     pagination: ApiPaginationConfig = Field(default_factory=ApiPaginationConfig)
-    rate_limit_rps: float | None = Field(None, gt=0)
+    rate_limit_rps: float | None = Field(
+        None, ge=0, description="0: no limit. Default: platform.defaults.http."
+    )
     burst: int | None = Field(None, ge=1)
     max_retries: int | None = Field(None, ge=0)
     timeout_seconds: float | None = Field(None, gt=0)
+    retry_backoff_seconds: float | None = Field(None, ge=0)
     use_async: bool = False
     prefetch_pages: int = Field(2, ge=1)
     incremental: ApiIncrementalConfig | None = None

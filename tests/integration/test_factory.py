@@ -16,7 +16,9 @@ EXPECTED = {
     "retail_customers": (["bronze", "retail", "customers"], ["silver", "sales", "customers"], True),
     "retail_orders": (["bronze", "retail", "orders"], ["silver", "sales", "orders"], True),
     "inventory_stock": (["bronze", "inventory", "stock"], ["silver", "inventory", "stock"], False),
+    "support_tickets": (["bronze", "support", "tickets"], ["silver", "support", "tickets"], True),
 }
+SOURCE_KIND = {"support_tickets": "api"}
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def graph(lake_env: dict[str, str]) -> tuple[dg.Definitions, dict[dg.AssetKey, d
 
 def test_every_source_has_a_bronze_and_a_silver_asset(graph) -> None:
     _, specs = graph
-    expected = {dg.AssetKey(k) for bronze, silver, _ in EXPECTED.values() for k in (bronze, silver)}
+    expected = {dg.AssetKey(k) for bronze, silver, *_ in EXPECTED.values() for k in (bronze, silver)}
     assert set(specs) == expected
 
 
@@ -53,7 +55,7 @@ def test_group_partitions_and_dependencies(graph, name: str) -> None:
         assert isinstance(mapping, dg.TimeWindowPartitionMapping)
         assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
     assert bronze.code_version and silver.code_version
-    assert "parquet" in bronze.kinds and "file" in bronze.kinds
+    assert "parquet" in bronze.kinds and SOURCE_KIND.get(name, "file") in bronze.kinds
 
 
 def test_silver_dependency_maps_to_the_same_day_and_the_day_before(graph) -> None:

@@ -1,0 +1,265 @@
+"""The API session: ``pages`` → ``fetch_page`` → ``send_with_retry`` → one ``Send``, for sync and async.
+
+``ApiSession`` holds what a source's requests share (settings, auth, paginator, the host's token bucket,
+counters). Its flows are driven by ``flow.run_sync`` over one pooled ``httpx.Client``, or, with
+``use_async``, by ``flow.run_async`` over an ``httpx.AsyncClient`` on a private event loop that keeps up to
+``prefetch_pages`` indexed pages in flight and hands them out in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from medallion_assets.errors import ApiError
+from medallion_resources.http.auth import Auth, create_auth
+from medallion_resources.http.flow import Flow, Send, Sleep, run_async, run_sync
+from medallion_resources.http.pagination import (
+    IndexedPaginator,
+    Page,
+    PageGuard,
+    Paginator,
+    RequestSpec,
+    create_paginator,
+    lookup,
+)
+from medallion_resources.http.ratelimit import TokenBucket, bucket_for_host
+from medallion_resources.http.redact import Redactor
+from medallion_resources.http.retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
+
+__all__ = ["ApiSession", "HttpSettings", "HttpStats"]
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Resolved transport settings of one source (``api:`` over ``platform.defaults.http``)."""
+
+    rate_limit_rps: float | None = 10.0
+    burst: int = 10
+    timeout_seconds: float = 30.0
+    retry: RetryPolicy = RetryPolicy()
+    use_async: bool = False
+    prefetch_pages: int = 2
+    data_path: str | None = None
+
+
+@dataclass
+class HttpStats:
+    """Counters that land in Bronze ``_metadata.json``."""
+
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pages": self.pages,
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled_seconds": round(self.throttled_seconds, 3),
+        }
+
+
+class ApiSession:
+    """Everything one source's requests share; build it with ``ApiSession.create``."""
+
+    def __init__(self, settings: HttpSettings, auth: Auth, paginator: Paginator, bucket: TokenBucket | None):
+        self.settings = settings
+        self.auth = auth
+        self.paginator = paginator
+        self.bucket = bucket
+        self.stats = HttpStats()
+        self.redactor = Redactor(auth.secrets, auth.secret_params)
+
+    @classmethod
+    def create(
+        cls, settings: HttpSettings, auth_cfg: Any, pagination_cfg: Any, base_url: str,
+        env: Mapping[str, str] | None = None,
+    ) -> ApiSession:  # fmt: skip
+        auth = create_auth(auth_cfg, env)
+        bucket = None
+        if settings.rate_limit_rps is not None:
+            bucket = bucket_for_host(
+                httpx.URL(base_url).netloc.decode(), settings.rate_limit_rps, settings.burst
+            )
+        return cls(settings, auth, create_paginator(pagination_cfg), bucket)
+
+    # --- the layers, each a flow ------------------------------------------------------------------------
+
+    def send_with_retry(self, spec: RequestSpec) -> Flow[httpx.Response]:
+        """Rate limit, authenticate, send; retry 429/5xx/timeouts/connection errors with backoff (and
+        ``Retry-After``); refresh credentials once on a 401."""
+        policy = self.settings.retry
+        retries, refreshed = 0, False
+        while True:
+            while self.bucket is not None and (wait := self.bucket.acquire()) > 0:
+                self.stats.throttled_seconds += wait
+                yield Sleep(wait)
+            request = self._build(spec)
+            yield from self.auth.apply(request)
+            self.stats.requests += 1
+            try:
+                response: httpx.Response = yield Send(request)
+            except httpx.TransportError as exc:
+                status, failure, wait_for = None, f"{type(exc).__name__} (no response)", None
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status == 401 and not refreshed and self.auth.refresh():
+                    refreshed = True
+                    continue
+                if status not in RETRY_STATUSES:
+                    raise ApiError(
+                        f"{spec.method} {self._url(request)} returned HTTP {status}: "
+                        f"{self._snippet(response)}",
+                        url=self._url(request),
+                        status=status,
+                    )
+                failure, wait_for = f"HTTP {status}", retry_after_seconds(response)
+            if retries >= policy.max_retries:
+                raise ApiError(
+                    f"{spec.method} {self._url(request)} failed after {retries + 1} attempt(s) "
+                    f"(max_retries={policy.max_retries}); last: {failure}",
+                    url=self._url(request),
+                    status=status,
+                )
+            retries += 1
+            self.stats.retries += 1
+            delay = wait_for if wait_for is not None else policy.backoff(retries)
+            if wait_for is not None:
+                self.stats.throttled_seconds += delay
+            yield Sleep(delay)
+
+    def fetch_page(self, spec: RequestSpec, index: int) -> Flow[Page]:
+        """One page: the response parsed as JSON and its records at ``data_path``."""
+        response = yield from self.send_with_retry(spec)
+        url = self._url(response.request)
+        try:
+            body = json.loads(response.content)
+        except ValueError as exc:
+            raise ApiError(
+                f"{url} returned HTTP {response.status_code} with a body that is not valid JSON ({exc}); "
+                f"content-type {response.headers.get('content-type', 'none')!r}, starts with "
+                f"{self._snippet(response)}",
+                url=url,
+                status=response.status_code,
+            ) from None
+        return Page(index, spec, response, body, self._records(body, url))
+
+    def _records(self, body: Any, url: str) -> list[Any] | None:
+        path = self.settings.data_path
+        data = lookup(body, path, what="data_path", url=url) if path else body
+        if data is None or isinstance(data, list):
+            return data
+        if isinstance(data, dict) and not path:
+            keys = ", ".join(sorted(map(str, data))) or "none"
+            raise ApiError(
+                f"{url} returned a JSON object, not a list of records; set api.data_path to the list "
+                f"(keys at the top level: {keys})"
+            )
+        return [data]  # data_path points at one object: one record
+
+    # --- drivers ----------------------------------------------------------------------------------------
+
+    def pages(self, first: RequestSpec) -> Iterator[Page]:
+        """Every page in order, guarded (see ``PageGuard``); async with prefetch when configured."""
+        if self.settings.use_async:
+            yield from self._pages_async(first)
+            return
+        guard = PageGuard(self.paginator)
+        with httpx.Client(timeout=self.settings.timeout_seconds) as client:
+            spec: RequestSpec | None = self.paginator.first(first)
+            index = 0
+            while spec is not None:
+                page = run_sync(self.fetch_page(spec, index), client)
+                spec = guard.after(page)
+                self.stats.pages += 1
+                yield page
+                index += 1
+
+    def _pages_async(self, first: RequestSpec) -> Iterator[Page]:
+        """Pages from an event loop private to this generator. Indexed paginators keep up to
+        ``prefetch_pages`` requests in flight (stopping at a known page count); others go one by one.
+        Pages are consumed, guarded and yielded strictly in order; pages fetched past the end are dropped."""
+        loop = asyncio.new_event_loop()
+        client = httpx.AsyncClient(timeout=self.settings.timeout_seconds)
+        window: deque[asyncio.Task[Page]] = deque()
+        guard = PageGuard(self.paginator)
+        ahead = self.settings.prefetch_pages if isinstance(self.paginator, IndexedPaginator) else 1
+        try:
+            spec: RequestSpec | None = self.paginator.first(first)
+            next_index, last_index = 0, None
+            while True:
+                while (
+                    spec is not None
+                    and len(window) < ahead
+                    and (last_index is None or next_index <= last_index)
+                ):
+                    flow = self.fetch_page(spec, next_index)
+                    window.append(loop.create_task(run_async(flow, client)))
+                    next_index += 1
+                    spec = self._request_at(first, next_index) if ahead > 1 else None
+                if not window:
+                    return
+                page = loop.run_until_complete(window.popleft())
+                following = guard.after(page)
+                self.stats.pages += 1
+                yield page
+                if following is None:
+                    return
+                if ahead == 1:
+                    spec = following
+                elif guard.total is not None:
+                    last_index = self.paginator.page_count(guard.total) - 1  # type: ignore[attr-defined]
+        finally:
+            for task in window:
+                task.cancel()
+            if window:
+                loop.run_until_complete(asyncio.gather(*window, return_exceptions=True))
+            loop.run_until_complete(client.aclose())
+            loop.close()
+
+    def _request_at(self, first: RequestSpec, index: int) -> RequestSpec:
+        assert isinstance(self.paginator, IndexedPaginator)
+        return self.paginator.request_at(first, index)
+
+    def send_once(self, spec: RequestSpec) -> Page:
+        """One request through the whole stack (auth, retries), for ``check``."""
+        with httpx.Client(timeout=self.settings.timeout_seconds) as client:
+            return run_sync(self.fetch_page(self.paginator.first(spec), 0), client)
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _build(self, spec: RequestSpec) -> httpx.Request:
+        timeout = httpx.Timeout(self.settings.timeout_seconds)
+        url = httpx.URL(spec.url)
+        if spec.params:
+            url = url.copy_merge_params({k: _param_text(v) for k, v in spec.params.items()})
+        return httpx.Request(
+            spec.method,
+            url,
+            headers={"Accept": "application/json", **spec.headers},
+            json=spec.json,
+            extensions={"timeout": timeout.as_dict()},
+        )
+
+    def _url(self, request: httpx.Request) -> str:
+        return self.redactor.url(str(request.url))
+
+    def _snippet(self, response: httpx.Response) -> str:
+        text = response.content[:200].decode("utf-8", "replace").replace("\n", " ")
+        return repr(self.redactor.text(text))
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

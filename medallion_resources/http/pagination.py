@@ -1,0 +1,348 @@
+"""Paginators: one class per ``api.pagination.type``, selected through ``PAGINATORS`` / ``create_paginator``.
+
+Contract (two methods): ``first(request)`` gives the first page's request, ``next(page)`` the request after
+a fetched page, or None at the end. The guards every type shares (empty page or null data ends the run,
+``has_more_path`` false ends it, ``max_pages``, ``total_path`` against what was fetched) live in
+``PageGuard``, so a paginator only knows how its API links pages.
+
+Offset and page-number paginators are *indexed*: ``request_at(i)`` is the i-th page's request without
+having seen the pages before it, which is what lets ``use_async`` fetch ahead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+from urllib.parse import urljoin
+
+import httpx
+
+from medallion_assets.config.models import ApiPaginationConfig
+from medallion_assets.errors import ApiError
+
+__all__ = [
+    "MISSING",
+    "PAGINATORS",
+    "CursorPaginator",
+    "IndexedPaginator",
+    "LinkHeaderPaginator",
+    "NextUrlPaginator",
+    "NoPaginator",
+    "OffsetPaginator",
+    "Page",
+    "PageGuard",
+    "PageNumberPaginator",
+    "Paginator",
+    "RequestSpec",
+    "create_paginator",
+    "lookup",
+]
+
+MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One request before auth: method, absolute URL, query params, headers and JSON body."""
+
+    method: str
+    url: str
+    params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+
+    def with_params(self, **params: Any) -> RequestSpec:
+        return replace(self, params={**self.params, **params})
+
+
+@dataclass
+class Page:
+    """A fetched page: its position, the response, the parsed body and the records at ``data_path``
+    (None when the path holds null)."""
+
+    index: int
+    request: RequestSpec
+    response: httpx.Response
+    body: Any
+    records: list[Any] | None
+
+
+def lookup(body: Any, path: str, *, what: str, url: str, default: Any = MISSING) -> Any:
+    """Follow a dot path (``data.items``; numbers index lists) through a JSON body.
+
+    Raises:
+        ApiError: a segment is missing (listing the keys present there) and no ``default`` was given.
+    """
+    node = body
+    for depth, segment in enumerate(path.split(".")):
+        where = ".".join(path.split(".")[:depth]) or "the top level"
+        if isinstance(node, dict) and segment in node:
+            node = node[segment]
+        elif (
+            isinstance(node, list)
+            and segment.lstrip("-").isdigit()
+            and -len(node) <= int(segment) < len(node)
+        ):
+            node = node[int(segment)]
+        elif default is not MISSING:
+            return default
+        elif isinstance(node, dict):
+            keys = ", ".join(sorted(map(str, node))) or "none"
+            raise ApiError(f"{what} '{path}': no key '{segment}' at {where} of {url}; keys there: {keys}")
+        else:
+            kind = "a list" if isinstance(node, list) else type(node).__name__
+            raise ApiError(f"{what} '{path}': cannot take '{segment}' at {where} of {url}, which is {kind}")
+    return node
+
+
+class Paginator:
+    """No pagination (``pagination: {type: none}``): one request. The base of every paginator."""
+
+    type_name: ClassVar[str] = "none"
+
+    def __init__(self, cfg: ApiPaginationConfig) -> None:
+        self.cfg = cfg
+
+    def first(self, request: RequestSpec) -> RequestSpec:
+        return request
+
+    def next(self, page: Page) -> RequestSpec | None:
+        return None
+
+
+NoPaginator = Paginator
+
+
+class IndexedPaginator(Paginator):
+    """Pages addressed by number; a short page must be the last one (else the server caps the size)."""
+
+    def __init__(self, cfg: ApiPaginationConfig) -> None:
+        super().__init__(cfg)
+        self._short_page: int | None = None
+
+    def request_at(self, request: RequestSpec, index: int) -> RequestSpec:
+        raise NotImplementedError
+
+    def first(self, request: RequestSpec) -> RequestSpec:
+        self._base = request
+        return self.request_at(request, 0)
+
+    def next(self, page: Page) -> RequestSpec | None:
+        count = len(page.records or ())
+        if self._short_page is not None and count:
+            raise ApiError(
+                f"page {self._short_page + 1} of {page.request.url} returned fewer than page_size="
+                f"{self.cfg.page_size} records but page {page.index + 1} has more: the server caps the page "
+                "size, so records would be skipped; set pagination.page_size to the server's maximum"
+            )
+        if count < self.cfg.page_size:
+            self._short_page = page.index
+        return self.request_at(self._base, page.index + 1)
+
+    def page_count(self, total: int) -> int:
+        """Pages needed for ``total`` records."""
+        return math.ceil(total / self.cfg.page_size)
+
+
+class OffsetPaginator(IndexedPaginator):
+    """``?offset=0&limit=100``, then ``offset=100``, ...::
+
+    pagination: {type: offset, page_size: 100, offset_param: offset, limit_param: limit, total_path: total}
+    """
+
+    type_name = "offset"
+
+    def request_at(self, request: RequestSpec, index: int) -> RequestSpec:
+        size = self.cfg.page_size
+        return request.with_params(**{self.cfg.offset_param: index * size, self.cfg.limit_param: size})
+
+
+class PageNumberPaginator(IndexedPaginator):
+    """``?page=1&page_size=100``, then ``page=2``, ...::
+
+    pagination: {type: page, page_size: 100, page_param: page, page_size_param: per_page, start_page: 1}
+    """
+
+    type_name = "page"
+
+    def request_at(self, request: RequestSpec, index: int) -> RequestSpec:
+        params: dict[str, Any] = {self.cfg.page_param: self.cfg.start_page + index}
+        if self.cfg.page_size_param:
+            params[self.cfg.page_size_param] = self.cfg.page_size
+        return request.with_params(**params)
+
+
+class CursorPaginator(Paginator):
+    """The next page's cursor comes in the body and goes back as a query param::
+
+    pagination: {type: cursor, cursor_path: meta.next_cursor, cursor_param: cursor, initial_cursor: null}
+
+    A missing or null cursor ends the run; a cursor seen before, or an empty-string cursor on a page that
+    does not say it is the last, is an error (the next request would loop).
+    """
+
+    type_name = "cursor"
+
+    def __init__(self, cfg: ApiPaginationConfig) -> None:
+        super().__init__(cfg)
+        self._seen: set[str] = set()
+
+    def first(self, request: RequestSpec) -> RequestSpec:
+        self._base = request
+        if self.cfg.initial_cursor is not None:
+            self._seen.add(str(self.cfg.initial_cursor))
+            return request.with_params(**{self.cfg.cursor_param: self.cfg.initial_cursor})
+        return request
+
+    def next(self, page: Page) -> RequestSpec | None:
+        path = str(self.cfg.cursor_path)
+        cursor = lookup(page.body, path, what="cursor_path", url=page.request.url, default=None)
+        if cursor is None:
+            return None
+        cursor = str(cursor)
+        if cursor == "":
+            raise ApiError(
+                f"cursor_path '{path}' of {page.request.url} is an empty string on page {page.index + 1}; "
+                "sending it back would restart or loop. Set has_more_path if the API marks the last page"
+            )
+        if cursor in self._seen:
+            raise ApiError(
+                f"cursor_path '{path}' of {page.request.url} repeated cursor '{cursor}' on page "
+                f"{page.index + 1}: the API would loop"
+            )
+        self._seen.add(cursor)
+        return self._base.with_params(**{self.cfg.cursor_param: cursor})
+
+
+class _UrlPaginator(Paginator):
+    """Follows absolute or relative next-page URLs; a URL seen before is an error."""
+
+    def __init__(self, cfg: ApiPaginationConfig) -> None:
+        super().__init__(cfg)
+        self._seen: set[str] = set()
+
+    def first(self, request: RequestSpec) -> RequestSpec:
+        self._base = request
+        self._seen.add(str(httpx.URL(request.url, params=request.params)))
+        return request
+
+    def next_url(self, page: Page) -> str | None:
+        raise NotImplementedError
+
+    def next(self, page: Page) -> RequestSpec | None:
+        link = self.next_url(page)
+        if not link:
+            return None
+        url = urljoin(str(page.response.url), link)
+        if url in self._seen:
+            raise ApiError(
+                f"{self.type_name} pagination of {page.request.url}: page {page.index + 1} links to a URL "
+                "already fetched; the API would loop"
+            )
+        self._seen.add(url)
+        return replace(self._base, url=url, params={})
+
+
+class LinkHeaderPaginator(_UrlPaginator):
+    """RFC 8288 ``Link: <https://api/items?page=2>; rel="next"``::
+
+    pagination: {type: link_header}
+    """
+
+    type_name = "link_header"
+
+    def next_url(self, page: Page) -> str | None:
+        return page.response.links.get("next", {}).get("url")
+
+
+class NextUrlPaginator(_UrlPaginator):
+    """The next page's URL in the body::
+
+    pagination: {type: next_url, next_url_path: links.next}
+    """
+
+    type_name = "next_url"
+
+    def next_url(self, page: Page) -> str | None:
+        path = str(self.cfg.next_url_path)
+        value = lookup(page.body, path, what="next_url_path", url=page.request.url, default=None)
+        return str(value) if value else None
+
+
+PAGINATORS: dict[str, type[Paginator]] = {
+    cls.type_name: cls
+    for cls in (
+        Paginator,
+        OffsetPaginator,
+        PageNumberPaginator,
+        CursorPaginator,
+        LinkHeaderPaginator,
+        NextUrlPaginator,
+    )
+}
+
+
+def create_paginator(cfg: ApiPaginationConfig) -> Paginator:
+    return PAGINATORS[cfg.type](cfg)
+
+
+class PageGuard:
+    """The rules every paginator obeys, applied to each page in order.
+
+    ``after(page)`` returns the next request or None; it raises when going on would loop or lose data:
+    ``max_pages`` reached with more to fetch, or a ``total_path`` total that disagrees with what was fetched.
+    """
+
+    def __init__(self, paginator: Paginator) -> None:
+        self.paginator = paginator
+        self.cfg = paginator.cfg
+        self.pages = 0
+        self.records = 0
+        self.total: int | None = None
+
+    def after(self, page: Page) -> RequestSpec | None:
+        self.pages += 1
+        self.records += len(page.records or ())
+        url = page.request.url
+        if self.cfg.total_path:
+            total = lookup(page.body, self.cfg.total_path, what="total_path", url=url, default=None)
+            if total is not None:
+                try:
+                    self.total = int(total)
+                except (TypeError, ValueError):
+                    raise ApiError(
+                        f"total_path '{self.cfg.total_path}' of {url} is {total!r}, not a number"
+                    ) from None
+        if not page.records or self._no_more(page) or self._reached_total(page):
+            self._check_total(url)
+            return None
+        following = self.paginator.next(page)
+        if following is None:
+            self._check_total(url)
+            return None
+        if self.cfg.max_pages is not None and self.pages >= self.cfg.max_pages:
+            raise ApiError(
+                f"pagination of {url} reached max_pages={self.cfg.max_pages} with more pages to fetch; "
+                "raise pagination.max_pages or narrow the request"
+            )
+        return following
+
+    def _no_more(self, page: Page) -> bool:
+        if not self.cfg.has_more_path:
+            return False
+        more = lookup(page.body, self.cfg.has_more_path, what="has_more_path", url=page.request.url)
+        return more in (False, 0, "false", "False", None)
+
+    def _reached_total(self, page: Page) -> bool:
+        if self.total is None or not isinstance(self.paginator, IndexedPaginator):
+            return False
+        return page.index + 1 >= self.paginator.page_count(self.total)
+
+    def _check_total(self, url: str) -> None:
+        if self.total is not None and self.total != self.records:
+            raise ApiError(
+                f"{url} reported a total of {self.total} records (total_path '{self.cfg.total_path}') but "
+                f"{self.records} were fetched over {self.pages} page(s); the data changed during the run or "
+                "the pagination settings do not match the API"
+            )
