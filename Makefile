@@ -43,8 +43,8 @@ ui: sampledata
 	$(PY) sampledata/api_server.py -- $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata
-	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata
+	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata benchmarks
+	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata benchmarks
 	$(VENV)/bin/mypy
 
 clean:

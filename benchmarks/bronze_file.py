@@ -33,7 +33,10 @@ def make_files(folder: Path, rows: int) -> dict[str, Path]:
             "status": pl.Series(["placed", "paid", "shipped", "delivered"] * (rows // 4 + 1))[:rows],
             "city": pl.Series(["Lisbon", "Porto", "Oslo", "Rome", "Paris"] * (rows // 5 + 1))[:rows],
             "updated_at": pl.datetime_range(
-                pl.datetime(2025, 1, 1), pl.datetime(2025, 1, 1) + pl.duration(seconds=rows - 1), "1s", eager=True
+                pl.datetime(2025, 1, 1),
+                pl.datetime(2025, 1, 1) + pl.duration(seconds=rows - 1),
+                "1s",
+                eager=True,
             ).dt.to_string("%Y-%m-%dT%H:%M:%S"),
         }
     )
