@@ -18,6 +18,7 @@ __all__ = [
     "MedallionError",
     "NotCommittedError",
     "QuarantineThresholdError",
+    "SilverCheckError",
     "SilverInputError",
     "StorageError",
 ]
@@ -78,6 +79,10 @@ class NotCommittedError(StorageError):
 
 class SilverInputError(MedallionError):
     """Silver cannot be computed from what Bronze holds (missing partitions, missing columns)."""
+
+
+class SilverCheckError(MedallionError):
+    """A blocking Silver asset check failed; the partition was not committed."""
 
 
 class QuarantineThresholdError(MedallionError):

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 import yaml
 
+from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.manifest import read_artifact
@@ -182,3 +183,53 @@ def test_day_by_day_equals_rebuild_from_bronze(tmp_path: Path, data: Path, insta
     assert ops_day4.metadata["quarantined"] == 1  # the unknown op code X
     events = [artifacts(incremental, "events", d)["events"]["id"].to_list() for d in DAYS]
     assert events == [[1, 2], [3], [4], [1]]  # id 3 on day 4 is within the 2-day lookback, id 1 is not
+
+
+def test_a_range_in_one_run_equals_day_by_day(tmp_path: Path, data: Path, instance) -> None:
+    by_day = make_lake(tmp_path / "a", data)
+    ranged = make_lake(tmp_path / "c", data)
+    for name in ("hist", "ops", "events"):
+        for day in DAYS:
+            outcome = materialize_partition(by_day, by_day.spec(name), day, ("bronze", "silver"), instance)
+            assert outcome.error is None, outcome.error
+
+    # Every Bronze and Silver asset, all four days, in a single run.
+    result = dg.materialize(
+        build_assets(list(ranged.specs.values()), ranged.config.platform),
+        instance=instance,
+        resources={"bronze_io_manager": ranged.bronze, "silver_io_manager": ranged.silver},
+        tags={
+            "dagster/asset_partition_range_start": DAYS[0].isoformat(),
+            "dagster/asset_partition_range_end": DAYS[-1].isoformat(),
+        },
+        raise_on_error=False,
+    )
+    assert result.success
+    for name in ("hist", "ops", "events"):
+        for day in DAYS:
+            got, want = artifacts(ranged, name, day), artifacts(by_day, name, day)
+            assert got.keys() == want.keys()
+            for artifact in want:  # _extracted_at is when each lake's Bronze ran
+                assert (
+                    got[artifact]
+                    .drop("_extracted_at", strict=False)
+                    .equals(want[artifact].drop("_extracted_at", strict=False))
+                ), (name, day, artifact)
+
+    # One materialization per partition, each with its own metadata, and the checks per partition.
+    key = ranged.spec("ops").silver_key
+    events = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == key
+    ]
+    rows_in = {m.partition: m.metadata["rows_in"].value for m in events}
+    assert rows_in == {d.isoformat(): len(FILES["ops"][i]) for i, d in enumerate(DAYS)}
+    checks = [
+        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    ops_checks = {(c.partition, c.check_name): c.passed for c in checks if c.asset_key == key}
+    assert ops_checks[(DAYS[1].isoformat(), "scd2_windows")] is True
+    assert ops_checks[(DAYS[3].isoformat(), "reconciliation")] is True
+    assert ops_checks[(DAYS[3].isoformat(), "manifest_verified")] is True
+    assert len(ops_checks) == 4 * 7
