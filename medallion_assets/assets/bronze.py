@@ -5,6 +5,7 @@ extractor's batches with the Bronze columns (DESIGN §4) and describes the ``_me
 the stream is drained. Writing, committing and metadata reporting are the IO manager's job.
 """
 
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -114,20 +115,24 @@ def run_bronze(
 def build_bronze_asset(
     spec: SourceSpec, platform: PlatformConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=spec.bronze_key,
-        partitions_def=partitions_def,
-        group_name=spec.group,
-        description=spec.bronze_description,
-        code_version=spec.bronze_code_version,
-        kinds={"parquet", spec.entry.source.type},
-        owners=list(spec.entry.owners),
-        tags={"medallion/layer": "bronze", "medallion/load_pattern": spec.load_pattern},
-        metadata={DATASET_PATH_KEY: spec.bronze_path, "source_type": spec.entry.source.type},
-        io_manager_key="bronze_io_manager",
-        required_resource_keys={"bronze_io_manager"},
-        backfill_policy=BACKFILL_POLICY,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
+        decorator = dg.asset(
+            key=spec.bronze_key,
+            partitions_def=partitions_def,
+            group_name=spec.group,
+            description=spec.bronze_description,
+            code_version=spec.bronze_code_version,
+            kinds={"parquet", spec.entry.source.type},
+            owners=list(spec.entry.owners),
+            tags={"medallion/layer": "bronze", "medallion/load_pattern": spec.load_pattern},
+            metadata={DATASET_PATH_KEY: spec.bronze_path, "source_type": spec.entry.source.type},
+            io_manager_key="bronze_io_manager",
+            required_resource_keys={"bronze_io_manager"},
+            backfill_policy=BACKFILL_POLICY,
+        )
+
+    @decorator
     def _bronze(context: AssetExecutionContext) -> Any:  # PartitionOutput, or RangeOutput for a range
         io: BronzeIOManager = context.resources.bronze_io_manager
 

@@ -31,6 +31,7 @@ from medallion_assets.assets.silver_checks import (
 )
 from medallion_assets.errors import SilverCheckError, SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel
+from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
 from medallion_assets.silver.prepare import enforce_thresholds, prepare
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec
@@ -248,9 +249,12 @@ def _column_lineage(
     spec: SourceSpec, silver_columns: list[str], bronze_columns: list[str]
 ) -> dg.TableColumnLineage | None:
     renamed_from = {new: old for old, new in spec.entry.silver.silver_schema.rename_map.items()}
+    order = spec.entry.silver.order_column
     deps: dict[str, list[dg.TableColumnDep]] = {}
     for column in silver_columns:
-        origin = renamed_from.get(column, column)
+        # effective_from / effective_to (scd_type_2, cdc) are values of the order column.
+        derived = order if order and column in (EFFECTIVE_FROM, EFFECTIVE_TO) else column
+        origin = renamed_from.get(derived, derived)
         if origin in bronze_columns:
             deps[column] = [dg.TableColumnDep(asset_key=spec.bronze_key, column_name=origin)]
     return dg.TableColumnLineage(deps_by_column=deps) if deps else None
@@ -276,7 +280,17 @@ def build_silver_asset(
                 start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
             )
         ins["previous"] = dg.AssetIn(key=spec.silver_key, partition_mapping=previous_day)
-    decorator = dg.asset(
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
+        decorator = _silver_decorator(spec, partitions_def, ins)
+    first_key = partitions_def.get_first_partition_key()
+    return _define(spec, decorator, first_key)
+
+
+def _silver_decorator(
+    spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition, ins: dict[str, dg.AssetIn]
+) -> Any:
+    return dg.asset(
         key=spec.silver_key,
         ins=ins,
         partitions_def=partitions_def,
@@ -292,7 +306,9 @@ def build_silver_asset(
         check_specs=silver_check_specs(spec, partitions_def),
         backfill_policy=BACKFILL_POLICY,
     )
-    first_key = partitions_def.get_first_partition_key()
+
+
+def _define(spec: SourceSpec, decorator: Any, first_key: str | None) -> dg.AssetsDefinition:
 
     def _run(
         context: AssetExecutionContext, bronze: BronzeInput, previous: CommittedPartition | None
