@@ -19,6 +19,7 @@ __all__ = [
     "MedallionError",
     "NotCommittedError",
     "QuarantineThresholdError",
+    "SilverCheckError",
     "SilverInputError",
     "StorageError",
 ]
@@ -92,6 +93,10 @@ class NotCommittedError(StorageError):
 
 class SilverInputError(MedallionError):
     """Silver cannot be computed from what Bronze holds (missing partitions, missing columns)."""
+
+
+class SilverCheckError(MedallionError):
+    """A blocking Silver asset check failed; the partition was not committed."""
 
 
 class QuarantineThresholdError(MedallionError):

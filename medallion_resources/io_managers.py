@@ -38,6 +38,7 @@ __all__ = [
     "BronzeInput",
     "LakeIOManager",
     "PartitionOutput",
+    "RangeOutput",
     "SilverIOManager",
     "WrittenArtifact",
     "partition_folder",
@@ -73,6 +74,22 @@ class PartitionOutput:
     dagster_metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class RangeOutput:
+    """What a medallion asset returns for a run over several partitions (a range backfill).
+
+    ``days`` yields ``(partition key, PartitionOutput)`` in date order and is consumed lazily: the IO manager
+    commits each partition (own manifest, own ``_metadata.json``) before it asks for the next one, so the
+    asset can compute day D+1 from day D kept in memory, and an extractor sees the watermark of the day
+    before. Each partition gets its own materialization metadata. A failure stops the range: the days
+    before it stay committed, the failing one keeps its previous commit.
+    """
+
+    days: Iterable[tuple[str, PartitionOutput]]
+    # Called after each commit with the partition key and the committed partition (e.g. to verify it).
+    after_commit: Callable[[str, CommittedPartition], None] | None = None
+
+
 def partition_folder(layer: str, run_date: str) -> str:
     """``dt=`` for Bronze, ``load_date=`` for Silver (DESIGN §4)."""
     return f"dt={run_date}" if layer == "bronze" else f"load_date={run_date}"
@@ -99,11 +116,40 @@ class LakeIOManager(dg.IOManager):
         return sorted(d[len(key) :] for d in self.backend.list_dirs(dataset_path) if d.startswith(key))
 
     # --- writing ---
-    def handle_output(self, context: dg.OutputContext, obj: PartitionOutput) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: PartitionOutput | RangeOutput) -> None:
+        dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
+        if isinstance(obj, RangeOutput):
+            self._handle_range(context, dataset_path, obj)
+            return
         if not isinstance(obj, PartitionOutput):
             raise TypeError(f"{self.layer} assets must return a PartitionOutput, got {type(obj).__name__}")
-        dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
-        run_date = context.partition_key
+        manifest, metadata = self.write_partition(dataset_path, context.partition_key, obj, context.run_id)
+        context.add_output_metadata(metadata)
+        _set_data_version(context, manifest)
+
+    def _handle_range(self, context: dg.OutputContext, dataset_path: str, obj: RangeOutput) -> None:
+        """Commit each day of a range in order; each partition's materialization gets its own metadata."""
+        targeted = set(context.asset_partition_keys)
+        committed = []
+        for run_date, output in obj.days:
+            if run_date not in targeted:
+                raise ValueError(f"partition {run_date} is not in this run's range")
+            _, metadata = self.write_partition(dataset_path, run_date, output, context.run_id)
+            # Partition-scoped metadata is merged into that partition's materialization event only.
+            context.step_context.add_asset_metadata(
+                metadata, asset_key=context.asset_key, partition_key=run_date
+            )
+            committed.append(run_date)
+            if obj.after_commit is not None:
+                part = self.committed(dataset_path, run_date)
+                if part is not None:
+                    obj.after_commit(run_date, part)
+        context.add_output_metadata({"range_partitions_committed": len(committed)})
+
+    def write_partition(
+        self, dataset_path: str, run_date: str, obj: PartitionOutput, run_id: str
+    ) -> tuple[Manifest, dict[str, Any]]:
+        """Write and commit one partition; returns its manifest and its Dagster materialization metadata."""
         prefix = self.partition_prefix(dataset_path, run_date)
         writer = PartitionWriter(
             self.backend,
@@ -111,7 +157,7 @@ class LakeIOManager(dg.IOManager):
             layer=self.layer,
             dataset=dataset_path,
             run_date=run_date,
-            run_id=context.run_id,
+            run_id=run_id,
             output=obj.output,
         )
         try:
@@ -128,10 +174,7 @@ class LakeIOManager(dg.IOManager):
         except BaseException:
             writer.abort()
             raise
-        context.add_output_metadata(
-            {**self._dagster_metadata(prefix, manifest, metadata), **obj.dagster_metadata}
-        )
-        _set_data_version(context, manifest)
+        return manifest, {**self._dagster_metadata(prefix, manifest, metadata), **obj.dagster_metadata}
 
     def _dagster_metadata(self, prefix: str, manifest: Manifest, metadata: dict[str, Any]) -> dict[str, Any]:
         files = [
@@ -211,6 +254,10 @@ class BronzeInput:
     def committed(self, run_date: str | date) -> CommittedPartition | None:
         return self.io.committed(self.dataset_path, run_date)
 
+    def for_date(self, run_date: str | date) -> BronzeInput:
+        """The same Bronze dataset seen from another run date (the days of a range run)."""
+        return BronzeInput(self.io, self.dataset_path, str(run_date))
+
     def dates_before(self) -> list[str]:
         return [d for d in self.io.partition_dates(self.dataset_path) if d < self.run_date]
 
@@ -223,8 +270,7 @@ class BronzeIOManager(LakeIOManager):
         meta = upstream.definition_metadata if upstream is not None else {}
         dataset_path = _dataset_path(meta, context.asset_key)
         keys = context.asset_partition_keys
-        if len(keys) != 1:
-            raise NotImplementedError(f"Silver reads one Bronze partition per run date, got {len(keys)}")
+        # A range run reads one Bronze partition per day; the asset moves along with ``for_date``.
         return BronzeInput(self, dataset_path, keys[0])
 
     def watermark_before(self, dataset_path: str, run_date: str) -> str | None:
@@ -245,7 +291,9 @@ class SilverIOManager(LakeIOManager):
     def load_input(self, context: dg.InputContext) -> CommittedPartition | None:
         """Silver D-1 for stateful models; None when it is out of range or not committed."""
         keys = context.asset_partition_keys if context.has_asset_partitions else []
-        if not keys:
+        if len(keys) != 1:
+            # None: out of range (first partition). Several: a range run, whose asset reads the day before
+            # the range itself and carries the state from day to day in memory.
             return None
         upstream = context.upstream_output
         meta = upstream.definition_metadata if upstream is not None else {}

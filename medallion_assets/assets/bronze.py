@@ -5,6 +5,7 @@ extractor's batches with the Bronze columns (DESIGN §4) and describes the ``_me
 the stream is drained. Writing, committing and metadata reporting are the IO manager's job.
 """
 
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,6 +14,7 @@ import dagster as dg
 import pyarrow as pa
 from dagster import AssetExecutionContext
 
+from medallion_assets.assets.backfill import BACKFILL_POLICY
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, create_extractor
 from medallion_assets.specs import SourceSpec
@@ -20,6 +22,7 @@ from medallion_resources.io_managers import (
     DATASET_PATH_KEY,
     BronzeIOManager,
     PartitionOutput,
+    RangeOutput,
     WrittenArtifact,
 )
 
@@ -110,37 +113,50 @@ def run_bronze(
 
 
 def build_bronze_asset(
-    spec: SourceSpec, platform: PlatformConfig, partitions_def: dg.PartitionsDefinition
+    spec: SourceSpec, platform: PlatformConfig, partitions_def: dg.TimeWindowPartitionsDefinition
 ) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=spec.bronze_key,
-        partitions_def=partitions_def,
-        group_name=spec.group,
-        description=spec.bronze_description,
-        code_version=spec.bronze_code_version,
-        kinds={"parquet", spec.entry.source.type},
-        owners=list(spec.entry.owners),
-        tags={"medallion/layer": "bronze", "medallion/load_pattern": spec.load_pattern},
-        metadata={DATASET_PATH_KEY: spec.bronze_path, "source_type": spec.entry.source.type},
-        io_manager_key="bronze_io_manager",
-        required_resource_keys={"bronze_io_manager"},
-    )
-    def _bronze(context: AssetExecutionContext) -> PartitionOutput:
-        window = context.partition_time_window
-        run_date = window.start.date()
-        watermark_in = None
-        if spec.load_pattern in INCREMENTAL_PATTERNS:
-            io: BronzeIOManager = context.resources.bronze_io_manager
-            watermark_in = io.watermark_before(spec.bronze_path, run_date.isoformat())
-        return run_bronze(
-            spec,
-            platform,
-            run_date=run_date,
-            window_start=window.start,
-            window_end=window.end,
-            watermark_in=watermark_in,
-            run_id=context.run.run_id,
-            log=context.log,
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
+        decorator = dg.asset(
+            key=spec.bronze_key,
+            partitions_def=partitions_def,
+            group_name=spec.group,
+            description=spec.bronze_description,
+            code_version=spec.bronze_code_version,
+            kinds={"parquet", spec.entry.source.type},
+            owners=list(spec.entry.owners),
+            tags={"medallion/layer": "bronze", "medallion/load_pattern": spec.load_pattern},
+            metadata={DATASET_PATH_KEY: spec.bronze_path, "source_type": spec.entry.source.type},
+            io_manager_key="bronze_io_manager",
+            required_resource_keys={"bronze_io_manager"},
+            backfill_policy=BACKFILL_POLICY,
         )
+
+    @decorator
+    def _bronze(context: AssetExecutionContext) -> Any:  # PartitionOutput, or RangeOutput for a range
+        io: BronzeIOManager = context.resources.bronze_io_manager
+
+        def one_day(window: dg.TimeWindow) -> PartitionOutput:
+            run_date = window.start.date()
+            watermark_in = None
+            if spec.load_pattern in INCREMENTAL_PATTERNS:
+                # In a range run the previous day is committed before this one is computed.
+                watermark_in = io.watermark_before(spec.bronze_path, run_date.isoformat())
+            return run_bronze(
+                spec,
+                platform,
+                run_date=run_date,
+                window_start=window.start,
+                window_end=window.end,
+                watermark_in=watermark_in,
+                run_id=context.run.run_id,
+                log=context.log,
+            )
+
+        keys = context.partition_keys
+        if len(keys) == 1:
+            return one_day(context.partition_time_window)
+        windows = {key: partitions_def.time_window_for_partition_key(key) for key in keys}
+        return RangeOutput(days=((key, one_day(windows[key])) for key in keys))
 
     return _bronze

@@ -1,11 +1,19 @@
 """The Silver asset: Silver D = model(Silver D-1, prepared Bronze D), or a rebuild from Bronze (DESIGN §6).
 
-``compute_silver`` is plain Python over committed partitions, so the same code serves a Dagster run, a
-test, or a future multi-day backfill. The Dagster wrapper only resolves the partition and its inputs.
+``silver_day`` is plain Python over committed partitions and in-memory state, so the same code serves a
+one-partition run, a range run (a backfill: the days in order, the state carried in memory) and tests. The
+Dagster wrapper resolves the partition(s) and inputs, evaluates the asset checks before each commit
+(:mod:`medallion_assets.assets.silver_checks`) and stops at a failing blocking check.
+
+Runs over a range of partitions (``BackfillPolicy.multi_run``) get the state of the day before the range
+from the Silver IO manager resource (the self-dependency input carries one partition only), rebuild it from
+Bronze when it is missing, then fold the model over the days; each day is committed on its own with its own
+manifest, ``_metadata.json``, materialization metadata and check results.
 """
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,8 +22,16 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
-from medallion_assets.errors import SilverInputError
-from medallion_assets.silver.base import SilverContext
+from medallion_assets.assets.backfill import BACKFILL_POLICY
+from medallion_assets.assets.silver_checks import (
+    CheckOutcome,
+    evaluate_checks,
+    manifest_outcome,
+    silver_check_specs,
+)
+from medallion_assets.errors import SilverCheckError, SilverInputError
+from medallion_assets.silver.base import SilverContext, SilverModel
+from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
 from medallion_assets.silver.prepare import enforce_thresholds, prepare
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec
@@ -23,45 +39,82 @@ from medallion_resources.io_managers import (
     DATASET_PATH_KEY,
     BronzeInput,
     PartitionOutput,
+    RangeOutput,
+    SilverIOManager,
     WrittenArtifact,
 )
-from medallion_resources.manifest import ERRORS_ARTIFACT, CommittedPartition, read_artifact
+from medallion_resources.manifest import (
+    ERRORS_ARTIFACT,
+    CommittedPartition,
+    artifact_schema,
+    read_artifact,
+    verify_partition,
+)
 
-__all__ = ["build_silver_asset", "compute_silver"]
+__all__ = ["SilverDay", "build_silver_asset", "compute_silver", "initial_state", "silver_day"]
 
 GAPLESS_PATTERNS = frozenset({"incremental", "cdc"})
 
 
-def compute_silver(
+@dataclass
+class SilverDay:
+    """One computed Silver partition: what to write, the state for the next day, the check outcomes."""
+
+    output: PartitionOutput
+    state: dict[str, pl.DataFrame] | None
+    schema: dict[str, pl.DataType] | None  # of the main artifact, for the next day's drift check
+    checks: list[CheckOutcome]
+
+    @property
+    def blocking_failures(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if c.blocking and not c.passed]
+
+
+def initial_state(
     spec: SourceSpec,
+    model: SilverModel,
     bronze: BronzeInput,
     previous: CommittedPartition | None,
     *,
     run_date: date,
     is_first_partition: bool,
-    run_id: str,
     log: Any = None,
-) -> PartitionOutput:
+) -> tuple[dict[str, pl.DataFrame] | None, str | None, dict[str, pl.DataType] | None]:
+    """The state before ``run_date`` (Silver D-1, or rebuilt from Bronze), its label and its schema."""
+    main = model.artifacts[0]
+    schema = None
+    if previous is not None:
+        recorded = artifact_schema(previous, main)
+        if recorded is not None:
+            schema = dict(pl.DataFrame(pl.from_arrow(recorded.empty_table())).schema)
+    if not model.stateful:
+        return None, None, schema
+    if previous is not None:
+        state = _non_empty({a: read_artifact(previous, a) for a in model.artifacts})
+        return state, previous.manifest.run_date, schema
+    if is_first_partition:
+        return None, None, None
+    if log is not None:
+        log.info(
+            f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: rebuilding from Bronze"
+        )
+    return _rebuild_state(spec, model, bronze, run_date), "rebuilt_from_bronze", None
+
+
+def silver_day(
+    spec: SourceSpec,
+    model: SilverModel,
+    state: dict[str, pl.DataFrame] | None,
+    current: CommittedPartition,
+    *,
+    run_date: date,
+    previous_state: str | None,
+    previous_schema: Mapping[str, pl.DataType] | None,
+    run_id: str,
+) -> SilverDay:
+    """Silver for ``run_date`` from the state before it and the committed Bronze partition of the day."""
     started_at = datetime.now(UTC)
     silver_cfg = spec.entry.silver
-    model = create_silver_model(spec.model, silver_cfg)
-
-    state: dict[str, pl.DataFrame] | None = None
-    previous_state: str | None = None
-    if model.stateful:
-        if previous is not None:
-            state = _non_empty({a: read_artifact(previous, a) for a in model.artifacts})
-            previous_state = previous.manifest.run_date
-        elif not is_first_partition:
-            if log is not None:
-                log.info(
-                    f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: "
-                    "rebuilding from Bronze"
-                )
-            state = _rebuild_state(spec, model, bronze, run_date)
-            previous_state = "rebuilt_from_bronze"
-
-    current = bronze.current()
     raw = read_artifact(current, "data")
     prepared = prepare(raw, silver_cfg, dataset=spec.name)
     result = model.apply(state, prepared.clean, _context(spec, run_date))
@@ -80,6 +133,7 @@ def compute_silver(
     if error_frame is not None:
         artifacts[ERRORS_ARTIFACT] = [error_frame]
     main_artifact = model.artifacts[0]
+    stats = result.stats()
 
     def build_metadata(written: Mapping[str, WrittenArtifact]) -> dict[str, Any]:
         return {
@@ -98,7 +152,7 @@ def compute_silver(
             "previous_state": previous_state,
             "rows_in": raw.height,
             "rows_out": {name: w.row_count for name, w in written.items() if name != ERRORS_ARTIFACT},
-            **result.stats(),
+            **stats,
             "quarantined": quarantined,
             "schema": written[main_artifact].schema_json() if main_artifact in written else [],
             "started_at": started_at.isoformat(),
@@ -108,12 +162,52 @@ def compute_silver(
 
     main = result.artifacts.get(main_artifact)
     lineage = _column_lineage(spec, main.columns if main is not None else [], raw.columns)
-    return PartitionOutput(
+    checks = evaluate_checks(
+        spec,
+        result.artifacts,
+        stats,
+        rows_in=raw.height,
+        quarantined=quarantined,
+        main_artifact=main_artifact,
+        previous_schema=previous_schema,
+    )
+    output = PartitionOutput(
         artifacts=artifacts,
         build_metadata=build_metadata,
         output=spec.silver_output,
         dagster_metadata={"dagster/column_lineage": lineage} if lineage else {},
     )
+    next_state = _non_empty(result.artifacts) if model.stateful else None
+    schema = dict(main.schema) if main is not None else None
+    return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
+
+
+def compute_silver(
+    spec: SourceSpec,
+    bronze: BronzeInput,
+    previous: CommittedPartition | None,
+    *,
+    run_date: date,
+    is_first_partition: bool,
+    run_id: str,
+    log: Any = None,
+) -> PartitionOutput:
+    """One Silver partition, without the checks: what to write for ``run_date``."""
+    model = create_silver_model(spec.model, spec.entry.silver)
+    state, label, schema = initial_state(
+        spec, model, bronze, previous, run_date=run_date, is_first_partition=is_first_partition, log=log
+    )
+    day = silver_day(
+        spec,
+        model,
+        state,
+        bronze.current(),
+        run_date=run_date,
+        previous_state=label,
+        previous_schema=schema,
+        run_id=run_id,
+    )
+    return day.output
 
 
 def _rebuild_state(
@@ -163,12 +257,22 @@ def _column_lineage(
     spec: SourceSpec, silver_columns: list[str], bronze_columns: list[str]
 ) -> dg.TableColumnLineage | None:
     renamed_from = {new: old for old, new in spec.entry.silver.silver_schema.rename_map.items()}
+    order = spec.entry.silver.order_column
     deps: dict[str, list[dg.TableColumnDep]] = {}
     for column in silver_columns:
-        origin = renamed_from.get(column, column)
+        # effective_from / effective_to (scd_type_2, cdc) are values of the order column.
+        derived = order if order and column in (EFFECTIVE_FROM, EFFECTIVE_TO) else column
+        origin = renamed_from.get(derived, derived)
         if origin in bronze_columns:
             deps[column] = [dg.TableColumnDep(asset_key=spec.bronze_key, column_name=origin)]
     return dg.TableColumnLineage(deps_by_column=deps) if deps else None
+
+
+def _blocked(spec: SourceSpec, run_date: str, failures: list[CheckOutcome]) -> SilverCheckError:
+    shown = "; ".join(f"{c.name}: {c.description}" for c in failures)
+    return SilverCheckError(
+        f"Silver {spec.name} for {run_date}: blocking check(s) failed, nothing was committed: {shown}"
+    )
 
 
 def build_silver_asset(
@@ -184,7 +288,17 @@ def build_silver_asset(
                 start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
             )
         ins["previous"] = dg.AssetIn(key=spec.silver_key, partition_mapping=previous_day)
-    decorator = dg.asset(
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
+        decorator = _silver_decorator(spec, partitions_def, ins)
+    first_key = partitions_def.get_first_partition_key()
+    return _define(spec, decorator, first_key)
+
+
+def _silver_decorator(
+    spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition, ins: dict[str, dg.AssetIn]
+) -> Any:
+    return dg.asset(
         key=spec.silver_key,
         ins=ins,
         partitions_def=partitions_def,
@@ -196,35 +310,97 @@ def build_silver_asset(
         tags={"medallion/layer": "silver", "medallion/model": spec.model},
         metadata={DATASET_PATH_KEY: spec.silver_path, "model": spec.model},
         io_manager_key="silver_io_manager",
+        required_resource_keys={"silver_io_manager"},
+        check_specs=silver_check_specs(spec, partitions_def),
+        backfill_policy=BACKFILL_POLICY,
     )
-    first_key = partitions_def.get_first_partition_key()
+
+
+def _define(spec: SourceSpec, decorator: Any, first_key: str | None) -> dg.AssetsDefinition:
 
     def _run(
         context: AssetExecutionContext, bronze: BronzeInput, previous: CommittedPartition | None
-    ) -> PartitionOutput:
-        run_date = context.partition_time_window.start.date()
-        return compute_silver(
+    ) -> Iterator[Any]:
+        io: SilverIOManager = context.resources.silver_io_manager
+        model = create_silver_model(spec.model, spec.entry.silver)
+        keys = context.partition_keys
+        run_date = date.fromisoformat(keys[0])
+        if len(keys) > 1:
+            previous = io.committed(spec.silver_path, run_date - timedelta(days=1))
+        state, label, schema = initial_state(
             spec,
+            model,
             bronze,
             previous,
             run_date=run_date,
-            is_first_partition=context.partition_key == first_key,
-            run_id=context.run.run_id,
+            is_first_partition=keys[0] == first_key,
             log=context.log,
         )
+        if len(keys) == 1:
+            day = silver_day(
+                spec,
+                model,
+                state,
+                bronze.current(),
+                run_date=run_date,
+                previous_state=label,
+                previous_schema=schema,
+                run_id=context.run.run_id,
+            )
+            if day.blocking_failures:
+                for outcome in day.checks:
+                    yield outcome.result()
+                raise _blocked(spec, keys[0], day.blocking_failures)
+            yield dg.Output(day.output)
+            part = io.committed(spec.silver_path, keys[0])
+            problems = verify_partition(part) if part is not None else ["the partition is not committed"]
+            files = len(part.manifest.files) if part is not None else 0
+            for outcome in [manifest_outcome(problems, files), *day.checks]:
+                yield outcome.result()
+            return
+
+        def days() -> Iterator[tuple[str, PartitionOutput]]:
+            nonlocal state, label, schema
+            for key in keys:
+                day = silver_day(
+                    spec,
+                    model,
+                    state,
+                    bronze.for_date(key).current(),
+                    run_date=date.fromisoformat(key),
+                    previous_state=label,
+                    previous_schema=schema,
+                    run_id=context.run.run_id,
+                )
+                for outcome in day.checks:
+                    context.log_event(outcome.evaluation(spec.silver_key, key))
+                if day.blocking_failures:
+                    raise _blocked(spec, key, day.blocking_failures)
+                yield key, day.output
+                state, schema, label = day.state, day.schema, key
+
+        def verified(key: str, part: CommittedPartition) -> None:
+            outcome = manifest_outcome(verify_partition(part), len(part.manifest.files))
+            context.log_event(outcome.evaluation(spec.silver_key, key))
+
+        yield dg.Output(RangeOutput(days=days(), after_commit=verified))
+        # The evaluations above carry their partitions; Dagster still expects each selected check's
+        # output once per step (what an AssetCheckResult would yield), so they are emitted empty.
+        selected = context.selected_asset_check_keys
+        for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
+            if check_spec.key in selected:
+                yield dg.Output(None, output_name=output_name)
 
     if spec.stateful:
 
         @decorator
-        def _silver_stateful(
-            context: AssetExecutionContext, bronze: BronzeInput, previous
-        ) -> PartitionOutput:
-            return _run(context, bronze, previous)
+        def _silver_stateful(context: AssetExecutionContext, bronze: BronzeInput, previous):
+            yield from _run(context, bronze, previous)
 
         return _silver_stateful
 
     @decorator
-    def _silver(context: AssetExecutionContext, bronze: BronzeInput) -> PartitionOutput:
-        return _run(context, bronze, None)
+    def _silver(context: AssetExecutionContext, bronze: BronzeInput):
+        yield from _run(context, bronze, None)
 
     return _silver

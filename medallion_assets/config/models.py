@@ -587,6 +587,23 @@ class SourceEntry(StrictModel):
                 )
         if silver.dedupe_lookback_days and model != "event_log":
             raise ValueError("silver.dedupe_lookback_days only applies to model 'event_log'")
+        if silver.cdc is not None and model != "cdc":
+            raise ValueError(f"silver.cdc only applies to model 'cdc', not '{model}'; remove the section")
+        if silver.scd2 is not None:
+            history = model == "scd_type_2" or (
+                model == "cdc" and silver.cdc is not None and silver.cdc.keep_history
+            )
+            if not history:
+                raise ValueError(
+                    "silver.scd2 only applies to model 'scd_type_2' or 'cdc' with cdc.keep_history: true"
+                )
+            reserved = {*silver.primary_keys, silver.order_column}
+            clash = [c for c in silver.scd2.track_columns or [] if c in reserved or c.startswith("_")]
+            if clash:
+                raise ValueError(
+                    f"silver.scd2.track_columns lists {', '.join(clash)}: keys, the order column and '_' "
+                    "columns are never tracked; list only value columns"
+                )
         return self
 
     @property

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from medallion_assets.config.models import SilverConfig
 from medallion_assets.silver.base import SilverModel
+from medallion_assets.silver.cdc import Cdc
+from medallion_assets.silver.event_log import EventLog
 from medallion_assets.silver.scd1 import ScdType1
+from medallion_assets.silver.scd2 import ScdType2
 from medallion_assets.silver.snapshot import PeriodicSnapshot
 
 __all__ = ["PLANNED_MODELS", "SILVER_MODELS", "create_silver_model", "is_stateful", "register_silver_model"]
@@ -22,14 +25,13 @@ __all__ = ["PLANNED_MODELS", "SILVER_MODELS", "create_silver_model", "is_statefu
 SILVER_MODELS: dict[str, type[SilverModel]] = {
     PeriodicSnapshot.name: PeriodicSnapshot,
     ScdType1.name: ScdType1,
+    ScdType2.name: ScdType2,
+    Cdc.name: Cdc,
+    EventLog.name: EventLog,
 }
 
 # Known models that arrive in a later release: what to use for now. All of them read Silver D-1.
-PLANNED_MODELS: dict[str, str] = {
-    "scd_type_2": "use 'scd_type_1' (current rows only, no history) for now",
-    "cdc": "use 'scd_type_1' with order_column for now (op codes are not interpreted, no deletes)",
-    "event_log": "use 'periodic_snapshot' with primary_keys for now (no dedupe against earlier days)",
-}
+PLANNED_MODELS: dict[str, str] = {}
 
 
 def register_silver_model(model: type[SilverModel]) -> type[SilverModel]:

@@ -9,6 +9,8 @@ import pytest
 
 from medallion_assets.config.models import SilverConfig
 from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
+from medallion_assets.silver.cdc import Cdc
+from medallion_assets.silver.event_log import EventLog
 from medallion_assets.silver.registry import (
     PLANNED_MODELS,
     SILVER_MODELS,
@@ -17,6 +19,7 @@ from medallion_assets.silver.registry import (
     register_silver_model,
 )
 from medallion_assets.silver.scd1 import ScdType1
+from medallion_assets.silver.scd2 import ScdType2
 from medallion_assets.silver.snapshot import PeriodicSnapshot
 
 
@@ -42,28 +45,30 @@ def clean_registry() -> Iterator[None]:
 
 class TestRegistry:
     def test_shipped_models(self) -> None:
-        assert SILVER_MODELS == {"periodic_snapshot": PeriodicSnapshot, "scd_type_1": ScdType1}
+        assert SILVER_MODELS == {
+            "periodic_snapshot": PeriodicSnapshot,
+            "scd_type_1": ScdType1,
+            "scd_type_2": ScdType2,
+            "cdc": Cdc,
+            "event_log": EventLog,
+        }
+        assert PLANNED_MODELS == {}
 
-    @pytest.mark.parametrize("name", ["periodic_snapshot", "scd_type_1"])
+    @pytest.mark.parametrize("name", ["periodic_snapshot", "scd_type_1", "scd_type_2", "cdc", "event_log"])
     def test_create(self, name: str) -> None:
         config = SilverConfig(primary_keys=["id"])
         model = create_silver_model(name, config)
         assert model.name == name
         assert model.config is config
 
-    @pytest.mark.parametrize(
-        ("name", "hint"),
-        [
-            ("scd_type_2", "use 'scd_type_1'"),
-            ("cdc", "use 'scd_type_1'"),
-            ("event_log", "use 'periodic_snapshot'"),
-        ],
-    )
-    def test_planned_models_say_what_to_use(self, name: str, hint: str) -> None:
+    def test_planned_models_say_what_to_use(self, clean_registry: None) -> None:
+        PLANNED_MODELS["scd_type_9"] = "use 'scd_type_2' for now"
         with pytest.raises(
-            NotImplementedError, match=rf"silver.model '{name}' arrives in a later release; {hint}"
+            NotImplementedError,
+            match=r"silver.model 'scd_type_9' arrives in a later release; use 'scd_type_2'",
         ):
-            create_silver_model(name, SilverConfig())
+            create_silver_model("scd_type_9", SilverConfig())
+        assert is_stateful("scd_type_9") is True
 
     def test_unknown_model_lists_the_known_ones(self) -> None:
         with pytest.raises(ValueError, match=r"unknown silver.model 'scd3'; known models: cdc, event_log, "):

@@ -1,0 +1,164 @@
+"""``cdc``: apply insert / update / delete operations in order; the current state per key (+ history).
+
+Selected by::
+
+    source:
+      run: {load_pattern: cdc}
+    silver:
+      model: cdc                     # the default for load_pattern: cdc
+      primary_keys: [order_id]
+      order_column: commit_lsn       # required: the order of the operations
+      delete_mode: tombstone         # ignore | hard_delete | tombstone
+      cdc:
+        operation_column: op
+        insert_code: I
+        update_code: U
+        delete_code: D
+        keep_history: true           # also write an SCD2 history built from the op stream
+
+The ops of a key form a version chain (:mod:`medallion_assets.silver.chain`): inserts and updates are
+versions, deletes are deletes at their own order value. ``current`` is the state after each key's
+highest-ordered op, so a late op (lower order value than one already applied) never overrides it: it is
+inserted into the history where it belongs. An insert and an update are treated alike (an update of an
+unknown key creates it; an insert of a known key updates it). A delete of a key with no version before it is
+dropped (counted as ``duplicates_dropped``); with ``delete_mode: ignore`` every delete op is dropped.
+Unknown op codes (and null ones) and null order values are quarantined with a reason. The op column is
+not written to Silver: the chain and ``_deleted`` say what it said.
+
+With ``keep_history`` the artifacts are ``history`` and ``current`` exactly as for ``scd_type_2`` (tracked
+columns: every non-key, non-order, non-``_`` column, or ``scd2.track_columns``). Without it they are
+``current`` (data columns, ``_silver_load_date``, ``_deleted`` with ``tombstone``) and ``chain_tail``, the
+state: each key's last version plus the delete after it (in history form), so that a late op older than a
+delete still cannot bring the key back. There every non-``_`` column is tracked, order column included: an
+op collapses into the previous one only when it is an exact re-delivery.
+
+Example, ``primary_keys: [id]``, ``order_column: lsn``, ``delete_mode: tombstone``::
+
+    Bronze D-1           Bronze D              current after D
+    id  v  lsn  op       id  v  lsn  op        id  v  lsn  _deleted
+    1   A  1    I        1   -  5    D         1   B  5    true      (the delete keeps B's values)
+    1   B  3    U        2   Z  2    U         2   Y  4    false     (the late U at 2 does not win)
+    2   Y  4    I        3   Q  7    X         (id 3 quarantined: unknown operation code 'X')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from medallion_assets.config.models import SilverConfig
+from medallion_assets.errors import SilverInputError
+from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
+from medallion_assets.silver.chain import (
+    CHAIN_COLUMNS,
+    EFFECTIVE_TO,
+    IS_DELETE,
+    ORDER,
+    rebuild_chains,
+)
+from medallion_assets.silver.keys import POSITION, SOURCE, require_columns
+from medallion_assets.silver.prepare import ERROR_REASON
+from medallion_assets.silver.scd2 import (
+    chain_output,
+    prior_rows,
+    reject_null_order,
+    stats_from_chains,
+    tracked_columns,
+)
+
+__all__ = ["TAIL", "Cdc"]
+
+# The state of cdc without history: the chain of each key from its last version on.
+TAIL = "chain_tail"
+
+
+class Cdc(SilverModel):
+    """Ordered I/U/D operations per key; current state, optional history, late ops never win."""
+
+    name = "cdc"
+    artifacts = ("current",)
+    stateful = True
+
+    def __init__(self, config: SilverConfig) -> None:
+        super().__init__(config)
+        keep = config.cdc is not None and config.cdc.keep_history
+        self.artifacts = ("history", "current") if keep else ("current", TAIL)  # type: ignore[misc,assignment]
+
+    def apply(
+        self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext
+    ) -> SilverResult:
+        keys, order, cdc = self.config.primary_keys, self.config.order_column, self.config.cdc
+        if not keys or not order or cdc is None:
+            raise SilverInputError(
+                "silver.model 'cdc' needs silver.primary_keys, order_column and a cdc section"
+            )
+        op = cdc.operation_column
+        require_columns(incoming, [*keys, order], what="silver.primary_keys/order_column")
+        require_columns(incoming, [op], what="silver.cdc.operation_column")
+        incoming, null_order = reject_null_order(incoming, order)
+        codes = [cdc.insert_code, cdc.update_code, cdc.delete_code]
+        known = pl.col(op).is_in(codes).fill_null(False)
+        unknown = incoming.filter(~known).with_columns(
+            pl.format(
+                "unknown operation code '{}' in column {}; known codes: {}",
+                pl.col(op).cast(pl.String).fill_null("null"),
+                pl.lit(op),
+                pl.lit(", ".join(codes)),
+            ).alias(ERROR_REASON)
+        )
+        errors = [e for e in (null_order, unknown) if e is not None and e.height]
+        ops = incoming.with_row_index(POSITION).filter(known)
+        ignored = 0
+        if self.config.delete_mode == "ignore":
+            ignored = ops.filter(pl.col(op) == cdc.delete_code).height
+            ops = ops.filter(pl.col(op) != cdc.delete_code)
+        events = ops.with_columns(
+            pl.col(order).alias(ORDER),
+            (pl.col(op) == cdc.delete_code).alias(IS_DELETE),
+            pl.lit(1, pl.Int8).alias(SOURCE),
+        ).drop(op)
+        incoming = incoming.drop(op)
+
+        tombstone = self.config.delete_mode == "tombstone"
+        hard = self.config.delete_mode == "hard_delete"
+        keep = cdc.keep_history
+        previous = (state or {}).get("history" if keep else TAIL)
+        prior_all = prior_rows(previous, keys, order, incoming)
+        touched = events.select(keys).unique()
+        prior = prior_all.join(touched, on=keys, how="semi", nulls_equal=True)
+        chains = rebuild_chains(
+            prior,
+            events,
+            keys=keys,
+            tracked=tracked_columns(self.config, incoming, previous, configured=keep),
+            order_column=order,
+            tombstone=tombstone,
+            load_date=ctx.load_date,
+        )
+        result = stats_from_chains(prior, chains, keys)
+        result.duplicates_dropped += ignored
+        result.errors = pl.concat(errors, how="diagonal_relaxed") if errors else None
+        untouched = (
+            previous.join(touched, on=keys, how="anti", nulls_equal=True) if previous is not None else None
+        )
+        out = chain_output(untouched, chains.rows, keys, tombstone=tombstone, hard=hard)
+        current = out.filter(pl.col(EFFECTIVE_TO).is_null())
+        if keep:
+            result.artifacts = {"history": out, "current": current}
+        else:
+            tail = _tail(chains.rows, keys, tombstone=tombstone, hard=hard, untouched=untouched)
+            result.artifacts = {"current": current.drop(CHAIN_COLUMNS), TAIL: tail}
+        return result
+
+
+def _tail(
+    rebuilt: pl.DataFrame, keys: list[str], *, tombstone: bool, hard: bool, untouched: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Each key's chain from its last version on (that version and the delete after it, if any)."""
+    index = "__medallion_index"
+    versions = ~pl.col(IS_DELETE) if tombstone else pl.lit(True)
+    rows = rebuilt.with_row_index(index)
+    last_version = pl.when(versions).then(pl.col(index)).max().over(keys)
+    rows = rows.filter(pl.col(index) >= last_version).drop(index)
+    return chain_output(untouched, rows, keys, tombstone=tombstone, hard=hard)

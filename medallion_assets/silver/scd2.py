@@ -1,0 +1,278 @@
+"""``scd_type_2``: the history of distinct versions per key, and the current version of every key.
+
+Selected by::
+
+    silver:
+      model: scd_type_2              # the default for load_pattern: current_history
+      primary_keys: [customer_id]
+      order_column: updated_at       # required: effective_from / effective_to are its values
+      scd2:
+        track_columns: [name, tier]  # optional; default: every column but keys, order column and "_" columns
+      delete_mode: tombstone         # ignore | hard_delete | tombstone (deletes need load_pattern: full)
+
+Silver D = ``apply(Silver D-1, Bronze D)`` through the chain engine of :mod:`medallion_assets.silver.chain`:
+the chains of the keys touched on D are recomputed from their history rows and Bronze D; the other history
+rows are carried over as they are. Rows with a null ``order_column`` cannot be placed in a chain and are
+quarantined (``_error_reason`` ``null order column: <name>``).
+
+Deletes, for ``load_pattern: full``: a live key of Silver D-1 absent from Bronze D is deleted at the end
+of the partition window (the window end in the order column's type when it is a date or datetime; for
+another type the key's last order value), and never before its last version. A key that comes back in a
+later snapshot is live again: its rows are placed no earlier than the delete (``effective_from`` = max(its
+order value, the delete's)), so the resurrection is a new version after the delete.
+
+Artifacts: ``history`` (every version, sorted by key then chain order) and ``current`` (the open version per
+key: ``effective_to`` null; with ``tombstone`` deleted keys stay with ``_deleted = true``).
+
+Example, ``primary_keys: [id]``, ``order_column: ts``, ``load_pattern: incremental``::
+
+    Bronze 2025-06-01    Bronze 2025-06-02      history after 2025-06-02
+    id  v  ts            id  v  ts              id  v  effective_from  effective_to  is_current
+    1   A  1             1   C  3   (late)      1   A  1               3             false
+    1   B  5             1   B  7   (no-op)     1   C  3               5             false
+                                                1   B  5               null          true
+
+Counters: ``versions_added`` (incoming rows that became history rows), ``duplicates_dropped`` (incoming rows
+equal to the version before them), so ``rows in = versions_added + duplicates_dropped``; ``inserted`` /
+``updated`` / ``deleted`` / ``unchanged`` describe the keys' current versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from medallion_assets.config.models import SilverConfig
+from medallion_assets.errors import SilverInputError
+from medallion_assets.silver.base import SILVER_LOAD_DATE, SilverContext, SilverModel, SilverResult
+from medallion_assets.silver.chain import (
+    CHAIN_COLUMNS,
+    CLOSED_BY_DELETE,
+    EFFECTIVE_FROM,
+    EFFECTIVE_TO,
+    HIDDEN_CHAIN,
+    IS_CURRENT,
+    IS_DELETE,
+    OLD_CURRENT,
+    OLD_TO,
+    ORDER,
+    ChainResult,
+    rebuild_chains,
+)
+from medallion_assets.silver.keys import DELETED, POSITION, SOURCE, require_columns
+from medallion_assets.silver.prepare import ERROR_REASON
+
+__all__ = [
+    "ScdType2",
+    "chain_output",
+    "prior_rows",
+    "reject_null_order",
+    "stats_from_chains",
+    "tracked_columns",
+]
+
+_LAST_POSITION = 2**31  # a delete detected on D sorts after every row of D that ties with it
+
+
+class ScdType2(SilverModel):
+    """Type 2 history with late-arriving repair, deletes for full loads and resurrection."""
+
+    name = "scd_type_2"
+    artifacts = ("history", "current")
+    stateful = True
+
+    def apply(
+        self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext
+    ) -> SilverResult:
+        keys, order = self.config.primary_keys, self.config.order_column
+        if not keys or not order:
+            raise SilverInputError("silver.model 'scd_type_2' needs silver.primary_keys and order_column")
+        require_columns(incoming, [*keys, order], what="silver.primary_keys/order_column")
+        incoming, errors = reject_null_order(incoming, order)
+        history = (state or {}).get("history")
+        tombstone = self.config.delete_mode == "tombstone"
+        deletes = ctx.load_pattern == "full" and self.config.delete_mode != "ignore"
+
+        events = incoming.with_row_index(POSITION).with_columns(
+            pl.col(order).alias(ORDER), pl.lit(False).alias(IS_DELETE), pl.lit(1, pl.Int8).alias(SOURCE)
+        )
+        prior_all = prior_rows(history, keys, order, incoming)
+        if deletes and history is not None:
+            events = _revive(events, prior_all, keys)
+            events = pl.concat(
+                [events, _full_load_deletes(prior_all, events, keys, order, ctx)], how="diagonal_relaxed"
+            )
+        touched = events.select(keys).unique()
+        prior = prior_all.join(touched, on=keys, how="semi", nulls_equal=True)
+        untouched = (
+            history.join(touched, on=keys, how="anti", nulls_equal=True) if history is not None else None
+        )
+        chains = rebuild_chains(
+            prior,
+            events,
+            keys=keys,
+            tracked=tracked_columns(self.config, incoming, history),
+            order_column=order,
+            tombstone=tombstone,
+            load_date=ctx.load_date,
+        )
+        history_out = chain_output(
+            untouched, chains.rows, keys, tombstone=tombstone, hard=self.config.delete_mode == "hard_delete"
+        )
+        current = history_out.filter(pl.col(EFFECTIVE_TO).is_null())
+        result = stats_from_chains(prior, chains, keys)
+        result.artifacts = {"history": history_out, "current": current}
+        result.errors = errors
+        return result
+
+
+def tracked_columns(
+    config: SilverConfig, incoming: pl.DataFrame, history: pl.DataFrame | None, *, configured: bool = True
+) -> list[str]:
+    """``scd2.track_columns``, or every column but keys, the order column and ``_`` columns.
+
+    With ``configured=False`` (``cdc`` without history) the order column is tracked too and
+    ``track_columns`` is not used: only an exact re-delivery then collapses into the version before it.
+    """
+    chosen = config.scd2.track_columns if config.scd2 and configured else None
+    if chosen:
+        require_columns(incoming, chosen, what="silver.scd2.track_columns")
+        return list(chosen)
+    columns = [*(history.columns if history is not None else []), *incoming.columns]
+    skip = {*config.primary_keys, *CHAIN_COLUMNS, *([config.order_column] if configured else [])}
+    return list(dict.fromkeys(c for c in columns if not c.startswith("_") and c not in skip))
+
+
+def reject_null_order(incoming: pl.DataFrame, order: str) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Split off rows whose order value is null: they cannot be placed in a version chain."""
+    bad = pl.col(order).is_null()
+    rejected = incoming.filter(bad)
+    if not rejected.height:
+        return incoming, None
+    return incoming.filter(~bad), rejected.with_columns(
+        pl.lit(f"null order column: {order}").alias(ERROR_REASON)
+    )
+
+
+def prior_rows(
+    history: pl.DataFrame | None, keys: Sequence[str], order: str, incoming: pl.DataFrame
+) -> pl.DataFrame:
+    """History rows as chain events; with a closed last version (hard delete) a delete marker is added."""
+    if history is None:
+        return incoming.clear().with_columns(
+            pl.lit(None, pl.Date).alias(SILVER_LOAD_DATE),
+            pl.col(order).alias(ORDER),
+            pl.lit(None, pl.Boolean).alias(IS_DELETE),
+            pl.lit(0, pl.Int8).alias(SOURCE),
+            pl.lit(0, pl.UInt32).alias(POSITION),
+            pl.col(order).alias(OLD_TO),
+            pl.lit(None, pl.Boolean).alias(OLD_CURRENT),
+        )
+    deleted = pl.col(DELETED).fill_null(False) if DELETED in history.columns else pl.lit(False)
+    rows = history.with_row_index(POSITION).with_columns(
+        (pl.col(POSITION) * 2).alias(POSITION),
+        pl.col(EFFECTIVE_FROM).alias(ORDER),
+        deleted.alias(IS_DELETE),
+        pl.lit(0, pl.Int8).alias(SOURCE),
+        pl.col(EFFECTIVE_TO).alias(OLD_TO),
+        pl.col(IS_CURRENT).alias(OLD_CURRENT),
+    )
+    closed = pl.col(CLOSED_BY_DELETE).fill_null(False) if CLOSED_BY_DELETE in rows.columns else pl.lit(False)
+    markers = rows.filter(closed).select(
+        *keys,
+        pl.col(EFFECTIVE_TO).alias(order),
+        pl.col(EFFECTIVE_TO).alias(ORDER),
+        pl.lit(True).alias(IS_DELETE),
+        pl.col(SOURCE),
+        (pl.col(POSITION) + 1).alias(POSITION),
+        pl.col(SILVER_LOAD_DATE),
+    )
+    return pl.concat([rows, markers], how="diagonal_relaxed")
+
+
+def _revive(events: pl.DataFrame, prior: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Rows of a key deleted in the state are placed no earlier than its delete (a resurrection)."""
+    last = pl.col(POSITION) == pl.col(POSITION).max().over(keys)
+    deleted_at = prior.filter(last & pl.col(IS_DELETE)).select(*keys, pl.col(ORDER).alias("__deleted_at"))
+    return (
+        events.join(deleted_at, on=keys, how="left", nulls_equal=True, maintain_order="left")
+        .with_columns(pl.max_horizontal(ORDER, "__deleted_at").alias(ORDER))
+        .drop("__deleted_at")
+    )
+
+
+def _full_load_deletes(
+    prior: pl.DataFrame, events: pl.DataFrame, keys: list[str], order: str, ctx: SilverContext
+) -> pl.DataFrame:
+    """A delete event for every live key of the state that is absent from the full snapshot of D."""
+    live = prior.filter(pl.col(OLD_CURRENT).fill_null(False))
+    absent = live.join(events.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
+    dtype = prior.schema[ORDER]
+    at = window_end_as(dtype, ctx)
+    when = pl.max_horizontal(pl.col(ORDER), pl.lit(at, dtype=dtype)) if at is not None else pl.col(ORDER)
+    return absent.select(
+        *keys,
+        when.alias(ORDER),
+        when.alias(order),
+        pl.lit(True).alias(IS_DELETE),
+        pl.lit(1, pl.Int8).alias(SOURCE),
+        pl.lit(_LAST_POSITION, pl.UInt32).alias(POSITION),
+    )
+
+
+def window_end_as(dtype: pl.DataType, ctx: SilverContext) -> date | datetime | None:
+    """The partition's window end as a value of ``dtype`` (None when the type is not temporal).
+
+    A naive datetime column is read as wall time in the partition's timezone.
+    """
+    if dtype == pl.Date:
+        return ctx.load_date + timedelta(days=1)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return ctx.window_end.replace(tzinfo=None)
+        return ctx.window_end
+    return None
+
+
+def chain_output(
+    untouched: pl.DataFrame | None,
+    rebuilt: pl.DataFrame,
+    keys: Sequence[str],
+    *,
+    tombstone: bool,
+    hard: bool,
+) -> pl.DataFrame:
+    """History: untouched rows plus recomputed chains, sorted by key (chain order kept), columns in order."""
+    if tombstone:
+        rebuilt = rebuilt.with_columns(pl.col(IS_DELETE).alias(DELETED))
+    rebuilt = rebuilt.drop([c for c in HIDDEN_CHAIN if c in rebuilt.columns])
+    frames = [f for f in (untouched, rebuilt) if f is not None]
+    history = pl.concat(frames, how="diagonal_relaxed").sort(
+        list(keys), maintain_order=True, nulls_last=False
+    )
+    trailing = [*CHAIN_COLUMNS, SILVER_LOAD_DATE, DELETED, CLOSED_BY_DELETE]
+    data = [c for c in history.columns if c not in trailing]
+    flags = [DELETED] if tombstone else [CLOSED_BY_DELETE] if hard else []
+    return history.select(*data, *CHAIN_COLUMNS, SILVER_LOAD_DATE, *flags)
+
+
+def stats_from_chains(prior: pl.DataFrame, chains: ChainResult, keys: Sequence[str]) -> SilverResult:
+    """Counters: versions added/dropped, and how the current version of each touched key changed."""
+    keys = list(keys)
+    old = prior.filter(pl.col(OLD_CURRENT).fill_null(False)).select(keys)
+    rows = chains.rows
+    new_live = rows.filter(pl.col(IS_CURRENT))
+    new = new_live.select(*keys, (pl.col(SOURCE) == 1).alias("__new_row"))
+    both = new.join(old, on=keys, how="semi", nulls_equal=True)
+    fresh = both.filter(pl.col("__new_row")).height
+    return SilverResult(
+        artifacts={},
+        inserted=new.height - both.height,
+        updated=fresh,
+        unchanged=both.height - fresh,
+        deleted=old.join(new, on=keys, how="anti", nulls_equal=True).height,
+        duplicates_dropped=chains.dropped,
+        extra={"versions_added": chains.versions_added, "deletes_applied": chains.deletes_applied},
+    )
