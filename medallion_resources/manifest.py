@@ -29,12 +29,19 @@ does not match ``metadata_sha256``.
 Concurrency (two writers of one partition): steps 3-5 run under ``StorageBackend.lock(prefix)`` (threads of
 one process for every backend; processes of one machine for the local backend, via ``flock``). Writing parts
 is not locked, so writers run in parallel and only their commits are serialized. Under the lock the writer
-reads the current manifest: if a *newer* attempt committed it, ours still commits only when that attempt has
-finished (its staged metadata is gone) and every one of our files is still in place (size checked);
-otherwise we abort and raise ``StorageError("superseded ...")``. After step 3 the writer re-reads the
-manifest; if another writer's put landed on top of ours (possible only where the lock does not reach, e.g.
-two machines on one object store), ours is superseded and aborts, leaving the other commit alone. Those
-checks narrow such races without closing them; conditional puts come with the object-store backends.
+reads the current manifest *and its version* (ETag): if a *newer* attempt committed it, ours still commits
+only when that attempt has finished (its staged metadata is gone) and every one of our files is still in
+place (size checked); otherwise we abort and raise ``StorageError("superseded ...")``.
+
+Step 3 is a compare-and-swap: ``put_bytes_if(_checksums.json, ours, version read)``. Where the lock does not
+reach (two machines on one object store), the store's conditional write (S3 ``If-Match``/``If-None-Match``,
+Azure ETag conditions; ``atomic_conditional_put``) makes sure nobody committed between our check and our
+put; when somebody did, the put fails and the writer re-reads and re-judges the new manifest (a few rounds).
+So a manifest is only ever replaced by a writer that saw it, and judged it safe to replace, and two
+simultaneous runs end with one complete commit: the other run's put either fails its condition or is judged
+superseded. After step 3 the writer re-reads the manifest; if a newer writer has already replaced it, ours
+aborts, leaving the other commit alone. A conditional put whose response was lost (retried, then failing
+its condition against our own bytes) is recognized by comparing the bytes in place with ours.
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ DEFAULT_ARTIFACT = "data"
 
 ATTEMPT_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
 _READ_RETRIES = 3
+_CAS_ROUNDS = 8
 
 # --- attempts ---------------------------------------------------------------------------------------------
 
@@ -343,18 +351,36 @@ class PartitionWriter:
         return Manifest.from_json(manifest.to_json())
 
     def _commit_locked(self, manifest: Manifest, files: list[ManifestFile], metadata_bytes: bytes) -> None:
-        """Steps 3-5, under the partition's commit lock."""
-        previous = self._current_manifest()
-        if previous is not None and previous.attempt > self.attempt:
-            reason = self._superseded_reason(previous, files)
-            if reason:
-                self.abort()
-                raise StorageError(
-                    f"{self._where()}: attempt {self.attempt} superseded by a newer attempt "
-                    f"{previous.attempt} ({reason}); nothing committed"
-                )
-        self._manifest_put = True
-        self.backend.put_bytes(self._rel(CHECKSUMS_NAME), manifest.to_json().encode())  # 3. THE COMMIT
+        """Steps 3-5, under the partition's commit lock; step 3 is a compare-and-swap of the manifest."""
+        manifest_bytes = manifest.to_json().encode()
+        previous: Manifest | None = None
+        for _ in range(_CAS_ROUNDS):
+            previous, version, raw = self._current_manifest_versioned()
+            if raw == manifest_bytes:
+                break  # our put landed although its response was lost (a retried conditional put)
+            if previous is not None and previous.attempt > self.attempt:
+                reason = self._superseded_reason(previous, files)
+                if reason:
+                    self.abort()
+                    raise StorageError(
+                        f"{self._where()}: attempt {self.attempt} superseded by a newer attempt "
+                        f"{previous.attempt} ({reason}); nothing committed"
+                    )
+            self._manifest_put = True
+            # 3. THE COMMIT: only if the manifest is still the one we just judged.
+            if self.backend.put_bytes_if(self._rel(CHECKSUMS_NAME), manifest_bytes, version):
+                break
+            log.info(
+                "%s: the manifest changed while attempt %s committed; re-checking",
+                self._where(),
+                self.attempt,
+            )
+        else:
+            self.abort()
+            raise StorageError(
+                f"{self._where()}: attempt {self.attempt} could not commit: the manifest kept changing under "
+                f"{_CAS_ROUNDS} concurrent commits; nothing committed by this attempt"
+            )
         current = self._current_manifest()
         if current is None or current.attempt != self.attempt:
             newer = current.attempt if current else "none"
@@ -418,6 +444,17 @@ class PartitionWriter:
             return Manifest.from_json(self.backend.read_bytes(self._rel(CHECKSUMS_NAME)))
         except (FileNotFoundError, ValueError):
             return None
+
+    def _current_manifest_versioned(self) -> tuple[Manifest | None, str | None, bytes | None]:
+        """The manifest in place now, its version token and raw bytes (an unreadable one parses as None)."""
+        try:
+            raw, version = self.backend.read_versioned(self._rel(CHECKSUMS_NAME))
+        except FileNotFoundError:
+            return None, None, None
+        try:
+            return Manifest.from_json(raw), version, raw
+        except ValueError:
+            return None, version, raw
 
     def _superseded_reason(self, newer: Manifest, files: list[ManifestFile]) -> str | None:
         """Why we must not commit over ``newer``'s commit, or None when it is safe."""

@@ -109,6 +109,36 @@ class StorageBackend(ABC):
     def delete(self, relpaths: Iterable[str]) -> None:
         """Delete files; missing ones are fine."""
 
+    # --- conditional puts (the manifest's compare-and-swap) ---
+    def read_versioned(self, relpath: str) -> tuple[bytes, str]:
+        """The whole object and a version token that changes whenever it is replaced.
+
+        The default token is the SHA-256 of the bytes; object stores return their ETag.
+        ``FileNotFoundError`` when missing.
+        """
+        data = self.read_bytes(relpath)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_bytes_if(self, relpath: str, data: bytes, expected_version: str | None) -> bool:
+        """Write ``data`` only if ``relpath`` is still at ``expected_version`` (``None``: only if absent).
+
+        Returns False, writing nothing, when the object changed (or appeared) since it was read. The
+        default compares and writes in two steps, so it is atomic only as far as ``lock()`` reaches (the
+        commit holds it around this call); backends whose store has conditional writes (S3 ``If-Match``,
+        Azure ETag conditions) override it and set ``atomic_conditional_put``.
+        """
+        try:
+            _, current = self.read_versioned(relpath)
+        except FileNotFoundError:
+            current = None
+        if current != expected_version:
+            return False
+        self.put_bytes(relpath, data)
+        return True
+
+    #: True when ``put_bytes_if`` is atomic in the store itself (safe across machines without ``lock()``).
+    atomic_conditional_put: ClassVar[bool] = False
+
     def staging_dir(self) -> str | None:
         """A local folder for temp files that ``put_file`` can move from cheaply (same filesystem).
 
