@@ -37,11 +37,14 @@ Step 3 is a compare-and-swap: ``put_bytes_if(_checksums.json, ours, version read
 reach (two machines on one object store), the store's conditional write (S3 ``If-Match``/``If-None-Match``,
 Azure ETag conditions; ``atomic_conditional_put``) makes sure nobody committed between our check and our
 put; when somebody did, the put fails and the writer re-reads and re-judges the new manifest (a few rounds).
-So a manifest is only ever replaced by a writer that saw it, and judged it safe to replace, and two
-simultaneous runs end with one complete commit: the other run's put either fails its condition or is judged
-superseded. After step 3 the writer re-reads the manifest; if a newer writer has already replaced it, ours
-aborts, leaving the other commit alone. A conditional put whose response was lost (retried, then failing
-its condition against our own bytes) is recognized by comparing the bytes in place with ours.
+Step 4 is conditional as well, on the version of ``_metadata.json`` read before step 3: a newer commit can
+only write its metadata after its manifest replaced ours, so a slow writer never overwrites the metadata of
+a newer commit (which would leave a manifest without matching metadata). So a manifest is only ever replaced
+by a writer that saw it and judged it safe to replace, and two simultaneous runs end with one complete
+commit: the other run's put either fails its condition or is judged superseded. After step 3 the writer
+re-reads the manifest; if a newer writer has already replaced it, ours aborts, leaving the other commit
+alone. A conditional put whose response was lost (retried, then failing its condition against our own bytes)
+is recognized by comparing the bytes in place with ours.
 """
 
 from __future__ import annotations
@@ -354,8 +357,12 @@ class PartitionWriter:
         """Steps 3-5, under the partition's commit lock; step 3 is a compare-and-swap of the manifest."""
         manifest_bytes = manifest.to_json().encode()
         previous: Manifest | None = None
+        metadata_version: str | None = None
         for _ in range(_CAS_ROUNDS):
             previous, version, raw = self._current_manifest_versioned()
+            # Read before our manifest lands: a newer commit's _metadata.json can only be written after it,
+            # so our conditional metadata put (step 4) can never overwrite a newer commit's metadata.
+            metadata_version = self._version_of(METADATA_NAME)
             if raw == manifest_bytes:
                 break  # our put landed although its response was lost (a retried conditional put)
             if previous is not None and previous.attempt > self.attempt:
@@ -382,14 +389,18 @@ class PartitionWriter:
                 f"{_CAS_ROUNDS} concurrent commits; nothing committed by this attempt"
             )
         current = self._current_manifest()
-        if current is None or current.attempt != self.attempt:
+        if (
+            current is None
+            or current.attempt != self.attempt
+            or not self._put_metadata(metadata_bytes, metadata_version)
+        ):  # 4.
+            current = self._current_manifest()
             newer = current.attempt if current else "none"
             self.abort()
             raise StorageError(
                 f"{self._where()}: attempt {self.attempt} superseded by a concurrent commit of attempt "
                 f"{newer} right after committing; its commit stands"
             )
-        self.backend.put_bytes(self._rel(METADATA_NAME), metadata_bytes)  # 4.
         self._done = True
         try:
             self._cleanup(manifest, previous, metadata_bytes)  # 5.
@@ -445,6 +456,24 @@ class PartitionWriter:
         except (FileNotFoundError, ValueError):
             return None
 
+    def _version_of(self, name: str) -> str | None:
+        try:
+            return self.backend.read_versioned(self._rel(name))[1]
+        except FileNotFoundError:
+            return None
+
+    def _put_metadata(self, metadata_bytes: bytes, version: str | None) -> bool:
+        """Step 4 as a conditional put; False when a newer commit replaced ours meanwhile."""
+        for _ in range(_CAS_ROUNDS):
+            if self.backend.put_bytes_if(self._rel(METADATA_NAME), metadata_bytes, version):
+                return True
+            current = self._current_manifest()
+            if current is None or current.attempt != self.attempt:
+                return False
+            version = self._version_of(METADATA_NAME)  # an older writer's metadata: replace it
+        log.warning("%s: could not write _metadata.json; readers use the staged copy", self._where())
+        return True
+
     def _current_manifest_versioned(self) -> tuple[Manifest | None, str | None, bytes | None]:
         """The manifest in place now, its version token and raw bytes (an unreadable one parses as None)."""
         try:
@@ -485,16 +514,10 @@ class PartitionWriter:
             if attempt < self.attempt or attempt == replaced:
                 stale.append(relpath)
         self.backend.delete(stale)
-        # Drop the staged metadata only once _metadata.json is ours: a superseded writer that was slower
-        # than us may have overwritten it after we wrote it.
-        for _ in range(_READ_RETRIES):
-            if _sha256(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
-                self.backend.delete([self._rel(staged)])
-                return
-            current = self._current_manifest()
-            if current is None or current.attempt != self.attempt:
-                return
-            self.backend.put_bytes(self._rel(METADATA_NAME), metadata_bytes)
+        # Drop the staged metadata only once _metadata.json is ours (step 4 is conditional, so no slower
+        # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
+        if _sha256(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
+            self.backend.delete([self._rel(staged)])
 
 
 # --- reading ----------------------------------------------------------------------------------------------
