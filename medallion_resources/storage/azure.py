@@ -160,6 +160,7 @@ class AzureBackend(FsspecBackend):
         self.settings = settings or AzureSettings()
         self.container = container
         self.concurrency = max(1, concurrency)
+        self.upload_concurrency = self.concurrency  # parts in parallel, and blocks of one part in parallel
         fs = adlfs.AzureBlobFileSystem(
             skip_instance_cache=True,
             use_listings_cache=False,

@@ -139,6 +139,9 @@ class StorageBackend(ABC):
     #: True when ``put_bytes_if`` is atomic in the store itself (safe across machines without ``lock()``).
     atomic_conditional_put: ClassVar[bool] = False
 
+    #: How many part files a writer uploads in parallel (1: one after the other, as on local disk).
+    upload_concurrency: int = 1
+
     def staging_dir(self) -> str | None:
         """A local folder for temp files that ``put_file`` can move from cheaply (same filesystem).
 

@@ -145,12 +145,19 @@ class S3Backend(FsspecBackend):
     atomic_conditional_put: ClassVar[bool] = True
 
     def __init__(
-        self, bucket: str, prefix: str = "", settings: S3Settings | None = None, *, chunksize_mb: float = 50
+        self,
+        bucket: str,
+        prefix: str = "",
+        settings: S3Settings | None = None,
+        *,
+        chunksize_mb: float = 50,
+        upload_concurrency: int = 4,
     ) -> None:
         import s3fs
 
         self.settings = settings or S3Settings()
         self.bucket = bucket
+        self.upload_concurrency = max(1, upload_concurrency)
         fs = s3fs.S3FileSystem(
             skip_instance_cache=True,
             use_listings_cache=False,
@@ -220,5 +227,6 @@ def make_s3_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Any:
         layer.s3_prefix,
         settings,
         chunksize_mb=float(options.get("multipart_chunksize_mb", 50)),
+        upload_concurrency=int(options.get("upload_concurrency", 4)),
     )
     return RetryingBackend(backend, RetryPolicy.from_options(options, secrets=settings.secrets))

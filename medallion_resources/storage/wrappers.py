@@ -41,6 +41,10 @@ class WrappingBackend(StorageBackend):
     def name(self) -> str:  # type: ignore[override]
         return self.inner.name
 
+    @property
+    def upload_concurrency(self) -> int:  # type: ignore[override]
+        return self.inner.upload_concurrency
+
     def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
         return fn()
 

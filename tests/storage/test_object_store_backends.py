@@ -3,6 +3,9 @@ conditional puts, settings resolution, the registry factories and the manifest c
 
 from __future__ import annotations
 
+import threading
+import time
+
 import polars as pl
 import pytest
 import test_storage_backends as contract
@@ -13,7 +16,7 @@ from medallion_resources.manifest import read_artifact, read_committed, verify_p
 from medallion_resources.storage import StorageBackend, create_backend
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
 from medallion_resources.storage.s3 import S3Backend, S3Settings
-from medallion_resources.storage.wrappers import RetryingBackend
+from medallion_resources.storage.wrappers import RetryingBackend, WrappingBackend
 
 pytestmark = pytest.mark.services
 
@@ -283,3 +286,56 @@ def _platform(**overrides) -> PlatformConfig:
     }
     data.update(overrides)
     return PlatformConfig.model_validate(data)
+
+
+class _CountingUploads(WrappingBackend):
+    """Counts part uploads in flight; fails the upload of ``fail_name`` when set."""
+
+    def __init__(self, inner: StorageBackend, concurrency: int, fail_name: str = "") -> None:
+        super().__init__(inner)
+        self._concurrency = concurrency
+        self.fail_name = fail_name
+        self.in_flight = 0
+        self.most = 0
+        self._mutex = threading.Lock()
+
+    @property
+    def upload_concurrency(self) -> int:  # type: ignore[override]
+        return self._concurrency
+
+    def put_file(self, local_path, relpath: str) -> None:
+        with self._mutex:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(0.05)
+            if self.fail_name and self.fail_name in relpath:
+                raise StorageError(f"put_file {relpath} failed: injected permanent failure")
+            self.inner.put_file(local_path, relpath)
+        finally:
+            with self._mutex:
+                self.in_flight -= 1
+
+
+class TestParallelUpload:
+    def test_parts_upload_in_parallel_within_the_bound(self, s3_endpoint, make_writer) -> None:
+        backend = _CountingUploads(s3_backend_on(s3_endpoint), concurrency=3)
+        frame = pl.DataFrame({"id": list(range(1000))})
+        with make_writer(backend, max_rows=100) as writer:
+            writer.write_artifact("data", [frame])
+            writer.commit({})
+        assert 2 <= backend.most <= 3
+        part = read_committed(backend, PREFIX)
+        assert part is not None and len(part.files()) == 10 and verify_partition(part) == []
+        assert read_artifact(part, "data").sort("id").equals(frame)
+
+    def test_a_failed_upload_fails_the_attempt_and_leaves_nothing(self, s3_endpoint, make_writer) -> None:
+        backend = _CountingUploads(s3_backend_on(s3_endpoint), concurrency=3, fail_name="part-00004")
+        with (
+            pytest.raises(StorageError, match=r"part-00004.*injected"),
+            make_writer(backend, max_rows=100) as w,
+        ):
+            w.write_artifact("data", [pl.DataFrame({"id": list(range(1000))})])
+            w.commit({})
+        assert backend.list_files(PREFIX) == []
+        assert read_committed(backend, PREFIX) is None
