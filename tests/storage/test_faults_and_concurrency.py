@@ -173,7 +173,7 @@ def test_exhausted_budget_on_the_commit_keeps_the_previous_commit(s3: S3Backend)
     assert len(s3.list_files(prefix)) == 3  # the failed attempt's parts and staged metadata are gone
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     runs=st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=3),
     rate=st.sampled_from([0.0, 0.1, 0.3]),
@@ -270,7 +270,7 @@ def _race(
 def test_two_simultaneous_runs_end_with_one_complete_verifiable_commit(
     request: pytest.FixtureRequest, kind: str
 ) -> None:
-    for round_number in range(3):
+    for round_number in range(2):
         prefix = f"concurrency/{kind}/{round_number}"
         # Each writer has its own client (its own "machine"); the first has an old commit to replace.
         writers = [TwoMachines(_store(request, kind, "lake"), pause=0.05 * (i + 1)) for i in range(2)]

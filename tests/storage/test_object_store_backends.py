@@ -339,3 +339,45 @@ class TestParallelUpload:
             w.commit({})
         assert backend.list_files(PREFIX) == []
         assert read_committed(backend, PREFIX) is None
+
+
+class TestDagsterResources:
+    def test_s3_resource_carries_the_connection_without_secret_values(
+        self, s3_endpoint, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import dagster as dg
+
+        from medallion_resources.cloud_resources import cloud_resources
+
+        for name, value in s3_endpoint.env().items():
+            monkeypatch.setenv(name, value)
+        bucket = s3_endpoint.create_bucket()
+        platform = _platform(
+            bronze={"storage_backend": "s3", "s3_bucket": bucket},
+            s3_connection={
+                "endpoint_url_env": "MEDALLION_S3_ENDPOINT",
+                "access_key_env": "AWS_ACCESS_KEY_ID",
+                "secret_key_env": "AWS_SECRET_ACCESS_KEY",
+                "region": "us-east-1",
+            },
+        )
+        resources = cloud_resources(platform)
+        assert set(resources) == {"s3"}
+        assert resources["s3"].aws_secret_access_key == dg.EnvVar("AWS_SECRET_ACCESS_KEY")
+        with dg.build_resources({"s3": resources["s3"]}) as built:  # as Dagster hands it to an asset
+            client = built.s3  # S3Resource hands out the boto3 client
+        client.put_object(Bucket=bucket, Key="from-resource.txt", Body=b"hi")
+        assert client.get_object(Bucket=bucket, Key="from-resource.txt")["Body"].read() == b"hi"
+
+    def test_adls2_resource_from_account_and_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from medallion_resources.cloud_resources import cloud_resources
+
+        monkeypatch.setenv("ACC", "acct")
+        monkeypatch.setenv("KEY", "k3y")
+        platform = _platform(
+            silver={"storage_backend": "azure", "azure_container": "lake"},
+            azure_connection={"account_name_env": "ACC", "account_key_env": "KEY"},
+        )
+        resource = cloud_resources(platform)["adls2"]
+        assert resource.storage_account == "acct"
+        assert "k3y" not in repr(resource.credential)
