@@ -3,6 +3,7 @@ conditional puts, settings resolution, the registry factories and the manifest c
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -381,3 +382,15 @@ class TestDagsterResources:
         resource = cloud_resources(platform)["adls2"]
         assert resource.storage_account == "acct"
         assert "k3y" not in repr(resource.credential)
+
+
+def test_large_part_files_go_up_as_multipart_uploads(s3_endpoint, tmp_path) -> None:
+    settings = S3Settings(endpoint_url=s3_endpoint.url, key="test", secret="test", region="us-east-1")
+    backend = S3Backend(s3_endpoint.create_bucket(), "lake", settings, chunksize_mb=5)
+    data = os.urandom(11 * 1024 * 1024)
+    local = tmp_path / "big.parquet"
+    local.write_bytes(data)
+    backend.put_file(local, "big/part-00001.parquet")
+    info = backend.fs.info(backend.full_path("big/part-00001.parquet"))
+    assert info["ETag"].strip('"').endswith("-3")  # S3's ETag of a 3-part multipart upload
+    assert backend.read_bytes("big/part-00001.parquet") == data
