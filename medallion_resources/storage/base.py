@@ -29,6 +29,7 @@ import fsspec
 
 from medallion_assets.errors import StorageError
 from medallion_assets.extractors.base import CheckResult
+from medallion_resources.storage.retry import redact
 
 __all__ = ["CHECK_PREFIX", "FsspecBackend", "StorageBackend", "join_relpath"]
 
@@ -221,9 +222,8 @@ class FsspecBackend(StorageBackend):
         except FileNotFoundError:
             raise
         except OSError as exc:
-            raise StorageError(
-                f"{operation} {self.uri(relpath)} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            detail = redact(f"{type(exc).__name__}: {exc}")  # SAS tokens, signed URLs, keys
+            raise StorageError(f"{operation} {self.uri(relpath)} failed: {detail}") from exc
 
     def _ensure_parent(self, full: str) -> None:
         parent = posixpath.dirname(full)
