@@ -38,7 +38,7 @@ import fsspec.asyn
 from medallion_assets.config.models import AzureConnectionConfig, LayerStorageConfig, PlatformConfig
 from medallion_assets.errors import StorageError
 from medallion_resources.storage.base import FsspecBackend
-from medallion_resources.storage.retry import RetryPolicy
+from medallion_resources.storage.retry import RetryPolicy, check_options
 
 __all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
 
@@ -231,6 +231,7 @@ def make_azure_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> A
 
     if not layer.azure_container:
         raise StorageError("storage_backend 'azure' needs 'azure_container'")
+    check_options("azure", layer.options, {"upload_concurrency", "retry"})
     settings = AzureSettings.from_config(platform.azure_connection)
     backend = AzureBackend(
         layer.azure_container,

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from medallion_assets.errors import StorageError
 
-__all__ = ["RetryPolicy", "TransientStorageError", "is_transient", "redact"]
+__all__ = ["RetryPolicy", "TransientStorageError", "check_options", "is_transient", "redact"]
 
 T = TypeVar("T")
 
@@ -129,6 +129,16 @@ _SECRET_PATTERNS = (
         r"\1=***",
     ),
 )
+
+
+def check_options(backend: str, options: Mapping[str, Any], allowed: set[str]) -> None:
+    """Refuse ``options`` keys a built-in backend does not know, naming the allowed ones."""
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise StorageError(
+            f"storage_backend '{backend}': unknown options key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:

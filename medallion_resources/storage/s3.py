@@ -39,7 +39,7 @@ import fsspec.asyn
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig, S3ConnectionConfig
 from medallion_assets.errors import StorageError
 from medallion_resources.storage.base import FsspecBackend
-from medallion_resources.storage.retry import RetryPolicy
+from medallion_resources.storage.retry import RetryPolicy, check_options
 
 __all__ = ["S3Backend", "S3Settings", "make_s3_backend"]
 
@@ -220,8 +220,9 @@ def make_s3_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Any:
 
     if not layer.s3_bucket:
         raise StorageError("storage_backend 's3' needs 's3_bucket'")
-    settings = S3Settings.from_config(platform.s3_connection)
     options = layer.options
+    check_options("s3", options, {"upload_concurrency", "multipart_chunksize_mb", "retry"})
+    settings = S3Settings.from_config(platform.s3_connection)
     backend = S3Backend(
         layer.s3_bucket,
         layer.s3_prefix,

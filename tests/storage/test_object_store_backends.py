@@ -394,3 +394,24 @@ def test_large_part_files_go_up_as_multipart_uploads(s3_endpoint, tmp_path) -> N
     info = backend.fs.info(backend.full_path("big/part-00001.parquet"))
     assert info["ETag"].strip('"').endswith("-3")  # S3's ETag of a 3-part multipart upload
     assert backend.read_bytes("big/part-00001.parquet") == data
+
+
+@pytest.mark.parametrize(
+    ("layer", "match"),
+    [
+        (
+            {"storage_backend": "s3", "s3_bucket": "b", "options": {"upload_concurency": 2}},
+            r"storage_backend 's3': unknown options key\(s\) upload_concurency; allowed: multipart_chunk",
+        ),
+        (
+            {"storage_backend": "azure", "azure_container": "c", "options": {"retry": {"attempts": 2}}},
+            r"options.retry: unknown key\(s\) attempts",
+        ),
+    ],
+)
+def test_bad_backend_options_are_clear_errors(layer, match) -> None:
+    platform = _platform(bronze=layer, azure_connection={"connection_string_env": "AZ_CS_FOR_OPTIONS_TEST"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AZ_CS_FOR_OPTIONS_TEST", "UseDevelopmentStorage=true")
+        with pytest.raises(StorageError, match=match):
+            create_backend(platform.bronze, platform)
