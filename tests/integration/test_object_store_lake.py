@@ -20,17 +20,22 @@ import dagster as dg
 import pytest
 import yaml
 
+from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.manifest import read_artifact, verify_partition
+from medallion_resources.storage import StorageBackend, register_backend
+from medallion_resources.storage import registry as registry_module
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
+from medallion_resources.storage.retry import RetryPolicy
 from medallion_resources.storage.s3 import S3Backend, S3Settings
-from medallion_resources.storage.wrappers import RetryingBackend
+from medallion_resources.storage.wrappers import FaultInjectingBackend, RetryingBackend
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 REPO = Path(__file__).resolve().parents[2]
 MEDALLION = str(Path(sys.executable).parent / "medallion")
 DAYS = [date(2025, 1, 1), date(2025, 1, 2)]
+FAST_RETRIES = {"base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
 VOLATILE = ("_extracted_at", "_source_file")  # when it was read, and from where (s3:// vs a local path)
 
 
@@ -187,3 +192,56 @@ def test_sample_lake_on_object_storage(
     assert broken.returncode == 1
     output = broken.stdout + broken.stderr
     assert "SHA-256" in output and victim.rsplit("/", 1)[-1] in output
+
+
+def test_materializations_under_random_faults_equal_the_fault_free_lake(
+    stores: dict, reference: Lake, sample_dir: Path, tmp_path: Path, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bronze and Silver of every sample source through Dagster on S3 with 25% of storage calls failing
+    (before or after taking effect): retries absorb the faults, and every partition verifies and equals
+    the fault-free local lake."""
+    bucket = stores["s3"].create_bucket()
+    injectors: list[FaultInjectingBackend] = []
+
+    def faulty_s3(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+        inner = S3Backend(
+            bucket, str(layer.options["prefix"]), S3Settings.from_config(platform.s3_connection)
+        )
+        injectors.append(FaultInjectingBackend(inner, rate=0.15, seed=len(injectors)))
+        return RetryingBackend(injectors[-1], RetryPolicy(max_attempts=12, **FAST_RETRIES))
+
+    saved = dict(registry_module._FACTORIES)
+    register_backend("faulty_s3", faulty_s3)
+    try:
+        config_dir = tmp_path / "configs"
+        write_platform(
+            config_dir,
+            {"storage_backend": "faulty_s3", "options": {"prefix": "bronze"}},
+            {"storage_backend": "faulty_s3", "options": {"prefix": "silver"}},
+        )
+        monkeypatch.setenv("MEDALLION_SAMPLE_DIR", str(sample_dir))
+        lake = Lake.load(config_dir)
+        for day in DAYS:
+            for name in lake.specs:
+                outcome = materialize_partition(lake, lake.spec(name), day, ("bronze", "silver"), instance)
+                assert outcome.error is None, outcome.error
+        assert sum(i.injected for i in injectors) > 10
+        clean = Lake.load(config_dir)  # fresh backends: read without faults
+        for name, spec in clean.specs.items():
+            for layer in ("bronze", "silver"):
+                for day in DAYS:
+                    part = clean.committed(spec, layer, day)
+                    assert part is not None and verify_partition(part) == []
+                    listed = {part.relpath(f) for f in part.files()}
+                    assert set(part.backend.list_files(part.prefix)) == listed | {
+                        f"{part.prefix}/_checksums.json",
+                        f"{part.prefix}/_metadata.json",
+                    }
+                    ref = reference.committed(reference.spec(name), layer, day)
+                    for artifact in {f.artifact for f in ref.files()}:
+                        got = read_artifact(part, artifact).drop(VOLATILE, strict=False)
+                        want = read_artifact(ref, artifact).drop(VOLATILE, strict=False)
+                        assert got.equals(want), (name, layer, day, artifact)
+    finally:
+        registry_module._FACTORIES.clear()
+        registry_module._FACTORIES.update(saved)
