@@ -14,6 +14,7 @@ from medallion_assets.assets import build_assets
 from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
 from medallion_assets.specs import build_specs
+from medallion_resources.cloud_resources import cloud_resources
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.storage.registry import create_backend
 
@@ -28,6 +29,7 @@ def build_definitions(config: MedallionConfig) -> dg.Definitions:
         resources={
             "bronze_io_manager": BronzeIOManager(create_backend(platform.bronze, platform)),
             "silver_io_manager": SilverIOManager(create_backend(platform.silver, platform)),
+            **cloud_resources(platform),  # s3 / adls2 resources for users' own assets (dagster-aws/-azure)
         },
     )
 

@@ -29,12 +29,22 @@ does not match ``metadata_sha256``.
 Concurrency (two writers of one partition): steps 3-5 run under ``StorageBackend.lock(prefix)`` (threads of
 one process for every backend; processes of one machine for the local backend, via ``flock``). Writing parts
 is not locked, so writers run in parallel and only their commits are serialized. Under the lock the writer
-reads the current manifest: if a *newer* attempt committed it, ours still commits only when that attempt has
-finished (its staged metadata is gone) and every one of our files is still in place (size checked);
-otherwise we abort and raise ``StorageError("superseded ...")``. After step 3 the writer re-reads the
-manifest; if another writer's put landed on top of ours (possible only where the lock does not reach, e.g.
-two machines on one object store), ours is superseded and aborts, leaving the other commit alone. Those
-checks narrow such races without closing them; conditional puts come with the object-store backends.
+reads the current manifest *and its version* (ETag): if a *newer* attempt committed it, ours still commits
+only when that attempt has finished (its staged metadata is gone) and every one of our files is still in
+place (size checked); otherwise we abort and raise ``StorageError("superseded ...")``.
+
+Step 3 is a compare-and-swap: ``put_bytes_if(_checksums.json, ours, version read)``. Where the lock does not
+reach (two machines on one object store), the store's conditional write (S3 ``If-Match``/``If-None-Match``,
+Azure ETag conditions; ``atomic_conditional_put``) makes sure nobody committed between our check and our
+put; when somebody did, the put fails and the writer re-reads and re-judges the new manifest (a few rounds).
+Step 4 is conditional as well, on the version of ``_metadata.json`` read before step 3: a newer commit can
+only write its metadata after its manifest replaced ours, so a slow writer never overwrites the metadata of
+a newer commit (which would leave a manifest without matching metadata). So a manifest is only ever replaced
+by a writer that saw it and judged it safe to replace, and two simultaneous runs end with one complete
+commit: the other run's put either fails its condition or is judged superseded. After step 3 the writer
+re-reads the manifest; if a newer writer has already replaced it, ours aborts, leaving the other commit
+alone. A conditional put whose response was lost (retried, then failing its condition against our own bytes)
+is recognized by comparing the bytes in place with ours.
 """
 
 from __future__ import annotations
@@ -103,6 +113,7 @@ DEFAULT_ARTIFACT = "data"
 
 ATTEMPT_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
 _READ_RETRIES = 3
+_CAS_ROUNDS = 8
 
 # --- attempts ---------------------------------------------------------------------------------------------
 
@@ -343,27 +354,53 @@ class PartitionWriter:
         return Manifest.from_json(manifest.to_json())
 
     def _commit_locked(self, manifest: Manifest, files: list[ManifestFile], metadata_bytes: bytes) -> None:
-        """Steps 3-5, under the partition's commit lock."""
-        previous = self._current_manifest()
-        if previous is not None and previous.attempt > self.attempt:
-            reason = self._superseded_reason(previous, files)
-            if reason:
-                self.abort()
-                raise StorageError(
-                    f"{self._where()}: attempt {self.attempt} superseded by a newer attempt "
-                    f"{previous.attempt} ({reason}); nothing committed"
-                )
-        self._manifest_put = True
-        self.backend.put_bytes(self._rel(CHECKSUMS_NAME), manifest.to_json().encode())  # 3. THE COMMIT
+        """Steps 3-5, under the partition's commit lock; step 3 is a compare-and-swap of the manifest."""
+        manifest_bytes = manifest.to_json().encode()
+        previous: Manifest | None = None
+        metadata_version: str | None = None
+        for _ in range(_CAS_ROUNDS):
+            previous, version, raw = self._current_manifest_versioned()
+            # Read before our manifest lands: a newer commit's _metadata.json can only be written after it,
+            # so our conditional metadata put (step 4) can never overwrite a newer commit's metadata.
+            metadata_version = self._version_of(METADATA_NAME)
+            if raw == manifest_bytes:
+                break  # our put landed although its response was lost (a retried conditional put)
+            if previous is not None and previous.attempt > self.attempt:
+                reason = self._superseded_reason(previous, files)
+                if reason:
+                    self.abort()
+                    raise StorageError(
+                        f"{self._where()}: attempt {self.attempt} superseded by a newer attempt "
+                        f"{previous.attempt} ({reason}); nothing committed"
+                    )
+            self._manifest_put = True
+            # 3. THE COMMIT: only if the manifest is still the one we just judged.
+            if self.backend.put_bytes_if(self._rel(CHECKSUMS_NAME), manifest_bytes, version):
+                break
+            log.info(
+                "%s: the manifest changed while attempt %s committed; re-checking",
+                self._where(),
+                self.attempt,
+            )
+        else:
+            self.abort()
+            raise StorageError(
+                f"{self._where()}: attempt {self.attempt} could not commit: the manifest kept changing under "
+                f"{_CAS_ROUNDS} concurrent commits; nothing committed by this attempt"
+            )
         current = self._current_manifest()
-        if current is None or current.attempt != self.attempt:
+        if (
+            current is None
+            or current.attempt != self.attempt
+            or not self._put_metadata(metadata_bytes, metadata_version)
+        ):  # 4.
+            current = self._current_manifest()
             newer = current.attempt if current else "none"
             self.abort()
             raise StorageError(
                 f"{self._where()}: attempt {self.attempt} superseded by a concurrent commit of attempt "
                 f"{newer} right after committing; its commit stands"
             )
-        self.backend.put_bytes(self._rel(METADATA_NAME), metadata_bytes)  # 4.
         self._done = True
         try:
             self._cleanup(manifest, previous, metadata_bytes)  # 5.
@@ -419,6 +456,35 @@ class PartitionWriter:
         except (FileNotFoundError, ValueError):
             return None
 
+    def _version_of(self, name: str) -> str | None:
+        try:
+            return self.backend.read_versioned(self._rel(name))[1]
+        except FileNotFoundError:
+            return None
+
+    def _put_metadata(self, metadata_bytes: bytes, version: str | None) -> bool:
+        """Step 4 as a conditional put; False when a newer commit replaced ours meanwhile."""
+        for _ in range(_CAS_ROUNDS):
+            if self.backend.put_bytes_if(self._rel(METADATA_NAME), metadata_bytes, version):
+                return True
+            current = self._current_manifest()
+            if current is None or current.attempt != self.attempt:
+                return False
+            version = self._version_of(METADATA_NAME)  # an older writer's metadata: replace it
+        log.warning("%s: could not write _metadata.json; readers use the staged copy", self._where())
+        return True
+
+    def _current_manifest_versioned(self) -> tuple[Manifest | None, str | None, bytes | None]:
+        """The manifest in place now, its version token and raw bytes (an unreadable one parses as None)."""
+        try:
+            raw, version = self.backend.read_versioned(self._rel(CHECKSUMS_NAME))
+        except FileNotFoundError:
+            return None, None, None
+        try:
+            return Manifest.from_json(raw), version, raw
+        except ValueError:
+            return None, version, raw
+
     def _superseded_reason(self, newer: Manifest, files: list[ManifestFile]) -> str | None:
         """Why we must not commit over ``newer``'s commit, or None when it is safe."""
         if self.backend.exists(self._rel(staged_metadata_name(newer.attempt))):
@@ -448,16 +514,10 @@ class PartitionWriter:
             if attempt < self.attempt or attempt == replaced:
                 stale.append(relpath)
         self.backend.delete(stale)
-        # Drop the staged metadata only once _metadata.json is ours: a superseded writer that was slower
-        # than us may have overwritten it after we wrote it.
-        for _ in range(_READ_RETRIES):
-            if _sha256(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
-                self.backend.delete([self._rel(staged)])
-                return
-            current = self._current_manifest()
-            if current is None or current.attempt != self.attempt:
-                return
-            self.backend.put_bytes(self._rel(METADATA_NAME), metadata_bytes)
+        # Drop the staged metadata only once _metadata.json is ours (step 4 is conditional, so no slower
+        # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
+        if _sha256(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
+            self.backend.delete([self._rel(staged)])
 
 
 # --- reading ----------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeAlias
@@ -477,6 +478,10 @@ class PartWriter:
         self._buffer: list[pa.Table] = []
         self._buffer_rows = 0
         self._buffer_bytes = 0.0
+        # Bounded parallel upload: at most ``upload_concurrency`` parts in flight (1: upload inline).
+        self.upload_concurrency = max(1, int(getattr(backend, "upload_concurrency", 1)))
+        self._uploads: list[Future[None]] = []
+        self._pool: ThreadPoolExecutor | None = None
 
     def write(self, data: Writable) -> None:
         """Buffer ``data``; cut a part each time the buffer reaches ``max_rows`` rows or ``max_bytes``."""
@@ -501,18 +506,48 @@ class PartWriter:
                 self._flush()
 
     def close(self) -> list[ManifestFile]:
-        """Write what is buffered; return every file written. Calling it again returns the same list."""
+        """Write what is buffered and wait for every upload; return every file written.
+
+        Calling it again returns the same list. An upload that failed raises here.
+        """
         if not self.closed:
-            self._flush()
             self.closed = True
+            self._flush()
+            self._wait_uploads(raise_errors=True)
         return list(self.files)
 
     def discard(self) -> None:
-        """Drop buffered rows without writing them (the attempt is being aborted)."""
+        """Drop buffered rows without writing them (the attempt is being aborted).
+
+        Uploads in flight are waited for (their errors ignored), so that the abort that follows sees, and
+        removes, every file this writer put.
+        """
         self._buffer.clear()
         self._buffer_rows = 0
         self._buffer_bytes = 0.0
         self.closed = True
+        self._wait_uploads(raise_errors=False)
+
+    def _wait_uploads(self, raise_errors: bool) -> None:
+        uploads, self._uploads = self._uploads, []
+        error: BaseException | None = None
+        for future in uploads:
+            try:
+                future.result()
+            except BaseException as exc:  # noqa: BLE001 - the first error is re-raised below
+                error = error or exc
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if error is not None and raise_errors:
+            raise error
+
+    def _upload(self, tmp: str, relpath: str) -> None:
+        try:
+            self.backend.put_file(tmp, relpath)
+        finally:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink(missing_ok=True)
 
     def _flush(self) -> None:
         if not self._buffer:
@@ -542,10 +577,27 @@ class PartWriter:
                     f"artifact '{self.artifact}': writing part {name} ({table.num_rows} rows) to a temp file "
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
-            self.backend.put_file(tmp, join_relpath(self.prefix, name))
-        finally:
+        except BaseException:
             with contextlib.suppress(OSError):
                 Path(tmp).unlink(missing_ok=True)
+            raise
+        relpath = join_relpath(self.prefix, name)
+        if self.upload_concurrency == 1:
+            self._upload(tmp, relpath)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.upload_concurrency, thread_name_prefix="medallion-upload"
+                )
+            # Bounded: wait for the oldest upload before a part beyond the limit is queued, so at most
+            # ``upload_concurrency`` finished temp files wait on local disk.
+            while len([f for f in self._uploads if not f.done()]) >= self.upload_concurrency:
+                wait([f for f in self._uploads if not f.done()], return_when=FIRST_COMPLETED)
+            failed = [f for f in self._uploads if f.done() and f.exception() is not None]
+            if failed:
+                Path(tmp).unlink(missing_ok=True)
+                raise failed[0].exception()  # type: ignore[misc]
+            self._uploads.append(self._pool.submit(self._upload, tmp, relpath))
         return ManifestFile(
             path=name, artifact=self.artifact, size_bytes=size, sha256=sha256, row_count=table.num_rows
         )

@@ -73,3 +73,10 @@ def config_copy(tmp_path: Path) -> Path:
     target = tmp_path / "configs"
     shutil.copytree(REPO / "configs", target)
     return target
+
+
+# Session fixtures of the object-store servers (moto S3, Azurite): s3_endpoint, azurite_endpoint.
+import object_stores  # noqa: E402
+
+object_stores.require_service = require_service
+from object_stores import azurite_endpoint, s3_endpoint  # noqa: E402, F401

@@ -99,7 +99,11 @@ class LayerStorageConfig(StrictModel):
     azure_container: str | None = Field(None, description="Container for the azure backend.")
     azure_prefix: str = Field("", description="Blob prefix inside the container.")
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Extra settings handed to a plugin backend (no secrets)."
+        default_factory=dict,
+        description=(
+            "Backend settings (no secrets). s3: upload_concurrency, multipart_chunksize_mb, retry; "
+            "azure: upload_concurrency, retry; plugins read their own. See docs/storage.md."
+        ),
     )
     output_defaults: OutputDefaultsConfig = Field(default_factory=OutputDefaultsConfig)
 

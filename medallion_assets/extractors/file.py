@@ -151,9 +151,19 @@ def resolve_path_template(path: str, run_date: date, window_start: datetime, win
 def storage_options_for(url: str, platform: PlatformConfig) -> dict[str, Any]:
     """fsspec storage options (credentials, endpoint) for reading ``url``.
 
-    The hook where object storage credentials from ``platform.s3_connection``/``azure_connection`` will be
-    resolved; today every URL uses fsspec's own defaults (environment, instance roles).
+    ``s3://`` (and ``s3a://``) URLs use ``platform.s3_connection`` and ``abfs://``/``abfss://``/``az://``
+    URLs ``platform.azure_connection``, resolved exactly as the S3 and Azure storage backends resolve them;
+    without that section (or for other URLs) fsspec's own defaults apply (environment, instance roles).
     """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in {"s3", "s3a"} and platform.s3_connection is not None:
+        from medallion_resources.storage.s3 import S3Settings
+
+        return S3Settings.from_config(platform.s3_connection).fsspec_options()
+    if scheme in {"abfs", "abfss", "az"} and platform.azure_connection is not None:
+        from medallion_resources.storage.azure import AzureSettings
+
+        return AzureSettings.from_config(platform.azure_connection).fsspec_options()
     return {}
 
 

@@ -29,6 +29,7 @@ import fsspec
 
 from medallion_assets.errors import StorageError
 from medallion_assets.extractors.base import CheckResult
+from medallion_resources.storage.retry import redact
 
 __all__ = ["CHECK_PREFIX", "FsspecBackend", "StorageBackend", "join_relpath"]
 
@@ -109,6 +110,39 @@ class StorageBackend(ABC):
     def delete(self, relpaths: Iterable[str]) -> None:
         """Delete files; missing ones are fine."""
 
+    # --- conditional puts (the manifest's compare-and-swap) ---
+    def read_versioned(self, relpath: str) -> tuple[bytes, str]:
+        """The whole object and a version token that changes whenever it is replaced.
+
+        The default token is the SHA-256 of the bytes; object stores return their ETag.
+        ``FileNotFoundError`` when missing.
+        """
+        data = self.read_bytes(relpath)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_bytes_if(self, relpath: str, data: bytes, expected_version: str | None) -> bool:
+        """Write ``data`` only if ``relpath`` is still at ``expected_version`` (``None``: only if absent).
+
+        Returns False, writing nothing, when the object changed (or appeared) since it was read. The
+        default compares and writes in two steps, so it is atomic only as far as ``lock()`` reaches (the
+        commit holds it around this call); backends whose store has conditional writes (S3 ``If-Match``,
+        Azure ETag conditions) override it and set ``atomic_conditional_put``.
+        """
+        try:
+            _, current = self.read_versioned(relpath)
+        except FileNotFoundError:
+            current = None
+        if current != expected_version:
+            return False
+        self.put_bytes(relpath, data)
+        return True
+
+    #: True when ``put_bytes_if`` is atomic in the store itself (safe across machines without ``lock()``).
+    atomic_conditional_put: ClassVar[bool] = False
+
+    #: How many part files a writer uploads in parallel (1: one after the other, as on local disk).
+    upload_concurrency: int = 1
+
     def staging_dir(self) -> str | None:
         """A local folder for temp files that ``put_file`` can move from cheaply (same filesystem).
 
@@ -188,9 +222,8 @@ class FsspecBackend(StorageBackend):
         except FileNotFoundError:
             raise
         except OSError as exc:
-            raise StorageError(
-                f"{operation} {self.uri(relpath)} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            detail = redact(f"{type(exc).__name__}: {exc}")  # SAS tokens, signed URLs, keys
+            raise StorageError(f"{operation} {self.uri(relpath)} failed: {detail}") from exc
 
     def _ensure_parent(self, full: str) -> None:
         parent = posixpath.dirname(full)

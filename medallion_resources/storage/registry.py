@@ -2,9 +2,10 @@
 
 A backend is registered as a *factory*: ``(LayerStorageConfig, PlatformConfig) -> StorageBackend``, so a
 backend can read its own settings (bucket, prefix, connection env vars, ``options``) from the config.
-Built in: ``local`` and ``memory`` (fsspec's in-process filesystem, for tests). Plugins either call
-``register_backend`` or publish an entry point in the ``medallion.storage_backends`` group whose object is
-a factory; entry points are only imported when their name is asked for::
+Built in: ``local``, ``s3`` (``medallion_resources.storage.s3``), ``azure``
+(``medallion_resources.storage.azure``) and ``memory`` (fsspec's in-process filesystem, for tests).
+Plugins either call ``register_backend`` or publish an entry point in the ``medallion.storage_backends``
+group whose object is a factory; entry points are only imported when their name is asked for::
 
     [project.entry-points."medallion.storage_backends"]
     minio = "my_package.storage:make_minio_backend"
@@ -95,5 +96,19 @@ def _memory(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBacke
     return FsspecBackend(fsspec.filesystem("memory"), root=str(layer.options.get("root", "/medallion")))
 
 
+def _s3(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+    from medallion_resources.storage.s3 import make_s3_backend  # s3fs is imported only when used
+
+    return make_s3_backend(layer, platform)
+
+
+def _azure(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+    from medallion_resources.storage.azure import make_azure_backend  # adlfs is imported only when used
+
+    return make_azure_backend(layer, platform)
+
+
 register_backend("local", _local)
 register_backend("memory", _memory)
+register_backend("s3", _s3)
+register_backend("azure", _azure)

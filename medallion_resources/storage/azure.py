@@ -1,0 +1,242 @@
+"""The Azure backend (Blob Storage and ADLS Gen2 accounts) through adlfs.
+
+YAML::
+
+    platform:
+      silver:
+        storage_backend: azure
+        azure_container: lake
+        azure_prefix: silver              # optional blob prefix
+        options: {upload_concurrency: 4, retry: {max_attempts: 6}}
+      azure_connection:                   # one way to authenticate, tried in this order:
+        connection_string_env: AZURE_STORAGE_CONNECTION_STRING   # 1. a connection string
+        account_name_env: AZURE_STORAGE_ACCOUNT                   #    the account (needed by 2-5)
+        account_key_env: AZURE_STORAGE_KEY                        # 2. an account key
+        sas_token_env: AZURE_STORAGE_SAS_TOKEN                    # 3. a SAS token
+        tenant_id_env: AZURE_TENANT_ID                            # 4. a service principal
+        client_id_env: AZURE_CLIENT_ID
+        client_secret_env: AZURE_CLIENT_SECRET
+        use_default_credential: true                              # 5. DefaultAzureCredential
+        account_url: https://myaccount.blob.core.windows.net      # optional: another host or cloud
+
+Blob and ADLS Gen2 accounts both speak the blob API, which is what the backend uses (``abfs://`` and
+``az://`` URLs name the same objects). A single ``upload_blob`` is atomic, so ``put_bytes`` is; part files
+go up as block blobs in blocks (``max_concurrency`` of them in parallel). The manifest commit uses ETag
+conditions (``If-None-Match: *`` to create, ``If-Match`` to replace), atomic in the service.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlparse
+
+import fsspec.asyn
+
+from medallion_assets.config.models import AzureConnectionConfig, LayerStorageConfig, PlatformConfig
+from medallion_assets.errors import StorageError
+from medallion_resources.storage.base import FsspecBackend
+from medallion_resources.storage.retry import RetryPolicy, check_options
+
+__all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
+
+_KEY = "platform.azure_connection"
+
+
+def _env(conn: AzureConnectionConfig | None, attr: str) -> str | None:
+    name = getattr(conn, attr, None) if conn is not None else None
+    return (os.environ.get(name) or None) if name else None
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Resolved Azure connection settings (secrets included, never printed)."""
+
+    connection_string: str | None = field(default=None, repr=False)
+    account_name: str | None = None
+    account_key: str | None = field(default=None, repr=False)
+    sas_token: str | None = field(default=None, repr=False)
+    account_host: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    use_default_credential: bool = False
+
+    @classmethod
+    def from_config(cls, conn: AzureConnectionConfig | None) -> AzureSettings:
+        """Read the variables ``conn`` names; a clear error when no way to authenticate is complete."""
+        settings = cls(
+            connection_string=_env(conn, "connection_string_env"),
+            account_name=_env(conn, "account_name_env"),
+            account_key=_env(conn, "account_key_env"),
+            sas_token=_env(conn, "sas_token_env"),
+            account_host=urlparse(conn.account_url).netloc or None if conn and conn.account_url else None,
+            tenant_id=_env(conn, "tenant_id_env"),
+            client_id=_env(conn, "client_id_env"),
+            client_secret=_env(conn, "client_secret_env"),
+            use_default_credential=bool(conn and conn.use_default_credential),
+        )
+        if settings.connection_string:
+            return settings
+        if not settings.account_name and not settings.account_host:
+            names = ", ".join(
+                f"{a}={getattr(conn, a)}"
+                for a in ("connection_string_env", "account_name_env")
+                if conn and getattr(conn, a)
+            )
+            raise StorageError(
+                f"{_KEY}: no connection string and no account name is set"
+                f"{' (' + names + ' are unset)' if names else ''}; set the variable named by "
+                "connection_string_env, or account_name_env (plus a key, SAS token, service principal or "
+                "use_default_credential: true)"
+            )
+        principal = (settings.tenant_id, settings.client_id, settings.client_secret)
+        if any(principal) and not all(principal):
+            raise StorageError(
+                f"{_KEY}: a service principal needs tenant_id_env, client_id_env and client_secret_env, all "
+                "set; some are missing"
+            )
+        if not (
+            settings.account_key or settings.sas_token or all(principal) or settings.use_default_credential
+        ):
+            raise StorageError(
+                f"{_KEY}: account '{settings.account_name}' has no credential: set the variable named by "
+                "account_key_env or sas_token_env, a service principal, or use_default_credential: true"
+            )
+        return settings
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(
+            s for s in (self.connection_string, self.account_key, self.sas_token, self.client_secret) if s
+        )
+
+    def fsspec_options(self) -> dict[str, Any]:
+        """``adlfs.AzureBlobFileSystem`` keyword arguments (also for ``abfs://``/``az://`` file sources)."""
+        if self.connection_string:
+            return {"connection_string": self.connection_string}
+        options: dict[str, Any] = {"account_name": self.account_name}
+        if self.account_host:
+            options["account_host"] = self.account_host
+        if self.account_key:
+            options["account_key"] = self.account_key
+        elif self.sas_token:
+            options["sas_token"] = self.sas_token
+        elif self.client_secret:
+            options.update(
+                tenant_id=self.tenant_id, client_id=self.client_id, client_secret=self.client_secret
+            )
+        else:
+            options["anon"] = False  # adlfs then uses DefaultAzureCredential
+        return {k: v for k, v in options.items() if v is not None}
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    current: BaseException | None = exc
+    for _ in range(5):
+        if current is None:
+            return False
+        if type(current).__name__ in {"ResourceModifiedError", "ResourceExistsError"}:
+            return True
+        if getattr(current, "status_code", None) in {409, 412}:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class AzureBackend(FsspecBackend):
+    """Blobs under ``abfs://<container>/<prefix>``; see the module docstring for the YAML."""
+
+    name: ClassVar[str] = "azure"
+    atomic_conditional_put: ClassVar[bool] = True
+
+    def __init__(
+        self, container: str, prefix: str = "", settings: AzureSettings | None = None, *, concurrency: int = 4
+    ) -> None:
+        import adlfs
+
+        self.settings = settings or AzureSettings()
+        self.container = container
+        self.concurrency = max(1, concurrency)
+        self.upload_concurrency = self.concurrency  # parts in parallel, and blocks of one part in parallel
+        fs = adlfs.AzureBlobFileSystem(
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            max_concurrency=self.concurrency,
+            **self.settings.fsspec_options(),
+        )
+        super().__init__(fs, f"{container}/{prefix.strip('/')}".rstrip("/"))
+
+    def _ensure_parent(self, full: str) -> None:
+        """Blob storage has no folders to create."""
+
+    def _blob_client(self, relpath: str) -> Any:
+        container, _, blob = self.full_path(relpath).partition("/")
+        return self.fs.service_client.get_blob_client(container=container, blob=blob)
+
+    def put_file(self, local_path: str | Path, relpath: str) -> None:
+        full = self.full_path(relpath)
+        with self._op("put_file", relpath):
+            self.fs.put_file(str(local_path), full, overwrite=True)
+        Path(local_path).unlink(missing_ok=True)
+
+    def read_versioned(self, relpath: str) -> tuple[bytes, str]:
+        async def get() -> tuple[bytes, str]:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            async with self._blob_client(relpath) as client:
+                try:
+                    stream = await client.download_blob()
+                except ResourceNotFoundError as exc:
+                    raise FileNotFoundError(self.uri(relpath)) from exc
+                return bytes(await stream.readall()), str(stream.properties.etag)
+
+        with self._op("read_versioned", relpath):
+            return fsspec.asyn.sync(self.fs.loop, get)
+
+    def put_bytes_if(self, relpath: str, data: bytes, expected_version: str | None) -> bool:
+        async def put() -> None:
+            from azure.core import MatchConditions
+
+            async with self._blob_client(relpath) as client:
+                if expected_version is None:
+                    await client.upload_blob(data, overwrite=False)
+                else:
+                    await client.upload_blob(
+                        data,
+                        overwrite=True,
+                        etag=expected_version,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+
+        try:
+            with self._op("put_bytes_if", relpath):
+                fsspec.asyn.sync(self.fs.loop, put)
+        except Exception as exc:
+            if _precondition_failed(exc):
+                return False
+            if isinstance(exc, StorageError | OSError):
+                raise
+            raise StorageError(
+                f"put_bytes_if {self.uri(relpath)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return True
+
+
+def make_azure_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Any:
+    """The registry factory of ``storage_backend: azure``: an ``AzureBackend`` behind retries."""
+    from medallion_resources.storage.wrappers import RetryingBackend
+
+    if not layer.azure_container:
+        raise StorageError("storage_backend 'azure' needs 'azure_container'")
+    check_options("azure", layer.options, {"upload_concurrency", "retry"})
+    settings = AzureSettings.from_config(platform.azure_connection)
+    backend = AzureBackend(
+        layer.azure_container,
+        layer.azure_prefix,
+        settings,
+        concurrency=int(layer.options.get("upload_concurrency", 4)),
+    )
+    return RetryingBackend(backend, RetryPolicy.from_options(layer.options, secrets=settings.secrets))

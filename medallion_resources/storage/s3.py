@@ -1,0 +1,233 @@
+"""The S3 backend (AWS S3, MinIO and other S3-compatible stores) through s3fs.
+
+YAML::
+
+    platform:
+      bronze:
+        storage_backend: s3
+        s3_bucket: my-lake
+        s3_prefix: bronze                # optional key prefix
+        options: {upload_concurrency: 4, multipart_chunksize_mb: 50, retry: {max_attempts: 6}}
+      s3_connection:                     # optional; without it the default AWS chain is used
+        endpoint_url_env: MEDALLION_S3_ENDPOINT   # MinIO, Ceph, moto ... (unset: AWS)
+        access_key_env: AWS_ACCESS_KEY_ID
+        secret_key_env: AWS_SECRET_ACCESS_KEY
+        session_token_env: AWS_SESSION_TOKEN
+        region: us-east-1
+        profile: analytics               # a profile of ~/.aws/config instead of keys
+        addressing_style: path           # auto | path | virtual (MinIO wants path)
+        verify_ssl: true
+
+Credentials are read from the environment variables *named* in ``s3_connection``; a named variable that is
+unset falls back to the default AWS chain (environment, profile, instance or task role), so the same config
+runs on a laptop and on EC2/EKS. Setting only one of the key pair is an error.
+
+Guarantees: a single PUT is atomic in S3, so ``put_bytes`` (manifests, metadata) is; part files are uploaded
+with s3fs, which switches to multipart uploads above ``multipart_chunksize_mb``. The manifest commit uses
+S3's conditional writes (``If-None-Match: *`` to create, ``If-Match: <ETag>`` to replace; AWS since 2024,
+MinIO, moto), so two writers on two machines cannot both replace the same manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import fsspec.asyn
+
+from medallion_assets.config.models import LayerStorageConfig, PlatformConfig, S3ConnectionConfig
+from medallion_assets.errors import StorageError
+from medallion_resources.storage.base import FsspecBackend
+from medallion_resources.storage.retry import RetryPolicy, check_options
+
+__all__ = ["S3Backend", "S3Settings", "make_s3_backend"]
+
+_KEY = "platform.s3_connection"
+
+
+def _env(conn: S3ConnectionConfig | None, attr: str) -> str | None:
+    name = getattr(conn, attr, None) if conn is not None else None
+    if not name:
+        return None
+    value = os.environ.get(name)
+    return value or None
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Resolved S3 connection settings (secrets included, never printed)."""
+
+    endpoint_url: str | None = None
+    key: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: str = "auto"
+    verify_ssl: bool = True
+
+    @classmethod
+    def from_config(cls, conn: S3ConnectionConfig | None) -> S3Settings:
+        """Read the variables ``conn`` names; a half-set key pair is an error naming key and variable."""
+        key, secret = _env(conn, "access_key_env"), _env(conn, "secret_key_env")
+        if bool(key) != bool(secret):
+            have, missing = (
+                ("access_key_env", "secret_key_env") if key else ("secret_key_env", "access_key_env")
+            )
+            raise StorageError(
+                f"{_KEY}: the variable named by {have} is set but the one named by {missing} "
+                f"({getattr(conn, missing, None) or 'not configured'}) is not; set both, or neither to use "
+                "the default AWS credential chain"
+            )
+        return cls(
+            endpoint_url=_env(conn, "endpoint_url_env"),
+            key=key,
+            secret=secret,
+            token=_env(conn, "session_token_env"),
+            region=conn.region if conn else None,
+            profile=conn.profile if conn else None,
+            addressing_style=conn.addressing_style if conn else "auto",
+            verify_ssl=conn.verify_ssl if conn else True,
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.key, self.secret, self.token) if s)
+
+    def fsspec_options(self) -> dict[str, Any]:
+        """``s3fs.S3FileSystem`` keyword arguments (also used by the file extractor for ``s3://`` sources)."""
+        options: dict[str, Any] = {}
+        if self.key:
+            options.update(key=self.key, secret=self.secret)
+            if self.token:
+                options["token"] = self.token
+        elif self.profile:
+            options["profile"] = self.profile
+        if self.endpoint_url:
+            options["endpoint_url"] = self.endpoint_url
+        client_kwargs: dict[str, Any] = {}
+        if self.region:
+            client_kwargs["region_name"] = self.region
+        if not self.verify_ssl:
+            client_kwargs["verify"] = False
+        if client_kwargs:
+            options["client_kwargs"] = client_kwargs
+        if self.addressing_style != "auto":
+            options["config_kwargs"] = {"s3": {"addressing_style": self.addressing_style}}
+        return options
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    current: BaseException | None = exc
+    for _ in range(5):
+        if current is None:
+            return False
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            code = str(response.get("Error", {}).get("Code", ""))
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in {"PreconditionFailed", "ConditionalRequestConflict"} or status in {409, 412}:
+                return True
+        if isinstance(current, FileExistsError):  # s3fs's translation of a failed If-None-Match
+            return True
+        text = str(current)
+        if any(m in text for m in ("PreconditionFailed", "ConditionalRequestConflict", "pre-conditions")):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class S3Backend(FsspecBackend):
+    """Objects under ``s3://<bucket>/<prefix>``; see the module docstring for the YAML."""
+
+    name: ClassVar[str] = "s3"
+    atomic_conditional_put: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        settings: S3Settings | None = None,
+        *,
+        chunksize_mb: float = 50,
+        upload_concurrency: int = 4,
+    ) -> None:
+        import s3fs
+
+        self.settings = settings or S3Settings()
+        self.bucket = bucket
+        self.upload_concurrency = max(1, upload_concurrency)
+        fs = s3fs.S3FileSystem(
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            default_block_size=int(chunksize_mb * 1024 * 1024),
+            **self.settings.fsspec_options(),
+        )
+        self.chunksize = max(5 * 1024 * 1024, int(chunksize_mb * 1024 * 1024))
+        super().__init__(fs, f"{bucket}/{prefix.strip('/')}".rstrip("/"))
+
+    def _ensure_parent(self, full: str) -> None:
+        """Object stores have no folders (and s3fs would try to create a missing bucket)."""
+
+    def _bucket_key(self, relpath: str) -> tuple[str, str]:
+        bucket, _, key = self.full_path(relpath).partition("/")
+        return bucket, key
+
+    def put_file(self, local_path: Any, relpath: str) -> None:
+        from pathlib import Path
+
+        full = self.full_path(relpath)
+        with self._op("put_file", relpath):
+            self.fs.put_file(str(local_path), full, chunksize=self.chunksize)
+        Path(local_path).unlink(missing_ok=True)
+
+    def read_versioned(self, relpath: str) -> tuple[bytes, str]:
+        bucket, key = self._bucket_key(relpath)
+
+        async def get() -> tuple[bytes, str]:
+            resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
+            body = resp["Body"]
+            try:
+                data = await body.read()
+            finally:
+                body.close()
+            return bytes(data), str(resp["ETag"])
+
+        with self._op("read_versioned", relpath):
+            return fsspec.asyn.sync(self.fs.loop, get)
+
+    def put_bytes_if(self, relpath: str, data: bytes, expected_version: str | None) -> bool:
+        bucket, key = self._bucket_key(relpath)
+        condition = {"IfNoneMatch": "*"} if expected_version is None else {"IfMatch": expected_version}
+
+        async def put() -> None:
+            await self.fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+
+        try:
+            with self._op("put_bytes_if", relpath):
+                fsspec.asyn.sync(self.fs.loop, put)
+        except (StorageError, OSError) as exc:
+            if _precondition_failed(exc):
+                return False
+            raise
+        return True
+
+
+def make_s3_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Any:
+    """The registry factory of ``storage_backend: s3``: an ``S3Backend`` behind retries."""
+    from medallion_resources.storage.wrappers import RetryingBackend
+
+    if not layer.s3_bucket:
+        raise StorageError("storage_backend 's3' needs 's3_bucket'")
+    options = layer.options
+    check_options("s3", options, {"upload_concurrency", "multipart_chunksize_mb", "retry"})
+    settings = S3Settings.from_config(platform.s3_connection)
+    backend = S3Backend(
+        layer.s3_bucket,
+        layer.s3_prefix,
+        settings,
+        chunksize_mb=float(options.get("multipart_chunksize_mb", 50)),
+        upload_concurrency=int(options.get("upload_concurrency", 4)),
+    )
+    return RetryingBackend(backend, RetryPolicy.from_options(options, secrets=settings.secrets))

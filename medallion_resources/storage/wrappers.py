@@ -1,0 +1,176 @@
+"""Backends that wrap another backend: retries of transient faults, and fault injection for tests.
+
+``RetryingBackend`` is what the object-store factories return: every call of the wrapped backend goes
+through a ``RetryPolicy`` (``medallion_resources.storage.retry``). ``FaultInjectingBackend`` fails a chosen
+or random fraction of calls with ``TransientStorageError``, before the call or *after* it took effect (a lost
+response), to prove that retries plus the commit protocol keep every committed partition whole::
+
+    backend = RetryingBackend(FaultInjectingBackend(S3Backend(...), rate=0.2, seed=7), RetryPolicy())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from medallion_resources.storage.base import StorageBackend
+from medallion_resources.storage.retry import RetryPolicy, TransientStorageError
+
+__all__ = ["FaultInjectingBackend", "RetryingBackend", "WrappingBackend"]
+
+T = TypeVar("T")
+
+
+class WrappingBackend(StorageBackend):
+    """Delegates every call to ``inner`` through ``_call``; subclasses decide what ``_call`` adds."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+
+    @property
+    def atomic_conditional_put(self) -> bool:  # type: ignore[override]
+        return self.inner.atomic_conditional_put
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.inner.name
+
+    @property
+    def upload_concurrency(self) -> int:  # type: ignore[override]
+        return self.inner.upload_concurrency
+
+    def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
+        return fn()
+
+    def uri(self, relpath: str = "") -> str:
+        return self.inner.uri(relpath)
+
+    def put_file(self, local_path: str | Path, relpath: str) -> None:
+        self._call("put_file", relpath, lambda: self.inner.put_file(local_path, relpath))
+
+    def put_bytes(self, relpath: str, data: bytes) -> None:
+        self._call("put_bytes", relpath, lambda: self.inner.put_bytes(relpath, data))
+
+    def read_bytes(self, relpath: str) -> bytes:
+        return self._call("read_bytes", relpath, lambda: self.inner.read_bytes(relpath))
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        return self._call("open_read", relpath, lambda: self.inner.open_read(relpath))
+
+    def exists(self, relpath: str) -> bool:
+        return self._call("exists", relpath, lambda: self.inner.exists(relpath))
+
+    def size(self, relpath: str) -> int:
+        return self._call("size", relpath, lambda: self.inner.size(relpath))
+
+    def list_files(self, prefix: str) -> list[str]:
+        return self._call("list_files", prefix, lambda: self.inner.list_files(prefix))
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        return self._call("list_dirs", prefix, lambda: self.inner.list_dirs(prefix))
+
+    def delete(self, relpaths: Iterable[str]) -> None:
+        for relpath in list(relpaths):  # one call per object, so a retry repeats only the failed delete
+            self._call("delete", relpath, functools.partial(self.inner.delete, [relpath]))
+
+    def read_versioned(self, relpath: str) -> tuple[bytes, str]:
+        return self._call("read_versioned", relpath, lambda: self.inner.read_versioned(relpath))
+
+    def put_bytes_if(self, relpath: str, data: bytes, expected_version: str | None) -> bool:
+        return self._call(
+            "put_bytes_if", relpath, lambda: self.inner.put_bytes_if(relpath, data, expected_version)
+        )
+
+    def staging_dir(self) -> str | None:
+        return self.inner.staging_dir()
+
+    @contextlib.contextmanager
+    def lock(self, relpath: str) -> Iterator[None]:
+        with self.inner.lock(relpath):
+            yield
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.inner!r})"
+
+
+class RetryingBackend(WrappingBackend):
+    """Retries every call of ``inner`` on transient faults; one clear ``StorageError`` after the budget."""
+
+    def __init__(self, inner: StorageBackend, policy: RetryPolicy | None = None) -> None:
+        super().__init__(inner)
+        self.policy = policy or RetryPolicy()
+
+    def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
+        return self.policy.call(operation, self.inner.uri(relpath), fn)
+
+
+class FaultInjectingBackend(WrappingBackend):
+    """Fails calls of ``inner`` with ``TransientStorageError``: a random ``rate`` of them, or chosen ones.
+
+    ``after_rate`` of the injected faults happen *after* the call took effect (the object was written or
+    deleted, but the caller sees an error), the way a lost response looks to a client. ``fail_next``
+    queues faults for named operations (``{"put_bytes_if": 2}``), for deterministic tests. Injected faults
+    are counted in ``injected``.
+    """
+
+    def __init__(
+        self,
+        inner: StorageBackend,
+        *,
+        rate: float = 0.0,
+        after_rate: float = 0.5,
+        seed: int | None = None,
+        operations: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(inner)
+        self.rate = rate
+        self.after_rate = after_rate
+        self.operations = set(operations) if operations is not None else None
+        self.fail_next: dict[str, int] = {}
+        self.injected = 0
+        self._rng = random.Random(seed)
+        self._mutex = threading.Lock()
+
+    def _decide(self, operation: str) -> str | None:
+        """None (no fault), "before" or "after"."""
+        with self._mutex:
+            if self.fail_next.get(operation, 0) > 0:
+                self.fail_next[operation] -= 1
+                return "before"
+            if self.operations is not None and operation not in self.operations:
+                return None
+            if self._rng.random() >= self.rate:
+                return None
+            self.injected += 1
+            return "after" if self._rng.random() < self.after_rate else "before"
+
+    def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
+        when = self._decide(operation)
+        if when == "before":
+            raise TransientStorageError(f"injected fault before {operation} {relpath} (503 SlowDown)")
+        result = fn()
+        if when == "after":
+            if hasattr(result, "close"):
+                result.close()  # type: ignore[union-attr]
+            raise TransientStorageError(f"injected fault after {operation} {relpath} (connection reset)")
+        return result
+
+    def put_file(self, local_path: str | Path, relpath: str) -> None:
+        when = self._decide("put_file")
+        if when == "before":
+            raise TransientStorageError(f"injected fault before put_file {relpath} (503 SlowDown)")
+        if when == "after":
+            # The upload lands but the response is lost: the local file is still there for the retry.
+            with tempfile.NamedTemporaryFile(delete=False, dir=Path(local_path).parent) as copy:
+                pass
+            shutil.copyfile(local_path, copy.name)
+            self.inner.put_file(copy.name, relpath)
+            raise TransientStorageError(f"injected fault after put_file {relpath} (connection reset)")
+        self.inner.put_file(local_path, relpath)
