@@ -124,6 +124,7 @@ def build_bronze_asset(
         metadata={DATASET_PATH_KEY: spec.bronze_path, "source_type": spec.entry.source.type},
         io_manager_key="bronze_io_manager",
         required_resource_keys={"bronze_io_manager"},
+        pool=spec.pool,
     )
     def _bronze(context: AssetExecutionContext) -> PartitionOutput:
         window = context.partition_time_window

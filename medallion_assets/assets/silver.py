@@ -194,6 +194,7 @@ def build_silver_asset(
         tags={"medallion/layer": "silver", "medallion/model": spec.model},
         metadata={DATASET_PATH_KEY: spec.silver_path, "model": spec.model},
         io_manager_key="silver_io_manager",
+        pool=spec.pool,
     )
     first_key = partitions_def.get_first_partition_key()
 

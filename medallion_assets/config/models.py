@@ -185,6 +185,13 @@ class ScheduleConfig(StrictModel):
     default_status: Literal["running", "stopped"] = "stopped"
     group: str | None = Field(None, description="Sources with the same group share one schedule.")
 
+    @field_validator("group")
+    @classmethod
+    def _group_name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.match(value):
+            raise ValueError(f"schedule group '{value}' must match [a-z][a-z0-9_]*")
+        return value
+
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
