@@ -86,6 +86,11 @@ def _sensor(spec: SourceSpec, description: str) -> Callable[[Callable[..., Any]]
     )
 
 
+def _last_partition(partitions: dg.PartitionsDefinition, now: datetime) -> str | None:
+    with dg.partition_loading_context(effective_dt=now):
+        return partitions.get_last_partition_key()
+
+
 def _load_cursor(raw: str | None) -> dict[str, Any]:
     """A cursor that is not ours (or was edited) counts as none: the lake is the reference then."""
     try:
@@ -107,7 +112,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     def _file_arrival(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         cursor = _load_cursor(context.cursor)
         seen: dict[str, str] = dict(cursor.get("partitions", {}))
-        last = partitions.get_last_partition_key(current_time=now())
+        last = _last_partition(partitions, now())
         try:
             found = file_partitions(file.path, last_partition=last)
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
@@ -147,7 +152,8 @@ def file_partitions(pattern: str, *, last_partition: str | None) -> dict[str, di
     pattern; a pattern without one puts every file into ``last_partition``.
     """
     fs, path = fsspec.core.url_to_fs(pattern)
-    glob = _TEMPLATE_RE.sub("*", path)
+    # A field becomes one `*` per strftime directive, so `{run_date:%Y/%m/%d}` spans its folders.
+    glob = _TEMPLATE_RE.sub(lambda m: re.sub(r"(%.)+", "*", m.group(2) or "%s"), path)
     regex, field, fmt = _path_regex(path)
     found: dict[str, dict[str, str]] = {}
     listing = fs.glob(glob, detail=True) if any(c in glob for c in "*?[") else _single(fs, glob)
@@ -248,7 +254,7 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
 
     @_sensor(spec, f"Loads today's partition when MAX({column}) moves past the last loaded watermark.")
     def _db_watermark(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        key = partitions.get_last_partition_key(current_time=now())
+        key = _last_partition(partitions, now())
         if key is None or spec.partitions.end_offset < 1:
             return dg.SensorResult(skip_reason="no current partition (needs partitions.end_offset: 1)")
         url = os.environ.get(db.url_env)

@@ -36,9 +36,9 @@ def sample_config(lake_env: dict[str, str], config_copy: Path, monkeypatch: pyte
     return load
 
 
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    home = tmp_path / "instance"
-    home.mkdir()
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
+    """One test instance per module (its set-up takes seconds); tests find their runs by id."""
+    home = tmp_path_factory.mktemp("instance")
     with dg.instance_for_test(temp_dir=str(home)) as inst:
         yield inst

@@ -68,8 +68,9 @@ def test_the_requested_run_loads_bronze_then_silver_of_x_minus_1(sample_config, 
         assert part is not None and part.manifest.record_count > 0
         assert verify_partition(part) == []
         assert lake.committed(spec, layer, "2025-01-03") is None
-    record = instance.get_run_records(dg.RunsFilter(tags={"medallion/source": "retail_customers"}))[0]
-    assert record.dagster_run.tags["dagster/partition"] == "2025-01-02"
+    stored = instance.get_run_by_id(run.run_id)
+    assert stored is not None and stored.tags["dagster/partition"] == "2025-01-02"
+    assert stored.tags["medallion/source"] == "retail_customers"
 
 
 def test_a_tick_before_the_first_partition_is_skipped(sample_config, instance) -> None:
