@@ -35,6 +35,8 @@ def build_jobs(specs: Sequence[SourceSpec]) -> list[dg.UnresolvedAssetJobDefinit
             selection=dg.AssetSelection.assets(spec.bronze_key, spec.silver_key),
             tags=spec.run_tags,
             description=f"Bronze then Silver of source '{spec.name}' for one run date.",
+            # The two steps run one after the other: a process per step would only add start-up time.
+            executor_def=dg.in_process_executor,
         )
         for spec in specs
     ]
