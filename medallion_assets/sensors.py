@@ -164,7 +164,7 @@ def file_partitions(pattern: str, *, last_partition: str | None) -> dict[str, di
         if key is None:
             continue
         fingerprint = info.get("mtime") or info.get("ETag") or info.get("LastModified") or ""
-        found.setdefault(key, {})[name] = f"{info.get('size')}:{fingerprint}"
+        found.setdefault(key, {})[name] = f"{info.get('size') or 0}:{fingerprint}"
     return found
 
 
@@ -235,7 +235,7 @@ def _bronze_has_files(bronze: BronzeIOManager, spec: SourceSpec, key: str, files
         (_strip_protocol(f.get("path", "")), int(f.get("size_bytes", -1)))
         for f in part.metadata.get("source_files") or []
     }
-    now = {(_strip_protocol(path), int(fp.split(":", 1)[0] or -1)) for path, fp in files.items()}
+    now = {(_strip_protocol(path), int(fp.split(":", 1)[0])) for path, fp in files.items()}
     return landed == now
 
 

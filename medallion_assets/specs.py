@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -75,6 +75,17 @@ class SourceSpec:
     def pool(self) -> str:
         """Dagster concurrency pool of both assets: one run at a time per source (dagster.yaml)."""
         return f"medallion/{self.name}"
+
+    @property
+    def freshness_policy(self) -> dg.FreshnessPolicy | None:
+        freshness = self.entry.freshness
+        if freshness is None:
+            return None
+        warn = freshness.warn_window_hours
+        return dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=freshness.fail_window_hours),
+            warn_window=None if warn is None else timedelta(hours=warn),
+        )
 
     @property
     def run_tags(self) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -14,19 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "sampledata"))
 
 from generate import generate  # noqa: E402
-
-
-def require_service(available: bool, reason: str) -> None:
-    """Skip a test whose service is missing, or fail it when CI demands every service.
-
-    ``reason`` must say how to provide the service. CI sets MEDALLION_REQUIRE_SERVICES=1, so a skip there
-    would hide a broken set-up and becomes a failure instead.
-    """
-    if available:
-        return
-    if os.environ.get("MEDALLION_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service unavailable: {reason}")
-    pytest.skip(reason)
+from service_gate import require_service  # noqa: E402, F401  (test modules import it from service_gate)
 
 
 @pytest.fixture(scope="session")

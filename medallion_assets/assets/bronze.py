@@ -125,6 +125,7 @@ def build_bronze_asset(
         io_manager_key="bronze_io_manager",
         required_resource_keys={"bronze_io_manager"},
         pool=spec.pool,
+        freshness_policy=spec.freshness_policy,
     )
     def _bronze(context: AssetExecutionContext) -> PartitionOutput:
         window = context.partition_time_window

@@ -195,6 +195,7 @@ def build_silver_asset(
         metadata={DATASET_PATH_KEY: spec.silver_path, "model": spec.model},
         io_manager_key="silver_io_manager",
         pool=spec.pool,
+        freshness_policy=spec.freshness_policy,
     )
     first_key = partitions_def.get_first_partition_key()
 

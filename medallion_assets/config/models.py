@@ -501,8 +501,19 @@ class SensorConfig(StrictModel):
 
 
 class FreshnessConfig(StrictModel):
+    """A Dagster freshness policy on both assets: fail (warn) when no materialization within the window."""
+
     fail_window_hours: float = Field(gt=0)
     warn_window_hours: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> FreshnessConfig:
+        if self.warn_window_hours is not None and self.warn_window_hours >= self.fail_window_hours:
+            raise ValueError(
+                f"freshness.warn_window_hours ({self.warn_window_hours}) must be smaller than "
+                f"fail_window_hours ({self.fail_window_hours})"
+            )
+        return self
 
 
 # --- source entry -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import require_service
+from service_gate import require_service
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_service
+from service_gate import require_service
 
 from medallion_assets.config.loader import load_config
 from medallion_assets.lake import Lake

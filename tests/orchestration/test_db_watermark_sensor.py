@@ -13,7 +13,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from conftest import require_service
+from service_gate import require_service
 
 from medallion_assets.assets import build_assets
 from medallion_assets.config.models import OutputDefaultsConfig
