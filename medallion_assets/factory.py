@@ -13,6 +13,8 @@ import dagster as dg
 from medallion_assets.assets import build_assets
 from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
+from medallion_assets.schedules import build_jobs, build_schedules
+from medallion_assets.sensors import build_sensors
 from medallion_assets.specs import build_specs
 from medallion_resources.cloud_resources import cloud_resources
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
@@ -24,10 +26,14 @@ __all__ = ["build_definitions", "load_definitions"]
 def build_definitions(config: MedallionConfig) -> dg.Definitions:
     specs = build_specs(config)
     platform = config.platform
+    bronze_io = BronzeIOManager(create_backend(platform.bronze, platform))
     return dg.Definitions(
         assets=build_assets(specs, platform),
+        jobs=build_jobs(specs),
+        schedules=build_schedules(specs),
+        sensors=build_sensors(specs, bronze_io),
         resources={
-            "bronze_io_manager": BronzeIOManager(create_backend(platform.bronze, platform)),
+            "bronze_io_manager": bronze_io,
             "silver_io_manager": SilverIOManager(create_backend(platform.silver, platform)),
             **cloud_resources(platform),  # s3 / adls2 resources for users' own assets (dagster-aws/-azure)
         },

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -19,11 +19,16 @@ from medallion_assets.config.models import (
     OutputDefaultsConfig,
     PartitionsConfig,
     PlatformConfig,
+    ScheduleConfig,
     SilverModelName,
     SourceEntry,
 )
+from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
 
-__all__ = ["SourceSpec", "build_specs"]
+__all__ = ["SOURCE_TAG", "SourceSpec", "build_specs"]
+
+# Every run of one source carries this tag (CLI, schedules, sensors): run queues limit on it.
+SOURCE_TAG = "medallion/source"
 
 STATEFUL_MODELS = frozenset({"scd_type_1", "scd_type_2", "cdc", "event_log"})
 
@@ -43,6 +48,7 @@ class SourceSpec:
     partitions: PartitionsConfig
     bronze_output: OutputDefaultsConfig
     silver_output: OutputDefaultsConfig
+    schedule: ScheduleConfig | None = None
 
     # --- keys and groups ---
     @property
@@ -64,6 +70,41 @@ class SourceSpec:
     @property
     def load_pattern(self) -> LoadPattern:
         return self.entry.source.run.load_pattern
+
+    # --- orchestration (DESIGN §7, §8) ---
+    @property
+    def pool(self) -> str:
+        """Dagster concurrency pool of both assets: one run at a time per source (dagster.yaml)."""
+        return f"medallion/{self.name}"
+
+    @property
+    def freshness_policy(self) -> dg.FreshnessPolicy | None:
+        freshness = self.entry.freshness
+        if freshness is None:
+            return None
+        warn = freshness.warn_window_hours
+        return dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=freshness.fail_window_hours),
+            warn_window=None if warn is None else timedelta(hours=warn),
+        )
+
+    @property
+    def run_tags(self) -> dict[str, str]:
+        return {SOURCE_TAG: self.name}
+
+    @property
+    def job_name(self) -> str:
+        return f"{self.name}_job"
+
+    @property
+    def schedule_name(self) -> str:
+        group = self.schedule.group if self.schedule else None
+        return f"{group}_group_schedule" if group else f"{self.name}_schedule"
+
+    @property
+    def sensor_name(self) -> str:
+        sensor = self.entry.sensor
+        return f"{self.name}_{sensor.type if sensor else 'no'}_sensor"
 
     # --- storage layout (DESIGN §4) ---
     @property
@@ -113,10 +154,7 @@ def build_specs(config: MedallionConfig) -> list[SourceSpec]:
 
 def _build_spec(entry: SourceEntry, platform: PlatformConfig) -> SourceSpec:
     src, silver = entry.source, entry.silver
-    partitions = platform.defaults.partitions
-    if entry.partitions is not None:
-        override = entry.partitions.model_dump(exclude_none=True)
-        partitions = partitions.model_copy(update=override)
+    partitions = resolved_partitions(entry, platform)
     run = src.run
     bronze_output = platform.bronze.output_defaults.model_copy(
         update={
@@ -141,6 +179,7 @@ def _build_spec(entry: SourceEntry, platform: PlatformConfig) -> SourceSpec:
         partitions=partitions,
         bronze_output=bronze_output,
         silver_output=platform.silver.output_defaults,
+        schedule=resolved_schedule(entry, platform),
     )
 
 

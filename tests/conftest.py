@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -15,21 +14,9 @@ sys.path.insert(0, str(REPO / "sampledata"))
 
 from api_server import build_sample_app, serve  # noqa: E402
 from generate import generate  # noqa: E402
+from service_gate import require_service  # noqa: E402, F401  (test modules import it from service_gate)
 
 SAMPLE_API_TOKEN = "test-sample-token"
-
-
-def require_service(available: bool, reason: str) -> None:
-    """Skip a test whose service is missing, or fail it when CI demands every service.
-
-    ``reason`` must say how to provide the service. CI sets MEDALLION_REQUIRE_SERVICES=1, so a skip there
-    would hide a broken set-up and becomes a failure instead.
-    """
-    if available:
-        return
-    if os.environ.get("MEDALLION_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service unavailable: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +63,4 @@ def config_copy(tmp_path: Path) -> Path:
 
 
 # Session fixtures of the object-store servers (moto S3, Azurite): s3_endpoint, azurite_endpoint.
-import object_stores  # noqa: E402
-
-object_stores.require_service = require_service
 from object_stores import azurite_endpoint, s3_endpoint  # noqa: E402, F401

@@ -23,13 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from service_gate import require_service
 
 AZURITE_VERSION = "3.35.0"
-
-
-def require_service(available: bool, reason: str) -> None:  # replaced by tests/conftest.py's on import
-    if not available:
-        pytest.skip(reason)
 
 
 AZURITE_DIR = Path(__file__).resolve().parent / ".azurite"

@@ -130,6 +130,8 @@ def build_bronze_asset(
             io_manager_key="bronze_io_manager",
             required_resource_keys={"bronze_io_manager"},
             backfill_policy=BACKFILL_POLICY,
+            pool=spec.pool,
+            freshness_policy=spec.freshness_policy,
         )
 
     @decorator

@@ -313,6 +313,8 @@ def _silver_decorator(
         required_resource_keys={"silver_io_manager"},
         check_specs=silver_check_specs(spec, partitions_def),
         backfill_policy=BACKFILL_POLICY,
+        pool=spec.pool,
+        freshness_policy=spec.freshness_policy,
     )
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medallion_assets.config.compat import upgrade_file
 from medallion_assets.config.models import MedallionConfig, PlatformConfig, SourceEntry, StrictModel
+from medallion_assets.config.orchestration import check_orchestration
 from medallion_assets.errors import ConfigError, ConfigIssue, MedallionDeprecationWarning
 
 __all__ = [
@@ -141,6 +142,9 @@ def _load(
     ]
     platform = _single_platform(results, root, issues)
     _check_unique(results, issues)
+    if platform is not None:
+        located = [(r.label, index, entry) for r in results for index, entry in r.sources]
+        issues.extend(check_orchestration(platform, located))
     if issues or platform is None:
         raise ConfigError(issues)
     project_dir = (

@@ -190,6 +190,13 @@ class ScheduleConfig(StrictModel):
     default_status: Literal["running", "stopped"] = "stopped"
     group: str | None = Field(None, description="Sources with the same group share one schedule.")
 
+    @field_validator("group")
+    @classmethod
+    def _group_name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.match(value):
+            raise ValueError(f"schedule group '{value}' must match [a-z][a-z0-9_]*")
+        return value
+
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
@@ -509,8 +516,19 @@ class SensorConfig(StrictModel):
 
 
 class FreshnessConfig(StrictModel):
+    """A Dagster freshness policy on both assets: fail (warn) when no materialization within the window."""
+
     fail_window_hours: float = Field(gt=0)
     warn_window_hours: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> FreshnessConfig:
+        if self.warn_window_hours is not None and self.warn_window_hours >= self.fail_window_hours:
+            raise ValueError(
+                f"freshness.warn_window_hours ({self.warn_window_hours}) must be smaller than "
+                f"fail_window_hours ({self.fail_window_hours})"
+            )
+        return self
 
 
 # --- source entry -----------------------------------------------------------------------------------------

@@ -1,0 +1,360 @@
+"""Sensors that load new data as it appears (DESIGN §8), selected by ``sensor.type``::
+
+    sources:
+      - name: retail_orders
+        source: {type: file, file: {path: /landing/orders/orders_{run_date:%Y%m%d}_*.jsonl}, ...}
+        sensor: {type: file_arrival, minimum_interval_seconds: 60, default_status: running}
+      - name: erp_invoices
+        source: {type: db, db: {url_env: ERP_URL, table: invoices, incremental: {cursor_column: updated_at}}}
+        partitions: {end_offset: 1}          # today's partition exists, so the sensor can load into it
+        sensor: {type: db_watermark, minimum_interval_seconds: 300}
+
+``file_arrival`` lists the ``file.path`` glob (template fields become ``*``), reads each file's run date back
+from its name, and requests the partitions whose set of files (path, size, modification time or ETag) is
+new or changed. ``db_watermark`` polls ``MAX(cursor_column)`` of the source's table or query and requests
+today's partition when it is past the ``watermark_out`` of the latest committed Bronze partition.
+
+Neither loses nor repeats a load across restarts: the JSON cursor remembers what was requested, every run
+request carries a ``run_key`` derived from what it loads (Dagster never launches a run key twice for one
+sensor), and without a cursor entry the lake itself is the reference (a partition whose committed Bronze
+lists the same files, or whose watermark is already at the maximum, is not requested again). A source
+outage is a skip reason on the tick, never an exception; credentials never appear in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import dagster as dg
+import fsspec
+
+from medallion_assets.assets import partitions_def_for
+from medallion_assets.specs import SourceSpec
+from medallion_resources.io_managers import BronzeIOManager
+
+__all__ = ["build_sensors", "file_partitions", "max_cursor_value"]
+
+Clock = Callable[[], datetime]
+_TEMPLATE_RE = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_STRFTIME_RE = {
+    "Y": r"\d{4}",
+    "y": r"\d{2}",
+    "m": r"\d{1,2}",
+    "d": r"\d{1,2}",
+    "H": r"\d{1,2}",
+    "M": r"\d{1,2}",
+    "S": r"\d{1,2}",
+    "j": r"\d{1,3}",
+    "b": r"[A-Za-z]{3}",
+    "%": "%",
+}
+
+
+def build_sensors(
+    specs: Sequence[SourceSpec], bronze: BronzeIOManager, *, clock: Clock | None = None
+) -> list[dg.SensorDefinition]:
+    """One sensor per source with a ``sensor:`` section, targeting the source's job."""
+    now = clock or (lambda: datetime.now(UTC))
+    builders = {"file_arrival": _file_arrival_sensor, "db_watermark": _db_watermark_sensor}
+    return [
+        builders[spec.entry.sensor.type](spec, bronze, now) for spec in specs if spec.entry.sensor is not None
+    ]
+
+
+def _sensor(spec: SourceSpec, description: str) -> Callable[[Callable[..., Any]], dg.SensorDefinition]:
+    sensor = spec.entry.sensor
+    assert sensor is not None
+    return dg.sensor(
+        name=spec.sensor_name,
+        job_name=spec.job_name,
+        minimum_interval_seconds=sensor.minimum_interval_seconds,
+        default_status=(
+            dg.DefaultSensorStatus.RUNNING
+            if sensor.default_status == "running"
+            else dg.DefaultSensorStatus.STOPPED
+        ),
+        description=description,
+    )
+
+
+def _last_partition(partitions: dg.PartitionsDefinition, now: datetime) -> str | None:
+    with dg.partition_loading_context(effective_dt=now):
+        return partitions.get_last_partition_key()
+
+
+def _load_cursor(raw: str | None) -> dict[str, Any]:
+    """A cursor that is not ours (or was edited) counts as none: the lake is the reference then."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# --- file_arrival -----------------------------------------------------------------------------------------
+
+
+def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) -> dg.SensorDefinition:
+    file = spec.entry.source.file
+    assert file is not None
+    partitions = partitions_def_for(spec)
+
+    @_sensor(spec, f"Loads the partitions of new or changed files matching {_redact(file.path)}.")
+    def _file_arrival(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        cursor = _load_cursor(context.cursor)
+        seen: dict[str, str] = dict(cursor.get("partitions", {}))
+        last = _last_partition(partitions, now())
+        try:
+            found = file_partitions(file.path, last_partition=last)
+        except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
+            return dg.SensorResult(
+                skip_reason=f"cannot list file.path '{_redact(file.path)}': {_redact(str(exc))}",
+                cursor=context.cursor,
+            )
+        requests = []
+        for key, files in sorted(found.items()):
+            if last is None or key < spec.start_date.isoformat() or key > last:
+                continue
+            digest = _digest(files)
+            if seen.get(key) == digest:
+                continue
+            seen[key] = digest
+            if key not in cursor.get("partitions", {}) and _bronze_has_files(bronze, spec, key, files):
+                continue  # loaded before this cursor existed
+            requests.append(
+                dg.RunRequest(run_key=f"{spec.name}:{key}:{digest}", partition_key=key, tags=spec.run_tags)
+            )
+        new_cursor = json.dumps({"partitions": seen}, sort_keys=True)
+        if not requests:
+            return dg.SensorResult(
+                skip_reason=f"no new or changed files matching '{_redact(file.path)}' "
+                f"({sum(len(f) for f in found.values())} file(s) seen)",
+                cursor=new_cursor,
+            )
+        return dg.SensorResult(run_requests=requests, cursor=new_cursor)
+
+    return _file_arrival
+
+
+def file_partitions(pattern: str, *, last_partition: str | None) -> dict[str, dict[str, str]]:
+    """Partition key -> {file path: fingerprint} for every file ``pattern`` matches now.
+
+    The run date comes from the first ``{run_date}``/``{window_start}``/``{window_end}`` field of the
+    pattern; a pattern without one puts every file into ``last_partition``.
+    """
+    fs, path = fsspec.core.url_to_fs(pattern)
+    # A field becomes one `*` per strftime directive, so `{run_date:%Y/%m/%d}` spans its folders.
+    glob = _TEMPLATE_RE.sub(lambda m: re.sub(r"(%.)+", "*", m.group(2) or "%s"), path)
+    regex, field, fmt = _path_regex(path)
+    found: dict[str, dict[str, str]] = {}
+    listing = fs.glob(glob, detail=True) if any(c in glob for c in "*?[") else _single(fs, glob)
+    for name, info in listing.items():
+        if info.get("type") != "file" or posixpath.basename(name).startswith(("_", ".")):
+            continue
+        key = last_partition if field is None else _run_date(regex, name, field, fmt)
+        if key is None:
+            continue
+        fingerprint = info.get("mtime") or info.get("ETag") or info.get("LastModified") or ""
+        found.setdefault(key, {})[name] = f"{info.get('size') or 0}:{fingerprint}"
+    return found
+
+
+def _single(fs: fsspec.AbstractFileSystem, path: str) -> dict[str, dict[str, Any]]:
+    return {path: fs.info(path)} if fs.exists(path) else {}
+
+
+def _path_regex(path: str) -> tuple[re.Pattern[str], str | None, str | None]:
+    """A regex for the files of ``path`` with the first date field as group ``d``."""
+    out, field, fmt, pos = [], None, None, 0
+    for match in _TEMPLATE_RE.finditer(path):
+        out.append(_glob_regex(path[pos : match.start()]))
+        name, spec = match.group(1), match.group(2)
+        part = _strftime_regex(spec) if spec else r"[0-9T:.+\-]+"
+        if field is None:
+            field, fmt = name, spec
+            out.append(f"(?P<d>{part})")
+        else:
+            out.append(f"(?:{part})")
+        pos = match.end()
+    out.append(_glob_regex(path[pos:]))
+    return re.compile("".join(out) + "$"), field, fmt
+
+
+def _glob_regex(text: str) -> str:
+    parts = re.split(r"(\*\*|\*|\?|\[[^\]]*\])", text)
+    mapping = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
+    return "".join(
+        mapping.get(p) or (p if p.startswith("[") and p.endswith("]") else re.escape(p)) for p in parts
+    )
+
+
+def _strftime_regex(spec: str) -> str:
+    parts = re.split(r"(%.)", spec)
+    return "".join(
+        _STRFTIME_RE.get(p[1], ".+?") if p.startswith("%") and len(p) == 2 else re.escape(p) for p in parts
+    )
+
+
+def _run_date(regex: re.Pattern[str], name: str, field: str, fmt: str | None) -> str | None:
+    match = regex.search(name)
+    if match is None:
+        return None
+    text = match.group("d")
+    try:
+        value = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    day = value.date()
+    if field == "window_end":
+        day -= timedelta(days=1)
+    return day.isoformat()
+
+
+def _digest(files: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()[:16]
+
+
+def _bronze_has_files(bronze: BronzeIOManager, spec: SourceSpec, key: str, files: dict[str, str]) -> bool:
+    """The committed Bronze partition read exactly these files (path and size)."""
+    try:
+        part = bronze.committed(spec.bronze_path, key)
+    except Exception:  # noqa: BLE001 - an unreadable lake means: load it
+        return False
+    if part is None:
+        return False
+    landed = {
+        (_strip_protocol(f.get("path", "")), int(f.get("size_bytes", -1)))
+        for f in part.metadata.get("source_files") or []
+    }
+    now = {(_strip_protocol(path), int(fp.split(":", 1)[0])) for path, fp in files.items()}
+    return landed == now
+
+
+def _strip_protocol(path: str) -> str:
+    return path.split("://", 1)[1] if "://" in path else path
+
+
+# --- db_watermark -----------------------------------------------------------------------------------------
+
+
+def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) -> dg.SensorDefinition:
+    db = spec.entry.source.db
+    assert db is not None and db.incremental is not None
+    partitions = partitions_def_for(spec)
+    column = db.incremental.cursor_column
+
+    @_sensor(spec, f"Loads today's partition when MAX({column}) moves past the last loaded watermark.")
+    def _db_watermark(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        key = _last_partition(partitions, now())
+        if key is None or spec.partitions.end_offset < 1:
+            return dg.SensorResult(skip_reason="no current partition (needs partitions.end_offset: 1)")
+        url = os.environ.get(db.url_env)
+        if not url:
+            return dg.SensorResult(
+                skip_reason=f"environment variable {db.url_env} (source.db.url_env) is not set",
+                cursor=context.cursor,
+            )
+        try:
+            value = max_cursor_value(url, column, query=db.query, table=db.table, schema=db.db_schema)
+        except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
+            return dg.SensorResult(
+                skip_reason=f"cannot poll MAX({column}) of source '{spec.name}': {_scrub(str(exc), url)}",
+                cursor=context.cursor,
+            )
+        if value is None:
+            return dg.SensorResult(skip_reason=f"source '{spec.name}' has no rows yet", cursor=context.cursor)
+        next_day = (date.fromisoformat(key) + timedelta(days=1)).isoformat()
+        loaded = bronze.watermark_before(spec.bronze_path, next_day)
+        if loaded is not None and not _is_after(value, loaded):
+            return dg.SensorResult(
+                skip_reason=f"MAX({column}) = {value} is already loaded (watermark {loaded})",
+                cursor=context.cursor,
+            )
+        cursor = _load_cursor(context.cursor)
+        if cursor.get("requested") == str(value) and cursor.get("partition") == key:
+            return dg.SensorResult(
+                skip_reason=f"a run for MAX({column}) = {value} was already requested; "
+                "waiting for it to commit",
+                cursor=context.cursor,
+            )
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=f"{spec.name}:{key}:{value}", partition_key=key, tags=spec.run_tags)
+            ],
+            cursor=json.dumps({"partition": key, "requested": str(value)}, sort_keys=True),
+        )
+
+    return _db_watermark
+
+
+def max_cursor_value(
+    url: str, column: str, *, query: str | None = None, table: str | None = None, schema: str | None = None
+) -> Any:
+    """``MAX(column)`` over the source's query (as a subquery) or table; identifiers are validated."""
+    import sqlalchemy as sa
+
+    for name in (column, table, schema):
+        if name is not None and not _IDENTIFIER_RE.match(name):
+            raise ValueError(f"'{name}' is not a valid SQL identifier (letters, digits, _ and $)")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        quote = engine.dialect.identifier_preparer.quote
+        if query is not None:
+            source = f"({query.strip().rstrip(';')}) AS medallion_source"
+        else:
+            assert table is not None
+            source = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+        with engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT MAX({quote(column)}) FROM {source}")).scalar()
+    finally:
+        engine.dispose()
+
+
+def _is_after(value: Any, loaded: str) -> bool:
+    """``value`` (as the database returns it) > ``loaded`` (the watermark text in ``_metadata.json``)."""
+    try:
+        if isinstance(value, datetime):
+            other = datetime.fromisoformat(loaded)
+            if (value.tzinfo is None) != (other.tzinfo is None):
+                value, other = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (value, other))
+            return value > other
+        if isinstance(value, date):
+            return value > date.fromisoformat(loaded[:10])
+        if isinstance(value, bool):
+            return str(value) != loaded
+        if isinstance(value, int):
+            return value > int(loaded)
+        if isinstance(value, (float, Decimal)):
+            return Decimal(str(value)) > Decimal(loaded)
+    except (ValueError, ArithmeticError):
+        pass
+    return str(value) > loaded
+
+
+def _scrub(message: str, url: str) -> str:
+    """Drop the URL's password (and the URL itself) from a driver's message."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+        secret = parsed.password
+        message = message.replace(url, parsed.render_as_string(hide_password=True))
+    except Exception:  # noqa: BLE001 - an unparsable URL: hide it whole
+        secret = None
+        message = message.replace(url, "***")
+    if secret:
+        message = message.replace(str(secret), "***")
+    return _redact(message.splitlines()[0] if message else message)
+
+
+def _redact(text: str) -> str:
+    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)

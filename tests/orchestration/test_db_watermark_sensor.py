@@ -1,0 +1,206 @@
+"""The db_watermark sensor against the local PostgreSQL: MAX(cursor_column) past the loaded watermark
+requests today's partition once; cursor resets repeat nothing; an outage is a skip reason without secrets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+from service_gate import require_service
+
+from medallion_assets.assets import build_assets
+from medallion_assets.config.models import OutputDefaultsConfig
+from medallion_assets.errors import ConfigError
+from medallion_assets.lake import Lake
+from medallion_assets.schedules import build_jobs
+from medallion_assets.sensors import build_sensors, max_cursor_value
+from medallion_resources.manifest import PartitionWriter
+
+pytestmark = pytest.mark.services
+PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+NOW = datetime(2025, 3, 10, 15, 30, tzinfo=UTC)
+TODAY = "2025-03-10"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[sa.Engine]:
+    engine = sa.create_engine(PG_URL)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError:
+        require_service(False, "PostgreSQL on 127.0.0.1:5432 with database 'test' (see ENVIRONMENT.md)")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def table(engine: sa.Engine) -> Iterator[str]:
+    name = f"invoices_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {name} (id int, region text, updated_at timestamp)"))
+        conn.execute(
+            sa.text(f"INSERT INTO {name} VALUES (1, 'eu', '2025-03-10 08:00'), (2, 'us', '2025-03-10 09:00')")
+        )
+    yield name
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {name}"))
+
+
+def insert(engine: sa.Engine, table: str, region: str, updated_at: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"INSERT INTO {table} VALUES (99, :region, :at)"), {"region": region, "at": updated_at}
+        )
+
+
+@pytest.fixture
+def make_lake(sample_config, monkeypatch: pytest.MonkeyPatch, table: str):
+    """``make_lake(**db)``: the sample config plus a db source on ``table`` with a db_watermark sensor."""
+    monkeypatch.setenv("ERP_URL", PG_URL)
+
+    def make(url_env: str = "ERP_URL", end_offset: int = 1, **db) -> Lake:
+        def edit(entry: dict) -> None:
+            if entry["name"] != "retail_orders":
+                return
+            entry["source"] = {
+                "system": "erp",
+                "table": "invoices",
+                "type": "db",
+                "db": {"url_env": url_env, "incremental": {"cursor_column": "updated_at"}, **db},
+                "run": {"load_pattern": "incremental"},
+            }
+            entry["partitions"] = {"end_offset": end_offset}
+            entry["sensor"] = {"type": "db_watermark", "minimum_interval_seconds": 120}
+
+        return Lake(sample_config(edit))
+
+    return make
+
+
+def sensor_of(lake: Lake) -> tuple[dg.SensorDefinition, dg.RepositoryDefinition]:
+    """The source's sensor on a fixed clock (NOW), in a repository with the source jobs."""
+    specs = list(lake.specs.values())
+    [sensor] = build_sensors(specs, lake.bronze, clock=lambda: NOW)
+    assets = build_assets(specs, lake.config.platform)
+    resources = {"bronze_io_manager": lake.bronze, "silver_io_manager": lake.silver}
+    defs = dg.Definitions(assets=assets, jobs=build_jobs(specs), sensors=[sensor], resources=resources)
+    return sensor, defs.get_repository_def()
+
+
+def tick(target: tuple, instance: dg.DagsterInstance, cursor: str | None = None):
+    sensor, repo = target
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo)
+    return sensor.evaluate_tick(context)
+
+
+def commit_bronze(lake: Lake, run_date: str, watermark_out: str) -> None:
+    spec = lake.spec("retail_orders")
+    writer = PartitionWriter(
+        lake.bronze.backend,
+        lake.bronze.partition_prefix(spec.bronze_path, run_date),
+        layer="bronze",
+        dataset=spec.bronze_path,
+        run_date=run_date,
+        run_id="run-test",
+        output=OutputDefaultsConfig(),
+    )
+    part = writer.writer("data")
+    part.write(pa.record_batch({"id": [1]}))
+    part.close()
+    writer.commit({"record_count": 1, "watermark_out": watermark_out})
+
+
+def test_new_rows_request_todays_partition_once(make_lake, instance, engine, table: str) -> None:
+    lake = make_lake(table=table)
+    sensor = sensor_of(lake)
+    assert sensor[0].minimum_interval_seconds == 120 and sensor[0].job_name == "retail_orders_job"
+
+    first = tick(sensor, instance)
+    [request] = first.run_requests
+    assert request.partition_key == TODAY
+    assert request.run_key == "retail_orders:2025-03-10:2025-03-10 09:00:00"
+    assert request.tags["medallion/source"] == "retail_orders"
+
+    again = tick(sensor, instance, first.cursor)
+    assert not again.run_requests and "already requested" in again.skip_message
+
+    # A cursor reset asks for the same run key, which Dagster never launches twice: nothing repeats.
+    assert [r.run_key for r in tick(sensor, instance, None).run_requests] == [request.run_key]
+
+    commit_bronze(lake, TODAY, "2025-03-10T09:00:00")
+    loaded = tick(sensor, instance, None)
+    assert not loaded.run_requests
+    assert "is already loaded (watermark 2025-03-10T09:00:00)" in loaded.skip_message
+
+    insert(engine, table, "eu", "2025-03-10 11:15")
+    moved = tick(sensor, instance, first.cursor)
+    assert [r.run_key for r in moved.run_requests] == ["retail_orders:2025-03-10:2025-03-10 11:15:00"]
+
+
+def test_the_latest_committed_days_watermark_is_the_reference(make_lake, instance, table) -> None:
+    lake = make_lake(table=table)
+    commit_bronze(lake, "2025-03-08", "2025-03-11 00:00:00")  # older partition: not the reference
+    commit_bronze(lake, "2025-03-09", "2025-03-10 08:30:00")  # today not loaded yet: yesterday's counts
+    assert [r.partition_key for r in tick(sensor_of(lake), instance).run_requests] == [TODAY]
+    commit_bronze(lake, "2025-03-09", "2025-03-10 09:00:00")  # a re-run of yesterday caught up
+    assert not tick(sensor_of(lake), instance).run_requests
+
+
+def test_a_query_source_polls_the_max_of_its_own_rows(make_lake, instance, engine, table: str) -> None:
+    lake = make_lake(query=f"SELECT * FROM {table} WHERE region = 'eu';")
+    [request] = tick(sensor_of(lake), instance).run_requests
+    assert request.run_key.endswith(":2025-03-10 08:00:00")
+    insert(engine, table, "us", "2025-03-10 12:00")  # not in the query's rows
+    assert [r.run_key for r in tick(sensor_of(lake), instance).run_requests] == [request.run_key]
+
+
+def test_schema_qualified_table_and_identifier_validation(engine, table: str) -> None:
+    value = max_cursor_value(PG_URL, "updated_at", table=table, schema="public")
+    assert value == datetime(2025, 3, 10, 9, 0)
+    with pytest.raises(ValueError, match=r"'updated_at; DROP TABLE x' is not a valid SQL identifier"):
+        max_cursor_value(PG_URL, "updated_at; DROP TABLE x", table=table)
+
+
+def test_an_outage_is_a_skip_reason_without_the_password(make_lake, instance, monkeypatch, table) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("ERP_DOWN_URL", f"postgresql+psycopg2://loader:s3cr3t-pw@127.0.0.1:{port}/test")
+    lake = make_lake(url_env="ERP_DOWN_URL", table=table)
+    result = tick(sensor_of(lake), instance, '{"partition": "2025-03-09", "requested": "x"}')
+    assert not result.run_requests
+    assert result.skip_message.startswith("cannot poll MAX(updated_at) of source 'retail_orders':")
+    assert "s3cr3t-pw" not in result.skip_message
+    assert result.cursor == '{"partition": "2025-03-09", "requested": "x"}'
+
+    monkeypatch.delenv("ERP_DOWN_URL")
+    unset = tick(sensor_of(lake), instance)
+    assert unset.skip_message == "environment variable ERP_DOWN_URL (source.db.url_env) is not set"
+
+
+def test_a_bad_identifier_in_config_is_a_skip_reason(make_lake, instance, table: str) -> None:
+    lake = make_lake(table=f"{table} t; --")
+    result = tick(sensor_of(lake), instance)
+    assert not result.run_requests and "is not a valid SQL identifier" in result.skip_message
+
+
+def test_db_watermark_without_end_offset_1_is_a_config_error(make_lake, table: str) -> None:
+    with pytest.raises(ConfigError, match=r"set 'partitions: \{end_offset: 1\}' on this source"):
+        make_lake(end_offset=0, table=table)
+
+
+def test_definitions_load_with_a_db_sensor(make_lake, table: str) -> None:
+    from medallion_assets.factory import build_definitions
+
+    defs = build_definitions(make_lake(table=table).config)
+    assert defs.resolve_sensor_def("retail_orders_db_watermark_sensor").job_name == "retail_orders_job"
+    sensor = defs.resolve_sensor_def("retail_orders_db_watermark_sensor")
+    assert os.environ["ERP_URL"] not in str(sensor.description)
