@@ -125,6 +125,7 @@ class DbExtractor(Extractor):
                 best = _max(best, batch.column(batch.schema.get_field_index(cursor.name)))
             self.stats["batches"] += 1
             yield batch
+        self.stats["engine"] = engine.used
         if best is not None:
             self.watermark_out = format_cursor_value(best)
 

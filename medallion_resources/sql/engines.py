@@ -61,6 +61,7 @@ class SqlEngine(ABC):
     def __init__(self, target: SqlTarget, retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self.target = target
         self.retry = retry
+        self.used = self.name  # the engine that actually read the rows (``auto`` names its choice)
 
     @classmethod
     def unavailable(cls, target: SqlTarget) -> str | None:
@@ -78,9 +79,7 @@ def _connect(target: SqlTarget, engine: sa.Engine, retry: RetryPolicy) -> sa.Con
     return connect_with_retries(target, engine.connect, retry)
 
 
-def describe_query(
-    target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY
-) -> list[SqlColumn]:
+def describe_query(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY) -> list[SqlColumn]:
     """The query's columns and kinds, from a zero-row execution (``WHERE 1 = 0``): no row is read."""
     engine = create_sa_engine(target)
     try:
@@ -203,6 +202,7 @@ class _AutoEngine(SqlEngine):
         self, query: SqlQuery, columns: Sequence[SqlColumn], batch_size: int
     ) -> Iterator[pa.RecordBatch]:
         if AdbcEngine.unavailable(self.target) is None:
+            self.used = AdbcEngine.name
             produced = False
             try:
                 for batch in AdbcEngine(self.target, self.retry).stream(query, columns, batch_size):
@@ -213,6 +213,7 @@ class _AutoEngine(SqlEngine):
                 if produced:
                     raise
                 _log.warning("ADBC could not run the query, using SQLAlchemy instead: %s", exc)
+        self.used = SqlAlchemyEngine.name
         yield from SqlAlchemyEngine(self.target, self.retry).stream(query, columns, batch_size)
 
 

@@ -91,9 +91,7 @@ class SqlQuery:
         return f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS} WHERE 1 = 0"
 
 
-def base_select(
-    dialect: sa.Dialect, *, table: str | None, schema: str | None, query: str | None
-) -> str:
+def base_select(dialect: sa.Dialect, *, table: str | None, schema: str | None, query: str | None) -> str:
     """``SELECT * FROM "schema"."table"`` (validated, quoted) or the user's query without its ``;``."""
     if query:
         text = query.strip().rstrip(";").strip()

@@ -260,7 +260,7 @@ def _infer(values: Sequence[Any]) -> pa.Array:
 
 
 def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> pa.Array:
-    """A driver's Arrow column converted to the column's canonical type (same values as ``python_to_arrow``)."""
+    """A driver's Arrow column in the column's canonical type (the same values as ``python_to_arrow``)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     kind, target = column.kind, column.arrow_type

@@ -129,7 +129,9 @@ def open_database(dialect: str, tmp_path: Any) -> Database:
     if dialect == "sqlite":
         return Database("sqlite", f"sqlite:///{tmp_path}/source.db")
     url = DB_URLS[dialect]
-    require_service(_reachable(url), f"{dialect} on 127.0.0.1 is not reachable; start it with: {DB_START[dialect]}")
+    require_service(
+        _reachable(url), f"{dialect} on 127.0.0.1 is not reachable; start it with: {DB_START[dialect]}"
+    )
     return Database(dialect, url)
 
 

@@ -39,7 +39,9 @@ def insert(db: Any, table: str, rows: list[tuple[int, str]]) -> None:
 @pytest.fixture
 def events(database: Any) -> str:
     name = database.table("events")
-    database.execute(f"CREATE TABLE {name} (id integer, note varchar(20), updated_at {TS_TYPE[database.dialect]})")
+    database.execute(
+        f"CREATE TABLE {name} (id integer, note varchar(20), updated_at {TS_TYPE[database.dialect]})"
+    )
     return name
 
 
@@ -97,7 +99,9 @@ class TestWatermarkMode:
     def test_no_rows_leaves_the_watermark_unset(
         self, database: Any, events: str, make_db: Callable[..., Extractor]
     ) -> None:
-        extractor = make_db(database, table=events, incremental={"cursor_column": "updated_at", "mode": "watermark"})
+        extractor = make_db(
+            database, table=events, incremental={"cursor_column": "updated_at", "mode": "watermark"}
+        )
         assert run(extractor, D1, "2025-01-01 00:00:00") == []
         assert extractor.watermark_out is None  # the asset then keeps watermark_in
 
@@ -131,10 +135,16 @@ class TestWindowMode:
     def test_a_query_with_its_own_where(
         self, database: Any, events: str, make_db: Callable[..., Extractor]
     ) -> None:
-        insert(database, events, [(1, "2025-01-01 10:00:00"), (2, "2025-01-01 11:00:00"), (3, "2025-01-02 01:00:00")])
+        insert(
+            database,
+            events,
+            [(1, "2025-01-01 10:00:00"), (2, "2025-01-01 11:00:00"), (3, "2025-01-02 01:00:00")],
+        )
         database.execute(f"UPDATE {events} SET note = 'skip' WHERE id = 2")
         query = f"SELECT id, updated_at FROM {events} WHERE note IS NULL OR note <> 'skip'"
-        extractor = make_db(database, query=query, incremental={"cursor_column": "updated_at", "mode": "window"})
+        extractor = make_db(
+            database, query=query, incremental={"cursor_column": "updated_at", "mode": "window"}
+        )
         assert run(extractor, D1) == [1]
 
 
@@ -150,13 +160,20 @@ def test_integer_cursor_watermark(database: Any, make_db: Callable[..., Extracto
     assert run(make_db(database, table=name, incremental=inc), D2, "5") == [6]
 
 
-def test_timestamptz_cursor_keeps_microseconds_and_zone(postgres: Any, make_db: Callable[..., Extractor]) -> None:
+def test_timestamptz_cursor_keeps_microseconds_and_zone(
+    postgres: Any, make_db: Callable[..., Extractor]
+) -> None:
     name = postgres.table("tz")
     postgres.execute(f"CREATE TABLE {name} (id integer, updated_at timestamptz)")
-    postgres.execute(f"INSERT INTO {name} VALUES (1, '2025-01-01 23:30:00.000007+01'), (2, '2025-01-02 00:30:00+01')")
+    postgres.execute(
+        f"INSERT INTO {name} VALUES (1, '2025-01-01 23:30:00.000007+01'), (2, '2025-01-02 00:30:00+01')"
+    )
     inc = {"cursor_column": "updated_at", "mode": "watermark"}
     first = make_db(postgres, table=name, incremental=inc)
     assert run(first, D1) == [1, 2]  # both are before 2025-01-02 00:00 UTC
     assert first.watermark_out == "2025-01-01T23:30:00.000000+00:00"
-    assert run(make_db(postgres, table=name, incremental=inc), D1, "2025-01-01T22:30:00.000006+00:00") == [1, 2]
+    assert run(make_db(postgres, table=name, incremental=inc), D1, "2025-01-01T22:30:00.000006+00:00") == [
+        1,
+        2,
+    ]
     assert run(make_db(postgres, table=name, incremental=inc), D1, "2025-01-01T22:30:00.000007+00:00") == [2]

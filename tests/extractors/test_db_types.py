@@ -24,10 +24,18 @@ POSTGRES: dict[str, tuple[str, str, pa.DataType, Any]] = {
     "whole": ("integer", "2147483647", pa.int64(), 2147483647),
     "big": ("bigint", "9007199254740993", pa.int64(), 9007199254740993),
     "num": ("numeric(20,6)", "12345678901234.123456", pa.decimal128(20, 6), Decimal("12345678901234.123456")),
-    "num_free": ("numeric", "1.000000000000000000000000000000000000000000001", pa.string(),
-                 "1.000000000000000000000000000000000000000000001"),
-    "num_wide": ("numeric(50,10)", "1234567890123456789012345678901234567890.0123456789",
-                 pa.decimal256(50, 10), Decimal("1234567890123456789012345678901234567890.0123456789")),
+    "num_free": (
+        "numeric",
+        "1.000000000000000000000000000000000000000000001",
+        pa.string(),
+        "1.000000000000000000000000000000000000000000001",
+    ),
+    "num_wide": (
+        "numeric(50,10)",
+        "1234567890123456789012345678901234567890.0123456789",
+        pa.decimal256(50, 10),
+        Decimal("1234567890123456789012345678901234567890.0123456789"),
+    ),
     "r": ("real", "1.1", pa.float32(), pytest.approx(1.1, rel=1e-6)),
     "d": ("double precision", "0.1", pa.float64(), 0.1),
     "flag": ("boolean", "true", pa.bool_(), True),
@@ -35,10 +43,18 @@ POSTGRES: dict[str, tuple[str, str, pa.DataType, Any]] = {
     "vc": ("varchar(20)", "'abc'", pa.string(), "abc"),
     "ch": ("char(4)", "'ab'", pa.string(), "ab  "),
     "day": ("date", "'2025-01-02'", pa.date32(), dt.date(2025, 1, 2)),
-    "ts": ("timestamp", "'2025-01-02 03:04:05.123456'", pa.timestamp("us"),
-           dt.datetime(2025, 1, 2, 3, 4, 5, 123456)),
-    "tstz": ("timestamptz", "'2025-01-02 03:04:05.123456+02'", pa.timestamp("us", tz="UTC"),
-             dt.datetime(2025, 1, 2, 1, 4, 5, 123456, tzinfo=UTC)),
+    "ts": (
+        "timestamp",
+        "'2025-01-02 03:04:05.123456'",
+        pa.timestamp("us"),
+        dt.datetime(2025, 1, 2, 3, 4, 5, 123456),
+    ),
+    "tstz": (
+        "timestamptz",
+        "'2025-01-02 03:04:05.123456+02'",
+        pa.timestamp("us", tz="UTC"),
+        dt.datetime(2025, 1, 2, 1, 4, 5, 123456, tzinfo=UTC),
+    ),
     "tm": ("time", "'13:14:15.5'", pa.time64("us"), dt.time(13, 14, 15, 500000)),
     "iv": ("interval", "'1 day 02:03:04.5'", pa.duration("us"), dt.timedelta(days=1, seconds=7384.5)),
     "js": ("json", """'{"b": 1, "a": [1, 2]}'""", pa.string(), '{"a":[1,2],"b":1}'),
@@ -60,8 +76,12 @@ MARIADB: dict[str, tuple[str, str, pa.DataType, Any]] = {
     "txt": ("text", "'héllo, wörld'", pa.string(), "héllo, wörld"),
     "vc": ("varchar(20)", "'abc'", pa.string(), "abc"),
     "day": ("date", "'2025-01-02'", pa.date32(), dt.date(2025, 1, 2)),
-    "ts": ("datetime(6)", "'2025-01-02 03:04:05.123456'", pa.timestamp("us"),
-           dt.datetime(2025, 1, 2, 3, 4, 5, 123456)),
+    "ts": (
+        "datetime(6)",
+        "'2025-01-02 03:04:05.123456'",
+        pa.timestamp("us"),
+        dt.datetime(2025, 1, 2, 3, 4, 5, 123456),
+    ),
     "tm": ("time(6)", "'26:03:04.5'", pa.duration("us"), dt.timedelta(days=1, seconds=7384.5)),
     "js": ("json", """'{"b": 1, "a": [1, 2]}'""", pa.string(), '{"b": 1, "a": [1, 2]}'),
     "uid": ("uuid", f"'{UID}'", pa.string(), str(UID)),
@@ -115,6 +135,8 @@ def test_sqlite_columns_with_only_nulls_are_null_typed(
     db = open_database("sqlite", tmp_path)
     db.execute("CREATE TABLE t (id integer, note text)")
     db.execute("INSERT INTO t VALUES (1, NULL), (2, 'x')")
-    batches = list(make_db(db, query="SELECT * FROM t ORDER BY id", fetch_batch_size=1).extract(make_context()))
+    batches = list(
+        make_db(db, query="SELECT * FROM t ORDER BY id", fetch_batch_size=1).extract(make_context())
+    )
     assert [b.schema.field("note").type for b in batches] == [pa.null(), pa.string()]
     db.close()
