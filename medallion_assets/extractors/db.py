@@ -8,6 +8,7 @@ Selected by ``source.type: db``::
       type: db
       db:
         url_env: SHOP_DB_URL          # env var with a SQLAlchemy URL, e.g. postgresql+psycopg://u:p@h/db
+        # url: sqlite:///data/shop.db # or a URL without credentials in the YAML itself
         table: orders                 # or query: "SELECT ... FROM ... WHERE ..." (its own WHERE is fine)
         schema: public
         fetch_batch_size: 50000       # rows per Arrow batch (memory: a few batches)
@@ -93,7 +94,8 @@ class DbExtractor(Extractor):
         return db
 
     def _target(self) -> SqlTarget:
-        return SqlTarget.from_env(self.config.url_env, self.entry.source_name)
+        cfg = self.config
+        return SqlTarget.from_config(cfg.url, cfg.url_env, self.entry.source_name)
 
     def _base(self, target: SqlTarget) -> SqlQuery:
         cfg = self.config

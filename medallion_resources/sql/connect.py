@@ -1,8 +1,8 @@
 """Connecting to a SQL database: the URL, its redaction, and retries of transient connection failures.
 
-The URL comes from the environment variable named by ``db.url_env`` (never from YAML). Every message that
-could carry it goes through ``SqlTarget.redact``: the password is replaced by ``***`` wherever it appears,
-and the target is described as ``<dialect> database '<db>' on <host>:<port>``.
+The URL comes from the environment variable named by ``db.url_env`` (or, without credentials, from
+``db.url``). Every message that could carry it goes through ``SqlTarget.redact``: the password is replaced
+by ``***`` wherever it appears, and the target is described as ``<dialect> database '<db>' on <host>:<port>``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ class SqlTarget:
     url_env: str
 
     @classmethod
+    def from_config(cls, url: str | None, url_env: str | None, source: str = "") -> SqlTarget:
+        """From ``db.url`` (no credentials) or the environment variable named by ``db.url_env``."""
+        if url:
+            return cls._parse(url, "db.url", "", source)
+        assert url_env is not None
+        return cls.from_env(url_env, source)
+
+    @classmethod
     def from_env(cls, url_env: str, source: str = "") -> SqlTarget:
         where = f"source '{source}': " if source else ""
         raw = os.environ.get(url_env)
@@ -57,14 +65,19 @@ class SqlTarget:
                 f"{where}db.url_env: environment variable '{url_env}' is not set; set it to a SQLAlchemy "
                 "URL such as postgresql+psycopg://user:password@host:5432/db"
             )
+        return cls._parse(raw, f"db.url_env: '{url_env}'", url_env, source)
+
+    @classmethod
+    def _parse(cls, raw: str, what: str, url_env: str, source: str) -> SqlTarget:
+        where = f"source '{source}': " if source else ""
         try:
             url = make_url(raw)
-        except (sa.exc.ArgumentError, ValueError) as exc:
+        except (sa.exc.ArgumentError, ValueError):
             raise ExtractError(
-                f"{where}db.url_env: '{url_env}' does not hold a valid SQLAlchemy URL "
-                f"({_mask(str(exc), raw)}); expected dialect+driver://user:password@host:port/database"
+                f"{where}{what} does not hold a valid SQLAlchemy URL; expected "
+                "dialect+driver://user:password@host:port/database"
             ) from None
-        return cls(url=url, url_env=url_env)
+        return cls(url=url, url_env=url_env or "db.url")
 
     @property
     def dialect(self) -> str:

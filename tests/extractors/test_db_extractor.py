@@ -27,10 +27,8 @@ def drain(extractor: Extractor, ctx: ExtractContext) -> pa.Table:
 def orders(database: Any) -> str:
     name = database.table("orders")
     database.execute(f"CREATE TABLE {name} (id integer, amount numeric(10,2), updated_at varchar(30))")
-    for i in range(1, 8):
-        database.execute(
-            f"INSERT INTO {name} VALUES (:i, :a, :u)", {"i": i, "a": i * 1.5, "u": f"2025-01-01 0{i}:00:00"}
-        )
+    rows = [{"i": i, "a": i * 1.5, "u": f"2025-01-01 0{i}:00:00"} for i in range(1, 8)]
+    database.execute(f"INSERT INTO {name} VALUES (:i, :a, :u)", rows)
     return name
 
 

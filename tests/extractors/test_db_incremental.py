@@ -32,8 +32,8 @@ def run(extractor: Extractor, day: dt.date, watermark_in: str | None = None) -> 
 
 
 def insert(db: Any, table: str, rows: list[tuple[int, str]]) -> None:
-    for row_id, stamp in rows:
-        db.execute(f"INSERT INTO {table} (id, updated_at) VALUES (:id, '{stamp}')", {"id": row_id})
+    values = [{"id": row_id, "u": stamp} for row_id, stamp in rows]
+    db.execute(f"INSERT INTO {table} (id, updated_at) VALUES (:id, :u)", values)
 
 
 @pytest.fixture
@@ -151,8 +151,7 @@ class TestWindowMode:
 def test_integer_cursor_watermark(database: Any, make_db: Callable[..., Extractor]) -> None:
     name = database.table("ids")
     database.execute(f"CREATE TABLE {name} (id integer, note varchar(10))")
-    for i in range(1, 6):
-        database.execute(f"INSERT INTO {name} VALUES (:i, 'x')", {"i": i})
+    database.execute(f"INSERT INTO {name} VALUES (:i, 'x')", [{"i": i} for i in range(1, 6)])
     inc = {"cursor_column": "id", "mode": "watermark", "initial_value": "2"}
     first = make_db(database, table=name, incremental=inc)
     assert run(first, D1) == [3, 4, 5] and first.watermark_out == "5"

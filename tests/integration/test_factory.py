@@ -16,6 +16,7 @@ EXPECTED = {
     "retail_customers": (["bronze", "retail", "customers"], ["silver", "sales", "customers"], True),
     "retail_orders": (["bronze", "retail", "orders"], ["silver", "sales", "orders"], True),
     "inventory_stock": (["bronze", "inventory", "stock"], ["silver", "inventory", "stock"], False),
+    "shop_payments": (["bronze", "shop", "payments"], ["silver", "sales", "payments"], True),
 }
 
 

@@ -93,6 +93,8 @@ def test_ui_lists_every_source_with_partitions_and_metadata(lake_env: dict[str, 
             "silver/sales/orders",
             "bronze/inventory/stock",
             "silver/inventory/stock",
+            "bronze/shop/payments",
+            "silver/sales/payments",
         }
         for key, node in nodes.items():
             assert node["isPartitioned"], key
