@@ -338,7 +338,7 @@ class DbConfig(StrictModel):
         if bool(self.query) == bool(self.table):
             raise ValueError("set exactly one of 'query' or 'table'")
         if bool(self.url) == bool(self.url_env):
-            raise ValueError("set exactly one of 'url_env' (an environment variable holding the URL) or 'url'")
+            raise ValueError("set exactly one of 'url_env' (an environment variable with the URL) or 'url'")
         if self.url and re.search(r"://[^/@]*:[^/@]*@", self.url):
             raise ValueError(
                 "'url' holds a password: put the URL in an environment variable and name it in 'url_env'"

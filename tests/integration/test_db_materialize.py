@@ -1,4 +1,4 @@
-"""db sources through Dagster, on PostgreSQL, MariaDB and SQLite: full and incremental partitions land exactly."""
+"""db sources through Dagster on PostgreSQL, MariaDB and SQLite: full and incremental loads land exactly."""
 
 from __future__ import annotations
 
