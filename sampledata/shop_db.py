@@ -33,8 +33,15 @@ def write_shop_db(out: Path, start: date, days: int) -> Path:
         midnight = datetime.combine(day, datetime.min.time())
         for _ in range(rng.randint(20, 30)):
             stamp = midnight + timedelta(seconds=rng.randint(0, 86399))
-            rows[next_id] = [next_id, rng.randint(1, 500), rng.choice(METHODS), rng.randint(100, 50000),
-                             "EUR", "authorised", _text(stamp)]
+            rows[next_id] = [
+                next_id,
+                rng.randint(1, 500),
+                rng.choice(METHODS),
+                rng.randint(100, 50000),
+                "EUR",
+                "authorised",
+                _text(stamp),
+            ]
             next_id += 1
         movable = [r for r in rows.values() if r[5] in NEXT_STATUS and r[6] < _text(midnight)]
         for row in rng.sample(movable, k=min(8, len(movable))):
