@@ -284,7 +284,10 @@ def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> 
     if kind == "text" and (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)):
         return pa.array([None if v is None else to_json_text(v) for v in array.to_pylist()], pa.string())
     if kind == "decimal" and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        return pa.array([None if v is None else decimal.Decimal(v) for v in array.to_pylist()], target)
+        try:
+            return pc.cast(array, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.array([None if v is None else decimal.Decimal(v) for v in array.to_pylist()], target)
     if kind == "timestamptz" and pa.types.is_timestamp(array.type):
         return pc.cast(array, pa.timestamp("us", tz="UTC"))
     return pc.cast(array, target)
