@@ -52,7 +52,9 @@ def main() -> None:
             }
         }
     )
-    platform = PlatformConfig.model_validate({"bronze": {"local_path": "/tmp/x"}, "silver": {"local_path": "/tmp/y"}})
+    platform = PlatformConfig.model_validate(
+        {"bronze": {"local_path": "/tmp/x"}, "silver": {"local_path": "/tmp/y"}}
+    )
     extractor = create_extractor(entry, platform)
     start = datetime(2025, 1, 1, tzinfo=UTC)
     ctx = ExtractContext(run_date=date(2025, 1, 1), window_start=start, window_end=start + timedelta(days=1))

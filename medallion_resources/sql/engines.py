@@ -127,7 +127,7 @@ class SqlAlchemyEngine(SqlEngine):
                 try:
                     result = conn.execute(sa.text(query.named(engine.dialect)), query.params)
                     for rows in result.partitions(batch_size):
-                        values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+                        values = list(zip(*rows, strict=True))
                         arrays = [python_to_arrow(v, c) for v, c in zip(values, columns, strict=True)]
                         yield pa.RecordBatch.from_arrays(arrays, names=names)
                 except sa.exc.DBAPIError as exc:

@@ -218,14 +218,16 @@ def python_to_arrow(values: Sequence[Any], column: SqlColumn) -> pa.Array:
     kind, target = column.kind, column.arrow_type
     if kind in ("json",):
         return pa.array([_json_text(v) for v in values], pa.string())
-    if kind in ("uuid", "text", "decimal_text"):
-        return pa.array([_text(v) for v in values], pa.string())
-    if kind == "string":
-        return pa.array([_text(v) for v in values], pa.string())
+    if kind in ("string", "text"):
+        try:  # the common case, all str: Arrow converts the list in C
+            return pa.array(values, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.array([_text(v) for v in values], pa.string())
+    if kind in ("uuid", "decimal_text"):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
     if kind == "binary":
         return pa.array([None if v is None else bytes(v) for v in values], pa.binary())
-    if kind == "timestamptz":
-        return pa.array([_utc(v) for v in values], target)
+    # timestamptz: Arrow converts aware datetimes to UTC itself
     if target is not None:
         try:
             return pa.array(values, target)
