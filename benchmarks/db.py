@@ -1,4 +1,4 @@
-"""Benchmark: a 1M-row, 6-column PostgreSQL table into a Bronze partition through the Dagster asset, per engine.
+"""Benchmark: 1M PostgreSQL rows x 6 columns into a Bronze partition through the Dagster asset, per engine.
 
     .venv/bin/python benchmarks/db.py [--rows 1000000] [--rss-rows 5000000] [--url postgresql+psycopg://...]
 
@@ -99,9 +99,7 @@ def main() -> None:
                 raw.append(time.perf_counter() - began)
             assert rows == args.rows
         raw_rate = args.rows / min(raw)
-        print(
-            f"rows: {args.rows:,} x 6 columns; raw ADBC fetch: {min(raw):.2f}s = {raw_rate:,.0f} rows/s (1.00)"
-        )
+        print(f"rows: {args.rows:,} x 6 columns; raw ADBC: {min(raw):.2f}s = {raw_rate:,.0f} rows/s (1.00)")
         print(
             f"{'engine':<11} {'end to end':>11} {'rows/s':>11} {'ratio':>6}   {'run cost':>8} "
             f"{'rows/s w/o':>11} {'ratio':>6}"

@@ -32,6 +32,9 @@ What an incremental partition D reads (values are bound parameters, never SQL te
   the first run read (plus late commits) and never rows of D+1. A row committed *after* its partition ran
   with a cursor at or below the watermark is only caught by ``window`` mode's lookback.
 
+Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD HH:MM:SS[.ffffff]``; in
+``watermark`` mode they get the ``< window_end`` bound when the watermark is an ISO date-time.
+
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
 ``stats``: ``batches`` and ``engine``. Column types: ``medallion_resources.sql.types``.

@@ -124,7 +124,10 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
-    return isinstance(exc, ConnectionError | TimeoutError)
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    # other DBAPI drivers (ADBC, raw psycopg): connection trouble is their OperationalError/InterfaceError
+    return type(exc).__name__ in ("OperationalError", "InterfaceError")
 
 
 def connect_with_retries(

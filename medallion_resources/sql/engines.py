@@ -12,8 +12,10 @@ Selected by ``db.engine``::
 - ``adbc`` (``AdbcEngine``): PostgreSQL through ``adbc-driver-postgresql``, which reads the COPY binary
   stream straight into Arrow (several times faster); batches are re-cut to at most ``fetch_batch_size``
   rows and converted with ``types.arrow_to_canonical``.
-- ``connectorx``: not available in this version (no wheel of a release that streams with bound
-  parameters was validated here); selecting it is a clear error.
+- ``connectorx``: not supported; selecting it is a clear error. connectorx 0.4.6 installs on Python 3.11
+  here, but it cannot bind parameters (incremental bounds would have to be spliced into the SQL), it aborts
+  on PostgreSQL ``interval`` columns, and it reads unconstrained ``numeric`` as ``decimal(38, 10)``, so
+  neither the binding rule nor identical output across engines would hold. ADBC is faster anyway.
 - ``auto``: ADBC for PostgreSQL when its driver is installed, SQLAlchemy otherwise; when the ADBC driver
   rejects the statement before any row was produced, the same query is run through SQLAlchemy.
 
@@ -228,8 +230,9 @@ def select_engine(name: str, target: SqlTarget, retry: RetryPolicy = DEFAULT_RET
     """The engine named by ``db.engine`` for ``target``, or an ExtractError saying why it cannot serve."""
     if name == "connectorx":
         raise ExtractError(
-            "db.engine 'connectorx' is not supported in this version; use 'adbc' (PostgreSQL, fastest), "
-            "'sqlalchemy' or 'auto'"
+            "db.engine 'connectorx' is not supported: it cannot bind parameters, aborts on PostgreSQL "
+            "intervals and rounds unconstrained numerics; use 'adbc' (PostgreSQL, fastest), 'sqlalchemy' or "
+            "'auto'"
         )
     try:
         cls = ENGINES[name]

@@ -103,3 +103,14 @@ def test_adbc_on_mariadb_is_a_clear_error(
         ExtractError, match=r"db.engine 'adbc' cannot read mysql database 'test'.*PostgreSQL only"
     ):
         list(make_db(mariadb, table="anything", engine="adbc").extract(make_context()))
+
+
+def test_connectorx_is_a_clear_error(
+    postgres: Any, make_db: Callable[..., Extractor], make_context: Callable[..., ExtractContext]
+) -> None:
+    extractor = make_db(postgres, table="anything", engine="connectorx")
+    with pytest.raises(
+        ExtractError, match=r"db.engine 'connectorx' is not supported: it cannot bind parameters"
+    ):
+        list(extractor.extract(make_context()))
+    assert not extractor.check().ok

@@ -14,7 +14,9 @@ from medallion_assets.config.models import PlatformConfig, SourceEntry
 from medallion_assets.errors import ExtractError
 from medallion_assets.extractors import ExtractContext, Extractor, create_extractor
 from medallion_assets.extractors.db import DbExtractor, parse_lookback
+from medallion_resources.sql import SqlQuery, SqlTarget
 from medallion_resources.sql.connect import RetryPolicy
+from medallion_resources.sql.engines import AdbcEngine
 
 pytestmark = pytest.mark.services
 
@@ -178,6 +180,21 @@ class TestConnection:
         assert caplog.text.count("retrying in") == 2
         check = extractor.check()
         assert not check.ok and "warehouse" in check.detail and "S3cr" not in check.detail
+
+    def test_the_adbc_engine_retries_and_redacts_too(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        port = _closed_port()
+        monkeypatch.setenv(
+            "MEDALLION_TEST_DB_URL", f"postgresql://alice:S3cr%40tPw@127.0.0.1:{port}/warehouse"
+        )
+        target = SqlTarget.from_env("MEDALLION_TEST_DB_URL")
+        engine = AdbcEngine(target, RetryPolicy(attempts=2, first_delay=0.01))
+        with caplog.at_level("WARNING"), pytest.raises(ExtractError) as info:
+            list(engine.stream(SqlQuery("SELECT 1 AS one"), [], 10))
+        assert f"database 'warehouse' on 127.0.0.1:{port} after 2 attempts" in str(info.value)
+        assert "S3cr" not in str(info.value) and "S3cr" not in caplog.text
+        assert caplog.text.count("retrying in") == 1
 
     def test_missing_env_var(self, make_entry: Callable[..., SourceEntry], platform: PlatformConfig) -> None:
         extractor = create_extractor(
