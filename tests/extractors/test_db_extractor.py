@@ -222,3 +222,43 @@ class TestConnection:
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("2h", 7200), ("1 d", 86400), (None, 0)])
 def test_parse_lookback(text: str | None, seconds: int) -> None:
     assert parse_lookback(text).total_seconds() == seconds
+
+
+class TestConfig:
+    @pytest.mark.parametrize(
+        ("db", "message"),
+        [
+            ({"url": "postgresql://bob:pw@db/x", "table": "t"}, "'url' holds a password"),
+            ({"url": "sqlite:///a.db", "url_env": "X", "table": "t"}, "set exactly one of 'url_env'"),
+            ({"table": "t"}, "set exactly one of 'url_env'"),
+            ({"url_env": "X", "table": "t", "query": "SELECT 1"}, "set exactly one of 'query' or 'table'"),
+        ],
+    )
+    def test_invalid_db_sections(
+        self, make_entry: Callable[..., SourceEntry], db: dict, message: str
+    ) -> None:
+        with pytest.raises(ValueError, match=message):
+            make_entry("db", db)
+
+    def test_a_relative_sqlite_url_resolves_against_the_project(self, tmp_path: Any) -> None:
+        import yaml
+
+        from medallion_assets.config.loader import load_config
+
+        configs = tmp_path / "configs"
+        configs.mkdir()
+        platform = {"bronze": {"local_path": "lake/b"}, "silver": {"local_path": "lake/s"}}
+        source = {
+            "source": {
+                "system": "s",
+                "table": "t",
+                "type": "db",
+                "db": {"url": "sqlite:///data/x.db", "table": "t"},
+            },
+            "silver": {"model": "periodic_snapshot"},
+        }
+        (configs / "all.yaml").write_text(
+            yaml.safe_dump({"config_version": 1, "platform": platform, "sources": [source]})
+        )
+        config = load_config(configs)
+        assert config.sources[0].source.db.url == f"sqlite:///{tmp_path / 'data' / 'x.db'}"
