@@ -193,9 +193,12 @@ def _max(best: Any, column: pa.Array) -> Any:
     if pa.types.is_null(column.type) or column.null_count == len(column):
         return best
     value = pc.max(column).as_py()
-    if value is None:
-        return best
-    return value if best is None or value > best else best
+    if value is None or best is None:
+        return best if value is None else value
+    try:
+        return value if value > best else best
+    except TypeError:  # an untyped (SQLite) column whose batches hold different kinds: compare as text
+        return value if format_cursor_value(value) > format_cursor_value(best) else best
 
 
 def _describe_conditions(query: SqlQuery) -> str:
