@@ -109,6 +109,12 @@ def _mask(text: str, secret: str) -> str:
 
 def create_sa_engine(target: SqlTarget) -> sa.Engine:
     """A SQLAlchemy engine without a pool (one connection per extraction; nothing lingers)."""
+    database = target.url.database
+    if target.dialect == "sqlite" and database and database != ":memory:" and not os.path.exists(database):
+        # SQLite would create an empty file and then report missing tables; say what is really wrong
+        raise ExtractError(
+            f"{target.describe()} does not exist (check db.url / the path in '{target.url_env}')"
+        )
     try:
         return sa.create_engine(target.url, poolclass=sa.pool.NullPool)
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:

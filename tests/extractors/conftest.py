@@ -127,6 +127,9 @@ def open_database(dialect: str, tmp_path: Any) -> Database:
     from tests.conftest import require_service
 
     if dialect == "sqlite":
+        import sqlite3
+
+        sqlite3.connect(tmp_path / "source.db").close()  # an empty database, as a server would have
         return Database("sqlite", f"sqlite:///{tmp_path}/source.db")
     url = DB_URLS[dialect]
     require_service(

@@ -214,6 +214,15 @@ class TestConnection:
         assert "postgresql database 'test' on 127.0.0.1:5432: 3 columns" in result.detail
         assert "id int64, amount decimal128(12, 2), seen timestamp[us, tz=UTC]" in result.detail
 
+    def test_a_missing_sqlite_file_is_reported_not_created(
+        self, tmp_path: Any, make_entry: Callable[..., SourceEntry], platform: PlatformConfig
+    ) -> None:
+        path = tmp_path / "nowhere.db"
+        extractor = create_extractor(make_entry("db", {"url": f"sqlite:///{path}", "table": "t"}), platform)
+        result = extractor.check()
+        assert not result.ok and f"sqlite database '{path}' does not exist" in result.detail
+        assert not path.exists()
+
     def test_check_of_a_missing_table_fails(self, database: Any, make_db: Callable[..., Extractor]) -> None:
         result = make_db(database, table="medallion_missing_table").check()
         assert not result.ok and "query failed" in result.detail
