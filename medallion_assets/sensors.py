@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import posixpath
 import re
 from collections.abc import Callable, Sequence
@@ -37,14 +36,16 @@ import dagster as dg
 import fsspec
 
 from medallion_assets.assets import partitions_def_for
+from medallion_assets.errors import ExtractError
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeIOManager
+from medallion_resources.sql.connect import SqlTarget, create_sa_engine
+from medallion_resources.sql.query import SOURCE_ALIAS, base_select, validate_identifier
 
 __all__ = ["build_sensors", "file_partitions", "max_cursor_value"]
 
 Clock = Callable[[], datetime]
 _TEMPLATE_RE = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
-_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _STRFTIME_RE = {
     "Y": r"\d{4}",
     "y": r"\d{2}",
@@ -257,17 +258,16 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         key = _last_partition(partitions, now())
         if key is None or spec.partitions.end_offset < 1:
             return dg.SensorResult(skip_reason="no current partition (needs partitions.end_offset: 1)")
-        url = os.environ.get(db.url_env)
-        if not url:
-            return dg.SensorResult(
-                skip_reason=f"environment variable {db.url_env} (source.db.url_env) is not set",
-                cursor=context.cursor,
-            )
         try:
-            value = max_cursor_value(url, column, query=db.query, table=db.table, schema=db.db_schema)
+            target = SqlTarget.from_config(db.url, db.url_env, spec.name)
+        except ExtractError as exc:  # the URL's variable is unset or holds no valid URL
+            return dg.SensorResult(skip_reason=str(exc), cursor=context.cursor)
+        try:
+            value = max_cursor_value(target, column, query=db.query, table=db.table, schema=db.db_schema)
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
+            first_line = target.redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
             return dg.SensorResult(
-                skip_reason=f"cannot poll MAX({column}) of source '{spec.name}': {_scrub(str(exc), url)}",
+                skip_reason=f"cannot poll MAX({column}) of source '{spec.name}': {first_line}",
                 cursor=context.cursor,
             )
         if value is None:
@@ -297,24 +297,24 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
 
 
 def max_cursor_value(
-    url: str, column: str, *, query: str | None = None, table: str | None = None, schema: str | None = None
+    target: SqlTarget,
+    column: str,
+    *,
+    query: str | None = None,
+    table: str | None = None,
+    schema: str | None = None,
 ) -> Any:
-    """``MAX(column)`` over the source's query (as a subquery) or table; identifiers are validated."""
+    """``MAX(column)`` over the source's rows, selected exactly as the db extractor selects them."""
     import sqlalchemy as sa
 
-    for name in (column, table, schema):
-        if name is not None and not _IDENTIFIER_RE.match(name):
-            raise ValueError(f"'{name}' is not a valid SQL identifier (letters, digits, _ and $)")
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = create_sa_engine(target)
     try:
-        quote = engine.dialect.identifier_preparer.quote
-        if query is not None:
-            source = f"({query.strip().rstrip(';')}) AS medallion_source"
-        else:
-            assert table is not None
-            source = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+        cursor = engine.dialect.identifier_preparer.quote_identifier(
+            validate_identifier(column, "incremental.cursor_column")
+        )
+        rows = base_select(engine.dialect, table=table, schema=schema, query=query)
         with engine.connect() as conn:
-            return conn.execute(sa.text(f"SELECT MAX({quote(column)}) FROM {source}")).scalar()
+            return conn.execute(sa.text(f"SELECT MAX({cursor}) FROM ({rows}) AS {SOURCE_ALIAS}")).scalar()
     finally:
         engine.dispose()
 
@@ -338,22 +338,6 @@ def _is_after(value: Any, loaded: str) -> bool:
     except (ValueError, ArithmeticError):
         pass
     return str(value) > loaded
-
-
-def _scrub(message: str, url: str) -> str:
-    """Drop the URL's password (and the URL itself) from a driver's message."""
-    import sqlalchemy as sa
-
-    try:
-        parsed = sa.engine.make_url(url)
-        secret = parsed.password
-        message = message.replace(url, parsed.render_as_string(hide_password=True))
-    except Exception:  # noqa: BLE001 - an unparsable URL: hide it whole
-        secret = None
-        message = message.replace(url, "***")
-    if secret:
-        message = message.replace(str(secret), "***")
-    return _redact(message.splitlines()[0] if message else message)
 
 
 def _redact(text: str) -> str:

@@ -14,6 +14,8 @@ Three sources exercise the three Bronze shapes the demo shows:
   ``updated_at`` is older than what Silver already holds.
 - ``inventory/stock/stock_YYYYMMDD.parquet``: a **periodic snapshot** of stock levels per (sku, warehouse),
   with a duplicate row per day where the later one wins.
+- ``shop/shop.db``: a SQLite database read by the ``db`` extractor, incremental by ``updated_at``
+  (``shop_db.py``).
 
 The same arguments always produce byte-identical files (seeded per day, no wall clock).
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from shop_db import write_shop_db
 
 DEFAULT_OUT = Path(os.environ.get("MEDALLION_SAMPLE_DIR") or Path(__file__).resolve().parent / "generated")
 CITIES = ["Lisbon", "Porto", "Madrid", "Paris", "Berlin", "Oslo", "Dublin", "Rome"]
@@ -133,6 +136,7 @@ def generate(out: Path, start: date, days: int, customers: int = 200, skus: int 
 
         _add_ticket_events(tickets, random.Random(int(stamp) + 7), day)
     written.append(_write_json(out / "support" / "tickets.json", tickets))
+    written.append(write_shop_db(out, start, days))
     return written
 
 

@@ -574,6 +574,13 @@ def _resolve_platform_paths(platform: PlatformConfig, project_dir: Path) -> Plat
 
 
 def _resolve_source_paths(entry: SourceEntry, project_dir: Path) -> SourceEntry:
+    db = entry.source.db
+    if db is not None and db.url and db.url.startswith("sqlite") and ":///" in db.url:
+        scheme, _, path = db.url.partition(":///")
+        if path and not path.startswith(":memory:"):
+            url = f"{scheme}:///{_absolute(path, project_dir)}"
+            db = db.model_copy(update={"url": url})
+            entry = entry.model_copy(update={"source": entry.source.model_copy(update={"db": db})})
     file = entry.source.file
     if file is None:
         return entry

@@ -342,7 +342,12 @@ class DbIncrementalConfig(StrictModel):
 
 
 class DbConfig(StrictModel):
-    url_env: str = Field(description="Environment variable holding the SQLAlchemy URL.")
+    url_env: str | None = Field(None, description="Environment variable holding the SQLAlchemy URL.")
+    url: str | None = Field(
+        None,
+        description="A SQLAlchemy URL without credentials, e.g. sqlite:///data/shop.db (a relative SQLite "
+        "path is resolved like file paths); anything with a password goes in url_env.",
+    )
     query: str | None = None
     table: str | None = None
     db_schema: str | None = Field(None, alias="schema")
@@ -354,6 +359,12 @@ class DbConfig(StrictModel):
     def _query_or_table(self) -> DbConfig:
         if bool(self.query) == bool(self.table):
             raise ValueError("set exactly one of 'query' or 'table'")
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError("set exactly one of 'url_env' (an environment variable with the URL) or 'url'")
+        if self.url and re.search(r"://[^/@]*:[^/@]*@", self.url):
+            raise ValueError(
+                "'url' holds a password: put the URL in an environment variable and name it in 'url_env'"
+            )
         return self
 
 

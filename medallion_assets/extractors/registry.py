@@ -45,4 +45,5 @@ def create_extractor(entry: SourceEntry, platform: PlatformConfig) -> Extractor:
 def _load_builtins() -> None:
     # Importing the modules runs their @register_extractor decorators.
     import medallion_assets.extractors.api  # noqa: F401
+    import medallion_assets.extractors.db  # noqa: F401
     import medallion_assets.extractors.file  # noqa: F401

@@ -63,3 +63,111 @@ def memory_root(request: pytest.FixtureRequest) -> Iterator[str]:
     fs = fsspec.filesystem("memory")
     if fs.exists(folder):
         fs.rm(folder, recursive=True)
+
+
+# --- SQL databases: the local PostgreSQL and MariaDB, and a SQLite file ----------------------------------
+
+DB_URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+DB_START = {
+    "postgresql": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "mariadb": "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+}
+
+
+class Database:
+    """A database the test may create tables in; every table it creates is dropped afterwards."""
+
+    def __init__(self, dialect: str, url: str) -> None:
+        import sqlalchemy as sa
+
+        self.dialect, self.url = dialect, url
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        self.tables: list[str] = []
+
+    def table(self, prefix: str = "t") -> str:
+        """A table name unique to this test (parallel workers share the servers)."""
+        import uuid
+
+        name = f"medallion_{prefix}_{uuid.uuid4().hex[:10]}"
+        self.tables.append(name)
+        return name
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        import sqlalchemy as sa
+
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(sql), params or {})
+
+    def close(self) -> None:
+        import sqlalchemy as sa
+
+        with self.engine.begin() as conn:
+            for name in self.tables:
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+        self.engine.dispose()
+
+
+def _reachable(url: str) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return True
+    except Exception:  # noqa: BLE001 - any failure means: not available
+        return False
+    finally:
+        engine.dispose()
+
+
+def open_database(dialect: str, tmp_path: Any) -> Database:
+    from tests.conftest import require_service
+
+    if dialect == "sqlite":
+        import sqlite3
+
+        sqlite3.connect(tmp_path / "source.db").close()  # an empty database, as a server would have
+        return Database("sqlite", f"sqlite:///{tmp_path}/source.db")
+    url = DB_URLS[dialect]
+    require_service(
+        _reachable(url), f"{dialect} on 127.0.0.1 is not reachable; start it with: {DB_START[dialect]}"
+    )
+    return Database(dialect, url)
+
+
+@pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
+def database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database]:
+    """Each of the three tested databases in turn."""
+    db = open_database(request.param, tmp_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def postgres(tmp_path: Any) -> Iterator[Database]:
+    db = open_database("postgresql", tmp_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def mariadb(tmp_path: Any) -> Iterator[Database]:
+    db = open_database("mariadb", tmp_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def make_db(
+    make_entry: Callable[..., SourceEntry], platform: PlatformConfig, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Extractor]:
+    """``make_db(database, table=..., incremental=...)``: the db extractor for those settings."""
+
+    def make(db: Database, **section: Any) -> Extractor:
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        return create_extractor(make_entry("db", {"url_env": "MEDALLION_TEST_DB_URL", **section}), platform)
+
+    return make

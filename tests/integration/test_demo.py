@@ -30,7 +30,7 @@ def test_make_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         i for i, line in enumerate(lines) if line.split()[:5] == ["source", "date", "layer", "rows", "files"]
     )
     rows = [line.split() for line in lines[header + 2 :] if line.strip() and len(line.split()) == 6]
-    assert len(rows) == 4 * 3 * 2  # sources (3 file, 1 API) x dates x layers
+    assert len(rows) == 5 * 3 * 2  # sources (3 file, 1 API, 1 SQL) x dates x layers
     assert all(row[5] == "ok" and int(row[3]) > 0 and int(row[4]) > 0 for row in rows)
 
     for key, value in env.items():

@@ -17,8 +17,9 @@ EXPECTED = {
     "retail_orders": (["bronze", "retail", "orders"], ["silver", "sales", "orders"], True),
     "inventory_stock": (["bronze", "inventory", "stock"], ["silver", "inventory", "stock"], False),
     "support_tickets": (["bronze", "support", "tickets"], ["silver", "support", "tickets"], True),
+    "shop_payments": (["bronze", "shop", "payments"], ["silver", "sales", "payments"], True),
 }
-SOURCE_KIND = {"support_tickets": "api"}
+SOURCE_KIND = {"support_tickets": "api", "shop_payments": "db"}  # the others are file sources
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ def test_ui_lists_every_source_with_partitions_and_metadata(lake_env: dict[str, 
             "silver/inventory/stock",
             "bronze/support/tickets",
             "silver/support/tickets",
+            "bronze/shop/payments",
+            "silver/sales/payments",
         }
         for key, node in nodes.items():
             assert node["isPartitioned"], key

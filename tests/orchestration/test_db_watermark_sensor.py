@@ -17,11 +17,12 @@ from service_gate import require_service
 
 from medallion_assets.assets import build_assets
 from medallion_assets.config.models import OutputDefaultsConfig
-from medallion_assets.errors import ConfigError
+from medallion_assets.errors import ConfigError, ExtractError
 from medallion_assets.lake import Lake
 from medallion_assets.schedules import build_jobs
 from medallion_assets.sensors import build_sensors, max_cursor_value
 from medallion_resources.manifest import PartitionWriter
+from medallion_resources.sql.connect import SqlTarget
 
 pytestmark = pytest.mark.services
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -163,10 +164,11 @@ def test_a_query_source_polls_the_max_of_its_own_rows(make_lake, instance, engin
 
 
 def test_schema_qualified_table_and_identifier_validation(engine, table: str) -> None:
-    value = max_cursor_value(PG_URL, "updated_at", table=table, schema="public")
+    target = SqlTarget.from_config(PG_URL, None)
+    value = max_cursor_value(target, "updated_at", table=table, schema="public")
     assert value == datetime(2025, 3, 10, 9, 0)
-    with pytest.raises(ValueError, match=r"'updated_at; DROP TABLE x' is not a valid SQL identifier"):
-        max_cursor_value(PG_URL, "updated_at; DROP TABLE x", table=table)
+    with pytest.raises(ExtractError, match=r"'updated_at; DROP TABLE x' is not a valid identifier"):
+        max_cursor_value(target, "updated_at; DROP TABLE x", table=table)
 
 
 def test_an_outage_is_a_skip_reason_without_the_password(make_lake, instance, monkeypatch, table) -> None:
@@ -183,13 +185,13 @@ def test_an_outage_is_a_skip_reason_without_the_password(make_lake, instance, mo
 
     monkeypatch.delenv("ERP_DOWN_URL")
     unset = tick(sensor_of(lake), instance)
-    assert unset.skip_message == "environment variable ERP_DOWN_URL (source.db.url_env) is not set"
+    assert "environment variable 'ERP_DOWN_URL' is not set" in unset.skip_message
 
 
 def test_a_bad_identifier_in_config_is_a_skip_reason(make_lake, instance, table: str) -> None:
     lake = make_lake(table=f"{table} t; --")
     result = tick(sensor_of(lake), instance)
-    assert not result.run_requests and "is not a valid SQL identifier" in result.skip_message
+    assert not result.run_requests and "is not a valid identifier" in result.skip_message
 
 
 def test_db_watermark_without_end_offset_1_is_a_config_error(make_lake, table: str) -> None:

@@ -1,0 +1,193 @@
+"""Building the SQL an extraction runs: validated identifiers, bound cursor values, one text per engine.
+
+Only identifiers (table, schema, cursor column) are ever put into SQL text, and only after they match
+``IDENTIFIER_RE`` and are quoted by the dialect; every value (window bounds, watermark) is a bound
+parameter. A user ``query`` is wrapped as a derived table, so it may carry its own ``WHERE``/``JOIN``::
+
+    SELECT * FROM (<query>) AS _medallion_src WHERE _medallion_src."updated_at" >= :medallion_lo AND ...
+
+Cursor values and watermarks travel as strings (``watermark_out`` in ``_metadata.json``) and are parsed
+back by the cursor column's kind (``types``): ``int`` → ``int``; ``decimal`` → ``Decimal``;
+``timestamp`` → naive ``datetime``; ``timestamptz`` → aware ``datetime`` (UTC); ``date`` → ``date``; text
+kinds stay strings. ``format_cursor_value`` is the inverse and round-trips exactly: timestamps always carry
+six fractional digits (``2025-01-02T10:00:00.000001`` or ``...+00:00`` when aware), decimals their exact
+text, integers their digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from medallion_assets.errors import ExtractError
+from medallion_resources.sql.types import SqlColumn
+
+__all__ = [
+    "IDENTIFIER_RE",
+    "SqlQuery",
+    "base_select",
+    "format_cursor_value",
+    "parse_cursor_value",
+    "validate_identifier",
+    "window_bound",
+    "find_column",
+]
+
+IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+SOURCE_ALIAS = "_medallion_src"
+
+
+def validate_identifier(value: str, key: str) -> str:
+    """``value`` if it is a plain SQL identifier, else an ExtractError naming ``key`` and the rule."""
+    if not isinstance(value, str) or not IDENTIFIER_RE.fullmatch(value):
+        raise ExtractError(
+            f"db.{key}: {value!r} is not a valid identifier; allowed: a letter or '_' followed by up to "
+            "62 letters, digits, '_' or '$' (use db.query for anything else)"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Condition:
+    column: str  # validated, unquoted
+    op: str  # one of >=, >, <
+    param: str
+
+
+@dataclass(frozen=True)
+class SqlQuery:
+    """A base SELECT plus cursor conditions, rendered for SQLAlchemy (``:name``) or libpq (``$n``)."""
+
+    base: str
+    conditions: tuple[Condition, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def _render(self, quote: sa.sql.compiler.IdentifierPreparer, placeholder: Any) -> str:
+        if not self.conditions:
+            return self.base
+        where = " AND ".join(
+            f"{SOURCE_ALIAS}.{quote.quote_identifier(c.column)} {c.op} {placeholder(c.param, i)}"
+            for i, c in enumerate(self.conditions, start=1)
+        )
+        return f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS} WHERE {where}"
+
+    def named(self, dialect: sa.Dialect) -> str:
+        """SQL text with ``:name`` parameters, for ``sqlalchemy.text``."""
+        return self._render(dialect.identifier_preparer, lambda name, _i: f":{name}")
+
+    def positional(self, dialect: sa.Dialect) -> tuple[str, tuple[Any, ...]]:
+        """SQL text with ``$1..$n`` parameters and the values in order (ADBC PostgreSQL)."""
+        text = self._render(dialect.identifier_preparer, lambda _name, i: f"${i}")
+        return text, tuple(self.params[c.param] for c in self.conditions)
+
+    def describe_sql(self, dialect: sa.Dialect) -> str:
+        """The base SELECT returning no row: the database reports its columns without reading any."""
+        return f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS} WHERE 1 = 0"
+
+
+def base_select(dialect: sa.Dialect, *, table: str | None, schema: str | None, query: str | None) -> str:
+    """``SELECT * FROM "schema"."table"`` (validated, quoted) or the user's query without its ``;``."""
+    if query:
+        text = query.strip().rstrip(";").strip()
+        if not text:
+            raise ExtractError("db.query is empty")
+        return text
+    assert table is not None
+    quote = dialect.identifier_preparer
+    name = quote.quote_identifier(validate_identifier(table, "table"))
+    if schema:
+        name = f"{quote.quote_identifier(validate_identifier(schema, 'schema'))}.{name}"
+    return f"SELECT * FROM {name}"
+
+
+# --- cursor values ----------------------------------------------------------------------------------------
+
+_INT_RE = re.compile(r"[+-]?\d+")
+_NUM_RE = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+
+
+def parse_cursor_value(text: str, column: SqlColumn, what: str) -> Any:
+    """A watermark or ``initial_value`` string as the Python value to bind for ``column``'s kind."""
+    kind = column.kind
+    try:
+        if kind == "int":
+            return int(text)
+        if kind in ("decimal", "decimal_text"):
+            return decimal.Decimal(text)
+        if kind in ("float32", "float64"):
+            return float(text)
+        if kind == "date":
+            return dt.date.fromisoformat(text[:10])
+        if kind == "timestamp":
+            value = dt.datetime.fromisoformat(text)
+            return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+        if kind == "timestamptz":
+            value = dt.datetime.fromisoformat(text)
+            return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except ValueError:
+        raise ExtractError(
+            f"{what} {text!r} is not a valid value for cursor column '{column.name}' ({column.kind})"
+        ) from None
+    if kind == "infer":  # untyped (SQLite): numbers compare as numbers, anything else as text
+        if _INT_RE.fullmatch(text):
+            return int(text)
+        if _NUM_RE.fullmatch(text):
+            return float(text)
+    return text
+
+
+def format_cursor_value(value: Any) -> str:
+    """The exact string form of a cursor value (inverse of ``parse_cursor_value``)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def window_bound(moment: dt.datetime, column: SqlColumn) -> Any:
+    """A partition window bound (tz-aware) as the value to compare ``column`` with.
+
+    Aware timestamps compare as instants; naive timestamps and dates as the wall clock of the partitions'
+    timezone; untyped (SQLite) or text cursors as ``YYYY-MM-DD HH:MM:SS`` text (SQLite's own format).
+    """
+    kind = column.kind
+    if kind == "timestamptz":
+        return moment.astimezone(dt.UTC)
+    if kind == "timestamp":
+        return moment.replace(tzinfo=None)
+    if kind == "date":
+        return moment.date()
+    if kind in ("int", "decimal", "decimal_text", "float32", "float64"):
+        raise ExtractError(
+            f"incremental.mode 'window' needs a date or timestamp cursor column; '{column.name}' is "
+            f"{kind} (use mode: watermark for numeric cursors)"
+        )
+    return moment.replace(tzinfo=None).isoformat(sep=" ")
+
+
+def find_column(columns: Sequence[SqlColumn], name: str) -> SqlColumn:
+    for column in columns:
+        if column.name == name:
+            return column
+    for column in columns:  # unquoted identifiers fold case (PostgreSQL lower, Oracle upper)
+        if column.name.lower() == name.lower():
+            return column
+    raise ExtractError(
+        f"db.incremental.cursor_column '{name}' is not a column of the query; columns: "
+        f"{', '.join(c.name for c in columns)}"
+    )

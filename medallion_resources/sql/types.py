@@ -1,0 +1,303 @@
+"""The one mapping of SQL column types to Arrow, shared by every engine.
+
+Each result column is first given a *kind* from the database's own description of the query (the DBAPI
+``cursor.description`` of a zero-row execution: type OIDs on PostgreSQL, field types on MySQL/MariaDB), and
+the kind fixes its Arrow type. Every engine then converts what its driver returns to that type - SQLAlchemy
+from Python values (``python_to_arrow``), ADBC from its Arrow arrays (``arrow_to_canonical``) - so a column
+lands identically whichever engine read it.
+
+=========================================  ==========================  =====================================
+SQL type                                   kind                        Arrow type
+=========================================  ==========================  =====================================
+smallint, integer, bigint (MySQL: tinyint   ``int``                     ``int64``
+..bigint, year)
+numeric/decimal(p, s), p <= 38              ``decimal``                 ``decimal128(p, s)`` (exact)
+numeric/decimal(p, s), 38 < p <= 76         ``decimal``                 ``decimal256(p, s)``
+numeric without precision (PostgreSQL)      ``decimal_text``            ``string``: the exact decimal text
+real / float (4 bytes)                      ``float32``                 ``float32``
+double precision / double                   ``float64``                 ``float64``
+boolean                                     ``bool``                    ``bool`` (MySQL ``BOOLEAN`` is
+                                                                        tinyint: ``int64``)
+text, varchar, char, enum, set, name        ``string``                  ``string``
+date                                        ``date``                    ``date32``
+timestamp (without time zone), datetime     ``timestamp``               ``timestamp[us]`` (naive; as stored)
+timestamp with time zone                    ``timestamptz``             ``timestamp[us, tz=UTC]``
+time (PostgreSQL)                           ``time``                    ``time64[us]``
+interval (PostgreSQL), time (MySQL)         ``interval``                ``duration[us]``; a month counts 30
+                                                                        days and a year 365 (as psycopg)
+json, jsonb (MySQL/MariaDB json)            ``json``                    ``string``: canonical JSON text
+                                                                        (sorted keys, no spaces; as
+                                                                        ``extractors.records``)
+uuid                                        ``uuid``                    ``string``: 36-char lowercase form
+bytea, blob, binary, varbinary, bit         ``binary``                  ``binary``
+arrays, anything else                       ``text``                    ``string`` (arrays as JSON text)
+SQLite, other dialects, MySQL text/blob     ``infer``                   from the values of each batch:
+                                                                        ``int64``, ``float64``, ``string``,
+                                                                        ``binary``, ``bool``, ... (SQLite has
+                                                                        no column types; a column with only
+                                                                        NULLs is Arrow ``null`` and widens)
+=========================================  ==========================  =====================================
+
+NULL is null in every kind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from medallion_assets.extractors.records import to_json_text
+
+__all__ = [
+    "SqlColumn",
+    "arrow_to_canonical",
+    "columns_from_description",
+    "python_to_arrow",
+    "schema_of",
+]
+
+# PostgreSQL type OIDs (stable across versions; psycopg and psycopg2 both report them as type_code).
+_PG_KINDS: dict[int, str] = {
+    16: "bool",
+    17: "binary",
+    18: "string",
+    19: "string",
+    20: "int",
+    21: "int",
+    23: "int",
+    25: "string",
+    26: "int",
+    114: "json",
+    700: "float32",
+    701: "float64",
+    1042: "string",
+    1043: "string",
+    1082: "date",
+    1083: "time",
+    1114: "timestamp",
+    1184: "timestamptz",
+    1186: "interval",
+    1700: "decimal",
+    2950: "uuid",
+    3802: "json",
+}
+# MySQL/MariaDB protocol field types (PyMySQL, mysqlclient).
+_MYSQL_KINDS: dict[int, str] = {
+    0: "decimal",
+    1: "int",
+    2: "int",
+    3: "int",
+    4: "float32",
+    5: "float64",
+    7: "timestamp",
+    8: "int",
+    9: "int",
+    10: "date",
+    11: "interval",
+    12: "timestamp",
+    13: "int",
+    16: "binary",
+    245: "json",
+    246: "decimal",
+    247: "string",
+    248: "string",
+}
+
+_FIXED: dict[str, pa.DataType] = {
+    "int": pa.int64(),
+    "decimal_text": pa.string(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "time": pa.time64("us"),
+    "interval": pa.duration("us"),
+    "json": pa.string(),
+    "uuid": pa.string(),
+    "binary": pa.binary(),
+    "text": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class SqlColumn:
+    """One result column: its name, its kind and the Arrow type the kind fixes (None: inferred per batch)."""
+
+    name: str
+    kind: str
+    arrow_type: pa.DataType | None
+    db_type: str = ""
+
+
+def _decimal_type(precision: int | None, scale: int | None) -> tuple[str, pa.DataType]:
+    if not precision or precision <= 0 or precision > 76:
+        return "decimal_text", pa.string()
+    scale = max(scale or 0, 0)
+    if precision <= 38:
+        return "decimal", pa.decimal128(precision, scale)
+    return "decimal", pa.decimal256(precision, scale)
+
+
+def columns_from_description(dialect: str, description: Sequence[Sequence[Any]]) -> list[SqlColumn]:
+    """The columns of a query from its DBAPI ``cursor.description``, kinds per the module table."""
+    columns = []
+    for item in description:
+        name, type_code = str(item[0]), item[1]
+        precision = getattr(item, "precision", None) if not isinstance(item, tuple) else None
+        scale = getattr(item, "scale", None) if not isinstance(item, tuple) else None
+        if dialect == "postgresql":
+            kind = _PG_KINDS.get(int(type_code), "text") if isinstance(type_code, int) else "text"
+            if precision is None and len(item) > 5:
+                precision, scale = item[4], item[5]
+        elif dialect in ("mysql", "mariadb"):
+            kind = _MYSQL_KINDS.get(int(type_code), "infer") if isinstance(type_code, int) else "infer"
+            if kind == "decimal" and len(item) > 5:
+                # PyMySQL reports the display length: digits, plus the point when scaled, plus a sign.
+                length, scale = item[3], item[5] or 0
+                precision = int(length) - (1 if scale else 0) - 1 if length else None
+        else:
+            kind = "infer"
+        if kind == "decimal":
+            kind, arrow_type = _decimal_type(precision, scale)
+        else:
+            arrow_type = _FIXED.get(kind)
+        columns.append(SqlColumn(name, kind, arrow_type, f"{dialect}:{type_code}"))
+    return columns
+
+
+def schema_of(columns: Sequence[SqlColumn]) -> pa.Schema:
+    """The Arrow schema the columns fix (``null`` for columns typed per batch)."""
+    return pa.schema([(c.name, c.arrow_type or pa.null()) for c in columns])
+
+
+# --- Python values (SQLAlchemy engine) --------------------------------------------------------------------
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        value = value.decode("utf-8")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return to_json_text(value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | dict):
+        return to_json_text(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
+    return value
+
+
+def python_to_arrow(values: Sequence[Any], column: SqlColumn) -> pa.Array:
+    """One column of fetched Python values as an Arrow array of the column's canonical type."""
+    kind, target = column.kind, column.arrow_type
+    if kind in ("json",):
+        return pa.array([_json_text(v) for v in values], pa.string())
+    if kind in ("string", "text"):
+        try:  # the common case, all str: Arrow converts the list in C
+            return pa.array(values, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.array([_text(v) for v in values], pa.string())
+    if kind in ("uuid", "decimal_text"):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if kind == "binary":
+        return pa.array([None if v is None else bytes(v) for v in values], pa.binary())
+    # timestamptz: Arrow converts aware datetimes to UTC itself
+    if target is not None:
+        try:
+            return pa.array(values, target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.array([_text(v) for v in values], pa.string())
+    return _infer(values)
+
+
+def _infer(values: Sequence[Any]) -> pa.Array:
+    """Type a column of unknown SQL type from its values (SQLite, other dialects)."""
+    sample = next((v for v in values if v is not None), None)
+    if sample is None:
+        return pa.nulls(len(values))
+    if isinstance(sample, dict | list | tuple):
+        return pa.array([None if v is None else to_json_text(v) for v in values], pa.string())
+    if isinstance(sample, uuid.UUID):
+        return pa.array([_text(v) for v in values], pa.string())
+    if isinstance(sample, memoryview | bytearray):
+        values = [None if v is None else bytes(v) for v in values]
+    if isinstance(sample, dt.datetime) and sample.tzinfo is not None:
+        return pa.array([_utc(v) for v in values], pa.timestamp("us", tz="UTC"))
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([_text(v) for v in values], pa.string())
+    if pa.types.is_timestamp(array.type) and array.type.unit != "us":
+        array = array.cast(pa.timestamp("us", array.type.tz))
+    return array
+
+
+# --- Arrow arrays (ADBC, connectorx) ----------------------------------------------------------------------
+
+
+def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> pa.Array:
+    """A driver's Arrow column in the column's canonical type (the same values as ``python_to_arrow``)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    kind, target = column.kind, column.arrow_type
+    if isinstance(array.type, pa.ExtensionType):
+        array = array.storage
+    if target is None:
+        return array
+    if array.type == target:
+        return array
+    if kind == "json":
+        return pa.array([_json_text(v) for v in array.to_pylist()], pa.string())
+    if kind == "uuid":
+        return pa.array(
+            [None if v is None else str(uuid.UUID(bytes=bytes(v))) for v in array.to_pylist()]
+            if pa.types.is_fixed_size_binary(array.type) or pa.types.is_binary(array.type)
+            else [_text(v) for v in array.to_pylist()],
+            pa.string(),
+        )
+    if kind == "interval" and pa.types.is_interval(array.type):
+        return pa.array([_mdn_to_timedelta(v) for v in array.to_pylist()], target)
+    if kind == "text" and (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)):
+        return pa.array([None if v is None else to_json_text(v) for v in array.to_pylist()], pa.string())
+    if kind == "decimal" and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        try:
+            return pc.cast(array, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.array([None if v is None else decimal.Decimal(v) for v in array.to_pylist()], target)
+    if kind == "timestamptz" and pa.types.is_timestamp(array.type):
+        return pc.cast(array, pa.timestamp("us", tz="UTC"))
+    return pc.cast(array, target)
+
+
+def _mdn_to_timedelta(value: Any) -> dt.timedelta | None:
+    if value is None:
+        return None
+    months, days, nanos = value.months, value.days, value.nanoseconds
+    years, months = divmod(months, 12)
+    return dt.timedelta(days=years * 365 + months * 30 + days, microseconds=nanos // 1000)

@@ -1,0 +1,178 @@
+"""Incremental db loads over several days are exact: boundaries, late commits, re-runs (DESIGN §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from medallion_assets.extractors import ExtractContext, Extractor
+
+pytestmark = pytest.mark.services
+
+D1, D2, D3 = dt.date(2025, 1, 1), dt.date(2025, 1, 2), dt.date(2025, 1, 3)
+TS_TYPE = {"postgresql": "timestamp(6)", "mariadb": "datetime(6)", "sqlite": "text"}
+
+
+def context(day: dt.date, watermark_in: str | None = None) -> ExtractContext:
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return ExtractContext(
+        run_date=day, window_start=start, window_end=start + dt.timedelta(days=1), watermark_in=watermark_in
+    )
+
+
+def run(extractor: Extractor, day: dt.date, watermark_in: str | None = None) -> list[int]:
+    """The ids a partition reads (sorted) - the extractor's watermark_out is left on it."""
+    ids: list[int] = []
+    for batch in extractor.extract(context(day, watermark_in)):
+        ids += batch.column("id").to_pylist()
+    return sorted(ids)
+
+
+def insert(db: Any, table: str, rows: list[tuple[int, str]]) -> None:
+    values = [{"id": row_id, "u": stamp} for row_id, stamp in rows]
+    db.execute(f"INSERT INTO {table} (id, updated_at) VALUES (:id, :u)", values)
+
+
+@pytest.fixture
+def events(database: Any) -> str:
+    name = database.table("events")
+    database.execute(
+        f"CREATE TABLE {name} (id integer, note varchar(20), updated_at {TS_TYPE[database.dialect]})"
+    )
+    return name
+
+
+class TestWatermarkMode:
+    def test_boundaries_late_commits_and_reruns(
+        self, database: Any, events: str, make_db: Callable[..., Extractor]
+    ) -> None:
+        inc = {"cursor_column": "updated_at", "mode": "watermark", "initial_value": "2024-12-31 00:00:00"}
+        make = lambda: make_db(database, table=events, incremental=inc)  # noqa: E731
+        insert(
+            database,
+            events,
+            [
+                (1, "2025-01-01 10:00:00"),
+                (2, "2025-01-01 23:59:59.999999"),
+                (3, "2025-01-02 00:00:00"),  # exactly D1's window end: D2's row, not D1's
+                (4, "2025-01-02 12:00:00"),
+                (5, "2025-01-03 00:00:00"),  # D3's row
+            ],
+        )
+        first = make()
+        assert run(first, D1) == [1, 2]
+        wm1 = first.watermark_out
+        assert wm1 is not None and wm1.startswith("2025-01-01") and "23:59:59.999999" in wm1
+
+        second = make()
+        assert run(second, D2, wm1) == [3, 4]
+        wm2 = second.watermark_out
+        assert wm2 is not None and "2025-01-02" in wm2 and "12:00:00" in wm2
+
+        # an update landing exactly on D2's watermark after D2 committed: '>' keeps it out of D3 (D2 read
+        # that instant), and D3 still gets its own rows exactly once
+        third = make()
+        assert run(third, D3, wm2) == [5]
+
+        # re-running D1 (its watermark_in is the initial value again) reads exactly what it read before
+        rerun = make()
+        assert run(rerun, D1) == [1, 2] and rerun.watermark_out == wm1
+
+        # a late commit inside D2, then D2 re-run: all of D2's changes, nothing of D1 or D3
+        insert(database, events, [(6, "2025-01-02 05:00:00")])
+        assert run(make(), D2, wm1) == [3, 4, 6]
+
+    def test_watermark_round_trips_as_the_same_string(
+        self, database: Any, events: str, make_db: Callable[..., Extractor]
+    ) -> None:
+        insert(database, events, [(1, "2025-01-01 10:00:00.000001")])
+        inc = {"cursor_column": "updated_at", "mode": "watermark"}
+        first = make_db(database, table=events, incremental=inc)
+        assert run(first, D1) == [1]
+        again = make_db(database, table=events, incremental=inc)
+        assert run(again, D1, first.watermark_out) == []
+        assert first.watermark_out is not None and "10:00:00.000001" in first.watermark_out
+
+    def test_no_rows_leaves_the_watermark_unset(
+        self, database: Any, events: str, make_db: Callable[..., Extractor]
+    ) -> None:
+        extractor = make_db(
+            database, table=events, incremental={"cursor_column": "updated_at", "mode": "watermark"}
+        )
+        assert run(extractor, D1, "2025-01-01 00:00:00") == []
+        assert extractor.watermark_out is None  # the asset then keeps watermark_in
+
+
+class TestWindowMode:
+    def test_lookback_boundaries_late_commits_and_reruns(
+        self, database: Any, events: str, make_db: Callable[..., Extractor]
+    ) -> None:
+        inc = {"cursor_column": "updated_at", "mode": "window", "lookback": "2h"}
+        make = lambda: make_db(database, table=events, incremental=inc)  # noqa: E731
+        insert(
+            database,
+            events,
+            [
+                (1, "2024-12-31 21:59:59"),  # before D1's lookback
+                (2, "2024-12-31 22:00:00"),  # exactly D1's lookback start: included
+                (3, "2025-01-01 10:00:00"),
+                (4, "2025-01-01 23:00:00"),  # inside D2's lookback
+                (5, "2025-01-02 00:00:00"),  # exactly D1's window end: excluded from D1
+                (6, "2025-01-02 12:00:00"),
+            ],
+        )
+        assert run(make(), D1) == [2, 3, 4]
+        assert run(make(), D2) == [4, 5, 6]
+        # a late commit at D1 21:30 (outside D2's lookback) and one at 23:30 (inside it)
+        insert(database, events, [(7, "2025-01-01 21:30:00"), (8, "2025-01-01 23:30:00")])
+        assert run(make(), D2) == [4, 5, 6, 8]
+        # re-running D1 is a pure function of the table: it now holds both late rows
+        assert run(make(), D1) == [2, 3, 4, 7, 8]
+
+    def test_a_query_with_its_own_where(
+        self, database: Any, events: str, make_db: Callable[..., Extractor]
+    ) -> None:
+        insert(
+            database,
+            events,
+            [(1, "2025-01-01 10:00:00"), (2, "2025-01-01 11:00:00"), (3, "2025-01-02 01:00:00")],
+        )
+        database.execute(f"UPDATE {events} SET note = 'skip' WHERE id = 2")
+        query = f"SELECT id, updated_at FROM {events} WHERE note IS NULL OR note <> 'skip'"
+        extractor = make_db(
+            database, query=query, incremental={"cursor_column": "updated_at", "mode": "window"}
+        )
+        assert run(extractor, D1) == [1]
+
+
+def test_integer_cursor_watermark(database: Any, make_db: Callable[..., Extractor]) -> None:
+    name = database.table("ids")
+    database.execute(f"CREATE TABLE {name} (id integer, note varchar(10))")
+    database.execute(f"INSERT INTO {name} VALUES (:i, 'x')", [{"i": i} for i in range(1, 6)])
+    inc = {"cursor_column": "id", "mode": "watermark", "initial_value": "2"}
+    first = make_db(database, table=name, incremental=inc)
+    assert run(first, D1) == [3, 4, 5] and first.watermark_out == "5"
+    database.execute(f"INSERT INTO {name} VALUES (6, 'y')")
+    assert run(make_db(database, table=name, incremental=inc), D2, "5") == [6]
+
+
+def test_timestamptz_cursor_keeps_microseconds_and_zone(
+    postgres: Any, make_db: Callable[..., Extractor]
+) -> None:
+    name = postgres.table("tz")
+    postgres.execute(f"CREATE TABLE {name} (id integer, updated_at timestamptz)")
+    postgres.execute(
+        f"INSERT INTO {name} VALUES (1, '2025-01-01 23:30:00.000007+01'), (2, '2025-01-02 00:30:00+01')"
+    )
+    inc = {"cursor_column": "updated_at", "mode": "watermark"}
+    first = make_db(postgres, table=name, incremental=inc)
+    assert run(first, D1) == [1, 2]  # both are before 2025-01-02 00:00 UTC
+    assert first.watermark_out == "2025-01-01T23:30:00.000000+00:00"
+    assert run(make_db(postgres, table=name, incremental=inc), D1, "2025-01-01T22:30:00.000006+00:00") == [
+        1,
+        2,
+    ]
+    assert run(make_db(postgres, table=name, incremental=inc), D1, "2025-01-01T22:30:00.000007+00:00") == [2]
