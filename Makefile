@@ -26,7 +26,7 @@ sampledata: $(STAMP)
 	$(PY) sampledata/generate.py
 
 demo: sampledata
-	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/)
+	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp deploy/dagster.yaml $(DAGSTER_HOME)/)
 	$(VENV)/bin/medallion validate
 	$(PY) sampledata/api_server.py -- $(VENV)/bin/medallion run --date $(DEMO_START) --end-date $(DEMO_END)
 	@echo ""
@@ -39,7 +39,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 ui: sampledata
-	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/)
+	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp deploy/dagster.yaml $(DAGSTER_HOME)/)
 	$(PY) sampledata/api_server.py -- $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)

@@ -275,7 +275,7 @@ def _instance() -> Any:
 
     home = Path(os.environ.get("DAGSTER_HOME") or Path(".dagster_home").resolve())
     home.mkdir(parents=True, exist_ok=True)
-    template = Path(__file__).resolve().parents[1] / "dagster.yaml"
+    template = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
     if not (home / "dagster.yaml").exists() and template.exists():
         shutil.copyfile(template, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)

@@ -38,7 +38,7 @@ def instance_from(home: Path, text: str) -> dg.DagsterInstance:
 
 def test_the_single_node_example_is_the_shipped_dagster_yaml(tmp_path: Path) -> None:
     block = doc_config("single-node")
-    shipped = (REPO / "dagster.yaml").read_text()
+    shipped = (REPO / "deploy" / "dagster.yaml").read_text()
     assert yaml.safe_load(block) == yaml.safe_load(shipped)
     with instance_from(tmp_path / "home", block) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"

@@ -70,7 +70,7 @@ def test_backfill_sensor_and_ui_on_a_real_deployment(
         drop_orders(sample_dir, landing, day)
     config_dir = sensor_config(tmp_path, landing)
     home = Path(lake_env["DAGSTER_HOME"])
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")  # what `make ui` does
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")  # what `make ui` does
     env = {**os.environ, **lake_env, "MEDALLION_CONFIG_DIR": str(config_dir)}
     lake = Lake(load_config(config_dir))
 
