@@ -25,7 +25,7 @@ def medallion(*args: str, env: dict[str, str], check: bool = False) -> subproces
 
 def test_validate_list_and_schema(lake_env: dict[str, str]) -> None:
     out = medallion("validate", env=lake_env, check=True).stdout
-    assert "config OK: 4 source(s)" in out
+    assert "config OK: 5 source(s)" in out
     listing = medallion("list", env=lake_env, check=True).stdout
     for name in ("retail_customers", "retail_orders", "inventory_stock", "shop_payments"):
         assert name in listing

@@ -45,10 +45,19 @@ def upload_tree(backend, local: Path) -> None:
             backend.fs.put_file(str(path), backend.full_path(path.relative_to(local).as_posix()))
 
 
-def write_platform(config_dir: Path, bronze: dict, silver: dict) -> None:
+# The sample sources that read files: the lake's sources here are read from s3:// and abfs:// too (the API and
+# SQLite samples have their own tests and do not read from object storage).
+FILE_SOURCES = ("retail.yaml", "inventory.yaml")
+
+
+def copy_file_sources(config_dir: Path) -> None:
     (config_dir / "sources").mkdir(parents=True)
-    for source in (REPO / "configs" / "sources").glob("*.yaml"):
-        shutil.copy(source, config_dir / "sources" / source.name)
+    for name in FILE_SOURCES:
+        shutil.copy(REPO / "configs" / "sources" / name, config_dir / "sources" / name)
+
+
+def write_platform(config_dir: Path, bronze: dict, silver: dict) -> None:
+    copy_file_sources(config_dir)
     platform = {
         "config_version": 1,
         "platform": {
@@ -89,8 +98,11 @@ def reference(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     (root / "instance").mkdir()
     saved = {k: os.environ.get(k) for k in ("MEDALLION_SAMPLE_DIR", "MEDALLION_LAKE_DIR")}
     os.environ.update(MEDALLION_SAMPLE_DIR=str(sample_dir), MEDALLION_LAKE_DIR=str(root / "lake"))
+    config_dir = root / "configs"
+    copy_file_sources(config_dir)
+    shutil.copy(REPO / "configs" / "platform.yaml", config_dir / "platform.yaml")
     try:
-        lake = Lake.load(REPO / "configs")
+        lake = Lake.load(config_dir)
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)

@@ -63,4 +63,4 @@ def test_ui_lists_every_source_with_partitions_and_metadata(lake_env: dict[str, 
         materialized = nodes["bronze/retail/orders"]["assetMaterializations"][0]
         assert materialized["partition"] == "2025-01-02"
         labels = {e["label"] for e in materialized["metadataEntries"]}
-        assert {"dagster/partition_row_count", "dagster/column_schema", "sha256", "watermark_out"} <= labels
+        assert {"dagster/partition_row_count", "dagster/column_schema", "sha256", "manifest_sha256"} <= labels
