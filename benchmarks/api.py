@@ -4,7 +4,8 @@
 
 (a) ``rate_limit_rps: 50``: total time against the limit's floor (pages / rate).
 (b) no limit: ``use_async`` with ``prefetch_pages: 8`` against sequential, measured in the same run.
-The server (uvicorn, in a thread) pre-serialises its pages, so the figures are the client's.
+The server (uvicorn) runs in its own process, as a real API would, and pre-serialises its pages, so the
+figures are the client's.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -56,6 +60,25 @@ def build_app(pages: int) -> Starlette:
     return Starlette(routes=[Route("/items", items)])
 
 
+@contextmanager
+def server_process(pages: int) -> Iterator[str]:
+    """The benchmark API in its own process (``--serve``), so the client does not share its interpreter."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--pages", str(pages)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        line = ""
+        while not line.startswith("URL "):  # skip anything else the interpreter prints first
+            line = server.stdout.readline()
+            if not line:
+                raise RuntimeError("the benchmark server exited before serving")
+        yield line.split(" ", 1)[1].strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def run(url: str, **api: object) -> tuple[float, int, dict]:
     reset_buckets()
     entry = SourceEntry.model_validate(
@@ -88,9 +111,15 @@ def run(url: str, **api: object) -> tuple[float, int, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--serve", action="store_true", help="only run the server (used by the benchmark)")
     args = parser.parse_args()
     pages = args.pages
-    with serve(build_app(pages)) as url:
+    if args.serve:
+        with serve(build_app(pages)) as url:
+            print(f"URL {url}", flush=True)
+            while True:
+                time.sleep(3600)
+    with server_process(pages) as url:
         run(url, rate_limit_rps=0, max_retries=0)  # warm up imports and the server
         rate = 50
         limited, rows_a, stats = run(url, rate_limit_rps=rate, burst=1)
