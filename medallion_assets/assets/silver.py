@@ -51,7 +51,7 @@ from medallion_resources.manifest import (
     verify_partition,
 )
 
-__all__ = ["SilverDay", "build_silver_asset", "compute_silver", "initial_state", "silver_day"]
+__all__ = ["SilverDay", "build_silver_asset", "initial_state", "silver_day"]
 
 GAPLESS_PATTERNS = frozenset({"incremental", "cdc"})
 
@@ -180,34 +180,6 @@ def silver_day(
     next_state = _non_empty(result.artifacts) if model.stateful else None
     schema = dict(main.schema) if main is not None else None
     return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
-
-
-def compute_silver(
-    spec: SourceSpec,
-    bronze: BronzeInput,
-    previous: CommittedPartition | None,
-    *,
-    run_date: date,
-    is_first_partition: bool,
-    run_id: str,
-    log: Any = None,
-) -> PartitionOutput:
-    """One Silver partition, without the checks: what to write for ``run_date``."""
-    model = create_silver_model(spec.model, spec.entry.silver)
-    state, label, schema = initial_state(
-        spec, model, bronze, previous, run_date=run_date, is_first_partition=is_first_partition, log=log
-    )
-    day = silver_day(
-        spec,
-        model,
-        state,
-        bronze.current(),
-        run_date=run_date,
-        previous_state=label,
-        previous_schema=schema,
-        run_id=run_id,
-    )
-    return day.output
 
 
 def _rebuild_state(
