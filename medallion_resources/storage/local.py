@@ -7,7 +7,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -110,34 +110,15 @@ class LocalBackend(FsspecBackend):
 
     def _copy_into_place(self, source: Path, dest: str) -> None:
         """Cross-device move: copy to a temp file next to ``dest``, fsync, rename."""
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=TEMP_PREFIX + "tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with source.open("rb") as src:
+            _write_atomically(dest, lambda out: shutil.copyfileobj(src, out, 1 << 20))
 
     def put_bytes(self, relpath: str, data: bytes) -> None:
         dest = self._os_path(relpath)
         with self._op("put_bytes", relpath):
             folder = os.path.dirname(dest)
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX + "tmp-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, dest)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            _write_atomically(dest, lambda out: out.write(data))
             fsync_dir(folder)
 
     def delete(self, relpaths: Iterable[str]) -> None:
@@ -185,3 +166,18 @@ class LocalBackend(FsspecBackend):
             except (FileNotFoundError, NotADirectoryError):
                 return []
         return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(TEMP_PREFIX))
+
+
+def _write_atomically(dest: str, write: Callable[[BinaryIO], object]) -> None:
+    """Write a temp file next to ``dest`` with ``write``, fsync it and rename it over ``dest``."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=TEMP_PREFIX + "tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
