@@ -13,7 +13,9 @@ manifest_verified         yes       every file of the committed Silver partition
 primary_key_unique        yes       the keys of ``current`` (``snapshot`` / ``events``) are unique
 no_null_keys              yes       no primary-key value is null in the main artifact
 scd2_windows              yes       history only: per key ``effective_from <= effective_to``, each
-                                    version closed where the next one starts, one open version per key
+                                    version closed where the next one starts (a version closed by a
+                                    hard delete: at or before it, the gap is legal), one open version
+                                    per key
 reconciliation            yes       rows in = quarantined + the model's categories, per model:
                                     periodic_snapshot, event_log: inserted + duplicates_dropped;
                                     scd_type_1: inserted + updated + unchanged + duplicates_dropped;
@@ -36,7 +38,7 @@ import dagster as dg
 import polars as pl
 
 from medallion_assets.config.models import ErrorHandlingConfig
-from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
+from medallion_assets.silver.chain import CLOSED_BY_DELETE, EFFECTIVE_FROM, EFFECTIVE_TO
 from medallion_assets.specs import SourceSpec
 
 __all__ = [
@@ -197,8 +199,14 @@ def _windows(history: pl.DataFrame | None, keys: list[str]) -> CheckOutcome:
     nxt = pl.col(EFFECTIVE_FROM).shift(-1).over(keys)
     frame = history.with_columns(nxt.alias("__next"))
     inverted = frame.filter(pl.col(EFFECTIVE_TO) < pl.col(EFFECTIVE_FROM)).height
+    # After a hard delete the key has no version until it comes back: a gap, never an overlap.
+    closed = (
+        pl.col(CLOSED_BY_DELETE).fill_null(False) if CLOSED_BY_DELETE in history.columns else pl.lit(False)
+    )
+    to, after = pl.col(EFFECTIVE_TO), pl.col("__next")
     gaps = frame.filter(
-        pl.col("__next").is_not_null() & pl.col(EFFECTIVE_TO).ne_missing(pl.col("__next"))
+        after.is_not_null()
+        & pl.when(closed).then(to.is_null() | (to > after)).otherwise(to.ne_missing(after))
     ).height
     open_rows = frame.filter(pl.col(EFFECTIVE_TO).is_null())
     many_open = open_rows.height - open_rows.select(keys).n_unique()
@@ -207,7 +215,8 @@ def _windows(history: pl.DataFrame | None, keys: list[str]) -> CheckOutcome:
     return _outcome(
         "scd2_windows",
         bad == 0,
-        f"{inverted} inverted window(s), {gaps} version(s) not closed where the next starts, "
+        f"{inverted} inverted window(s), {gaps} version(s) not closed where the next starts "
+        "(or, after a delete, closed after it), "
         f"{many_open + open_not_last} extra open version(s)",
         bad_windows=bad,
     )
