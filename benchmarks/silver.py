@@ -71,7 +71,11 @@ def child(mode: str, folder: str) -> None:
     """One measurement in this process: prints wall seconds and peak RSS (MiB) as JSON."""
     path = Path(folder)
     started = time.perf_counter()
-    state = {n: pl.read_parquet(path / f"{n}.parquet") for n in ("history", "current")}
+    state = {
+        n: pl.read_parquet(path / f"{n}.parquet")
+        for n in ScdType2.artifacts
+        if (path / f"{n}.parquet").exists()
+    }
     if mode == "baseline":
         out = state
     else:
@@ -113,7 +117,7 @@ def backfill(folder: Path, keys: int, days: int) -> tuple[float, float]:
     state = None
     for d, rows in enumerate(inputs):  # a run per partition: Silver D-1 read back from Parquet
         if d:
-            state = {n: pl.read_parquet(folder / f"p_{d - 1}_{n}.parquet") for n in ("history", "current")}
+            state = {n: pl.read_parquet(folder / f"p_{d - 1}_{n}.parquet") for n in ScdType2.artifacts}
         result = model.apply(state, rows, ctx(START + timedelta(days=d)))
         write(d, result.artifacts, "p")
     per_partition = time.perf_counter() - started

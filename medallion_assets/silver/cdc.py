@@ -17,11 +17,15 @@ Selected by::
         keep_history: true           # also write an SCD2 history built from the op stream
 
 The ops of a key form a version chain (:mod:`medallion_assets.silver.chain`): inserts and updates are
-versions, deletes are deletes at their own order value. ``current`` is the state after each key's
-highest-ordered op, so a late op (lower order value than one already applied) never overrides it: it is
-inserted into the history where it belongs. An insert and an update are treated alike (an update of an
-unknown key creates it; an insert of a known key updates it). A delete of a key with no version before it is
-dropped (counted as ``duplicates_dropped``); with ``delete_mode: ignore`` every delete op is dropped.
+versions, deletes are deletes at their own order value; two ops with the same order value are a
+correction (the last one wins, delete or not). Ops that changed nothing (an update equal to the live
+version, a delete with nothing live) are kept in the ``absorbed`` state artifact, so a late op landing
+before them is placed exactly as if every op had arrived in order.
+``current`` is the state after each key's highest-ordered op, so a late op (lower order value than one
+already applied) never overrides it: it is inserted into the history where it belongs. An insert and an
+update are treated alike (an update of an unknown key creates it; an insert of a known key updates it). A
+delete of a key with no version before it closes nothing (counted as ``duplicates_dropped``, but
+remembered); with ``delete_mode: ignore`` every delete op is dropped.
 Unknown op codes (and null ones) and null order values are quarantined with a reason. The op column is
 not written to Silver: the chain and ``_deleted`` say what it said.
 
@@ -51,20 +55,26 @@ from medallion_assets.config.models import SilverConfig
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
 from medallion_assets.silver.chain import (
+    ABSORBED,
+    BRONZE,
     CHAIN_COLUMNS,
+    CLASS,
     EFFECTIVE_TO,
     IS_DELETE,
     ORDER,
+    absorbed_output,
     rebuild_chains,
 )
 from medallion_assets.silver.keys import POSITION, SOURCE, require_columns
 from medallion_assets.silver.prepare import ERROR_REASON
 from medallion_assets.silver.scd2 import (
     chain_output,
-    prior_rows,
     reject_null_order,
+    state_artifact,
     stats_from_chains,
+    touched_prior,
     tracked_columns,
+    untouched_rows,
 )
 
 __all__ = ["TAIL", "Cdc"]
@@ -83,7 +93,8 @@ class Cdc(SilverModel):
     def __init__(self, config: SilverConfig) -> None:
         super().__init__(config)
         keep = config.cdc is not None and config.cdc.keep_history
-        self.artifacts = ("history", "current") if keep else ("current", TAIL)  # type: ignore[misc,assignment]
+        chosen = ("history", "current", ABSORBED) if keep else ("current", TAIL, ABSORBED)
+        self.artifacts = chosen  # type: ignore[misc,assignment]
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext
@@ -123,13 +134,13 @@ class Cdc(SilverModel):
         tombstone = self.config.delete_mode == "tombstone"
         hard = self.config.delete_mode == "hard_delete"
         keep = cdc.keep_history
-        previous = (state or {}).get("history" if keep else TAIL)
-        prior_all = prior_rows(previous, keys, order, incoming)
+        chain_artifact = "history" if keep else TAIL
+        previous = (state or {}).get(chain_artifact)
         touched = events.select(keys).unique()
-        prior = prior_all.join(touched, on=keys, how="semi", nulls_equal=True)
+        prior = touched_prior(state, chain_artifact, keys, order, touched, full=False, incoming=incoming)
         chains = rebuild_chains(
             prior,
-            events,
+            events.with_columns(pl.lit(BRONZE, pl.Int8).alias(CLASS)),
             keys=keys,
             tracked=tracked_columns(self.config, incoming, previous, configured=keep),
             order_column=order,
@@ -139,17 +150,30 @@ class Cdc(SilverModel):
         result = stats_from_chains(prior, chains, keys)
         result.duplicates_dropped += ignored
         result.errors = pl.concat(errors, how="diagonal_relaxed") if errors else None
-        untouched = (
-            previous.join(touched, on=keys, how="anti", nulls_equal=True) if previous is not None else None
-        )
+        untouched = untouched_rows(previous, touched, keys)
         out = chain_output(untouched, chains.rows, keys, tombstone=tombstone, hard=hard)
         current = out.filter(pl.col(EFFECTIVE_TO).is_null())
+        kept_absorbed = chains.absorbed
         if keep:
             result.artifacts = {"history": out, "current": current}
         else:
             tail = _tail(chains.rows, keys, tombstone=tombstone, hard=hard, untouched=untouched)
             result.artifacts = {"current": current.drop(CHAIN_COLUMNS), TAIL: tail}
+            kept_absorbed = _after_last_version(chains.rows, chains.absorbed, keys)
+        untouched_absorbed = untouched_rows(state_artifact(state, ABSORBED), touched, keys)
+        result.artifacts[ABSORBED] = absorbed_output(untouched_absorbed, kept_absorbed, keys)
         return result
+
+
+def _after_last_version(rebuilt: pl.DataFrame, absorbed: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The absorbed observations ``current`` can still depend on: those after each key's last version.
+
+    Without history the state is only the chain's tail; an observation before the tail's first version
+    can never change the current row again (every op opens a version, the order column being tracked).
+    """
+    last = rebuilt.filter(~pl.col(IS_DELETE)).group_by(keys).agg(pl.col(ORDER).max().alias("__last"))
+    joined = absorbed.join(last, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    return joined.filter(pl.col("__last").is_null() | (pl.col(ORDER) > pl.col("__last"))).drop("__last")
 
 
 def _tail(

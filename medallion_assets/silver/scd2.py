@@ -11,18 +11,21 @@ Selected by::
       delete_mode: tombstone         # ignore | hard_delete | tombstone (deletes need load_pattern: full)
 
 Silver D = ``apply(Silver D-1, Bronze D)`` through the chain engine of :mod:`medallion_assets.silver.chain`:
-the chains of the keys touched on D are recomputed from their history rows and Bronze D; the other history
-rows are carried over as they are. Rows with a null ``order_column`` cannot be placed in a chain and are
-quarantined (``_error_reason`` ``null order column: <name>``).
+the chains of the keys touched on D are recomputed from their stored observations (history rows plus the
+``absorbed`` ones) and Bronze D; the other rows are carried over as they are. Ties on the order value are
+corrections (the last row wins), never versions. Rows with a null ``order_column`` cannot be placed in a
+chain and are quarantined (``_error_reason`` ``null order column: <name>``).
 
 Deletes, for ``load_pattern: full``: a live key of Silver D-1 absent from Bronze D is deleted at the end
 of the partition window (the window end in the order column's type when it is a date or datetime; for
-another type the key's last order value), and never before its last version. A key that comes back in a
+another type the key's last order value: the version it closes then has zero length), and never before
+the key's last observation. A key that comes back in a
 later snapshot is live again: its rows are placed no earlier than the delete (``effective_from`` = max(its
 order value, the delete's)), so the resurrection is a new version after the delete.
 
-Artifacts: ``history`` (every version, sorted by key then chain order) and ``current`` (the open version per
-key: ``effective_to`` null; with ``tombstone`` deleted keys stay with ``_deleted = true``).
+Artifacts: ``history`` (every version, sorted by key then chain order), ``current`` (the open version per
+key: ``effective_to`` null; with ``tombstone`` deleted keys stay with ``_deleted = true``) and ``absorbed``
+(state only: the observations a version absorbed, so that a late row can still split the run).
 
 Example, ``primary_keys: [id]``, ``order_column: ts``, ``load_pattern: incremental``::
 
@@ -48,17 +51,25 @@ from medallion_assets.config.models import SilverConfig
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SILVER_LOAD_DATE, SilverContext, SilverModel, SilverResult
 from medallion_assets.silver.chain import (
+    ABSORBED,
+    BRONZE,
     CHAIN_COLUMNS,
+    CLASS,
     CLOSED_BY_DELETE,
+    DETECTED_DELETE,
     EFFECTIVE_FROM,
     EFFECTIVE_TO,
     HIDDEN_CHAIN,
     IS_CURRENT,
     IS_DELETE,
+    OLD_CLOSED,
     OLD_CURRENT,
     OLD_TO,
     ORDER,
+    REVIVED,
     ChainResult,
+    absorbed_as_events,
+    absorbed_output,
     rebuild_chains,
 )
 from medallion_assets.silver.keys import DELETED, POSITION, SOURCE, require_columns
@@ -69,8 +80,11 @@ __all__ = [
     "chain_output",
     "prior_rows",
     "reject_null_order",
+    "state_artifact",
     "stats_from_chains",
+    "touched_prior",
     "tracked_columns",
+    "untouched_rows",
 ]
 
 _LAST_POSITION = 2**31  # a delete detected on D sorts after every row of D that ties with it
@@ -80,7 +94,7 @@ class ScdType2(SilverModel):
     """Type 2 history with late-arriving repair, deletes for full loads and resurrection."""
 
     name = "scd_type_2"
-    artifacts = ("history", "current")
+    artifacts = ("history", "current", ABSORBED)
     stateful = True
 
     def apply(
@@ -91,24 +105,27 @@ class ScdType2(SilverModel):
             raise SilverInputError("silver.model 'scd_type_2' needs silver.primary_keys and order_column")
         require_columns(incoming, [*keys, order], what="silver.primary_keys/order_column")
         incoming, errors = reject_null_order(incoming, order)
-        history = (state or {}).get("history")
+        history = state_artifact(state, "history")
         tombstone = self.config.delete_mode == "tombstone"
-        deletes = ctx.load_pattern == "full" and self.config.delete_mode != "ignore"
+        full = ctx.load_pattern == "full"
+        deletes = full and self.config.delete_mode != "ignore"
 
         events = incoming.with_row_index(POSITION).with_columns(
-            pl.col(order).alias(ORDER), pl.lit(False).alias(IS_DELETE), pl.lit(1, pl.Int8).alias(SOURCE)
+            pl.col(order).alias(ORDER),
+            pl.lit(False).alias(IS_DELETE),
+            pl.lit(BRONZE, pl.Int8).alias(CLASS),
+            pl.lit(1, pl.Int8).alias(SOURCE),
         )
-        prior_all = prior_rows(history, keys, order, incoming)
-        if deletes and history is not None:
-            events = _revive(events, prior_all, keys)
-            events = pl.concat(
-                [events, _full_load_deletes(prior_all, events, keys, order, ctx)], how="diagonal_relaxed"
-            )
         touched = events.select(keys).unique()
-        prior = prior_all.join(touched, on=keys, how="semi", nulls_equal=True)
-        untouched = (
-            history.join(touched, on=keys, how="anti", nulls_equal=True) if history is not None else None
-        )
+        if deletes and history is not None:
+            live = history.filter(pl.col(IS_CURRENT).fill_null(False)).select(keys)
+            touched = pl.concat([touched, live.join(touched, on=keys, how="anti", nulls_equal=True)])
+        prior = touched_prior(state, "history", keys, order, touched, full=full, incoming=incoming)
+        if deletes and history is not None:
+            events = _revive(events, prior, keys)
+            events = pl.concat(
+                [events, _full_load_deletes(prior, events, keys, order, ctx)], how="diagonal_relaxed"
+            )
         chains = rebuild_chains(
             prior,
             events,
@@ -119,11 +136,18 @@ class ScdType2(SilverModel):
             load_date=ctx.load_date,
         )
         history_out = chain_output(
-            untouched, chains.rows, keys, tombstone=tombstone, hard=self.config.delete_mode == "hard_delete"
+            untouched_rows(history, touched, keys),
+            chains.rows,
+            keys,
+            tombstone=tombstone,
+            hard=self.config.delete_mode == "hard_delete",
         )
         current = history_out.filter(pl.col(EFFECTIVE_TO).is_null())
+        absorbed = absorbed_output(
+            untouched_rows(state_artifact(state, ABSORBED), touched, keys), chains.absorbed, keys
+        )
         result = stats_from_chains(prior, chains, keys)
-        result.artifacts = {"history": history_out, "current": current}
+        result.artifacts = {"history": history_out, "current": current, ABSORBED: absorbed}
         result.errors = errors
         return result
 
@@ -156,49 +180,121 @@ def reject_null_order(incoming: pl.DataFrame, order: str) -> tuple[pl.DataFrame,
     )
 
 
-def prior_rows(
-    history: pl.DataFrame | None, keys: Sequence[str], order: str, incoming: pl.DataFrame
+def state_artifact(state: Mapping[str, pl.DataFrame] | None, artifact: str) -> pl.DataFrame | None:
+    """An artifact of the state, or None when it is missing or has no columns (an older lake)."""
+    frame = (state or {}).get(artifact)
+    return frame if frame is not None and frame.width else None
+
+
+def untouched_rows(
+    frame: pl.DataFrame | None, touched: pl.DataFrame, keys: Sequence[str]
+) -> pl.DataFrame | None:
+    """The rows of ``frame`` whose key is not in ``touched``: carried over as they are."""
+    return frame.join(touched, on=list(keys), how="anti", nulls_equal=True) if frame is not None else None
+
+
+def touched_prior(
+    state: Mapping[str, pl.DataFrame] | None,
+    chain_artifact: str,
+    keys: Sequence[str],
+    order: str,
+    touched: pl.DataFrame,
+    *,
+    full: bool,
+    incoming: pl.DataFrame,
 ) -> pl.DataFrame:
-    """History rows as chain events; with a closed last version (hard delete) a delete marker is added."""
+    """Every stored observation of the touched keys: their chain rows as events plus their absorbed ones."""
+    chain = state_artifact(state, chain_artifact)
+    chain = chain.join(touched, on=list(keys), how="semi", nulls_equal=True) if chain is not None else None
+    prior = prior_rows(chain, keys, order, incoming, full=full)
+    absorbed = absorbed_as_events(state_artifact(state, ABSORBED))
+    if absorbed is None:
+        return prior
+    absorbed = absorbed.join(touched, on=list(keys), how="semi", nulls_equal=True)
+    return pl.concat([prior, absorbed], how="diagonal_relaxed")
+
+
+def prior_rows(
+    history: pl.DataFrame | None, keys: Sequence[str], order: str, incoming: pl.DataFrame, *, full: bool
+) -> pl.DataFrame:
+    """History rows as chain events; with a closed last version (hard delete) a delete marker is added.
+
+    A full load's deletes are detected deletes, and a version right after one at the same order value is
+    a revived version (their tie classes, see :mod:`medallion_assets.silver.chain`).
+    """
     if history is None:
         return incoming.clear().with_columns(
             pl.lit(None, pl.Date).alias(SILVER_LOAD_DATE),
             pl.col(order).alias(ORDER),
             pl.lit(None, pl.Boolean).alias(IS_DELETE),
+            pl.lit(BRONZE, pl.Int8).alias(CLASS),
             pl.lit(0, pl.Int8).alias(SOURCE),
             pl.lit(0, pl.UInt32).alias(POSITION),
             pl.col(order).alias(OLD_TO),
             pl.lit(None, pl.Boolean).alias(OLD_CURRENT),
         )
     deleted = pl.col(DELETED).fill_null(False) if DELETED in history.columns else pl.lit(False)
+    delete_class = pl.lit(DETECTED_DELETE if full else BRONZE, pl.Int8)
     rows = history.with_row_index(POSITION).with_columns(
         (pl.col(POSITION) * 2).alias(POSITION),
         pl.col(EFFECTIVE_FROM).alias(ORDER),
         deleted.alias(IS_DELETE),
+        pl.when(deleted).then(delete_class).otherwise(pl.lit(BRONZE, pl.Int8)).alias(CLASS),
         pl.lit(0, pl.Int8).alias(SOURCE),
         pl.col(EFFECTIVE_TO).alias(OLD_TO),
         pl.col(IS_CURRENT).alias(OLD_CURRENT),
     )
     closed = pl.col(CLOSED_BY_DELETE).fill_null(False) if CLOSED_BY_DELETE in rows.columns else pl.lit(False)
+    if CLOSED_BY_DELETE in rows.columns:
+        rows = rows.with_columns(closed.alias(OLD_CLOSED))
     markers = rows.filter(closed).select(
         *keys,
         pl.col(EFFECTIVE_TO).alias(order),
         pl.col(EFFECTIVE_TO).alias(ORDER),
         pl.lit(True).alias(IS_DELETE),
+        delete_class.alias(CLASS),
         pl.col(SOURCE),
         (pl.col(POSITION) + 1).alias(POSITION),
         pl.col(SILVER_LOAD_DATE),
     )
-    return pl.concat([rows, markers], how="diagonal_relaxed")
+    prior = pl.concat([rows, markers], how="diagonal_relaxed")
+    if not full:
+        return prior
+    prior = prior.sort([*keys, POSITION], nulls_last=False, maintain_order=True)
+    after_delete = (
+        _same_as_before(keys)
+        & pl.col(IS_DELETE).shift(1).fill_null(False)
+        & pl.col(ORDER).eq_missing(pl.col(ORDER).shift(1))
+    )
+    revived = ~pl.col(IS_DELETE) & after_delete
+    return prior.with_columns(
+        pl.when(revived).then(pl.lit(REVIVED, pl.Int8)).otherwise(pl.col(CLASS)).alias(CLASS)
+    )
+
+
+def _same_as_before(keys: Sequence[str]) -> pl.Expr:
+    return pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys).fill_null(False)
 
 
 def _revive(events: pl.DataFrame, prior: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Rows of a key deleted in the state are placed no earlier than its delete (a resurrection)."""
+    """Rows of a key deleted in the state are placed no earlier than its delete (a resurrection).
+
+    A row placed at (or already at) the delete's order value is :data:`REVIVED`: it opens a version after
+    the delete instead of tying with it.
+    """
+    chain = prior.filter(pl.col(POSITION).is_not_null())  # absorbed observations have no chain position
     last = pl.col(POSITION) == pl.col(POSITION).max().over(keys)
-    deleted_at = prior.filter(last & pl.col(IS_DELETE)).select(*keys, pl.col(ORDER).alias("__deleted_at"))
+    deleted_at = chain.filter(last & pl.col(IS_DELETE)).select(*keys, pl.col(ORDER).alias("__deleted_at"))
+    at = pl.col("__deleted_at")
     return (
         events.join(deleted_at, on=keys, how="left", nulls_equal=True, maintain_order="left")
-        .with_columns(pl.max_horizontal(ORDER, "__deleted_at").alias(ORDER))
+        .with_columns(
+            pl.max_horizontal(ORDER, at).alias(ORDER),
+            pl.when(at.is_not_null() & (pl.col(ORDER) <= at))
+            .then(pl.lit(REVIVED, pl.Int8))
+            .otherwise(pl.col(CLASS))
+            .alias(CLASS),
+        )
         .drop("__deleted_at")
     )
 
@@ -206,17 +302,22 @@ def _revive(events: pl.DataFrame, prior: pl.DataFrame, keys: list[str]) -> pl.Da
 def _full_load_deletes(
     prior: pl.DataFrame, events: pl.DataFrame, keys: list[str], order: str, ctx: SilverContext
 ) -> pl.DataFrame:
-    """A delete event for every live key of the state that is absent from the full snapshot of D."""
-    live = prior.filter(pl.col(OLD_CURRENT).fill_null(False))
+    """A delete event for every live key of the state that is absent from the full snapshot of D.
+
+    It is placed at the window end, and never before the key's last observation.
+    """
+    live = prior.filter(pl.col(OLD_CURRENT).fill_null(False)).select(keys)
     absent = live.join(events.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
+    last = prior.join(absent, on=keys, how="semi", nulls_equal=True).group_by(keys).agg(pl.col(ORDER).max())
     dtype = prior.schema[ORDER]
     at = window_end_as(dtype, ctx)
     when = pl.max_horizontal(pl.col(ORDER), pl.lit(at, dtype=dtype)) if at is not None else pl.col(ORDER)
-    return absent.select(
+    return last.select(
         *keys,
         when.alias(ORDER),
         when.alias(order),
         pl.lit(True).alias(IS_DELETE),
+        pl.lit(DETECTED_DELETE, pl.Int8).alias(CLASS),
         pl.lit(1, pl.Int8).alias(SOURCE),
         pl.lit(_LAST_POSITION, pl.UInt32).alias(POSITION),
     )
@@ -259,14 +360,18 @@ def chain_output(
 
 
 def stats_from_chains(prior: pl.DataFrame, chains: ChainResult, keys: Sequence[str]) -> SilverResult:
-    """Counters: versions added/dropped, and how the current version of each touched key changed."""
+    """Counters: versions added/dropped, and how the current version of each touched key changed.
+
+    A key is ``updated`` when its current version is another row than before: a new one, or (after a
+    late row split a run) an absorbed observation that reopened.
+    """
     keys = list(keys)
-    old = prior.filter(pl.col(OLD_CURRENT).fill_null(False)).select(keys)
-    rows = chains.rows
-    new_live = rows.filter(pl.col(IS_CURRENT))
-    new = new_live.select(*keys, (pl.col(SOURCE) == 1).alias("__new_row"))
-    both = new.join(old, on=keys, how="semi", nulls_equal=True)
-    fresh = both.filter(pl.col("__new_row")).height
+    old = prior.filter(pl.col(OLD_CURRENT).fill_null(False)).select(*keys, pl.col(ORDER).alias("__old_order"))
+    new = chains.rows.filter(pl.col(IS_CURRENT)).select(
+        *keys, ((pl.col(SOURCE) == 1) | pl.col(OLD_CURRENT).is_null()).alias("__new_row"), pl.col(ORDER)
+    )
+    both = new.join(old, on=keys, how="inner", nulls_equal=True)
+    fresh = both.filter(pl.col("__new_row") | pl.col(ORDER).ne_missing(pl.col("__old_order"))).height
     return SilverResult(
         artifacts={},
         inserted=new.height - both.height,
