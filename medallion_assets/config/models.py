@@ -600,7 +600,7 @@ class SilverConfig(StrictModel):
     version: int = Field(1, ge=1)
     model: str | None = Field(
         None,
-        description="Default: from the load pattern. A model of the table above, or a registered plugin.",
+        description="Default: from the load pattern. A built-in model (see the model table) or a plugin.",
         json_schema_extra=_registry_enum(_silver_model_names),
     )
     primary_keys: list[str] = Field(default_factory=list)
