@@ -7,6 +7,7 @@ the same text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -18,10 +19,12 @@ __all__ = [
     "MedallionDeprecationWarning",
     "MedallionError",
     "NotCommittedError",
+    "PluginError",
     "QuarantineThresholdError",
     "SilverCheckError",
     "SilverInputError",
     "StorageError",
+    "UnknownNameError",
 ]
 
 
@@ -60,6 +63,18 @@ class ConfigError(MedallionError):
         count = len(self.issues)
         lines = "\n".join(f"  - {issue}" for issue in self.issues)
         super().__init__(f"{count} config error{'s' if count != 1 else ''}:\n{lines}")
+
+
+class UnknownNameError(MedallionError, ValueError):
+    """A config names a member no registry knows; carries the allowed names, for "did you mean" hints."""
+
+    def __init__(self, key: str, value: str, allowed: Iterable[str], *, known: str = "known") -> None:
+        self.key, self.value, self.allowed = key, value, sorted(allowed)
+        super().__init__(f"unknown {key} '{value}'; {known}: {', '.join(self.allowed) or 'none'}")
+
+
+class PluginError(MedallionError):
+    """A plugin cannot be loaded, or the class it provides breaks its family's contract."""
 
 
 class ExtractError(MedallionError):

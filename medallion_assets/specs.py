@@ -20,17 +20,15 @@ from medallion_assets.config.models import (
     PartitionsConfig,
     PlatformConfig,
     ScheduleConfig,
-    SilverModelName,
     SourceEntry,
 )
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
+from medallion_assets.silver.registry import is_stateful
 
 __all__ = ["SOURCE_TAG", "SourceSpec", "build_specs"]
 
 # Every run of one source carries this tag (CLI, schedules, sensors): run queues limit on it.
 SOURCE_TAG = "medallion/source"
-
-STATEFUL_MODELS = frozenset({"scd_type_1", "scd_type_2", "cdc", "event_log"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class SourceSpec:
     domain: str
     entity: str
     version: int
-    model: SilverModelName
+    model: str  # a name in the Silver model registry
     partitions: PartitionsConfig
     bronze_output: OutputDefaultsConfig
     silver_output: OutputDefaultsConfig
@@ -65,7 +63,8 @@ class SourceSpec:
 
     @property
     def stateful(self) -> bool:
-        return self.model in STATEFUL_MODELS
+        """Whether Silver reads its own previous partition, as the model class declares it."""
+        return is_stateful(self.model)
 
     @property
     def load_pattern(self) -> LoadPattern:

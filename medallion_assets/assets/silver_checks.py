@@ -39,11 +39,11 @@ import polars as pl
 
 from medallion_assets.config.models import ErrorHandlingConfig
 from medallion_assets.silver.chain import CLOSED_BY_DELETE, EFFECTIVE_FROM, EFFECTIVE_TO
+from medallion_assets.silver.registry import silver_model_class
 from medallion_assets.specs import SourceSpec
 
 __all__ = [
     "CHECKS",
-    "RECONCILED",
     "CheckOutcome",
     "evaluate_checks",
     "manifest_outcome",
@@ -67,14 +67,6 @@ CHECKS = (
     CheckDef("quarantine_threshold", True, "Quarantined rows within silver.error_handling."),
     CheckDef("schema_drift", False, "Same columns and types as Silver D-1 (warns)."),
 )
-
-RECONCILED: dict[str, tuple[str, ...]] = {
-    "periodic_snapshot": ("inserted", "duplicates_dropped"),
-    "event_log": ("inserted", "duplicates_dropped"),
-    "scd_type_1": ("inserted", "updated", "unchanged", "duplicates_dropped"),
-    "scd_type_2": ("versions_added", "duplicates_dropped"),
-    "cdc": ("versions_added", "deletes_applied", "duplicates_dropped"),
-}
 
 
 @dataclass(frozen=True)
@@ -223,7 +215,7 @@ def _windows(history: pl.DataFrame | None, keys: list[str]) -> CheckOutcome:
 
 
 def _reconciliation(model: str, stats: Mapping[str, int], rows_in: int, quarantined: int) -> CheckOutcome:
-    parts = RECONCILED.get(model, ())
+    parts = silver_model_class(model).reconciled  # declared by the model class
     accounted = quarantined + sum(int(stats.get(p, 0)) for p in parts)
     formula = " + ".join(["quarantined", *parts])
     return _outcome(

@@ -5,15 +5,29 @@ loader turns into a "did you mean" hint. Legacy spellings (aliases, deprecated k
 loader *before* validation (see ``medallion_assets.config.compat``), so the models only know the current
 names. Cross-field rules (a model that needs keys, a model/load-pattern pair that makes no sense) live in
 ``model_validator``s here so that every way of building a config gets them.
+
+``source.type`` and ``silver.model`` are not fixed lists: they name members of the extractor and Silver model
+registries, and what a member needs (its settings section, the load patterns it serves, the ``silver`` keys
+it requires or reads) is declared on its class. Validation asks the registry, so a registered plugin is
+selectable here with the same checks and messages as a built-in.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from medallion_assets.errors import PluginError, UnknownNameError
+
+if TYPE_CHECKING:
+    from medallion_assets.extractors.base import Extractor
+    from medallion_assets.silver.base import SilverModel
 
 __all__ = [
     "ApiAuthConfig",
@@ -27,32 +41,37 @@ __all__ = [
     "DbIncrementalConfig",
     "DefaultsConfig",
     "ErrorHandlingConfig",
+    "ExtractorSection",
     "FileConfig",
     "FreshnessConfig",
     "HttpDefaultsConfig",
     "LayerStorageConfig",
     "LoadPattern",
     "MedallionConfig",
+    "ModelOption",
     "NormalizationConfig",
     "OutputDefaultsConfig",
     "PartitionsConfig",
     "PlatformConfig",
+    "RequiredSilverKey",
     "RunConfig",
     "S3ConnectionConfig",
     "ScheduleConfig",
     "Scd2Config",
     "SensorConfig",
     "SilverConfig",
-    "SilverModelName",
     "SilverSchemaConfig",
     "SourceConfig",
     "SourceEntry",
-    "SourceType",
 ]
 
-SourceType = Literal["api", "db", "file", "custom"]
 LoadPattern = Literal["full", "incremental", "cdc", "current_history"]
-SilverModelName = Literal["periodic_snapshot", "scd_type_1", "scd_type_2", "cdc", "event_log"]
+# The keys under ``source:`` that hold an extractor's settings; plugin types read ``options``.
+ExtractorSection = Literal["api", "db", "file", "custom_extractor", "options"]
+# ``silver`` keys a model may require to be set (``SilverModel.requires``).
+RequiredSilverKey = Literal["primary_keys", "order_column", "cdc"]
+# ``silver`` keys that mean something to some models only (``SilverModel.options``).
+ModelOption = Literal["delete_mode", "cdc", "scd2", "dedupe_lookback_days"]
 DeleteMode = Literal["ignore", "hard_delete", "tombstone"]
 Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"]
 FileFormat = Literal["csv", "tsv", "json", "jsonl", "parquet"]
@@ -65,6 +84,60 @@ TYPE_RE = re.compile(
     r"^(string|utf8|int8|int16|int32|int64|uint8|uint16|uint32|uint64|float32|float64|boolean|bool|date|"
     r"datetime|timestamp|time|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
 )
+
+
+# --- the registries validation asks (imported when first used: they import these models) ----------------
+
+
+def extractor_contract(type_name: str) -> type[Extractor]:
+    """The registered extractor class of ``source.type``, whose class attributes are its contract."""
+    from medallion_assets.extractors.registry import extractor_class
+
+    return _registered(extractor_class, type_name)
+
+
+def silver_model_contract(name: str) -> type[SilverModel]:
+    """The registered Silver model class of ``silver.model``, whose class attributes are its contract."""
+    from medallion_assets.silver.registry import silver_model_class
+
+    return _registered(silver_model_class, name)
+
+
+def _registered(lookup: Callable[[str], Any], name: str) -> Any:
+    """``lookup(name)``, its errors turned into validation errors the loader reports at the key."""
+    try:
+        return lookup(name)
+    except UnknownNameError as exc:
+        # Reported like a Literal: the loader adds "did you mean" and the allowed names, from the registry.
+        expected = " or ".join(", ".join(f"'{n}'" for n in exc.allowed).rsplit(", ", 1))
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": expected}
+        ) from None
+    except (PluginError, NotImplementedError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _registry_enum(names: Callable[[], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """JSON Schema hook: the string's allowed values are the registry's names when the schema is made."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch["enum"] = names()
+
+    return extra
+
+
+def _extractor_types() -> list[str]:
+    from medallion_assets.extractors.registry import extractor_types
+
+    return extractor_types()
+
+
+def _silver_model_names() -> list[str]:
+    from medallion_assets.silver.registry import silver_model_names
+
+    return silver_model_names()
 
 
 class StrictModel(BaseModel):
@@ -401,19 +474,22 @@ class RunConfig(StrictModel):
     parquet_compression: Compression | None = None
 
 
-_SECTION_FOR_TYPE = {"api": "api", "db": "db", "file": "file", "custom": "custom_extractor"}
-
-
 class SourceConfig(StrictModel):
     """Where the data comes from (``sources[].source``)."""
 
     system: str
     table: str
-    type: SourceType
+    type: str = Field(
+        description="api | db | file | custom | a registered extractor type (plugin).",
+        json_schema_extra=_registry_enum(_extractor_types),
+    )
     api: ApiConfig | None = None
     db: DbConfig | None = None
     file: FileConfig | None = None
     custom_extractor: CustomExtractorConfig | None = None
+    options: dict[str, Any] | None = Field(
+        None, description="Settings of a plugin extractor type, checked by its class's options_model."
+    )
     run: RunConfig = Field(default_factory=RunConfig)
 
     @field_validator("system", "table")
@@ -423,19 +499,45 @@ class SourceConfig(StrictModel):
             raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
         return value
 
+    @field_validator("type")
+    @classmethod
+    def _registered_type(cls, value: str) -> str:
+        extractor_contract(value)
+        return value
+
     @model_validator(mode="after")
-    def _one_section_for_type(self) -> SourceConfig:
-        wanted = _SECTION_FOR_TYPE[self.type]
-        if getattr(self, wanted) is None:
+    def _fits_the_extractor(self) -> SourceConfig:
+        extractor = extractor_contract(self.type)
+        wanted = extractor.section
+        if wanted != "options" and getattr(self, wanted) is None:
             raise ValueError(f"type '{self.type}' needs a '{wanted}:' section")
-        extra = [s for s in _SECTION_FOR_TYPE.values() if s != wanted and getattr(self, s) is not None]
+        extra = [s for s in get_args(ExtractorSection) if s != wanted and getattr(self, s) is not None]
         if extra:
             raise ValueError(f"type '{self.type}' does not use the section(s) {', '.join(extra)}")
+        if extractor.options_model is not None:
+            try:
+                extractor.options_model.model_validate(self.options or {})
+            except ValidationError as exc:
+                raise ValueError(f"options of type '{self.type}': {_summary(exc)}") from None
+        pattern = self.run.load_pattern
+        if pattern not in extractor.load_patterns:
+            raise ValueError(
+                f"type '{self.type}' cannot serve run.load_pattern '{pattern}'; it serves: "
+                f"{', '.join(sorted(extractor.load_patterns))}"
+            )
         return self
 
     @property
-    def extractor_section(self) -> BaseModel:
-        return getattr(self, _SECTION_FOR_TYPE[self.type])
+    def extractor_section(self) -> BaseModel | dict[str, Any] | None:
+        return getattr(self, extractor_contract(self.type).section)
+
+
+def _summary(exc: ValidationError) -> str:
+    """A nested model's errors in one line: ``key.path: message`` each."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+        for err in exc.errors(include_url=False)
+    )
 
 
 # --- silver -----------------------------------------------------------------------------------------------
@@ -496,7 +598,11 @@ class SilverConfig(StrictModel):
     domain: str | None = None
     entity: str | None = None
     version: int = Field(1, ge=1)
-    model: SilverModelName | None = Field(None, description="Default: from the load pattern.")
+    model: str | None = Field(
+        None,
+        description="Default: from the load pattern. A built-in model (see the model table) or a plugin.",
+        json_schema_extra=_registry_enum(_silver_model_names),
+    )
     primary_keys: list[str] = Field(default_factory=list)
     order_column: str | None = None
     delete_mode: DeleteMode = "ignore"
@@ -514,6 +620,13 @@ class SilverConfig(StrictModel):
     def _key_part(cls, value: str | None) -> str | None:
         if value is not None and not KEY_PART_RE.match(value):
             raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _registered_model(cls, value: str | None) -> str | None:
+        if value is not None:
+            silver_model_contract(value)
         return value
 
 
@@ -544,19 +657,13 @@ class FreshnessConfig(StrictModel):
 
 # --- source entry -----------------------------------------------------------------------------------------
 
-DEFAULT_MODEL: dict[str, SilverModelName] = {
+# The model a load pattern picks when ``silver.model`` is not set. Which patterns a model accepts, and which
+# silver keys it needs, is on the model class (``SilverModel.load_patterns`` / ``requires`` / ``options``).
+DEFAULT_MODEL: dict[LoadPattern, str] = {
     "full": "periodic_snapshot",
     "incremental": "scd_type_1",
     "cdc": "cdc",
     "current_history": "scd_type_2",
-}
-# Which load patterns a model can make sense of.
-MODEL_PATTERNS: dict[str, set[str]] = {
-    "periodic_snapshot": {"full", "incremental", "current_history"},
-    "scd_type_1": {"full", "incremental", "current_history", "cdc"},
-    "scd_type_2": {"full", "incremental", "current_history"},
-    "cdc": {"cdc"},
-    "event_log": {"full", "incremental", "current_history"},
 }
 
 
@@ -596,39 +703,38 @@ class SourceEntry(StrictModel):
     @model_validator(mode="after")
     def _model_fits_pattern(self) -> SourceEntry:
         pattern = self.source.run.load_pattern
-        model = self.silver_model
+        name = self.silver_model
+        model = silver_model_contract(name)
         silver = self.silver
-        if pattern not in MODEL_PATTERNS[model]:
-            allowed = ", ".join(sorted(m for m, p in MODEL_PATTERNS.items() if pattern in p))
+        if pattern not in model.load_patterns:
             raise ValueError(
-                f"silver.model '{model}' does not fit source.run.load_pattern '{pattern}'; "
-                f"with '{pattern}' use one of: {allowed}"
+                f"silver.model '{name}' does not fit source.run.load_pattern '{pattern}' (it accepts "
+                f"{', '.join(sorted(model.load_patterns))}); with '{pattern}' use one of: "
+                f"{', '.join(_models_where(lambda m: pattern in m.load_patterns))}"
             )
-        if model != "periodic_snapshot" and not silver.primary_keys:
-            raise ValueError(f"silver.model '{model}' needs silver.primary_keys")
-        if model in ("scd_type_2", "cdc") and not silver.order_column:
-            raise ValueError(f"silver.model '{model}' needs silver.order_column")
-        if model == "cdc" and silver.cdc is None:
-            raise ValueError("silver.model 'cdc' needs a silver.cdc section (operation_column and codes)")
-        if silver.delete_mode != "ignore":
-            if model in ("periodic_snapshot", "event_log"):
-                raise ValueError(f"silver.delete_mode '{silver.delete_mode}' has no meaning for '{model}'")
-            if pattern not in ("full", "cdc"):
+        for key in get_args(RequiredSilverKey):
+            if key in model.requires and not getattr(silver, key):
+                what = f"a silver.{key} section" if key == "cdc" else f"silver.{key}"
+                raise ValueError(f"silver.model '{name}' needs {what}")
+        for key in get_args(ModelOption):
+            value = getattr(silver, key)
+            if key not in model.options and value != SilverConfig.model_fields[key].default:
+                shown = f" '{value}'" if isinstance(value, str) else ""
+                users = _models_where(partial(_reads, key))
                 raise ValueError(
-                    f"silver.delete_mode '{silver.delete_mode}' needs load_pattern 'full' or 'cdc': "
-                    f"an '{pattern}' load cannot tell a deleted key from an unchanged one"
+                    f"silver.{key}{shown} has no meaning for model '{name}'; it only applies to "
+                    f"{_models_phrase(users)} (remove it, or choose one of those models)"
                 )
-        if silver.dedupe_lookback_days and model != "event_log":
-            raise ValueError("silver.dedupe_lookback_days only applies to model 'event_log'")
-        if silver.cdc is not None and model != "cdc":
-            raise ValueError(f"silver.cdc only applies to model 'cdc', not '{model}'; remove the section")
-        if silver.scd2 is not None:
-            history = model == "scd_type_2" or (
-                model == "cdc" and silver.cdc is not None and silver.cdc.keep_history
+        if silver.delete_mode != "ignore" and pattern not in ("full", "cdc"):
+            raise ValueError(
+                f"silver.delete_mode '{silver.delete_mode}' needs load_pattern 'full' or 'cdc': "
+                f"an '{pattern}' load cannot tell a deleted key from an unchanged one"
             )
-            if not history:
+        if silver.scd2 is not None:
+            if silver.cdc is not None and not silver.cdc.keep_history:
                 raise ValueError(
-                    "silver.scd2 only applies to model 'scd_type_2' or 'cdc' with cdc.keep_history: true"
+                    "silver.scd2 needs cdc.keep_history: true with silver.cdc: without history there are "
+                    "no versions whose columns to track"
                 )
             reserved = {*silver.primary_keys, silver.order_column}
             clash = [c for c in silver.scd2.track_columns or [] if c in reserved or c.startswith("_")]
@@ -644,8 +750,31 @@ class SourceEntry(StrictModel):
         return self.name or f"{self.source.system}_{self.source.table}".lower()
 
     @property
-    def silver_model(self) -> SilverModelName:
+    def silver_model(self) -> str:
         return self.silver.model or DEFAULT_MODEL[self.source.run.load_pattern]
+
+
+def _models_where(test: Callable[[type[SilverModel]], bool]) -> list[str]:
+    """The registry's models whose contract passes ``test`` (for hints; plugins that fail to load are left
+    out here: they are reported where a config selects them)."""
+    fits = []
+    for name in _silver_model_names():
+        try:
+            if test(silver_model_contract(name)):
+                fits.append(name)
+        except ValueError:
+            continue
+    return fits
+
+
+def _reads(key: ModelOption, model: type[SilverModel]) -> bool:
+    return key in model.options
+
+
+def _models_phrase(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"model '{names[0]}'"
+    return "models " + ", ".join(f"'{n}'" for n in names) if names else "no registered model"
 
 
 class MedallionConfig(StrictModel):

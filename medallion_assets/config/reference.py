@@ -1,7 +1,8 @@
 """Generate ``docs/CONFIG_REFERENCE.md`` from the config models, so the doc cannot drift from the code.
 
 Every key (dotted path in YAML spelling), its type, default and description come from the pydantic models;
-the deprecation and alias tables come from ``compat``; the model x load pattern table from ``models``. Only
+the deprecation and alias tables come from ``compat``; the model table from the Silver model registry (the
+contract attributes of the built-in model classes; plugins installed where this runs are left out). Only
 the prose and the examples are written by hand, in ``INTRO`` and ``EXAMPLES`` below.
 
 Usage::
@@ -28,7 +29,8 @@ from pydantic.fields import FieldInfo
 
 from medallion_assets.config.compat import DEPRECATIONS, LOAD_PATTERN_ALIASES, SILVER_MODEL_ALIASES
 from medallion_assets.config.loader import CONFIG_DIR_ENV, PROJECT_DIR_ENV
-from medallion_assets.config.models import DEFAULT_MODEL, MODEL_PATTERNS, PlatformConfig, SourceEntry
+from medallion_assets.config.models import DEFAULT_MODEL, PlatformConfig, SourceEntry
+from medallion_assets.silver.registry import SILVER_MODELS
 
 __all__ = ["DOC_PATH", "EXAMPLES", "INTRO", "render_reference"]
 
@@ -217,30 +219,39 @@ def _deprecations() -> str:
 
 def _models_table() -> str:
     patterns = list(DEFAULT_MODEL)
-    header = "| silver.model | " + " | ".join(f"`{p}`" for p in patterns) + " |"
+    header = "| silver.model | " + " | ".join(f"`{p}`" for p in patterns) + " | needs | also reads |"
+    builtin = {n: m for n, m in SILVER_MODELS.items() if m.__module__.startswith("medallion_assets.")}
     rows = [
-        f"| `{model}` | " + " | ".join("yes" if p in fits else "-" for p in patterns) + " |"
-        for model, fits in MODEL_PATTERNS.items()
+        f"| `{name}` | "
+        + " | ".join("yes" if p in model.load_patterns else "-" for p in patterns)
+        + f" | {_keys(model.requires)} | {_keys(model.options)} |"
+        for name, model in builtin.items()
     ]
     defaults = ", ".join(f"`{p}` → `{m}`" for p, m in DEFAULT_MODEL.items())
     return "\n".join(
         [
             "## Silver model × load pattern",
             "",
-            "`silver.model` must fit `source.run.load_pattern` (rows: models, columns: load patterns):",
+            "`silver.model` must fit `source.run.load_pattern` (rows: models, columns: load patterns).",
+            "A model also needs the `silver` keys of its *needs* column set, and the model-specific keys",
+            "(`delete_mode` other than `ignore`, `cdc`, `scd2`, `dedupe_lookback_days`) may only be set",
+            "for a model that reads them (*also reads*):",
             "",
             header,
-            "|---" * (len(patterns) + 1) + "|",
+            "|---" * (len(patterns) + 3) + "|",
             *rows,
             "",
             f"Without `silver.model`, the load pattern picks it: {defaults}.",
-            "Every model but `periodic_snapshot` needs `silver.primary_keys`; `scd_type_2` and `cdc` also",
-            "need `silver.order_column`, and `cdc` a `silver.cdc` section. `silver.delete_mode` other than",
-            "`ignore` needs load pattern `full` or `cdc` and a model that keeps state (`scd_type_1`,",
-            "`scd_type_2`, `cdc`). `silver.dedupe_lookback_days` applies to `event_log` only.",
+            "`silver.delete_mode` other than `ignore` also needs load pattern `full` or `cdc`. This table is",
+            "the contract declared on each model class; a plugin model declares its own and is checked the",
+            "same way (see [plugins.md](plugins.md)).",
             "",
         ]
     )
+
+
+def _keys(keys: frozenset[str]) -> str:
+    return ", ".join(f"`{k}`" for k in sorted(keys)) or "-"
 
 
 def _sections(path: str, model: type[BaseModel]) -> Iterator[str]:

@@ -110,6 +110,7 @@ class ApiExtractor(Extractor):
     """Pages through ``api.endpoint``; see the module docstring for the YAML."""
 
     type_name = "api"
+    section = "api"
 
     @property
     def config(self) -> ApiConfig:

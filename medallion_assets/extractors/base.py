@@ -14,11 +14,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 import pyarrow as pa
+from pydantic import BaseModel
 
-from medallion_assets.config.models import PlatformConfig, SourceEntry
+from medallion_assets.config.models import ExtractorSection, LoadPattern, PlatformConfig, SourceEntry
 
 __all__ = ["CheckResult", "ExtractContext", "Extractor"]
 
@@ -45,11 +46,24 @@ class CheckResult:
 class Extractor(ABC):
     """Base of every extractor. Subclasses set ``type_name`` and implement ``extract``.
 
-    Selected in YAML by ``source.type`` (``file``, ``api``, ``db``) or, for ``custom``, by
-    ``custom_extractor.module``/``class_name`` or an entry point in the ``medallion.extractors`` group.
+    Selected in YAML by ``source.type`` (``file``, ``api``, ``db``, a registered plugin type) or, for
+    ``custom``, by ``custom_extractor.module``/``class_name`` or an entry point in the
+    ``medallion.extractors`` group. The class attributes are the type's contract: config validation reads
+    them from the registry, so a registered type is selectable from YAML with the same checks as a built-in.
     """
 
     type_name: ClassVar[str] = ""
+    # The key under ``source:`` that holds the settings; plugin types read theirs from ``source.options``.
+    section: ClassVar[ExtractorSection] = "options"
+    # A plugin type's pydantic model of ``source.options``: checked when the config loads (None: any mapping).
+    options_model: ClassVar[type[BaseModel] | None] = None
+    # The source.run.load_pattern values the extractor can serve.
+    load_patterns: ClassVar[frozenset[LoadPattern]] = frozenset(get_args(LoadPattern))
+
+    @classmethod
+    def resolve(cls, entry: SourceEntry) -> type[Extractor]:
+        """The class that serves ``entry``: this one (``custom`` answers with the class its config names)."""
+        return cls
 
     def __init__(self, entry: SourceEntry, platform: PlatformConfig) -> None:
         self.entry = entry

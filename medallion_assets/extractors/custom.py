@@ -50,16 +50,33 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from importlib.metadata import entry_points
+from collections.abc import Iterator
 from typing import Any
+
+import pyarrow as pa
 
 from medallion_assets.config.models import CustomExtractorConfig, SourceEntry
 from medallion_assets.errors import ExtractError
-from medallion_assets.extractors.base import Extractor
+from medallion_assets.extractors.base import ExtractContext, Extractor
+from medallion_assets.extractors.registry import ENTRY_POINT_GROUP, register_extractor
+from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
 
-__all__ = ["ENTRY_POINT_GROUP", "resolve_custom_class"]
+__all__ = ["ENTRY_POINT_GROUP", "CustomExtractor", "resolve_custom_class"]
 
-ENTRY_POINT_GROUP = "medallion.extractors"
+
+@register_extractor
+class CustomExtractor(Extractor):
+    """``type: custom``: stands for the class ``custom_extractor`` names, which ``resolve`` returns."""
+
+    type_name = "custom"
+    section = "custom_extractor"
+
+    @classmethod
+    def resolve(cls, entry: SourceEntry) -> type[Extractor]:
+        return resolve_custom_class(entry)
+
+    def extract(self, ctx: ExtractContext) -> Iterator[pa.RecordBatch]:
+        raise ExtractError(f"source '{self.entry.source_name}': build type 'custom' with create_extractor()")
 
 
 def resolve_custom_class(entry: SourceEntry) -> type[Extractor]:
@@ -101,22 +118,21 @@ def _load_from_module(source: str, config: CustomExtractorConfig) -> tuple[Any, 
 
 
 def _load_entry_point(source: str, name: str) -> tuple[Any, str]:
-    available = entry_points(group=ENTRY_POINT_GROUP)
-    matches = [ep for ep in available if ep.name == name]
-    if not matches:
-        names = ", ".join(sorted({ep.name for ep in available})) or "none installed"
+    try:
+        loaded = load_entry_point(ENTRY_POINT_GROUP, name)
+    except EntryPointError as exc:
+        raise ExtractError(
+            f"source '{source}': custom_extractor.entry_point '{name}' ({exc.value}) cannot be "
+            f"loaded: {exc.reason}"
+        ) from exc
+    if loaded is None:
+        names = ", ".join(sorted(entry_point_names(ENTRY_POINT_GROUP))) or "none installed"
         raise ExtractError(
             f"source '{source}': custom_extractor.entry_point '{name}' is not registered in the "
             f"'{ENTRY_POINT_GROUP}' entry point group; available: {names}"
         )
-    entry_point = matches[0]
-    try:
-        return entry_point.load(), f"entry point '{name}' ({entry_point.value})"
-    except (ImportError, AttributeError) as exc:
-        raise ExtractError(
-            f"source '{source}': custom_extractor.entry_point '{name}' ({entry_point.value}) cannot be "
-            f"loaded: {exc}"
-        ) from exc
+    found, target = loaded
+    return found, f"entry point '{name}' ({target})"
 
 
 def _checked_extractor_class(source: str, found: Any, where: str) -> type[Extractor]:

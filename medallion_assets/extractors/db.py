@@ -87,6 +87,7 @@ class DbExtractor(Extractor):
     """A table or query of any SQLAlchemy database, full or incremental (module docstring)."""
 
     type_name = "db"
+    section = "db"
     retry: RetryPolicy = DEFAULT_RETRY
 
     @property

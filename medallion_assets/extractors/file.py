@@ -200,6 +200,7 @@ class FileExtractor(Extractor):
     """Reads the files ``file.path`` matches for the run date; see the module docstring for the YAML."""
 
     type_name = "file"
+    section = "file"
     csv_block_size: int = 1 << 20
     """Bytes of CSV per batch (Arrow's default)."""
     batch_rows: int = 50_000

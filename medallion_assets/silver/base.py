@@ -22,11 +22,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 import polars as pl
 
-from medallion_assets.config.models import LoadPattern, SilverConfig
+from medallion_assets.config.models import LoadPattern, ModelOption, RequiredSilverKey, SilverConfig
 
 __all__ = ["SILVER_LOAD_DATE", "SilverContext", "SilverModel", "SilverResult"]
 
@@ -66,12 +66,26 @@ class SilverResult:
 
 
 class SilverModel(ABC):
-    """Base of every Silver model; one subclass per ``silver.model`` value."""
+    """Base of every Silver model; one subclass per ``silver.model`` value.
+
+    The class attributes are the model's contract: config validation reads them from the registry, so a
+    registered plugin is selectable from YAML with the same checks and messages as a built-in model.
+    """
 
     name: ClassVar[str] = ""
     artifacts: ClassVar[tuple[str, ...]] = ()
     # Stateful models read Silver D-1; the asset factory adds the self-dependency for them.
     stateful: ClassVar[bool] = True
+    # The source.run.load_pattern values whose Bronze the model makes sense of.
+    load_patterns: ClassVar[frozenset[LoadPattern]] = frozenset(get_args(LoadPattern))
+    # silver.* keys that must be set: primary_keys, order_column, cdc.
+    requires: ClassVar[frozenset[RequiredSilverKey]] = frozenset()
+    # Model-specific silver.* keys the model reads (delete_mode, cdc, scd2, dedupe_lookback_days); setting
+    # one the model does not read is a config error rather than a silently ignored key.
+    options: ClassVar[frozenset[ModelOption]] = frozenset()
+    # The counters of SilverResult.stats() that, with the quarantined rows, add up to the rows read from
+    # Bronze: the blocking ``reconciliation`` check holds the model to it.
+    reconciled: ClassVar[tuple[str, ...]] = ("inserted", "duplicates_dropped")
 
     def __init__(self, config: SilverConfig) -> None:
         self.config = config

@@ -89,6 +89,10 @@ class Cdc(SilverModel):
     name = "cdc"
     artifacts = ("current",)
     stateful = True
+    load_patterns = frozenset({"cdc"})
+    requires = frozenset({"primary_keys", "order_column", "cdc"})
+    options = frozenset({"delete_mode", "cdc", "scd2"})
+    reconciled = ("versions_added", "deletes_applied", "duplicates_dropped")
 
     def __init__(self, config: SilverConfig) -> None:
         super().__init__(config)

@@ -50,6 +50,10 @@ class EventLog(SilverModel):
     name = "event_log"
     artifacts = ("events", RECENT_KEYS)
     stateful = True
+    load_patterns = frozenset({"full", "incremental", "current_history"})
+    requires = frozenset({"primary_keys"})
+    options = frozenset({"dedupe_lookback_days"})
+    reconciled = ("inserted", "duplicates_dropped")
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext

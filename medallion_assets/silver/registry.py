@@ -3,24 +3,46 @@
 ::
 
     silver:
-      model: scd_type_1      # a key of SILVER_MODELS
+      model: scd_type_1      # a key of SILVER_MODELS, or an installed plugin's name
 
-Models named by the config contract (DESIGN §6) but not shipped yet are known here too, so that their
-statefulness (the self-dependency the asset factory adds) is right from the start and choosing one fails
-with a message that says what to use meanwhile. A plugin adds a model with :func:`register_silver_model`.
+The registry is the single truth about its members: config validation asks :func:`silver_model_class` for
+the class and reads its contract (``stateful``, ``load_patterns``, ``requires``, ``options``), so a model is
+selectable from YAML as soon as it is registered, with :func:`register_silver_model` or an entry point in
+the ``medallion.silver_models`` group (imported only when a config names it)::
+
+    [project.entry-points."medallion.silver_models"]
+    daily_counts = "acme_lake.silver:DailyCounts"
+
+Models named by the config contract (DESIGN §6) but not shipped yet are known here too (``PLANNED_MODELS``),
+so that choosing one fails with a message that says what to use meanwhile.
 """
 
 from __future__ import annotations
 
+import inspect
+
 from medallion_assets.config.models import SilverConfig
+from medallion_assets.errors import PluginError, UnknownNameError
 from medallion_assets.silver.base import SilverModel
 from medallion_assets.silver.cdc import Cdc
 from medallion_assets.silver.event_log import EventLog
 from medallion_assets.silver.scd1 import ScdType1
 from medallion_assets.silver.scd2 import ScdType2
 from medallion_assets.silver.snapshot import PeriodicSnapshot
+from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
 
-__all__ = ["PLANNED_MODELS", "SILVER_MODELS", "create_silver_model", "is_stateful", "register_silver_model"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PLANNED_MODELS",
+    "SILVER_MODELS",
+    "create_silver_model",
+    "is_stateful",
+    "register_silver_model",
+    "silver_model_class",
+    "silver_model_names",
+]
+
+ENTRY_POINT_GROUP = "medallion.silver_models"
 
 SILVER_MODELS: dict[str, type[SilverModel]] = {
     PeriodicSnapshot.name: PeriodicSnapshot,
@@ -52,32 +74,66 @@ def register_silver_model(model: type[SilverModel]) -> type[SilverModel]:
     return model
 
 
-def create_silver_model(name: str, config: SilverConfig) -> SilverModel:
-    """The model ``silver.model: <name>`` selects, built with its config.
+def silver_model_names() -> list[str]:
+    """Every name ``silver.model`` accepts: registered models and installed (not yet imported) plugins."""
+    return sorted({*SILVER_MODELS, *entry_point_names(ENTRY_POINT_GROUP)})
+
+
+def silver_model_class(name: str) -> type[SilverModel]:
+    """The class ``silver.model: <name>`` selects, importing the plugin that provides it if need be.
 
     Raises:
         NotImplementedError: ``name`` is a model of the contract that arrives in a later release.
-        ValueError: ``name`` is not a known model.
+        UnknownNameError: no model has that name (a ``ValueError``; lists the known names).
+        PluginError: the plugin providing ``name`` cannot be imported or is not a valid model class.
     """
-    if name in SILVER_MODELS:
-        return SILVER_MODELS[name](config)
+    model = SILVER_MODELS.get(name) or _load_plugin(name)
+    if model is not None:
+        return model
     if name in PLANNED_MODELS:
         raise NotImplementedError(f"silver.model '{name}' arrives in a later release; {PLANNED_MODELS[name]}")
-    raise ValueError(f"unknown silver.model '{name}'; known models: {_known()}")
+    raise UnknownNameError(
+        "silver.model", name, [*silver_model_names(), *PLANNED_MODELS], known="known models"
+    )
+
+
+def create_silver_model(name: str, config: SilverConfig) -> SilverModel:
+    """The model ``silver.model: <name>`` selects, built with its config (raises like silver_model_class)."""
+    return silver_model_class(name)(config)
 
 
 def is_stateful(name: str) -> bool:
-    """Whether model ``name`` reads its own previous partition (Silver D-1).
+    """Whether model ``name`` reads its own previous partition (Silver D-1); planned models all do.
 
     Raises:
-        ValueError: ``name`` is not a known model.
+        UnknownNameError: ``name`` is not a known model.
     """
-    if name in SILVER_MODELS:
-        return SILVER_MODELS[name].stateful
-    if name in PLANNED_MODELS:
+    try:
+        return silver_model_class(name).stateful
+    except NotImplementedError:
         return True
-    raise ValueError(f"unknown silver.model '{name}'; known models: {_known()}")
 
 
-def _known() -> str:
-    return ", ".join(sorted({*SILVER_MODELS, *PLANNED_MODELS}))
+def _load_plugin(name: str) -> type[SilverModel] | None:
+    """Import the ``medallion.silver_models`` entry point ``name`` (if installed) and register its class."""
+    try:
+        loaded = load_entry_point(ENTRY_POINT_GROUP, name)
+    except EntryPointError as exc:
+        raise PluginError(f"silver.model '{name}': {exc}") from exc
+    if loaded is None:
+        return None
+    found, target = loaded
+    where = f"silver.model '{name}': entry point '{name}' ({target}) in group '{ENTRY_POINT_GROUP}'"
+    if not (inspect.isclass(found) and issubclass(found, SilverModel)):
+        raise PluginError(
+            f"{where} is {found!r}, not a subclass of medallion_assets.silver.base.SilverModel "
+            "(hint: point the entry point at the model class)"
+        )
+    if inspect.isabstract(found):
+        raise PluginError(f"{where} is {found.__qualname__}, an abstract class; it must implement apply()")
+    if found.name != name:
+        raise PluginError(
+            f"{where} is {found.__qualname__}, whose name is '{found.name}'; the entry point name and the "
+            "class's 'name' must be the same"
+        )
+    return register_silver_model(found)

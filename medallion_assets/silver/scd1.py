@@ -74,6 +74,9 @@ class ScdType1(SilverModel):
     name = "scd_type_1"
     artifacts = ("current",)
     stateful = True
+    requires = frozenset({"primary_keys"})
+    options = frozenset({"delete_mode"})
+    reconciled = ("inserted", "updated", "unchanged", "duplicates_dropped")
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext

@@ -96,6 +96,10 @@ class ScdType2(SilverModel):
     name = "scd_type_2"
     artifacts = ("history", "current", ABSORBED)
     stateful = True
+    load_patterns = frozenset({"full", "incremental", "current_history"})
+    requires = frozenset({"primary_keys", "order_column"})
+    options = frozenset({"delete_mode", "scd2"})
+    reconciled = ("versions_added", "duplicates_dropped")
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext

@@ -40,6 +40,8 @@ class PeriodicSnapshot(SilverModel):
     name = "periodic_snapshot"
     artifacts = ("snapshot",)
     stateful = False
+    load_patterns = frozenset({"full", "incremental", "current_history"})
+    reconciled = ("inserted", "duplicates_dropped")
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext

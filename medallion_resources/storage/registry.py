@@ -14,12 +14,13 @@ group whose object is a factory; entry points are only imported when their name 
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from typing import cast
 
 import fsspec
 
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_assets.errors import StorageError
+from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.local import LocalBackend
 
@@ -48,7 +49,7 @@ def register_backend(name: str, factory: BackendFactory) -> None:
 def registered_backends() -> list[str]:
     """Names usable as ``storage_backend``: registered ones and not-yet-loaded entry points, sorted."""
     names = set(_FACTORIES)
-    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    names.update(entry_point_names(ENTRY_POINT_GROUP))
     return sorted(names)
 
 
@@ -68,22 +69,23 @@ def create_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Stora
 
 def _load_entry_point(name: str) -> BackendFactory | None:
     """Import the entry point called ``name`` (if any) and register its factory."""
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        try:
-            factory = ep.load()
-        except (ImportError, AttributeError) as exc:
-            raise StorageError(
-                f"storage_backend '{name}': entry point '{ep.value}' in group '{ENTRY_POINT_GROUP}' "
-                f"could not be loaded: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not callable(factory):
-            raise StorageError(
-                f"storage_backend '{name}': entry point '{ep.value}' is not callable; it must be a "
-                "factory (LayerStorageConfig, PlatformConfig) -> StorageBackend"
-            )
-        register_backend(name, factory)
-        return factory
-    return None
+    try:
+        loaded = load_entry_point(ENTRY_POINT_GROUP, name)
+    except EntryPointError as exc:
+        raise StorageError(
+            f"storage_backend '{name}': entry point '{exc.value}' in group '{ENTRY_POINT_GROUP}' "
+            f"could not be loaded: {exc.reason}"
+        ) from exc
+    if loaded is None:
+        return None
+    factory, target = loaded
+    if not callable(factory):
+        raise StorageError(
+            f"storage_backend '{name}': entry point '{target}' is not callable; it must be a "
+            "factory (LayerStorageConfig, PlatformConfig) -> StorageBackend"
+        )
+    register_backend(name, cast(BackendFactory, factory))
+    return _FACTORIES[name]
 
 
 def _local(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:

@@ -46,15 +46,24 @@ REJECTED = [
         {"model": "scd_type_2", "order_column": "ts", "delete_mode": "tombstone"},
         "cannot tell a deleted key",
     ),
-    ("incremental", {"model": "event_log", "delete_mode": "hard_delete"}, "has no meaning for 'event_log'"),
+    (
+        "incremental",
+        {"model": "event_log", "delete_mode": "hard_delete"},
+        "silver.delete_mode 'hard_delete' has no meaning for model 'event_log'; it only applies to models "
+        "'cdc', 'scd_type_1', 'scd_type_2'",
+    ),
     ("incremental", {"dedupe_lookback_days": 2}, "only applies to model 'event_log'"),
     (
         "incremental",
         {"order_column": "ts", "cdc": {}},
-        "silver.cdc only applies to model 'cdc', not 'scd_type_1'",
+        "silver.cdc has no meaning for model 'scd_type_1'; it only applies to model 'cdc'",
     ),
-    ("incremental", {"scd2": {"track_columns": ["v"]}}, "silver.scd2 only applies to model 'scd_type_2'"),
-    ("cdc", {"order_column": "lsn", "cdc": {}, "scd2": {}}, "or 'cdc' with cdc.keep_history: true"),
+    (
+        "incremental",
+        {"scd2": {"track_columns": ["v"]}},
+        "silver.scd2 has no meaning for model 'scd_type_1'; it only applies to models 'cdc', 'scd_type_2'",
+    ),
+    ("cdc", {"order_column": "lsn", "cdc": {}, "scd2": {}}, "silver.scd2 needs cdc.keep_history: true"),
     (
         "current_history",
         {"order_column": "ts", "scd2": {"track_columns": ["v", "ts", "_load_date"]}},

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import (
     DEFAULT_MODEL,
-    MODEL_PATTERNS,
     ApiAuthConfig,
     ApiConfig,
     ApiPaginationConfig,
@@ -41,6 +40,7 @@ from medallion_assets.config.models import (
     SourceEntry,
 )
 from medallion_assets.errors import ConfigError
+from medallion_assets.silver.registry import SILVER_MODELS
 
 from ._support import FIXTURES, write_config
 
@@ -128,19 +128,20 @@ def source_entries(draw: st.DrawFn) -> SourceEntry:
     kind = draw(st.sampled_from(["api", "db", "file", "custom"]))
     pattern = draw(st.sampled_from(list(DEFAULT_MODEL)))
     model = draw(
-        st.none() | st.sampled_from(sorted(m for m, fits in MODEL_PATTERNS.items() if pattern in fits))
+        st.none() | st.sampled_from(sorted(n for n, m in SILVER_MODELS.items() if pattern in m.load_patterns))
     )
     effective = model or DEFAULT_MODEL[pattern]
-    stateful = effective in ("scd_type_1", "scd_type_2", "cdc") and pattern in ("full", "cdc")
+    contract = SILVER_MODELS[effective]
+    stateful = "delete_mode" in contract.options and pattern in ("full", "cdc")
     silver = SilverConfig(
         domain=draw(st.none() | idents),
         entity=draw(st.none() | idents),
         version=draw(st.integers(1, 5)),
         model=model,
         primary_keys=draw(
-            st.lists(idents, min_size=0 if effective == "periodic_snapshot" else 1, max_size=3)
+            st.lists(idents, min_size=1 if "primary_keys" in contract.requires else 0, max_size=3)
         ),
-        order_column=draw(idents) if effective in ("scd_type_2", "cdc") else draw(st.none() | idents),
+        order_column=draw(idents) if "order_column" in contract.requires else draw(st.none() | idents),
         delete_mode=draw(st.sampled_from(["ignore", "hard_delete", "tombstone"])) if stateful else "ignore",
         silver_schema={
             "types": draw(st.dictionaries(idents, st.sampled_from(["int64", "decimal(18,2)"]), max_size=2))
@@ -149,8 +150,8 @@ def source_entries(draw: st.DrawFn) -> SourceEntry:
         error_handling=ErrorHandlingConfig(
             max_bad_percent=draw(st.floats(0, 100).map(lambda f: round(f, 2)))
         ),
-        cdc=CdcConfig(keep_history=draw(st.booleans())) if effective == "cdc" else None,
-        dedupe_lookback_days=draw(st.integers(0, 7)) if effective == "event_log" else 0,
+        cdc=CdcConfig(keep_history=draw(st.booleans())) if "cdc" in contract.requires else None,
+        dedupe_lookback_days=draw(st.integers(0, 7)) if "dedupe_lookback_days" in contract.options else 0,
     )
     source = SourceConfig(
         system=draw(idents),
