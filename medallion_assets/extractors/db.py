@@ -16,28 +16,35 @@ Selected by ``source.type: db``::
         incremental:
           cursor_column: updated_at
           mode: window                # window | watermark
-          lookback: 2h                # window mode: also re-read late commits this far back
+          lookback: 2h                # re-read late commits this far back (both modes)
           initial_value: "2024-01-01" # watermark mode: lower bound of the first partition
+          commit_horizon: true        # watermark mode on PostgreSQL (see below)
 
 What an incremental partition D reads (values are bound parameters, never SQL text):
 
 - ``window``: ``cursor >= window_start - lookback AND cursor < window_end`` of D's partition window. A
   partition is a pure function of the table, so any day can be re-run or backfilled exactly; rows that
   commit late with a cursor inside the lookback are picked up by the next day too (Silver deduplicates).
-- ``watermark``: ``cursor > watermark_in`` (the ``watermark_out`` of the latest committed partition before
-  D, else ``initial_value``, else no lower bound) and, for date/timestamp cursors, ``cursor < window_end``.
-  ``watermark_out`` is the greatest cursor value read (or ``watermark_in`` when no row came). A row whose
-  cursor *equals* the previous ``watermark_out`` was read by that partition (it read ``<=`` its own
-  maximum), so ``>`` neither loses nor duplicates it; the upper bound makes a re-run of D read exactly what
-  the first run read (plus late commits) and never rows of D+1. A row committed *after* its partition ran
-  with a cursor at or below the watermark is only caught by ``window`` mode's lookback.
+- ``watermark`` (DESIGN §5): ``cursor >= watermark_in - lookback`` (``watermark_in``: the
+  ``watermark_out`` of the latest committed partition before D, never D's own), else
+  ``cursor > initial_value``, else no lower bound; for date/timestamp cursors ``cursor < window_end``; on
+  PostgreSQL also ``cursor <= commit horizon`` (``engines.commit_horizon``: the start of the oldest open
+  transaction), so a row of a transaction still open is read by the next run. The rows at the previous
+  watermark and inside the lookback are read again, so a late commit there lands; the re-read versions
+  that already landed are dropped by the content hashes committed with ``watermark_in``
+  (``medallion_resources.sql.boundary``), so each row version lands once. ``watermark_out`` is
+  ``max(watermark_in, greatest cursor read)``; ``boundary_hashes_out`` the hashes of the rows read within
+  ``lookback`` of it. A run that reads no row leaves both unset and the asset keeps the previous ones.
+  The upper bound makes a re-run of D read all of D's changes (plus late commits) and never rows of D+1.
 
 Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD HH:MM:SS[.ffffff]``; in
 ``watermark`` mode they get the ``< window_end`` bound when the watermark is an ISO date-time.
 
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
-``stats``: ``batches`` and ``engine``. Column types: ``medallion_resources.sql.types``.
+``stats``: ``batches``, ``engine`` and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL)
+``commit_horizon``. Column types: ``medallion_resources.sql.types``. What each engine guarantees:
+docs/db_extractor.md.
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ __all__ = ["DbExtractor", "parse_lookback"]
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _TEMPORAL = frozenset({"date", "timestamp", "timestamptz"})
 _NUMERIC = frozenset({"int", "decimal", "decimal_text", "float32", "float64"})
+_MANY_BOUNDARY_ROWS = 100_000  # a warning: the boundary hashes (32 characters each) go into _metadata.json
 
 
 def parse_lookback(text: str | None) -> timedelta:
@@ -129,19 +137,30 @@ class DbExtractor(Extractor):
         )
         self.stats["engine"] = engine.name
         self.stats["batches"] = 0
-        dedupe = plan.dedupe
+        dedupe, cursor = plan.dedupe, plan.cursor
+        best: Any = None  # window mode: the greatest cursor read (the db_watermark sensor compares with it)
         for batch in engine.stream(query, columns, cfg.fetch_batch_size):
             if batch.num_rows == 0:
                 continue
             self.stats["batches"] += 1
             if dedupe is not None:
                 batch = dedupe.filter(batch)
+            elif cursor is not None:
+                best = _max(best, batch.column(batch.schema.get_field_index(cursor.name)), cursor)
             if batch.num_rows:
                 yield batch
         self.stats["engine"] = engine.used
+        if best is not None:
+            self.watermark_out = format_cursor_value(best)
         if dedupe is not None and dedupe.read and dedupe.watermark is not None:
             self.watermark_out = format_cursor_value(dedupe.watermark)
             self.boundary_hashes_out = dedupe.boundary_hashes()
+            if len(self.boundary_hashes_out) > _MANY_BOUNDARY_ROWS:
+                ctx.log.warning(
+                    f"{len(self.boundary_hashes_out)} row versions lie within the lookback of the "
+                    "watermark; their hashes are committed in _metadata.json: a shorter "
+                    "db.incremental.lookback keeps that list small"
+                )
             self.stats["boundary_rows_dropped"] = dedupe.dropped
             if dedupe.dropped:
                 ctx.log.info(f"dropped {dedupe.dropped} re-read row version(s) the previous partition landed")
@@ -151,7 +170,7 @@ class DbExtractor(Extractor):
     ) -> _Plan:
         inc: DbIncrementalConfig | None = self.config.incremental
         if inc is None:
-            return _Plan(base, None)
+            return _Plan(base, None, None)
         validate_identifier(inc.cursor_column, "incremental.cursor_column")
         cursor = find_column(columns, inc.cursor_column)
         lookback = parse_lookback(inc.lookback)
@@ -165,7 +184,7 @@ class DbExtractor(Extractor):
                 Condition(cursor.name, ">=", "medallion_lo"),
                 Condition(cursor.name, "<", "medallion_hi"),
             ]
-            return _Plan(SqlQuery(base.base, tuple(conditions), params), None)
+            return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, None)
         if lookback and cursor.kind in _NUMERIC:
             raise ExtractError(
                 f"db.incremental.lookback needs a date or timestamp cursor; '{cursor.name}' is "
@@ -199,7 +218,7 @@ class DbExtractor(Extractor):
             maximum=lambda best, column: _max(best, column, cursor),
             key=lambda value: _cursor_key(value, cursor),
         )
-        return _Plan(SqlQuery(base.base, tuple(conditions), params), dedupe)
+        return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, dedupe)
 
     def _horizon(self, target: SqlTarget, cursor: SqlColumn, watermark_in: Any, ctx: ExtractContext) -> Any:
         """PostgreSQL: the upper bound at the commit horizon, as a value of the cursor's kind (or None)."""
@@ -246,9 +265,10 @@ def _is_timestamp_text(cursor: SqlColumn, value: str) -> bool:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What an incremental partition runs: its query, and the boundary dedupe of ``watermark`` mode."""
+    """What a partition runs: its query, the cursor column (incremental) and ``watermark`` mode's dedupe."""
 
     query: SqlQuery
+    cursor: SqlColumn | None
     dedupe: BoundaryDedupe | None
 
 

@@ -234,7 +234,11 @@ class TestWindowMode:
                 (6, "2025-01-02 12:00:00"),
             ],
         )
-        assert run(make(), D1) == [2, 3, 4]
+        first = make()
+        assert run(first, D1) == [2, 3, 4]
+        # the greatest cursor read is still recorded (the db_watermark sensor compares MAX(cursor) with it)
+        assert first.watermark_out is not None and "2025-01-01" in first.watermark_out
+        assert "23:00:00" in first.watermark_out and first.boundary_hashes_out is None
         assert run(make(), D2) == [4, 5, 6]
         # a late commit at D1 21:30 (outside D2's lookback) and one at 23:30 (inside it)
         insert(database, events, [(7, "2025-01-01 21:30:00"), (8, "2025-01-01 23:30:00")])
