@@ -13,7 +13,8 @@ The hashes are a multiset (two identical rows are two versions), computed only f
 rows at or below ``watermark_in`` while reading, and, once the stream ends, the rows within ``lookback`` of
 the new watermark, kept as Arrow slices meanwhile (so memory and the committed list are bounded by the rows
 of one lookback window at the boundary, not the table). A hash is BLAKE2b-128 of the row's canonical JSON
-(columns sorted by name; timestamps ISO 8601, decimals exact text, bytes hex).
+(columns sorted by name; timestamps ISO 8601, decimals exact text, bytes hex, integral floats as integers),
+so it is the same whichever engine read the row (they give equal Arrow tables).
 """
 
 from __future__ import annotations
@@ -45,9 +46,16 @@ def row_hashes(batch: pa.RecordBatch) -> list[str]:
     columns = [batch.column(i).to_pylist() for i in order]
     out = []
     for values in zip(*columns, strict=True):
-        text = json.dumps(list(zip(names, values, strict=True)), default=_plain, separators=(",", ":"))
+        row = [[name, _integral(value)] for name, value in zip(names, values, strict=True)]
+        text = json.dumps(row, default=_plain, separators=(",", ":"))
         out.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
     return out
+
+
+def _integral(value: Any) -> Any:
+    """``1.0`` hashes as ``1``: an untyped (SQLite) column is float64 in a batch that mixes 1 and 1.5, int64
+    in one that holds only 1, and the same stored value must hash the same in both."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _plain(value: Any) -> Any:
