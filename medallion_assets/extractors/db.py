@@ -244,14 +244,22 @@ class DbExtractor(Extractor):
         return bound
 
     def check(self) -> CheckResult:
-        """Connect and run the query with ``WHERE 1 = 0``: report its columns and types, read no row."""
+        """Connect and run the query with ``WHERE 1 = 0``: report its columns and types, read no row.
+
+        A PostgreSQL ``watermark`` source also reads its commit horizon, so a role that cannot see the
+        database's sessions (or a standby) is reported here rather than at the first run.
+        """
         try:
             target = self._target()
             base = self._base(target)
             select_engine(self.config.engine, target, RetryPolicy(attempts=1))
             columns = describe_query(target, base, RetryPolicy(attempts=1))
-            if self.config.incremental is not None:
-                find_column(columns, self.config.incremental.cursor_column)
+            inc = self.config.incremental
+            if inc is not None:
+                cursor = find_column(columns, inc.cursor_column)
+                horizon_applies = inc.mode == "watermark" and inc.commit_horizon and cursor.kind in _TEMPORAL
+                if horizon_applies and target.dialect == "postgresql":
+                    commit_horizon(target, RetryPolicy(attempts=1))
         except ExtractError as exc:
             return CheckResult(False, str(exc))
         described = ", ".join(f"{c.name} {c.arrow_type or 'inferred'}" for c in columns)

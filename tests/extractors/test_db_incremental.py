@@ -208,6 +208,8 @@ class TestCommitHorizon:
                     ExtractError, match=r"cannot see \d+ other session.*GRANT pg_read_all_stats"
                 ):
                     run(make_db(reader, table=table, incremental=inc), D1)
+                checked = make_db(reader, table=table, incremental=inc).check()  # `medallion check` says so
+                assert not checked.ok and "GRANT pg_read_all_stats" in checked.detail
                 opted_out = make_db(reader, table=table, incremental={**inc, "commit_horizon": False})
                 assert run(opted_out, D1, State("2025-01-01T00:00:00.000000+00:00")) == [1]
             reader.engine.dispose()
