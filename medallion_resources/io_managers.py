@@ -34,17 +34,21 @@ from medallion_resources.parts import Writable
 from medallion_resources.storage.base import StorageBackend
 
 __all__ = [
+    "BOUNDARY_HASHES_KEY",
     "BronzeIOManager",
     "BronzeInput",
     "LakeIOManager",
     "PartitionOutput",
     "RangeOutput",
     "SilverIOManager",
+    "WatermarkState",
     "WrittenArtifact",
     "partition_folder",
 ]
 
 DATASET_PATH_KEY = "medallion/dataset_path"
+# _metadata.json key of the content hashes committed with ``watermark_out`` (db ``watermark`` mode).
+BOUNDARY_HASHES_KEY = "boundary_hashes"
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,8 @@ _SCALAR_METADATA = (
     "throttled_seconds",
     "endpoint",
     "batches",
+    "commit_horizon",
+    "boundary_rows_dropped",
 )
 
 
@@ -275,14 +281,31 @@ class BronzeIOManager(LakeIOManager):
 
     def watermark_before(self, dataset_path: str, run_date: str) -> str | None:
         """``watermark_out`` of the latest committed partition before ``run_date`` (never its own)."""
+        return self.watermark_state_before(dataset_path, run_date).watermark
+
+    def watermark_state_before(self, dataset_path: str, run_date: str) -> WatermarkState:
+        """The watermark and boundary hashes of the latest committed partition before ``run_date``.
+
+        Both come from the same committed ``_metadata.json`` (covered by the manifest), so they advance only
+        with data that landed, and always together.
+        """
         for candidate in reversed(self.partition_dates(dataset_path)):
             if candidate >= run_date:
                 continue
             part = self.committed(dataset_path, candidate)
             if part is not None:
                 value = part.metadata.get("watermark_out")
-                return None if value is None else str(value)
-        return None
+                hashes = part.metadata.get(BOUNDARY_HASHES_KEY) or ()
+                return WatermarkState(None if value is None else str(value), tuple(str(h) for h in hashes))
+        return WatermarkState(None, ())
+
+
+@dataclass(frozen=True)
+class WatermarkState:
+    """What an incremental partition starts from: the previous ``watermark_out`` and its boundary hashes."""
+
+    watermark: str | None
+    boundary_hashes: tuple[str, ...]
 
 
 class SilverIOManager(LakeIOManager):

@@ -19,10 +19,12 @@ from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, create_extractor
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import (
+    BOUNDARY_HASHES_KEY,
     DATASET_PATH_KEY,
     BronzeIOManager,
     PartitionOutput,
     RangeOutput,
+    WatermarkState,
     WrittenArtifact,
 )
 
@@ -65,6 +67,7 @@ def run_bronze(
     watermark_in: str | None,
     run_id: str,
     log: Any,
+    boundary_hashes: tuple[str, ...] = (),
 ) -> PartitionOutput:
     """Build the PartitionOutput of one Bronze partition (the stream is consumed by the IO manager)."""
     extractor = create_extractor(spec.entry, platform)
@@ -73,6 +76,7 @@ def run_bronze(
         window_start=window_start,
         window_end=window_end,
         watermark_in=watermark_in,
+        boundary_hashes=boundary_hashes,
         log=log,
     )
     started_at = datetime.now(UTC)
@@ -86,7 +90,12 @@ def run_bronze(
 
     def build_metadata(written: Mapping[str, WrittenArtifact]) -> dict[str, Any]:
         data = written["data"]
-        watermark_out = extractor.watermark_out if extractor.watermark_out is not None else watermark_in
+        # The boundary hashes travel with the watermark they belong to: a run that read nothing keeps both.
+        watermark_out: str | None = extractor.watermark_out
+        if watermark_out is not None:
+            hashes = extractor.boundary_hashes_out or []
+        else:
+            watermark_out, hashes = watermark_in, list(boundary_hashes)
         return {
             "record_count": data.row_count,
             "chunk_count": len(data.files),
@@ -105,6 +114,7 @@ def run_bronze(
             "finished_at": datetime.now(UTC).isoformat(),
             "dagster_run_id": run_id,
             **extractor.stats,
+            **({BOUNDARY_HASHES_KEY: sorted(hashes)} if hashes else {}),
         }
 
     return PartitionOutput(
@@ -140,17 +150,18 @@ def build_bronze_asset(
 
         def one_day(window: dg.TimeWindow) -> PartitionOutput:
             run_date = window.start.date()
-            watermark_in = None
+            state = WatermarkState(None, ())
             if spec.load_pattern in INCREMENTAL_PATTERNS:
                 # In a range run the previous day is committed before this one is computed.
-                watermark_in = io.watermark_before(spec.bronze_path, run_date.isoformat())
+                state = io.watermark_state_before(spec.bronze_path, run_date.isoformat())
             return run_bronze(
                 spec,
                 platform,
                 run_date=run_date,
                 window_start=window.start,
                 window_end=window.end,
-                watermark_in=watermark_in,
+                watermark_in=state.watermark,
+                boundary_hashes=state.boundary_hashes,
                 run_id=context.run.run_id,
                 log=context.log,
             )

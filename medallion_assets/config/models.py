@@ -403,8 +403,19 @@ class ApiConfig(StrictModel):
 class DbIncrementalConfig(StrictModel):
     cursor_column: str
     mode: Literal["window", "watermark"] = "watermark"
-    lookback: str | None = Field(None, description="Duration such as '2h' or '1d' (window mode).")
-    initial_value: str | None = None
+    lookback: str | None = Field(
+        None,
+        description="Duration such as '2h' or '1d': window mode re-reads this far before the window, "
+        "watermark mode this far below the watermark (re-read rows that already landed are dropped).",
+    )
+    initial_value: str | None = Field(
+        None, description="Watermark mode: the first partition reads cursor > this value."
+    )
+    commit_horizon: bool = Field(
+        True,
+        description="Watermark mode on PostgreSQL: never read past the start of the oldest open transaction "
+        "(see docs/db_extractor.md); false reads up to the partition end and relies on lookback alone.",
+    )
 
     @field_validator("lookback")
     @classmethod

@@ -3,8 +3,9 @@
 An extractor is created for one run of one source and streams its rows as ``pyarrow.RecordBatch``es; the
 Bronze IO manager writes them to part files as they arrive, so memory stays bounded by a few batches.
 While streaming, the extractor fills ``stats`` (extractor-specific counters such as ``source_files``,
-``pages`` or ``batches``) and, for incremental sources, ``watermark_out``. Both are read once the stream is
-exhausted and land in the committed ``_metadata.json``.
+``pages`` or ``batches``) and, for incremental sources, ``watermark_out`` (and, where the extractor dedupes
+its boundary, ``boundary_hashes_out``). All are read once the stream is exhausted and land in the committed
+``_metadata.json``; the next partition gets them back as ``ExtractContext.watermark_in``/``boundary_hashes``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class ExtractContext:
     window_start: datetime  # tz-aware, inclusive: start of the partition's day
     window_end: datetime  # tz-aware, exclusive: start of the next day
     watermark_in: str | None = None  # watermark_out of the latest committed Bronze partition before run_date
+    # Content hashes committed with watermark_in: the row versions at the boundary that partition landed or
+    # re-read (``watermark`` mode drops them when it reads them again, so each version lands once).
+    boundary_hashes: tuple[str, ...] = ()
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("medallion.extract"))
 
 
@@ -70,6 +74,8 @@ class Extractor(ABC):
         self.platform = platform
         self.stats: dict[str, Any] = {}
         self.watermark_out: str | None = None
+        # Hashes of the row versions read at the boundary of watermark_out (None: the extractor keeps none).
+        self.boundary_hashes_out: list[str] | None = None
 
     @abstractmethod
     def extract(self, ctx: ExtractContext) -> Iterator[pa.RecordBatch]:

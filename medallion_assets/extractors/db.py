@@ -16,35 +16,43 @@ Selected by ``source.type: db``::
         incremental:
           cursor_column: updated_at
           mode: window                # window | watermark
-          lookback: 2h                # window mode: also re-read late commits this far back
+          lookback: 2h                # re-read late commits this far back (both modes)
           initial_value: "2024-01-01" # watermark mode: lower bound of the first partition
+          commit_horizon: true        # watermark mode on PostgreSQL (see below)
 
 What an incremental partition D reads (values are bound parameters, never SQL text):
 
 - ``window``: ``cursor >= window_start - lookback AND cursor < window_end`` of D's partition window. A
   partition is a pure function of the table, so any day can be re-run or backfilled exactly; rows that
   commit late with a cursor inside the lookback are picked up by the next day too (Silver deduplicates).
-- ``watermark``: ``cursor > watermark_in`` (the ``watermark_out`` of the latest committed partition before
-  D, else ``initial_value``, else no lower bound) and, for date/timestamp cursors, ``cursor < window_end``.
-  ``watermark_out`` is the greatest cursor value read (or ``watermark_in`` when no row came). A row whose
-  cursor *equals* the previous ``watermark_out`` was read by that partition (it read ``<=`` its own
-  maximum), so ``>`` neither loses nor duplicates it; the upper bound makes a re-run of D read exactly what
-  the first run read (plus late commits) and never rows of D+1. A row committed *after* its partition ran
-  with a cursor at or below the watermark is only caught by ``window`` mode's lookback.
+- ``watermark`` (DESIGN §5): ``cursor >= watermark_in - lookback`` (``watermark_in``: the
+  ``watermark_out`` of the latest committed partition before D, never D's own), else
+  ``cursor > initial_value``, else no lower bound; for date/timestamp cursors ``cursor < window_end``; on
+  PostgreSQL also ``cursor <= commit horizon`` (``engines.commit_horizon``: the start of the oldest open
+  transaction), so a row of a transaction still open is read by the next run. The rows at the previous
+  watermark and inside the lookback are read again, so a late commit there lands; the re-read versions
+  that already landed are dropped by the content hashes committed with ``watermark_in``
+  (``medallion_resources.sql.boundary``), so each row version lands once. ``watermark_out`` is
+  ``max(watermark_in, greatest cursor read)``; ``boundary_hashes_out`` the hashes of the rows read within
+  ``lookback`` of it. A run that reads no row leaves both unset and the asset keeps the previous ones.
+  The upper bound makes a re-run of D read all of D's changes (plus late commits) and never rows of D+1.
 
 Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD HH:MM:SS[.ffffff]``; in
 ``watermark`` mode they get the ``< window_end`` bound when the watermark is an ISO date-time.
 
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
-``stats``: ``batches`` and ``engine``. Column types: ``medallion_resources.sql.types``.
+``stats``: ``batches``, ``engine`` and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL)
+``commit_horizon``. Column types: ``medallion_resources.sql.types``. What each engine guarantees:
+docs/db_extractor.md.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -55,11 +63,15 @@ from medallion_assets.errors import ExtractError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
 from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
+from medallion_resources.sql.boundary import BoundaryDedupe
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
+from medallion_resources.sql.engines import commit_horizon
 from medallion_resources.sql.query import (
     Condition,
+    cursor_minus,
     find_column,
     format_cursor_value,
+    is_timestamp_text,
     parse_cursor_value,
     validate_identifier,
     window_bound,
@@ -70,6 +82,8 @@ __all__ = ["DbExtractor", "parse_lookback"]
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _TEMPORAL = frozenset({"date", "timestamp", "timestamptz"})
+_NUMERIC = frozenset({"int", "decimal", "decimal_text", "float32", "float64"})
+_MANY_BOUNDARY_ROWS = 100_000  # a warning: the boundary hashes (32 characters each) go into _metadata.json
 
 
 def parse_lookback(text: str | None) -> timedelta:
@@ -116,63 +130,137 @@ class DbExtractor(Extractor):
         base = self._base(target)
         engine = select_engine(cfg.engine, target, self.retry)
         columns = describe_query(target, base, self.retry)
-        query, cursor = self._incremental(base, columns, ctx)
+        plan = self._incremental(target, base, columns, ctx)
+        query = plan.query
         ctx.log.info(
             f"reading {target.describe()} with engine {engine.name}"
             + (f" where {_describe_conditions(query)}" if query.conditions else "")
         )
         self.stats["engine"] = engine.name
         self.stats["batches"] = 0
-        best: Any = None
+        dedupe, cursor = plan.dedupe, plan.cursor
+        best: Any = None  # window mode: the greatest cursor read (the db_watermark sensor compares with it)
         for batch in engine.stream(query, columns, cfg.fetch_batch_size):
             if batch.num_rows == 0:
                 continue
-            if cursor is not None:
-                best = _max(best, batch.column(batch.schema.get_field_index(cursor.name)))
             self.stats["batches"] += 1
-            yield batch
+            if dedupe is not None:
+                batch = dedupe.filter(batch)
+            elif cursor is not None:
+                best = _max(best, batch.column(batch.schema.get_field_index(cursor.name)), cursor)
+            if batch.num_rows:
+                yield batch
         self.stats["engine"] = engine.used
         if best is not None:
             self.watermark_out = format_cursor_value(best)
+        if dedupe is not None and dedupe.read and dedupe.watermark is not None:
+            self.watermark_out = format_cursor_value(dedupe.watermark)
+            self.boundary_hashes_out = dedupe.boundary_hashes()
+            if len(self.boundary_hashes_out) > _MANY_BOUNDARY_ROWS:
+                ctx.log.warning(
+                    f"{len(self.boundary_hashes_out)} row versions lie within the lookback of the "
+                    "watermark; their hashes are committed in _metadata.json: a shorter "
+                    "db.incremental.lookback keeps that list small"
+                )
+            self.stats["boundary_rows_dropped"] = dedupe.dropped
+            if dedupe.dropped:
+                ctx.log.info(f"dropped {dedupe.dropped} re-read row version(s) the previous partition landed")
 
     def _incremental(
-        self, base: SqlQuery, columns: list[SqlColumn], ctx: ExtractContext
-    ) -> tuple[SqlQuery, SqlColumn | None]:
+        self, target: SqlTarget, base: SqlQuery, columns: list[SqlColumn], ctx: ExtractContext
+    ) -> _Plan:
         inc: DbIncrementalConfig | None = self.config.incremental
         if inc is None:
-            return base, None
+            return _Plan(base, None, None)
         validate_identifier(inc.cursor_column, "incremental.cursor_column")
         cursor = find_column(columns, inc.cursor_column)
+        lookback = parse_lookback(inc.lookback)
         conditions: list[Condition] = []
         params: dict[str, Any] = {}
         if inc.mode == "window":
-            lower = ctx.window_start - parse_lookback(inc.lookback)
+            lower = ctx.window_start - lookback
             params["medallion_lo"] = window_bound(lower, cursor)
             params["medallion_hi"] = window_bound(ctx.window_end, cursor)
             conditions += [
                 Condition(cursor.name, ">=", "medallion_lo"),
                 Condition(cursor.name, "<", "medallion_hi"),
             ]
+            return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, None)
+        if lookback and cursor.kind in _NUMERIC:
+            raise ExtractError(
+                f"db.incremental.lookback needs a date or timestamp cursor; '{cursor.name}' is "
+                f"{cursor.kind}: remove the lookback (a numeric watermark re-reads the rows at its value)"
+            )
+        watermark_in: Any = None
+        if ctx.watermark_in is not None:
+            # >= the previous watermark minus the lookback: rows committed late at or below it are read again
+            watermark_in = parse_cursor_value(ctx.watermark_in, cursor, "watermark_in")
+            params["medallion_lo"] = cursor_minus(watermark_in, lookback, cursor)
+            conditions.append(Condition(cursor.name, ">=", "medallion_lo"))
+            start: str | None = ctx.watermark_in
+        elif inc.initial_value is not None:
+            start = inc.initial_value
+            params["medallion_lo"] = parse_cursor_value(start, cursor, "db.incremental.initial_value")
+            conditions.append(Condition(cursor.name, ">", "medallion_lo"))
         else:
-            start = ctx.watermark_in if ctx.watermark_in is not None else inc.initial_value
-            if start is not None:
-                what = "watermark_in" if ctx.watermark_in is not None else "db.incremental.initial_value"
-                params["medallion_lo"] = parse_cursor_value(start, cursor, what)
-                conditions.append(Condition(cursor.name, ">", "medallion_lo"))
-            if cursor.kind in _TEMPORAL or (start is not None and _is_timestamp_text(cursor, start)):
-                params["medallion_hi"] = window_bound(ctx.window_end, cursor)
-                conditions.append(Condition(cursor.name, "<", "medallion_hi"))
-        return SqlQuery(base.base, tuple(conditions), params), cursor
+            start = None
+        if cursor.kind in _TEMPORAL or (start is not None and _is_timestamp_text(cursor, start)):
+            params["medallion_hi"] = window_bound(ctx.window_end, cursor)
+            conditions.append(Condition(cursor.name, "<", "medallion_hi"))
+        horizon = self._horizon(target, cursor, watermark_in, ctx) if inc.commit_horizon else None
+        if horizon is not None:
+            params["medallion_horizon"] = horizon
+            conditions.append(Condition(cursor.name, "<=", "medallion_horizon"))
+        dedupe = BoundaryDedupe(
+            cursor.name,
+            watermark_in=watermark_in,
+            known=ctx.boundary_hashes if watermark_in is not None else (),
+            lower=lambda value: cursor_minus(value, lookback, cursor),
+            maximum=lambda best, column: _max(best, column, cursor),
+            key=lambda value: _cursor_key(value, cursor),
+        )
+        return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, dedupe)
+
+    def _horizon(self, target: SqlTarget, cursor: SqlColumn, watermark_in: Any, ctx: ExtractContext) -> Any:
+        """PostgreSQL: the upper bound at the commit horizon, as a value of the cursor's kind (or None)."""
+        if target.dialect != "postgresql":
+            return None
+        if cursor.kind not in _TEMPORAL:
+            ctx.log.info(
+                f"commit horizon not applied: cursor '{cursor.name}' is {cursor.kind}, "
+                "not a date or timestamp"
+            )
+            return None
+        horizon = commit_horizon(target, self.retry)
+        ctx.log.info(horizon.describe())
+        if cursor.kind == "timestamptz":
+            bound: Any = horizon.instant.astimezone(UTC)
+        elif cursor.kind == "timestamp":
+            bound = horizon.local
+        else:
+            bound = horizon.local.date()
+        if watermark_in is not None and bound < watermark_in:
+            bound = watermark_in  # never below what the previous partition already read
+        self.stats["commit_horizon"] = format_cursor_value(bound)
+        return bound
 
     def check(self) -> CheckResult:
-        """Connect and run the query with ``WHERE 1 = 0``: report its columns and types, read no row."""
+        """Connect and run the query with ``WHERE 1 = 0``: report its columns and types, read no row.
+
+        A PostgreSQL ``watermark`` source also reads its commit horizon, so a role that cannot see the
+        database's sessions (or a standby) is reported here rather than at the first run.
+        """
         try:
             target = self._target()
             base = self._base(target)
             select_engine(self.config.engine, target, RetryPolicy(attempts=1))
             columns = describe_query(target, base, RetryPolicy(attempts=1))
-            if self.config.incremental is not None:
-                find_column(columns, self.config.incremental.cursor_column)
+            inc = self.config.incremental
+            if inc is not None:
+                cursor = find_column(columns, inc.cursor_column)
+                horizon_applies = inc.mode == "watermark" and inc.commit_horizon and cursor.kind in _TEMPORAL
+                if horizon_applies and target.dialect == "postgresql":
+                    commit_horizon(target, RetryPolicy(attempts=1))
         except ExtractError as exc:
             return CheckResult(False, str(exc))
         described = ", ".join(f"{c.name} {c.arrow_type or 'inferred'}" for c in columns)
@@ -181,19 +269,30 @@ class DbExtractor(Extractor):
 
 def _is_timestamp_text(cursor: SqlColumn, value: str) -> bool:
     """An untyped (SQLite) or text cursor whose watermark is an ISO date-time is compared as one."""
-    if cursor.kind not in ("infer", "string", "text"):
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return not re.fullmatch(r"[+-]?\d+", value.strip())
+    return cursor.kind in ("infer", "string", "text") and is_timestamp_text(value)
 
 
-def _max(best: Any, column: pa.Array) -> Any:
+@dataclass(frozen=True)
+class _Plan:
+    """What a partition runs: its query, the cursor column (incremental) and ``watermark`` mode's dedupe."""
+
+    query: SqlQuery
+    cursor: SqlColumn | None
+    dedupe: BoundaryDedupe | None
+
+
+def _cursor_key(value: Any, cursor: SqlColumn) -> Any:
+    """An Arrow cursor value as the value of its kind it compares as (exact-text decimals as Decimal)."""
+    return parse_cursor_value(format_cursor_value(value), cursor, "cursor value")
+
+
+def _max(best: Any, column: pa.Array, cursor: SqlColumn) -> Any:
     if pa.types.is_null(column.type) or column.null_count == len(column):
         return best
-    value = pc.max(column).as_py()
+    if cursor.kind == "decimal_text":  # exact decimal text: the greatest number, not the greatest string
+        value = max(_cursor_key(v, cursor) for v in column.to_pylist() if v is not None)
+    else:
+        value = pc.max(column).as_py()
     if value is None or best is None:
         return best if value is None else value
     try:

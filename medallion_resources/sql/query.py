@@ -37,6 +37,8 @@ __all__ = [
     "validate_identifier",
     "window_bound",
     "find_column",
+    "cursor_minus",
+    "is_timestamp_text",
 ]
 
 IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
@@ -56,7 +58,7 @@ def validate_identifier(value: str, key: str) -> str:
 @dataclass(frozen=True)
 class Condition:
     column: str  # validated, unquoted
-    op: str  # one of >=, >, <
+    op: str  # one of >=, >, <, <=
     param: str
 
 
@@ -178,6 +180,43 @@ def window_bound(moment: dt.datetime, column: SqlColumn) -> Any:
             f"{kind} (use mode: watermark for numeric cursors)"
         )
     return moment.replace(tzinfo=None).isoformat(sep=" ")
+
+
+def is_timestamp_text(value: Any) -> bool:
+    """A text cursor value that is an ISO date-time (SQLite's ``YYYY-MM-DD HH:MM:SS``, not a number)."""
+    if not isinstance(value, str) or _NUM_RE.fullmatch(value.strip()):
+        return False
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def cursor_minus(value: Any, lookback: dt.timedelta, column: SqlColumn) -> Any:
+    """``value`` moved ``lookback`` back, as the same kind of cursor value (the lookback's lower bound).
+
+    Timestamps and dates are shifted (a date by whole days, rounding down); an ISO date-time held as text
+    (SQLite) is shifted and written back in its own form (separator kept, fraction only when non-zero), so
+    it still compares as text the way the stored values do. Other cursors take no lookback.
+    """
+    if not lookback:
+        return value
+    if isinstance(value, dt.datetime):
+        return value - lookback
+    if isinstance(value, dt.date):
+        return (dt.datetime.combine(value, dt.time()) - lookback).date()
+    if is_timestamp_text(value):
+        text = value.strip()
+        moved = dt.datetime.fromisoformat(text) - lookback
+        sep = "T" if len(text) > 10 and text[10] == "T" else " "
+        if len(text) <= 10:  # a date written as text
+            return moved.date().isoformat()
+        return moved.isoformat(sep=sep, timespec="microseconds" if moved.microsecond else "seconds")
+    raise ExtractError(
+        f"db.incremental.lookback needs a date or timestamp cursor; '{column.name}' is {column.kind} "
+        f"(value {format_cursor_value(value)!r}): remove the lookback or use a timestamp cursor"
+    )
 
 
 def find_column(columns: Sequence[SqlColumn], name: str) -> SqlColumn:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from medallion_assets.errors import ExtractError
 from medallion_assets.extractors import ExtractContext, Extractor
+from tests.extractors.conftest import Database
 
 pytestmark = pytest.mark.services
 
@@ -16,17 +20,35 @@ D1, D2, D3 = dt.date(2025, 1, 1), dt.date(2025, 1, 2), dt.date(2025, 1, 3)
 TS_TYPE = {"postgresql": "timestamp(6)", "mariadb": "datetime(6)", "sqlite": "text"}
 
 
-def context(day: dt.date, watermark_in: str | None = None) -> ExtractContext:
+@dataclass(frozen=True)
+class State:
+    """What a committed partition hands the next one: its watermark_out and boundary hashes."""
+
+    watermark: str | None = None
+    hashes: tuple[str, ...] = ()
+
+
+def state(extractor: Extractor) -> State:
+    """The state a partition read by ``extractor`` commits (as the Bronze asset records it)."""
+    assert extractor.watermark_out is not None
+    return State(extractor.watermark_out, tuple(extractor.boundary_hashes_out or ()))
+
+
+def context(day: dt.date, previous: State = State()) -> ExtractContext:
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     return ExtractContext(
-        run_date=day, window_start=start, window_end=start + dt.timedelta(days=1), watermark_in=watermark_in
+        run_date=day,
+        window_start=start,
+        window_end=start + dt.timedelta(days=1),
+        watermark_in=previous.watermark,
+        boundary_hashes=previous.hashes,
     )
 
 
-def run(extractor: Extractor, day: dt.date, watermark_in: str | None = None) -> list[int]:
+def run(extractor: Extractor, day: dt.date, previous: State = State()) -> list[int]:
     """The ids a partition reads (sorted) - the extractor's watermark_out is left on it."""
     ids: list[int] = []
-    for batch in extractor.extract(context(day, watermark_in)):
+    for batch in extractor.extract(context(day, previous)):
         ids += batch.column("id").to_pylist()
     return sorted(ids)
 
@@ -68,14 +90,14 @@ class TestWatermarkMode:
         assert wm1 is not None and wm1.startswith("2025-01-01") and "23:59:59.999999" in wm1
 
         second = make()
-        assert run(second, D2, wm1) == [3, 4]
+        assert run(second, D2, state(first)) == [3, 4]  # row 2, at D1's watermark, is read again and dropped
         wm2 = second.watermark_out
         assert wm2 is not None and "2025-01-02" in wm2 and "12:00:00" in wm2
+        assert second.stats["boundary_rows_dropped"] == 1
 
-        # an update landing exactly on D2's watermark after D2 committed: '>' keeps it out of D3 (D2 read
-        # that instant), and D3 still gets its own rows exactly once
+        # D3 reads from D2's watermark on (>=): row 4, at it, is dropped by its hash; D3's rows land once
         third = make()
-        assert run(third, D3, wm2) == [5]
+        assert run(third, D3, state(second)) == [5]
 
         # re-running D1 (its watermark_in is the initial value again) reads exactly what it read before
         rerun = make()
@@ -83,7 +105,7 @@ class TestWatermarkMode:
 
         # a late commit inside D2, then D2 re-run: all of D2's changes, nothing of D1 or D3
         insert(database, events, [(6, "2025-01-02 05:00:00")])
-        assert run(make(), D2, wm1) == [3, 4, 6]
+        assert run(make(), D2, state(first)) == [3, 4, 6]
 
     def test_watermark_round_trips_as_the_same_string(
         self, database: Any, events: str, make_db: Callable[..., Extractor]
@@ -93,7 +115,8 @@ class TestWatermarkMode:
         first = make_db(database, table=events, incremental=inc)
         assert run(first, D1) == [1]
         again = make_db(database, table=events, incremental=inc)
-        assert run(again, D1, first.watermark_out) == []
+        assert run(again, D1, state(first)) == []  # the row at the watermark is read again and dropped
+        assert again.watermark_out == first.watermark_out
         assert first.watermark_out is not None and "10:00:00.000001" in first.watermark_out
 
     def test_no_rows_leaves_the_watermark_unset(
@@ -102,8 +125,97 @@ class TestWatermarkMode:
         extractor = make_db(
             database, table=events, incremental={"cursor_column": "updated_at", "mode": "watermark"}
         )
-        assert run(extractor, D1, "2025-01-01 00:00:00") == []
+        assert run(extractor, D1, State("2025-01-01 00:00:00")) == []
         assert extractor.watermark_out is None  # the asset then keeps watermark_in
+
+
+class TestWatermarkBoundary:
+    """``>=`` the watermark minus the lookback, re-read versions dropped by the hashes committed with it."""
+
+    def test_late_commits_inside_the_lookback_land_and_known_versions_do_not(
+        self, database: Any, events: str, make_db: Callable[..., Extractor]
+    ) -> None:
+        inc = {"cursor_column": "updated_at", "mode": "watermark", "lookback": "2s"}
+        make = lambda: make_db(database, table=events, incremental=inc)  # noqa: E731
+        insert(
+            database,
+            events,
+            [
+                (1, "2025-01-01 10:00:00"),
+                (2, "2025-01-01 12:00:00"),  # the watermark W
+                (3, "2025-01-01 11:59:58.5"),  # inside [W - 2 s, W]
+                (4, "2025-01-01 11:59:57"),  # below the lookback
+            ],
+        )
+        first = make()
+        assert run(first, D1) == [1, 2, 3, 4]
+        # only the rows inside the lookback at the boundary are hashed: the committed set stays bounded
+        assert first.boundary_hashes_out is not None and len(first.boundary_hashes_out) == 2
+
+        # committed after D1: a row at W, row 1 moved to W - 1 s, row 3 changed without moving its cursor
+        insert(database, events, [(5, "2025-01-01 12:00:00")])
+        database.execute(f"UPDATE {events} SET updated_at = '2025-01-01 11:59:59' WHERE id = 1")
+        database.execute(f"UPDATE {events} SET note = 'changed' WHERE id = 3")
+        second = make()
+        assert run(second, D2, state(first)) == [1, 3, 5]  # row 2 is unchanged: dropped; row 4 is not read
+        assert second.watermark_out == first.watermark_out  # nothing above W: the watermark stays
+        assert second.boundary_hashes_out is not None and len(second.boundary_hashes_out) == 4
+
+        third = make()
+        assert run(third, D3, state(second)) == []  # nothing new: every re-read version is known
+        assert third.stats["boundary_rows_dropped"] == 4
+
+    def test_identical_rows_are_counted_not_collapsed(
+        self, database: Any, events: str, make_db: Callable[..., Extractor]
+    ) -> None:
+        inc = {"cursor_column": "updated_at", "mode": "watermark"}
+        insert(database, events, [(7, "2025-01-01 12:00:00"), (7, "2025-01-01 12:00:00")])
+        first = make_db(database, table=events, incremental=inc)
+        assert run(first, D1) == [7, 7]
+        insert(database, events, [(7, "2025-01-01 12:00:00")])  # a third identical row, committed late
+        assert run(make_db(database, table=events, incremental=inc), D2, state(first)) == [7]
+
+    def test_a_lookback_on_a_numeric_cursor_is_an_error(
+        self, database: Any, make_db: Callable[..., Extractor]
+    ) -> None:
+        name = database.table("num")
+        database.execute(f"CREATE TABLE {name} (id integer)")
+        inc = {"cursor_column": "id", "mode": "watermark", "lookback": "2h"}
+        with pytest.raises(ExtractError, match="lookback needs a date or timestamp cursor; 'id' is"):
+            run(make_db(database, table=name, incremental=inc), D1, State("5"))
+
+
+class TestCommitHorizon:
+    """PostgreSQL: the role must see every session of the database, else a clear error (or opt out)."""
+
+    def test_sessions_the_role_cannot_see_are_an_error_naming_the_grant(
+        self, postgres: Any, make_db: Callable[..., Extractor]
+    ) -> None:
+        import sqlalchemy as sa
+
+        table = postgres.table("hz")
+        postgres.execute(f"CREATE TABLE {table} (id integer, updated_at timestamptz)")
+        postgres.execute(f"INSERT INTO {table} VALUES (1, '2025-01-01 10:00:00+00')")
+        role = f"medallion_reader_{uuid.uuid4().hex[:8]}"
+        postgres.execute(f"CREATE ROLE {role} LOGIN")
+        try:
+            postgres.execute(f"GRANT SELECT ON {table} TO {role}")
+            reader = Database("postgresql", postgres.url.replace("//postgres@", f"//{role}@"))
+            inc = {"cursor_column": "updated_at", "mode": "watermark"}
+            with postgres.engine.connect() as other:  # a session of another role, in a transaction
+                other.execute(sa.text("SELECT 1"))
+                with pytest.raises(
+                    ExtractError, match=r"cannot see \d+ other session.*GRANT pg_read_all_stats"
+                ):
+                    run(make_db(reader, table=table, incremental=inc), D1)
+                checked = make_db(reader, table=table, incremental=inc).check()  # `medallion check` says so
+                assert not checked.ok and "GRANT pg_read_all_stats" in checked.detail
+                opted_out = make_db(reader, table=table, incremental={**inc, "commit_horizon": False})
+                assert run(opted_out, D1, State("2025-01-01T00:00:00.000000+00:00")) == [1]
+            reader.engine.dispose()
+        finally:
+            postgres.execute(f"REVOKE ALL ON {table} FROM {role}")
+            postgres.execute(f"DROP ROLE {role}")
 
 
 class TestWindowMode:
@@ -124,7 +236,11 @@ class TestWindowMode:
                 (6, "2025-01-02 12:00:00"),
             ],
         )
-        assert run(make(), D1) == [2, 3, 4]
+        first = make()
+        assert run(first, D1) == [2, 3, 4]
+        # the greatest cursor read is still recorded (the db_watermark sensor compares MAX(cursor) with it)
+        assert first.watermark_out is not None and "2025-01-01" in first.watermark_out
+        assert "23:00:00" in first.watermark_out and first.boundary_hashes_out is None
         assert run(make(), D2) == [4, 5, 6]
         # a late commit at D1 21:30 (outside D2's lookback) and one at 23:30 (inside it)
         insert(database, events, [(7, "2025-01-01 21:30:00"), (8, "2025-01-01 23:30:00")])
@@ -156,7 +272,7 @@ def test_integer_cursor_watermark(database: Any, make_db: Callable[..., Extracto
     first = make_db(database, table=name, incremental=inc)
     assert run(first, D1) == [3, 4, 5] and first.watermark_out == "5"
     database.execute(f"INSERT INTO {name} VALUES (6, 'y')")
-    assert run(make_db(database, table=name, incremental=inc), D2, "5") == [6]
+    assert run(make_db(database, table=name, incremental=inc), D2, state(first)) == [6]
 
 
 def test_timestamptz_cursor_keeps_microseconds_and_zone(
@@ -171,8 +287,8 @@ def test_timestamptz_cursor_keeps_microseconds_and_zone(
     first = make_db(postgres, table=name, incremental=inc)
     assert run(first, D1) == [1, 2]  # both are before 2025-01-02 00:00 UTC
     assert first.watermark_out == "2025-01-01T23:30:00.000000+00:00"
-    assert run(make_db(postgres, table=name, incremental=inc), D1, "2025-01-01T22:30:00.000006+00:00") == [
-        1,
-        2,
-    ]
-    assert run(make_db(postgres, table=name, incremental=inc), D1, "2025-01-01T22:30:00.000007+00:00") == [2]
+    # >= the watermark, to the microsecond (no hashes given, so the row at it is read again and kept)
+    again = State("2025-01-01T22:30:00.000007+00:00")
+    assert run(make_db(postgres, table=name, incremental=inc), D1, again) == [1, 2]
+    after = State("2025-01-01T22:30:00.000008+00:00")
+    assert run(make_db(postgres, table=name, incremental=inc), D1, after) == [2]

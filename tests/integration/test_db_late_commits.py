@@ -1,0 +1,254 @@
+"""`watermark` mode never loses a late commit, and Bronze holds each row version once (DESIGN §5).
+
+Real concurrent transactions on the local PostgreSQL, MariaDB and a SQLite file: one connection commits
+rows after a day's run at (and just below) that day's watermark, another keeps a transaction open while the
+next day runs and commits afterwards. Every day goes through the Bronze asset (``materialize_partition``) and
+the test reads the committed Parquet parts back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from medallion_assets.lake import Lake
+from medallion_assets.runner import materialize_partition
+from medallion_resources.manifest import read_artifact, verify_partition
+from tests.extractors.conftest import DB_URLS, Database, open_database
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+D1, D2, D3 = date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)
+TS_TYPE = {"postgresql": "timestamp(6)", "mariadb": "datetime(6)", "sqlite": "text"}
+
+
+def write_config(
+    config_dir: Path,
+    lake_dir: Path,
+    table: str,
+    incremental: dict[str, Any],
+    partitions: dict[str, Any],
+    db_extra: dict[str, Any],
+) -> None:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    platform = {
+        "config_version": 1,
+        "platform": {
+            "bronze": {"local_path": str(lake_dir / "bronze")},
+            "silver": {"local_path": str(lake_dir / "silver")},
+            "defaults": {"partitions": partitions},
+        },
+    }
+    source = {
+        "name": "late",
+        "source": {
+            "system": "db",
+            "table": "late",
+            "type": "db",
+            "db": {
+                "url_env": "MEDALLION_TEST_DB_URL",
+                "table": table,
+                "fetch_batch_size": 2,  # several batches: the dedupe works across batch boundaries
+                "incremental": {"cursor_column": "updated_at", "mode": "watermark", **incremental},
+                **db_extra,
+            },
+            "run": {"load_pattern": "incremental"},
+        },
+        "silver": {"model": "scd_type_1", "primary_keys": ["id"], "order_column": "updated_at"},
+    }
+    (config_dir / "platform.yaml").write_text(yaml.safe_dump(platform))
+    (config_dir / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
+
+
+class LateLake:
+    """A lake over one db table, its Dagster instance, and the day-by-day Bronze runs of the test."""
+
+    def __init__(self, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+        self.lake = Lake.load(tmp_path / "configs")
+        self.spec = self.lake.spec("late")
+        self.instance = instance
+
+    def run(self, day: date) -> list[tuple[int, str]]:
+        outcome = materialize_partition(self.lake, self.spec, day, ("bronze",), self.instance)
+        assert outcome.error is None, outcome.error
+        return sorted(self.versions(day))
+
+    def part(self, day: date) -> Any:
+        part = self.lake.committed(self.spec, "bronze", day)
+        assert part is not None and verify_partition(part) == []
+        return part
+
+    def versions(self, day: date) -> list[tuple[int, str]]:
+        """(id, note) of every row the committed Bronze partition holds (notes name the versions)."""
+        frame = read_artifact(self.part(day), "data")
+        return list(zip(frame["id"].to_list(), frame["note"].to_list(), strict=True))
+
+
+@pytest.fixture
+def lake_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``lake_for(db, table, incremental, partitions, **db)``: a LateLake over that table."""
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+
+        def make(
+            db: Database, table: str, incremental: dict[str, Any], partitions: dict[str, Any], **extra: Any
+        ) -> LateLake:
+            monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+            write_config(tmp_path / "configs", tmp_path / "lake", table, incremental, partitions, extra)
+            return LateLake(tmp_path, instance)
+
+        yield make
+
+
+def insert(conn: sa.Connection, table: str, row_id: int, note: str, stamp: str | None = None) -> None:
+    if stamp is None:  # the column default: now() of the writing transaction
+        conn.execute(sa.text(f"INSERT INTO {table} (id, note) VALUES (:i, :n)"), {"i": row_id, "n": note})
+    else:
+        conn.execute(
+            sa.text(f"INSERT INTO {table} (id, note, updated_at) VALUES (:i, :n, :u)"),
+            {"i": row_id, "n": note, "u": stamp},
+        )
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb", "sqlite"])
+def test_late_commits_at_and_inside_the_lookback_land_exactly_once(
+    dialect: str, tmp_path: Path, lake_for: Any
+) -> None:
+    """Commits at the watermark and inside the lookback, and a transaction open during the next run.
+
+    The cursor values are written by the application (explicit stamps), as on every engine the guarantee
+    for those is the lookback: a late commit whose cursor is at most ``lookback`` below the watermark lands.
+    """
+    db = open_database(dialect, tmp_path)
+    try:
+        table = db.table("late")
+        db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at {TS_TYPE[dialect]})")
+        with db.engine.begin() as conn:
+            insert(conn, table, 1, "1a", "2025-01-01 10:00:00")
+            insert(conn, table, 2, "2a", "2025-01-01 12:00:00")  # day 1's watermark W
+            insert(conn, table, 3, "3a", "2025-01-01 11:59:59.5")  # inside the lookback below W
+        lake = lake_for(db, table, {"lookback": "2s", "initial_value": "2024-12-31 00:00:00"}, {})
+
+        assert lake.run(D1) == [(1, "1a"), (2, "2a"), (3, "3a")]
+        assert "12:00:00" in lake.part(D1).metadata["watermark_out"]
+
+        # after day 1 committed, a second connection commits a row AT the watermark and moves row 1 to W - 1 s
+        with db.engine.begin() as conn:
+            insert(conn, table, 4, "4late", "2025-01-01 12:00:00")
+            conn.execute(
+                sa.text(f"UPDATE {table} SET note = '1b', updated_at = :u WHERE id = 1"),
+                {"u": "2025-01-01 11:59:59"},
+            )
+        # a transaction stays open while day 2 runs; its row's cursor is 1 s below day 2's watermark
+        open_tx = db.engine.connect()
+        try:
+            if dialect == "sqlite":  # one writer at a time: the other writer commits before it begins
+                with db.engine.begin() as conn:
+                    insert(conn, table, 6, "6a", "2025-01-02 06:00:00")
+                insert(open_tx, table, 5, "5open", "2025-01-02 05:59:59")
+            else:  # the open transaction began first and commits last
+                insert(open_tx, table, 5, "5open", "2025-01-02 05:59:59")
+                with db.engine.begin() as conn:
+                    insert(conn, table, 6, "6a", "2025-01-02 06:00:00")
+
+            assert lake.run(D2) == [(1, "1b"), (4, "4late"), (6, "6a")]
+            open_tx.commit()
+        finally:
+            open_tx.close()
+
+        assert lake.run(D3) == [(5, "5open")]
+
+        every = Counter(v for day in (D1, D2, D3) for v in lake.versions(day))
+        assert every == Counter(
+            [(1, "1a"), (1, "1b"), (2, "2a"), (3, "3a"), (4, "4late"), (5, "5open"), (6, "6a")]
+        )  # each row version exactly once across the days
+
+        # re-running day 2 re-reads all of its changes (now including the late one), and none of day 1's
+        assert lake.run(D2) == [(1, "1b"), (4, "4late"), (5, "5open"), (6, "6a")]
+    finally:
+        db.close()
+
+
+# --- PostgreSQL: the commit horizon ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[Database]:
+    """A PostgreSQL database of this test alone: the horizon only sees its own sessions (other tests'
+    open transactions on the shared server are in other databases)."""
+    shared = open_database("postgresql", tmp_path)
+    shared.close()
+    name = f"medallion_hz_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(DB_URLS["postgresql"], poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    db = Database("postgresql", DB_URLS["postgresql"].rsplit("/", 1)[0] + f"/{name}")
+    try:
+        yield db
+    finally:
+        db.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.parametrize(
+    ("column_type", "engine"),
+    [("timestamptz", "auto"), ("timestamp(6)", "auto"), ("timestamptz", "sqlalchemy")],
+)
+def test_postgres_row_of_an_open_transaction_is_read_by_the_next_run(
+    column_type: str, engine: str, private_postgres: Database, lake_for: Any
+) -> None:
+    """The cursor is set by now(); a transaction that began before later commits is still open during a
+    run: that run stops below its start, and the run after it commits reads its row. No lookback."""
+    db = private_postgres
+    table = db.table("hz")
+    db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at {column_type} DEFAULT now())")
+    with db.engine.begin() as conn:
+        insert(conn, table, 1, "1a")
+    with db.engine.begin() as conn:
+        insert(conn, table, 2, "2a")
+    # the partitions are the real days now(): today and the two after it
+    today = datetime.now(UTC).date()
+    day1, day2, day3 = today, today + timedelta(days=1), today + timedelta(days=2)
+    partitions = {"start_date": (today - timedelta(days=1)).isoformat(), "end_offset": 3}
+    lake = lake_for(db, table, {}, partitions, engine=engine)
+
+    assert lake.run(day1) == [(1, "1a"), (2, "2a")]
+
+    with db.engine.begin() as conn:
+        insert(conn, table, 3, "3a")  # committed before the open transaction begins
+    open_tx = db.engine.connect()
+    try:
+        insert(open_tx, table, 4, "4open")  # now() = the start of this transaction
+        with db.engine.begin() as conn:
+            insert(conn, table, 5, "5a")  # a higher cursor, committed first
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {table} SET note = '1b', updated_at = now() WHERE id = 1"))
+
+        # day 2 runs while the transaction is open: it reads nothing at or past that transaction's start
+        assert lake.run(day2) == [(3, "3a")]
+        started = open_tx.execute(sa.text("SELECT now()")).scalar_one()
+        watermark = lake.part(day2).metadata["watermark_out"]
+        assert _instant(watermark, column_type) < started.astimezone(UTC)
+        open_tx.commit()
+    finally:
+        open_tx.close()
+
+    # the run after the commit reads the open transaction's row and the later ones, each once
+    assert lake.run(day3) == [(1, "1b"), (4, "4open"), (5, "5a")]
+    every = Counter(v for day in (day1, day2, day3) for v in lake.versions(day))
+    assert every == Counter([(1, "1a"), (1, "1b"), (2, "2a"), (3, "3a"), (4, "4open"), (5, "5a")])
+
+
+def _instant(watermark: str, column_type: str) -> datetime:
+    value = datetime.fromisoformat(watermark)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)  # the server runs in UTC
