@@ -12,9 +12,6 @@ the ``medallion.silver_models`` group (imported only when a config names it)::
 
     [project.entry-points."medallion.silver_models"]
     daily_counts = "acme_lake.silver:DailyCounts"
-
-Models named by the config contract (DESIGN §6) but not shipped yet are known here too (``PLANNED_MODELS``),
-so that choosing one fails with a message that says what to use meanwhile.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ from medallion_resources.plugins import EntryPointError, entry_point_names, load
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "PLANNED_MODELS",
     "SILVER_MODELS",
     "create_silver_model",
     "is_stateful",
@@ -52,9 +48,6 @@ SILVER_MODELS: dict[str, type[SilverModel]] = {
     EventLog.name: EventLog,
 }
 
-# Known models that arrive in a later release: what to use for now. All of them read Silver D-1.
-PLANNED_MODELS: dict[str, str] = {}
-
 
 def register_silver_model(model: type[SilverModel]) -> type[SilverModel]:
     """Add a model class under its ``name``; usable as a class decorator.
@@ -70,7 +63,6 @@ def register_silver_model(model: type[SilverModel]) -> type[SilverModel]:
             f"Silver model name '{model.name}' is already taken by {taken.__module__}.{taken.__qualname__}"
         )
     SILVER_MODELS[model.name] = model
-    PLANNED_MODELS.pop(model.name, None)
     return model
 
 
@@ -83,18 +75,13 @@ def silver_model_class(name: str) -> type[SilverModel]:
     """The class ``silver.model: <name>`` selects, importing the plugin that provides it if need be.
 
     Raises:
-        NotImplementedError: ``name`` is a model of the contract that arrives in a later release.
         UnknownNameError: no model has that name (a ``ValueError``; lists the known names).
         PluginError: the plugin providing ``name`` cannot be imported or is not a valid model class.
     """
     model = SILVER_MODELS.get(name) or _load_plugin(name)
     if model is not None:
         return model
-    if name in PLANNED_MODELS:
-        raise NotImplementedError(f"silver.model '{name}' arrives in a later release; {PLANNED_MODELS[name]}")
-    raise UnknownNameError(
-        "silver.model", name, [*silver_model_names(), *PLANNED_MODELS], known="known models"
-    )
+    raise UnknownNameError("silver.model", name, silver_model_names(), known="known models")
 
 
 def create_silver_model(name: str, config: SilverConfig) -> SilverModel:
@@ -103,15 +90,12 @@ def create_silver_model(name: str, config: SilverConfig) -> SilverModel:
 
 
 def is_stateful(name: str) -> bool:
-    """Whether model ``name`` reads its own previous partition (Silver D-1); planned models all do.
+    """Whether model ``name`` reads its own previous partition (Silver D-1).
 
     Raises:
         UnknownNameError: ``name`` is not a known model.
     """
-    try:
-        return silver_model_class(name).stateful
-    except NotImplementedError:
-        return True
+    return silver_model_class(name).stateful
 
 
 def _load_plugin(name: str) -> type[SilverModel] | None:

@@ -12,7 +12,6 @@ from medallion_assets.silver.base import SilverContext, SilverModel, SilverResul
 from medallion_assets.silver.cdc import Cdc
 from medallion_assets.silver.event_log import EventLog
 from medallion_assets.silver.registry import (
-    PLANNED_MODELS,
     SILVER_MODELS,
     create_silver_model,
     is_stateful,
@@ -35,12 +34,10 @@ class Custom(SilverModel):
 
 @pytest.fixture
 def clean_registry() -> Iterator[None]:
-    models, planned = dict(SILVER_MODELS), dict(PLANNED_MODELS)
+    models = dict(SILVER_MODELS)
     yield
     SILVER_MODELS.clear()
     SILVER_MODELS.update(models)
-    PLANNED_MODELS.clear()
-    PLANNED_MODELS.update(planned)
 
 
 class TestRegistry:
@@ -52,7 +49,6 @@ class TestRegistry:
             "cdc": Cdc,
             "event_log": EventLog,
         }
-        assert PLANNED_MODELS == {}
 
     @pytest.mark.parametrize("name", ["periodic_snapshot", "scd_type_1", "scd_type_2", "cdc", "event_log"])
     def test_create(self, name: str) -> None:
@@ -60,15 +56,6 @@ class TestRegistry:
         model = create_silver_model(name, config)
         assert model.name == name
         assert model.config is config
-
-    def test_planned_models_say_what_to_use(self, clean_registry: None) -> None:
-        PLANNED_MODELS["scd_type_9"] = "use 'scd_type_2' for now"
-        with pytest.raises(
-            NotImplementedError,
-            match=r"silver.model 'scd_type_9' arrives in a later release; use 'scd_type_2'",
-        ):
-            create_silver_model("scd_type_9", SilverConfig())
-        assert is_stateful("scd_type_9") is True
 
     def test_unknown_model_lists_the_known_ones(self) -> None:
         with pytest.raises(ValueError, match=r"unknown silver.model 'scd3'; known models: cdc, event_log, "):

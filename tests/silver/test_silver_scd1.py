@@ -55,9 +55,6 @@ def counts(result: SilverResult) -> tuple[int, int, int, int, int]:
 
 
 class TestScdType1:
-    def test_class_attributes(self) -> None:
-        assert (ScdType1.name, ScdType1.artifacts, ScdType1.stateful) == ("scd_type_1", ("current",), True)
-
     def test_first_day_inserts_latest_per_key(self) -> None:
         lake = Lake(order_column="ts")
         result = lake.load(

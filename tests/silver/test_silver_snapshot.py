@@ -24,11 +24,6 @@ def run(frame: pl.DataFrame, **silver: Any) -> tuple[pl.DataFrame, dict[str, int
 
 
 class TestPeriodicSnapshot:
-    def test_class_attributes(self) -> None:
-        assert PeriodicSnapshot.name == "periodic_snapshot"
-        assert PeriodicSnapshot.artifacts == ("snapshot",)
-        assert PeriodicSnapshot.stateful is False
-
     def test_without_keys_everything_as_is(self) -> None:
         frame = pl.DataFrame({"id": [1, 1, 2], "v": ["a", "a", "b"]})
         out, stats = run(frame)
