@@ -16,8 +16,9 @@ also runs with every Silver materialization launched from the UI (it then passes
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
+from typing import Any
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext
@@ -50,19 +51,40 @@ def _inputs_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
         )
 
         @decorator
-        def _inputs_current(context: AssetCheckExecutionContext) -> dg.AssetCheckResult:
-            day = date.fromisoformat(context.partition_key)
+        def _inputs_current(context: AssetCheckExecutionContext) -> Iterator[Any]:
+            keys = context.partition_keys
             resources = context.resources
-            reasons = silver_staleness(spec, resources.bronze_io_manager, resources.silver_io_manager, day)
-            passed, text = inputs_evaluation(spec, day, reasons)
-            return dg.AssetCheckResult(
-                passed=passed,
-                severity=dg.AssetCheckSeverity.WARN,
-                description=text,
-                metadata={"reason": text},
-            )
+            end = date.fromisoformat(keys[-1])
+            reasons = silver_staleness(spec, resources.bronze_io_manager, resources.silver_io_manager, end)
+            if len(keys) == 1:
+                passed, text = inputs_evaluation(spec, end, reasons)
+                yield dg.AssetCheckResult(
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=text,
+                    metadata={"reason": text},
+                )
+                return
+            # A range run (a backfill): one evaluation per partition, as the Silver asset does for its own
+            # checks; Dagster still expects the check's output once per step.
+            for key in keys:
+                context.op_execution_context.log_event(_evaluation(spec, date.fromisoformat(key), reasons))
+            yield dg.Output(None, output_name=context.op_execution_context.op_def.output_defs[0].name)
 
     return _inputs_current
+
+
+def _evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | None]) -> dg.AssetCheckEvaluation:
+    passed, text = inputs_evaluation(spec, day, reasons)
+    return dg.AssetCheckEvaluation(
+        asset_key=spec.silver_key,
+        check_name=INPUTS_CHECK,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=text,
+        metadata={"reason": text},
+        partition=day.isoformat(),
+    )
 
 
 def inputs_evaluations(
@@ -75,19 +97,7 @@ def inputs_evaluations(
         if not dates:
             continue
         reasons = silver_staleness(spec, bronze, silver, date.fromisoformat(dates[-1]))
-        for day in reasons:
-            passed, text = inputs_evaluation(spec, day, reasons)
-            evaluations.append(
-                dg.AssetCheckEvaluation(
-                    asset_key=spec.silver_key,
-                    check_name=INPUTS_CHECK,
-                    passed=passed,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    description=text,
-                    metadata={"reason": text},
-                    partition=day.isoformat(),
-                )
-            )
+        evaluations += [_evaluation(spec, day, reasons) for day in reasons]
     return evaluations
 
 

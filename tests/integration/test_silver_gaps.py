@@ -189,6 +189,7 @@ def test_a_recommitted_bronze_day_makes_later_silver_stale_until_one_backfill(
         again = sensor(dg.build_sensor_context(instance=instance, cursor=tick.cursor))
         assert again.asset_events == []  # reported once
 
+    assert history(env, DAYS[2]).filter(pl.col("id") == 2)["v"].to_list() == ["b"]  # wrong until repaired
     ok("run", "--date", "2025-01-02", "--end-date", "2025-01-03", "--layer", "silver", env=env)
     repaired = ok("status", "hist", env=env)
     assert all(cells[:2] == ["committed", "committed"] for cells in status_rows(repaired).values()), repaired
@@ -201,3 +202,37 @@ def test_a_recommitted_bronze_day_makes_later_silver_stale_until_one_backfill(
     history_after = history(env, DAYS[2])
     assert history_after.filter(pl.col("id") == 2)["v"].to_list() == ["b", "x"]
     assert history_after.filter(pl.col("id") == 1)["v"].to_list() == ["a", "c"]
+
+
+def test_one_dagster_backfill_of_silver_repairs_the_stale_days(env: dict[str, str], tmp_path: Path) -> None:
+    ok("run", "--date", "2025-01-01", "--end-date", "2025-01-03", env=env)
+    changed = [*ROWS[1][:1], {"id": 2, "v": "x", "ts": "2025-01-02T11:00:00"}]
+    write_day(tmp_path / "data", DAYS[1], changed)
+    ok("run", "--date", "2025-01-02", "--layer", "bronze", env=env)
+    assert medallion("status", "hist", env=env).returncode == 1
+
+    # One run over the range, as a UI backfill of the Silver asset launches it (BackfillPolicy.multi_run):
+    # Silver and its checks, inputs_current included, for 2025-01-02..03.
+    silver = dg.AssetKey(["silver", "t", "hist"])
+    job = dg.define_asset_job("silver_repair", selection=dg.AssetSelection.assets(silver))
+    defs = dg.Definitions.merge(load_definitions(env["MEDALLION_CONFIG_DIR"]), dg.Definitions(jobs=[job]))
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        result = defs.resolve_job_def("silver_repair").execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2025-01-02",
+                "dagster/asset_partition_range_end": "2025-01-03",
+            },
+        )
+        inputs = {
+            e.partition: e.passed
+            for e in result.get_asset_check_evaluations()
+            if e.check_name == "inputs_current"
+        }
+        assert inputs == {"2025-01-02": True, "2025-01-03": True}
+        materialized = {e.partition for e in result.get_asset_materialization_events()}
+        assert materialized == {"2025-01-02", "2025-01-03"}
+
+    repaired = ok("status", "hist", env=env)
+    assert all(cells[:2] == ["committed", "committed"] for cells in status_rows(repaired).values()), repaired
+    assert history(env, DAYS[2]).filter(pl.col("id") == 2)["v"].to_list() == ["b", "x"]
