@@ -1,6 +1,6 @@
 """The ``medallion`` command line (DESIGN §9).
 
-``medallion [--config-dir DIR] VERB``: validate · check · list · schema · run · inspect · verify.
+``medallion [--config-dir DIR] VERB``: validate · check · list · schema · run · status · inspect · verify.
 Every verb loads the config first; a bad config prints every issue and exits 1, never a traceback.
 """
 
@@ -210,6 +210,36 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
     _print_table(summary)
     if failed:
         _fail(f"{failed} partition run(s) failed")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First day (default: the start date).")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last day (default: the last one seen).")
+@click.pass_obj
+@handle_errors
+def status(state: CliState, name: str, start: Any, end: Any) -> None:
+    """Per day: Bronze and Silver committed, stale or failed; exit 1 if any day is stale or failed."""
+    from medallion_assets.status import day_statuses
+
+    lake = state.lake()
+    spec = lake.spec(name)
+    first, last = (start.date() if start else None), (end.date() if end else None)
+    if first and last and last < first:
+        _fail("error: --end is before --start")
+    days = day_statuses(spec, lake.bronze, lake.silver, _instance(), first, last)
+    rows = [("date", "bronze", "silver", "note")]
+    rows += [(str(d.day), d.bronze, d.silver, "; ".join(d.notes)) for d in days]
+    _print_table(rows)
+    problems = [d for d in days if d.problem]
+    if problems:
+        stale = [d.day for d in problems if d.silver == "stale"]
+        if stale:
+            click.echo(
+                f"\nrepair: medallion run --date {min(stale)} --end-date {max(stale)} "
+                f"--select {spec.name} --layer silver"
+            )
+        _fail(f"{len(problems)} day(s) stale or failed")
 
 
 @main.command()

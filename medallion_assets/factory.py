@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from medallion_assets.assets import build_assets
+from medallion_assets.assets.silver_inputs import build_inputs_checks, build_inputs_sensor
 from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
 from medallion_assets.schedules import build_jobs, build_schedules
@@ -27,14 +28,16 @@ def build_definitions(config: MedallionConfig) -> dg.Definitions:
     specs = build_specs(config)
     platform = config.platform
     bronze_io = BronzeIOManager(create_backend(platform.bronze, platform))
+    silver_io = SilverIOManager(create_backend(platform.silver, platform))
     return dg.Definitions(
         assets=build_assets(specs, platform),
+        asset_checks=build_inputs_checks(specs),
         jobs=build_jobs(specs),
         schedules=build_schedules(specs),
-        sensors=build_sensors(specs, bronze_io),
+        sensors=[*build_sensors(specs, bronze_io), build_inputs_sensor(specs, bronze_io, silver_io)],
         resources={
             "bronze_io_manager": bronze_io,
-            "silver_io_manager": SilverIOManager(create_backend(platform.silver, platform)),
+            "silver_io_manager": silver_io,
             **cloud_resources(platform),  # s3 / adls2 resources for users' own assets (dagster-aws/-azure)
         },
     )

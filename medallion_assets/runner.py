@@ -16,7 +16,7 @@ from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.specs import SourceSpec
 
-__all__ = ["LayerOutcome", "PartitionOutcome", "materialize_partition"]
+__all__ = ["LayerOutcome", "PartitionOutcome", "materialize_partition", "user_message"]
 
 # The CLI prints its own one-line outcome per partition; Dagster's console log would repeat failures with
 # their stack traces (they stay in the run's event log, visible in the UI).
@@ -64,7 +64,7 @@ def materialize_partition(
             if event.is_step_failure:
                 data = event.step_failure_data
                 outcome.failed_layer = (event.step_key or "").split("__", 1)[0] or None
-                outcome.error = _user_message(data.error) if data and data.error else "step failed"
+                outcome.error = user_message(data.error) if data and data.error else "step failed"
                 break
         outcome.error = outcome.error or "run failed"
     return outcome
@@ -74,7 +74,7 @@ def _value(entry: Any, default: Any) -> Any:
     return default if entry is None else getattr(entry, "value", entry)
 
 
-def _user_message(error: Any) -> str:
+def user_message(error: Any) -> str:
     """The first error in the chain that is not Dagster's wrapper: ours say where, what and how to fix."""
     chain = []
     while error is not None:

@@ -53,8 +53,6 @@ from medallion_resources.manifest import (
 
 __all__ = ["SilverDay", "build_silver_asset", "initial_state", "silver_day"]
 
-GAPLESS_PATTERNS = frozenset({"incremental", "cdc"})
-
 
 @dataclass
 class SilverDay:
@@ -185,7 +183,12 @@ def silver_day(
 def _rebuild_state(
     spec: SourceSpec, model: Any, bronze: BronzeInput, run_date: date
 ) -> dict[str, pl.DataFrame] | None:
-    """Fold the model over every committed Bronze partition before ``run_date``."""
+    """Fold the model over every committed Bronze partition before ``run_date``.
+
+    Only stateful models get here, and each of them (scd_type_1/2, cdc, event_log) folds over every day:
+    whatever the load pattern, a missing Bronze day would silently be left out of Silver D (a full snapshot
+    of D+1 cannot restore the history of the missing day), so a gap fails, naming the days (DESIGN §6).
+    """
     expected = _days(spec.start_date, run_date)
     committed: dict[str, CommittedPartition] = {}
     for day in bronze.dates_before():
@@ -193,12 +196,12 @@ def _rebuild_state(
         if part is not None:
             committed[day] = part
     missing = [d for d in expected if d not in committed]
-    if missing and spec.load_pattern in GAPLESS_PATTERNS:
+    if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise SilverInputError(
             f"Silver {spec.name} for {run_date} must be rebuilt from Bronze "
-            f"(Silver {run_date - timedelta(days=1)} "
-            f"is not committed), but the {spec.load_pattern} Bronze partitions {shown} are missing; "
+            f"(Silver {run_date - timedelta(days=1)} is not committed), but the Bronze partitions "
+            f"{shown} are missing ({spec.model} reads every day from {spec.start_date}); "
             "materialize Bronze for those dates first"
         )
     state: dict[str, pl.DataFrame] | None = None

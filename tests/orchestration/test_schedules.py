@@ -57,10 +57,14 @@ def test_the_requested_run_loads_bronze_then_silver_of_x_minus_1(sample_config, 
     _, result = _tick(defs, "retail_customers_schedule", instance, datetime(2025, 1, 3, 2, 0, tzinfo=UTC))
     [request] = result.run_requests
     job = defs.resolve_job_def("retail_customers_job")
+    # The day before first: Silver 2025-01-02 reads every Bronze day from the start date (no silent gaps).
+    assert job.execute_in_process(instance=instance, partition_key="2025-01-01").success
     run = job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
     assert run.success
     steps = [e.step_key for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS]
-    assert [s.split("__")[0] for s in steps] == ["bronze", "silver"]
+    # Bronze, Silver, then the inputs_current check of Silver.
+    assert [s.split("__")[0] for s in steps] == ["bronze", "silver", "silver"]
+    assert steps[-1].endswith("_inputs_current")
     lake = Lake(config)
     spec = lake.spec("retail_customers")
     for layer in ("bronze", "silver"):

@@ -1,0 +1,223 @@
+"""Per-day state of a source: Bronze and Silver committed, Silver stale, runs failed (DESIGN §6, §9).
+
+Silver D is a pure function of the committed Bronze partitions it reads, so it is *stale* when one of them
+changed after it was computed. What Silver D read is in its ``_metadata.json``:
+
+- ``bronze_manifest_sha256``: the manifest of Bronze D. Stale when Bronze D's committed manifest differs.
+- stateful models (scd_type_1/2, cdc, event_log) also read the state before D: ``previous_state`` is the
+  Silver D-1 date, or ``rebuilt_from_bronze`` (a fold over Bronze start..D-1). From Silver D-1: stale when
+  Silver D-1 is stale itself (the chain goes back to the first day) or was committed after Silver D started
+  (``committed_at`` of D-1 later than ``started_at`` of D). Rebuilt: stale when a Bronze day before D was
+  committed after Silver D started, or is no longer committed.
+- ``periodic_snapshot`` reads Bronze D only.
+
+Failed days come from Dagster's run history: a partition whose latest planned materialization has no
+materialization after it, and whose run failed (or is still in progress: ``running``). The lake is the
+truth for what is committed; Dagster only adds what was attempted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+from medallion_assets.specs import SourceSpec
+from medallion_resources.io_managers import LakeIOManager
+from medallion_resources.manifest import CommittedPartition
+
+__all__ = [
+    "INPUTS_CHECK",
+    "DayStatus",
+    "LayerAttempt",
+    "day_statuses",
+    "failed_attempts",
+    "inputs_evaluation",
+    "silver_staleness",
+]
+
+INPUTS_CHECK = "inputs_current"
+REBUILT = "rebuilt_from_bronze"
+
+
+@dataclass(frozen=True)
+class LayerAttempt:
+    """A partition whose latest Dagster run did not materialize it."""
+
+    state: str  # failed | running
+    run_id: str
+    message: str
+
+
+@dataclass
+class DayStatus:
+    day: date
+    bronze: str  # committed | missing | failed | running
+    silver: str  # committed | stale | missing | failed | running
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> bool:
+        return self.bronze in ("failed",) or self.silver in ("stale", "failed")
+
+
+def silver_staleness(
+    spec: SourceSpec, bronze: LakeIOManager, silver: LakeIOManager, end: date
+) -> dict[date, str | None]:
+    """For each committed Silver day from the start date to ``end``: why it is stale, or None if current."""
+    bronze_parts = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
+    reasons: dict[date, str | None] = {}
+    silver_parts: dict[date, CommittedPartition] = {}
+    for day, part in _committed(silver, spec.silver_path, spec.start_date, end):
+        silver_parts[day] = part
+        reasons[day] = _stale_reason(spec, day, part, bronze_parts, silver_parts, reasons)
+    return reasons
+
+
+def _stale_reason(
+    spec: SourceSpec,
+    day: date,
+    part: CommittedPartition,
+    bronze: Mapping[date, CommittedPartition],
+    silver: Mapping[date, CommittedPartition],
+    reasons: Mapping[date, str | None],
+) -> str | None:
+    meta = part.metadata
+    own = bronze.get(day)
+    if own is None:
+        return f"Bronze {day}, its input, is no longer committed"
+    if meta.get("bronze_manifest_sha256") != own.manifest.sha256:
+        return f"Bronze {day} was committed again after Silver {day} was computed"
+    if not spec.stateful:
+        return None
+    started = _instant(meta.get("started_at"))
+    previous = meta.get("previous_state")
+    if previous == REBUILT:
+        for earlier in _days(spec.start_date, day):
+            source = bronze.get(earlier)
+            if source is None:
+                return f"Bronze {earlier}, read by its rebuild, is no longer committed"
+            committed = _instant(source.manifest.committed_at)
+            if started is None or committed is None or committed > started:
+                return f"Bronze {earlier} was committed after Silver {day} was rebuilt from Bronze"
+        return None
+    if previous is None:
+        return None  # the first partition: Bronze D only
+    before = date.fromisoformat(str(previous))
+    if silver.get(before) is None:
+        return f"Silver {before}, its input, is no longer committed"
+    if reasons.get(before):
+        return f"Silver {before}, its input, is stale"
+    committed = _instant(silver[before].manifest.committed_at)
+    if started is None or committed is None or committed > started:
+        return f"Silver {before}, its input, was committed again after Silver {day} was computed"
+    return None
+
+
+def failed_attempts(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, LayerAttempt]:
+    """Partitions whose latest planned materialization did not happen, by partition key."""
+    from dagster import DagsterRunStatus
+
+    storage = instance.event_log_storage
+    pending = storage.get_latest_asset_partition_materialization_attempts_without_materializations(asset_key)
+    result: dict[str, LayerAttempt] = {}
+    for partition, (run_id, _event_id) in pending.items():
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            continue
+        if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+            result[partition] = LayerAttempt("failed", run_id, _failure_message(instance, run_id))
+        elif not run.is_finished:
+            result[partition] = LayerAttempt("running", run_id, f"run {run_id[:8]} is {run.status.value}")
+    return result
+
+
+def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    from medallion_assets.runner import user_message
+
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        event = record.dagster_event
+        data = event.step_failure_data if event is not None else None
+        if data is not None and data.error is not None:
+            return f"run {run_id[:8]}: {user_message(data.error)}"
+    return f"run {run_id[:8]} failed"
+
+
+def day_statuses(
+    spec: SourceSpec,
+    bronze: LakeIOManager,
+    silver: LakeIOManager,
+    instance: dg.DagsterInstance | None,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[DayStatus]:
+    """One row per day from ``start`` (default: the source's start date) to ``end`` (default: the last day
+    with a commit or an attempt)."""
+    attempts = (
+        {"bronze": {}, "silver": {}}
+        if instance is None
+        else {
+            "bronze": failed_attempts(instance, spec.bronze_key),
+            "silver": failed_attempts(instance, spec.silver_key),
+        }
+    )
+    if end is None:
+        known = [
+            *bronze.partition_dates(spec.bronze_path),
+            *silver.partition_dates(spec.silver_path),
+            *attempts["bronze"],
+            *attempts["silver"],
+        ]
+        end = max((date.fromisoformat(d) for d in known), default=spec.start_date)
+    first = max(start or spec.start_date, spec.start_date)
+    stale = silver_staleness(spec, bronze, silver, end)
+    rows = []
+    for day in [*_days(first, end), end] if first <= end else []:
+        row = DayStatus(
+            day,
+            "committed" if bronze.committed(spec.bronze_path, day) else "missing",
+            "missing" if day not in stale else ("stale" if stale[day] else "committed"),
+        )
+        if stale.get(day):
+            row.notes.append(str(stale[day]))
+        for layer in ("bronze", "silver"):
+            attempt = attempts[layer].get(day.isoformat())
+            if attempt is not None:
+                setattr(row, layer, attempt.state)
+                row.notes.append(f"{layer}: {attempt.message}")
+        rows.append(row)
+    return rows
+
+
+def inputs_evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | None]) -> tuple[bool, str]:
+    """The ``inputs_current`` check of Silver ``day``: passed, and why."""
+    if day not in reasons:
+        return False, f"Silver {day} is not committed"
+    reason = reasons[day]
+    if reason:
+        return False, f"stale: {reason}; materialize Silver from {day} on again (one backfill)"
+    return True, "every Bronze partition it read is the one committed now"
+
+
+def _committed(
+    io: LakeIOManager, dataset_path: str, start: date, end: date
+) -> Iterator[tuple[date, CommittedPartition]]:
+    for key in io.partition_dates(dataset_path):
+        day = date.fromisoformat(key)
+        if start <= day <= end:
+            part = io.committed(dataset_path, key)
+            if part is not None:
+                yield day, part
+
+
+def _days(start: date, end: date) -> Iterable[date]:
+    """The days from ``start`` up to, not including, ``end``."""
+    return (start + timedelta(days=i) for i in range((end - start).days))
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
