@@ -398,9 +398,11 @@ class TestCrashSafety:
         assert part is not None and verify_partition(part) == []
         assert read_artifact(part, "data")["id"].to_list() == list(range(12))
 
-    def test_a_killed_process_leaves_the_previous_commit_and_the_next_commit_cleans_up(
+    def test_an_abandoned_attempt_leaves_the_previous_commit_and_the_next_commit_cleans_up(
         self, backend: StorageBackend, make_writer: WriterFactory
     ) -> None:
+        """What a killed writer leaves behind (parts, no commit, no abort), made in-process: no process is
+        killed here; that is the subject of the operator tests of issue 11."""
         _commit(make_writer, backend, 0, 12)
         before = _snapshot(backend)
         crashed = make_writer(backend, max_rows=5)
