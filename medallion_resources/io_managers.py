@@ -22,7 +22,7 @@ import dagster as dg
 import pyarrow as pa
 
 from medallion_assets.config.models import OutputDefaultsConfig
-from medallion_assets.errors import NotCommittedError
+from medallion_resources.errors import NotCommittedError
 from medallion_resources.manifest import (
     CommittedPartition,
     Manifest,

@@ -67,7 +67,7 @@ import polars as pl
 import pyarrow as pa
 
 from medallion_assets.config.models import OutputDefaultsConfig
-from medallion_assets.errors import IntegrityError, StorageError
+from medallion_resources.errors import IntegrityError, StorageError
 from medallion_resources.parts import (
     ManifestFile,
     PartWriter,

@@ -57,7 +57,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion_assets.errors import StorageError
+from medallion_resources.errors import StorageError
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [

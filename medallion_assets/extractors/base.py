@@ -21,6 +21,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from medallion_assets.config.models import ExtractorSection, LoadPattern, PlatformConfig, SourceEntry
+from medallion_resources.checks import CheckResult
 
 __all__ = ["CheckResult", "ExtractContext", "Extractor"]
 
@@ -37,14 +38,6 @@ class ExtractContext:
     # re-read (``watermark`` mode drops them when it reads them again, so each version lands once).
     boundary_hashes: tuple[str, ...] = ()
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("medallion.extract"))
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """Outcome of ``Extractor.check``: reachable or not, and one line saying what was seen."""
-
-    ok: bool
-    detail: str
 
 
 class Extractor(ABC):

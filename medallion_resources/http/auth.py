@@ -20,7 +20,7 @@ from typing import ClassVar
 import httpx
 
 from medallion_assets.config.models import ApiAuthConfig
-from medallion_assets.errors import ApiError
+from medallion_resources.errors import ApiError
 from medallion_resources.http.flow import Flow, Send
 
 __all__ = [

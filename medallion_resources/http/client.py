@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from medallion_assets.errors import ApiError
+from medallion_resources.errors import ApiError
 from medallion_resources.http.auth import Auth, create_auth
 from medallion_resources.http.flow import Flow, Send, Sleep, run_async, run_sync
 from medallion_resources.http.pagination import (

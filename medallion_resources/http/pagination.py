@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 import httpx
 
 from medallion_assets.config.models import ApiPaginationConfig
-from medallion_assets.errors import ApiError
+from medallion_resources.errors import ApiError
 
 __all__ = [
     "MISSING",

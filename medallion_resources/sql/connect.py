@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from medallion_assets.errors import ExtractError
+from medallion_resources.errors import ExtractError
 
 __all__ = ["RetryPolicy", "SqlTarget", "connect_with_retries", "create_sa_engine", "is_transient"]
 

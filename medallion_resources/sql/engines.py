@@ -39,7 +39,7 @@ from typing import ClassVar
 import pyarrow as pa
 import sqlalchemy as sa
 
-from medallion_assets.errors import ExtractError
+from medallion_resources.errors import ExtractError
 from medallion_resources.sql.connect import (
     DEFAULT_RETRY,
     RetryPolicy,

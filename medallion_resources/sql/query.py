@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from medallion_assets.errors import ExtractError
+from medallion_resources.errors import ExtractError
 from medallion_resources.sql.types import SqlColumn
 
 __all__ = [

@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 import fsspec.asyn
 
 from medallion_assets.config.models import AzureConnectionConfig, LayerStorageConfig, PlatformConfig
-from medallion_assets.errors import StorageError
+from medallion_resources.errors import StorageError
 from medallion_resources.storage.base import FsspecBackend
 from medallion_resources.storage.retry import RetryPolicy, check_options
 

@@ -27,8 +27,8 @@ from typing import BinaryIO, ClassVar
 
 import fsspec
 
-from medallion_assets.errors import StorageError
-from medallion_assets.extractors.base import CheckResult
+from medallion_resources.checks import CheckResult
+from medallion_resources.errors import StorageError
 from medallion_resources.storage.retry import redact
 
 __all__ = ["CHECK_PREFIX", "FsspecBackend", "StorageBackend", "join_relpath"]

@@ -19,7 +19,7 @@ from typing import cast
 import fsspec
 
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
-from medallion_assets.errors import StorageError
+from medallion_resources.errors import StorageError
 from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.local import LocalBackend

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from medallion_assets.errors import StorageError
+from medallion_resources.errors import StorageError
 
 __all__ = ["RetryPolicy", "TransientStorageError", "check_options", "is_transient", "redact"]
 

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import fsspec.asyn
 
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig, S3ConnectionConfig
-from medallion_assets.errors import StorageError
+from medallion_resources.errors import StorageError
 from medallion_resources.storage.base import FsspecBackend
 from medallion_resources.storage.retry import RetryPolicy, check_options
 
