@@ -7,7 +7,10 @@ the same text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import dagster as dg
 
 __all__ = [
     "ApiError",
@@ -19,6 +22,7 @@ __all__ = [
     "MedallionError",
     "NotCommittedError",
     "QuarantineThresholdError",
+    "RangeRunError",
     "SilverCheckError",
     "SilverInputError",
     "StorageError",
@@ -101,3 +105,52 @@ class SilverCheckError(MedallionError):
 
 class QuarantineThresholdError(MedallionError):
     """More rows were quarantined than ``silver.error_handling`` allows; nothing was committed."""
+
+
+class RangeRunError(MedallionError, dg.Failure):
+    """Days of a range run failed; the days that committed were reported as materialized.
+
+    A ``dagster.Failure``, so Dagster shows it as the step's error as is rather than under its own wrapper
+    (``DagsterExecutionStepExecutionError``): the message starts with the root cause of the first failing
+    day, then says which days committed, failed and were not run. That root cause is the ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        failures: Sequence[tuple[str, BaseException]],
+        *,
+        committed: list[str],
+        not_run: list[str],
+    ) -> None:
+        failed = [key for key, _ in failures]
+        first_key, first = failures[0]
+        root = str(first).strip() or type(first).__name__
+        lines = [root if first_key in root else f"{root} (partition {first_key})"]
+        lines += [f"{key}: {_first_line(exc)}" for key, exc in failures[1:]]
+        summary = (
+            f"{what}: {len(failed)} partition(s) failed ({_days(failed)}); "
+            f"{len(committed)} committed and materialized ({_days(committed)})"
+        )
+        if not_run:
+            summary += f"; {len(not_run)} not run, they build on a failed day ({_days(not_run)})"
+        lines.append(summary)
+        dg.Failure.__init__(
+            self,
+            description="\n".join(lines),
+            metadata={
+                "failed_partitions": failed,
+                "committed_partitions": committed,
+                "not_run_partitions": not_run,
+            },
+        )
+        self.failed, self.committed, self.not_run = failed, committed, not_run
+
+
+def _days(keys: Sequence[str]) -> str:
+    return ", ".join(keys) if keys else "none"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -36,9 +36,9 @@ from medallion_resources.storage.base import StorageBackend
 __all__ = [
     "BronzeIOManager",
     "BronzeInput",
+    "CommittedRange",
     "LakeIOManager",
     "PartitionOutput",
-    "RangeOutput",
     "SilverIOManager",
     "WrittenArtifact",
     "partition_folder",
@@ -74,20 +74,17 @@ class PartitionOutput:
     dagster_metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class RangeOutput:
-    """What a medallion asset returns for a run over several partitions (a range backfill).
+@dataclass(frozen=True)
+class CommittedRange:
+    """What an asset returns from a run over several partitions (a range backfill) once every day committed.
 
-    ``days`` yields ``(partition key, PartitionOutput)`` in date order and is consumed lazily: the IO manager
-    commits each partition (own manifest, own ``_metadata.json``) before it asks for the next one, so the
-    asset can compute day D+1 from day D kept in memory, and an extractor sees the watermark of the day
-    before. Each partition gets its own materialization metadata. A failure stops the range: the days
-    before it stay committed, the failing one keeps its previous commit.
+    In a range run the asset commits each day itself, in date order, through ``write_partition`` (own
+    manifest, own ``_metadata.json``) and records each day's metadata for that partition's materialization
+    (see ``medallion_assets.assets.backfill``): only the asset body can report the days that did commit when
+    a later one fails. The IO manager has nothing left to write; it checks the range is the run's.
     """
 
-    days: Iterable[tuple[str, PartitionOutput]]
-    # Called after each commit with the partition key and the committed partition (e.g. to verify it).
-    after_commit: Callable[[str, CommittedPartition], None] | None = None
+    partitions: tuple[str, ...]
 
 
 def partition_folder(layer: str, run_date: str) -> str:
@@ -116,35 +113,19 @@ class LakeIOManager(dg.IOManager):
         return sorted(d[len(key) :] for d in self.backend.list_dirs(dataset_path) if d.startswith(key))
 
     # --- writing ---
-    def handle_output(self, context: dg.OutputContext, obj: PartitionOutput | RangeOutput) -> None:
-        dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
-        if isinstance(obj, RangeOutput):
-            self._handle_range(context, dataset_path, obj)
+    def handle_output(self, context: dg.OutputContext, obj: PartitionOutput | CommittedRange) -> None:
+        if isinstance(obj, CommittedRange):
+            missing = sorted(set(context.asset_partition_keys) - set(obj.partitions))
+            if missing:
+                raise ValueError(f"the range run did not commit partition(s) {', '.join(missing)}")
+            context.add_output_metadata({"range_partitions_committed": len(obj.partitions)})
             return
         if not isinstance(obj, PartitionOutput):
             raise TypeError(f"{self.layer} assets must return a PartitionOutput, got {type(obj).__name__}")
+        dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
         manifest, metadata = self.write_partition(dataset_path, context.partition_key, obj, context.run_id)
         context.add_output_metadata(metadata)
         _set_data_version(context, manifest)
-
-    def _handle_range(self, context: dg.OutputContext, dataset_path: str, obj: RangeOutput) -> None:
-        """Commit each day of a range in order; each partition's materialization gets its own metadata."""
-        targeted = set(context.asset_partition_keys)
-        committed = []
-        for run_date, output in obj.days:
-            if run_date not in targeted:
-                raise ValueError(f"partition {run_date} is not in this run's range")
-            _, metadata = self.write_partition(dataset_path, run_date, output, context.run_id)
-            # Partition-scoped metadata is merged into that partition's materialization event only.
-            context.step_context.add_asset_metadata(
-                metadata, asset_key=context.asset_key, partition_key=run_date
-            )
-            committed.append(run_date)
-            if obj.after_commit is not None:
-                part = self.committed(dataset_path, run_date)
-                if part is not None:
-                    obj.after_commit(run_date, part)
-        context.add_output_metadata({"range_partitions_committed": len(committed)})
 
     def write_partition(
         self, dataset_path: str, run_date: str, obj: PartitionOutput, run_id: str
