@@ -204,7 +204,11 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
                 summary.append((spec.name, str(run_date), outcome.failed_layer or "?", "-", "-", "FAILED"))
                 click.secho(f"{prefix}: FAILED ({seconds:.1f}s): {outcome.error}", fg="red", err=True)
             else:
-                parts = ", ".join(f"{lyr} {i.rows} rows/{i.files} files" for lyr, i in outcome.layers.items())
+                parts = ", ".join(
+                    f"{lyr} {i.rows} rows/{i.files} files"
+                    + (f"/{i.quarantined} quarantined" if i.quarantined else "")
+                    for lyr, i in outcome.layers.items()
+                )
                 click.echo(f"{prefix}: {parts} ({seconds:.1f}s)")
     click.echo("")
     _print_table(summary)
@@ -216,6 +220,9 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
 @partition_options
 def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
     """Show a partition's manifest, metadata and row counts."""
+    from medallion_resources.io_managers import artifact_row_counts
+    from medallion_resources.manifest import ERRORS_ARTIFACT
+
     lake = state.lake()
     spec = lake.spec(name)
     for lyr in (layer,) if layer else LAYERS:
@@ -228,9 +235,14 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
             click.echo("not committed")
             continue
         m = part.manifest
+        counts = artifact_row_counts(m)
+        main = lake.main_artifact(spec, lyr)
+        # The same figures as the materialization's dagster/partition_row_count, row_count/*, quarantined.
+        per_artifact = ", ".join(f"{a} {n}" for a, n in counts.items() if a != ERRORS_ARTIFACT)
         click.echo(
-            f"committed_at {m.committed_at}  run_id {m.run_id}  records {m.record_count}  "
-            f"manifest {m.sha256[:16]}"
+            f"committed_at {m.committed_at}  run_id {m.run_id}  manifest {m.sha256[:16]}\n"
+            f"rows {counts.get(main, 0)} ({main})  per artifact: {per_artifact or 'none'}  "
+            f"quarantined {counts.get(ERRORS_ARTIFACT, 0)}"
         )
         rows = [("artifact", "file", "rows", "bytes", "sha256")]
         rows += [(f.artifact, f.path, str(f.row_count), str(f.size_bytes), f.sha256[:16]) for f in m.files]

@@ -25,8 +25,9 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 @dataclass(frozen=True)
 class LayerOutcome:
-    rows: int
+    rows: int  # of the main artifact (``dagster/partition_row_count``), as ``medallion inspect`` shows
     files: int
+    quarantined: int = 0
 
 
 @dataclass
@@ -58,7 +59,8 @@ def materialize_partition(
         meta = mat.metadata
         rows = _value(meta.get("dagster/partition_row_count"), 0)
         files = len(_value(meta.get("files"), []))
-        outcome.layers[layer] = LayerOutcome(rows=int(rows), files=files)
+        quarantined = int(_value(meta.get("quarantined"), 0))
+        outcome.layers[layer] = LayerOutcome(rows=int(rows), files=files, quarantined=quarantined)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:

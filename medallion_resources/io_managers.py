@@ -24,6 +24,7 @@ import pyarrow as pa
 from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_assets.errors import NotCommittedError
 from medallion_resources.manifest import (
+    ERRORS_ARTIFACT,
     CommittedPartition,
     Manifest,
     ManifestFile,
@@ -41,6 +42,7 @@ __all__ = [
     "PartitionOutput",
     "SilverIOManager",
     "WrittenArtifact",
+    "artifact_row_counts",
     "partition_folder",
 ]
 
@@ -72,6 +74,8 @@ class PartitionOutput:
     output: OutputDefaultsConfig
     # Extra Dagster metadata computed by the asset (e.g. column lineage); never written to the lake.
     dagster_metadata: dict[str, Any] = field(default_factory=dict)
+    # The artifact ``dagster/partition_row_count`` counts (a Silver model's first); None: the first one.
+    main_artifact: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,13 @@ class LakeIOManager(dg.IOManager):
         except BaseException:
             writer.abort()
             raise
-        return manifest, {**self._dagster_metadata(prefix, manifest, metadata), **obj.dagster_metadata}
+        main = obj.main_artifact or next(iter(obj.artifacts), "")
+        counts = {name: 0 for name in obj.artifacts} | artifact_row_counts(manifest)
+        return manifest, {
+            **self._dagster_metadata(prefix, manifest, metadata),
+            **_row_count_metadata(counts, main),
+            **obj.dagster_metadata,
+        }
 
     def _dagster_metadata(self, prefix: str, manifest: Manifest, metadata: dict[str, Any]) -> dict[str, Any]:
         files = [
@@ -169,7 +179,6 @@ class LakeIOManager(dg.IOManager):
             for f in manifest.files
         ]
         result: dict[str, Any] = {
-            "dagster/partition_row_count": manifest.record_count,
             "dagster/uri": dg.MetadataValue.path(self.backend.uri(prefix)),
             "files": dg.MetadataValue.json(files),
             "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in manifest.files}),
@@ -193,6 +202,23 @@ class LakeIOManager(dg.IOManager):
         return result
 
 
+def artifact_row_counts(manifest: Manifest) -> dict[str, int]:
+    """Rows per artifact of a committed partition (``errors`` holds the quarantined rows)."""
+    counts: dict[str, int] = {}
+    for f in manifest.files:
+        counts[f.artifact] = counts.get(f.artifact, 0) + f.row_count
+    return counts
+
+
+def _row_count_metadata(counts: Mapping[str, int], main: str) -> dict[str, int]:
+    """``dagster/partition_row_count`` is the main artifact's rows, so the figure means the same on every
+    model (an SCD2 history, not history + current); each artifact and the quarantine have their own key."""
+    result = {"dagster/partition_row_count": counts.get(main, 0)}
+    result |= {f"row_count/{name}": rows for name, rows in counts.items() if name != ERRORS_ARTIFACT}
+    result["quarantined"] = counts.get(ERRORS_ARTIFACT, 0)
+    return result
+
+
 _SCALAR_METADATA = (
     "record_count",
     "chunk_count",
@@ -204,7 +230,6 @@ _SCALAR_METADATA = (
     "updated",
     "deleted",
     "unchanged",
-    "quarantined",
     "duplicates_dropped",
     "pages",
     "requests",

@@ -175,6 +175,7 @@ def silver_day(
         build_metadata=build_metadata,
         output=spec.silver_output,
         dagster_metadata={"dagster/column_lineage": lineage} if lineage else {},
+        main_artifact=main_artifact,
     )
     next_state = _non_empty(result.artifacts) if model.stateful else None
     schema = dict(main.schema) if main is not None else None
