@@ -184,7 +184,7 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
     instance = _instance()
     layers = (layer,) if layer else LAYERS
     summary: list[tuple[str, ...]] = [("source", "date", "layer", "rows", "files", "status")]
-    failed = 0
+    failed = committed = 0
     total = len(specs) * len(dates)
     step = 0
     for run_date in dates:
@@ -197,23 +197,37 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
             began = time.monotonic()
             outcome = materialize_partition(lake, spec, run_date, layers, instance)
             seconds = time.monotonic() - began
+            committed += len(outcome.layers)
             for lyr, info in outcome.layers.items():
                 summary.append((spec.name, str(run_date), lyr, str(info.rows), str(info.files), "ok"))
+            parts = ", ".join(
+                f"{lyr} {i.rows} rows/{i.files} files"
+                + (f"/{i.quarantined} quarantined" if i.quarantined else "")
+                for lyr, i in outcome.layers.items()
+            )
             if outcome.error:
                 failed += 1
-                summary.append((spec.name, str(run_date), outcome.failed_layer or "?", "-", "-", "FAILED"))
-                click.secho(f"{prefix}: FAILED ({seconds:.1f}s): {outcome.error}", fg="red", err=True)
-            else:
-                parts = ", ".join(
-                    f"{lyr} {i.rows} rows/{i.files} files"
-                    + (f"/{i.quarantined} quarantined" if i.quarantined else "")
-                    for lyr, i in outcome.layers.items()
+                lyr = outcome.failed_layer or "?"
+                summary.append((spec.name, str(run_date), lyr, "-", "-", "FAILED"))
+                # What did commit comes first, so a failed day does not hide the layers it committed.
+                done = f"{parts} committed; " if parts else ""
+                not_run = (
+                    [x for x in layers[layers.index(lyr) + 1 :] if x not in outcome.layers]
+                    if lyr in layers
+                    else []
                 )
+                skipped = f"; {', '.join(not_run)} not run" if not_run else ""
+                click.secho(
+                    f"{prefix}: {done}{lyr} FAILED ({seconds:.1f}s): {outcome.error}{skipped}",
+                    fg="red",
+                    err=True,
+                )
+            else:
                 click.echo(f"{prefix}: {parts} ({seconds:.1f}s)")
     click.echo("")
     _print_table(summary)
     if failed:
-        _fail(f"{failed} partition run(s) failed")
+        _fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
 
 
 @main.command()

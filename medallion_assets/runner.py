@@ -84,5 +84,14 @@ def _user_message(error: Any) -> str:
         error = getattr(error, "cause", None)
     for candidate in chain:
         if not (candidate.cls_name or "").startswith("Dagster"):
-            return candidate.message.strip()
-    return chain[-1].message.strip()
+            return _short(candidate)
+    return _short(chain[-1])
+
+
+def _short(error: Any) -> str:
+    """``SilverInputError: ...`` rather than ``medallion_assets.errors.SilverInputError: ...``."""
+    text = error.message.strip()
+    qualified, sep, rest = text.partition(": ")
+    if sep and error.cls_name and qualified.rsplit(".", 1)[-1] == error.cls_name:
+        return f"{error.cls_name}: {rest}"
+    return text

@@ -8,7 +8,10 @@ must name the root cause first, not Dagster's wrapper.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -182,3 +185,24 @@ def test_a_whole_range_still_reports_one_materialization_per_day(orders_dir: Pat
     assert statuses(lake, spec, spec.silver_key, FIRST_DAYS, instance) == {
         d: MATERIALIZED for d in FIRST_DAYS
     }
+
+
+def test_the_cli_reports_what_committed_and_the_root_cause(orders_dir: Path, lake_env) -> None:
+    medallion = str(Path(sys.executable).parent / "medallion")
+    args = ["run", "--date", "2025-01-10", "--end-date", "2025-01-11", "--select", "retail_orders"]
+    done = subprocess.run(
+        [medallion, *args], env=dict(os.environ), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    rows = len([x for x in (orders_dir / "orders_20250110.jsonl").read_text().splitlines() if x])
+    # Day 10: Bronze committed, Silver cannot rebuild (Bronze 01..09 were never loaded in this lake).
+    assert lines[0].startswith(
+        f"[1/2] retail_orders 2025-01-10: bronze {rows} rows/1 files committed; silver FAILED"
+    )
+    assert "SilverInputError: Silver retail_orders for 2025-01-10" in lines[0]
+    # Day 11: the root cause, with the layer that failed and the one that did not run.
+    assert lines[1].startswith("[2/2] retail_orders 2025-01-11: bronze FAILED")
+    assert ": ExtractError: source 'retail_orders'" in lines[1] and "matched no files" in lines[1]
+    assert lines[1].endswith("; silver not run")
+    assert "2 partition run(s) failed; 1 layer partition(s) committed" in done.stderr
