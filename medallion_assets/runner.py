@@ -77,13 +77,18 @@ def _value(entry: Any, default: Any) -> Any:
 
 
 def _user_message(error: Any) -> str:
-    """The first error in the chain that is not Dagster's wrapper: ours say where, what and how to fix."""
+    """The first error in the chain that is not Dagster's wrapper: ours say where, what and how to fix.
+
+    A plain ``dagster.Failure`` (what the IO managers raise so the UI shows the root cause first) is a
+    wrapper too: its cause carries the error's own class.
+    """
     chain = []
     while error is not None:
         chain.append(error)
         error = getattr(error, "cause", None)
     for candidate in chain:
-        if not (candidate.cls_name or "").startswith("Dagster"):
+        name = candidate.cls_name or ""
+        if not name.startswith("Dagster") and not (name == "Failure" and candidate.cause is not None):
             return _short(candidate)
     return _short(chain[-1])
 

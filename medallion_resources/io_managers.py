@@ -3,7 +3,10 @@
 An asset returns a ``PartitionOutput``: named artifacts as *streams* (Arrow batches or polars frames) and a
 callback that builds ``_metadata.json`` once the streams are drained. ``handle_output`` writes the streams
 as part files as they arrive, commits the partition through its manifest and reports the materialization
-metadata. On any failure the attempt's files are removed and the previous commit stays in place.
+metadata. On any failure the attempt's files are removed and the previous commit stays in place, and the
+step fails with the error's own message first (``root_cause_failure``). A range run (a backfill of several
+days in one run) calls ``write_partition`` once per day from the asset body and returns a
+``CommittedRange``; ``dagster/partition_row_count`` is the rows of the main artifact in both cases.
 
 ``load_input`` hands out verified, committed partitions: ``BronzeInput`` for Bronze (the partition of the
 run date plus access to earlier ones, for rebuilds) and ``CommittedPartition | None`` for Silver's own D-1.
@@ -44,6 +47,7 @@ __all__ = [
     "WrittenArtifact",
     "artifact_row_counts",
     "partition_folder",
+    "root_cause_failure",
 ]
 
 DATASET_PATH_KEY = "medallion/dataset_path"
@@ -127,7 +131,14 @@ class LakeIOManager(dg.IOManager):
         if not isinstance(obj, PartitionOutput):
             raise TypeError(f"{self.layer} assets must return a PartitionOutput, got {type(obj).__name__}")
         dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
-        manifest, metadata = self.write_partition(dataset_path, context.partition_key, obj, context.run_id)
+        try:
+            manifest, metadata = self.write_partition(
+                dataset_path, context.partition_key, obj, context.run_id
+            )
+        except dg.Failure:
+            raise
+        except Exception as exc:
+            raise root_cause_failure(exc) from exc
         context.add_output_metadata(metadata)
         _set_data_version(context, manifest)
 
@@ -304,6 +315,16 @@ class SilverIOManager(LakeIOManager):
         upstream = context.upstream_output
         meta = upstream.definition_metadata if upstream is not None else {}
         return self.committed(_dataset_path(meta, context.asset_key), keys[-1])
+
+
+def root_cause_failure(exc: BaseException) -> dg.Failure:
+    """A ``dagster.Failure`` whose message is ``exc``'s, to raise ``from exc`` in an asset or IO manager.
+
+    Dagster shows an exception raised there under its own wrapper (``DagsterExecutionHandleOutputError``,
+    ``DagsterExecutionStepExecutionError``: "Error occurred while ...") with the real error below it; a
+    Failure it shows as it is, so the step's error starts with what went wrong. ``exc`` stays the cause.
+    """
+    return dg.Failure(description=str(exc).strip() or type(exc).__name__)
 
 
 def _dataset_path(metadata: Mapping[str, Any] | None, asset_key: dg.AssetKey) -> str:

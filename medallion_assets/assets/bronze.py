@@ -2,7 +2,8 @@
 
 The compute function only wires things: it picks the window and the incoming watermark, wraps the
 extractor's batches with the Bronze columns (DESIGN §4) and describes the ``_metadata.json`` to write once
-the stream is drained. Writing, committing and metadata reporting are the IO manager's job.
+the stream is drained. Writing, committing and metadata reporting are the IO manager's job; in a range
+run the asset hands it one day at a time (``medallion_assets.assets.backfill.commit_range``).
 """
 
 import warnings

@@ -41,6 +41,7 @@ from medallion_resources.io_managers import (
     PartitionOutput,
     SilverIOManager,
     WrittenArtifact,
+    root_cause_failure,
 )
 from medallion_resources.manifest import (
     ERRORS_ARTIFACT,
@@ -314,21 +315,25 @@ def _define(spec: SourceSpec, decorator: Any, first_key: str | None) -> dg.Asset
             )
 
         if len(keys) == 1:
-            state, label, schema = before(run_date)
-            day = silver_day(
-                spec,
-                model,
-                state,
-                bronze.current(),
-                run_date=run_date,
-                previous_state=label,
-                previous_schema=schema,
-                run_id=context.run.run_id,
-            )
+            try:
+                state, label, schema = before(run_date)
+                day = silver_day(
+                    spec,
+                    model,
+                    state,
+                    bronze.current(),
+                    run_date=run_date,
+                    previous_state=label,
+                    previous_schema=schema,
+                    run_id=context.run.run_id,
+                )
+            except Exception as exc:
+                raise root_cause_failure(exc) from exc
             if day.blocking_failures:
                 for outcome in day.checks:
                     yield outcome.result()
-                raise _blocked(spec, keys[0], day.blocking_failures)
+                blocked = _blocked(spec, keys[0], day.blocking_failures)
+                raise root_cause_failure(blocked) from blocked
             yield dg.Output(day.output)
             part = io.committed(spec.silver_path, keys[0])
             problems = verify_partition(part) if part is not None else ["the partition is not committed"]

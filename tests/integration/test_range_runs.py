@@ -206,3 +206,33 @@ def test_the_cli_reports_what_committed_and_the_root_cause(orders_dir: Path, lak
     assert ": ExtractError: source 'retail_orders'" in lines[1] and "matched no files" in lines[1]
     assert lines[1].endswith("; silver not run")
     assert "2 partition run(s) failed; 1 layer partition(s) committed" in done.stderr
+
+
+def test_one_run_per_partition_also_names_the_root_cause_first(orders_dir: Path, instance) -> None:
+    lake = Lake.load()
+    spec = lake.spec("retail_orders")
+    result = dg.materialize(
+        build_assets([spec], lake.config.platform),
+        selection=[spec.bronze_key],
+        partition_key=RANGE[4],
+        instance=instance,
+        resources={"bronze_io_manager": lake.bronze, "silver_io_manager": lake.silver},
+        raise_on_error=False,
+    )
+    error = step_failure(result).error
+    assert "Dagster" not in error.cls_name, error.cls_name  # not DagsterExecutionHandleOutputError
+    first_line = error.message.split(": ", 1)[1].splitlines()[0]
+    assert "matched no files" in first_line and RANGE[4] in first_line
+    assert error.cause is not None and error.cause.cls_name == "ExtractError"
+    # Silver's own errors, raised in the asset body, too (here: a rebuild over missing Bronze days).
+    silver = dg.materialize(
+        build_assets([spec], lake.config.platform),
+        selection=[spec.silver_key],
+        partition_key=RANGE[0],
+        instance=instance,
+        resources={"bronze_io_manager": lake.bronze, "silver_io_manager": lake.silver},
+        raise_on_error=False,
+    )
+    error = step_failure(silver).error
+    assert "Dagster" not in error.cls_name, error.cls_name  # not DagsterExecutionStepExecutionError
+    assert error.message.split(": ", 1)[1].startswith(f"Silver retail_orders for {RANGE[0]}"), error.message
