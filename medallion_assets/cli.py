@@ -184,7 +184,7 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
     instance = _instance()
     layers = (layer,) if layer else LAYERS
     summary: list[tuple[str, ...]] = [("source", "date", "layer", "rows", "files", "status")]
-    failed = 0
+    failed = committed = 0
     total = len(specs) * len(dates)
     step = 0
     for run_date in dates:
@@ -197,19 +197,37 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
             began = time.monotonic()
             outcome = materialize_partition(lake, spec, run_date, layers, instance)
             seconds = time.monotonic() - began
+            committed += len(outcome.layers)
             for lyr, info in outcome.layers.items():
                 summary.append((spec.name, str(run_date), lyr, str(info.rows), str(info.files), "ok"))
+            parts = ", ".join(
+                f"{lyr} {i.rows} rows/{i.files} files"
+                + (f"/{i.quarantined} quarantined" if i.quarantined else "")
+                for lyr, i in outcome.layers.items()
+            )
             if outcome.error:
                 failed += 1
-                summary.append((spec.name, str(run_date), outcome.failed_layer or "?", "-", "-", "FAILED"))
-                click.secho(f"{prefix}: FAILED ({seconds:.1f}s): {outcome.error}", fg="red", err=True)
+                lyr = outcome.failed_layer or "?"
+                summary.append((spec.name, str(run_date), lyr, "-", "-", "FAILED"))
+                # What did commit comes first, so a failed day does not hide the layers it committed.
+                done = f"{parts} committed; " if parts else ""
+                not_run = (
+                    [x for x in layers[layers.index(lyr) + 1 :] if x not in outcome.layers]
+                    if lyr in layers
+                    else []
+                )
+                skipped = f"; {', '.join(not_run)} not run" if not_run else ""
+                click.secho(
+                    f"{prefix}: {done}{lyr} FAILED ({seconds:.1f}s): {outcome.error}{skipped}",
+                    fg="red",
+                    err=True,
+                )
             else:
-                parts = ", ".join(f"{lyr} {i.rows} rows/{i.files} files" for lyr, i in outcome.layers.items())
                 click.echo(f"{prefix}: {parts} ({seconds:.1f}s)")
     click.echo("")
     _print_table(summary)
     if failed:
-        _fail(f"{failed} partition run(s) failed")
+        _fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
 
 
 @main.command()
@@ -246,6 +264,9 @@ def status(state: CliState, name: str, start: Any, end: Any) -> None:
 @partition_options
 def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
     """Show a partition's manifest, metadata and row counts."""
+    from medallion_resources.io_managers import artifact_row_counts
+    from medallion_resources.manifest import ERRORS_ARTIFACT
+
     lake = state.lake()
     spec = lake.spec(name)
     for lyr in (layer,) if layer else LAYERS:
@@ -258,9 +279,14 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
             click.echo("not committed")
             continue
         m = part.manifest
+        counts = artifact_row_counts(m)
+        main = lake.main_artifact(spec, lyr)
+        # The same figures as the materialization's dagster/partition_row_count, row_count/*, quarantined.
+        per_artifact = ", ".join(f"{a} {n}" for a, n in counts.items() if a != ERRORS_ARTIFACT)
         click.echo(
-            f"committed_at {m.committed_at}  run_id {m.run_id}  records {m.record_count}  "
-            f"manifest {m.sha256[:16]}"
+            f"committed_at {m.committed_at}  run_id {m.run_id}  manifest {m.sha256[:16]}\n"
+            f"rows {counts.get(main, 0)} ({main})  per artifact: {per_artifact or 'none'}  "
+            f"quarantined {counts.get(ERRORS_ARTIFACT, 0)}"
         )
         rows = [("artifact", "file", "rows", "bytes", "sha256")]
         rows += [(f.artifact, f.path, str(f.row_count), str(f.size_bytes), f.sha256[:16]) for f in m.files]

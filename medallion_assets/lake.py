@@ -9,6 +9,7 @@ from pathlib import Path
 
 from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
+from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec, build_specs
 from medallion_resources.io_managers import BronzeIOManager, LakeIOManager, SilverIOManager
 from medallion_resources.manifest import CommittedPartition
@@ -54,6 +55,12 @@ class Lake:
 
     def committed(self, spec: SourceSpec, layer: str, run_date: date | str) -> CommittedPartition | None:
         return self.io(layer).committed(self.dataset_path(spec, layer), str(run_date))
+
+    def main_artifact(self, spec: SourceSpec, layer: str) -> str:
+        """The artifact ``dagster/partition_row_count`` counts: Bronze's data, a Silver model's first one."""
+        if layer == "bronze":
+            return "data"
+        return create_silver_model(spec.model, spec.entry.silver).artifacts[0]
 
     def partition_uri(self, spec: SourceSpec, layer: str, run_date: date | str) -> str:
         io = self.io(layer)

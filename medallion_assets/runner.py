@@ -25,8 +25,9 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 @dataclass(frozen=True)
 class LayerOutcome:
-    rows: int
+    rows: int  # of the main artifact (``dagster/partition_row_count``), as ``medallion inspect`` shows
     files: int
+    quarantined: int = 0
 
 
 @dataclass
@@ -58,7 +59,8 @@ def materialize_partition(
         meta = mat.metadata
         rows = _value(meta.get("dagster/partition_row_count"), 0)
         files = len(_value(meta.get("files"), []))
-        outcome.layers[layer] = LayerOutcome(rows=int(rows), files=files)
+        quarantined = int(_value(meta.get("quarantined"), 0))
+        outcome.layers[layer] = LayerOutcome(rows=int(rows), files=files, quarantined=quarantined)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -75,12 +77,26 @@ def _value(entry: Any, default: Any) -> Any:
 
 
 def user_message(error: Any) -> str:
-    """The first error in the chain that is not Dagster's wrapper: ours say where, what and how to fix."""
+    """The first error in the chain that is not Dagster's wrapper: ours say where, what and how to fix.
+
+    A plain ``dagster.Failure`` (what the IO managers raise so the UI shows the root cause first) is a
+    wrapper too: its cause carries the error's own class.
+    """
     chain = []
     while error is not None:
         chain.append(error)
         error = getattr(error, "cause", None)
     for candidate in chain:
-        if not (candidate.cls_name or "").startswith("Dagster"):
-            return candidate.message.strip()
-    return chain[-1].message.strip()
+        name = candidate.cls_name or ""
+        if not name.startswith("Dagster") and not (name == "Failure" and candidate.cause is not None):
+            return _short(candidate)
+    return _short(chain[-1])
+
+
+def _short(error: Any) -> str:
+    """``SilverInputError: ...`` rather than ``medallion_assets.errors.SilverInputError: ...``."""
+    text = error.message.strip()
+    qualified, sep, rest = text.partition(": ")
+    if sep and error.cls_name and qualified.rsplit(".", 1)[-1] == error.cls_name:
+        return f"{error.cls_name}: {rest}"
+    return text

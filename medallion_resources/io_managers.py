@@ -3,7 +3,10 @@
 An asset returns a ``PartitionOutput``: named artifacts as *streams* (Arrow batches or polars frames) and a
 callback that builds ``_metadata.json`` once the streams are drained. ``handle_output`` writes the streams
 as part files as they arrive, commits the partition through its manifest and reports the materialization
-metadata. On any failure the attempt's files are removed and the previous commit stays in place.
+metadata. On any failure the attempt's files are removed and the previous commit stays in place, and the
+step fails with the error's own message first (``root_cause_failure``). A range run (a backfill of several
+days in one run) calls ``write_partition`` once per day from the asset body and returns a
+``CommittedRange``; ``dagster/partition_row_count`` is the rows of the main artifact in both cases.
 
 ``load_input`` hands out verified, committed partitions: ``BronzeInput`` for Bronze (the partition of the
 run date plus access to earlier ones, for rebuilds) and ``CommittedPartition | None`` for Silver's own D-1.
@@ -24,6 +27,7 @@ import pyarrow as pa
 from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.manifest import (
+    ERRORS_ARTIFACT,
     CommittedPartition,
     Manifest,
     ManifestFile,
@@ -37,13 +41,15 @@ __all__ = [
     "BOUNDARY_HASHES_KEY",
     "BronzeIOManager",
     "BronzeInput",
+    "CommittedRange",
     "LakeIOManager",
     "PartitionOutput",
-    "RangeOutput",
     "SilverIOManager",
     "WatermarkState",
     "WrittenArtifact",
+    "artifact_row_counts",
     "partition_folder",
+    "root_cause_failure",
 ]
 
 DATASET_PATH_KEY = "medallion/dataset_path"
@@ -76,22 +82,21 @@ class PartitionOutput:
     output: OutputDefaultsConfig
     # Extra Dagster metadata computed by the asset (e.g. column lineage); never written to the lake.
     dagster_metadata: dict[str, Any] = field(default_factory=dict)
+    # The artifact ``dagster/partition_row_count`` counts (a Silver model's first); None: the first one.
+    main_artifact: str | None = None
 
 
-@dataclass
-class RangeOutput:
-    """What a medallion asset returns for a run over several partitions (a range backfill).
+@dataclass(frozen=True)
+class CommittedRange:
+    """What an asset returns from a run over several partitions (a range backfill) once every day committed.
 
-    ``days`` yields ``(partition key, PartitionOutput)`` in date order and is consumed lazily: the IO manager
-    commits each partition (own manifest, own ``_metadata.json``) before it asks for the next one, so the
-    asset can compute day D+1 from day D kept in memory, and an extractor sees the watermark of the day
-    before. Each partition gets its own materialization metadata. A failure stops the range: the days
-    before it stay committed, the failing one keeps its previous commit.
+    In a range run the asset commits each day itself, in date order, through ``write_partition`` (own
+    manifest, own ``_metadata.json``) and records each day's metadata for that partition's materialization
+    (see ``medallion_assets.assets.backfill``): only the asset body can report the days that did commit when
+    a later one fails. The IO manager has nothing left to write; it checks the range is the run's.
     """
 
-    days: Iterable[tuple[str, PartitionOutput]]
-    # Called after each commit with the partition key and the committed partition (e.g. to verify it).
-    after_commit: Callable[[str, CommittedPartition], None] | None = None
+    partitions: tuple[str, ...]
 
 
 def partition_folder(layer: str, run_date: str) -> str:
@@ -120,35 +125,26 @@ class LakeIOManager(dg.IOManager):
         return sorted(d[len(key) :] for d in self.backend.list_dirs(dataset_path) if d.startswith(key))
 
     # --- writing ---
-    def handle_output(self, context: dg.OutputContext, obj: PartitionOutput | RangeOutput) -> None:
-        dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
-        if isinstance(obj, RangeOutput):
-            self._handle_range(context, dataset_path, obj)
+    def handle_output(self, context: dg.OutputContext, obj: PartitionOutput | CommittedRange) -> None:
+        if isinstance(obj, CommittedRange):
+            missing = sorted(set(context.asset_partition_keys) - set(obj.partitions))
+            if missing:
+                raise ValueError(f"the range run did not commit partition(s) {', '.join(missing)}")
+            context.add_output_metadata({"range_partitions_committed": len(obj.partitions)})
             return
         if not isinstance(obj, PartitionOutput):
             raise TypeError(f"{self.layer} assets must return a PartitionOutput, got {type(obj).__name__}")
-        manifest, metadata = self.write_partition(dataset_path, context.partition_key, obj, context.run_id)
+        dataset_path = _dataset_path(context.definition_metadata, context.asset_key)
+        try:
+            manifest, metadata = self.write_partition(
+                dataset_path, context.partition_key, obj, context.run_id
+            )
+        except dg.Failure:
+            raise
+        except Exception as exc:
+            raise root_cause_failure(exc) from exc
         context.add_output_metadata(metadata)
         _set_data_version(context, manifest)
-
-    def _handle_range(self, context: dg.OutputContext, dataset_path: str, obj: RangeOutput) -> None:
-        """Commit each day of a range in order; each partition's materialization gets its own metadata."""
-        targeted = set(context.asset_partition_keys)
-        committed = []
-        for run_date, output in obj.days:
-            if run_date not in targeted:
-                raise ValueError(f"partition {run_date} is not in this run's range")
-            _, metadata = self.write_partition(dataset_path, run_date, output, context.run_id)
-            # Partition-scoped metadata is merged into that partition's materialization event only.
-            context.step_context.add_asset_metadata(
-                metadata, asset_key=context.asset_key, partition_key=run_date
-            )
-            committed.append(run_date)
-            if obj.after_commit is not None:
-                part = self.committed(dataset_path, run_date)
-                if part is not None:
-                    obj.after_commit(run_date, part)
-        context.add_output_metadata({"range_partitions_committed": len(committed)})
 
     def write_partition(
         self, dataset_path: str, run_date: str, obj: PartitionOutput, run_id: str
@@ -178,7 +174,13 @@ class LakeIOManager(dg.IOManager):
         except BaseException:
             writer.abort()
             raise
-        return manifest, {**self._dagster_metadata(prefix, manifest, metadata), **obj.dagster_metadata}
+        main = obj.main_artifact or next(iter(obj.artifacts), "")
+        counts = {name: 0 for name in obj.artifacts} | artifact_row_counts(manifest)
+        return manifest, {
+            **self._dagster_metadata(prefix, manifest, metadata),
+            **_row_count_metadata(counts, main),
+            **obj.dagster_metadata,
+        }
 
     def _dagster_metadata(self, prefix: str, manifest: Manifest, metadata: dict[str, Any]) -> dict[str, Any]:
         files = [
@@ -192,7 +194,6 @@ class LakeIOManager(dg.IOManager):
             for f in manifest.files
         ]
         result: dict[str, Any] = {
-            "dagster/partition_row_count": manifest.record_count,
             "dagster/uri": dg.MetadataValue.path(self.backend.uri(prefix)),
             "files": dg.MetadataValue.json(files),
             "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in manifest.files}),
@@ -216,6 +217,23 @@ class LakeIOManager(dg.IOManager):
         return result
 
 
+def artifact_row_counts(manifest: Manifest) -> dict[str, int]:
+    """Rows per artifact of a committed partition (``errors`` holds the quarantined rows)."""
+    counts: dict[str, int] = {}
+    for f in manifest.files:
+        counts[f.artifact] = counts.get(f.artifact, 0) + f.row_count
+    return counts
+
+
+def _row_count_metadata(counts: Mapping[str, int], main: str) -> dict[str, int]:
+    """``dagster/partition_row_count`` is the main artifact's rows, so the figure means the same on every
+    model (an SCD2 history, not history + current); each artifact and the quarantine have their own key."""
+    result = {"dagster/partition_row_count": counts.get(main, 0)}
+    result |= {f"row_count/{name}": rows for name, rows in counts.items() if name != ERRORS_ARTIFACT}
+    result["quarantined"] = counts.get(ERRORS_ARTIFACT, 0)
+    return result
+
+
 _SCALAR_METADATA = (
     "record_count",
     "chunk_count",
@@ -227,7 +245,6 @@ _SCALAR_METADATA = (
     "updated",
     "deleted",
     "unchanged",
-    "quarantined",
     "duplicates_dropped",
     "pages",
     "requests",
@@ -321,6 +338,16 @@ class SilverIOManager(LakeIOManager):
         upstream = context.upstream_output
         meta = upstream.definition_metadata if upstream is not None else {}
         return self.committed(_dataset_path(meta, context.asset_key), keys[-1])
+
+
+def root_cause_failure(exc: BaseException) -> dg.Failure:
+    """A ``dagster.Failure`` whose message is ``exc``'s, to raise ``from exc`` in an asset or IO manager.
+
+    Dagster shows an exception raised there under its own wrapper (``DagsterExecutionHandleOutputError``,
+    ``DagsterExecutionStepExecutionError``: "Error occurred while ...") with the real error below it; a
+    Failure it shows as it is, so the step's error starts with what went wrong. ``exc`` stays the cause.
+    """
+    return dg.Failure(description=str(exc).strip() or type(exc).__name__)
 
 
 def _dataset_path(metadata: Mapping[str, Any] | None, asset_key: dg.AssetKey) -> str:

@@ -1,17 +1,125 @@
-"""How a backfill over many partitions is split into runs (DESIGN §7).
+"""How a backfill over many partitions is split into runs, and how a range run reports its days (DESIGN §7).
 
 Bronze and Silver assets carry ``BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)``:
 a backfill of N days runs in ceil(N / 31) runs, each processing its days in date order and committing each
-partition on its own (see ``RangeOutput`` in ``medallion_resources.io_managers``). Silver reads its own
-D-1, so Dagster runs the ranges of a Silver asset one after the other. A one-partition run (a schedule,
-``medallion run``, the UI's "materialize" on one partition) is unchanged.
+partition on its own. Silver reads its own D-1, so Dagster runs the ranges of a Silver asset one after the
+other. A one-partition run (a schedule, ``medallion run``, the UI's "materialize" on one partition) is
+unchanged.
+
+A range run is driven by ``commit_range`` from the asset body, because Dagster reports the partitions of a
+step's output only when the whole step succeeds: a failed step would otherwise hide the days that did
+commit and show every day of the range as failed. So each committed day's metadata is recorded for its own
+partition; when the range succeeds Dagster reports one materialization per day with that metadata; when a
+day fails, the committed days are reported as materializations before the step fails, the failing day
+(and, for a stateful model, the days after it, which are not run) are what Dagster marks failed, and the
+error (``RangeRunError``) starts with the root cause.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from typing import Any
+
 import dagster as dg
 
-__all__ = ["BACKFILL_POLICY", "MAX_PARTITIONS_PER_RUN"]
+from medallion_resources.errors import MedallionError
+from medallion_resources.io_managers import CommittedRange
+
+__all__ = ["BACKFILL_POLICY", "MAX_PARTITIONS_PER_RUN", "DayCommit", "RangeRunError", "commit_range"]
 
 MAX_PARTITIONS_PER_RUN = 31
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+
+# Commits one day: yields Dagster events as they happen (check evaluations), returns the day's
+# materialization metadata; raises when the day fails (nothing of it is committed then).
+DayCommit = Callable[[str], Generator[Any, None, Mapping[str, Any]]]
+
+
+def commit_range(
+    context: dg.AssetExecutionContext,
+    asset_key: dg.AssetKey,
+    keys: Sequence[str],
+    commit_day: DayCommit,
+    *,
+    stop_at_failure: bool,
+    what: str,
+) -> Iterator[Any]:
+    """Commit ``keys`` in order with ``commit_day``; yield the events of the range run's asset body.
+
+    ``stop_at_failure``: a stateful model builds day D+1 on day D, so after a failing day the rest of the
+    range is not run (and fails); any other asset carries on with the next day, as one run per partition
+    would. Interrupts (run termination) are not caught: the committed days then stay unreported.
+    """
+    committed: dict[str, Mapping[str, Any]] = {}
+    failures: list[tuple[str, Exception]] = []
+    not_run: list[str] = []
+    for key in keys:
+        if failures and stop_at_failure:
+            not_run.append(key)
+            continue
+        try:
+            metadata = yield from commit_day(key)
+        except Exception as exc:  # noqa: BLE001 - reported below with the days that did commit
+            context.log.error(f"{what} {key} failed, nothing of it was committed: {exc}")
+            failures.append((key, exc))
+            continue
+        committed[key] = metadata
+        # Merged into this partition's materialization only (when the whole range succeeds).
+        context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=key)
+        rows = metadata.get("dagster/partition_row_count")
+        context.log.info(f"{what} {key} committed ({rows} rows)")
+    if not failures:
+        yield dg.Output(CommittedRange(tuple(keys)))
+        return
+    for key, metadata in committed.items():
+        yield dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=dict(metadata))
+    raise RangeRunError(what, failures, committed=list(committed), not_run=not_run) from failures[0][1]
+
+
+class RangeRunError(MedallionError, dg.Failure):
+    """Days of a range run failed; the days that committed were reported as materialized.
+
+    A ``dagster.Failure``, so Dagster shows it as the step's error as is rather than under its own wrapper
+    (``DagsterExecutionStepExecutionError``): the message starts with the root cause of the first failing
+    day, then says which days committed, failed and were not run. That root cause is the ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        failures: Sequence[tuple[str, BaseException]],
+        *,
+        committed: list[str],
+        not_run: list[str],
+    ) -> None:
+        failed = [key for key, _ in failures]
+        first_key, first = failures[0]
+        root = str(first).strip() or type(first).__name__
+        lines = [root if first_key in root else f"{root} (partition {first_key})"]
+        lines += [f"{key}: {_first_line(exc)}" for key, exc in failures[1:]]
+        summary = (
+            f"{what}: {len(failed)} partition(s) failed ({_days(failed)}); "
+            f"{len(committed)} committed and materialized ({_days(committed)})"
+        )
+        if not_run:
+            summary += f"; {len(not_run)} not run, they build on a failed day ({_days(not_run)})"
+        lines.append(summary)
+        dg.Failure.__init__(
+            self,
+            description="\n".join(lines),
+            metadata={
+                "failed_partitions": failed,
+                "committed_partitions": committed,
+                "not_run_partitions": not_run,
+            },
+        )
+        self.failed, self.committed, self.not_run = failed, committed, not_run
+
+
+def _days(keys: Sequence[str]) -> str:
+    return ", ".join(keys) if keys else "none"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -2,11 +2,12 @@
 
 The compute function only wires things: it picks the window and the incoming watermark, wraps the
 extractor's batches with the Bronze columns (DESIGN §4) and describes the ``_metadata.json`` to write once
-the stream is drained. Writing, committing and metadata reporting are the IO manager's job.
+the stream is drained. Writing, committing and metadata reporting are the IO manager's job; in a range
+run the asset hands it one day at a time (``medallion_assets.assets.backfill.commit_range``).
 """
 
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ import dagster as dg
 import pyarrow as pa
 from dagster import AssetExecutionContext
 
-from medallion_assets.assets.backfill import BACKFILL_POLICY
+from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, create_extractor
 from medallion_assets.specs import SourceSpec
@@ -23,7 +24,6 @@ from medallion_resources.io_managers import (
     DATASET_PATH_KEY,
     BronzeIOManager,
     PartitionOutput,
-    RangeOutput,
     WatermarkState,
     WrittenArtifact,
 )
@@ -145,7 +145,7 @@ def build_bronze_asset(
         )
 
     @decorator
-    def _bronze(context: AssetExecutionContext) -> Any:  # PartitionOutput, or RangeOutput for a range
+    def _bronze(context: AssetExecutionContext) -> Iterator[Any]:
         io: BronzeIOManager = context.resources.bronze_io_manager
 
         def one_day(window: dg.TimeWindow) -> PartitionOutput:
@@ -168,8 +168,19 @@ def build_bronze_asset(
 
         keys = context.partition_keys
         if len(keys) == 1:
-            return one_day(context.partition_time_window)
-        windows = {key: partitions_def.time_window_for_partition_key(key) for key in keys}
-        return RangeOutput(days=((key, one_day(windows[key])) for key in keys))
+            yield dg.Output(one_day(context.partition_time_window))
+            return
+
+        def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:
+            window = partitions_def.time_window_for_partition_key(key)
+            _, metadata = io.write_partition(spec.bronze_path, key, one_day(window), context.run.run_id)
+            yield from ()
+            return metadata
+
+        # Days do not build on each other (an incremental day reads the watermark of the latest committed
+        # day before it, as a one-partition run would), so a failing day does not stop the range.
+        yield from commit_range(
+            context, spec.bronze_key, keys, commit_day, stop_at_failure=False, what=f"Bronze {spec.name}"
+        )
 
     return _bronze

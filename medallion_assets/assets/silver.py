@@ -12,7 +12,7 @@ manifest, ``_metadata.json``, materialization metadata and check results.
 """
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
-from medallion_assets.assets.backfill import BACKFILL_POLICY
+from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
 from medallion_assets.assets.silver_checks import (
     CheckOutcome,
     evaluate_checks,
@@ -39,9 +39,9 @@ from medallion_resources.io_managers import (
     DATASET_PATH_KEY,
     BronzeInput,
     PartitionOutput,
-    RangeOutput,
     SilverIOManager,
     WrittenArtifact,
+    root_cause_failure,
 )
 from medallion_resources.manifest import (
     ERRORS_ARTIFACT,
@@ -174,6 +174,7 @@ def silver_day(
         build_metadata=build_metadata,
         output=spec.silver_output,
         dagster_metadata={"dagster/column_lineage": lineage} if lineage else {},
+        main_artifact=main_artifact,
     )
     next_state = _non_empty(result.artifacts) if model.stateful else None
     schema = dict(main.schema) if main is not None else None
@@ -304,30 +305,38 @@ def _define(spec: SourceSpec, decorator: Any, first_key: str | None) -> dg.Asset
         run_date = date.fromisoformat(keys[0])
         if len(keys) > 1:
             previous = io.committed(spec.silver_path, run_date - timedelta(days=1))
-        state, label, schema = initial_state(
-            spec,
-            model,
-            bronze,
-            previous,
-            run_date=run_date,
-            is_first_partition=keys[0] == first_key,
-            log=context.log,
-        )
-        if len(keys) == 1:
-            day = silver_day(
+
+        def before(day: date) -> tuple[dict[str, pl.DataFrame] | None, str | None, dict | None]:
+            return initial_state(
                 spec,
                 model,
-                state,
-                bronze.current(),
-                run_date=run_date,
-                previous_state=label,
-                previous_schema=schema,
-                run_id=context.run.run_id,
+                bronze,
+                previous,
+                run_date=day,
+                is_first_partition=day.isoformat() == first_key,
+                log=context.log,
             )
+
+        if len(keys) == 1:
+            try:
+                state, label, schema = before(run_date)
+                day = silver_day(
+                    spec,
+                    model,
+                    state,
+                    bronze.current(),
+                    run_date=run_date,
+                    previous_state=label,
+                    previous_schema=schema,
+                    run_id=context.run.run_id,
+                )
+            except Exception as exc:
+                raise root_cause_failure(exc) from exc
             if day.blocking_failures:
                 for outcome in day.checks:
                     yield outcome.result()
-                raise _blocked(spec, keys[0], day.blocking_failures)
+                blocked = _blocked(spec, keys[0], day.blocking_failures)
+                raise root_cause_failure(blocked) from blocked
             yield dg.Output(day.output)
             part = io.committed(spec.silver_path, keys[0])
             problems = verify_partition(part) if part is not None else ["the partition is not committed"]
@@ -336,31 +345,44 @@ def _define(spec: SourceSpec, decorator: Any, first_key: str | None) -> dg.Asset
                 yield outcome.result()
             return
 
-        def days() -> Iterator[tuple[str, PartitionOutput]]:
-            nonlocal state, label, schema
-            for key in keys:
-                day = silver_day(
-                    spec,
-                    model,
-                    state,
-                    bronze.for_date(key).current(),
-                    run_date=date.fromisoformat(key),
-                    previous_state=label,
-                    previous_schema=schema,
-                    run_id=context.run.run_id,
-                )
-                for outcome in day.checks:
-                    context.log_event(outcome.evaluation(spec.silver_key, key))
-                if day.blocking_failures:
-                    raise _blocked(spec, key, day.blocking_failures)
-                yield key, day.output
-                state, schema, label = day.state, day.schema, key
+        state, label, schema, started = None, None, None, False
 
-        def verified(key: str, part: CommittedPartition) -> None:
-            outcome = manifest_outcome(verify_partition(part), len(part.manifest.files))
-            context.log_event(outcome.evaluation(spec.silver_key, key))
+        def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:
+            nonlocal state, label, schema, started
+            if not started:  # in the first day, so that its failure is reported like any other day's
+                state, label, schema = before(run_date)
+                started = True
+            day = silver_day(
+                spec,
+                model,
+                state,
+                bronze.for_date(key).current(),
+                run_date=date.fromisoformat(key),
+                previous_state=label,
+                previous_schema=schema,
+                run_id=context.run.run_id,
+            )
+            for outcome in day.checks:
+                yield outcome.evaluation(spec.silver_key, key)
+            if day.blocking_failures:
+                raise _blocked(spec, key, day.blocking_failures)
+            _, metadata = io.write_partition(spec.silver_path, key, day.output, context.run.run_id)
+            part = io.committed(spec.silver_path, key)
+            problems = verify_partition(part) if part is not None else ["the partition is not committed"]
+            files = len(part.manifest.files) if part is not None else 0
+            yield manifest_outcome(problems, files).evaluation(spec.silver_key, key)
+            state, schema, label = day.state, day.schema, key
+            return metadata
 
-        yield dg.Output(RangeOutput(days=days(), after_commit=verified))
+        # A stateful model builds day D+1 on day D: after a failing day the rest of the range is not run.
+        yield from commit_range(
+            context,
+            spec.silver_key,
+            keys,
+            commit_day,
+            stop_at_failure=model.stateful,
+            what=f"Silver {spec.name}",
+        )
         # The evaluations above carry their partitions; Dagster still expects each selected check's
         # output once per step (what an AssetCheckResult would yield), so they are emitted empty.
         selected = context.selected_asset_check_keys
