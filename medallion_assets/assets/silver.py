@@ -1,247 +1,43 @@
-"""The Silver asset: Silver D = model(Silver D-1, prepared Bronze D), or a rebuild from Bronze (DESIGN §6).
+"""The Silver asset: the Dagster wiring of the Silver pipeline (:mod:`medallion_assets.silver.pipeline`).
 
-``silver_day`` is plain Python over committed partitions and in-memory state, so the same code serves a
-one-partition run, a range run (a backfill: the days in order, the state carried in memory) and tests. The
-Dagster wrapper resolves the partition(s) and inputs, evaluates the asset checks before each commit
-(:mod:`medallion_assets.assets.silver_checks`) and stops at a failing blocking check.
-
-Runs over a range of partitions (``BackfillPolicy.multi_run``) get the state of the day before the range
-from the Silver IO manager resource (the self-dependency input carries one partition only), rebuild it from
-Bronze when it is missing, then fold the model over the days; each day is committed on its own with its own
-manifest, ``_metadata.json``, materialization metadata and check results.
+The body resolves the partition(s) and inputs, then either computes one day and hands its output to the
+Silver IO manager (which commits it and sets the DataVersion), or, in a range run (``BackfillPolicy``),
+folds the model over the days with the state in memory and commits each day itself through
+:func:`medallion_assets.assets.backfill.commit_range`, so each day has its own manifest, ``_metadata.json``,
+materialization metadata and check results, and a failing day fails only itself and the days after it.
+The state of the day before a range is read from the Silver IO manager resource (the self-dependency input
+carries one partition only), or rebuilt from Bronze when it is missing. A failing blocking check
+(:mod:`medallion_assets.assets.silver_checks`) stops the day before anything is written.
 """
 
 import warnings
-from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Generator, Iterator, Mapping
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
-from medallion_assets.assets.silver_checks import (
-    CheckOutcome,
-    evaluate_checks,
-    manifest_outcome,
-    silver_check_specs,
-)
-from medallion_assets.errors import SilverCheckError, SilverInputError
-from medallion_assets.silver.base import SilverContext, SilverModel
-from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
-from medallion_assets.silver.prepare import enforce_thresholds, prepare
+from medallion_assets.assets.silver_checks import CheckOutcome, manifest_outcome, silver_check_specs
+from medallion_assets.errors import SilverCheckError
+from medallion_assets.silver.base import SilverModel
+from medallion_assets.silver.pipeline import SilverDay, initial_state, silver_day
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import (
     DATASET_PATH_KEY,
     BronzeInput,
-    PartitionOutput,
     SilverIOManager,
-    WrittenArtifact,
     root_cause_failure,
 )
 from medallion_resources.manifest import (
-    ERRORS_ARTIFACT,
     CommittedPartition,
-    artifact_schema,
-    read_artifact,
     verify_partition,
 )
 
 __all__ = ["SilverDay", "build_silver_asset", "initial_state", "silver_day"]
-
-
-@dataclass
-class SilverDay:
-    """One computed Silver partition: what to write, the state for the next day, the check outcomes."""
-
-    output: PartitionOutput
-    state: dict[str, pl.DataFrame] | None
-    schema: dict[str, pl.DataType] | None  # of the main artifact, for the next day's drift check
-    checks: list[CheckOutcome]
-
-    @property
-    def blocking_failures(self) -> list[CheckOutcome]:
-        return [c for c in self.checks if c.blocking and not c.passed]
-
-
-def initial_state(
-    spec: SourceSpec,
-    model: SilverModel,
-    bronze: BronzeInput,
-    previous: CommittedPartition | None,
-    *,
-    run_date: date,
-    is_first_partition: bool,
-    log: Any = None,
-) -> tuple[dict[str, pl.DataFrame] | None, str | None, dict[str, pl.DataType] | None]:
-    """The state before ``run_date`` (Silver D-1, or rebuilt from Bronze), its label and its schema."""
-    main = model.artifacts[0]
-    schema = None
-    if previous is not None:
-        recorded = artifact_schema(previous, main)
-        if recorded is not None:
-            schema = dict(pl.DataFrame(pl.from_arrow(recorded.empty_table())).schema)
-    if not model.stateful:
-        return None, None, schema
-    if previous is not None:
-        state = _non_empty({a: read_artifact(previous, a) for a in model.artifacts})
-        return state, previous.manifest.run_date, schema
-    if is_first_partition:
-        return None, None, None
-    if log is not None:
-        log.info(
-            f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: rebuilding from Bronze"
-        )
-    return _rebuild_state(spec, model, bronze, run_date), "rebuilt_from_bronze", None
-
-
-def silver_day(
-    spec: SourceSpec,
-    model: SilverModel,
-    state: dict[str, pl.DataFrame] | None,
-    current: CommittedPartition,
-    *,
-    run_date: date,
-    previous_state: str | None,
-    previous_schema: Mapping[str, pl.DataType] | None,
-    run_id: str,
-) -> SilverDay:
-    """Silver for ``run_date`` from the state before it and the committed Bronze partition of the day."""
-    started_at = datetime.now(UTC)
-    silver_cfg = spec.entry.silver
-    raw = read_artifact(current, "data")
-    prepared = prepare(raw, silver_cfg, dataset=spec.name)
-    result = model.apply(state, prepared.clean, _context(spec, run_date))
-    errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
-    error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
-    quarantined = error_frame.height if error_frame is not None else 0
-    # Checked before anything is written: past the thresholds the previous commit stays in place.
-    reasons = dict(prepared.reason_counts)
-    if result.errors is not None and result.errors.height:
-        reasons["rejected by the model"] = result.errors.height
-    enforce_thresholds(
-        raw.height, quarantined, silver_cfg.error_handling, dataset=spec.name, reason_counts=reasons
-    )
-
-    artifacts: dict[str, list[pl.DataFrame]] = {name: [frame] for name, frame in result.artifacts.items()}
-    if error_frame is not None:
-        artifacts[ERRORS_ARTIFACT] = [error_frame]
-    main_artifact = model.artifacts[0]
-    stats = result.stats()
-
-    def build_metadata(written: Mapping[str, WrittenArtifact]) -> dict[str, Any]:
-        return {
-            "run_date": run_date.isoformat(),
-            "load_date": run_date.isoformat(),
-            "domain": spec.domain,
-            "entity": spec.entity,
-            "version": spec.version,
-            "source_name": spec.name,
-            "model": spec.model,
-            "load_pattern": spec.load_pattern,
-            "primary_keys": list(silver_cfg.primary_keys),
-            "order_column": silver_cfg.order_column,
-            "delete_mode": silver_cfg.delete_mode,
-            "bronze_manifest_sha256": current.manifest.sha256,
-            "previous_state": previous_state,
-            "rows_in": raw.height,
-            "rows_out": {name: w.row_count for name, w in written.items() if name != ERRORS_ARTIFACT},
-            **stats,
-            "quarantined": quarantined,
-            "schema": written[main_artifact].schema_json() if main_artifact in written else [],
-            "started_at": started_at.isoformat(),
-            "finished_at": datetime.now(UTC).isoformat(),
-            "dagster_run_id": run_id,
-        }
-
-    main = result.artifacts.get(main_artifact)
-    lineage = _column_lineage(spec, main.columns if main is not None else [], raw.columns)
-    checks = evaluate_checks(
-        spec,
-        result.artifacts,
-        stats,
-        rows_in=raw.height,
-        quarantined=quarantined,
-        main_artifact=main_artifact,
-        previous_schema=previous_schema,
-    )
-    output = PartitionOutput(
-        artifacts=artifacts,
-        build_metadata=build_metadata,
-        output=spec.silver_output,
-        dagster_metadata={"dagster/column_lineage": lineage} if lineage else {},
-        main_artifact=main_artifact,
-    )
-    next_state = _non_empty(result.artifacts) if model.stateful else None
-    schema = dict(main.schema) if main is not None else None
-    return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
-
-
-def _rebuild_state(
-    spec: SourceSpec, model: Any, bronze: BronzeInput, run_date: date
-) -> dict[str, pl.DataFrame] | None:
-    """Fold the model over every committed Bronze partition before ``run_date``.
-
-    Only stateful models get here, and each of them (scd_type_1/2, cdc, event_log) folds over every day:
-    whatever the load pattern, a missing Bronze day would silently be left out of Silver D (a full snapshot
-    of D+1 cannot restore the history of the missing day), so a gap fails, naming the days (DESIGN §6).
-    """
-    expected = _days(spec.start_date, run_date)
-    committed: dict[str, CommittedPartition] = {}
-    for day in bronze.dates_before():
-        part = bronze.committed(day) if day >= spec.start_date.isoformat() else None
-        if part is not None:
-            committed[day] = part
-    missing = [d for d in expected if d not in committed]
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise SilverInputError(
-            f"Silver {spec.name} for {run_date} must be rebuilt from Bronze "
-            f"(Silver {run_date - timedelta(days=1)} is not committed), but the Bronze partitions "
-            f"{shown} are missing ({spec.model} reads every day from {spec.start_date}); "
-            "materialize Bronze for those dates first"
-        )
-    state: dict[str, pl.DataFrame] | None = None
-    for day in sorted(committed):
-        frame = prepare(read_artifact(committed[day], "data"), spec.entry.silver, dataset=spec.name).clean
-        state = _non_empty(model.apply(state, frame, _context(spec, date.fromisoformat(day))).artifacts)
-    return state
-
-
-def _context(spec: SourceSpec, run_date: date) -> SilverContext:
-    tz = ZoneInfo(spec.partitions.timezone)
-    window_end = datetime.combine(run_date + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-    return SilverContext(load_date=run_date, window_end=window_end, load_pattern=spec.load_pattern)
-
-
-def _days(start: date, end: date) -> list[str]:
-    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days)]
-
-
-def _non_empty(artifacts: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame] | None:
-    """An empty state (no rows) is the same as no state; models then need not handle column-less frames."""
-    if all(frame.height == 0 for frame in artifacts.values()):
-        return None
-    return dict(artifacts)
-
-
-def _column_lineage(
-    spec: SourceSpec, silver_columns: list[str], bronze_columns: list[str]
-) -> dg.TableColumnLineage | None:
-    renamed_from = {new: old for old, new in spec.entry.silver.silver_schema.rename_map.items()}
-    order = spec.entry.silver.order_column
-    deps: dict[str, list[dg.TableColumnDep]] = {}
-    for column in silver_columns:
-        # effective_from / effective_to (scd_type_2, cdc) are values of the order column.
-        derived = order if order and column in (EFFECTIVE_FROM, EFFECTIVE_TO) else column
-        origin = renamed_from.get(derived, derived)
-        if origin in bronze_columns:
-            deps[column] = [dg.TableColumnDep(asset_key=spec.bronze_key, column_name=origin)]
-    return dg.TableColumnLineage(deps_by_column=deps) if deps else None
 
 
 def _blocked(spec: SourceSpec, run_date: str, failures: list[CheckOutcome]) -> SilverCheckError:
@@ -295,111 +91,144 @@ def _silver_decorator(
 
 
 def _define(spec: SourceSpec, decorator: Any, first_key: str | None) -> dg.AssetsDefinition:
-
-    def _run(
-        context: AssetExecutionContext, bronze: BronzeInput, previous: CommittedPartition | None
-    ) -> Iterator[Any]:
-        io: SilverIOManager = context.resources.silver_io_manager
-        model = create_silver_model(spec.model, spec.entry.silver)
-        keys = context.partition_keys
-        run_date = date.fromisoformat(keys[0])
-        if len(keys) > 1:
-            previous = io.committed(spec.silver_path, run_date - timedelta(days=1))
-
-        def before(day: date) -> tuple[dict[str, pl.DataFrame] | None, str | None, dict | None]:
-            return initial_state(
-                spec,
-                model,
-                bronze,
-                previous,
-                run_date=day,
-                is_first_partition=day.isoformat() == first_key,
-                log=context.log,
-            )
-
-        if len(keys) == 1:
-            try:
-                state, label, schema = before(run_date)
-                day = silver_day(
-                    spec,
-                    model,
-                    state,
-                    bronze.current(),
-                    run_date=run_date,
-                    previous_state=label,
-                    previous_schema=schema,
-                    run_id=context.run.run_id,
-                )
-            except Exception as exc:
-                raise root_cause_failure(exc) from exc
-            if day.blocking_failures:
-                for outcome in day.checks:
-                    yield outcome.result()
-                blocked = _blocked(spec, keys[0], day.blocking_failures)
-                raise root_cause_failure(blocked) from blocked
-            yield dg.Output(day.output)
-            part = io.committed(spec.silver_path, keys[0])
-            problems = verify_partition(part) if part is not None else ["the partition is not committed"]
-            files = len(part.manifest.files) if part is not None else 0
-            for outcome in [manifest_outcome(problems, files), *day.checks]:
-                yield outcome.result()
-            return
-
-        state, label, schema, started = None, None, None, False
-
-        def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:
-            nonlocal state, label, schema, started
-            if not started:  # in the first day, so that its failure is reported like any other day's
-                state, label, schema = before(run_date)
-                started = True
-            day = silver_day(
-                spec,
-                model,
-                state,
-                bronze.for_date(key).current(),
-                run_date=date.fromisoformat(key),
-                previous_state=label,
-                previous_schema=schema,
-                run_id=context.run.run_id,
-            )
-            for outcome in day.checks:
-                yield outcome.evaluation(spec.silver_key, key)
-            if day.blocking_failures:
-                raise _blocked(spec, key, day.blocking_failures)
-            _, metadata = io.write_partition(spec.silver_path, key, day.output, context.run.run_id)
-            part = io.committed(spec.silver_path, key)
-            problems = verify_partition(part) if part is not None else ["the partition is not committed"]
-            files = len(part.manifest.files) if part is not None else 0
-            yield manifest_outcome(problems, files).evaluation(spec.silver_key, key)
-            state, schema, label = day.state, day.schema, key
-            return metadata
-
-        # A stateful model builds day D+1 on day D: after a failing day the rest of the range is not run.
-        yield from commit_range(
-            context,
-            spec.silver_key,
-            keys,
-            commit_day,
-            stop_at_failure=model.stateful,
-            what=f"Silver {spec.name}",
-        )
-        # The evaluations above carry their partitions; Dagster still expects each selected check's
-        # output once per step (what an AssetCheckResult would yield), so they are emitted empty.
-        selected = context.selected_asset_check_keys
-        for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
-            if check_spec.key in selected:
-                yield dg.Output(None, output_name=output_name)
-
     if spec.stateful:
 
         @decorator
         def _silver_stateful(context: AssetExecutionContext, bronze: BronzeInput, previous):
-            yield from _run(context, bronze, previous)
+            yield from _run(spec, first_key, context, bronze, previous)
 
         return _silver_stateful
 
     @decorator
     def _silver(context: AssetExecutionContext, bronze: BronzeInput):
-        yield from _run(context, bronze, None)
+        yield from _run(spec, first_key, context, bronze, None)
 
     return _silver
+
+
+def _run(
+    spec: SourceSpec,
+    first_key: str | None,
+    context: AssetExecutionContext,
+    bronze: BronzeInput,
+    previous: CommittedPartition | None,
+) -> Iterator[Any]:
+    """The asset body: one partition, or a range run (a backfill) committing each day itself."""
+    io: SilverIOManager = context.resources.silver_io_manager
+    model = create_silver_model(spec.model, spec.entry.silver)
+    keys = context.partition_keys
+    run_date = date.fromisoformat(keys[0])
+    if len(keys) > 1:  # the self-dependency input carries one partition only
+        previous = io.committed(spec.silver_path, run_date - timedelta(days=1))
+
+    def state_before() -> tuple[dict[str, pl.DataFrame] | None, str | None, dict | None]:
+        return initial_state(
+            spec,
+            model,
+            bronze,
+            previous,
+            run_date=run_date,
+            is_first_partition=keys[0] == first_key,
+            log=context.log,
+        )
+
+    if len(keys) == 1:
+        yield from _one_partition(spec, model, context, io, bronze, state_before)
+    else:
+        yield from _range(spec, model, context, io, bronze, state_before)
+
+
+StateBefore = Callable[[], tuple[dict[str, pl.DataFrame] | None, str | None, dict | None]]
+
+
+def _one_partition(
+    spec: SourceSpec,
+    model: SilverModel,
+    context: AssetExecutionContext,
+    io: SilverIOManager,
+    bronze: BronzeInput,
+    state_before: StateBefore,
+) -> Iterator[Any]:
+    """One day: the IO manager commits the output (and sets the DataVersion); checks are reported after."""
+    key = context.partition_keys[0]
+    try:
+        state, label, schema = state_before()
+        day = silver_day(
+            spec,
+            model,
+            state,
+            bronze.current(),
+            run_date=date.fromisoformat(key),
+            previous_state=label,
+            previous_schema=schema,
+            run_id=context.run.run_id,
+        )
+    except Exception as exc:
+        raise root_cause_failure(exc) from exc
+    if day.blocking_failures:
+        for outcome in day.checks:
+            yield outcome.result()
+        blocked = _blocked(spec, key, day.blocking_failures)
+        raise root_cause_failure(blocked) from blocked
+    yield dg.Output(day.output)
+    for outcome in [_verified(io, spec, key), *day.checks]:
+        yield outcome.result()
+
+
+def _range(
+    spec: SourceSpec,
+    model: SilverModel,
+    context: AssetExecutionContext,
+    io: SilverIOManager,
+    bronze: BronzeInput,
+    state_before: StateBefore,
+) -> Iterator[Any]:
+    """The days in order, the state carried in memory, each day committed and reported on its own."""
+    state, label, schema, started = None, None, None, False
+
+    def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:
+        nonlocal state, label, schema, started
+        if not started:  # in the first day, so that its failure is reported like any other day's
+            state, label, schema = state_before()
+            started = True
+        day = silver_day(
+            spec,
+            model,
+            state,
+            bronze.for_date(key).current(),
+            run_date=date.fromisoformat(key),
+            previous_state=label,
+            previous_schema=schema,
+            run_id=context.run.run_id,
+        )
+        for outcome in day.checks:
+            yield outcome.evaluation(spec.silver_key, key)
+        if day.blocking_failures:
+            raise _blocked(spec, key, day.blocking_failures)
+        _, metadata = io.write_partition(spec.silver_path, key, day.output, context.run.run_id)
+        yield _verified(io, spec, key).evaluation(spec.silver_key, key)
+        state, schema, label = day.state, day.schema, key
+        return metadata
+
+    # A stateful model builds day D+1 on day D: after a failing day the rest of the range is not run.
+    yield from commit_range(
+        context,
+        spec.silver_key,
+        context.partition_keys,
+        commit_day,
+        stop_at_failure=model.stateful,
+        what=f"Silver {spec.name}",
+    )
+    # The evaluations above carry their partitions; Dagster still expects each selected check's output
+    # once per step (what an AssetCheckResult would yield), so they are emitted empty.
+    selected = context.selected_asset_check_keys
+    for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
+        if check_spec.key in selected:
+            yield dg.Output(None, output_name=output_name)
+
+
+def _verified(io: SilverIOManager, spec: SourceSpec, key: str) -> CheckOutcome:
+    """``manifest_verified``: the committed partition re-read and re-hashed after the commit."""
+    part = io.committed(spec.silver_path, key)
+    problems = verify_partition(part) if part is not None else ["the partition is not committed"]
+    return manifest_outcome(problems, len(part.manifest.files) if part is not None else 0)
