@@ -17,11 +17,13 @@ Selected by ``source.type: file``::
         required: true         # no file: error (true) or an empty partition (false)
 
 How a run finds its files: ``{run_date}`` (ISO date), ``{run_date:%Y%m%d}`` (any strftime format) and the
-same for ``{window_start}``/``{window_end}`` (ISO datetime when plain) are filled in for the partition;
-then globs (``*``, ``?``, ``[..]``, ``**``) are listed with ``fs.glob``, a plain path must exist, and a plain
-directory means the files directly in it. Files are read in path order. Files whose name starts with ``_``
-or ``.`` (``_SUCCESS``, ``_checksums.json``, ``.crc``) are never picked up by a glob or a directory listing,
-nor are files inside such folders below the glob's fixed part; a file named exactly in ``path`` is read.
+same for ``{window_start}``/``{window_end}`` (ISO datetime when plain) are filled in for the partition
+(``medallion_assets.templates``, the mechanism the ``file_arrival`` sensor reverses; any other ``{...}`` is
+an error); then globs (``*``, ``?``, ``[..]``, ``**``) are listed with ``fs.glob``, a plain path must exist,
+and a plain directory means the files directly in it. Files are read in path order. Files whose name starts
+with ``_`` or ``.`` (``_SUCCESS``, ``_checksums.json``, ``.crc``) are never picked up by a glob or a
+directory listing, nor are files inside such folders below the glob's fixed part; a file named exactly in
+``path`` is read.
 
 How each format lands (Bronze is raw; Silver's ``schema.types`` does the typing):
 
@@ -67,6 +69,7 @@ from fsspec.compression import compr
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.utils import infer_compression
 
+from medallion_assets import templates
 from medallion_assets.config.models import FileConfig, FileFormat, PlatformConfig
 from medallion_assets.errors import ExtractError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
@@ -87,9 +90,6 @@ EXTENSION_FORMATS: dict[str, FileFormat] = {
     ".pq": "parquet",
 }
 STREAM_COMPRESSIONS = ("gzip", "bz2", "xz", "lzma")
-TEMPLATE_FIELDS = ("run_date", "window_start", "window_end")
-
-_TEMPLATE_RE = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
 _GLOB_CHARS = frozenset("*?[")
 _HASH_CHUNK = 1 << 20
 _PEEK_CHUNK = 64 << 10
@@ -122,30 +122,18 @@ class _CsvParseError(_BadContent):
 
 
 def resolve_path_template(path: str, run_date: date, window_start: datetime, window_end: datetime) -> str:
-    """Fill ``{run_date}``, ``{run_date:%Y%m%d}``, ``{window_start:...}``, ``{window_end:...}`` in ``path``.
-
-    Plain ``{run_date}`` is the ISO date; plain ``{window_start}``/``{window_end}`` the ISO datetime.
+    """``path`` with its template fields filled for the partition (``medallion_assets.templates``).
 
     Raises:
-        ExtractError: a ``{name}`` that is not one of the template fields.
+        ExtractError: a ``{name}`` that is not a date field; braces in a path are taken for a typo.
     """
-    values: dict[str, date | datetime] = {
-        "run_date": run_date,
-        "window_start": window_start,
-        "window_end": window_end,
-    }
-
-    def fill(match: re.Match[str]) -> str:
-        name, spec = match.group(1), match.group(2)
-        if name not in values:
-            raise ExtractError(
-                f"file.path '{path}': unknown template field '{{{name}}}'; "
-                f"allowed: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
-            )
-        value = values[name]
-        return value.isoformat() if spec is None else value.strftime(spec)
-
-    return _TEMPLATE_RE.sub(fill, path)
+    unknown = templates.unknown_fields(path, templates.DATE_FIELDS)
+    if unknown:
+        raise ExtractError(
+            f"file.path '{path}': unknown template field '{unknown[0]}'; "
+            f"allowed: {', '.join('{' + f + '}' for f in templates.DATE_FIELDS)}"
+        )
+    return templates.fill(path, run_date, window_start=window_start, window_end=window_end)
 
 
 def storage_options_for(url: str, platform: PlatformConfig) -> dict[str, Any]:
