@@ -10,9 +10,10 @@
         sensor: {type: db_watermark, minimum_interval_seconds: 300}
 
 ``file_arrival`` lists the ``file.path`` glob (template fields become ``*``), reads each file's run date back
-from its name, and requests the partitions whose set of files (path, size, modification time or ETag) is
-new or changed. ``db_watermark`` polls ``MAX(cursor_column)`` of the source's table or query and requests
-today's partition when it is past the ``watermark_out`` of the latest committed Bronze partition.
+from its name (``templates.match``: the date the file extractor would read it for), and requests the
+partitions whose set of files (path, size, modification time or ETag) is new or changed.
+``db_watermark`` polls ``MAX(cursor_column)`` of the source's table or query and requests today's partition
+when it is past the ``watermark_out`` of the latest committed Bronze partition.
 
 Neither loses nor repeats a load across restarts: the JSON cursor remembers what was requested, every run
 request carries a ``run_key`` derived from what it loads (Dagster never launches a run key twice for one
@@ -35,6 +36,7 @@ from typing import Any
 import dagster as dg
 import fsspec
 
+from medallion_assets import templates
 from medallion_assets.assets import partitions_def_for
 from medallion_assets.errors import ExtractError
 from medallion_assets.specs import SourceSpec
@@ -45,19 +47,6 @@ from medallion_resources.sql.query import SOURCE_ALIAS, base_select, validate_id
 __all__ = ["build_sensors", "file_partitions", "max_cursor_value"]
 
 Clock = Callable[[], datetime]
-_TEMPLATE_RE = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
-_STRFTIME_RE = {
-    "Y": r"\d{4}",
-    "y": r"\d{2}",
-    "m": r"\d{1,2}",
-    "d": r"\d{1,2}",
-    "H": r"\d{1,2}",
-    "M": r"\d{1,2}",
-    "S": r"\d{1,2}",
-    "j": r"\d{1,3}",
-    "b": r"[A-Za-z]{3}",
-    "%": "%",
-}
 
 
 def build_sensors(
@@ -115,7 +104,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         seen: dict[str, str] = dict(cursor.get("partitions", {}))
         last = _last_partition(partitions, now())
         try:
-            found = file_partitions(file.path, last_partition=last)
+            found = file_partitions(file.path, last_partition=last, timezone=spec.partitions.timezone)
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
             return dg.SensorResult(
                 skip_reason=f"cannot list file.path '{_redact(file.path)}': {_redact(str(exc))}",
@@ -146,22 +135,28 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     return _file_arrival
 
 
-def file_partitions(pattern: str, *, last_partition: str | None) -> dict[str, dict[str, str]]:
+def file_partitions(
+    pattern: str, *, last_partition: str | None, timezone: str = "UTC"
+) -> dict[str, dict[str, str]]:
     """Partition key -> {file path: fingerprint} for every file ``pattern`` matches now.
 
-    The run date comes from the first ``{run_date}``/``{window_start}``/``{window_end}`` field of the
-    pattern; a pattern without one puts every file into ``last_partition``.
+    A file's run date is ``templates.match`` of its path: the date whose filled ``pattern`` the file
+    extractor would read it for (files that fit no date are left out). A pattern without a date field puts
+    every file into ``last_partition``.
     """
     fs, path = fsspec.core.url_to_fs(pattern)
-    # A field becomes one `*` per strftime directive, so `{run_date:%Y/%m/%d}` spans its folders.
-    glob = _TEMPLATE_RE.sub(lambda m: re.sub(r"(%.)+", "*", m.group(2) or "%s"), path)
-    regex, field, fmt = _path_regex(path)
+    glob = templates.to_glob(path)
+    dated = templates.has_date_field(path)
     found: dict[str, dict[str, str]] = {}
     listing = fs.glob(glob, detail=True) if any(c in glob for c in "*?[") else _single(fs, glob)
     for name, info in listing.items():
         if info.get("type") != "file" or posixpath.basename(name).startswith(("_", ".")):
             continue
-        key = last_partition if field is None else _run_date(regex, name, field, fmt)
+        if dated:
+            day = templates.match(path, name, timezone=timezone)
+            key = None if day is None else day.isoformat()
+        else:
+            key = last_partition
         if key is None:
             continue
         fingerprint = info.get("mtime") or info.get("ETag") or info.get("LastModified") or ""
@@ -171,53 +166,6 @@ def file_partitions(pattern: str, *, last_partition: str | None) -> dict[str, di
 
 def _single(fs: fsspec.AbstractFileSystem, path: str) -> dict[str, dict[str, Any]]:
     return {path: fs.info(path)} if fs.exists(path) else {}
-
-
-def _path_regex(path: str) -> tuple[re.Pattern[str], str | None, str | None]:
-    """A regex for the files of ``path`` with the first date field as group ``d``."""
-    out, field, fmt, pos = [], None, None, 0
-    for match in _TEMPLATE_RE.finditer(path):
-        out.append(_glob_regex(path[pos : match.start()]))
-        name, spec = match.group(1), match.group(2)
-        part = _strftime_regex(spec) if spec else r"[0-9T:.+\-]+"
-        if field is None:
-            field, fmt = name, spec
-            out.append(f"(?P<d>{part})")
-        else:
-            out.append(f"(?:{part})")
-        pos = match.end()
-    out.append(_glob_regex(path[pos:]))
-    return re.compile("".join(out) + "$"), field, fmt
-
-
-def _glob_regex(text: str) -> str:
-    parts = re.split(r"(\*\*|\*|\?|\[[^\]]*\])", text)
-    mapping = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
-    return "".join(
-        mapping.get(p) or (p if p.startswith("[") and p.endswith("]") else re.escape(p)) for p in parts
-    )
-
-
-def _strftime_regex(spec: str) -> str:
-    parts = re.split(r"(%.)", spec)
-    return "".join(
-        _STRFTIME_RE.get(p[1], ".+?") if p.startswith("%") and len(p) == 2 else re.escape(p) for p in parts
-    )
-
-
-def _run_date(regex: re.Pattern[str], name: str, field: str, fmt: str | None) -> str | None:
-    match = regex.search(name)
-    if match is None:
-        return None
-    text = match.group("d")
-    try:
-        value = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    day = value.date()
-    if field == "window_end":
-        day -= timedelta(days=1)
-    return day.isoformat()
 
 
 def _digest(files: dict[str, str]) -> str:

@@ -35,7 +35,8 @@ timestamp + timestamp                           the finer unit; time zone: the s
 time + time, duration + duration                the finer unit
 list<A> + list<B>                               list<A + B> (``large_list`` if either is large)
 struct + struct                                 struct of the widened fields
-anything else                                   ``large_string`` (values cast, or JSON-encoded)
+anything else                                   ``large_string`` (values cast, or JSON text by the one rule
+                                                of ``json_text``: ``{"a":1,"b":"é"}``)
 ==============================================  ===========================================================
 """
 
@@ -43,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -58,6 +58,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medallion_resources.errors import StorageError
+from medallion_resources.json_text import json_text_array
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
@@ -272,12 +273,6 @@ def widen_schema(a: pa.Schema, b: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=a.metadata)
 
 
-def _json_strings(arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """Last resort for ``anything -> string``: JSON text of each value (None stays null)."""
-    values = [None if v is None else json.dumps(v, default=str, sort_keys=True) for v in arr.to_pylist()]
-    return pa.array(values, type=target)
-
-
 def _conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
     if arr.type.equals(target):
         return arr
@@ -289,7 +284,7 @@ def _conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
         return arr.cast(target)
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
         if _is_string(target):
-            return _json_strings(arr, target)
+            return json_text_array(arr, target)  # the one nested-JSON-to-text rule
         if pa.types.is_struct(target) and pa.types.is_struct(arr.type):
             children = dict(zip(arr.type.names, arr.flatten(), strict=True))
             columns = [

@@ -453,7 +453,10 @@ class DbConfig(StrictModel):
 
 
 class FileConfig(StrictModel):
-    path: str = Field(description="Local path or fsspec URL; globs and {run_date:%Y%m%d} templates.")
+    path: str = Field(
+        description="Local path or fsspec URL; globs, and the template fields {run_date}, {window_start}, "
+        "{window_end}, each with an optional strftime format ({run_date:%Y%m%d}); other {...} is an error."
+    )
     format: FileFormat | None = Field(None, description="Default: from the file extension.")
     delimiter: str | None = None
     encoding: str = "utf-8"

@@ -24,11 +24,12 @@ Selected by ``source.type: api``::
         prefetch_pages: 8
         incremental: {cursor_field: updated_at, param: updated_since, initial_value: "2025-01-01T00:00:00Z"}
 
-Templates in ``endpoint``, ``params`` and ``body`` strings: ``{run_date}`` (ISO date), ``{window_start}``,
+Templates in ``endpoint``, ``params`` and ``body`` strings follow ``medallion_assets.templates`` (the one
+template mechanism, shared with ``file.path``): ``{run_date}`` (ISO date), ``{window_start}``,
 ``{window_end}`` (ISO datetimes of the partition's day), each with an optional strftime format
 (``{run_date:%Y%m%d}``), and ``{watermark}``: the previous committed partition's ``watermark_out``, else
-``incremental.initial_value``. A param whose whole value is ``{watermark}`` is left out while there is no
-watermark yet. Other ``{...}`` text is left as it is.
+``incremental.initial_value`` (empty while there is neither; it takes no format). A param whose whole value
+is ``{watermark}`` is left out while there is no watermark yet. Other ``{...}`` text is left as it is.
 
 Incremental (DESIGN §5): the largest ``incremental.cursor_field`` seen becomes ``watermark_out`` (numbers
 compare as numbers, anything else as text, so use ISO timestamps); the next partition sends it back as
@@ -48,6 +49,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_assets import templates
 from medallion_assets.config.models import ApiConfig
 from medallion_assets.errors import ApiError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
@@ -57,23 +59,28 @@ from medallion_resources.http import ApiSession, HttpSettings, RequestSpec, Retr
 
 __all__ = ["ApiExtractor", "WatermarkTracker", "render_template"]
 
-_TEMPLATE_RE = re.compile(r"\{(run_date|window_start|window_end|watermark)(?::([^{}]*))?\}")
 _WATERMARK_ONLY = "{watermark}"
 
 
 def render_template(value: Any, fields: dict[str, date | datetime | str | None]) -> Any:
-    """Fill the template fields in every string of ``value`` (nested dicts and lists included)."""
+    """Fill the template fields in every string of ``value`` (nested dicts and lists included).
+
+    ``fields`` holds ``run_date``, ``window_start``, ``window_end`` and ``watermark``; the one template
+    semantics is ``medallion_assets.templates``'s.
+    """
     if isinstance(value, str):
-
-        def fill(match: re.Match[str]) -> str:
-            field, spec = fields.get(match.group(1)), match.group(2)
-            if field is None:
-                return ""
-            if isinstance(field, date | datetime):
-                return field.strftime(spec) if spec else field.isoformat()
-            return str(field)
-
-        return _TEMPLATE_RE.sub(fill, value)
+        run_date, start, end, watermark = (fields.get(k) for k in templates.FIELDS)
+        assert isinstance(run_date, date) and isinstance(start, datetime) and isinstance(end, datetime)
+        try:
+            return templates.fill(
+                value,
+                run_date,
+                window_start=start,
+                window_end=end,
+                watermark=None if watermark is None else str(watermark),
+            )
+        except ValueError as exc:
+            raise ApiError(f"api template '{value}': {exc}") from None
     if isinstance(value, dict):
         return {k: render_template(v, fields) for k, v in value.items()}
     if isinstance(value, list):

@@ -10,9 +10,9 @@ File ``json``/``jsonl`` sources and the REST API extractor both hand their parse
   ``string``; a column that is null in every record → Arrow ``null`` type (the storage layer widens it
   when a later batch has values). Other Python scalars (``datetime``, ``Decimal``, ... from custom
   sources) are handed to ``pyarrow`` as they are.
-- **Nested objects and arrays are kept as JSON text** (a ``string`` column), serialised with
-  ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` so that equal values
-  give equal text (non-ASCII stays readable UTF-8).
+- **Nested objects and arrays are kept as JSON text** (a ``string`` column), serialised by the one rule of
+  ``medallion_resources.json_text`` (``to_json_text``: sorted keys, no spaces, non-ASCII as UTF-8), which
+  the storage layer's widening and SQL json columns use too, so equal values give equal text everywhere.
   Silver can parse them back (``json_decode``); nothing is flattened or dropped.
 - **Mixed types become string**: when a column mixes kinds within the batch (``int`` and ``str``, ``bool``
   and ``int``, a scalar and an object, ...), every value is written as text: strings unchanged, other
@@ -38,19 +38,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_resources.json_text import to_json_text
+
 __all__ = ["VALUE_COLUMN", "records_to_batch", "to_json_text"]
 
 VALUE_COLUMN = "value"
 """Column that holds a record which is not an object."""
 
 _NONE = type(None)
-# One encoder reused: ``json.dumps`` with arguments builds a new one per call (a third of the time).
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def to_json_text(value: Any) -> str:
-    """The canonical JSON text of a nested value (sorted keys, no spaces; non-JSON scalars via ``str``)."""
-    return _ENCODER.encode(value)
 
 
 def records_to_batch(records: Sequence[Any]) -> pa.RecordBatch:

@@ -26,8 +26,8 @@ time (PostgreSQL)                           ``time``                    ``time64
 interval (PostgreSQL), time (MySQL)         ``interval``                ``duration[us]``; a month counts 30
                                                                         days and a year 365 (as psycopg)
 json, jsonb (MySQL/MariaDB json)            ``json``                    ``string``: canonical JSON text
-                                                                        (sorted keys, no spaces; as
-                                                                        ``extractors.records``)
+                                                                        (sorted keys, no spaces; the
+                                                                        rule of ``json_text``)
 uuid                                        ``uuid``                    ``string``: 36-char lowercase form
 bytea, blob, binary, varbinary, bit         ``binary``                  ``binary``
 arrays, anything else                       ``text``                    ``string`` (arrays as JSON text)
@@ -54,7 +54,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from medallion_assets.extractors.records import to_json_text
+from medallion_resources.json_text import to_json_text
 
 __all__ = [
     "SqlColumn",

@@ -173,3 +173,37 @@ def test_file_arrival_on_a_non_file_source_is_a_config_error(sample_config) -> N
 
     with pytest.raises(ConfigError, match=r"sensor\.type: sensor type 'db_watermark' polls a database"):
         sample_config(edit)
+
+
+def test_a_split_date_layout_requests_each_files_own_day(
+    sample_config, instance, sample_dir: Path, tmp_path: Path
+) -> None:
+    """``{run_date:%Y%m}/..{run_date:%d}``: no single field names the day; together they do."""
+    landing = tmp_path / "split"
+    (landing / "202501").mkdir(parents=True)
+    for day in (1, 2, 3):
+        shutil.copy(
+            sample_dir / "retail" / "orders" / f"orders_202501{day:02d}.jsonl",
+            landing / "202501" / f"orders_{day:02d}.jsonl",
+        )
+    defs = build_definitions(
+        sample_config(with_sensor(f"{landing}/{{run_date:%Y%m}}/orders_{{run_date:%d}}.jsonl"))
+    )
+    result = tick(defs, instance, None)
+    assert keys(result) == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    request = result.run_requests[0]
+    job = defs.resolve_job_def("retail_orders_job")
+    assert job.execute_in_process(
+        instance=instance, partition_key=request.partition_key, tags=request.tags
+    ).success
+    lake = Lake(sample_config())
+    part = lake.committed(lake.spec("retail_orders"), "bronze", "2025-01-01")
+    assert part is not None  # the run for the sensor's day read exactly the file the sensor saw for it
+    assert [Path(f["path"]).name for f in part.metadata["source_files"]] == ["orders_01.jsonl"]
+    assert keys(tick(defs, instance, result.cursor)) == []
+
+
+def test_a_file_the_extractor_would_not_read_requests_nothing(defs, instance, landing: Path) -> None:
+    """``orders_2025014`` fits the loose shape of ``%Y%m%d`` but is no day's filled path: no run for it."""
+    (landing / "orders_2025014.jsonl").write_text('{"order_id": 1}\n')
+    assert keys(tick(defs, instance, None)) == ["2025-01-01", "2025-01-02", "2025-01-03"]

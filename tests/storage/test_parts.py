@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from medallion_assets.config.models import OutputDefaultsConfig
+from medallion_assets.extractors.records import records_to_batch
 from medallion_resources.manifest import PartitionWriter, read_artifact, read_committed
 from medallion_resources.parts import (
     PartWriter,
@@ -155,7 +156,20 @@ def test_conform_table_fills_missing_columns_with_nulls() -> None:
 
 def test_struct_to_string_falls_back_to_json() -> None:
     out = unify_tables([pa.table({"c": [{"a": 1}]}), pa.table({"c": ["plain"]})])
-    assert out.column("c").to_pylist() == ['{"a": 1}', "plain"]
+    assert out.column("c").to_pylist() == ['{"a":1}', "plain"]  # the one rule: compact, as JSON sources
+
+
+def test_a_struct_widened_to_text_is_spelled_as_a_json_source_spells_it(backend: StorageBackend) -> None:
+    """One nested-JSON-to-text rule: a struct (parquet, custom source) meeting text in a later batch lands
+    exactly as a JSON file or API gives the same value (compact, sorted keys, UTF-8)."""
+    value = {"b": "é", "a": 1, "n": {"z": [1.5, 2.0], "y": None}}
+    writer = _writer(backend)
+    writer.write(pa.record_batch({"c": pa.array([value])}))
+    writer.write(records_to_batch([{"c": "plain"}]))
+    writer.close()
+    from_json_source = records_to_batch([{"c": value}]).column("c")[0].as_py()
+    assert from_json_source == '{"a":1,"b":"é","n":{"y":null,"z":[1.5,2.0]}}'
+    assert _read_back(backend, writer)["c"].to_list() == [from_json_source, "plain"]
 
 
 def test_schema_json_round_trip() -> None:

@@ -1,0 +1,183 @@
+"""The ``file`` extractor: finds the partition's files (``paths``) and streams each through its format's
+reader (``csv_reader``, ``json_reader``, ``parquet_reader``), hashing what it reads (``streams``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+import fsspec
+import pyarrow as pa
+from fsspec.implementations.local import LocalFileSystem
+
+from medallion_assets.config.models import FileConfig
+from medallion_assets.errors import ExtractError
+from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
+from medallion_assets.extractors.file.common import READ_ERRORS, BadContent
+from medallion_assets.extractors.file.csv_reader import CsvParseError, locate_csv_problem, read_csv
+from medallion_assets.extractors.file.json_reader import read_json, read_jsonl
+from medallion_assets.extractors.file.parquet_reader import read_parquet
+from medallion_assets.extractors.file.paths import (
+    _redact,
+    fixed_root,
+    format_from_extension,
+    list_files,
+    resolve_path_template,
+    storage_options_for,
+    stream_compression,
+)
+from medallion_assets.extractors.file.streams import hash_file, open_hashed
+from medallion_assets.extractors.registry import register_extractor
+
+__all__ = ["SOURCE_FILE_COLUMN", "FileExtractor"]
+
+SOURCE_FILE_COLUMN = "_source_file"
+
+
+@register_extractor
+class FileExtractor(Extractor):
+    """Reads the files ``file.path`` matches for the run date; see the module docstring for the YAML."""
+
+    type_name = "file"
+    section = "file"
+    csv_block_size: int = 1 << 20
+    """Bytes of CSV per batch (Arrow's default)."""
+    batch_rows: int = 50_000
+    """Records per batch for jsonl, json and parquet."""
+
+    @property
+    def config(self) -> FileConfig:
+        section = self.entry.source.file
+        assert section is not None  # SourceConfig guarantees it for type 'file'
+        return section
+
+    @property
+    def _name(self) -> str:
+        return self.entry.source_name
+
+    # -- contract --
+
+    def extract(self, ctx: ExtractContext) -> Iterator[pa.RecordBatch]:
+        """Yield every matching file's rows, file by file in path order."""
+        self.stats["source_files"] = []
+        pattern = self.config.path
+        try:
+            resolved = resolve_path_template(pattern, ctx.run_date, ctx.window_start, ctx.window_end)
+        except ExtractError as exc:
+            raise ExtractError(f"source '{self._name}': {exc}") from None
+        fs, paths, skipped = list_files(resolved, self.platform, self._name)
+        if not paths:
+            if self.config.required:
+                raise ExtractError(self._no_match_message(pattern, resolved, ctx.run_date, skipped))
+            ctx.log.info(
+                "source '%s': file.path '%s' matched no files for %s; required is false, so the "
+                "partition is empty",
+                self._name,
+                _redact(resolved),
+                ctx.run_date,
+            )
+            return
+        for path in paths:
+            yield from self._read_file(fs, path, ctx)
+
+    def check(self) -> CheckResult:
+        """List today's matches without reading them; fail when the fixed folder or bucket is unreachable."""
+        pattern = self.config.path
+        tz = ZoneInfo(self._timezone())
+        today = datetime.now(tz).date()
+        start = datetime.combine(today, time(), tzinfo=tz)
+        try:
+            resolved = resolve_path_template(pattern, today, start, start + timedelta(days=1))
+            root = fixed_root(pattern)
+            if root and not root.endswith(":/"):
+                root_fs, root_path = fsspec.core.url_to_fs(root, **storage_options_for(root, self.platform))
+                if not root_fs.exists(root_path):
+                    return CheckResult(
+                        False, f"folder '{_redact(root)}' of file.path '{_redact(pattern)}' does not exist"
+                    )
+            _, paths, _ = list_files(resolved, self.platform, self._name)
+        except (OSError, ImportError, ValueError) as exc:
+            return CheckResult(False, f"cannot reach file.path '{_redact(pattern)}': {_redact(str(exc))}")
+        except ExtractError as exc:
+            return CheckResult(False, str(exc))
+        return CheckResult(
+            True,
+            f"{len(paths)} {'file matches' if len(paths) == 1 else 'files match'} '{_redact(pattern)}' "
+            f"(today's template: '{_redact(resolved)}')",
+        )
+
+    # -- no files --
+
+    def _no_match_message(self, pattern: str, resolved: str, run_date: date, skipped: int) -> str:
+        text = (
+            f"source '{self._name}': file.path '{_redact(pattern)}' (resolved for run date "
+            f"{run_date.isoformat()} to '{_redact(resolved)}') matched no files"
+        )
+        if skipped:
+            text += f" ({skipped} file(s) starting with '_' or '.' were skipped as metadata)"
+        return (
+            f"{text} (hint: check that the files for that date have arrived and that the path and template "
+            "are right; set file.required: false to land an empty partition instead)"
+        )
+
+    def _timezone(self) -> str:
+        override = self.entry.partitions.timezone if self.entry.partitions else None
+        return override or self.platform.defaults.partitions.timezone
+
+    # -- reading one file --
+
+    def _read_file(
+        self, fs: fsspec.AbstractFileSystem, path: str, ctx: ExtractContext
+    ) -> Iterator[pa.RecordBatch]:
+        cfg = self.config
+        url = _redact(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path))
+        fmt = cfg.format or format_from_extension(path, url, self._name)
+        compression = stream_compression(path)
+        ctx.log.info("source '%s': reading %s file %s", self._name, fmt, url)
+        rows = 0
+        try:
+            if fmt == "parquet":
+                if compression:
+                    raise BadContent(
+                        f"{compression}-compressed parquet is not supported (parquet compresses internally)"
+                    )
+                with fs.open(path, "rb") as handle:
+                    for batch in read_parquet(handle, cfg, self.batch_rows):
+                        rows += batch.num_rows
+                        yield _with_source_file(batch, url)
+                size, sha256 = hash_file(fs, path)
+            else:
+                with open_hashed(fs, path, compression) as (stream, hasher):
+                    for batch in self._stream_batches(stream, cfg, fmt):
+                        rows += batch.num_rows
+                        yield _with_source_file(batch, url)
+                    hasher.drain()
+                size, sha256 = hasher.size, hasher.hexdigest()
+        except ExtractError:
+            raise
+        except (BadContent, *READ_ERRORS) as exc:
+            detail = str(exc)
+            if isinstance(exc, CsvParseError):
+                detail += locate_csv_problem(fs, path, compression, exc)
+            raise ExtractError(
+                f"source '{self._name}': cannot read {fmt} file '{url}': {_redact(detail)}"
+            ) from exc
+        self.stats["source_files"].append({"path": url, "size_bytes": size, "sha256": sha256})
+        ctx.log.info("source '%s': %s rows from %s", self._name, rows, url)
+
+    def _stream_batches(self, stream: BinaryIO, cfg: FileConfig, fmt: str) -> Iterator[pa.RecordBatch]:
+        if fmt in ("csv", "tsv"):
+            return read_csv(stream, cfg, fmt, self.csv_block_size)
+        if fmt == "jsonl":
+            return read_jsonl(stream, cfg, self.batch_rows)
+        return read_json(stream, cfg, self.batch_rows)
+
+
+def _with_source_file(batch: pa.RecordBatch, url: str) -> pa.RecordBatch:
+    column = pa.repeat(pa.scalar(url, pa.string()), batch.num_rows)
+    index = batch.schema.get_field_index(SOURCE_FILE_COLUMN)
+    if index >= 0:
+        return batch.set_column(index, SOURCE_FILE_COLUMN, column)
+    return batch.append_column(SOURCE_FILE_COLUMN, column)

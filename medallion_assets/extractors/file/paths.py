@@ -1,0 +1,150 @@
+"""Where a file source's files are: the path template, fsspec options, globbing, each file's format."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from datetime import date, datetime
+from typing import Any, get_args
+
+import fsspec
+from fsspec.utils import infer_compression
+
+from medallion_assets import templates
+from medallion_assets.config.models import FileFormat, PlatformConfig
+from medallion_assets.errors import ExtractError
+
+__all__ = [
+    "EXTENSION_FORMATS",
+    "FORMATS",
+    "STREAM_COMPRESSIONS",
+    "fixed_root",
+    "format_from_extension",
+    "list_files",
+    "resolve_path_template",
+    "storage_options_for",
+    "stream_compression",
+]
+
+FORMATS: tuple[str, ...] = get_args(FileFormat)
+
+EXTENSION_FORMATS: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+STREAM_COMPRESSIONS = ("gzip", "bz2", "xz", "lzma")
+_GLOB_CHARS = frozenset("*?[")
+
+
+def resolve_path_template(path: str, run_date: date, window_start: datetime, window_end: datetime) -> str:
+    """``path`` with its template fields filled for the partition (``medallion_assets.templates``).
+
+    Raises:
+        ExtractError: a ``{name}`` that is not a date field; braces in a path are taken for a typo.
+    """
+    unknown = templates.unknown_fields(path, templates.DATE_FIELDS)
+    if unknown:
+        raise ExtractError(
+            f"file.path '{path}': unknown template field '{unknown[0]}'; "
+            f"allowed: {', '.join('{' + f + '}' for f in templates.DATE_FIELDS)}"
+        )
+    return templates.fill(path, run_date, window_start=window_start, window_end=window_end)
+
+
+def storage_options_for(url: str, platform: PlatformConfig) -> dict[str, Any]:
+    """fsspec storage options (credentials, endpoint) for reading ``url``.
+
+    ``s3://`` (and ``s3a://``) URLs use ``platform.s3_connection`` and ``abfs://``/``abfss://``/``az://``
+    URLs ``platform.azure_connection``, resolved exactly as the S3 and Azure storage backends resolve them;
+    without that section (or for other URLs) fsspec's own defaults apply (environment, instance roles).
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in {"s3", "s3a"} and platform.s3_connection is not None:
+        from medallion_resources.storage.s3 import S3Settings
+
+        return S3Settings.from_config(platform.s3_connection).fsspec_options()
+    if scheme in {"abfs", "abfss", "az"} and platform.azure_connection is not None:
+        from medallion_resources.storage.azure import AzureSettings
+
+        return AzureSettings.from_config(platform.azure_connection).fsspec_options()
+    return {}
+
+
+def list_files(
+    url: str, platform: PlatformConfig, source: str
+) -> tuple[fsspec.AbstractFileSystem, list[str], int]:
+    """The filesystem, the sorted paths to read, and how many ``_``/``.`` files were skipped."""
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **storage_options_for(url, platform))
+        if has_glob(path):
+            root = fixed_root(path)
+            found = fs.glob(path, detail=True)
+            candidates = [p for p, info in found.items() if info.get("type") == "file"]
+            kept = [p for p in candidates if not hidden_below(p, root)]
+        elif fs.isdir(path):
+            candidates = [i["name"] for i in fs.ls(path, detail=True) if i.get("type") == "file"]
+            kept = [p for p in candidates if not is_hidden(posixpath.basename(p))]
+        else:
+            candidates = kept = [path] if fs.exists(path) else []
+    except (OSError, ImportError, ValueError) as exc:
+        raise ExtractError(
+            f"source '{source}': cannot list file.path '{_redact(url)}': {_redact(str(exc))}"
+        ) from exc
+    return fs, sorted(kept), len(candidates) - len(kept)
+
+
+def format_from_extension(path: str, url: str, source: str) -> FileFormat:
+    name = posixpath.basename(path).lower()
+    if infer_compression(name) in STREAM_COMPRESSIONS:
+        name = name.rsplit(".", 1)[0]
+    ext = posixpath.splitext(name)[1]
+    try:
+        return EXTENSION_FORMATS[ext]
+    except KeyError:
+        raise ExtractError(
+            f"source '{source}': cannot tell the format of '{url}' from its extension '{ext or '(none)'}'; "
+            f"set file.format to one of: {', '.join(FORMATS)} (known extensions: "
+            f"{', '.join(EXTENSION_FORMATS)}, optionally + .gz/.bz2/.xz)"
+        ) from None
+
+
+def stream_compression(path: str) -> str | None:
+    """The compression to undo while streaming ``path`` (from its extension), or None."""
+    compression = infer_compression(path)
+    return compression if compression in STREAM_COMPRESSIONS else None
+
+
+def has_glob(path: str) -> bool:
+    return any(char in _GLOB_CHARS for char in path)
+
+
+def fixed_root(pattern: str) -> str:
+    """The folder part of ``pattern`` before its first glob character or template field."""
+    cut = min(
+        (i for i, char in enumerate(pattern) if char in _GLOB_CHARS or char == "{"),
+        default=len(pattern),
+    )
+    return pattern[:cut].rsplit("/", 1)[0] if "/" in pattern[:cut] else ""
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(("_", "."))
+
+
+def hidden_below(path: str, root: str) -> bool:
+    """Whether a glob match is, or sits in a folder, named ``_...``/``.…`` below the glob's fixed root."""
+    relative = path[len(root) :] if root and path.startswith(root) else posixpath.basename(path)
+    return any(is_hidden(part) for part in relative.split("/") if part)
+
+
+def _redact(url: str) -> str:
+    """Drop credentials a URL may carry (``user:secret@``, and the query of http(s) URLs)."""
+    url = re.sub(r"(?<=://)[^/@]+@", "***@", url)
+    if url.startswith(("http://", "https://")) and "?" in url:
+        url = url.split("?", 1)[0] + "?***"
+    return url

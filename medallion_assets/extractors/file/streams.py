@@ -1,0 +1,93 @@
+"""Reading a file once: its stored bytes hashed (SHA-256, size) as they stream, decompressed on the fly."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+import fsspec
+from fsspec.compression import compr
+
+__all__ = ["HASH_CHUNK", "HashingReader", "Prefixed", "hash_file", "open_hashed"]
+
+HASH_CHUNK = 1 << 20
+
+
+class HashingReader(io.RawIOBase):
+    """Passes a file's stored bytes through, hashing them: SHA-256 and size without a second read."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        count = len(data)
+        buffer[:count] = data
+        self._sha.update(data)
+        self.size += count
+        return count
+
+    def drain(self) -> None:
+        """Hash whatever the format reader left unread (trailing bytes, a gzip trailer)."""
+        while chunk := self._raw.read(HASH_CHUNK):
+            self._sha.update(chunk)
+            self.size += len(chunk)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+class Prefixed(io.RawIOBase):
+    """A stream that first replays ``head`` (bytes already read to peek) and then continues ``rest``."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            count = min(len(buffer), len(self._head))
+            buffer[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextmanager
+def open_hashed(
+    fs: fsspec.AbstractFileSystem, path: str, compression: str | None
+) -> Iterator[tuple[BinaryIO, HashingReader]]:
+    """Open ``path`` for one sequential pass: (decompressed stream, hasher of the stored bytes)."""
+    with fs.open(path, "rb") as raw:
+        hasher = HashingReader(raw)
+        stream: BinaryIO = io.BufferedReader(hasher, buffer_size=HASH_CHUNK)  # type: ignore[arg-type]
+        if compression:
+            stream = compr[compression](stream, mode="rb")
+        try:
+            yield stream, hasher
+        finally:
+            if compression:
+                stream.close()
+
+
+def hash_file(fs: fsspec.AbstractFileSystem, path: str) -> tuple[int, str]:
+    sha = hashlib.sha256()
+    size = 0
+    with fs.open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    return size, sha.hexdigest()
