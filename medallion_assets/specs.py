@@ -24,6 +24,7 @@ from medallion_assets.config.models import (
 )
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
 from medallion_assets.silver.registry import is_stateful
+from medallion_resources.parts import PartSettings
 
 __all__ = ["SOURCE_TAG", "SourceSpec", "build_specs"]
 
@@ -44,8 +45,8 @@ class SourceSpec:
     version: int
     model: str  # a name in the Silver model registry
     partitions: PartitionsConfig
-    bronze_output: OutputDefaultsConfig
-    silver_output: OutputDefaultsConfig
+    bronze_output: PartSettings
+    silver_output: PartSettings
     schedule: ScheduleConfig | None = None
 
     # --- keys and groups ---
@@ -176,10 +177,15 @@ def _build_spec(entry: SourceEntry, platform: PlatformConfig) -> SourceSpec:
         version=silver.version,
         model=entry.silver_model,
         partitions=partitions,
-        bronze_output=bronze_output,
-        silver_output=platform.silver.output_defaults,
+        bronze_output=part_settings(bronze_output),
+        silver_output=part_settings(platform.silver.output_defaults),
         schedule=resolved_schedule(entry, platform),
     )
+
+
+def part_settings(output: OutputDefaultsConfig) -> PartSettings:
+    """The storage layer's record of an ``output_defaults`` section."""
+    return PartSettings(**output.model_dump())
 
 
 def _hash(payload: object) -> str:

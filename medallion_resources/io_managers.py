@@ -24,7 +24,6 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.manifest import (
     ERRORS_ARTIFACT,
@@ -34,7 +33,7 @@ from medallion_resources.manifest import (
     PartitionWriter,
     read_committed,
 )
-from medallion_resources.parts import Writable
+from medallion_resources.parts import PartSettings, Writable
 from medallion_resources.storage.base import StorageBackend
 
 __all__ = [
@@ -79,7 +78,7 @@ class PartitionOutput:
     artifacts: Mapping[str, Iterable[Writable]]
     # Called after every stream is drained with what was written per artifact; returns _metadata.json.
     build_metadata: Callable[[Mapping[str, WrittenArtifact]], dict[str, Any]]
-    output: OutputDefaultsConfig
+    output: PartSettings
     # Extra Dagster metadata computed by the asset (e.g. column lineage); never written to the lake.
     dagster_metadata: dict[str, Any] = field(default_factory=dict)
     # The artifact ``dagster/partition_row_count`` counts (a Silver model's first); None: the first one.

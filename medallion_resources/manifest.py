@@ -66,10 +66,10 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_resources.errors import IntegrityError, StorageError
 from medallion_resources.parts import (
     ManifestFile,
+    PartSettings,
     PartWriter,
     Writable,
     conform_table,
@@ -264,7 +264,7 @@ class PartitionWriter:
         dataset: str,
         run_date: str,
         run_id: str,
-        output: OutputDefaultsConfig,
+        output: PartSettings,
         name_prefix_for_artifact: Callable[[str], str] | None = None,
         attempt: str | None = None,
         tmp_dir: str | None = None,

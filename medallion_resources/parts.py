@@ -64,6 +64,7 @@ from medallion_resources.storage.base import StorageBackend, join_relpath
 __all__ = [
     "CHUNK_SIZE",
     "ManifestFile",
+    "PartSettings",
     "PartWriter",
     "Writable",
     "common_type",
@@ -76,6 +77,20 @@ __all__ = [
     "unify_tables",
     "widen_schema",
 ]
+
+
+@dataclass(frozen=True)
+class PartSettings:
+    """How part files are cut and compressed: the storage layer's record of ``output_defaults``.
+
+    Built by ``medallion_assets.specs`` from the YAML config, so this layer never sees the config models.
+    """
+
+    max_rows_per_file: int = 100_000
+    max_file_size_mb: float = 256.0
+    parquet_compression: str = "zstd"
+    parquet_compression_level: int | None = 1
+
 
 CHUNK_SIZE = 1 << 20  # hash and copy in 1 MiB chunks
 _LEVELED_CODECS = {"zstd", "gzip", "brotli"}

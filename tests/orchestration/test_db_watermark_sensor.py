@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from service_gate import require_service
 
 from medallion_assets.assets import build_assets
-from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_assets.errors import ConfigError, ExtractError
 from medallion_assets.lake import Lake
 from medallion_assets.schedules import build_jobs
 from medallion_assets.sensors import build_sensors, max_cursor_value
 from medallion_resources.manifest import PartitionWriter
+from medallion_resources.parts import PartSettings
 from medallion_resources.sql.connect import SqlTarget
 
 pytestmark = pytest.mark.services
@@ -111,7 +111,7 @@ def commit_bronze(lake: Lake, run_date: str, watermark_out: str) -> None:
         dataset=spec.bronze_path,
         run_date=run_date,
         run_id="run-test",
-        output=OutputDefaultsConfig(),
+        output=PartSettings(),
     )
     part = writer.writer("data")
     part.write(pa.record_batch({"id": [1]}))

@@ -9,8 +9,8 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_resources.manifest import PartitionWriter
+from medallion_resources.parts import PartSettings
 from medallion_resources.storage import FsspecBackend, LocalBackend, StorageBackend
 
 PREFIX = "system=crm/table=users/dt=2026-01-31"
@@ -51,7 +51,7 @@ def _make_writer(
         dataset="system=crm/table=users",
         run_date="2026-01-31",
         run_id=run_id,
-        output=OutputDefaultsConfig(max_rows_per_file=max_rows, max_file_size_mb=max_file_size_mb),
+        output=PartSettings(max_rows_per_file=max_rows, max_file_size_mb=max_file_size_mb),
     )
 
 

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_assets.errors import StorageError
 from medallion_resources.manifest import PartitionWriter, read_artifact, read_committed, verify_partition
+from medallion_resources.parts import PartSettings
 from medallion_resources.storage import StorageBackend
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
 from medallion_resources.storage.retry import RetryPolicy, TransientStorageError, is_transient, redact
@@ -48,7 +48,7 @@ def writer_for(backend: StorageBackend, prefix: str, run_id: str, max_rows: int 
         dataset="system=s/table=t",
         run_date="2025-01-01",
         run_id=run_id,
-        output=OutputDefaultsConfig(max_rows_per_file=max_rows),
+        output=PartSettings(max_rows_per_file=max_rows),
     )
 
 

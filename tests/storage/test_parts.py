@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from medallion_assets.config.models import OutputDefaultsConfig
 from medallion_assets.extractors.records import records_to_batch
 from medallion_resources.manifest import PartitionWriter, read_artifact, read_committed
 from medallion_resources.parts import (
+    PartSettings,
     PartWriter,
     common_type,
     conform_table,
@@ -328,7 +328,7 @@ def test_read_back_equals_input(
         dataset="prop",
         run_date="2026-01-01",
         run_id="r",
-        output=OutputDefaultsConfig(max_rows_per_file=max_rows, parquet_compression="snappy"),
+        output=PartSettings(max_rows_per_file=max_rows, parquet_compression="snappy"),
     )
     expected: list[float] = []
     batches = []
