@@ -12,12 +12,12 @@ import dagster as dg
 
 from medallion_assets.assets import build_assets
 from medallion_assets.assets.silver_inputs import build_inputs_checks, build_inputs_sensor
+from medallion_assets.cloud_resources import cloud_resources
 from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
 from medallion_assets.schedules import build_jobs, build_schedules
 from medallion_assets.sensors import build_sensors
 from medallion_assets.specs import build_specs
-from medallion_resources.cloud_resources import cloud_resources
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.storage.registry import create_backend
 

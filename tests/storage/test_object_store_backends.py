@@ -348,7 +348,7 @@ class TestDagsterResources:
     ) -> None:
         import dagster as dg
 
-        from medallion_resources.cloud_resources import cloud_resources
+        from medallion_assets.cloud_resources import cloud_resources
 
         for name, value in s3_endpoint.env().items():
             monkeypatch.setenv(name, value)
@@ -371,7 +371,7 @@ class TestDagsterResources:
         assert client.get_object(Bucket=bucket, Key="from-resource.txt")["Body"].read() == b"hi"
 
     def test_adls2_resource_from_account_and_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from medallion_resources.cloud_resources import cloud_resources
+        from medallion_assets.cloud_resources import cloud_resources
 
         monkeypatch.setenv("ACC", "acct")
         monkeypatch.setenv("KEY", "k3y")
