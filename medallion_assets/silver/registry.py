@@ -16,17 +16,14 @@ the ``medallion.silver_models`` group (imported only when a config names it)::
 
 from __future__ import annotations
 
-import inspect
-
 from medallion_assets.config.models import SilverConfig
-from medallion_assets.errors import PluginError, UnknownNameError
 from medallion_assets.silver.base import SilverModel
 from medallion_assets.silver.cdc import Cdc
 from medallion_assets.silver.event_log import EventLog
 from medallion_assets.silver.scd1 import ScdType1
 from medallion_assets.silver.scd2 import ScdType2
 from medallion_assets.silver.snapshot import PeriodicSnapshot
-from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
+from medallion_resources.plugins import ClassRegistry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -40,13 +37,17 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "medallion.silver_models"
 
-SILVER_MODELS: dict[str, type[SilverModel]] = {
-    PeriodicSnapshot.name: PeriodicSnapshot,
-    ScdType1.name: ScdType1,
-    ScdType2.name: ScdType2,
-    Cdc.name: Cdc,
-    EventLog.name: EventLog,
-}
+_REGISTRY: ClassRegistry[SilverModel] = ClassRegistry(
+    base=SilverModel,
+    key="silver.model",
+    group=ENTRY_POINT_GROUP,
+    name_attr="name",
+    known="known models",
+    abstract_hint="it must implement apply()",
+)
+SILVER_MODELS = _REGISTRY.members
+for _model in (PeriodicSnapshot, ScdType1, ScdType2, Cdc, EventLog):
+    _REGISTRY.register(_model)
 
 
 def register_silver_model(model: type[SilverModel]) -> type[SilverModel]:
@@ -55,20 +56,12 @@ def register_silver_model(model: type[SilverModel]) -> type[SilverModel]:
     Raises:
         ValueError: The class has no ``name``, or the name is taken by another class.
     """
-    if not model.name:
-        raise ValueError(f"Silver model class {model.__qualname__} needs a non-empty 'name'")
-    taken = SILVER_MODELS.get(model.name)
-    if taken is not None and taken is not model:
-        raise ValueError(
-            f"Silver model name '{model.name}' is already taken by {taken.__module__}.{taken.__qualname__}"
-        )
-    SILVER_MODELS[model.name] = model
-    return model
+    return _REGISTRY.register(model)
 
 
 def silver_model_names() -> list[str]:
     """Every name ``silver.model`` accepts: registered models and installed (not yet imported) plugins."""
-    return sorted({*SILVER_MODELS, *entry_point_names(ENTRY_POINT_GROUP)})
+    return _REGISTRY.names()
 
 
 def silver_model_class(name: str) -> type[SilverModel]:
@@ -78,10 +71,7 @@ def silver_model_class(name: str) -> type[SilverModel]:
         UnknownNameError: no model has that name (a ``ValueError``; lists the known names).
         PluginError: the plugin providing ``name`` cannot be imported or is not a valid model class.
     """
-    model = SILVER_MODELS.get(name) or _load_plugin(name)
-    if model is not None:
-        return model
-    raise UnknownNameError("silver.model", name, silver_model_names(), known="known models")
+    return _REGISTRY.get(name)
 
 
 def create_silver_model(name: str, config: SilverConfig) -> SilverModel:
@@ -96,28 +86,3 @@ def is_stateful(name: str) -> bool:
         UnknownNameError: ``name`` is not a known model.
     """
     return silver_model_class(name).stateful
-
-
-def _load_plugin(name: str) -> type[SilverModel] | None:
-    """Import the ``medallion.silver_models`` entry point ``name`` (if installed) and register its class."""
-    try:
-        loaded = load_entry_point(ENTRY_POINT_GROUP, name)
-    except EntryPointError as exc:
-        raise PluginError(f"silver.model '{name}': {exc}") from exc
-    if loaded is None:
-        return None
-    found, target = loaded
-    where = f"silver.model '{name}': entry point '{name}' ({target}) in group '{ENTRY_POINT_GROUP}'"
-    if not (inspect.isclass(found) and issubclass(found, SilverModel)):
-        raise PluginError(
-            f"{where} is {found!r}, not a subclass of medallion_assets.silver.base.SilverModel "
-            "(hint: point the entry point at the model class)"
-        )
-    if inspect.isabstract(found):
-        raise PluginError(f"{where} is {found.__qualname__}, an abstract class; it must implement apply()")
-    if found.name != name:
-        raise PluginError(
-            f"{where} is {found.__qualname__}, whose name is '{found.name}'; the entry point name and the "
-            "class's 'name' must be the same"
-        )
-    return register_silver_model(found)

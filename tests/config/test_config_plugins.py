@@ -59,8 +59,8 @@ def registries() -> Iterator[None]:
     yield
     silver_registry.SILVER_MODELS.clear()
     silver_registry.SILVER_MODELS.update(models)
-    extractor_registry._EXTRACTORS.clear()
-    extractor_registry._EXTRACTORS.update(extractors)
+    extractor_registry.EXTRACTORS.clear()
+    extractor_registry.EXTRACTORS.update(extractors)
 
 
 def entry(**source: Any) -> dict[str, Any]:
