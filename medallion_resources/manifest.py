@@ -72,12 +72,10 @@ from medallion_resources.parts import (
     PartSettings,
     PartWriter,
     Writable,
-    conform_table,
     hash_stream,
     read_parquet_bytes,
-    schema_from_json,
-    widen_schema,
 )
+from medallion_resources.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
