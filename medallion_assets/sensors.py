@@ -39,6 +39,7 @@ from medallion_assets.assets import partitions_def_for
 from medallion_assets.errors import ExtractError
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeIOManager
+from medallion_resources.redact import redact
 from medallion_resources.sql.connect import SqlTarget, create_sa_engine
 from medallion_resources.sql.query import SOURCE_ALIAS, base_select, validate_identifier
 
@@ -109,7 +110,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     assert file is not None
     partitions = partitions_def_for(spec)
 
-    @_sensor(spec, f"Loads the partitions of new or changed files matching {_redact(file.path)}.")
+    @_sensor(spec, f"Loads the partitions of new or changed files matching {redact(file.path)}.")
     def _file_arrival(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         cursor = _load_cursor(context.cursor)
         seen: dict[str, str] = dict(cursor.get("partitions", {}))
@@ -118,7 +119,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             found = file_partitions(file.path, last_partition=last)
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
             return dg.SensorResult(
-                skip_reason=f"cannot list file.path '{_redact(file.path)}': {_redact(str(exc))}",
+                skip_reason=f"cannot list file.path '{redact(file.path)}': {redact(str(exc))}",
                 cursor=context.cursor,
             )
         requests = []
@@ -137,7 +138,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         new_cursor = json.dumps({"partitions": seen}, sort_keys=True)
         if not requests:
             return dg.SensorResult(
-                skip_reason=f"no new or changed files matching '{_redact(file.path)}' "
+                skip_reason=f"no new or changed files matching '{redact(file.path)}' "
                 f"({sum(len(f) for f in found.values())} file(s) seen)",
                 cursor=new_cursor,
             )
@@ -338,7 +339,3 @@ def _is_after(value: Any, loaded: str) -> bool:
     except (ValueError, ArithmeticError):
         pass
     return str(value) > loaded
-
-
-def _redact(text: str) -> str:
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)

@@ -72,6 +72,7 @@ from medallion_assets.errors import ExtractError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
 from medallion_assets.extractors.records import records_to_batch
 from medallion_assets.extractors.registry import register_extractor
+from medallion_resources.redact import redact
 
 __all__ = ["SOURCE_FILE_COLUMN", "FileExtractor", "resolve_path_template", "storage_options_for"]
 
@@ -184,14 +185,6 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
-def _redact(url: str) -> str:
-    """Drop credentials a URL may carry (``user:secret@``, and the query of http(s) URLs)."""
-    url = re.sub(r"(?<=://)[^/@]+@", "***@", url)
-    if url.startswith(("http://", "https://")) and "?" in url:
-        url = url.split("?", 1)[0] + "?***"
-    return url
-
-
 # --- the extractor ----------------------------------------------------------------------------------------
 
 
@@ -234,7 +227,7 @@ class FileExtractor(Extractor):
                 "source '%s': file.path '%s' matched no files for %s; required is false, so the "
                 "partition is empty",
                 self._name,
-                _redact(resolved),
+                redact(resolved),
                 ctx.run_date,
             )
             return
@@ -254,17 +247,17 @@ class FileExtractor(Extractor):
                 root_fs, root_path = fsspec.core.url_to_fs(root, **storage_options_for(root, self.platform))
                 if not root_fs.exists(root_path):
                     return CheckResult(
-                        False, f"folder '{_redact(root)}' of file.path '{_redact(pattern)}' does not exist"
+                        False, f"folder '{redact(root)}' of file.path '{redact(pattern)}' does not exist"
                     )
             _, paths, _ = self._match(resolved)
         except (OSError, ImportError, ValueError) as exc:
-            return CheckResult(False, f"cannot reach file.path '{_redact(pattern)}': {_redact(str(exc))}")
+            return CheckResult(False, f"cannot reach file.path '{redact(pattern)}': {redact(str(exc))}")
         except ExtractError as exc:
             return CheckResult(False, str(exc))
         return CheckResult(
             True,
-            f"{len(paths)} {'file matches' if len(paths) == 1 else 'files match'} '{_redact(pattern)}' "
-            f"(today's template: '{_redact(resolved)}')",
+            f"{len(paths)} {'file matches' if len(paths) == 1 else 'files match'} '{redact(pattern)}' "
+            f"(today's template: '{redact(resolved)}')",
         )
 
     # -- finding files --
@@ -285,14 +278,14 @@ class FileExtractor(Extractor):
                 candidates = kept = [path] if fs.exists(path) else []
         except (OSError, ImportError, ValueError) as exc:
             raise ExtractError(
-                f"source '{self._name}': cannot list file.path '{_redact(url)}': {_redact(str(exc))}"
+                f"source '{self._name}': cannot list file.path '{redact(url)}': {redact(str(exc))}"
             ) from exc
         return fs, sorted(kept), len(candidates) - len(kept)
 
     def _no_match_message(self, pattern: str, resolved: str, run_date: date, skipped: int) -> str:
         text = (
-            f"source '{self._name}': file.path '{_redact(pattern)}' (resolved for run date "
-            f"{run_date.isoformat()} to '{_redact(resolved)}') matched no files"
+            f"source '{self._name}': file.path '{redact(pattern)}' (resolved for run date "
+            f"{run_date.isoformat()} to '{redact(resolved)}') matched no files"
         )
         if skipped:
             text += f" ({skipped} file(s) starting with '_' or '.' were skipped as metadata)"
@@ -311,7 +304,7 @@ class FileExtractor(Extractor):
         self, fs: fsspec.AbstractFileSystem, path: str, ctx: ExtractContext
     ) -> Iterator[pa.RecordBatch]:
         cfg = self.config
-        url = _redact(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path))
+        url = redact(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path))
         fmt = cfg.format or _format_from_extension(path, url, self._name)
         compression = infer_compression(path)
         if compression not in STREAM_COMPRESSIONS:
@@ -343,7 +336,7 @@ class FileExtractor(Extractor):
             if isinstance(exc, _CsvParseError):
                 detail += _locate_csv_problem(fs, path, compression, exc)
             raise ExtractError(
-                f"source '{self._name}': cannot read {fmt} file '{url}': {_redact(detail)}"
+                f"source '{self._name}': cannot read {fmt} file '{url}': {redact(detail)}"
             ) from exc
         self.stats["source_files"].append({"path": url, "size_bytes": size, "sha256": sha256})
         ctx.log.info("source '%s': %s rows from %s", self._name, rows, url)

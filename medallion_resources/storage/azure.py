@@ -37,8 +37,9 @@ import fsspec.asyn
 
 from medallion_assets.config.models import AzureConnectionConfig, LayerStorageConfig, PlatformConfig
 from medallion_assets.errors import StorageError
+from medallion_resources.retry import exception_chain
 from medallion_resources.storage.base import FsspecBackend
-from medallion_resources.storage.retry import RetryPolicy, check_options
+from medallion_resources.storage.retry import check_options, policy_from_options
 
 __all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
 
@@ -134,15 +135,11 @@ class AzureSettings:
 
 
 def _precondition_failed(exc: BaseException) -> bool:
-    current: BaseException | None = exc
-    for _ in range(5):
-        if current is None:
-            return False
+    for current in exception_chain(exc, limit=5):
         if type(current).__name__ in {"ResourceModifiedError", "ResourceExistsError"}:
             return True
         if getattr(current, "status_code", None) in {409, 412}:
             return True
-        current = current.__cause__ or current.__context__
     return False
 
 
@@ -239,4 +236,4 @@ def make_azure_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> A
         settings,
         concurrency=int(layer.options.get("upload_concurrency", 4)),
     )
-    return RetryingBackend(backend, RetryPolicy.from_options(layer.options, secrets=settings.secrets))
+    return RetryingBackend(backend, policy_from_options(layer.options), secrets=settings.secrets)

@@ -29,7 +29,7 @@ import fsspec
 
 from medallion_assets.errors import StorageError
 from medallion_assets.extractors.base import CheckResult
-from medallion_resources.storage.retry import redact
+from medallion_resources.redact import redact
 
 __all__ = ["CHECK_PREFIX", "FsspecBackend", "StorageBackend", "join_relpath"]
 

@@ -1,7 +1,8 @@
 """Backends that wrap another backend: retries of transient faults, and fault injection for tests.
 
 ``RetryingBackend`` is what the object-store factories return: every call of the wrapped backend goes
-through a ``RetryPolicy`` (``medallion_resources.storage.retry``). ``FaultInjectingBackend`` fails a chosen
+through a ``RetryPolicy`` with the storage rule of what is transient
+(``medallion_resources.storage.retry``). ``FaultInjectingBackend`` fails a chosen
 or random fraction of calls with ``TransientStorageError``, before the call or *after* it took effect (a lost
 response), to prove that retries plus the commit protocol keep every committed partition whole::
 
@@ -20,8 +21,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from medallion_resources.redact import Redactor
+from medallion_resources.retry import RetryPolicy
+from medallion_resources.storage import retry
 from medallion_resources.storage.base import StorageBackend
-from medallion_resources.storage.retry import RetryPolicy, TransientStorageError
+from medallion_resources.storage.retry import TransientStorageError
 
 __all__ = ["FaultInjectingBackend", "RetryingBackend", "WrappingBackend"]
 
@@ -101,14 +105,20 @@ class WrappingBackend(StorageBackend):
 
 
 class RetryingBackend(WrappingBackend):
-    """Retries every call of ``inner`` on transient faults; one clear ``StorageError`` after the budget."""
+    """Retries every call of ``inner`` on transient faults; one clear ``StorageError`` after the budget.
 
-    def __init__(self, inner: StorageBackend, policy: RetryPolicy | None = None) -> None:
+    ``secrets`` are the backend's resolved credentials, masked in that error with every other credential form.
+    """
+
+    def __init__(
+        self, inner: StorageBackend, policy: RetryPolicy | None = None, secrets: Iterable[str] = ()
+    ) -> None:
         super().__init__(inner)
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or retry.DEFAULT_POLICY
+        self.redactor = Redactor(secrets)
 
     def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
-        return self.policy.call(operation, self.inner.uri(relpath), fn)
+        return retry.call(self.policy, operation, self.inner.uri(relpath), fn, self.redactor)
 
 
 class FaultInjectingBackend(WrappingBackend):
