@@ -27,10 +27,11 @@ conditions (``If-None-Match: *`` to create, ``If-Match`` to replace), atomic in 
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 from urllib.parse import urlparse
 
 import fsspec.asyn
@@ -44,6 +45,7 @@ from medallion_resources.storage.retry import check_options, policy_from_options
 __all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
 
 _KEY = "platform.azure_connection"
+_log = logging.getLogger("medallion.storage")
 
 
 def _env(conn: AzureConnectionConfig | None, attr: str) -> str | None:
@@ -143,6 +145,21 @@ def _precondition_failed(exc: BaseException) -> bool:
     return False
 
 
+def _without_sdk_retries(client: Any) -> None:
+    """One retry layer: medallion's RetryingBackend. The Azure SDK's own policy (3 retries per request after
+    about 15 s, 18 s, 24 s) would multiply its budget; adlfs passes no retry settings to the clients it
+    builds, so the policy object in ``client``'s pipeline (shared by the container and blob clients made
+    from it) is told to stop."""
+    policy = getattr(getattr(client, "_config", None), "retry_policy", None)
+    if policy is None or not hasattr(policy, "total_retries"):
+        _log.warning(
+            "azure: cannot switch off the Azure SDK's own retries (azure-storage-blob changed its client "
+            "configuration); they now multiply options.retry"
+        )
+        return
+    policy.total_retries = 0
+
+
 class AzureBackend(FsspecBackend):
     """Blobs under ``abfs://<container>/<prefix>``; see the module docstring for the YAML."""
 
@@ -164,6 +181,7 @@ class AzureBackend(FsspecBackend):
             max_concurrency=self.concurrency,
             **self.settings.fsspec_options(),
         )
+        _without_sdk_retries(fs.service_client)
         super().__init__(fs, f"{container}/{prefix.strip('/')}".rstrip("/"))
 
     def _ensure_parent(self, full: str) -> None:
@@ -178,6 +196,13 @@ class AzureBackend(FsspecBackend):
         with self._op("put_file", relpath):
             self.fs.put_file(str(local_path), full, overwrite=True)
         Path(local_path).unlink(missing_ok=True)
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        stream = super().open_read(relpath)
+        client = getattr(stream, "container_client", None)  # adlfs builds one client per open file
+        if client is not None:
+            _without_sdk_retries(client)
+        return stream
 
     def read_versioned(self, relpath: str) -> tuple[bytes, str]:
         async def get() -> tuple[bytes, str]:

@@ -155,12 +155,17 @@ class S3Backend(FsspecBackend):
         self.settings = settings or S3Settings()
         self.bucket = bucket
         self.upload_concurrency = max(1, upload_concurrency)
+        options = self.settings.fsspec_options()
+        # One retry layer: medallion's RetryingBackend. botocore (5 tries per request) and s3fs (5 tries per
+        # call) would multiply its budget, so both are off here (file sources keep them: no wrapper there).
+        options["config_kwargs"] = {**options.get("config_kwargs", {}), "retries": {"total_max_attempts": 1}}
         fs = s3fs.S3FileSystem(
             skip_instance_cache=True,
             use_listings_cache=False,
             default_block_size=int(chunksize_mb * 1024 * 1024),
-            **self.settings.fsspec_options(),
+            **options,
         )
+        fs.retries = 1  # s3fs's own loop: one try (0 would never call)
         self.chunksize = max(5 * 1024 * 1024, int(chunksize_mb * 1024 * 1024))
         super().__init__(fs, f"{bucket}/{prefix.strip('/')}".rstrip("/"))
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import random
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from medallion_resources.redact import Redactor
 from medallion_resources.retry import RetryPolicy
@@ -119,6 +120,60 @@ class RetryingBackend(WrappingBackend):
 
     def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
         return retry.call(self.policy, operation, self.inner.uri(relpath), fn, self.redactor)
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        """A stream whose reads are retried too: a read that breaks re-opens the object at the offset."""
+        stream = self._call("open_read", relpath, lambda: self.inner.open_read(relpath))
+        reader = _ResumingReader(
+            stream,
+            lambda: self.inner.open_read(relpath),
+            lambda fn: self._call("read", relpath, fn),
+        )
+        return cast(BinaryIO, reader)
+
+
+class _ResumingReader(io.RawIOBase):
+    """Reads ``stream``; after a failed read the next attempt re-opens the object and seeks to where the
+    last good read ended (the libraries' own mid-stream retries are off: one retry layer)."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        reopen: Callable[[], BinaryIO],
+        call: Callable[[Callable[[], bytes]], bytes],
+    ) -> None:
+        super().__init__()
+        self._stream, self._reopen, self._call = stream, reopen, call
+        self._position = 0
+        self._broken = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._call(lambda: self._read(len(buffer)))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _read(self, size: int) -> bytes:
+        if self._broken:
+            with contextlib.suppress(Exception):
+                self._stream.close()
+            self._stream = self._reopen()
+            self._stream.seek(self._position)
+            self._broken = False
+        try:
+            data = self._stream.read(size)
+        except BaseException:
+            self._broken = True
+            raise
+        self._position += len(data)
+        return bytes(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        super().close()
 
 
 class FaultInjectingBackend(WrappingBackend):
