@@ -73,7 +73,7 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
-        cap = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** min(max(retry - 1, 0), 60))
+        cap = min(self.max_delay_seconds, self.base_delay_seconds * 2.0 ** min(max(retry - 1, 0), 60))
         return cap * (1 - self.jitter * self.rng.random())
 
     def gives_up(self, attempts: int, elapsed: float) -> bool:

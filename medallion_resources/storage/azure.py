@@ -172,6 +172,7 @@ class AzureBackend(FsspecBackend):
         import adlfs
 
         self.settings = settings or AzureSettings()
+        self.secrets = self.settings.secrets
         self.container = container
         self.concurrency = max(1, concurrency)
         self.upload_concurrency = self.concurrency  # parts in parallel, and blocks of one part in parallel

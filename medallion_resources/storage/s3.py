@@ -153,6 +153,7 @@ class S3Backend(FsspecBackend):
         import s3fs
 
         self.settings = settings or S3Settings()
+        self.secrets = self.settings.secrets
         self.bucket = bucket
         self.upload_concurrency = max(1, upload_concurrency)
         options = self.settings.fsspec_options()

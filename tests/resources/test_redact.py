@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fsspec
 import pytest
 
+from medallion_assets.errors import StorageError
 from medallion_resources.redact import MASK, Redactor, redact
+from medallion_resources.storage import FsspecBackend
 
 KNOWN = ("S3cr@t Pw/+=", "SuperSecretKey123")
 
@@ -80,3 +83,19 @@ def test_short_known_values_are_not_masked_as_free_text() -> None:
 
 def test_the_function_form_adds_known_values_to_the_same_rules() -> None:
     assert redact("x https://u:p@h/?sig=1 tok3n", ("tok3n",)) == "x https://***@h/?sig=*** ***"
+
+
+def test_a_backend_error_never_carries_the_backends_resolved_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    class _Keyed(FsspecBackend):
+        secrets = ("AccountKeyValue0123456789",)
+
+    fs = fsspec.filesystem("memory")
+    backend = _Keyed(fs, "/redact-probe")
+
+    def refuse(path: str, *args: object, **kwargs: object) -> bytes:
+        raise OSError(f"cannot sign request for {path} with key AccountKeyValue0123456789")
+
+    monkeypatch.setattr(fs, "cat_file", refuse)
+    with pytest.raises(StorageError, match="read_bytes memory:///redact-probe/x failed") as info:
+        backend.read_bytes("x")
+    assert "AccountKeyValue0123456789" not in str(info.value)
