@@ -37,7 +37,8 @@ _USERINFO = re.compile(r"(?<=://)[^/?#\s'\"]*@")
 _QUERY_PARAM = re.compile(r"(?<=[?&])([^=&#\s'\"]+)=([^&#\s'\"]*)")
 _URL_QUERY = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^?\s'\"]*\?[^\s'\"]*")
 _PAIR = re.compile(
-    r"(?i)\b((?:[\w-]*[_-])?(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig|SecretAccessKey|aws_secret_access_key|"
+    r"(?i)\b((?:[\w-]*[_-])?"  # a prefix: db_password=, x-api_key=
+    r"(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig|SecretAccessKey|aws_secret_access_key|"
     r"aws_session_token|client_secret|password|passwd|pwd|token|access_token|refresh_token|api_key|apikey|"
     r"X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token))=[^;&\s'\"]+"
 )
