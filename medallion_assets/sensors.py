@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -41,6 +40,7 @@ from medallion_assets.assets import partitions_def_for
 from medallion_assets.errors import ExtractError
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeIOManager
+from medallion_resources.redact import redact
 from medallion_resources.sql.connect import SqlTarget, create_sa_engine
 from medallion_resources.sql.query import SOURCE_ALIAS, base_select, validate_identifier
 
@@ -98,7 +98,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     assert file is not None
     partitions = partitions_def_for(spec)
 
-    @_sensor(spec, f"Loads the partitions of new or changed files matching {_redact(file.path)}.")
+    @_sensor(spec, f"Loads the partitions of new or changed files matching {redact(file.path)}.")
     def _file_arrival(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         cursor = _load_cursor(context.cursor)
         seen: dict[str, str] = dict(cursor.get("partitions", {}))
@@ -107,7 +107,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             found = file_partitions(file.path, last_partition=last, timezone=spec.partitions.timezone)
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
             return dg.SensorResult(
-                skip_reason=f"cannot list file.path '{_redact(file.path)}': {_redact(str(exc))}",
+                skip_reason=f"cannot list file.path '{redact(file.path)}': {redact(str(exc))}",
                 cursor=context.cursor,
             )
         requests = []
@@ -126,7 +126,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         new_cursor = json.dumps({"partitions": seen}, sort_keys=True)
         if not requests:
             return dg.SensorResult(
-                skip_reason=f"no new or changed files matching '{_redact(file.path)}' "
+                skip_reason=f"no new or changed files matching '{redact(file.path)}' "
                 f"({sum(len(f) for f in found.values())} file(s) seen)",
                 cursor=new_cursor,
             )
@@ -286,7 +286,3 @@ def _is_after(value: Any, loaded: str) -> bool:
     except (ValueError, ArithmeticError):
         pass
     return str(value) > loaded
-
-
-def _redact(text: str) -> str:
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)

@@ -55,7 +55,7 @@ from medallion_assets.errors import ApiError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
 from medallion_assets.extractors.records import records_to_batch
 from medallion_assets.extractors.registry import register_extractor
-from medallion_resources.http import ApiSession, HttpSettings, RequestSpec, RetryPolicy
+from medallion_resources.http import ApiSession, HttpSettings, RequestSpec, retry_policy
 
 __all__ = ["ApiExtractor", "WatermarkTracker", "render_template"]
 
@@ -137,7 +137,7 @@ class ApiExtractor(Extractor):
             rate_limit_rps=rps or None,
             burst=pick("burst"),
             timeout_seconds=pick("timeout_seconds"),
-            retry=RetryPolicy(max_retries=pick("max_retries"), backoff_seconds=pick("retry_backoff_seconds")),
+            retry=retry_policy(pick("max_retries"), pick("retry_backoff_seconds")),
             use_async=cfg.use_async,
             prefetch_pages=cfg.prefetch_pages,
             data_path=cfg.data_path,

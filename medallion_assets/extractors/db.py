@@ -253,14 +253,14 @@ class DbExtractor(Extractor):
         try:
             target = self._target()
             base = self._base(target)
-            select_engine(self.config.engine, target, RetryPolicy(attempts=1))
-            columns = describe_query(target, base, RetryPolicy(attempts=1))
+            select_engine(self.config.engine, target, RetryPolicy(max_attempts=1))
+            columns = describe_query(target, base, RetryPolicy(max_attempts=1))
             inc = self.config.incremental
             if inc is not None:
                 cursor = find_column(columns, inc.cursor_column)
                 horizon_applies = inc.mode == "watermark" and inc.commit_horizon and cursor.kind in _TEMPORAL
                 if horizon_applies and target.dialect == "postgresql":
-                    commit_horizon(target, RetryPolicy(attempts=1))
+                    commit_horizon(target, RetryPolicy(max_attempts=1))
         except ExtractError as exc:
             return CheckResult(False, str(exc))
         described = ", ".join(f"{c.name} {c.arrow_type or 'inferred'}" for c in columns)

@@ -2,7 +2,8 @@
 
 Layers (each a module): ``flow`` (sans-I/O actions and the sync/async drivers), ``ratelimit`` (token bucket
 per host), ``retry`` (backoff, ``Retry-After``), ``auth`` and ``pagination`` (one class per YAML ``type``,
-each with a registry), ``redact`` (secrets out of messages) and ``client`` (``ApiSession``).
+each with a registry) and ``client`` (``ApiSession``); secrets leave messages through the one redactor,
+``medallion_resources.redact``.
 """
 
 from medallion_resources.http.auth import AUTH_TYPES, Auth, create_auth
@@ -18,6 +19,7 @@ from medallion_resources.http.pagination import (
 )
 from medallion_resources.http.ratelimit import TokenBucket, bucket_for_host
 from medallion_resources.http.retry import RetryPolicy, retry_after_seconds
+from medallion_resources.http.retry import policy as retry_policy
 
 __all__ = [
     "AUTH_TYPES",
@@ -37,4 +39,5 @@ __all__ = [
     "create_paginator",
     "lookup",
     "retry_after_seconds",
+    "retry_policy",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ from medallion_resources.http.pagination import (
     lookup,
 )
 from medallion_resources.http.ratelimit import TokenBucket, bucket_for_host
-from medallion_resources.http.redact import Redactor
-from medallion_resources.http.retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
+from medallion_resources.http.retry import DEFAULT_POLICY, RETRY_STATUSES, is_transient, retry_after_seconds
+from medallion_resources.redact import Redactor
+from medallion_resources.retry import RetryPolicy
 
 __all__ = ["ApiSession", "HttpSettings", "HttpStats"]
 
@@ -43,7 +45,7 @@ class HttpSettings:
     rate_limit_rps: float | None = 10.0
     burst: int = 10
     timeout_seconds: float = 30.0
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = DEFAULT_POLICY
     use_async: bool = False
     prefetch_pages: int = 2
     data_path: str | None = None
@@ -97,7 +99,7 @@ class ApiSession:
         """Rate limit, authenticate, send; retry 429/5xx/timeouts/connection errors with backoff (and
         ``Retry-After``); refresh credentials once on a 401."""
         policy = self.settings.retry
-        retries, refreshed = 0, False
+        retries, refreshed, started = 0, False, time.monotonic()
         while True:
             while self.bucket is not None and (wait := self.bucket.acquire()) > 0:
                 self.stats.throttled_seconds += wait
@@ -107,7 +109,9 @@ class ApiSession:
             self.stats.requests += 1
             try:
                 response: httpx.Response = yield Send(request)
-            except httpx.TransportError as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 status, failure, wait_for = None, f"{type(exc).__name__} (no response)", None
             else:
                 status = response.status_code
@@ -124,16 +128,16 @@ class ApiSession:
                         status=status,
                     )
                 failure, wait_for = f"HTTP {status}", retry_after_seconds(response)
-            if retries >= policy.max_retries:
+            if policy.gives_up(retries + 1, time.monotonic() - started):
                 raise ApiError(
                     f"{spec.method} {self._url(request)} failed after {retries + 1} attempt(s) "
-                    f"(max_retries={policy.max_retries}); last: {failure}",
+                    f"(max_retries={policy.max_attempts - 1}); last: {failure}",
                     url=self._url(request),
                     status=status,
                 )
             retries += 1
             self.stats.retries += 1
-            delay = wait_for if wait_for is not None else policy.backoff(retries)
+            delay = wait_for if wait_for is not None else policy.delay(retries)
             if wait_for is not None:
                 self.stats.throttled_seconds += delay
             yield Sleep(delay)

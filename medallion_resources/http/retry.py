@@ -1,35 +1,44 @@
-"""When to retry a request and how long to wait: exponential backoff with jitter, and ``Retry-After``."""
+"""When an HTTP request is worth another attempt, the HTTP default of the one retry policy, and
+``Retry-After``.
+
+The policy itself (backoff, jitter, budget) is ``medallion_resources.retry.RetryPolicy``; the client's
+sans-I/O flow asks it for ``delay`` and ``gives_up`` and yields the sleeps itself.
+"""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "retry_after_seconds"]
+from medallion_resources.retry import TRANSIENT_STATUSES, RetryPolicy
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+__all__ = ["DEFAULT_POLICY", "RETRY_STATUSES", "RetryPolicy", "is_transient", "policy", "retry_after_seconds"]
+
+RETRY_STATUSES = TRANSIENT_STATUSES
 """Statuses worth another attempt (throttling, transient server trouble); any other 4xx/5xx fails now."""
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 MAX_RETRY_AFTER_SECONDS = 300.0
 """A ``Retry-After`` beyond this is capped (the attempt after it may be throttled again, and counted)."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """``max_retries`` attempts after the first; the n-th waits ``base * 2**(n-1)`` (capped), jittered
-    to between half and all of it so that many clients do not retry in lock-step."""
+def policy(max_retries: int = 5, backoff_seconds: float = 0.5) -> RetryPolicy:
+    """The policy of ``api.max_retries`` / ``api.retry_backoff_seconds``: ``max_retries`` attempts after the
+    first; the n-th waits ``backoff_seconds * 2**(n-1)`` (at most 30 s), jittered to between half and all
+    of it so that many clients do not retry in lock-step."""
+    return RetryPolicy(
+        max_attempts=max_retries + 1, base_delay_seconds=backoff_seconds, max_delay_seconds=30.0, jitter=0.5
+    )
 
-    max_retries: int = 5
-    backoff_seconds: float = 0.5
-    max_backoff_seconds: float = 30.0
 
-    def backoff(self, retry_number: int) -> float:
-        delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (retry_number - 1))
-        return delay * (0.5 + random.random() / 2)
+DEFAULT_POLICY = policy()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A request that got no response (connect/read timeout, refused or dropped connection) may be retried;
+    a response is judged by its status (``RETRY_STATUSES``)."""
+    return isinstance(exc, httpx.TransportError)
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

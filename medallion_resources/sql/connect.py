@@ -1,44 +1,41 @@
 """Connecting to a SQL database: the URL, its redaction, and retries of transient connection failures.
 
 The URL comes from the environment variable named by ``db.url_env`` (or, without credentials, from
-``db.url``). Every message that could carry it goes through ``SqlTarget.redact``: the password is replaced
-by ``***`` wherever it appears, and the target is described as ``<dialect> database '<db>' on <host>:<port>``.
+``db.url``). Every message that could carry it goes through ``SqlTarget.redact`` (the one redactor,
+``medallion_resources.redact``, with the password as a known secret), and the target is described as
+``<dialect> database '<db>' on <host>:<port>``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from medallion_resources.errors import ExtractError
+from medallion_resources.redact import redact
+from medallion_resources.retry import RetryBudgetSpent, RetryPolicy, exception_chain
 
-__all__ = ["RetryPolicy", "SqlTarget", "connect_with_retries", "create_sa_engine", "is_transient"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "RetryPolicy",
+    "SqlTarget",
+    "connect_with_retries",
+    "create_sa_engine",
+    "is_transient",
+]
 
 T = TypeVar("T")
 _log = logging.getLogger("medallion.sql")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry a connection that failed for a transient reason."""
-
-    attempts: int = 4
-    first_delay: float = 0.5
-    max_delay: float = 8.0
-
-    def delays(self) -> list[float]:
-        return [min(self.first_delay * 2**i, self.max_delay) for i in range(self.attempts - 1)]
-
-
-DEFAULT_RETRY = RetryPolicy()
+DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_delay_seconds=0.5, max_delay_seconds=8.0, jitter=0.0)
+"""Connections: 4 tries, waiting 0.5, 1 and 2 s (a server starting up, a failover)."""
 
 
 @dataclass(frozen=True)
@@ -95,16 +92,9 @@ class SqlTarget:
         return self.url.render_as_string(hide_password=True)
 
     def redact(self, text: str) -> str:
-        """``text`` with the password (raw and URL-encoded) replaced by ``***``."""
+        """``text`` without the password (raw and URL-encoded) or any other credential form."""
         password = self.url.password
-        if password:
-            for form in (str(password), quote(str(password), safe=""), quote_plus(str(password))):
-                text = _mask(text, form)
-        return text
-
-
-def _mask(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+        return redact(text, (str(password),) if password else ())
 
 
 def create_sa_engine(target: SqlTarget) -> sa.Engine:
@@ -130,10 +120,13 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    # other DBAPI drivers (ADBC, raw psycopg): connection trouble is their OperationalError/InterfaceError
-    return type(exc).__name__ in ("OperationalError", "InterfaceError")
+    for item in exception_chain(exc):
+        if isinstance(item, ConnectionError | TimeoutError):
+            return True
+        # other DBAPI drivers (ADBC, raw psycopg): connection trouble is their OperationalError/InterfaceError
+        if type(item).__name__ in ("OperationalError", "InterfaceError"):
+            return True
+    return False
 
 
 def connect_with_retries(
@@ -145,28 +138,30 @@ def connect_with_retries(
         ExtractError: naming the host and database (never the password) once the attempts are spent, or at
             once for a failure that is not transient (bad credentials are reported as the server words it).
     """
-    delays = policy.delays()
-    for attempt in range(policy.attempts):
-        try:
-            return connect()
-        except Exception as exc:  # noqa: BLE001 - classified just below, re-raised as ExtractError
-            transient = is_transient(exc)
-            if transient and attempt < len(delays):
-                _log.warning(
-                    "connecting to %s failed (attempt %d of %d), retrying in %.1fs: %s",
-                    target.describe(),
-                    attempt + 1,
-                    policy.attempts,
-                    delays[attempt],
-                    target.redact(_first_line(exc)),
-                )
-                time.sleep(delays[attempt])
-                continue
-            tries = f" after {attempt + 1} attempts" if attempt else ""
-            raise ExtractError(
-                f"cannot connect to {target.describe()}{tries}: {target.redact(_first_line(exc))}"
-            ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+    retried = 0
+
+    def log(attempt: int, delay: float, exc: Exception) -> None:
+        nonlocal retried
+        retried = attempt
+        _log.warning(
+            "connecting to %s failed (attempt %d of %d), retrying in %.1fs: %s",
+            target.describe(),
+            attempt,
+            policy.max_attempts,
+            delay,
+            target.redact(_first_line(exc)),
+        )
+
+    try:
+        return policy.call(connect, is_transient, on_retry=log)
+    except RetryBudgetSpent as spent:
+        attempts, last = spent.attempts, spent.last
+    except Exception as exc:  # noqa: BLE001 - not transient: re-raised as ExtractError
+        attempts, last = retried + 1, exc
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    raise ExtractError(
+        f"cannot connect to {target.describe()}{tries}: {target.redact(_first_line(last))}"
+    ) from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -27,22 +27,25 @@ conditions (``If-None-Match: *`` to create, ``If-Match`` to replace), atomic in 
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 from urllib.parse import urlparse
 
 import fsspec.asyn
 
 from medallion_assets.config.models import AzureConnectionConfig, LayerStorageConfig, PlatformConfig
 from medallion_resources.errors import StorageError
+from medallion_resources.retry import exception_chain
 from medallion_resources.storage.base import FsspecBackend
-from medallion_resources.storage.retry import RetryPolicy, check_options
+from medallion_resources.storage.retry import check_options, policy_from_options
 
 __all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
 
 _KEY = "platform.azure_connection"
+_log = logging.getLogger("medallion.storage")
 
 
 def _env(conn: AzureConnectionConfig | None, attr: str) -> str | None:
@@ -134,16 +137,27 @@ class AzureSettings:
 
 
 def _precondition_failed(exc: BaseException) -> bool:
-    current: BaseException | None = exc
-    for _ in range(5):
-        if current is None:
-            return False
+    for current in exception_chain(exc, limit=5):
         if type(current).__name__ in {"ResourceModifiedError", "ResourceExistsError"}:
             return True
         if getattr(current, "status_code", None) in {409, 412}:
             return True
-        current = current.__cause__ or current.__context__
     return False
+
+
+def _without_sdk_retries(client: Any) -> None:
+    """One retry layer: medallion's RetryingBackend. The Azure SDK's own policy (3 retries per request after
+    about 15 s, 18 s, 24 s) would multiply its budget; adlfs passes no retry settings to the clients it
+    builds, so the policy object in ``client``'s pipeline (shared by the container and blob clients made
+    from it) is told to stop."""
+    policy = getattr(getattr(client, "_config", None), "retry_policy", None)
+    if policy is None or not hasattr(policy, "total_retries"):
+        _log.warning(
+            "azure: cannot switch off the Azure SDK's own retries (azure-storage-blob changed its client "
+            "configuration); they now multiply options.retry"
+        )
+        return
+    policy.total_retries = 0
 
 
 class AzureBackend(FsspecBackend):
@@ -158,6 +172,7 @@ class AzureBackend(FsspecBackend):
         import adlfs
 
         self.settings = settings or AzureSettings()
+        self.secrets = self.settings.secrets
         self.container = container
         self.concurrency = max(1, concurrency)
         self.upload_concurrency = self.concurrency  # parts in parallel, and blocks of one part in parallel
@@ -167,6 +182,7 @@ class AzureBackend(FsspecBackend):
             max_concurrency=self.concurrency,
             **self.settings.fsspec_options(),
         )
+        _without_sdk_retries(fs.service_client)
         super().__init__(fs, f"{container}/{prefix.strip('/')}".rstrip("/"))
 
     def _ensure_parent(self, full: str) -> None:
@@ -181,6 +197,13 @@ class AzureBackend(FsspecBackend):
         with self._op("put_file", relpath):
             self.fs.put_file(str(local_path), full, overwrite=True)
         Path(local_path).unlink(missing_ok=True)
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        stream = super().open_read(relpath)
+        client = getattr(stream, "container_client", None)  # adlfs builds one client per open file
+        if client is not None:
+            _without_sdk_retries(client)
+        return stream
 
     def read_versioned(self, relpath: str) -> tuple[bytes, str]:
         async def get() -> tuple[bytes, str]:
@@ -239,4 +262,4 @@ def make_azure_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> A
         settings,
         concurrency=int(layer.options.get("upload_concurrency", 4)),
     )
-    return RetryingBackend(backend, RetryPolicy.from_options(layer.options, secrets=settings.secrets))
+    return RetryingBackend(backend, policy_from_options(layer.options), secrets=settings.secrets)

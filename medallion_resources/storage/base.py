@@ -29,7 +29,7 @@ import fsspec
 
 from medallion_resources.checks import CheckResult
 from medallion_resources.errors import StorageError
-from medallion_resources.storage.retry import redact
+from medallion_resources.redact import redact
 
 __all__ = ["CHECK_PREFIX", "FsspecBackend", "StorageBackend", "join_relpath"]
 
@@ -187,6 +187,8 @@ class FsspecBackend(StorageBackend):
     """
 
     name: ClassVar[str] = "fsspec"
+    secrets: tuple[str, ...] = ()
+    """Resolved credentials of the filesystem, masked in every error (set by S3/Azure from their settings)."""
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
         self.fs = fs
@@ -222,7 +224,7 @@ class FsspecBackend(StorageBackend):
         except FileNotFoundError:
             raise
         except OSError as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}")  # SAS tokens, signed URLs, keys
+            detail = redact(f"{type(exc).__name__}: {exc}", self.secrets)  # SAS tokens, signed URLs, keys
             raise StorageError(f"{operation} {self.uri(relpath)} failed: {detail}") from exc
 
     def _ensure_parent(self, full: str) -> None:

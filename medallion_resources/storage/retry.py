@@ -1,18 +1,19 @@
-"""Retries of transient storage faults: exponential backoff with full jitter, then one clear error.
+"""When a storage call is worth a retry, and the storage flavour of the one retry policy.
 
 Object stores fail in ways that go away: throttling (S3 ``SlowDown``, HTTP 429/503), server errors (5xx),
-dropped connections and timeouts. ``RetryPolicy.call`` runs one storage call, retries it while the failure
-is *transient* (``is_transient``), sleeping ``uniform(0, min(max_delay, base_delay * 2**n))`` between tries
-(AWS's "full jitter", which spreads the retries of many writers), and after ``max_attempts`` tries (or
+dropped connections and timeouts. ``call`` runs one storage call through a ``RetryPolicy``
+(``medallion_resources.retry``: exponential backoff with full jitter), retrying it while the failure is
+*transient* (``is_transient``, the storage rule), and after ``max_attempts`` tries (or
 ``max_elapsed_seconds``) raises ``StorageError`` naming the operation, the object and how long it tried.
 Anything else (a missing object, access denied, a bad bucket name) is raised at once: retrying cannot fix it.
 
 Every operation a backend offers is idempotent (puts of whole objects, deletes, reads), so repeating a call
 whose response was lost is safe; the conditional manifest put reports a lost-but-applied put as "precondition
 failed", which the commit protocol resolves by re-reading the manifest (``medallion_resources.manifest``).
+This is the only retry layer of the S3 and Azure backends: s3fs/botocore and the Azure SDK are built with
+their own retries off (``docs/storage.md``), so the budget configured here is the budget spent.
 
-Messages never carry credentials: ``redact`` strips URL user-info, query strings (pre-signed URLs, SAS
-tokens) and ``key=value`` secrets of connection strings.
+Messages never carry credentials (``medallion_resources.redact``).
 
 YAML (per layer, all optional)::
 
@@ -25,20 +26,32 @@ YAML (per layer, all optional)::
 
 from __future__ import annotations
 
-import random
+import dataclasses
 import re
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from medallion_resources.errors import StorageError
+from medallion_resources.redact import Redactor
+from medallion_resources.retry import TRANSIENT_STATUSES, RetryBudgetSpent, RetryPolicy, exception_chain
 
-__all__ = ["RetryPolicy", "TransientStorageError", "check_options", "is_transient", "redact"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "RetryPolicy",
+    "TransientStorageError",
+    "call",
+    "check_options",
+    "is_transient",
+    "policy_from_options",
+]
 
 T = TypeVar("T")
 
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_POLICY = RetryPolicy(
+    max_attempts=6, base_delay_seconds=0.1, max_delay_seconds=5.0, max_elapsed_seconds=120.0, jitter=1.0
+)
+"""What ``options.retry`` starts from: 6 tries, full jitter, waits capped at 5 s, at most 2 minutes."""
+
 # Error codes and message fragments of throttling and server-side faults (S3, Azure, HTTP stacks).
 _TRANSIENT_TEXT = re.compile(
     r"SlowDown|Throttl|TooManyRequests|RequestLimitExceeded|ServiceUnavailable|ServerBusy|InternalError|"
@@ -88,18 +101,9 @@ def _status_of(exc: BaseException) -> int | None:
     return None
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 10:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def is_transient(exc: BaseException) -> bool:
     """True for throttling, 5xx, timeouts and dropped connections anywhere in the exception's chain."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     if isinstance(chain[0], _PERMANENT):
         return False
     for item in chain:
@@ -109,26 +113,13 @@ def is_transient(exc: BaseException) -> bool:
             return True
         status = _status_of(item)
         if status is not None:
-            if status in TRANSIENT_STATUS:
+            if status in TRANSIENT_STATUSES:
                 return True
             if 400 <= status < 500:
                 return False
         if _TRANSIENT_TEXT.search(str(item)):
             return True
     return False
-
-
-_SECRET_PATTERNS = (
-    (re.compile(r"(?<=://)[^/@\s]+@"), "***@"),  # user:password@host
-    (re.compile(r"\?[^\s'\"]*"), "?***"),  # query strings: pre-signed URLs, SAS tokens
-    (
-        re.compile(
-            r"(?i)\b(AccountKey|SharedAccessSignature|sig|SecretAccessKey|aws_secret_access_key|"
-            r"client_secret|password|token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=[^;&\s'\"]+"
-        ),
-        r"\1=***",
-    ),
-)
 
 
 def check_options(backend: str, options: Mapping[str, Any], allowed: set[str]) -> None:
@@ -141,68 +132,32 @@ def check_options(backend: str, options: Mapping[str, Any], allowed: set[str]) -
         )
 
 
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` without credentials: URL user-info, query strings, ``Key=secret`` pairs and ``secrets``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+def policy_from_options(options: Mapping[str, Any]) -> RetryPolicy:
+    """A layer's ``options.retry`` over ``DEFAULT_POLICY``; bad keys or values are a clear error."""
+    raw = dict(options.get("retry") or {})
+    allowed = {"max_attempts", "base_delay_seconds", "max_delay_seconds", "max_elapsed_seconds"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise StorageError(
+            f"options.retry: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+    try:
+        values: dict[str, Any] = {k: (int if k == "max_attempts" else float)(v) for k, v in raw.items()}
+        return dataclasses.replace(DEFAULT_POLICY, **values)
+    except (TypeError, ValueError) as exc:
+        raise StorageError(f"options.retry: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long a storage call is retried; see the module docstring."""
-
-    max_attempts: int = 6
-    base_delay_seconds: float = 0.1
-    max_delay_seconds: float = 5.0
-    max_elapsed_seconds: float = 120.0
-    # Values that must never appear in an error message (resolved secrets of the backend).
-    secrets: tuple[str, ...] = field(default=(), repr=False)
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any], secrets: tuple[str, ...] = ()) -> RetryPolicy:
-        """Build from a layer's ``options.retry`` mapping; unknown keys are a clear error."""
-        raw = dict(options.get("retry") or {})
-        allowed = {"max_attempts", "base_delay_seconds", "max_delay_seconds", "max_elapsed_seconds"}
-        unknown = sorted(set(raw) - allowed)
-        if unknown:
-            raise StorageError(
-                f"options.retry: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-            )
-        try:
-            policy = cls(**{k: type(getattr(cls, k))(v) for k, v in raw.items()}, secrets=secrets)
-        except (TypeError, ValueError) as exc:
-            raise StorageError(f"options.retry: {exc}") from exc
-        if policy.max_attempts < 1 or policy.base_delay_seconds < 0 or policy.max_delay_seconds < 0:
-            raise StorageError("options.retry: max_attempts must be >= 1 and delays >= 0")
-        return policy
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based): full jitter over an exponential cap."""
-        cap = min(self.max_delay_seconds, self.base_delay_seconds * (2**retry))
-        return self.rng.uniform(0, cap)
-
-    def call(self, operation: str, where: str, fn: Callable[[], T]) -> T:
-        """Run ``fn``; retry transient failures; ``StorageError`` naming ``operation`` and ``where`` after."""
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return fn()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                elapsed = time.monotonic() - started
-                if attempt >= self.max_attempts or elapsed >= self.max_elapsed_seconds:
-                    detail = redact(f"{type(exc).__name__}: {exc}", self.secrets)
-                    raise StorageError(
-                        f"{operation} {redact(where, self.secrets)} failed after {attempt} attempt(s) over "
-                        f"{elapsed:.1f}s (transient errors; retry budget spent): {detail}"
-                    ) from None
-                self.sleep(self.delay(attempt - 1))
+def call(
+    policy: RetryPolicy, operation: str, where: str, fn: Callable[[], T], redactor: Redactor | None = None
+) -> T:
+    """Run ``fn``; retry transient failures; ``StorageError`` naming ``operation`` and ``where`` after."""
+    redactor = redactor or Redactor()
+    try:
+        return policy.call(fn, is_transient)
+    except RetryBudgetSpent as spent:
+        detail = redactor.text(f"{type(spent.last).__name__}: {spent.last}")
+        raise StorageError(
+            f"{operation} {redactor.text(where)} failed after {spent.attempts} attempt(s) over "
+            f"{spent.elapsed:.1f}s (transient errors; retry budget spent): {detail}"
+        ) from None

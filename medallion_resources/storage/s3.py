@@ -38,8 +38,9 @@ import fsspec.asyn
 
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig, S3ConnectionConfig
 from medallion_resources.errors import StorageError
+from medallion_resources.retry import exception_chain
 from medallion_resources.storage.base import FsspecBackend
-from medallion_resources.storage.retry import RetryPolicy, check_options
+from medallion_resources.storage.retry import check_options, policy_from_options
 
 __all__ = ["S3Backend", "S3Settings", "make_s3_backend"]
 
@@ -119,10 +120,7 @@ class S3Settings:
 
 
 def _precondition_failed(exc: BaseException) -> bool:
-    current: BaseException | None = exc
-    for _ in range(5):
-        if current is None:
-            return False
+    for current in exception_chain(exc, limit=5):
         response = getattr(current, "response", None)
         if isinstance(response, dict):
             code = str(response.get("Error", {}).get("Code", ""))
@@ -134,7 +132,6 @@ def _precondition_failed(exc: BaseException) -> bool:
         text = str(current)
         if any(m in text for m in ("PreconditionFailed", "ConditionalRequestConflict", "pre-conditions")):
             return True
-        current = current.__cause__ or current.__context__
     return False
 
 
@@ -156,14 +153,20 @@ class S3Backend(FsspecBackend):
         import s3fs
 
         self.settings = settings or S3Settings()
+        self.secrets = self.settings.secrets
         self.bucket = bucket
         self.upload_concurrency = max(1, upload_concurrency)
+        options = self.settings.fsspec_options()
+        # One retry layer: medallion's RetryingBackend. botocore (5 tries per request) and s3fs (5 tries per
+        # call) would multiply its budget, so both are off here (file sources keep them: no wrapper there).
+        options["config_kwargs"] = {**options.get("config_kwargs", {}), "retries": {"total_max_attempts": 1}}
         fs = s3fs.S3FileSystem(
             skip_instance_cache=True,
             use_listings_cache=False,
             default_block_size=int(chunksize_mb * 1024 * 1024),
-            **self.settings.fsspec_options(),
+            **options,
         )
+        fs.retries = 1  # s3fs's own loop: one try (0 would never call)
         self.chunksize = max(5 * 1024 * 1024, int(chunksize_mb * 1024 * 1024))
         super().__init__(fs, f"{bucket}/{prefix.strip('/')}".rstrip("/"))
 
@@ -230,4 +233,4 @@ def make_s3_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Any:
         chunksize_mb=float(options.get("multipart_chunksize_mb", 50)),
         upload_concurrency=int(options.get("upload_concurrency", 4)),
     )
-    return RetryingBackend(backend, RetryPolicy.from_options(options, secrets=settings.secrets))
+    return RetryingBackend(backend, policy_from_options(options), secrets=settings.secrets)

@@ -1,7 +1,8 @@
 """Backends that wrap another backend: retries of transient faults, and fault injection for tests.
 
 ``RetryingBackend`` is what the object-store factories return: every call of the wrapped backend goes
-through a ``RetryPolicy`` (``medallion_resources.storage.retry``). ``FaultInjectingBackend`` fails a chosen
+through a ``RetryPolicy`` with the storage rule of what is transient
+(``medallion_resources.storage.retry``). ``FaultInjectingBackend`` fails a chosen
 or random fraction of calls with ``TransientStorageError``, before the call or *after* it took effect (a lost
 response), to prove that retries plus the commit protocol keep every committed partition whole::
 
@@ -12,16 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import random
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
+from medallion_resources.redact import Redactor
+from medallion_resources.retry import RetryPolicy
+from medallion_resources.storage import retry
 from medallion_resources.storage.base import StorageBackend
-from medallion_resources.storage.retry import RetryPolicy, TransientStorageError
+from medallion_resources.storage.retry import TransientStorageError
 
 __all__ = ["FaultInjectingBackend", "RetryingBackend", "WrappingBackend"]
 
@@ -101,14 +106,74 @@ class WrappingBackend(StorageBackend):
 
 
 class RetryingBackend(WrappingBackend):
-    """Retries every call of ``inner`` on transient faults; one clear ``StorageError`` after the budget."""
+    """Retries every call of ``inner`` on transient faults; one clear ``StorageError`` after the budget.
 
-    def __init__(self, inner: StorageBackend, policy: RetryPolicy | None = None) -> None:
+    ``secrets`` are the backend's resolved credentials, masked in that error with every other credential form.
+    """
+
+    def __init__(
+        self, inner: StorageBackend, policy: RetryPolicy | None = None, secrets: Iterable[str] = ()
+    ) -> None:
         super().__init__(inner)
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or retry.DEFAULT_POLICY
+        self.redactor = Redactor(secrets)
 
     def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
-        return self.policy.call(operation, self.inner.uri(relpath), fn)
+        return retry.call(self.policy, operation, self.inner.uri(relpath), fn, self.redactor)
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        """A stream whose reads are retried too: a read that breaks re-opens the object at the offset."""
+        stream = self._call("open_read", relpath, lambda: self.inner.open_read(relpath))
+        reader = _ResumingReader(
+            stream,
+            lambda: self.inner.open_read(relpath),
+            lambda fn: self._call("read", relpath, fn),
+        )
+        return cast(BinaryIO, reader)
+
+
+class _ResumingReader(io.RawIOBase):
+    """Reads ``stream``; after a failed read the next attempt re-opens the object and seeks to where the
+    last good read ended (the libraries' own mid-stream retries are off: one retry layer)."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        reopen: Callable[[], BinaryIO],
+        call: Callable[[Callable[[], bytes]], bytes],
+    ) -> None:
+        super().__init__()
+        self._stream, self._reopen, self._call = stream, reopen, call
+        self._position = 0
+        self._broken = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._call(lambda: self._read(len(buffer)))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _read(self, size: int) -> bytes:
+        if self._broken:
+            with contextlib.suppress(Exception):
+                self._stream.close()
+            self._stream = self._reopen()
+            self._stream.seek(self._position)
+            self._broken = False
+        try:
+            data = self._stream.read(size)
+        except BaseException:
+            self._broken = True
+            raise
+        self._position += len(data)
+        return bytes(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        super().close()
 
 
 class FaultInjectingBackend(WrappingBackend):

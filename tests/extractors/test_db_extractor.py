@@ -171,7 +171,7 @@ class TestConnection:
             make_entry("db", {"url_env": "MEDALLION_TEST_DB_URL", "table": "t"}), platform
         )
         assert isinstance(extractor, DbExtractor)
-        extractor.retry = RetryPolicy(attempts=3, first_delay=0.01)
+        extractor.retry = RetryPolicy(max_attempts=3, base_delay_seconds=0.01)
         with caplog.at_level("WARNING"), pytest.raises(ExtractError) as info:
             list(extractor.extract(make_context()))
         message = str(info.value)
@@ -189,7 +189,7 @@ class TestConnection:
             "MEDALLION_TEST_DB_URL", f"postgresql://alice:S3cr%40tPw@127.0.0.1:{port}/warehouse"
         )
         target = SqlTarget.from_env("MEDALLION_TEST_DB_URL")
-        engine = AdbcEngine(target, RetryPolicy(attempts=2, first_delay=0.01))
+        engine = AdbcEngine(target, RetryPolicy(max_attempts=2, base_delay_seconds=0.01))
         with caplog.at_level("WARNING"), pytest.raises(ExtractError) as info:
             list(engine.stream(SqlQuery("SELECT 1 AS one"), [], 10))
         assert f"database 'warehouse' on 127.0.0.1:{port} after 2 attempts" in str(info.value)

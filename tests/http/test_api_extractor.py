@@ -368,6 +368,16 @@ class TestRetries:
         )
         assert info.value.status == 502 and len(api.data_hits()) == 3
 
+    def test_an_echoed_url_encoded_key_is_masked_in_the_error(
+        self, api: FakeApi, base_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("T_KEY", "k3y/with+special=")
+        api.fault = lambda n, r: JSONResponse({"error": f"bad key in {r.url}"}, 400)
+        ex = extractor(base_url, "offset", "    auth: {type: api_key, key_env: T_KEY, key_param: apikey}")
+        with pytest.raises(ApiError, match=r"returned HTTP 400: .*bad key in") as info:
+            rows(ex)
+        assert "k3y" not in str(info.value)
+
     def test_a_4xx_is_not_retried(self, api: FakeApi, base_url: str) -> None:
         api.fault = lambda n, r: JSONResponse({"error": "bad filter"}, 400)
         with pytest.raises(ApiError, match=r"returned HTTP 400: .*bad filter"):

@@ -23,7 +23,7 @@ from medallion_assets.runner import materialize_partition
 from medallion_resources.manifest import read_artifact, verify_partition
 from medallion_resources.storage import FsspecBackend, StorageBackend, register_backend
 from medallion_resources.storage import registry as registry_module
-from medallion_resources.storage.retry import RetryPolicy
+from medallion_resources.storage.retry import policy_from_options
 from medallion_resources.storage.wrappers import RetryingBackend
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def make_memfs(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBa
     root = layer.options.get("root")
     if not root:
         raise ValueError("storage_backend 'memfs' needs options.root")
-    return RetryingBackend(MemoryPluginBackend(str(root)), RetryPolicy.from_options(layer.options))
+    return RetryingBackend(MemoryPluginBackend(str(root)), policy_from_options(layer.options))
 
 
 @pytest.fixture

@@ -167,6 +167,20 @@ def test_an_unreachable_folder_is_a_skip_reason_without_credentials(sample_confi
     assert result.cursor == '{"partitions": {"2025-01-01": "abc"}}'  # an outage never loses the cursor
 
 
+def test_a_sas_token_in_the_path_is_not_in_the_skip_reason(sample_config, instance) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = f"http://127.0.0.1:{port}/in/orders_{{run_date:%Y%m%d}}.jsonl?sv=2022-11-02&sig=SasS1gnature"
+    defs = build_definitions(sample_config(with_sensor(path)))
+    result = tick(defs, instance, None)
+    assert not result.run_requests
+    assert "sv=2022-11-02" in result.skip_message
+    assert "SasS1gnature" not in result.skip_message
+    [sensor] = defs.sensors
+    assert "SasS1gnature" not in (sensor.description or "")
+
+
 def test_file_arrival_on_a_non_file_source_is_a_config_error(sample_config) -> None:
     def edit(entry: dict) -> None:
         entry["sensor"] = {"type": "db_watermark"}

@@ -20,7 +20,6 @@ from medallion_assets.extractors.file.csv_reader import CsvParseError, locate_cs
 from medallion_assets.extractors.file.json_reader import read_json, read_jsonl
 from medallion_assets.extractors.file.parquet_reader import read_parquet
 from medallion_assets.extractors.file.paths import (
-    _redact,
     fixed_root,
     format_from_extension,
     list_files,
@@ -30,6 +29,7 @@ from medallion_assets.extractors.file.paths import (
 )
 from medallion_assets.extractors.file.streams import hash_file, open_hashed
 from medallion_assets.extractors.registry import register_extractor
+from medallion_resources.redact import redact
 
 __all__ = ["SOURCE_FILE_COLUMN", "FileExtractor"]
 
@@ -75,7 +75,7 @@ class FileExtractor(Extractor):
                 "source '%s': file.path '%s' matched no files for %s; required is false, so the "
                 "partition is empty",
                 self._name,
-                _redact(resolved),
+                redact(resolved),
                 ctx.run_date,
             )
             return
@@ -95,25 +95,25 @@ class FileExtractor(Extractor):
                 root_fs, root_path = fsspec.core.url_to_fs(root, **storage_options_for(root, self.platform))
                 if not root_fs.exists(root_path):
                     return CheckResult(
-                        False, f"folder '{_redact(root)}' of file.path '{_redact(pattern)}' does not exist"
+                        False, f"folder '{redact(root)}' of file.path '{redact(pattern)}' does not exist"
                     )
             _, paths, _ = list_files(resolved, self.platform, self._name)
         except (OSError, ImportError, ValueError) as exc:
-            return CheckResult(False, f"cannot reach file.path '{_redact(pattern)}': {_redact(str(exc))}")
+            return CheckResult(False, f"cannot reach file.path '{redact(pattern)}': {redact(str(exc))}")
         except ExtractError as exc:
             return CheckResult(False, str(exc))
         return CheckResult(
             True,
-            f"{len(paths)} {'file matches' if len(paths) == 1 else 'files match'} '{_redact(pattern)}' "
-            f"(today's template: '{_redact(resolved)}')",
+            f"{len(paths)} {'file matches' if len(paths) == 1 else 'files match'} '{redact(pattern)}' "
+            f"(today's template: '{redact(resolved)}')",
         )
 
     # -- no files --
 
     def _no_match_message(self, pattern: str, resolved: str, run_date: date, skipped: int) -> str:
         text = (
-            f"source '{self._name}': file.path '{_redact(pattern)}' (resolved for run date "
-            f"{run_date.isoformat()} to '{_redact(resolved)}') matched no files"
+            f"source '{self._name}': file.path '{redact(pattern)}' (resolved for run date "
+            f"{run_date.isoformat()} to '{redact(resolved)}') matched no files"
         )
         if skipped:
             text += f" ({skipped} file(s) starting with '_' or '.' were skipped as metadata)"
@@ -132,7 +132,7 @@ class FileExtractor(Extractor):
         self, fs: fsspec.AbstractFileSystem, path: str, ctx: ExtractContext
     ) -> Iterator[pa.RecordBatch]:
         cfg = self.config
-        url = _redact(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path))
+        url = redact(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path))
         fmt = cfg.format or format_from_extension(path, url, self._name)
         compression = stream_compression(path)
         ctx.log.info("source '%s': reading %s file %s", self._name, fmt, url)
@@ -162,7 +162,7 @@ class FileExtractor(Extractor):
             if isinstance(exc, CsvParseError):
                 detail += locate_csv_problem(fs, path, compression, exc)
             raise ExtractError(
-                f"source '{self._name}': cannot read {fmt} file '{url}': {_redact(detail)}"
+                f"source '{self._name}': cannot read {fmt} file '{url}': {redact(detail)}"
             ) from exc
         self.stats["source_files"].append({"path": url, "size_bytes": size, "sha256": sha256})
         ctx.log.info("source '%s': %s rows from %s", self._name, rows, url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from datetime import date, datetime
 from typing import Any, get_args
 
@@ -13,6 +12,7 @@ from fsspec.utils import infer_compression
 from medallion_assets import templates
 from medallion_assets.config.models import FileFormat, PlatformConfig
 from medallion_assets.errors import ExtractError
+from medallion_resources.redact import redact
 
 __all__ = [
     "EXTENSION_FORMATS",
@@ -93,7 +93,7 @@ def list_files(
             candidates = kept = [path] if fs.exists(path) else []
     except (OSError, ImportError, ValueError) as exc:
         raise ExtractError(
-            f"source '{source}': cannot list file.path '{_redact(url)}': {_redact(str(exc))}"
+            f"source '{source}': cannot list file.path '{redact(url)}': {redact(str(exc))}"
         ) from exc
     return fs, sorted(kept), len(candidates) - len(kept)
 
@@ -140,11 +140,3 @@ def hidden_below(path: str, root: str) -> bool:
     """Whether a glob match is, or sits in a folder, named ``_...``/``.…`` below the glob's fixed root."""
     relative = path[len(root) :] if root and path.startswith(root) else posixpath.basename(path)
     return any(is_hidden(part) for part in relative.split("/") if part)
-
-
-def _redact(url: str) -> str:
-    """Drop credentials a URL may carry (``user:secret@``, and the query of http(s) URLs)."""
-    url = re.sub(r"(?<=://)[^/@]+@", "***@", url)
-    if url.startswith(("http://", "https://")) and "?" in url:
-        url = url.split("?", 1)[0] + "?***"
-    return url
