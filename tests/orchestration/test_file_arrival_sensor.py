@@ -177,7 +177,7 @@ def test_a_sas_token_in_the_path_is_not_in_the_skip_reason(sample_config, instan
     assert not result.run_requests
     assert "sv=2022-11-02" in result.skip_message
     assert "SasS1gnature" not in result.skip_message
-    [sensor] = defs.sensors
+    sensor = defs.resolve_sensor_def(SENSOR)
     assert "SasS1gnature" not in (sensor.description or "")
 
 
