@@ -46,6 +46,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata benchmarks
 	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict -p medallion_resources
 	$(VENV)/bin/lint-imports
 
 clean:

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -49,7 +49,7 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
         try:
             action = flow.throw(error) if error is not None else flow.send(value)
         except StopIteration as stop:
-            return stop.value
+            return cast(T, stop.value)
         value, error = None, None
         if isinstance(action, Sleep):
             if action.seconds > 0:
@@ -69,7 +69,7 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
         try:
             action = flow.throw(error) if error is not None else flow.send(value)
         except StopIteration as stop:
-            return stop.value
+            return cast(T, stop.value)
         value, error = None, None
         if isinstance(action, Sleep):
             if action.seconds > 0:

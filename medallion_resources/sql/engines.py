@@ -181,7 +181,7 @@ class AdbcEngine(SqlEngine):
         import adbc_driver_postgresql.dbapi as adbc_pg
         from sqlalchemy.dialects import postgresql
 
-        sql, params = query.positional(postgresql.dialect())
+        sql, params = query.positional(postgresql.dialect())  # type: ignore[no-untyped-call]
         conn = connect_with_retries(self.target, lambda: adbc_pg.connect(self._uri()), self.retry)
         try:
             cursor = conn.cursor()

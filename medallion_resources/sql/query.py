@@ -149,7 +149,7 @@ def format_cursor_value(value: Any) -> str:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
-        return value.isoformat(timespec="microseconds")
+        return str(value.isoformat(timespec="microseconds"))
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):

@@ -190,10 +190,11 @@ def _json_text(value: Any) -> str | None:
     if isinstance(value, bytes | bytearray):
         value = value.decode("utf-8")
     if isinstance(value, str):
+        text = value
         try:
-            value = json.loads(value)
+            value = json.loads(text)
         except ValueError:
-            return value
+            return text
     return to_json_text(value)
 
 

@@ -31,7 +31,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, cast
 from urllib.parse import urlparse
 
 import fsspec.asyn
@@ -39,7 +39,7 @@ import fsspec.asyn
 from medallion_assets.config.models import AzureConnectionConfig, LayerStorageConfig, PlatformConfig
 from medallion_resources.errors import StorageError
 from medallion_resources.retry import exception_chain
-from medallion_resources.storage.base import FsspecBackend
+from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.retry import check_options, policy_from_options
 
 __all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
@@ -217,7 +217,7 @@ class AzureBackend(FsspecBackend):
                 return bytes(await stream.readall()), str(stream.properties.etag)
 
         with self._op("read_versioned", relpath):
-            return fsspec.asyn.sync(self.fs.loop, get)
+            return cast(tuple[bytes, str], fsspec.asyn.sync(self.fs.loop, get))
 
     def put_bytes_if(self, relpath: str, data: bytes, expected_version: str | None) -> bool:
         async def put() -> None:
@@ -248,7 +248,7 @@ class AzureBackend(FsspecBackend):
         return True
 
 
-def make_azure_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Any:
+def make_azure_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
     """The registry factory of ``storage_backend: azure``: an ``AzureBackend`` behind retries."""
     from medallion_resources.storage.wrappers import RetryingBackend
 

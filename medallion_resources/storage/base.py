@@ -23,7 +23,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, cast
 
 import fsspec
 
@@ -258,7 +258,7 @@ class FsspecBackend(StorageBackend):
 
     def open_read(self, relpath: str) -> BinaryIO:
         with self._op("open_read", relpath):
-            return self.fs.open(self.full_path(relpath), "rb")
+            return cast(BinaryIO, self.fs.open(self.full_path(relpath), "rb"))
 
     def exists(self, relpath: str) -> bool:
         with self._op("exists", relpath):

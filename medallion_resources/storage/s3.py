@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import fsspec.asyn
 
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig, S3ConnectionConfig
 from medallion_resources.errors import StorageError
 from medallion_resources.retry import exception_chain
-from medallion_resources.storage.base import FsspecBackend
+from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.retry import check_options, policy_from_options
 
 __all__ = ["S3Backend", "S3Settings", "make_s3_backend"]
@@ -198,7 +198,7 @@ class S3Backend(FsspecBackend):
             return bytes(data), str(resp["ETag"])
 
         with self._op("read_versioned", relpath):
-            return fsspec.asyn.sync(self.fs.loop, get)
+            return cast(tuple[bytes, str], fsspec.asyn.sync(self.fs.loop, get))
 
     def put_bytes_if(self, relpath: str, data: bytes, expected_version: str | None) -> bool:
         bucket, key = self._bucket_key(relpath)
@@ -217,7 +217,7 @@ class S3Backend(FsspecBackend):
         return True
 
 
-def make_s3_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> Any:
+def make_s3_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
     """The registry factory of ``storage_backend: s3``: an ``S3Backend`` behind retries."""
     from medallion_resources.storage.wrappers import RetryingBackend
 

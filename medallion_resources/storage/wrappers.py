@@ -223,7 +223,7 @@ class FaultInjectingBackend(WrappingBackend):
         result = fn()
         if when == "after":
             if hasattr(result, "close"):
-                result.close()  # type: ignore[union-attr]
+                result.close()
             raise TransientStorageError(f"injected fault after {operation} {relpath} (connection reset)")
         return result
 
