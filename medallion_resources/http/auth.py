@@ -19,9 +19,9 @@ from typing import ClassVar
 
 import httpx
 
-from medallion_assets.config.models import ApiAuthConfig
 from medallion_resources.errors import ApiError
 from medallion_resources.http.flow import Flow, Send
+from medallion_resources.http.settings import AuthSettings
 
 __all__ = [
     "AUTH_TYPES",
@@ -41,7 +41,7 @@ class Auth:
     type_name: ClassVar[str] = "none"
     secret_params: tuple[str, ...] = ()
 
-    def __init__(self, cfg: ApiAuthConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, cfg: AuthSettings, env: Mapping[str, str]) -> None:
         self.cfg = cfg
         self.secrets: list[str] = []
         self._env = env
@@ -79,7 +79,7 @@ class BearerAuth(Auth):
 
     type_name = "bearer"
 
-    def __init__(self, cfg: ApiAuthConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, cfg: AuthSettings, env: Mapping[str, str]) -> None:
         super().__init__(cfg, env)
         self._header = f"Bearer {self._secret('token_env')}"
 
@@ -97,7 +97,7 @@ class BasicAuth(Auth):
 
     type_name = "basic"
 
-    def __init__(self, cfg: ApiAuthConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, cfg: AuthSettings, env: Mapping[str, str]) -> None:
         super().__init__(cfg, env)
         pair = f"{self._secret('username_env')}:{self._secret('password_env')}"
         token = base64.b64encode(pair.encode()).decode()
@@ -118,7 +118,7 @@ class ApiKeyAuth(Auth):
 
     type_name = "api_key"
 
-    def __init__(self, cfg: ApiAuthConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, cfg: AuthSettings, env: Mapping[str, str]) -> None:
         super().__init__(cfg, env)
         self._key = self._secret("key_env")
         self.secret_params = (cfg.key_param,) if cfg.key_param else ()
@@ -149,7 +149,7 @@ class OAuth2ClientCredentials(Auth):
     type_name = "oauth2_client_credentials"
     expiry_margin: ClassVar[float] = 30.0
 
-    def __init__(self, cfg: ApiAuthConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, cfg: AuthSettings, env: Mapping[str, str]) -> None:
         super().__init__(cfg, env)
         client_id, client_secret = self._secret("client_id_env"), self._secret("client_secret_env")
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
@@ -211,6 +211,6 @@ AUTH_TYPES: dict[str, type[Auth]] = {
 }
 
 
-def create_auth(cfg: ApiAuthConfig, env: Mapping[str, str] | None = None) -> Auth:
+def create_auth(cfg: AuthSettings, env: Mapping[str, str] | None = None) -> Auth:
     """The strategy for ``cfg.type``, its secrets read from ``env`` (default: ``os.environ``)."""
     return AUTH_TYPES[cfg.type](cfg, os.environ if env is None else env)

@@ -18,8 +18,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from medallion_assets.config.models import ApiPaginationConfig
 from medallion_resources.errors import ApiError
+from medallion_resources.http.settings import PaginationSettings
 
 __all__ = [
     "MISSING",
@@ -101,7 +101,7 @@ class Paginator:
 
     type_name: ClassVar[str] = "none"
 
-    def __init__(self, cfg: ApiPaginationConfig) -> None:
+    def __init__(self, cfg: PaginationSettings) -> None:
         self.cfg = cfg
 
     def first(self, request: RequestSpec) -> RequestSpec:
@@ -117,7 +117,7 @@ NoPaginator = Paginator
 class IndexedPaginator(Paginator):
     """Pages addressed by number; a short page must be the last one (else the server caps the size)."""
 
-    def __init__(self, cfg: ApiPaginationConfig) -> None:
+    def __init__(self, cfg: PaginationSettings) -> None:
         super().__init__(cfg)
         self._short_page: int | None = None
 
@@ -184,7 +184,7 @@ class CursorPaginator(Paginator):
 
     type_name = "cursor"
 
-    def __init__(self, cfg: ApiPaginationConfig) -> None:
+    def __init__(self, cfg: PaginationSettings) -> None:
         super().__init__(cfg)
         self._seen: set[str] = set()
 
@@ -218,7 +218,7 @@ class CursorPaginator(Paginator):
 class _UrlPaginator(Paginator):
     """Follows absolute or relative next-page URLs; a URL seen before is an error."""
 
-    def __init__(self, cfg: ApiPaginationConfig) -> None:
+    def __init__(self, cfg: PaginationSettings) -> None:
         super().__init__(cfg)
         self._seen: set[str] = set()
 
@@ -283,7 +283,7 @@ PAGINATORS: dict[str, type[Paginator]] = {
 }
 
 
-def create_paginator(cfg: ApiPaginationConfig) -> Paginator:
+def create_paginator(cfg: PaginationSettings) -> Paginator:
     return PAGINATORS[cfg.type](cfg)
 
 
