@@ -36,11 +36,11 @@ from urllib.parse import urlparse
 
 import fsspec.asyn
 
-from medallion_assets.config.models import AzureConnectionConfig, LayerStorageConfig, PlatformConfig
 from medallion_resources.errors import StorageError
 from medallion_resources.retry import exception_chain
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.retry import check_options, policy_from_options
+from medallion_resources.storage.settings import AzureConnectionSettings, LayerSettings, PlatformSettings
 
 __all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
 
@@ -48,7 +48,7 @@ _KEY = "platform.azure_connection"
 _log = logging.getLogger("medallion.storage")
 
 
-def _env(conn: AzureConnectionConfig | None, attr: str) -> str | None:
+def _env(conn: AzureConnectionSettings | None, attr: str) -> str | None:
     name = getattr(conn, attr, None) if conn is not None else None
     return (os.environ.get(name) or None) if name else None
 
@@ -68,7 +68,7 @@ class AzureSettings:
     use_default_credential: bool = False
 
     @classmethod
-    def from_config(cls, conn: AzureConnectionConfig | None) -> AzureSettings:
+    def from_config(cls, conn: AzureConnectionSettings | None) -> AzureSettings:
         """Read the variables ``conn`` names; a clear error when no way to authenticate is complete."""
         settings = cls(
             connection_string=_env(conn, "connection_string_env"),
@@ -248,7 +248,7 @@ class AzureBackend(FsspecBackend):
         return True
 
 
-def make_azure_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+def make_azure_backend(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     """The registry factory of ``storage_backend: azure``: an ``AzureBackend`` behind retries."""
     from medallion_resources.storage.wrappers import RetryingBackend
 

@@ -1,6 +1,6 @@
 """One registry of storage backends, keyed by ``storage_backend``; plugins register into it.
 
-A backend is registered as a *factory*: ``(LayerStorageConfig, PlatformConfig) -> StorageBackend``, so a
+A backend is registered as a *factory*: ``(LayerSettings, PlatformSettings) -> StorageBackend``, so a
 backend can read its own settings (bucket, prefix, connection env vars, ``options``) from the config.
 Built in: ``local``, ``s3`` (``medallion_resources.storage.s3``), ``azure``
 (``medallion_resources.storage.azure``) and ``memory`` (fsspec's in-process filesystem, for tests).
@@ -18,11 +18,11 @@ from typing import cast
 
 import fsspec
 
-from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_resources.errors import StorageError
 from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.local import LocalBackend
+from medallion_resources.storage.settings import LayerSettings, PlatformSettings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -34,7 +34,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "medallion.storage_backends"
 
-BackendFactory = Callable[[LayerStorageConfig, PlatformConfig], StorageBackend]
+BackendFactory = Callable[[LayerSettings, PlatformSettings], StorageBackend]
 
 _FACTORIES: dict[str, BackendFactory] = {}
 
@@ -53,7 +53,7 @@ def registered_backends() -> list[str]:
     return sorted(names)
 
 
-def create_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+def create_backend(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     """Build the backend of one layer from its ``storage_backend`` name."""
     name = layer.storage_backend
     factory = _FACTORIES.get(name) or _load_entry_point(name)
@@ -82,29 +82,29 @@ def _load_entry_point(name: str) -> BackendFactory | None:
     if not callable(factory):
         raise StorageError(
             f"storage_backend '{name}': entry point '{target}' is not callable; it must be a "
-            "factory (LayerStorageConfig, PlatformConfig) -> StorageBackend"
+            "factory (LayerSettings, PlatformSettings) -> StorageBackend"
         )
     register_backend(name, cast(BackendFactory, factory))
     return _FACTORIES[name]
 
 
-def _local(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+def _local(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     if not layer.local_path:
         raise StorageError("storage_backend 'local' needs 'local_path'")
     return LocalBackend(layer.local_path)  # relative paths resolve against the current folder
 
 
-def _memory(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+def _memory(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     return FsspecBackend(fsspec.filesystem("memory"), root=str(layer.options.get("root", "/medallion")))
 
 
-def _s3(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+def _s3(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     from medallion_resources.storage.s3 import make_s3_backend  # s3fs is imported only when used
 
     return make_s3_backend(layer, platform)
 
 
-def _azure(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+def _azure(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     from medallion_resources.storage.azure import make_azure_backend  # adlfs is imported only when used
 
     return make_azure_backend(layer, platform)

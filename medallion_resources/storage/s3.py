@@ -36,18 +36,18 @@ from typing import Any, ClassVar, cast
 
 import fsspec.asyn
 
-from medallion_assets.config.models import LayerStorageConfig, PlatformConfig, S3ConnectionConfig
 from medallion_resources.errors import StorageError
 from medallion_resources.retry import exception_chain
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.retry import check_options, policy_from_options
+from medallion_resources.storage.settings import LayerSettings, PlatformSettings, S3ConnectionSettings
 
 __all__ = ["S3Backend", "S3Settings", "make_s3_backend"]
 
 _KEY = "platform.s3_connection"
 
 
-def _env(conn: S3ConnectionConfig | None, attr: str) -> str | None:
+def _env(conn: S3ConnectionSettings | None, attr: str) -> str | None:
     name = getattr(conn, attr, None) if conn is not None else None
     if not name:
         return None
@@ -69,7 +69,7 @@ class S3Settings:
     verify_ssl: bool = True
 
     @classmethod
-    def from_config(cls, conn: S3ConnectionConfig | None) -> S3Settings:
+    def from_config(cls, conn: S3ConnectionSettings | None) -> S3Settings:
         """Read the variables ``conn`` names; a half-set key pair is an error naming key and variable."""
         key, secret = _env(conn, "access_key_env"), _env(conn, "secret_key_env")
         if bool(key) != bool(secret):
@@ -217,7 +217,7 @@ class S3Backend(FsspecBackend):
         return True
 
 
-def make_s3_backend(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBackend:
+def make_s3_backend(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     """The registry factory of ``storage_backend: s3``: an ``S3Backend`` behind retries."""
     from medallion_resources.storage.wrappers import RetryingBackend
 

@@ -1,0 +1,86 @@
+"""What the storage backends read of ``platform.bronze``/``platform.silver`` and the connection sections.
+
+Read-only protocols of the lower layer; the YAML models of ``medallion_assets.config``
+(``LayerStorageConfig``, ``PlatformConfig``, ``S3ConnectionConfig``, ``AzureConnectionConfig``) satisfy them,
+so the storage package never imports the config. A backend factory (``storage_backend`` plugin) receives
+objects of these shapes: ``(LayerSettings, PlatformSettings) -> StorageBackend``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+__all__ = ["AzureConnectionSettings", "LayerSettings", "PlatformSettings", "S3ConnectionSettings"]
+
+
+class LayerSettings(Protocol):
+    """One layer's storage: the backend name and where it writes."""
+
+    @property
+    def storage_backend(self) -> str: ...
+    @property
+    def local_path(self) -> str | None: ...
+    @property
+    def s3_bucket(self) -> str | None: ...
+    @property
+    def s3_prefix(self) -> str: ...
+    @property
+    def azure_container(self) -> str | None: ...
+    @property
+    def azure_prefix(self) -> str: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+
+
+class S3ConnectionSettings(Protocol):
+    """``platform.s3_connection``: env-var names of the credentials, and plain settings."""
+
+    @property
+    def endpoint_url_env(self) -> str | None: ...
+    @property
+    def access_key_env(self) -> str | None: ...
+    @property
+    def secret_key_env(self) -> str | None: ...
+    @property
+    def session_token_env(self) -> str | None: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def profile(self) -> str | None: ...
+    @property
+    def addressing_style(self) -> str: ...
+    @property
+    def verify_ssl(self) -> bool: ...
+
+
+class AzureConnectionSettings(Protocol):
+    """``platform.azure_connection``: env-var names of the credentials, and plain settings."""
+
+    @property
+    def connection_string_env(self) -> str | None: ...
+    @property
+    def account_name_env(self) -> str | None: ...
+    @property
+    def account_key_env(self) -> str | None: ...
+    @property
+    def sas_token_env(self) -> str | None: ...
+    @property
+    def account_url(self) -> str | None: ...
+    @property
+    def tenant_id_env(self) -> str | None: ...
+    @property
+    def client_id_env(self) -> str | None: ...
+    @property
+    def client_secret_env(self) -> str | None: ...
+    @property
+    def use_default_credential(self) -> bool: ...
+
+
+class PlatformSettings(Protocol):
+    """The connection sections shared by both layers."""
+
+    @property
+    def s3_connection(self) -> S3ConnectionSettings | None: ...
+    @property
+    def azure_connection(self) -> AzureConnectionSettings | None: ...
