@@ -49,33 +49,30 @@ is recognized by comparing the bytes in place with ours.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
-import secrets
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from pathlib import PurePath
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 
-from medallion_resources.errors import IntegrityError, StorageError
+from medallion_resources.attempts import (
+    attempt_of,
+    dump_metadata,
+    new_attempt_id,
+    sha256_hex,
+    staged_metadata_name,
+)
+from medallion_resources.errors import StorageError
 from medallion_resources.parts import (
     ManifestFile,
     PartSettings,
     PartWriter,
     Writable,
-    hash_stream,
-    read_parquet_bytes,
 )
-from medallion_resources.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
@@ -109,58 +106,8 @@ ERRORS_ARTIFACT = "errors"
 ERRORS_DIR = "_errors"
 DEFAULT_ARTIFACT = "data"
 
-ATTEMPT_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
 _READ_RETRIES = 3
 _CAS_ROUNDS = 8
-
-# --- attempts ---------------------------------------------------------------------------------------------
-
-_attempt_lock = threading.Lock()
-_last_attempt_time: datetime | None = None
-
-
-def new_attempt_id() -> str:
-    """A unique id that sorts by creation time: ``<UTC time to the microsecond>Z-<6 hex>``.
-
-    Ids made in one process are strictly increasing even if the clock stands still or steps back.
-    """
-    global _last_attempt_time
-    with _attempt_lock:
-        now = datetime.now(UTC)
-        if _last_attempt_time is not None and now <= _last_attempt_time:
-            now = _last_attempt_time + timedelta(microseconds=1)
-        _last_attempt_time = now
-    return f"{now.strftime('%Y%m%dT%H%M%S%f')}Z-{secrets.token_hex(3)}"
-
-
-def attempt_of(name: str) -> str | None:
-    """The attempt id inside a file name (``part-00001-<attempt>.parquet``), or None."""
-    match = ATTEMPT_RE.search(PurePath(name).name)
-    return match.group(0) if match else None
-
-
-def staged_metadata_name(attempt: str) -> str:
-    return f"_metadata.{attempt}.json"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal | PurePath):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return sorted(value, key=str) if not isinstance(value, tuple) else list(value)
-    raise TypeError(f"metadata value of type {type(value).__name__} is not JSON serializable: {value!r}")
-
-
-def dump_metadata(metadata: dict[str, Any]) -> bytes:
-    """The bytes of ``_metadata.json``: JSON, sorted keys, indent 2 (dates as ISO strings)."""
-    return (json.dumps(metadata, sort_keys=True, indent=2, default=_json_default) + "\n").encode()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 # --- the manifest -----------------------------------------------------------------------------------------
 
@@ -221,7 +168,7 @@ class Manifest:
                 files=tuple(ManifestFile.from_dict(f) for f in data["files"]),
                 metadata_sha256=str(data["metadata_sha256"]),
                 attempt=str(data.get("attempt", "")),
-                raw_sha256=_sha256(raw),
+                raw_sha256=sha256_hex(raw),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -230,7 +177,7 @@ class Manifest:
     @property
     def sha256(self) -> str:
         """SHA-256 of the manifest's bytes: the partition's data version."""
-        return self.raw_sha256 or _sha256(self.to_json().encode())
+        return self.raw_sha256 or sha256_hex(self.to_json().encode())
 
     def describe(self) -> str:
         return f"{self.layer} {self.dataset} run_date {self.run_date}"
@@ -344,7 +291,7 @@ class PartitionWriter:
             committed_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
             record_count=sum(f.row_count for f in files if f.artifact != ERRORS_ARTIFACT),
             files=tuple(files),
-            metadata_sha256=_sha256(metadata_bytes),
+            metadata_sha256=sha256_hex(metadata_bytes),
             attempt=self.attempt,
         )
         with self.backend.lock(self.prefix):
@@ -514,164 +461,17 @@ class PartitionWriter:
         self.backend.delete(stale)
         # Drop the staged metadata only once _metadata.json is ours (step 4 is conditional, so no slower
         # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
-        if _sha256(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
+        if sha256_hex(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
             self.backend.delete([self._rel(staged)])
 
 
-# --- reading ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CommittedPartition:
-    """A partition as its manifest describes it, with its (matching) metadata."""
-
-    backend: StorageBackend
-    prefix: str
-    manifest: Manifest
-    metadata: dict[str, Any]
-
-    def files(self, artifact: str | None = None) -> list[ManifestFile]:
-        """Listed files, in manifest order; only ``artifact``'s when given."""
-        return [f for f in self.manifest.files if artifact is None or f.artifact == artifact]
-
-    def relpath(self, file: ManifestFile) -> str:
-        return join_relpath(self.prefix, file.path)
-
-    def describe(self) -> str:
-        return f"{self.manifest.describe()} ({self.backend.uri(self.prefix)})"
-
-
-def _matching_metadata(backend: StorageBackend, prefix: str, manifest: Manifest) -> bytes:
-    """``_metadata.json``, or the staged copy when a commit stopped between steps 3 and 4 (roll forward)."""
-    seen = []
-    for name in (METADATA_NAME, staged_metadata_name(manifest.attempt)):
-        try:
-            data = backend.read_bytes(join_relpath(prefix, name))
-        except FileNotFoundError:
-            seen.append(f"{name} is missing")
-            continue
-        if _sha256(data) == manifest.metadata_sha256:
-            return data
-        seen.append(f"{name} has SHA-256 {_sha256(data)}")
-    raise IntegrityError(
-        f"{manifest.describe()} ({backend.uri(prefix)}): no metadata matches the manifest's metadata_sha256 "
-        f"{manifest.metadata_sha256}: {'; '.join(seen)}"
-    )
-
-
-def read_committed(backend: StorageBackend, prefix: str) -> CommittedPartition | None:
-    """The committed partition under ``prefix``; None when nothing was ever committed there.
-
-    Raises ``IntegrityError`` when the manifest is unparsable or no metadata file matches it. A commit that
-    lands while we read is retried (a few times) rather than reported as corruption.
-    """
-    prefix = prefix.strip("/")
-    checksums = join_relpath(prefix, CHECKSUMS_NAME)
-    for retry in range(_READ_RETRIES):
-        try:
-            raw = backend.read_bytes(checksums)
-        except FileNotFoundError:
-            return None
-        try:
-            manifest = Manifest.from_json(raw)
-        except ValueError as exc:
-            raise IntegrityError(f"{backend.uri(checksums)}: {exc}") from exc
-        try:
-            metadata_bytes = _matching_metadata(backend, prefix, manifest)
-        except IntegrityError:
-            if retry + 1 < _READ_RETRIES and backend.read_bytes(checksums) != raw:
-                continue  # a new commit landed meanwhile: read that one
-            raise
-        try:
-            metadata = json.loads(metadata_bytes)
-        except ValueError as exc:
-            raise IntegrityError(f"{manifest.describe()}: _metadata.json is not valid JSON: {exc}") from exc
-        return CommittedPartition(backend=backend, prefix=prefix, manifest=manifest, metadata=metadata)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def verify_partition(part: CommittedPartition) -> list[str]:
-    """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok)."""
-    problems: list[str] = []
-    for file in part.manifest.files:
-        relpath = part.relpath(file)
-        try:
-            size = part.backend.size(relpath)
-        except FileNotFoundError:
-            problems.append(f"{relpath}: missing (listed in the manifest)")
-            continue
-        if size != file.size_bytes:
-            problems.append(f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}")
-            continue
-        with part.backend.open_read(relpath) as stream:
-            _, sha256 = hash_stream(stream)
-        if sha256 != file.sha256:
-            problems.append(f"{relpath}: SHA-256 {sha256}, the manifest says {file.sha256}")
-    try:
-        _matching_metadata(part.backend, part.prefix, part.manifest)
-    except IntegrityError as exc:
-        problems.append(f"{join_relpath(part.prefix, METADATA_NAME)}: {exc}")
-    counted = sum(f.row_count for f in part.manifest.files if f.artifact != ERRORS_ARTIFACT)
-    if counted != part.manifest.record_count:
-        problems.append(
-            f"{join_relpath(part.prefix, CHECKSUMS_NAME)}: record_count {part.manifest.record_count}, "
-            f"but the listed files hold {counted} rows"
-        )
-    return problems
-
-
-def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
-    """The bytes of a listed file after checking size and SHA-256; ``IntegrityError`` on any mismatch."""
-    relpath = part.relpath(file)
-    try:
-        data = part.backend.read_bytes(relpath)
-    except FileNotFoundError as exc:
-        raise IntegrityError(f"{part.describe()}: {file.path} is listed in the manifest but missing") from exc
-    if len(data) != file.size_bytes:
-        raise IntegrityError(
-            f"{part.describe()}: {file.path} has {len(data)} bytes, the manifest says {file.size_bytes}"
-        )
-    sha256 = _sha256(data)
-    if sha256 != file.sha256:
-        raise IntegrityError(
-            f"{part.describe()}: {file.path} has SHA-256 {sha256}, the manifest says {file.sha256}"
-        )
-    return data
-
-
-def iter_artifact_tables(part: CommittedPartition, artifact: str) -> Iterator[pa.Table]:
-    """One verified Arrow table per part file of ``artifact``, in manifest order."""
-    for file in part.files(artifact):
-        yield read_parquet_bytes(read_verified(part, file))
-
-
-def artifact_schema(part: CommittedPartition, artifact: str) -> pa.Schema | None:
-    """The schema recorded in the metadata: ``schemas[artifact]``, or ``schema`` for Bronze's ``data``."""
-    schemas = part.metadata.get("schemas")
-    columns = schemas.get(artifact) if isinstance(schemas, dict) else None
-    if columns is None and artifact == DEFAULT_ARTIFACT:
-        columns = part.metadata.get("schema")
-    if not isinstance(columns, list):
-        return None
-    try:
-        return schema_from_json(columns)
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def read_artifact(part: CommittedPartition, artifact: str) -> pl.DataFrame:
-    """Every part of ``artifact``, verified, as one frame.
-
-    Parts may differ in schema; they are unified with ``widen_schema`` (the writer's rule) and then
-    concatenated, so the result has the same columns and types the writer reported. An artifact without
-    files gives an empty frame, with the schema from the metadata when it records one.
-    """
-    tables = list(iter_artifact_tables(part, artifact))
-    if not tables:
-        schema = artifact_schema(part, artifact)
-        return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
-    schema = tables[0].schema
-    for table in tables[1:]:
-        schema = widen_schema(schema, table.schema)
-    frames = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
-    return pl.concat(frames, how="diagonal_relaxed")
+# Reading lives in medallion_resources.reading; re-exported for the many importers of this module.
+from medallion_resources.reading import (  # noqa: E402
+    CommittedPartition,
+    artifact_schema,
+    iter_artifact_tables,
+    read_artifact,
+    read_committed,
+    read_verified,
+    verify_partition,
+)
