@@ -18,7 +18,7 @@ from typing import cast
 
 import fsspec
 
-from medallion_resources.errors import StorageError
+from medallion_resources.errors import StorageError, UnknownNameError
 from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.local import LocalBackend
@@ -27,6 +27,7 @@ from medallion_resources.storage.settings import LayerSettings, PlatformSettings
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendFactory",
+    "UnknownBackendError",
     "create_backend",
     "register_backend",
     "registered_backends",
@@ -37,6 +38,18 @@ ENTRY_POINT_GROUP = "medallion.storage_backends"
 BackendFactory = Callable[[LayerSettings, PlatformSettings], StorageBackend]
 
 _FACTORIES: dict[str, BackendFactory] = {}
+
+
+class UnknownBackendError(StorageError, UnknownNameError):
+    """``storage_backend`` names no registered backend: a storage error that carries the allowed names."""
+
+    def __init__(self, name: str, allowed: list[str]) -> None:
+        UnknownNameError.__init__(self, "storage_backend", name, allowed, known="registered backends")
+        self.args = (
+            f"storage_backend '{name}' is not registered; registered backends: {', '.join(self.allowed)}. "
+            "Plugins register with medallion_resources.storage.register_backend() or an entry point in "
+            f"the '{ENTRY_POINT_GROUP}' group",
+        )
 
 
 def register_backend(name: str, factory: BackendFactory) -> None:
@@ -58,12 +71,7 @@ def create_backend(layer: LayerSettings, platform: PlatformSettings) -> StorageB
     name = layer.storage_backend
     factory = _FACTORIES.get(name) or _load_entry_point(name)
     if factory is None:
-        raise StorageError(
-            f"storage_backend '{name}' is not registered; registered backends: "
-            f"{', '.join(registered_backends())}. Plugins register with "
-            "medallion_resources.storage.register_backend() or an entry point in the "
-            f"'{ENTRY_POINT_GROUP}' group"
-        )
+        raise UnknownBackendError(name, registered_backends())
     return factory(layer, platform)
 
 

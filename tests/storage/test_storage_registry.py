@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
-from medallion_assets.errors import StorageError
+from medallion_assets.errors import StorageError, UnknownNameError
 from medallion_resources.storage import (
     ENTRY_POINT_GROUP,
     FsspecBackend,
@@ -61,6 +61,7 @@ def test_unknown_backend_lists_registered_names_and_the_entry_point_group() -> N
         create_backend(layer, _platform(layer))
     assert "local, memory" in str(info.value)
     assert ENTRY_POINT_GROUP in str(info.value)
+    assert isinstance(info.value, UnknownNameError) and "local" in info.value.allowed  # the one shape
 
 
 def test_register_backend_in_code(clean_registry: None, tmp_path: Path) -> None:
