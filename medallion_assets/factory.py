@@ -17,7 +17,7 @@ from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
 from medallion_assets.schedules import build_jobs, build_schedules
 from medallion_assets.sensors import build_sensors
-from medallion_assets.specs import build_specs
+from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, build_specs
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.storage.registry import create_backend
 
@@ -36,8 +36,8 @@ def build_definitions(config: MedallionConfig) -> dg.Definitions:
         schedules=build_schedules(specs),
         sensors=[*build_sensors(specs, bronze_io), build_inputs_sensor(specs, bronze_io, silver_io)],
         resources={
-            "bronze_io_manager": bronze_io,
-            "silver_io_manager": silver_io,
+            BRONZE_IO_MANAGER: bronze_io,
+            SILVER_IO_MANAGER: silver_io,
             **cloud_resources(platform),  # s3 / adls2 resources for users' own assets (dagster-aws/-azure)
         },
     )

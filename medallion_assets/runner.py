@@ -14,7 +14,7 @@ import dagster as dg
 
 from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
-from medallion_assets.specs import SourceSpec
+from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, SourceSpec
 
 __all__ = ["LayerOutcome", "PartitionOutcome", "materialize_partition", "user_message"]
 
@@ -47,10 +47,10 @@ def materialize_partition(
         selection=[keys[layer] for layer in layers],
         partition_key=run_date.isoformat(),
         instance=instance,
-        resources={"bronze_io_manager": lake.bronze, "silver_io_manager": lake.silver},
+        resources={BRONZE_IO_MANAGER: lake.bronze, SILVER_IO_MANAGER: lake.silver},
         run_config=QUIET,
         raise_on_error=False,
-        tags={"medallion/source": spec.name},
+        tags=spec.run_tags,
     )
     outcome = PartitionOutcome()
     for event in result.get_asset_materialization_events():

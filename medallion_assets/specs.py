@@ -1,7 +1,9 @@
 """One frozen record per source: every Dagster naming decision is made here and nowhere else.
 
-Like dagster-dlt's translator, the asset factory, the IO managers (through definition metadata), the CLI and
-the docs all read keys, groups, storage paths and code versions from a ``SourceSpec``.
+Like dagster-sling's and dagster-dlt's translators, a ``SourceSpec`` produces the ``dg.AssetSpec`` of each
+of its assets (key, group, description, code version, kinds, owners, tags, metadata with the dataset path
+the IO managers read), the run tags, job/schedule/sensor names and the storage paths; the asset factory,
+the CLI and the docs all read them from here.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -24,12 +27,22 @@ from medallion_assets.config.models import (
 )
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
 from medallion_assets.silver.registry import is_stateful
+from medallion_resources.io_managers import DATASET_PATH_KEY
 from medallion_resources.parts import PartSettings
 
-__all__ = ["SOURCE_TAG", "SourceSpec", "build_specs"]
+__all__ = [
+    "BRONZE_IO_MANAGER",
+    "SILVER_IO_MANAGER",
+    "SOURCE_TAG",
+    "SourceSpec",
+    "asset_args",
+    "build_specs",
+]
 
 # Every run of one source carries this tag (CLI, schedules, sensors): run queues limit on it.
 SOURCE_TAG = "medallion/source"
+# The resource keys of the two IO managers, in every Definitions and run medallion builds.
+BRONZE_IO_MANAGER, SILVER_IO_MANAGER = "bronze_io_manager", "silver_io_manager"
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,34 @@ class SourceSpec:
     def sensor_name(self) -> str:
         sensor = self.entry.sensor
         return f"{self.name}_{sensor.type if sensor else 'no'}_sensor"
+
+    # --- the asset specs (what the UI shows of each asset) ---
+    def bronze_asset_spec(self) -> dg.AssetSpec:
+        source_type = self.entry.source.type
+        return dg.AssetSpec(
+            key=self.bronze_key,
+            group_name=self.group,
+            description=self.bronze_description,
+            code_version=self.bronze_code_version,
+            kinds={"parquet", source_type},
+            owners=list(self.entry.owners),
+            tags={"medallion/layer": "bronze", "medallion/load_pattern": self.load_pattern},
+            metadata={DATASET_PATH_KEY: self.bronze_path, "source_type": source_type},
+            freshness_policy=self.freshness_policy,
+        )
+
+    def silver_asset_spec(self) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            key=self.silver_key,
+            group_name=self.group,
+            description=self.silver_description,
+            code_version=self.silver_code_version,
+            kinds={"parquet", "polars"},
+            owners=list(self.entry.owners),
+            tags={"medallion/layer": "silver", "medallion/model": self.model},
+            metadata={DATASET_PATH_KEY: self.silver_path, "model": self.model},
+            freshness_policy=self.freshness_policy,
+        )
 
     # --- storage layout (DESIGN §4) ---
     @property
@@ -186,6 +227,22 @@ def _build_spec(entry: SourceEntry, platform: PlatformConfig) -> SourceSpec:
 def part_settings(output: OutputDefaultsConfig) -> PartSettings:
     """The storage layer's record of an ``output_defaults`` section."""
     return PartSettings(**output.model_dump())
+
+
+def asset_args(spec: dg.AssetSpec) -> dict[str, Any]:
+    """An ``AssetSpec`` as the keyword arguments of ``@dg.asset`` (kinds apart from the other tags)."""
+    tags = {k: v for k, v in spec.tags.items() if not k.startswith("dagster/kind/")}
+    return {
+        "key": spec.key,
+        "group_name": spec.group_name,
+        "description": spec.description,
+        "code_version": spec.code_version,
+        "kinds": set(spec.kinds),
+        "owners": list(spec.owners),
+        "tags": tags,
+        "metadata": dict(spec.metadata),
+        "freshness_policy": spec.freshness_policy,
+    }
 
 
 def _hash(payload: object) -> str:

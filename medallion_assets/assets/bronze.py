@@ -18,10 +18,9 @@ from dagster import AssetExecutionContext
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, create_extractor
-from medallion_assets.specs import SourceSpec
+from medallion_assets.specs import BRONZE_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
     BOUNDARY_HASHES_KEY,
-    DATASET_PATH_KEY,
     BronzeIOManager,
     PartitionOutput,
     WatermarkState,
@@ -128,20 +127,12 @@ def build_bronze_asset(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
         decorator = dg.asset(
-            key=spec.bronze_key,
+            **asset_args(spec.bronze_asset_spec()),
             partitions_def=partitions_def,
-            group_name=spec.group,
-            description=spec.bronze_description,
-            code_version=spec.bronze_code_version,
-            kinds={"parquet", spec.entry.source.type},
-            owners=list(spec.entry.owners),
-            tags={"medallion/layer": "bronze", "medallion/load_pattern": spec.load_pattern},
-            metadata={DATASET_PATH_KEY: spec.bronze_path, "source_type": spec.entry.source.type},
-            io_manager_key="bronze_io_manager",
-            required_resource_keys={"bronze_io_manager"},
+            io_manager_key=BRONZE_IO_MANAGER,
+            required_resource_keys={BRONZE_IO_MANAGER},
             backfill_policy=BACKFILL_POLICY,
             pool=spec.pool,
-            freshness_policy=spec.freshness_policy,
         )
 
     @decorator

@@ -25,9 +25,8 @@ from medallion_assets.errors import SilverCheckError
 from medallion_assets.silver.base import SilverModel
 from medallion_assets.silver.pipeline import SilverDay, initial_state, silver_day
 from medallion_assets.silver.registry import create_silver_model
-from medallion_assets.specs import SourceSpec
+from medallion_assets.specs import SILVER_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
-    DATASET_PATH_KEY,
     BronzeInput,
     SilverIOManager,
     root_cause_failure,
@@ -71,22 +70,14 @@ def _silver_decorator(
     spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition, ins: dict[str, dg.AssetIn]
 ) -> Any:
     return dg.asset(
-        key=spec.silver_key,
+        **asset_args(spec.silver_asset_spec()),
         ins=ins,
         partitions_def=partitions_def,
-        group_name=spec.group,
-        description=spec.silver_description,
-        code_version=spec.silver_code_version,
-        kinds={"parquet", "polars"},
-        owners=list(spec.entry.owners),
-        tags={"medallion/layer": "silver", "medallion/model": spec.model},
-        metadata={DATASET_PATH_KEY: spec.silver_path, "model": spec.model},
-        io_manager_key="silver_io_manager",
-        required_resource_keys={"silver_io_manager"},
+        io_manager_key=SILVER_IO_MANAGER,
+        required_resource_keys={SILVER_IO_MANAGER},
         check_specs=silver_check_specs(spec, partitions_def),
         backfill_policy=BACKFILL_POLICY,
         pool=spec.pool,
-        freshness_policy=spec.freshness_policy,
     )
 
 

@@ -24,7 +24,7 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from medallion_assets.assets import partitions_def_for
-from medallion_assets.specs import SourceSpec
+from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, SourceSpec
 from medallion_assets.status import INPUTS_CHECK, inputs_evaluation, silver_staleness
 from medallion_resources.io_managers import LakeIOManager
 
@@ -48,7 +48,7 @@ def _inputs_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
             partitions_def=partitions_def_for(spec),
             blocking=False,
             description=DESCRIPTION,
-            required_resource_keys={"bronze_io_manager", "silver_io_manager"},
+            required_resource_keys={BRONZE_IO_MANAGER, SILVER_IO_MANAGER},
         )
 
         @decorator
