@@ -16,13 +16,38 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from medallion_assets.config.base import (
+    KEY_PART_RE,
+    NAME_RE,
+    OWNER_EMAIL_RE,
+    TYPE_RE,
+    Compression,
+    DeleteMode,
+    ExtractorSection,
+    FileFormat,
+    LoadPattern,
+    ModelOption,
+    RequiredSilverKey,
+    StrictModel,
+)
+from medallion_assets.config.platform import (
+    AzureConnectionConfig,
+    DefaultsConfig,
+    HttpDefaultsConfig,
+    LayerStorageConfig,
+    OutputDefaultsConfig,
+    PartitionsConfig,
+    PartitionsOverride,
+    PlatformConfig,
+    S3ConnectionConfig,
+    ScheduleConfig,
+)
 from medallion_assets.errors import PluginError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -64,26 +89,6 @@ __all__ = [
     "SourceConfig",
     "SourceEntry",
 ]
-
-LoadPattern = Literal["full", "incremental", "cdc", "current_history"]
-# The keys under ``source:`` that hold an extractor's settings; plugin types read ``options``.
-ExtractorSection = Literal["api", "db", "file", "custom_extractor", "options"]
-# ``silver`` keys a model may require to be set (``SilverModel.requires``).
-RequiredSilverKey = Literal["primary_keys", "order_column", "cdc"]
-# ``silver`` keys that mean something to some models only (``SilverModel.options``).
-ModelOption = Literal["delete_mode", "cdc", "scd2", "dedupe_lookback_days"]
-DeleteMode = Literal["ignore", "hard_delete", "tombstone"]
-Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"]
-FileFormat = Literal["csv", "tsv", "json", "jsonl", "parquet"]
-
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-OWNER_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Dagster asset key parts and our folder names: letters, digits, underscore.
-KEY_PART_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TYPE_RE = re.compile(
-    r"^(string|utf8|int8|int16|int32|int64|uint8|uint16|uint32|uint64|float32|float64|boolean|bool|date|"
-    r"datetime|timestamp|time|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
-)
 
 
 # --- the registries validation asks (imported when first used: they import these models) ----------------
@@ -138,181 +143,6 @@ def _silver_model_names() -> list[str]:
     from medallion_assets.silver.registry import silver_model_names
 
     return silver_model_names()
-
-
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# --- platform ---------------------------------------------------------------------------------------------
-
-
-class OutputDefaultsConfig(StrictModel):
-    """How part files are cut and compressed."""
-
-    max_rows_per_file: int = Field(100_000, ge=1, description="Rows per Parquet part file at most.")
-    max_file_size_mb: float = Field(
-        256.0, gt=0, description="Cap on the in-memory (Arrow) size of one part file, in MiB."
-    )
-    parquet_compression: Compression = Field("zstd", description="Parquet codec of every part file.")
-    parquet_compression_level: int | None = Field(
-        1, description="Codec level (zstd 1 is ~1.7x faster than the default at a similar size)."
-    )
-
-
-class LayerStorageConfig(StrictModel):
-    """Where one layer (Bronze or Silver) is stored; ``storage_backend`` picks a registered backend."""
-
-    storage_backend: str = Field("local", description="local | s3 | azure | any registered backend name.")
-    local_path: str | None = Field(None, description="Root folder for the local backend.")
-    s3_bucket: str | None = Field(None, description="Bucket for the s3 backend.")
-    s3_prefix: str = Field("", description="Key prefix inside the bucket.")
-    azure_container: str | None = Field(None, description="Container for the azure backend.")
-    azure_prefix: str = Field("", description="Blob prefix inside the container.")
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description=(
-            "Backend settings (no secrets). s3: upload_concurrency, multipart_chunksize_mb, retry; "
-            "azure: upload_concurrency, retry; plugins read their own. See docs/storage.md."
-        ),
-    )
-    output_defaults: OutputDefaultsConfig = Field(default_factory=OutputDefaultsConfig)
-
-    @model_validator(mode="after")
-    def _backend_settings_present(self) -> LayerStorageConfig:
-        required = {"local": "local_path", "s3": "s3_bucket", "azure": "azure_container"}
-        key = required.get(self.storage_backend)
-        if key and not getattr(self, key):
-            raise ValueError(f"storage_backend '{self.storage_backend}' needs '{key}'")
-        return self
-
-
-class S3ConnectionConfig(StrictModel):
-    """Names of the environment variables that hold S3 settings; never the secrets themselves."""
-
-    endpoint_url_env: str | None = None
-    access_key_env: str | None = None
-    secret_key_env: str | None = None
-    session_token_env: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    verify_ssl: bool = True
-
-
-class AzureConnectionConfig(StrictModel):
-    """Names of the environment variables that hold Azure settings; never the secrets themselves."""
-
-    connection_string_env: str | None = None
-    account_name_env: str | None = None
-    account_key_env: str | None = None
-    sas_token_env: str | None = None
-    account_url: str | None = None
-    tenant_id_env: str | None = None
-    client_id_env: str | None = None
-    client_secret_env: str | None = None
-    use_default_credential: bool = False
-
-
-def _check_timezone(value: str | None) -> str | None:
-    """Reject a timezone name the IANA database does not know (shared by every ``timezone`` key)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if value is None:
-        return value
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone '{value}' (use an IANA name such as 'UTC')") from exc
-    return value
-
-
-class PartitionsConfig(StrictModel):
-    """The daily partitions of a source: first date, timezone and how many days ahead the last one is."""
-
-    start_date: date = Field(date(2025, 1, 1), description="First partition (run date).")
-    timezone: str = Field("UTC", description="IANA timezone the day boundaries are in.")
-    end_offset: int = Field(0, ge=0, description="1 adds today's (still open) partition, for sensors.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str | None:
-        return _check_timezone(value)
-
-
-class PartitionsOverride(StrictModel):
-    """Per-source override of ``platform.defaults.partitions``; unset keys inherit."""
-
-    start_date: date | None = None
-    timezone: str | None = None
-    end_offset: int | None = Field(None, ge=0)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        return _check_timezone(value)
-
-
-class ScheduleConfig(StrictModel):
-    """A daily schedule: a tick on day X materializes partition X-1."""
-
-    cron: str = Field("0 2 * * *", description="Cron expression of the tick.")
-    timezone: str | None = Field(None, description="Timezone of the cron (default: the partitions').")
-    default_status: Literal["running", "stopped"] = "stopped"
-    group: str | None = Field(None, description="Sources with the same group share one schedule.")
-
-    @field_validator("group")
-    @classmethod
-    def _group_name(cls, value: str | None) -> str | None:
-        if value is not None and not NAME_RE.match(value):
-            raise ValueError(f"schedule group '{value}' must match [a-z][a-z0-9_]*")
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"cron '{value}' must have 5 fields (minute hour day month weekday)")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        return _check_timezone(value)
-
-
-class HttpDefaultsConfig(StrictModel):
-    """Defaults every API source inherits."""
-
-    rate_limit_rps: float = Field(
-        10.0,
-        ge=0,
-        description="Requests per second to one host (token bucket shared by its sources); 0: no limit.",
-    )
-    burst: int = Field(10, ge=1)
-    max_retries: int = Field(5, ge=0)
-    timeout_seconds: float = Field(30.0, gt=0)
-    retry_backoff_seconds: float = Field(
-        0.5, ge=0, description="First retry waits about this long; each next one doubles it (capped at 30 s)."
-    )
-
-
-class DefaultsConfig(StrictModel):
-    partitions: PartitionsConfig = Field(default_factory=PartitionsConfig)
-    schedule: ScheduleConfig | None = None
-    http: HttpDefaultsConfig = Field(default_factory=HttpDefaultsConfig)
-
-
-class PlatformConfig(StrictModel):
-    """Owned by the platform team: storage, connections and defaults."""
-
-    bronze: LayerStorageConfig
-    silver: LayerStorageConfig
-    s3_connection: S3ConnectionConfig | None = None
-    azure_connection: AzureConnectionConfig | None = None
-    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
 
 
 # --- extractors -------------------------------------------------------------------------------------------

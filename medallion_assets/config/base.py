@@ -1,0 +1,49 @@
+"""What every config model shares: the strict base model, the literal types and the name patterns."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "KEY_PART_RE",
+    "NAME_RE",
+    "OWNER_EMAIL_RE",
+    "TYPE_RE",
+    "Compression",
+    "DeleteMode",
+    "ExtractorSection",
+    "FileFormat",
+    "LoadPattern",
+    "ModelOption",
+    "RequiredSilverKey",
+    "StrictModel",
+]
+
+LoadPattern = Literal["full", "incremental", "cdc", "current_history"]
+# The keys under ``source:`` that hold an extractor's settings; plugin types read ``options``.
+ExtractorSection = Literal["api", "db", "file", "custom_extractor", "options"]
+# ``silver`` keys a model may require to be set (``SilverModel.requires``).
+RequiredSilverKey = Literal["primary_keys", "order_column", "cdc"]
+# ``silver`` keys that mean something to some models only (``SilverModel.options``).
+ModelOption = Literal["delete_mode", "cdc", "scd2", "dedupe_lookback_days"]
+DeleteMode = Literal["ignore", "hard_delete", "tombstone"]
+Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"]
+FileFormat = Literal["csv", "tsv", "json", "jsonl", "parquet"]
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+OWNER_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Dagster asset key parts and our folder names: letters, digits, underscore.
+KEY_PART_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TYPE_RE = re.compile(
+    r"^(string|utf8|int8|int16|int32|int64|uint8|uint16|uint32|uint64|float32|float64|boolean|bool|date|"
+    r"datetime|timestamp|time|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
+)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
