@@ -32,9 +32,11 @@ not written to Silver: the chain and ``_deleted`` say what it said.
 With ``keep_history`` the artifacts are ``history`` and ``current`` exactly as for ``scd_type_2`` (tracked
 columns: every non-key, non-order, non-``_`` column, or ``scd2.track_columns``). Without it they are
 ``current`` (data columns, ``_silver_load_date``, ``_deleted`` with ``tombstone``) and ``chain_tail``, the
-state: each key's last version plus the delete after it (in history form), so that a late op older than a
-delete still cannot bring the key back. There every non-``_`` column is tracked, order column included: an
-op collapses into the previous one only when it is an exact re-delivery.
+state: each key's whole chain in history form, not for readers. The whole chain is needed because a tie (an
+op with the same order value as one applied) replaces that op, so a delete tying with a key's last version
+brings the version before it back as the tombstone's values, or as the live version when the tie is a
+version again. There every non-``_`` column is tracked, order column included: an op collapses into the
+previous one only when it is an exact re-delivery.
 
 Example, ``primary_keys: [id]``, ``order_column: lsn``, ``delete_mode: tombstone``::
 
@@ -157,36 +159,12 @@ class Cdc(SilverModel):
         untouched = untouched_rows(previous, touched, keys)
         out = chain_output(untouched, chains.rows, keys, tombstone=tombstone, hard=hard)
         current = out.filter(pl.col(EFFECTIVE_TO).is_null())
-        kept_absorbed = chains.absorbed
         if keep:
             result.artifacts = {"history": out, "current": current}
         else:
-            tail = _tail(chains.rows, keys, tombstone=tombstone, hard=hard, untouched=untouched)
-            result.artifacts = {"current": current.drop(CHAIN_COLUMNS), TAIL: tail}
-            kept_absorbed = _after_last_version(chains.rows, chains.absorbed, keys)
+            # The whole chain stays as state (not published): a tie or a late op can replace a key's last
+            # versions and bring an earlier one back (as the live version, or as a tombstone's values).
+            result.artifacts = {"current": current.drop(CHAIN_COLUMNS), TAIL: out}
         untouched_absorbed = untouched_rows(state_artifact(state, ABSORBED), touched, keys)
-        result.artifacts[ABSORBED] = absorbed_output(untouched_absorbed, kept_absorbed, keys)
+        result.artifacts[ABSORBED] = absorbed_output(untouched_absorbed, chains.absorbed, keys)
         return result
-
-
-def _after_last_version(rebuilt: pl.DataFrame, absorbed: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """The absorbed observations ``current`` can still depend on: those after each key's last version.
-
-    Without history the state is only the chain's tail; an observation before the tail's first version
-    can never change the current row again (every op opens a version, the order column being tracked).
-    """
-    last = rebuilt.filter(~pl.col(IS_DELETE)).group_by(keys).agg(pl.col(ORDER).max().alias("__last"))
-    joined = absorbed.join(last, on=keys, how="left", nulls_equal=True, maintain_order="left")
-    return joined.filter(pl.col("__last").is_null() | (pl.col(ORDER) > pl.col("__last"))).drop("__last")
-
-
-def _tail(
-    rebuilt: pl.DataFrame, keys: list[str], *, tombstone: bool, hard: bool, untouched: pl.DataFrame | None
-) -> pl.DataFrame:
-    """Each key's chain from its last version on (that version and the delete after it, if any)."""
-    index = "__medallion_index"
-    versions = ~pl.col(IS_DELETE) if tombstone else pl.lit(True)
-    rows = rebuilt.with_row_index(index)
-    last_version = pl.when(versions).then(pl.col(index)).max().over(keys)
-    rows = rows.filter(pl.col(index) >= last_version).drop(index)
-    return chain_output(untouched, rows, keys, tombstone=tombstone, hard=hard)

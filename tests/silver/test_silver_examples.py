@@ -189,3 +189,13 @@ def test_scd1_ties_and_late_rows() -> None:
     days = [[(1, "A", 10), (1, "B", 20), (1, "C", 20)], [(1, "D", 20)], [(1, "E", 15)]]
     results = run("scd_type_1", config, days, "incremental")
     assert [current(r, "ts") for r in results] == [[("C", 20)], [("D", 20)], [("D", 20)]]
+
+
+@pytest.mark.parametrize("keep_history", [True, False])
+def test_cdc_a_delete_tying_with_the_last_version_brings_the_one_before_back(keep_history: bool) -> None:
+    # I A@1, U B@2 | D@2 (same order as B: a correction, B never happened): deleted at 2, closing A.
+    days = [[(1, "A", 1, "I"), (1, "B", 2, "U")], [(1, None, 2, "D")]]
+    results = run("cdc", cdc("tombstone", keep_history), days, "cdc")
+    assert current(results[1], "ts", "_deleted") == [("A", 2, True)]  # the tombstone carries A's values
+    hard = run("cdc", cdc("hard_delete", keep_history), days, "cdc")
+    assert hard[1].artifacts["current"].height == 0
