@@ -212,11 +212,17 @@ class Walk:
     def _stamp(self, load_date: date, before: dict[Key, list[Row]]) -> None:
         """Remember on which day each row (as it is now) was first written."""
         for k in self.observations:
-            old = {_signature(r): day for r in before.get(k, []) for day in [self.written[k][_signature(r)]]}
-            self.written[k] = {_signature(r): old.get(_signature(r), load_date) for r in self.history(k)}
+            old = {self._signature(r): self.written[k][self._signature(r)] for r in before.get(k, [])}
+            self.written[k] = {
+                self._signature(r): old.get(self._signature(r), load_date) for r in self.history(k)
+            }
 
     def written_on(self, k: Key, row: Row) -> date:
-        return self.written[k][_signature(row)]
+        return self.written[k][self._signature(row)]
+
+    def _signature(self, row: Row) -> tuple[Any, ...]:
+        """What a published history row consists of (``_closed_by_delete`` only exists with hard_delete)."""
+        return _signature(row) + ((row.closed_by_delete,) if self.delete_mode == "hard_delete" else ())
 
 
 def _live(rows: list[Row]) -> Row | None:
@@ -230,5 +236,4 @@ def _signature(row: Row) -> tuple[Any, ...]:
         row.end,
         row.current,
         row.deleted,
-        row.closed_by_delete,
     )
