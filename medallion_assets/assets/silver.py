@@ -143,17 +143,8 @@ def _one_partition(
     """One day: the IO manager commits the output (and sets the DataVersion); checks are reported after."""
     key = context.partition_keys[0]
     try:
-        state, label, schema = state_before()
-        day = silver_day(
-            spec,
-            model,
-            state,
-            bronze.current(),
-            run_date=date.fromisoformat(key),
-            previous_state=label,
-            previous_schema=schema,
-            run_id=context.run.run_id,
-        )
+        before = state_before()  # first: a missing Silver D-1 or Bronze gap is the error to report
+        day = _day(spec, model, context, bronze.current(), key, before)
     except Exception as exc:
         raise root_cause_failure(exc) from exc
     if day.blocking_failures:
@@ -182,16 +173,7 @@ def _range(
         if not started:  # in the first day, so that its failure is reported like any other day's
             state, label, schema = state_before()
             started = True
-        day = silver_day(
-            spec,
-            model,
-            state,
-            bronze.for_date(key).current(),
-            run_date=date.fromisoformat(key),
-            previous_state=label,
-            previous_schema=schema,
-            run_id=context.run.run_id,
-        )
+        day = _day(spec, model, context, bronze.for_date(key).current(), key, (state, label, schema))
         for outcome in day.checks:
             yield outcome.evaluation(spec.silver_key, key)
         if day.blocking_failures:
@@ -216,6 +198,28 @@ def _range(
     for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
         if check_spec.key in selected:
             yield dg.Output(None, output_name=output_name)
+
+
+def _day(
+    spec: SourceSpec,
+    model: SilverModel,
+    context: AssetExecutionContext,
+    current: CommittedPartition,
+    key: str,
+    before: tuple[dict[str, pl.DataFrame] | None, str | None, dict | None],
+) -> SilverDay:
+    """Silver of partition ``key`` from the state before it (state, its label, its schema)."""
+    state, label, schema = before
+    return silver_day(
+        spec,
+        model,
+        state,
+        current,
+        run_date=date.fromisoformat(key),
+        previous_state=label,
+        previous_schema=schema,
+        run_id=context.run.run_id,
+    )
 
 
 def _verified(io: SilverIOManager, spec: SourceSpec, key: str) -> CheckOutcome:

@@ -64,6 +64,7 @@ __all__ = [
     "absorbed_as_events",
     "absorbed_output",
     "rebuild_chains",
+    "same_key",
 ]
 
 EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT = "effective_from", "effective_to", "is_current"
@@ -107,7 +108,7 @@ class ChainResult:
     dropped: int  # incoming rows that opened nothing: absorbed, redundant deletes, ties lost, re-deliveries
 
 
-def _same_key(keys: Sequence[str]) -> pl.Expr:
+def same_key(keys: Sequence[str]) -> pl.Expr:
     """On a frame sorted by key: the row has the same key as the row before it."""
     return pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys).fill_null(False)
 
@@ -140,12 +141,12 @@ def rebuild_chains(
     skip = {*keys, *HIDDEN_CHAIN, SILVER_LOAD_DATE, DELETED, CLOSED_BY_DELETE, *CHAIN_COLUMNS}
     data = [c for c in frame.columns if c not in skip]
     frame = _drop_ties(
-        frame.with_columns(_same_key(keys).alias(_SAME_KEY)), keys, [c for c in data if c[0] != "_"]
+        frame.with_columns(same_key(keys).alias(_SAME_KEY)), keys, [c for c in data if c[0] != "_"]
     )
 
     # The walk: a row opens or closes a version unless the row before it leaves nothing for it to do.
-    is_del, same_key = pl.col(IS_DELETE), pl.col(_SAME_KEY)
-    prev_version = same_key & ~is_del.shift(1).fill_null(True)
+    is_del, keyed = pl.col(IS_DELETE), pl.col(_SAME_KEY)
+    prev_version = keyed & ~is_del.shift(1).fill_null(True)
     same = (
         pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in tracked)
         if tracked
@@ -160,9 +161,9 @@ def rebuild_chains(
         .otherwise(pl.col(SILVER_LOAD_DATE))
         .alias(SILVER_LOAD_DATE)
     )
-    frame = frame.filter(~pl.col(_DROP)).with_columns(_same_key(keys).alias(_SAME_KEY))
+    frame = frame.filter(~pl.col(_DROP)).with_columns(same_key(keys).alias(_SAME_KEY))
 
-    closes = is_del & same_key
+    closes = is_del & keyed
     # A tombstone of the state whose closed version changed is rewritten too.
     values_moved = (
         pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift(1)) for c in data if c != order_column)
@@ -175,7 +176,7 @@ def rebuild_chains(
         for c in data
         if c != order_column
     )
-    next_same = same_key.shift(-1).fill_null(False)
+    next_same = keyed.shift(-1).fill_null(False)
     nxt = pl.when(next_same).then(pl.col(ORDER).shift(-1))
     frame = frame.with_columns(
         pl.col(ORDER).alias(EFFECTIVE_FROM),
@@ -244,7 +245,7 @@ def _drop_ties(frame: pl.DataFrame, keys: Sequence[str], content: Sequence[str])
     keep = groups.filter(run & (run.cast(pl.UInt32).cum_sum().over(_GROUP) == 1)).select(_ROW)
     losers = groups.join(keep, on=_ROW, how="anti").select(_ROW)
     frame = frame.join(losers, on=_ROW, how="anti", maintain_order="left").drop(_ROW, _GROUP, _DROP)
-    return frame.with_columns(_same_key(keys).alias(_SAME_KEY))  # rows were dropped
+    return frame.with_columns(same_key(keys).alias(_SAME_KEY))  # rows were dropped
 
 
 def absorbed_as_events(absorbed: pl.DataFrame | None) -> pl.DataFrame | None:

@@ -71,6 +71,7 @@ from medallion_assets.silver.chain import (
     absorbed_as_events,
     absorbed_output,
     rebuild_chains,
+    same_key,
 )
 from medallion_assets.silver.keys import DELETED, POSITION, SOURCE, require_columns
 from medallion_assets.silver.prepare import ERROR_REASON
@@ -266,7 +267,7 @@ def prior_rows(
         return prior
     prior = prior.sort([*keys, POSITION], nulls_last=False, maintain_order=True)
     after_delete = (
-        _same_as_before(keys)
+        same_key(keys)
         & pl.col(IS_DELETE).shift(1).fill_null(False)
         & pl.col(ORDER).eq_missing(pl.col(ORDER).shift(1))
     )
@@ -274,10 +275,6 @@ def prior_rows(
     return prior.with_columns(
         pl.when(revived).then(pl.lit(REVIVED, pl.Int8)).otherwise(pl.col(CLASS)).alias(CLASS)
     )
-
-
-def _same_as_before(keys: Sequence[str]) -> pl.Expr:
-    return pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys).fill_null(False)
 
 
 def _revive(events: pl.DataFrame, prior: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
