@@ -35,7 +35,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from object_stores import AzureEndpoint, S3Endpoint, _install_azurite, _wait_for_port, free_port  # noqa: E402
 
 from medallion_assets.config.models import OutputDefaultsConfig  # noqa: E402
-from medallion_resources.manifest import PartitionWriter, read_artifact, read_committed  # noqa: E402
+from medallion_resources.lake.commit import PartitionWriter  # noqa: E402
+from medallion_resources.lake.read import read_artifact, read_committed  # noqa: E402
 from medallion_resources.storage import FsspecBackend, LocalBackend  # noqa: E402
 from medallion_resources.storage.azure import AzureBackend, AzureSettings  # noqa: E402
 from medallion_resources.storage.s3 import S3Backend, S3Settings  # noqa: E402

@@ -265,7 +265,7 @@ def status(state: CliState, name: str, start: Any, end: Any) -> None:
 def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
     """Show a partition's manifest, metadata and row counts."""
     from medallion_resources.io_managers import artifact_row_counts
-    from medallion_resources.manifest import ERRORS_ARTIFACT
+    from medallion_resources.lake.layout import ERRORS_ARTIFACT
 
     lake = state.lake()
     spec = lake.spec(name)
@@ -298,7 +298,7 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
 @partition_options
 def verify(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
     """Re-hash a partition's files against its manifest; exit 1 on any mismatch."""
-    from medallion_resources.manifest import verify_partition
+    from medallion_resources.lake.read import verify_partition
 
     lake = state.lake()
     spec = lake.spec(name)

@@ -12,7 +12,7 @@ from medallion_assets.config.models import MedallionConfig
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec, build_specs
 from medallion_resources.io_managers import BronzeIOManager, LakeIOManager, SilverIOManager
-from medallion_resources.manifest import CommittedPartition
+from medallion_resources.lake.read import CommittedPartition
 from medallion_resources.storage.registry import create_backend
 
 __all__ = ["Lake", "LAYERS"]

@@ -28,7 +28,7 @@ from medallion_assets.config.models import (
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
 from medallion_assets.silver.registry import is_stateful
 from medallion_resources.io_managers import DATASET_PATH_KEY
-from medallion_resources.parts import PartSettings
+from medallion_resources.lake.parts import PartSettings
 
 __all__ = [
     "BRONZE_IO_MANAGER",

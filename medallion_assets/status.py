@@ -26,7 +26,7 @@ import dagster as dg
 
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import LakeIOManager
-from medallion_resources.manifest import CommittedPartition
+from medallion_resources.lake.read import CommittedPartition
 
 __all__ = [
     "INPUTS_CHECK",

@@ -25,15 +25,11 @@ import dagster as dg
 import pyarrow as pa
 
 from medallion_resources.errors import NotCommittedError
-from medallion_resources.manifest import (
-    ERRORS_ARTIFACT,
-    CommittedPartition,
-    Manifest,
-    ManifestFile,
-    PartitionWriter,
-    read_committed,
-)
-from medallion_resources.parts import PartSettings, Writable
+from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.layout import ERRORS_ARTIFACT, partition_folder
+from medallion_resources.lake.manifest import Manifest, ManifestFile
+from medallion_resources.lake.parts import PartSettings, Writable
+from medallion_resources.lake.read import CommittedPartition, read_committed
 from medallion_resources.storage.base import StorageBackend
 
 __all__ = [
@@ -47,7 +43,6 @@ __all__ = [
     "WatermarkState",
     "WrittenArtifact",
     "artifact_row_counts",
-    "partition_folder",
     "root_cause_failure",
 ]
 
@@ -96,11 +91,6 @@ class CommittedRange:
     """
 
     partitions: tuple[str, ...]
-
-
-def partition_folder(layer: str, run_date: str) -> str:
-    """``dt=`` for Bronze, ``load_date=`` for Silver (DESIGN §4)."""
-    return f"dt={run_date}" if layer == "bronze" else f"load_date={run_date}"
 
 
 class LakeIOManager(dg.IOManager):

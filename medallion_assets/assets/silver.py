@@ -31,10 +31,7 @@ from medallion_resources.io_managers import (
     SilverIOManager,
     root_cause_failure,
 )
-from medallion_resources.manifest import (
-    CommittedPartition,
-    verify_partition,
-)
+from medallion_resources.lake.read import CommittedPartition, verify_partition
 
 __all__ = ["SilverDay", "build_silver_asset", "initial_state", "silver_day"]
 

@@ -26,7 +26,8 @@ from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
 from medallion_assets.silver.prepare import enforce_thresholds, prepare
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeInput, PartitionOutput, WrittenArtifact
-from medallion_resources.manifest import ERRORS_ARTIFACT, CommittedPartition, artifact_schema, read_artifact
+from medallion_resources.lake.layout import ERRORS_ARTIFACT
+from medallion_resources.lake.read import CommittedPartition, artifact_schema, read_artifact
 
 __all__ = ["SilverDay", "initial_state", "silver_day"]
 

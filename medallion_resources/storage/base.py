@@ -3,7 +3,7 @@
 A backend stores opaque files under one root. Everything above it (part files, manifests, IO managers)
 speaks in *relpaths*: ``/``-separated paths relative to that root, such as
 ``system=crm/table=users/dt=2026-01-31/_checksums.json``. Backends know nothing about datasets or commits;
-the commit protocol in ``medallion_resources.manifest`` only needs two guarantees from them:
+the commit protocol in ``medallion_resources.lake.commit`` only needs two guarantees from them:
 
 * ``put_bytes`` is atomic: a reader sees the old object or the new one, never a partial one (object stores
   give this for a single PUT; the local backend writes a temp file and renames it);

@@ -9,7 +9,7 @@ Anything else (a missing object, access denied, a bad bucket name) is raised at 
 
 Every operation a backend offers is idempotent (puts of whole objects, deletes, reads), so repeating a call
 whose response was lost is safe; the conditional manifest put reports a lost-but-applied put as "precondition
-failed", which the commit protocol resolves by re-reading the manifest (``medallion_resources.manifest``).
+failed", which the commit protocol resolves by re-reading the manifest (``medallion_resources.lake.commit``).
 This is the only retry layer of the S3 and Azure backends: s3fs/botocore and the Azure SDK are built with
 their own retries off (``docs/storage.md``), so the budget configured here is the budget spent.
 

@@ -11,7 +11,7 @@ import yaml
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
-from medallion_resources.manifest import read_artifact, verify_partition
+from medallion_resources.lake.read import read_artifact, verify_partition
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "test_extractors"

@@ -22,7 +22,7 @@ import yaml
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
-from medallion_resources.manifest import read_artifact, verify_partition
+from medallion_resources.lake.read import read_artifact, verify_partition
 from tests.extractors.conftest import DB_URLS, Database, open_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]

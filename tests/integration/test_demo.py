@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medallion_assets.lake import Lake
-from medallion_resources.manifest import verify_partition
+from medallion_resources.lake.read import verify_partition
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

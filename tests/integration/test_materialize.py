@@ -16,7 +16,7 @@ import pytest
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
-from medallion_resources.manifest import read_artifact, verify_partition
+from medallion_resources.lake.read import read_artifact, verify_partition
 
 pytestmark = pytest.mark.slow
 DAYS = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]

@@ -23,7 +23,7 @@ import yaml
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
-from medallion_resources.manifest import read_artifact, verify_partition
+from medallion_resources.lake.read import read_artifact, verify_partition
 from medallion_resources.storage import StorageBackend, register_backend
 from medallion_resources.storage import registry as registry_module
 from medallion_resources.storage.azure import AzureBackend, AzureSettings

@@ -21,7 +21,7 @@ from service_gate import require_service
 
 from medallion_assets.config.loader import load_config
 from medallion_assets.lake import Lake
-from medallion_resources.manifest import verify_partition
+from medallion_resources.lake.read import verify_partition
 
 from .dagster_dev import LOCATION, REPO, REPOSITORY, DagsterDev, dagster_dev, wait_for
 

@@ -23,7 +23,7 @@ from dagster._core.loader import LoadingContextForTest
 
 from medallion_assets.factory import load_definitions
 from medallion_assets.lake import Lake
-from medallion_resources.manifest import read_artifact
+from medallion_resources.lake.read import read_artifact
 
 pytestmark = pytest.mark.slow
 MEDALLION = str(Path(sys.executable).parent / "medallion")

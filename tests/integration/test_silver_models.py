@@ -20,7 +20,7 @@ import yaml
 from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
-from medallion_resources.manifest import read_artifact
+from medallion_resources.lake.read import read_artifact
 
 pytestmark = pytest.mark.slow
 DAYS = [date(2025, 1, 1) + timedelta(days=i) for i in range(4)]

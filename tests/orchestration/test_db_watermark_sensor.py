@@ -20,8 +20,8 @@ from medallion_assets.errors import ConfigError, ExtractError
 from medallion_assets.lake import Lake
 from medallion_assets.schedules import build_jobs
 from medallion_assets.sensors import build_sensors, max_cursor_value
-from medallion_resources.manifest import PartitionWriter
-from medallion_resources.parts import PartSettings
+from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.parts import PartSettings
 from medallion_resources.sql.connect import SqlTarget
 
 pytestmark = pytest.mark.services

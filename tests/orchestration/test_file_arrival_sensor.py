@@ -16,7 +16,7 @@ from medallion_assets.errors import ConfigError
 from medallion_assets.factory import build_definitions
 from medallion_assets.lake import Lake
 from medallion_assets.sensors import file_partitions
-from medallion_resources.manifest import verify_partition
+from medallion_resources.lake.read import verify_partition
 
 SENSOR = "retail_orders_file_arrival_sensor"
 

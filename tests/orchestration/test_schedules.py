@@ -17,7 +17,7 @@ from medallion_assets.factory import build_definitions
 from medallion_assets.lake import Lake
 from medallion_assets.schedules import partition_for_tick
 from medallion_assets.specs import SourceSpec, build_specs
-from medallion_resources.manifest import verify_partition
+from medallion_resources.lake.read import verify_partition
 
 SOURCES = ("inventory_stock", "retail_customers", "retail_orders")
 

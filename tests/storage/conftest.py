@@ -9,8 +9,8 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from medallion_resources.manifest import PartitionWriter
-from medallion_resources.parts import PartSettings
+from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.parts import PartSettings
 from medallion_resources.storage import FsspecBackend, LocalBackend, StorageBackend
 
 PREFIX = "system=crm/table=users/dt=2026-01-31"

@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medallion_assets.errors import StorageError
-from medallion_resources.manifest import PartitionWriter, read_artifact, read_committed, verify_partition
-from medallion_resources.parts import PartSettings
+from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.parts import PartSettings
+from medallion_resources.lake.read import read_artifact, read_committed, verify_partition
 from medallion_resources.redact import Redactor
 from medallion_resources.storage import StorageBackend
 from medallion_resources.storage.azure import AzureBackend, AzureSettings

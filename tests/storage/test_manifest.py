@@ -16,22 +16,23 @@ import pyarrow as pa
 import pytest
 
 from medallion_assets.errors import IntegrityError, StorageError
-from medallion_resources.manifest import (
+from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
     METADATA_NAME,
-    Manifest,
-    ManifestFile,
-    PartitionWriter,
     attempt_of,
-    iter_artifact_tables,
     new_attempt_id,
+    staged_metadata_name,
+)
+from medallion_resources.lake.manifest import Manifest, ManifestFile
+from medallion_resources.lake.read import (
+    iter_artifact_tables,
     read_artifact,
     read_committed,
     read_verified,
-    staged_metadata_name,
     verify_partition,
 )
-from medallion_resources.parts import schema_to_json
+from medallion_resources.lake.schema import schema_to_json
 from medallion_resources.storage import StorageBackend
 
 PREFIX = "system=crm/table=users/dt=2026-01-31"

@@ -13,7 +13,7 @@ import test_storage_backends as contract
 
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.errors import IntegrityError, StorageError
-from medallion_resources.manifest import read_artifact, read_committed, verify_partition
+from medallion_resources.lake.read import read_artifact, read_committed, verify_partition
 from medallion_resources.storage import StorageBackend, create_backend
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
 from medallion_resources.storage.s3 import S3Backend, S3Settings

@@ -21,7 +21,7 @@ import pytest
 from object_stores import AZURITE_KEY
 
 from medallion_assets.errors import StorageError
-from medallion_resources.parts import hash_stream
+from medallion_resources.lake.parts import hash_stream
 from medallion_resources.retry import RetryPolicy
 from medallion_resources.storage import FsspecBackend
 from medallion_resources.storage.azure import AzureBackend, AzureSettings

@@ -13,13 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from medallion_assets.extractors.records import records_to_batch
-from medallion_resources.manifest import PartitionWriter, read_artifact, read_committed
-from medallion_resources.parts import (
-    PartSettings,
-    PartWriter,
+from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.parts import PartSettings, PartWriter, read_parquet_bytes
+from medallion_resources.lake.read import read_artifact, read_committed
+from medallion_resources.lake.schema import (
     common_type,
     conform_table,
-    read_parquet_bytes,
     schema_from_json,
     schema_to_json,
     unify_tables,

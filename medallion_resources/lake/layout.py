@@ -1,8 +1,11 @@
-"""Attempts: every write of a partition carries a time-sortable id in each file name it writes.
+"""The names of a partition's files (DESIGN §4), and the attempt id every write carries in them.
 
-So files of different attempts never collide and cleanup can tell a replaced or failed attempt's files from
-those of a writer still running (:mod:`medallion_resources.manifest`). Also the bytes of
-``_metadata.json`` (JSON, sorted keys, indent 2) and the SHA-256 the manifest records of them.
+A partition folder (``dt=<date>`` in Bronze, ``load_date=<date>`` in Silver) holds part files,
+``_metadata.json``, ``_checksums.json`` and ``_errors/``. Every write of a partition carries a
+time-sortable *attempt* id in each file name it writes, so files of different attempts never collide and
+cleanup can tell a replaced or failed attempt's files from those of a writer still running
+(:mod:`medallion_resources.lake.commit`). Also the bytes of ``_metadata.json`` (JSON, sorted keys,
+indent 2) and the SHA-256 the manifest records of them.
 """
 
 from __future__ import annotations
@@ -19,12 +22,30 @@ from typing import Any
 
 __all__ = [
     "ATTEMPT_RE",
+    "CHECKSUMS_NAME",
+    "DEFAULT_ARTIFACT",
+    "ERRORS_ARTIFACT",
+    "ERRORS_DIR",
+    "METADATA_NAME",
+    "partition_folder",
     "attempt_of",
     "dump_metadata",
     "new_attempt_id",
     "sha256_hex",
     "staged_metadata_name",
 ]
+
+CHECKSUMS_NAME = "_checksums.json"
+METADATA_NAME = "_metadata.json"
+ERRORS_ARTIFACT = "errors"  # quarantined rows, under ERRORS_DIR
+ERRORS_DIR = "_errors"
+DEFAULT_ARTIFACT = "data"  # Bronze's one artifact
+
+
+def partition_folder(layer: str, run_date: str) -> str:
+    """``dt=`` for Bronze, ``load_date=`` for Silver (DESIGN §4)."""
+    return f"dt={run_date}" if layer == "bronze" else f"load_date={run_date}"
+
 
 ATTEMPT_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
 

@@ -6,9 +6,9 @@ sequence of part files. ``PartWriter`` buffers incoming batches and cuts a part 
 memory stays bounded by one part. Each part is written to a local temp file with polars (about 2.5x faster
 than ``pyarrow.parquet`` here; pyarrow is the fallback for types polars cannot take), hashed, and moved into
 place with ``StorageBackend.put_file``. It is not *committed* until a manifest lists it
-(``medallion_resources.manifest``).
+(``medallion_resources.lake.commit``).
 
-Schema widening is :mod:`medallion_resources.schema` (the one rule used by the writer and the readers).
+Schema widening is :mod:`medallion_resources.lake.schema` (the one rule used by the writer and the readers).
 """
 
 from __future__ import annotations
@@ -20,39 +20,25 @@ import tempfile
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeAlias
+from typing import BinaryIO, TypeAlias
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medallion_resources.errors import StorageError
-from medallion_resources.schema import (  # noqa: F401 - re-exported: the writer applies the rule
-    common_type,
-    conform_table,
-    is_string,
-    schema_from_json,
-    schema_to_json,
-    unify_tables,
-    widen_schema,
-)
+from medallion_resources.lake.manifest import ManifestFile
+from medallion_resources.lake.schema import is_string, unify_tables, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
     "CHUNK_SIZE",
-    "ManifestFile",
     "PartSettings",
     "PartWriter",
     "Writable",
-    "common_type",
-    "conform_table",
     "hash_stream",
     "read_parquet_bytes",
-    "schema_from_json",
-    "schema_to_json",
     "to_arrow_table",
-    "unify_tables",
-    "widen_schema",
 ]
 
 
@@ -73,36 +59,6 @@ CHUNK_SIZE = 1 << 20  # hash and copy in 1 MiB chunks
 _LEVELED_CODECS = {"zstd", "gzip", "brotli"}
 
 Writable: TypeAlias = pa.RecordBatch | pa.Table | pl.DataFrame
-
-
-@dataclass(frozen=True)
-class ManifestFile:
-    """One committed file as the manifest lists it; ``path`` is relative to the partition folder."""
-
-    path: str
-    artifact: str
-    size_bytes: int
-    sha256: str
-    row_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "artifact": self.artifact,
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-            "row_count": self.row_count,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ManifestFile:
-        return cls(
-            path=str(data["path"]),
-            artifact=str(data["artifact"]),
-            size_bytes=int(data["size_bytes"]),
-            sha256=str(data["sha256"]),
-            row_count=int(data["row_count"]),
-        )
 
 
 # --- writing ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Committed partitions: the manifest (``_checksums.json``) is the commit (DESIGN §4).
+"""The commit protocol: the manifest (``_checksums.json``) is the commit (DESIGN §4).
 
 A partition folder holds part files, ``_metadata.json`` and ``_checksums.json``. Readers trust only the
 files the manifest lists, after checking their size and SHA-256. Every write belongs to an *attempt*, an id
@@ -49,141 +49,36 @@ is recognized by comparing the bytes in place with ours.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 
-from medallion_resources.attempts import (
+from medallion_resources.errors import StorageError
+from medallion_resources.lake.layout import (
+    CHECKSUMS_NAME,
+    DEFAULT_ARTIFACT,
+    ERRORS_ARTIFACT,
+    ERRORS_DIR,
+    METADATA_NAME,
     attempt_of,
     dump_metadata,
     new_attempt_id,
     sha256_hex,
     staged_metadata_name,
 )
-from medallion_resources.errors import StorageError
-from medallion_resources.parts import (
-    ManifestFile,
-    PartSettings,
-    PartWriter,
-    Writable,
-)
+from medallion_resources.lake.manifest import MANIFEST_VERSION, Manifest, ManifestFile
+from medallion_resources.lake.parts import PartSettings, PartWriter, Writable
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
-__all__ = [
-    "CHECKSUMS_NAME",
-    "ERRORS_ARTIFACT",
-    "ERRORS_DIR",
-    "MANIFEST_VERSION",
-    "METADATA_NAME",
-    "artifact_schema",
-    "CommittedPartition",
-    "Manifest",
-    "ManifestFile",
-    "PartitionWriter",
-    "attempt_of",
-    "dump_metadata",
-    "iter_artifact_tables",
-    "new_attempt_id",
-    "read_artifact",
-    "read_committed",
-    "read_verified",
-    "staged_metadata_name",
-    "verify_partition",
-]
+__all__ = ["PartitionWriter"]
 
 log = logging.getLogger("medallion.storage")
 
-MANIFEST_VERSION = 1
-CHECKSUMS_NAME = "_checksums.json"
-METADATA_NAME = "_metadata.json"
-ERRORS_ARTIFACT = "errors"
-ERRORS_DIR = "_errors"
-DEFAULT_ARTIFACT = "data"
-
-_READ_RETRIES = 3
 _CAS_ROUNDS = 8
-
-# --- the manifest -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The content of ``_checksums.json``: what a partition's commit consists of."""
-
-    manifest_version: int
-    layer: str
-    dataset: str
-    run_date: str
-    run_id: str
-    committed_at: str
-    record_count: int
-    files: tuple[ManifestFile, ...]
-    metadata_sha256: str
-    attempt: str
-    # SHA-256 of the bytes this manifest was read from (empty when built in memory).
-    raw_sha256: str = field(default="", repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "manifest_version": self.manifest_version,
-            "layer": self.layer,
-            "dataset": self.dataset,
-            "run_date": self.run_date,
-            "run_id": self.run_id,
-            "committed_at": self.committed_at,
-            "record_count": self.record_count,
-            "files": [f.to_dict() for f in self.files],
-            "metadata_sha256": self.metadata_sha256,
-            "attempt": self.attempt,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Manifest:
-        """Parse ``_checksums.json``; ``ValueError`` saying what is wrong when it is not a manifest."""
-        raw = text.encode() if isinstance(text, str) else text
-        try:
-            data = json.loads(raw)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            version = int(data["manifest_version"])
-            if version > MANIFEST_VERSION:
-                raise ValueError(f"manifest_version {version} is newer than this reader ({MANIFEST_VERSION})")
-            return cls(
-                manifest_version=version,
-                layer=str(data["layer"]),
-                dataset=str(data["dataset"]),
-                run_date=str(data["run_date"]),
-                run_id=str(data["run_id"]),
-                committed_at=str(data["committed_at"]),
-                record_count=int(data["record_count"]),
-                files=tuple(ManifestFile.from_dict(f) for f in data["files"]),
-                metadata_sha256=str(data["metadata_sha256"]),
-                attempt=str(data.get("attempt", "")),
-                raw_sha256=sha256_hex(raw),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
-            raise ValueError(f"not a valid manifest: {detail}") from exc
-
-    @property
-    def sha256(self) -> str:
-        """SHA-256 of the manifest's bytes: the partition's data version."""
-        return self.raw_sha256 or sha256_hex(self.to_json().encode())
-
-    def describe(self) -> str:
-        return f"{self.layer} {self.dataset} run_date {self.run_date}"
-
-
-# --- writing ----------------------------------------------------------------------------------------------
 
 
 def _default_name_prefix(artifact: str) -> str:
@@ -463,15 +358,3 @@ class PartitionWriter:
         # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
         if sha256_hex(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
             self.backend.delete([self._rel(staged)])
-
-
-# Reading lives in medallion_resources.reading; re-exported for the many importers of this module.
-from medallion_resources.reading import (  # noqa: E402
-    CommittedPartition,
-    artifact_schema,
-    iter_artifact_tables,
-    read_artifact,
-    read_committed,
-    read_verified,
-    verify_partition,
-)

@@ -3,7 +3,7 @@
 ``read_committed`` finds the manifest (``_checksums.json``) of a partition and the metadata whose SHA-256
 it records; ``read_artifact`` and friends read the listed part files, verifying size and SHA-256, and
 unify their schemas with the one widening rule. The commit protocol that writes them is
-:mod:`medallion_resources.manifest`.
+:mod:`medallion_resources.lake.commit`.
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from medallion_resources.attempts import sha256_hex
 from medallion_resources.errors import IntegrityError
-from medallion_resources.manifest import (
-    _READ_RETRIES,
+from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
     DEFAULT_ARTIFACT,
     ERRORS_ARTIFACT,
     METADATA_NAME,
-    Manifest,
+    sha256_hex,
     staged_metadata_name,
 )
-from medallion_resources.parts import ManifestFile, hash_stream, read_parquet_bytes
-from medallion_resources.schema import conform_table, schema_from_json, widen_schema
+from medallion_resources.lake.manifest import Manifest, ManifestFile
+from medallion_resources.lake.parts import hash_stream, read_parquet_bytes
+from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
@@ -41,6 +40,8 @@ __all__ = [
     "verify_partition",
 ]
 
+
+_READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
 
 # --- reading ----------------------------------------------------------------------------------------------
 
