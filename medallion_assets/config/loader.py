@@ -9,23 +9,22 @@ the end. Bad input never escapes as a raw exception.
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
-import types
 import typing
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from medallion_assets.config.compat import upgrade_file
+from medallion_assets.config.issues import did_you_mean, show, type_name, validate
 from medallion_assets.config.models import MedallionConfig, PlatformConfig, SourceEntry, StrictModel
 from medallion_assets.config.orchestration import check_orchestration
+from medallion_assets.config.substitution import Substitution
 from medallion_assets.errors import ConfigError, ConfigIssue, MedallionDeprecationWarning
 
 __all__ = [
@@ -44,10 +43,6 @@ PROJECT_DIR_ENV = "MEDALLION_PROJECT_DIR"
 TOP_LEVEL_KEYS = ("config_version", "platform", "sources")
 SUPPORTED_VERSION = 1
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-# `$${` escapes a literal `${`; `${NAME}` or `${NAME:default}` substitutes.
-_ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
-_MAX_SHOWN = 60
-_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -190,7 +185,7 @@ def _load_file(
     data = _parse_yaml(path, label, issues)
     if data is None:
         return result
-    subst = _Substitution(env, label)
+    subst = Substitution(env, label)
     data = subst.apply(data, "")
     issues.extend(subst.issues)
     upgraded = upgrade_file(data, label)
@@ -199,7 +194,7 @@ def _load_file(
     data = upgraded.data
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            hint = _did_you_mean(str(key), TOP_LEVEL_KEYS)
+            hint = did_you_mean(str(key), TOP_LEVEL_KEYS)
             issues.append(ConfigIssue(label, str(key), "unknown top-level key", hint))
             result.top_level_typos.append(str(key))
     version = data.get("config_version", SUPPORTED_VERSION)
@@ -208,20 +203,18 @@ def _load_file(
             ConfigIssue(
                 label,
                 "config_version",
-                f"unsupported config_version {_show(version, subst)}",
+                f"unsupported config_version {show(version, subst)}",
                 f"the only supported version is {SUPPORTED_VERSION}",
             )
         )
     if "platform" in data:
         result.has_platform_key = True
-        result.platform = _validate(PlatformConfig, data["platform"], label, "platform", subst, issues)
+        result.platform = validate(PlatformConfig, data["platform"], label, "platform", subst, issues)
     sources = data.get("sources")
     if sources is not None and not isinstance(sources, list):
-        issues.append(
-            ConfigIssue(label, "sources", f"expected a list, got {_type_name(sources)}", _LIST_HINT)
-        )
+        issues.append(ConfigIssue(label, "sources", f"expected a list, got {type_name(sources)}", _LIST_HINT))
     for index, raw in enumerate(sources if isinstance(sources, list) else []):
-        entry = _validate(SourceEntry, raw, label, f"sources[{index}]", subst, issues)
+        entry = validate(SourceEntry, raw, label, f"sources[{index}]", subst, issues)
         if entry is not None:
             result.sources.append((index, entry))
     return result
@@ -247,7 +240,7 @@ def _parse_yaml(path: Path, label: str, issues: list[ConfigIssue]) -> dict[str, 
             ConfigIssue(
                 label,
                 "",
-                f"expected a mapping at the top of the file, got {_type_name(data)}",
+                f"expected a mapping at the top of the file, got {type_name(data)}",
                 f"use the top-level keys {', '.join(TOP_LEVEL_KEYS)}",
             )
         )
@@ -287,204 +280,7 @@ def _yaml_issue(exc: yaml.YAMLError, label: str) -> ConfigIssue:
 # --- ${VAR} substitution ----------------------------------------------------------------------------------
 
 
-class _Substitution:
-    """Replaces ``${VAR}``/``${VAR:default}`` in string values; remembers values to mask in messages."""
-
-    def __init__(self, env: Mapping[str, str], label: str) -> None:
-        self.env = env
-        self.label = label
-        self.issues: list[ConfigIssue] = []
-        self.masks: dict[str, str] = {}  # environment value -> "${VAR}"
-
-    def apply(self, value: Any, path: str) -> Any:
-        if isinstance(value, dict):
-            return {k: self.apply(v, _join(path, str(k))) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.apply(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, str) and "$" in value:
-            return _ENV_RE.sub(lambda m: self._replace(m, path), value)
-        return value
-
-    def _replace(self, match: re.Match[str], path: str) -> str:
-        name, default = match.group(1), match.group(2)
-        if name is None:
-            return "${"
-        if name in self.env:
-            value = self.env[name]
-            if value:
-                self.masks[value] = f"${{{name}}}"
-            return value
-        if default is not None:
-            return default
-        self.issues.append(
-            ConfigIssue(
-                self.label,
-                path,
-                f"environment variable '{name}' is not set",
-                f"set {name}, or give a default: ${{{name}:default}}",
-            )
-        )
-        return match.group(0)
-
-    def mask(self, text: str) -> str:
-        for value in sorted(self.masks, key=len, reverse=True):
-            if len(value) >= 3 or text == value:
-                text = text.replace(value, self.masks[value])
-        return text
-
-
 # --- validation and pydantic errors -> issues -------------------------------------------------------------
-
-
-def _validate(
-    model: type[_M], raw: Any, label: str, prefix: str, subst: _Substitution, issues: list[ConfigIssue]
-) -> _M | None:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        issues.extend(_issues_from(exc, model, raw, label, prefix, subst))
-        return None
-
-
-def _issues_from(
-    exc: ValidationError, model: type[BaseModel], raw: Any, label: str, prefix: str, subst: _Substitution
-) -> list[ConfigIssue]:
-    suffix = _source_suffix(raw) if model is SourceEntry else ""
-    errors = exc.errors(include_url=False)
-    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
-    out: list[ConfigIssue] = []
-    union_paths: dict[str, int] = {}  # a value failing every member of a union gives one issue
-    for err in errors:
-        loc, tagged = _clean_loc(model, err["loc"])
-        path = _dotted(prefix, loc)
-        if err["type"] == "missing" and _explained_by_typo(model, loc, unknown):
-            continue
-        message, hint = _describe(err, model, loc, subst)
-        issue = ConfigIssue(label, path, subst.mask(message) + suffix, subst.mask(hint))
-        if tagged and path in union_paths:
-            prev = out[union_paths[path]]
-            issue = ConfigIssue(
-                label, path, f"{prev.message.removesuffix(suffix)}; or {issue.message}", prev.hint
-            )
-            out[union_paths[path]] = issue
-            continue
-        if tagged:
-            union_paths[path] = len(out)
-        out.append(issue)
-    return out
-
-
-def _describe(
-    err: Mapping[str, Any], model: type[BaseModel], loc: tuple[Any, ...], subst: _Substitution
-) -> tuple[str, str]:
-    kind, msg, value = err["type"], err["msg"], err.get("input")
-    if kind == "extra_forbidden":
-        candidates = _keys_of(_model_at(model, loc[:-1]))
-        return "unknown key", _did_you_mean(str(loc[-1]), candidates)
-    if kind == "missing":
-        return "required key missing", f"add '{loc[-1]}'" if loc else ""
-    if kind == "literal_error":
-        allowed = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-        close = difflib.get_close_matches(str(value), allowed, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return f"{_show(value, subst)} is not allowed", f"{hint}allowed: {', '.join(allowed)}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping (key: value), got {_type_name(value)}", ""
-    if kind == "list_type":
-        return f"expected a list, got {_type_name(value)}", ""
-    if kind in ("value_error", "assertion_error"):
-        return msg.removeprefix("Value error, ").removeprefix("Assertion failed, "), ""
-    return f"{msg}, got {_show(value, subst)}", ""
-
-
-def _explained_by_typo(
-    model: type[BaseModel], loc: tuple[Any, ...], unknown: Sequence[Mapping[str, Any]]
-) -> bool:
-    """A missing key whose near-spelling was given as an unknown key is reported once, as the typo."""
-    for err in unknown:
-        other, _ = _clean_loc(model, err["loc"])
-        if other[:-1] == loc[:-1] and difflib.get_close_matches(str(other[-1]), [str(loc[-1])], n=1):
-            return True
-    return False
-
-
-def _clean_loc(model: type[BaseModel], loc: Sequence[Any]) -> tuple[tuple[Any, ...], bool]:
-    """Drop pydantic's union-member tags (``dict[str,any]``) from a loc; say whether there were any."""
-    out: list[Any] = []
-    tagged = False
-    tp: Any = model
-    for part in loc:
-        tp = _unwrap(tp)
-        if _is_union(tp) and isinstance(part, str):
-            tagged = True
-            tp = None
-            continue
-        out.append(part)
-        tp = _child_type(tp, part)
-    return tuple(out), tagged
-
-
-def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
-    tp: Any = model
-    for part in loc:
-        tp = _child_type(_unwrap(tp), part)
-    tp = _unwrap(tp)
-    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
-
-
-def _child_type(tp: Any, part: Any) -> Any:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        for name, info in tp.model_fields.items():
-            if part in (name, info.alias):
-                return info.annotation
-        return None
-    args = typing.get_args(tp)
-    origin = typing.get_origin(tp)
-    if origin is list and args:
-        return args[0]
-    if origin is dict and len(args) == 2:
-        return args[1]
-    return None
-
-
-def _unwrap(tp: Any) -> Any:
-    """``X | None`` -> ``X`` (pydantic reports no tag for it); other unions stay unions."""
-    if _is_union(tp):
-        members = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(members) == 1:
-            return members[0]
-    return tp
-
-
-def _is_union(tp: Any) -> bool:
-    return typing.get_origin(tp) in (typing.Union, types.UnionType)
-
-
-def _keys_of(model: type[BaseModel] | None) -> list[str]:
-    if model is None:
-        return []
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _did_you_mean(key: str, candidates: Sequence[str]) -> str:
-    if not candidates:
-        return ""
-    lowered = {c.lower(): c for c in candidates}
-    close = [lowered[c] for c in difflib.get_close_matches(key.lower(), list(lowered), n=2, cutoff=0.6)]
-    if close:
-        return f"did you mean {' or '.join(repr(c) for c in close)}?"
-    return f"allowed keys: {', '.join(repr(c) for c in candidates)}"
-
-
-def _source_suffix(raw: Any) -> str:
-    if not isinstance(raw, Mapping):
-        return ""
-    name = raw.get("name")
-    source = raw.get("source")
-    if not isinstance(name, str) and isinstance(source, Mapping):
-        system, table = source.get("system"), source.get("table")
-        name = f"{system}_{table}".lower() if isinstance(system, str) and isinstance(table, str) else None
-    return f" (source '{name}')" if isinstance(name, str) else ""
 
 
 # --- cross-file checks ------------------------------------------------------------------------------------
@@ -507,7 +303,7 @@ def _single_platform(
             )
     if holders:
         return holders[0].platform
-    typo = any(_did_you_mean(t, ["platform"]).startswith("did") for r in results for t in r.top_level_typos)
+    typo = any(did_you_mean(t, ["platform"]).startswith("did") for r in results for t in r.top_level_typos)
     unparsed = any(i.path == "" for i in issues)  # a malformed file may hold it
     if not (typo or unparsed or any(r.has_platform_key for r in results)):
         issues.append(
@@ -595,32 +391,3 @@ def _emit_warnings(deprecations: list[tuple[str, str]]) -> None:
     for code, message in deprecations:
         # stacklevel 3: attributed to the caller of load_config, whose config it is.
         warnings.warn(MedallionDeprecationWarning(code, message), stacklevel=3)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _dotted(prefix: str, loc: Sequence[Any]) -> str:
-    path = prefix
-    for part in loc:
-        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
-    return path
-
-
-def _show(value: Any, subst: _Substitution) -> str:
-    text = subst.mask(repr(value))
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
-
-
-def _type_name(value: Any) -> str:
-    names = {
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "a boolean",
-        type(None): "nothing (null)",
-    }
-    return names.get(type(value), type(value).__name__)

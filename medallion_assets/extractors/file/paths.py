@@ -10,7 +10,8 @@ import fsspec
 from fsspec.utils import infer_compression
 
 from medallion_assets import templates
-from medallion_assets.config.models import FileFormat, PlatformConfig
+from medallion_assets.config.base import FileFormat
+from medallion_assets.config.models import PlatformConfig
 from medallion_assets.errors import ExtractError
 from medallion_resources.redact import redact
 
