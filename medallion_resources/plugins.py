@@ -19,9 +19,10 @@ from typing import Generic, TypeVar, cast
 
 from medallion_resources.errors import PluginError, UnknownNameError
 
-__all__ = ["ClassRegistry", "EntryPointError", "entry_point_names", "load_entry_point"]
+__all__ = ["ClassRegistry", "EntryPointError", "Registry", "entry_point_names", "load_entry_point"]
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 class EntryPointError(ImportError):
@@ -57,14 +58,103 @@ def load_entry_point(group: str, name: str) -> tuple[object, str] | None:
     return None
 
 
-class ClassRegistry(Generic[T]):
-    """The one registry shape: ``name -> class`` of one plugin family, with its entry-point group.
+class Registry(Generic[M]):
+    """The one registry shape: ``name -> member`` of one plugin family, with its entry-point group.
 
-    Members are subclasses of ``base`` whose ``name_attr`` class attribute is their name; their other class
-    attributes are the family's contract, which callers (config validation) read from the class. Plugins
-    register with :meth:`register` (usable as a class decorator) or publish an entry point in ``group``,
-    imported by :meth:`get` the first time a config names it. ``key`` is the config key that selects a
-    member (``silver.model``, ``source.type``), for the messages.
+    ``key`` is the config key that selects a member (``silver.model``, ``source.type``,
+    ``storage_backend``), for the messages. Plugins register in code with :meth:`register` or publish an
+    entry point in ``group``, imported by :meth:`get` the first time a config names it; what an entry
+    point must give is the family's contract, checked by :meth:`_accept`. Unknown names raise
+    :class:`UnknownNameError` with the allowed names from the registry.
+    """
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        group: str,
+        known: str,
+        builtins: Callable[[], None] | None = None,
+        replace: bool = False,
+    ) -> None:
+        self.key, self.group, self.known, self.replace = key, group, known, replace
+        self._builtins = builtins
+        self.members: dict[str, M] = {}
+
+    def register(self, member: M, name: str | None = None) -> M:
+        """Add ``member`` under ``name`` (default: the name it declares itself, see :meth:`_name_of`).
+
+        With ``replace=False`` a name taken by another member is an error.
+        """
+        name = self._name_of(member) if name is None else name
+        if not name or not isinstance(name, str):
+            raise ValueError(f"a {self.key} name must be a non-empty string, got {name!r}")
+        taken = self.members.get(name)
+        if taken is not None and taken is not member and not self.replace:
+            raise ValueError(f"{self.key} name '{name}' is already taken by {_qualified(taken)}")
+        self.members[name] = member
+        return member
+
+    def names(self) -> list[str]:
+        """Every name the key accepts: registered members and installed (not yet imported) plugins."""
+        self._load_builtins()
+        return sorted({*self.members, *entry_point_names(self.group)})
+
+    def get(self, name: str) -> M:
+        """The member ``name`` selects, importing the plugin that provides it if need be.
+
+        Raises:
+            UnknownNameError: no member has that name (lists the known names).
+            PluginError: the plugin cannot be imported or does not give a valid member.
+        """
+        self._load_builtins()
+        member = self.members.get(name)
+        if member is None:
+            member = self._load_plugin(name)
+        if member is None:
+            raise self._unknown(name)
+        return member
+
+    # --- what a family may refine ---
+    def _name_of(self, member: M) -> str:
+        raise ValueError(f"register({_qualified(member)}) needs the {self.key} name it is selected by")
+
+    def _accept(self, found: object, name: str, where: str) -> M:
+        """``found`` (an entry point's object) as a member, or raise ``PluginError`` saying why not."""
+        return cast("M", found)
+
+    def _unknown(self, name: str) -> Exception:
+        return UnknownNameError(self.key, name, self.names(), known=self.known)
+
+    def _plugin_error(self, name: str, exc: EntryPointError) -> Exception:
+        return PluginError(f"{self.key} '{name}': {exc}")
+
+    # --- mechanism ---
+    def _load_builtins(self) -> None:
+        if self._builtins is not None:
+            load, self._builtins = self._builtins, None
+            load()
+
+    def _load_plugin(self, name: str) -> M | None:
+        try:
+            loaded = load_entry_point(self.group, name)
+        except EntryPointError as exc:
+            raise self._plugin_error(name, exc) from exc
+        if loaded is None:
+            return None
+        found, target = loaded
+        member = self._accept(
+            found, name, f"{self.key} '{name}': entry point '{name}' ({target}) in group '{self.group}'"
+        )
+        self.members[name] = member
+        return member
+
+
+class ClassRegistry(Registry[type[T]]):
+    """A registry whose members are classes: subclasses of ``base`` named by their ``name_attr`` attribute.
+
+    Their other class attributes are the family's contract, which callers (config validation) read from
+    the class. :meth:`register` works as a class decorator.
     """
 
     def __init__(
@@ -79,56 +169,16 @@ class ClassRegistry(Generic[T]):
         builtins: Callable[[], None] | None = None,
         replace: bool = False,
     ) -> None:
-        self.base, self.key, self.group, self.name_attr = base, key, group, name_attr
-        self.known, self.abstract_hint, self.replace = known, abstract_hint, replace
-        self._builtins = builtins
-        self.members: dict[str, type[T]] = {}
+        super().__init__(key=key, group=group, known=known, builtins=builtins, replace=replace)
+        self.base, self.name_attr, self.abstract_hint = base, name_attr, abstract_hint
 
-    def register(self, cls: type[T]) -> type[T]:
-        """Add ``cls`` under its name (``replace=False``: a name taken by another class is an error)."""
-        name = getattr(cls, self.name_attr, "")
+    def _name_of(self, member: type[T]) -> str:
+        name = getattr(member, self.name_attr, "")
         if not name:
-            raise ValueError(f"{cls.__qualname__} must set a non-empty '{self.name_attr}' to register")
-        taken = self.members.get(name)
-        if taken is not None and taken is not cls and not self.replace:
-            raise ValueError(
-                f"{self.key} name '{name}' is already taken by {taken.__module__}.{taken.__qualname__}"
-            )
-        self.members[name] = cls
-        return cls
+            raise ValueError(f"{member.__qualname__} must set a non-empty '{self.name_attr}' to register")
+        return str(name)
 
-    def names(self) -> list[str]:
-        """Every name the key accepts: registered members and installed (not yet imported) plugins."""
-        self._load_builtins()
-        return sorted({*self.members, *entry_point_names(self.group)})
-
-    def get(self, name: str) -> type[T]:
-        """The class ``name`` selects, importing the plugin that provides it if need be.
-
-        Raises:
-            UnknownNameError: no member has that name (lists the known names).
-            PluginError: the plugin cannot be imported or does not give a valid member class.
-        """
-        self._load_builtins()
-        cls = self.members.get(name) or self._load_plugin(name)
-        if cls is None:
-            raise UnknownNameError(self.key, name, self.names(), known=self.known)
-        return cls
-
-    def _load_builtins(self) -> None:
-        if self._builtins is not None:
-            load, self._builtins = self._builtins, None
-            load()
-
-    def _load_plugin(self, name: str) -> type[T] | None:
-        try:
-            loaded = load_entry_point(self.group, name)
-        except EntryPointError as exc:
-            raise PluginError(f"{self.key} '{name}': {exc}") from exc
-        if loaded is None:
-            return None
-        found, target = loaded
-        where = f"{self.key} '{name}': entry point '{name}' ({target}) in group '{self.group}'"
+    def _accept(self, found: object, name: str, where: str) -> type[T]:
         base = f"{self.base.__module__}.{self.base.__qualname__}"
         if not (inspect.isclass(found) and issubclass(found, self.base)):
             raise PluginError(f"{where} is {found!r}, not a subclass of {base} (hint: point it at the class)")
@@ -140,6 +190,9 @@ class ClassRegistry(Generic[T]):
                 f"{where} is {found.__qualname__}, whose {self.name_attr} is '{own}'; the entry point name "
                 f"and the class's '{self.name_attr}' must be the same"
             )
-        member = cast("type[T]", found)
-        self.members[name] = member
-        return member
+        return cast("type[T]", found)
+
+
+def _qualified(member: object) -> str:
+    owner = member if inspect.isclass(member) or inspect.isfunction(member) else type(member)
+    return f"{owner.__module__}.{owner.__qualname__}"

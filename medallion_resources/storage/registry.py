@@ -1,7 +1,8 @@
 """One registry of storage backends, keyed by ``storage_backend``; plugins register into it.
 
-A backend is registered as a *factory*: ``(LayerSettings, PlatformSettings) -> StorageBackend``, so a
-backend can read its own settings (bucket, prefix, connection env vars, ``options``) from the config.
+The registry has the one shape of every plugin family (``medallion_resources.plugins.Registry``); its
+members are *factories*, ``(LayerSettings, PlatformSettings) -> StorageBackend``, so a backend can read its
+own settings (bucket, prefix, connection env vars, ``options``) from the config.
 Built in: ``local``, ``s3`` (``medallion_resources.storage.s3``), ``azure``
 (``medallion_resources.storage.azure``) and ``memory`` (fsspec's in-process filesystem, for tests).
 Plugins either call ``register_backend`` or publish an entry point in the ``medallion.storage_backends``
@@ -19,12 +20,13 @@ from typing import cast
 import fsspec
 
 from medallion_resources.errors import StorageError, UnknownNameError
-from medallion_resources.plugins import EntryPointError, entry_point_names, load_entry_point
+from medallion_resources.plugins import EntryPointError, Registry
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.local import LocalBackend
 from medallion_resources.storage.settings import LayerSettings, PlatformSettings
 
 __all__ = [
+    "BACKENDS",
     "ENTRY_POINT_GROUP",
     "BackendFactory",
     "UnknownBackendError",
@@ -36,8 +38,6 @@ __all__ = [
 ENTRY_POINT_GROUP = "medallion.storage_backends"
 
 BackendFactory = Callable[[LayerSettings, PlatformSettings], StorageBackend]
-
-_FACTORIES: dict[str, BackendFactory] = {}
 
 
 class UnknownBackendError(StorageError, UnknownNameError):
@@ -52,48 +52,46 @@ class UnknownBackendError(StorageError, UnknownNameError):
         )
 
 
+class _BackendRegistry(Registry[BackendFactory]):
+    """The registry shape, for a family whose members are factories; its errors are storage errors."""
+
+    def _accept(self, found: object, name: str, where: str) -> BackendFactory:
+        if not callable(found):
+            raise StorageError(
+                f"{where} is not callable; it must be a factory (LayerSettings, PlatformSettings) -> "
+                "StorageBackend"
+            )
+        return cast(BackendFactory, found)
+
+    def _unknown(self, name: str) -> Exception:
+        return UnknownBackendError(name, self.names())
+
+    def _plugin_error(self, name: str, exc: EntryPointError) -> Exception:
+        return StorageError(
+            f"storage_backend '{name}': entry point '{exc.value}' in group '{ENTRY_POINT_GROUP}' "
+            f"could not be loaded: {exc.reason}"
+        )
+
+
+# A later registration of a name replaces the earlier one (a project may swap a built-in backend).
+BACKENDS = _BackendRegistry(
+    key="storage_backend", group=ENTRY_POINT_GROUP, known="registered backends", replace=True
+)
+
+
 def register_backend(name: str, factory: BackendFactory) -> None:
     """Make ``factory`` build the backend selected by ``storage_backend: <name>`` (replacing any)."""
-    if not name or not isinstance(name, str):
-        raise ValueError(f"a storage backend name must be a non-empty string, got {name!r}")
-    _FACTORIES[name] = factory
+    BACKENDS.register(factory, name)
 
 
 def registered_backends() -> list[str]:
     """Names usable as ``storage_backend``: registered ones and not-yet-loaded entry points, sorted."""
-    names = set(_FACTORIES)
-    names.update(entry_point_names(ENTRY_POINT_GROUP))
-    return sorted(names)
+    return BACKENDS.names()
 
 
 def create_backend(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:
     """Build the backend of one layer from its ``storage_backend`` name."""
-    name = layer.storage_backend
-    factory = _FACTORIES.get(name) or _load_entry_point(name)
-    if factory is None:
-        raise UnknownBackendError(name, registered_backends())
-    return factory(layer, platform)
-
-
-def _load_entry_point(name: str) -> BackendFactory | None:
-    """Import the entry point called ``name`` (if any) and register its factory."""
-    try:
-        loaded = load_entry_point(ENTRY_POINT_GROUP, name)
-    except EntryPointError as exc:
-        raise StorageError(
-            f"storage_backend '{name}': entry point '{exc.value}' in group '{ENTRY_POINT_GROUP}' "
-            f"could not be loaded: {exc.reason}"
-        ) from exc
-    if loaded is None:
-        return None
-    factory, target = loaded
-    if not callable(factory):
-        raise StorageError(
-            f"storage_backend '{name}': entry point '{target}' is not callable; it must be a "
-            "factory (LayerSettings, PlatformSettings) -> StorageBackend"
-        )
-    register_backend(name, cast(BackendFactory, factory))
-    return _FACTORIES[name]
+    return BACKENDS.get(layer.storage_backend)(layer, platform)
 
 
 def _local(layer: LayerSettings, platform: PlatformSettings) -> StorageBackend:

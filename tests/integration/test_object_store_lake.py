@@ -222,7 +222,7 @@ def test_materializations_under_random_faults_equal_the_fault_free_lake(
         injectors.append(FaultInjectingBackend(inner, rate=0.15, seed=len(injectors)))
         return RetryingBackend(injectors[-1], RetryPolicy(max_attempts=12, **FAST_RETRIES))
 
-    saved = dict(registry_module._FACTORIES)
+    saved = dict(registry_module.BACKENDS.members)
     register_backend("faulty_s3", faulty_s3)
     try:
         config_dir = tmp_path / "configs"
@@ -255,5 +255,5 @@ def test_materializations_under_random_faults_equal_the_fault_free_lake(
                         want = read_artifact(ref, artifact).drop(VOLATILE, strict=False)
                         assert got.equals(want), (name, layer, day, artifact)
     finally:
-        registry_module._FACTORIES.clear()
-        registry_module._FACTORIES.update(saved)
+        registry_module.BACKENDS.members.clear()
+        registry_module.BACKENDS.members.update(saved)

@@ -49,11 +49,11 @@ def make_memfs(layer: LayerStorageConfig, platform: PlatformConfig) -> StorageBa
 
 @pytest.fixture
 def memfs_registered() -> Iterator[None]:
-    saved = dict(registry_module._FACTORIES)
+    saved = dict(registry_module.BACKENDS.members)
     register_backend("memfs", make_memfs)
     yield
-    registry_module._FACTORIES.clear()
-    registry_module._FACTORIES.update(saved)
+    registry_module.BACKENDS.members.clear()
+    registry_module.BACKENDS.members.update(saved)
 
 
 @pytest.fixture

@@ -29,10 +29,10 @@ def _platform(layer: LayerStorageConfig) -> PlatformConfig:
 
 @pytest.fixture
 def clean_registry() -> Iterator[None]:
-    saved = dict(registry_module._FACTORIES)
+    saved = dict(registry_module.BACKENDS.members)
     yield
-    registry_module._FACTORIES.clear()
-    registry_module._FACTORIES.update(saved)
+    registry_module.BACKENDS.members.clear()
+    registry_module.BACKENDS.members.update(saved)
 
 
 def test_builtins_are_registered() -> None:
@@ -111,12 +111,12 @@ def test_entry_point_backend_is_loaded_lazily(
     monkeypatch.delitem(__import__("sys").modules, "medallion_test_plugin", raising=False)
 
     assert "plugin_disk" in registered_backends()
-    assert "plugin_disk" not in registry_module._FACTORIES  # listed, not imported yet
+    assert "plugin_disk" not in registry_module.BACKENDS.members  # listed, not imported yet
     layer = LayerStorageConfig(storage_backend="plugin_disk", options={"root": str(tmp_path / "lake")})
     backend = create_backend(layer, _platform(layer))
     assert isinstance(backend, LocalBackend)
     assert backend.root == str(tmp_path / "lake")
-    assert "plugin_disk" in registry_module._FACTORIES
+    assert "plugin_disk" in registry_module.BACKENDS.members
 
 
 def test_broken_entry_point_is_a_clear_error(
