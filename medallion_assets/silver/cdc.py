@@ -95,6 +95,7 @@ class Cdc(SilverModel):
     requires = frozenset({"primary_keys", "order_column", "cdc"})
     options = frozenset({"delete_mode", "cdc", "scd2"})
     reconciled = ("versions_added", "deletes_applied", "duplicates_dropped")
+    keyed_state = True
 
     def __init__(self, config: SilverConfig) -> None:
         super().__init__(config)

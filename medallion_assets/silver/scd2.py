@@ -101,6 +101,10 @@ class ScdType2(SilverModel):
     requires = frozenset({"primary_keys", "order_column"})
     options = frozenset({"delete_mode", "scd2"})
     reconciled = ("versions_added", "duplicates_dropped")
+    keyed_state = True
+
+    def touches_absent_keys(self, ctx: SilverContext) -> bool:
+        return ctx.load_pattern == "full" and self.config.delete_mode != "ignore"
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext

@@ -1,0 +1,90 @@
+"""What a Silver day changes, by key: the rows of Silver D-1 it replaces and the rows it writes (pure polars).
+
+A model with ``keyed_state`` is applied to the rows of the keys the day touches only (read from Silver D-1
+with their row ids, :func:`medallion_resources.lake.read.read_touched`). Its output for those keys is
+compared with what D-1 held for them, key by key: a key whose rows are the same (same values, same order)
+is left alone, carried by reference with the file that holds it; a key whose rows differ in any way has
+*all* its D-1 rows deleted (by position) and all its new rows written. Replacing whole keys keeps each
+key's rows together in one file, in their written order, so readers restore the artifact's exact order
+with one stable sort by key (docs/architecture.md, "Merge-on-read").
+
+Example (``current`` of ``scd_type_1``, keys ``[id]``; D-1 rows with their row ids)::
+
+    D-1 rows of touched keys             model output for them       deletes            new rows
+    id  v  file            pos           id  v                       path         pos   id  v
+    1   a  load_date=X/..  0             1   a   (same: kept)        load_date=X  1     2   B
+    2   b  load_date=X/..  1             2   B   (changed)                              3   c
+                                         3   c   (new key)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from medallion_resources.lake.read import ROW_FILE, ROW_POS
+
+__all__ = ["COMPACT_DEAD_RATIO", "KeyDiff", "key_diff", "needs_compaction", "without_row_ids"]
+
+# A keyed artifact is folded into new base files once the rows its files hold that are no longer live
+# (deleted) exceed this many times its live rows: readers then never decode more than twice the live rows
+# of an artifact, and storage stays proportional to the changes between foldings.
+COMPACT_DEAD_RATIO = 1.0
+
+_SIDE, _NTH, _OLD, _NEW = "__medallion_side", "__medallion_nth", "__medallion_old", "__medallion_new"
+
+
+@dataclass(frozen=True)
+class KeyDiff:
+    """The rows of D-1 a day deletes (``path``, ``pos``) and the rows it writes, for one artifact."""
+
+    deletes: pl.DataFrame
+    rows: pl.DataFrame
+    changed_keys: int
+
+
+def without_row_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.drop([c for c in (ROW_FILE, ROW_POS) if c in frame.columns])
+
+
+def key_diff(old: pl.DataFrame | None, new: pl.DataFrame, keys: Sequence[str]) -> KeyDiff:
+    """Compare, key by key, D-1's rows (with row ids) with the model's rows for the touched keys.
+
+    ``new`` must hold every row of each key it holds, in the artifact's order; ``old`` the live D-1 rows
+    of (at least) those keys, in file order (the written order). A key is changed when its number of
+    rows, or any value of its n-th row, differs (a column only one side has counts as null on the other).
+    """
+    keys = list(keys)
+    empty = pl.DataFrame(schema={"path": pl.String, "pos": pl.Int64})
+    if old is None or not old.height:
+        return KeyDiff(empty, new, new.select(keys).n_unique() if new.height else 0)
+    both = pl.concat(
+        [
+            old.with_columns(pl.lit(0, pl.Int8).alias(_SIDE)),
+            new.with_columns(pl.lit(1, pl.Int8).alias(_SIDE)),
+        ],
+        how="diagonal_relaxed",
+    )
+    both = both.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over([*keys, _SIDE]).alias(_NTH))
+    values = [c for c in both.columns if c not in (*keys, _SIDE, _NTH, ROW_FILE, ROW_POS)]
+    left = both.filter(pl.col(_SIDE) == 0).select(*keys, _NTH, *values, pl.lit(True).alias(_OLD))
+    right = both.filter(pl.col(_SIDE) == 1).select(*keys, _NTH, *values, pl.lit(True).alias(_NEW))
+    joined = left.join(right, on=[*keys, _NTH], how="full", coalesce=True, nulls_equal=True, suffix="__r")
+    differs = pl.col(_OLD).is_null() | pl.col(_NEW).is_null()
+    if values:
+        differs = differs | pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}__r")) for c in values)
+    changed = joined.filter(differs).select(keys).unique()
+    deletes = old.join(changed, on=keys, how="semi", nulls_equal=True).select(
+        pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).cast(pl.Int64).alias("pos")
+    )
+    rows = new.join(changed, on=keys, how="semi", nulls_equal=True, maintain_order="left")
+    return KeyDiff(deletes, rows, changed.height)
+
+
+def needs_compaction(dead_before: int, live_before: int, diff: KeyDiff) -> bool:
+    """Fold the artifact into new base files when its dead rows pass :data:`COMPACT_DEAD_RATIO` x live."""
+    dead = dead_before + diff.deletes.height
+    live = live_before - diff.deletes.height + diff.rows.height
+    return dead > COMPACT_DEAD_RATIO * max(live, 1)
