@@ -1,4 +1,4 @@
-"""Merge-on-read Silver (docs/architecture.md): a day written as a delta reads back exactly as the whole state.
+"""Merge-on-read Silver (docs/architecture.md): a day written as a delta reads back as the whole state.
 
 The same random scenarios as the chain properties (scd_type_2, cdc, and scd_type_1) run twice: through the
 real pipeline on a real local lake (Bronze committed per day, Silver D from the committed Silver D-1 read by
@@ -20,9 +20,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from medallion_assets.assets.silver import initial_state, silver_day
 from medallion_assets.lake import Lake
 from medallion_assets.silver import delta
-from medallion_assets.assets.silver import initial_state, silver_day
 from medallion_assets.silver.registry import create_silver_model
 from medallion_resources.io_managers import BronzeInput, PartitionOutput
 from medallion_resources.lake.parts import PartSettings
@@ -76,7 +76,7 @@ def _land(lake: Lake, s: Scenario) -> None:
         day = (START + timedelta(days=number - 1)).isoformat()
         output = PartitionOutput(
             artifacts={"data": [frame]},
-            build_metadata=lambda w: {"record_count": frame.height},
+            build_metadata=lambda w, n=frame.height: {"record_count": n},
             output=_PARTS,
         )
         lake.bronze.write_partition(spec.bronze_path, day, output, "test")
