@@ -91,6 +91,10 @@ class SilverModel(ABC):
     # rows as they were. The pipeline then reads from Silver D-1 only the keys a day touches and writes
     # only the keys whose rows changed (merge-on-read, docs/architecture.md). Artifacts are sorted by key.
     keyed_state: ClassVar[bool] = False
+    # Artifacts whose rows per key are a function of another artifact's rows of that key (``current`` of
+    # ``history``): the model does not read them, and a key whose source rows did not change did not
+    # change there either, so the day reads only their key columns (keyed_state models).
+    derived: ClassVar[Mapping[str, str]] = {}
 
     def touches_absent_keys(self, ctx: SilverContext) -> bool:
         """Whether day ``ctx`` also touches the live keys of Silver D-1 that Bronze D lacks (full-load

@@ -102,6 +102,7 @@ class Cdc(SilverModel):
         keep = config.cdc is not None and config.cdc.keep_history
         chosen = ("history", "current", ABSORBED) if keep else ("current", TAIL, ABSORBED)
         self.artifacts = chosen  # type: ignore[misc,assignment]
+        self.derived = {"current": chosen[0] if keep else TAIL}  # type: ignore[misc]
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext

@@ -24,9 +24,17 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from medallion_assets.silver.chain import same_key
 from medallion_resources.lake.read import ROW_FILE, ROW_POS
 
-__all__ = ["COMPACT_DEAD_RATIO", "KeyDiff", "key_diff", "needs_compaction", "without_row_ids"]
+__all__ = [
+    "COMPACT_DEAD_RATIO",
+    "KeyDiff",
+    "derived_diff",
+    "key_diff",
+    "needs_compaction",
+    "without_row_ids",
+]
 
 # A keyed artifact is folded into new base files once the rows its files hold that are no longer live
 # (deleted) exceed this many times its live rows: readers then never decode more than twice the live rows
@@ -43,6 +51,7 @@ class KeyDiff:
     deletes: pl.DataFrame
     rows: pl.DataFrame
     changed_keys: int
+    changed: pl.DataFrame | None = None  # the changed keys (for the artifacts derived from this one)
 
 
 def without_row_ids(frame: pl.DataFrame) -> pl.DataFrame:
@@ -59,15 +68,19 @@ def key_diff(old: pl.DataFrame | None, new: pl.DataFrame, keys: Sequence[str]) -
     keys = list(keys)
     empty = pl.DataFrame(schema={"path": pl.String, "pos": pl.Int64})
     if old is None or not old.height:
-        return KeyDiff(empty, new, new.select(keys).n_unique() if new.height else 0)
+        changed_all = new.select(keys).unique(maintain_order=True)
+        return KeyDiff(empty, new, changed_all.height, changed_all)
     both = pl.concat(
         [
             old.with_columns(pl.lit(0, pl.Int8).alias(_SIDE)),
             new.with_columns(pl.lit(1, pl.Int8).alias(_SIDE)),
         ],
         how="diagonal_relaxed",
-    )
-    both = both.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over([*keys, _SIDE]).alias(_NTH))
+    ).sort([*keys, _SIDE], maintain_order=True, nulls_last=False)
+    # n-th row of its key on its side: a run number by shifts on the sorted frame, no per-group window.
+    start = ~same_key(keys) | (pl.col(_SIDE) != pl.col(_SIDE).shift(1)).fill_null(True)
+    index = pl.int_range(pl.len(), dtype=pl.UInt32)
+    both = both.with_columns((index - pl.when(start).then(index).otherwise(None).forward_fill()).alias(_NTH))
     values = [c for c in both.columns if c not in (*keys, _SIDE, _NTH, ROW_FILE, ROW_POS)]
     left = both.filter(pl.col(_SIDE) == 0).select(*keys, _NTH, *values, pl.lit(True).alias(_OLD))
     right = both.filter(pl.col(_SIDE) == 1).select(*keys, _NTH, *values, pl.lit(True).alias(_NEW))
@@ -80,7 +93,25 @@ def key_diff(old: pl.DataFrame | None, new: pl.DataFrame, keys: Sequence[str]) -
         pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).cast(pl.Int64).alias("pos")
     )
     rows = new.join(changed, on=keys, how="semi", nulls_equal=True, maintain_order="left")
-    return KeyDiff(deletes, rows, changed.height)
+    return KeyDiff(deletes, rows, changed.height, changed)
+
+
+def derived_diff(
+    old: pl.DataFrame | None, new: pl.DataFrame, changed: pl.DataFrame, keys: Sequence[str]
+) -> KeyDiff:
+    """The diff of an artifact derived by key from another (``current`` from ``history``): the keys
+    ``changed`` in the source artifact are the ones replaced (``old`` needs only keys and row ids)."""
+    keys = list(keys)
+    empty = pl.DataFrame(schema={"path": pl.String, "pos": pl.Int64})
+    deletes = (
+        old.join(changed, on=keys, how="semi", nulls_equal=True).select(
+            pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).cast(pl.Int64).alias("pos")
+        )
+        if old is not None and old.height
+        else empty
+    )
+    rows = new.join(changed, on=keys, how="semi", nulls_equal=True, maintain_order="left")
+    return KeyDiff(deletes, rows, changed.height, changed)
 
 
 def needs_compaction(dead_before: int, live_before: int, diff: KeyDiff) -> bool:

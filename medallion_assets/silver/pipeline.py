@@ -33,7 +33,7 @@ from medallion_assets.assets.silver_checks import CheckOutcome, evaluate_checks
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel
 from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
-from medallion_assets.silver.delta import key_diff, needs_compaction, without_row_ids
+from medallion_assets.silver.delta import KeyDiff, derived_diff, key_diff, needs_compaction, without_row_ids
 from medallion_assets.silver.keys import DELETED, require_columns
 from medallion_assets.silver.prepare import enforce_thresholds, prepare
 from medallion_assets.specs import SourceSpec
@@ -143,7 +143,7 @@ def silver_day(
         assert prior.part is not None
         old = _touched(model, prior.part, prepared.clean, ctx)
         state: Mapping[str, pl.DataFrame] | None = {
-            a: without_row_ids(f) for a, f in old.items() if f is not None
+            a: without_row_ids(f) for a, f in old.items() if f is not None and a not in model.derived
         }
     else:
         state = prior.frames
@@ -163,7 +163,7 @@ def silver_day(
     deltas: dict[str, ArtifactDelta] = {}
     if by_key:
         assert prior.part is not None
-        artifacts, deltas = _deltas(prior.part, old, result.artifacts, silver_cfg.primary_keys)
+        artifacts, deltas = _deltas(model, prior.part, old, result.artifacts)
     compacted = frozenset(a for a in result.artifacts if by_key and a not in deltas)
     if error_frame is not None:
         artifacts[ERRORS_ARTIFACT] = [error_frame]
@@ -244,7 +244,8 @@ def _touched(
         touched = pl.concat([touched, absent.cast(dict(touched.schema))])  # type: ignore[arg-type]
     old: dict[str, pl.DataFrame | None] = {}
     for artifact in model.artifacts:
-        frame = read_touched(part, artifact, touched)
+        columns = keys if artifact in model.derived else None  # keys and row ids only
+        frame = read_touched(part, artifact, touched, columns)
         if frame is None:
             schema = artifact_schema(part, artifact)
             frame = None if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
@@ -266,18 +267,27 @@ def _cast_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> p
 
 
 def _deltas(
+    model: SilverModel,
     part: CommittedPartition,
     old: Mapping[str, pl.DataFrame | None],
     new: Mapping[str, pl.DataFrame],
-    keys: list[str],
 ) -> tuple[dict[str, Any], dict[str, ArtifactDelta]]:
     """What to write per artifact: the changed keys' rows plus a delta on D-1's files, or (past the
     compaction threshold) the whole artifact as new base files."""
+    keys = list(model.config.primary_keys)
     artifacts: dict[str, Any] = {}
     deltas: dict[str, ArtifactDelta] = {}
+    diffs: dict[str, KeyDiff] = {}
     manifest = part.manifest
-    for artifact, frame in new.items():
-        diff = key_diff(old.get(artifact), frame, keys)
+    ordered = sorted(new, key=lambda a: a in model.derived)  # sources before what derives from them
+    for artifact in ordered:
+        frame = new[artifact]
+        source = diffs.get(model.derived.get(artifact, ""))
+        if source is not None and source.changed is not None:
+            diff = derived_diff(old.get(artifact), frame, source.changed, keys)
+        else:
+            diff = key_diff(old.get(artifact), frame, keys)
+        diffs[artifact] = diff
         dead = sum(f.row_count for f in manifest.delete_files(artifact))
         if needs_compaction(dead, manifest.live_rows(artifact), diff):
             artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows)
@@ -285,7 +295,7 @@ def _deltas(
         artifacts[artifact] = [diff.rows]
         carried = tuple(part.rooted(f) for f in manifest.files if f.artifact == artifact)
         deltas[artifact] = ArtifactDelta(carried, diff.deletes, artifact_schema(part, artifact))
-    return artifacts, deltas
+    return {a: artifacts[a] for a in new}, deltas
 
 
 def _compacted(

@@ -102,6 +102,7 @@ class ScdType2(SilverModel):
     options = frozenset({"delete_mode", "scd2"})
     reconciled = ("versions_added", "duplicates_dropped")
     keyed_state = True
+    derived = {"current": "history"}
 
     def touches_absent_keys(self, ctx: SilverContext) -> bool:
         return ctx.load_pattern == "full" and self.config.delete_mode != "ignore"

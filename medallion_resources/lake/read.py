@@ -362,21 +362,34 @@ def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[
     return pl.concat(frames, how="vertical_relaxed")
 
 
-def read_touched(part: CommittedPartition, artifact: str, keys: pl.DataFrame) -> pl.DataFrame | None:
+def read_touched(
+    part: CommittedPartition,
+    artifact: str,
+    keys: pl.DataFrame,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame | None:
     """The live rows of ``artifact`` whose key (the columns of ``keys``) is in ``keys``, with row ids.
 
     Streams one verified data file at a time and keeps only the matching rows, so memory holds one file
     plus the touched rows, never the table. Each row carries :data:`ROW_FILE` (the data file's path
     relative to the dataset root) and :data:`ROW_POS` (its position in that file): what a deletes file
-    names. None when the artifact has no data files.
+    names. ``columns`` limits what is decoded (the key columns are always read). None when the artifact
+    has no data files.
     """
     deleted = deleted_positions(part, artifact)
     on = list(keys.columns)
+    wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
     tables = []
     for file in part.files(artifact):
-        table = _live_table(part, file, deleted.get(part.rooted(file).path), row_ids=True)
-        frame = pl.DataFrame(pl.from_arrow(table))
+        table = pq.read_table(pa.BufferReader(read_verified(part, file)), columns=wanted)
+        frame = pl.DataFrame(pl.from_arrow(table)).with_row_index(ROW_POS)
+        positions = deleted.get(part.rooted(file).path)
+        if positions is not None:
+            frame = frame.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
         matched = frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
+        matched = matched.with_columns(
+            pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
+        )
         tables.append(matched.to_arrow())
     if not tables:
         return None
