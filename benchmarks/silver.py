@@ -6,8 +6,8 @@ each measurement in a fresh subprocess (wall time and peak RSS), repeated (``--r
 
 ``day``: a real local lake (YAML config, Bronze committed, Silver day 1 committed by the pipeline), then:
 
-- ``floor``: polars alone reads Silver D-1's files (every artifact) and Bronze D, and writes frames the size of
-  Silver D (the full state plus the day's rows): the I/O of a run that reads and writes the whole state;
+- ``floor``: polars alone reads Silver D-1's files (every artifact) and Bronze D, and writes frames the
+  size of Silver D (the full state plus the day's rows): the I/O of a run that reads and writes the whole state;
 - ``merge``: a plain polars merge of the same day (about 30 lines, below): read the state, apply the
   changes, write the whole state back;
 - ``step``: the medallion Silver step in-process: state before the day, ``silver_day`` (read Bronze D
@@ -311,17 +311,12 @@ def storage_benchmark(args: argparse.Namespace) -> None:
             )
         final_bytes = sum(p.stat().st_size for p in fresh.iterdir())
         changed = sum(p.stat().st_size for p in sorted((root / "landing").iterdir())[1:])
-        print(
-            f"storage: {args.days} days of {args.keys:,} keys, 10 % changing a day ({elapsed:.1f} s of Silver steps)"
-        )
-        print(
-            f"  stored {stored / 1e6:.1f} MB; final state {final_bytes / 1e6:.1f} MB + changed rows {changed / 1e6:.1f} MB"
-            f" -> {stored / (final_bytes + changed):.2f}x"
-        )
-        print(
-            f"  bytes per partition: day 1 {per_day[0] / 1e6:.1f} MB, later days median {statistics.median(per_day[1:]) / 1e6:.2f} MB,"
-            f" max {max(per_day[1:]) / 1e6:.2f} MB (compactions)"
-        )
+        ratio = stored / (final_bytes + changed)
+        median = statistics.median(per_day[1:]) / 1e6
+        print(f"storage: {args.days} days of {args.keys:,} keys, 10 % changing a day ({elapsed:.1f} s)")
+        print(f"  stored {stored / 1e6:.1f} MB; final state {final_bytes / 1e6:.1f} MB")
+        print(f"  + changed rows {changed / 1e6:.1f} MB -> {ratio:.2f}x")
+        print(f"  per partition: day 1 {per_day[0] / 1e6:.1f} MB, later days median {median:.2f} MB")
         print("  per day (MB): " + " ".join(f"{b / 1e6:.1f}" for b in per_day))
 
 
