@@ -7,7 +7,8 @@ each measurement in a fresh subprocess (wall time and peak RSS), repeated (``--r
 ``day``: a real local lake (YAML config, Bronze committed, Silver day 1 committed by the pipeline), then:
 
 - ``floor``: polars alone reads Silver D-1's files (every artifact) and Bronze D, and writes frames the
-  size of Silver D (the full state plus the day's rows): the I/O of a run that reads and writes the whole state;
+  size of Silver D (the full state plus the day's rows): the I/O of a run that reads and writes the
+  whole state;
 - ``merge``: a plain polars merge of the same day (about 30 lines, below): read the state, apply the
   changes, write the whole state back;
 - ``step``: the medallion Silver step in-process: state before the day, ``silver_day`` (read Bronze D
