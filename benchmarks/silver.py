@@ -154,7 +154,7 @@ def _files(root: Path, day: int, layer: str) -> list[Path]:
     spec = lake.spec("bench")
     part = lake.committed(spec, layer, START + timedelta(days=day - 1))
     assert part is not None
-    base = Path(part.backend.uri(""))
+    base = root / "lake" / layer
     return [base / part.relpath(f) for f in part.manifest.files if f.kind == "data"]
 
 
@@ -296,7 +296,7 @@ def storage_benchmark(args: argparse.Namespace) -> None:
         elapsed = time.perf_counter() - started
         lake = Lake.load(root / "configs")
         spec = lake.spec("bench")
-        silver_root = Path(lake.silver.backend.uri(spec.silver_path))
+        silver_root = root / "lake" / "silver" / spec.silver_path
         per_day = []
         for day in range(1, args.days + 1):
             folder = silver_root / f"load_date={START + timedelta(days=day - 1)}"
