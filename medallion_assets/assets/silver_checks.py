@@ -8,7 +8,9 @@ a failing *blocking* check fails the step, so the previous commit stays in place
 check                     blocking  passes when
 ========================  ========  =====================================================================
 manifest_verified         yes       every file of the committed Silver partition matches its manifest
-                                    sha256 (re-read after the commit; Bronze D and Silver D-1 are verified
+                                    sha256 (re-read after the commit: the files the day wrote re-hashed,
+                                    the files it shares with D-1 in place with their size, hashed when the
+                                    day read them; Bronze D and Silver D-1 are verified
                                     when they are loaded)
 primary_key_unique        yes       the keys of ``current`` (``snapshot`` / ``events``) are unique
 no_null_keys              yes       no primary-key value is null in the main artifact

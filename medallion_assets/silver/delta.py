@@ -3,10 +3,12 @@
 A model with ``keyed_state`` is applied to the rows of the keys the day touches only (read from Silver D-1
 with their row ids, :func:`medallion_resources.lake.read.read_touched`). Its output for those keys is
 compared with what D-1 held for them, key by key: a key whose rows are the same (same values, same order)
-is left alone, carried by reference with the file that holds it; a key whose rows differ in any way has
-*all* its D-1 rows deleted (by position) and all its new rows written. Replacing whole keys keeps each
-key's rows together in one file, in their written order, so readers restore the artifact's exact order
-with one stable sort by key (docs/architecture.md, "Merge-on-read").
+is left alone, carried by reference with the file that holds it; a key whose rows differ is replaced from
+its first differing row on: those D-1 rows are deleted (by position) and the new rows from there on are
+written. The rows a key keeps come before the ones it writes, and files are listed in the order they were
+written, so a key's live rows, read file after file, are in their order: readers restore the artifact's
+exact order with one stable sort by key (docs/architecture.md, "Merge-on-read"). Appending a version to a
+history therefore writes two rows (the re-closed version and the new one), not the whole chain.
 
 Example (``current`` of ``scd_type_1``, keys ``[id]``; D-1 rows with their row ids)::
 
@@ -42,6 +44,7 @@ __all__ = [
 COMPACT_DEAD_RATIO = 1.0
 
 _SIDE, _NTH, _OLD, _NEW = "__medallion_side", "__medallion_nth", "__medallion_old", "__medallion_new"
+_CUT = "__medallion_cut"
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,18 @@ def key_diff(old: pl.DataFrame | None, new: pl.DataFrame, keys: Sequence[str]) -
     differs = pl.col(_OLD).is_null() | pl.col(_NEW).is_null()
     if values:
         differs = differs | pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}__r")) for c in values)
-    changed = joined.filter(differs).select(keys).unique()
-    deletes = old.join(changed, on=keys, how="semi", nulls_equal=True).select(
+    # Each changed key is replaced from its first differing row on: the rows before it stay where they are.
+    cuts = joined.filter(differs).group_by(keys).agg(pl.col(_NTH).min().alias(_CUT))
+    tail = pl.col(_NTH) >= pl.col(_CUT)
+    old_side = both.filter(pl.col(_SIDE) == 0).join(cuts, on=keys, how="inner", nulls_equal=True)
+    deletes = old_side.filter(tail).select(
         pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).cast(pl.Int64).alias("pos")
     )
-    rows = new.join(changed, on=keys, how="semi", nulls_equal=True, maintain_order="left")
-    return KeyDiff(deletes, rows, changed.height, changed)
+    new_side = both.filter(pl.col(_SIDE) == 1).join(
+        cuts, on=keys, how="inner", nulls_equal=True, maintain_order="left"
+    )
+    rows = new_side.filter(tail).select(new.columns)
+    return KeyDiff(deletes, rows, cuts.height, cuts.select(keys))
 
 
 def derived_diff(

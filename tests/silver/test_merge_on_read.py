@@ -200,6 +200,7 @@ def test_prior_is_read_by_key(tmp_path: Path) -> None:
         days=[
             [{"k1": i, "k2": "a", "ts": 1, "v": "x", "w": 0} for i in range(4)],
             [{"k1": 1, "k2": "a", "ts": 2, "v": "y", "w": 0}],
+            [{"k1": 1, "k2": "a", "ts": 3, "v": "z", "w": 0}],
         ],
     )
     lake = _lake(tmp_path, s)
@@ -218,3 +219,15 @@ def test_prior_is_read_by_key(tmp_path: Path) -> None:
         ("history", "data", 2),
         ("history", "deletes", 1),
     ]
+    # Day 3 appends to key 1's chain: only the re-closed version and the new one are written; the first
+    # version stays in day 1's file, and the chain still reads back in order.
+    day3 = lake.committed(spec, "silver", START + timedelta(days=2))
+    assert day3 is not None
+    own3 = [f for f in day3.manifest.files if f.path.startswith(f"load_date={START + timedelta(days=2)}/")]
+    assert sorted((f.artifact, f.kind, f.row_count) for f in own3 if f.artifact == "history") == [
+        ("history", "data", 2),
+        ("history", "deletes", 1),
+    ]
+    chain = read_artifact(day3, "history").filter(pl.col("k1") == 1)
+    assert chain.get_column("v").to_list() == ["x", "y", "z"]
+    assert chain.get_column("effective_to").to_list() == [2, 3, None]
