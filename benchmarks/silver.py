@@ -15,6 +15,10 @@ each measurement in a fresh subprocess (wall time and peak RSS), repeated (``--r
   verified, read the touched keys of D-1 verified, model, checks) and the commit (delta files, deletes,
   manifest); day 1 (every key new) and the steady-state day.
 
+``command``: ``medallion run`` of a steady-state ``scd_type_2`` day (the day's Parquet file into Bronze, then
+Silver), a fresh process each time, against dlt's scd2 merge of the same file into duckdb
+(``benchmarks/dlt_scd2.py``, in its own virtualenv ``.venv-dlt``), from the state after day 1.
+
 ``storage``: 30 daily partitions of an ``scd_type_2`` table, 10 % of keys changing a day (90 % updates, 10 %
 inserts), written by the pipeline; their bytes against (the final state written once + every day's changed
 rows), and bytes per partition.
@@ -321,12 +325,69 @@ def storage_benchmark(args: argparse.Namespace) -> None:
         print("  per day (MB): " + " ".join(f"{b / 1e6:.1f}" for b in per_day))
 
 
+def command_benchmark(args: argparse.Namespace) -> None:
+    """``medallion run`` of a steady-state day (Bronze + Silver) against dlt's scd2 merge into duckdb."""
+    import os
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    medallion = str(Path(sys.executable).parent / "medallion")
+    dlt_python = repo / ".venv-dlt" / "bin" / "python"
+    if not dlt_python.exists():
+        raise SystemExit(f"{dlt_python} is missing: see benchmarks/dlt_scd2.py for its one-line set-up")
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        root = Path(tmp)
+        (root / "landing").mkdir()
+        folder = config(root, "scd_type_2")
+        total = args.keys
+        files = []
+        for day in (1, 2):
+            run_date = START + timedelta(days=day - 1)
+            path = root / "landing" / f"day_{run_date:%Y%m%d}.parquet"
+            day_rows(args.keys, args.changes, day, False, total).write_parquet(path)
+            files.append(path)
+        home = root / "dagster_home"
+        home.mkdir()
+        shutil.copy(repo / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        env = {**os.environ, "DAGSTER_HOME": str(home)}
+
+        def run(day: str) -> float:
+            started = time.perf_counter()
+            cmd = [medallion, "--config-dir", str(folder), "run", "--date", day, "--select", "bench"]
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            return time.perf_counter() - started
+
+        def peer(path: Path, workdir: Path) -> float:
+            started = time.perf_counter()
+            script = str(repo / "benchmarks" / "dlt_scd2.py")
+            subprocess.run(
+                [str(dlt_python), script, str(path), str(workdir)], check=True, capture_output=True
+            )
+            return time.perf_counter() - started
+
+        run("2025-01-01")
+        peer(files[0], root / "dlt_day1")
+        ours, theirs = [], []
+        for i in range(args.repeat):
+            ours.append(run("2025-01-02"))  # re-running day 2 replaces it: the same work every time
+            work = root / f"dlt_{i}"
+            shutil.copytree(root / "dlt_day1", work)
+            theirs.append(peer(files[1], work))
+        m, d = statistics.median(ours), statistics.median(theirs)
+        print(f"whole command, steady-state scd_type_2 day: {args.keys:,} keys, {args.changes:,} changes")
+        print(
+            f"  medallion run (Bronze + Silver) {m:.2f} s; dlt scd2 merge into duckdb {d:.2f} s"
+            f" = {m / d:.2f}x"
+        )
+        print(f"  runs: medallion {[round(x, 2) for x in ours]}, dlt {[round(x, 2) for x in theirs]}")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
         return
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["day", "storage"])
+    parser.add_argument("what", choices=["day", "storage", "command"])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--model", default="scd_type_2", choices=["scd_type_2", "scd_type_1", "cdc"])
@@ -334,7 +395,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tmp", default=None, help="folder for the lake (default: the system temp dir)")
     args = parser.parse_args()
-    day_benchmark(args) if args.what == "day" else storage_benchmark(args)
+    {"day": day_benchmark, "storage": storage_benchmark, "command": command_benchmark}[args.what](args)
 
 
 if __name__ == "__main__":
