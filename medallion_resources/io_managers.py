@@ -28,7 +28,7 @@ import pyarrow as pa
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.layout import ERRORS_ARTIFACT, partition_folder
-from medallion_resources.lake.manifest import DELETES, Manifest, ManifestFile
+from medallion_resources.lake.manifest import DATA, DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
 from medallion_resources.lake.read import CommittedPartition, read_committed
 from medallion_resources.lake.schema import widen_schema
@@ -219,6 +219,10 @@ class LakeIOManager(dg.IOManager):
         }
 
     def _dagster_metadata(self, prefix: str, manifest: Manifest, metadata: dict[str, Any]) -> dict[str, Any]:
+        # The files this commit wrote; the ones a Silver partition shares with earlier days are counted
+        # (their checksums are in the manifest, and in the metadata of the day that wrote them).
+        folder = prefix.rpartition("/")[2] + "/"
+        own = [f for f in manifest.files if not manifest.shared or f.path.startswith(folder)]
         files = [
             {
                 "path": f.path,
@@ -227,13 +231,16 @@ class LakeIOManager(dg.IOManager):
                 "size_bytes": f.size_bytes,
                 "row_count": f.row_count,
             }
-            for f in manifest.files
+            | ({"kind": f.kind} if f.kind != DATA else {})
+            for f in own
         ]
         result: dict[str, Any] = {
             "dagster/uri": dg.MetadataValue.path(self.backend.uri(prefix)),
             "files": dg.MetadataValue.json(files),
-            "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in manifest.files}),
+            "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in own}),
             "bytes": sum(f.size_bytes for f in manifest.files),
+            "bytes_written": sum(f.size_bytes for f in own),
+            "shared_files": len(manifest.files) - len(own),
             "manifest_sha256": manifest.sha256,
             "attempt": manifest.attempt,
         }
