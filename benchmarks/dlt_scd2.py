@@ -38,8 +38,8 @@ def main(path: str, workdir: str) -> None:
     pipeline = dlt.pipeline(
         pipeline_name="bench",
         pipelines_dir=f"{workdir}/pipelines",
-        destination=dlt.destinations.duckdb(f"{workdir}/bench.duckdb"),
-        dataset_name="bench",
+        destination=dlt.destinations.duckdb(f"{workdir}/lake.duckdb"),
+        dataset_name="silver",
     )
     pipeline.run(rows())
     print(json.dumps({"wall": time.perf_counter() - started}))
