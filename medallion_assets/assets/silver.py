@@ -213,5 +213,9 @@ def _day(
 def _verified(part: CommittedPartition | None) -> CheckOutcome:
     """``manifest_verified``: the committed partition re-read after the commit: the files the day wrote
     re-hashed, the shared ones (hashed by the day as it read them) checked in place with their size."""
-    problems = verify_partition(part, own_files_only=True) if part is not None else ["the partition is not committed"]
+    problems = (
+        verify_partition(part, own_files_only=True)
+        if part is not None
+        else ["the partition is not committed"]
+    )
     return manifest_outcome(problems, len(part.manifest.files) if part is not None else 0)
