@@ -144,7 +144,7 @@ class Cdc(SilverModel):
         keep = cdc.keep_history
         chain_artifact = "history" if keep else TAIL
         previous = (state or {}).get(chain_artifact)
-        touched = events.select(keys).unique()
+        touched = events.select(keys).unique() if state else events.select(keys).clear()
         prior = touched_prior(state, chain_artifact, keys, order, touched, full=False, incoming=incoming)
         chains = rebuild_chains(
             prior,

@@ -42,7 +42,7 @@ from medallion_resources.lake.layout import ERRORS_ARTIFACT
 from medallion_resources.lake.read import (
     CommittedPartition,
     artifact_schema,
-    iter_artifact_tables,
+    iter_artifact_frames,
     read_artifact,
     read_key_columns,
     read_touched,
@@ -302,7 +302,7 @@ def _compacted(
     part: CommittedPartition, artifact: str, deletes: pl.DataFrame, rows: pl.DataFrame
 ) -> Iterator[pa.Table | pl.DataFrame]:
     """The artifact's live rows after the day, streamed file by file: new base files (no deletes)."""
-    yield from iter_artifact_tables(part, artifact, also_deleted=deletes)
+    yield from iter_artifact_frames(part, artifact, also_deleted=deletes)
     yield rows
 
 
