@@ -80,29 +80,80 @@ def key_diff(old: pl.DataFrame | None, new: pl.DataFrame, keys: Sequence[str]) -
         ],
         how="diagonal_relaxed",
     ).sort([*keys, _SIDE], maintain_order=True, nulls_last=False)
-    # n-th row of its key on its side: a run number by shifts on the sorted frame, no per-group window.
-    start = ~same_key(keys) | (pl.col(_SIDE) != pl.col(_SIDE).shift(1)).fill_null(True)
-    index = pl.int_range(pl.len(), dtype=pl.UInt32)
-    both = both.with_columns((index - pl.when(start).then(index).otherwise(None).forward_fill()).alias(_NTH))
-    values = [c for c in both.columns if c not in (*keys, _SIDE, _NTH, ROW_FILE, ROW_POS)]
-    left = both.filter(pl.col(_SIDE) == 0).select(*keys, _NTH, *values, pl.lit(True).alias(_OLD))
-    right = both.filter(pl.col(_SIDE) == 1).select(*keys, _NTH, *values, pl.lit(True).alias(_NEW))
-    joined = left.join(right, on=[*keys, _NTH], how="full", coalesce=True, nulls_equal=True, suffix="__r")
-    differs = pl.col(_OLD).is_null() | pl.col(_NEW).is_null()
-    if values:
-        differs = differs | pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}__r")) for c in values)
-    # Each changed key is replaced from its first differing row on: the rows before it stay where they are.
-    cuts = joined.filter(differs).group_by(keys).agg(pl.col(_NTH).min().alias(_CUT))
-    tail = pl.col(_NTH) >= pl.col(_CUT)
-    old_side = both.filter(pl.col(_SIDE) == 0).join(cuts, on=keys, how="inner", nulls_equal=True)
-    deletes = old_side.filter(tail).select(
+    values = [c for c in both.columns if c not in (*keys, _SIDE, ROW_FILE, ROW_POS)]
+    tail = _tail(both, keys, values).filter(pl.col(_CUT))
+    deletes = tail.filter(pl.col(_SIDE) == 0).select(
         pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).cast(pl.Int64).alias("pos")
     )
-    new_side = both.filter(pl.col(_SIDE) == 1).join(
-        cuts, on=keys, how="inner", nulls_equal=True, maintain_order="left"
+    rows = tail.filter(pl.col(_SIDE) == 1).select(new.columns)
+    changed = tail.select(keys).unique(maintain_order=True)
+    return KeyDiff(deletes, rows, changed.height, changed)
+
+
+_I, _RS, _RE, _NTH_, _PARTNER, _DIFF = (
+    "__medallion_i",
+    "__medallion_run_start",
+    "__medallion_run_end",
+    "__medallion_nth",
+    "__medallion_partner",
+    "__medallion_diff",
+)
+
+
+def _tail(both: pl.DataFrame, keys: list[str], values: list[str]) -> pl.DataFrame:
+    """``both`` (sorted by key, then D-1's rows of a key before its new rows) with :data:`_CUT`: True for
+    the rows from the key's first difference on: the rows to delete (old side) and to write (new side).
+
+    Linear, in a few passes: shifts, fills and gathers on the sorted frame, no joins, no windows. A key's
+    old row ``n`` is compared with its new row ``n`` (at ``end of the old run + 1 + n``); the first ``n``
+    where they differ, or where one side has no row, is the key's cut.
+    """
+    side, index = pl.col(_SIDE), pl.col(_I)
+    key_start = ~same_key(keys)
+    run_start_flag = key_start | (side != side.shift(1)).fill_null(True)
+    frame = both.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias(_I), run_start_flag.alias(_RS), key_start.alias(_DIFF)
     )
-    rows = new_side.filter(tail).select(new.columns)
-    return KeyDiff(deletes, rows, cuts.height, cuts.select(keys))
+    last = frame.height - 1
+    frame = frame.with_columns(
+        pl.when(pl.col(_RS)).then(index).otherwise(None).forward_fill().alias(_RS),
+        pl.when(pl.col(_RS).shift(-1).fill_null(True)).then(index).otherwise(None).backward_fill().alias(_RE),
+        # Does the row after this run belong to the same key's new run?
+        ((side.shift(-1) == 1).fill_null(False) & ~pl.col(_DIFF).shift(-1).fill_null(True)).alias(_PARTNER),
+    )
+    run_start, run_end = pl.col(_RS), pl.col(_RE)
+    frame = frame.with_columns(
+        (index - run_start).alias(_NTH_),
+        # Old rows: the new run starts after the old run ends; its length is read at its first row.
+        pl.when(pl.col(_PARTNER).gather(run_end))
+        .then(run_end.gather((run_end + 1).clip(upper_bound=last)) - run_end)
+        .otherwise(0)
+        .alias(_PARTNER),
+    )
+    nth = pl.col(_NTH_)
+    partner = pl.when((side == 0) & (nth < pl.col(_PARTNER))).then(run_end + 1 + nth)
+    same = pl.lit(True)
+    for c in values:
+        same = same & pl.col(c).eq_missing(pl.col(c).gather(partner.fill_null(0)))
+    frame = frame.with_columns(((side == 0) & (partner.is_null() | ~same)).cast(pl.Int64).alias(_DIFF))
+    # Old rows at or after the first differing old row of their key (a running count since the run start).
+    seen = pl.col(_DIFF).cum_sum()
+    frame = frame.with_columns(
+        (seen - pl.when(index == run_start).then(seen - pl.col(_DIFF)).otherwise(None).forward_fill()).alias(
+            _DIFF
+        )
+    )
+    old_tail = (side == 0) & (pl.col(_DIFF) > 0)
+    frame = frame.with_columns(old_tail.alias(_CUT))
+    # New rows: past the old run's length, or partnered with an old row in the tail.
+    before = (run_start - 1).clip(lower_bound=0)
+    has_old = (run_start > 0) & (side.gather(before) == 0) & ~key_start.gather(run_start)
+    old_len = pl.when(has_old).then(run_start - run_start.gather(before)).otherwise(0)
+    old_partner = (run_start - old_len + nth).clip(lower_bound=0, upper_bound=last)
+    new_tail = (side == 1) & ((nth >= old_len) | pl.col(_CUT).gather(old_partner))
+    return frame.with_columns((pl.col(_CUT) | new_tail).alias(_CUT)).drop(
+        _I, _RS, _RE, _NTH_, _PARTNER, _DIFF
+    )
 
 
 def derived_diff(
