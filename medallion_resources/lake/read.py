@@ -408,13 +408,19 @@ def read_touched(
     deleted = deleted_positions(part, artifact)
     on = list(keys.columns)
     wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
+    # One key column: a hash-set membership test, several times faster than a semi join per file.
+    wanted_keys = pl.col(on[0]).is_in(keys.get_column(on[0]).implode()) if len(on) == 1 else None
     frames = []
     for file in part.files(artifact):
         frame = _decode(read_verified(part, file), wanted).with_row_index(ROW_POS)
         positions = deleted.get(part.rooted(file).path)
         if positions is not None:
             frame = frame.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
-        matched = frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
+        matched = (
+            frame.filter(wanted_keys)
+            if wanted_keys is not None
+            else frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
+        )
         frames.append(
             matched.with_columns(
                 pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
