@@ -265,17 +265,29 @@ def child(mode: str, root: str, day: int, model: str) -> None:
     print(json.dumps({"wall": wall, "rss_mib": _rss_mib(), "base_mib": base}))
 
 
-def measure(mode: str, root: Path, day: int, model: str, repeat: int) -> dict[str, float]:
-    runs = []
+def _once(mode: str, root: Path, day: int, model: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "child", mode, str(root), str(day), model],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_all(
+    modes: list[str], root: Path, day: int, model: str, repeat: int
+) -> dict[str, dict[str, float]]:
+    """Medians per mode; the modes take turns in each round, so a change of the machine's load between
+    rounds weighs on all of them alike (other sessions share these 2 cores)."""
+    runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, __file__, "child", mode, str(root), str(day), model],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {k: statistics.median(r[k] for r in runs) for k in ("wall", "rss_mib", "base_mib")}
+        for mode in modes:
+            runs[mode].append(_once(mode, root, day, model))
+    return {
+        m: {k: statistics.median(r[k] for r in rs) for k in ("wall", "rss_mib", "base_mib")}
+        for m, rs in runs.items()
+    }
 
 
 def day_benchmark(args: argparse.Namespace) -> None:
@@ -284,16 +296,15 @@ def day_benchmark(args: argparse.Namespace) -> None:
         land(root, args.model, args.keys, args.changes, 2)
         merge_setup(root, args.model)
         print(f"{args.model}: {args.keys:,} keys, then {args.changes:,} changes (median of {args.repeat})")
-        m1 = measure("merge", root, 1, args.model, args.repeat)
-        s1 = measure("step", root, 1, args.model, args.repeat)
+        one = measure_all(["merge", "step"], root, 1, args.model, args.repeat)
+        m1, s1 = one["merge"], one["step"]
         print(
             f"  day 1   merge {m1['wall']:.2f} s  step {s1['wall']:.2f} s = "
             f"{s1['wall'] / m1['wall']:.2f}x merge;"
             f"  RSS merge {m1['rss_mib']:.0f} MiB, step {s1['rss_mib']:.0f} MiB"
         )
-        f2 = measure("floor", root, 2, args.model, args.repeat)
-        m2 = measure("merge", root, 2, args.model, args.repeat)
-        s2 = measure("step", root, 2, args.model, args.repeat)
+        two = measure_all(["floor", "merge", "step"], root, 2, args.model, args.repeat)
+        f2, m2, s2 = two["floor"], two["merge"], two["step"]
         print(
             f"  day 2   floor {f2['wall']:.2f} s  merge {m2['wall']:.2f} s  step {s2['wall']:.2f} s = "
             f"{s2['wall'] / f2['wall']:.2f}x floor, {s2['wall'] / m2['wall']:.2f}x merge"
