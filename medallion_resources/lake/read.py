@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -60,6 +61,7 @@ DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
 
 
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
+_READ_AHEAD = 2  # data files read at once by read_touched (memory: this many files plus touched rows)
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -399,8 +401,8 @@ def read_touched(
 ) -> pl.DataFrame | None:
     """The live rows of ``artifact`` whose key (the columns of ``keys``) is in ``keys``, with row ids.
 
-    Streams one verified data file at a time and keeps only the matching rows, so memory holds one file
-    plus the touched rows, never the table. Each row carries :data:`ROW_FILE` (the data file's path
+    Streams the verified data files (two at a time) and keeps only the matching rows, so memory holds two
+    files plus the touched rows, never the table. Each row carries :data:`ROW_FILE` (the data file's path
     relative to the dataset root) and :data:`ROW_POS` (its position in that file): what a deletes file
     names. ``columns`` limits what is decoded (the key columns are always read). None when the artifact
     has no data files.
@@ -410,8 +412,8 @@ def read_touched(
     wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
     # One key column: a hash-set membership test, several times faster than a semi join per file.
     wanted_keys = pl.col(on[0]).is_in(keys.get_column(on[0]).implode()) if len(on) == 1 else None
-    frames = []
-    for file in part.files(artifact):
+
+    def touched_rows(file: ManifestFile) -> pl.DataFrame:
         frame = _decode(read_verified(part, file), wanted).with_row_index(ROW_POS)
         positions = deleted.get(part.rooted(file).path)
         if positions is not None:
@@ -421,11 +423,13 @@ def read_touched(
             if wanted_keys is not None
             else frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
         )
-        frames.append(
-            matched.with_columns(
-                pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
-            )
+        return matched.with_columns(
+            pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
         )
+
+    # Two files in flight: one is hashed (hashlib releases the GIL) or fetched while the other decodes.
+    with ThreadPoolExecutor(_READ_AHEAD, thread_name_prefix="medallion-read") as pool:
+        frames = list(pool.map(touched_rows, part.files(artifact)))
     if not frames:
         return None
     return _as_frame(frames)
