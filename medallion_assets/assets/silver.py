@@ -2,7 +2,7 @@
 
 The body resolves the partition(s) and inputs, then either computes one day and hands its output to the
 Silver IO manager (which commits it and sets the DataVersion), or, in a range run (``BackfillPolicy``),
-folds the model over the days with the state in memory and commits each day itself through
+runs the days in order (each reading the day just committed) and commits each day itself through
 :func:`medallion_assets.assets.backfill.commit_range`, so each day has its own manifest, ``_metadata.json``,
 materialization metadata and check results, and a failing day fails only itself and the days after it.
 The state of the day before a range is read from the Silver IO manager resource (the self-dependency input
@@ -161,7 +161,7 @@ def _range(
     bronze: BronzeInput,
     state_before: StateBefore,
 ) -> Iterator[Any]:
-    """The days in order, the state carried in memory, each day committed and reported on its own."""
+    """The days in order, each from the day just committed, each committed and reported on its own."""
     prior: Prior | None = None
 
     def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:

@@ -1,7 +1,7 @@
 """The Silver pipeline of one day: Silver D = model(Silver D-1, prepared Bronze D), or a rebuild (DESIGN §6).
 
 Plain Python over committed partitions and in-memory state, so the same code serves a one-partition run, a
-range run (a backfill: the days in order, the state carried in memory; :mod:`medallion_assets.assets.silver`
+range run (a backfill: the days in order, each from the day before; :mod:`medallion_assets.assets.silver`
 is the Dagster wiring of both) and tests:
 
 - :func:`initial_state`: the state before a day (a :class:`Prior`): Silver D-1 as committed, or a fold of
