@@ -96,7 +96,7 @@ def main(ctx: click.Context, config_dir: str | None) -> None:
 @handle_errors
 def validate(state: CliState) -> None:
     """Validate the config only; list every error, exit 1 if any."""
-    lake = state.lake()
+    lake = Lake.validated(state.config_dir)
     click.echo(
         f"config OK: {len(lake.specs)} source(s), "
         f"platform bronze={lake.config.platform.bronze.storage_backend} "
