@@ -9,6 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+from pydantic import ValidationError
 
 from medallion_assets.config.models import PlatformConfig, SourceEntry
 from medallion_assets.errors import ExtractError
@@ -17,6 +19,7 @@ from medallion_assets.extractors.db import DbExtractor, parse_lookback
 from medallion_resources.sql import SqlQuery, SqlTarget
 from medallion_resources.sql.connect import RetryPolicy
 from medallion_resources.sql.engines import AdbcEngine
+from medallion_resources.sql.query import base_select
 
 pytestmark = pytest.mark.services
 
@@ -94,13 +97,22 @@ class TestInjection:
         database: Any,
         orders: str,
         make_db: Callable[..., Extractor],
-        make_context: Callable[..., Any],
         section: dict[str, Any],
         key: str,
     ) -> None:
+        """Refused when the config loads (``medallion validate``), before anything connects."""
         section = {**section, "table": section["table"].replace("orders", orders)}
+        with pytest.raises(ValidationError, match=r"is not a valid identifier; allowed"):
+            make_db(database, **section)
+
+    @pytest.mark.parametrize(
+        ("table", "schema", "key"),
+        [("orders; DROP TABLE orders", None, "db.table"), ("orders", 'public"."pg_user', "db.schema")],
+    )
+    def test_the_query_builder_refuses_them_too(self, table: str, schema: str | None, key: str) -> None:
+        """Defence in depth: SQL text is only ever built from identifiers that pass the same rule."""
         with pytest.raises(ExtractError, match=rf"{key}: .* is not a valid identifier; allowed"):
-            list(make_db(database, **section).extract(make_context()))
+            base_select(sa.dialects.postgresql.dialect(), table=table, schema=schema, query=None)
 
     def test_a_watermark_value_is_bound_never_spliced(
         self, database: Any, orders: str, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
