@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from medallion_resources.errors import IntegrityError
 from medallion_resources.lake.layout import (
@@ -116,8 +117,13 @@ def read_committed(backend: StorageBackend, prefix: str) -> CommittedPartition |
 
 
 def verify_partition(part: CommittedPartition) -> list[str]:
-    """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok)."""
+    """Re-hash every listed file and the metadata, and count rows where the data says them (each file's
+    Parquet footer), not where the manifest does; the problems found, each naming its file (empty: ok).
+
+    A manifest whose ``row_count`` and ``record_count`` were edited together is caught by the footers.
+    """
     problems: list[str] = []
+    footer_total = 0
     for file in part.manifest.files:
         relpath = part.relpath(file)
         try:
@@ -132,17 +138,36 @@ def verify_partition(part: CommittedPartition) -> list[str]:
             _, sha256 = hash_stream(stream)
         if sha256 != file.sha256:
             problems.append(f"{relpath}: SHA-256 {sha256}, the manifest says {file.sha256}")
+            continue
+        rows = _footer_rows(part.backend, relpath)
+        if rows != file.row_count:
+            problems.append(
+                f"{relpath}: {rows} rows in its Parquet footer, the manifest says {file.row_count}"
+            )
+        if file.artifact != ERRORS_ARTIFACT:
+            footer_total += rows
     try:
         _matching_metadata(part.backend, part.prefix, part.manifest)
     except IntegrityError as exc:
         problems.append(f"{join_relpath(part.prefix, METADATA_NAME)}: {exc}")
-    counted = sum(f.row_count for f in part.manifest.files if f.artifact != ERRORS_ARTIFACT)
-    if counted != part.manifest.record_count:
+    listed = sum(f.row_count for f in part.manifest.files if f.artifact != ERRORS_ARTIFACT)
+    if not problems and footer_total != part.manifest.record_count:
         problems.append(
             f"{join_relpath(part.prefix, CHECKSUMS_NAME)}: record_count {part.manifest.record_count}, "
-            f"but the listed files hold {counted} rows"
+            f"but the Parquet footers of the listed files hold {footer_total} rows"
+        )
+    elif listed != part.manifest.record_count:
+        problems.append(
+            f"{join_relpath(part.prefix, CHECKSUMS_NAME)}: record_count {part.manifest.record_count}, "
+            f"but the listed files' row_count add up to {listed}"
         )
     return problems
+
+
+def _footer_rows(backend: StorageBackend, relpath: str) -> int:
+    """Rows of a Parquet file as its footer records them (reads the footer only)."""
+    with backend.open_read(relpath) as stream:
+        return int(pq.read_metadata(stream).num_rows)
 
 
 def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
