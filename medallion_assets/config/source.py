@@ -229,6 +229,14 @@ class RunConfig(StrictModel):
     max_rows_per_file: int | None = Field(None, ge=1)
     max_file_size_mb: float | None = Field(None, gt=0)
     parquet_compression: Compression | None = None
+    max_delete_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="load_pattern full with silver.delete_mode hard_delete or tombstone: fail the day (and "
+        "keep the previous commit) when it would delete more than this fraction of the live keys of Silver "
+        "D-1, e.g. after an empty or truncated snapshot; 1.0 turns the guard off.",
+    )
 
 
 class SourceConfig(StrictModel):

@@ -10,7 +10,7 @@ is the Dagster wiring of both) and tests:
   pre-commit checks, and describe what to write (a ``PartitionOutput``) and the state for the next day.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,8 +22,9 @@ import polars as pl
 from medallion_assets.assets.silver_checks import CheckOutcome, evaluate_checks
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel
-from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
-from medallion_assets.silver.prepare import enforce_thresholds, prepare
+from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
+from medallion_assets.silver.keys import DELETED
+from medallion_assets.silver.prepare import enforce_delete_fraction, enforce_thresholds, prepare
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeInput, PartitionOutput, WrittenArtifact
 from medallion_resources.lake.layout import ERRORS_ARTIFACT
@@ -93,7 +94,7 @@ def silver_day(
     silver_cfg = spec.entry.silver
     raw = read_artifact(current, "data")
     prepared = prepare(raw, silver_cfg, dataset=spec.name)
-    result = model.apply(state, prepared.clean, _context(spec, run_date))
+    result = model.apply(state, _typed_like(prepared.clean, state), _context(spec, run_date))
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
     error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
     quarantined = error_frame.height if error_frame is not None else 0
@@ -104,6 +105,14 @@ def silver_day(
     enforce_thresholds(
         raw.height, quarantined, silver_cfg.error_handling, dataset=spec.name, reason_counts=reasons
     )
+    if spec.load_pattern == "full" and silver_cfg.delete_mode != "ignore":  # an empty snapshot deletes all
+        enforce_delete_fraction(
+            _live_keys(state, silver_cfg.primary_keys),
+            result.deleted,
+            spec.entry.source.run.max_delete_fraction,
+            dataset=spec.name,
+            previous=previous_state,
+        )
 
     artifacts: dict[str, list[pl.DataFrame]] = {name: [frame] for name, frame in result.artifacts.items()}
     if error_frame is not None:
@@ -157,6 +166,28 @@ def silver_day(
     next_state = _non_empty(result.artifacts) if model.stateful else None
     schema = dict(main.schema) if main is not None else None
     return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
+
+
+def _typed_like(frame: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None) -> pl.DataFrame:
+    """Columns Bronze could not type (``null``: e.g. an empty result of a SQLite query, typed per batch)
+    take the state's type, so the model can join them with the state."""
+    untyped = [c for c, t in frame.schema.items() if t == pl.Null]
+    if not untyped or not state:
+        return frame
+    types = {c: t for artifact in state.values() for c, t in artifact.schema.items() if t != pl.Null}
+    return frame.with_columns(pl.col(c).cast(types[c]) for c in untyped if c in types)
+
+
+def _live_keys(state: Mapping[str, pl.DataFrame] | None, keys: Sequence[str]) -> int:
+    """Keys live in the state before the day: rows of its ``current`` that are current and not tombstones."""
+    current = (state or {}).get("current")
+    if current is None or not keys:
+        return 0
+    if DELETED in current.columns:
+        current = current.filter(~pl.col(DELETED).fill_null(False))
+    if IS_CURRENT in current.columns:
+        current = current.filter(pl.col(IS_CURRENT).fill_null(True))
+    return current.select(list(keys)).unique().height
 
 
 def _rebuild_state(
