@@ -7,15 +7,12 @@ Every verb loads the config first; a bad config prints every issue and exits 1, 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import click
@@ -323,19 +320,10 @@ def verify(state: CliState, name: str, run_date: Any, layer: str | None) -> None
 
 
 def _instance() -> Any:
-    """The persistent Dagster instance: $DAGSTER_HOME, else ./.dagster_home (shared with `make ui`).
+    """The persistent Dagster instance (:func:`medallion_assets.instance.cli_instance`)."""
+    from medallion_assets.instance import cli_instance
 
-    A new home gets the project's dagster.yaml (telemetry off) so the CLI and the UI share one setup.
-    """
-    from dagster import DagsterInstance
-
-    home = Path(os.environ.get("DAGSTER_HOME") or Path(".dagster_home").resolve())
-    home.mkdir(parents=True, exist_ok=True)
-    template = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and template.exists():
-        shutil.copyfile(template, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return DagsterInstance.get()
+    return cli_instance()
 
 
 def _status(ok: bool, text: str) -> None:
