@@ -78,6 +78,8 @@ class PartitionOutput:
     dagster_metadata: dict[str, Any] = field(default_factory=dict)
     # The artifact ``dagster/partition_row_count`` counts (a Silver model's first); None: the first one.
     main_artifact: str | None = None
+    # Set by the IO manager once committed: the manifest of *this* attempt (what its checks verify).
+    committed: Manifest | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class LakeIOManager(dg.IOManager):
         except BaseException:
             writer.abort()
             raise
+        obj.committed = manifest
         main = obj.main_artifact or next(iter(obj.artifacts), "")
         counts = {name: 0 for name in obj.artifacts} | artifact_row_counts(manifest)
         return manifest, {
