@@ -8,10 +8,11 @@ unify their schemas with the one widening rule. The commit protocol that writes 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import pyarrow as pa
@@ -27,7 +28,7 @@ from medallion_resources.lake.layout import (
     staged_metadata_name,
 )
 from medallion_resources.lake.manifest import Manifest, ManifestFile
-from medallion_resources.lake.parts import hash_stream, read_parquet_bytes
+from medallion_resources.lake.parts import CHUNK_SIZE, read_parquet_bytes
 from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -43,6 +44,7 @@ __all__ = [
 
 
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
+_FOOTER_TAIL = 16 * 1024 * 1024  # verify keeps this much of a file's end to read its footer
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -135,11 +137,13 @@ def verify_partition(part: CommittedPartition) -> list[str]:
             problems.append(f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}")
             continue
         with part.backend.open_read(relpath) as stream:
-            _, sha256 = hash_stream(stream)
+            sha256, rows = _hash_and_count(stream)
         if sha256 != file.sha256:
             problems.append(f"{relpath}: SHA-256 {sha256}, the manifest says {file.sha256}")
             continue
-        rows = _footer_rows(part.backend, relpath)
+        if rows is None:
+            problems.append(f"{relpath}: no readable Parquet footer")
+            continue
         if rows != file.row_count:
             problems.append(
                 f"{relpath}: {rows} rows in its Parquet footer, the manifest says {file.row_count}"
@@ -164,10 +168,32 @@ def verify_partition(part: CommittedPartition) -> list[str]:
     return problems
 
 
-def _footer_rows(backend: StorageBackend, relpath: str) -> int:
-    """Rows of a Parquet file as its footer records them (reads the footer only)."""
-    with backend.open_read(relpath) as stream:
-        return int(pq.read_metadata(stream).num_rows)
+def _hash_and_count(stream: BinaryIO) -> tuple[str, int | None]:
+    """SHA-256 of a Parquet file and the rows its footer records, in one pass (the stream need not seek:
+    only the last ``_FOOTER_TAIL`` bytes are kept)."""
+    digest = hashlib.sha256()
+    tail: list[bytes] = []
+    kept = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        digest.update(chunk)
+        tail.append(chunk)
+        kept += len(chunk)
+        while tail and kept - len(tail[0]) >= _FOOTER_TAIL:
+            kept -= len(tail.pop(0))
+    return digest.hexdigest(), _footer_rows(b"".join(tail))
+
+
+def _footer_rows(tail: bytes) -> int | None:
+    """Rows in the Parquet footer at the end of ``tail``; None when there is no readable footer in it."""
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        return None
+    length = int.from_bytes(tail[-8:-4], "little")
+    if length + 8 > len(tail):
+        return None
+    try:  # the footer alone, behind the leading magic bytes, reads as a file without row groups' data
+        return int(pq.read_metadata(pa.BufferReader(b"PAR1" + tail[-(length + 8) :])).num_rows)
+    except (pa.ArrowException, OSError):
+        return None
 
 
 def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
