@@ -263,6 +263,7 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
     """Show a partition's manifest, metadata and row counts."""
     from medallion_resources.io_managers import artifact_row_counts
     from medallion_resources.lake.layout import ERRORS_ARTIFACT
+    from medallion_resources.lake.leftovers import find_leftovers
 
     lake = state.lake()
     spec = lake.spec(name)
@@ -272,6 +273,13 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
             f"== {lyr} {spec.name} {run_date.date()} ({lake.partition_uri(spec, lyr, run_date.date())})",
             bold=True,
         )
+        io = lake.io(lyr)
+        prefix = io.partition_prefix(lake.dataset_path(spec, lyr), str(run_date.date()))
+        leftovers = find_leftovers(io.backend, prefix, older_than=part.committed_time if part else None)
+        if leftovers:  # temp files of killed writers of this dataset: the next commit removes them
+            click.echo(f"leftovers: {len(leftovers)} temp file(s) of killed runs, removed at the next commit")
+            for leftover in leftovers:
+                click.echo(f"  {leftover.describe()}")
         if part is None:
             click.echo("not committed")
             continue

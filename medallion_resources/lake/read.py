@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO
 
 import polars as pl
@@ -67,6 +68,14 @@ class CommittedPartition:
 
     def describe(self) -> str:
         return f"{self.manifest.describe()} ({self.backend.uri(self.prefix)})"
+
+    @property
+    def committed_time(self) -> datetime | None:
+        """When the manifest was committed (``committed_at``), None when unparsable."""
+        try:
+            return datetime.fromisoformat(self.manifest.committed_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
 
 
 def _matching_metadata(backend: StorageBackend, prefix: str, manifest: Manifest) -> bytes:

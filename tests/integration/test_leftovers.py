@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,8 +17,11 @@ from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER
 from medallion_resources.io_managers import SilverIOManager
+from medallion_resources.lake.leftovers import temp_prefix
 from medallion_resources.storage.base import StorageBackend
 from medallion_resources.storage.wrappers import WrappingBackend
+
+from .dagster_dev import wait_for
 
 pytestmark = pytest.mark.slow
 MEDALLION = str(Path(sys.executable).parent / "medallion")
@@ -112,3 +116,58 @@ def test_manifest_verified_checks_the_attempt_this_run_committed(lake_env: dict[
         timeout=300,
     )
     assert verify.returncode == 0, verify.stderr
+
+
+STALL_AFTER_TEMP_FILE = """
+import sys, time
+import medallion_resources.lake.parts as parts
+real = parts._write_parquet
+def stalled(table, path, *args):
+    real(table, path, *args)
+    time.sleep(600)  # killed here: a part written to its temp file, never moved into place
+parts._write_parquet = stalled
+from medallion_assets.cli import main
+sys.argv = ["medallion", "run", "--date", "2025-01-01", "--select", "retail_orders", "--layer", "bronze"]
+main()
+"""
+
+
+def test_temp_files_of_a_killed_run_are_listed_and_removed_at_the_next_commit(
+    lake_env: dict[str, str],
+) -> None:
+    staging = Path(lake_env["MEDALLION_LAKE_DIR"]) / "bronze" / ".medallion-staging"
+    killed = subprocess.Popen([sys.executable, "-c", STALL_AFTER_TEMP_FILE], env={**os.environ, **lake_env})
+    try:
+
+        def temp_files() -> list[Path]:
+            return (
+                [p for p in staging.glob(".medallion-part-*") if p.stat().st_size > 0]
+                if staging.exists()
+                else []
+            )
+
+        [leftover] = wait_for(temp_files, 180, "the run to write a part's temp file", interval=0.2)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+    finally:
+        killed.kill()
+    lake = Lake.load()
+    io = lake.io("bronze")
+    live = (
+        Path(staging)
+        / f"{temp_prefix(io.backend, io.partition_prefix(lake.spec(SOURCE).bronze_path, DAY))}x.parquet"
+    )
+    live.write_bytes(b"a live writer's part")  # this test process: alive, so never removed
+
+    def medallion(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [MEDALLION, *args], env={**os.environ, **lake_env}, capture_output=True, text=True, timeout=300
+        )
+
+    inspect = medallion("inspect", SOURCE, "--date", "2025-01-02", "--layer", "bronze")
+    assert "leftovers: 1 temp file(s) of killed runs, removed at the next commit" in inspect.stdout, inspect
+    assert leftover.name in inspect.stdout and f"pid {killed.pid} on this host" in inspect.stdout
+    run = medallion("run", "--date", "2025-01-02", "--select", SOURCE, "--layer", "bronze")
+    assert run.returncode == 0, run.stderr
+    assert not leftover.exists() and live.exists()
+    assert "leftovers" not in medallion("inspect", SOURCE, "--date", "2025-01-02", "--layer", "bronze").stdout
