@@ -39,7 +39,7 @@ class ProcessRef:
 
     @classmethod
     def current(cls) -> ProcessRef:
-        return cls(host_id(), os.getpid(), psutil.Process().create_time())
+        return cls(host_id(), os.getpid(), float(psutil.Process().create_time()))
 
     @property
     def token(self) -> str:
@@ -68,7 +68,7 @@ class ProcessRef:
             process = psutil.Process(self.pid)
             if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped by its parent
                 return False
-            started = process.create_time()
+            started = float(process.create_time())
         except psutil.NoSuchProcess:
             return False
         except psutil.Error:  # e.g. access denied: it exists
