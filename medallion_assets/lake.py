@@ -42,7 +42,7 @@ class Lake:
         issues = []
         for layer in LAYERS:
             try:
-                lake.io(layer)
+                create_backend(getattr(loaded.config.platform, layer), loaded.config.platform)
             except MedallionError as exc:
                 issues.append(ConfigIssue(loaded.platform_file, f"platform.{layer}", str(exc)))
         if issues:

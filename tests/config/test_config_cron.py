@@ -150,3 +150,14 @@ def test_medallion_validate_refuses_a_bad_cron(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "configs/sources/s.yaml: sources[0].schedule.cron: cron '99 2 * * *': minute '99'" in result.stderr
     assert "allowed: 0-59" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_timezone_the_config_accepts_dagster_accepts() -> None:
+    """``timezone`` keys are checked with ``zoneinfo``; Dagster's schedules and partitions take every one."""
+    from zoneinfo import available_timezones
+
+    for name in sorted(available_timezones()):
+        dg.ScheduleDefinition(
+            name="s", cron_schedule="0 2 * * *", execution_timezone=name, target=dg.AssetSelection.all()
+        )
+        dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone=name)
