@@ -100,7 +100,13 @@ def _check_timezone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone '{value}' (use an IANA name such as 'UTC')") from exc
+        from difflib import get_close_matches
+        from zoneinfo import available_timezones
+
+        names = sorted(available_timezones())
+        close = [n for n in names if n.lower() == value.lower()] or get_close_matches(value, names, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "use an IANA name such as 'UTC' or 'Europe/Berlin'"
+        raise ValueError(f"unknown timezone '{value}' ({hint})") from exc
     return value
 
 

@@ -152,6 +152,26 @@ def test_medallion_validate_refuses_a_bad_cron(tmp_path: Path) -> None:
     assert "allowed: 0-59" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("timezone", "message"),
+    [
+        ("Europe/Amsterdm", "unknown timezone 'Europe/Amsterdm' (did you mean 'Europe/Amsterdam'?)"),
+        ("Mars/Olympus", "unknown timezone 'Mars/Olympus' (use an IANA name such as 'UTC'"),
+    ],
+)
+def test_a_bad_schedule_timezone_fails_at_load_with_a_hint(
+    timezone: str, message: str, tmp_path: Path
+) -> None:
+    platform = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    source = {"source": {"system": "s", "table": "t", "type": "file", "file": {"path": "x.csv"}}}
+    schedule = {"cron": "0 2 * * *", "timezone": timezone}
+    files = {"platform.yaml": platform, "sources/s.yaml": {"sources": [{**source, "schedule": schedule}]}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, files), environ={})
+    [issue] = caught.value.issues
+    assert issue.path == "sources[0].schedule.timezone" and message in issue.message
+
+
 def test_every_timezone_the_config_accepts_dagster_accepts() -> None:
     """``timezone`` keys are checked with ``zoneinfo``; Dagster's schedules and partitions take every one."""
     from zoneinfo import available_timezones
