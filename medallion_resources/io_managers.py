@@ -111,6 +111,8 @@ class PartitionOutput:
     deltas: Mapping[str, ArtifactDelta] = field(default_factory=dict)
     # Keyed artifacts written whole but not in key order (a compaction): readers sort them too.
     unsorted: frozenset[str] = frozenset()
+    # Set by the IO manager once committed: the manifest of *this* attempt (what its checks verify).
+    committed: Manifest | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class LakeIOManager(dg.IOManager):
         except BaseException:
             writer.abort()
             raise
+        obj.committed = manifest
         main = obj.main_artifact or next(iter(obj.artifacts), "")
         counts = {name: 0 for name in obj.artifacts} | artifact_row_counts(manifest)
         return manifest, {

@@ -19,7 +19,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
-from medallion_assets.assets.silver_checks import CheckOutcome, manifest_outcome, silver_check_specs
+from medallion_assets.assets.silver_checks import (
+    CheckOutcome,
+    manifest_outcome,
+    manifest_superseded,
+    silver_check_specs,
+)
 from medallion_assets.errors import SilverCheckError
 from medallion_assets.silver.base import SilverModel
 from medallion_assets.silver.pipeline import Prior, SilverDay, initial_state, next_prior, silver_day
@@ -30,6 +35,7 @@ from medallion_resources.io_managers import (
     SilverIOManager,
     root_cause_failure,
 )
+from medallion_resources.lake.manifest import Manifest
 from medallion_resources.lake.read import CommittedPartition, verify_partition
 
 __all__ = ["SilverDay", "build_silver_asset", "initial_state", "silver_day"]
@@ -148,8 +154,9 @@ def _one_partition(
             yield outcome.result()
         blocked = _blocked(spec, key, day.blocking_failures)
         raise root_cause_failure(blocked) from blocked
-    yield dg.Output(day.output)
-    for outcome in [_verified(io.committed(spec.silver_path, key)), *day.checks]:
+    yield dg.Output(day.output)  # the IO manager commits it here, and records the manifest it wrote
+    assert day.output.committed is not None
+    for outcome in [_verified(io, spec, key, day.output.committed), *day.checks]:
         yield outcome.result()
 
 
@@ -173,10 +180,9 @@ def _range(
             yield outcome.evaluation(spec.silver_key, key)
         if day.blocking_failures:
             raise _blocked(spec, key, day.blocking_failures)
-        _, metadata = io.write_partition(spec.silver_path, key, day.output, context.run.run_id)
-        committed = io.committed(spec.silver_path, key)
-        yield _verified(committed).evaluation(spec.silver_key, key)
-        prior = next_prior(model, day, committed, key)
+        manifest, metadata = io.write_partition(spec.silver_path, key, day.output, context.run.run_id)
+        yield _verified(io, spec, key, manifest).evaluation(spec.silver_key, key)
+        prior = next_prior(model, day, io.committed(spec.silver_path, key), key)
         return metadata
 
     # A stateful model builds day D+1 on day D: after a failing day the rest of the range is not run.
@@ -210,12 +216,19 @@ def _day(
     )
 
 
-def _verified(part: CommittedPartition | None) -> CheckOutcome:
-    """``manifest_verified``: the committed partition re-read after the commit: the files the day wrote
-    re-hashed, the shared ones (hashed by the day as it read them) checked in place with their size."""
-    problems = (
-        verify_partition(part, own_files_only=True)
-        if part is not None
-        else ["the partition is not committed"]
-    )
-    return manifest_outcome(problems, len(part.manifest.files) if part is not None else 0)
+def _verified(io: SilverIOManager, spec: SourceSpec, key: str, committed: Manifest) -> CheckOutcome:
+    """``manifest_verified``: the attempt this run committed, re-read after the commit: the files the day
+    wrote re-hashed, the shared ones (hashed by the day as it read them) checked in place with their size.
+
+    Not whatever is committed now: a concurrent run of the same partition may have committed a newer attempt
+    since, whose clean-up removes our files while we hash them (the check then failed a run whose data was
+    fine). When our attempt has been replaced, the check passes saying so; the newer attempt is verified
+    by its own run's check.
+    """
+    prefix = io.partition_prefix(spec.silver_path, key)
+    problems = verify_partition(CommittedPartition(io.backend, prefix, committed, {}), own_files_only=True)
+    if problems:
+        current = io.committed(spec.silver_path, key)
+        if current is not None and current.manifest.attempt > committed.attempt:
+            return manifest_superseded(committed, current.manifest)
+    return manifest_outcome(problems, len(committed.files))

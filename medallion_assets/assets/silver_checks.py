@@ -43,12 +43,14 @@ from medallion_assets.config.models import ErrorHandlingConfig
 from medallion_assets.silver.chain import CLOSED_BY_DELETE, EFFECTIVE_FROM, EFFECTIVE_TO, same_key
 from medallion_assets.silver.registry import silver_model_class
 from medallion_assets.specs import SourceSpec
+from medallion_resources.lake.manifest import Manifest
 
 __all__ = [
     "CHECKS",
     "CheckOutcome",
     "evaluate_checks",
     "manifest_outcome",
+    "manifest_superseded",
     "silver_check_specs",
 ]
 
@@ -166,6 +168,18 @@ def manifest_outcome(problems: Sequence[str], files: int) -> CheckOutcome:
     if problems:
         return _outcome("manifest_verified", False, "; ".join(problems[:5]), problems=len(problems))
     return _outcome("manifest_verified", True, f"{files} file(s) match the manifest", files=files)
+
+
+def manifest_superseded(ours: Manifest, newer: Manifest) -> CheckOutcome:
+    """Our attempt committed, then a newer one (a concurrent run) replaced it before we could re-hash it."""
+    return _outcome(
+        "manifest_verified",
+        True,
+        f"attempt {ours.attempt} committed; a newer attempt {newer.attempt} (run {newer.run_id}) has "
+        "replaced it since, and that run's check verifies it",
+        files=len(ours.files),
+        superseded_by=newer.attempt,
+    )
 
 
 def _unique(frame: pl.DataFrame | None, keys: list[str]) -> CheckOutcome:

@@ -19,7 +19,7 @@ reference and writes only the keys whose rows changed plus a deletes file of the
 the touched keys: the rows carried over were checked when they were written.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,10 +32,10 @@ import pyarrow as pa
 from medallion_assets.assets.silver_checks import CheckOutcome, evaluate_checks
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel
-from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
+from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
 from medallion_assets.silver.delta import KeyDiff, derived_diff, key_diff, needs_compaction, without_row_ids
 from medallion_assets.silver.keys import DELETED, require_columns
-from medallion_assets.silver.prepare import enforce_thresholds, prepare
+from medallion_assets.silver.prepare import enforce_delete_fraction, enforce_thresholds, prepare
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import ArtifactDelta, BronzeInput, PartitionOutput, WrittenArtifact
 from medallion_resources.lake.layout import ERRORS_ARTIFACT
@@ -139,15 +139,17 @@ def silver_day(
     ctx = _context(spec, run_date)
     by_key = model.keyed_state and prior.part is not None
     old: dict[str, pl.DataFrame | None] = {}
+    live_keys: int | None = None
     if by_key:
         assert prior.part is not None
-        old = _touched(model, prior.part, prepared.clean, ctx)
+        old, live_keys = _touched(model, prior.part, prepared.clean, ctx)
         state: Mapping[str, pl.DataFrame] | None = {
             a: without_row_ids(f) for a, f in old.items() if f is not None and a not in model.derived
         }
     else:
         state = prior.frames
-    result = model.apply(state, prepared.clean, ctx)
+        live_keys = _live_keys(state, silver_cfg.primary_keys)
+    result = model.apply(state, _typed_like(prepared.clean, state), ctx)
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
     error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
     quarantined = error_frame.height if error_frame is not None else 0
@@ -158,6 +160,14 @@ def silver_day(
     enforce_thresholds(
         raw.height, quarantined, silver_cfg.error_handling, dataset=spec.name, reason_counts=reasons
     )
+    if spec.load_pattern == "full" and silver_cfg.delete_mode != "ignore":  # an empty snapshot deletes all
+        enforce_delete_fraction(
+            live_keys or 0,
+            result.deleted,
+            spec.entry.source.run.max_delete_fraction,
+            dataset=spec.name,
+            previous=previous_state,
+        )
 
     artifacts: dict[str, Any] = {name: [frame] for name, frame in result.artifacts.items()}
     deltas: dict[str, ArtifactDelta] = {}
@@ -224,14 +234,16 @@ def silver_day(
 
 def _touched(
     model: SilverModel, part: CommittedPartition, incoming: pl.DataFrame, ctx: SilverContext
-) -> dict[str, pl.DataFrame | None]:
-    """The rows of Silver D-1 (with row ids) of the keys the day touches, per artifact.
+) -> tuple[dict[str, pl.DataFrame | None], int | None]:
+    """The rows of Silver D-1 (with row ids) of the keys the day touches, per artifact, and (when the
+    model deletes absent keys) how many keys D-1 has live, for ``run.max_delete_fraction``.
 
     Touched: the keys of Bronze D and, when the model deletes absent keys, the live keys of ``current``
     (``_deleted`` not true) that Bronze D lacks, found from the key columns alone. An artifact that D-1
     did not write (or wrote without rows) is an empty frame of its recorded schema, or None.
     """
     keys = list(model.config.primary_keys)
+    live_keys: int | None = None
     require_columns(incoming, keys, what="silver.primary_keys")
     touched = _cast_like(incoming.select(keys).unique(), part, model.artifacts[0])
     if model.touches_absent_keys(ctx):
@@ -240,6 +252,7 @@ def _touched(
         live = read_key_columns(part, "current", [*keys, *flag])
         if flag:
             live = live.filter(~pl.col(DELETED).fill_null(False))
+        live_keys = live.height
         absent = live.select(keys).join(touched, on=keys, how="anti", nulls_equal=True)
         touched = pl.concat([touched, absent.cast(dict(touched.schema))])  # type: ignore[arg-type]
     old: dict[str, pl.DataFrame | None] = {}
@@ -250,7 +263,7 @@ def _touched(
             schema = artifact_schema(part, artifact)
             frame = None if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
         old[artifact] = frame
-    return old
+    return old, live_keys
 
 
 def _cast_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> pl.DataFrame:
@@ -304,6 +317,28 @@ def _compacted(
     """The artifact's live rows after the day, streamed file by file: new base files (no deletes)."""
     yield from iter_artifact_frames(part, artifact, also_deleted=deletes)
     yield rows
+
+
+def _typed_like(frame: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None) -> pl.DataFrame:
+    """Columns Bronze could not type (``null``: e.g. an empty result of a SQLite query, typed per batch)
+    take the state's type, so the model can join them with the state."""
+    untyped = [c for c, t in frame.schema.items() if t == pl.Null]
+    if not untyped or not state:
+        return frame
+    types = {c: t for artifact in state.values() for c, t in artifact.schema.items() if t != pl.Null}
+    return frame.with_columns(pl.col(c).cast(types[c]) for c in untyped if c in types)
+
+
+def _live_keys(state: Mapping[str, pl.DataFrame] | None, keys: Sequence[str]) -> int:
+    """Keys live in the state before the day: rows of its ``current`` that are current and not tombstones."""
+    current = (state or {}).get("current")
+    if current is None or not keys:
+        return 0
+    if DELETED in current.columns:
+        current = current.filter(~pl.col(DELETED).fill_null(False))
+    if IS_CURRENT in current.columns:
+        current = current.filter(pl.col(IS_CURRENT).fill_null(True))
+    return current.select(list(keys)).unique().height
 
 
 def _rebuild_state(

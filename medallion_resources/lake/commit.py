@@ -18,7 +18,8 @@ Commit protocol (``PartitionWriter.commit``):
    ``_checksums.json`` nor ``_metadata.json``, and whose name carries an attempt id *older* than ours (a
    replaced commit or a failed attempt), or that of the commit we replaced. Files of *newer* attempts are
    left alone: they may belong to a writer that is still running. The staged metadata goes last, once
-   ``_metadata.json`` is confirmed to match. Cleanup failures are logged, never raised: the commit stands.
+   ``_metadata.json`` is confirmed to match. Then the temp files of the dataset's killed writers go
+   (:mod:`medallion_resources.lake.leftovers`). Cleanup failures are logged, never raised: the commit stands.
 
 Shared files (``shared=True``, Silver; manifest version 2, see docs/architecture.md "Merge-on-read"):
 the manifest lists paths relative to the dataset root, so it can list files of earlier partitions
@@ -81,6 +82,7 @@ from medallion_resources.lake.layout import (
     sha256_hex,
     staged_metadata_name,
 )
+from medallion_resources.lake.leftovers import remove_leftovers
 from medallion_resources.lake.manifest import (
     DATA,
     DELETES,
@@ -317,6 +319,7 @@ class PartitionWriter:
             self._cleanup(manifest, previous, metadata_bytes)  # 5.
         except (StorageError, OSError) as exc:
             log.warning("%s: committed, but cleaning up older files failed: %s", self._where(), exc)
+        remove_leftovers(self.backend, self.prefix, committed_at=datetime.now(UTC))  # killed writers' temps
 
     def abort(self) -> None:
         """Delete this attempt's files (best effort); a no-op once committed."""

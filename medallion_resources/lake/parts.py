@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medallion_resources.errors import StorageError
+from medallion_resources.lake.leftovers import temp_prefix
 from medallion_resources.lake.manifest import DATA, ManifestFile
 from medallion_resources.lake.schema import is_string, unify_tables, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
@@ -259,7 +260,10 @@ class PartWriter:
     def _put_part(self, table: pa.Table, name: str) -> ManifestFile:
         if self.tmp_dir:
             os.makedirs(self.tmp_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix=".medallion-part-", suffix=".parquet")
+        # Named by dataset and process, so the next commit can tell a killed writer's file (lake.leftovers).
+        fd, tmp = tempfile.mkstemp(
+            dir=self.tmp_dir, prefix=temp_prefix(self.backend, self.prefix), suffix=".parquet"
+        )
         os.close(fd)
         try:
             try:

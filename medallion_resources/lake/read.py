@@ -12,13 +12,15 @@ Silver day) are built on the same per-file resolution. The commit protocol that 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import pyarrow as pa
@@ -34,7 +36,7 @@ from medallion_resources.lake.layout import (
     staged_metadata_name,
 )
 from medallion_resources.lake.manifest import Manifest, ManifestFile
-from medallion_resources.lake.parts import hash_stream, read_parquet_bytes
+from medallion_resources.lake.parts import CHUNK_SIZE, read_parquet_bytes
 from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -62,6 +64,7 @@ DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
 
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
 _READ_AHEAD = 2  # data files read at once by read_touched (memory: this many files plus touched rows)
+_FOOTER_TAIL = 16 * 1024 * 1024  # verify keeps this much of a file's end to read its footer
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -103,6 +106,14 @@ class CommittedPartition:
 
     def describe(self) -> str:
         return f"{self.manifest.describe()} ({self.backend.uri(self.prefix)})"
+
+    @property
+    def committed_time(self) -> datetime | None:
+        """When the manifest was committed (``committed_at``), None when unparsable."""
+        try:
+            return datetime.fromisoformat(self.manifest.committed_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
 
 
 def _matching_metadata(backend: StorageBackend, prefix: str, manifest: Manifest) -> bytes:
@@ -162,6 +173,8 @@ def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) 
     ``own_files_only``: re-hash only the files the partition's own folder holds and check the size of the
     ones it shares (the Silver step's ``manifest_verified``, right after a commit whose day verified every
     shared file as it read it); ``medallion verify`` re-hashes everything.
+    Counts rows where the data says them, each file's Parquet footer, not where the manifest does, so a
+    manifest whose ``row_count`` and ``record_count`` were edited together is caught.
     """
     problems: list[str] = []
     for file in part.manifest.files:
@@ -177,9 +190,17 @@ def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) 
         if own_files_only and not relpath.startswith(part.prefix + "/"):
             continue
         with part.backend.open_read(relpath) as stream:
-            _, sha256 = hash_stream(stream)
+            sha256, rows = _hash_and_count(stream)
         if sha256 != file.sha256:
             problems.append(f"{relpath}: SHA-256 {sha256}, the manifest says {file.sha256}")
+            continue
+        if rows is None:
+            problems.append(f"{relpath}: no readable Parquet footer")
+            continue
+        if rows != file.row_count:
+            problems.append(
+                f"{relpath}: {rows} rows in its Parquet footer, the manifest says {file.row_count}"
+            )
     try:
         _matching_metadata(part.backend, part.prefix, part.manifest)
     except IntegrityError as exc:
@@ -190,7 +211,8 @@ def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) 
     if counted != part.manifest.record_count:
         problems.append(
             f"{join_relpath(part.prefix, CHECKSUMS_NAME)}: record_count {part.manifest.record_count}, "
-            f"but the listed files hold {counted} rows"
+            f"but the Parquet footers of the listed files hold {counted} rows"
+            + (" once their deletes are applied" if part.manifest.delete_files() else "")
         )
     return problems
 
@@ -216,6 +238,34 @@ def _check_deletes(part: CommittedPartition) -> list[str]:
         if twice:
             problems.append(f"deletes of '{artifact}': {twice} position(s) deleted more than once")
     return problems
+
+
+def _hash_and_count(stream: BinaryIO) -> tuple[str, int | None]:
+    """SHA-256 of a Parquet file and the rows its footer records, in one pass (the stream need not seek:
+    only the last ``_FOOTER_TAIL`` bytes are kept)."""
+    digest = hashlib.sha256()
+    tail: list[bytes] = []
+    kept = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        digest.update(chunk)
+        tail.append(chunk)
+        kept += len(chunk)
+        while tail and kept - len(tail[0]) >= _FOOTER_TAIL:
+            kept -= len(tail.pop(0))
+    return digest.hexdigest(), _footer_rows(b"".join(tail))
+
+
+def _footer_rows(tail: bytes) -> int | None:
+    """Rows in the Parquet footer at the end of ``tail``; None when there is no readable footer in it."""
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        return None
+    length = int.from_bytes(tail[-8:-4], "little")
+    if length + 8 > len(tail):
+        return None
+    try:  # the footer alone, behind the leading magic bytes, reads as a file without row groups' data
+        return int(pq.read_metadata(pa.BufferReader(b"PAR1" + tail[-(length + 8) :])).num_rows)
+    except (pa.ArrowException, OSError):
+        return None
 
 
 def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:

@@ -60,7 +60,7 @@ def _lake(root: Path, s: Scenario) -> Lake:
             "table": "t",
             "type": "file",
             "file": {"path": "/nonexistent/{run_date:%Y%m%d}.jsonl"},
-            "run": {"load_pattern": s.pattern},
+            "run": {"load_pattern": s.pattern, **_deletes_allowed(s)},
         },
         "silver": {k: v for k, v in silver.items() if v not in ({}, [], None)},
     }
@@ -231,3 +231,8 @@ def test_prior_is_read_by_key(tmp_path: Path) -> None:
     chain = read_artifact(day3, "history").filter(pl.col("k1") == 1)
     assert chain.get_column("v").to_list() == ["x", "y", "z"]
     assert chain.get_column("effective_to").to_list() == [2, 3, None]
+
+
+def _deletes_allowed(s: Scenario) -> dict[str, float]:
+    """Random days may delete any share of the keys: the run.max_delete_fraction guard is off here."""
+    return {"max_delete_fraction": 1.0} if s.pattern == "full" and s.delete_mode != "ignore" else {}
