@@ -24,7 +24,7 @@ from medallion_assets.config.compat import upgrade_file
 from medallion_assets.config.issues import did_you_mean, show, type_name, validate
 from medallion_assets.config.models import MedallionConfig, PlatformConfig, SourceEntry, StrictModel
 from medallion_assets.config.orchestration import check_orchestration
-from medallion_assets.config.substitution import Substitution
+from medallion_assets.config.substitution import Substitution, accept_env_references
 from medallion_assets.errors import ConfigError, ConfigIssue, MedallionDeprecationWarning
 
 __all__ = [
@@ -108,7 +108,7 @@ def load_config_with_origins(
 
 def config_json_schema() -> dict[str, Any]:
     """JSON Schema of one config file (``medallion schema``); editors can validate each file with it."""
-    schema = _ConfigFile.model_json_schema(by_alias=True)
+    schema = accept_env_references(_ConfigFile.model_json_schema(by_alias=True))
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 

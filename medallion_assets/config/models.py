@@ -116,16 +116,24 @@ __all__ = [
 
 
 class SensorConfig(StrictModel):
-    type: Literal["db_watermark", "file_arrival"]
-    minimum_interval_seconds: int = Field(300, ge=1)
-    default_status: Literal["running", "stopped"] = "stopped"
+    """A sensor that loads new data as it appears (docs/operations.md)."""
+
+    type: Literal["db_watermark", "file_arrival"] = Field(
+        description="db_watermark: polls MAX(cursor_column); file_arrival: lists file.path for new files."
+    )
+    minimum_interval_seconds: int = Field(300, ge=1, description="Seconds between two evaluations.")
+    default_status: Literal["running", "stopped"] = Field(
+        "stopped", description="Whether the sensor runs as soon as the code location loads."
+    )
 
 
 class FreshnessConfig(StrictModel):
     """A Dagster freshness policy on both assets: fail (warn) when no materialization within the window."""
 
-    fail_window_hours: float = Field(gt=0)
-    warn_window_hours: float | None = Field(None, gt=0)
+    fail_window_hours: float = Field(
+        gt=0, description="Fail when the latest materialization is older than this many hours."
+    )
+    warn_window_hours: float | None = Field(None, gt=0, description="Warn past this many hours (< fail).")
 
     @model_validator(mode="after")
     def _warn_before_fail(self) -> FreshnessConfig:
@@ -153,16 +161,20 @@ class SourceEntry(StrictModel):
     """One dataset: ``sources[]`` in the YAML."""
 
     name: str | None = Field(None, description="Default <system>_<table>; [a-z][a-z0-9_]*.")
-    description: str | None = None
+    description: str | None = Field(None, description="Shown on both assets in the Dagster UI.")
     owners: list[str] = Field(
         default_factory=list, description="Asset owners: e-mail addresses or team names as 'team:<name>'."
     )
-    source: SourceConfig
-    silver: SilverConfig = Field(default_factory=SilverConfig)
-    partitions: PartitionsOverride | None = None
-    schedule: ScheduleConfig | None = None
-    sensor: SensorConfig | None = None
-    freshness: FreshnessConfig | None = None
+    source: SourceConfig = Field(description="Where the data comes from (Bronze).")
+    silver: SilverConfig = Field(default_factory=SilverConfig, description="How Bronze is curated (Silver).")
+    partitions: PartitionsOverride | None = Field(
+        None, description="Overrides of platform.defaults.partitions."
+    )
+    schedule: ScheduleConfig | None = Field(
+        None, description="Daily schedule; default: platform.defaults.schedule."
+    )
+    sensor: SensorConfig | None = Field(None, description="Load new data as it appears.")
+    freshness: FreshnessConfig | None = Field(None, description="When the data counts as late.")
 
     @field_validator("owners")
     @classmethod

@@ -53,7 +53,10 @@ class LayerStorageConfig(StrictModel):
             "azure: upload_concurrency, retry; plugins read their own. See docs/storage.md."
         ),
     )
-    output_defaults: OutputDefaultsConfig = Field(default_factory=OutputDefaultsConfig)
+    output_defaults: OutputDefaultsConfig = Field(
+        default_factory=OutputDefaultsConfig,
+        description="How this layer's part files are cut and compressed (a source's run section overrides).",
+    )
 
     @model_validator(mode="after")
     def _backend_settings_present(self) -> LayerStorageConfig:
@@ -67,28 +70,36 @@ class LayerStorageConfig(StrictModel):
 class S3ConnectionConfig(StrictModel):
     """Names of the environment variables that hold S3 settings; never the secrets themselves."""
 
-    endpoint_url_env: str | None = None
-    access_key_env: str | None = None
-    secret_key_env: str | None = None
-    session_token_env: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    verify_ssl: bool = True
+    endpoint_url_env: str | None = Field(
+        None, description="Env var with the endpoint URL of an S3-compatible store (MinIO, moto); unset: AWS."
+    )
+    access_key_env: str | None = Field(None, description="Env var with the access key id.")
+    secret_key_env: str | None = Field(None, description="Env var with the secret access key.")
+    session_token_env: str | None = Field(None, description="Env var with a session token (temporary keys).")
+    region: str | None = Field(None, description="AWS region, e.g. us-east-1.")
+    profile: str | None = Field(None, description="A profile of ~/.aws/config to take credentials from.")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="Bucket addressing: 'path' for most S3-compatible stores, 'virtual' for AWS."
+    )
+    verify_ssl: bool = Field(True, description="Verify the endpoint's TLS certificate.")
 
 
 class AzureConnectionConfig(StrictModel):
     """Names of the environment variables that hold Azure settings; never the secrets themselves."""
 
-    connection_string_env: str | None = None
-    account_name_env: str | None = None
-    account_key_env: str | None = None
-    sas_token_env: str | None = None
-    account_url: str | None = None
-    tenant_id_env: str | None = None
-    client_id_env: str | None = None
-    client_secret_env: str | None = None
-    use_default_credential: bool = False
+    connection_string_env: str | None = Field(None, description="Env var with a storage connection string.")
+    account_name_env: str | None = Field(None, description="Env var with the storage account name.")
+    account_key_env: str | None = Field(None, description="Env var with the storage account key.")
+    sas_token_env: str | None = Field(None, description="Env var with a SAS token.")
+    account_url: str | None = Field(
+        None, description="Account URL, e.g. https://<account>.blob.core.windows.net (not a secret)."
+    )
+    tenant_id_env: str | None = Field(None, description="Env var with the Entra ID tenant id.")
+    client_id_env: str | None = Field(None, description="Env var with the service principal's client id.")
+    client_secret_env: str | None = Field(None, description="Env var with the service principal's secret.")
+    use_default_credential: bool = Field(
+        False, description="Use azure-identity's DefaultAzureCredential (managed identity, az CLI)."
+    )
 
 
 def _check_timezone(value: str | None) -> str | None:
@@ -126,9 +137,9 @@ class PartitionsConfig(StrictModel):
 class PartitionsOverride(StrictModel):
     """Per-source override of ``platform.defaults.partitions``; unset keys inherit."""
 
-    start_date: date | None = None
-    timezone: str | None = None
-    end_offset: int | None = Field(None, ge=0)
+    start_date: date | None = Field(None, description="First partition (run date) of this source.")
+    timezone: str | None = Field(None, description="IANA timezone of this source's day boundaries.")
+    end_offset: int | None = Field(None, ge=0, description="1 adds today's (still open) partition.")
 
     @field_validator("timezone")
     @classmethod
@@ -145,7 +156,9 @@ class ScheduleConfig(StrictModel):
         "(1-12, JAN-DEC) day-of-week (0-7, SUN-SAT); items '*', N, A-B, */S, A-B/S, comma-separated.",
     )
     timezone: str | None = Field(None, description="Timezone of the cron (default: the partitions').")
-    default_status: Literal["running", "stopped"] = "stopped"
+    default_status: Literal["running", "stopped"] = Field(
+        "stopped", description="Whether the schedule runs as soon as the code location loads."
+    )
     group: str | None = Field(None, description="Sources with the same group share one schedule.")
 
     @field_validator("group")
@@ -174,25 +187,39 @@ class HttpDefaultsConfig(StrictModel):
         ge=0,
         description="Requests per second to one host (token bucket shared by its sources); 0: no limit.",
     )
-    burst: int = Field(10, ge=1)
-    max_retries: int = Field(5, ge=0)
-    timeout_seconds: float = Field(30.0, gt=0)
+    burst: int = Field(10, ge=1, description="Requests that may go at once before the rate limit applies.")
+    max_retries: int = Field(5, ge=0, description="Retries of a transient failure (429, 5xx, timeouts).")
+    timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request, in seconds.")
     retry_backoff_seconds: float = Field(
         0.5, ge=0, description="First retry waits about this long; each next one doubles it (capped at 30 s)."
     )
 
 
 class DefaultsConfig(StrictModel):
-    partitions: PartitionsConfig = Field(default_factory=PartitionsConfig)
-    schedule: ScheduleConfig | None = None
-    http: HttpDefaultsConfig = Field(default_factory=HttpDefaultsConfig)
+    """Defaults every source inherits unless it sets its own."""
+
+    partitions: PartitionsConfig = Field(
+        default_factory=PartitionsConfig, description="Daily partitions of every source."
+    )
+    schedule: ScheduleConfig | None = Field(
+        None, description="A daily schedule for every source without its own; unset: no schedules."
+    )
+    http: HttpDefaultsConfig = Field(
+        default_factory=HttpDefaultsConfig, description="Rate limit, retries and timeouts of API sources."
+    )
 
 
 class PlatformConfig(StrictModel):
     """Owned by the platform team: storage, connections and defaults."""
 
-    bronze: LayerStorageConfig
-    silver: LayerStorageConfig
-    s3_connection: S3ConnectionConfig | None = None
-    azure_connection: AzureConnectionConfig | None = None
-    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    bronze: LayerStorageConfig = Field(description="Where Bronze (raw landed data) is stored.")
+    silver: LayerStorageConfig = Field(description="Where Silver (curated data) is stored.")
+    s3_connection: S3ConnectionConfig | None = Field(
+        None, description="How the s3 backend connects: names of env vars, never secrets."
+    )
+    azure_connection: AzureConnectionConfig | None = Field(
+        None, description="How the azure backend connects: names of env vars, never secrets."
+    )
+    defaults: DefaultsConfig = Field(
+        default_factory=DefaultsConfig, description="Partitions, schedule and HTTP defaults of every source."
+    )

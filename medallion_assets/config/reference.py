@@ -46,6 +46,29 @@ A medallion config is a directory of YAML files (`--config-dir`, else `${CONFIG_
 Platform teams own `platform:`, domain teams own `sources:`. Validate a directory with `medallion validate`;
 export a JSON Schema for your editor with `medallion schema`.
 
+## Editor support (JSON Schema)
+
+`medallion schema` prints a JSON Schema of one config file: every key with its description, type, default
+and allowed values (plugin extractor types and Silver models included, as installed). Wherever the loader
+substitutes `${{VAR}}` / `${{VAR:default}}`, the schema accepts a string holding such a reference, for
+integer, number, boolean and enumerated keys too (`max_rows_per_file: ${{ROWS:100000}}`). Write it next to
+the configs and point your editor at it:
+
+```bash
+medallion schema > configs/.medallion.schema.json
+```
+
+- **Any YAML language server** (VS Code's Red Hat YAML extension, Neovim, JetBrains): put a modeline at the
+  top of each file; the path is relative to the YAML file:
+  `# yaml-language-server: $schema=../.medallion.schema.json` (in `configs/sources/*.yaml`) or
+  `# yaml-language-server: $schema=.medallion.schema.json` (in `configs/platform.yaml`).
+- **VS Code, every file at once** (`.vscode/settings.json`):
+  `{{"yaml.schemas": {{"./configs/.medallion.schema.json": ["configs/**/*.yaml"]}}}}`.
+
+Regenerate the file after installing a plugin (its types and models join the allowed values). The schema
+checks one file's shape; what needs the whole directory (exactly one `platform:`, unique names, a model
+that fits its load pattern) is `medallion validate`'s job.
+
 ## Files and merging
 
 - Every `*.yaml` / `*.yml` file under the config directory is read, recursively, in sorted path order, and

@@ -22,6 +22,8 @@ __all__ = [
 
 
 class SilverSchemaConfig(StrictModel):
+    """Column names, order and types of Silver; a value that does not parse as its type is quarantined."""
+
     rename_map: dict[str, str] = Field(default_factory=dict, description="Bronze name -> Silver name.")
     column_order: list[str] = Field(default_factory=list, description="These columns first, the rest after.")
     types: dict[str, str] = Field(
@@ -42,8 +44,10 @@ class SilverSchemaConfig(StrictModel):
 
 
 class NormalizationConfig(StrictModel):
-    trim_strings: bool = False
-    empty_strings_as_null: bool = False
+    """String clean-up applied before typing."""
+
+    trim_strings: bool = Field(False, description="Strip leading and trailing white space of every string.")
+    empty_strings_as_null: bool = Field(False, description="An empty string becomes null.")
 
 
 class ErrorHandlingConfig(StrictModel):
@@ -53,42 +57,64 @@ class ErrorHandlingConfig(StrictModel):
     to tolerate that many (or that share of) bad rows. With ``enabled: false`` no row may be quarantined.
     """
 
-    enabled: bool = True
-    max_bad_records: int = Field(0, ge=0)
-    max_bad_percent: float = Field(0.0, ge=0, le=100)
+    enabled: bool = Field(True, description="Quarantine bad rows to _errors/; false: any bad row fails.")
+    max_bad_records: int = Field(0, ge=0, description="Bad rows tolerated per partition.")
+    max_bad_percent: float = Field(0.0, ge=0, le=100, description="Share of bad rows tolerated, in percent.")
 
 
 class CdcConfig(StrictModel):
-    operation_column: str = "op"
-    insert_code: str = "I"
-    update_code: str = "U"
-    delete_code: str = "D"
-    keep_history: bool = False
+    """The change operations of a ``cdc`` source: which column holds them and their codes."""
+
+    operation_column: str = Field("op", description="Column holding the operation code.")
+    insert_code: str = Field("I", description="Code of an insert.")
+    update_code: str = Field("U", description="Code of an update.")
+    delete_code: str = Field("D", description="Code of a delete.")
+    keep_history: bool = Field(False, description="Also keep the SCD2 history of every key.")
 
 
 class Scd2Config(StrictModel):
-    track_columns: list[str] | None = None
+    """What makes a new SCD2 version."""
+
+    track_columns: list[str] | None = Field(
+        None, description="Value columns whose change opens a new version; default: all value columns."
+    )
 
 
 class SilverConfig(StrictModel):
     """How Bronze is curated (``sources[].silver``)."""
 
-    domain: str | None = None
-    entity: str | None = None
-    version: int = Field(1, ge=1)
+    domain: str | None = Field(
+        None, description="Silver asset key silver/<domain>/<entity> and folder; default: source.system."
+    )
+    entity: str | None = Field(None, description="Default: source.table.")
+    version: int = Field(1, ge=1, description="Folder v<version>: raise it to rebuild Silver side by side.")
     model: str | None = Field(
         None,
         description="Default: from the load pattern. A built-in model (see the model table) or a plugin.",
         json_schema_extra=registry_enum(silver_model_names),
     )
-    primary_keys: list[str] = Field(default_factory=list)
-    order_column: str | None = None
-    delete_mode: DeleteMode = "ignore"
-    silver_schema: SilverSchemaConfig = Field(default_factory=SilverSchemaConfig, alias="schema")
-    normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
-    error_handling: ErrorHandlingConfig = Field(default_factory=ErrorHandlingConfig)
-    cdc: CdcConfig | None = None
-    scd2: Scd2Config | None = None
+    primary_keys: list[str] = Field(
+        default_factory=list, description="Columns identifying a row; a null key is quarantined."
+    )
+    order_column: str | None = Field(
+        None, description="Column ordering the versions of a key (an updated_at timestamp, a sequence)."
+    )
+    delete_mode: DeleteMode = Field(
+        "ignore",
+        description="What a detected delete does: ignore, hard_delete (remove the key), tombstone (keep it "
+        "with _deleted = true).",
+    )
+    silver_schema: SilverSchemaConfig = Field(
+        default_factory=SilverSchemaConfig, alias="schema", description="Renames, column order and types."
+    )
+    normalization: NormalizationConfig = Field(
+        default_factory=NormalizationConfig, description="String clean-up before typing."
+    )
+    error_handling: ErrorHandlingConfig = Field(
+        default_factory=ErrorHandlingConfig, description="Quarantine thresholds."
+    )
+    cdc: CdcConfig | None = Field(None, description="cdc model: the operation column and codes.")
+    scd2: Scd2Config | None = Field(None, description="scd_type_2 (and cdc with history): tracked columns.")
     dedupe_lookback_days: int = Field(
         0, ge=0, description="event_log: how many earlier Silver days to dedupe against."
     )

@@ -42,17 +42,23 @@ __all__ = [
 
 
 class ApiAuthConfig(StrictModel):
-    type: Literal["none", "bearer", "basic", "api_key", "oauth2_client_credentials"] = "none"
-    token_env: str | None = None
-    username_env: str | None = None
-    password_env: str | None = None
-    key_env: str | None = None
-    key_header: str | None = None
-    key_param: str | None = None
-    token_url: str | None = None
-    client_id_env: str | None = None
-    client_secret_env: str | None = None
-    scope: str | None = None
+    """How requests authenticate; every secret is read from the environment variable a ``*_env`` key names."""
+
+    type: Literal["none", "bearer", "basic", "api_key", "oauth2_client_credentials"] = Field(
+        "none", description="Authentication scheme; each needs its own keys below."
+    )
+    token_env: str | None = Field(None, description="bearer: env var with the token.")
+    username_env: str | None = Field(None, description="basic: env var with the user name.")
+    password_env: str | None = Field(None, description="basic: env var with the password.")
+    key_env: str | None = Field(None, description="api_key: env var with the key.")
+    key_header: str | None = Field(None, description="api_key: send the key in this header ...")
+    key_param: str | None = Field(None, description="api_key: ... or in this query parameter.")
+    token_url: str | None = Field(None, description="oauth2_client_credentials: the token endpoint URL.")
+    client_id_env: str | None = Field(None, description="oauth2: env var with the client id.")
+    client_secret_env: str | None = Field(
+        None, description="oauth2_client_credentials: env var with the client secret."
+    )
+    scope: str | None = Field(None, description="oauth2_client_credentials: the scope requested, if any.")
 
     @model_validator(mode="after")
     def _needed_keys(self) -> ApiAuthConfig:
@@ -71,20 +77,30 @@ class ApiAuthConfig(StrictModel):
 
 
 class ApiPaginationConfig(StrictModel):
-    type: Literal["none", "offset", "page", "cursor", "link_header", "next_url"] = "none"
-    page_size: int = Field(100, ge=1)
-    offset_param: str = "offset"
-    limit_param: str = "limit"
-    page_param: str = "page"
-    page_size_param: str | None = "page_size"
-    start_page: int = 1
-    cursor_param: str = "cursor"
-    cursor_path: str | None = None
-    initial_cursor: str | None = None
-    next_url_path: str | None = None
-    total_path: str | None = None
-    has_more_path: str | None = None
-    max_pages: int | None = Field(None, ge=1)
+    """How the next page is requested, and when the last one has been read (docs/extractors_api.md)."""
+
+    type: Literal["none", "offset", "page", "cursor", "link_header", "next_url"] = Field(
+        "none", description="Pagination scheme: one request, or one of the paginators."
+    )
+    page_size: int = Field(100, ge=1, description="Records asked for per page (offset, page).")
+    offset_param: str = Field("offset", description="offset: query parameter of the offset.")
+    limit_param: str = Field("limit", description="offset: query parameter of the page size.")
+    page_param: str = Field("page", description="page: query parameter of the page number.")
+    page_size_param: str | None = Field(
+        "page_size", description="page: query parameter of the page size; null: not sent."
+    )
+    start_page: int = Field(1, description="page: number of the first page (0 or 1).")
+    cursor_param: str = Field("cursor", description="cursor: query parameter the next cursor is sent in.")
+    cursor_path: str | None = Field(None, description="cursor: dot path of the next cursor in a response.")
+    initial_cursor: str | None = Field(None, description="cursor: cursor of the first request, if any.")
+    next_url_path: str | None = Field(None, description="next_url: dot path of the next page's URL.")
+    total_path: str | None = Field(
+        None,
+        description="Dot path of the total record count in a response: stops paging, and Bronze's "
+        "row_count_matches_source check compares the rows landed with it.",
+    )
+    has_more_path: str | None = Field(None, description="Dot path of a boolean 'more pages follow' flag.")
+    max_pages: int | None = Field(None, ge=1, description="Stop after this many pages (a safety cap).")
 
     @model_validator(mode="after")
     def _needed_paths(self) -> ApiPaginationConfig:
@@ -96,31 +112,49 @@ class ApiPaginationConfig(StrictModel):
 
 
 class ApiIncrementalConfig(StrictModel):
-    cursor_field: str
-    param: str | None = None
-    initial_value: str | None = None
+    """Incremental API loads: the largest cursor value landed is the next run's ``{watermark}``."""
+
+    cursor_field: str = Field(description="Record field whose largest value becomes watermark_out.")
+    param: str | None = Field(None, description="Query parameter the watermark is sent in, if any.")
+    initial_value: str | None = Field(None, description="Watermark of the first partition.")
 
 
 class ApiConfig(StrictModel):
-    base_url: str
-    endpoint: str = "/"
-    method: Literal["GET", "POST"] = "GET"
-    params: dict[str, Any] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: dict[str, Any] | list[Any] | None = None
-    data_path: str | None = None
-    auth: ApiAuthConfig = Field(default_factory=ApiAuthConfig)
-    pagination: ApiPaginationConfig = Field(default_factory=ApiPaginationConfig)
+    """A REST API source (``type: api``): one batch per page (docs/extractors_api.md)."""
+
+    base_url: str = Field(description="Scheme and host (and a base path), e.g. https://api.example.com/v1.")
+    endpoint: str = Field(
+        "/", description="Path after base_url; may hold {run_date}, {window_start}, {window_end}, {watermark}"
+    )
+    method: Literal["GET", "POST"] = Field("GET", description="HTTP method of every request.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Query parameters; values may hold the template fields."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra request headers (no secrets: use auth)."
+    )
+    body: dict[str, Any] | list[Any] | None = Field(
+        None, description="JSON body of a POST; values may hold the template fields."
+    )
+    data_path: str | None = Field(
+        None, description="Dot path of the record list in a response; unset: the response is the list."
+    )
+    auth: ApiAuthConfig = Field(default_factory=ApiAuthConfig, description="How requests authenticate.")
+    pagination: ApiPaginationConfig = Field(
+        default_factory=ApiPaginationConfig, description="How pages are requested."
+    )
     rate_limit_rps: float | None = Field(
         None, ge=0, description="0: no limit. Default: platform.defaults.http."
     )
-    burst: int | None = Field(None, ge=1)
-    max_retries: int | None = Field(None, ge=0)
-    timeout_seconds: float | None = Field(None, gt=0)
-    retry_backoff_seconds: float | None = Field(None, ge=0)
-    use_async: bool = False
-    prefetch_pages: int = Field(2, ge=1)
-    incremental: ApiIncrementalConfig | None = None
+    burst: int | None = Field(None, ge=1, description="Default: platform.defaults.http.")
+    max_retries: int | None = Field(None, ge=0, description="Default: platform.defaults.http.")
+    timeout_seconds: float | None = Field(None, gt=0, description="Default: platform.defaults.http.")
+    retry_backoff_seconds: float | None = Field(None, ge=0, description="Default: platform.defaults.http.")
+    use_async: bool = Field(False, description="Fetch pages with the async client, prefetching ahead.")
+    prefetch_pages: int = Field(2, ge=1, description="use_async: pages requested ahead of the one read.")
+    incremental: ApiIncrementalConfig | None = Field(
+        None, description="Incremental loads: the cursor field and how the watermark is sent."
+    )
 
 
 def _sql_identifier(value: str) -> str:
@@ -134,8 +168,14 @@ def _sql_identifier(value: str) -> str:
 
 
 class DbIncrementalConfig(StrictModel):
-    cursor_column: str
-    mode: Literal["window", "watermark"] = "watermark"
+    """Incremental SQL loads: which rows a partition reads (docs/db_extractor.md)."""
+
+    cursor_column: str = Field(description="Column that orders changes (an updated_at timestamp, an id).")
+    mode: Literal["window", "watermark"] = Field(
+        "watermark",
+        description="window: rows whose cursor lies in the partition's day; watermark: rows past the last "
+        "committed watermark_out.",
+    )
     lookback: str | None = Field(
         None,
         description="Duration such as '2h' or '1d': window mode re-reads this far before the window, "
@@ -164,18 +204,24 @@ class DbIncrementalConfig(StrictModel):
 
 
 class DbConfig(StrictModel):
+    """A SQL database source (``type: db``): a table or a query, streamed in batches."""
+
     url_env: str | None = Field(None, description="Environment variable holding the SQLAlchemy URL.")
     url: str | None = Field(
         None,
         description="A SQLAlchemy URL without credentials, e.g. sqlite:///data/shop.db (a relative SQLite "
         "path is resolved like file paths); anything with a password goes in url_env.",
     )
-    query: str | None = None
-    table: str | None = None
-    db_schema: str | None = Field(None, alias="schema")
-    fetch_batch_size: int = Field(50_000, ge=1)
-    engine: Literal["auto", "sqlalchemy", "adbc", "connectorx"] = "auto"
-    incremental: DbIncrementalConfig | None = None
+    query: str | None = Field(None, description="A SELECT to run instead of reading a whole table.")
+    table: str | None = Field(None, description="Table to read (validated identifier).")
+    db_schema: str | None = Field(None, alias="schema", description="Schema of the table.")
+    fetch_batch_size: int = Field(50_000, ge=1, description="Rows fetched per batch (per Arrow batch).")
+    engine: Literal["auto", "sqlalchemy", "adbc", "connectorx"] = Field(
+        "auto", description="auto: ADBC for PostgreSQL where installed, else SQLAlchemy."
+    )
+    incremental: DbIncrementalConfig | None = Field(
+        None, description="Incremental loads (window or watermark); unset: every run reads everything."
+    )
 
     @field_validator("table", "db_schema")
     @classmethod
@@ -196,24 +242,28 @@ class DbConfig(StrictModel):
 
 
 class FileConfig(StrictModel):
+    """A file source (``type: file``): CSV, TSV, JSON, JSON lines or Parquet, local or in an object store."""
+
     path: str = Field(
         description="Local path or fsspec URL; globs, and the template fields {run_date}, {window_start}, "
         "{window_end}, each with an optional strftime format ({run_date:%Y%m%d}); other {...} is an error."
     )
     format: FileFormat | None = Field(None, description="Default: from the file extension.")
-    delimiter: str | None = None
-    encoding: str = "utf-8"
-    has_header: bool = True
+    delimiter: str | None = Field(None, description="CSV field separator; default ',' (tab for tsv).")
+    encoding: str = Field("utf-8", description="Text encoding of csv, tsv and json files.")
+    has_header: bool = Field(True, description="csv/tsv: the first line holds the column names.")
     json_path: str | None = Field(None, description="Dot path to the record list inside a JSON document.")
     columns: list[str] | None = Field(None, description="Column names (no header) or a projection.")
     required: bool = Field(True, description="No matching file: error when true, empty partition when false.")
 
 
 class CustomExtractorConfig(StrictModel):
-    module: str | None = None
-    class_name: str | None = None
+    """A user's own ``Extractor`` subclass (``type: custom``), found by module path or entry point."""
+
+    module: str | None = Field(None, description="Importable module of the extractor class.")
+    class_name: str | None = Field(None, description="Name of the Extractor subclass in module.")
     entry_point: str | None = Field(None, description="Name in the 'medallion.extractors' entry point group.")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, description="Handed to the class as is.")
 
     @model_validator(mode="after")
     def _module_or_entry_point(self) -> CustomExtractorConfig:
@@ -225,10 +275,22 @@ class CustomExtractorConfig(StrictModel):
 
 
 class RunConfig(StrictModel):
-    load_pattern: LoadPattern = "full"
-    max_rows_per_file: int | None = Field(None, ge=1)
-    max_file_size_mb: float | None = Field(None, gt=0)
-    parquet_compression: Compression | None = None
+    """How a Bronze partition is loaded and written."""
+
+    load_pattern: LoadPattern = Field(
+        "full",
+        description="full: a whole snapshot per run; incremental: changed rows; cdc: change operations; "
+        "current_history: changed rows kept as SCD2 history.",
+    )
+    max_rows_per_file: int | None = Field(
+        None, ge=1, description="Rows per Bronze part file; default: platform.bronze.output_defaults."
+    )
+    max_file_size_mb: float | None = Field(
+        None, gt=0, description="In-memory MiB per Bronze part; default: platform.bronze.output_defaults."
+    )
+    parquet_compression: Compression | None = Field(
+        None, description="Parquet codec of Bronze part files; default: platform.bronze.output_defaults."
+    )
     max_delete_fraction: float = Field(
         0.5,
         ge=0,
@@ -242,20 +304,20 @@ class RunConfig(StrictModel):
 class SourceConfig(StrictModel):
     """Where the data comes from (``sources[].source``)."""
 
-    system: str
-    table: str
+    system: str = Field(description="Source system: the asset key bronze/<system>/<table> and folder name.")
+    table: str = Field(description="Table or dataset within the system.")
     type: str = Field(
         description="api | db | file | custom | a registered extractor type (plugin).",
         json_schema_extra=registry_enum(extractor_types),
     )
-    api: ApiConfig | None = None
-    db: DbConfig | None = None
-    file: FileConfig | None = None
-    custom_extractor: CustomExtractorConfig | None = None
+    api: ApiConfig | None = Field(None, description="Settings of type api.")
+    db: DbConfig | None = Field(None, description="Settings of type db.")
+    file: FileConfig | None = Field(None, description="Settings of type file.")
+    custom_extractor: CustomExtractorConfig | None = Field(None, description="Settings of type custom.")
     options: dict[str, Any] | None = Field(
         None, description="Settings of a plugin extractor type, checked by its class's options_model."
     )
-    run: RunConfig = Field(default_factory=RunConfig)
+    run: RunConfig = Field(default_factory=RunConfig, description="Load pattern and Bronze part files.")
 
     @field_validator("system", "table")
     @classmethod

@@ -13,11 +13,7 @@ from typing import Any
 from medallion_assets.config.issues import join_key
 from medallion_assets.errors import ConfigIssue
 
-__all__ = ["Substitution"]
-
-# `$${` escapes a literal `${`; `${NAME}` or `${NAME:default}` substitutes.
-_ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
-
+__all__ = ["ENV_REFERENCE_DEF", "Substitution", "accept_env_references"]
 
 # `$${` escapes a literal `${`; `${NAME}` or `${NAME:default}` substitutes.
 _ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
@@ -67,3 +63,58 @@ class Substitution:
             if len(value) >= 3 or text == value:
                 text = text.replace(value, self.masks[value])
         return text
+
+
+# --- the JSON Schema side: where the loader substitutes, the schema must accept a reference ---------------
+
+# A string holding at least one `${NAME}` or `${NAME:default}` (what ``Substitution`` replaces).
+ENV_REFERENCE_DEF = "EnvReference"
+_ENV_REFERENCE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:[^}]*)?\}",
+    "description": "${VAR} or ${VAR:default}: substituted from the environment when the config loads; "
+    "the result must then be a valid value of this key.",
+}
+_ANNOTATIONS = ("title", "description", "default", "examples", "deprecated")
+
+
+def accept_env_references(schema: dict[str, Any]) -> dict[str, Any]:
+    """Let every scalar key that is not a free string take a ``${VAR:default}`` string too.
+
+    The loader substitutes before validation, so ``max_rows_per_file: ${ROWS:1000}`` is valid config; a
+    schema generated from the models alone would flag it in the editor (an integer field given a string).
+    Keys whose type already takes any string are left as they are.
+    """
+    defs = schema.setdefault("$defs", {})
+    for node in [schema, *defs.values()]:
+        for key, value in (node.get("properties") or {}).items():
+            node["properties"][key] = _with_reference(value)
+    defs[ENV_REFERENCE_DEF] = dict(_ENV_REFERENCE_SCHEMA)
+    return schema
+
+
+def _with_reference(node: dict[str, Any]) -> dict[str, Any]:
+    if _takes_any_string(node) or not _is_scalar(node):
+        if isinstance(node.get("items"), dict):  # list of integers and such
+            node = {**node, "items": _with_reference(node["items"])}
+        return node
+    annotations = {k: node[k] for k in _ANNOTATIONS if k in node}
+    rest = {k: v for k, v in node.items() if k not in _ANNOTATIONS}
+    reference = {"$ref": f"#/$defs/{ENV_REFERENCE_DEF}"}
+    alternatives = [*rest["anyOf"], reference] if list(rest) == ["anyOf"] else [rest, reference]
+    return {"anyOf": alternatives, **annotations}
+
+
+def _takes_any_string(node: dict[str, Any]) -> bool:
+    if "anyOf" in node:
+        return any(_takes_any_string(n) for n in node["anyOf"])
+    constrained = {"enum", "const", "pattern", "format"} & node.keys()
+    return node.get("type") == "string" and not constrained
+
+
+def _is_scalar(node: dict[str, Any]) -> bool:
+    if "anyOf" in node:
+        return all(_is_scalar(n) for n in node["anyOf"])
+    if "enum" in node or "const" in node:
+        return True
+    return node.get("type") in ("integer", "number", "boolean", "string", "null")

@@ -315,3 +315,40 @@ class TestJsonSchema:
         validator = jsonschema.Draft202012Validator(config_json_schema())
         bad = yaml.safe_load((BAD / "unknown_key" / "sources" / "orders.yaml").read_text())
         assert not validator.is_valid(bad)
+
+    def test_every_key_has_a_description(self) -> None:
+        """Editors show the description on hover and in completion: no key may go without one."""
+        schema = config_json_schema()
+        models = {"(file)": schema, **schema["$defs"]}
+        missing = [
+            f"{model}.{key}"
+            for model, node in models.items()
+            for key, prop in (node.get("properties") or {}).items()
+            if not prop.get("description")
+        ]
+        assert missing == []
+
+    @pytest.mark.parametrize(
+        ("value", "valid"),
+        [("${ROWS:1000}", True), ("${ROWS}", True), ("rows-${ROWS:5}", True), ("1000", False), ("x", False)],
+    )
+    def test_integer_key_takes_an_env_reference(self, value: str, valid: bool) -> None:
+        """Where the loader substitutes ``${VAR:default}`` the schema takes it; other strings, not."""
+        validator = jsonschema.Draft202012Validator(config_json_schema())
+        doc = yaml.safe_load((MINIMAL / "platform.yaml").read_text())
+        doc["platform"]["bronze"]["output_defaults"] = {"max_rows_per_file": value}
+        assert validator.is_valid(doc) is valid
+
+    def test_env_reference_in_typed_keys_loads(self, tmp_path: Path, minimal_platform_text: str) -> None:
+        source = (MINIMAL / "sources" / "orders.yaml").read_text()
+        platform = minimal_platform_text + (
+            "  defaults:\n    http: {burst: '${BURST:7}', max_retries: '${RETRIES}'}\n"
+            "    partitions: {end_offset: '${OFFSET:1}'}\n"
+        )
+        config_dir = write_config(tmp_path, {"platform.yaml": platform, "sources/orders.yaml": source})
+        config = load_config(config_dir, environ={"RETRIES": "2"})
+        http = config.platform.defaults.http
+        assert (http.burst, http.max_retries, config.platform.defaults.partitions.end_offset) == (7, 2, 1)
+        validator = jsonschema.Draft202012Validator(config_json_schema())
+        for path in sorted(config_dir.rglob("*.yaml")):
+            validator.validate(yaml.safe_load(path.read_text()))
