@@ -17,15 +17,16 @@ from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
 from medallion_assets.schedules import build_jobs, build_schedules
 from medallion_assets.sensors import build_sensors
-from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, build_specs
+from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, AssetTranslation, build_specs
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.storage.registry import create_backend
 
 __all__ = ["build_definitions", "load_definitions"]
 
 
-def build_definitions(config: MedallionConfig) -> dg.Definitions:
-    specs = build_specs(config)
+def build_definitions(config: MedallionConfig, translation: AssetTranslation | None = None) -> dg.Definitions:
+    """The Definitions of a config; ``translation`` (a dg component's) renames and tags the assets."""
+    specs = build_specs(config, translation)
     platform = config.platform
     bronze_io = BronzeIOManager(create_backend(platform.bronze, platform))
     silver_io = SilverIOManager(create_backend(platform.silver, platform))
@@ -35,6 +36,10 @@ def build_definitions(config: MedallionConfig) -> dg.Definitions:
         jobs=build_jobs(specs),
         schedules=build_schedules(specs),
         sensors=[*build_sensors(specs, bronze_io), build_inputs_sensor(specs, bronze_io, silver_io)],
+        # Runs of an asset selection (the UI's Materialize, backfills, `dg launch`) execute their steps in
+        # one process, as the per-source jobs do: Bronze then Silver run one after the other anyway, and a
+        # process per step costs seconds of start-up each.
+        executor=dg.in_process_executor,
         resources={
             BRONZE_IO_MANAGER: bronze_io,
             SILVER_IO_MANAGER: silver_io,

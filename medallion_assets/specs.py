@@ -4,15 +4,22 @@ Like dagster-sling's and dagster-dlt's translators, a ``SourceSpec`` produces th
 of its assets (key, group, description, code version, kinds, owners, tags, metadata with the dataset path
 the IO managers read), the run tags, job/schedule/sensor names and the storage paths; the asset factory,
 the CLI and the docs all read them from here.
+
+A dg component (:mod:`medallion_assets.component`) may hand a ``translation`` (dagster-dlt's shape: the
+default ``AssetSpec`` and a ``SourceTranslationData`` in, an ``AssetSpec`` out); it is applied here, to the
+specs this record produces, so the keys every other module reads (checks, jobs, sensors, Silver's input)
+are the translated ones.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from functools import cached_property
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -26,6 +33,7 @@ from medallion_assets.config.models import (
     SourceEntry,
 )
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
+from medallion_assets.errors import ConfigError, ConfigIssue
 from medallion_assets.silver.registry import is_stateful
 from medallion_resources.io_managers import DATASET_PATH_KEY
 from medallion_resources.lake.parts import PartSettings
@@ -34,7 +42,9 @@ __all__ = [
     "BRONZE_IO_MANAGER",
     "SILVER_IO_MANAGER",
     "SOURCE_TAG",
+    "AssetTranslation",
     "SourceSpec",
+    "SourceTranslationData",
     "asset_args",
     "build_specs",
 ]
@@ -43,6 +53,30 @@ __all__ = [
 SOURCE_TAG = "medallion/source"
 # The resource keys of the two IO managers, in every Definitions and run medallion builds.
 BRONZE_IO_MANAGER, SILVER_IO_MANAGER = "bronze_io_manager", "silver_io_manager"
+
+
+Layer = Literal["bronze", "silver"]
+
+
+@dataclass(frozen=True)
+class SourceTranslationData:
+    """What a translation sees of one asset: ``{{ source.name }}``, ``{{ layer }}`` and so on in YAML."""
+
+    name: str
+    system: str
+    table: str
+    domain: str
+    entity: str
+    model: str
+    load_pattern: str
+    source_type: str
+    layer: Layer
+
+
+# dagster-dlt's translation shape: (the default spec, what it describes) -> the spec to use.
+AssetTranslation = Callable[[dg.AssetSpec, SourceTranslationData], dg.AssetSpec]
+# What a translation may not change: medallion's wiring depends on them.
+_FIXED_ATTRIBUTES = ("partitions_def", "deps", "code_version", "skippable")
 
 
 @dataclass(frozen=True)
@@ -61,15 +95,16 @@ class SourceSpec:
     bronze_output: PartSettings
     silver_output: PartSettings
     schedule: ScheduleConfig | None = None
+    translation: AssetTranslation | None = None
 
-    # --- keys and groups ---
+    # --- keys and groups (the translated ones, when a dg component gives a translation) ---
     @property
     def bronze_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["bronze", self.system, self.table])
+        return self.bronze_asset_spec().key
 
     @property
     def silver_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["silver", self.domain, self.entity])
+        return self.silver_asset_spec().key
 
     @property
     def group(self) -> str:
@@ -121,26 +156,74 @@ class SourceSpec:
 
     # --- the asset specs (what the UI shows of each asset) ---
     def bronze_asset_spec(self) -> dg.AssetSpec:
+        return self._translated_specs["bronze"]
+
+    def silver_asset_spec(self) -> dg.AssetSpec:
+        return self._translated_specs["silver"]
+
+    @cached_property
+    def _translated_specs(self) -> dict[Layer, dg.AssetSpec]:
+        return {
+            "bronze": self._translate(self._bronze_default_spec(), "bronze"),
+            "silver": self._translate(self._silver_default_spec(), "silver"),
+        }
+
+    def _translate(self, spec: dg.AssetSpec, layer: Layer) -> dg.AssetSpec:
+        if self.translation is None:
+            return spec
+        data = SourceTranslationData(
+            name=self.name,
+            system=self.system,
+            table=self.table,
+            domain=self.domain,
+            entity=self.entity,
+            model=self.model,
+            load_pattern=self.load_pattern,
+            source_type=self.entry.source.type,
+            layer=layer,
+        )
+        translated = self.translation(spec, data)
+        changed = [a for a in _FIXED_ATTRIBUTES if getattr(translated, a) != getattr(spec, a)]
+        if translated.metadata.get(DATASET_PATH_KEY) != spec.metadata[DATASET_PATH_KEY]:
+            changed.append(f"metadata.{DATASET_PATH_KEY}")
+        if changed:
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "translation",
+                        ", ".join(changed),
+                        f"the translation of {layer} asset {spec.key.to_user_string()} changes what "
+                        "medallion wires itself",
+                        "translate key, key_prefix, group_name, description, kinds, owners, tags and "
+                        "metadata only",
+                    )
+                ]
+            )
+        return translated
+
+    def _bronze_default_spec(self) -> dg.AssetSpec:
         source_type = self.entry.source.type
         return dg.AssetSpec(
-            key=self.bronze_key,
+            key=dg.AssetKey(["bronze", self.system, self.table]),
             group_name=self.group,
             description=self.bronze_description,
             code_version=self.bronze_code_version,
-            kinds={"parquet", source_type},
+            # "bronze"/"silver" are Dagster's medallion kinds: the graph's node names are the keys' last
+            # parts (`orders` for both layers by default), the kind badge and icon tell the layers apart.
+            kinds={"bronze", "parquet", source_type},
             owners=list(self.entry.owners),
             tags={"medallion/layer": "bronze", "medallion/load_pattern": self.load_pattern},
             metadata={DATASET_PATH_KEY: self.bronze_path, "source_type": source_type},
             freshness_policy=self.freshness_policy,
         )
 
-    def silver_asset_spec(self) -> dg.AssetSpec:
+    def _silver_default_spec(self) -> dg.AssetSpec:
         return dg.AssetSpec(
-            key=self.silver_key,
+            key=dg.AssetKey(["silver", self.domain, self.entity]),
             group_name=self.group,
             description=self.silver_description,
             code_version=self.silver_code_version,
-            kinds={"parquet", "polars"},
+            kinds={"silver", "parquet", "polars"},
             owners=list(self.entry.owners),
             tags={"medallion/layer": "silver", "medallion/model": self.model},
             metadata={DATASET_PATH_KEY: self.silver_path, "model": self.model},
@@ -161,19 +244,20 @@ class SourceSpec:
     def bronze_description(self) -> str:
         src = self.entry.source
         text = (
-            f"Raw `{src.type}` data of {src.system}.{src.table} ({src.run.load_pattern} load), "
+            f"Bronze: raw `{src.type}` data of {src.system}.{src.table} ({src.run.load_pattern} load), "
             "one folder per run date."
         )
-        return f"{self.entry.description}\n\n{text}" if self.entry.description else text
+        # The layer leads: the graph's description facet shows the first line only.
+        return f"{text}\n\n{self.entry.description}" if self.entry.description else text
 
     @property
     def silver_description(self) -> str:
         silver = self.entry.silver
         keys = ", ".join(silver.primary_keys) or "none"
         text = (
-            f"Silver `{self.model}` of {self.system}.{self.table} (keys: {keys}), one folder per load date."
+            f"Silver: `{self.model}` of {self.system}.{self.table} (keys: {keys}), one folder per load date."
         )
-        return f"{self.entry.description}\n\n{text}" if self.entry.description else text
+        return f"{text}\n\n{self.entry.description}" if self.entry.description else text
 
     @property
     def bronze_code_version(self) -> str:
@@ -188,12 +272,37 @@ class SourceSpec:
         return self.partitions.start_date
 
 
-def build_specs(config: MedallionConfig) -> list[SourceSpec]:
+def build_specs(config: MedallionConfig, translation: AssetTranslation | None = None) -> list[SourceSpec]:
     """Resolve defaults (names, domain/entity, partitions, output settings) for every source."""
-    return [_build_spec(entry, config.platform) for entry in config.sources]
+    specs = [_build_spec(entry, config.platform, translation) for entry in config.sources]
+    _check_unique_keys(specs)
+    return specs
 
 
-def _build_spec(entry: SourceEntry, platform: PlatformConfig) -> SourceSpec:
+def _check_unique_keys(specs: list[SourceSpec]) -> None:
+    """Two sources may not end up on one asset key (a translation could map them there)."""
+    seen: dict[dg.AssetKey, str] = {}
+    issues = []
+    for spec in specs:
+        for key in (spec.bronze_key, spec.silver_key):
+            if key in seen:
+                issues.append(
+                    ConfigIssue(
+                        "translation",
+                        "key",
+                        f"sources '{seen[key]}' and '{spec.name}' both map to asset key "
+                        f"{key.to_user_string()}",
+                        "make the translated key depend on the source, e.g. '{{ source.name }}'",
+                    )
+                )
+            seen[key] = spec.name
+    if issues:
+        raise ConfigError(issues)
+
+
+def _build_spec(
+    entry: SourceEntry, platform: PlatformConfig, translation: AssetTranslation | None = None
+) -> SourceSpec:
     src, silver = entry.source, entry.silver
     partitions = resolved_partitions(entry, platform)
     run = src.run
@@ -221,6 +330,7 @@ def _build_spec(entry: SourceEntry, platform: PlatformConfig) -> SourceSpec:
         bronze_output=part_settings(bronze_output),
         silver_output=part_settings(platform.silver.output_defaults),
         schedule=resolved_schedule(entry, platform),
+        translation=translation,
     )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "CONFIG_DIR_ENV",
     "PROJECT_DIR_ENV",
     "TOP_LEVEL_KEYS",
+    "InlineConfig",
     "LoadedConfig",
     "config_json_schema",
     "load_config",
@@ -56,6 +57,20 @@ class LoadedConfig:
         "platform"  # the label of the file holding ``platform:`` (e.g. configs/platform.yaml)
     )
     warnings: list[str] = field(default_factory=list)  # deprecation messages, "[CFG00x] ..."
+
+
+@dataclass(frozen=True)
+class InlineConfig:
+    """Config held in another document, e.g. the ``attributes`` of a dg component's ``defs.yaml``.
+
+    It is validated like a config file (``${VAR}``, legacy spellings, every issue with its key path) and
+    merged with the files of the config directory, if one is given too.
+    """
+
+    data: Mapping[str, Any]  # `platform` and/or `sources`
+    label: str  # how messages name the document, e.g. "defs/lake/defs.yaml"
+    path: Path
+    key_prefix: str = ""  # where the keys sit in that document, e.g. "attributes"
 
 
 class _ConfigFile(StrictModel):
@@ -98,10 +113,20 @@ def load_config(
 
 
 def load_config_with_origins(
-    config_dir: str | Path | None = None, environ: Mapping[str, str] | None = None
+    config_dir: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    inline: InlineConfig | None = None,
+    project_dir: str | Path | None = None,
 ) -> LoadedConfig:
-    """Like ``load_config``, also returning the file of each source and the deprecation messages."""
-    loaded, deprecations = _load(config_dir, environ)
+    """Like ``load_config``, also returning the file of each source and the deprecation messages.
+
+    With ``inline`` (and no ``config_dir``) only that document is read; with both, the directory's files and
+    the document are merged as if the document were one more file. ``project_dir`` (else
+    ``$MEDALLION_PROJECT_DIR``, else the config dir's parent, else the document's folder) anchors relative
+    paths.
+    """
+    loaded, deprecations = _load(config_dir, environ, inline=inline, project_dir=project_dir)
     _emit_warnings(deprecations)
     return loaded
 
@@ -125,29 +150,43 @@ class _FileResult:
     sources: list[tuple[int, SourceEntry]] = field(default_factory=list)
     top_level_typos: list[str] = field(default_factory=list)
     has_platform_key: bool = False
+    prefix: str = ""  # where `platform`/`sources` sit in the document ("attributes." in a defs.yaml)
 
 
 def _load(
-    config_dir: str | Path | None, environ: Mapping[str, str] | None
+    config_dir: str | Path | None,
+    environ: Mapping[str, str] | None,
+    *,
+    inline: InlineConfig | None = None,
+    project_dir: str | Path | None = None,
 ) -> tuple[LoadedConfig, list[tuple[str, str]]]:
     env = os.environ if environ is None else environ
-    root = resolve_config_dir(config_dir, environ=env)
     issues: list[ConfigIssue] = []
     deprecations: list[tuple[str, str]] = []
-    results = [
-        _load_file(path, _label(path, root), env, issues, deprecations)
-        for path in _discover_files(root, issues)
-    ]
-    platform = _single_platform(results, root, issues)
+    results: list[_FileResult] = []
+    if inline is None or config_dir is not None:
+        root = resolve_config_dir(config_dir, environ=env)
+        results += [
+            _load_file(path, _label(path, root), env, issues, deprecations)
+            for path in _discover_files(root, issues)
+        ]
+        where, anchor = root.name, root.parent
+    if inline is not None:
+        results.append(_load_inline(inline, env, issues, deprecations))
+        if config_dir is None:
+            root, where, anchor = inline.path.parent, inline.label, inline.path.parent
+    platform = _single_platform(results, where, issues)
     _check_unique(results, issues)
     if platform is not None:
         located = [(r.label, index, entry) for r in results for index, entry in r.sources]
         issues.extend(check_orchestration(platform, located))
     if issues or platform is None:
         raise ConfigError(issues)
-    project_dir = (
-        Path(env[PROJECT_DIR_ENV]).expanduser().resolve() if env.get(PROJECT_DIR_ENV) else root.parent
-    )
+    if project_dir is not None:
+        anchor = Path(project_dir).expanduser().resolve()
+    elif env.get(PROJECT_DIR_ENV):
+        anchor = Path(env[PROJECT_DIR_ENV]).expanduser().resolve()
+    project_dir = anchor
     entries = [(r, entry) for r in results for _, entry in r.sources]
     config = MedallionConfig(
         config_version=1,
@@ -195,8 +234,34 @@ def _load_file(
     data = _parse_yaml(path, label, issues)
     if data is None:
         return result
+    return _load_document(result, data, env, issues, deprecations, prefix="")
+
+
+def _load_inline(
+    inline: InlineConfig,
+    env: Mapping[str, str],
+    issues: list[ConfigIssue],
+    deprecations: list[tuple[str, str]],
+) -> _FileResult:
+    prefix = f"{inline.key_prefix}." if inline.key_prefix else ""
+    result = _FileResult(label=inline.label, path=inline.path, prefix=prefix)
+    data = {"config_version": SUPPORTED_VERSION, **inline.data}
+    return _load_document(result, data, env, issues, deprecations, prefix=prefix)
+
+
+def _load_document(
+    result: _FileResult,
+    data: dict[str, Any],
+    env: Mapping[str, str],
+    issues: list[ConfigIssue],
+    deprecations: list[tuple[str, str]],
+    *,
+    prefix: str,
+) -> _FileResult:
+    """Validate one parsed document's ``platform`` and ``sources`` (``prefix``: their place in it)."""
+    label = result.label
     subst = Substitution(env, label)
-    data = subst.apply(data, "")
+    data = subst.apply(data, prefix.rstrip("."))
     issues.extend(subst.issues)
     upgraded = upgrade_file(data, label)
     issues.extend(upgraded.issues)
@@ -205,7 +270,7 @@ def _load_file(
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             hint = did_you_mean(str(key), TOP_LEVEL_KEYS)
-            issues.append(ConfigIssue(label, str(key), "unknown top-level key", hint))
+            issues.append(ConfigIssue(label, f"{prefix}{key}", "unknown top-level key", hint))
             result.top_level_typos.append(str(key))
     version = data.get("config_version", SUPPORTED_VERSION)
     if version != SUPPORTED_VERSION or isinstance(version, bool):
@@ -219,12 +284,15 @@ def _load_file(
         )
     if "platform" in data:
         result.has_platform_key = True
-        result.platform = validate(PlatformConfig, data["platform"], label, "platform", subst, issues)
+        platform = data["platform"]
+        result.platform = validate(PlatformConfig, platform, label, f"{prefix}platform", subst, issues)
     sources = data.get("sources")
     if sources is not None and not isinstance(sources, list):
-        issues.append(ConfigIssue(label, "sources", f"expected a list, got {type_name(sources)}", _LIST_HINT))
+        issues.append(
+            ConfigIssue(label, f"{prefix}sources", f"expected a list, got {type_name(sources)}", _LIST_HINT)
+        )
     for index, raw in enumerate(sources if isinstance(sources, list) else []):
-        entry = validate(SourceEntry, raw, label, f"sources[{index}]", subst, issues)
+        entry = validate(SourceEntry, raw, label, f"{prefix}sources[{index}]", subst, issues)
         if entry is not None:
             result.sources.append((index, entry))
     return result
@@ -297,7 +365,7 @@ def _yaml_issue(exc: yaml.YAMLError, label: str) -> ConfigIssue:
 
 
 def _single_platform(
-    results: list[_FileResult], root: Path, issues: list[ConfigIssue]
+    results: list[_FileResult], where: str, issues: list[ConfigIssue]
 ) -> PlatformConfig | None:
     holders = [r for r in results if r.platform is not None]
     if len(holders) > 1:
@@ -317,9 +385,7 @@ def _single_platform(
     unparsed = any(i.path == "" for i in issues)  # a malformed file may hold it
     if not (typo or unparsed or any(r.has_platform_key for r in results)):
         issues.append(
-            ConfigIssue(
-                root.name, "platform", "no file defines 'platform:'", "add a platform.yaml (see docs)"
-            )
+            ConfigIssue(where, "platform", "no file defines 'platform:'", "add a platform.yaml (see docs)")
         )
     return None
 
@@ -340,7 +406,7 @@ def _check_unique(results: list[_FileResult], issues: list[ConfigIssue]) -> None
         ),
     }
     for what, (key_of, hint) in checks.items():
-        seen: dict[str, tuple[str, int]] = {}
+        seen: dict[str, tuple[str, str]] = {}
         for r in results:
             for index, entry in r.sources:
                 key = key_of(entry)
@@ -349,13 +415,13 @@ def _check_unique(results: list[_FileResult], issues: list[ConfigIssue]) -> None
                     issues.append(
                         ConfigIssue(
                             r.label,
-                            f"sources[{index}]",
-                            f"duplicate {what} '{key}', also in {first_file} sources[{first_index}]",
+                            f"{r.prefix}sources[{index}]",
+                            f"duplicate {what} '{key}', also in {first_file} {first_index}",
                             hint,
                         )
                     )
                 else:
-                    seen[key] = (r.label, index)
+                    seen[key] = (r.label, f"{r.prefix}sources[{index}]")
 
 
 # --- relative paths ---------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ def test_reference_examples_are_found() -> None:
 
 @pytest.mark.parametrize(("name", "block"), EXAMPLES, ids=[name for name, _ in EXAMPLES])
 def test_doc_example_loads(name: str, block: str, tmp_path: Path) -> None:
+    if block.startswith("type: medallion_assets.MedallionSources"):
+        _component_example_loads(block, tmp_path)
+        return
     files: dict[str, object] = {"example.yaml": block}
     if not re.search(r"^platform:", block, re.MULTILINE):
         files["platform.yaml"] = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
@@ -66,3 +69,20 @@ def test_reference_lists_every_key_in_yaml_spelling() -> None:
     for key in ("`sources[].silver.schema`", "| `schema` |", "`sources[].source.db`", "`primary_keys`"):
         assert key in text
     assert "silver_schema" not in text and "db_schema" not in text
+
+
+def _component_example_loads(block: str, tmp_path: Path) -> None:
+    """A ``defs.yaml`` example: its attributes resolve (translation included) and build Definitions."""
+    import dagster as dg
+    import yaml
+
+    from medallion_assets.component import MedallionSources
+
+    attributes = yaml.safe_load(block)["attributes"]
+    if "config_dir" in attributes:  # the example's directory: a minimal platform
+        attributes["config_dir"] = str(
+            write_config(tmp_path, {"platform.yaml": (MINIMAL / "platform.yaml").read_text()})
+        )
+    component = MedallionSources.resolve_from_yaml(yaml.safe_dump(attributes))
+    defs = dg.components.testing.utils.component_defs(component=component)
+    assert defs.resolve_asset_graph().materializable_asset_keys

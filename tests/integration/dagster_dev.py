@@ -74,13 +74,17 @@ class DagsterDev:
 
 @contextmanager
 def dagster_dev(
-    env: dict[str, str], log: Path, ready_query: str = "{ assetNodes { id } }"
+    env: dict[str, str], log: Path, ready_query: str = "{ assetNodes { id } }", *, dg: bool = False
 ) -> Iterator[DagsterDev]:
-    """Start ``dagster dev -w workspace.yaml`` with ``env``; yield once GraphQL lists the assets."""
+    """Start ``dagster dev -w workspace.yaml`` (or ``dg dev``, the dg project at the repo root) with ``env``;
+    yield once GraphQL lists the assets."""
     port = free_port()
     handle = log.open("w")
+    command = [str(BIN / "dg"), "dev"] if dg else [str(BIN / "dagster"), "dev", "-w", "workspace.yaml"]
+    if dg:  # dg checks that the active environment is the project's
+        env = {**env, "VIRTUAL_ENV": str(BIN.parent), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
     server = subprocess.Popen(
-        [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO,
         env=env,
         stdout=handle,
