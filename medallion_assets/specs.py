@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,7 +36,7 @@ from medallion_assets.config.models import (
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
 from medallion_assets.errors import ConfigError, ConfigIssue
 from medallion_assets.silver.registry import is_stateful
-from medallion_resources.io_managers import DATASET_PATH_KEY
+from medallion_resources.io_managers import DATASET_PATH_KEY, TABLE_NAME_KEY
 from medallion_resources.lake.parts import PartSettings
 
 __all__ = [
@@ -213,7 +214,11 @@ class SourceSpec:
             kinds={"bronze", "parquet", source_type},
             owners=list(self.entry.owners),
             tags={"medallion/layer": "bronze", "medallion/load_pattern": self.load_pattern},
-            metadata={DATASET_PATH_KEY: self.bronze_path, "source_type": source_type},
+            metadata={
+                DATASET_PATH_KEY: self.bronze_path,
+                TABLE_NAME_KEY: f"bronze.{self.system}.{self.table}",
+                "source_type": source_type,
+            },
             freshness_policy=self.freshness_policy,
         )
 
@@ -226,9 +231,37 @@ class SourceSpec:
             kinds={"silver", "parquet", "polars"},
             owners=list(self.entry.owners),
             tags={"medallion/layer": "silver", "medallion/model": self.model},
-            metadata={DATASET_PATH_KEY: self.silver_path, "model": self.model},
+            metadata={
+                DATASET_PATH_KEY: self.silver_path,
+                TABLE_NAME_KEY: self.silver_table_name,
+                "model": self.model,
+            },
             freshness_policy=self.freshness_policy,
         )
+
+    @property
+    def silver_table_name(self) -> str:
+        suffix = f"_v{self.version}" if self.version > 1 else ""
+        return f"silver.{self.domain}.{self.entity}{suffix}"
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Values of the environment variables the source's ``*_env`` keys name: masked in previews."""
+        names: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key.endswith("_env") and isinstance(value, str):
+                        names.append(value)
+                    else:
+                        walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(self.entry.source.model_dump())
+        return tuple(v for v in (os.environ.get(n) for n in names) if v)
 
     # --- storage layout (DESIGN §4) ---
     @property

@@ -16,6 +16,7 @@ Where an asset lives is read from its definition metadata (``medallion/dataset_p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,10 +29,18 @@ import pyarrow as pa
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.layout import ERRORS_ARTIFACT, partition_folder
-from medallion_resources.lake.manifest import DATA, DELETES, Manifest, ManifestFile
+from medallion_resources.lake.manifest import DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
 from medallion_resources.lake.read import CommittedPartition, read_committed
 from medallion_resources.lake.schema import widen_schema
+from medallion_resources.materialization import (
+    HeadTap,
+    files_table,
+    preview_table,
+    safely,
+    watermark_lag_seconds,
+)
+from medallion_resources.redact import Redactor
 from medallion_resources.storage.base import StorageBackend
 
 __all__ = [
@@ -46,8 +55,11 @@ __all__ = [
     "WatermarkState",
     "WrittenArtifact",
     "artifact_row_counts",
+    "definition_facts",
     "root_cause_failure",
 ]
+
+_log = logging.getLogger(__name__)
 
 DATASET_PATH_KEY = "medallion/dataset_path"
 # _metadata.json key of the content hashes committed with ``watermark_out`` (db ``watermark`` mode).
@@ -113,6 +125,8 @@ class PartitionOutput:
     unsorted: frozenset[str] = frozenset()
     # Set by the IO manager once committed: the manifest of *this* attempt (what its checks verify).
     committed: Manifest | None = None
+    # Secret values of the source (resolved ``*_env`` settings): masked in the rows previewed in the UI.
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,7 +181,7 @@ class LakeIOManager(dg.IOManager):
             raise
         except Exception as exc:
             raise root_cause_failure(exc) from exc
-        context.add_output_metadata(metadata)
+        context.add_output_metadata({**metadata, **definition_facts(context.definition_metadata)})
         _set_data_version(context, manifest)
 
     def write_partition(
@@ -185,9 +199,10 @@ class LakeIOManager(dg.IOManager):
             output=obj.output,
             shared=obj.shared,
         )
+        taps = {artifact: HeadTap(stream) for artifact, stream in obj.artifacts.items()}
         try:
             written: dict[str, WrittenArtifact] = {}
-            for artifact, stream in obj.artifacts.items():
+            for artifact, stream in taps.items():
                 delta = obj.deltas.get(artifact)
                 files = []
                 if delta is not None:
@@ -215,8 +230,15 @@ class LakeIOManager(dg.IOManager):
         obj.committed = manifest
         main = obj.main_artifact or next(iter(obj.artifacts), "")
         counts = {name: 0 for name in obj.artifacts} | artifact_row_counts(manifest)
+        # The data is committed: from here on nothing may fail the materialization.
+        collected = safely(
+            "partition", lambda: self._dagster_metadata(prefix, manifest, metadata), _log.warning
+        )
+        previews = safely("preview", lambda: self._previews(taps, main, obj.secrets), _log.warning)
         return manifest, {
-            **self._dagster_metadata(prefix, manifest, metadata),
+            "manifest_sha256": manifest.sha256,
+            **(collected or {}),
+            **(previews or {}),
             **_row_count_metadata(counts, main),
             **obj.dagster_metadata,
         }
@@ -226,20 +248,9 @@ class LakeIOManager(dg.IOManager):
         # (their checksums are in the manifest, and in the metadata of the day that wrote them).
         folder = prefix.rpartition("/")[2] + "/"
         own = [f for f in manifest.files if not manifest.shared or f.path.startswith(folder)]
-        files = [
-            {
-                "path": f.path,
-                "artifact": f.artifact,
-                "sha256": f.sha256,
-                "size_bytes": f.size_bytes,
-                "row_count": f.row_count,
-            }
-            | ({"kind": f.kind} if f.kind != DATA else {})
-            for f in own
-        ]
         result: dict[str, Any] = {
             "dagster/uri": dg.MetadataValue.path(self.backend.uri(prefix)),
-            "files": dg.MetadataValue.json(files),
+            "files": files_table(own),
             "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in own}),
             "bytes": sum(f.size_bytes for f in manifest.files),
             "bytes_written": sum(f.size_bytes for f in own),
@@ -256,10 +267,29 @@ class LakeIOManager(dg.IOManager):
             value = metadata.get(key)
             if isinstance(value, (int, float, str)) and not isinstance(value, bool):
                 result[key] = value
+        if self.layer == "bronze" and isinstance(metadata.get("record_count"), int):
+            result["rows_in"] = metadata["record_count"]  # the rows landed, the figure Silver's rows_in reads
         if metadata.get("watermark_out") is not None:
             result["watermark_out"] = str(metadata["watermark_out"])
+            lag = watermark_lag_seconds(metadata)
+            if lag is not None:
+                result["watermark_lag_seconds"] = lag
         if isinstance(metadata.get("rows_out"), dict):
             result["rows_out"] = dg.MetadataValue.json(metadata["rows_out"])
+        return result
+
+    def _previews(self, taps: Mapping[str, HeadTap], main: str, secrets: tuple[str, ...]) -> dict[str, Any]:
+        """The first rows of the main artifact, and of the quarantined rows with their reasons."""
+        redactor = Redactor((*secrets, *getattr(self.backend, "secrets", ())))
+        result: dict[str, Any] = {}
+        head = taps[main].head() if main in taps else None
+        if head is not None:
+            result["preview"] = preview_table(head, redactor)
+        errors = taps[ERRORS_ARTIFACT].head() if ERRORS_ARTIFACT in taps else None
+        if errors is not None:
+            first = [c for c in ("_error_reason",) if c in errors.column_names]
+            errors = errors.select([*first, *(c for c in errors.column_names if c not in first)])
+            result["quarantined_preview"] = preview_table(errors, redactor)
         return result
 
 
@@ -271,7 +301,8 @@ def artifact_row_counts(manifest: Manifest) -> dict[str, int]:
 def _row_count_metadata(counts: Mapping[str, int], main: str) -> dict[str, int]:
     """``dagster/partition_row_count`` is the main artifact's rows, so the figure means the same on every
     model (an SCD2 history, not history + current); each artifact and the quarantine have their own key."""
-    result = {"dagster/partition_row_count": counts.get(main, 0)}
+    rows = counts.get(main, 0)
+    result = {"dagster/partition_row_count": rows, "dagster/row_count": rows}
     result |= {f"row_count/{name}": rows for name, rows in counts.items() if name != ERRORS_ARTIFACT}
     result["quarantined"] = counts.get(ERRORS_ARTIFACT, 0)
     return result
@@ -298,6 +329,17 @@ _SCALAR_METADATA = (
     "commit_horizon",
     "boundary_rows_dropped",
 )
+
+
+def definition_facts(definition_metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a materialization repeats of its asset's definition metadata (``dagster/table_name``)."""
+    value = (definition_metadata or {}).get(TABLE_NAME_KEY)
+    if value is None:
+        return {}
+    return {TABLE_NAME_KEY: value.value if isinstance(value, dg.TextMetadataValue) else str(value)}
+
+
+TABLE_NAME_KEY = "dagster/table_name"
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""How a backfill over many partitions is split into runs, and how a range run reports its days (DESIGN §7).
+"""How a backfill over many partitions runs, and how a range run reports its days (DESIGN §7).
 
-Bronze and Silver assets carry ``BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)``:
-a backfill of N days runs in ceil(N / 31) runs, each processing its days in date order and committing each
-partition on its own. Silver reads its own D-1, so Dagster runs the ranges of a Silver asset one after the
-other. A one-partition run (a schedule, ``medallion run``, the UI's "materialize" on one partition) is
-unchanged.
+Bronze and Silver assets carry ``BackfillPolicy.single_run()``: a range of N days, from any entry point (a UI
+backfill or the asset graph's *Materialize* over a selected range, ``dagster asset materialize
+--partition-range``, ``dg launch --partition-range``), is one run per source that processes the days in
+date order and commits each partition on its own. Dagster accepts a partition range on its command lines
+only for single-run assets, and a self-dependent (stateful) Silver asset then backfills in one run instead
+of advancing one run per daemon tick. A one-partition run (a schedule, ``medallion run``, the UI's
+*Materialize* on one partition) is unchanged.
 
 A range run is driven by ``commit_range`` from the asset body, because Dagster reports the partitions of a
 step's output only when the whole step succeeds: a failed step would otherwise hide the days that did
@@ -23,12 +25,11 @@ from typing import Any
 import dagster as dg
 
 from medallion_resources.errors import MedallionError
-from medallion_resources.io_managers import CommittedRange
+from medallion_resources.io_managers import CommittedRange, definition_facts
 
-__all__ = ["BACKFILL_POLICY", "MAX_PARTITIONS_PER_RUN", "DayCommit", "RangeRunError", "commit_range"]
+__all__ = ["BACKFILL_POLICY", "DayCommit", "RangeRunError", "commit_range"]
 
-MAX_PARTITIONS_PER_RUN = 31
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+BACKFILL_POLICY = dg.BackfillPolicy.single_run()
 
 # Commits one day: yields Dagster events as they happen (check evaluations), returns the day's
 # materialization metadata; raises when the day fails (nothing of it is committed then).
@@ -51,6 +52,7 @@ def commit_range(
     would. Interrupts (run termination) are not caught: the committed days then stay unreported.
     """
     committed: dict[str, Mapping[str, Any]] = {}
+    facts = definition_facts(context.assets_def.specs_by_key[asset_key].metadata)
     failures: list[tuple[str, Exception]] = []
     not_run: list[str] = []
     for key in keys:
@@ -63,12 +65,14 @@ def commit_range(
             context.log.error(f"{what} {key} failed, nothing of it was committed: {exc}")
             failures.append((key, exc))
             continue
+        metadata = {**metadata, **facts}
         committed[key] = metadata
-        # Merged into this partition's materialization only (when the whole range succeeds).
+        # Merged into this partition's materialization only (when the whole range succeeds). No log line
+        # per day: each is an event-log write, and the day's materialization says it all.
         context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=key)
-        rows = metadata.get("dagster/partition_row_count")
-        context.log.info(f"{what} {key} committed ({rows} rows)")
     if not failures:
+        rows = sum(int(m.get("dagster/partition_row_count", 0)) for m in committed.values())
+        context.log.info(f"{what}: {len(keys)} partition(s) committed, {rows} rows ({keys[0]}..{keys[-1]})")
         yield dg.Output(CommittedRange(tuple(keys)))
         return
     for key, metadata in committed.items():

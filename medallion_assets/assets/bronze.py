@@ -118,7 +118,10 @@ def run_bronze(
         }
 
     return PartitionOutput(
-        artifacts={"data": stream}, build_metadata=build_metadata, output=spec.bronze_output
+        artifacts={"data": stream},
+        build_metadata=build_metadata,
+        output=spec.bronze_output,
+        secrets=spec.secret_values,
     )
 
 

@@ -226,6 +226,7 @@ def silver_day(
         keyed={a: tuple(silver_cfg.primary_keys) for a in model.artifacts} if model.keyed_state else {},
         deltas=deltas,
         unsorted=compacted,
+        secrets=spec.secret_values,
     )
     next_state = _non_empty(result.artifacts) if model.stateful and not model.keyed_state else None
     schema = dict(main.schema) if main is not None else None

@@ -110,9 +110,13 @@ def counts(instance, key: dg.AssetKey, day: str) -> dict[str, int]:
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
     ).records[0]
     meta = record.asset_materialization.metadata
-    return {k: v.value for k, v in meta.items() if k.startswith("row_count/") or k.endswith("row_count")} | {
-        "quarantined": meta["quarantined"].value
-    }
+    assert meta["dagster/row_count"].value == meta["dagster/partition_row_count"].value
+    picked = {k: v.value for k, v in meta.items() if k.startswith("row_count/")}
+    return (
+        picked
+        | {"dagster/partition_row_count": meta["dagster/partition_row_count"].value}
+        | {"quarantined": meta["quarantined"].value}
+    )
 
 
 def materialize_days(lake: Lake, name: str, instance) -> None:
