@@ -2,7 +2,8 @@
 #   make demo   - venv + install + sample data, then materialize every sample source for 3 days
 #                 (sampledata/api_server.py serves the sample REST API while the command runs)
 #   make test   - venv + install, then the whole test suite
-# and `make ui` to open the Dagster UI on the same instance the CLI uses.
+# and `make ui` (PORT=3000) to open the Dagster UI on the same instance the CLI uses; `make test-fast` runs
+# the unit, config and Silver tests (no Dagster runs, no services) in under two minutes.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -10,9 +11,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_START ?= 2025-01-01
 DEMO_END ?= 2025-01-03
+PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install sampledata demo test ui lint clean
+.PHONY: install sampledata demo test test-fast ui lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +35,20 @@ demo: sampledata
 	@echo "Lake written under $${MEDALLION_LAKE_DIR:-./lake} (bronze/ and silver/). Try:"
 	@echo "  $(VENV)/bin/medallion inspect retail_orders --date $(DEMO_START)"
 	@echo "  $(VENV)/bin/medallion verify retail_orders --date $(DEMO_START)"
-	@echo "  make ui    # Dagster UI on http://127.0.0.1:3000"
+	@echo "  make ui    # Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001 for another port)"
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# The inner loop: config, Silver models, storage and HTTP units, redaction and docs; nothing that starts
+# Dagster runs, subprocesses or services (`slow`/`services` markers).
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not slow and not services" tests/config tests/silver tests/resources tests/docs \
+		tests/storage tests/http tests/extractors $(PYTEST_ARGS)
+
 ui: sampledata
 	mkdir -p $(DAGSTER_HOME) && ([ -f $(DAGSTER_HOME)/dagster.yaml ] || cp deploy/dagster.yaml $(DAGSTER_HOME)/)
-	$(PY) sampledata/api_server.py -- $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(PY) sampledata/api_server.py -- $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata benchmarks

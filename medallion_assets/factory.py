@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from medallion_assets.assets import build_assets
+from medallion_assets.assets.bronze_checks import build_freshness_sensor
 from medallion_assets.assets.silver_inputs import build_inputs_checks, build_inputs_sensor
 from medallion_assets.cloud_resources import cloud_resources
 from medallion_assets.config.loader import load_config
@@ -30,12 +31,17 @@ def build_definitions(config: MedallionConfig, translation: AssetTranslation | N
     platform = config.platform
     bronze_io = BronzeIOManager(create_backend(platform.bronze, platform))
     silver_io = SilverIOManager(create_backend(platform.silver, platform))
+    freshness = build_freshness_sensor(specs, bronze_io)
     return dg.Definitions(
         assets=build_assets(specs, platform),
         asset_checks=build_inputs_checks(specs),
         jobs=build_jobs(specs),
         schedules=build_schedules(specs),
-        sensors=[*build_sensors(specs, bronze_io), build_inputs_sensor(specs, bronze_io, silver_io)],
+        sensors=[
+            *build_sensors(specs, bronze_io),
+            build_inputs_sensor(specs, bronze_io, silver_io),
+            *([freshness] if freshness is not None else []),
+        ],
         # Runs of an asset selection (the UI's Materialize, backfills, `dg launch`) execute their steps in
         # one process, as the per-source jobs do: Bronze then Silver run one after the other anyway, and a
         # process per step costs seconds of start-up each.

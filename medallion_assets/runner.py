@@ -59,7 +59,7 @@ def materialize_partition(
         layer = mat.asset_key.path[0]
         meta = mat.metadata
         rows = _value(meta.get("dagster/partition_row_count"), 0)
-        files = len(_value(meta.get("files"), []))
+        files = len(getattr(meta.get("files"), "records", []))  # the files table (one row per file)
         quarantined = int(_value(meta.get("quarantined"), 0))
         outcome.layers[layer] = LayerOutcome(rows=int(rows), files=files, quarantined=quarantined)
     if not result.success:

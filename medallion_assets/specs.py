@@ -129,7 +129,7 @@ class SourceSpec:
     @property
     def freshness_policy(self) -> dg.FreshnessPolicy | None:
         freshness = self.entry.freshness
-        if freshness is None:
+        if freshness is None or freshness.fail_window_hours is None:
             return None
         warn = freshness.warn_window_hours
         return dg.FreshnessPolicy.time_window(

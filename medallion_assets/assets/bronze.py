@@ -16,6 +16,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext
 
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
+from medallion_assets.assets.bronze_checks import bronze_check_specs, evaluate_bronze_checks
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, create_extractor
 from medallion_assets.specs import BRONZE_IO_MANAGER, SourceSpec, asset_args
@@ -137,6 +138,7 @@ def build_bronze_asset(
             required_resource_keys={BRONZE_IO_MANAGER},
             backfill_policy=BACKFILL_POLICY,
             pool=spec.pool,
+            check_specs=bronze_check_specs(spec, partitions_def),
         )
 
     @decorator
@@ -163,13 +165,23 @@ def build_bronze_asset(
 
         keys = context.partition_keys
         if len(keys) == 1:
-            yield dg.Output(one_day(context.partition_time_window))
+            yield dg.Output(one_day(context.partition_time_window))  # the IO manager commits it here
+            part = io.committed(spec.bronze_path, keys[0])
+            for outcome in evaluate_bronze_checks(spec, part, previous_schema(io, spec, keys[0])):
+                yield outcome.result()
             return
 
+        schema_before: list[Any] | None = previous_schema(io, spec, keys[0])
+
         def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:
+            nonlocal schema_before
             window = partitions_def.time_window_for_partition_key(key)
             _, metadata = io.write_partition(spec.bronze_path, key, one_day(window), context.run.run_id)
-            yield from ()
+            part = io.committed(spec.bronze_path, key)
+            for outcome in evaluate_bronze_checks(spec, part, schema_before):
+                yield outcome.evaluation(spec.bronze_key, key)
+            if part is not None and part.metadata.get("schema"):
+                schema_before = part.metadata["schema"]
             return metadata
 
         # Days do not build on each other (an incremental day reads the watermark of the latest committed
@@ -177,5 +189,21 @@ def build_bronze_asset(
         yield from commit_range(
             context, spec.bronze_key, keys, commit_day, stop_at_failure=False, what=f"Bronze {spec.name}"
         )
+        # The evaluations carry their partitions; Dagster still expects each selected check's output once.
+        selected = context.selected_asset_check_keys
+        for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
+            if check_spec.key in selected:
+                yield dg.Output(None, output_name=output_name)
 
     return _bronze
+
+
+def previous_schema(io: BronzeIOManager, spec: SourceSpec, run_date: str) -> list[Any] | None:
+    """The schema of the latest committed Bronze partition before ``run_date`` (schema_drift's reference)."""
+    for candidate in reversed(io.partition_dates(spec.bronze_path)):
+        if candidate < run_date:
+            part = io.committed(spec.bronze_path, candidate)
+            if part is not None:
+                schema = part.metadata.get("schema")
+                return list(schema) if schema else None
+    return None

@@ -80,9 +80,13 @@ class CheckOutcome:
     blocking: bool
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Default: ERROR when blocking, else WARN; Bronze has checks that are errors without blocking.
+    severity_override: dg.AssetCheckSeverity | None = None
 
     @property
     def severity(self) -> dg.AssetCheckSeverity:
+        if self.severity_override is not None:
+            return self.severity_override
         return dg.AssetCheckSeverity.ERROR if self.blocking else dg.AssetCheckSeverity.WARN
 
     def result(self) -> dg.AssetCheckResult:

@@ -18,6 +18,7 @@ selectable here with the same checks and messages as a built-in.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Literal, get_args
 
@@ -44,6 +45,7 @@ from medallion_assets.config.platform import (
     PlatformConfig,
     S3ConnectionConfig,
     ScheduleConfig,
+    check_timezone,
 )
 from medallion_assets.config.silver import (
     CdcConfig,
@@ -73,6 +75,7 @@ __all__ = [
     "ApiPaginationConfig",
     "AzureConnectionConfig",
     "CdcConfig",
+    "ChecksConfig",
     "CustomExtractorConfig",
     "DbConfig",
     "DbIncrementalConfig",
@@ -128,21 +131,65 @@ class SensorConfig(StrictModel):
 
 
 class FreshnessConfig(StrictModel):
-    """A Dagster freshness policy on both assets: fail (warn) when no materialization within the window."""
+    """When the data counts as late: a deadline per partition, and/or Dagster's asset-level windows.
 
-    fail_window_hours: float = Field(
-        gt=0, description="Fail when the latest materialization is older than this many hours."
+    ``deadline`` is partition-aware (Bronze's ``freshness`` check): partition D must be committed by
+    ``deadline`` on day D + ``deadline_days`` in ``timezone``; a backfill of an old day does not make a
+    missed day look fresh. ``fail_window_hours``/``warn_window_hours`` set Dagster's own FreshnessPolicy on
+    both assets (time since the latest materialization, whatever its partition).
+    """
+
+    deadline: str | None = Field(
+        None, description="HH:MM (24 h): partition D must be committed by then, on day D + deadline_days."
+    )
+    deadline_days: int = Field(
+        1, ge=0, le=31, description="Days after the partition's day the deadline falls."
+    )
+    timezone: str | None = Field(None, description="IANA timezone of the deadline; default: the partitions'.")
+    fail_window_hours: float | None = Field(
+        None, gt=0, description="Fail when the latest materialization is older than this many hours."
     )
     warn_window_hours: float | None = Field(None, gt=0, description="Warn past this many hours (< fail).")
 
+    @field_validator("deadline")
+    @classmethod
+    def _clock_time(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"deadline '{value}' must be a 24-hour time HH:MM, e.g. '06:00'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return check_timezone(value)
+
     @model_validator(mode="after")
     def _warn_before_fail(self) -> FreshnessConfig:
-        if self.warn_window_hours is not None and self.warn_window_hours >= self.fail_window_hours:
+        if self.deadline is None and self.fail_window_hours is None:
+            raise ValueError("freshness needs a deadline (e.g. '06:00') or fail_window_hours, or both")
+        if self.warn_window_hours is not None and self.fail_window_hours is None:
+            raise ValueError("freshness.warn_window_hours needs fail_window_hours")
+        if (
+            self.warn_window_hours is not None
+            and self.fail_window_hours is not None
+            and self.warn_window_hours >= self.fail_window_hours
+        ):
             raise ValueError(
                 f"freshness.warn_window_hours ({self.warn_window_hours}) must be smaller than "
                 f"fail_window_hours ({self.fail_window_hours})"
             )
         return self
+
+
+class ChecksConfig(StrictModel):
+    """How Bronze's partition checks judge this source (docs/operations.md, "Asset checks")."""
+
+    allow_empty: bool | None = Field(
+        None,
+        description="Whether a Bronze partition with no rows passes not_empty. Default: no for load_pattern "
+        "full (an empty snapshot), yes for incremental and cdc (a day without changes); file.required: "
+        "false also allows it.",
+    )
 
 
 # --- source entry -----------------------------------------------------------------------------------------
@@ -175,6 +222,7 @@ class SourceEntry(StrictModel):
     )
     sensor: SensorConfig | None = Field(None, description="Load new data as it appears.")
     freshness: FreshnessConfig | None = Field(None, description="When the data counts as late.")
+    checks: ChecksConfig | None = Field(None, description="How Bronze's partition checks judge the source.")
 
     @field_validator("owners")
     @classmethod

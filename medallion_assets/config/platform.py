@@ -21,6 +21,7 @@ __all__ = [
     "PlatformConfig",
     "S3ConnectionConfig",
     "ScheduleConfig",
+    "check_timezone",
 ]
 
 
@@ -102,7 +103,7 @@ class AzureConnectionConfig(StrictModel):
     )
 
 
-def _check_timezone(value: str | None) -> str | None:
+def check_timezone(value: str | None) -> str | None:
     """Reject a timezone name the IANA database does not know (shared by every ``timezone`` key)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -131,7 +132,7 @@ class PartitionsConfig(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str | None:
-        return _check_timezone(value)
+        return check_timezone(value)
 
 
 class PartitionsOverride(StrictModel):
@@ -144,7 +145,7 @@ class PartitionsOverride(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
-        return _check_timezone(value)
+        return check_timezone(value)
 
 
 class ScheduleConfig(StrictModel):
@@ -176,7 +177,7 @@ class ScheduleConfig(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
-        return _check_timezone(value)
+        return check_timezone(value)
 
 
 class HttpDefaultsConfig(StrictModel):

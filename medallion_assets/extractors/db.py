@@ -42,7 +42,8 @@ Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD 
 
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
-``stats``: ``batches``, ``engine`` and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL)
+``stats``: ``batches``, ``engine``, ``source_row_count`` (``SELECT count(*)`` of the bounded query, after
+the read), and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL)
 ``commit_horizon``. Column types: ``medallion_resources.sql.types``. What each engine guarantees:
 docs/db_extractor.md.
 """
@@ -65,7 +66,7 @@ from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
 from medallion_resources.sql.boundary import BoundaryDedupe
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
-from medallion_resources.sql.engines import commit_horizon
+from medallion_resources.sql.engines import commit_horizon, count_rows
 from medallion_resources.sql.query import (
     Condition,
     cursor_minus,
@@ -155,6 +156,9 @@ class DbExtractor(Extractor):
         if not produced:  # no rows is an empty snapshot with its columns, not a table without any
             yield pa.RecordBatch.from_pylist([], schema=schema_of(columns))
         self.stats["engine"] = engine.used
+        # The source's own count of what this partition selects, for Bronze's row_count_matches_source check
+        # (rows landed + boundary_rows_dropped must equal it).
+        self.stats["source_row_count"] = count_rows(target, query, self.retry)
         if best is not None:
             self.watermark_out = format_cursor_value(best)
         if dedupe is not None and dedupe.read and dedupe.watermark is not None:

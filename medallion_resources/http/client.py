@@ -59,14 +59,19 @@ class HttpStats:
     requests: int = 0
     retries: int = 0
     throttled_seconds: float = 0.0
+    # The API's own count of the records (``pagination.total_path``), when it gives one.
+    source_total: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        counters: dict[str, Any] = {
             "pages": self.pages,
             "requests": self.requests,
             "retries": self.retries,
             "throttled_seconds": round(self.throttled_seconds, 3),
         }
+        if self.source_total is not None:
+            counters["source_row_count"] = self.source_total
+        return counters
 
 
 class ApiSession:
@@ -186,6 +191,7 @@ class ApiSession:
                 page = run_sync(self.fetch_page(spec, index), client)
                 spec = guard.after(page)
                 self.stats.pages += 1
+                self.stats.source_total = guard.total
                 yield page
                 index += 1
 
@@ -216,6 +222,7 @@ class ApiSession:
                 page = loop.run_until_complete(window.popleft())
                 following = guard.after(page)
                 self.stats.pages += 1
+                self.stats.source_total = guard.total
                 yield page
                 if following is None:
                     return

@@ -61,6 +61,7 @@ __all__ = [
     "CommitHorizon",
     "SqlAlchemyEngine",
     "SqlEngine",
+    "count_rows",
     "commit_horizon",
     "describe_query",
     "select_engine",
@@ -111,6 +112,22 @@ def describe_query(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFA
     finally:
         engine.dispose()
     return columns_from_description(target.dialect, description)
+
+
+def count_rows(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY) -> int:
+    """``SELECT count(*)`` of the query with its bounds: what the source says the partition holds."""
+    engine = create_sa_engine(target)
+    try:
+        with _connect(target, engine, retry) as conn:
+            try:
+                value = conn.execute(sa.text(query.count_sql(engine.dialect)), query.params).scalar()
+            except sa.exc.DBAPIError as exc:
+                raise ExtractError(
+                    f"count query failed on {target.describe()}: {target.redact(_first_line(exc))}"
+                ) from None
+    finally:
+        engine.dispose()
+    return int(value or 0)
 
 
 def _escape_percent(sql: str, engine: sa.Engine) -> str:

@@ -98,6 +98,10 @@ class SqlQuery:
         text = self._render(dialect.identifier_preparer, lambda _name, i: f"${i}")
         return text, tuple(self.params[c.param] for c in self.conditions)
 
+    def count_sql(self, dialect: sa.Dialect) -> str:
+        """How many rows the query selects (``:name`` parameters): the source's own count of a partition."""
+        return f"SELECT count(*) FROM ({self.named(dialect)}) AS medallion_count"
+
     def describe_sql(self, dialect: sa.Dialect) -> str:
         """The base SELECT returning no row: the database reports its columns without reading any."""
         return f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS} WHERE 1 = 0"
