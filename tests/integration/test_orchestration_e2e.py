@@ -1,9 +1,11 @@
 """End to end on a real deployment: `dagster dev` (webserver + daemon) with the project's dagster.yaml.
 
-Through GraphQL, as the UI does: a 7-day partition backfill over every sample source completes, one run at
-a time per source; every partition is committed and verifies in the lake and its metadata shows in the UI;
-a file_arrival sensor turned on loads a dropped file into Bronze and Silver; an asset page renders in a
-headless Chromium.
+Through GraphQL, as the UI does, in two tests that run side by side (each on its own deployment): a job
+partition backfill over three sample sources completes, one run at a time per source, and every partition is
+committed, verifies in the lake and shows its metadata in the UI; a file_arrival sensor turned on loads a
+dropped file into Bronze and Silver, and the asset pages (metadata with the previews, plots, checks) render
+in a headless Chromium. The screenshots are kept as test artifacts: under ``$MEDALLION_TEST_ARTIFACTS``
+when set, else the test's tmp_path.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from medallion_assets.config.loader import load_config
 from medallion_assets.lake import Lake
 from medallion_resources.lake.read import verify_partition
 
-from .dagster_dev import LOCATION, REPO, REPOSITORY, DagsterDev, dagster_dev, wait_for
+from .dagster_dev import BIN, LOCATION, REPO, REPOSITORY, DagsterDev, dagster_dev, wait_for
 
 pytestmark = pytest.mark.slow
 SOURCES = ("inventory_stock", "retail_customers", "retail_orders")
-DAYS = [(date(2025, 1, 1) + timedelta(days=i)).isoformat() for i in range(7)]
+DAYS = [(date(2025, 1, 1) + timedelta(days=i)).isoformat() for i in range(3)]
 SENSOR = "retail_orders_file_arrival_sensor"
 REPO_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
 
@@ -61,24 +63,55 @@ mutation($selector: SensorSelector!) {
 """
 
 
-def test_backfill_sensor_and_ui_on_a_real_deployment(
-    tmp_path: Path, sample_dir: Path, lake_env: dict[str, str]
-) -> None:
+def deployment(tmp_path: Path, sample_dir: Path, lake_env: dict[str, str], days: list[str]):
+    """The sample configs with a watched landing folder holding ``days``; the env of `dagster dev`."""
     landing = tmp_path / "landing"
     landing.mkdir()
-    for day in DAYS:
+    for day in days:
         drop_orders(sample_dir, landing, day)
     config_dir = sensor_config(tmp_path, landing)
     home = Path(lake_env["DAGSTER_HOME"])
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")  # what `make ui` does
     env = {**os.environ, **lake_env, "MEDALLION_CONFIG_DIR": str(config_dir)}
-    lake = Lake(load_config(config_dir))
+    return landing, env, Lake(load_config(config_dir))
 
+
+def test_job_backfills_run_one_at_a_time_per_source(
+    tmp_path: Path, sample_dir: Path, lake_env: dict[str, str]
+) -> None:
+    _, env, lake = deployment(tmp_path, sample_dir, lake_env, DAYS)
     with dagster_dev(env, tmp_path / "dagster-dev.log") as dev:
         try:
             backfill_every_source(dev, lake)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- dagster dev log ---\n{dev.tail()}") from None
+
+
+def test_sensor_loads_a_file_and_the_asset_pages_render(
+    tmp_path: Path, sample_dir: Path, lake_env: dict[str, str]
+) -> None:
+    landing, env, lake = deployment(tmp_path, sample_dir, lake_env, DAYS)
+    # The landed days first, through the CLI on the same instance (the sensor then sees them committed).
+    subprocess.run(
+        [
+            str(BIN / "medallion"),
+            "run",
+            "--date",
+            DAYS[0],
+            "--end-date",
+            DAYS[-1],
+            "--select",
+            "retail_orders",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    with dagster_dev(env, tmp_path / "dagster-dev.log") as dev:
+        try:
             sensor_loads_a_dropped_file(dev, lake, sample_dir, landing)
-            screenshot_an_asset_page(dev, tmp_path)
+            screenshot_asset_pages(dev, tmp_path)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- dagster dev log ---\n{dev.tail()}") from None
 
@@ -165,7 +198,7 @@ def sensor_loads_a_dropped_file(dev: DagsterDev, lake: Lake, sample_dir: Path, l
     selector = {**REPO_SELECTOR, "sensorName": SENSOR}
     started = dev.query(START_SENSOR, {"selector": selector})["startSensor"]
     assert started["__typename"] == "Sensor", started
-    new_day = "2025-01-08"
+    new_day = (date.fromisoformat(DAYS[-1]) + timedelta(days=1)).isoformat()
     drop_orders(sample_dir, landing, new_day)
 
     def loaded() -> list[dict] | None:
@@ -173,41 +206,57 @@ def sensor_loads_a_dropped_file(dev: DagsterDev, lake: Lake, sample_dir: Path, l
         return found if found and all(r["status"] in ("SUCCESS", "FAILURE") for r in found) else None
 
     sensor_runs = wait_for(loaded, 180, "the sensor's run to finish", interval=2)
-    # The seven loaded days are in the lake already: the sensor requests only the new file's day.
+    # The loaded days are in the lake already: the sensor requests only the new file's day.
     assert [(tag(r, "dagster/partition"), r["status"]) for r in sensor_runs] == [(new_day, "SUCCESS")]
     spec = lake.spec("retail_orders")
     for layer in ("bronze", "silver"):
         part = lake.committed(spec, layer, new_day)
         assert part is not None and verify_partition(part) == []
     bronze = lake.committed(spec, "bronze", new_day)
-    assert [Path(f["path"]).name for f in bronze.metadata["source_files"]] == ["orders_20250108.jsonl"]
+    assert [Path(f["path"]).name for f in bronze.metadata["source_files"]] == [
+        f"orders_{new_day.replace('-', '')}.jsonl"
+    ]
 
 
-def screenshot_an_asset_page(dev: DagsterDev, tmp_path: Path) -> None:
+# The asset pages a person reads: the partition's metadata (previews, files table), the plots of the
+# numeric metadata over the partitions, and the checks.
+PAGES = {
+    "silver-orders-metadata": "/assets/silver/sales/orders?view=partitions&partition={day}",
+    "bronze-orders-metadata": "/assets/bronze/retail/orders?view=partitions&partition={day}",
+    "silver-orders-plots": "/assets/silver/sales/orders?view=plots",
+    "silver-orders-checks": "/assets/silver/sales/orders?view=checks",
+    "bronze-orders-checks": "/assets/bronze/retail/orders?view=checks",
+}
+
+
+def screenshot_asset_pages(dev: DagsterDev, tmp_path: Path) -> None:
     chromium = find_or_install_chromium()
     dev.query("mutation { setNuxSeen }")
-    png = tmp_path / "asset.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'chromium'}",
-            "--virtual-time-budget=20000",
-            "--window-size=1400,900",
-            f"--screenshot={png}",
-            f"{dev.url}/assets/silver/sales/orders",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    assert distinct_pixel_bytes(png.read_bytes()) > 30, "the asset page rendered blank"
+    folder = Path(os.environ.get("MEDALLION_TEST_ARTIFACTS") or tmp_path) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, path in PAGES.items():
+        png = folder / f"{name}.png"
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={tmp_path / 'chromium'}",
+                "--virtual-time-budget=20000",
+                "--window-size=1400,1100",
+                f"--screenshot={png}",
+                dev.url + path.format(day=DAYS[-1]),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        assert distinct_pixel_bytes(png.read_bytes()) > 30, f"{name}: the page rendered blank"
 
 
 def find_or_install_chromium() -> str:

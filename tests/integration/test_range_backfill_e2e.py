@@ -1,7 +1,7 @@
 """A UI backfill over a range with a missing day, on a real deployment (`dagster dev`: webserver + daemon).
 
 The sample files cover 2025-01-01..10. An asset backfill of ``bronze/retail/orders`` for 01-07..11, launched
-through GraphQL as the UI does, runs as one range run (``BackfillPolicy.multi_run``) that fails on 01-11.
+through GraphQL as the UI does, runs as one range run (``BackfillPolicy.single_run``) that fails on 01-11.
 The days it committed must show as materialized, in the instance and in the backfill's own status, and only
 01-11 as failed; the run's step failure names the root cause first.
 """

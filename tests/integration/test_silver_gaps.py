@@ -211,7 +211,7 @@ def test_one_dagster_backfill_of_silver_repairs_the_stale_days(env: dict[str, st
     ok("run", "--date", "2025-01-02", "--layer", "bronze", env=env)
     assert medallion("status", "hist", env=env).returncode == 1
 
-    # One run over the range, as a UI backfill of the Silver asset launches it (BackfillPolicy.multi_run):
+    # One run over the range, as a UI backfill of the Silver asset launches it (BackfillPolicy.single_run):
     # Silver and its checks, inputs_current included, for 2025-01-02..03.
     silver = dg.AssetKey(["silver", "t", "hist"])
     job = dg.define_asset_job("silver_repair", selection=dg.AssetSelection.assets(silver))
