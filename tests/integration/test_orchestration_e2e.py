@@ -248,7 +248,7 @@ def screenshot_asset_pages(dev: DagsterDev, tmp_path: Path) -> None:
                 "--no-first-run",
                 f"--user-data-dir={tmp_path / 'chromium'}",
                 "--virtual-time-budget=20000",
-                "--window-size=1400,1100",
+                "--window-size=1400,2400",  # tall enough for the previews below the metadata
                 f"--screenshot={png}",
                 dev.url + path.format(day=DAYS[-1]),
             ],
