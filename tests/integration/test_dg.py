@@ -21,8 +21,6 @@ from medallion_assets.factory import load_definitions
 from medallion_resources.lake.read import read_committed
 from medallion_resources.storage.local import LocalBackend
 
-from .dagster_dev import dagster_dev
-
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -66,29 +64,8 @@ def test_list_and_check_from_the_repo_root(lake_env: dict[str, str]) -> None:
     assert "All definitions loaded successfully" in checked
 
 
-def test_dg_launch_one_partition(lake_env: dict[str, str]) -> None:
-    run_dg(
-        "launch",
-        "--assets",
-        "bronze/inventory/stock,silver/inventory/stock",
-        "--partition",
-        "2025-01-02",
-        cwd=REPO,
-        env=lake_env,
-    )
-    lake = Path(lake_env["MEDALLION_LAKE_DIR"])
-    bronze = read_committed(LocalBackend(str(lake / "bronze")), "system=inventory/table=stock/dt=2025-01-02")
-    silver = read_committed(
-        LocalBackend(str(lake / "silver")), "domain=inventory/entity=stock/v1/load_date=2025-01-02"
-    )
-    assert bronze is not None and bronze.manifest.record_count > 0
-    assert silver is not None
-
-
-def test_dg_dev_serves_the_code_location(lake_env: dict[str, str], tmp_path: Path) -> None:
-    with dagster_dev({**os.environ, **lake_env}, tmp_path / "dg_dev.log", dg=True) as dev:
-        nodes = dev.query("{ assetNodes { assetKey { path } } }")["assetNodes"]
-    assert {"/".join(n["assetKey"]["path"]) for n in nodes} >= {"bronze/retail/orders", "silver/sales/orders"}
+# `dg launch` runs in test_scaffold_edit_check_and_launch_a_component (--partition) and
+# test_range_entry_points.py (--partition-range); `dg dev` serves test_ui.py.
 
 
 # --- the component ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Dagster UI (`dagster dev` on workspace.yaml) lists every source's assets, partitions and metadata.
+"""The Dagster UI (`dg dev` at the repo root) lists every source's assets, partitions and metadata.
 
 Runs the real webserver and daemon on 127.0.0.1 and talks GraphQL to it, as the UI does.
 """
@@ -40,7 +40,8 @@ def test_ui_lists_every_source_with_partitions_and_metadata(lake_env: dict[str, 
         capture_output=True,
         timeout=300,
     )
-    with dagster_dev(env, tmp_path / "dagster-dev.log") as dev:
+    # Through `dg dev` (the repo is a dg project); other end-to-end tests use `dagster dev -w workspace.yaml`.
+    with dagster_dev(env, tmp_path / "dagster-dev.log", dg=True) as dev:
         data = dev.query(ASSETS_QUERY)["assetNodes"]
         nodes = {"/".join(n["assetKey"]["path"]): n for n in data}
         assert set(nodes) == {
