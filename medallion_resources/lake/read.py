@@ -2,7 +2,8 @@
 
 ``read_committed`` finds the manifest (``_checksums.json``) of a partition and the metadata whose SHA-256
 it records; ``read_artifact`` and friends read the listed part files, verifying size and SHA-256, and
-unify their schemas with the one widening rule. The commit protocol that writes them is
+unify their schemas with the one widening rule. ``scan_artifact`` gives the same rows as a LazyFrame,
+for readers downstream of the lake. The commit protocol that writes them is
 :mod:`medallion_resources.lake.commit`.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from medallion_resources.errors import IntegrityError
 from medallion_resources.lake.layout import (
@@ -25,6 +28,7 @@ from medallion_resources.lake.layout import (
     sha256_hex,
     staged_metadata_name,
 )
+from medallion_resources.lake.local_copy import verified_local_path
 from medallion_resources.lake.manifest import Manifest, ManifestFile
 from medallion_resources.lake.parts import hash_stream, read_parquet_bytes
 from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
@@ -37,6 +41,7 @@ __all__ = [
     "read_artifact",
     "read_committed",
     "read_verified",
+    "scan_artifact",
     "verify_partition",
 ]
 
@@ -193,10 +198,60 @@ def read_artifact(part: CommittedPartition, artifact: str) -> pl.DataFrame:
     """
     tables = list(iter_artifact_tables(part, artifact))
     if not tables:
-        schema = artifact_schema(part, artifact)
-        return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
+        return _empty_frame(part, artifact)
     schema = tables[0].schema
     for table in tables[1:]:
         schema = widen_schema(schema, table.schema)
     frames = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _empty_frame(part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    """An artifact without files: no rows, with the schema from the metadata when it records one."""
+    schema = artifact_schema(part, artifact)
+    return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
+
+
+def scan_artifact(
+    part: CommittedPartition, artifact: str, *, verify: bool = True, cache_dir: Path | None = None
+) -> pl.LazyFrame:
+    """A LazyFrame over the committed files of ``artifact``: the rows ``read_artifact`` gives, lazily.
+
+    Every reader downstream of the lake (a Gold asset's input, ``medallion_assets.read``) goes through
+    here. Each listed file is verified once (size and SHA-256; ``verify=False``: size only) and scanned
+    from local disk: in place on the local backend, from a verified local copy on any other
+    (:mod:`medallion_resources.lake.local_copy`). Parts whose schemas differ are unified by the writer's
+    widening rule: parts that already have the widened schema are scanned lazily, the others (older
+    parts of a drifted schema) are converted one part at a time.
+    """
+    files = part.files(artifact)
+    if not files:
+        return _empty_frame(part, artifact).lazy()
+    where = part.describe()
+    paths = [
+        verified_local_path(part.backend, part.relpath(f), f, where=where, verify=verify, cache_dir=cache_dir)
+        for f in files
+    ]
+    return _scan_widened(paths)
+
+
+def _scan_widened(paths: list[str]) -> pl.LazyFrame:
+    """The files in order, each with the widened schema of all (read from the footers only)."""
+    schemas = [pq.read_schema(path) for path in paths]
+    target = schemas[0]
+    for schema in schemas[1:]:
+        target = widen_schema(target, schema)
+    frames: list[pl.LazyFrame] = []
+    run: list[str] = []  # consecutive files that already have the target schema: one scan
+    for path, schema in zip(paths, schemas, strict=True):
+        if schema.equals(target):
+            run.append(path)
+            continue
+        if run:
+            frames.append(pl.scan_parquet(run, hive_partitioning=False))
+            run = []
+        table = conform_table(pq.read_table(path), target)
+        frames.append(pl.DataFrame(pl.from_arrow(table)).lazy())
+    if run:
+        frames.append(pl.scan_parquet(run, hive_partitioning=False))
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
