@@ -1,6 +1,7 @@
 # The two commands of the README, each doing its own set-up on a fresh machine:
 #   make demo   - venv + install + sample data, then materialize every sample source for 3 days
-#                 (sampledata/api_server.py serves the sample REST API while the command runs)
+#                 (sampledata/api_server.py serves the sample REST API while the command runs), then the
+#                 project's Gold asset (gold/, merged into the code location by definitions.py)
 #   make test   - venv + install, then the whole test suite
 # and `make ui` to open the Dagster UI on the same instance the CLI uses.
 
@@ -30,9 +31,12 @@ demo: sampledata
 	$(VENV)/bin/medallion validate
 	$(PY) sampledata/api_server.py -- $(VENV)/bin/medallion run --date $(DEMO_START) --end-date $(DEMO_END)
 	@echo ""
+	$(PY) -m gold --date $(DEMO_START) --end-date $(DEMO_END)
+	@echo ""
 	@echo "Lake written under $${MEDALLION_LAKE_DIR:-./lake} (bronze/ and silver/). Try:"
 	@echo "  $(VENV)/bin/medallion inspect retail_orders --date $(DEMO_START)"
 	@echo "  $(VENV)/bin/medallion verify retail_orders --date $(DEMO_START)"
+	@echo "  $(PY) -c 'import medallion_assets; print(medallion_assets.read(\"retail_orders\").collect())'"
 	@echo "  make ui    # Dagster UI on http://127.0.0.1:3000"
 
 test: $(STAMP)

@@ -1,7 +1,7 @@
 """The demo project's own Gold assets: Dagster assets in Python, downstream of the generated Silver assets.
 
 Add a module here (or anywhere importable) and list it below; ``definitions.py`` at the project root merges
-these definitions with the ones medallion generates from ``configs/``, so both live in one code location
+these assets with the ones medallion generates from ``configs/``, so both live in one code location
 (docs/reading.md, "Your own Gold assets").
 """
 
@@ -9,6 +9,6 @@ import dagster as dg
 
 from gold import sales
 
-__all__ = ["defs"]
+__all__ = ["assets"]
 
-defs = dg.Definitions(assets=dg.load_assets_from_modules([sales]))
+assets = list(dg.load_assets_from_modules([sales]))

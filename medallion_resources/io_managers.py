@@ -370,7 +370,7 @@ def _downstream_input(io: LakeIOManager, context: dg.InputContext, default_artif
             io.backend,
             _dataset_path(upstream.definition_metadata if upstream is not None else {}, context.asset_key),
             io.layer,
-            context.asset_key.to_user_string(),
+            f"asset {context.asset_key.to_user_string()}",
         )
         if _downstream_partitioned(context) and context.has_asset_partitions:
             parts = {key: dataset.require(key) for key in sorted(context.asset_partition_keys)}

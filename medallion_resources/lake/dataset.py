@@ -84,7 +84,7 @@ class Dataset:
 
     def _what_exists(self) -> str:
         dates = self.committed_dates()
-        where = self.backend.uri(self.path)
+        where = self.backend.local_path(self.path) or self.backend.uri(self.path)
         if not dates:
             return f"nothing is committed under {where} (materialize it first)"
         return f"committed: {describe_dates(dates)} ({where})"
