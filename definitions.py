@@ -13,17 +13,25 @@ import dagster as dg
 import gold
 from medallion_assets.factory import load_definitions
 
-medallion = load_definitions()
 
-# The demo's Gold assets read the sample sources. With another config (MEDALLION_CONFIG_DIR) that lacks
-# their inputs they are left out, with a warning, instead of failing the whole code location.
-generated = {key for asset in medallion.assets or [] if isinstance(asset, dg.AssetsDefinition) for key in asset.keys}
-gold_assets = []
-for asset in gold.assets:
-    missing = sorted(k.to_user_string() for k in asset.dependency_keys - generated - set(asset.keys))
-    if missing:
-        warnings.warn(f"Gold asset {asset.key.to_user_string()} left out: {', '.join(missing)} not in the config")
-    else:
-        gold_assets.append(asset)
+def _gold_assets(generated: dg.Definitions) -> list[dg.AssetsDefinition]:
+    """The demo's Gold assets read the sample sources. With another config (``MEDALLION_CONFIG_DIR``) that
+    lacks their inputs they are left out, with a warning, instead of failing the whole code location."""
+    keys = {k for a in generated.assets or [] if isinstance(a, dg.AssetsDefinition) for k in a.keys}
+    kept = []
+    for asset in gold.assets:
+        missing = sorted(k.to_user_string() for k in asset.dependency_keys - keys - set(asset.keys))
+        if missing:
+            name = asset.key.to_user_string()
+            warnings.warn(f"Gold asset {name} left out: {', '.join(missing)} not in the config", stacklevel=2)
+        else:
+            kept.append(asset)
+    return kept
 
-defs = dg.Definitions.merge(medallion, dg.Definitions(assets=gold_assets))
+
+def _definitions() -> dg.Definitions:
+    generated = load_definitions()
+    return dg.Definitions.merge(generated, dg.Definitions(assets=_gold_assets(generated)))
+
+
+defs = _definitions()
