@@ -47,8 +47,8 @@ ui: sampledata
 	$(PY) sampledata/api_server.py -- $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata benchmarks
-	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata benchmarks
+	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata benchmarks gold definitions.py
+	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata benchmarks gold definitions.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict -p medallion_resources
 	$(VENV)/bin/lint-imports

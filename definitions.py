@@ -1,4 +1,4 @@
-"""The demo project's Dagster code location: medallion's assets from ``configs/`` plus the project's Gold assets.
+"""The demo project's Dagster code location: the assets medallion makes from ``configs/`` plus Gold assets.
 
 ``workspace.yaml`` loads this file (``dagster dev``, ``make ui``); so can ``dagster asset materialize -f
 definitions.py``. Your own project does the same: one file that merges

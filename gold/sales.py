@@ -23,10 +23,13 @@ def revenue_per_customer(orders: pl.LazyFrame, customers: pl.LazyFrame, day: dat
 
     before (Silver ``current`` as of ``day``)::
 
-        orders:    order_id  customer_id  amount  ordered_at            customers: customer_id  customer_name  city
-                   1         7            10.00   2025-01-02 09:00                 7            Ana            Porto
-                   2         7            5.50    2025-01-02 17:30                 9            Rui            Lisbon
+        orders:    order_id  customer_id  amount  ordered_at
+                   1         7            10.00   2025-01-02 09:00
+                   2         7            5.50    2025-01-02 17:30
                    3         9            20.00   2025-01-01 11:00
+        customers: customer_id  customer_name  city
+                   7            Ana            Porto
+                   9            Rui            Lisbon
 
     after (``day`` = 2025-01-02)::
 
@@ -41,9 +44,7 @@ def revenue_per_customer(orders: pl.LazyFrame, customers: pl.LazyFrame, day: dat
     names = customers.select("customer_id", "customer_name", "city")
     return (
         per_customer.join(names, on="customer_id", how="left")
-        .select(
-            pl.lit(day).alias("date"), "customer_id", "customer_name", "city", "orders", "revenue"
-        )
+        .select(pl.lit(day).alias("date"), "customer_id", "customer_name", "city", "orders", "revenue")
         .sort("customer_id")
         .collect()
     )

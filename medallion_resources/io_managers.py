@@ -336,7 +336,7 @@ class SilverIOManager(LakeIOManager):
     layer = "silver"
 
     def load_input(self, context: dg.InputContext) -> CommittedPartition | None | Any:
-        """Silver D-1 for stateful models (None when out of range or not committed); a LazyFrame downstream."""
+        """Silver D-1 for stateful models (None: out of range or not committed); a LazyFrame downstream."""
         if not _is_medallion_input(context):
             return _downstream_input(self, context, SILVER_DEFAULT_ARTIFACT)
         keys = context.asset_partition_keys if context.has_asset_partitions else []

@@ -17,7 +17,12 @@ from pathlib import Path
 import polars as pl
 
 from medallion_resources.errors import NotCommittedError, UnknownNameError
-from medallion_resources.lake.layout import CHECKSUMS_NAME, DEFAULT_ARTIFACT, ERRORS_ARTIFACT, partition_folder
+from medallion_resources.lake.layout import (
+    CHECKSUMS_NAME,
+    DEFAULT_ARTIFACT,
+    ERRORS_ARTIFACT,
+    partition_folder,
+)
 from medallion_resources.lake.read import CommittedPartition, read_committed, scan_artifact
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -49,7 +54,9 @@ class Dataset:
     def committed_dates(self) -> list[str]:
         """Run dates whose folder holds a manifest: the committed partitions."""
         return [
-            d for d in self.folder_dates() if self.backend.exists(join_relpath(self.prefix(d), CHECKSUMS_NAME))
+            d
+            for d in self.folder_dates()
+            if self.backend.exists(join_relpath(self.prefix(d), CHECKSUMS_NAME))
         ]
 
     def partition(self, run_date: str | date) -> CommittedPartition | None:

@@ -102,7 +102,7 @@ def _check_sha256(sha256: str, file: ManifestFile, where: str) -> None:
 def _download(
     backend: StorageBackend, relpath: str, file: ManifestFile, target: Path, *, where: str, verify: bool
 ) -> None:
-    """Stream ``relpath`` into a temp file next to ``target``, hashing it; rename it into place if it matches."""
+    """Stream ``relpath`` into a temp file next to ``target``, hashing it; moved into place if it matches."""
     try:
         stream = backend.open_read(relpath)
     except FileNotFoundError as exc:

@@ -46,7 +46,9 @@ def _config(target: Path) -> Path:
     customers["name"] = "customers_history"
     customers["source"]["table"] = "customers_history"
     customers["silver"].update(entity="customers_history", model="scd_type_2")
-    (target / "sources" / "history.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [customers]}))
+    (target / "sources" / "history.yaml").write_text(
+        yaml.safe_dump({"config_version": 1, "sources": [customers]})
+    )
     return target
 
 
@@ -108,13 +110,17 @@ def test_a_daily_asset_reads_the_same_day_of_each_artifact(lake: Lake, instance:
         ins={
             "orders": dg.AssetIn(key=["silver", "sales", "orders"]),
             "raw_orders": dg.AssetIn(key=["bronze", "retail", "orders"]),
-            "history": dg.AssetIn(key=["silver", "sales", "customers_history"], metadata={"artifact": "history"}),
+            "history": dg.AssetIn(
+                key=["silver", "sales", "customers_history"], metadata={"artifact": "history"}
+            ),
             "quarantined": dg.AssetIn(key=["silver", "sales", "customers"], metadata={"artifact": "errors"}),
             "stock": dg.AssetIn(key=["silver", "inventory", "stock"], metadata={"artifact": "snapshot"}),
         },
     )
     def probe(orders: pl.LazyFrame, raw_orders, history, quarantined, stock) -> None:
-        seen.update(orders=orders, raw_orders=raw_orders, history=history, quarantined=quarantined, stock=stock)
+        seen.update(
+            orders=orders, raw_orders=raw_orders, history=history, quarantined=quarantined, stock=stock
+        )
 
     assert _materialize(lake, instance, probe, partition_key=DAYS[1]).success
     assert all(isinstance(frame, pl.LazyFrame) for frame in seen.values())
@@ -130,7 +136,10 @@ def test_a_daily_asset_reads_the_same_day_of_each_artifact(lake: Lake, instance:
         assert want.height > 0, name
         assert_frame_equal(seen[name].collect(), want)
     # the history artifact really is another artifact than current (closed versions included)
-    assert seen["history"].collect().height > _committed(lake, "customers_history", "silver", DAYS[1], "current").height
+    assert (
+        seen["history"].collect().height
+        > _committed(lake, "customers_history", "silver", DAYS[1], "current").height
+    )
 
 
 def test_an_unpartitioned_asset_reads_the_latest_committed_partition(
@@ -175,7 +184,11 @@ def test_a_range_run_reads_the_union_of_its_days(lake: Lake, instance: dg.Dagste
 def test_a_day_that_is_not_committed_fails_naming_the_asset_and_what_is_committed(
     lake: Lake, instance: dg.DagsterInstance
 ) -> None:
-    @dg.asset(key=["gold", "too_early"], partitions_def=DAILY, ins={"orders": dg.AssetIn(key=["silver", "sales", "orders"])})
+    @dg.asset(
+        key=["gold", "too_early"],
+        partitions_def=DAILY,
+        ins={"orders": dg.AssetIn(key=["silver", "sales", "orders"])},
+    )
     def too_early(orders: pl.LazyFrame) -> None:
         raise AssertionError("must not run")
 
@@ -198,5 +211,7 @@ def test_an_unknown_artifact_fails_listing_the_artifacts(lake: Lake, instance: d
 
     result = _materialize(lake, instance, typo, partition_key=DAYS[0], raise_on_error=False)
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "unknown artifact 'histroy'; the artifacts of Silver asset silver/sales/orders 2025-01-01 are: " \
+    assert (
+        "unknown artifact 'histroy'; the artifacts of Silver asset silver/sales/orders 2025-01-01 are: "
         "current, errors" in user_message(failure.step_failure_data.error)
+    )

@@ -38,7 +38,9 @@ CUSTOMERS = {
 }
 
 
-def _order(order_id: int, customer: int, amount: str, ordered: str, status: str = "placed", updated: str = "") -> dict:
+def _order(
+    order_id: int, customer: int, amount: str, ordered: str, status: str = "placed", updated: str = ""
+) -> dict:
     return {
         "order_id": order_id,
         "customer_id": customer,
@@ -94,7 +96,9 @@ def _write_sources(root: Path) -> None:
         (orders / f"orders_{stamp}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-def test_bronze_silver_gold_through_the_demo_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bronze_silver_gold_through_the_demo_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write_sources(tmp_path / "sample")
     env = {
         "MEDALLION_CONFIG_DIR": str(REPO / "configs"),
@@ -107,12 +111,21 @@ def test_bronze_silver_gold_through_the_demo_commands(tmp_path: Path, monkeypatc
     days = ["--date", "2025-01-01", "--end-date", "2025-01-02"]
     select = ["--select", "retail_customers", "--select", "retail_orders"]
     run = subprocess.run(
-        [str(BIN / "medallion"), "run", *days, *select], env=full_env, capture_output=True, text=True, timeout=300
+        [str(BIN / "medallion"), "run", *days, *select],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
     gold = subprocess.run(
-        [sys.executable, "-m", "gold", *days], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "gold", *days],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert gold.returncode == 0, gold.stdout[-2000:] + gold.stderr[-2000:]
     lines = [line.split() for line in gold.stdout.splitlines()]
@@ -147,11 +160,15 @@ def test_definitions_leave_out_a_gold_asset_whose_inputs_the_config_lacks(
     config = tmp_path / "configs"
     (config / "sources").mkdir(parents=True)
     (config / "platform.yaml").write_text((REPO / "configs" / "platform.yaml").read_text())
-    (config / "sources" / "inventory.yaml").write_text((REPO / "configs" / "sources" / "inventory.yaml").read_text())
+    (config / "sources" / "inventory.yaml").write_text(
+        (REPO / "configs" / "sources" / "inventory.yaml").read_text()
+    )
     monkeypatch.setenv("MEDALLION_CONFIG_DIR", str(config))
     monkeypatch.setenv("MEDALLION_LAKE_DIR", str(tmp_path / "lake"))
     monkeypatch.syspath_prepend(str(REPO))
-    with pytest.warns(UserWarning, match=r"daily_customer_revenue left out: silver/sales/customers, silver/sales/orders"):
+    with pytest.warns(
+        UserWarning, match=r"daily_customer_revenue left out: silver/sales/customers, silver/sales/orders"
+    ):
         defs = runpy.run_path(str(REPO / "definitions.py"))["defs"]
     keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
     assert keys == {"bronze/inventory/stock", "silver/inventory/stock"}

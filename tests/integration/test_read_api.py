@@ -36,7 +36,9 @@ def _materialize(lake: Lake, tmp_path: Path, sources: tuple[str, ...] = ("retail
                 assert outcome.error is None, outcome.error
 
 
-def _committed(lake: Lake, layer: str, day: date, artifact: str, source: str = "retail_orders") -> pl.DataFrame:
+def _committed(
+    lake: Lake, layer: str, day: date, artifact: str, source: str = "retail_orders"
+) -> pl.DataFrame:
     part = lake.committed(lake.spec(source), layer, day)
     assert part is not None
     return read_artifact(part, artifact)
@@ -66,17 +68,22 @@ def test_read_on_local_disk(lake_env: dict[str, str], tmp_path: Path) -> None:
         r"committed: 2025-01-01\.\.2025-01-02 \(.*domain=sales/entity=orders/v1\)$",
     ):
         medallion_assets.read("retail_orders", as_of="2024-12-31")
-    with pytest.raises(NotCommittedError, match=r"^Bronze retail_customers has no committed partition; nothing"):
+    with pytest.raises(
+        NotCommittedError, match=r"^Bronze retail_customers has no committed partition; nothing"
+    ):
         medallion_assets.read("retail_customers", layer="bronze")
     with pytest.raises(UnknownNameError, match=r"unknown source 'retail_order'; sources: inventory_stock, "):
         medallion_assets.read("retail_order")
     with pytest.raises(UnknownNameError, match=r"unknown layer 'gold'; layers: bronze, silver"):
         medallion_assets.read("retail_orders", layer="gold")
     with pytest.raises(
-        UnknownNameError, match=r"unknown artifact 'history'; the artifacts of Silver retail_orders 2025-01-02 are"
+        UnknownNameError,
+        match=r"unknown artifact 'history'; the artifacts of Silver retail_orders 2025-01-02 are",
     ):
         medallion_assets.read("retail_orders", artifact="history")
-    with pytest.raises(ValueError, match=r"as_of must be a date or an ISO date \(YYYY-MM-DD\), got '01/02/2025'"):
+    with pytest.raises(
+        ValueError, match=r"as_of must be a date or an ISO date \(YYYY-MM-DD\), got '01/02/2025'"
+    ):
         medallion_assets.read("retail_orders", as_of="01/02/2025")
 
 
@@ -103,7 +110,8 @@ def test_read_from_a_script_with_config_dir(lake_env: dict[str, str], tmp_path: 
     _materialize(lake, tmp_path)
     script = (
         "import medallion_assets, sys\n"
-        "frame = medallion_assets.read('retail_orders', as_of='2025-01-01', config_dir=sys.argv[1]).collect()\n"
+        "frame = medallion_assets.read('retail_orders', as_of='2025-01-01', config_dir=sys.argv[1])\n"
+        "frame = frame.collect()\n"
         "print(frame.height, frame['order_id'].n_unique())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "MEDALLION_CONFIG_DIR"}
@@ -163,7 +171,9 @@ def test_read_on_object_stores(
         ("retail_customers", "silver", "errors"),
     ):
         for day in DAYS:
-            got = medallion_assets.read(source, layer=layer, artifact=artifact, as_of=day, config_dir=config_dir)
+            got = medallion_assets.read(
+                source, layer=layer, artifact=artifact, as_of=day, config_dir=config_dir
+            )
             assert_frame_equal(got.collect(), _committed(lake, layer, day, artifact, source))
     part = lake.committed(lake.spec("retail_orders"), "silver", DAYS[1])
     assert part is not None and part.backend.local_path(part.prefix) is None
@@ -176,6 +186,8 @@ def test_read_on_object_stores(
     data[len(data) // 2] ^= 0x01
     part.backend.put_bytes(part.relpath(file), bytes(data))
     monkeypatch.setenv("MEDALLION_READ_CACHE_DIR", str(tmp_path / "fresh-cache"))
-    with pytest.raises(IntegrityError, match=rf"{file.path} has SHA-256 [0-9a-f]+, the manifest says {file.sha256}"):
+    with pytest.raises(
+        IntegrityError, match=rf"{file.path} has SHA-256 [0-9a-f]+, the manifest says {file.sha256}"
+    ):
         medallion_assets.read("retail_orders", config_dir=config_dir)
     assert not (tmp_path / "fresh-cache" / f"{file.sha256}.parquet").exists()

@@ -44,9 +44,7 @@ def _commit(backend: StorageBackend, run_date: str, artifacts: dict[str, list[pa
     writer = _writer(backend, run_date)
     for name, tables in artifacts.items():
         writer.write_artifact(name, tables)
-    writer.commit(
-        {"schemas": {n: schema_to_json(s) for n, s in writer.schemas.items() if s is not None}}
-    )
+    writer.commit({"schemas": {n: schema_to_json(s) for n, s in writer.schemas.items() if s is not None}})
 
 
 def _orders(ids: list[int], day: str) -> pa.Table:
@@ -62,7 +60,7 @@ class TestScanArtifact:
     def test_same_rows_as_read_artifact_across_drifting_part_schemas(
         self, backend: StorageBackend, cache: Path
     ) -> None:
-        """Five parts: the later ones gain a column and widen int to float; the scan widens like the writer."""
+        """Parts where later ones gain a column and widen int to float: the scan widens like the writer."""
         writer = _writer(backend, "2025-01-02", max_rows=2)
         writer.write_artifact(
             "current",
@@ -103,7 +101,9 @@ class TestScanArtifact:
         data = bytearray(backend.read_bytes(part.relpath(file)))
         data[len(data) // 2] ^= 0x01
         backend.put_bytes(part.relpath(file), bytes(data))
-        with pytest.raises(IntegrityError, match=rf"{file.path} has SHA-256 .*the manifest says {file.sha256}"):
+        with pytest.raises(
+            IntegrityError, match=rf"{file.path} has SHA-256 .*the manifest says {file.sha256}"
+        ):
             scan_artifact(part, "current", cache_dir=cache)
 
     def test_verify_false_checks_sizes_only(self, backend: StorageBackend, cache: Path) -> None:
@@ -194,10 +194,16 @@ class TestDataset:
             _commit(dataset.backend, day, {"current": [_orders(ids, day)]})
         parts = [dataset.require("2025-01-01"), dataset.require("2025-01-02")]
         got = dataset.scan(parts, "current", cache_dir=cache).collect()
-        assert got.select("order_id", "day").rows() == [(1, "2025-01-01"), (2, "2025-01-01"), (3, "2025-01-02")]
+        assert got.select("order_id", "day").rows() == [
+            (1, "2025-01-01"),
+            (2, "2025-01-01"),
+            (3, "2025-01-02"),
+        ]
 
     def test_unknown_artifact_lists_the_partitions_artifacts(self, dataset: Dataset, cache: Path) -> None:
-        _commit(dataset.backend, "2025-01-01", {"history": [_orders([1], "h")], "current": [_orders([1], "c")]})
+        _commit(
+            dataset.backend, "2025-01-01", {"history": [_orders([1], "h")], "current": [_orders([1], "c")]}
+        )
         part = dataset.require("2025-01-01")
         with pytest.raises(
             UnknownNameError,
