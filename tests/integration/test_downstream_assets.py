@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -26,7 +27,9 @@ from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition, user_message
 from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER
+from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.lake.read import read_artifact
+from medallion_resources.storage import LocalBackend
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -215,3 +218,57 @@ def test_an_unknown_artifact_fails_listing_the_artifacts(lake: Lake, instance: d
         "unknown artifact 'histroy'; the artifacts of Silver asset silver/sales/orders 2025-01-01 are: "
         "current, errors" in user_message(failure.step_failure_data.error)
     )
+
+
+def test_input_metadata_verify_false_skips_the_hash(
+    lake: Lake, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """A copy of the lake whose manifest records a SHA-256 the file does not have: the default input fails
+    naming the file; ``metadata={"verify": False}`` reads the rows (sizes still checked)."""
+    root = Path(lake.silver.backend.local_path("") or "").parent
+    shutil.copytree(root, tmp_path / "lake")
+    silver = SilverIOManager(LocalBackend(tmp_path / "lake" / "silver"))
+    part = silver.committed(lake.spec("retail_orders").silver_path, DAYS[1])
+    assert part is not None
+    checksums = Path(silver.backend.local_path(f"{part.prefix}/_checksums.json") or "")
+    manifest = json.loads(checksums.read_text())
+    manifest["files"][0]["sha256"] = "0" * 64
+    checksums.write_text(json.dumps(manifest))
+    resources = {
+        BRONZE_IO_MANAGER: BronzeIOManager(LocalBackend(tmp_path / "lake" / "bronze")),
+        SILVER_IO_MANAGER: silver,
+    }
+    seen: dict[str, pl.DataFrame] = {}
+
+    def reader(name: str, metadata: dict[str, Any]) -> dg.AssetsDefinition:
+        @dg.asset(
+            key=["gold", name],
+            partitions_def=DAILY,
+            ins={"orders": dg.AssetIn(key=["silver", "sales", "orders"], metadata=metadata)},
+        )
+        def _reader(orders: pl.DataFrame) -> None:
+            seen[name] = orders
+
+        return _reader
+
+    specs = [lake.spec(name) for name in SOURCES]
+    for name, metadata in (("checked", {}), ("unchecked", {"verify": False})):
+        result = dg.materialize(
+            [*build_assets(specs, lake.config.platform), reader(name, metadata)],
+            selection=[dg.AssetKey(["gold", name])],
+            instance=instance,
+            resources=resources,
+            partition_key=DAYS[1],
+            raise_on_error=False,
+        )
+        if name == "checked":
+            failure = next(e for e in result.all_events if e.is_step_failure)
+            message = user_message(failure.step_failure_data.error)
+            assert (
+                f"{manifest['files'][0]['path']} has SHA-256" in message
+                and "the manifest says 0000" in message
+            )
+            assert "checked" not in seen
+        else:
+            assert result.success
+    assert_frame_equal(seen["unchecked"], _committed(lake, "retail_orders", "silver", DAYS[1], "current"))
