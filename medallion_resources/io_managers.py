@@ -372,8 +372,10 @@ def _downstream_input(io: LakeIOManager, context: dg.InputContext, default_artif
             io.layer,
             f"asset {context.asset_key.to_user_string()}",
         )
-        if _downstream_partitioned(context) and context.has_asset_partitions:
-            parts = {key: dataset.require(key) for key in sorted(context.asset_partition_keys)}
+        if _downstream_partitioned(context):
+            # None or an empty subset: the mapping gives no upstream day (D-1 of the first one)
+            keys = context.asset_partition_keys if context.has_asset_partitions else []
+            parts = {key: dataset.require(key) for key in sorted(keys)}
         else:
             latest = dataset.require_latest()
             parts = {latest.manifest.run_date: latest}

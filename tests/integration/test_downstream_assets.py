@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -272,3 +273,27 @@ def test_input_metadata_verify_false_skips_the_hash(
         else:
             assert result.success
     assert_frame_equal(seen["unchecked"], _committed(lake, "retail_orders", "silver", DAYS[1], "current"))
+
+
+def test_a_previous_day_mapping_reads_d_minus_1_and_nothing_before_the_first_day(
+    lake: Lake, instance: dg.DagsterInstance
+) -> None:
+    seen: dict[str, pl.DataFrame] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        previous_day = dg.TimeWindowPartitionMapping(
+            start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+        )
+
+    @dg.asset(
+        key=["gold", "day_before"],
+        partitions_def=DAILY,
+        ins={"orders": dg.AssetIn(key=["silver", "sales", "orders"], partition_mapping=previous_day)},
+    )
+    def day_before(context, orders: pl.DataFrame) -> None:  # unannotated: Dagster reads raw annotations
+        seen[context.partition_key] = orders
+
+    for day in DAYS[:2]:
+        assert _materialize(lake, instance, day_before, partition_key=day).success
+    assert seen[DAYS[0]].shape == (0, 0)  # the day before the first partition does not exist
+    assert_frame_equal(seen[DAYS[1]], _committed(lake, "retail_orders", "silver", DAYS[0], "current"))
