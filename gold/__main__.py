@@ -3,13 +3,16 @@ and Silver::
 
     python -m gold --date 2025-01-01 [--end-date 2025-01-03]
 
-Each day is one Dagster run on the persistent instance (``DAGSTER_HOME``), so the runs and their metadata
-show in the UI like runs launched there. Prints one line per asset and day; exit status 1 if one failed.
+Each day is one Dagster run on the persistent instance (``DAGSTER_HOME``, else ``./.dagster_home``), so
+the runs and their metadata show in the UI like runs launched there. Prints one line per asset and day;
+exit status 1 if one failed.
 """
 
 import argparse
+import os
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -26,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     present = {spec.key for spec in defs.resolve_all_asset_specs()}
     keys = [asset.key for asset in gold.assets if asset.key in present]
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)  # the instance the CLI and `make ui` share
     instance = dg.DagsterInstance.get()
     rows = [("asset", "date", "rows", "revenue", "status")]
     failed = False
