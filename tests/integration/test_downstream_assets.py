@@ -163,17 +163,20 @@ def test_an_unpartitioned_asset_reads_the_latest_committed_partition(
 def test_a_range_run_reads_the_union_of_its_days(lake: Lake, instance: dg.DagsterInstance) -> None:
     seen: dict[str, Any] = {}
 
-    @dg.asset(
-        key=["gold", "ranged"],
-        partitions_def=DAILY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={
-            "raw_orders": dg.AssetIn(key=["bronze", "retail", "orders"]),
-            "per_day": dg.AssetIn(key=["silver", "sales", "orders"]),
-        },
-    )
-    def ranged(raw_orders: pl.LazyFrame, per_day: dict[str, pl.LazyFrame]) -> None:
-        seen.update(raw_orders=raw_orders, per_day=per_day)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
+
+        @dg.asset(
+            key=["gold", "ranged"],
+            partitions_def=DAILY,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            ins={
+                "raw_orders": dg.AssetIn(key=["bronze", "retail", "orders"]),
+                "per_day": dg.AssetIn(key=["silver", "sales", "orders"]),
+            },
+        )
+        def ranged(raw_orders: pl.LazyFrame, per_day: dict[str, pl.LazyFrame]) -> None:
+            seen.update(raw_orders=raw_orders, per_day=per_day)
 
     tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[2]}
     assert _materialize(lake, instance, ranged, tags=tags).success
