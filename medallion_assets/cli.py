@@ -7,15 +7,12 @@ Every verb loads the config first; a bad config prints every issue and exits 1, 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import click
@@ -96,7 +93,7 @@ def main(ctx: click.Context, config_dir: str | None) -> None:
 @handle_errors
 def validate(state: CliState) -> None:
     """Validate the config only; list every error, exit 1 if any."""
-    lake = state.lake()
+    lake = Lake.validated(state.config_dir)
     click.echo(
         f"config OK: {len(lake.specs)} source(s), "
         f"platform bronze={lake.config.platform.bronze.storage_backend} "
@@ -266,6 +263,7 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
     """Show a partition's manifest, metadata and row counts."""
     from medallion_resources.io_managers import artifact_row_counts
     from medallion_resources.lake.layout import ERRORS_ARTIFACT
+    from medallion_resources.lake.leftovers import find_leftovers
 
     lake = state.lake()
     spec = lake.spec(name)
@@ -275,6 +273,13 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
             f"== {lyr} {spec.name} {run_date.date()} ({lake.partition_uri(spec, lyr, run_date.date())})",
             bold=True,
         )
+        io = lake.io(lyr)
+        prefix = io.partition_prefix(lake.dataset_path(spec, lyr), str(run_date.date()))
+        leftovers = find_leftovers(io.backend, prefix, older_than=part.committed_time if part else None)
+        if leftovers:  # temp files of killed writers of this dataset: the next commit removes them
+            click.echo(f"leftovers: {len(leftovers)} temp file(s) of killed runs, removed at the next commit")
+            for leftover in leftovers:
+                click.echo(f"  {leftover.describe()}")
         if part is None:
             click.echo("not committed")
             continue
@@ -323,19 +328,10 @@ def verify(state: CliState, name: str, run_date: Any, layer: str | None) -> None
 
 
 def _instance() -> Any:
-    """The persistent Dagster instance: $DAGSTER_HOME, else ./.dagster_home (shared with `make ui`).
+    """The persistent Dagster instance (:func:`medallion_assets.instance.cli_instance`)."""
+    from medallion_assets.instance import cli_instance
 
-    A new home gets the project's dagster.yaml (telemetry off) so the CLI and the UI share one setup.
-    """
-    from dagster import DagsterInstance
-
-    home = Path(os.environ.get("DAGSTER_HOME") or Path(".dagster_home").resolve())
-    home.mkdir(parents=True, exist_ok=True)
-    template = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and template.exists():
-        shutil.copyfile(template, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return DagsterInstance.get()
+    return cli_instance()
 
 
 def _status(ok: bool, text: str) -> None:

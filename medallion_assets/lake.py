@@ -7,8 +7,9 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from medallion_assets.config.loader import load_config
+from medallion_assets.config.loader import load_config, load_config_with_origins
 from medallion_assets.config.models import MedallionConfig
+from medallion_assets.errors import ConfigError, ConfigIssue, MedallionError
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec, build_specs
 from medallion_resources.io_managers import BronzeIOManager, LakeIOManager, SilverIOManager
@@ -27,6 +28,26 @@ class Lake:
     @classmethod
     def load(cls, config_dir: str | Path | None = None) -> Lake:
         return cls(load_config(config_dir))
+
+    @classmethod
+    def validated(cls, config_dir: str | Path | None = None) -> Lake:
+        """``load``, then everything building the code location can still refuse, found without Dagster:
+        the specs and each layer's storage backend (registered, its ``options`` known, its connection
+        settings set). A failure is a ``ConfigError`` naming the platform file and key, so ``medallion
+        validate`` fails where Dagster would have failed to load every source.
+        """
+        loaded = load_config_with_origins(config_dir)
+        lake = cls(loaded.config)
+        _ = lake.specs
+        issues = []
+        for layer in LAYERS:
+            try:
+                create_backend(getattr(loaded.config.platform, layer), loaded.config.platform)
+            except MedallionError as exc:
+                issues.append(ConfigIssue(loaded.platform_file, f"platform.{layer}", str(exc)))
+        if issues:
+            raise ConfigError(issues)
+        return lake
 
     @cached_property
     def specs(self) -> dict[str, SourceSpec]:

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from medallion_assets.assets import build_assets
+from medallion_assets.instance import process_tags
 from medallion_assets.lake import Lake
 from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, SourceSpec
 
@@ -50,7 +51,7 @@ def materialize_partition(
         resources={BRONZE_IO_MANAGER: lake.bronze, SILVER_IO_MANAGER: lake.silver},
         run_config=QUIET,
         raise_on_error=False,
-        tags=spec.run_tags,
+        tags={**spec.run_tags, **process_tags()},  # a killed CLI's run is found dead by these
     )
     outcome = PartitionOutcome()
     for event in result.get_asset_materialization_events():

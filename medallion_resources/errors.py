@@ -14,6 +14,7 @@ __all__ = [
     "ApiError",
     "ConfigError",
     "ConfigIssue",
+    "DeleteThresholdError",
     "ExtractError",
     "IntegrityError",
     "MedallionDeprecationWarning",
@@ -116,3 +117,8 @@ class SilverCheckError(MedallionError):
 
 class QuarantineThresholdError(MedallionError):
     """More rows were quarantined than ``silver.error_handling`` allows; nothing was committed."""
+
+
+class DeleteThresholdError(MedallionError):
+    """A full load would delete more of Silver's keys than ``run.max_delete_fraction`` allows (an empty or
+    truncated snapshot); nothing was committed."""

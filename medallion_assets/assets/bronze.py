@@ -36,7 +36,10 @@ INCREMENTAL_PATTERNS = frozenset({"incremental", "cdc"})
 def with_bronze_columns(
     batches: Iterable[pa.RecordBatch], *, run_date: date, extracted_at: datetime, system: str, table: str
 ) -> Iterator[pa.RecordBatch]:
-    """Append (or overwrite) the Bronze lineage columns on every non-empty batch."""
+    """Append (or overwrite) the Bronze lineage columns on every batch.
+
+    An empty batch goes through too: it carries the columns of an empty snapshot into Bronze's schema.
+    """
     values = {
         "_load_date": pa.scalar(run_date, pa.date32()),
         "_extracted_at": pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")),
@@ -44,8 +47,6 @@ def with_bronze_columns(
         "_source_table": pa.scalar(table, pa.string()),
     }
     for batch in batches:
-        if batch.num_rows == 0:
-            continue
         for name, scalar in values.items():
             column = pa.repeat(scalar, batch.num_rows)
             index = batch.schema.get_field_index(name)

@@ -52,6 +52,9 @@ class LoadedConfig:
     config: MedallionConfig
     config_dir: Path
     source_files: dict[str, Path]  # source name -> the file it is defined in
+    platform_file: str = (
+        "platform"  # the label of the file holding ``platform:`` (e.g. configs/platform.yaml)
+    )
     warnings: list[str] = field(default_factory=list)  # deprecation messages, "[CFG00x] ..."
 
 
@@ -153,7 +156,14 @@ def _load(
     )
     source_files = {entry.source_name: r.path for r, entry in entries}
     messages = [str(MedallionDeprecationWarning(code, message)) for code, message in deprecations]
-    loaded = LoadedConfig(config=config, config_dir=root, source_files=source_files, warnings=messages)
+    platform_file = next(r.label for r in results if r.platform is not None)
+    loaded = LoadedConfig(
+        config=config,
+        config_dir=root,
+        source_files=source_files,
+        platform_file=platform_file,
+        warnings=messages,
+    )
     return loaded, deprecations
 
 

@@ -212,6 +212,13 @@ class SourceEntry(StrictModel):
                 f"silver.delete_mode '{silver.delete_mode}' needs load_pattern 'full' or 'cdc': "
                 f"an '{pattern}' load cannot tell a deleted key from an unchanged one"
             )
+        if self.source.run.max_delete_fraction != RunConfig.model_fields["max_delete_fraction"].default and (
+            pattern != "full" or silver.delete_mode == "ignore"
+        ):
+            raise ValueError(
+                "source.run.max_delete_fraction only applies to load_pattern 'full' with silver.delete_mode "
+                "'hard_delete' or 'tombstone' (the loads that delete keys absent from a snapshot); remove it"
+            )
         if silver.scd2 is not None:
             if silver.cdc is not None and not silver.cdc.keep_history:
                 raise ValueError(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from medallion_assets.config.base import NAME_RE, Compression, StrictModel
+from medallion_assets.config.cron import check_cron
 
 __all__ = [
     "AzureConnectionConfig",
@@ -99,7 +100,13 @@ def _check_timezone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone '{value}' (use an IANA name such as 'UTC')") from exc
+        from difflib import get_close_matches
+        from zoneinfo import available_timezones
+
+        names = sorted(available_timezones())
+        close = [n for n in names if n.lower() == value.lower()] or get_close_matches(value, names, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "use an IANA name such as 'UTC' or 'Europe/Berlin'"
+        raise ValueError(f"unknown timezone '{value}' ({hint})") from exc
     return value
 
 
@@ -132,7 +139,11 @@ class PartitionsOverride(StrictModel):
 class ScheduleConfig(StrictModel):
     """A daily schedule: a tick on day X materializes partition X-1."""
 
-    cron: str = Field("0 2 * * *", description="Cron expression of the tick.")
+    cron: str = Field(
+        "0 2 * * *",
+        description="Cron expression of the tick: minute (0-59) hour (0-23) day-of-month (1-31) month "
+        "(1-12, JAN-DEC) day-of-week (0-7, SUN-SAT); items '*', N, A-B, */S, A-B/S, comma-separated.",
+    )
     timezone: str | None = Field(None, description="Timezone of the cron (default: the partitions').")
     default_status: Literal["running", "stopped"] = "stopped"
     group: str | None = Field(None, description="Sources with the same group share one schedule.")
@@ -146,10 +157,8 @@ class ScheduleConfig(StrictModel):
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"cron '{value}' must have 5 fields (minute hour day month weekday)")
-        return value
+    def _valid_cron(cls, value: str) -> str:
+        return check_cron(value)
 
     @field_validator("timezone")
     @classmethod

@@ -123,6 +123,16 @@ class ApiConfig(StrictModel):
     incremental: ApiIncrementalConfig | None = None
 
 
+def _sql_identifier(value: str) -> str:
+    """Only plain identifiers are put into SQL text: the query builder's rule, checked at load."""
+    from medallion_resources.sql.query import identifier_problem  # imports SQLAlchemy: only for db sources
+
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 class DbIncrementalConfig(StrictModel):
     cursor_column: str
     mode: Literal["window", "watermark"] = "watermark"
@@ -139,6 +149,11 @@ class DbIncrementalConfig(StrictModel):
         description="Watermark mode on PostgreSQL: never read past the start of the oldest open transaction "
         "(see docs/db_extractor.md); false reads up to the partition end and relies on lookback alone.",
     )
+
+    @field_validator("cursor_column")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return _sql_identifier(value)
 
     @field_validator("lookback")
     @classmethod
@@ -161,6 +176,11 @@ class DbConfig(StrictModel):
     fetch_batch_size: int = Field(50_000, ge=1)
     engine: Literal["auto", "sqlalchemy", "adbc", "connectorx"] = "auto"
     incremental: DbIncrementalConfig | None = None
+
+    @field_validator("table", "db_schema")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        return None if value is None else _sql_identifier(value)
 
     @model_validator(mode="after")
     def _query_or_table(self) -> DbConfig:
@@ -209,6 +229,14 @@ class RunConfig(StrictModel):
     max_rows_per_file: int | None = Field(None, ge=1)
     max_file_size_mb: float | None = Field(None, gt=0)
     parquet_compression: Compression | None = None
+    max_delete_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="load_pattern full with silver.delete_mode hard_delete or tombstone: fail the day (and "
+        "keep the previous commit) when it would delete more than this fraction of the live keys of Silver "
+        "D-1, e.g. after an empty or truncated snapshot; 1.0 turns the guard off.",
+    )
 
 
 class SourceConfig(StrictModel):

@@ -76,7 +76,7 @@ from medallion_resources.sql.query import (
     validate_identifier,
     window_bound,
 )
-from medallion_resources.sql.types import SqlColumn
+from medallion_resources.sql.types import SqlColumn, schema_of
 
 __all__ = ["DbExtractor", "parse_lookback"]
 
@@ -140,6 +140,7 @@ class DbExtractor(Extractor):
         self.stats["batches"] = 0
         dedupe, cursor = plan.dedupe, plan.cursor
         best: Any = None  # window mode: the greatest cursor read (the db_watermark sensor compares with it)
+        produced = False
         for batch in engine.stream(query, columns, cfg.fetch_batch_size):
             if batch.num_rows == 0:
                 continue
@@ -149,7 +150,10 @@ class DbExtractor(Extractor):
             elif cursor is not None:
                 best = _max(best, batch.column(batch.schema.get_field_index(cursor.name)), cursor)
             if batch.num_rows:
+                produced = True
                 yield batch
+        if not produced:  # no rows is an empty snapshot with its columns, not a table without any
+            yield pa.RecordBatch.from_pylist([], schema=schema_of(columns))
         self.stats["engine"] = engine.used
         if best is not None:
             self.watermark_out = format_cursor_value(best)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from medallion_assets.config.models import ErrorHandlingConfig, SilverConfig
-from medallion_assets.errors import QuarantineThresholdError, SilverInputError
+from medallion_assets.errors import DeleteThresholdError, QuarantineThresholdError, SilverInputError
 from medallion_assets.silver.keys import require_columns
 
 __all__ = ["ERROR_REASON", "Prepared", "enforce_thresholds", "parse_type", "prepare"]
@@ -187,6 +187,32 @@ def enforce_thresholds(
     raise QuarantineThresholdError(
         f"{where}{quarantined} of {rows_in} rows ({percent:.2f}%) failed the Silver checks, {limits}"
         + (f"; reasons: {reasons}" if reasons else "")
+    )
+
+
+def enforce_delete_fraction(
+    live_before: int, deleted: int, max_fraction: float, dataset: str, *, previous: str | None
+) -> None:
+    """Fail a full load that would delete more than ``run.max_delete_fraction`` of Silver D-1's live keys.
+
+    An empty or truncated snapshot (a file with only its header, a table emptied by mistake) would otherwise
+    delete every key silently. Only full loads with deletes on call this; 1.0 turns it off.
+
+    Raises:
+        DeleteThresholdError: Naming the counts, the fraction, the limit and how to allow it.
+    """
+    if deleted <= 0 or live_before <= 0 or max_fraction >= 1.0:
+        return
+    fraction = deleted / live_before
+    if fraction <= max_fraction:
+        return
+    where = f"{dataset}: " if dataset else ""
+    state = f"Silver {previous}" if previous and previous != "rebuilt_from_bronze" else "the Silver state"
+    raise DeleteThresholdError(
+        f"{where}this full load would delete {deleted} of the {live_before} live keys of {state} "
+        f"({fraction:.1%}), more than source.run.max_delete_fraction {max_fraction:g} allows; nothing was "
+        "committed and the previous commit stays in place. If the source really lost those rows, raise "
+        "source.run.max_delete_fraction (1.0 turns the guard off) and run the day again"
     )
 
 

@@ -1,19 +1,27 @@
 """Reading committed partitions: only what the manifest lists, each file verified before use (DESIGN §4).
 
 ``read_committed`` finds the manifest (``_checksums.json``) of a partition and the metadata whose SHA-256
-it records; ``read_artifact`` and friends read the listed part files, verifying size and SHA-256, and
-unify their schemas with the one widening rule. ``scan_artifact`` gives the same rows as a LazyFrame,
-for readers downstream of the lake. The commit protocol that writes them is
+it records. :func:`scan_artifact` is **the one read path** of an artifact's rows: it reads the listed data
+files (shared ones of earlier partitions included), verifying size and SHA-256, drops the rows that the
+listed deletes files remove (merge-on-read, see docs/architecture.md), unifies the files' schemas with the
+one widening rule and, for an artifact written by key, puts the rows in key order. ``read_artifact``,
+``iter_artifact_tables`` and ``read_touched`` (the rows of some keys only, with their row ids, for a
+Silver day) are built on the same per-file resolution. The commit protocol that writes them is
 :mod:`medallion_resources.lake.commit`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import pyarrow as pa
@@ -30,23 +38,36 @@ from medallion_resources.lake.layout import (
 )
 from medallion_resources.lake.local_copy import verified_local_path
 from medallion_resources.lake.manifest import Manifest, ManifestFile
-from medallion_resources.lake.parts import hash_stream, read_parquet_bytes
+from medallion_resources.lake.parts import CHUNK_SIZE, read_parquet_bytes
 from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
+    "ROW_FILE",
+    "ROW_POS",
     "CommittedPartition",
     "artifact_schema",
+    "deleted_positions",
+    "iter_artifact_frames",
     "iter_artifact_tables",
     "read_artifact",
     "read_committed",
+    "read_key_columns",
+    "read_touched",
     "read_verified",
     "scan_artifact",
     "verify_partition",
 ]
 
+# Row ids of rows read by ``read_touched``: the data file (as the manifest lists it) and the row's position.
+ROW_FILE, ROW_POS = "__medallion_file", "__medallion_pos"
+DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
+
 
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
+_READ_AHEAD = 2  # data files read at once by read_touched (memory: this many files plus touched rows)
+_SCAN_POS = "__medallion_pos"  # a file's row positions while its deletes are dropped
+_FOOTER_TAIL = 16 * 1024 * 1024  # verify keeps this much of a file's end to read its footer
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -61,14 +82,41 @@ class CommittedPartition:
     metadata: dict[str, Any]
 
     def files(self, artifact: str | None = None) -> list[ManifestFile]:
-        """Listed files, in manifest order; only ``artifact``'s when given."""
-        return [f for f in self.manifest.files if artifact is None or f.artifact == artifact]
+        """Listed data files, in manifest order; only ``artifact``'s when given."""
+        return self.manifest.data_files(artifact)
+
+    @property
+    def root(self) -> str:
+        """The dataset root: the folder that holds the partition folders."""
+        return self.prefix.rsplit("/", 1)[0] if "/" in self.prefix else ""
+
+    @property
+    def folder(self) -> str:
+        """The partition's folder name (``load_date=...``), relative to the dataset root."""
+        return self.prefix.rsplit("/", 1)[-1]
 
     def relpath(self, file: ManifestFile) -> str:
-        return join_relpath(self.prefix, file.path)
+        """Where a listed file is: under the dataset root (version 2) or the partition folder (1)."""
+        return join_relpath(self.root if self.manifest.shared else self.prefix, file.path)
+
+    def rooted(self, file: ManifestFile) -> ManifestFile:
+        """``file`` with its path relative to the dataset root, whatever the manifest version."""
+        return file if self.manifest.shared else file.moved_under(self.folder)
+
+    @cached_property
+    def _deletes(self) -> dict[str, dict[str, pl.Series]]:
+        return {}
 
     def describe(self) -> str:
         return f"{self.manifest.describe()} ({self.backend.uri(self.prefix)})"
+
+    @property
+    def committed_time(self) -> datetime | None:
+        """When the manifest was committed (``committed_at``), None when unparsable."""
+        try:
+            return datetime.fromisoformat(self.manifest.committed_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
 
 
 def _matching_metadata(backend: StorageBackend, prefix: str, manifest: Manifest) -> bytes:
@@ -120,8 +168,17 @@ def read_committed(backend: StorageBackend, prefix: str) -> CommittedPartition |
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def verify_partition(part: CommittedPartition) -> list[str]:
-    """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok)."""
+def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) -> list[str]:
+    """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok).
+
+    Also checks that every deletes file names listed data files of its artifact and positions inside them,
+    each once, and that ``record_count`` is the live rows (rows of the data files less the deleted ones).
+    ``own_files_only``: re-hash only the files the partition's own folder holds and check the size of the
+    ones it shares (the Silver step's ``manifest_verified``, right after a commit whose day verified every
+    shared file as it read it); ``medallion verify`` re-hashes everything.
+    Counts rows where the data says them, each file's Parquet footer, not where the manifest does, so a
+    manifest whose ``row_count`` and ``record_count`` were edited together is caught.
+    """
     problems: list[str] = []
     for file in part.manifest.files:
         relpath = part.relpath(file)
@@ -133,21 +190,85 @@ def verify_partition(part: CommittedPartition) -> list[str]:
         if size != file.size_bytes:
             problems.append(f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}")
             continue
+        if own_files_only and not relpath.startswith(part.prefix + "/"):
+            continue
         with part.backend.open_read(relpath) as stream:
-            _, sha256 = hash_stream(stream)
+            sha256, rows = _hash_and_count(stream)
         if sha256 != file.sha256:
             problems.append(f"{relpath}: SHA-256 {sha256}, the manifest says {file.sha256}")
+            continue
+        if rows is None:
+            problems.append(f"{relpath}: no readable Parquet footer")
+            continue
+        if rows != file.row_count:
+            problems.append(
+                f"{relpath}: {rows} rows in its Parquet footer, the manifest says {file.row_count}"
+            )
     try:
         _matching_metadata(part.backend, part.prefix, part.manifest)
     except IntegrityError as exc:
         problems.append(f"{join_relpath(part.prefix, METADATA_NAME)}: {exc}")
-    counted = sum(f.row_count for f in part.manifest.files if f.artifact != ERRORS_ARTIFACT)
+    if not problems:
+        problems += _check_deletes(part)
+    counted = sum(part.manifest.live_rows(a) for a in part.manifest.artifacts() if a != ERRORS_ARTIFACT)
     if counted != part.manifest.record_count:
         problems.append(
             f"{join_relpath(part.prefix, CHECKSUMS_NAME)}: record_count {part.manifest.record_count}, "
-            f"but the listed files hold {counted} rows"
+            f"but the Parquet footers of the listed files hold {counted} rows"
+            + (" once their deletes are applied" if part.manifest.delete_files() else "")
         )
     return problems
+
+
+def _check_deletes(part: CommittedPartition) -> list[str]:
+    """Problems of the deletes files: unknown data files, positions out of range, a position twice."""
+    problems: list[str] = []
+    for artifact in part.manifest.artifacts():
+        if not part.manifest.delete_files(artifact):
+            continue
+        rows = {f.path: f.row_count for f in part.manifest.data_files(artifact)}
+        deletes = _read_deletes(part, artifact)
+        listed = deletes.get_column(DELETE_PATH).is_in(list(rows))
+        for path in deletes.filter(~listed).get_column(DELETE_PATH).unique().sort().to_list():
+            problems.append(f"deletes of '{artifact}' name {path}, which is not a listed data file of it")
+        known = deletes.filter(listed).with_columns(
+            pl.col(DELETE_PATH).replace_strict(rows, return_dtype=pl.Int64).alias("__rows")
+        )
+        outside = known.filter((pl.col(DELETE_POS) < 0) | (pl.col(DELETE_POS) >= pl.col("__rows")))
+        if outside.height:
+            problems.append(f"deletes of '{artifact}': {outside.height} position(s) outside their data file")
+        twice = known.height - known.select(DELETE_PATH, DELETE_POS).n_unique()
+        if twice:
+            problems.append(f"deletes of '{artifact}': {twice} position(s) deleted more than once")
+    return problems
+
+
+def _hash_and_count(stream: BinaryIO) -> tuple[str, int | None]:
+    """SHA-256 of a Parquet file and the rows its footer records, in one pass (the stream need not seek:
+    only the last ``_FOOTER_TAIL`` bytes are kept)."""
+    digest = hashlib.sha256()
+    tail: list[bytes] = []
+    kept = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        digest.update(chunk)
+        tail.append(chunk)
+        kept += len(chunk)
+        while tail and kept - len(tail[0]) >= _FOOTER_TAIL:
+            kept -= len(tail.pop(0))
+    return digest.hexdigest(), _footer_rows(b"".join(tail))
+
+
+def _footer_rows(tail: bytes) -> int | None:
+    """Rows in the Parquet footer at the end of ``tail``; None when there is no readable footer in it."""
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        return None
+    length = int.from_bytes(tail[-8:-4], "little")
+    if length + 8 > len(tail):
+        return None
+    try:  # the footer alone, behind the leading magic bytes, reads as a file without row groups' data
+        return int(pq.read_metadata(pa.BufferReader(b"PAR1" + tail[-(length + 8) :])).num_rows)
+    except (pa.ArrowException, OSError):
+        return None
 
 
 def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
@@ -169,10 +290,85 @@ def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
     return data
 
 
-def iter_artifact_tables(part: CommittedPartition, artifact: str) -> Iterator[pa.Table]:
-    """One verified Arrow table per part file of ``artifact``, in manifest order."""
+def _read_deletes(part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    """Every (path, pos) the listed deletes files of ``artifact`` remove, verified."""
+    frames = [
+        pl.DataFrame(pl.from_arrow(read_parquet_bytes(read_verified(part, f))))
+        for f in part.manifest.delete_files(artifact)
+    ]
+    empty = pl.DataFrame(schema={DELETE_PATH: pl.String, DELETE_POS: pl.Int64})
+    if not frames:
+        return empty
+    return pl.concat([empty, *(f.select(DELETE_PATH, pl.col(DELETE_POS).cast(pl.Int64)) for f in frames)])
+
+
+def deleted_positions(part: CommittedPartition, artifact: str) -> dict[str, pl.Series]:
+    """Per data file (its path as listed), the positions of its rows that no longer belong to ``artifact``."""
+    cache = part._deletes  # a CommittedPartition is immutable: its deletes are read once
+    if artifact not in cache:
+        deletes = _read_deletes(part, artifact)
+        cache[artifact] = {
+            str(path): group.get_column(DELETE_POS)
+            for (path,), group in deletes.group_by(DELETE_PATH, maintain_order=True)
+        }
+    return cache[artifact]
+
+
+def _decode(data: bytes, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """A part file's bytes as a polars frame: polars' reader (several times faster than going through
+    pyarrow), pyarrow for the few types polars cannot read."""
+    try:
+        return pl.read_parquet(io.BytesIO(data), columns=list(columns) if columns is not None else None)
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
+        table = pq.read_table(pa.BufferReader(data), columns=list(columns) if columns is not None else None)
+        return pl.DataFrame(pl.from_arrow(table))
+
+
+def _live_frame(
+    part: CommittedPartition,
+    file: ManifestFile,
+    deleted: pl.Series | None,
+    *,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """One verified data file less its deleted rows (``columns`` only, when given)."""
+    frame = _decode(read_verified(part, file), columns)
+    if deleted is None:
+        return frame
+    keep = ~pl.int_range(pl.len(), dtype=pl.Int64).is_in(deleted.cast(pl.Int64).implode())
+    return frame.filter(keep)
+
+
+def _with_deletes(
+    part: CommittedPartition, artifact: str, also_deleted: pl.DataFrame | None
+) -> dict[str, pl.Series]:
+    deleted = dict(deleted_positions(part, artifact))
+    if also_deleted is not None and also_deleted.height:
+        for (path,), group in also_deleted.group_by(DELETE_PATH):
+            more = group.get_column(DELETE_POS).cast(pl.Int64)
+            known = deleted.get(str(path))
+            deleted[str(path)] = more if known is None else pl.concat([known, more])
+    return deleted
+
+
+def iter_artifact_frames(
+    part: CommittedPartition, artifact: str, also_deleted: pl.DataFrame | None = None
+) -> Iterator[pl.DataFrame]:
+    """One verified frame per data file of ``artifact``, in manifest order, deleted rows dropped.
+
+    ``also_deleted`` (``path``, ``pos``) drops more rows: a compaction folding a day's deletes in.
+    """
+    deleted = _with_deletes(part, artifact, also_deleted)
     for file in part.files(artifact):
-        yield read_parquet_bytes(read_verified(part, file))
+        yield _live_frame(part, file, deleted.get(part.rooted(file).path))
+
+
+def iter_artifact_tables(
+    part: CommittedPartition, artifact: str, also_deleted: pl.DataFrame | None = None
+) -> Iterator[pa.Table]:
+    """:func:`iter_artifact_frames` as Arrow tables."""
+    for frame in iter_artifact_frames(part, artifact, also_deleted):
+        yield frame.to_arrow()
 
 
 def artifact_schema(part: CommittedPartition, artifact: str) -> pa.Schema | None:
@@ -189,69 +385,157 @@ def artifact_schema(part: CommittedPartition, artifact: str) -> pa.Schema | None
         return None
 
 
+def _as_frame(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """Frames of one artifact as one frame: as they are when their schemas agree, else unified with
+    ``widen_schema`` (the writer's rule) first."""
+    if all(f.schema == frames[0].schema for f in frames[1:]):
+        return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    tables = [f.to_arrow() for f in frames]
+    schema = tables[0].schema
+    for table in tables[1:]:
+        schema = widen_schema(schema, table.schema)
+    conformed = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
+    return pl.concat(conformed, how="diagonal_relaxed")
+
+
+def _empty(part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    schema = artifact_schema(part, artifact)
+    return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
+
+
+def _in_key_order(part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Live rows of an artifact written by key, in key order (a key's rows keep their written order)."""
+    keyed = part.manifest.keyed.get(artifact)
+    if keyed is None or keyed.sorted or not frame.height:
+        return frame
+    return frame.sort(list(keyed.keys), maintain_order=True, nulls_last=False)
+
+
 def read_artifact(part: CommittedPartition, artifact: str) -> pl.DataFrame:
-    """Every part of ``artifact``, verified, as one frame.
+    """Every live row of ``artifact``, verified, as one frame (see :func:`scan_artifact`).
 
     Parts may differ in schema; they are unified with ``widen_schema`` (the writer's rule) and then
     concatenated, so the result has the same columns and types the writer reported. An artifact without
     files gives an empty frame, with the schema from the metadata when it records one.
     """
-    tables = list(iter_artifact_tables(part, artifact))
-    if not tables:
-        return _empty_frame(part, artifact)
-    schema = tables[0].schema
-    for table in tables[1:]:
-        schema = widen_schema(schema, table.schema)
-    frames = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
-    return pl.concat(frames, how="diagonal_relaxed")
-
-
-def _empty_frame(part: CommittedPartition, artifact: str) -> pl.DataFrame:
-    """An artifact without files: no rows, with the schema from the metadata when it records one."""
-    schema = artifact_schema(part, artifact)
-    return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
+    frames = list(iter_artifact_frames(part, artifact))
+    if not frames:
+        return _empty(part, artifact)
+    return _in_key_order(part, artifact, _as_frame(frames))
 
 
 def scan_artifact(
     part: CommittedPartition, artifact: str, *, verify: bool = True, cache_dir: Path | None = None
 ) -> pl.LazyFrame:
-    """A LazyFrame over the committed files of ``artifact``: the rows ``read_artifact`` gives, lazily.
+    """The one read path: the committed, verified rows of one artifact of a partition, as a LazyFrame.
 
-    Every reader downstream of the lake (a Gold asset's input, ``medallion_assets.read``) goes through
-    here. Each listed file is verified once (size and SHA-256; ``verify=False``: size only) and scanned
-    from local disk: in place on the local backend, from a verified local copy on any other
-    (:mod:`medallion_resources.lake.local_copy`). Parts whose schemas differ are unified by the writer's
-    widening rule: parts that already have the widened schema are scanned lazily, the others (older
-    parts of a drifted schema) are converted one part at a time.
+    Exactly the rows of :func:`read_artifact`, lazily: every reader downstream of the lake (a Gold asset's
+    input, ``medallion_assets.read``) goes through here. Each listed data file (shared ones of earlier
+    partitions included) is verified once (size and SHA-256; ``verify=False``: size only) and scanned from
+    local disk: in place on the local backend, from a verified local copy on any other
+    (:mod:`medallion_resources.lake.local_copy`). The rows the listed deletes files remove are dropped by
+    position (merge-on-read), parts of a drifted schema are widened by the writer's rule, and an artifact
+    written by key is put in key order (a key's rows keep their written order).
     """
     files = part.files(artifact)
     if not files:
-        return _empty_frame(part, artifact).lazy()
+        return _empty(part, artifact).lazy()
     where = part.describe()
+    deleted = deleted_positions(part, artifact)  # deletes files are small: read (verified) eagerly
     paths = [
         verified_local_path(part.backend, part.relpath(f), f, where=where, verify=verify, cache_dir=cache_dir)
         for f in files
     ]
-    return _scan_widened(paths)
+    positions = [deleted.get(part.rooted(f).path) for f in files]
+    frame = _scan_widened(paths, positions)
+    keyed = part.manifest.keyed.get(artifact)
+    if keyed is not None and not keyed.sorted:
+        frame = frame.sort(list(keyed.keys), maintain_order=True, nulls_last=False)
+    return frame
 
 
-def _scan_widened(paths: list[str]) -> pl.LazyFrame:
-    """The files in order, each with the widened schema of all (read from the footers only)."""
+def _scan_widened(paths: list[str], deleted: list[pl.Series | None]) -> pl.LazyFrame:
+    """The files in order, their deleted positions dropped, each with the widened schema of all (read from
+    the footers only). Consecutive files that already have that schema and no deletes are one scan."""
     schemas = [pq.read_schema(path) for path in paths]
     target = schemas[0]
     for schema in schemas[1:]:
         target = widen_schema(target, schema)
     frames: list[pl.LazyFrame] = []
-    run: list[str] = []  # consecutive files that already have the target schema: one scan
-    for path, schema in zip(paths, schemas, strict=True):
-        if schema.equals(target):
+    run: list[str] = []
+    for path, schema, positions in zip(paths, schemas, deleted, strict=True):
+        if schema.equals(target) and positions is None:
             run.append(path)
             continue
         if run:
             frames.append(pl.scan_parquet(run, hive_partitioning=False))
             run = []
-        table = conform_table(pq.read_table(path), target)
-        frames.append(pl.DataFrame(pl.from_arrow(table)).lazy())
+        if schema.equals(target):
+            one = pl.scan_parquet(path, hive_partitioning=False)
+        else:  # an older part of a drifted schema: converted on its own
+            one = pl.DataFrame(pl.from_arrow(conform_table(pq.read_table(path), target))).lazy()
+        if positions is not None:
+            one = (
+                one.with_row_index(_SCAN_POS)
+                .filter(~pl.col(_SCAN_POS).is_in(positions.cast(pl.UInt32).implode()))
+                .drop(_SCAN_POS)
+            )
+        frames.append(one)
     if run:
         frames.append(pl.scan_parquet(run, hive_partitioning=False))
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+
+def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[str]) -> pl.DataFrame:
+    """Only ``columns`` of the live rows of ``artifact`` (each file verified; the others not decoded)."""
+    deleted = deleted_positions(part, artifact)
+    frames = [
+        _live_frame(part, file, deleted.get(part.rooted(file).path), columns=columns)
+        for file in part.files(artifact)
+    ]
+    if not frames:
+        empty = _empty(part, artifact)
+        return empty.select([c for c in columns if c in empty.columns])
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def read_touched(
+    part: CommittedPartition,
+    artifact: str,
+    keys: pl.DataFrame,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame | None:
+    """The live rows of ``artifact`` whose key (the columns of ``keys``) is in ``keys``, with row ids.
+
+    Streams the verified data files (two at a time) and keeps only the matching rows, so memory holds two
+    files plus the touched rows, never the table. Each row carries :data:`ROW_FILE` (the data file's path
+    relative to the dataset root) and :data:`ROW_POS` (its position in that file): what a deletes file
+    names. ``columns`` limits what is decoded (the key columns are always read). None when the artifact
+    has no data files.
+    """
+    deleted = deleted_positions(part, artifact)
+    on = list(keys.columns)
+    wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
+    # One key column: a hash-set membership test, several times faster than a semi join per file.
+    wanted_keys = pl.col(on[0]).is_in(keys.get_column(on[0]).implode()) if len(on) == 1 else None
+
+    def touched_rows(file: ManifestFile) -> pl.DataFrame:
+        frame = _decode(read_verified(part, file), wanted).with_row_index(ROW_POS)
+        positions = deleted.get(part.rooted(file).path)
+        if positions is not None:
+            frame = frame.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
+        matched = (
+            frame.filter(wanted_keys)
+            if wanted_keys is not None
+            else frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
+        )
+        return matched.with_columns(
+            pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
+        )
+
+    # Two files in flight: one is hashed (hashlib releases the GIL) or fetched while the other decodes.
+    with ThreadPoolExecutor(_READ_AHEAD, thread_name_prefix="medallion-read") as pool:
+        frames = list(pool.map(touched_rows, part.files(artifact)))
+    if not frames:
+        return None
+    return _as_frame(frames)

@@ -33,6 +33,7 @@ __all__ = [
     "SqlQuery",
     "base_select",
     "format_cursor_value",
+    "identifier_problem",
     "parse_cursor_value",
     "validate_identifier",
     "window_bound",
@@ -45,13 +46,22 @@ IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 SOURCE_ALIAS = "_medallion_src"
 
 
+def identifier_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as a plain SQL identifier (None: nothing); the one identifier rule,
+    shared by config validation and the query builder."""
+    if isinstance(value, str) and IDENTIFIER_RE.fullmatch(value):
+        return None
+    return (
+        f"{value!r} is not a valid identifier; allowed: a letter or '_' followed by up to 62 letters, "
+        "digits, '_' or '$' (use db.query for anything else)"
+    )
+
+
 def validate_identifier(value: str, key: str) -> str:
     """``value`` if it is a plain SQL identifier, else an ExtractError naming ``key`` and the rule."""
-    if not isinstance(value, str) or not IDENTIFIER_RE.fullmatch(value):
-        raise ExtractError(
-            f"db.{key}: {value!r} is not a valid identifier; allowed: a letter or '_' followed by up to "
-            "62 letters, digits, '_' or '$' (use db.query for anything else)"
-        )
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise ExtractError(f"db.{key}: {problem}")
     return value
 
 

@@ -11,13 +11,16 @@ from medallion_assets.config.models import SourceEntry
 
 
 def entry(pattern: str, **silver: Any) -> dict[str, Any]:
+    run = {"load_pattern": pattern}
+    if "max_delete_fraction" in silver:  # a source.run key, given here for the table's brevity
+        run["max_delete_fraction"] = silver.pop("max_delete_fraction")
     return {
         "source": {
             "system": "s",
             "table": "t",
             "type": "file",
             "file": {"path": "x.csv"},
-            "run": {"load_pattern": pattern},
+            "run": run,
         },
         "silver": {"primary_keys": ["id"], **silver},
     }
@@ -26,6 +29,7 @@ def entry(pattern: str, **silver: Any) -> dict[str, Any]:
 ACCEPTED = [
     ("current_history", {"order_column": "ts"}),
     ("full", {"model": "scd_type_2", "order_column": "ts", "delete_mode": "hard_delete"}),
+    ("full", {"model": "scd_type_1", "delete_mode": "tombstone", "max_delete_fraction": 1.0}),
     ("full", {"model": "scd_type_2", "order_column": "ts", "scd2": {"track_columns": ["v"]}}),
     ("cdc", {"order_column": "lsn", "cdc": {"keep_history": True}, "scd2": {"track_columns": ["v"]}}),
     ("cdc", {"order_column": "lsn", "cdc": {}, "delete_mode": "tombstone"}),
@@ -64,6 +68,12 @@ REJECTED = [
         "silver.scd2 has no meaning for model 'scd_type_1'; it only applies to models 'cdc', 'scd_type_2'",
     ),
     ("cdc", {"order_column": "lsn", "cdc": {}, "scd2": {}}, "silver.scd2 needs cdc.keep_history: true"),
+    (
+        "incremental",
+        {"max_delete_fraction": 0.9},
+        "source.run.max_delete_fraction only applies to load_pattern 'full' with silver.delete_mode",
+    ),
+    ("full", {"max_delete_fraction": 0.9}, "max_delete_fraction only applies"),  # delete_mode ignore
     (
         "current_history",
         {"order_column": "ts", "scd2": {"track_columns": ["v", "ts", "_load_date"]}},

@@ -9,6 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+from pydantic import ValidationError
 
 from medallion_assets.config.models import PlatformConfig, SourceEntry
 from medallion_assets.errors import ExtractError
@@ -17,6 +19,7 @@ from medallion_assets.extractors.db import DbExtractor, parse_lookback
 from medallion_resources.sql import SqlQuery, SqlTarget
 from medallion_resources.sql.connect import RetryPolicy
 from medallion_resources.sql.engines import AdbcEngine
+from medallion_resources.sql.query import base_select
 
 pytestmark = pytest.mark.services
 
@@ -60,13 +63,17 @@ class TestFullLoad:
         table = drain(make_db(postgres, table=name, schema="public"), make_context())
         assert table.column("id").to_pylist() == [42]
 
-    def test_an_empty_table_yields_no_batch(
+    def test_an_empty_table_yields_its_columns_and_no_rows(
         self, database: Any, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
     ) -> None:
+        """An empty full load is an empty snapshot with its columns (Silver then deletes, or refuses to
+        delete, every key), never a Bronze partition without columns."""
         name = database.table("empty")
-        database.execute(f"CREATE TABLE {name} (id integer)")
+        database.execute(f"CREATE TABLE {name} (id integer, name varchar(10))")
         extractor = make_db(database, table=name)
-        assert list(extractor.extract(make_context())) == []
+        [batch] = list(extractor.extract(make_context()))
+        assert batch.num_rows == 0 and batch.schema.names == ["id", "name"]
+        assert extractor.stats["batches"] == 0
         assert extractor.stats["batches"] == 0
 
     def test_a_bad_query_names_the_database(
@@ -94,13 +101,22 @@ class TestInjection:
         database: Any,
         orders: str,
         make_db: Callable[..., Extractor],
-        make_context: Callable[..., Any],
         section: dict[str, Any],
         key: str,
     ) -> None:
+        """Refused when the config loads (``medallion validate``), before anything connects."""
         section = {**section, "table": section["table"].replace("orders", orders)}
+        with pytest.raises(ValidationError, match=r"is not a valid identifier; allowed"):
+            make_db(database, **section)
+
+    @pytest.mark.parametrize(
+        ("table", "schema", "key"),
+        [("orders; DROP TABLE orders", None, "db.table"), ("orders", 'public"."pg_user', "db.schema")],
+    )
+    def test_the_query_builder_refuses_them_too(self, table: str, schema: str | None, key: str) -> None:
+        """Defence in depth: SQL text is only ever built from identifiers that pass the same rule."""
         with pytest.raises(ExtractError, match=rf"{key}: .* is not a valid identifier; allowed"):
-            list(make_db(database, **section).extract(make_context()))
+            base_select(sa.dialects.postgresql.dialect(), table=table, schema=schema, query=None)
 
     def test_a_watermark_value_is_bound_never_spliced(
         self, database: Any, orders: str, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
@@ -109,7 +125,7 @@ class TestInjection:
         inc = {"cursor_column": "updated_at", "mode": "watermark", "initial_value": hostile}
         extractor = make_db(database, table=orders, incremental=inc)
         # compared as the text it is: every row sorts before 'x', nothing is dropped
-        assert list(extractor.extract(make_context())) == []
+        assert sum(batch.num_rows for batch in extractor.extract(make_context())) == 0
         with sa.create_engine(database.url, poolclass=sa.pool.NullPool).connect() as conn:
             assert conn.execute(sa.text(f"SELECT count(*) FROM {orders}")).scalar() == 7
 

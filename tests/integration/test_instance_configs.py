@@ -48,6 +48,10 @@ def test_the_single_node_example_is_the_shipped_dagster_yaml(tmp_path: Path) -> 
         assert config.pool_config.pool_granularity.value == "run"
         [limit] = config.run_queue_config.tag_concurrency_limits
         assert limit == {"key": "medallion/source", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        # a killed run fails instead of holding its source's slot (tests/integration/test_killed_runs.py)
+        assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds > 0
+        assert type(instance.run_launcher).__name__ == "LocalRunLauncher"
+        assert instance.run_launcher.supports_check_run_worker_health
 
 
 @pytest.fixture
@@ -83,6 +87,8 @@ def test_the_scale_out_example_runs_a_materialization_on_postgres(
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert type(instance.run_launcher).__name__ == "DockerRunLauncher"
+        assert type(instance.run_launcher).__module__ == "medallion_assets.run_launcher_docker"
+        assert instance.run_monitoring_enabled
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
         lake = Lake.load()

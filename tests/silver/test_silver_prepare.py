@@ -10,8 +10,14 @@ import polars as pl
 import pytest
 
 from medallion_assets.config.models import ErrorHandlingConfig, SilverConfig
-from medallion_assets.errors import QuarantineThresholdError, SilverInputError
-from medallion_assets.silver.prepare import ERROR_REASON, enforce_thresholds, parse_type, prepare
+from medallion_assets.errors import DeleteThresholdError, QuarantineThresholdError, SilverInputError
+from medallion_assets.silver.prepare import (
+    ERROR_REASON,
+    enforce_delete_fraction,
+    enforce_thresholds,
+    parse_type,
+    prepare,
+)
 
 
 def config(**silver: Any) -> SilverConfig:
@@ -310,3 +316,26 @@ class TestThresholds:
             r"max_bad_records=2 and max_bad_percent=1\.5%; reasons: null primary key: id: 2; x: 1$",
         ):
             enforce_thresholds(10, 3, cfg, "sales_orders", reason_counts={"null primary key: id": 2, "x": 1})
+
+
+class TestDeleteFraction:
+    """``run.max_delete_fraction``: a full load may delete up to that fraction of the live keys of D-1."""
+
+    @pytest.mark.parametrize(
+        ("live", "deleted", "limit"),
+        [(4, 2, 0.5), (4, 0, 0.0), (0, 0, 0.5), (4, 4, 1.0), (1000, 1, 0.001)],
+    )
+    def test_within_the_limit(self, live: int, deleted: int, limit: float) -> None:
+        enforce_delete_fraction(live, deleted, limit, "crm", previous="2025-01-01")
+
+    @pytest.mark.parametrize(("live", "deleted", "limit"), [(4, 3, 0.5), (4, 4, 0.99), (10, 1, 0.0)])
+    def test_past_the_limit_names_counts_fraction_and_the_way_out(
+        self, live: int, deleted: int, limit: float
+    ) -> None:
+        with pytest.raises(DeleteThresholdError) as caught:
+            enforce_delete_fraction(live, deleted, limit, "crm", previous="2025-01-01")
+        message = str(caught.value)
+        assert message.startswith(f"crm: this full load would delete {deleted} of the {live} live keys of ")
+        assert f"Silver 2025-01-01 ({deleted / live:.1%})" in message
+        assert f"source.run.max_delete_fraction {limit:g} allows" in message
+        assert "previous commit stays in place" in message and "1.0 turns the guard off" in message

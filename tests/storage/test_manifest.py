@@ -372,7 +372,20 @@ class TestVerification:
         assert part is not None
         forged = Manifest.from_json(part.manifest.to_json().replace('"record_count": 4', '"record_count": 5'))
         problems = verify_partition(type(part)(memory_backend, PREFIX, forged, part.metadata))
-        assert problems == [f"{PREFIX}/_checksums.json: record_count 5, but the listed files hold 4 rows"]
+        footers = "the Parquet footers of the listed files hold 4 rows"
+        assert problems == [f"{PREFIX}/_checksums.json: record_count 5, but {footers}"]
+
+    def test_row_counts_are_checked_against_the_parquet_footers(
+        self, memory_backend: StorageBackend, make_writer: WriterFactory
+    ) -> None:
+        _commit(make_writer, memory_backend, 0, 4)
+        part = read_committed(memory_backend, PREFIX)
+        assert part is not None
+        text = part.manifest.to_json().replace('"record_count": 4', '"record_count": 9')
+        forged = Manifest.from_json(text.replace('"row_count": 4', '"row_count": 9'))
+        [file] = forged.files
+        problems = verify_partition(type(part)(memory_backend, PREFIX, forged, part.metadata))
+        assert problems == [f"{PREFIX}/{file.path}: 4 rows in its Parquet footer, the manifest says 9"]
 
 
 # --- crashes ----------------------------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""Whatever passes ``medallion validate`` builds Dagster Definitions: a config that validates never takes the
+code location down (every source's assets, schedules and sensors vanishing from the UI).
+
+Every valid config of the config tests is built: the fixture folders, the accepted model × pattern table,
+every YAML example of the docs, and random configs (with random cron expressions). For each, either
+``Lake.validated`` (what ``medallion validate`` runs) refuses it, or the Definitions build and load.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from hypothesis import given, settings
+
+from medallion_assets.config.cron import CronError, check_cron
+from medallion_assets.config.models import MedallionConfig
+from medallion_assets.errors import ConfigError
+from medallion_assets.factory import build_definitions
+from medallion_assets.lake import Lake
+
+from ._support import FIXTURES, MINIMAL, write_config
+from .test_config_cron import crons
+from .test_config_docs import EXAMPLES
+from .test_config_model_patterns import ACCEPTED, entry
+from .test_config_properties import SETTINGS, configs
+
+
+def validate(config_dir: Path) -> MedallionConfig:
+    """What ``medallion validate`` checks (deprecated spellings load with a warning: fine here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Lake.validated(config_dir).config
+
+
+def build(config: MedallionConfig) -> None:
+    """Build the Definitions and resolve every definition in them, as the code location does on load."""
+    dg.Definitions.validate_loadable(build_definitions(config))
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDALLION_TEST_SECRET", "hunter2-very-secret")
+
+
+@pytest.mark.parametrize("folder", ["minimal", "full", "legacy"])
+def test_every_fixture_config_builds(folder: str) -> None:
+    build(validate(FIXTURES / folder))
+
+
+@pytest.mark.parametrize(("pattern", "silver"), ACCEPTED)
+def test_every_accepted_model_pattern_builds(pattern: str, silver: dict[str, Any], tmp_path: Path) -> None:
+    platform = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    sources = {"sources": [entry(pattern, **silver)]}
+    build(validate(write_config(tmp_path, {"platform.yaml": platform, "s.yaml": sources})))
+
+
+@pytest.mark.parametrize(("name", "block"), EXAMPLES, ids=[name for name, _ in EXAMPLES])
+def test_every_doc_example_validates_and_builds_or_fails_validate(
+    name: str, block: str, tmp_path: Path
+) -> None:
+    files: dict[str, object] = {"example.yaml": block}
+    if not re.search(r"^platform:", block, re.MULTILINE):
+        files["platform.yaml"] = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    try:
+        config = validate(write_config(tmp_path, files))
+    except ConfigError as exc:  # e.g. a plugin backend that is not installed here, or unset credentials
+        assert "platform." in str(exc), exc
+        return
+    build(config)
+
+
+def _valid(cron: str) -> bool:
+    try:
+        check_cron(cron)
+    except CronError:
+        return False
+    return True
+
+
+@settings(SETTINGS, max_examples=15)
+@given(config=configs, cron=crons.filter(_valid))
+def test_any_valid_config_builds(config: MedallionConfig, cron: str) -> None:
+    """Random sources (every extractor, model and pattern) with a random valid cron, on local storage (the
+    storage checks have their own examples above)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = {"storage_backend": "local", "local_path": tmp}
+        dumped = config.model_dump(by_alias=True, mode="json", exclude_none=True)
+        dumped["platform"].update(bronze=local, silver=local)
+        for source in dumped["sources"]:
+            source["schedule"] = {"cron": cron}
+        build(validate(write_config(Path(tmp), {"platform.yaml": {"config_version": 1, **dumped}})))
