@@ -57,6 +57,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_resources import progress
 from medallion_resources.errors import StorageError
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
@@ -122,6 +123,7 @@ class PartitionWriter:
         self._writers: dict[str, PartWriter] = {}
         self._manifest_put = False  # step 3 was attempted: our manifest may be the current one
         self._done = False  # committed or aborted
+        progress.started(layer, dataset, run_date)
 
     # --- parts ---
     def writer(self, artifact: str, subdir: str = "") -> PartWriter:
@@ -152,8 +154,11 @@ class PartitionWriter:
         if artifact == ERRORS_ARTIFACT and not subdir:
             subdir = ERRORS_DIR
         part_writer = self.writer(artifact, subdir)
+        report = artifact != ERRORS_ARTIFACT
         for batch in batches:
             part_writer.write(batch)
+            if report:
+                progress.rows_written(self.layer, self.dataset, self.run_date, *_batch_size(batch))
         return part_writer.close()
 
     @property
@@ -191,6 +196,14 @@ class PartitionWriter:
         )
         with self.backend.lock(self.prefix):
             self._commit_locked(manifest, files, metadata_bytes)
+        progress.committed(
+            self.layer,
+            self.dataset,
+            self.run_date,
+            manifest.record_count,
+            len(files),
+            sum(f.size_bytes for f in files),
+        )
         return Manifest.from_json(manifest.to_json())
 
     def _commit_locked(self, manifest: Manifest, files: list[ManifestFile], metadata_bytes: bytes) -> None:
@@ -358,3 +371,12 @@ class PartitionWriter:
         # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
         if sha256_hex(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
             self.backend.delete([self._rel(staged)])
+
+
+def _batch_size(batch: Writable) -> tuple[int, int]:
+    """Rows and in-memory bytes of a batch (Arrow or polars), for progress reports."""
+    if isinstance(batch, pa.RecordBatch | pa.Table):
+        return batch.num_rows, batch.nbytes
+    height = getattr(batch, "height", 0)
+    estimated = getattr(batch, "estimated_size", None)
+    return int(height), int(estimated()) if callable(estimated) else 0
