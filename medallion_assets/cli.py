@@ -10,17 +10,24 @@ imported by the verbs that run or read runs), so they answer in a fraction of a 
 from __future__ import annotations
 
 import json
-import platform
 import sys
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from medallion_resources.errors import ConfigError, MedallionError
+from medallion_assets.cli_options import (
+    DATE,
+    GreedyCommand,
+    fail,
+    handle_errors,
+    json_option,
+    partition_options,
+    print_version,
+)
+from medallion_resources.errors import MedallionError
 from medallion_resources.lake.layout import LAYERS
 
 if TYPE_CHECKING:
@@ -29,8 +36,6 @@ if TYPE_CHECKING:
     from medallion_assets.specs import SourceSpec
 
 __all__ = ["main"]
-
-DATE = click.DateTime(["%Y-%m-%d"])
 
 
 @dataclass
@@ -43,112 +48,13 @@ class CliState:
         return Lake.load(self.config_dir)
 
 
-def _fail(message: str) -> None:
-    click.secho(message, fg="red", err=True)
-    sys.exit(1)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn our own errors into one clear message and exit 1; deprecations are shown once, briefly."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                return fn(*args, **kwargs)
-            except ConfigError as exc:
-                _fail(str(exc))
-            except (MedallionError, KeyError) as exc:
-                _fail(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}")
-            finally:
-                _show_deprecations(caught)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
-    seen: set[str] = set()
-    for w in caught:
-        text = str(w.message)
-        if issubclass(w.category, DeprecationWarning) and text.startswith("[CFG") and text not in seen:
-            seen.add(text)
-            click.secho(f"warning: {text}", fg="yellow", err=True)
-
-
-class GreedyCommand(click.Command):
-    """A command whose ``--select`` takes every value up to the next option: ``--select a b c``.
-
-    ``--select a --select b`` (repeated) works as well; the values are rewritten into that form before
-    click parses them.
-    """
-
-    greedy = ("--select",)
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, expand_greedy(args, self.greedy))
-
-
-def expand_greedy(args: Sequence[str], names: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    option: str | None = None
-    taken = 0
-    for arg in args:
-        if arg in names:
-            if option and not taken:
-                out.append(option)  # an option without a value: click reports it
-            option, taken = arg, 0
-            continue
-        if option and not arg.startswith("-"):
-            out += [option, arg]
-            taken += 1
-            continue
-        if option and not taken:
-            out.append(option)
-        option = None
-        out.append(arg)
-    if option and not taken:
-        out.append(option)
-    return out
-
-
-def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")(fn)
-
-
-def partition_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """NAME --date D [--layer] [--json]: the arguments of the verbs that look at one source partition."""
-    fn = handle_errors(fn)
-    fn = click.pass_obj(fn)
-    fn = json_option(fn)
-    fn = click.option("--layer", type=click.Choice(LAYERS), help="Default: both layers.")(fn)
-    fn = click.option("--date", "run_date", required=True, type=DATE)(fn)
-    return click.argument("name")(fn)
-
-
-def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if not value or ctx.resilient_parsing:
-        return
-    from importlib.metadata import PackageNotFoundError, version
-
-    def of(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "not installed"
-
-    click.echo(f"medallion {of('medallion')} (dagster {of('dagster')}, python {platform.python_version()})")
-    ctx.exit()
-
-
 @click.group()
 @click.option(
     "--version",
     is_flag=True,
     expose_value=False,
     is_eager=True,
-    callback=_print_version,
+    callback=print_version,
     help="Show the versions of medallion, Dagster and Python, and exit.",
 )
 @click.option(
@@ -237,13 +143,13 @@ def check(state: CliState) -> None:
         failures += not result.ok
         _status(result.ok, f"source {spec.name}: {result.detail}")
     if failures:
-        _fail(f"{failures} check(s) failed")
+        fail(f"{failures} check(s) failed")
 
 
 def _range(start: Any, end: Any) -> tuple[date, date]:
     first, last = start.date(), (end or start).date()
     if last < first:
-        _fail("error: --end-date is before --date")
+        fail("error: --end-date is before --date")
     return first, last
 
 
@@ -269,42 +175,14 @@ def plan(state: CliState, name: str, start: Any, end: Any, layer: str | None, as
     first, last = _range(start, end)
     result = plan_range(lake, spec, first, last, (layer,) if layer else LAYERS)
     if result is None:
-        _fail(_before_start(spec, first, last))
+        fail(_before_start(spec, first, last))
         return
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        _print_plan(result)
+        from medallion_assets.cli_display import print_plan
 
-
-def _print_plan(p: Any) -> None:
-    days = (p.last - p.first).days + 1
-    kind = "stateful" if p.stateful else "stateless"
-    click.echo(
-        f"plan: {p.source} {p.first}..{p.last} ({days} day(s)), {' + '.join(p.layers)}, {p.model} ({kind})"
-    )
-    if p.skipped_before_start:
-        click.echo(f"  {p.skipped_before_start} day(s) before the start date {p.first} are left out")
-    click.echo(f"runs: {len(p.runs)} Dagster run(s) of {p.job} (up to 31 days each)")
-    for index, r in enumerate(p.runs, start=1):
-        click.echo(f"  run {index}: {r.first}..{r.last} ({r.days} day(s))")
-    if "bronze" in p.layers:
-        click.echo(
-            f"bronze: {len(p.bronze_missing)} day(s) to extract, {len(p.bronze_committed)} already committed "
-            "(extracted again and replaced)"
-        )
-        if p.load_pattern != "full":
-            origin = f"Bronze {p.watermark_from}" if p.watermark_from else "none: no Bronze day before it"
-            click.echo(f"  {p.load_pattern} load: the watermark before {p.first} comes from {origin}")
-    else:
-        missing = ", ".join(str(d) for d in p.bronze_missing) or "none"
-        click.echo(f"bronze: not run; days missing in Bronze: {missing}")
-    if "silver" in p.layers:
-        click.echo(f"silver: {len(p.silver_committed)} of {days} day(s) already committed (replaced)")
-        click.echo(f"  state before {p.first}: {p.state}")
-    for problem in p.problems:
-        click.secho(f"problem: {problem}", fg="yellow")
-    click.echo("nothing was run (plan only)")
+        print_plan(result, click.echo)
 
 
 @main.command(cls=GreedyCommand)
@@ -339,14 +217,16 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
     if not ranges:
         sys.exit(1)
     outcomes = _run_sources(lake, [s for s in specs if s.name in ranges], ranges, layers)
+    from medallion_assets.cli_display import summary_rows
+
     click.echo("")
-    _print_summary(outcomes, layers)
+    _table(summary_rows(outcomes, layers))
     failed = sum(not o.ok for _, o in outcomes)
     committed = sum(len(o.committed) for _, o in outcomes)
     if failed:
-        _fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
+        fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
     if len(ranges) < len(specs):
-        _fail(f"{len(specs) - len(ranges)} source(s) had nothing to run in {first}..{last}")
+        fail(f"{len(specs) - len(ranges)} source(s) had nothing to run in {first}..{last}")
 
 
 def _run_sources(
@@ -370,20 +250,6 @@ def _run_sources(
     return display.outcomes
 
 
-def _print_summary(outcomes: list[tuple[SourceSpec, DayOutcome]], layers: tuple[str, ...]) -> None:
-    rows: list[tuple[str, ...]] = [("source", "date", "layer", "rows", "files", "status")]
-    for spec, o in sorted(outcomes, key=lambda item: (item[0].name, item[1].day)):
-        for lyr in layers:
-            if lyr in o.committed:
-                i = o.committed[lyr]
-                rows.append((spec.name, str(o.day), lyr, str(i.rows), str(i.files), "ok"))
-            elif lyr in o.failed:
-                rows.append((spec.name, str(o.day), lyr, "-", "-", "FAILED"))
-            else:
-                rows.append((spec.name, str(o.day), lyr, "-", "-", "not run"))
-    _table(rows)
-
-
 @main.command()
 @click.argument("name")
 @click.option("--start", type=DATE, help="First day (default: the start date).")
@@ -400,7 +266,7 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
     spec = lake.spec(name)
     first, last = (start.date() if start else None), (end.date() if end else None)
     if first and last and last < first:
-        _fail("error: --end is before --start")
+        fail("error: --end is before --start")
     days = day_statuses(spec, lake.bronze, lake.silver, get_instance(), first, last)
     problems = [d for d in days if d.problem]
     stale = [d.day for d in problems if d.silver == "stale"]
@@ -424,7 +290,7 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
         if repair:
             click.echo(f"\nrepair: {repair}")
     if problems:
-        _fail(f"{len(problems)} day(s) stale or failed")
+        fail(f"{len(problems)} day(s) stale or failed")
 
 
 @main.command()
@@ -506,7 +372,7 @@ def verify(state: CliState, name: str, run_date: Any, layer: str | None, as_json
     lake = state.lake()
     spec = lake.spec(name)
     day = run_date.date()
-    results = []
+    results: list[dict[str, Any]] = []
     for lyr in (layer,) if layer else LAYERS:
         part = lake.committed(spec, lyr, day)
         problems = ["not committed"] if part is None else [str(i) for i in verify_partition(part)]
@@ -525,7 +391,7 @@ def verify(state: CliState, name: str, run_date: Any, layer: str | None, as_json
             if not r["problems"]:
                 _status(True, f"{where}: {r['files']} file(s) verified")
     if count:
-        _fail(f"{count} problem(s) found")
+        fail(f"{count} problem(s) found")
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What ``medallion`` prints: live progress of a run (rich bars on a terminal, plain lines otherwise), tables.
+"""What ``medallion`` prints: live progress of a run (rich bars or plain lines), tables, plans.
 
 While a Dagster run executes in the CLI's process, Dagster captures file descriptors 1 and 2 into the run's
 compute logs (and tails them back with a delay). Progress is not part of a run's logs, so the display writes
@@ -7,8 +7,8 @@ out of the UI's stdout/stderr views.
 
 On a terminal, one bar per source and layer (days committed of the days requested) with the partition being
 written, its rows and bytes so far; each settled day's line prints above the bars. Not on a terminal (CI
-logs, pipes): the same day lines, and every ``HEARTBEAT_SECONDS`` within a long partition a line with its
-rows and bytes so far.
+logs, pipes): the same day lines, and within a long partition a line with its rows and bytes so far every
+``MEDALLION_PROGRESS_SECONDS`` seconds (default 10).
 """
 
 from __future__ import annotations
@@ -21,12 +21,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from medallion_assets.plan import Plan
     from medallion_assets.runner import DayOutcome
     from medallion_assets.specs import SourceSpec
 
-__all__ = ["HEARTBEAT_SECONDS", "RunDisplay", "day_line", "human_bytes", "print_table"]
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "PROGRESS_SECONDS_ENV",
+    "RunDisplay",
+    "day_line",
+    "human_bytes",
+    "print_table",
+]
 
 HEARTBEAT_SECONDS = 10.0
+PROGRESS_SECONDS_ENV = "MEDALLION_PROGRESS_SECONDS"
 
 
 class RunDisplay:
@@ -44,6 +53,7 @@ class RunDisplay:
         self.err = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
         self.console = Console(file=self.err, highlight=False)
         self.live = self.console.is_terminal if live is None else live
+        self.heartbeat = float(os.environ.get(PROGRESS_SECONDS_ENV) or HEARTBEAT_SECONDS)
         self.done = 0
         self.outcomes: list[tuple[SourceSpec, DayOutcome]] = []
         self._tasks: dict[tuple[str, str], Any] = {}
@@ -101,7 +111,7 @@ class RunDisplay:
         current[1] += nbytes
         text = f"{day}: {current[0]:,} rows, {human_bytes(current[1])}"
         self._show(spec, layer, text)
-        if not self.live and time.monotonic() - self._last_line >= HEARTBEAT_SECONDS:
+        if not self.live and time.monotonic() - self._last_line >= self.heartbeat:
             self._line(f"  ... {spec.name} {layer} {text} so far", error=False)
 
     def partition_committed(self, spec: SourceSpec, layer: str, day: date, rows: int, nbytes: int) -> None:
@@ -166,3 +176,48 @@ def print_table(rows: Sequence[tuple[str, ...]], echo: Callable[[str], Any] = pr
         echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if index == 0:
             echo("  ".join("-" * w for w in widths))
+
+
+def print_plan(p: Plan, echo: Callable[[str], Any] = print) -> None:
+    """``medallion plan``'s text: the range, its runs, each layer's days and Silver's state."""
+    days = (p.last - p.first).days + 1
+    kind = "stateful" if p.stateful else "stateless"
+    echo(f"plan: {p.source} {p.first}..{p.last} ({days} day(s)), {' + '.join(p.layers)}, {p.model} ({kind})")
+    if p.skipped_before_start:
+        echo(f"  {p.skipped_before_start} day(s) before the start date {p.first} are left out")
+    echo(f"runs: {len(p.runs)} Dagster run(s) of {p.job} (up to 31 days each)")
+    for index, r in enumerate(p.runs, start=1):
+        echo(f"  run {index}: {r.first}..{r.last} ({r.days} day(s))")
+    if "bronze" in p.layers:
+        echo(
+            f"bronze: {len(p.bronze_missing)} day(s) to extract, {len(p.bronze_committed)} already committed "
+            "(extracted again and replaced)"
+        )
+        if p.load_pattern != "full":
+            origin = f"Bronze {p.watermark_from}" if p.watermark_from else "none: no Bronze day before it"
+            echo(f"  {p.load_pattern} load: the watermark before {p.first} comes from {origin}")
+    else:
+        missing = ", ".join(str(d) for d in p.bronze_missing) or "none"
+        echo(f"bronze: not run; days missing in Bronze: {missing}")
+    if "silver" in p.layers:
+        echo(f"silver: {len(p.silver_committed)} of {days} day(s) already committed (replaced)")
+        echo(f"  state before {p.first}: {p.state}")
+    for problem in p.problems:
+        echo(f"problem: {problem}")
+    echo("nothing was run (plan only)")
+
+
+def summary_rows(
+    outcomes: Sequence[tuple[SourceSpec, DayOutcome]], layers: Sequence[str]
+) -> list[tuple[str, ...]]:
+    """``medallion run``'s closing table: one row per source, day and layer."""
+    rows: list[tuple[str, ...]] = [("source", "date", "layer", "rows", "files", "status")]
+    for spec, o in sorted(outcomes, key=lambda item: (item[0].name, item[1].day)):
+        for layer in layers:
+            if layer in o.committed:
+                i = o.committed[layer]
+                rows.append((spec.name, str(o.day), layer, str(i.rows), str(i.files), "ok"))
+            else:
+                status = "FAILED" if layer in o.failed else "not run"
+                rows.append((spec.name, str(o.day), layer, "-", "-", status))
+    return rows

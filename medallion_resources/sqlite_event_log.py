@@ -44,9 +44,9 @@ from dagster._config import StringSource
 from dagster._core.storage.event_log import sqlite as dagster_sqlite_event_log
 from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.sql import get_alembic_config
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import _event_logs_directory
-from dagster._core.storage.sql import get_alembic_config
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
@@ -71,7 +71,7 @@ class KeptConnectionSqliteEventLogStorage(SqliteEventLogStorage):
         return {"base_dir": StringSource}
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
+    def from_config_value(
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
     ) -> KeptConnectionSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)

@@ -16,7 +16,7 @@ import yaml
 from service_gate import require_service
 
 from medallion_assets.lake import Lake
-from medallion_assets.runner import materialize_partition
+from medallion_assets.runner import SourceRunner
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -36,12 +36,16 @@ def instance_from(home: Path, text: str) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def test_the_single_node_example_is_the_shipped_dagster_yaml(tmp_path: Path) -> None:
+def test_the_single_node_example_is_the_shipped_dagster_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))  # the event log's base_dir reads it
     block = doc_config("single-node")
     shipped = (REPO / "deploy" / "dagster.yaml").read_text()
     assert yaml.safe_load(block) == yaml.safe_load(shipped)
     with instance_from(tmp_path / "home", block) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+        assert type(instance.event_log_storage).__name__ == "KeptConnectionSqliteEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         config = instance.get_concurrency_config()
         assert config.pool_config.default_pool_limit == 1
@@ -87,9 +91,10 @@ def test_the_scale_out_example_runs_a_materialization_on_postgres(
 
         lake = Lake.load()
         spec = lake.spec("retail_orders")
-        outcome = materialize_partition(lake, spec, date(2025, 1, 1), ("bronze", "silver"), instance)
-        assert outcome.error is None, outcome.error
-        assert outcome.layers["bronze"].rows > 0
+        day = date(2025, 1, 1)
+        [outcome] = SourceRunner(lake, instance, ("bronze", "silver")).run(spec, day, day, _Quiet())
+        assert outcome.ok, outcome.failed
+        assert outcome.committed["bronze"].rows > 0
         event = instance.get_latest_materialization_event(spec.silver_key)
         assert event is not None and event.asset_materialization.partition == "2025-01-01"
         [record] = instance.get_run_records(dg.RunsFilter(tags={"medallion/source": "retail_orders"}))
@@ -99,3 +104,10 @@ def test_the_scale_out_example_runs_a_materialization_on_postgres(
     with engine.connect() as conn:  # the run really is in PostgreSQL, not in a local file
         assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
     engine.dispose()
+
+
+class _Quiet:
+    """A RunObserver that shows nothing."""
+
+    def __getattr__(self, _name: str):
+        return lambda *args, **kwargs: None
