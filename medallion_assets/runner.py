@@ -28,6 +28,7 @@ from medallion_assets.lake import Lake
 from medallion_assets.plan import day_ranges
 from medallion_assets.specs import SourceSpec
 from medallion_resources import progress
+from medallion_resources.lake.layout import ERRORS_ARTIFACT, LAYERS
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DayOutcome",
     "LayerOutcome",
+    "NullObserver",
+    "PartitionOutcome",
     "RunObserver",
     "SourceRunner",
+    "materialize_partition",
     "user_message",
 ]
 
@@ -90,6 +94,45 @@ class RunObserver(Protocol):
     def day_done(self, spec: SourceSpec, outcome: DayOutcome) -> None: ...
 
 
+class NullObserver:
+    """A :class:`RunObserver` that shows nothing (tests, benchmarks, scripts)."""
+
+    def run_started(self, spec: SourceSpec, days: Sequence[date], layers: Sequence[str], run_id: str) -> None:
+        pass
+
+    def partition_started(self, spec: SourceSpec, layer: str, day: date) -> None:
+        pass
+
+    def rows_written(self, spec: SourceSpec, layer: str, day: date, rows: int, nbytes: int) -> None:
+        pass
+
+    def partition_committed(self, spec: SourceSpec, layer: str, day: date, rows: int, nbytes: int) -> None:
+        pass
+
+    def day_done(self, spec: SourceSpec, outcome: DayOutcome) -> None:
+        pass
+
+
+@dataclass
+class PartitionOutcome:
+    """One source day of :func:`materialize_partition`: the layers committed, the first failure."""
+
+    layers: dict[str, LayerOutcome] = field(default_factory=dict)
+    error: str | None = None
+    failed_layer: str | None = None
+
+
+def materialize_partition(
+    lake: Lake, spec: SourceSpec, run_date: date, layers: Sequence[str], instance: dg.DagsterInstance
+) -> PartitionOutcome:
+    """One day of one source through its job, as ``medallion run --date D`` runs it (tests, benchmarks)."""
+    [day] = SourceRunner(lake, instance, layers).run(spec, run_date, run_date, NullObserver())
+    failed_layer, error = next(iter(day.failed.items()), (None, None))
+    if error is None and day.not_run:
+        failed_layer, error = day.not_run[0], "not run"
+    return PartitionOutcome(dict(day.committed), error, failed_layer)
+
+
 class SourceRunner:
     """Runs sources' days through their ``<source>_job`` on one instance, in this process."""
 
@@ -111,7 +154,8 @@ class SourceRunner:
         return outcomes
 
     def _run_range(self, spec: SourceSpec, days: list[date], observer: RunObserver) -> list[DayOutcome]:
-        tracker = _Tracker(spec, days, self.layers, observer)
+        main = {layer: self.lake.main_artifact(spec, layer) for layer in LAYERS}
+        tracker = _Tracker(spec, days, self.layers, observer, main)
         with progress.listening(tracker):
             result = self._execute(spec, days, self.layers, observer)
             tracker.settle(result, self.layers, self.instance)
@@ -149,9 +193,15 @@ class _Tracker:
     """The days of one range of one source: progress events in, day outcomes out."""
 
     def __init__(
-        self, spec: SourceSpec, days: list[date], layers: tuple[str, ...], observer: RunObserver
+        self,
+        spec: SourceSpec,
+        days: list[date],
+        layers: tuple[str, ...],
+        observer: RunObserver,
+        main_artifacts: Mapping[str, str],
     ) -> None:
         self.spec, self.layers, self.observer = spec, layers, observer
+        self.main_artifacts = main_artifacts
         self.days = {day: DayOutcome(day) for day in days}
         self.datasets = {spec.bronze_path: "bronze", spec.silver_path: "silver"}
         self.started: dict[tuple[str, date], float] = {}
@@ -176,16 +226,16 @@ class _Tracker:
             self.observer.rows_written(self.spec, layer, day, rows, nbytes)
 
     def partition_committed(
-        self, layer: str, dataset: str, run_date: str, rows: int, files: int, nbytes: int
+        self, layer: str, dataset: str, run_date: str, rows: Mapping[str, int], files: int, nbytes: int
     ) -> None:
         day = self._where(layer, dataset, run_date)
         if day is None:
             return
         outcome = self.days[day]
         outcome.seconds += time.monotonic() - self.started.pop((layer, day), time.monotonic())
-        # Rows of every data artifact for now; the materialization's main-artifact count replaces it.
-        outcome.committed[layer] = LayerOutcome(rows=rows, files=files, nbytes=nbytes)
-        self.observer.partition_committed(self.spec, layer, day, rows, nbytes)
+        main = rows.get(self.main_artifacts[layer], 0)  # what dagster/partition_row_count counts
+        outcome.committed[layer] = LayerOutcome(main, files, rows.get(ERRORS_ARTIFACT, 0), nbytes)
+        self.observer.partition_committed(self.spec, layer, day, main, nbytes)
         self._report_if_settled(day)
 
     # --- a run's result ---

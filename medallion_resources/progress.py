@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 __all__ = ["ProgressListener", "committed", "listening", "rows_written", "started"]
@@ -32,7 +32,7 @@ class ProgressListener(Protocol):
     def rows_written(self, layer: str, dataset: str, run_date: str, rows: int, nbytes: int) -> None: ...
 
     def partition_committed(
-        self, layer: str, dataset: str, run_date: str, rows: int, files: int, nbytes: int
+        self, layer: str, dataset: str, run_date: str, rows: Mapping[str, int], files: int, nbytes: int
     ) -> None: ...
 
 
@@ -60,8 +60,10 @@ def rows_written(layer: str, dataset: str, run_date: str, rows: int, nbytes: int
             listener.rows_written(layer, dataset, run_date, rows, nbytes)
 
 
-def committed(layer: str, dataset: str, run_date: str, rows: int, files: int, nbytes: int) -> None:
-    """The partition is committed: ``rows`` of its data artifacts, ``nbytes`` of its files."""
+def committed(
+    layer: str, dataset: str, run_date: str, rows: Mapping[str, int], files: int, nbytes: int
+) -> None:
+    """A committed partition: ``rows`` per artifact (``errors``: quarantined), ``nbytes`` of its files."""
     for listener in tuple(_listeners):
         with _dropping_errors():
             listener.partition_committed(layer, dataset, run_date, rows, files, nbytes)

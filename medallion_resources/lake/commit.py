@@ -196,13 +196,11 @@ class PartitionWriter:
         )
         with self.backend.lock(self.prefix):
             self._commit_locked(manifest, files, metadata_bytes)
+        rows: dict[str, int] = {}
+        for f in files:
+            rows[f.artifact] = rows.get(f.artifact, 0) + f.row_count
         progress.committed(
-            self.layer,
-            self.dataset,
-            self.run_date,
-            manifest.record_count,
-            len(files),
-            sum(f.size_bytes for f in files),
+            self.layer, self.dataset, self.run_date, rows, len(files), sum(f.size_bytes for f in files)
         )
         return Manifest.from_json(manifest.to_json())
 

@@ -16,7 +16,7 @@ import yaml
 from service_gate import require_service
 
 from medallion_assets.lake import Lake
-from medallion_assets.runner import SourceRunner
+from medallion_assets.runner import NullObserver, SourceRunner
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -92,7 +92,7 @@ def test_the_scale_out_example_runs_a_materialization_on_postgres(
         lake = Lake.load()
         spec = lake.spec("retail_orders")
         day = date(2025, 1, 1)
-        [outcome] = SourceRunner(lake, instance, ("bronze", "silver")).run(spec, day, day, _Quiet())
+        [outcome] = SourceRunner(lake, instance, ("bronze", "silver")).run(spec, day, day, NullObserver())
         assert outcome.ok, outcome.failed
         assert outcome.committed["bronze"].rows > 0
         event = instance.get_latest_materialization_event(spec.silver_key)
@@ -104,10 +104,3 @@ def test_the_scale_out_example_runs_a_materialization_on_postgres(
     with engine.connect() as conn:  # the run really is in PostgreSQL, not in a local file
         assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
     engine.dispose()
-
-
-class _Quiet:
-    """A RunObserver that shows nothing."""
-
-    def __getattr__(self, _name: str):
-        return lambda *args, **kwargs: None
