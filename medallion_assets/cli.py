@@ -21,6 +21,7 @@ import click
 from medallion_assets.cli_options import (
     DATE,
     GreedyCommand,
+    MedallionGroup,
     fail,
     handle_errors,
     json_option,
@@ -48,7 +49,7 @@ class CliState:
         return Lake.load(self.config_dir)
 
 
-@click.group()
+@click.group(cls=MedallionGroup)
 @click.option(
     "--version",
     is_flag=True,

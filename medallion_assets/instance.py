@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import dagster as dg
 
-__all__ = ["dagster_home", "get_instance"]
+__all__ = ["dagster_home", "dispose_instance", "get_instance"]
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
 
@@ -30,9 +30,21 @@ def dagster_home() -> Path:
     return home
 
 
+_instances: list[dg.DagsterInstance] = []
+
+
 def get_instance() -> dg.DagsterInstance:
-    """The persistent instance of :func:`dagster_home` (one per process: callers keep and share it)."""
+    """The persistent instance of :func:`dagster_home`; one per process, shared by every caller."""
+    if _instances:
+        return _instances[0]
     from dagster import DagsterInstance
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())
-    return DagsterInstance.get()
+    _instances.append(DagsterInstance.get())
+    return _instances[0]
+
+
+def dispose_instance() -> None:
+    """Close the instance of :func:`get_instance`, if one was made (its storages' connections)."""
+    while _instances:
+        _instances.pop().dispose()
