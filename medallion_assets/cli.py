@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+# Dagster's storage imports alembic, whose error templates (mako) load every pygments lexer when pygments is
+# installed (rich brings it): a tenth of a second per command for HTML error pages nothing here renders.
+sys.modules.setdefault("mako.ext.pygmentplugin", None)  # type: ignore[arg-type]
+
 
 @dataclass
 class CliState:

@@ -89,9 +89,12 @@ class KeptConnectionSqliteEventLogStorage(SqliteEventLogStorage):
                 _touch(self.path_for_shard(shard))
 
     def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
-        """A new run shard: Dagster's tables, WAL and the head stamp, without re-reading the migrations."""
-        if for_index_shard:
-            super()._initdb(engine, for_index_shard=True)
+        """A new shard: Dagster's tables, WAL and the head stamp, without re-reading the migrations."""
+        if for_index_shard:  # as Dagster does, without parsing the migrations to learn the head
+            with engine.connect() as conn:
+                stamped = MigrationContext.configure(conn).get_current_revision() is not None
+            if not stamped:
+                super()._initdb(engine, for_index_shard=True)
             return
         try:
             with engine.connect() as conn:
