@@ -192,16 +192,24 @@ def main() -> None:
         import_dagster = median(
             timed([sys.executable, "-c", "import dagster"], env) for _ in range(args.repeat)
         )
+        # What the run path cannot do without: the libraries it stands on (no medallion code).
+        stack = "import dagster, polars, pyarrow, pydantic, sqlalchemy, alembic, yaml, rich.progress"
+        import_stack = median(timed([sys.executable, "-c", stack], env) for _ in range(args.repeat))
         print(f"uptime: {os.popen('uptime').read().strip()}")
         for verb, seconds in light.items():
             print(
                 f"medallion {verb:10} {seconds:6.2f} s" + ("   (target <= 0.5 s)" if verb == "--help" else "")
             )
         print(f'python -c "import dagster" {import_dagster:6.2f} s')
+        print(f"python -c 'import dagster, polars, pyarrow, pydantic, sqlalchemy, ...' {import_stack:6.2f} s")
 
         day = START.isoformat()
         variants = [("kept", False)] + ([("stock", True)] if args.stock_too else [])
-        results: dict[str, object] = {"light": light, "import_dagster": import_dagster}
+        results: dict[str, object] = {
+            "light": light,
+            "import_dagster": import_dagster,
+            "import_stack": import_stack,
+        }
         for label, stock in variants:
             one = [
                 measure_run(root, env, ["run", "--date", day, "--select", "small"], stock=stock, tag=label)
