@@ -15,13 +15,15 @@ life of the storage; each write is still its own committed transaction, so nothi
   connection commits land in the ``-wal`` file, so each run-shard write also touches the ``.db`` file's
   modification time: the webserver's live run view updates as before.
 
-Configured in ``dagster.yaml`` (``deploy/dagster.yaml`` does it)::
+``medallion`` (``medallion_assets.instance.get_instance``) sets it as an instance override when the home's
+``dagster.yaml`` leaves storage to the SQLite default; ``base_dir`` is the ``DAGSTER_HOME`` (the shards go to
+``<base_dir>/history/runs/``, where Dagster's default puts them). In a ``dagster.yaml``::
 
     event_log_storage:
       module: medallion_resources.sqlite_event_log
       class: KeptConnectionSqliteEventLogStorage
       config:
-        base_dir: {env: DAGSTER_HOME}   # the DAGSTER_HOME; the shards go to <base_dir>/history/runs/
+        base_dir: /absolute/path/of/the/dagster_home
 
 At most ``MAX_RUN_SHARDS`` run shards stay open (least recently used closed first); ``dispose`` closes all.
 """

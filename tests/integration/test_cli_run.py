@@ -13,6 +13,7 @@ import pty
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -127,25 +128,33 @@ def test_progress_within_a_partition_when_not_a_terminal(lake_env: dict[str, str
 
 def test_live_bars_on_a_terminal(lake_env: dict[str, str]) -> None:
     leader, follower = pty.openpty()
-    done = subprocess.run(
+    child = subprocess.Popen(
         [MEDALLION, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "retail_orders"],
         env={**os.environ, **lake_env, "COLUMNS": "160", "TERM": "xterm"},
         stdout=subprocess.PIPE,
         stderr=follower,
         text=True,
-        timeout=600,
     )
     os.close(follower)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read while the command runs: a full terminal buffer would block it
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    stdout, _ = child.communicate(timeout=600)
+    reader.join(timeout=30)
     os.close(leader)
+    done = subprocess.CompletedProcess(child.args, child.returncode, stdout, "")
+    screen = b"".join(chunks)
     text = screen.decode(errors="replace")
     assert done.returncode == 0, text
     assert "retail_orders bronze" in text and "retail_orders silver" in text  # a bar per source and layer

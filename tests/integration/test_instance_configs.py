@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import yaml
 from service_gate import require_service
 
+from medallion_assets.instance import storage_overrides
 from medallion_assets.lake import Lake
 from medallion_assets.runner import NullObserver, SourceRunner
 
@@ -36,16 +37,12 @@ def instance_from(home: Path, text: str) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def test_the_single_node_example_is_the_shipped_dagster_yaml(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))  # the event log's base_dir reads it
+def test_the_single_node_example_is_the_shipped_dagster_yaml(tmp_path: Path) -> None:
     block = doc_config("single-node")
     shipped = (REPO / "deploy" / "dagster.yaml").read_text()
     assert yaml.safe_load(block) == yaml.safe_load(shipped)
     with instance_from(tmp_path / "home", block) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
-        assert type(instance.event_log_storage).__name__ == "KeptConnectionSqliteEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         config = instance.get_concurrency_config()
         assert config.pool_config.default_pool_limit == 1
@@ -88,6 +85,8 @@ def test_the_scale_out_example_runs_a_materialization_on_postgres(
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert type(instance.run_launcher).__name__ == "DockerRunLauncher"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        # The CLI keeps configured storage as it is (its kept-connection event log is for SQLite only).
+        assert storage_overrides(tmp_path / "home") == {}
 
         lake = Lake.load()
         spec = lake.spec("retail_orders")

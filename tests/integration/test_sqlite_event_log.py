@@ -1,9 +1,10 @@
-"""The event log storage of the shipped ``dagster.yaml`` on a real instance: one SQLite connection per run
-(Dagster's own opens one per event), and a home it writes stays Dagster's, read live by the stock storage
-(what ``dagster dev`` does when it shows a run the CLI is executing)."""
+"""The event log of the CLI's instance (``get_instance`` on a home with the shipped ``dagster.yaml``): one
+SQLite connection per run (Dagster's own opens one per event), and a home it writes stays Dagster's, read live
+by the stock storage (what ``dagster dev`` does when it shows a run the CLI is executing)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -16,6 +17,7 @@ from dagster._core.instance.ref import InstanceRef
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from medallion_assets.instance import dispose_instance, get_instance
 from medallion_resources.sqlite_event_log import KeptConnectionSqliteEventLogStorage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,9 +32,14 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def shipped(home: Path, monkeypatch: pytest.MonkeyPatch) -> dg.DagsterInstance:
+@contextlib.contextmanager
+def shipped(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    """The CLI's instance of ``home`` (what ``medallion run`` uses)."""
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    return dg.DagsterInstance.from_config(str(home))
+    try:
+        yield get_instance()
+    finally:
+        dispose_instance()
 
 
 def stock(home: Path, tmp_path: Path) -> dg.DagsterInstance:
