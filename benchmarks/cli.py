@@ -13,8 +13,8 @@ Targets (issue 15), each a ratio within this one run:
 Step times come from the run's event log (``STEP_START`` to ``STEP_SUCCESS``/``STEP_FAILURE`` of every step:
 Bronze, Silver, the Silver inputs check). The breakdown splits a command's wall time into the process before
 the first run event (interpreter, imports, config, instance, definitions), the Dagster run outside its steps
-and the steps. The single-day run is measured with the shipped event log storage and with Dagster's stock
-one (``--stock-too``) to show what the kept connection saves. Prints medians of ``--repeat`` runs.
+and the steps. The single-day run is measured with the CLI's kept-connection event log and with Dagster's
+stock one (``--stock-too``) to show what the kept connection saves. Prints medians of ``--repeat`` runs.
 """
 
 from __future__ import annotations
@@ -144,8 +144,11 @@ def fresh_home(root: Path, name: str, stock: bool) -> Path:
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
     text = (REPO / "deploy" / "dagster.yaml").read_text()
-    if stock:
-        text = text.split("\nevent_log_storage:")[0].rsplit("\n# Dagster's SQLite event log", 1)[0] + "\n"
+    if stock:  # Dagster's own class named explicitly: the CLI then keeps it (medallion_assets.instance)
+        text += (
+            "\nevent_log_storage:\n  module: dagster._core.storage.event_log\n"
+            f"  class: SqliteEventLogStorage\n  config:\n    base_dir: {home / 'history' / 'runs'}\n"
+        )
     (home / "dagster.yaml").write_text(text)
     return home
 
