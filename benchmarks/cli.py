@@ -213,11 +213,12 @@ def main() -> None:
             "import_dagster": import_dagster,
             "import_stack": import_stack,
         }
-        for label, stock in variants:
-            one = [
-                measure_run(root, env, ["run", "--date", day, "--select", "small"], stock=stock, tag=label)
-                for _ in range(args.repeat)
-            ]
+        measured: dict[str, list[dict[str, float]]] = {label: [] for label, _ in variants}
+        for n in range(args.repeat):  # the variants alternate, so a load change hits both alike
+            for label, stock in variants if n % 2 == 0 else variants[::-1]:
+                command = ["run", "--date", day, "--select", "small"]
+                measured[label].append(measure_run(root, env, command, stock=stock, tag=label))
+        for label, one in measured.items():
             wall, steps = median(r["wall"] for r in one), median(r["steps"] for r in one)
             ratio = median(r["wall"] / (import_dagster + r["steps"]) for r in one)
             print(
