@@ -54,18 +54,28 @@ def get_instance() -> dg.DagsterInstance:
 
 
 def storage_overrides(home: Path) -> dict[str, Any]:
-    """The kept-connection event log, when the home's dagster.yaml leaves storage to the SQLite default."""
+    """What the CLI's instance changes of Dagster's defaults, where the home's dagster.yaml keeps them.
+
+    Storage left to the SQLite default: the kept-connection event log (one connection per run, not per
+    event). ``compute_logs`` left to the local default: the same files without the terminal mirror (four
+    processes per run; the CLI's display owns the terminal).
+    """
     path = home / "dagster.yaml"
     config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    if any(key in config for key in STORAGE_KEYS):
-        return {}
-    return {
-        "event_log_storage": {
+    overrides: dict[str, Any] = {}
+    if not any(key in config for key in STORAGE_KEYS):
+        overrides["event_log_storage"] = {
             "module": "medallion_resources.sqlite_event_log",
             "class": "KeptConnectionSqliteEventLogStorage",
             "config": {"base_dir": str(home)},
         }
-    }
+    if "compute_logs" not in config:
+        overrides["compute_logs"] = {
+            "module": "medallion_resources.compute_logs",
+            "class": "FileOnlyComputeLogManager",
+            "config": {"base_dir": str(home / "storage")},  # where Dagster's default writes them
+        }
+    return overrides
 
 
 def dispose_instance() -> None:

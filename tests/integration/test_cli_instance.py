@@ -1,6 +1,9 @@
-"""The event log of the CLI's instance (``get_instance`` on a home with the shipped ``dagster.yaml``): one
-SQLite connection per run (Dagster's own opens one per event), and a home it writes stays Dagster's, read live
-by the stock storage (what ``dagster dev`` does when it shows a run the CLI is executing)."""
+"""The CLI's instance (``get_instance`` on a home with the shipped ``dagster.yaml``).
+
+Its event log: one SQLite connection per run (Dagster's own opens one per event), and a home it writes stays
+Dagster's, read live by the stock storage (what ``dagster dev`` does when it shows a run the CLI is
+executing). Its compute logs: a run's stdout in the files the UI reads, with no terminal mirror.
+"""
 
 from __future__ import annotations
 
@@ -130,3 +133,28 @@ def test_a_stock_reader_watching_a_run_sees_each_event_as_it_is_written(
         assert arrived.wait(timeout=20), received
         assert received == [f"event {n}" for n in range(5)]
         reader.end_watch_event_logs(run_id, on_event)
+
+
+def test_a_runs_stdout_is_captured_for_the_ui_without_a_mirror(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @dg.asset
+    def talks() -> None:
+        print("hello from the step")
+
+    job = dg.Definitions(assets=[talks], jobs=[dg.define_asset_job("talk")]).resolve_job_def("talk")
+    with shipped(home, monkeypatch) as instance:
+        assert type(instance.compute_log_manager).__name__ == "FileOnlyComputeLogManager"
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        [captured] = [
+            e.logs_captured_data for e in result.all_events if e.event_type_value == "LOGS_CAPTURED"
+        ]
+        manager = instance.compute_log_manager
+        log_key = manager.build_log_key_for_run(result.run_id, captured.file_key)
+        assert manager.is_capture_complete(log_key)
+        data = manager.get_log_data(log_key)
+        assert data.stdout is not None and b"hello from the step" in data.stdout
+    # Dagster's own reader of the same home (the UI) finds it where its default manager puts it.
+    with stock(home, tmp_path) as reader:
+        assert b"hello from the step" in (reader.compute_log_manager.get_log_data(log_key).stdout or b"")
