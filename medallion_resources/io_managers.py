@@ -22,18 +22,21 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
+import polars as pl
 import pyarrow as pa
 
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.layout import ERRORS_ARTIFACT, partition_folder
-from medallion_resources.lake.manifest import Manifest, ManifestFile
+from medallion_resources.lake.manifest import DATA, DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
 from medallion_resources.lake.read import CommittedPartition, read_committed
+from medallion_resources.lake.schema import widen_schema
 from medallion_resources.storage.base import StorageBackend
 
 __all__ = [
     "BOUNDARY_HASHES_KEY",
+    "ArtifactDelta",
     "BronzeIOManager",
     "BronzeInput",
     "CommittedRange",
@@ -52,15 +55,37 @@ BOUNDARY_HASHES_KEY = "boundary_hashes"
 
 
 @dataclass(frozen=True)
+class ArtifactDelta:
+    """How an artifact of a shared (merge-on-read) partition is made from the partition before it.
+
+    The artifact lists ``carried`` (files of earlier partitions, data and deletes, paths relative to the
+    dataset root) by reference, adds the rows its stream writes, and a deletes file with ``deletes``
+    (``path``, ``pos``: the carried rows it no longer holds). ``schema`` is the carried rows' schema.
+    """
+
+    carried: tuple[ManifestFile, ...]
+    deletes: pl.DataFrame
+    schema: pa.Schema | None = None
+
+
+@dataclass(frozen=True)
 class WrittenArtifact:
-    """What was written for one artifact: its part files and the widened schema of its rows."""
+    """What was written for one artifact: its files and the widened schema of its rows.
+
+    ``files`` are the files this commit wrote, ``carried`` those it lists by reference; ``row_count`` is
+    the artifact's live rows (data rows less deleted ones).
+    """
 
     files: tuple[ManifestFile, ...]
     schema: pa.Schema | None
+    carried: tuple[ManifestFile, ...] = ()
 
     @property
     def row_count(self) -> int:
-        return sum(f.row_count for f in self.files)
+        rows = 0
+        for f in (*self.carried, *self.files):
+            rows += -f.row_count if f.kind == DELETES else f.row_count
+        return rows
 
     def schema_json(self) -> list[dict[str, str]]:
         return [{"name": f.name, "type": str(f.type)} for f in self.schema] if self.schema else []
@@ -78,6 +103,14 @@ class PartitionOutput:
     dagster_metadata: dict[str, Any] = field(default_factory=dict)
     # The artifact ``dagster/partition_row_count`` counts (a Silver model's first); None: the first one.
     main_artifact: str | None = None
+    # Shared (merge-on-read) partition, manifest version 2: paths relative to the dataset root.
+    shared: bool = False
+    # Artifacts written by key (their key columns): readers put their live rows in key order.
+    keyed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Artifacts made from the partition before (the others are written whole).
+    deltas: Mapping[str, ArtifactDelta] = field(default_factory=dict)
+    # Keyed artifacts written whole but not in key order (a compaction): readers sort them too.
+    unsorted: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -148,12 +181,26 @@ class LakeIOManager(dg.IOManager):
             run_date=run_date,
             run_id=run_id,
             output=obj.output,
+            shared=obj.shared,
         )
         try:
             written: dict[str, WrittenArtifact] = {}
             for artifact, stream in obj.artifacts.items():
-                files = writer.write_artifact(artifact, stream)  # errors land under _errors/
-                written[artifact] = WrittenArtifact(tuple(files), writer.schemas[artifact])
+                delta = obj.deltas.get(artifact)
+                files = []
+                if delta is not None:
+                    writer.reference(delta.carried)
+                    files += writer.write_deletes(artifact, delta.deletes)
+                files += writer.write_artifact(artifact, stream)  # errors land under _errors/
+                if artifact in obj.keyed:
+                    writer.set_keyed(
+                        artifact, obj.keyed[artifact], sorted_=delta is None and artifact not in obj.unsorted
+                    )
+                schema = writer.schemas.get(artifact)
+                if delta is not None and delta.schema is not None:
+                    schema = delta.schema if schema is None else widen_schema(delta.schema, schema)
+                carried = delta.carried if delta is not None else ()
+                written[artifact] = WrittenArtifact(tuple(files), schema, carried)
             metadata = obj.build_metadata(written)
             # Every artifact's schema, so an artifact without rows still reads back typed.
             metadata.setdefault(
@@ -172,6 +219,10 @@ class LakeIOManager(dg.IOManager):
         }
 
     def _dagster_metadata(self, prefix: str, manifest: Manifest, metadata: dict[str, Any]) -> dict[str, Any]:
+        # The files this commit wrote; the ones a Silver partition shares with earlier days are counted
+        # (their checksums are in the manifest, and in the metadata of the day that wrote them).
+        folder = prefix.rpartition("/")[2] + "/"
+        own = [f for f in manifest.files if not manifest.shared or f.path.startswith(folder)]
         files = [
             {
                 "path": f.path,
@@ -180,13 +231,16 @@ class LakeIOManager(dg.IOManager):
                 "size_bytes": f.size_bytes,
                 "row_count": f.row_count,
             }
-            for f in manifest.files
+            | ({"kind": f.kind} if f.kind != DATA else {})
+            for f in own
         ]
         result: dict[str, Any] = {
             "dagster/uri": dg.MetadataValue.path(self.backend.uri(prefix)),
             "files": dg.MetadataValue.json(files),
-            "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in manifest.files}),
+            "sha256": dg.MetadataValue.json({f.path: f.sha256 for f in own}),
             "bytes": sum(f.size_bytes for f in manifest.files),
+            "bytes_written": sum(f.size_bytes for f in own),
+            "shared_files": len(manifest.files) - len(own),
             "manifest_sha256": manifest.sha256,
             "attempt": manifest.attempt,
         }
@@ -207,11 +261,8 @@ class LakeIOManager(dg.IOManager):
 
 
 def artifact_row_counts(manifest: Manifest) -> dict[str, int]:
-    """Rows per artifact of a committed partition (``errors`` holds the quarantined rows)."""
-    counts: dict[str, int] = {}
-    for f in manifest.files:
-        counts[f.artifact] = counts.get(f.artifact, 0) + f.row_count
-    return counts
+    """Live rows per artifact of a committed partition (``errors`` holds the quarantined rows)."""
+    return {artifact: manifest.live_rows(artifact) for artifact in manifest.artifacts()}
 
 
 def _row_count_metadata(counts: Mapping[str, int], main: str) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 The body resolves the partition(s) and inputs, then either computes one day and hands its output to the
 Silver IO manager (which commits it and sets the DataVersion), or, in a range run (``BackfillPolicy``),
-folds the model over the days with the state in memory and commits each day itself through
+runs the days in order (each reading the day just committed) and commits each day itself through
 :func:`medallion_assets.assets.backfill.commit_range`, so each day has its own manifest, ``_metadata.json``,
 materialization metadata and check results, and a failing day fails only itself and the days after it.
 The state of the day before a range is read from the Silver IO manager resource (the self-dependency input
@@ -16,14 +16,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
-import polars as pl
 from dagster import AssetExecutionContext
 
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
 from medallion_assets.assets.silver_checks import CheckOutcome, manifest_outcome, silver_check_specs
 from medallion_assets.errors import SilverCheckError
 from medallion_assets.silver.base import SilverModel
-from medallion_assets.silver.pipeline import SilverDay, initial_state, silver_day
+from medallion_assets.silver.pipeline import Prior, SilverDay, initial_state, next_prior, silver_day
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SILVER_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
@@ -109,7 +108,7 @@ def _run(
     if len(keys) > 1:  # the self-dependency input carries one partition only
         previous = io.committed(spec.silver_path, run_date - timedelta(days=1))
 
-    def state_before() -> tuple[dict[str, pl.DataFrame] | None, str | None, dict | None]:
+    def state_before() -> Prior:
         return initial_state(
             spec,
             model,
@@ -126,7 +125,7 @@ def _run(
         yield from _range(spec, model, context, io, bronze, state_before)
 
 
-StateBefore = Callable[[], tuple[dict[str, pl.DataFrame] | None, str | None, dict | None]]
+StateBefore = Callable[[], Prior]
 
 
 def _one_partition(
@@ -150,7 +149,7 @@ def _one_partition(
         blocked = _blocked(spec, key, day.blocking_failures)
         raise root_cause_failure(blocked) from blocked
     yield dg.Output(day.output)
-    for outcome in [_verified(io, spec, key), *day.checks]:
+    for outcome in [_verified(io.committed(spec.silver_path, key)), *day.checks]:
         yield outcome.result()
 
 
@@ -162,22 +161,22 @@ def _range(
     bronze: BronzeInput,
     state_before: StateBefore,
 ) -> Iterator[Any]:
-    """The days in order, the state carried in memory, each day committed and reported on its own."""
-    state, label, schema, started = None, None, None, False
+    """The days in order, each from the day just committed, each committed and reported on its own."""
+    prior: Prior | None = None
 
     def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:
-        nonlocal state, label, schema, started
-        if not started:  # in the first day, so that its failure is reported like any other day's
-            state, label, schema = state_before()
-            started = True
-        day = _day(spec, model, context, bronze.for_date(key).current(), key, (state, label, schema))
+        nonlocal prior
+        if prior is None:  # in the first day, so that its failure is reported like any other day's
+            prior = state_before()
+        day = _day(spec, model, context, bronze.for_date(key).current(), key, prior)
         for outcome in day.checks:
             yield outcome.evaluation(spec.silver_key, key)
         if day.blocking_failures:
             raise _blocked(spec, key, day.blocking_failures)
         _, metadata = io.write_partition(spec.silver_path, key, day.output, context.run.run_id)
-        yield _verified(io, spec, key).evaluation(spec.silver_key, key)
-        state, schema, label = day.state, day.schema, key
+        committed = io.committed(spec.silver_path, key)
+        yield _verified(committed).evaluation(spec.silver_key, key)
+        prior = next_prior(model, day, committed, key)
         return metadata
 
     # A stateful model builds day D+1 on day D: after a failing day the rest of the range is not run.
@@ -203,24 +202,20 @@ def _day(
     context: AssetExecutionContext,
     current: CommittedPartition,
     key: str,
-    before: tuple[dict[str, pl.DataFrame] | None, str | None, dict | None],
+    prior: Prior,
 ) -> SilverDay:
-    """Silver of partition ``key`` from the state before it (state, its label, its schema)."""
-    state, label, schema = before
+    """Silver of partition ``key`` from the state before it."""
     return silver_day(
-        spec,
-        model,
-        state,
-        current,
-        run_date=date.fromisoformat(key),
-        previous_state=label,
-        previous_schema=schema,
-        run_id=context.run.run_id,
+        spec, model, prior, current, run_date=date.fromisoformat(key), run_id=context.run.run_id
     )
 
 
-def _verified(io: SilverIOManager, spec: SourceSpec, key: str) -> CheckOutcome:
-    """``manifest_verified``: the committed partition re-read and re-hashed after the commit."""
-    part = io.committed(spec.silver_path, key)
-    problems = verify_partition(part) if part is not None else ["the partition is not committed"]
+def _verified(part: CommittedPartition | None) -> CheckOutcome:
+    """``manifest_verified``: the committed partition re-read after the commit: the files the day wrote
+    re-hashed, the shared ones (hashed by the day as it read them) checked in place with their size."""
+    problems = (
+        verify_partition(part, own_files_only=True)
+        if part is not None
+        else ["the partition is not committed"]
+    )
     return manifest_outcome(problems, len(part.manifest.files) if part is not None else 0)

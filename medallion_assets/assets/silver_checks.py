@@ -8,7 +8,9 @@ a failing *blocking* check fails the step, so the previous commit stays in place
 check                     blocking  passes when
 ========================  ========  =====================================================================
 manifest_verified         yes       every file of the committed Silver partition matches its manifest
-                                    sha256 (re-read after the commit; Bronze D and Silver D-1 are verified
+                                    sha256 (re-read after the commit: the files the day wrote re-hashed,
+                                    the files it shares with D-1 in place with their size, hashed when the
+                                    day read them; Bronze D and Silver D-1 are verified
                                     when they are loaded)
 primary_key_unique        yes       the keys of ``current`` (``snapshot`` / ``events``) are unique
 no_null_keys              yes       no primary-key value is null in the main artifact
@@ -38,7 +40,7 @@ import dagster as dg
 import polars as pl
 
 from medallion_assets.config.models import ErrorHandlingConfig
-from medallion_assets.silver.chain import CLOSED_BY_DELETE, EFFECTIVE_FROM, EFFECTIVE_TO
+from medallion_assets.silver.chain import CLOSED_BY_DELETE, EFFECTIVE_FROM, EFFECTIVE_TO, same_key
 from medallion_assets.silver.registry import silver_model_class
 from medallion_assets.specs import SourceSpec
 
@@ -188,8 +190,10 @@ def _no_null_keys(frame: pl.DataFrame | None, keys: list[str]) -> CheckOutcome:
 def _windows(history: pl.DataFrame | None, keys: list[str]) -> CheckOutcome:
     if history is None or not history.height:
         return _outcome("scd2_windows", True, "no history rows", bad_windows=0, keys_with_open_versions=0)
-    nxt = pl.col(EFFECTIVE_FROM).shift(-1).over(keys)
-    frame = history.with_columns(nxt.alias("__next"))
+    # Plain shifts on the key-sorted rows with a "same key as the next row" mask, not per-key windows.
+    frame = history.sort(keys, maintain_order=True, nulls_last=False)
+    same_next = same_key(keys).shift(-1).fill_null(False)
+    frame = frame.with_columns(pl.when(same_next).then(pl.col(EFFECTIVE_FROM).shift(-1)).alias("__next"))
     inverted = frame.filter(pl.col(EFFECTIVE_TO) < pl.col(EFFECTIVE_FROM)).height
     # After a hard delete the key has no version until it comes back: a gap, never an overlap.
     closed = (

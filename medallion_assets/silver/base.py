@@ -86,6 +86,20 @@ class SilverModel(ABC):
     # The counters of SilverResult.stats() that, with the quarantined rows, add up to the rows read from
     # Bronze: the blocking ``reconciliation`` check holds the model to it.
     reconciled: ClassVar[tuple[str, ...]] = ("inserted", "duplicates_dropped")
+    # Every artifact is state *by key* (``primary_keys``): applying the model to the state of some keys
+    # only gives exactly those keys' rows of what the whole state would give, and leaves every other key's
+    # rows as they were. The pipeline then reads from Silver D-1 only the keys a day touches and writes
+    # only the keys whose rows changed (merge-on-read, docs/architecture.md). Artifacts are sorted by key.
+    keyed_state: ClassVar[bool] = False
+    # Artifacts whose rows per key are a function of another artifact's rows of that key (``current`` of
+    # ``history``): the model does not read them, and a key whose source rows did not change did not
+    # change there either, so the day reads only their key columns (keyed_state models).
+    derived: ClassVar[Mapping[str, str]] = {}
+
+    def touches_absent_keys(self, ctx: SilverContext) -> bool:
+        """Whether day ``ctx`` also touches the live keys of Silver D-1 that Bronze D lacks (full-load
+        deletes). Live keys are those of ``current`` whose ``_deleted`` is not true."""
+        return False
 
     def __init__(self, config: SilverConfig) -> None:
         self.config = config

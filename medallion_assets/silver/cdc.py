@@ -95,12 +95,14 @@ class Cdc(SilverModel):
     requires = frozenset({"primary_keys", "order_column", "cdc"})
     options = frozenset({"delete_mode", "cdc", "scd2"})
     reconciled = ("versions_added", "deletes_applied", "duplicates_dropped")
+    keyed_state = True
 
     def __init__(self, config: SilverConfig) -> None:
         super().__init__(config)
         keep = config.cdc is not None and config.cdc.keep_history
         chosen = ("history", "current", ABSORBED) if keep else ("current", TAIL, ABSORBED)
         self.artifacts = chosen  # type: ignore[misc,assignment]
+        self.derived = {"current": chosen[0] if keep else TAIL}  # type: ignore[misc]
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext
@@ -142,7 +144,7 @@ class Cdc(SilverModel):
         keep = cdc.keep_history
         chain_artifact = "history" if keep else TAIL
         previous = (state or {}).get(chain_artifact)
-        touched = events.select(keys).unique()
+        touched = events.select(keys).unique() if state else events.select(keys).clear()
         prior = touched_prior(state, chain_artifact, keys, order, touched, full=False, incoming=incoming)
         chains = rebuild_chains(
             prior,

@@ -1,16 +1,25 @@
 """The Silver pipeline of one day: Silver D = model(Silver D-1, prepared Bronze D), or a rebuild (DESIGN §6).
 
 Plain Python over committed partitions and in-memory state, so the same code serves a one-partition run, a
-range run (a backfill: the days in order, the state carried in memory; :mod:`medallion_assets.assets.silver`
+range run (a backfill: the days in order, each from the day before; :mod:`medallion_assets.assets.silver`
 is the Dagster wiring of both) and tests:
 
-- :func:`initial_state`: the state before a day: Silver D-1 as committed, or a fold of the model over
-  every committed Bronze partition before it (failing, naming the days, when one is missing);
+- :func:`initial_state`: the state before a day (a :class:`Prior`): Silver D-1 as committed, or a fold of
+  the model over every committed Bronze partition before it (failing, naming the days, when one is
+  missing);
 - :func:`silver_day`: prepare Bronze D, apply the model, enforce the quarantine thresholds, evaluate the
   pre-commit checks, and describe what to write (a ``PartitionOutput``) and the state for the next day.
+
+A model with ``keyed_state`` on a committed Silver D-1 costs the day's changes, not the table: only the
+rows of the keys Bronze D touches (and, for full-load deletes, the live keys it lacks, found from the key
+columns of ``current``) are read from D-1, verified; the model runs on them; Silver D lists D-1's files by
+reference and writes only the keys whose rows changed plus a deletes file of their D-1 rows
+(:mod:`medallion_assets.silver.delta`), or folds an artifact into new base files once its dead rows pass
+``COMPACT_DEAD_RATIO`` (docs/architecture.md, "Merge-on-read"). Pre-commit checks then see the rows of
+the touched keys: the rows carried over were checked when they were written.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,18 +27,39 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 
 from medallion_assets.assets.silver_checks import CheckOutcome, evaluate_checks
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel
 from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO
+from medallion_assets.silver.delta import KeyDiff, derived_diff, key_diff, needs_compaction, without_row_ids
+from medallion_assets.silver.keys import DELETED, require_columns
 from medallion_assets.silver.prepare import enforce_thresholds, prepare
 from medallion_assets.specs import SourceSpec
-from medallion_resources.io_managers import BronzeInput, PartitionOutput, WrittenArtifact
+from medallion_resources.io_managers import ArtifactDelta, BronzeInput, PartitionOutput, WrittenArtifact
 from medallion_resources.lake.layout import ERRORS_ARTIFACT
-from medallion_resources.lake.read import CommittedPartition, artifact_schema, read_artifact
+from medallion_resources.lake.read import (
+    CommittedPartition,
+    artifact_schema,
+    iter_artifact_frames,
+    read_artifact,
+    read_key_columns,
+    read_touched,
+)
 
-__all__ = ["SilverDay", "initial_state", "silver_day"]
+__all__ = ["Prior", "SilverDay", "initial_state", "next_prior", "silver_day"]
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The state before a day: Silver D-1 as committed (read by key when the day runs, for a model with
+    ``keyed_state``), or frames in memory (a rebuild from Bronze; other stateful models), or nothing."""
+
+    part: CommittedPartition | None = None
+    frames: dict[str, pl.DataFrame] | None = None
+    label: str | None = None  # ``previous_state`` in the metadata: the load date read, or a rebuild
+    schema: dict[str, pl.DataType] | None = None  # of the main artifact, for the drift check
 
 
 @dataclass
@@ -37,7 +67,7 @@ class SilverDay:
     """One computed Silver partition: what to write, the state for the next day, the check outcomes."""
 
     output: PartitionOutput
-    state: dict[str, pl.DataFrame] | None
+    state: dict[str, pl.DataFrame] | None  # for the next day of a range run (models without keyed_state)
     schema: dict[str, pl.DataType] | None  # of the main artifact, for the next day's drift check
     checks: list[CheckOutcome]
 
@@ -55,8 +85,8 @@ def initial_state(
     run_date: date,
     is_first_partition: bool,
     log: Any = None,
-) -> tuple[dict[str, pl.DataFrame] | None, str | None, dict[str, pl.DataType] | None]:
-    """The state before ``run_date`` (Silver D-1, or rebuilt from Bronze), its label and its schema."""
+) -> Prior:
+    """The state before ``run_date``: Silver D-1, or rebuilt from Bronze."""
     main = model.artifacts[0]
     schema = None
     if previous is not None:
@@ -64,36 +94,60 @@ def initial_state(
         if recorded is not None:
             schema = dict(pl.DataFrame(pl.from_arrow(recorded.empty_table())).schema)
     if not model.stateful:
-        return None, None, schema
+        return Prior(schema=schema)
     if previous is not None:
-        state = _non_empty({a: read_artifact(previous, a) for a in model.artifacts})
-        return state, previous.manifest.run_date, schema
+        label = previous.manifest.run_date
+        if model.keyed_state:
+            return Prior(part=previous, label=label, schema=schema)  # read by key when the day runs
+        return Prior(
+            frames=_non_empty({a: read_artifact(previous, a) for a in model.artifacts}),
+            label=label,
+            schema=schema,
+        )
     if is_first_partition:
-        return None, None, None
+        return Prior()
     if log is not None:
         log.info(
             f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: rebuilding from Bronze"
         )
-    return _rebuild_state(spec, model, bronze, run_date), "rebuilt_from_bronze", None
+    return Prior(frames=_rebuild_state(spec, model, bronze, run_date), label="rebuilt_from_bronze")
+
+
+def next_prior(model: SilverModel, day: SilverDay, committed: CommittedPartition | None, key: str) -> Prior:
+    """The state a range run carries to the day after ``key``: the partition just committed (read by key
+    again), or the frames in memory for a model without keyed state."""
+    if model.keyed_state:
+        return Prior(part=committed, label=key, schema=day.schema)
+    return Prior(frames=day.state, label=key, schema=day.schema)
 
 
 def silver_day(
     spec: SourceSpec,
     model: SilverModel,
-    state: dict[str, pl.DataFrame] | None,
+    prior: Prior,
     current: CommittedPartition,
     *,
     run_date: date,
-    previous_state: str | None,
-    previous_schema: Mapping[str, pl.DataType] | None,
     run_id: str,
 ) -> SilverDay:
     """Silver for ``run_date`` from the state before it and the committed Bronze partition of the day."""
     started_at = datetime.now(UTC)
     silver_cfg = spec.entry.silver
+    previous_state, previous_schema = prior.label, prior.schema
     raw = read_artifact(current, "data")
     prepared = prepare(raw, silver_cfg, dataset=spec.name)
-    result = model.apply(state, prepared.clean, _context(spec, run_date))
+    ctx = _context(spec, run_date)
+    by_key = model.keyed_state and prior.part is not None
+    old: dict[str, pl.DataFrame | None] = {}
+    if by_key:
+        assert prior.part is not None
+        old = _touched(model, prior.part, prepared.clean, ctx)
+        state: Mapping[str, pl.DataFrame] | None = {
+            a: without_row_ids(f) for a, f in old.items() if f is not None and a not in model.derived
+        }
+    else:
+        state = prior.frames
+    result = model.apply(state, prepared.clean, ctx)
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
     error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
     quarantined = error_frame.height if error_frame is not None else 0
@@ -105,7 +159,12 @@ def silver_day(
         raw.height, quarantined, silver_cfg.error_handling, dataset=spec.name, reason_counts=reasons
     )
 
-    artifacts: dict[str, list[pl.DataFrame]] = {name: [frame] for name, frame in result.artifacts.items()}
+    artifacts: dict[str, Any] = {name: [frame] for name, frame in result.artifacts.items()}
+    deltas: dict[str, ArtifactDelta] = {}
+    if by_key:
+        assert prior.part is not None
+        artifacts, deltas = _deltas(model, prior.part, old, result.artifacts)
+    compacted = frozenset(a for a in result.artifacts if by_key and a not in deltas)
     if error_frame is not None:
         artifacts[ERRORS_ARTIFACT] = [error_frame]
     main_artifact = model.artifacts[0]
@@ -153,10 +212,98 @@ def silver_day(
         output=spec.silver_output,
         dagster_metadata={"dagster/column_lineage": lineage} if lineage else {},
         main_artifact=main_artifact,
+        shared=True,
+        keyed={a: tuple(silver_cfg.primary_keys) for a in model.artifacts} if model.keyed_state else {},
+        deltas=deltas,
+        unsorted=compacted,
     )
-    next_state = _non_empty(result.artifacts) if model.stateful else None
+    next_state = _non_empty(result.artifacts) if model.stateful and not model.keyed_state else None
     schema = dict(main.schema) if main is not None else None
     return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
+
+
+def _touched(
+    model: SilverModel, part: CommittedPartition, incoming: pl.DataFrame, ctx: SilverContext
+) -> dict[str, pl.DataFrame | None]:
+    """The rows of Silver D-1 (with row ids) of the keys the day touches, per artifact.
+
+    Touched: the keys of Bronze D and, when the model deletes absent keys, the live keys of ``current``
+    (``_deleted`` not true) that Bronze D lacks, found from the key columns alone. An artifact that D-1
+    did not write (or wrote without rows) is an empty frame of its recorded schema, or None.
+    """
+    keys = list(model.config.primary_keys)
+    require_columns(incoming, keys, what="silver.primary_keys")
+    touched = _cast_like(incoming.select(keys).unique(), part, model.artifacts[0])
+    if model.touches_absent_keys(ctx):
+        schema = artifact_schema(part, "current")
+        flag = [DELETED] if schema is not None and DELETED in schema.names else []
+        live = read_key_columns(part, "current", [*keys, *flag])
+        if flag:
+            live = live.filter(~pl.col(DELETED).fill_null(False))
+        absent = live.select(keys).join(touched, on=keys, how="anti", nulls_equal=True)
+        touched = pl.concat([touched, absent.cast(dict(touched.schema))])  # type: ignore[arg-type]
+    old: dict[str, pl.DataFrame | None] = {}
+    for artifact in model.artifacts:
+        columns = keys if artifact in model.derived else None  # keys and row ids only
+        frame = read_touched(part, artifact, touched, columns)
+        if frame is None:
+            schema = artifact_schema(part, artifact)
+            frame = None if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
+        old[artifact] = frame
+    return old
+
+
+def _cast_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    """Incoming key values in the types D-1 stores them in, so the key joins match (when they can)."""
+    schema = artifact_schema(part, artifact)
+    if schema is None:
+        return keys
+    stored = dict(pl.DataFrame(pl.from_arrow(schema.empty_table())).schema)
+    wanted = {k: stored[k] for k in keys.columns if k in stored and stored[k] != keys.schema[k]}
+    try:
+        return keys.cast(wanted) if wanted else keys  # type: ignore[arg-type]
+    except pl.exceptions.PolarsError:
+        return keys
+
+
+def _deltas(
+    model: SilverModel,
+    part: CommittedPartition,
+    old: Mapping[str, pl.DataFrame | None],
+    new: Mapping[str, pl.DataFrame],
+) -> tuple[dict[str, Any], dict[str, ArtifactDelta]]:
+    """What to write per artifact: the changed keys' rows plus a delta on D-1's files, or (past the
+    compaction threshold) the whole artifact as new base files."""
+    keys = list(model.config.primary_keys)
+    artifacts: dict[str, Any] = {}
+    deltas: dict[str, ArtifactDelta] = {}
+    diffs: dict[str, KeyDiff] = {}
+    manifest = part.manifest
+    ordered = sorted(new, key=lambda a: a in model.derived)  # sources before what derives from them
+    for artifact in ordered:
+        frame = new[artifact]
+        source = diffs.get(model.derived.get(artifact, ""))
+        if source is not None and source.changed is not None:
+            diff = derived_diff(old.get(artifact), frame, source.changed, keys)
+        else:
+            diff = key_diff(old.get(artifact), frame, keys)
+        diffs[artifact] = diff
+        dead = sum(f.row_count for f in manifest.delete_files(artifact))
+        if needs_compaction(dead, manifest.live_rows(artifact), diff):
+            artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows)
+            continue
+        artifacts[artifact] = [diff.rows]
+        carried = tuple(part.rooted(f) for f in manifest.files if f.artifact == artifact)
+        deltas[artifact] = ArtifactDelta(carried, diff.deletes, artifact_schema(part, artifact))
+    return {a: artifacts[a] for a in new}, deltas
+
+
+def _compacted(
+    part: CommittedPartition, artifact: str, deletes: pl.DataFrame, rows: pl.DataFrame
+) -> Iterator[pa.Table | pl.DataFrame]:
+    """The artifact's live rows after the day, streamed file by file: new base files (no deletes)."""
+    yield from iter_artifact_frames(part, artifact, also_deleted=deletes)
+    yield rows
 
 
 def _rebuild_state(

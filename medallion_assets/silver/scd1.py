@@ -77,6 +77,10 @@ class ScdType1(SilverModel):
     requires = frozenset({"primary_keys"})
     options = frozenset({"delete_mode"})
     reconciled = ("inserted", "updated", "unchanged", "duplicates_dropped")
+    keyed_state = True
+
+    def touches_absent_keys(self, ctx: SilverContext) -> bool:
+        return ctx.load_pattern == "full" and self.config.delete_mode != "ignore"
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext

@@ -101,6 +101,11 @@ class ScdType2(SilverModel):
     requires = frozenset({"primary_keys", "order_column"})
     options = frozenset({"delete_mode", "scd2"})
     reconciled = ("versions_added", "duplicates_dropped")
+    keyed_state = True
+    derived = {"current": "history"}
+
+    def touches_absent_keys(self, ctx: SilverContext) -> bool:
+        return ctx.load_pattern == "full" and self.config.delete_mode != "ignore"
 
     def apply(
         self, state: Mapping[str, pl.DataFrame] | None, incoming: pl.DataFrame, ctx: SilverContext
@@ -121,7 +126,8 @@ class ScdType2(SilverModel):
             pl.lit(BRONZE, pl.Int8).alias(CLASS),
             pl.lit(1, pl.Int8).alias(SOURCE),
         )
-        touched = events.select(keys).unique()
+        # The keys whose chains are recomputed; with no state (the first day) every chain is new.
+        touched = events.select(keys).unique() if state else events.select(keys).clear()
         if deletes and history is not None:
             live = history.filter(pl.col(IS_CURRENT).fill_null(False)).select(keys)
             touched = pl.concat([touched, live.join(touched, on=keys, how="anti", nulls_equal=True)])
@@ -283,8 +289,10 @@ def _revive(events: pl.DataFrame, prior: pl.DataFrame, keys: list[str]) -> pl.Da
     A row placed at (or already at) the delete's order value is :data:`REVIVED`: it opens a version after
     the delete instead of tying with it.
     """
-    chain = prior.filter(pl.col(POSITION).is_not_null())  # absorbed observations have no chain position
-    last = pl.col(POSITION) == pl.col(POSITION).max().over(keys)
+    # Absorbed observations have no chain position. On the key-sorted chain a key's last row is the one
+    # whose next row has another key: a shifted key-change mask, not a per-key window.
+    chain = prior.filter(pl.col(POSITION).is_not_null()).sort([*keys, POSITION], nulls_last=False)
+    last = ~same_key(keys).shift(-1).fill_null(False)
     deleted_at = chain.filter(last & pl.col(IS_DELETE)).select(*keys, pl.col(ORDER).alias("__deleted_at"))
     at = pl.col("__deleted_at")
     return (

@@ -20,6 +20,16 @@ Commit protocol (``PartitionWriter.commit``):
    left alone: they may belong to a writer that is still running. The staged metadata goes last, once
    ``_metadata.json`` is confirmed to match. Cleanup failures are logged, never raised: the commit stands.
 
+Shared files (``shared=True``, Silver; manifest version 2, see docs/architecture.md "Merge-on-read"):
+the manifest lists paths relative to the dataset root, so it can list files of earlier partitions
+(``reference``: carried by reference, never copied) and deletes files (``write_deletes``) next to the
+data files. Before step 3 every referenced file of another partition is checked to be still in place, so
+a manifest never lists a file a concurrent cleanup removed. Cleanup (step 5) is *reference-aware*: a file
+is deleted only if no committed manifest of the dataset lists it (the partition's own, or any later
+partition's, the only ones that can reference it); besides the partition's own folder it also sweeps the
+folders whose files the replaced manifest referenced, since a replaced commit can leave a re-run day's
+older files unreferenced there.
+
 Crash safety: a crash before step 3 leaves the previous manifest, its parts and its ``_metadata.json``
 untouched, so the previous commit stays readable (the crashed attempt's files are removed by ``abort`` or by
 the next successful commit). A crash between steps 3 and 4 leaves a new manifest next to the old
@@ -55,6 +65,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 
 from medallion_resources import progress
@@ -71,7 +82,14 @@ from medallion_resources.lake.layout import (
     sha256_hex,
     staged_metadata_name,
 )
-from medallion_resources.lake.manifest import MANIFEST_VERSION, Manifest, ManifestFile
+from medallion_resources.lake.manifest import (
+    DATA,
+    DELETES,
+    SHARED_MANIFEST_VERSION,
+    Keyed,
+    Manifest,
+    ManifestFile,
+)
 from medallion_resources.lake.parts import PartSettings, PartWriter, Writable
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -109,6 +127,7 @@ class PartitionWriter:
         name_prefix_for_artifact: Callable[[str], str] | None = None,
         attempt: str | None = None,
         tmp_dir: str | None = None,
+        shared: bool = False,
     ) -> None:
         self.backend = backend
         self.prefix = prefix.strip("/")
@@ -120,19 +139,27 @@ class PartitionWriter:
         self.attempt = attempt or new_attempt_id()
         self.tmp_dir = tmp_dir
         self._name_prefix = name_prefix_for_artifact or _default_name_prefix
+        self.shared = shared
+        self.root, _, self.folder = self.prefix.rpartition("/")
         self._writers: dict[str, PartWriter] = {}
+        self._carried: list[ManifestFile] = []  # files of earlier partitions, root-relative
+        self._keyed: dict[str, Keyed] = {}
         self._manifest_put = False  # step 3 was attempted: our manifest may be the current one
         self._done = False  # committed or aborted
         progress.started(layer, dataset, run_date)
 
     # --- parts ---
-    def writer(self, artifact: str, subdir: str = "") -> PartWriter:
-        """The part writer of ``artifact`` (created on first use; one per artifact)."""
+    def writer(self, artifact: str, subdir: str = "", kind: str = DATA) -> PartWriter:
+        """The part writer of ``artifact`` (created on first use; one per artifact and kind)."""
         self._require_open("writer")
-        existing = self._writers.get(artifact)
+        slot = artifact if kind == DATA else f"{artifact}#{kind}"
+        existing = self._writers.get(slot)
         if existing is not None:
             return existing
-        template = join_relpath(subdir, f"{self._name_prefix(artifact)}part-{{n:05d}}-{self.attempt}.parquet")
+        stem = "part" if kind == DATA else kind
+        template = join_relpath(
+            subdir, f"{self._name_prefix(artifact)}{stem}-{{n:05d}}-{self.attempt}.parquet"
+        )
         writer = PartWriter(
             self.backend,
             self.prefix,
@@ -143,8 +170,9 @@ class PartitionWriter:
             compression_level=self.output.parquet_compression_level,
             tmp_dir=self.tmp_dir,
             artifact=artifact,
+            kind=kind,
         )
-        self._writers[artifact] = writer
+        self._writers[slot] = writer
         return writer
 
     def write_artifact(
@@ -161,52 +189,97 @@ class PartitionWriter:
                 progress.rows_written(self.layer, self.dataset, self.run_date, *_batch_size(batch))
         return part_writer.close()
 
-    @property
-    def schemas(self) -> dict[str, pa.Schema | None]:
-        """Widened schema of each artifact written so far (None for an artifact that saw no batch)."""
-        return {name: w.schema for name, w in self._writers.items()}
+    def write_deletes(self, artifact: str, deletes: pl.DataFrame) -> list[ManifestFile]:
+        """Write a deletes file of ``artifact``: the (``path``, ``pos``) of rows it no longer holds.
+
+        ``path`` is a data file as the manifest lists it (relative to the dataset root), ``pos`` the row's
+        0-based position in that file. Shared partitions only.
+        """
+        if not self.shared:
+            raise StorageError(f"{self._where()}: deletes files need a shared (version 2) partition")
+        if not deletes.height:
+            return []
+        frame = deletes.select(pl.col("path").cast(pl.String), pl.col("pos").cast(pl.Int64)).sort(
+            "path", "pos"
+        )
+        part_writer = self.writer(artifact, kind=DELETES)
+        part_writer.write(frame)
+        return part_writer.close()
+
+    def reference(self, files: Iterable[ManifestFile]) -> None:
+        """List files an earlier partition committed (paths relative to the dataset root) in this commit."""
+        if not self.shared:
+            raise StorageError(f"{self._where()}: only a shared (version 2) partition references files")
+        self._require_open("reference")
+        self._carried.extend(files)
+
+    def set_keyed(self, artifact: str, keys: Iterable[str], *, sorted_: bool) -> None:
+        """Record that ``artifact`` is written by key: readers put its live rows in key order."""
+        self._keyed[artifact] = Keyed(tuple(keys), sorted_)
 
     @property
-    def row_counts(self) -> dict[str, int]:
-        """Rows written (flushed) per artifact; complete once the artifact's writer is closed."""
-        return {name: w.row_count for name, w in self._writers.items()}
+    def schemas(self) -> dict[str, pa.Schema | None]:
+        """Widened schema of each artifact's data written so far (None for one that saw no batch)."""
+        return {name: w.schema for name, w in self._writers.items() if w.kind == DATA}
 
     @property
     def files(self) -> list[ManifestFile]:
+        """The files this attempt wrote, as written (paths relative to the partition folder)."""
         return [f for w in self._writers.values() for f in w.files]
+
+    def _listed(self, written: list[ManifestFile]) -> list[ManifestFile]:
+        """What the manifest lists: carried files first (in their order), then ours, rooted when shared."""
+        if not self.shared:
+            return written
+        return [*self._carried, *(f.moved_under(self.folder) for f in written)]
 
     # --- commit ---
     def commit(self, metadata: dict[str, Any]) -> Manifest:
         """Commit the attempt (module docstring, steps 1-5); returns the manifest written."""
         self._require_open("commit")
-        files = [f for w in self._writers.values() for f in w.close()]  # 1. parts are durable
+        written = [f for w in self._writers.values() for f in w.close()]  # 1. parts are durable
+        files = self._listed(written)
         metadata_bytes = dump_metadata(metadata)
         self.backend.put_bytes(self._rel(staged_metadata_name(self.attempt)), metadata_bytes)  # 2.
+        live: dict[str, int] = {}
+        for f in files:
+            live[f.artifact] = live.get(f.artifact, 0) + (f.row_count if f.kind == DATA else -f.row_count)
         manifest = Manifest(
-            manifest_version=MANIFEST_VERSION,
+            manifest_version=SHARED_MANIFEST_VERSION if self.shared else 1,
             layer=self.layer,
             dataset=self.dataset,
             run_date=self.run_date,
             run_id=self.run_id,
             committed_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            record_count=sum(f.row_count for f in files if f.artifact != ERRORS_ARTIFACT),
+            record_count=sum(rows for artifact, rows in live.items() if artifact != ERRORS_ARTIFACT),
             files=tuple(files),
             metadata_sha256=sha256_hex(metadata_bytes),
             attempt=self.attempt,
+            keyed=dict(self._keyed) if self.shared else {},
         )
         with self.backend.lock(self.prefix):
-            self._commit_locked(manifest, files, metadata_bytes)
-        rows: dict[str, int] = {}
-        for f in files:
-            rows[f.artifact] = rows.get(f.artifact, 0) + f.row_count
-        progress.committed(
-            self.layer, self.dataset, self.run_date, rows, len(files), sum(f.size_bytes for f in files)
+            self._commit_locked(manifest, written, metadata_bytes)
+        progress.committed(  # live rows per artifact (errors: quarantined); the files this attempt wrote
+            self.layer,
+            self.dataset,
+            self.run_date,
+            live,
+            len(written),
+            sum(f.size_bytes for f in written),
         )
         return Manifest.from_json(manifest.to_json())
 
     def _commit_locked(self, manifest: Manifest, files: list[ManifestFile], metadata_bytes: bytes) -> None:
         """Steps 3-5, under the partition's commit lock; step 3 is a compare-and-swap of the manifest."""
         manifest_bytes = manifest.to_json().encode()
+        gone = self._missing_references()
+        if gone:
+            self.abort()
+            raise StorageError(
+                f"{self._where()}: attempt {self.attempt} references {len(gone)} file(s) of earlier "
+                f"partitions that are no longer in place (e.g. {gone[0]}; an earlier day was re-run "
+                "meanwhile); nothing committed: run the day again"
+            )
         previous: Manifest | None = None
         metadata_version: str | None = None
         for _ in range(_CAS_ROUNDS):
@@ -271,7 +344,7 @@ class PartitionWriter:
                 current = self._current_manifest()
                 if current is not None and current.attempt == self.attempt:
                     return  # our manifest landed: the commit stands (readers roll forward if needed)
-                keep = {self._rel(f.path) for f in current.files} if current else set()
+                keep = set(self._relpaths(current)) if current else set()
             ours = {self._rel(f.path) for f in self.files}
             ours.update(p for p in self.backend.list_files(self.prefix) if attempt_of(p) == self.attempt)
             self.backend.delete(sorted(ours - keep))
@@ -292,6 +365,25 @@ class PartitionWriter:
     # --- helpers ---
     def _rel(self, name: str) -> str:
         return join_relpath(self.prefix, name)
+
+    def _relpaths(self, manifest: Manifest | None) -> list[str]:
+        """Where the files a manifest (of this partition) lists are, relative to the backend root."""
+        if manifest is None:
+            return []
+        base = self.root if manifest.shared else self.prefix
+        return [join_relpath(base, f.path) for f in manifest.files]
+
+    def _missing_references(self) -> list[str]:
+        """Carried files (of other partitions) that are gone or changed size."""
+        gone = []
+        for f in self._carried:
+            relpath = join_relpath(self.root, f.path)
+            try:
+                if self.backend.size(relpath) != f.size_bytes:
+                    gone.append(relpath)
+            except FileNotFoundError:
+                gone.append(relpath)
+        return gone
 
     def _where(self) -> str:
         return f"{self.layer} {self.dataset} run_date {self.run_date} ({self.backend.uri(self.prefix)})"
@@ -353,22 +445,73 @@ class PartitionWriter:
         current = self._current_manifest()
         if current is None or current.attempt != self.attempt:
             return  # superseded meanwhile: the newer commit cleans up
-        listed = {f.path for f in current.files} | {CHECKSUMS_NAME, METADATA_NAME}
-        staged = staged_metadata_name(self.attempt)
         replaced = previous.attempt if previous else None
-        stale = []
-        for relpath in self.backend.list_files(self.prefix):
-            name = relpath[len(self.prefix) + 1 :] if self.prefix else relpath
-            attempt = attempt_of(name)
-            if name in listed or name == staged or attempt is None:
-                continue
-            if attempt < self.attempt or attempt == replaced:
-                stale.append(relpath)
+        # Files the replaced commit shared from other folders may now be referenced by nobody.
+        others = sorted(
+            {p.rpartition("/")[0] for p in self._relpaths(previous)} - {self.prefix}
+            if previous is not None and previous.shared
+            else set()
+        )
+        later = self._later_manifests(min([self.prefix, *others]))
+        stale = self._stale_in(self.prefix, self.attempt, replaced, self._referenced(later, self.prefix))
+        for folder in others:
+            owner = self._manifest_at(folder)
+            if owner is not None:
+                stale += self._stale_in(folder, owner.attempt, None, self._referenced(later, folder))
         self.backend.delete(stale)
         # Drop the staged metadata only once _metadata.json is ours (step 4 is conditional, so no slower
         # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
         if sha256_hex(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
-            self.backend.delete([self._rel(staged)])
+            self.backend.delete([self._rel(staged_metadata_name(self.attempt))])
+
+    def _stale_in(self, folder: str, attempt: str, replaced: str | None, referenced: set[str]) -> list[str]:
+        """Files under ``folder`` of attempts older than ``attempt`` (or the replaced one) that no
+        committed manifest lists; a file of a newer attempt may belong to a writer still running."""
+        stale = []
+        staged = join_relpath(folder, staged_metadata_name(attempt))
+        for relpath in self.backend.list_files(folder):
+            name = relpath[len(folder) + 1 :] if folder else relpath
+            file_attempt = attempt_of(name)
+            if relpath in referenced or relpath == staged or file_attempt is None:
+                continue
+            if file_attempt < attempt or file_attempt == replaced:
+                stale.append(relpath)
+        return stale
+
+    def _manifest_at(self, folder: str) -> Manifest | None:
+        try:
+            return Manifest.from_json(self.backend.read_bytes(join_relpath(folder, CHECKSUMS_NAME)))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _later_manifests(self, first: str) -> dict[str, Manifest]:
+        """Committed manifests of the partitions from ``first`` on (by folder), read once per cleanup.
+
+        Only a partition at or after a folder can list that folder's files (a day carries the day before
+        forward), so cleaning up the newest day reads no other partition's manifest.
+        """
+        found: dict[str, Manifest] = {}
+        if self.shared:
+            kind = self.folder.split("=")[0] + "="
+            start = first.rpartition("/")[2]
+            for name in self.backend.list_dirs(self.root):
+                if name.startswith(kind) and name >= start and name != self.folder:
+                    manifest = self._manifest_at(join_relpath(self.root, name))
+                    if manifest is not None:
+                        found[join_relpath(self.root, name)] = manifest
+        current = self._current_manifest()
+        if current is not None:
+            found[self.prefix] = current
+        return found
+
+    def _referenced(self, manifests: dict[str, Manifest], folder: str) -> set[str]:
+        """Files listed by the manifests of ``folder`` and of every later partition."""
+        referenced: set[str] = set()
+        for where, manifest in manifests.items():
+            if where >= folder:
+                base = self.root if manifest.shared else where
+                referenced.update(join_relpath(base, f.path) for f in manifest.files)
+        return referenced
 
 
 def _batch_size(batch: Writable) -> tuple[int, int]:

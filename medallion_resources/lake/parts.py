@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medallion_resources.errors import StorageError
-from medallion_resources.lake.manifest import ManifestFile
+from medallion_resources.lake.manifest import DATA, ManifestFile
 from medallion_resources.lake.schema import is_string, unify_tables, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -149,6 +149,7 @@ class PartWriter:
         compression_level: int | None,
         tmp_dir: str | None = None,
         artifact: str = "data",
+        kind: str = DATA,
     ) -> None:
         if max_rows < 1 or max_bytes < 1:
             raise ValueError(f"max_rows and max_bytes must be >= 1, got {max_rows} and {max_bytes}")
@@ -163,6 +164,7 @@ class PartWriter:
         self.compression_level = compression_level
         self.tmp_dir = tmp_dir if tmp_dir is not None else backend.staging_dir()
         self.artifact = artifact
+        self.kind = kind
         self.schema: pa.Schema | None = None
         self.files: list[ManifestFile] = []
         self.row_count = 0
@@ -291,5 +293,10 @@ class PartWriter:
                 raise failed[0].exception()  # type: ignore[misc]
             self._uploads.append(self._pool.submit(self._upload, tmp, relpath))
         return ManifestFile(
-            path=name, artifact=self.artifact, size_bytes=size, sha256=sha256, row_count=table.num_rows
+            path=name,
+            artifact=self.artifact,
+            size_bytes=size,
+            sha256=sha256,
+            row_count=table.num_rows,
+            kind=self.kind,
         )

@@ -1,20 +1,28 @@
 """Reading committed partitions: only what the manifest lists, each file verified before use (DESIGN §4).
 
 ``read_committed`` finds the manifest (``_checksums.json``) of a partition and the metadata whose SHA-256
-it records; ``read_artifact`` and friends read the listed part files, verifying size and SHA-256, and
-unify their schemas with the one widening rule. The commit protocol that writes them is
+it records. :func:`scan_artifact` is **the one read path** of an artifact's rows: it reads the listed data
+files (shared ones of earlier partitions included), verifying size and SHA-256, drops the rows that the
+listed deletes files remove (merge-on-read, see docs/architecture.md), unifies the files' schemas with the
+one widening rule and, for an artifact written by key, puts the rows in key order. ``read_artifact``,
+``iter_artifact_tables`` and ``read_touched`` (the rows of some keys only, with their row ids, for a
+Silver day) are built on the same per-file resolution. The commit protocol that writes them is
 :mod:`medallion_resources.lake.commit`.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from medallion_resources.errors import IntegrityError
 from medallion_resources.lake.layout import (
@@ -31,17 +39,29 @@ from medallion_resources.lake.schema import conform_table, schema_from_json, wid
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
+    "ROW_FILE",
+    "ROW_POS",
     "CommittedPartition",
     "artifact_schema",
+    "deleted_positions",
+    "iter_artifact_frames",
     "iter_artifact_tables",
     "read_artifact",
     "read_committed",
+    "read_key_columns",
+    "read_touched",
     "read_verified",
+    "scan_artifact",
     "verify_partition",
 ]
 
+# Row ids of rows read by ``read_touched``: the data file (as the manifest lists it) and the row's position.
+ROW_FILE, ROW_POS = "__medallion_file", "__medallion_pos"
+DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
+
 
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
+_READ_AHEAD = 2  # data files read at once by read_touched (memory: this many files plus touched rows)
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -56,11 +76,30 @@ class CommittedPartition:
     metadata: dict[str, Any]
 
     def files(self, artifact: str | None = None) -> list[ManifestFile]:
-        """Listed files, in manifest order; only ``artifact``'s when given."""
-        return [f for f in self.manifest.files if artifact is None or f.artifact == artifact]
+        """Listed data files, in manifest order; only ``artifact``'s when given."""
+        return self.manifest.data_files(artifact)
+
+    @property
+    def root(self) -> str:
+        """The dataset root: the folder that holds the partition folders."""
+        return self.prefix.rsplit("/", 1)[0] if "/" in self.prefix else ""
+
+    @property
+    def folder(self) -> str:
+        """The partition's folder name (``load_date=...``), relative to the dataset root."""
+        return self.prefix.rsplit("/", 1)[-1]
 
     def relpath(self, file: ManifestFile) -> str:
-        return join_relpath(self.prefix, file.path)
+        """Where a listed file is: under the dataset root (version 2) or the partition folder (1)."""
+        return join_relpath(self.root if self.manifest.shared else self.prefix, file.path)
+
+    def rooted(self, file: ManifestFile) -> ManifestFile:
+        """``file`` with its path relative to the dataset root, whatever the manifest version."""
+        return file if self.manifest.shared else file.moved_under(self.folder)
+
+    @cached_property
+    def _deletes(self) -> dict[str, dict[str, pl.Series]]:
+        return {}
 
     def describe(self) -> str:
         return f"{self.manifest.describe()} ({self.backend.uri(self.prefix)})"
@@ -115,8 +154,15 @@ def read_committed(backend: StorageBackend, prefix: str) -> CommittedPartition |
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def verify_partition(part: CommittedPartition) -> list[str]:
-    """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok)."""
+def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) -> list[str]:
+    """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok).
+
+    Also checks that every deletes file names listed data files of its artifact and positions inside them,
+    each once, and that ``record_count`` is the live rows (rows of the data files less the deleted ones).
+    ``own_files_only``: re-hash only the files the partition's own folder holds and check the size of the
+    ones it shares (the Silver step's ``manifest_verified``, right after a commit whose day verified every
+    shared file as it read it); ``medallion verify`` re-hashes everything.
+    """
     problems: list[str] = []
     for file in part.manifest.files:
         relpath = part.relpath(file)
@@ -128,6 +174,8 @@ def verify_partition(part: CommittedPartition) -> list[str]:
         if size != file.size_bytes:
             problems.append(f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}")
             continue
+        if own_files_only and not relpath.startswith(part.prefix + "/"):
+            continue
         with part.backend.open_read(relpath) as stream:
             _, sha256 = hash_stream(stream)
         if sha256 != file.sha256:
@@ -136,12 +184,37 @@ def verify_partition(part: CommittedPartition) -> list[str]:
         _matching_metadata(part.backend, part.prefix, part.manifest)
     except IntegrityError as exc:
         problems.append(f"{join_relpath(part.prefix, METADATA_NAME)}: {exc}")
-    counted = sum(f.row_count for f in part.manifest.files if f.artifact != ERRORS_ARTIFACT)
+    if not problems:
+        problems += _check_deletes(part)
+    counted = sum(part.manifest.live_rows(a) for a in part.manifest.artifacts() if a != ERRORS_ARTIFACT)
     if counted != part.manifest.record_count:
         problems.append(
             f"{join_relpath(part.prefix, CHECKSUMS_NAME)}: record_count {part.manifest.record_count}, "
             f"but the listed files hold {counted} rows"
         )
+    return problems
+
+
+def _check_deletes(part: CommittedPartition) -> list[str]:
+    """Problems of the deletes files: unknown data files, positions out of range, a position twice."""
+    problems: list[str] = []
+    for artifact in part.manifest.artifacts():
+        if not part.manifest.delete_files(artifact):
+            continue
+        rows = {f.path: f.row_count for f in part.manifest.data_files(artifact)}
+        deletes = _read_deletes(part, artifact)
+        listed = deletes.get_column(DELETE_PATH).is_in(list(rows))
+        for path in deletes.filter(~listed).get_column(DELETE_PATH).unique().sort().to_list():
+            problems.append(f"deletes of '{artifact}' name {path}, which is not a listed data file of it")
+        known = deletes.filter(listed).with_columns(
+            pl.col(DELETE_PATH).replace_strict(rows, return_dtype=pl.Int64).alias("__rows")
+        )
+        outside = known.filter((pl.col(DELETE_POS) < 0) | (pl.col(DELETE_POS) >= pl.col("__rows")))
+        if outside.height:
+            problems.append(f"deletes of '{artifact}': {outside.height} position(s) outside their data file")
+        twice = known.height - known.select(DELETE_PATH, DELETE_POS).n_unique()
+        if twice:
+            problems.append(f"deletes of '{artifact}': {twice} position(s) deleted more than once")
     return problems
 
 
@@ -164,10 +237,85 @@ def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
     return data
 
 
-def iter_artifact_tables(part: CommittedPartition, artifact: str) -> Iterator[pa.Table]:
-    """One verified Arrow table per part file of ``artifact``, in manifest order."""
+def _read_deletes(part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    """Every (path, pos) the listed deletes files of ``artifact`` remove, verified."""
+    frames = [
+        pl.DataFrame(pl.from_arrow(read_parquet_bytes(read_verified(part, f))))
+        for f in part.manifest.delete_files(artifact)
+    ]
+    empty = pl.DataFrame(schema={DELETE_PATH: pl.String, DELETE_POS: pl.Int64})
+    if not frames:
+        return empty
+    return pl.concat([empty, *(f.select(DELETE_PATH, pl.col(DELETE_POS).cast(pl.Int64)) for f in frames)])
+
+
+def deleted_positions(part: CommittedPartition, artifact: str) -> dict[str, pl.Series]:
+    """Per data file (its path as listed), the positions of its rows that no longer belong to ``artifact``."""
+    cache = part._deletes  # a CommittedPartition is immutable: its deletes are read once
+    if artifact not in cache:
+        deletes = _read_deletes(part, artifact)
+        cache[artifact] = {
+            str(path): group.get_column(DELETE_POS)
+            for (path,), group in deletes.group_by(DELETE_PATH, maintain_order=True)
+        }
+    return cache[artifact]
+
+
+def _decode(data: bytes, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """A part file's bytes as a polars frame: polars' reader (several times faster than going through
+    pyarrow), pyarrow for the few types polars cannot read."""
+    try:
+        return pl.read_parquet(io.BytesIO(data), columns=list(columns) if columns is not None else None)
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
+        table = pq.read_table(pa.BufferReader(data), columns=list(columns) if columns is not None else None)
+        return pl.DataFrame(pl.from_arrow(table))
+
+
+def _live_frame(
+    part: CommittedPartition,
+    file: ManifestFile,
+    deleted: pl.Series | None,
+    *,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """One verified data file less its deleted rows (``columns`` only, when given)."""
+    frame = _decode(read_verified(part, file), columns)
+    if deleted is None:
+        return frame
+    keep = ~pl.int_range(pl.len(), dtype=pl.Int64).is_in(deleted.cast(pl.Int64).implode())
+    return frame.filter(keep)
+
+
+def _with_deletes(
+    part: CommittedPartition, artifact: str, also_deleted: pl.DataFrame | None
+) -> dict[str, pl.Series]:
+    deleted = dict(deleted_positions(part, artifact))
+    if also_deleted is not None and also_deleted.height:
+        for (path,), group in also_deleted.group_by(DELETE_PATH):
+            more = group.get_column(DELETE_POS).cast(pl.Int64)
+            known = deleted.get(str(path))
+            deleted[str(path)] = more if known is None else pl.concat([known, more])
+    return deleted
+
+
+def iter_artifact_frames(
+    part: CommittedPartition, artifact: str, also_deleted: pl.DataFrame | None = None
+) -> Iterator[pl.DataFrame]:
+    """One verified frame per data file of ``artifact``, in manifest order, deleted rows dropped.
+
+    ``also_deleted`` (``path``, ``pos``) drops more rows: a compaction folding a day's deletes in.
+    """
+    deleted = _with_deletes(part, artifact, also_deleted)
     for file in part.files(artifact):
-        yield read_parquet_bytes(read_verified(part, file))
+        yield _live_frame(part, file, deleted.get(part.rooted(file).path))
+
+
+def iter_artifact_tables(
+    part: CommittedPartition, artifact: str, also_deleted: pl.DataFrame | None = None
+) -> Iterator[pa.Table]:
+    """:func:`iter_artifact_frames` as Arrow tables."""
+    for frame in iter_artifact_frames(part, artifact, also_deleted):
+        yield frame.to_arrow()
 
 
 def artifact_schema(part: CommittedPartition, artifact: str) -> pa.Schema | None:
@@ -184,19 +332,104 @@ def artifact_schema(part: CommittedPartition, artifact: str) -> pa.Schema | None
         return None
 
 
+def _as_frame(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """Frames of one artifact as one frame: as they are when their schemas agree, else unified with
+    ``widen_schema`` (the writer's rule) first."""
+    if all(f.schema == frames[0].schema for f in frames[1:]):
+        return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    tables = [f.to_arrow() for f in frames]
+    schema = tables[0].schema
+    for table in tables[1:]:
+        schema = widen_schema(schema, table.schema)
+    conformed = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
+    return pl.concat(conformed, how="diagonal_relaxed")
+
+
+def _empty(part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    schema = artifact_schema(part, artifact)
+    return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
+
+
+def _in_key_order(part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Live rows of an artifact written by key, in key order (a key's rows keep their written order)."""
+    keyed = part.manifest.keyed.get(artifact)
+    if keyed is None or keyed.sorted or not frame.height:
+        return frame
+    return frame.sort(list(keyed.keys), maintain_order=True, nulls_last=False)
+
+
 def read_artifact(part: CommittedPartition, artifact: str) -> pl.DataFrame:
-    """Every part of ``artifact``, verified, as one frame.
+    """Every live row of ``artifact``, verified, as one frame (see :func:`scan_artifact`).
 
     Parts may differ in schema; they are unified with ``widen_schema`` (the writer's rule) and then
     concatenated, so the result has the same columns and types the writer reported. An artifact without
     files gives an empty frame, with the schema from the metadata when it records one.
     """
-    tables = list(iter_artifact_tables(part, artifact))
-    if not tables:
-        schema = artifact_schema(part, artifact)
-        return pl.DataFrame() if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
-    schema = tables[0].schema
-    for table in tables[1:]:
-        schema = widen_schema(schema, table.schema)
-    frames = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
-    return pl.concat(frames, how="diagonal_relaxed")
+    frames = list(iter_artifact_frames(part, artifact))
+    if not frames:
+        return _empty(part, artifact)
+    return _in_key_order(part, artifact, _as_frame(frames))
+
+
+def scan_artifact(part: CommittedPartition, artifact: str) -> pl.LazyFrame:
+    """The one read path: the committed, verified rows of one artifact of a partition, as a LazyFrame.
+
+    Files are verified (size and SHA-256) as they are read, deletes resolved and the rows of an artifact
+    written by key put in key order: exactly the rows of Silver D as of D, whatever files it shares.
+    """
+    return read_artifact(part, artifact).lazy()
+
+
+def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[str]) -> pl.DataFrame:
+    """Only ``columns`` of the live rows of ``artifact`` (each file verified; the others not decoded)."""
+    deleted = deleted_positions(part, artifact)
+    frames = [
+        _live_frame(part, file, deleted.get(part.rooted(file).path), columns=columns)
+        for file in part.files(artifact)
+    ]
+    if not frames:
+        empty = _empty(part, artifact)
+        return empty.select([c for c in columns if c in empty.columns])
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def read_touched(
+    part: CommittedPartition,
+    artifact: str,
+    keys: pl.DataFrame,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame | None:
+    """The live rows of ``artifact`` whose key (the columns of ``keys``) is in ``keys``, with row ids.
+
+    Streams the verified data files (two at a time) and keeps only the matching rows, so memory holds two
+    files plus the touched rows, never the table. Each row carries :data:`ROW_FILE` (the data file's path
+    relative to the dataset root) and :data:`ROW_POS` (its position in that file): what a deletes file
+    names. ``columns`` limits what is decoded (the key columns are always read). None when the artifact
+    has no data files.
+    """
+    deleted = deleted_positions(part, artifact)
+    on = list(keys.columns)
+    wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
+    # One key column: a hash-set membership test, several times faster than a semi join per file.
+    wanted_keys = pl.col(on[0]).is_in(keys.get_column(on[0]).implode()) if len(on) == 1 else None
+
+    def touched_rows(file: ManifestFile) -> pl.DataFrame:
+        frame = _decode(read_verified(part, file), wanted).with_row_index(ROW_POS)
+        positions = deleted.get(part.rooted(file).path)
+        if positions is not None:
+            frame = frame.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
+        matched = (
+            frame.filter(wanted_keys)
+            if wanted_keys is not None
+            else frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
+        )
+        return matched.with_columns(
+            pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
+        )
+
+    # Two files in flight: one is hashed (hashlib releases the GIL) or fetched while the other decodes.
+    with ThreadPoolExecutor(_READ_AHEAD, thread_name_prefix="medallion-read") as pool:
+        frames = list(pool.map(touched_rows, part.files(artifact)))
+    if not frames:
+        return None
+    return _as_frame(frames)

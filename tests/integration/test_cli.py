@@ -222,3 +222,25 @@ def test_validate_prints_each_bad_config_message(folder: str, expected, lake_env
         assert path in result.stderr
         for fragment in fragments:
             assert fragment in result.stderr, f"{fragment!r} not in {result.stderr!r}"
+
+
+def test_verify_covers_the_files_a_silver_day_shares(lake_env: dict[str, str]) -> None:
+    """Silver 2025-01-02 lists 2025-01-01's files by reference: verify re-hashes them as its own."""
+    medallion(
+        "run", "--date", "2025-01-01", "--end-date", "2025-01-02", "--select", "retail_orders",
+        env=lake_env, check=True,
+    )  # fmt: skip
+    root = Path(lake_env["MEDALLION_LAKE_DIR"]) / "silver" / "domain=sales" / "entity=orders" / "v1"
+    manifest = json.loads((root / "load_date=2025-01-02" / "_checksums.json").read_text())
+    assert manifest["manifest_version"] == 2
+    shared = [f["path"] for f in manifest["files"] if f["path"].startswith("load_date=2025-01-01/")]
+    assert shared, manifest["files"]
+    verify = medallion("verify", "retail_orders", "--date", "2025-01-02", "--layer", "silver", env=lake_env)
+    assert verify.returncode == 0, verify.stderr
+    target = root / shared[0]
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    bad = medallion("verify", "retail_orders", "--date", "2025-01-02", "--layer", "silver", env=lake_env)
+    assert bad.returncode == 1
+    assert target.name in bad.stderr and "SHA-256" in bad.stderr

@@ -91,11 +91,16 @@ def medallion(config_dir: Path, *args: str, env: dict[str, str]) -> subprocess.C
 
 
 def silver_frame(lake: Path, day: str, artifact: str) -> pl.DataFrame:
-    """The artifact of one committed Silver partition, read from the files its manifest lists."""
-    folder = lake / "silver" / "domain=acme" / "entity=totals" / "v1" / f"load_date={day}"
-    manifest = json.loads((folder / "_checksums.json").read_text())
-    files = [folder / f["path"] for f in manifest["files"] if f["artifact"] == artifact]
-    assert files, f"no {artifact} files in {folder}"
+    """The artifact of one committed Silver partition, read from the files its manifest lists.
+
+    Silver manifests are version 2: paths are relative to the dataset root (the plugin model has no keyed
+    state, so its partitions list data files only).
+    """
+    root = lake / "silver" / "domain=acme" / "entity=totals" / "v1"
+    manifest = json.loads((root / f"load_date={day}" / "_checksums.json").read_text())
+    assert manifest["manifest_version"] == 2
+    files = [root / f["path"] for f in manifest["files"] if f["artifact"] == artifact]
+    assert files, f"no {artifact} files in {root}"
     return pl.concat([pl.read_parquet(f) for f in files])
 
 
