@@ -259,12 +259,12 @@ class PartitionWriter:
         )
         with self.backend.lock(self.prefix):
             self._commit_locked(manifest, written, metadata_bytes)
-        progress.committed(  # live rows per artifact (errors: quarantined); the files this attempt wrote
+        progress.committed(  # live rows per artifact (errors: quarantined), files listed, bytes written now
             self.layer,
             self.dataset,
             self.run_date,
             live,
-            len(written),
+            len(files),
             sum(f.size_bytes for f in written),
         )
         return Manifest.from_json(manifest.to_json())
