@@ -9,14 +9,13 @@ exit status 1 if one failed.
 """
 
 import argparse
-import os
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 
 import gold
+from medallion_assets.instance import dispose_instance, get_instance
 from medallion_assets.runner import QUIET, user_message
 
 
@@ -29,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     present = {spec.key for spec in defs.resolve_all_asset_specs()}
     keys = [asset.key for asset in gold.assets if asset.key in present]
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)  # the instance the CLI and `make ui` share
-    instance = dg.DagsterInstance.get()
+    instance = get_instance()  # the instance the CLI and `make ui` share
     rows = [("asset", "date", "rows", "revenue", "status")]
     failed = False
     day = args.date
@@ -69,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
+    dispose_instance()
     return 1 if failed else 0
 
 

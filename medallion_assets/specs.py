@@ -12,9 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
-
-import dagster as dg
+from typing import TYPE_CHECKING, Any
 
 from medallion_assets.config.models import (
     LoadPattern,
@@ -27,8 +25,10 @@ from medallion_assets.config.models import (
 )
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
 from medallion_assets.silver.registry import is_stateful
-from medallion_resources.io_managers import DATASET_PATH_KEY
 from medallion_resources.lake.parts import PartSettings
+
+if TYPE_CHECKING:  # Dagster is imported where a Dagster object is built: `medallion list` does not load it
+    import dagster as dg
 
 __all__ = [
     "BRONZE_IO_MANAGER",
@@ -63,13 +63,23 @@ class SourceSpec:
     schedule: ScheduleConfig | None = None
 
     # --- keys and groups ---
+    def key_path(self, layer: str) -> tuple[str, ...]:
+        """The asset key's parts of ``layer`` ("bronze" or "silver"), without importing Dagster."""
+        if layer == "bronze":
+            return ("bronze", self.system, self.table)
+        return ("silver", self.domain, self.entity)
+
     @property
     def bronze_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["bronze", self.system, self.table])
+        import dagster as dg
+
+        return dg.AssetKey(list(self.key_path("bronze")))
 
     @property
     def silver_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["silver", self.domain, self.entity])
+        import dagster as dg
+
+        return dg.AssetKey(list(self.key_path("silver")))
 
     @property
     def group(self) -> str:
@@ -95,6 +105,8 @@ class SourceSpec:
         freshness = self.entry.freshness
         if freshness is None:
             return None
+        import dagster as dg
+
         warn = freshness.warn_window_hours
         return dg.FreshnessPolicy.time_window(
             fail_window=timedelta(hours=freshness.fail_window_hours),
@@ -121,6 +133,10 @@ class SourceSpec:
 
     # --- the asset specs (what the UI shows of each asset) ---
     def bronze_asset_spec(self) -> dg.AssetSpec:
+        import dagster as dg
+
+        from medallion_resources.io_managers import DATASET_PATH_KEY
+
         source_type = self.entry.source.type
         return dg.AssetSpec(
             key=self.bronze_key,
@@ -135,6 +151,10 @@ class SourceSpec:
         )
 
     def silver_asset_spec(self) -> dg.AssetSpec:
+        import dagster as dg
+
+        from medallion_resources.io_managers import DATASET_PATH_KEY
+
         return dg.AssetSpec(
             key=self.silver_key,
             group_name=self.group,
