@@ -36,7 +36,7 @@ INCREMENTAL_PATTERNS = frozenset({"incremental", "cdc"})
 def with_bronze_columns(
     batches: Iterable[pa.RecordBatch], *, run_date: date, extracted_at: datetime, system: str, table: str
 ) -> Iterator[pa.RecordBatch]:
-    """Append (or overwrite) the Bronze lineage columns on every non-empty batch."""
+    """Append (or overwrite) the Bronze lineage columns on every batch that has columns."""
     values = {
         "_load_date": pa.scalar(run_date, pa.date32()),
         "_extracted_at": pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")),
@@ -44,8 +44,8 @@ def with_bronze_columns(
         "_source_table": pa.scalar(table, pa.string()),
     }
     for batch in batches:
-        if batch.num_rows == 0:
-            continue
+        if batch.num_rows == 0 and batch.num_columns == 0:
+            continue  # an empty batch with columns still says which columns the source has
         for name, scalar in values.items():
             column = pa.repeat(scalar, batch.num_rows)
             index = batch.schema.get_field_index(name)
@@ -116,9 +116,14 @@ def run_bronze(
             **({BOUNDARY_HASHES_KEY: sorted(hashes)} if hashes else {}),
         }
 
-    return PartitionOutput(
-        artifacts={"data": stream}, build_metadata=build_metadata, output=spec.bronze_output
-    )
+    artifacts: dict[str, Iterable[pa.RecordBatch]] = {"data": stream}
+    if extractor.quarantines:
+        artifacts["errors"] = _drained_after(extractor)  # written after "data": the stream is read by then
+    return PartitionOutput(artifacts=artifacts, build_metadata=build_metadata, output=spec.bronze_output)
+
+
+def _drained_after(extractor: Any) -> Iterator[pa.RecordBatch]:
+    yield from extractor.rejected()
 
 
 def build_bronze_asset(

@@ -123,19 +123,33 @@ class TestCsv:
         path = write(tmp_path / "orders.csv", "\ufeffid,name\n1,a\n".encode())
         assert without_source_file(read(path=str(path))) == [{"id": "1", "name": "a"}]
 
-    def test_empty_file_has_no_rows_but_is_recorded(
+    def test_empty_file_is_an_error_naming_allow_empty(
+        self, tmp_path: Path, read: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "orders.csv", b"")
+        with pytest.raises(
+            ExtractError, match=r"orders\.csv': the file is empty \(0 bytes\).*file\.allow_empty"
+        ):
+            read(path=str(path))
+
+    def test_empty_file_allowed_has_no_rows_but_is_recorded(
         self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
     ) -> None:
         path = write(tmp_path / "orders.csv", b"")
-        extractor = make_file(path=str(path))
+        extractor = make_file(path=str(path), allow_empty=True)
         assert batches_of(extractor) == []
         assert extractor.stats["source_files"] == [
             {"path": str(path), "size_bytes": 0, "sha256": hashlib.sha256(b"").hexdigest()}
         ]
 
-    def test_header_only_file_has_no_rows(self, tmp_path: Path, read: Callable[..., list]) -> None:
+    def test_header_only_file_has_no_rows_but_its_columns(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
         path = write(tmp_path / "orders.csv", "id,name\n")
-        assert read(path=str(path)) == []
+        [batch] = batches_of(make_file(path=str(path)))
+        assert batch.num_rows == 0
+        assert batch.schema.names == ["id", "name", "_source_file"]
+        assert {str(t) for t in batch.schema.types} == {"string"}
 
     def test_gzip_compressed(
         self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
