@@ -168,6 +168,45 @@ class TestCsv:
         assert without_source_file(read(path=str(path), format="csv")) == [{"id": "1"}]
 
 
+class TestTypedCsv:
+    def test_columns_with_types_type_and_project(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "id,day,amount,note\n7,2025-01-02,12.50,x\n8,2025-01-03,,\n")
+        columns = {"amount": "decimal(10,2)", "id": "int64", "day": "date32", "note": "string"}
+        rows = without_source_file(read(path=str(path), columns=columns))
+        from decimal import Decimal
+
+        assert rows == [
+            {"amount": Decimal("12.50"), "id": 7, "day": date(2025, 1, 2), "note": "x"},
+            {"amount": None, "id": 8, "day": date(2025, 1, 3), "note": ""},
+        ]
+
+    def test_infer_types(self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "id,amount,name\n1,1.5,a\n2,2,b\n")
+        [batch] = batches_of(make_file(path=str(path), infer_types=True))
+        assert [str(t) for t in batch.schema.types] == ["int64", "double", "string", "string"]
+
+    def test_a_value_that_does_not_fit_names_the_fix(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "id\n1\nseven\n")
+        with pytest.raises(ExtractError, match=r"orders\.csv.*int64.*'seven'.*fix file\.columns' types"):
+            read(path=str(path), columns={"id": "int64"})
+
+    @pytest.mark.parametrize(
+        ("file", "message"),
+        [
+            ({"columns": {"id": "integer"}}, r"unknown column type\(s\) id: 'integer'; use Arrow type names"),
+            ({"columns": {"id": "int64"}, "format": "jsonl"}, r"columns with types apply to csv/tsv"),
+            ({"columns": {"id": "int64"}, "infer_types": True}, r"either columns with types or infer_types"),
+            ({"max_field_mb": 0}, r"greater than 0"),
+            ({"on_bad_lines": "skip"}, r"'error' or 'quarantine'"),
+        ],
+    )
+    def test_config_errors(self, make_file: MakeFile, file: dict[str, Any], message: str) -> None:
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError, match=message):
+            make_file(path="x.csv", **file)
+
+
 class TestHeaderless:
     def test_columns_name_the_fields(self, tmp_path: Path, read: Callable[..., list]) -> None:
         path = write(tmp_path / "orders.csv", "1,a\n2,b\n")

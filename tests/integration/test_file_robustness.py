@@ -128,7 +128,7 @@ def test_a_zero_byte_file_fails_and_keeps_the_last_commit_unless_allowed(tmp_pat
 
 
 def test_a_field_of_several_mib_lands_and_the_cap_is_named(tmp_path: Path, run: Run) -> None:
-    big = "x" * (12 << 20)  # longer than the first block (8 MiB): read again with a bigger one
+    big = "x" * (6 << 20)  # longer than the first block (4 MiB): read again with a bigger one
     path = landing(tmp_path, "notes.csv", f'id,note\n1,short\n2,"{big}"\n3,after\n')
     lake, outcome = run(DAY1, {"path": str(path)})
     assert outcome.error is None, outcome.error
@@ -138,10 +138,10 @@ def test_a_field_of_several_mib_lands_and_the_cap_is_named(tmp_path: Path, run: 
     assert frame["id"].to_list() == ["1", "2", "3"]  # none lost, none twice after the re-read
     assert frame["note"].to_list() == ["short", big, "after"]
     assert verify_partition(part) == []
-    _, capped = run(DAY2, {"path": str(path), "max_field_mb": 4})
+    _, capped = run(DAY2, {"path": str(path), "max_field_mb": 2})
     assert capped.error is not None
     assert (
-        "longer than file.max_field_mb (4 MiB)" in capped.error and "raise file.max_field_mb" in capped.error
+        "longer than file.max_field_mb (2 MiB)" in capped.error and "raise file.max_field_mb" in capped.error
     )
 
 
