@@ -162,6 +162,24 @@ class DbConfig(StrictModel):
     fetch_batch_size: int = Field(50_000, ge=1)
     engine: Literal["auto", "sqlalchemy", "adbc", "connectorx"] = "auto"
     incremental: DbIncrementalConfig | None = None
+    chunk_rows: int | None = Field(
+        None,
+        ge=1,
+        description="Read in keyset chunks of this many rows, each in its own short transaction, so no "
+        "snapshot is held for the whole extraction (not one snapshot of the table: docs/db_extractor.md).",
+    )
+    parallelism: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Read this many ranges of the key's first column (numeric, date or timestamp) at once, "
+        "each on its own connection.",
+    )
+    key_columns: list[str] | None = Field(
+        None,
+        description="The key chunk_rows orders by (unique, not null) and parallelism splits on (its first "
+        "column). Default: the table's primary key, else a unique constraint over NOT NULL columns.",
+    )
 
     @model_validator(mode="after")
     def _query_or_table(self) -> DbConfig:
@@ -169,6 +187,11 @@ class DbConfig(StrictModel):
             raise ValueError("set exactly one of 'query' or 'table'")
         if bool(self.url) == bool(self.url_env):
             raise ValueError("set exactly one of 'url_env' (an environment variable with the URL) or 'url'")
+        if self.query and (self.chunk_rows or self.parallelism > 1) and not self.key_columns:
+            raise ValueError(
+                "chunk_rows and parallelism on a 'query' need key_columns (the key cannot be read from a "
+                "query; name columns that are unique and never NULL)"
+            )
         if self.url and re.search(r"://[^/@]*:[^/@]*@", self.url):
             raise ValueError(
                 "'url' holds a password: put the URL in an environment variable and name it in 'url_env'"

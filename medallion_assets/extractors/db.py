@@ -49,6 +49,7 @@ docs/db_extractor.md.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
 from medallion_resources.sql.boundary import BoundaryDedupe
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
-from medallion_resources.sql.engines import commit_horizon
+from medallion_resources.sql.engines import SqlEngine, commit_horizon
 from medallion_resources.sql.query import (
     Condition,
     cursor_minus,
@@ -75,6 +76,14 @@ from medallion_resources.sql.query import (
     parse_cursor_value,
     validate_identifier,
     window_bound,
+)
+from medallion_resources.sql.reads import (
+    SnapshotClock,
+    key_ranges,
+    keyset_chunks,
+    parallel,
+    timed,
+    unique_key,
 )
 from medallion_resources.sql.types import SqlColumn
 
@@ -140,7 +149,8 @@ class DbExtractor(Extractor):
         self.stats["batches"] = 0
         dedupe, cursor = plan.dedupe, plan.cursor
         best: Any = None  # window mode: the greatest cursor read (the db_watermark sensor compares with it)
-        for batch in engine.stream(query, columns, cfg.fetch_batch_size):
+        clock = SnapshotClock()
+        for batch in self._read(target, query, columns, engine, clock, ctx):
             if batch.num_rows == 0:
                 continue
             self.stats["batches"] += 1
@@ -151,6 +161,9 @@ class DbExtractor(Extractor):
             if batch.num_rows:
                 yield batch
         self.stats["engine"] = engine.used
+        self.stats["source_snapshot_seconds"] = round(clock.longest, 3)
+        if cfg.chunk_rows or cfg.parallelism > 1:
+            self.stats["source_snapshots"] = clock.snapshots
         if best is not None:
             self.watermark_out = format_cursor_value(best)
         if dedupe is not None and dedupe.read and dedupe.watermark is not None:
@@ -165,6 +178,63 @@ class DbExtractor(Extractor):
             self.stats["boundary_rows_dropped"] = dedupe.dropped
             if dedupe.dropped:
                 ctx.log.info(f"dropped {dedupe.dropped} re-read row version(s) the previous partition landed")
+
+    def _read(
+        self,
+        target: SqlTarget,
+        query: SqlQuery,
+        columns: list[SqlColumn],
+        engine: SqlEngine,
+        clock: SnapshotClock,
+        ctx: ExtractContext,
+    ) -> Iterator[pa.RecordBatch]:
+        """One statement; or keyset chunks (``chunk_rows``); or key ranges in parallel (``parallelism``)."""
+        cfg = self.config
+        size = cfg.fetch_batch_size
+        if not cfg.chunk_rows and cfg.parallelism == 1:
+            return timed(engine.stream(query, columns, size), clock)
+        key = self._key(target, columns)
+        ranges = [query]
+        if cfg.parallelism > 1:
+            ranges = key_ranges(target, query, key[0], cfg.parallelism, self.retry)
+            ctx.log.info(f"reading {len(ranges)} range(s) of '{key[0].name}' in parallel")
+        self.stats["key_columns"] = [c.name for c in key]
+
+        def reader(range_query: SqlQuery, range_engine: SqlEngine) -> Iterator[pa.RecordBatch]:
+            if cfg.chunk_rows:
+                return keyset_chunks(range_engine, range_query, columns, key, cfg.chunk_rows, size, clock)
+            return timed(range_engine.stream(range_query, columns, size), clock)
+
+        if len(ranges) == 1:
+            return reader(query, engine)
+        engines = [engine] + [select_engine(cfg.engine, target, self.retry) for _ in ranges[1:]]
+        return parallel([functools.partial(reader, q, e) for q, e in zip(ranges, engines, strict=True)])
+
+    def _key(self, target: SqlTarget, columns: list[SqlColumn]) -> list[SqlColumn]:
+        """The columns of ``db.key_columns``, else of the table's primary (or unique not-null) key."""
+        cfg = self.config
+        names = cfg.key_columns
+        if not names and cfg.table:
+            names = unique_key(target, cfg.table, cfg.db_schema, self.retry)
+        if not names:
+            needs = "db.chunk_rows" if cfg.chunk_rows else "db.parallelism"
+            raise ExtractError(
+                f"{needs} needs a key: table '{cfg.table}' has no primary key or unique constraint over NOT "
+                "NULL columns; name one in db.key_columns (for chunk_rows it must be unique and never NULL)"
+            )
+        found = []
+        for name in names:
+            validate_identifier(name, "key_columns")
+            match = [c for c in columns if c.name == name] or [
+                c for c in columns if c.name.lower() == name.lower()
+            ]
+            if not match:
+                raise ExtractError(
+                    f"db.key_columns '{name}' is not a column of the query; columns: "
+                    f"{', '.join(c.name for c in columns)}"
+                )
+            found.append(match[0])
+        return found
 
     def _incremental(
         self, target: SqlTarget, base: SqlQuery, columns: list[SqlColumn], ctx: ExtractContext

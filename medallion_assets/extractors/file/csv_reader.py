@@ -1,9 +1,10 @@
 """CSV and TSV: every column as text, exactly as written (or typed on request); a parse error names its line.
 
-Arrow's streaming reader parses the file block by block (``FileExtractor.csv_block_size``, 4 MiB), with no
-Python per row, and reads at most three blocks ahead of the batches taken (``streams.Gate``). A row must fit in one block: when one does not, the file is read again from its start with a
-block four times bigger (the rows already streamed are skipped, so none lands twice), up to
-``file.max_field_mb``; a longer row fails the file saying so.
+Arrow's streaming reader parses the file block by block (``FileExtractor.csv_block_size``, 1 MiB), with no
+Python per row. It reads up to 32 blocks ahead of the batches taken, so the block size bounds memory too
+(bigger blocks parse no faster here, measured). A row must fit in one block: when one does not, the file is
+read again from its start with a block four times bigger (the rows already streamed are skipped, so none
+lands twice), up to ``file.max_field_mb``; a longer row fails the file saying so.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from medallion_assets.extractors.file.common import (
     python_encoding,
     require_columns,
 )
-from medallion_assets.extractors.file.streams import Gate, Prefixed, open_hashed
+from medallion_assets.extractors.file.streams import Prefixed, open_hashed
 from medallion_resources.lake.schema import arrow_type_from_name
 
 __all__ = ["BlockTooSmall", "CsvParseError", "locate_bad_rows", "locate_csv_problem", "read_csv"]
@@ -36,7 +37,6 @@ __all__ = ["BlockTooSmall", "CsvParseError", "locate_bad_rows", "locate_csv_prob
 _PEEK_CHUNK = 64 << 10
 _MAX_PEEK = 16 << 20
 _GROWTH = 4
-_AHEAD_BLOCKS = 3  # blocks Arrow may read ahead of the batches taken (memory: a few blocks)
 
 
 class CsvParseError(BadContent):
@@ -111,13 +111,14 @@ def read_csv(
     )
     convert_options = pacsv.ConvertOptions(column_types=_column_types(cfg, names), include_columns=include)
     rows = 0
-    gate = Gate(Prefixed(head, stream), _AHEAD_BLOCKS * block_size)  # type: ignore[arg-type]
     try:
         reader = pacsv.open_csv(
-            gate, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+            Prefixed(head, stream),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
         )
         for batch in reader:
-            gate.advance(block_size)
             start, rows = rows, rows + batch.num_rows
             if rows <= skip_rows or not batch.num_rows:
                 continue
@@ -146,8 +147,6 @@ def read_csv(
                 "as text and type it in Silver (silver.schema.types)"
             )
         raise CsvParseError(f"{exc}{after}{hint}", delimiter, quoting, cfg.encoding) from exc
-    finally:
-        gate.release()
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:

@@ -48,7 +48,7 @@ class FileExtractor(Extractor):
 
     type_name = "file"
     section = "file"
-    csv_block_size: int = 4 << 20
+    csv_block_size: int = 1 << 20
     """Bytes of CSV per batch to start with (grown for a longer row, up to ``file.max_field_mb``)."""
     batch_rows: int = 50_000
     """Records per batch for jsonl, json and parquet."""

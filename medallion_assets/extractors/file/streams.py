@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -12,7 +11,7 @@ from typing import Any, BinaryIO
 import fsspec
 from fsspec.compression import compr
 
-__all__ = ["HASH_CHUNK", "Gate", "HashingReader", "Prefixed", "hash_file", "open_hashed"]
+__all__ = ["HASH_CHUNK", "HashingReader", "Prefixed", "hash_file", "open_hashed"]
 
 HASH_CHUNK = 1 << 20
 
@@ -65,48 +64,6 @@ class Prefixed(io.RawIOBase):
         data = self._rest.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
-
-
-class Gate(io.RawIOBase):
-    """Lets a background reader (Arrow's streaming CSV reader) run at most ``ahead`` bytes past its consumer.
-
-    Arrow reads the input on its own thread, up to 32 blocks ahead of the batches taken from it: with big
-    blocks that is hundreds of MB. The reader's ``readinto`` waits here until the consumer has taken enough
-    (``advance``), so memory stays at a few blocks. ``release`` (the consumer stopped) makes every later read
-    an end of file, so the background thread finishes instead of waiting for ever.
-    """
-
-    def __init__(self, raw: BinaryIO, ahead: int) -> None:
-        self._raw = raw
-        self._allowed = ahead
-        self._given = 0
-        self._stopped = False
-        self._cond = threading.Condition()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        with self._cond:
-            while self._given >= self._allowed and not self._stopped:
-                self._cond.wait()
-            if self._stopped:
-                return 0
-        data = self._raw.read(len(buffer))
-        count = len(data)
-        buffer[:count] = data
-        self._given += count
-        return count
-
-    def advance(self, nbytes: int) -> None:
-        with self._cond:
-            self._allowed += nbytes
-            self._cond.notify_all()
-
-    def release(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
 
 
 @contextmanager
