@@ -242,7 +242,7 @@ def test_with_a_concurrent_writer_every_key_is_read_once(
 def test_a_chunked_read_holds_no_snapshot_while_its_rows_are_handed_on(
     postgres: Any, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
 ) -> None:
-    """With the consumer paused (writing Parquet, say), one read keeps its snapshot; a chunked one has none."""
+    """With the consumer paused (writing Parquet, say), one read keeps its snapshot; chunks hold none."""
     name = postgres.table("big")
     postgres.execute(
         f"CREATE TABLE {name} AS SELECT g AS id, repeat('x', 60) AS pad FROM generate_series(1, 300000) AS g"
