@@ -192,7 +192,8 @@ class DbExtractor(Extractor):
         cfg = self.config
         size = cfg.fetch_batch_size
         if not cfg.chunk_rows and cfg.parallelism == 1:
-            return timed(engine.stream(query, columns, size), clock)
+            # One reader thread: the database is read while the previous batches are written.
+            return parallel([lambda: timed(engine.stream(query, columns, size), clock)])
         key = self._key(target, columns)
         ranges = [query]
         if cfg.parallelism > 1:
@@ -206,7 +207,7 @@ class DbExtractor(Extractor):
             return timed(range_engine.stream(range_query, columns, size), clock)
 
         if len(ranges) == 1:
-            return reader(query, engine)
+            return parallel([functools.partial(reader, query, engine)])
         engines = [engine] + [select_engine(cfg.engine, target, self.retry) for _ in ranges[1:]]
         return parallel([functools.partial(reader, q, e) for q, e in zip(ranges, engines, strict=True)])
 
