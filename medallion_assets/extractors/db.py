@@ -13,6 +13,9 @@ Selected by ``source.type: db``::
         schema: public
         fetch_batch_size: 50000       # rows per Arrow batch (memory: a few batches)
         engine: auto                  # auto | sqlalchemy | adbc  (see medallion_resources.sql.engines)
+        chunk_rows: 500000            # optional: keyset chunks, each in its own short transaction
+        parallelism: 2                # optional: key ranges read at once, one connection each
+        key_columns: [order_id]       # optional: default the primary key
         incremental:
           cursor_column: updated_at
           mode: window                # window | watermark
@@ -42,8 +45,10 @@ Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD 
 
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
-``stats``: ``batches``, ``engine`` and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL)
-``commit_horizon``. Column types: ``medallion_resources.sql.types``. What each engine guarantees:
+``stats``: ``batches``, ``engine``, ``source_snapshot_seconds`` (the longest time one statement or chunk
+held the source's snapshot), with ``chunk_rows``/``parallelism`` ``source_snapshots`` and ``key_columns``,
+and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL) ``commit_horizon``. How rows are read
+(one statement, keyset chunks in short transactions, key ranges in parallel): ``medallion_resources.sql.reads``. Column types: ``medallion_resources.sql.types``. What each engine guarantees:
 docs/db_extractor.md.
 """
 
@@ -81,11 +86,11 @@ from medallion_resources.sql.reads import (
     SnapshotClock,
     key_ranges,
     keyset_chunks,
-    parallel,
     timed,
     unique_key,
 )
 from medallion_resources.sql.types import SqlColumn
+from medallion_resources.threads import parallel
 
 __all__ = ["DbExtractor", "parse_lookback"]
 

@@ -20,10 +20,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -47,7 +46,7 @@ from medallion_resources.sql.query import (
 )
 from medallion_resources.sql.types import SqlColumn
 
-__all__ = ["SnapshotClock", "key_ranges", "keyset_chunks", "parallel", "timed", "unique_key"]
+__all__ = ["SnapshotClock", "key_ranges", "keyset_chunks", "timed", "unique_key"]
 
 _SPLITTABLE = frozenset(
     {"int", "decimal", "decimal_text", "float32", "float64", "date", "timestamp", "timestamptz"}
@@ -224,57 +223,3 @@ def _split(low: Any, high: Any, parts: int, column: SqlColumn) -> list[Any]:
         if low < bound <= high and (not distinct or bound > distinct[-1]):
             distinct.append(bound)
     return distinct
-
-
-_DONE = object()
-
-
-def parallel(
-    readers: Sequence[Callable[[], Iterator[pa.RecordBatch]]], depth: int = 2
-) -> Iterator[pa.RecordBatch]:
-    """The batches of every reader, each read in its own thread, handed on as they arrive.
-
-    At most ``depth`` batches per reader wait in the queue (memory: a few batches per range). An error in
-    any reader stops the others and is raised here; closing this iterator early stops them too.
-    """
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth * len(readers))
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run(reader: Callable[[], Iterator[pa.RecordBatch]]) -> None:
-        try:
-            for batch in reader():
-                if not put(batch):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            put(exc)
-
-    threads = [
-        threading.Thread(target=run, args=(r,), name=f"medallion-range-{i}", daemon=True)
-        for i, r in enumerate(readers)
-    ]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
-    try:
-        while running:
-            item = handoff.get()
-            if item is _DONE:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)

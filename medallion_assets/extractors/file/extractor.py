@@ -36,6 +36,7 @@ from medallion_assets.extractors.file.paths import (
 from medallion_assets.extractors.file.streams import hash_file, open_hashed
 from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.redact import redact
+from medallion_resources.threads import parallel
 
 __all__ = ["SOURCE_FILE_COLUMN", "FileExtractor"]
 
@@ -87,6 +88,12 @@ class FileExtractor(Extractor):
                 ctx.run_date,
             )
             return
+        # Files are read in a thread while the batches already read are written (both release the GIL).
+        yield from parallel([lambda: self._read_all(fs, paths, ctx)])
+
+    def _read_all(
+        self, fs: fsspec.AbstractFileSystem, paths: list[str], ctx: ExtractContext
+    ) -> Iterator[pa.RecordBatch]:
         rows = 0
         for path in paths:
             for batch in self._read_file(fs, path, ctx):
