@@ -1,4 +1,4 @@
-"""Bronze ingest of CSV, JSON-lines and Parquet files, through ``medallion run`` and in-process, against polars.
+"""Bronze ingest of CSV, JSON lines and Parquet through ``medallion run`` and in-process, against polars.
 
     .venv/bin/python benchmarks/bronze_file.py [--rows 2000000] [--repeat 3]
 
@@ -108,7 +108,8 @@ def main() -> None:
                 commands[fmt].append(command(configs[fmt], root / fmt / "home", "bench")[0])
         print(f"{args.rows:,} rows x 6 columns; {uptime()}; medians of {args.repeat}")
         print(
-            f"{'format':8} {'polars s':>9} {'step s':>7} {'ratio':>6} {'target':>6}   {'command s':>9} {'ratio':>6} {'target':>6}"
+            f"{'format':8} {'polars s':>9} {'step s':>7} {'ratio':>6} {'target':>6}   "
+            f"{'command s':>9} {'ratio':>6} {'target':>6}"
         )
         for fmt in formats:
             b, s, c = median(base[fmt]), median(steps[fmt]), median(commands[fmt])

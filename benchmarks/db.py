@@ -1,4 +1,4 @@
-"""Benchmark: PostgreSQL rows into a Bronze partition, through ``medallion run`` and in-process, against raw ADBC.
+"""PostgreSQL rows into a Bronze partition, through ``medallion run`` and in-process, against raw ADBC.
 
     .venv/bin/python benchmarks/db.py [--rows 2000000] [--rss-rows 10000000] [--repeat 3] [--url ...]
 
@@ -120,7 +120,8 @@ def main() -> None:
             print(f"{args.rows:,} rows x 6 columns; {uptime()}; medians of {args.repeat}")
             print(f"raw ADBC fetch, one connection: {median(raw):.2f} s = {raw_rate:,.0f} rows/s (1.00)")
             print(
-                f"{'mode':<14} {'command s':>10} {'rows/s':>11} {'ratio':>6}   {'step s':>7} {'rows/s':>11} {'ratio':>6}"
+                f"{'mode':<14} {'command s':>10} {'rows/s':>11} {'ratio':>6}   "
+                f"{'step s':>7} {'rows/s':>11} {'ratio':>6}"
             )
             for mode in modes:
                 c, s = median(commands[mode]), median(steps[mode])

@@ -47,9 +47,10 @@ Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD 
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
 ``stats``: ``batches``, ``engine``, ``source_snapshot_seconds`` (the longest time one statement or chunk
 held the source's snapshot), with ``chunk_rows``/``parallelism`` ``source_snapshots`` and ``key_columns``,
-and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL) ``commit_horizon``. How rows are read
-(one statement, keyset chunks in short transactions, key ranges in parallel): ``medallion_resources.sql.reads``. Column types: ``medallion_resources.sql.types``. What each engine guarantees:
-docs/db_extractor.md.
+and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL) ``commit_horizon``. How rows are
+read (one statement, keyset chunks in short transactions, key ranges in parallel):
+``medallion_resources.sql.reads``. Column types: ``medallion_resources.sql.types``. What each engine
+guarantees: docs/db_extractor.md.
 """
 
 from __future__ import annotations
