@@ -17,7 +17,7 @@ from dagster import AssetExecutionContext
 
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
 from medallion_assets.config.models import PlatformConfig
-from medallion_assets.extractors import ExtractContext, create_extractor
+from medallion_assets.extractors import ExtractContext, Extractor, create_extractor
 from medallion_assets.specs import BRONZE_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
     BOUNDARY_HASHES_KEY,
@@ -122,7 +122,8 @@ def run_bronze(
     return PartitionOutput(artifacts=artifacts, build_metadata=build_metadata, output=spec.bronze_output)
 
 
-def _drained_after(extractor: Any) -> Iterator[pa.RecordBatch]:
+def _drained_after(extractor: Extractor) -> Iterator[pa.RecordBatch]:
+    """The extractor's rejected rows, asked for only when this stream is read (after the data's)."""
     yield from extractor.rejected()
 
 

@@ -226,7 +226,7 @@ class FileConfig(StrictModel):
         "column as text (docs/file_extractor.md).",
     )
     max_field_mb: float = Field(
-        64, gt=0, description="csv/tsv: the longest row (and field) the reader accepts, in MiB."
+        64.0, gt=0, description="csv/tsv: the longest row (and field) the reader accepts, in MiB."
     )
     on_bad_lines: Literal["error", "quarantine"] = Field(
         "error",

@@ -156,9 +156,10 @@ def test_quarantined_csv_lines_land_in_errors_with_line_and_reason(tmp_path: Pat
     assert "2 malformed line(s)" in failed.error and "silver.error_handling" in failed.error
     assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
     silver = {"model": "periodic_snapshot", "primary_keys": ["id"], "error_handling": {"max_bad_records": 2}}
-    lake, outcome = run(DAY1, file, silver)
+    lake, outcome = run(DAY1, file, silver, layers=("bronze", "silver"))
     assert outcome.error is None, outcome.error
     assert outcome.layers["bronze"].rows == 3 and outcome.layers["bronze"].quarantined == 2
+    assert outcome.layers["silver"].rows == 3  # Silver reads Bronze's data, not its _errors/
     part = lake.committed(lake.spec("shop"), "bronze", DAY1)
     assert part is not None
     assert read_artifact(part, "data")["id"].to_list() == ["1", "3", "5"]
