@@ -37,13 +37,7 @@ from medallion_resources.sql.connect import (
     create_sa_engine,
 )
 from medallion_resources.sql.engines import SqlEngine
-from medallion_resources.sql.query import (
-    NULL_OR_LESS,
-    Condition,
-    SqlQuery,
-    format_cursor_value,
-    parse_cursor_value,
-)
+from medallion_resources.sql.query import NULL_OR_LESS, Condition, SqlQuery
 from medallion_resources.sql.types import SqlColumn
 
 __all__ = ["SnapshotClock", "key_ranges", "keyset_chunks", "timed", "unique_key"]
@@ -115,12 +109,16 @@ def keyset_chunks(
 
 
 def _bindable(value: Any, column: SqlColumn) -> Any:
-    """A key value read back (Arrow → Python) as the value to bind against its column."""
+    """A key value read back (Arrow → Python) as the value to bind against its column.
+
+    Values keep their Python type (text stays text even when it looks like a number: MariaDB and SQLite
+    text columns are typed from their values), except exact-decimal text, which compares as a number.
+    """
     if value is None:
         raise ExtractError(f"key column '{column.name}' holds NULL: keyset chunks need a key without NULLs")
-    if isinstance(value, (bytes, bool)):
-        return value
-    return parse_cursor_value(format_cursor_value(value), column, "key value")
+    if column.kind == "decimal_text":
+        return decimal.Decimal(value)
+    return value
 
 
 def unique_key(

@@ -127,6 +127,18 @@ class TestChunked:
         assert single.num_rows > 4
         assert rows_of(chunked) == rows_of(single)
 
+    def test_a_text_key_that_looks_like_numbers_is_compared_as_text(
+        self, database: Any, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
+    ) -> None:
+        name = database.table("codes")
+        database.execute(f"CREATE TABLE {name} (code varchar(10) PRIMARY KEY, v integer)")
+        codes = ["010", "9", "10", "abc", "1e3", "-5", "Z", "09", "100", " 7"]
+        database.execute(
+            f"INSERT INTO {name} VALUES (:c, :v)", [{"c": c, "v": i} for i, c in enumerate(codes)]
+        )
+        chunked = drain(make_db(database, table=name, chunk_rows=2), make_context())
+        assert sorted(chunked.column("code").to_pylist()) == sorted(codes)
+
     def test_a_table_without_a_key_is_refused_naming_key_columns(
         self, database: Any, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
     ) -> None:
