@@ -312,6 +312,8 @@ _SCALAR_METADATA = (
     "batches",
     "commit_horizon",
     "boundary_rows_dropped",
+    "source_snapshot_seconds",
+    "source_snapshots",
 )
 
 
