@@ -80,6 +80,8 @@ def main(ctx: click.Context, config_dir: str | None) -> None:
 @handle_errors
 def validate(state: CliState) -> None:
     """Validate the config only; list every error, exit 1 if any."""
+    from medallion_assets.lake import Lake
+
     lake = Lake.validated(state.config_dir)
     click.echo(
         f"config OK: {len(lake.specs)} source(s), "

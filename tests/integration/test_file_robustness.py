@@ -44,6 +44,7 @@ def run(tmp_path: Path, instance: dg.DagsterInstance) -> Run:
         silver: dict[str, Any] | None = None,
         layers: tuple[str, ...] = ("bronze",),
         load_pattern: str = "full",
+        max_delete_fraction: float | None = None,
     ) -> tuple[Lake, PartitionOutcome]:
         config = tmp_path / "configs"
         config.mkdir(exist_ok=True)
@@ -62,7 +63,8 @@ def run(tmp_path: Path, instance: dg.DagsterInstance) -> Run:
                 "table": "stores",
                 "type": "file",
                 "file": file,
-                "run": {"load_pattern": load_pattern},
+                "run": {"load_pattern": load_pattern}
+                | ({} if max_delete_fraction is None else {"max_delete_fraction": max_delete_fraction}),
             },
             "silver": silver or {"model": "periodic_snapshot", "primary_keys": ["id"]},
         }
@@ -89,9 +91,15 @@ def test_a_header_only_file_is_an_empty_snapshot_with_its_columns(tmp_path: Path
     landing(tmp_path, "stores_20250102.csv", "id,name\n")
     file = {"path": str(tmp_path / "landing" / "stores_{run_date:%Y%m%d}.csv")}
     silver = {"model": "scd_type_1", "primary_keys": ["id"], "delete_mode": "hard_delete"}
-    for day in (DAY1, DAY2):
-        lake, outcome = run(day, file, silver, layers=("bronze", "silver"))
-        assert outcome.error is None, outcome.error
+    lake, outcome = run(DAY1, file, silver, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    # By default the empty snapshot trips the delete guard (run.max_delete_fraction 0.5): Silver D fails.
+    lake, outcome = run(DAY2, file, silver, layers=("bronze", "silver"))
+    assert outcome.error is not None and "DeleteThresholdError" in outcome.error
+    assert lake.committed(lake.spec("shop"), "silver", DAY2) is None
+    # Allowed: the snapshot is real, every key goes.
+    lake, outcome = run(DAY2, file, silver, layers=("bronze", "silver"), max_delete_fraction=1.0)
+    assert outcome.error is None, outcome.error
     bronze = lake.committed(lake.spec("shop"), "bronze", DAY2)
     assert bronze is not None and bronze.manifest.record_count == 0
     names = [c["name"] for c in bronze.metadata["schema"]]
