@@ -1,6 +1,7 @@
 # The two commands of the README, each doing its own set-up on a fresh machine:
 #   make demo   - venv + install + sample data, then materialize every sample source for 3 days
-#                 (sampledata/api_server.py serves the sample REST API while the command runs)
+#                 (sampledata/api_server.py serves the sample REST API while the command runs), then the
+#                 project's Gold asset (gold/, merged into the code location by definitions.py)
 #   make test   - venv + install, then the whole test suite
 # and `make ui` (PORT=3000) to open the Dagster UI on the same instance the CLI uses; `make test-fast` runs
 # the unit, config and Silver tests (no Dagster runs, no services) in under two minutes.
@@ -32,9 +33,12 @@ demo: sampledata
 	$(VENV)/bin/medallion validate
 	$(PY) sampledata/api_server.py -- $(VENV)/bin/medallion run --date $(DEMO_START) --end-date $(DEMO_END)
 	@echo ""
+	$(PY) -m gold --date $(DEMO_START) --end-date $(DEMO_END)
+	@echo ""
 	@echo "Lake written under $${MEDALLION_LAKE_DIR:-./lake} (bronze/ and silver/). Try:"
 	@echo "  $(VENV)/bin/medallion inspect retail_orders --date $(DEMO_START)"
 	@echo "  $(VENV)/bin/medallion verify retail_orders --date $(DEMO_START)"
+	@echo "  $(PY) -c 'import medallion_assets; print(medallion_assets.read(\"retail_orders\").collect())'"
 	@echo "  make ui    # Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001 for another port)"
 
 test: $(STAMP)
@@ -51,8 +55,8 @@ ui: sampledata
 	$(PY) sampledata/api_server.py -- $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata benchmarks
-	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata benchmarks
+	$(VENV)/bin/ruff check medallion_assets medallion_resources tests sampledata benchmarks gold definitions.py
+	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata benchmarks gold definitions.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict -p medallion_resources
 	$(VENV)/bin/lint-imports

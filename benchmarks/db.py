@@ -1,45 +1,50 @@
-"""Benchmark: 1M PostgreSQL rows x 6 columns into a Bronze partition through the Dagster asset, per engine.
+"""PostgreSQL rows into a Bronze partition, through ``medallion run`` and in-process, against raw ADBC.
 
-    .venv/bin/python benchmarks/db.py [--rows 1000000] [--rss-rows 5000000] [--url postgresql+psycopg://...]
+    .venv/bin/python benchmarks/db.py [--rows 2000000] [--rss-rows 10000000] [--repeat 3] [--url ...]
 
-Baseline, measured in the same run: the raw ADBC fetch of the same ``SELECT`` into one Arrow table
-(``adbc-driver-postgresql``, no conversion, no writing). For each engine the Bronze asset is materialized with
-``dagster.materialize`` on a temporary instance (extract, convert types, add the Bronze columns, write zstd
-Parquet part files, hash, commit the manifest); the same run on an empty table gives the fixed cost of a
-Dagster run, reported separately. Then peak RSS growth for ``--rss-rows`` rows at the default batch size, in
-a fresh process (``db_rss_probe.py``). Prints rates and ratios against the raw ADBC rate.
+Baseline, measured in the same run: the raw ADBC fetch of ``SELECT *`` of the same table into Arrow batches
+(``adbc-driver-postgresql``, one connection, no conversion, no writing). Then, for the default read and for
+``db.parallelism: 2``:
+
+- **command**: ``medallion --config-dir DIR run --date D --select bench --layer bronze`` in a fresh process,
+  as users run it (imports, instance, Dagster run, extract, convert, Bronze columns, zstd Parquet parts,
+  SHA-256, manifest commit);
+- **step**: the Bronze step of an in-process materialization (``dagster.materialize``), from STEP_START to
+  STEP_SUCCESS in the event log: the asset's own work without Dagster's fixed cost of a run.
+
+Rates are rows/s; ratios are our rate over the raw fetch rate (higher is better, 1.0 = the raw fetch).
+Every figure is the median of ``--repeat`` runs. Finally the peak RSS of the command for ``--rss-rows``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc_pg
 import dagster as dg
 import sqlalchemy as sa
 import yaml
+from _measure import command, median, step_seconds, uptime
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 
-HERE = Path(__file__).resolve().parent
 DDL = (
     "CREATE TABLE {t} AS SELECT g::bigint AS id, (g % 100000)::numeric(12,2) / 100 AS amount, "
     "'label-' || (g % 1000) AS label, (g % 2 = 0) AS flag, "
     "timestamptz '2025-01-01 00:00:00+00' + g * interval '1 second' AS created_at, "
-    "g * 0.5::double precision AS score FROM generate_series(1, {rows}) AS g"
+    "g * 0.5::double precision AS score FROM generate_series(1, {rows}) AS g; "
+    "ALTER TABLE {t} ADD PRIMARY KEY (id)"
 )
 
 
-def write_config(config_dir: Path, lake_dir: Path, table: str, engine: str, url: str) -> None:
+def write_config(config_dir: Path, lake_dir: Path, table: str, url: str, **db: Any) -> Path:
     config_dir.mkdir(parents=True, exist_ok=True)
     platform = {
         "config_version": 1,
@@ -55,83 +60,91 @@ def write_config(config_dir: Path, lake_dir: Path, table: str, engine: str, url:
             "system": "bench",
             "table": "rows",
             "type": "db",
-            "db": {"url": url, "table": table, "engine": engine},
+            "db": {"url": url, "table": table, **db},
             "run": {"load_pattern": "full"},
         },
         "silver": {"model": "periodic_snapshot"},
     }
     (config_dir / "platform.yaml").write_text(yaml.safe_dump(platform))
     (config_dir / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
+    return config_dir
 
 
-def bronze_seconds(table: str, engine: str, url: str, instance: dg.DagsterInstance, root: Path) -> float:
-    folder = root / f"{table}_{engine}"
-    write_config(folder / "configs", folder / "lake", table, engine, url)
-    lake = Lake.load(folder / "configs")
-    began = time.perf_counter()
+def raw_fetch(url: str, table: str) -> float:
+    libpq = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with adbc_pg.connect(libpq) as conn, conn.cursor() as cur:
+        began = time.perf_counter()
+        cur.execute(f"SELECT * FROM {table}")
+        for _ in cur.fetch_record_batch():
+            pass
+        return time.perf_counter() - began
+
+
+def in_process(config_dir: Path, instance: dg.DagsterInstance) -> float:
+    lake = Lake.load(config_dir)
     outcome = materialize_partition(lake, lake.spec("bench"), date(2025, 1, 1), ("bronze",), instance)
-    seconds = time.perf_counter() - began
     if outcome.error:
-        raise SystemExit(f"{engine}: {outcome.error}")
-    return seconds
+        raise SystemExit(outcome.error)
+    return step_seconds(instance)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rss-rows", type=int, default=5_000_000)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--rss-rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
 
-    sa_engine = sa.create_engine(args.url, poolclass=sa.pool.NullPool)
-    table, empty = f"medallion_bench_{uuid.uuid4().hex[:8]}", f"medallion_bench_{uuid.uuid4().hex[:8]}_empty"
-    with sa_engine.begin() as conn:
+    engine = sa.create_engine(args.url, poolclass=sa.pool.NullPool)
+    table = f"medallion_bench_{uuid.uuid4().hex[:8]}"
+    big = f"{table}_rss"
+    with engine.begin() as conn:
         conn.execute(sa.text(DDL.format(t=table, rows=args.rows)))
-        conn.execute(sa.text(DDL.format(t=empty, rows=0)))
-    libpq = sa.make_url(args.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    modes = {"default": {}, "parallelism 2": {"parallelism": 2}}
     try:
-        with adbc_pg.connect(libpq) as conn, conn.cursor() as cur:
-            raw = []
-            for _ in range(2):
-                began = time.perf_counter()
-                cur.execute(f"SELECT * FROM {table}")
-                rows = cur.fetch_arrow_table().num_rows
-                raw.append(time.perf_counter() - began)
-            assert rows == args.rows
-        raw_rate = args.rows / min(raw)
-        print(f"rows: {args.rows:,} x 6 columns; raw ADBC: {min(raw):.2f}s = {raw_rate:,.0f} rows/s (1.00)")
-        print(
-            f"{'engine':<11} {'end to end':>11} {'rows/s':>11} {'ratio':>6}   {'run cost':>8} "
-            f"{'rows/s w/o':>11} {'ratio':>6}"
-        )
         with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test(temp_dir=tmp) as instance:
             root = Path(tmp)
-            bronze_seconds(empty, "adbc", args.url, instance, root)  # warm imports and the instance
-            for engine in ("adbc", "auto", "sqlalchemy"):
-                fixed = bronze_seconds(empty, engine, args.url, instance, root)
-                total = bronze_seconds(table, engine, args.url, instance, root)
-                rate, net = args.rows / total, args.rows / max(total - fixed, 1e-9)
-                print(
-                    f"{engine:<11} {total:>10.2f}s {rate:>11,.0f} {rate / raw_rate:>6.2f}   {fixed:>7.2f}s "
-                    f"{net:>11,.0f} {net / raw_rate:>6.2f}"
-                )
-        for engine in ("auto",):
-            probe = subprocess.run(
-                [sys.executable, str(HERE / "db_rss_probe.py"), args.url, engine, str(args.rss_rows)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            found = json.loads(probe.stdout.strip().splitlines()[-1])
+            configs = {
+                m: write_config(root / m / "configs", root / m / "lake", table, args.url, **db)
+                for m, db in modes.items()
+            }
+            raw, steps, commands = [], {m: [] for m in modes}, {m: [] for m in modes}
+            in_process(configs["default"], instance)  # warm caches and imports
+            for _ in range(args.repeat):
+                raw.append(raw_fetch(args.url, table))
+                for mode, config in configs.items():
+                    steps[mode].append(in_process(config, instance))
+                    commands[mode].append(command(config, root / mode / "home", "bench")[0])
+            raw_rate = args.rows / median(raw)
+            print(f"{args.rows:,} rows x 6 columns; {uptime()}; medians of {args.repeat}")
+            print(f"raw ADBC fetch, one connection: {median(raw):.2f} s = {raw_rate:,.0f} rows/s (1.00)")
             print(
-                f"peak RSS growth, {found['rows']:,} rows, {found['engine']}, default batch (50,000): "
-                f"{found['rss_growth_mb']:.0f} MB (target < 300 MB) in {found['seconds']:.1f}s"
+                f"{'mode':<14} {'command s':>10} {'rows/s':>11} {'ratio':>6}   "
+                f"{'step s':>7} {'rows/s':>11} {'ratio':>6}"
             )
+            for mode in modes:
+                c, s = median(commands[mode]), median(steps[mode])
+                print(
+                    f"{mode:<14} {c:>10.2f} {args.rows / c:>11,.0f} {args.rows / c / raw_rate:>6.2f}   "
+                    f"{s:>7.2f} {args.rows / s:>11,.0f} {args.rows / s / raw_rate:>6.2f}"
+                )
+            if args.rss_rows:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(DDL.format(t=big, rows=args.rss_rows)))
+                big_raw = raw_fetch(args.url, big)
+                config = write_config(root / "rss" / "configs", root / "rss" / "lake", big, args.url)
+                seconds, peak = command(config, root / "rss" / "home", "bench")
+                rate, raw_big = args.rss_rows / seconds, args.rss_rows / big_raw
+                print(
+                    f"{args.rss_rows:,} rows through the command: {seconds:.2f} s = {rate:,.0f} rows/s "
+                    f"({rate / raw_big:.2f} of the raw fetch, {big_raw:.2f} s); peak RSS {peak:.0f} MB"
+                )
     finally:
-        with sa_engine.begin() as conn:
+        with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {empty}"))
-        sa_engine.dispose()
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {big}"))
+        engine.dispose()
 
 
 if __name__ == "__main__":

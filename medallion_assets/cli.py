@@ -1,26 +1,46 @@
 """The ``medallion`` command line (DESIGN §9).
 
-``medallion [--config-dir DIR] VERB``: validate · check · list · schema · run · status · inspect · verify.
-Every verb loads the config first; a bad config prints every issue and exits 1, never a traceback.
+``medallion [--config-dir DIR] VERB``: validate · check · list · schema · plan · run · status · inspect ·
+verify. Every verb loads the config first; a bad config prints every issue and exits 1, never a traceback.
+
+The module imports click only: ``--help``, ``validate``, ``list`` and ``schema`` never load Dagster (it is
+imported by the verbs that run or read runs), so they answer in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from medallion_assets.errors import ConfigError, MedallionError
-from medallion_assets.lake import LAYERS, Lake
+from medallion_assets.cli_options import (
+    DATE,
+    GreedyCommand,
+    MedallionGroup,
+    fail,
+    handle_errors,
+    json_option,
+    partition_options,
+    print_version,
+)
+from medallion_resources.errors import MedallionError
+from medallion_resources.lake.layout import LAYERS
+
+if TYPE_CHECKING:
+    from medallion_assets.lake import Lake
+    from medallion_assets.runner import DayOutcome
+    from medallion_assets.specs import SourceSpec
 
 __all__ = ["main"]
+
+# Dagster's storage imports alembic, whose error templates (mako) load every pygments lexer when pygments is
+# installed (rich brings it): a tenth of a second per command for HTML error pages nothing here renders.
+sys.modules.setdefault("mako.ext.pygmentplugin", None)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -28,53 +48,20 @@ class CliState:
     config_dir: str | None
 
     def lake(self) -> Lake:
+        from medallion_assets.lake import Lake
+
         return Lake.load(self.config_dir)
 
 
-def _fail(message: str) -> None:
-    click.secho(message, fg="red", err=True)
-    sys.exit(1)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn our own errors into one clear message and exit 1; deprecations are shown once, briefly."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                return fn(*args, **kwargs)
-            except ConfigError as exc:
-                _fail(str(exc))
-            except (MedallionError, KeyError) as exc:
-                _fail(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}")
-            finally:
-                _show_deprecations(caught)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-def _show_deprecations(caught: list[warnings.WarningMessage]) -> None:
-    seen: set[str] = set()
-    for w in caught:
-        text = str(w.message)
-        if issubclass(w.category, DeprecationWarning) and text.startswith("[CFG") and text not in seen:
-            seen.add(text)
-            click.secho(f"warning: {text}", fg="yellow", err=True)
-
-
-def partition_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """NAME --date D [--layer]: the arguments of the verbs that look at one source partition."""
-    fn = handle_errors(fn)
-    fn = click.pass_obj(fn)
-    fn = click.option("--layer", type=click.Choice(LAYERS), help="Default: both layers.")(fn)
-    fn = click.option("--date", "run_date", required=True, type=click.DateTime(["%Y-%m-%d"]))(fn)
-    return click.argument("name")(fn)
-
-
-@click.group()
+@click.group(cls=MedallionGroup)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=print_version,
+    help="Show the versions of medallion, Dagster and Python, and exit.",
+)
 @click.option(
     "--config-dir",
     type=click.Path(file_okay=False),
@@ -93,6 +80,8 @@ def main(ctx: click.Context, config_dir: str | None) -> None:
 @handle_errors
 def validate(state: CliState) -> None:
     """Validate the config only; list every error, exit 1 if any."""
+    from medallion_assets.lake import Lake
+
     lake = Lake.validated(state.config_dir)
     click.echo(
         f"config OK: {len(lake.specs)} source(s), "
@@ -102,25 +91,32 @@ def validate(state: CliState) -> None:
 
 
 @main.command("list")
+@json_option
 @click.pass_obj
 @handle_errors
-def list_sources(state: CliState) -> None:
+def list_sources(state: CliState, as_json: bool) -> None:
     """List sources with their assets, load pattern and Silver model."""
     lake = state.lake()
-    rows = [("source", "type", "load", "model", "bronze asset", "silver asset", "start")]
-    for spec in lake.specs.values():
-        rows.append(
-            (
-                spec.name,
-                spec.entry.source.type,
-                spec.load_pattern,
-                spec.model,
-                spec.bronze_key.to_user_string(),
-                spec.silver_key.to_user_string(),
-                spec.start_date.isoformat(),
-            )
-        )
-    _print_table(rows)
+    sources = [
+        {
+            "name": spec.name,
+            "type": spec.entry.source.type,
+            "load_pattern": spec.load_pattern,
+            "model": spec.model,
+            "stateful": spec.stateful,
+            "bronze_asset": "/".join(spec.key_path("bronze")),
+            "silver_asset": "/".join(spec.key_path("silver")),
+            "start_date": spec.start_date.isoformat(),
+            "job": spec.job_name,
+        }
+        for spec in lake.specs.values()
+    ]
+    if as_json:
+        click.echo(json.dumps(sources, indent=2))
+        return
+    columns = ("name", "type", "load_pattern", "model", "bronze_asset", "silver_asset", "start_date")
+    header = ("source", "type", "load", "model", "bronze asset", "silver asset", "start")
+    _table([header, *[tuple(str(s[c]) for c in columns) for s in sources]])
 
 
 @main.command()
@@ -154,112 +150,159 @@ def check(state: CliState) -> None:
         failures += not result.ok
         _status(result.ok, f"source {spec.name}: {result.detail}")
     if failures:
-        _fail(f"{failures} check(s) failed")
+        fail(f"{failures} check(s) failed")
 
 
-@main.command()
-@click.option(
-    "--date", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Run date (partition)."
-)
-@click.option(
-    "--end-date", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last run date of a range (inclusive)."
-)
-@click.option("--select", "select", multiple=True, help="Source name (repeatable; default: all).")
-@click.option("--layer", type=click.Choice(LAYERS), help="Only this layer (default: Bronze then Silver).")
-@click.pass_obj
-@handle_errors
-def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: str | None) -> None:
-    """Materialize sources for a date or a date range through Dagster, showing progress."""
-    from medallion_assets.runner import materialize_partition
-
-    lake = state.lake()
-    specs = [lake.spec(name) for name in select] if select else list(lake.specs.values())
+def _range(start: Any, end: Any) -> tuple[date, date]:
     first, last = start.date(), (end or start).date()
     if last < first:
-        _fail("error: --end-date is before --date")
-    dates = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    instance = _instance()
-    layers = (layer,) if layer else LAYERS
-    summary: list[tuple[str, ...]] = [("source", "date", "layer", "rows", "files", "status")]
-    failed = committed = 0
-    total = len(specs) * len(dates)
-    step = 0
-    for run_date in dates:
-        for spec in specs:
-            step += 1
-            prefix = f"[{step}/{total}] {spec.name} {run_date}"
-            if run_date < spec.start_date:
-                click.echo(f"{prefix}: skipped (partitions start {spec.start_date})")
-                continue
-            began = time.monotonic()
-            outcome = materialize_partition(lake, spec, run_date, layers, instance)
-            seconds = time.monotonic() - began
-            committed += len(outcome.layers)
-            for lyr, info in outcome.layers.items():
-                summary.append((spec.name, str(run_date), lyr, str(info.rows), str(info.files), "ok"))
-            parts = ", ".join(
-                f"{lyr} {i.rows} rows/{i.files} files"
-                + (f"/{i.quarantined} quarantined" if i.quarantined else "")
-                for lyr, i in outcome.layers.items()
-            )
-            if outcome.error:
-                failed += 1
-                lyr = outcome.failed_layer or "?"
-                summary.append((spec.name, str(run_date), lyr, "-", "-", "FAILED"))
-                # What did commit comes first, so a failed day does not hide the layers it committed.
-                done = f"{parts} committed; " if parts else ""
-                not_run = (
-                    [x for x in layers[layers.index(lyr) + 1 :] if x not in outcome.layers]
-                    if lyr in layers
-                    else []
-                )
-                skipped = f"; {', '.join(not_run)} not run" if not_run else ""
-                click.secho(
-                    f"{prefix}: {done}{lyr} FAILED ({seconds:.1f}s): {outcome.error}{skipped}",
-                    fg="red",
-                    err=True,
-                )
-            else:
-                click.echo(f"{prefix}: {parts} ({seconds:.1f}s)")
-    click.echo("")
-    _print_table(summary)
-    if failed:
-        _fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
+        fail("error: --end-date is before --date")
+    return first, last
+
+
+def _before_start(spec: SourceSpec, first: date, last: date) -> str:
+    span = str(first) if first == last else f"{first}..{last}"
+    return f"error: {spec.name}: nothing to run, {span} is before its start date {spec.start_date}"
 
 
 @main.command()
 @click.argument("name")
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First day (default: the start date).")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last day (default: the last one seen).")
+@click.option("--date", "start", required=True, type=DATE, help="First run date of the range.")
+@click.option("--end-date", "end", type=DATE, help="Last run date of the range (inclusive).")
+@click.option("--layer", type=click.Choice(LAYERS), help="Only this layer (default: Bronze then Silver).")
+@json_option
 @click.pass_obj
 @handle_errors
-def status(state: CliState, name: str, start: Any, end: Any) -> None:
+def plan(state: CliState, name: str, start: Any, end: Any, layer: str | None, as_json: bool) -> None:
+    """Show what a run (or a UI backfill) of NAME over a range would do, without running anything."""
+    from medallion_assets.plan import plan_range
+
+    lake = state.lake()
+    spec = lake.spec(name)
+    first, last = _range(start, end)
+    result = plan_range(lake, spec, first, last, (layer,) if layer else LAYERS)
+    if result is None:
+        fail(_before_start(spec, first, last))
+        return
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        from medallion_assets.cli_display import print_plan
+
+        print_plan(result, click.echo)
+
+
+@main.command(cls=GreedyCommand)
+@click.option("--date", "start", required=True, type=DATE, help="Run date (partition).")
+@click.option("--end-date", "end", type=DATE, help="Last run date of a range (inclusive).")
+@click.option(
+    "--select", "select", multiple=True, help="Source names: --select a b c (default: all sources)."
+)
+@click.option("--layer", type=click.Choice(LAYERS), help="Only this layer (default: Bronze then Silver).")
+@click.pass_obj
+@handle_errors
+def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: str | None) -> None:
+    """Materialize sources for a date or a date range through Dagster, showing progress.
+
+    One Dagster run of <source>_job per source per up to 31 days, each day committed on its own.
+    """
+    from medallion_assets.plan import clip_to_start
+
+    lake = state.lake()
+    specs = [lake.spec(name) for name in dict.fromkeys(select)] if select else list(lake.specs.values())
+    first, last = _range(start, end)
+    layers = (layer,) if layer else LAYERS
+    ranges: dict[str, tuple[date, date]] = {}
+    for spec in specs:
+        clipped = clip_to_start(spec, first, last)
+        if clipped is None:
+            click.secho(_before_start(spec, first, last), fg="red", err=True)
+            continue
+        ranges[spec.name] = clipped
+        if clipped[0] > first:
+            click.echo(f"{spec.name}: partitions start {spec.start_date}; the days before it are left out")
+    if not ranges:
+        sys.exit(1)
+    outcomes = _run_sources(lake, [s for s in specs if s.name in ranges], ranges, layers)
+    from medallion_assets.cli_display import summary_rows
+
+    click.echo("")
+    _table(summary_rows(outcomes, layers))
+    failed = sum(not o.ok for _, o in outcomes)
+    committed = sum(len(o.committed) for _, o in outcomes)
+    if failed:
+        fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
+    if len(ranges) < len(specs):
+        fail(f"{len(specs) - len(ranges)} source(s) had nothing to run in {first}..{last}")
+
+
+def _run_sources(
+    lake: Lake, specs: list[SourceSpec], ranges: dict[str, tuple[date, date]], layers: tuple[str, ...]
+) -> list[tuple[SourceSpec, DayOutcome]]:
+    """Every source's days through Dagster, on one instance in this process, with live progress."""
+    from medallion_assets.cli_display import RunDisplay
+    from medallion_assets.instance import get_instance
+    from medallion_assets.runner import SourceRunner
+
+    instance = get_instance()
+    runner = SourceRunner(lake, instance, layers)
+    display = RunDisplay({name: (b - a).days + 1 for name, (a, b) in ranges.items()}, layers)
+    try:
+        with display:
+            for spec in specs:
+                runner.run(spec, *ranges[spec.name], display)
+    finally:
+        display.close()
+    click.echo(f"{len(runner.run_ids)} Dagster run(s) on {instance.root_directory}")
+    return display.outcomes
+
+
+@main.command()
+@click.argument("name")
+@click.option("--start", type=DATE, help="First day (default: the start date).")
+@click.option("--end", type=DATE, help="Last day (default: the last one seen).")
+@json_option
+@click.pass_obj
+@handle_errors
+def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> None:
     """Per day: Bronze and Silver committed, stale or failed; exit 1 if any day is stale or failed."""
+    from medallion_assets.instance import get_instance
     from medallion_assets.status import day_statuses
 
     lake = state.lake()
     spec = lake.spec(name)
     first, last = (start.date() if start else None), (end.date() if end else None)
     if first and last and last < first:
-        _fail("error: --end is before --start")
-    days = day_statuses(spec, lake.bronze, lake.silver, _instance(), first, last)
-    rows = [("date", "bronze", "silver", "note")]
-    rows += [(str(d.day), d.bronze, d.silver, "; ".join(d.notes)) for d in days]
-    _print_table(rows)
+        fail("error: --end is before --start")
+    days = day_statuses(spec, lake.bronze, lake.silver, get_instance(), first, last)
     problems = [d for d in days if d.problem]
+    stale = [d.day for d in problems if d.silver == "stale"]
+    repair = (
+        f"medallion run --date {min(stale)} --end-date {max(stale)} --select {spec.name} --layer silver"
+        if stale
+        else None
+    )
+    if as_json:
+        rows = [{"date": str(d.day), "bronze": d.bronze, "silver": d.silver, "notes": d.notes} for d in days]
+        click.echo(
+            json.dumps({"source": spec.name, "days": rows, "problems": len(problems), "repair": repair})
+        )
+    else:
+        _table(
+            [
+                ("date", "bronze", "silver", "note"),
+                *[(str(d.day), d.bronze, d.silver, "; ".join(d.notes)) for d in days],
+            ]
+        )
+        if repair:
+            click.echo(f"\nrepair: {repair}")
     if problems:
-        stale = [d.day for d in problems if d.silver == "stale"]
-        if stale:
-            click.echo(
-                f"\nrepair: medallion run --date {min(stale)} --end-date {max(stale)} "
-                f"--select {spec.name} --layer silver"
-            )
-        _fail(f"{len(problems)} day(s) stale or failed")
+        fail(f"{len(problems)} day(s) stale or failed")
 
 
 @main.command()
 @partition_options
-def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
+def inspect(state: CliState, name: str, run_date: Any, layer: str | None, as_json: bool) -> None:
     """Show a partition's manifest, metadata and row counts."""
     from medallion_resources.io_managers import artifact_row_counts
     from medallion_resources.lake.layout import ERRORS_ARTIFACT
@@ -267,88 +310,119 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None) -> Non
 
     lake = state.lake()
     spec = lake.spec(name)
+    day = run_date.date()
+    found: list[dict[str, Any]] = []
     for lyr in (layer,) if layer else LAYERS:
-        part = lake.committed(spec, lyr, run_date.date())
-        click.secho(
-            f"== {lyr} {spec.name} {run_date.date()} ({lake.partition_uri(spec, lyr, run_date.date())})",
-            bold=True,
-        )
+        part = lake.committed(spec, lyr, day)
+        entry: dict[str, Any] = {
+            "layer": lyr,
+            "source": spec.name,
+            "date": str(day),
+            "uri": lake.partition_uri(spec, lyr, day),
+            "committed": part is not None,
+        }
+        found.append(entry)
         io = lake.io(lyr)
-        prefix = io.partition_prefix(lake.dataset_path(spec, lyr), str(run_date.date()))
+        prefix = io.partition_prefix(lake.dataset_path(spec, lyr), str(day))
+        # Temp files of killed writers of this dataset: the next commit removes them.
         leftovers = find_leftovers(io.backend, prefix, older_than=part.committed_time if part else None)
-        if leftovers:  # temp files of killed writers of this dataset: the next commit removes them
-            click.echo(f"leftovers: {len(leftovers)} temp file(s) of killed runs, removed at the next commit")
-            for leftover in leftovers:
-                click.echo(f"  {leftover.describe()}")
+        entry["leftovers"] = [leftover.describe() for leftover in leftovers]
         if part is None:
-            click.echo("not committed")
             continue
         m = part.manifest
         counts = artifact_row_counts(m)
-        main = lake.main_artifact(spec, lyr)
+        main_artifact = lake.main_artifact(spec, lyr)
         # The same figures as the materialization's dagster/partition_row_count, row_count/*, quarantined.
-        per_artifact = ", ".join(f"{a} {n}" for a, n in counts.items() if a != ERRORS_ARTIFACT)
+        entry |= {
+            "committed_at": m.committed_at,
+            "run_id": m.run_id,
+            "manifest_sha256": m.sha256,
+            "main_artifact": main_artifact,
+            "rows": counts.get(main_artifact, 0),
+            "row_counts": {a: n for a, n in counts.items() if a != ERRORS_ARTIFACT},
+            "quarantined": counts.get(ERRORS_ARTIFACT, 0),
+            "files": [
+                {
+                    "artifact": f.artifact,
+                    "path": f.path,
+                    "rows": f.row_count,
+                    "bytes": f.size_bytes,
+                    "sha256": f.sha256,
+                }
+                for f in m.files
+            ],
+            "metadata": part.metadata,
+        }
+    if as_json:
+        click.echo(json.dumps(found, indent=2, sort_keys=True, default=str))
+        return
+    for entry in found:
+        click.secho(f"== {entry['layer']} {spec.name} {day} ({entry['uri']})", bold=True)
+        if entry["leftovers"]:
+            count = len(entry["leftovers"])
+            click.echo(f"leftovers: {count} temp file(s) of killed runs, removed at the next commit")
+            for leftover in entry["leftovers"]:
+                click.echo(f"  {leftover}")
+        if not entry["committed"]:
+            click.echo("not committed")
+            continue
+        per_artifact = ", ".join(f"{a} {n}" for a, n in entry["row_counts"].items())
         click.echo(
-            f"committed_at {m.committed_at}  run_id {m.run_id}  manifest {m.sha256[:16]}\n"
-            f"rows {counts.get(main, 0)} ({main})  per artifact: {per_artifact or 'none'}  "
-            f"quarantined {counts.get(ERRORS_ARTIFACT, 0)}"
+            f"committed_at {entry['committed_at']}  run_id {entry['run_id']}  "
+            f"manifest {entry['manifest_sha256'][:16]}\n"
+            f"rows {entry['rows']} ({entry['main_artifact']})  per artifact: {per_artifact or 'none'}  "
+            f"quarantined {entry['quarantined']}"
         )
-        rows = [("artifact", "file", "rows", "bytes", "sha256")]
-        rows += [(f.artifact, f.path, str(f.row_count), str(f.size_bytes), f.sha256[:16]) for f in m.files]
-        _print_table(rows)
-        click.echo(json.dumps(part.metadata, indent=2, sort_keys=True, default=str))
+        files = [
+            (f["artifact"], f["path"], str(f["rows"]), str(f["bytes"]), f["sha256"][:16])
+            for f in entry["files"]
+        ]
+        _table([("artifact", "file", "rows", "bytes", "sha256"), *files])
+        click.echo(json.dumps(entry["metadata"], indent=2, sort_keys=True, default=str))
 
 
 @main.command()
 @partition_options
-def verify(state: CliState, name: str, run_date: Any, layer: str | None) -> None:
+def verify(state: CliState, name: str, run_date: Any, layer: str | None, as_json: bool) -> None:
     """Re-hash a partition's files against its manifest; exit 1 on any mismatch."""
     from medallion_resources.lake.read import verify_partition
 
     lake = state.lake()
     spec = lake.spec(name)
-    problems = 0
+    day = run_date.date()
+    results: list[dict[str, Any]] = []
     for lyr in (layer,) if layer else LAYERS:
-        part = lake.committed(spec, lyr, run_date.date())
-        if part is None:
-            problems += 1
-            _status(False, f"{lyr} {spec.name} {run_date.date()}: not committed")
-            continue
-        issues = verify_partition(part)
-        problems += len(issues)
-        for issue in issues:
-            _status(False, f"{lyr} {spec.name} {run_date.date()}: {issue}")
-        if not issues:
-            _status(True, f"{lyr} {spec.name} {run_date.date()}: {len(part.manifest.files)} file(s) verified")
-    if problems:
-        _fail(f"{problems} problem(s) found")
+        part = lake.committed(spec, lyr, day)
+        problems = ["not committed"] if part is None else [str(i) for i in verify_partition(part)]
+        files = 0 if part is None else len(part.manifest.files)
+        results.append({"layer": lyr, "committed": part is not None, "files": files, "problems": problems})
+    count = sum(len(r["problems"]) for r in results)
+    if as_json:
+        click.echo(
+            json.dumps({"source": spec.name, "date": str(day), "ok": not count, "layers": results}, indent=2)
+        )
+    else:
+        for r in results:
+            where = f"{r['layer']} {spec.name} {day}"
+            for problem in r["problems"]:
+                _status(False, f"{where}: {problem}")
+            if not r["problems"]:
+                _status(True, f"{where}: {r['files']} file(s) verified")
+    if count:
+        fail(f"{count} problem(s) found")
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
-
-
-def _instance() -> Any:
-    """The persistent Dagster instance (:func:`medallion_assets.instance.cli_instance`)."""
-    from medallion_assets.instance import cli_instance
-
-    return cli_instance()
 
 
 def _status(ok: bool, text: str) -> None:
     click.secho(("ok    " if ok else "FAIL  ") + text, fg=None if ok else "red", err=not ok)
 
 
-def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(_format(rows, widths)):
-        click.echo(row)
-        if index == 0:
-            click.echo("  ".join("-" * w for w in widths))
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    from medallion_assets.cli_display import print_table
 
-
-def _format(rows: Sequence[tuple[str, ...]], widths: list[int]) -> Iterator[str]:
-    for row in rows:
-        yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+    print_table(rows, click.echo)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,21 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medallion_assets.config.loader import load_config, load_config_with_origins
 from medallion_assets.config.models import MedallionConfig
 from medallion_assets.errors import ConfigError, ConfigIssue, MedallionError
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SourceSpec, build_specs
-from medallion_resources.io_managers import BronzeIOManager, LakeIOManager, SilverIOManager
+from medallion_resources.lake.layout import LAYERS
 from medallion_resources.lake.read import CommittedPartition
 from medallion_resources.storage.registry import create_backend
 
-__all__ = ["Lake", "LAYERS"]
+if TYPE_CHECKING:  # the IO managers are Dagster objects: loaded when a verb reads the lake, not for `list`
+    from medallion_resources.io_managers import BronzeIOManager, LakeIOManager, SilverIOManager
 
-LAYERS = ("bronze", "silver")
+__all__ = ["Lake", "LAYERS"]
 
 
 @dataclass
@@ -55,10 +57,14 @@ class Lake:
 
     @cached_property
     def bronze(self) -> BronzeIOManager:
+        from medallion_resources.io_managers import BronzeIOManager
+
         return BronzeIOManager(create_backend(self.config.platform.bronze, self.config.platform))
 
     @cached_property
     def silver(self) -> SilverIOManager:
+        from medallion_resources.io_managers import SilverIOManager
+
         return SilverIOManager(create_backend(self.config.platform.silver, self.config.platform))
 
     def spec(self, name: str) -> SourceSpec:

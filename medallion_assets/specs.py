@@ -20,9 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
-from typing import Any, Literal
-
-import dagster as dg
+from typing import TYPE_CHECKING, Any, Literal
 
 from medallion_assets.config.models import (
     LoadPattern,
@@ -36,8 +34,10 @@ from medallion_assets.config.models import (
 from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
 from medallion_assets.errors import ConfigError, ConfigIssue
 from medallion_assets.silver.registry import is_stateful
-from medallion_resources.io_managers import DATASET_PATH_KEY, TABLE_NAME_KEY
 from medallion_resources.lake.parts import PartSettings
+
+if TYPE_CHECKING:  # Dagster is imported where a Dagster object is built: `medallion list` does not load it
+    import dagster as dg
 
 __all__ = [
     "BRONZE_IO_MANAGER",
@@ -75,7 +75,7 @@ class SourceTranslationData:
 
 
 # dagster-dlt's translation shape: (the default spec, what it describes) -> the spec to use.
-AssetTranslation = Callable[[dg.AssetSpec, SourceTranslationData], dg.AssetSpec]
+AssetTranslation = Callable[["dg.AssetSpec", SourceTranslationData], "dg.AssetSpec"]
 # What a translation may not change: medallion's wiring depends on them.
 _FIXED_ATTRIBUTES = ("partitions_def", "deps", "code_version", "skippable")
 
@@ -99,13 +99,26 @@ class SourceSpec:
     translation: AssetTranslation | None = None
 
     # --- keys and groups (the translated ones, when a dg component gives a translation) ---
+    def key_path(self, layer: str) -> tuple[str, ...]:
+        """The asset key's parts of ``layer`` ("bronze" or "silver"); without a translation (the CLI's
+        configs) without importing Dagster."""
+        if self.translation is not None:
+            return tuple(self._translated_specs["bronze" if layer == "bronze" else "silver"].key.path)
+        if layer == "bronze":
+            return ("bronze", self.system, self.table)
+        return ("silver", self.domain, self.entity)
+
     @property
     def bronze_key(self) -> dg.AssetKey:
-        return self.bronze_asset_spec().key
+        import dagster as dg
+
+        return dg.AssetKey(list(self.key_path("bronze")))
 
     @property
     def silver_key(self) -> dg.AssetKey:
-        return self.silver_asset_spec().key
+        import dagster as dg
+
+        return dg.AssetKey(list(self.key_path("silver")))
 
     @property
     def group(self) -> str:
@@ -131,6 +144,8 @@ class SourceSpec:
         freshness = self.entry.freshness
         if freshness is None or freshness.fail_window_hours is None:
             return None
+        import dagster as dg
+
         warn = freshness.warn_window_hours
         return dg.FreshnessPolicy.time_window(
             fail_window=timedelta(hours=freshness.fail_window_hours),
@@ -183,6 +198,8 @@ class SourceSpec:
             source_type=self.entry.source.type,
             layer=layer,
         )
+        from medallion_resources.io_managers import DATASET_PATH_KEY
+
         translated = self.translation(spec, data)
         changed = [a for a in _FIXED_ATTRIBUTES if getattr(translated, a) != getattr(spec, a)]
         if translated.metadata.get(DATASET_PATH_KEY) != spec.metadata[DATASET_PATH_KEY]:
@@ -203,6 +220,10 @@ class SourceSpec:
         return translated
 
     def _bronze_default_spec(self) -> dg.AssetSpec:
+        import dagster as dg
+
+        from medallion_resources.io_managers import DATASET_PATH_KEY, TABLE_NAME_KEY
+
         source_type = self.entry.source.type
         return dg.AssetSpec(
             key=dg.AssetKey(["bronze", self.system, self.table]),
@@ -223,6 +244,10 @@ class SourceSpec:
         )
 
     def _silver_default_spec(self) -> dg.AssetSpec:
+        import dagster as dg
+
+        from medallion_resources.io_managers import DATASET_PATH_KEY, TABLE_NAME_KEY
+
         return dg.AssetSpec(
             key=dg.AssetKey(["silver", self.domain, self.entity]),
             group_name=self.group,
@@ -308,7 +333,8 @@ class SourceSpec:
 def build_specs(config: MedallionConfig, translation: AssetTranslation | None = None) -> list[SourceSpec]:
     """Resolve defaults (names, domain/entity, partitions, output settings) for every source."""
     specs = [_build_spec(entry, config.platform, translation) for entry in config.sources]
-    _check_unique_keys(specs)
+    if translation is not None:  # without one, the loader has checked the keys are unique
+        _check_unique_keys(specs)
     return specs
 
 

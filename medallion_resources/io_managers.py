@@ -8,10 +8,14 @@ step fails with the error's own message first (``root_cause_failure``). A range 
 days in one run) calls ``write_partition`` once per day from the asset body and returns a
 ``CommittedRange``; ``dagster/partition_row_count`` is the rows of the main artifact in both cases.
 
-``load_input`` hands out verified, committed partitions: ``BronzeInput`` for Bronze (the partition of the
-run date plus access to earlier ones, for rebuilds) and ``CommittedPartition | None`` for Silver's own D-1.
-Where an asset lives is read from its definition metadata (``medallion/dataset_path``), decided once in
-``medallion_assets.specs``.
+``load_input`` serves two kinds of readers, told apart by the input's own metadata. The medallion assets
+mark their inputs (``medallion/input``) and get verified, committed partitions: ``BronzeInput`` for Silver's
+Bronze input (the partition of the run date plus access to earlier ones, for rebuilds) and
+``CommittedPartition | None`` for Silver's own D-1. Any other asset downstream (a user's Gold asset) gets a
+``polars.LazyFrame`` over the committed, verified files of one artifact (input metadata ``artifact``) of
+the partitions it maps to, or of the latest committed partition when it is not partitioned
+(docs/reading.md). Where an asset lives is read from its definition metadata
+(``medallion/dataset_path``), decided once in ``medallion_assets.specs``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import pyarrow as pa
 
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
-from medallion_resources.lake.layout import ERRORS_ARTIFACT, partition_folder
+from medallion_resources.lake.dataset import Dataset
+from medallion_resources.lake.layout import DEFAULT_ARTIFACT, ERRORS_ARTIFACT, partition_folder
 from medallion_resources.lake.manifest import DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
 from medallion_resources.lake.read import CommittedPartition, read_committed
@@ -44,7 +49,10 @@ from medallion_resources.redact import Redactor
 from medallion_resources.storage.base import StorageBackend
 
 __all__ = [
+    "ARTIFACT_KEY",
     "BOUNDARY_HASHES_KEY",
+    "MEDALLION_INPUT_KEY",
+    "VERIFY_KEY",
     "ArtifactDelta",
     "BronzeIOManager",
     "BronzeInput",
@@ -64,6 +72,13 @@ _log = logging.getLogger(__name__)
 DATASET_PATH_KEY = "medallion/dataset_path"
 # _metadata.json key of the content hashes committed with ``watermark_out`` (db ``watermark`` mode).
 BOUNDARY_HASHES_KEY = "boundary_hashes"
+# Input metadata of the medallion assets' own inputs ("bronze", "previous_state"): load_input hands them the
+# internal forms. An input without it belongs to an asset downstream, which reads a LazyFrame.
+MEDALLION_INPUT_KEY = "medallion/input"
+# Input metadata of an asset downstream: the artifact to read (Silver: "current" unless set; Bronze: "data")
+# and whether to verify SHA-256s (default true).
+ARTIFACT_KEY, VERIFY_KEY = "artifact", "verify"
+SILVER_DEFAULT_ARTIFACT = "current"
 
 
 @dataclass(frozen=True)
@@ -328,6 +343,8 @@ _SCALAR_METADATA = (
     "batches",
     "commit_horizon",
     "boundary_rows_dropped",
+    "source_snapshot_seconds",
+    "source_snapshots",
 )
 
 
@@ -373,7 +390,9 @@ class BronzeInput:
 class BronzeIOManager(LakeIOManager):
     layer = "bronze"
 
-    def load_input(self, context: dg.InputContext) -> BronzeInput:
+    def load_input(self, context: dg.InputContext) -> BronzeInput | Any:
+        if not _is_medallion_input(context):
+            return _downstream_input(self, context, DEFAULT_ARTIFACT)
         upstream = context.upstream_output
         meta = upstream.definition_metadata if upstream is not None else {}
         dataset_path = _dataset_path(meta, context.asset_key)
@@ -413,8 +432,10 @@ class WatermarkState:
 class SilverIOManager(LakeIOManager):
     layer = "silver"
 
-    def load_input(self, context: dg.InputContext) -> CommittedPartition | None:
-        """Silver D-1 for stateful models; None when it is out of range or not committed."""
+    def load_input(self, context: dg.InputContext) -> CommittedPartition | None | Any:
+        """Silver D-1 for stateful models (None: out of range or not committed); a LazyFrame downstream."""
+        if not _is_medallion_input(context):
+            return _downstream_input(self, context, SILVER_DEFAULT_ARTIFACT)
         keys = context.asset_partition_keys if context.has_asset_partitions else []
         if len(keys) != 1:
             # None: out of range (first partition). Several: a range run, whose asset reads the day before
@@ -423,6 +444,70 @@ class SilverIOManager(LakeIOManager):
         upstream = context.upstream_output
         meta = upstream.definition_metadata if upstream is not None else {}
         return self.committed(_dataset_path(meta, context.asset_key), keys[-1])
+
+
+def _is_medallion_input(context: dg.InputContext) -> bool:
+    return MEDALLION_INPUT_KEY in (context.definition_metadata or {})
+
+
+def _downstream_input(io: LakeIOManager, context: dg.InputContext, default_artifact: str) -> Any:
+    """What an asset downstream reads: a LazyFrame over one artifact of the partitions it maps to.
+
+    A partitioned asset reads the upstream partitions its partition mapping gives (the same day for a
+    daily asset; a range run or a coarser partition gets the union of those days, in date order); an
+    unpartitioned one reads the latest committed partition. The input's annotation picks the shape:
+    ``pl.LazyFrame`` (or none), ``pl.DataFrame`` (collected), ``dict[str, pl.LazyFrame]`` (per partition).
+    """
+    upstream = context.upstream_output
+    options = context.definition_metadata or {}
+    artifact = str(_plain(options.get(ARTIFACT_KEY, default_artifact)))
+    verify = _plain(options.get(VERIFY_KEY, True)) not in (False, "false", "False", "no", 0)
+    try:
+        dataset = Dataset(
+            io.backend,
+            _dataset_path(upstream.definition_metadata if upstream is not None else {}, context.asset_key),
+            io.layer,
+            f"asset {context.asset_key.to_user_string()}",
+        )
+        if _downstream_partitioned(context):
+            # None or an empty subset: the mapping gives no upstream day (D-1 of the first one)
+            keys = context.asset_partition_keys if context.has_asset_partitions else []
+            parts = {key: dataset.require(key) for key in sorted(keys)}
+        else:
+            latest = dataset.require_latest()
+            parts = {latest.manifest.run_date: latest}
+        shape = _annotated_shape(context)
+        if shape is dict:
+            return {key: dataset.scan([part], artifact, verify=verify) for key, part in parts.items()}
+        frame = dataset.scan(list(parts.values()), artifact, verify=verify)
+        return frame.collect() if shape is pl.DataFrame else frame
+    except Exception as exc:
+        raise root_cause_failure(exc) from exc
+
+
+def _downstream_partitioned(context: dg.InputContext) -> bool:
+    """Whether the asset reading the input is partitioned (not just the run)."""
+    try:
+        return context.step_context.entity_partitions_def is not None
+    except Exception:  # noqa: BLE001 - an input context built outside a step (tests): the run decides
+        return context.has_partition_key
+
+
+def _annotated_shape(context: dg.InputContext) -> type | None:
+    """``dict``, ``pl.DataFrame`` or None (a LazyFrame) from the input's type annotation."""
+    try:
+        typing_type = context.dagster_type.typing_type
+    except Exception:  # noqa: BLE001 - no Dagster type: the default shape
+        return None
+    if typing_type is pl.DataFrame:
+        return pl.DataFrame
+    origin = getattr(typing_type, "__origin__", typing_type)
+    return dict if origin is dict else None
+
+
+def _plain(value: Any) -> Any:
+    """A metadata entry's Python value (``AssetIn(metadata=...)`` may hold MetadataValue wrappers)."""
+    return getattr(value, "value", value)
 
 
 def root_cause_failure(exc: BaseException) -> dg.Failure:

@@ -27,9 +27,18 @@ import dagster as dg
 from medallion_resources.errors import MedallionError
 from medallion_resources.io_managers import CommittedRange, definition_facts
 
-__all__ = ["BACKFILL_POLICY", "DayCommit", "RangeRunError", "commit_range"]
+__all__ = [
+    "BACKFILL_POLICY",
+    "MAX_PARTITIONS_PER_RUN",
+    "DayCommit",
+    "RangeRunError",
+    "commit_range",
+    "described",
+]
 
 BACKFILL_POLICY = dg.BackfillPolicy.single_run()
+# ``medallion run`` cuts a long range into runs of up to this many days (progress, and a failure costs less).
+MAX_PARTITIONS_PER_RUN = 31
 
 # Commits one day: yields Dagster events as they happen (check evaluations), returns the day's
 # materialization metadata; raises when the day fails (nothing of it is committed then).
@@ -115,9 +124,19 @@ class RangeRunError(MedallionError, dg.Failure):
                 "failed_partitions": failed,
                 "committed_partitions": committed,
                 "not_run_partitions": not_run,
+                # Per failed day, its own root cause (what `medallion run` prints on that day's line).
+                "partition_errors": dg.MetadataValue.json({key: described(exc) for key, exc in failures}),
             },
         )
         self.failed, self.committed, self.not_run = failed, committed, not_run
+
+
+def described(exc: BaseException) -> str:
+    """``ClassName: message`` of the root cause: a ``dagster.Failure`` wrapping our own error is skipped."""
+    while isinstance(exc, dg.Failure) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _days(keys: Sequence[str]) -> str:

@@ -18,7 +18,7 @@ from dagster import AssetExecutionContext
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
 from medallion_assets.assets.bronze_checks import bronze_check_specs, evaluate_bronze_checks
 from medallion_assets.config.models import PlatformConfig
-from medallion_assets.extractors import ExtractContext, create_extractor
+from medallion_assets.extractors import ExtractContext, Extractor, create_extractor
 from medallion_assets.specs import BRONZE_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
     BOUNDARY_HASHES_KEY,
@@ -37,9 +37,10 @@ INCREMENTAL_PATTERNS = frozenset({"incremental", "cdc"})
 def with_bronze_columns(
     batches: Iterable[pa.RecordBatch], *, run_date: date, extracted_at: datetime, system: str, table: str
 ) -> Iterator[pa.RecordBatch]:
-    """Append (or overwrite) the Bronze lineage columns on every batch.
+    """Append (or overwrite) the Bronze lineage columns on every batch that has columns.
 
-    An empty batch goes through too: it carries the columns of an empty snapshot into Bronze's schema.
+    An empty batch with columns goes through too: it carries the columns of an empty snapshot into Bronze's
+    schema.
     """
     values = {
         "_load_date": pa.scalar(run_date, pa.date32()),
@@ -48,6 +49,8 @@ def with_bronze_columns(
         "_source_table": pa.scalar(table, pa.string()),
     }
     for batch in batches:
+        if batch.num_rows == 0 and batch.num_columns == 0:
+            continue  # an empty batch with columns still says which columns the source has
         for name, scalar in values.items():
             column = pa.repeat(scalar, batch.num_rows)
             index = batch.schema.get_field_index(name)
@@ -118,12 +121,20 @@ def run_bronze(
             **({BOUNDARY_HASHES_KEY: sorted(hashes)} if hashes else {}),
         }
 
+    artifacts: dict[str, Iterable[pa.RecordBatch]] = {"data": stream}
+    if extractor.quarantines:
+        artifacts["errors"] = _drained_after(extractor)  # written after "data": the stream is read by then
     return PartitionOutput(
-        artifacts={"data": stream},
+        artifacts=artifacts,
         build_metadata=build_metadata,
         output=spec.bronze_output,
         secrets=spec.secret_values,
     )
+
+
+def _drained_after(extractor: Extractor) -> Iterator[pa.RecordBatch]:
+    """The extractor's rejected rows, asked for only when this stream is read (after the data's)."""
+    yield from extractor.rejected()
 
 
 def build_bronze_asset(

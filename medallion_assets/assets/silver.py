@@ -31,6 +31,7 @@ from medallion_assets.silver.pipeline import Prior, SilverDay, initial_state, ne
 from medallion_assets.silver.registry import create_silver_model
 from medallion_assets.specs import SILVER_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
+    MEDALLION_INPUT_KEY,
     BronzeInput,
     SilverIOManager,
     root_cause_failure,
@@ -51,7 +52,11 @@ def _blocked(spec: SourceSpec, run_date: str, failures: list[CheckOutcome]) -> S
 def build_silver_asset(
     spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition
 ) -> dg.AssetsDefinition:
-    ins: dict[str, dg.AssetIn] = {"bronze": dg.AssetIn(key=spec.bronze_key)}
+    # Marked as medallion's own inputs: the IO managers hand them the internal forms (``BronzeInput``, the
+    # committed D-1), not the LazyFrame an asset downstream reads.
+    ins: dict[str, dg.AssetIn] = {
+        "bronze": dg.AssetIn(key=spec.bronze_key, metadata={MEDALLION_INPUT_KEY: "bronze"})
+    }
     if spec.stateful:
         with warnings.catch_warnings():
             # allow_nonexistent_upstream_partitions is "beta" but is how Dagster expresses "D-1, none for
@@ -60,7 +65,11 @@ def build_silver_asset(
             previous_day = dg.TimeWindowPartitionMapping(
                 start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
             )
-        ins["previous"] = dg.AssetIn(key=spec.silver_key, partition_mapping=previous_day)
+        ins["previous"] = dg.AssetIn(
+            key=spec.silver_key,
+            partition_mapping=previous_day,
+            metadata={MEDALLION_INPUT_KEY: "previous_state"},
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
         decorator = _silver_decorator(spec, partitions_def, ins)

@@ -26,6 +26,7 @@ from medallion_assets.config.contracts import (
     extractor_types,
     registry_enum,
 )
+from medallion_resources.lake.schema import arrow_type_from_name
 
 __all__ = [
     "ApiAuthConfig",
@@ -222,6 +223,24 @@ class DbConfig(StrictModel):
     incremental: DbIncrementalConfig | None = Field(
         None, description="Incremental loads (window or watermark); unset: every run reads everything."
     )
+    chunk_rows: int | None = Field(
+        None,
+        ge=1,
+        description="Read in keyset chunks of this many rows, each in its own short transaction, so no "
+        "snapshot is held for the whole extraction (not one snapshot of the table: docs/db_extractor.md).",
+    )
+    parallelism: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Read this many ranges of the key's first column (numeric, date or timestamp) at once, "
+        "each on its own connection.",
+    )
+    key_columns: list[str] | None = Field(
+        None,
+        description="The key chunk_rows orders by (unique, not null) and parallelism splits on (its first "
+        "column). Default: the table's primary key, else a unique constraint over NOT NULL columns.",
+    )
 
     @field_validator("table", "db_schema")
     @classmethod
@@ -234,6 +253,11 @@ class DbConfig(StrictModel):
             raise ValueError("set exactly one of 'query' or 'table'")
         if bool(self.url) == bool(self.url_env):
             raise ValueError("set exactly one of 'url_env' (an environment variable with the URL) or 'url'")
+        if self.query and (self.chunk_rows or self.parallelism > 1) and not self.key_columns:
+            raise ValueError(
+                "chunk_rows and parallelism on a 'query' need key_columns (the key cannot be read from a "
+                "query; name columns that are unique and never NULL)"
+            )
         if self.url and re.search(r"://[^/@]*:[^/@]*@", self.url):
             raise ValueError(
                 "'url' holds a password: put the URL in an environment variable and name it in 'url_env'"
@@ -253,8 +277,56 @@ class FileConfig(StrictModel):
     encoding: str = Field("utf-8", description="Text encoding of csv, tsv and json files.")
     has_header: bool = Field(True, description="csv/tsv: the first line holds the column names.")
     json_path: str | None = Field(None, description="Dot path to the record list inside a JSON document.")
-    columns: list[str] | None = Field(None, description="Column names (no header) or a projection.")
+    columns: list[str] | dict[str, str] | None = Field(
+        None,
+        description="Column names (no header) or a projection; a mapping name: type (csv/tsv) also types "
+        "them, with Arrow type names: int64, float64, bool, string, date32, timestamp[us], decimal(18,2).",
+    )
     required: bool = Field(True, description="No matching file: error when true, empty partition when false.")
+    allow_empty: bool = Field(
+        False,
+        description="A file with no content at all (0 bytes): an error when false, no rows when true. A "
+        "header-only csv is never an error: it is an empty snapshot with its columns.",
+    )
+    infer_types: bool = Field(
+        False,
+        description="csv/tsv: let Arrow infer column types from the first block instead of landing every "
+        "column as text (docs/file_extractor.md).",
+    )
+    max_field_mb: float = Field(
+        64.0, gt=0, description="csv/tsv: the longest row (and field) the reader accepts, in MiB."
+    )
+    on_bad_lines: Literal["error", "quarantine"] = Field(
+        "error",
+        description="A malformed csv row or jsonl line: fail the file (error), or land it under the Bronze "
+        "partition's _errors/ with its line number and reason (quarantine), within silver.error_handling.",
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _column_types(cls, value: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+        if isinstance(value, dict):
+            unknown = {name: kind for name, kind in value.items() if arrow_type_from_name(kind) is None}
+            if unknown:
+                shown = ", ".join(f"{name}: {kind!r}" for name, kind in unknown.items())
+                raise ValueError(
+                    f"unknown column type(s) {shown}; use Arrow type names such as int64, float64, bool, "
+                    "string, date32, timestamp[us], timestamp[us, tz=UTC], decimal(18,2)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _typed_columns_need_csv(self) -> FileConfig:
+        if isinstance(self.columns, dict) and self.format not in (None, "csv", "tsv"):
+            raise ValueError(f"columns with types apply to csv/tsv files, not format '{self.format}'")
+        if isinstance(self.columns, dict) and self.infer_types:
+            raise ValueError("set either columns with types or infer_types: true, not both")
+        return self
+
+    @property
+    def column_names(self) -> list[str] | None:
+        """The names of ``columns`` (a list, or a mapping's keys)."""
+        return None if self.columns is None else list(self.columns)
 
 
 class CustomExtractorConfig(StrictModel):

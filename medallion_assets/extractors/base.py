@@ -74,6 +74,15 @@ class Extractor(ABC):
     def extract(self, ctx: ExtractContext) -> Iterator[pa.RecordBatch]:
         """Yield the source's rows for the run as Arrow record batches (any schema; it may vary)."""
 
+    @property
+    def quarantines(self) -> bool:
+        """Whether the source may set rows aside (``rejected``) rather than fail on them."""
+        return False
+
+    def rejected(self) -> Iterator[pa.RecordBatch]:
+        """Rows read but not landed (malformed lines), once ``extract`` is drained: Bronze's ``_errors/``."""
+        return iter(())
+
     def check(self) -> CheckResult:
         """Connect to the source without reading data; the default says nothing is checked."""
         return CheckResult(ok=True, detail="no check implemented for this extractor")

@@ -13,6 +13,9 @@ Selected by ``source.type: db``::
         schema: public
         fetch_batch_size: 50000       # rows per Arrow batch (memory: a few batches)
         engine: auto                  # auto | sqlalchemy | adbc  (see medallion_resources.sql.engines)
+        chunk_rows: 500000            # optional: keyset chunks, each in its own short transaction
+        parallelism: 2                # optional: key ranges read at once, one connection each
+        key_columns: [order_id]       # optional: default the primary key
         incremental:
           cursor_column: updated_at
           mode: window                # window | watermark
@@ -42,14 +45,18 @@ Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD 
 
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
-``stats``: ``batches``, ``engine``, ``source_row_count`` (``SELECT count(*)`` of the bounded query, after
-the read), and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL)
-``commit_horizon``. Column types: ``medallion_resources.sql.types``. What each engine guarantees:
-docs/db_extractor.md.
+``stats``: ``batches``, ``engine``, ``source_row_count`` (``SELECT count(*)`` of the bounded query,
+after the read), ``source_snapshot_seconds`` (the longest time one statement or chunk
+held the source's snapshot), with ``chunk_rows``/``parallelism`` ``source_snapshots`` and ``key_columns``,
+and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL) ``commit_horizon``. How rows are
+read (one statement, keyset chunks in short transactions, key ranges in parallel):
+``medallion_resources.sql.reads``. Column types: ``medallion_resources.sql.types``. What each engine
+guarantees: docs/db_extractor.md.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,7 +73,7 @@ from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
 from medallion_resources.sql.boundary import BoundaryDedupe
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
-from medallion_resources.sql.engines import commit_horizon, count_rows
+from medallion_resources.sql.engines import SqlEngine, commit_horizon, count_rows
 from medallion_resources.sql.query import (
     Condition,
     cursor_minus,
@@ -77,7 +84,15 @@ from medallion_resources.sql.query import (
     validate_identifier,
     window_bound,
 )
+from medallion_resources.sql.reads import (
+    SnapshotClock,
+    key_ranges,
+    keyset_chunks,
+    timed,
+    unique_key,
+)
 from medallion_resources.sql.types import SqlColumn, schema_of
+from medallion_resources.threads import parallel
 
 __all__ = ["DbExtractor", "parse_lookback"]
 
@@ -142,7 +157,8 @@ class DbExtractor(Extractor):
         dedupe, cursor = plan.dedupe, plan.cursor
         best: Any = None  # window mode: the greatest cursor read (the db_watermark sensor compares with it)
         produced = False
-        for batch in engine.stream(query, columns, cfg.fetch_batch_size):
+        clock = SnapshotClock()
+        for batch in self._read(target, query, columns, engine, clock, ctx):
             if batch.num_rows == 0:
                 continue
             self.stats["batches"] += 1
@@ -156,6 +172,9 @@ class DbExtractor(Extractor):
         if not produced:  # no rows is an empty snapshot with its columns, not a table without any
             yield pa.RecordBatch.from_pylist([], schema=schema_of(columns))
         self.stats["engine"] = engine.used
+        self.stats["source_snapshot_seconds"] = round(clock.longest, 3)
+        if cfg.chunk_rows or cfg.parallelism > 1:
+            self.stats["source_snapshots"] = clock.snapshots
         # The source's own count of what this partition selects, for Bronze's row_count_matches_source check
         # (rows landed + boundary_rows_dropped must equal it).
         self.stats["source_row_count"] = count_rows(target, query, self.retry)
@@ -173,6 +192,64 @@ class DbExtractor(Extractor):
             self.stats["boundary_rows_dropped"] = dedupe.dropped
             if dedupe.dropped:
                 ctx.log.info(f"dropped {dedupe.dropped} re-read row version(s) the previous partition landed")
+
+    def _read(
+        self,
+        target: SqlTarget,
+        query: SqlQuery,
+        columns: list[SqlColumn],
+        engine: SqlEngine,
+        clock: SnapshotClock,
+        ctx: ExtractContext,
+    ) -> Iterator[pa.RecordBatch]:
+        """One statement; or keyset chunks (``chunk_rows``); or key ranges in parallel (``parallelism``)."""
+        cfg = self.config
+        size = cfg.fetch_batch_size
+        if not cfg.chunk_rows and cfg.parallelism == 1:
+            # One reader thread: the database is read while the previous batches are written.
+            return parallel([lambda: timed(engine.stream(query, columns, size), clock)])
+        key = self._key(target, columns)
+        ranges = [query]
+        if cfg.parallelism > 1:
+            ranges = key_ranges(target, query, key[0], cfg.parallelism, self.retry)
+            ctx.log.info(f"reading {len(ranges)} range(s) of '{key[0].name}' in parallel")
+        self.stats["key_columns"] = [c.name for c in key]
+
+        def reader(range_query: SqlQuery, range_engine: SqlEngine) -> Iterator[pa.RecordBatch]:
+            if cfg.chunk_rows:
+                return keyset_chunks(range_engine, range_query, columns, key, cfg.chunk_rows, size, clock)
+            return timed(range_engine.stream(range_query, columns, size), clock)
+
+        if len(ranges) == 1:
+            return parallel([functools.partial(reader, query, engine)])
+        engines = [engine] + [select_engine(cfg.engine, target, self.retry) for _ in ranges[1:]]
+        return parallel([functools.partial(reader, q, e) for q, e in zip(ranges, engines, strict=True)])
+
+    def _key(self, target: SqlTarget, columns: list[SqlColumn]) -> list[SqlColumn]:
+        """The columns of ``db.key_columns``, else of the table's primary (or unique not-null) key."""
+        cfg = self.config
+        names = cfg.key_columns
+        if not names and cfg.table:
+            names = unique_key(target, cfg.table, cfg.db_schema, self.retry)
+        if not names:
+            needs = "db.chunk_rows" if cfg.chunk_rows else "db.parallelism"
+            raise ExtractError(
+                f"{needs} needs a key: table '{cfg.table}' has no primary key or unique constraint over NOT "
+                "NULL columns; name one in db.key_columns (for chunk_rows it must be unique and never NULL)"
+            )
+        found = []
+        for name in names:
+            validate_identifier(name, "key_columns")
+            match = [c for c in columns if c.name == name] or [
+                c for c in columns if c.name.lower() == name.lower()
+            ]
+            if not match:
+                raise ExtractError(
+                    f"db.key_columns '{name}' is not a column of the query; columns: "
+                    f"{', '.join(c.name for c in columns)}"
+                )
+            found.append(match[0])
+        return found
 
     def _incremental(
         self, target: SqlTarget, base: SqlQuery, columns: list[SqlColumn], ctx: ExtractContext

@@ -69,6 +69,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from medallion_resources import progress
 from medallion_resources.errors import StorageError
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
@@ -147,6 +148,7 @@ class PartitionWriter:
         self._keyed: dict[str, Keyed] = {}
         self._manifest_put = False  # step 3 was attempted: our manifest may be the current one
         self._done = False  # committed or aborted
+        progress.started(layer, dataset, run_date)
 
     # --- parts ---
     def writer(self, artifact: str, subdir: str = "", kind: str = DATA) -> PartWriter:
@@ -182,8 +184,11 @@ class PartitionWriter:
         if artifact == ERRORS_ARTIFACT and not subdir:
             subdir = ERRORS_DIR
         part_writer = self.writer(artifact, subdir)
+        report = artifact != ERRORS_ARTIFACT
         for batch in batches:
             part_writer.write(batch)
+            if report:
+                progress.rows_written(self.layer, self.dataset, self.run_date, *_batch_size(batch))
         return part_writer.close()
 
     def write_deletes(self, artifact: str, deletes: pl.DataFrame) -> list[ManifestFile]:
@@ -256,6 +261,14 @@ class PartitionWriter:
         )
         with self.backend.lock(self.prefix):
             self._commit_locked(manifest, written, metadata_bytes)
+        progress.committed(  # live rows per artifact (errors: quarantined), files listed, bytes written now
+            self.layer,
+            self.dataset,
+            self.run_date,
+            live,
+            len(files),
+            sum(f.size_bytes for f in written),
+        )
         return Manifest.from_json(manifest.to_json())
 
     def _commit_locked(self, manifest: Manifest, files: list[ManifestFile], metadata_bytes: bytes) -> None:
@@ -502,3 +515,12 @@ class PartitionWriter:
                 base = self.root if manifest.shared else where
                 referenced.update(join_relpath(base, f.path) for f in manifest.files)
         return referenced
+
+
+def _batch_size(batch: Writable) -> tuple[int, int]:
+    """Rows and in-memory bytes of a batch (Arrow or polars), for progress reports."""
+    if isinstance(batch, pa.RecordBatch | pa.Table):
+        return batch.num_rows, batch.nbytes
+    height = getattr(batch, "height", 0)
+    estimated = getattr(batch, "estimated_size", None)
+    return int(height), int(estimated()) if callable(estimated) else 0

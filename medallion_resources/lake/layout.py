@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_ARTIFACT",
     "ERRORS_ARTIFACT",
     "ERRORS_DIR",
+    "LAYERS",
     "METADATA_NAME",
     "partition_folder",
     "attempt_of",
@@ -35,6 +36,8 @@ __all__ = [
     "staged_metadata_name",
 ]
 
+# The lake's two layers, in the order a source is built.
+LAYERS = ("bronze", "silver")
 CHECKSUMS_NAME = "_checksums.json"
 METADATA_NAME = "_metadata.json"
 ERRORS_ARTIFACT = "errors"  # quarantined rows, under ERRORS_DIR

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import polars as pl
@@ -35,6 +36,7 @@ from medallion_resources.lake.layout import (
     sha256_hex,
     staged_metadata_name,
 )
+from medallion_resources.lake.local_copy import verified_local_path
 from medallion_resources.lake.manifest import Manifest, ManifestFile
 from medallion_resources.lake.parts import CHUNK_SIZE, read_parquet_bytes
 from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
@@ -64,6 +66,7 @@ DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
 
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
 _READ_AHEAD = 2  # data files read at once by read_touched (memory: this many files plus touched rows)
+_SCAN_POS = "__medallion_pos"  # a file's row positions while its deletes are dropped
 _FOOTER_TAIL = 16 * 1024 * 1024  # verify keeps this much of a file's end to read its footer
 
 # --- reading ----------------------------------------------------------------------------------------------
@@ -421,13 +424,66 @@ def read_artifact(part: CommittedPartition, artifact: str) -> pl.DataFrame:
     return _in_key_order(part, artifact, _as_frame(frames))
 
 
-def scan_artifact(part: CommittedPartition, artifact: str) -> pl.LazyFrame:
+def scan_artifact(
+    part: CommittedPartition, artifact: str, *, verify: bool = True, cache_dir: Path | None = None
+) -> pl.LazyFrame:
     """The one read path: the committed, verified rows of one artifact of a partition, as a LazyFrame.
 
-    Files are verified (size and SHA-256) as they are read, deletes resolved and the rows of an artifact
-    written by key put in key order: exactly the rows of Silver D as of D, whatever files it shares.
+    Exactly the rows of :func:`read_artifact`, lazily: every reader downstream of the lake (a Gold asset's
+    input, ``medallion_assets.read``) goes through here. Each listed data file (shared ones of earlier
+    partitions included) is verified once (size and SHA-256; ``verify=False``: size only) and scanned from
+    local disk: in place on the local backend, from a verified local copy on any other
+    (:mod:`medallion_resources.lake.local_copy`). The rows the listed deletes files remove are dropped by
+    position (merge-on-read), parts of a drifted schema are widened by the writer's rule, and an artifact
+    written by key is put in key order (a key's rows keep their written order).
     """
-    return read_artifact(part, artifact).lazy()
+    files = part.files(artifact)
+    if not files:
+        return _empty(part, artifact).lazy()
+    where = part.describe()
+    deleted = deleted_positions(part, artifact)  # deletes files are small: read (verified) eagerly
+    paths = [
+        verified_local_path(part.backend, part.relpath(f), f, where=where, verify=verify, cache_dir=cache_dir)
+        for f in files
+    ]
+    positions = [deleted.get(part.rooted(f).path) for f in files]
+    frame = _scan_widened(paths, positions)
+    keyed = part.manifest.keyed.get(artifact)
+    if keyed is not None and not keyed.sorted:
+        frame = frame.sort(list(keyed.keys), maintain_order=True, nulls_last=False)
+    return frame
+
+
+def _scan_widened(paths: list[str], deleted: list[pl.Series | None]) -> pl.LazyFrame:
+    """The files in order, their deleted positions dropped, each with the widened schema of all (read from
+    the footers only). Consecutive files that already have that schema and no deletes are one scan."""
+    schemas = [pq.read_schema(path) for path in paths]
+    target = schemas[0]
+    for schema in schemas[1:]:
+        target = widen_schema(target, schema)
+    frames: list[pl.LazyFrame] = []
+    run: list[str] = []
+    for path, schema, positions in zip(paths, schemas, deleted, strict=True):
+        if schema.equals(target) and positions is None:
+            run.append(path)
+            continue
+        if run:
+            frames.append(pl.scan_parquet(run, hive_partitioning=False))
+            run = []
+        if schema.equals(target):
+            one = pl.scan_parquet(path, hive_partitioning=False)
+        else:  # an older part of a drifted schema: converted on its own
+            one = pl.DataFrame(pl.from_arrow(conform_table(pq.read_table(path), target))).lazy()
+        if positions is not None:
+            one = (
+                one.with_row_index(_SCAN_POS)
+                .filter(~pl.col(_SCAN_POS).is_in(positions.cast(pl.UInt32).implode()))
+                .drop(_SCAN_POS)
+            )
+        frames.append(one)
+    if run:
+        frames.append(pl.scan_parquet(run, hive_partitioning=False))
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 
 def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[str]) -> pl.DataFrame:

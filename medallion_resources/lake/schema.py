@@ -44,6 +44,7 @@ from medallion_resources.errors import StorageError
 from medallion_resources.json_text import json_text_array
 
 __all__ = [
+    "arrow_type_from_name",
     "common_type",
     "is_string",
     "conform_table",
@@ -279,7 +280,8 @@ def schema_to_json(schema: pa.Schema) -> list[dict[str, str]]:
     return [{"name": f.name, "type": str(f.type)} for f in schema]
 
 
-def _type_from_name(name: str) -> pa.DataType | None:
+def arrow_type_from_name(name: str) -> pa.DataType | None:
+    """The Arrow type a name stands for (``int64``, ``timestamp[us, tz=UTC]``, ``decimal(18,2)``), or None."""
     name = name.strip()
     if match := _TIMESTAMP_RE.match(name):
         return pa.timestamp(match.group(1), match.group(2))
@@ -297,7 +299,7 @@ def schema_from_json(columns: Iterable[dict[str, Any]]) -> pa.Schema | None:
     """Inverse of ``schema_to_json``; None when a type name is not understood (nested types, say)."""
     fields = []
     for column in columns:
-        data_type = _type_from_name(str(column.get("type", "")))
+        data_type = arrow_type_from_name(str(column.get("type", "")))
         if data_type is None or "name" not in column:
             return None
         fields.append(pa.field(str(column["name"]), data_type))

@@ -30,6 +30,8 @@ from medallion_resources.sql.types import SqlColumn
 
 __all__ = [
     "IDENTIFIER_RE",
+    "NULL_OR_LESS",
+    "Condition",
     "SqlQuery",
     "base_select",
     "format_cursor_value",
@@ -68,35 +70,72 @@ def validate_identifier(value: str, key: str) -> str:
 @dataclass(frozen=True)
 class Condition:
     column: str  # validated, unquoted
-    op: str  # one of >=, >, <, <=
+    op: str  # one of >=, >, <, <=; or NULL_OR_LESS: ``(column < param OR column IS NULL)``
     param: str
+
+
+NULL_OR_LESS = "< or null"
+"""The first key range of a parallel read also takes the rows whose key is NULL."""
 
 
 @dataclass(frozen=True)
 class SqlQuery:
-    """A base SELECT plus cursor conditions, rendered for SQLAlchemy (``:name``) or libpq (``$n``)."""
+    """A base SELECT plus cursor conditions, rendered for SQLAlchemy (``:name``) or libpq (``$n``).
+
+    A keyset chunk adds ``after`` (the key columns: rows whose key is lexicographically greater than the
+    values bound as ``medallion_k0``, ``medallion_k1``, ...), ``order_by`` and ``limit``.
+    """
 
     base: str
     conditions: tuple[Condition, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    after: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ()
+    limit: int | None = None
 
     def _render(self, quote: sa.sql.compiler.IdentifierPreparer, placeholder: Any) -> str:
-        if not self.conditions:
+        if not (self.conditions or self.after or self.order_by or self.limit):
             return self.base
-        where = " AND ".join(
-            f"{SOURCE_ALIAS}.{quote.quote_identifier(c.column)} {c.op} {placeholder(c.param, i)}"
-            for i, c in enumerate(self.conditions, start=1)
-        )
-        return f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS} WHERE {where}"
+
+        def col(name: str) -> str:
+            return f"{SOURCE_ALIAS}.{quote.quote_identifier(name)}"
+
+        clauses = []
+        for c in self.conditions:
+            if c.op == NULL_OR_LESS:
+                clauses.append(f"({col(c.column)} < {placeholder(c.param)} OR {col(c.column)} IS NULL)")
+            else:
+                clauses.append(f"{col(c.column)} {c.op} {placeholder(c.param)}")
+        if self.after:  # (k0 > :k0) OR (k0 = :k0 AND k1 > :k1) OR ...: portable row-value comparison
+            terms = []
+            for i, name in enumerate(self.after):
+                equal = [f"{col(k)} = {placeholder(f'medallion_k{j}')}" for j, k in enumerate(self.after[:i])]
+                terms.append(
+                    "(" + " AND ".join([*equal, f"{col(name)} > {placeholder(f'medallion_k{i}')}"]) + ")"
+                )
+            clauses.append("(" + " OR ".join(terms) + ")")
+        text = f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS}"
+        if clauses:
+            text += " WHERE " + " AND ".join(clauses)
+        if self.order_by:
+            text += " ORDER BY " + ", ".join(col(name) for name in self.order_by)
+        if self.limit is not None:
+            text += f" LIMIT {int(self.limit)}"
+        return text
 
     def named(self, dialect: sa.Dialect) -> str:
         """SQL text with ``:name`` parameters, for ``sqlalchemy.text``."""
-        return self._render(dialect.identifier_preparer, lambda name, _i: f":{name}")
+        return self._render(dialect.identifier_preparer, lambda name: f":{name}")
 
     def positional(self, dialect: sa.Dialect) -> tuple[str, tuple[Any, ...]]:
         """SQL text with ``$1..$n`` parameters and the values in order (ADBC PostgreSQL)."""
-        text = self._render(dialect.identifier_preparer, lambda _name, i: f"${i}")
-        return text, tuple(self.params[c.param] for c in self.conditions)
+        order: dict[str, int] = {}
+
+        def placeholder(name: str) -> str:
+            return f"${order.setdefault(name, len(order) + 1)}"
+
+        text = self._render(dialect.identifier_preparer, placeholder)
+        return text, tuple(self.params[name] for name in order)
 
     def count_sql(self, dialect: sa.Dialect) -> str:
         """How many rows the query selects (``:name`` parameters): the source's own count of a partition."""

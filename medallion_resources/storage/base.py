@@ -150,6 +150,14 @@ class StorageBackend(ABC):
         """
         return None
 
+    def local_path(self, relpath: str) -> str | None:
+        """The path of ``relpath`` on this machine's disk when the backend stores files there, else None.
+
+        Readers scan such files in place (``medallion_resources.lake.local_copy``); files of other
+        backends are copied to a local cache first.
+        """
+        return None
+
     @contextlib.contextmanager
     def lock(self, relpath: str) -> Iterator[None]:
         """Serialize the commits of one partition (``relpath`` is its folder).

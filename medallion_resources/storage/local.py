@@ -70,6 +70,9 @@ class LocalBackend(FsspecBackend):
     def uri(self, relpath: str = "") -> str:
         return Path(self._os_path(relpath)).as_uri()
 
+    def local_path(self, relpath: str) -> str:
+        return self._os_path(relpath)
+
     def staging_dir(self) -> str:
         path = os.path.join(self.root, STAGING_DIR)
         os.makedirs(path, exist_ok=True)

@@ -96,6 +96,9 @@ class WrappingBackend(StorageBackend):
     def staging_dir(self) -> str | None:
         return self.inner.staging_dir()
 
+    def local_path(self, relpath: str) -> str | None:
+        return self.inner.local_path(relpath)
+
     @contextlib.contextmanager
     def lock(self, relpath: str) -> Iterator[None]:
         with self.inner.lock(relpath):

@@ -123,19 +123,33 @@ class TestCsv:
         path = write(tmp_path / "orders.csv", "\ufeffid,name\n1,a\n".encode())
         assert without_source_file(read(path=str(path))) == [{"id": "1", "name": "a"}]
 
-    def test_empty_file_has_no_rows_but_is_recorded(
+    def test_empty_file_is_an_error_naming_allow_empty(
+        self, tmp_path: Path, read: Callable[..., list]
+    ) -> None:
+        path = write(tmp_path / "orders.csv", b"")
+        with pytest.raises(
+            ExtractError, match=r"orders\.csv': the file is empty \(0 bytes\).*file\.allow_empty"
+        ):
+            read(path=str(path))
+
+    def test_empty_file_allowed_has_no_rows_but_is_recorded(
         self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
     ) -> None:
         path = write(tmp_path / "orders.csv", b"")
-        extractor = make_file(path=str(path))
+        extractor = make_file(path=str(path), allow_empty=True)
         assert batches_of(extractor) == []
         assert extractor.stats["source_files"] == [
             {"path": str(path), "size_bytes": 0, "sha256": hashlib.sha256(b"").hexdigest()}
         ]
 
-    def test_header_only_file_has_no_rows(self, tmp_path: Path, read: Callable[..., list]) -> None:
+    def test_header_only_file_has_no_rows_but_its_columns(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+    ) -> None:
         path = write(tmp_path / "orders.csv", "id,name\n")
-        assert read(path=str(path)) == []
+        [batch] = batches_of(make_file(path=str(path)))
+        assert batch.num_rows == 0
+        assert batch.schema.names == ["id", "name", "_source_file"]
+        assert {str(t) for t in batch.schema.types} == {"string"}
 
     def test_gzip_compressed(
         self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
@@ -152,6 +166,45 @@ class TestCsv:
     def test_format_given_for_an_unknown_extension(self, tmp_path: Path, read: Callable[..., list]) -> None:
         path = write(tmp_path / "orders.txt", "id\n1\n")
         assert without_source_file(read(path=str(path), format="csv")) == [{"id": "1"}]
+
+
+class TestTypedCsv:
+    def test_columns_with_types_type_and_project(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "id,day,amount,note\n7,2025-01-02,12.50,x\n8,2025-01-03,,\n")
+        columns = {"amount": "decimal(10,2)", "id": "int64", "day": "date32", "note": "string"}
+        rows = without_source_file(read(path=str(path), columns=columns))
+        from decimal import Decimal
+
+        assert rows == [
+            {"amount": Decimal("12.50"), "id": 7, "day": date(2025, 1, 2), "note": "x"},
+            {"amount": None, "id": 8, "day": date(2025, 1, 3), "note": ""},
+        ]
+
+    def test_infer_types(self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "id,amount,name\n1,1.5,a\n2,2,b\n")
+        [batch] = batches_of(make_file(path=str(path), infer_types=True))
+        assert [str(t) for t in batch.schema.types] == ["int64", "double", "string", "string"]
+
+    def test_a_value_that_does_not_fit_names_the_fix(self, tmp_path: Path, read: Callable[..., list]) -> None:
+        path = write(tmp_path / "orders.csv", "id\n1\nseven\n")
+        with pytest.raises(ExtractError, match=r"orders\.csv.*int64.*'seven'.*fix file\.columns' types"):
+            read(path=str(path), columns={"id": "int64"})
+
+    @pytest.mark.parametrize(
+        ("file", "message"),
+        [
+            ({"columns": {"id": "integer"}}, r"unknown column type\(s\) id: 'integer'; use Arrow type names"),
+            ({"columns": {"id": "int64"}, "format": "jsonl"}, r"columns with types apply to csv/tsv"),
+            ({"columns": {"id": "int64"}, "infer_types": True}, r"either columns with types or infer_types"),
+            ({"max_field_mb": 0}, r"greater than 0"),
+            ({"on_bad_lines": "skip"}, r"'error' or 'quarantine'"),
+        ],
+    )
+    def test_config_errors(self, make_file: MakeFile, file: dict[str, Any], message: str) -> None:
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError, match=message):
+            make_file(path="x.csv", **file)
 
 
 class TestHeaderless:

@@ -22,7 +22,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-LOCATION = "medallion_assets.definitions"
+LOCATION = "medallion"  # workspace.yaml: location_name of definitions.py
 REPOSITORY = "__repository__"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,10 +93,94 @@ def test_run_inspect_verify_and_a_flipped_byte(lake_env: dict[str, str], tmp_pat
 
 
 def test_run_of_an_unknown_source_and_a_date_before_the_start(lake_env: dict[str, str]) -> None:
-    unknown = medallion("run", "--date", "2025-01-01", "--select", "nope", env=lake_env)
+    unknown = medallion("run", "--date", "2025-01-01", "--select", "retail_orders", "nope", env=lake_env)
     assert unknown.returncode == 1 and "no source named 'nope'" in unknown.stderr
-    early = medallion("run", "--date", "2024-12-31", "--select", "retail_orders", env=lake_env, check=True)
-    assert "skipped (partitions start 2025-01-01)" in early.stdout
+    early = medallion("run", "--date", "2024-12-31", "--select", "retail_orders", env=lake_env)
+    assert early.returncode == 1
+    assert "retail_orders: nothing to run, 2024-12-31 is before its start date 2025-01-01" in early.stderr
+
+
+# What a verb imports, in a fresh interpreter: `python -c` runs the CLI's entry point with these arguments.
+IMPORTS_AFTER = """
+import json, sys
+from medallion_assets.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "dagster": sorted(m for m in sys.modules if m.split(".")[0] == "dagster")}))
+"""
+
+
+@pytest.mark.parametrize(
+    "verb", [["--help"], ["--version"], ["validate"], ["list"], ["list", "--json"], ["schema"]]
+)
+def test_light_verbs_do_not_import_dagster(verb: list[str], lake_env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_AFTER, *verb],
+        env={**os.environ, **lake_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["code"] in (0, None), done.stderr
+    assert report["dagster"] == [], f"{verb} imported {report['dagster'][:5]}"
+
+
+def test_version() -> None:
+    done = subprocess.run([MEDALLION, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert re.fullmatch(r"medallion \S+ \(dagster 1\.13\.\d+, python 3\.\d+\.\d+\)\n", done.stdout), (
+        done.stdout
+    )
+
+
+def test_json_of_list_inspect_verify_and_status(lake_env: dict[str, str]) -> None:
+    listing = json.loads(medallion("list", "--json", env=lake_env, check=True).stdout)
+    orders = next(s for s in listing if s["name"] == "retail_orders")
+    assert orders["silver_asset"] == "silver/sales/orders" and orders["job"] == "retail_orders_job"
+    assert orders["start_date"] == "2025-01-01" and orders["stateful"] is True
+
+    medallion("run", "--date", "2025-01-01", "--select", "retail_orders", env=lake_env, check=True)
+    [bronze, silver] = json.loads(
+        medallion(
+            "inspect", "retail_orders", "--date", "2025-01-01", "--json", env=lake_env, check=True
+        ).stdout
+    )
+    assert bronze["layer"] == "bronze" and bronze["committed"] and bronze["rows"] > 0
+    assert bronze["rows"] == sum(f["rows"] for f in bronze["files"] if f["artifact"] == "data")
+    assert silver["main_artifact"] == "current" and silver["metadata"]["run_date"] == "2025-01-01"
+    missing = json.loads(
+        medallion(
+            "inspect", "retail_orders", "--date", "2025-01-02", "--json", env=lake_env, check=True
+        ).stdout
+    )
+    assert [m["committed"] for m in missing] == [False, False]
+
+    ok = json.loads(
+        medallion(
+            "verify", "retail_orders", "--date", "2025-01-01", "--json", env=lake_env, check=True
+        ).stdout
+    )
+    assert ok["ok"] is True and [x["problems"] for x in ok["layers"]] == [[], []]
+    lake = Path(lake_env["MEDALLION_LAKE_DIR"])
+    part_file = next(
+        (lake / "bronze" / "system=retail" / "table=orders" / "dt=2025-01-01").glob("part-*.parquet")
+    )
+    data = bytearray(part_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part_file.write_bytes(bytes(data))
+    bad = medallion("verify", "retail_orders", "--date", "2025-01-01", "--json", env=lake_env)
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False and part_file.name in report["layers"][0]["problems"][0]
+
+    status = medallion("status", "retail_orders", "--json", env=lake_env)
+    assert status.returncode == 0, status.stderr
+    days = json.loads(status.stdout)
+    assert days["source"] == "retail_orders" and days["problems"] == 0
+    assert days["days"] == [{"date": "2025-01-01", "bronze": "committed", "silver": "committed", "notes": []}]
 
 
 def test_check_reaches_storage_and_sources(lake_env: dict[str, str]) -> None:

@@ -32,6 +32,9 @@ def test_make_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [line.split() for line in lines[header + 2 :] if line.strip() and len(line.split()) == 6]
     assert len(rows) == 5 * 3 * 2  # sources (3 file, 1 API, 1 SQL) x dates x layers
     assert all(row[5] == "ok" and int(row[3]) > 0 and int(row[4]) > 0 for row in rows)
+    gold = [line.split() for line in lines if line.startswith("gold/sales/daily_customer_revenue")]
+    assert [row[1] for row in gold] == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    assert all(row[4] == "ok" and int(row[2]) > 0 and float(row[3]) > 0 for row in gold)
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 import yaml
 from service_gate import require_service
 
+from medallion_assets.instance import storage_overrides
 from medallion_assets.lake import Lake
-from medallion_assets.runner import materialize_partition
+from medallion_assets.runner import NullObserver, SourceRunner
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -90,12 +91,15 @@ def test_the_scale_out_example_runs_a_materialization_on_postgres(
         assert type(instance.run_launcher).__module__ == "medallion_assets.run_launcher_docker"
         assert instance.run_monitoring_enabled
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        # The CLI keeps configured storage as it is (its kept-connection event log is for SQLite only).
+        assert "event_log_storage" not in storage_overrides(tmp_path / "home")
 
         lake = Lake.load()
         spec = lake.spec("retail_orders")
-        outcome = materialize_partition(lake, spec, date(2025, 1, 1), ("bronze", "silver"), instance)
-        assert outcome.error is None, outcome.error
-        assert outcome.layers["bronze"].rows > 0
+        day = date(2025, 1, 1)
+        [outcome] = SourceRunner(lake, instance, ("bronze", "silver")).run(spec, day, day, NullObserver())
+        assert outcome.ok, outcome.failed
+        assert outcome.committed["bronze"].rows > 0
         event = instance.get_latest_materialization_event(spec.silver_key)
         assert event is not None and event.asset_materialization.partition == "2025-01-01"
         [record] = instance.get_run_records(dg.RunsFilter(tags={"medallion/source": "retail_orders"}))

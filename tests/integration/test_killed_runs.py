@@ -23,12 +23,12 @@ import pytest
 
 from medallion_assets.run_launcher import PROCESS_TAG
 
-from .dagster_dev import dagster_dev, wait_for
+from .dagster_dev import LOCATION, REPOSITORY, dagster_dev, wait_for
 
 pytestmark = pytest.mark.slow
 MEDALLION = str(Path(sys.executable).parent / "medallion")
 SOURCE = "retail_orders"
-REPO_SELECTOR = {"repositoryLocationName": "medallion_assets.definitions", "repositoryName": "__repository__"}
+REPO_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {

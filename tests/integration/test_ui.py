@@ -16,7 +16,7 @@ from .dagster_dev import BIN, dagster_dev
 pytestmark = pytest.mark.slow
 
 ASSETS_QUERY = """
-{ assetNodes { assetKey { path } groupName isPartitioned
+{ assetNodes { assetKey { path } groupName isPartitioned dependencyKeys { path }
     partitionKeysByDimension { partitionKeys }
     assetMaterializations(limit: 1) { partition metadataEntries { label } } } }
 """
@@ -55,12 +55,18 @@ def test_ui_lists_every_source_with_partitions_and_metadata(lake_env: dict[str, 
             "silver/support/tickets",
             "bronze/shop/payments",
             "silver/sales/payments",
+            "gold/sales/daily_customer_revenue",  # the demo's own Gold asset (gold/, definitions.py)
         }
         for key, node in nodes.items():
             assert node["isPartitioned"], key
             keys = node["partitionKeysByDimension"][0]["partitionKeys"]
             assert keys[0] == "2025-01-01" and "2025-01-10" in keys
         assert nodes["silver/sales/orders"]["groupName"] == "retail_orders"
+        gold = nodes["gold/sales/daily_customer_revenue"]
+        assert {"/".join(k["path"]) for k in gold["dependencyKeys"]} == {
+            "silver/sales/orders",
+            "silver/sales/customers",
+        }
         materialized = nodes["bronze/retail/orders"]["assetMaterializations"][0]
         assert materialized["partition"] == "2025-01-02"
         labels = {e["label"] for e in materialized["metadataEntries"]}

@@ -26,7 +26,7 @@ from medallion_assets.silver import delta
 from medallion_assets.silver.registry import create_silver_model
 from medallion_resources.io_managers import BronzeInput, PartitionOutput
 from medallion_resources.lake.parts import PartSettings
-from medallion_resources.lake.read import read_artifact, verify_partition
+from medallion_resources.lake.read import read_artifact, scan_artifact, verify_partition
 
 from .test_silver_chain_property import START, Scenario, _bronze, _config, _run, arrivals, scenarios
 
@@ -114,6 +114,8 @@ def _compare(lake: Lake, s: Scenario, states: list[dict[str, pl.DataFrame]]) -> 
         assert verify_partition(part) == []
         for name, frame in want.items():
             got = read_artifact(part, name)
+            lazy = scan_artifact(part, name).collect()  # the lazy read path downstream readers use
+            assert lazy.equals(got), (number, name, lazy, got)
             if not frame.height:
                 assert got.height == 0, name
                 continue

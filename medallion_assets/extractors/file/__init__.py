@@ -15,6 +15,8 @@ Selected by ``source.type: file``::
         json_path: data.items  # json only: dot path to the record list (numbers index lists)
         columns: [store_id, name]   # header-less csv/tsv: the names; otherwise: keep only these
         required: true         # no file: error (true) or an empty partition (false)
+        allow_empty: false     # a 0-byte file: error (false) or no rows (true)
+        on_bad_lines: error    # error | quarantine (malformed lines to _errors/)
 
 How a run finds its files: ``{run_date}`` (ISO date), ``{run_date:%Y%m%d}`` (any strftime format) and the
 same for ``{window_start}``/``{window_end}`` (ISO datetime when plain) are filled in for the partition
@@ -25,19 +27,22 @@ with ``_`` or ``.`` (``_SUCCESS``, ``_checksums.json``, ``.crc``) are never pick
 directory listing, nor are files inside such folders below the glob's fixed part; a file named exactly in
 ``path`` is read.
 
-How each format lands (Bronze is raw; Silver's ``schema.types`` does the typing):
+How each format lands (docs/file_extractor.md has the whole story):
 
-- **csv/tsv**: every column is read as **text**, exactly as written (``"007"`` stays ``"007"``; an empty
-  field is an empty string, not null - Silver's ``normalization.empty_strings_as_null`` decides). Inferring
-  types per file would make the same column ``int64`` in one file and ``string`` in the next, or fail on a
-  late block that breaks the type guessed from the first. Without a header, ``columns`` names the columns,
-  else they are ``column_1`` .. ``column_N``. TSV has no quoting (a ``"`` is data).
-- **jsonl** (``.jsonl``/``.ndjson``): read line by line, ``batch_rows`` lines per batch, through
-  ``records_to_batch`` (nested values as JSON text, mixed types as text; see ``extractors.records``).
+- **csv/tsv**: every column as **text**, exactly as written (``"007"`` stays ``"007"``; an empty field is an
+  empty string), through Arrow's streaming reader; ``columns`` as a mapping (name: Arrow type) or
+  ``infer_types: true`` give typed Bronze instead. Without a header, ``columns`` names the columns, else they
+  are ``column_1`` .. ``column_N``. TSV has no quoting (a ``"`` is data). A row longer than the block grows
+  the block, up to ``max_field_mb``.
+- **jsonl** (``.jsonl``/``.ndjson``): parsed by Arrow in chunks, exactly as ``records_to_batch`` would give
+  it (nested values as JSON text, mixed types as text; see ``json_reader``); a line that is not an object is
+  refused.
 - **json**: the document is loaded whole (use jsonl for big files), ``json_path`` picks the record list;
   an object there becomes one row.
-- **parquet**: typed as stored, streamed with ``iter_batches`` (memory: about one row group).
+- **parquet**: typed as stored, passed through by row group.
 - ``.gz``/``.bz2``/``.xz`` compressed csv/tsv/json/jsonl are decompressed on the fly.
+- A header-only file lands its columns with no rows; a 0-byte file is an error unless ``allow_empty``.
+- ``on_bad_lines: quarantine`` sets malformed lines aside into the partition's ``_errors/``.
 
 Every batch gains ``_source_file`` (the file's full path or URL), and ``stats["source_files"]`` lists
 ``{path, size_bytes, sha256}`` of every file read, hashed while it streams (parquet, which is read from

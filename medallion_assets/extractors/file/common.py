@@ -15,6 +15,8 @@ import pyarrow as pa
 __all__ = [
     "READ_ERRORS",
     "BadContent",
+    "BadLines",
+    "EmptyFile",
     "LineDecodeError",
     "numbered_lines",
     "python_encoding",
@@ -39,6 +41,88 @@ class BadContent(Exception):
 
 class LineDecodeError(BadContent):
     pass
+
+
+class EmptyFile(BadContent):
+    """The file has no content at all (0 bytes, once decompressed): an error unless ``file.allow_empty``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the file is empty (0 bytes): a file with no header cannot stand for an empty snapshot; "
+            "set file.allow_empty: true if an empty file means no rows"
+        )
+
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("_source_file", pa.string()),
+        pa.field("_line_number", pa.int64()),
+        pa.field("_raw_line", pa.string()),
+        pa.field("_error_reason", pa.string()),
+    ]
+)
+_MAX_RAW_CHARS = 64 << 10  # a quarantined line's text is kept up to this many characters
+
+
+class BadLines:
+    """Where a reader sends a malformed line: an error (``on_bad_lines: error``) or the quarantine.
+
+    Quarantined lines are kept (their text cut at 64 Ki characters) until the partition's data is written;
+    then they become the ``errors`` artifact under ``_errors/``, one row per line with ``_line_number``,
+    ``_raw_line`` and ``_error_reason``.
+    """
+
+    def __init__(self, quarantine: bool) -> None:
+        self.quarantine = quarantine
+        self.count = 0
+        self._rows: list[tuple[str, int | None, str, str]] = []
+        self._file = ""
+        self._file_start = 0
+
+    def start_file(self, url: str) -> None:
+        """Lines reported from now on belong to ``url``; a re-read of it (a bigger CSV block) starts over."""
+        self._file = url
+        self._file_start = len(self._rows)
+
+    def restart_file(self) -> None:
+        del self._rows[self._file_start :]
+        self.count = len(self._rows)
+
+    def add(self, line_number: int | None, raw: str, reason: str) -> None:
+        """Quarantine one line, or raise ``BadContent`` naming it when quarantine is off."""
+        where = f"line {line_number}" if line_number is not None else "a line"
+        if not self.quarantine:
+            raise BadContent(
+                f"{where}: {reason} (file.on_bad_lines: quarantine lands such lines in _errors/)"
+            )
+        if len(raw) > _MAX_RAW_CHARS:
+            raw = raw[:_MAX_RAW_CHARS] + f"... ({len(raw) - _MAX_RAW_CHARS} more characters)"
+        self._rows.append((self._file, line_number, raw, reason))
+        self.count += 1
+
+    def number_lines(self, numbers: list[int | None]) -> None:
+        """Set the line numbers of this file's quarantined lines, in order (found by a second pass)."""
+        rows = self._rows[self._file_start :]
+        for i, (number, row) in enumerate(zip(numbers, rows, strict=False)):
+            self._rows[self._file_start + i] = (row[0], number, row[2], row[3])
+
+    def first(self) -> str:
+        file, number, _, reason = self._rows[0]
+        return f"{file} line {number if number is not None else '?'}: {reason}"
+
+    def pending_in_file(self) -> int:
+        return len(self._rows) - self._file_start
+
+    def batches(self) -> list[pa.RecordBatch]:
+        if not self._rows:
+            return []
+        columns = list(zip(*self._rows, strict=True))
+        return [
+            pa.RecordBatch.from_arrays(
+                [pa.array(c, f.type) for c, f in zip(columns, QUARANTINE_SCHEMA, strict=True)],
+                schema=QUARANTINE_SCHEMA,
+            )
+        ]
 
 
 def python_encoding(encoding: str) -> str:
@@ -78,6 +162,7 @@ def numbered_lines(stream: BinaryIO, encoding: str) -> Iterator[tuple[int, str]]
 
 
 def require_columns(wanted: list[str], present: list[str]) -> None:
+    """Every name of ``file.columns`` is in the file, or a ``BadContent`` listing the columns present."""
     missing = [c for c in wanted if c not in present]
     if missing:
         raise BadContent(

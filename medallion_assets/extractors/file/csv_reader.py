@@ -1,11 +1,18 @@
-"""CSV and TSV: every column as text, exactly as written; a parse error names its line."""
+"""CSV and TSV: every column as text, exactly as written (or typed on request); a parse error names its line.
+
+Arrow's streaming reader parses the file block by block (``FileExtractor.csv_block_size``, 1 MiB), with no
+Python per row. It reads up to 32 blocks ahead of the batches taken, so the block size bounds memory too
+(bigger blocks parse no faster here, measured). A row must fit in one block: when one does not, the file is
+read again from its start with a block four times bigger (the rows already streamed are skipped, so none
+lands twice), up to ``file.max_field_mb``; a longer row fails the file saying so.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import fsspec
 import pyarrow as pa
@@ -15,17 +22,21 @@ from medallion_assets.config.models import FileConfig
 from medallion_assets.extractors.file.common import (
     READ_ERRORS,
     BadContent,
+    BadLines,
+    EmptyFile,
     LineDecodeError,
     numbered_lines,
     python_encoding,
     require_columns,
 )
 from medallion_assets.extractors.file.streams import Prefixed, open_hashed
+from medallion_resources.lake.schema import arrow_type_from_name
 
-__all__ = ["CsvParseError", "locate_csv_problem", "read_csv"]
+__all__ = ["BlockTooSmall", "CsvParseError", "locate_bad_rows", "locate_csv_problem", "read_csv"]
 
 _PEEK_CHUNK = 64 << 10
 _MAX_PEEK = 16 << 20
+_GROWTH = 4
 
 
 class CsvParseError(BadContent):
@@ -36,33 +47,69 @@ class CsvParseError(BadContent):
         self.delimiter, self.quoting, self.encoding = delimiter, quoting, encoding
 
 
-def read_csv(stream: BinaryIO, cfg: FileConfig, fmt: str, block_size: int) -> Iterator[pa.RecordBatch]:
-    """Every column of a CSV/TSV stream as text, ``block_size`` bytes of CSV per batch."""
+class BlockTooSmall(Exception):
+    """A row did not fit in one block: read the file again with ``block_size``, skipping ``rows_done``."""
+
+    def __init__(self, rows_done: int, block_size: int) -> None:
+        super().__init__(f"a CSV row is longer than the block; next block size {block_size}")
+        self.rows_done, self.block_size = rows_done, block_size
+
+
+def max_block_size(cfg: FileConfig) -> int:
+    """The biggest block a row may need: ``max_field_mb`` plus room for the row's other fields."""
+    return int(cfg.max_field_mb * (1 << 20)) + (1 << 20)
+
+
+def read_csv(
+    stream: BinaryIO,
+    cfg: FileConfig,
+    fmt: str,
+    block_size: int,
+    bad_lines: BadLines,
+    skip_rows: int = 0,
+) -> Iterator[pa.RecordBatch]:
+    """The rows of a CSV/TSV stream after the first ``skip_rows``, ``block_size`` bytes of CSV per batch.
+
+    A file without rows yields one empty batch with its columns (a header-only file is an empty snapshot,
+    not a table without columns). Raises ``EmptyFile`` for a file without content, ``BlockTooSmall`` when
+    a row needs a bigger block (below ``max_block_size``).
+    """
     delimiter = _delimiter(cfg, fmt)
     quoting = fmt != "tsv"
     head, first_row = _peek_first_row(stream, cfg.encoding, delimiter, quoting)
     if first_row is None:
-        return  # an empty file: no rows
+        raise EmptyFile()
     read_options = pacsv.ReadOptions(block_size=block_size, encoding=cfg.encoding)
+    wanted = cfg.column_names
     include: list[str] = []
     if cfg.has_header:
         names = first_row
-        if cfg.columns:
-            require_columns(cfg.columns, names)
-            include = list(cfg.columns)
+        if wanted:
+            require_columns(wanted, names)
+            include = list(wanted)
     else:
-        if cfg.columns and len(cfg.columns) != len(first_row):
+        if wanted and len(wanted) != len(first_row):
             raise BadContent(
-                f"file.columns names {len(cfg.columns)} columns but the first row has {len(first_row)} fields"
+                f"file.columns names {len(wanted)} columns but the first row has {len(first_row)} fields"
             )
-        names = list(cfg.columns) if cfg.columns else [f"column_{i}" for i in range(1, len(first_row) + 1)]
+        names = list(wanted) if wanted else [f"column_{i}" for i in range(1, len(first_row) + 1)]
         read_options.column_names = names
+    handler = None
+    if bad_lines.quarantine:
+
+        def handler(row: pacsv.InvalidRow) -> str:
+            bad_lines.add(
+                None, row.text, f"{row.actual_columns} fields, the header has {row.expected_columns}"
+            )
+            return "skip"
+
     parse_options = pacsv.ParseOptions(
-        delimiter=delimiter, quote_char='"' if quoting else False, newlines_in_values=quoting
+        delimiter=delimiter,
+        quote_char='"' if quoting else False,
+        newlines_in_values=quoting,
+        invalid_row_handler=handler,
     )
-    convert_options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names}, include_columns=include
-    )
+    convert_options = pacsv.ConvertOptions(column_types=_column_types(cfg, names), include_columns=include)
     rows = 0
     try:
         reader = pacsv.open_csv(
@@ -72,12 +119,47 @@ def read_csv(stream: BinaryIO, cfg: FileConfig, fmt: str, block_size: int) -> It
             convert_options=convert_options,
         )
         for batch in reader:
-            rows += batch.num_rows
-            if batch.num_rows:
-                yield _all_strings(batch)
+            start, rows = rows, rows + batch.num_rows
+            if rows <= skip_rows or not batch.num_rows:
+                continue
+            if start < skip_rows:
+                batch = batch.slice(skip_rows - start)
+            yield batch if cfg.infer_types or isinstance(cfg.columns, dict) else _all_strings(batch)
+        if rows == 0:
+            yield _empty(reader.schema)
     except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):
+            if block_size < max_block_size(cfg):
+                raise BlockTooSmall(rows, min(block_size * _GROWTH, max_block_size(cfg))) from None
+            raise CsvParseError(
+                f"a row is longer than file.max_field_mb ({cfg.max_field_mb:g} MiB) allows (after the first "
+                f"{rows} data rows): raise file.max_field_mb if such a field is real, else look for an "
+                "unclosed quote",
+                delimiter,
+                quoting,
+                cfg.encoding,
+            ) from exc
         after = f" (the first {rows} data rows read fine)" if rows else ""
-        raise CsvParseError(f"{exc}{after}", delimiter, quoting, cfg.encoding) from exc
+        hint = ""
+        if "conversion error" in str(exc):
+            hint = (
+                "; a value does not fit the column's type: fix file.columns' types, or land the column "
+                "as text and type it in Silver (silver.schema.types)"
+            )
+        raise CsvParseError(f"{exc}{after}{hint}", delimiter, quoting, cfg.encoding) from exc
+
+
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _column_types(cfg: FileConfig, names: list[str]) -> dict[str, pa.DataType]:
+    """Declared types: every column text by default, the types of a ``columns`` mapping, none to infer."""
+    if isinstance(cfg.columns, dict):
+        return {name: arrow_type_from_name(kind) or pa.string() for name, kind in cfg.columns.items()}
+    if cfg.infer_types:
+        return {}
+    return {name: pa.string() for name in names}
 
 
 def _delimiter(cfg: FileConfig, fmt: str) -> str:
@@ -122,12 +204,9 @@ def locate_csv_problem(
     try:
         with open_hashed(fs, path, compression) as (stream, _):
             lines = (line for _, line in numbered_lines(stream, problem.encoding))
-            if problem.quoting:
-                reader = csv.reader(
-                    lines, delimiter=problem.delimiter, quoting=csv.QUOTE_MINIMAL, strict=True
-                )
-            else:
-                reader = csv.reader(lines, delimiter=problem.delimiter, quoting=csv.QUOTE_NONE, strict=True)
+            csv.field_size_limit((1 << 31) - 1)
+            quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if problem.quoting else csv.QUOTE_NONE
+            reader = csv.reader(lines, delimiter=problem.delimiter, quoting=quoting, strict=True)
             expected = None
             for row in reader:
                 if not row:
@@ -141,6 +220,33 @@ def locate_csv_problem(
     except (csv.Error, *READ_ERRORS) as exc:
         return f"; near line {reader.line_num if reader else '?'}: {exc}"
     return ""
+
+
+def locate_bad_rows(
+    fs: fsspec.AbstractFileSystem, path: str, compression: str | None, cfg: FileConfig, fmt: str
+) -> list[int | None]:
+    """Quarantine only: the line numbers of the rows whose field count is not the header's, in order.
+
+    Arrow's streaming reader does not know line numbers (a quoted value may span lines), so a file that had
+    bad rows is read a second time with Python's csv module, which counts them.
+    """
+    delimiter = _delimiter(cfg, fmt)
+    quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if fmt != "tsv" else csv.QUOTE_NONE
+    found: list[int | None] = []
+    with open_hashed(fs, path, compression) as (stream, _):
+        lines = (line for _, line in numbered_lines(stream, cfg.encoding))
+        csv.field_size_limit((1 << 31) - 1)
+        reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
+        expected = None
+        start = 1
+        for row in reader:
+            if row:
+                if expected is None:
+                    expected = len(row)
+                elif len(row) != expected:
+                    found.append(start)
+            start = reader.line_num + 1
+    return found
 
 
 def _all_strings(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 import fsspec
@@ -16,8 +15,15 @@ from fsspec.implementations.local import LocalFileSystem
 from medallion_assets.config.models import FileConfig
 from medallion_assets.errors import ExtractError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
-from medallion_assets.extractors.file.common import READ_ERRORS, BadContent
-from medallion_assets.extractors.file.csv_reader import CsvParseError, locate_csv_problem, read_csv
+from medallion_assets.extractors.file.common import READ_ERRORS, BadContent, BadLines, EmptyFile
+from medallion_assets.extractors.file.csv_reader import (
+    BlockTooSmall,
+    CsvParseError,
+    locate_bad_rows,
+    locate_csv_problem,
+    max_block_size,
+    read_csv,
+)
 from medallion_assets.extractors.file.json_reader import read_json, read_jsonl
 from medallion_assets.extractors.file.parquet_reader import read_parquet
 from medallion_assets.extractors.file.paths import (
@@ -31,6 +37,7 @@ from medallion_assets.extractors.file.paths import (
 from medallion_assets.extractors.file.streams import hash_file, open_hashed
 from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.redact import redact
+from medallion_resources.threads import parallel
 
 __all__ = ["SOURCE_FILE_COLUMN", "FileExtractor"]
 
@@ -44,7 +51,7 @@ class FileExtractor(Extractor):
     type_name = "file"
     section = "file"
     csv_block_size: int = 1 << 20
-    """Bytes of CSV per batch (Arrow's default)."""
+    """Bytes of CSV per batch to start with (grown for a longer row, up to ``file.max_field_mb``)."""
     batch_rows: int = 50_000
     """Records per batch for jsonl, json and parquet."""
 
@@ -63,6 +70,9 @@ class FileExtractor(Extractor):
     def extract(self, ctx: ExtractContext) -> Iterator[pa.RecordBatch]:
         """Yield every matching file's rows, file by file in path order."""
         self.stats["source_files"] = []
+        self.bad_lines = BadLines(self.quarantines)
+        self._hashed: list[tuple[int, str]] = []
+        self._footer_rows: list[int] = []  # each parquet file's footer row count, as it is read
         pattern = self.config.path
         try:
             resolved = resolve_path_template(pattern, ctx.run_date, ctx.window_start, ctx.window_end)
@@ -80,8 +90,19 @@ class FileExtractor(Extractor):
                 ctx.run_date,
             )
             return
+        # Files are read in a thread while the batches already read are written (both release the GIL).
+        yield from parallel([lambda: self._read_all(fs, paths, ctx)])
+
+    def _read_all(
+        self, fs: fsspec.AbstractFileSystem, paths: list[str], ctx: ExtractContext
+    ) -> Iterator[pa.RecordBatch]:
+        rows = 0
         for path in paths:
-            yield from self._read_file(fs, path, ctx)
+            for batch in self._read_file(fs, path, ctx):
+                rows += batch.num_rows
+                yield batch
+        if self.quarantines:
+            self._check_quarantine(rows)
 
     def check(self) -> CheckResult:
         """List today's matches without reading them; fail when the fixed folder or bucket is unreachable."""
@@ -137,27 +158,30 @@ class FileExtractor(Extractor):
         fmt = cfg.format or format_from_extension(path, url, self._name)
         compression = stream_compression(path)
         ctx.log.info("source '%s': reading %s file %s", self._name, fmt, url)
+        self.bad_lines.start_file(url)
         rows = 0
         try:
-            if fmt == "parquet":
-                if compression:
-                    raise BadContent(
-                        f"{compression}-compressed parquet is not supported (parquet compresses internally)"
-                    )
-                with fs.open(path, "rb") as handle:
-                    for batch in read_parquet(handle, cfg, self.batch_rows):
-                        rows += batch.num_rows
-                        yield _with_source_file(batch, url)
-                    counted = pq.ParquetFile(handle).metadata.num_rows  # the file's own count: its footer
+            counted: int | None = None  # text formats carry no count of their own: the rows parsed do
+            try:
+                if fmt == "parquet":
+                    stream_rows = self._read_parquet(fs, path, compression)
+                else:
+                    stream_rows = self._read_text(fs, path, compression, fmt, ctx)
+                for batch in stream_rows:
+                    rows += batch.num_rows
+                    yield _with_source_file(batch, url)
+                size, sha256 = self._hashed.pop()
+                if fmt == "parquet":
+                    counted = self._footer_rows.pop()  # the file's own count: its footer
+            except EmptyFile:
+                if not cfg.allow_empty:
+                    raise
                 size, sha256 = hash_file(fs, path)
-            else:
-                counted = None  # text formats carry no count of their own: the rows parsed stand for it
-                with open_hashed(fs, path, compression) as (stream, hasher):
-                    for batch in self._stream_batches(stream, cfg, fmt):
-                        rows += batch.num_rows
-                        yield _with_source_file(batch, url)
-                    hasher.drain()
-                size, sha256 = hasher.size, hasher.hexdigest()
+                ctx.log.info(
+                    "source '%s': %s is empty; file.allow_empty is true, so it adds no rows", self._name, url
+                )
+            if fmt in ("csv", "tsv") and self.bad_lines.pending_in_file():
+                self.bad_lines.number_lines(locate_bad_rows(fs, path, compression, cfg, fmt))
         except ExtractError:
             raise
         except (BadContent, *READ_ERRORS) as exc:
@@ -174,12 +198,76 @@ class FileExtractor(Extractor):
         )
         ctx.log.info("source '%s': %s rows from %s", self._name, rows, url)
 
-    def _stream_batches(self, stream: BinaryIO, cfg: FileConfig, fmt: str) -> Iterator[pa.RecordBatch]:
-        if fmt in ("csv", "tsv"):
-            return read_csv(stream, cfg, fmt, self.csv_block_size)
-        if fmt == "jsonl":
-            return read_jsonl(stream, cfg, self.batch_rows)
-        return read_json(stream, cfg, self.batch_rows)
+    def _read_parquet(
+        self, fs: fsspec.AbstractFileSystem, path: str, compression: str | None
+    ) -> Iterator[pa.RecordBatch]:
+        if compression:
+            raise BadContent(
+                f"{compression}-compressed parquet is not supported (parquet compresses internally)"
+            )
+        if fs.size(path) == 0:
+            raise EmptyFile()
+        with fs.open(path, "rb") as handle:
+            yield from read_parquet(handle, self.config, self.batch_rows)
+            self._footer_rows.append(pq.ParquetFile(handle).metadata.num_rows)
+        self._hashed.append(hash_file(fs, path))
+
+    def _read_text(
+        self, fs: fsspec.AbstractFileSystem, path: str, compression: str | None, fmt: str, ctx: ExtractContext
+    ) -> Iterator[pa.RecordBatch]:
+        """csv/tsv/json/jsonl in one pass, hashing the stored bytes; a CSV row too long for the block makes
+        another pass with a bigger block, skipping the rows the earlier pass already gave."""
+        cfg = self.config
+        block_size, done = min(self.csv_block_size, max_block_size(cfg)), 0
+        while True:
+            try:
+                with open_hashed(fs, path, compression) as (stream, hasher):
+                    if fmt in ("csv", "tsv"):
+                        batches = read_csv(stream, cfg, fmt, block_size, self.bad_lines, skip_rows=done)
+                    elif fmt == "jsonl":
+                        batches = read_jsonl(stream, cfg, self.batch_rows, self.bad_lines)
+                    else:
+                        batches = read_json(stream, cfg, self.batch_rows)
+                    for batch in batches:
+                        done += batch.num_rows
+                        yield batch
+                    hasher.drain()
+                self._hashed.append((hasher.size, hasher.hexdigest()))
+                return
+            except BlockTooSmall as grow:
+                ctx.log.info(
+                    "source '%s': a CSV row is longer than %d bytes; reading the file again, blocks of %d",
+                    self._name,
+                    block_size,
+                    grow.block_size,
+                )
+                block_size, done = grow.block_size, grow.rows_done
+                self.bad_lines.restart_file()
+
+    # -- quarantine --
+
+    @property
+    def quarantines(self) -> bool:
+        return self.config.on_bad_lines == "quarantine"
+
+    def rejected(self) -> Iterator[pa.RecordBatch]:
+        yield from self.bad_lines.batches()
+
+    def _check_quarantine(self, rows: int) -> None:
+        """Quarantined lines within ``silver.error_handling``'s allowances, else the partition fails."""
+        bad = self.bad_lines.count
+        self.stats["quarantined"] = bad
+        if not bad:
+            return
+        limits = self.entry.silver.error_handling
+        percent = 100.0 * bad / (rows + bad)
+        if not limits.enabled or (bad > limits.max_bad_records and percent > limits.max_bad_percent):
+            raise ExtractError(
+                f"source '{self._name}': {bad} malformed line(s) ({percent:.2f}% of {rows + bad}) exceed "
+                f"silver.error_handling (max_bad_records {limits.max_bad_records}, max_bad_percent "
+                f"{limits.max_bad_percent:g}, enabled {str(limits.enabled).lower()}); raise them to land "
+                f"the partition with those lines in _errors/. The first: {self.bad_lines.first()}"
+            )
 
 
 def _with_source_file(batch: pa.RecordBatch, url: str) -> pa.RecordBatch:

@@ -1,65 +1,300 @@
-"""JSON lines and JSON documents: parsed records become batches by the rule of ``extractors.records``."""
+"""JSON lines and JSON documents: records become batches by the rule of ``extractors.records``.
+
+JSON lines are parsed by Arrow in chunks of whole lines (``JSONL_CHUNK`` bytes), with no Python per line,
+whenever Arrow's result is provably what the records rule gives (``records_to_batch``, the rule every JSON
+source follows): columns in order of first appearance; ``int64``, ``float64`` (ints and floats mixed),
+``bool``, ``string``, ``null``; nested objects and arrays as JSON text by the one rule of
+``medallion_resources.json_text``. Arrow's result is checked before it is used, and a chunk is parsed line by
+line in Python (``json.loads`` + ``records_to_batch``, the exact rule) when it is not provably the same:
+
+- Arrow refuses the chunk: a column mixing kinds (``1`` and ``"x"``, ``true`` and ``1``), a duplicate key,
+  an invalid line, a line that is not an object, a lone surrogate, a number beyond ``float64``;
+- a row count that is not the number of non-blank lines (two objects on one line);
+- a ``float64`` column holding an integral value beyond ``int64`` (written as an integer, the rule makes the
+  column text) or ``-0``;
+- a nested column whose JSON text Arrow cannot give exactly: an object key that is null or absent in some
+  rows (Arrow's struct cannot tell them apart), an integral number where ``1`` and ``1.0`` would differ,
+  a string Arrow read as a timestamp.
+
+A top-level string that Arrow reads as a timestamp (ISO 8601) is parsed again as text, and so is that
+column in every later chunk. So only files with such columns pay the Python price, and only in the chunks
+that have them.
+
+A line that is not a JSON object (a bare number, string or array) is refused, naming the file and the line
+(Bronze columns come from object keys; ``on_bad_lines: quarantine`` lands such lines in ``_errors/``).
+"""
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from medallion_assets.config.models import FileConfig
 from medallion_assets.extractors.file.common import (
     BadContent,
+    BadLines,
+    EmptyFile,
     numbered_lines,
     python_encoding,
     require_columns,
 )
 from medallion_assets.extractors.records import records_to_batch
+from medallion_resources.json_text import json_text_array
 
-__all__ = ["read_json", "read_jsonl"]
+__all__ = ["JSONL_CHUNK", "read_json", "read_jsonl"]
+
+JSONL_CHUNK = 8 << 20
+"""Bytes of JSON lines parsed at a time (cut after a newline; a longer line makes its chunk longer)."""
+
+_ARROW_BLOCK = 1 << 20
+_BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
+_LEADING_BLANK = re.compile(rb"[ \t\r]*\n")
+_INT64_LIMIT = 2.0**63
 
 
-def read_jsonl(stream: BinaryIO, cfg: FileConfig, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """JSON lines, ``batch_rows`` lines per batch, by the one JSON records rule."""
+@dataclass
+class _Columns:
+    """What a file's chunks have taught: the order columns first appeared in, and which must stay text."""
+
+    order: dict[str, int] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def learn(self, names: list[str]) -> None:
+        for name in names:
+            self.order.setdefault(name, len(self.order))
+
+
+def read_jsonl(
+    stream: BinaryIO, cfg: FileConfig, batch_rows: int, bad_lines: BadLines
+) -> Iterator[pa.RecordBatch]:
+    """JSON lines, at most ``batch_rows`` rows per batch, by the one JSON records rule."""
+    codec = python_encoding(cfg.encoding)
+    wanted = cfg.column_names
+    state = _Columns()
+    if "\n".encode("utf-8" if codec == "utf-8-sig" else codec) != b"\n":  # UTF-16/32: line by line
+        counted = [0]
+
+        def utf8_lines() -> Iterator[tuple[int, bytes]]:
+            for number, line in numbered_lines(stream, cfg.encoding):
+                counted[0] += 1
+                yield number, line.encode("utf-8")
+
+        for batch in _python_lines(utf8_lines(), "utf-8", batch_rows, bad_lines):
+            yield _project(batch, wanted, state)
+        if not counted[0]:
+            raise EmptyFile()
+        _check_projection_seen(wanted, state.seen)
+        return
+    lineno = 1
+    first = True
+    for chunk in _line_chunks(stream):
+        if first:
+            first = False
+            if codec == "utf-8-sig" and chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8) :]
+        newlines = chunk.count(b"\n")
+        table = _arrow_chunk(chunk, codec, state, newlines)
+        if table is None:  # the exact rule, line by line: one batch per chunk, as Arrow's
+            lines = enumerate(_keep_newlines(chunk), start=lineno)
+            table = next(_python_lines(lines, codec, None, bad_lines), None)
+        for offset in range(0, table.num_rows if table is not None else 0, batch_rows):
+            yield _project(table.slice(offset, batch_rows), wanted, state)  # type: ignore[union-attr]
+        lineno += newlines
+    if first:
+        raise EmptyFile()
+    _check_projection_seen(wanted, state.seen)
+
+
+def _line_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """The stream in chunks of whole lines, about ``JSONL_CHUNK`` bytes each (the last may lack a newline)."""
+    rest = b""
+    while True:
+        data = stream.read(JSONL_CHUNK)
+        if not data:
+            if rest:
+                yield rest
+            return
+        if rest:
+            data = rest + data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        yield data[:cut] if cut < len(data) else data
+        rest = data[cut:]
+
+
+def _keep_newlines(chunk: bytes) -> Iterator[bytes]:
+    """The chunk's lines, each with its ``\\n`` (as iterating a binary file gives them)."""
+    pieces = chunk.split(b"\n")
+    for piece in pieces[:-1]:
+        yield piece + b"\n"
+    if pieces[-1]:
+        yield pieces[-1]
+
+
+# --- the Arrow path ---------------------------------------------------------------------------------------
+
+
+def _arrow_chunk(chunk: bytes, codec: str, state: _Columns, newlines: int) -> pa.RecordBatch | None:
+    """The chunk parsed by Arrow as the records rule would give it, or None when that is not provable."""
+    if codec not in ("utf-8", "utf-8-sig"):
+        try:
+            chunk = chunk.decode(codec).encode("utf-8")
+        except UnicodeDecodeError:
+            return None  # the line-by-line path names the line
+    table = _parse(chunk, state.text)
+    if table is None or table.num_rows != _non_blank_lines(chunk, newlines):
+        return None
+    state.learn(table.column_names)
+    stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+    if stamped:
+        state.text.extend(stamped)
+        table = _parse(chunk, state.text)
+        if table is None or any(pa.types.is_timestamp(t) for t in table.schema.types):
+            return None
+    columns, names = [], []
+    for name in sorted(table.column_names, key=lambda n: state.order.get(n, len(state.order))):
+        try:
+            column = table.column(name).combine_chunks()
+            if name in state.text and column.null_count == len(column):
+                continue  # a text column of earlier chunks this chunk lacks (or has only nulls): same result
+            converted = _as_rule(column)
+        except pa.ArrowException:
+            converted = None  # e.g. Arrow's list<null> of nulls, which it builds malformed
+        if converted is None:
+            return None
+        columns.append(converted)
+        names.append(name)
+    if not names:
+        return None  # rows without columns: the records rule decides how many
+    return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+def _parse(chunk: bytes, text_columns: list[str]) -> pa.Table | None:
+    explicit = pa.schema([(name, pa.string()) for name in text_columns]) if text_columns else None
+    options = pajson.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer")
+    try:
+        return pajson.read_json(
+            pa.BufferReader(chunk),
+            read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK),
+            parse_options=options,
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+
+
+def _non_blank_lines(chunk: bytes, newlines: int) -> int:
+    """How many lines of the chunk hold something (Arrow skips blank ones, as the records rule does)."""
+    tail = chunk[chunk.rfind(b"\n") + 1 :]
+    lines = newlines + (1 if tail else 0)
+    if _BLANK_LINE.search(chunk) or _LEADING_BLANK.match(chunk) or (tail and not tail.strip(b" \t\r")):
+        return sum(1 for line in chunk.split(b"\n") if line.strip(b" \t\r"))
+    return lines
+
+
+def _as_rule(column: pa.Array) -> pa.Array | None:
+    """The column as the records rule types it, or None when Arrow's reading may differ from it."""
+    t = column.type
+    if pa.types.is_null(t) or pa.types.is_boolean(t) or pa.types.is_string(t) or t == pa.int64():
+        return column
+    if t == pa.float64():
+        return column if _plain_floats(column) else None
+    if pa.types.is_struct(t) or pa.types.is_list(t):
+        column.validate(full=True)
+        return json_text_array(column, pa.string()) if _exact_nested(column) else None
+    return None
+
+
+def _plain_floats(column: pa.Array) -> bool:
+    """No value the records rule would read differently: an integer beyond int64, or ``-0``."""
+    if column.null_count == len(column):
+        return True
+    big = pc.any(pc.and_(pc.greater_equal(pc.abs(column), _INT64_LIMIT), pc.equal(pc.floor(column), column)))
+    negative_zero = pc.any(pc.equal(pc.divide(pa.scalar(1.0), column), float("-inf")))
+    return not (big.as_py() or negative_zero.as_py())
+
+
+def _exact_nested(array: pa.Array) -> bool:
+    """Whether Arrow's nested values give the same JSON text as the parsed objects would."""
+    t = array.type
+    if pa.types.is_struct(t):
+        valid = pc.is_valid(array)
+        for i in range(t.num_fields):
+            child = array.field(i)
+            if pc.any(pc.and_(valid, pc.is_null(child))).as_py():
+                return False  # null or absent: Arrow cannot tell
+            if not _exact_nested(child):
+                return False
+        return True
+    if pa.types.is_list(t):
+        return _exact_nested(array.values)
+    if pa.types.is_floating(t):
+        return not pc.any(pc.equal(pc.floor(array), array)).as_py()  # 1 and 1.0: Arrow cannot tell
+    return bool(
+        pa.types.is_null(t) or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_integer(t)
+    )
+
+
+# --- the line-by-line path --------------------------------------------------------------------------------
+
+
+def _python_lines(
+    lines: Iterator[tuple[int, bytes]], codec: str, batch_rows: int | None, bad_lines: BadLines
+) -> Iterator[pa.RecordBatch]:
+    """Lines parsed one by one by the records rule, ``batch_rows`` records per batch (None: one batch)."""
     records: list[Any] = []
-    seen: set[str] = set()
-    for lineno, line in numbered_lines(stream, cfg.encoding):
-        if not line.strip():
+    for lineno, raw in lines:
+        if not raw.strip():
             continue
         try:
-            records.append(json.loads(line))
+            text = raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            bad_lines.add(
+                lineno,
+                raw.decode(codec, errors="backslashreplace").rstrip("\r\n"),
+                f"not valid {codec.removesuffix('-sig')} at byte {exc.start + 1} of the line: {exc.reason}",
+            )
+            continue
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise BadContent(f"line {lineno}: invalid JSON at character {exc.pos + 1}: {exc.msg}") from exc
-        if len(records) >= batch_rows:
-            yield _project_records(records, cfg.columns, seen)
+            bad_lines.add(lineno, text.rstrip("\r\n"), f"invalid JSON at character {exc.pos + 1}: {exc.msg}")
+            continue
+        if not isinstance(record, dict):
+            bad_lines.add(lineno, text.rstrip("\r\n"), _not_an_object(record))
+            continue
+        records.append(record)
+        if batch_rows is not None and len(records) >= batch_rows:
+            yield records_to_batch(records)
             records = []
     if records:
-        yield _project_records(records, cfg.columns, seen)
-    _check_projection_seen(cfg.columns, seen)
+        yield records_to_batch(records)
 
 
-def read_json(stream: BinaryIO, cfg: FileConfig, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """A whole JSON document; ``json_path`` picks the record list, ``batch_rows`` records per batch."""
-    raw = stream.read()
-    try:
-        document = json.loads(raw.decode(python_encoding(cfg.encoding)))
-    except json.JSONDecodeError as exc:
-        raise BadContent(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-    except UnicodeDecodeError as exc:
-        raise BadContent(f"cannot decode as {cfg.encoding} at byte {exc.start}: {exc.reason}") from exc
-    del raw
-    records = _follow_json_path(document, cfg.json_path)
-    seen: set[str] = set()
-    for start in range(0, len(records), batch_rows):
-        yield _project_records(records[start : start + batch_rows], cfg.columns, seen)
-    _check_projection_seen(cfg.columns, seen)
+def _not_an_object(value: Any) -> str:
+    kind = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}.get(
+        type(value), "null"
+    )
+    return (
+        f"the line is {kind}, not a JSON object: every line of a JSON-lines file must be one object "
+        "(its keys become the columns)"
+    )
 
 
-def _project_records(records: list[Any], columns: list[str] | None, seen: set[str]) -> pa.RecordBatch:
-    batch = records_to_batch(records)
-    seen.update(batch.schema.names)
+def _project(batch: pa.RecordBatch, columns: list[str] | None, state: _Columns) -> pa.RecordBatch:
+    state.seen.update(batch.schema.names)
     if not columns:
         return batch
     arrays = [
@@ -71,6 +306,32 @@ def _project_records(records: list[Any], columns: list[str] | None, seen: set[st
 def _check_projection_seen(columns: list[str] | None, seen: set[str]) -> None:
     if columns and seen:
         require_columns(columns, sorted(seen))
+
+
+# --- JSON documents ---------------------------------------------------------------------------------------
+
+
+def read_json(stream: BinaryIO, cfg: FileConfig, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """A whole JSON document; ``json_path`` picks the record list, ``batch_rows`` records per batch."""
+    raw = stream.read()
+    if not raw:
+        raise EmptyFile()
+    try:
+        document = json.loads(raw.decode(python_encoding(cfg.encoding)))
+    except json.JSONDecodeError as exc:
+        raise BadContent(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise BadContent(f"cannot decode as {cfg.encoding} at byte {exc.start}: {exc.reason}") from exc
+    del raw
+    records = _follow_json_path(document, cfg.json_path)
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            where = f"json_path '{cfg.json_path}'" if cfg.json_path else "the document"
+            raise BadContent(f"record {index} of {where}: {_not_an_object(record).replace('the line', 'it')}")
+    state = _Columns()
+    for start in range(0, len(records), batch_rows):
+        yield _project(records_to_batch(records[start : start + batch_rows]), cfg.column_names, state)
+    _check_projection_seen(cfg.column_names, state.seen)
 
 
 def _follow_json_path(document: Any, json_path: str | None) -> list[Any]:

@@ -1,0 +1,154 @@
+"""What ``medallion run`` (or a UI backfill) of a source over a date range would do, without running it.
+
+``medallion plan NAME --date D --end-date E`` reads the lake only: which days are already committed in each
+layer (a run replaces them), which Bronze days are missing (the run extracts them; a Silver-only run fails
+on them), where a stateful Silver model's state before D comes from (Silver D-1, a rebuild over Bronze
+``start..D-1``, or nowhere: the first partition) and whether that can work, where an incremental Bronze
+load's watermark comes from, and the Dagster runs the range takes (one per source per up to 31 days).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from medallion_assets.assets.backfill import MAX_PARTITIONS_PER_RUN
+from medallion_assets.lake import Lake
+from medallion_assets.specs import SourceSpec
+
+__all__ = ["Plan", "RunPlan", "clip_to_start", "day_ranges", "plan_range"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    first: date
+    last: date
+    days: int
+
+
+@dataclass
+class Plan:
+    source: str
+    job: str
+    model: str
+    stateful: bool
+    load_pattern: str
+    layers: tuple[str, ...]
+    requested: tuple[date, date]
+    first: date
+    last: date
+    skipped_before_start: int  # requested days before the source's start date
+    runs: list[RunPlan]
+    bronze_committed: list[date] = field(default_factory=list)  # in the range: loaded again
+    bronze_missing: list[date] = field(default_factory=list)  # in the range: not committed
+    silver_committed: list[date] = field(default_factory=list)
+    state: str = ""  # where Silver's state before the first day comes from
+    state_missing: list[date] = field(default_factory=list)  # Bronze days a rebuild needs and lacks
+    watermark_from: date | None = None  # the committed Bronze day an incremental load reads
+    problems: list[str] = field(default_factory=list)  # what would make the run fail
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return _iso(data)
+
+
+def day_ranges(first: date, last: date, size: int = MAX_PARTITIONS_PER_RUN) -> list[tuple[date, date]]:
+    """``first..last`` cut into consecutive ranges of at most ``size`` days (one Dagster run each)."""
+    ranges = []
+    while first <= last:
+        end = min(last, first + timedelta(days=size - 1))
+        ranges.append((first, end))
+        first = end + timedelta(days=1)
+    return ranges
+
+
+def clip_to_start(spec: SourceSpec, first: date, last: date) -> tuple[date, date] | None:
+    """The part of ``first..last`` on or after the source's start date; None when there is none."""
+    start = max(first, spec.start_date)
+    return (start, last) if start <= last else None
+
+
+def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tuple[str, ...]) -> Plan | None:
+    """The plan of ``first..last``; None when the whole range is before the source's start date."""
+    clipped = clip_to_start(spec, first, last)
+    if clipped is None:
+        return None
+    start, end = clipped
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    plan = Plan(
+        source=spec.name,
+        job=spec.job_name,
+        model=spec.model,
+        stateful=spec.stateful,
+        load_pattern=spec.load_pattern,
+        layers=layers,
+        requested=(first, last),
+        first=start,
+        last=end,
+        skipped_before_start=(start - first).days,
+        runs=[RunPlan(a, b, (b - a).days + 1) for a, b in day_ranges(start, end)],
+    )
+    bronze = _committed_days(lake, spec, "bronze", spec.start_date, end)
+    silver = _committed_days(lake, spec, "silver", start - timedelta(days=1), end)
+    plan.bronze_committed = [d for d in days if d in bronze]
+    plan.bronze_missing = [d for d in days if d not in bronze]
+    plan.silver_committed = [d for d in days if d in silver]
+    if "bronze" in layers and spec.load_pattern != "full":
+        plan.watermark_from = max((d for d in bronze if d < start), default=None)
+    if "silver" in layers:
+        _silver_state(plan, spec, start, bronze, silver)
+        if "bronze" not in layers and plan.bronze_missing:
+            after = " and every later day (the model builds on the day before)" if spec.stateful else ""
+            plan.problems.append(
+                f"Silver only: Bronze is missing on {_dates(plan.bronze_missing)}, so Silver fails those "
+                f"days{after}; load Bronze first"
+            )
+    return plan
+
+
+def _silver_state(plan: Plan, spec: SourceSpec, start: date, bronze: set[date], silver: set[date]) -> None:
+    before = start - timedelta(days=1)
+    if not spec.stateful:
+        plan.state = f"none: {spec.model} builds each day from that day's Bronze only"
+    elif start == spec.start_date:
+        plan.state = "none: the first partition of the source"
+    elif before in silver:
+        plan.state = f"read from Silver {before} (committed)"
+    else:
+        needed = [spec.start_date + timedelta(days=i) for i in range((before - spec.start_date).days + 1)]
+        plan.state_missing = [d for d in needed if d not in bronze]
+        plan.state = (
+            f"rebuilt from Bronze {spec.start_date}..{before} ({len(needed)} day(s); Silver {before} is not "
+            "committed)"
+        )
+        if plan.state_missing:
+            plan.problems.append(
+                f"the rebuild needs Bronze {_dates(plan.state_missing)}, not committed: Silver {start} and "
+                "every later day would fail; load Bronze for those days first (or start the range at "
+                f"{spec.start_date})"
+            )
+
+
+def _committed_days(lake: Lake, spec: SourceSpec, layer: str, first: date, last: date) -> set[date]:
+    io = lake.io(layer)
+    path = lake.dataset_path(spec, layer)
+    days = set()
+    for key in io.partition_dates(path):
+        day = date.fromisoformat(key)
+        if first <= day <= last and io.committed(path, key) is not None:
+            days.add(day)
+    return days
+
+
+def _dates(days: list[date], shown: int = 5) -> str:
+    text = ", ".join(str(d) for d in days[:shown])
+    return text + (f" and {len(days) - shown} more" if len(days) > shown else "")
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_iso(v) for v in value]
+    return value.isoformat() if isinstance(value, date) else value

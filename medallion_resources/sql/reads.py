@@ -1,0 +1,223 @@
+"""How an extraction reads its rows: one statement, keyset chunks in short transactions, or key ranges in
+parallel; and how long each read held a snapshot of the source.
+
+- **One statement** (the default): the database serves the whole result from one snapshot, held until the
+  last row is streamed, so for the length of the extraction (the Bronze writes included).
+- **Keyset chunks** (``db.chunk_rows``): ``ORDER BY key LIMIT n`` after the last key read, each chunk
+  fetched whole on its own connection and transaction, which ends before its rows are handed on. No snapshot
+  outlives one chunk; the read is not one snapshot of the table (docs/db_extractor.md says what it
+  guarantees).
+- **Key ranges in parallel** (``db.parallelism``): the key's ``MIN``/``MAX`` split into N ranges that together
+  cover every value (the first also takes NULL keys, the last has no upper bound), each read on its own
+  connection in its own thread; batches are handed on as they arrive (ranges interleave).
+
+``SnapshotClock`` records how long each statement or chunk transaction was open; the longest is reported as
+``source_snapshot_seconds``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from medallion_resources.errors import ExtractError
+from medallion_resources.sql.connect import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    SqlTarget,
+    connect_with_retries,
+    create_sa_engine,
+)
+from medallion_resources.sql.engines import SqlEngine
+from medallion_resources.sql.query import NULL_OR_LESS, Condition, SqlQuery
+from medallion_resources.sql.types import SqlColumn
+
+__all__ = ["SnapshotClock", "key_ranges", "keyset_chunks", "timed", "unique_key"]
+
+_SPLITTABLE = frozenset(
+    {"int", "decimal", "decimal_text", "float32", "float64", "date", "timestamp", "timestamptz"}
+)
+
+
+class SnapshotClock:
+    """The longest time one statement (or one chunk's transaction) held the source's snapshot."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.snapshots = 0
+        self._lock = threading.Lock()
+
+    def record(self, seconds: float) -> None:
+        with self._lock:
+            self.longest = max(self.longest, seconds)
+            self.snapshots += 1
+
+
+def timed(batches: Iterator[pa.RecordBatch], clock: SnapshotClock) -> Iterator[pa.RecordBatch]:
+    """``batches`` of one streamed statement, its snapshot held from the first request to the last row."""
+    began = time.monotonic()
+    try:
+        yield from batches
+    finally:
+        clock.record(time.monotonic() - began)
+
+
+def keyset_chunks(
+    engine: SqlEngine,
+    query: SqlQuery,
+    columns: Sequence[SqlColumn],
+    key: Sequence[SqlColumn],
+    chunk_rows: int,
+    batch_size: int,
+    clock: SnapshotClock,
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``query`` in chunks of ``chunk_rows`` by ascending ``key`` (unique, not null).
+
+    Each chunk is fetched whole (the engine opens and closes its own connection, so its transaction ends)
+    before its batches are yielded: no snapshot is held while the rows are written.
+    """
+    names = tuple(c.name for c in key)
+    after: dict[str, Any] | None = None
+    while True:
+        chunk = dataclasses.replace(
+            query,
+            params={**query.params, **(after or {})},
+            after=names if after else (),
+            order_by=names,
+            limit=chunk_rows,
+        )
+        began = time.monotonic()
+        batches = [b for b in engine.stream(chunk, columns, batch_size) if b.num_rows]
+        clock.record(time.monotonic() - began)
+        rows = sum(b.num_rows for b in batches)
+        yield from batches
+        if rows < chunk_rows:
+            return
+        last = batches[-1]
+        after = {
+            f"medallion_k{i}": _bindable(last.column(last.schema.get_field_index(c.name))[-1].as_py(), c)
+            for i, c in enumerate(key)
+        }
+
+
+def _bindable(value: Any, column: SqlColumn) -> Any:
+    """A key value read back (Arrow → Python) as the value to bind against its column.
+
+    Values keep their Python type (text stays text even when it looks like a number: MariaDB and SQLite
+    text columns are typed from their values), except exact-decimal text, which compares as a number.
+    """
+    if value is None:
+        raise ExtractError(f"key column '{column.name}' holds NULL: keyset chunks need a key without NULLs")
+    if column.kind == "decimal_text":
+        return decimal.Decimal(value)
+    return value
+
+
+def unique_key(
+    target: SqlTarget, table: str, schema: str | None, retry: RetryPolicy = DEFAULT_RETRY
+) -> list[str]:
+    """The table's primary key, else its first unique constraint over NOT NULL columns ([] when none)."""
+    engine = create_sa_engine(target)
+    try:
+        with connect_with_retries(target, engine.connect, retry) as conn:
+            inspector = sa.inspect(conn)
+            try:
+                primary = inspector.get_pk_constraint(table, schema=schema).get("constrained_columns") or []
+                if primary:
+                    return list(primary)
+                nullable = {
+                    c["name"]: c.get("nullable", True) for c in inspector.get_columns(table, schema=schema)
+                }
+                for constraint in inspector.get_unique_constraints(table, schema=schema):
+                    names = list(constraint.get("column_names") or [])
+                    if names and not any(nullable.get(n, True) for n in names):
+                        return names
+            except sa.exc.SQLAlchemyError as exc:
+                reason = target.redact(str(exc))
+                raise ExtractError(
+                    f"cannot read the keys of '{table}' on {target.describe()}: {reason}"
+                ) from None
+    finally:
+        engine.dispose()
+    return []
+
+
+def key_ranges(
+    target: SqlTarget, query: SqlQuery, column: SqlColumn, parts: int, retry: RetryPolicy = DEFAULT_RETRY
+) -> list[SqlQuery]:
+    """``query`` split into ``parts`` queries by ranges of ``column`` that together hold every row once."""
+    if column.kind not in _SPLITTABLE and column.kind != "infer":
+        raise ExtractError(
+            f"db.parallelism splits on a numeric, date or timestamp key; '{column.name}' is {column.kind} "
+            "(name another key in db.key_columns, or read with parallelism 1)"
+        )
+    engine = create_sa_engine(target)
+    try:
+        with connect_with_retries(target, engine.connect, retry) as conn:
+            quoted = engine.dialect.identifier_preparer.quote_identifier(column.name)
+            inner = query.named(engine.dialect)
+            sql = f"SELECT MIN({quoted}), MAX({quoted}) FROM ({inner}) AS _medallion_range"
+            try:
+                low, high = conn.execute(sa.text(sql), query.params).one()
+            except sa.exc.DBAPIError as exc:
+                raise ExtractError(
+                    f"cannot read the key range on {target.describe()}: {target.redact(str(exc))}"
+                ) from None
+    finally:
+        engine.dispose()
+    bounds = _split(low, high, parts, column)
+    if not bounds:
+        return [query]
+    ranges = []
+    edges: list[Any] = [None, *bounds, None]
+    for i in range(len(edges) - 1):
+        lo, hi = edges[i], edges[i + 1]
+        conditions = list(query.conditions)
+        params = dict(query.params)
+        if lo is not None:
+            conditions.append(Condition(column.name, ">=", f"medallion_r{i}_lo"))
+            params[f"medallion_r{i}_lo"] = lo
+        if hi is not None:
+            op = NULL_OR_LESS if lo is None else "<"
+            conditions.append(Condition(column.name, op, f"medallion_r{i}_hi"))
+            params[f"medallion_r{i}_hi"] = hi
+        ranges.append(dataclasses.replace(query, conditions=tuple(conditions), params=params))
+    return ranges
+
+
+def _split(low: Any, high: Any, parts: int, column: SqlColumn) -> list[Any]:
+    """The ``parts - 1`` inner boundaries between ``low`` and ``high`` (increasing, distinct)."""
+    if low is None or high is None or parts < 2 or not low < high:
+        return []
+    if isinstance(low, bool) or isinstance(high, bool):
+        return []
+    if isinstance(low, int) and isinstance(high, int):
+        bounds: list[Any] = [low + (high - low) * i // parts for i in range(1, parts)]
+    elif isinstance(low, (int, float, decimal.Decimal)) and isinstance(high, (int, float, decimal.Decimal)):
+        if isinstance(low, decimal.Decimal) or isinstance(high, decimal.Decimal):
+            lo, hi = decimal.Decimal(low), decimal.Decimal(high)
+        else:
+            lo, hi = float(low), float(high)  # type: ignore[assignment]
+        bounds = [lo + (hi - lo) * i / parts for i in range(1, parts)]
+    elif isinstance(low, dt.datetime) and isinstance(high, dt.datetime):
+        bounds = [low + (high - low) * i / parts for i in range(1, parts)]
+    elif isinstance(low, dt.date) and isinstance(high, dt.date):
+        bounds = [low + (high - low) * i // parts for i in range(1, parts)]
+    else:
+        raise ExtractError(
+            f"db.parallelism splits on a numeric, date or timestamp key; '{column.name}' holds "
+            f"{type(low).__name__} values (name another key in db.key_columns, or read with parallelism 1)"
+        )
+    distinct: list[Any] = []
+    for bound in bounds:
+        if low < bound <= high and (not distinct or bound > distinct[-1]):
+            distinct.append(bound)
+    return distinct

@@ -1,0 +1,167 @@
+"""JSON lines through Arrow give exactly what the records rule gives line by line (property test).
+
+The reference is deliberately plain: ``json.loads`` of every non-blank line, ``records_to_batch`` per
+``batch_rows`` records (the rule every JSON source follows), batches widened by the storage layer's one rule.
+The file extractor's Arrow path must land the same columns, types and values, whatever mix of types,
+nested values, timestamp-like text, big integers and blank lines the file holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from medallion_assets.extractors import ExtractContext, Extractor
+from medallion_assets.extractors.file import json_reader
+from medallion_assets.extractors.records import records_to_batch
+from medallion_resources.lake.schema import unify_tables
+
+KEYS = ["id", "name", "when", "n", "nested", "flag", "x"]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([1.0, -0.0, 0.0, 2.0**64, 1e20, 0.5]),
+    st.text(max_size=6),
+    st.sampled_from(["2025-01-01", "2025-01-01T10:00:00", "2025-13-45", "é\u00e9", "\ud800"]),
+)
+nested = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+column_values = {
+    "id": st.integers(0, 10**6),
+    "name": st.text(max_size=5),
+    "when": st.sampled_from(["2025-01-01T00:00:00", "2025-02-03", None]),
+    "n": st.one_of(st.integers(-100, 100), st.floats(-1e6, 1e6, allow_nan=False)),
+    "nested": nested,
+    "flag": st.booleans(),
+    "x": scalars,
+}
+records = st.lists(
+    st.fixed_dictionaries({}, optional={k: column_values[k] for k in KEYS}), min_size=1, max_size=60
+)
+
+
+def unified(tables: list[pa.Table]) -> pa.Table:
+    return unify_tables(tables) if tables else pa.table({})
+
+
+def chunks_of(data: bytes, size: int) -> list[bytes]:
+    """The file cut as the reader cuts it: ``size`` bytes read at a time, each chunk ending at a newline."""
+    out, rest = [], b""
+    for pos in range(0, len(data), size):
+        piece = rest + data[pos : pos + size]
+        cut = piece.rfind(b"\n") + 1
+        out.append(piece[:cut]) if cut else None
+        rest = piece[cut:]
+    return [*out, rest] if rest else out
+
+
+def reference(data: bytes, chunk: int) -> pa.Table:
+    """``json.loads`` of every non-blank line and ``records_to_batch`` per chunk, widened by the one rule."""
+    tables = []
+    for piece in chunks_of(data, chunk):
+        parsed = [json.loads(line) for line in piece.decode().split("\n") if line.strip()]
+        if parsed:
+            batch = records_to_batch(parsed)
+            tables.append(
+                pa.Table.from_batches([batch]).append_column(
+                    "_source_file", pa.nulls(len(parsed), pa.string())
+                )
+            )
+    return unified(tables)
+
+
+@pytest.fixture
+def land(
+    make_file: Callable[..., Extractor], make_context: Callable[[date], ExtractContext]
+) -> Callable[[Path, int], pa.Table]:
+    def run(path: Path, batch_rows: int) -> pa.Table:
+        extractor = make_file(path=str(path))
+        extractor.batch_rows = batch_rows
+        batches = extractor.extract(make_context())
+        tables = [pa.Table.from_batches([b]) for b in batches]
+        return unified(
+            [
+                t.set_column(
+                    t.schema.get_field_index("_source_file"), "_source_file", pa.nulls(len(t), pa.string())
+                )
+                for t in tables
+            ]
+        )
+
+    return run
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=records,
+    blank_every=st.integers(0, 7),
+    chunk=st.sampled_from([64, 300, 1 << 20]),
+    batch_rows=st.sampled_from([1, 7, 50_000]),
+)
+def test_arrow_path_equals_the_records_rule(
+    rows: list[dict[str, Any]],
+    blank_every: int,
+    chunk: int,
+    batch_rows: int,
+    land: Callable[..., pa.Table],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines = [json.dumps(r) for r in rows]
+    if blank_every:
+        lines = [
+            x for i, line in enumerate(lines) for x in ([line, "  "] if i % blank_every == 0 else [line])
+        ]
+    path = tmp_path_factory.mktemp("jsonl") / "data.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(json_reader, "JSONL_CHUNK", chunk)
+    expected = reference(path.read_bytes(), chunk)
+    got = land(path, batch_rows)
+    assert got.schema == expected.schema
+    assert got.to_pylist() == expected.to_pylist()
+
+
+def test_a_file_of_plain_columns_takes_the_arrow_path(
+    tmp_path: Path, land: Callable[..., pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path is really taken for ordinary data (the line-by-line parser is not called)."""
+    lines = [
+        json.dumps(
+            {
+                "id": i,
+                "at": f"2025-01-01T00:00:{i % 60:02d}",
+                "amount": i / 4,
+                "tags": ["a", str(i)],
+                "o": {"k": i},
+            }
+        )
+        for i in range(1000)
+    ]
+    path = tmp_path / "plain.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the line-by-line path was used")
+
+    monkeypatch.setattr(json_reader, "_python_lines", refuse)
+    got = land(path, 50_000)
+    assert got.schema.names == ["id", "at", "amount", "tags", "o", "_source_file"]
+    assert got.column("at")[5].as_py() == "2025-01-01T00:00:05"
+    assert got.column("tags")[3].as_py() == '["a","3"]'
+    assert got.column("o")[2].as_py() == '{"k":2}'

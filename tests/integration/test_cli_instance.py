@@ -1,0 +1,160 @@
+"""The CLI's instance (``get_instance`` on a home with the shipped ``dagster.yaml``).
+
+Its event log: one SQLite connection per run (Dagster's own opens one per event), and a home it writes stays
+Dagster's, read live by the stock storage (what ``dagster dev`` does when it shows a run the CLI is
+executing). Its compute logs: a run's stdout in the files the UI reads, with no terminal mirror.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from medallion_assets.instance import dispose_instance, get_instance
+from medallion_resources.sqlite_event_log import KeptConnectionSqliteEventLogStorage
+
+REPO = Path(__file__).resolve().parents[2]
+STOCK = "telemetry:\n  enabled: false\n"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+@contextlib.contextmanager
+def shipped(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    """The CLI's instance of ``home`` (what ``medallion run`` uses)."""
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    try:
+        yield get_instance()
+    finally:
+        dispose_instance()
+
+
+def stock(home: Path, tmp_path: Path) -> dg.DagsterInstance:
+    """An instance on the same files with Dagster's default storage (another config dir, same home)."""
+    config = tmp_path / "stock_config"
+    config.mkdir(exist_ok=True)
+    (config / "dagster.yaml").write_text(STOCK)
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(config)))
+
+
+@pytest.fixture
+def connects() -> Iterator[list[str]]:
+    """The database of every new SQLite connection made while the test runs."""
+    seen: list[str] = []
+
+    def on_connect(dbapi_connection, _record) -> None:
+        seen.append(dbapi_connection.execute("PRAGMA database_list").fetchone()[2])
+
+    event.listen(Engine, "connect", on_connect)
+    yield seen
+    event.remove(Engine, "connect", on_connect)
+
+
+def small_job() -> dg.JobDefinition:
+    @dg.asset
+    def first() -> int:
+        return 1
+
+    @dg.asset
+    def second(first: int) -> int:
+        return first + 1
+
+    return dg.Definitions(assets=[first, second], jobs=[dg.define_asset_job("two")]).resolve_job_def("two")
+
+
+def run_shard_connects(connects: list[str], run_id: str) -> int:
+    return sum(path.endswith(f"{run_id}.db") for path in connects)
+
+
+def test_one_connection_per_run_where_dagster_opens_one_per_event(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connects: list[str]
+) -> None:
+    job = small_job()
+    with shipped(home, monkeypatch) as instance:
+        assert isinstance(instance.event_log_storage, KeptConnectionSqliteEventLogStorage)
+        result = job.execute_in_process(instance=instance)
+        events = len(instance.all_logs(result.run_id))
+        assert result.success and events > 15
+        assert run_shard_connects(connects, result.run_id) == 1
+
+    # Dagster's own storage on the same home: a connection per event (what the shipped one avoids).
+    with stock(home, tmp_path) as instance:
+        result = job.execute_in_process(instance=instance)
+        assert run_shard_connects(connects, result.run_id) >= len(instance.all_logs(result.run_id))
+        # And the run written through the shipped storage reads back whole with Dagster's.
+        first_run = [r for r in instance.get_runs() if r.run_id != result.run_id][0]
+        assert len(instance.all_logs(first_run.run_id)) == events
+        assert instance.get_latest_materialization_event(dg.AssetKey("second")) is not None
+
+
+def test_a_stock_reader_watching_a_run_sees_each_event_as_it_is_written(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = "0b0e5c1e-0000-4000-8000-000000000001"
+
+    def entry(n: int) -> dg.EventLogEntry:
+        return dg.EventLogEntry(
+            error_info=None, level="INFO", user_message=f"event {n}", run_id=run_id, timestamp=time.time()
+        )
+
+    received: list[str] = []
+    arrived = threading.Event()
+
+    def on_event(record: dg.EventLogEntry, _cursor: str) -> None:
+        received.append(record.user_message)
+        if len(received) >= 5:
+            arrived.set()
+
+    with shipped(home, monkeypatch) as writer, stock(home, tmp_path) as reader:
+        writer.event_log_storage.store_event(entry(0))
+        reader.watch_event_logs(run_id, None, on_event)
+        time.sleep(0.5)  # the watcher is scheduled
+        for n in range(1, 5):
+            writer.event_log_storage.store_event(entry(n))
+            time.sleep(0.1)
+        # Dagster's watcher waits for the shard file to change; with a kept connection the commits land in
+        # the WAL file, so the storage touches the shard after each one.
+        assert arrived.wait(timeout=20), received
+        assert received == [f"event {n}" for n in range(5)]
+        reader.end_watch_event_logs(run_id, on_event)
+
+
+def test_a_runs_stdout_is_captured_for_the_ui_without_a_mirror(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @dg.asset
+    def talks() -> None:
+        print("hello from the step")
+
+    job = dg.Definitions(assets=[talks], jobs=[dg.define_asset_job("talk")]).resolve_job_def("talk")
+    with shipped(home, monkeypatch) as instance:
+        assert type(instance.compute_log_manager).__name__ == "FileOnlyComputeLogManager"
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        [captured] = [
+            e.logs_captured_data for e in result.all_events if e.event_type_value == "LOGS_CAPTURED"
+        ]
+        manager = instance.compute_log_manager
+        log_key = manager.build_log_key_for_run(result.run_id, captured.file_key)
+        assert manager.is_capture_complete(log_key)
+        data = manager.get_log_data(log_key)
+        assert data.stdout is not None and b"hello from the step" in data.stdout
+    # Dagster's own reader of the same home (the UI) finds it where its default manager puts it.
+    with stock(home, tmp_path) as reader:
+        assert b"hello from the step" in (reader.compute_log_manager.get_log_data(log_key).stdout or b"")

@@ -1,0 +1,269 @@
+"""``medallion run`` and ``medallion plan`` as users run them: the command in a subprocess, then the Dagster
+instance it wrote (runs, event log) and the lake's files.
+
+A range is one Dagster run of ``<source>_job`` per source (up to 31 days), each day its own materialization
+with its own metadata; ``plan`` says what a range would do and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from medallion_assets.lake import Lake
+
+pytestmark = pytest.mark.slow
+MEDALLION = str(Path(sys.executable).parent / "medallion")
+DAYS = [f"2025-01-{d:02d}" for d in range(1, 6)]
+ANSI = re.compile(r"\x1b\[")
+
+
+def medallion(*args: str, env: dict[str, str], extra: dict[str, str] | None = None):
+    return subprocess.run(
+        [MEDALLION, *args],
+        env={**os.environ, **env, **(extra or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def instance(env: dict[str, str]) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+
+def test_a_range_is_one_run_of_each_sources_job_with_a_materialization_per_day(
+    lake_env: dict[str, str],
+) -> None:
+    sources = ["retail_orders", "retail_customers"]
+    done = medallion("run", "--date", DAYS[0], "--end-date", DAYS[-1], "--select", *sources, env=lake_env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    lake = Lake.load()
+    with instance(lake_env) as inst:
+        runs = inst.get_runs()
+        # One run per source for the 5 days (not 5 per source), under the source's job, not the ephemeral one.
+        assert sorted(r.job_name for r in runs) == sorted(f"{s}_job" for s in sources)
+        for run in runs:
+            assert run.is_success
+            assert run.tags["dagster/asset_partition_range_start"] == DAYS[0]
+            assert run.tags["dagster/asset_partition_range_end"] == DAYS[-1]
+            assert run.tags["medallion/source"] in sources
+        for name in sources:
+            spec = lake.spec(name)
+            for layer, key in (("bronze", spec.bronze_key), ("silver", spec.silver_key)):
+                records = inst.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=100).records
+                by_day = {r.asset_materialization.partition: r.asset_materialization for r in records}
+                assert sorted(by_day) == DAYS, (name, layer)  # each day once, reported on its own
+                for day, mat in by_day.items():
+                    part = lake.committed(spec, layer, day)
+                    assert part is not None
+                    assert mat.metadata["manifest_sha256"].value == part.manifest.sha256
+    # The per-day lines and the summary, as before.
+    assert f"[1/10] retail_orders {DAYS[0]}: bronze " in done.stdout
+    assert f"retail_customers  {DAYS[-1]}  silver" in done.stdout
+    assert "2 Dagster run(s)" in done.stdout
+    assert not ANSI.search(done.stdout + done.stderr)  # not a terminal: plain lines
+
+
+def test_a_run_entirely_before_the_start_date_says_so_and_exits_1(lake_env: dict[str, str]) -> None:
+    early = medallion(
+        "run", "--date", "2024-12-01", "--end-date", "2024-12-31", "--select", "retail_orders", env=lake_env
+    )
+    assert early.returncode == 1
+    assert (
+        "retail_orders: nothing to run, 2024-12-01..2024-12-31 is before its start date 2025-01-01"
+        in early.stderr
+    )
+    with instance(lake_env) as inst:
+        assert inst.get_runs() == []
+    # A range that starts before and ends after: the days from the start date run, and it says so.
+    partly = medallion(
+        "run", "--date", "2024-12-31", "--end-date", "2025-01-01", "--select", "retail_orders", env=lake_env
+    )
+    assert partly.returncode == 0, partly.stderr
+    assert "partitions start 2025-01-01; the days before it are left out" in partly.stdout
+    assert "[1/1] retail_orders 2025-01-01: bronze" in partly.stdout
+
+
+def test_progress_within_a_partition_when_not_a_terminal(lake_env: dict[str, str]) -> None:
+    done = medallion(
+        "run",
+        "--date",
+        DAYS[0],
+        "--select",
+        "retail_orders",
+        env=lake_env,
+        extra={"MEDALLION_PROGRESS_SECONDS": "0"},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = Lake.load().committed(Lake.load().spec("retail_orders"), "bronze", DAYS[0])
+    assert rows is not None
+    # Rows and bytes of the partition being written, before its day line.
+    progress = [line for line in done.stdout.splitlines() if line.startswith("  ... retail_orders bronze")]
+    assert progress and re.search(rf"{DAYS[0]}: [\d,]+ rows, [\d.]+ (B|KB|MB) so far", progress[-1]), (
+        done.stdout
+    )
+    assert done.stdout.index(progress[0]) < done.stdout.index("[1/1] retail_orders")
+    # The display writes past Dagster's capture of the run's stdout: the run's compute logs stay clean.
+    with instance(lake_env) as inst:
+        [run] = inst.get_runs()
+        logs = [
+            p
+            for p in Path(lake_env["DAGSTER_HOME"], "storage", run.run_id).rglob("*")
+            if p.suffix in (".out", ".err")
+        ]
+        assert logs  # the run's stdout and stderr were captured
+        captured = "".join(p.read_text() for p in logs)
+        assert "retail_orders bronze" not in captured and "[1/1]" not in captured
+
+
+def test_live_bars_on_a_terminal(lake_env: dict[str, str]) -> None:
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [MEDALLION, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "retail_orders"],
+        env={**os.environ, **lake_env, "COLUMNS": "160", "TERM": "xterm"},
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read while the command runs: a full terminal buffer would block it
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    stdout, _ = child.communicate(timeout=600)
+    reader.join(timeout=30)
+    os.close(leader)
+    done = subprocess.CompletedProcess(child.args, child.returncode, stdout, "")
+    screen = b"".join(chunks)
+    text = screen.decode(errors="replace")
+    assert done.returncode == 0, text
+    assert "retail_orders bronze" in text and "retail_orders silver" in text  # a bar per source and layer
+    assert "days" in text and ANSI.search(text)
+    assert f"retail_orders {DAYS[1]}: bronze" in text  # the day lines print above the bars
+    assert "retail_orders  2025-01-02  silver" in done.stdout  # the summary stays on stdout
+
+
+def test_a_failing_bronze_day_fails_only_itself_and_silver_runs_for_the_days_before_it(
+    lake_env: dict[str, str], tmp_path: Path, sample_dir: Path
+) -> None:
+    import shutil
+
+    sample = tmp_path / "sample"
+    shutil.copytree(sample_dir, sample)
+    (sample / "retail" / "orders" / "orders_20250104.jsonl").unlink()
+    env = {**lake_env, "MEDALLION_SAMPLE_DIR": str(sample)}
+    done = medallion("run", "--date", DAYS[0], "--end-date", DAYS[-1], "--select", "retail_orders", env=env)
+    assert done.returncode == 1
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("[")]
+    assert len(lines) == 5, lines
+    for line in lines[:3]:
+        assert re.search(r": bronze \d+ rows/1 files, silver \d+ rows/\d+ files \(", line), line
+    day4 = next(line for line in lines if "2025-01-04" in line)
+    assert "bronze FAILED" in day4 and "matched no files" in day4 and day4.endswith("; silver not run")
+    day5 = next(line for line in lines if "2025-01-05" in line)
+    # Bronze 5 commits; Silver 5 (scd_type_1 builds on day 4) is not run.
+    assert "bronze " in day5 and "committed" in day5 and "silver not run" in day5, day5
+    lake = Lake.load()
+    spec = lake.spec("retail_orders")
+    assert [lake.committed(spec, "silver", d) is not None for d in DAYS] == [True, True, True, False, False]
+    assert [lake.committed(spec, "bronze", d) is not None for d in DAYS] == [True, True, True, False, True]
+    with instance(lake_env) as inst:
+        runs = inst.get_runs()
+        # The range run, and one Silver-only run for the days the range's skipped Silver step could build.
+        assert len(runs) == 2 and {r.job_name for r in runs} == {"retail_orders_job"}
+        silver = inst.get_status_by_partition(spec.silver_key, DAYS, _partitions(lake, spec)) or {}
+        materialized = dg.AssetPartitionStatus.MATERIALIZED
+        assert [silver.get(d) == materialized for d in DAYS] == [True, True, True, False, False]
+
+
+def _partitions(lake: Lake, spec):
+    from medallion_assets.assets import partitions_def_for
+
+    return partitions_def_for(spec)
+
+
+def test_plan_says_what_a_range_would_do_and_runs_nothing(lake_env: dict[str, str]) -> None:
+    before = medallion(
+        "plan", "retail_orders", "--date", "2025-01-03", "--end-date", "2025-02-10", env=lake_env
+    )
+    assert before.returncode == 0, before.stderr
+    out = before.stdout
+    assert (
+        "plan: retail_orders 2025-01-03..2025-02-10 (39 day(s)), bronze + silver, scd_type_1 (stateful)"
+        in out
+    )
+    assert "runs: 2 Dagster run(s) of retail_orders_job" in out
+    assert (
+        "run 1: 2025-01-03..2025-02-02 (31 day(s))" in out
+        and "run 2: 2025-02-03..2025-02-10 (8 day(s))" in out
+    )
+    assert "state before 2025-01-03: rebuilt from Bronze 2025-01-01..2025-01-02" in out
+    assert "problem: the rebuild needs Bronze 2025-01-01, 2025-01-02, not committed" in out
+    assert "nothing was run" in out
+    lake_dir = Path(lake_env["MEDALLION_LAKE_DIR"])
+    assert not lake_dir.exists() or not any(lake_dir.rglob("_checksums.json"))
+    with instance(lake_env) as inst:
+        assert inst.get_runs() == []
+
+    assert (
+        medallion(
+            "run",
+            "--date",
+            "2025-01-01",
+            "--end-date",
+            "2025-01-02",
+            "--select",
+            "retail_orders",
+            env=lake_env,
+        ).returncode
+        == 0
+    )
+    after = json.loads(
+        medallion(
+            "plan",
+            "retail_orders",
+            "--date",
+            "2025-01-02",
+            "--end-date",
+            "2025-01-05",
+            "--json",
+            env=lake_env,
+        ).stdout
+    )
+    assert after["state"] == "read from Silver 2025-01-01 (committed)"
+    assert after["bronze_committed"] == ["2025-01-02"] and after["silver_committed"] == ["2025-01-02"]
+    assert after["bronze_missing"] == ["2025-01-03", "2025-01-04", "2025-01-05"]
+    assert after["runs"] == [{"first": "2025-01-02", "last": "2025-01-05", "days": 4}]
+    assert after["watermark_from"] == "2025-01-01" and after["problems"] == []
+    silver_only = json.loads(
+        medallion(
+            "plan", "retail_orders", "--date", "2025-01-03", "--layer", "silver", "--json", env=lake_env
+        ).stdout
+    )
+    assert silver_only["bronze_missing"] == ["2025-01-03"]
+    assert "Silver only: Bronze is missing on 2025-01-03" in silver_only["problems"][0]
+    with instance(lake_env) as inst:
+        assert len(inst.get_runs()) == 1  # plan added none
+
+    early = medallion("plan", "retail_orders", "--date", "2024-01-01", env=lake_env)
+    assert early.returncode == 1 and "is before its start date 2025-01-01" in early.stderr

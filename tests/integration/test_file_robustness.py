@@ -1,0 +1,213 @@
+"""File sources an operator gets wrong (issue 11): through Dagster on a real instance, then the lake files.
+
+Header-only and empty files, a CSV field longer than Arrow's block, malformed lines (``file.on_bad_lines``)
+and JSON lines that are not objects. Each case materializes Bronze (and Silver where the defect showed there)
+with ``materialize_partition``, the path ``medallion run`` takes, and reads what the lake committed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import yaml
+
+from medallion_assets.lake import Lake
+from medallion_assets.runner import PartitionOutcome, materialize_partition
+from medallion_resources.lake.read import read_artifact, verify_partition
+
+pytestmark = pytest.mark.slow
+DAY1, DAY2 = date(2025, 1, 1), date(2025, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("instance"))) as inst:
+        yield inst
+
+
+Run = Callable[..., tuple[Lake, PartitionOutcome]]
+
+
+@pytest.fixture
+def run(tmp_path: Path, instance: dg.DagsterInstance) -> Run:
+    """``run(day, file={...}, silver={...}, layers=...)``: write the config, materialize one partition."""
+
+    def go(
+        day: date,
+        file: dict[str, Any],
+        silver: dict[str, Any] | None = None,
+        layers: tuple[str, ...] = ("bronze",),
+        load_pattern: str = "full",
+        max_delete_fraction: float | None = None,
+    ) -> tuple[Lake, PartitionOutcome]:
+        config = tmp_path / "configs"
+        config.mkdir(exist_ok=True)
+        platform = {
+            "config_version": 1,
+            "platform": {
+                "bronze": {"local_path": str(tmp_path / "lake" / "bronze")},
+                "silver": {"local_path": str(tmp_path / "lake" / "silver")},
+                "defaults": {"partitions": {"start_date": "2025-01-01"}},
+            },
+        }
+        source = {
+            "name": "shop",
+            "source": {
+                "system": "shop",
+                "table": "stores",
+                "type": "file",
+                "file": file,
+                "run": {"load_pattern": load_pattern}
+                | ({} if max_delete_fraction is None else {"max_delete_fraction": max_delete_fraction}),
+            },
+            "silver": silver or {"model": "periodic_snapshot", "primary_keys": ["id"]},
+        }
+        (config / "platform.yaml").write_text(yaml.safe_dump(platform))
+        (config / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
+        lake = Lake.load(config)
+        return lake, materialize_partition(lake, lake.spec("shop"), day, layers, instance)
+
+    return go
+
+
+def landing(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / "landing" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+# --- item 5: header-only and empty files -------------------------------------------------------------------
+
+
+def test_a_header_only_file_is_an_empty_snapshot_with_its_columns(tmp_path: Path, run: Run) -> None:
+    landing(tmp_path, "stores_20250101.csv", "id,name\n1,Lisbon\n2,Porto\n")
+    landing(tmp_path, "stores_20250102.csv", "id,name\n")
+    file = {"path": str(tmp_path / "landing" / "stores_{run_date:%Y%m%d}.csv")}
+    silver = {"model": "scd_type_1", "primary_keys": ["id"], "delete_mode": "hard_delete"}
+    lake, outcome = run(DAY1, file, silver, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    # By default the empty snapshot trips the delete guard (run.max_delete_fraction 0.5): Silver D fails.
+    lake, outcome = run(DAY2, file, silver, layers=("bronze", "silver"))
+    assert outcome.error is not None and "DeleteThresholdError" in outcome.error
+    assert lake.committed(lake.spec("shop"), "silver", DAY2) is None
+    # Allowed: the snapshot is real, every key goes.
+    lake, outcome = run(DAY2, file, silver, layers=("bronze", "silver"), max_delete_fraction=1.0)
+    assert outcome.error is None, outcome.error
+    bronze = lake.committed(lake.spec("shop"), "bronze", DAY2)
+    assert bronze is not None and bronze.manifest.record_count == 0
+    names = [c["name"] for c in bronze.metadata["schema"]]
+    assert names[:2] == ["id", "name"] and "_source_file" in names
+    frame = read_artifact(bronze, "data")
+    assert frame.height == 0 and frame.columns[:2] == ["id", "name"]
+    silver_day2 = lake.committed(lake.spec("shop"), "silver", DAY2)
+    assert silver_day2 is not None
+    assert read_artifact(silver_day2, "current").height == 0  # every key deleted by the empty snapshot
+
+
+def test_a_zero_byte_file_fails_and_keeps_the_last_commit_unless_allowed(tmp_path: Path, run: Run) -> None:
+    path = landing(tmp_path, "stores.csv", "id,name\n1,Lisbon\n")
+    lake, ok = run(DAY1, {"path": str(path)})
+    assert ok.error is None
+    before = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    path.write_bytes(b"")
+    lake, failed = run(DAY1, {"path": str(path)})
+    assert failed.failed_layer == "bronze"
+    assert failed.error is not None
+    assert (
+        f"'{path}': the file is empty (0 bytes)" in failed.error and "file.allow_empty: true" in failed.error
+    )
+    after = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert after is not None and before is not None and after.manifest == before.manifest
+    lake, allowed = run(DAY1, {"path": str(path), "allow_empty": True})
+    assert allowed.error is None, allowed.error
+    committed = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert committed is not None and committed.manifest.record_count == 0
+    assert committed.metadata["source_files"][0]["size_bytes"] == 0
+
+
+# --- item 4: a field longer than Arrow's block -------------------------------------------------------------
+
+
+def test_a_field_of_several_mib_lands_and_the_cap_is_named(tmp_path: Path, run: Run) -> None:
+    big = "x" * (6 << 20)  # longer than the first block (4 MiB): read again with a bigger one
+    path = landing(tmp_path, "notes.csv", f'id,note\n1,short\n2,"{big}"\n3,after\n')
+    lake, outcome = run(DAY1, {"path": str(path)})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    frame = read_artifact(part, "data")
+    assert frame["id"].to_list() == ["1", "2", "3"]  # none lost, none twice after the re-read
+    assert frame["note"].to_list() == ["short", big, "after"]
+    assert verify_partition(part) == []
+    _, capped = run(DAY2, {"path": str(path), "max_field_mb": 2})
+    assert capped.error is not None
+    assert (
+        "longer than file.max_field_mb (2 MiB)" in capped.error and "raise file.max_field_mb" in capped.error
+    )
+
+
+# --- item 8: malformed lines -------------------------------------------------------------------------------
+
+
+def test_quarantined_csv_lines_land_in_errors_with_line_and_reason(tmp_path: Path, run: Run) -> None:
+    path = landing(tmp_path, "stores.csv", 'id,name\n1,a\n2,b,extra\n3,"multi\nline"\n4\n5,e\n')
+    file = {"path": str(path), "on_bad_lines": "quarantine"}
+    lake, failed = run(DAY1, file)  # default thresholds allow no bad row
+    assert failed.error is not None
+    assert "2 malformed line(s)" in failed.error and "silver.error_handling" in failed.error
+    assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+    silver = {"model": "periodic_snapshot", "primary_keys": ["id"], "error_handling": {"max_bad_records": 2}}
+    lake, outcome = run(DAY1, file, silver, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    assert outcome.layers["bronze"].rows == 3 and outcome.layers["bronze"].quarantined == 2
+    assert outcome.layers["silver"].rows == 3  # Silver reads Bronze's data, not its _errors/
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    assert read_artifact(part, "data")["id"].to_list() == ["1", "3", "5"]
+    assert part.metadata["quarantined"] == 2
+    assert {f.path.split("/")[0] for f in part.files("errors")} == {"_errors"}
+    errors = read_artifact(part, "errors").to_dicts()
+    assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(3, "2,b,extra"), (6, "4")]
+    assert errors[0]["_error_reason"] == "3 fields, the header has 2"
+    assert {e["_source_file"] for e in errors} == {str(path)}
+    assert verify_partition(part) == []
+
+
+def test_on_bad_lines_error_names_the_line(tmp_path: Path, run: Run) -> None:
+    path = landing(tmp_path, "stores.csv", "id,name\n1,a\n2,b,extra\n")
+    _, failed = run(DAY1, {"path": str(path)})
+    assert failed.error is not None and "line 3 has 3 fields, the first row 2" in failed.error
+
+
+def test_quarantined_jsonl_lines(tmp_path: Path, run: Run) -> None:
+    lines = ['{"id": 1}', "{broken", '{"id": 3}', "42", '{"id": 5}']
+    path = landing(tmp_path, "events.jsonl", "\n".join(lines) + "\n")
+    silver = {"model": "periodic_snapshot", "primary_keys": ["id"], "error_handling": {"max_bad_percent": 50}}
+    lake, outcome = run(DAY1, {"path": str(path), "on_bad_lines": "quarantine"}, silver)
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    assert read_artifact(part, "data")["id"].to_list() == [1, 3, 5]
+    errors = read_artifact(part, "errors").to_dicts()
+    assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(2, "{broken"), (4, "42")]
+    assert errors[0]["_error_reason"].startswith("invalid JSON at character 2")
+    assert "not a JSON object" in errors[1]["_error_reason"]
+
+
+# --- item 9: JSON lines that are not objects ---------------------------------------------------------------
+
+
+def test_jsonl_lines_that_are_not_objects_fail_bronze_naming_file_and_line(tmp_path: Path, run: Run) -> None:
+    path = landing(tmp_path, "events.jsonl", json.dumps({"id": 1}) + "\n7\n8\n")
+    lake, outcome = run(DAY1, {"path": str(path)}, layers=("bronze", "silver"))
+    assert outcome.failed_layer == "bronze"
+    assert outcome.error is not None
+    assert f"'{path}': line 2: the line is a number, not a JSON object" in outcome.error
+    assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
