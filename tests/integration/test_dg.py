@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 import yaml
 
+import gold
 from medallion_assets.component import MedallionSources
 from medallion_assets.factory import load_definitions
 from medallion_resources.lake.read import read_committed
@@ -55,7 +56,9 @@ def asset_keys(listing: str) -> set[str]:
 
 def test_list_and_check_from_the_repo_root(lake_env: dict[str, str]) -> None:
     """Before ``[tool.dg]``: "This command must be run inside a Dagster project directory"."""
+    # The project's code location is definitions.py (as workspace.yaml's): the generated assets and Gold.
     expected = {key.to_user_string() for key in load_definitions().resolve_all_asset_keys()}
+    expected |= {asset.key.to_user_string() for asset in gold.assets}
     listing = run_dg("list", "defs", "--json", cwd=REPO, env=lake_env).stdout
     assert asset_keys(listing) == expected
     assert {"bronze/retail/orders", "silver/sales/orders"} <= expected
