@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from medallion_assets.assets.silver_checks import CheckOutcome
+from medallion_assets.assets.silver_checks import CheckOutcome, compare_schemas
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeIOManager
 from medallion_resources.lake.read import CommittedPartition, verify_partition
@@ -163,16 +163,10 @@ def _schema_drift(
 ) -> CheckOutcome:
     if not now or not before:
         return _outcome("schema_drift", True, "no previous schema to compare with")
-    types_now = {c["name"]: c["type"] for c in now}
-    types_before = {c["name"]: c["type"] for c in before}
-    added = sorted(set(types_now) - set(types_before))
-    removed = sorted(set(types_before) - set(types_now))
-    changed = sorted(c for c in set(types_now) & set(types_before) if types_now[c] != types_before[c])
-    drift = bool(added or removed or changed)
-    text = f"added {added or '-'}, removed {removed or '-'}, type changed {changed or '-'}"
-    return _outcome(
-        "schema_drift", not drift, text, added=len(added), removed=len(removed), changed=len(changed)
+    same, text, counts = compare_schemas(
+        {c["name"]: c["type"] for c in now}, {c["name"]: c["type"] for c in before}
     )
+    return _outcome("schema_drift", same, text, **counts)
 
 
 # --- freshness ----------------------------------------------------------------------------------------------

@@ -267,12 +267,15 @@ def _quarantine(config: ErrorHandlingConfig, rows_in: int, quarantined: int) -> 
 def _schema_drift(frame: pl.DataFrame | None, before: Mapping[str, pl.DataType] | None) -> CheckOutcome:
     if frame is None or not before:
         return _outcome("schema_drift", True, "no previous schema to compare with")
-    now = dict(frame.schema)
+    same, text, counts = compare_schemas(dict(frame.schema), before)
+    return _outcome("schema_drift", same, text, **counts)
+
+
+def compare_schemas(now: Mapping[str, Any], before: Mapping[str, Any]) -> tuple[bool, str, dict[str, int]]:
+    """``schema_drift`` of both layers: do two ``column -> type`` mappings agree, what differs, counts."""
     added = sorted(set(now) - set(before))
     removed = sorted(set(before) - set(now))
     changed = sorted(c for c in set(now) & set(before) if now[c] != before[c])
-    drift = bool(added or removed or changed)
     text = f"added {added or '-'}, removed {removed or '-'}, type changed {changed or '-'}"
-    return _outcome(
-        "schema_drift", not drift, text, added=len(added), removed=len(removed), changed=len(changed)
-    )
+    counts = {"added": len(added), "removed": len(removed), "changed": len(changed)}
+    return not (added or removed or changed), text, counts
