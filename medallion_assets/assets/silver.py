@@ -1,13 +1,14 @@
 """The Silver asset: the Dagster wiring of the Silver pipeline (:mod:`medallion_assets.silver.pipeline`).
 
-The body resolves the partition(s) and inputs, then either computes one day and hands its output to the
-Silver IO manager (which commits it and sets the DataVersion), or, in a range run (``BackfillPolicy``),
-runs the days in order (each reading the day just committed) and commits each day itself through
+The body resolves the partition(s), reads Bronze D and Silver D-1 from the IO manager resources (they are
+dependencies, not inputs: no input loading events), then either computes and commits one day and reports it
+as a ``MaterializeResult`` (with the DataVersion), or, in a range run (``BackfillPolicy``), runs the days in
+order (each reading the day just committed) and commits each day itself through
 :func:`medallion_assets.assets.backfill.commit_range`, so each day has its own manifest, ``_metadata.json``,
 materialization metadata and check results, and a failing day fails only itself and the days after it.
-The state of the day before a range is read from the Silver IO manager resource (the self-dependency input
-carries one partition only), or rebuilt from Bronze when it is missing. A failing blocking check
-(:mod:`medallion_assets.assets.silver_checks`) stops the day before anything is written.
+The state of the day before is Silver D-1 as committed, or rebuilt from Bronze when it is missing. A
+failing blocking check (:mod:`medallion_assets.assets.silver_checks`) stops the day before anything is
+written.
 """
 
 import warnings
@@ -29,11 +30,11 @@ from medallion_assets.errors import SilverCheckError
 from medallion_assets.silver.base import SilverModel
 from medallion_assets.silver.pipeline import Prior, SilverDay, initial_state, next_prior, silver_day
 from medallion_assets.silver.registry import create_silver_model
-from medallion_assets.specs import SILVER_IO_MANAGER, SourceSpec, asset_args
+from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
-    MEDALLION_INPUT_KEY,
     BronzeInput,
     SilverIOManager,
+    definition_facts,
     root_cause_failure,
 )
 from medallion_resources.lake.manifest import Manifest
@@ -52,11 +53,10 @@ def _blocked(spec: SourceSpec, run_date: str, failures: list[CheckOutcome]) -> S
 def build_silver_asset(
     spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition
 ) -> dg.AssetsDefinition:
-    # Marked as medallion's own inputs: the IO managers hand them the internal forms (``BronzeInput``, the
-    # committed D-1), not the LazyFrame an asset downstream reads.
-    ins: dict[str, dg.AssetIn] = {
-        "bronze": dg.AssetIn(key=spec.bronze_key, metadata={MEDALLION_INPUT_KEY: "bronze"})
-    }
+    # Dependencies, not inputs: the body reads Bronze D and Silver D-1 from the IO manager resources itself,
+    # so no input is loaded through an IO manager (each input would cost a LOADED_INPUT and a STEP_INPUT
+    # event per run). The lineage, the partition mappings and the data-version provenance are the same.
+    deps = [dg.AssetDep(spec.bronze_key)]
     if spec.stateful:
         with warnings.catch_warnings():
             # allow_nonexistent_upstream_partitions is "beta" but is how Dagster expresses "D-1, none for
@@ -65,27 +65,24 @@ def build_silver_asset(
             previous_day = dg.TimeWindowPartitionMapping(
                 start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
             )
-        ins["previous"] = dg.AssetIn(
-            key=spec.silver_key,
-            partition_mapping=previous_day,
-            metadata={MEDALLION_INPUT_KEY: "previous_state"},
-        )
+        deps.append(dg.AssetDep(spec.silver_key, partition_mapping=previous_day))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is "beta" in dagster 1.13
-        decorator = _silver_decorator(spec, partitions_def, ins)
+        decorator = _silver_decorator(spec, partitions_def, deps)
     first_key = partitions_def.get_first_partition_key()
     return _define(spec, decorator, first_key)
 
 
 def _silver_decorator(
-    spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition, ins: dict[str, dg.AssetIn]
+    spec: SourceSpec, partitions_def: dg.TimeWindowPartitionsDefinition, deps: list[dg.AssetDep]
 ) -> Any:
     return dg.asset(
         **asset_args(spec.silver_asset_spec()),
-        ins=ins,
+        deps=deps,
         partitions_def=partitions_def,
+        # Downstream assets read Silver through it; the asset commits its own partitions with it.
         io_manager_key=SILVER_IO_MANAGER,
-        required_resource_keys={SILVER_IO_MANAGER},
+        required_resource_keys={SILVER_IO_MANAGER, BRONZE_IO_MANAGER},
         check_specs=silver_check_specs(spec, partitions_def),
         backfill_policy=BACKFILL_POLICY,
         pool=spec.pool,
@@ -93,34 +90,23 @@ def _silver_decorator(
 
 
 def _define(spec: SourceSpec, decorator: Any, first_key: str | None) -> dg.AssetsDefinition:
-    if spec.stateful:
-
-        @decorator
-        def _silver_stateful(context: AssetExecutionContext, bronze: BronzeInput, previous):
-            yield from _run(spec, first_key, context, bronze, previous)
-
-        return _silver_stateful
-
     @decorator
-    def _silver(context: AssetExecutionContext, bronze: BronzeInput):
-        yield from _run(spec, first_key, context, bronze, None)
+    def _silver(context: AssetExecutionContext):
+        yield from _run(spec, first_key, context)
 
     return _silver
 
 
-def _run(
-    spec: SourceSpec,
-    first_key: str | None,
-    context: AssetExecutionContext,
-    bronze: BronzeInput,
-    previous: CommittedPartition | None,
-) -> Iterator[Any]:
+def _run(spec: SourceSpec, first_key: str | None, context: AssetExecutionContext) -> Iterator[Any]:
     """The asset body: one partition, or a range run (a backfill) committing each day itself."""
     io: SilverIOManager = context.resources.silver_io_manager
     model = create_silver_model(spec.model, spec.entry.silver)
     keys = context.partition_keys
     run_date = date.fromisoformat(keys[0])
-    if len(keys) > 1:  # the self-dependency input carries one partition only
+    bronze = BronzeInput(context.resources.bronze_io_manager, spec.bronze_path, keys[0])
+    # Silver D-1 (stateful models): none before the first partition, or when it is not committed.
+    previous = None
+    if spec.stateful and keys[0] != first_key:
         previous = io.committed(spec.silver_path, run_date - timedelta(days=1))
 
     def state_before() -> Prior:
@@ -163,9 +149,19 @@ def _one_partition(
             yield outcome.result()
         blocked = _blocked(spec, key, day.blocking_failures)
         raise root_cause_failure(blocked) from blocked
-    yield dg.Output(day.output)  # the IO manager commits it here, and records the manifest it wrote
-    assert day.output.committed is not None
-    for outcome in [_verified(io, spec, key, day.output.committed), *day.checks]:
+    # Committed here, as a range run commits its days: a MaterializeResult without a value does not go
+    # through the IO manager again (no HANDLED_OUTPUT event, nothing left for it to do).
+    try:
+        manifest, metadata = io.write_partition(spec.silver_path, key, day.output, context.run.run_id)
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        raise root_cause_failure(exc) from exc
+    facts = definition_facts(context.assets_def.specs_by_key[spec.silver_key].metadata)
+    # A stateful asset reads its own D-1: its logical data version is kept (see _set_data_version).
+    version = None if spec.stateful else dg.DataVersion(manifest.sha256)
+    yield dg.MaterializeResult(metadata={**metadata, **facts}, data_version=version)
+    for outcome in [_verified(io, spec, key, manifest), *day.checks]:
         yield outcome.result()
 
 
