@@ -53,6 +53,10 @@ class SilverResult:
     # Rows the model itself rejects (e.g. unknown CDC op codes), with an ``_error_reason`` column.
     errors: pl.DataFrame | None = None
     extra: dict[str, int] = field(default_factory=dict)
+    # Per artifact (optional), the keys whose rows differ from the state's: every other key of the state
+    # has exactly the rows it had (same columns, types and values). Given, a keyed day replaces those keys
+    # whole instead of comparing every touched key's rows with the state's (medallion_assets.silver.delta).
+    changed: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def stats(self) -> dict[str, int]:
         return {

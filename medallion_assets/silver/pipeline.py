@@ -173,7 +173,7 @@ def silver_day(
     deltas: dict[str, ArtifactDelta] = {}
     if by_key:
         assert prior.part is not None
-        artifacts, deltas = _deltas(model, prior.part, old, result.artifacts)
+        artifacts, deltas = _deltas(model, prior.part, old, result.artifacts, result.changed)
     compacted = frozenset(a for a in result.artifacts if by_key and a not in deltas)
     if error_frame is not None:
         artifacts[ERRORS_ARTIFACT] = [error_frame]
@@ -285,9 +285,11 @@ def _deltas(
     part: CommittedPartition,
     old: Mapping[str, pl.DataFrame | None],
     new: Mapping[str, pl.DataFrame],
+    changed: Mapping[str, pl.DataFrame],
 ) -> tuple[dict[str, Any], dict[str, ArtifactDelta]]:
     """What to write per artifact: the changed keys' rows plus a delta on D-1's files, or (past the
-    compaction threshold) the whole artifact as new base files."""
+    compaction threshold) the whole artifact as new base files. Keys are found changed by comparing their
+    rows with D-1's, or taken from the model when it names them (``SilverResult.changed``)."""
     keys = list(model.config.primary_keys)
     artifacts: dict[str, Any] = {}
     deltas: dict[str, ArtifactDelta] = {}
@@ -297,8 +299,11 @@ def _deltas(
     for artifact in ordered:
         frame = new[artifact]
         source = diffs.get(model.derived.get(artifact, ""))
-        if source is not None and source.changed is not None:
-            diff = derived_diff(old.get(artifact), frame, source.changed, keys)
+        named = changed.get(artifact)
+        if named is None and source is not None:
+            named = source.changed
+        if named is not None:
+            diff = derived_diff(old.get(artifact), frame, named, keys)
         else:
             diff = key_diff(old.get(artifact), frame, keys)
         diffs[artifact] = diff

@@ -54,6 +54,7 @@ from medallion_assets.silver.keys import (
     DELETED,
     HIDDEN,
     SOURCE,
+    drop_hidden,
     latest_per_key,
     order_wins,
     require_columns,
@@ -107,6 +108,7 @@ class ScdType1(SilverModel):
         kept = old.join(matched.filter(~take_new).select(keys), on=keys, how="semi")
         absent = old.join(winners, on=keys, how="anti")
         survivors, deleted = self._detect_deletes(absent, ctx, tombstones)
+        changed = self._changed(previous, old, keys, [new_keys, replaced, absent], ctx, tombstones)
 
         columns = _output_columns(old.columns, tombstones)
         current = (
@@ -130,7 +132,37 @@ class ScdType1(SilverModel):
             unchanged=tally["unchanged"],
             deleted=deleted,
             duplicates_dropped=(new.height - winners.height) + tally["lost"],
+            changed=changed,
         )
+
+    def _changed(
+        self,
+        previous: pl.DataFrame | None,
+        old: pl.DataFrame,
+        keys: list[str],
+        parts: list[pl.DataFrame],
+        ctx: SilverContext,
+        tombstones: bool,
+    ) -> dict[str, pl.DataFrame]:
+        """``current``'s changed keys: inserted, replaced, and deleted (tombstoned or removed) ones.
+
+        Only when the state's rows come out of :func:`_align` as they went in (same columns and types, no
+        null ``_deleted`` made false): the rows kept are then exactly the state's. Otherwise nothing is
+        claimed and the day compares the rows (``key_diff``).
+        """
+        if previous is None or dict(previous.schema) != dict(drop_hidden(old).schema):
+            return {}
+        if DELETED in previous.columns and previous.get_column(DELETED).null_count():
+            return {}
+        new_keys, replaced, absent = parts
+        gone = absent.head(0)
+        mode = self.config.delete_mode
+        if ctx.load_pattern == "full" and mode == "hard_delete":
+            gone = absent
+        elif ctx.load_pattern == "full" and mode == "tombstone":
+            gone = absent.filter(~pl.col(DELETED)) if tombstones else absent
+        frames = [f.select(keys) for f in (new_keys, replaced, gone)]
+        return {"current": pl.concat(frames, how="vertical_relaxed")}
 
     def _decide(self, old: pl.DataFrame, keys: list[str], tombstones: bool) -> list[pl.Expr]:
         """Per matched key: ``revived`` (state row is a tombstone), ``wins`` (by order), ``same`` (values)."""
