@@ -86,17 +86,18 @@ def key_diff(old: pl.DataFrame | None, new: pl.DataFrame, keys: Sequence[str]) -
         pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).cast(pl.Int64).alias("pos")
     )
     rows = tail.filter(pl.col(_SIDE) == 1).select(new.columns)
-    changed = tail.select(keys).unique(maintain_order=True)
+    changed = tail.select(keys).filter(~same_key(keys))  # still sorted by key: each key's first row
     return KeyDiff(deletes, rows, changed.height, changed)
 
 
-_I, _RS, _RE, _NTH_, _PARTNER, _DIFF = (
+_I, _RS, _RE, _NTH_, _PARTNER, _DIFF, _KS = (
     "__medallion_i",
     "__medallion_run_start",
     "__medallion_run_end",
     "__medallion_nth",
     "__medallion_partner",
     "__medallion_diff",
+    "__medallion_key_start",
 )
 
 
@@ -106,20 +107,21 @@ def _tail(both: pl.DataFrame, keys: list[str], values: list[str]) -> pl.DataFram
 
     Linear, in a few passes: shifts, fills and gathers on the sorted frame, no joins, no windows. A key's
     old row ``n`` is compared with its new row ``n`` (at ``end of the old run + 1 + n``); the first ``n``
-    where they differ, or where one side has no row, is the key's cut.
+    where they differ, or where one side has no row, is the key's cut. Each intermediate is a column
+    computed once, and the values are compared for the old rows that have a partner only.
     """
     side, index = pl.col(_SIDE), pl.col(_I)
     key_start = ~same_key(keys)
     run_start_flag = key_start | (side != side.shift(1)).fill_null(True)
     frame = both.with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias(_I), run_start_flag.alias(_RS), key_start.alias(_DIFF)
+        pl.int_range(pl.len(), dtype=pl.Int64).alias(_I), run_start_flag.alias(_RS), key_start.alias(_KS)
     )
     last = frame.height - 1
     frame = frame.with_columns(
         pl.when(pl.col(_RS)).then(index).otherwise(None).forward_fill().alias(_RS),
         pl.when(pl.col(_RS).shift(-1).fill_null(True)).then(index).otherwise(None).backward_fill().alias(_RE),
         # Does the row after this run belong to the same key's new run?
-        ((side.shift(-1) == 1).fill_null(False) & ~pl.col(_DIFF).shift(-1).fill_null(True)).alias(_PARTNER),
+        ((side.shift(-1) == 1).fill_null(False) & ~pl.col(_KS).shift(-1).fill_null(True)).alias(_PARTNER),
     )
     run_start, run_end = pl.col(_RS), pl.col(_RE)
     frame = frame.with_columns(
@@ -131,11 +133,10 @@ def _tail(both: pl.DataFrame, keys: list[str], values: list[str]) -> pl.DataFram
         .alias(_PARTNER),
     )
     nth = pl.col(_NTH_)
-    partner = pl.when((side == 0) & (nth < pl.col(_PARTNER))).then(run_end + 1 + nth)
-    same = pl.lit(True)
-    for c in values:
-        same = same & pl.col(c).eq_missing(pl.col(c).gather(partner.fill_null(0)))
-    frame = frame.with_columns(((side == 0) & (partner.is_null() | ~same)).cast(pl.Int64).alias(_DIFF))
+    frame = frame.with_columns(
+        pl.when((side == 0) & (nth < pl.col(_PARTNER))).then(run_end + 1 + nth).alias(_PARTNER)
+    )
+    frame = frame.with_columns(_differs(frame, values).alias(_DIFF))
     # Old rows at or after the first differing old row of their key (a running count since the run start).
     seen = pl.col(_DIFF).cum_sum()
     frame = frame.with_columns(
@@ -143,17 +144,37 @@ def _tail(both: pl.DataFrame, keys: list[str], values: list[str]) -> pl.DataFram
             _DIFF
         )
     )
-    old_tail = (side == 0) & (pl.col(_DIFF) > 0)
-    frame = frame.with_columns(old_tail.alias(_CUT))
+    frame = frame.with_columns(((side == 0) & (pl.col(_DIFF) > 0)).alias(_CUT))
     # New rows: past the old run's length, or partnered with an old row in the tail.
     before = (run_start - 1).clip(lower_bound=0)
-    has_old = (run_start > 0) & (side.gather(before) == 0) & ~key_start.gather(run_start)
-    old_len = pl.when(has_old).then(run_start - run_start.gather(before)).otherwise(0)
+    has_old = (run_start > 0) & (side.gather(before) == 0) & ~pl.col(_KS).gather(run_start)
+    frame = frame.with_columns(
+        pl.when(has_old).then(run_start - run_start.gather(before)).otherwise(0).alias(_PARTNER)
+    )
+    old_len = pl.col(_PARTNER)
     old_partner = (run_start - old_len + nth).clip(lower_bound=0, upper_bound=last)
     new_tail = (side == 1) & ((nth >= old_len) | pl.col(_CUT).gather(old_partner))
     return frame.with_columns((pl.col(_CUT) | new_tail).alias(_CUT)).drop(
-        _I, _RS, _RE, _NTH_, _PARTNER, _DIFF
+        _I, _RS, _RE, _NTH_, _PARTNER, _DIFF, _KS
     )
+
+
+def _differs(frame: pl.DataFrame, values: list[str]) -> pl.Series:
+    """1 for the old rows without a partner (column :data:`_PARTNER`: its row) or whose values differ
+    from their partner's, else 0: the values are gathered for the partnered old rows only."""
+    partner = frame.get_column(_PARTNER)
+    differs = ((frame.get_column(_SIDE) == 0) & partner.is_null()).cast(pl.Int64)
+    paired = frame.select(_I, _PARTNER).filter(pl.col(_PARTNER).is_not_null())
+    if not paired.height or not values:
+        return differs
+    rows, partners = paired.get_column(_I), paired.get_column(_PARTNER)
+    same = frame.select(
+        pl.all_horizontal(pl.col(c).gather(rows).eq_missing(pl.col(c).gather(partners)) for c in values)
+    ).to_series()
+    changed = rows.filter(~same)
+    if changed.len():
+        differs = differs.scatter(changed, 1)
+    return differs
 
 
 def derived_diff(
