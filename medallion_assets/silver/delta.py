@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from medallion_assets.silver.chain import same_key
+from medallion_assets.silver.keys import rows_of_keys
 from medallion_resources.lake.read import ROW_FILE, ROW_POS
 
 __all__ = [
@@ -185,13 +186,13 @@ def derived_diff(
     keys = list(keys)
     empty = pl.DataFrame(schema={"path": pl.String, "pos": pl.Int64})
     deletes = (
-        old.join(changed, on=keys, how="semi", nulls_equal=True).select(
+        rows_of_keys(old, changed, keys).select(
             pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).cast(pl.Int64).alias("pos")
         )
         if old is not None and old.height
         else empty
     )
-    rows = new.join(changed, on=keys, how="semi", nulls_equal=True, maintain_order="left")
+    rows = rows_of_keys(new, changed, keys)
     return KeyDiff(deletes, rows, changed.height, changed)
 
 

@@ -15,6 +15,7 @@ and CDC later) reuse it and :func:`order_wins` for "does the incoming version be
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -27,6 +28,7 @@ __all__ = [
     "SOURCE",
     "drop_hidden",
     "latest_per_key",
+    "rows_of_keys",
     "order_wins",
     "require_columns",
     "with_position",
@@ -106,6 +108,20 @@ def _unique_in_order(frame: pl.DataFrame, keys: Sequence[str], tiebreak: Sequenc
     if column.null_count() or not column.is_sorted() or (column.diff() == 0).any():
         return False
     return frame.select(list(keys)).n_unique() == frame.height
+
+
+def rows_of_keys(
+    frame: pl.DataFrame, keys_frame: pl.DataFrame, keys: Sequence[str], *, anti: bool = False
+) -> pl.DataFrame:
+    """The rows of ``frame`` whose key is (``anti``: is not) in ``keys_frame``, in ``frame``'s order; null
+    keys equal. A semi (anti) join; with one key column of one type a hash-set membership filter, several
+    times faster on the large frames a day's touched keys meet."""
+    keys = list(keys)
+    if len(keys) == 1 and frame.schema[keys[0]] == keys_frame.schema[keys[0]]:
+        inside = pl.col(keys[0]).is_in(keys_frame.get_column(keys[0]).implode(), nulls_equal=True)
+        return frame.filter(~inside if anti else inside)
+    how: Any = "anti" if anti else "semi"
+    return frame.join(keys_frame, on=keys, how=how, nulls_equal=True, maintain_order="left")
 
 
 def order_wins(incoming: str, state: str) -> pl.Expr:

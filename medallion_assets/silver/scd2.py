@@ -73,7 +73,7 @@ from medallion_assets.silver.chain import (
     rebuild_chains,
     same_key,
 )
-from medallion_assets.silver.keys import DELETED, POSITION, SOURCE, require_columns
+from medallion_assets.silver.keys import DELETED, POSITION, SOURCE, require_columns, rows_of_keys
 from medallion_assets.silver.prepare import ERROR_REASON
 
 __all__ = [
@@ -201,7 +201,7 @@ def untouched_rows(
     frame: pl.DataFrame | None, touched: pl.DataFrame, keys: Sequence[str]
 ) -> pl.DataFrame | None:
     """The rows of ``frame`` whose key is not in ``touched``: carried over as they are."""
-    return frame.join(touched, on=list(keys), how="anti", nulls_equal=True) if frame is not None else None
+    return rows_of_keys(frame, touched, keys, anti=True) if frame is not None else None
 
 
 def touched_prior(
@@ -216,12 +216,12 @@ def touched_prior(
 ) -> pl.DataFrame:
     """Every stored observation of the touched keys: their chain rows as events plus their absorbed ones."""
     chain = state_artifact(state, chain_artifact)
-    chain = chain.join(touched, on=list(keys), how="semi", nulls_equal=True) if chain is not None else None
+    chain = rows_of_keys(chain, touched, keys) if chain is not None else None
     prior = prior_rows(chain, keys, order, incoming, full=full)
     absorbed = absorbed_as_events(state_artifact(state, ABSORBED))
     if absorbed is None:
         return prior
-    absorbed = absorbed.join(touched, on=list(keys), how="semi", nulls_equal=True)
+    absorbed = rows_of_keys(absorbed, touched, keys)
     return pl.concat([prior, absorbed], how="diagonal_relaxed")
 
 
