@@ -1,7 +1,7 @@
 """What a Silver day changes, by key: the rows of Silver D-1 it replaces and the rows it writes (pure polars).
 
 A model with ``keyed_state`` is applied to the rows of the keys the day touches only (read from Silver D-1
-with their row ids, :func:`medallion_resources.lake.read.read_touched`). Its output for those keys is
+with their row ids, :func:`medallion_resources.lake.touched.read_touched`). Its output for those keys is
 compared with what D-1 held for them, key by key: a key whose rows are the same (same values, same order)
 is left alone, carried by reference with the file that holds it; a key whose rows differ is replaced from
 its first differing row on: those D-1 rows are deleted (by position) and the new rows from there on are

@@ -44,9 +44,8 @@ from medallion_resources.lake.read import (
     artifact_schema,
     iter_artifact_frames,
     read_artifact,
-    read_key_columns,
-    read_touched,
 )
+from medallion_resources.lake.touched import read_key_columns, read_touched
 
 __all__ = ["Prior", "SilverDay", "initial_state", "next_prior", "silver_day"]
 

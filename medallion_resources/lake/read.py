@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -52,20 +51,17 @@ __all__ = [
     "iter_artifact_tables",
     "read_artifact",
     "read_committed",
-    "read_key_columns",
-    "read_touched",
     "read_verified",
     "scan_artifact",
     "verify_partition",
 ]
 
-# Row ids of rows read by ``read_touched``: the data file (as the manifest lists it) and the row's position.
+# Row ids of rows read by ``touched.read_touched``: the data file (as the manifest lists it), the position.
 ROW_FILE, ROW_POS = "__medallion_file", "__medallion_pos"
 DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
 
 
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
-_READ_AHEAD = 2  # data files read at once by read_touched (memory: this many files plus touched rows)
 _SCAN_POS = "__medallion_pos"  # a file's row positions while its deletes are dropped
 _FOOTER_TAIL = 16 * 1024 * 1024  # verify keeps this much of a file's end to read its footer
 
@@ -484,58 +480,3 @@ def _scan_widened(paths: list[str], deleted: list[pl.Series | None]) -> pl.LazyF
     if run:
         frames.append(pl.scan_parquet(run, hive_partitioning=False))
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-
-
-def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[str]) -> pl.DataFrame:
-    """Only ``columns`` of the live rows of ``artifact`` (each file verified; the others not decoded)."""
-    deleted = deleted_positions(part, artifact)
-    frames = [
-        _live_frame(part, file, deleted.get(part.rooted(file).path), columns=columns)
-        for file in part.files(artifact)
-    ]
-    if not frames:
-        empty = _empty(part, artifact)
-        return empty.select([c for c in columns if c in empty.columns])
-    return pl.concat(frames, how="vertical_relaxed")
-
-
-def read_touched(
-    part: CommittedPartition,
-    artifact: str,
-    keys: pl.DataFrame,
-    columns: Sequence[str] | None = None,
-) -> pl.DataFrame | None:
-    """The live rows of ``artifact`` whose key (the columns of ``keys``) is in ``keys``, with row ids.
-
-    Streams the verified data files (two at a time) and keeps only the matching rows, so memory holds two
-    files plus the touched rows, never the table. Each row carries :data:`ROW_FILE` (the data file's path
-    relative to the dataset root) and :data:`ROW_POS` (its position in that file): what a deletes file
-    names. ``columns`` limits what is decoded (the key columns are always read). None when the artifact
-    has no data files.
-    """
-    deleted = deleted_positions(part, artifact)
-    on = list(keys.columns)
-    wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
-    # One key column: a hash-set membership test, several times faster than a semi join per file.
-    wanted_keys = pl.col(on[0]).is_in(keys.get_column(on[0]).implode()) if len(on) == 1 else None
-
-    def touched_rows(file: ManifestFile) -> pl.DataFrame:
-        frame = _decode(read_verified(part, file), wanted).with_row_index(ROW_POS)
-        positions = deleted.get(part.rooted(file).path)
-        if positions is not None:
-            frame = frame.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
-        matched = (
-            frame.filter(wanted_keys)
-            if wanted_keys is not None
-            else frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
-        )
-        return matched.with_columns(
-            pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
-        )
-
-    # Two files in flight: one is hashed (hashlib releases the GIL) or fetched while the other decodes.
-    with ThreadPoolExecutor(_READ_AHEAD, thread_name_prefix="medallion-read") as pool:
-        frames = list(pool.map(touched_rows, part.files(artifact)))
-    if not frames:
-        return None
-    return _as_frame(frames)

@@ -19,9 +19,9 @@ from medallion_resources.lake.read import (
     CommittedPartition,
     read_artifact,
     read_committed,
-    read_touched,
     verify_partition,
 )
+from medallion_resources.lake.touched import read_touched
 from medallion_resources.storage import StorageBackend
 
 ROOT = "domain=d/entity=e/v1"
