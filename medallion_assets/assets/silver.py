@@ -104,9 +104,10 @@ def _run(spec: SourceSpec, first_key: str | None, context: AssetExecutionContext
     keys = context.partition_keys
     run_date = date.fromisoformat(keys[0])
     bronze = BronzeInput(context.resources.bronze_io_manager, spec.bronze_path, keys[0])
-    # Silver D-1 (stateful models): none before the first partition, or when it is not committed.
+    # Silver D-1: the state of a stateful model, and the schema a range's first day compares with (none
+    # before the first partition, or when it is not committed).
     previous = None
-    if spec.stateful and keys[0] != first_key:
+    if (spec.stateful or len(keys) > 1) and keys[0] != first_key:
         previous = io.committed(spec.silver_path, run_date - timedelta(days=1))
 
     def state_before() -> Prior:

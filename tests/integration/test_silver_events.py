@@ -124,3 +124,44 @@ def test_a_silver_day_writes_few_events(tmp_path: Path) -> None:
         assert len(logs) <= 30 + PER_DAY * days, seen
         for day in range(DAYS):
             assert lake.committed(lake.spec("hist"), "silver", START + timedelta(days=day)) is not None
+
+
+def test_a_range_compares_its_first_day_with_the_day_before(tmp_path: Path) -> None:
+    """A model without state still reads Silver D-1's schema for the first day of a range (schema_drift)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        day = START + timedelta(days=i)
+        row = {"id": 1, "v": "a"} | ({"w": 1} if i else {})  # a column appears on day 2
+        (data / f"s_{day:%Y%m%d}.jsonl").write_text(json.dumps(row) + "\n")
+    lake = make_lake(tmp_path / "lake")
+    source = {
+        "name": "snap",
+        "source": {
+            "system": "t",
+            "table": "snap",
+            "type": "file",
+            "file": {"path": f"{data}/s_{{run_date:%Y%m%d}}.jsonl"},
+            "run": {"load_pattern": "full"},
+        },
+        "silver": {"model": "periodic_snapshot", "primary_keys": ["id"]},
+    }
+    config = tmp_path / "lake" / "configs" / "sources" / "s.yaml"
+    config.write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
+    lake = Lake.load(tmp_path / "lake" / "configs")
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        spec = lake.spec("snap")
+        SourceRunner(lake, instance, ("bronze",)).run(spec, START, START + timedelta(days=2), NullObserver())
+        SourceRunner(lake, instance, ("silver",)).run(spec, START, START, NullObserver())
+        runner = SourceRunner(lake, instance, ("silver",))
+        runner.run(spec, START + timedelta(days=1), START + timedelta(days=2), NullObserver())
+        drift = {
+            e.partition: e.passed
+            for e in evaluations_of(list(instance.all_logs(runner.run_ids[-1])))
+            if e.check_name == "schema_drift"
+        }
+    assert drift == {
+        (START + timedelta(days=1)).isoformat(): False,
+        (START + timedelta(days=2)).isoformat(): True,
+    }
