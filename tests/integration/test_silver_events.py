@@ -87,7 +87,8 @@ def kinds(logs: list[dg.EventLogEntry]) -> Counter[str]:
 
 def evaluations_of(logs: list[dg.EventLogEntry]) -> list[dg.AssetCheckEvaluation]:
     events = [e.dagster_event for e in logs if e.dagster_event is not None]
-    return [e.event_specific_data for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    data = [e.event_specific_data for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    return [d for d in data if isinstance(d, dg.AssetCheckEvaluation)]
 
 
 def test_a_silver_day_writes_few_events(tmp_path: Path) -> None:
