@@ -107,7 +107,7 @@ def compile_sources(env: dict[str, str], trees: list[Path]) -> None:
     modules anew, while ``python -c "import dagster"`` loads Dagster's cached bytecode."""
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
         print("PYTHONDONTWRITEBYTECODE unset for the commands measured")
-    packages = [str(tree / package) for tree in trees for package in ("medallion_assets", "medallion_resources")]
+    packages = [str(tree / name) for tree in trees for name in ("medallion_assets", "medallion_resources")]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], env=env, check=True)
 
 
