@@ -158,7 +158,6 @@ class FileExtractor(Extractor):
         url = redact(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path))
         fmt = cfg.format or format_from_extension(path, url, self._name)
         compression = stream_compression(path)
-        ctx.log.info("source '%s': reading %s file %s", self._name, fmt, url)
         self.bad_lines.start_file(url)
         rows = 0
         try:
@@ -198,7 +197,8 @@ class FileExtractor(Extractor):
         self.stats["source_row_count"] = self.stats.get("source_row_count", 0) + (
             rows if counted is None else counted
         )
-        ctx.log.info("source '%s': %s rows from %s", self._name, rows, url)
+        # One log line (one event) per file: a range run of many days writes one per day.
+        ctx.log.info("source '%s': %s rows from %s file %s", self._name, rows, fmt, url)
 
     def _read_parquet(
         self, fs: fsspec.AbstractFileSystem, path: str, compression: str | None
