@@ -138,13 +138,28 @@ class SourceRunner:
     """Runs sources' days through their ``<source>_job`` on one instance, in this process."""
 
     def __init__(self, lake: Lake, instance: dg.DagsterInstance, layers: Sequence[str]) -> None:
-        from medallion_assets.factory import build_definitions
-
         self.lake = lake
         self.instance = instance
         self.layers = tuple(layers)
-        self.defs = build_definitions(lake.config)
         self.run_ids: list[str] = []
+        self._jobs: dict[str, dg.JobDefinition] = {}
+
+    def job(self, spec: SourceSpec) -> dg.JobDefinition:
+        """``<source>_job`` from the Definitions of this source alone: its assets depend on no other source's,
+        so a project's other sources are neither built nor resolved for it."""
+        from medallion_assets.factory import build_definitions
+        from medallion_assets.specs import build_specs
+
+        if spec.name not in self._jobs:
+            config = self.lake.config
+            entries = [
+                entry
+                for entry, built in zip(config.sources, build_specs(config), strict=True)
+                if built.name == spec.name
+            ]
+            defs = build_definitions(config.model_copy(update={"sources": entries}))
+            self._jobs[spec.name] = defs.resolve_job_def(spec.job_name)
+        return self._jobs[spec.name]
 
     def run(self, spec: SourceSpec, first: date, last: date, observer: RunObserver) -> list[DayOutcome]:
         """Every day of ``first..last`` (within the source's partitions), one run per range of days."""
@@ -179,8 +194,7 @@ class SourceRunner:
         run_id = str(uuid.uuid4())
         self.run_ids.append(run_id)
         observer.run_started(spec, days, layers, run_id)
-        job = self.defs.resolve_job_def(spec.job_name)
-        return job.execute_in_process(
+        return self.job(spec).execute_in_process(
             run_config=QUIET,
             instance=self.instance,
             partition_key=partition_key,

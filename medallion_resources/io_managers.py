@@ -30,9 +30,9 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 
+from medallion_resources.downstream import ARTIFACT_KEY, VERIFY_KEY, downstream_input
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
-from medallion_resources.lake.dataset import Dataset
 from medallion_resources.lake.layout import DEFAULT_ARTIFACT, ERRORS_ARTIFACT, partition_folder
 from medallion_resources.lake.manifest import DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
@@ -75,9 +75,6 @@ BOUNDARY_HASHES_KEY = "boundary_hashes"
 # Input metadata of the medallion assets' own inputs ("bronze", "previous_state"): load_input hands them the
 # internal forms. An input without it belongs to an asset downstream, which reads a LazyFrame.
 MEDALLION_INPUT_KEY = "medallion/input"
-# Input metadata of an asset downstream: the artifact to read (Silver: "current" unless set; Bronze: "data")
-# and whether to verify SHA-256s (default true).
-ARTIFACT_KEY, VERIFY_KEY = "artifact", "verify"
 SILVER_DEFAULT_ARTIFACT = "current"
 
 
@@ -451,63 +448,13 @@ def _is_medallion_input(context: dg.InputContext) -> bool:
 
 
 def _downstream_input(io: LakeIOManager, context: dg.InputContext, default_artifact: str) -> Any:
-    """What an asset downstream reads: a LazyFrame over one artifact of the partitions it maps to.
-
-    A partitioned asset reads the upstream partitions its partition mapping gives (the same day for a
-    daily asset; a range run or a coarser partition gets the union of those days, in date order); an
-    unpartitioned one reads the latest committed partition. The input's annotation picks the shape:
-    ``pl.LazyFrame`` (or none), ``pl.DataFrame`` (collected), ``dict[str, pl.LazyFrame]`` (per partition).
-    """
+    """What an asset downstream reads (``medallion_resources.downstream``), its error as the step's own."""
     upstream = context.upstream_output
-    options = context.definition_metadata or {}
-    artifact = str(_plain(options.get(ARTIFACT_KEY, default_artifact)))
-    verify = _plain(options.get(VERIFY_KEY, True)) not in (False, "false", "False", "no", 0)
     try:
-        dataset = Dataset(
-            io.backend,
-            _dataset_path(upstream.definition_metadata if upstream is not None else {}, context.asset_key),
-            io.layer,
-            f"asset {context.asset_key.to_user_string()}",
-        )
-        if _downstream_partitioned(context):
-            # None or an empty subset: the mapping gives no upstream day (D-1 of the first one)
-            keys = context.asset_partition_keys if context.has_asset_partitions else []
-            parts = {key: dataset.require(key) for key in sorted(keys)}
-        else:
-            latest = dataset.require_latest()
-            parts = {latest.manifest.run_date: latest}
-        shape = _annotated_shape(context)
-        if shape is dict:
-            return {key: dataset.scan([part], artifact, verify=verify) for key, part in parts.items()}
-        frame = dataset.scan(list(parts.values()), artifact, verify=verify)
-        return frame.collect() if shape is pl.DataFrame else frame
+        path = _dataset_path(upstream.definition_metadata if upstream is not None else {}, context.asset_key)
+        return downstream_input(io.backend, io.layer, path, context, default_artifact)
     except Exception as exc:
         raise root_cause_failure(exc) from exc
-
-
-def _downstream_partitioned(context: dg.InputContext) -> bool:
-    """Whether the asset reading the input is partitioned (not just the run)."""
-    try:
-        return context.step_context.entity_partitions_def is not None
-    except Exception:  # noqa: BLE001 - an input context built outside a step (tests): the run decides
-        return context.has_partition_key
-
-
-def _annotated_shape(context: dg.InputContext) -> type | None:
-    """``dict``, ``pl.DataFrame`` or None (a LazyFrame) from the input's type annotation."""
-    try:
-        typing_type = context.dagster_type.typing_type
-    except Exception:  # noqa: BLE001 - no Dagster type: the default shape
-        return None
-    if typing_type is pl.DataFrame:
-        return pl.DataFrame
-    origin = getattr(typing_type, "__origin__", typing_type)
-    return dict if origin is dict else None
-
-
-def _plain(value: Any) -> Any:
-    """A metadata entry's Python value (``AssetIn(metadata=...)`` may hold MetadataValue wrappers)."""
-    return getattr(value, "value", value)
 
 
 def root_cause_failure(exc: BaseException) -> dg.Failure:

@@ -12,8 +12,9 @@ Callers wrap :class:`EntryPointError` in their own domain error, which adds wher
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar, cast
 
@@ -75,10 +76,14 @@ class Registry(Generic[M]):
         group: str,
         known: str,
         builtins: Callable[[], None] | None = None,
+        builtin_modules: Mapping[str, str] | None = None,
         replace: bool = False,
     ) -> None:
         self.key, self.group, self.known, self.replace = key, group, known, replace
         self._builtins = builtins
+        # name -> the module that registers it: imported when that name is first asked for (a config
+        # with file sources never imports the HTTP client of the API extractor), all of them by names()
+        self._builtin_modules = dict(builtin_modules or {})
         self.members: dict[str, M] = {}
 
     def register(self, member: M, name: str | None = None) -> M:
@@ -98,6 +103,9 @@ class Registry(Generic[M]):
     def names(self) -> list[str]:
         """Every name the key accepts: registered members and installed (not yet imported) plugins."""
         self._load_builtins()
+        for module in self._builtin_modules.values():
+            importlib.import_module(module)
+        self._builtin_modules.clear()
         return sorted({*self.members, *entry_point_names(self.group)})
 
     def get(self, name: str) -> M:
@@ -108,6 +116,9 @@ class Registry(Generic[M]):
             PluginError: the plugin cannot be imported or does not give a valid member.
         """
         self._load_builtins()
+        module = self._builtin_modules.pop(name, None)
+        if module is not None:
+            importlib.import_module(module)
         member = self.members.get(name)
         if member is None:
             member = self._load_plugin(name)
@@ -167,9 +178,17 @@ class ClassRegistry(Registry[type[T]]):
         known: str,
         abstract_hint: str,
         builtins: Callable[[], None] | None = None,
+        builtin_modules: Mapping[str, str] | None = None,
         replace: bool = False,
     ) -> None:
-        super().__init__(key=key, group=group, known=known, builtins=builtins, replace=replace)
+        super().__init__(
+            key=key,
+            group=group,
+            known=known,
+            builtins=builtins,
+            builtin_modules=builtin_modules,
+            replace=replace,
+        )
         self.base, self.name_attr, self.abstract_hint = base, name_attr, abstract_hint
 
     def _name_of(self, member: type[T]) -> str:

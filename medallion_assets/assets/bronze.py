@@ -27,6 +27,7 @@ from medallion_resources.io_managers import (
     WatermarkState,
     WrittenArtifact,
 )
+from medallion_resources.lake.constant_columns import ConstantColumns
 
 __all__ = ["build_bronze_asset", "with_bronze_columns", "BRONZE_COLUMNS"]
 
@@ -42,23 +43,19 @@ def with_bronze_columns(
     An empty batch with columns goes through too: it carries the columns of an empty snapshot into Bronze's
     schema.
     """
-    values = {
-        "_load_date": pa.scalar(run_date, pa.date32()),
-        "_extracted_at": pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")),
-        "_source_system": pa.scalar(system, pa.string()),
-        "_source_table": pa.scalar(table, pa.string()),
-    }
+    columns = ConstantColumns(
+        {
+            "_load_date": pa.scalar(run_date, pa.date32()),
+            "_extracted_at": pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")),
+            "_source_system": pa.scalar(system, pa.string()),
+            "_source_table": pa.scalar(table, pa.string()),
+        },
+        views=True,
+    )
     for batch in batches:
         if batch.num_rows == 0 and batch.num_columns == 0:
             continue  # an empty batch with columns still says which columns the source has
-        for name, scalar in values.items():
-            column = pa.repeat(scalar, batch.num_rows)
-            index = batch.schema.get_field_index(name)
-            if index >= 0:
-                batch = batch.set_column(index, name, column)
-            else:
-                batch = batch.append_column(name, column)
-        yield batch
+        yield columns.apply(batch)
 
 
 def run_bronze(

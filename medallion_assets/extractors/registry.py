@@ -28,13 +28,9 @@ __all__ = [
 ENTRY_POINT_GROUP = "medallion.extractors"
 
 
-def _load_builtins() -> None:
-    # Importing the modules runs their @register_extractor decorators.
-    import medallion_assets.extractors.api  # noqa: F401
-    import medallion_assets.extractors.custom  # noqa: F401
-    import medallion_assets.extractors.db  # noqa: F401
-    import medallion_assets.extractors.file  # noqa: F401
-
+# Importing a module runs its @register_extractor decorator; each is imported when its type is first asked
+# for (a run of file sources never loads the API extractor's HTTP client).
+_BUILTINS = {name: f"medallion_assets.extractors.{name}" for name in ("api", "custom", "db", "file")}
 
 _REGISTRY: ClassRegistry[Extractor] = ClassRegistry(
     base=Extractor,
@@ -43,7 +39,7 @@ _REGISTRY: ClassRegistry[Extractor] = ClassRegistry(
     name_attr="type_name",
     known="known types",
     abstract_hint="it must implement extract()",
-    builtins=_load_builtins,
+    builtin_modules=_BUILTINS,
     replace=True,
 )
 EXTRACTORS = _REGISTRY.members  # source.type -> class (built-ins are added on first use)

@@ -14,9 +14,10 @@ Commit protocol (``PartitionWriter.commit``):
    file (path relative to the partition, artifact, size, SHA-256, rows), ``record_count`` (rows of every
    artifact except ``errors``) and ``metadata_sha256`` (SHA-256 of the staged metadata bytes).
 4. ``_metadata.json`` is written with the same bytes as the staged copy.
-5. Cleanup: delete every file under the partition that the new manifest does not list, that is neither
-   ``_checksums.json`` nor ``_metadata.json``, and whose name carries an attempt id *older* than ours (a
-   replaced commit or a failed attempt), or that of the commit we replaced. Files of *newer* attempts are
+5. Cleanup (:mod:`medallion_resources.lake.cleanup`): delete every file under the partition that the new
+   manifest does not list, that is neither ``_checksums.json`` nor ``_metadata.json``, and whose name
+   carries an attempt id *older* than ours (a replaced commit or a failed attempt), or that of the commit
+   we replaced. Files of *newer* attempts are
    left alone: they may belong to a writer that is still running. The staged metadata goes last, once
    ``_metadata.json`` is confirmed to match. Then the temp files of the dataset's killed writers go
    (:mod:`medallion_resources.lake.leftovers`). Cleanup failures are logged, never raised: the commit stands.
@@ -71,6 +72,7 @@ import pyarrow as pa
 
 from medallion_resources import progress
 from medallion_resources.errors import StorageError
+from medallion_resources.lake.cleanup import listed_paths, stale_files
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
     DEFAULT_ARTIFACT,
@@ -347,7 +349,7 @@ class PartitionWriter:
                 current = self._current_manifest()
                 if current is not None and current.attempt == self.attempt:
                     return  # our manifest landed: the commit stands (readers roll forward if needed)
-                keep = set(self._relpaths(current)) if current else set()
+                keep = set(listed_paths(self.prefix, current)) if current else set()
             ours = {self._rel(f.path) for f in self.files}
             ours.update(p for p in self.backend.list_files(self.prefix) if attempt_of(p) == self.attempt)
             self.backend.delete(sorted(ours - keep))
@@ -368,13 +370,6 @@ class PartitionWriter:
     # --- helpers ---
     def _rel(self, name: str) -> str:
         return join_relpath(self.prefix, name)
-
-    def _relpaths(self, manifest: Manifest | None) -> list[str]:
-        """Where the files a manifest (of this partition) lists are, relative to the backend root."""
-        if manifest is None:
-            return []
-        base = self.root if manifest.shared else self.prefix
-        return [join_relpath(base, f.path) for f in manifest.files]
 
     def _missing_references(self) -> list[str]:
         """Carried files (of other partitions) that are gone or changed size."""
@@ -448,73 +443,11 @@ class PartitionWriter:
         current = self._current_manifest()
         if current is None or current.attempt != self.attempt:
             return  # superseded meanwhile: the newer commit cleans up
-        replaced = previous.attempt if previous else None
-        # Files the replaced commit shared from other folders may now be referenced by nobody.
-        others = sorted(
-            {p.rpartition("/")[0] for p in self._relpaths(previous)} - {self.prefix}
-            if previous is not None and previous.shared
-            else set()
-        )
-        later = self._later_manifests(min([self.prefix, *others]))
-        stale = self._stale_in(self.prefix, self.attempt, replaced, self._referenced(later, self.prefix))
-        for folder in others:
-            owner = self._manifest_at(folder)
-            if owner is not None:
-                stale += self._stale_in(folder, owner.attempt, None, self._referenced(later, folder))
-        self.backend.delete(stale)
+        self.backend.delete(stale_files(self.backend, self.prefix, current, previous))
         # Drop the staged metadata only once _metadata.json is ours (step 4 is conditional, so no slower
         # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
         if sha256_hex(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
             self.backend.delete([self._rel(staged_metadata_name(self.attempt))])
-
-    def _stale_in(self, folder: str, attempt: str, replaced: str | None, referenced: set[str]) -> list[str]:
-        """Files under ``folder`` of attempts older than ``attempt`` (or the replaced one) that no
-        committed manifest lists; a file of a newer attempt may belong to a writer still running."""
-        stale = []
-        staged = join_relpath(folder, staged_metadata_name(attempt))
-        for relpath in self.backend.list_files(folder):
-            name = relpath[len(folder) + 1 :] if folder else relpath
-            file_attempt = attempt_of(name)
-            if relpath in referenced or relpath == staged or file_attempt is None:
-                continue
-            if file_attempt < attempt or file_attempt == replaced:
-                stale.append(relpath)
-        return stale
-
-    def _manifest_at(self, folder: str) -> Manifest | None:
-        try:
-            return Manifest.from_json(self.backend.read_bytes(join_relpath(folder, CHECKSUMS_NAME)))
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def _later_manifests(self, first: str) -> dict[str, Manifest]:
-        """Committed manifests of the partitions from ``first`` on (by folder), read once per cleanup.
-
-        Only a partition at or after a folder can list that folder's files (a day carries the day before
-        forward), so cleaning up the newest day reads no other partition's manifest.
-        """
-        found: dict[str, Manifest] = {}
-        if self.shared:
-            kind = self.folder.split("=")[0] + "="
-            start = first.rpartition("/")[2]
-            for name in self.backend.list_dirs(self.root):
-                if name.startswith(kind) and name >= start and name != self.folder:
-                    manifest = self._manifest_at(join_relpath(self.root, name))
-                    if manifest is not None:
-                        found[join_relpath(self.root, name)] = manifest
-        current = self._current_manifest()
-        if current is not None:
-            found[self.prefix] = current
-        return found
-
-    def _referenced(self, manifests: dict[str, Manifest], folder: str) -> set[str]:
-        """Files listed by the manifests of ``folder`` and of every later partition."""
-        referenced: set[str] = set()
-        for where, manifest in manifests.items():
-            if where >= folder:
-                base = self.root if manifest.shared else where
-                referenced.update(join_relpath(base, f.path) for f in manifest.files)
-        return referenced
 
 
 def _batch_size(batch: Writable) -> tuple[int, int]:

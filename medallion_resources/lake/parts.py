@@ -39,6 +39,7 @@ __all__ = [
     "Writable",
     "hash_stream",
     "read_parquet_bytes",
+    "stored_schema",
     "to_arrow_table",
 ]
 
@@ -88,6 +89,22 @@ def hash_stream(stream: BinaryIO) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+_PLAIN_TYPES = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+
+
+def stored_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with view types as their plain types: what a part stores and records.
+
+    String views are an in-memory layout (polars' own, taken from Arrow without a copy; see
+    ``constant_columns``); Parquet stores them as it stores ``string``, so the recorded type is ``string``.
+    """
+    if not any(f.type in _PLAIN_TYPES for f in schema):
+        return schema
+    return pa.schema(
+        [f.with_type(_PLAIN_TYPES.get(f.type, f.type)) for f in schema], metadata=schema.metadata
+    )
+
+
 def _polars_can_take(data_type: pa.DataType) -> bool:
     """False for Arrow types polars cannot import (some make it panic rather than raise)."""
     if pa.types.is_dictionary(data_type):
@@ -118,6 +135,9 @@ def _write_parquet(table: pa.Table, path: str, compression: str, level: int | No
         except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError, NotImplementedError):
             pass  # a type polars cannot take (decimal256, unions, ...): pyarrow writes anything Arrow holds
     codec = "none" if compression == "uncompressed" else compression
+    stored = stored_schema(table.schema)
+    if not stored.equals(table.schema):
+        table = table.cast(stored)
     pq.write_table(table, path, compression=codec, compression_level=level)
 
 
@@ -183,7 +203,8 @@ class PartWriter:
         if self.closed:
             raise StorageError(f"artifact '{self.artifact}' under {self.prefix}: write after close()")
         table = to_arrow_table(data)
-        self.schema = table.schema if self.schema is None else widen_schema(self.schema, table.schema)
+        stored = stored_schema(table.schema)
+        self.schema = stored if self.schema is None else widen_schema(self.schema, stored)
         rows = table.num_rows
         if rows == 0:
             return

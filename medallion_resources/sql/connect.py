@@ -8,9 +8,10 @@ The URL comes from the environment variable named by ``db.url_env`` (or, without
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -27,7 +28,9 @@ __all__ = [
     "SqlTarget",
     "connect_with_retries",
     "create_sa_engine",
+    "first_line",
     "is_transient",
+    "sa_connection",
 ]
 
 T = TypeVar("T")
@@ -149,7 +152,7 @@ def connect_with_retries(
             attempt,
             policy.max_attempts,
             delay,
-            target.redact(_first_line(exc)),
+            target.redact(first_line(exc)),
         )
 
     try:
@@ -160,11 +163,38 @@ def connect_with_retries(
         attempts, last = retried + 1, exc
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     raise ExtractError(
-        f"cannot connect to {target.describe()}{tries}: {target.redact(_first_line(last))}"
+        f"cannot connect to {target.describe()}{tries}: {target.redact(first_line(last))}"
     ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+@contextlib.contextmanager
+def sa_connection(
+    target: SqlTarget,
+    retry: RetryPolicy,
+    failure: str,
+    *,
+    errors: type[Exception] = sa.exc.DBAPIError,
+    reason: Callable[[BaseException], str] | None = None,
+) -> Iterator[sa.Connection]:
+    """A connection of a pool-less engine (connected with retries), disposed with its engine afterwards.
+
+    An ``errors`` exception raised while it is used (the statement, the fetch) becomes an ``ExtractError``
+    ``"<failure> <target>: <reason>"``, the password redacted (``reason``: the error's first line).
+    """
+    engine = create_sa_engine(target)
+    try:
+        with connect_with_retries(target, engine.connect, retry) as conn:
+            try:
+                yield conn
+            except errors as exc:
+                why = (reason or first_line)(exc)
+                raise ExtractError(f"{failure} {target.describe()}: {target.redact(why)}") from None
+    finally:
+        engine.dispose()
+
+
+def first_line(exc: BaseException) -> str:
+    """A driver error in one line: its class and the first line of its text."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
     return f"{type(orig).__name__}: {text[0] if text else ''}"

@@ -45,7 +45,8 @@ from medallion_resources.sql.connect import (
     RetryPolicy,
     SqlTarget,
     connect_with_retries,
-    create_sa_engine,
+    first_line,
+    sa_connection,
 )
 from medallion_resources.sql.query import SqlQuery
 from medallion_resources.sql.types import (
@@ -92,53 +93,25 @@ class SqlEngine(ABC):
         """Yield the query's rows, at most ``batch_size`` per batch."""
 
 
-def _connect(target: SqlTarget, engine: sa.Engine, retry: RetryPolicy) -> sa.Connection:
-    return connect_with_retries(target, engine.connect, retry)
-
-
 def describe_query(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY) -> list[SqlColumn]:
     """The query's columns and kinds, from a zero-row execution (``WHERE 1 = 0``): no row is read."""
-    engine = create_sa_engine(target)
-    try:
-        with _connect(target, engine, retry) as conn:
-            try:
-                result = conn.exec_driver_sql(_escape_percent(query.describe_sql(engine.dialect), engine))
-                description = result.cursor.description or []
-                result.close()
-            except sa.exc.DBAPIError as exc:
-                raise ExtractError(
-                    f"query failed on {target.describe()}: {target.redact(_first_line(exc))}"
-                ) from None
-    finally:
-        engine.dispose()
+    with sa_connection(target, retry, "query failed on") as conn:
+        result = conn.exec_driver_sql(_escape_percent(query.describe_sql(conn.dialect), conn.dialect))
+        description = result.cursor.description or []
+        result.close()
     return columns_from_description(target.dialect, description)
 
 
 def count_rows(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY) -> int:
     """``SELECT count(*)`` of the query with its bounds: what the source says the partition holds."""
-    engine = create_sa_engine(target)
-    try:
-        with _connect(target, engine, retry) as conn:
-            try:
-                value = conn.execute(sa.text(query.count_sql(engine.dialect)), query.params).scalar()
-            except sa.exc.DBAPIError as exc:
-                raise ExtractError(
-                    f"count query failed on {target.describe()}: {target.redact(_first_line(exc))}"
-                ) from None
-    finally:
-        engine.dispose()
+    with sa_connection(target, retry, "count query failed on") as conn:
+        value = conn.execute(sa.text(query.count_sql(conn.dialect)), query.params).scalar()
     return int(value or 0)
 
 
-def _escape_percent(sql: str, engine: sa.Engine) -> str:
+def _escape_percent(sql: str, dialect: sa.Dialect) -> str:
     # exec_driver_sql passes the text to the driver as is: pyformat drivers need a literal % doubled.
-    return sql.replace("%", "%%") if engine.dialect.paramstyle in ("format", "pyformat") else sql
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
+    return sql.replace("%", "%%") if dialect.paramstyle in ("format", "pyformat") else sql
 
 
 class SqlAlchemyEngine(SqlEngine):
@@ -152,23 +125,14 @@ class SqlAlchemyEngine(SqlEngine):
     def stream(
         self, query: SqlQuery, columns: Sequence[SqlColumn], batch_size: int
     ) -> Iterator[pa.RecordBatch]:
-        engine = create_sa_engine(self.target)
         names = [c.name for c in columns]
-        try:
-            with _connect(self.target, engine, self.retry) as conn:
-                conn = conn.execution_options(stream_results=True, max_row_buffer=batch_size)
-                try:
-                    result = conn.execute(sa.text(query.named(engine.dialect)), query.params)
-                    for rows in result.partitions(batch_size):
-                        values = list(zip(*rows, strict=True))
-                        arrays = [python_to_arrow(v, c) for v, c in zip(values, columns, strict=True)]
-                        yield pa.RecordBatch.from_arrays(arrays, names=names)
-                except sa.exc.DBAPIError as exc:
-                    raise ExtractError(
-                        f"query failed on {self.target.describe()}: {self.target.redact(_first_line(exc))}"
-                    ) from None
-        finally:
-            engine.dispose()
+        with sa_connection(self.target, self.retry, "query failed on") as conn:
+            conn = conn.execution_options(stream_results=True, max_row_buffer=batch_size)
+            result = conn.execute(sa.text(query.named(conn.dialect)), query.params)
+            for rows in result.partitions(batch_size):
+                values = list(zip(*rows, strict=True))
+                arrays = [python_to_arrow(v, c) for v, c in zip(values, columns, strict=True)]
+                yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 class AdbcEngine(SqlEngine):
@@ -207,7 +171,7 @@ class AdbcEngine(SqlEngine):
                 reader = cursor.fetch_record_batch()
             except adbc_driver_manager.Error as exc:
                 raise AdbcStatementError(
-                    f"query failed on {self.target.describe()}: {self.target.redact(_first_line(exc))}"
+                    f"query failed on {self.target.describe()}: {self.target.redact(first_line(exc))}"
                 ) from None
             names = [c.name for c in columns]
             for batch in reader:
@@ -346,17 +310,8 @@ class CommitHorizon:
 def commit_horizon(target: SqlTarget, retry: RetryPolicy = DEFAULT_RETRY) -> CommitHorizon:
     """The commit horizon of ``target``'s PostgreSQL database (the section comment above): a read up to it
     skips no row of a transaction still open."""
-    engine = create_sa_engine(target)
-    try:
-        with _connect(target, engine, retry) as conn:
-            try:
-                row = conn.execute(sa.text(_HORIZON_SQL)).one()
-            except sa.exc.DBAPIError as exc:
-                reason = target.redact(_first_line(exc))
-                where = target.describe()
-                raise ExtractError(f"cannot read the commit horizon of {where}: {reason}") from None
-    finally:
-        engine.dispose()
+    with sa_connection(target, retry, "cannot read the commit horizon of") as conn:
+        row = conn.execute(sa.text(_HORIZON_SQL)).one()
     if row.standby:
         raise ExtractError(
             f"{target.describe()} is a standby: its pg_stat_activity does not show the primary's open "

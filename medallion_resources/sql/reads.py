@@ -33,8 +33,7 @@ from medallion_resources.sql.connect import (
     DEFAULT_RETRY,
     RetryPolicy,
     SqlTarget,
-    connect_with_retries,
-    create_sa_engine,
+    sa_connection,
 )
 from medallion_resources.sql.engines import SqlEngine
 from medallion_resources.sql.query import NULL_OR_LESS, Condition, SqlQuery
@@ -125,28 +124,17 @@ def unique_key(
     target: SqlTarget, table: str, schema: str | None, retry: RetryPolicy = DEFAULT_RETRY
 ) -> list[str]:
     """The table's primary key, else its first unique constraint over NOT NULL columns ([] when none)."""
-    engine = create_sa_engine(target)
-    try:
-        with connect_with_retries(target, engine.connect, retry) as conn:
-            inspector = sa.inspect(conn)
-            try:
-                primary = inspector.get_pk_constraint(table, schema=schema).get("constrained_columns") or []
-                if primary:
-                    return list(primary)
-                nullable = {
-                    c["name"]: c.get("nullable", True) for c in inspector.get_columns(table, schema=schema)
-                }
-                for constraint in inspector.get_unique_constraints(table, schema=schema):
-                    names = list(constraint.get("column_names") or [])
-                    if names and not any(nullable.get(n, True) for n in names):
-                        return names
-            except sa.exc.SQLAlchemyError as exc:
-                reason = target.redact(str(exc))
-                raise ExtractError(
-                    f"cannot read the keys of '{table}' on {target.describe()}: {reason}"
-                ) from None
-    finally:
-        engine.dispose()
+    where = f"cannot read the keys of '{table}' on"
+    with sa_connection(target, retry, where, errors=sa.exc.SQLAlchemyError, reason=str) as conn:
+        inspector = sa.inspect(conn)
+        primary = inspector.get_pk_constraint(table, schema=schema).get("constrained_columns") or []
+        if primary:
+            return list(primary)
+        nullable = {c["name"]: c.get("nullable", True) for c in inspector.get_columns(table, schema=schema)}
+        for constraint in inspector.get_unique_constraints(table, schema=schema):
+            names = list(constraint.get("column_names") or [])
+            if names and not any(nullable.get(n, True) for n in names):
+                return names
     return []
 
 
@@ -159,20 +147,10 @@ def key_ranges(
             f"db.parallelism splits on a numeric, date or timestamp key; '{column.name}' is {column.kind} "
             "(name another key in db.key_columns, or read with parallelism 1)"
         )
-    engine = create_sa_engine(target)
-    try:
-        with connect_with_retries(target, engine.connect, retry) as conn:
-            quoted = engine.dialect.identifier_preparer.quote_identifier(column.name)
-            inner = query.named(engine.dialect)
-            sql = f"SELECT MIN({quoted}), MAX({quoted}) FROM ({inner}) AS _medallion_range"
-            try:
-                low, high = conn.execute(sa.text(sql), query.params).one()
-            except sa.exc.DBAPIError as exc:
-                raise ExtractError(
-                    f"cannot read the key range on {target.describe()}: {target.redact(str(exc))}"
-                ) from None
-    finally:
-        engine.dispose()
+    with sa_connection(target, retry, "cannot read the key range on", reason=str) as conn:
+        quoted = conn.dialect.identifier_preparer.quote_identifier(column.name)
+        sql = f"SELECT MIN({quoted}), MAX({quoted}) FROM ({query.named(conn.dialect)}) AS _medallion_range"
+        low, high = conn.execute(sa.text(sql), query.params).one()
     bounds = _split(low, high, parts, column)
     if not bounds:
         return [query]

@@ -5,6 +5,8 @@ The CLI end to end (an installed wheel, `medallion validate` and `run`): tests/i
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -168,3 +170,27 @@ def test_an_entry_point_that_breaks_the_contract_is_a_config_error(
         ConfigError, match=r"s\.yaml: sources\[0\]\.silver\.model: silver\.model '" + model + ".*" + message
     ):
         load_definitions(write_config(tmp_path, files))
+
+
+# In a fresh interpreter: which extractor modules asking for one type imports, then listing every type.
+EXTRACTOR_IMPORTS = """
+import json, sys
+from medallion_assets.extractors.registry import extractor_class, extractor_types
+MODULES = ("medallion_assets.extractors.api", "medallion_assets.extractors.db", "httpx")
+chosen = extractor_class("file").__name__
+loaded = [m for m in MODULES if m in sys.modules]
+names = extractor_types()
+after = [m for m in MODULES if m in sys.modules]
+print(json.dumps({"chosen": chosen, "loaded": loaded, "names": names, "after": after}))
+"""
+
+
+def test_a_built_in_extractor_type_is_imported_when_first_asked_for() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EXTRACTOR_IMPORTS], capture_output=True, text=True, timeout=120, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["chosen"] == "FileExtractor"
+    assert report["loaded"] == []  # a file source does not load the API extractor's HTTP client
+    assert {"api", "custom", "db", "file"} <= set(report["names"])  # listing the types imports them all
+    assert report["after"] == ["medallion_assets.extractors.api", "medallion_assets.extractors.db", "httpx"]

@@ -103,6 +103,36 @@ def test_one_connection_per_run_where_dagster_opens_one_per_event(
         assert instance.get_latest_materialization_event(dg.AssetKey("second")) is not None
 
 
+def test_commits_skip_the_fsync_on_wal_shards_and_table_checks_reuse_the_kept_connection(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connects: list[str]
+) -> None:
+    @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="checked")])
+    def checked() -> dg.MaterializeResult:
+        return dg.MaterializeResult(check_results=[dg.AssetCheckResult(passed=True)])
+
+    job = dg.Definitions(assets=[checked], jobs=[dg.define_asset_job("one")]).resolve_job_def("one")
+    with shipped(home, monkeypatch) as instance:
+        storage = instance.event_log_storage
+        results = [job.execute_in_process(instance=instance)]
+        connects.clear()  # the index shard is open now
+        results += [job.execute_in_process(instance=instance) for _ in range(2)]
+        assert all(r.success for r in results)
+        for shard in ("index", results[-1].run_id):
+            with storage._engine(shard).connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL (FULL is 2)
+        # Every check evaluation asks whether the index has the checks table: no new connection for it
+        # (Dagster's own class opens a new engine per question).
+        assert not [path for path in connects if path.endswith("index.db")]
+
+    # Dagster's own reader sees the same history.
+    with stock(home, tmp_path) as reader:
+        history = reader.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("checked"), "positive"), limit=5
+        )
+        assert {r.run_id for r in history} == {r.run_id for r in results}
+
+
 def test_a_stock_reader_watching_a_run_sees_each_event_as_it_is_written(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -236,3 +237,29 @@ def test_one_run_per_partition_also_names_the_root_cause_first(orders_dir: Path,
     error = step_failure(silver).error
     assert "Dagster" not in error.cls_name, error.cls_name  # not DagsterExecutionStepExecutionError
     assert error.message.split(": ", 1)[1].startswith(f"Silver retail_orders for {RANGE[0]}"), error.message
+
+
+def test_the_runner_builds_a_sources_job_from_that_source_alone(
+    orders_dir: Path, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medallion_assets import factory
+    from medallion_assets.runner import NullObserver, SourceRunner
+
+    built: list[int] = []
+    build = factory.build_definitions
+
+    def counting(config, *args):  # the real build, recording how many sources it was given
+        built.append(len(config.sources))
+        return build(config, *args)
+
+    monkeypatch.setattr(factory, "build_definitions", counting)
+    lake = Lake.load()
+    assert len(lake.specs) > 1  # the embedded config has other sources
+    spec = lake.spec("retail_orders")
+    runner = SourceRunner(lake, instance, ("bronze", "silver"))
+    first = date(2025, 1, 1)
+    [day] = runner.run(spec, first, first, NullObserver())
+    assert day.ok, day.failed
+    assert day.committed["bronze"].rows > 0 and day.committed["silver"].rows > 0
+    assert runner.job(spec).name == spec.job_name
+    assert built == [1]  # one build, of this source only, reused by later runs of it

@@ -36,6 +36,7 @@ from medallion_assets.extractors.file.paths import (
 )
 from medallion_assets.extractors.file.streams import hash_file, open_hashed
 from medallion_assets.extractors.registry import register_extractor
+from medallion_resources.lake.constant_columns import ConstantColumns
 from medallion_resources.redact import redact
 from medallion_resources.threads import parallel
 
@@ -157,7 +158,6 @@ class FileExtractor(Extractor):
         url = redact(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path))
         fmt = cfg.format or format_from_extension(path, url, self._name)
         compression = stream_compression(path)
-        ctx.log.info("source '%s': reading %s file %s", self._name, fmt, url)
         self.bad_lines.start_file(url)
         rows = 0
         try:
@@ -167,9 +167,10 @@ class FileExtractor(Extractor):
                     stream_rows = self._read_parquet(fs, path, compression)
                 else:
                     stream_rows = self._read_text(fs, path, compression, fmt, ctx)
+                source_file = ConstantColumns({SOURCE_FILE_COLUMN: pa.scalar(url, pa.string())})
                 for batch in stream_rows:
                     rows += batch.num_rows
-                    yield _with_source_file(batch, url)
+                    yield source_file.apply(batch)
                 size, sha256 = self._hashed.pop()
                 if fmt == "parquet":
                     counted = self._footer_rows.pop()  # the file's own count: its footer
@@ -196,7 +197,8 @@ class FileExtractor(Extractor):
         self.stats["source_row_count"] = self.stats.get("source_row_count", 0) + (
             rows if counted is None else counted
         )
-        ctx.log.info("source '%s': %s rows from %s", self._name, rows, url)
+        # One log line (one event) per file: a range run of many days writes one per day.
+        ctx.log.info("source '%s': %s rows from %s file %s", self._name, rows, fmt, url)
 
     def _read_parquet(
         self, fs: fsspec.AbstractFileSystem, path: str, compression: str | None
@@ -268,11 +270,3 @@ class FileExtractor(Extractor):
                 f"{limits.max_bad_percent:g}, enabled {str(limits.enabled).lower()}); raise them to land "
                 f"the partition with those lines in _errors/. The first: {self.bad_lines.first()}"
             )
-
-
-def _with_source_file(batch: pa.RecordBatch, url: str) -> pa.RecordBatch:
-    column = pa.repeat(pa.scalar(url, pa.string()), batch.num_rows)
-    index = batch.schema.get_field_index(SOURCE_FILE_COLUMN)
-    if index >= 0:
-        return batch.set_column(index, SOURCE_FILE_COLUMN, column)
-    return batch.append_column(SOURCE_FILE_COLUMN, column)
