@@ -1,9 +1,9 @@
 """What a user's asset downstream of Bronze or Silver receives: a LazyFrame over committed, verified files.
 
-The IO managers hand Silver its own inputs (marked ``medallion/input``) in internal forms; every other
-downstream input (a Gold asset) comes here (docs/reading.md). The input's metadata may pick the artifact
-(``artifact``; Silver ``current`` unless set, Bronze ``data``) and turn off SHA-256 verification
-(``verify: false``).
+Every input an IO manager loads is a reader downstream (a Gold asset; the Silver asset reads its own
+Bronze D and D-1 through the IO managers as resources, not as inputs): docs/reading.md. The input's
+metadata may pick the artifact (``artifact``; Silver ``current`` unless set, Bronze ``data``) and turn off
+SHA-256 verification (``verify: false``).
 """
 
 from __future__ import annotations

@@ -8,14 +8,13 @@ step fails with the error's own message first (``root_cause_failure``). A range 
 days in one run) calls ``write_partition`` once per day from the asset body and returns a
 ``CommittedRange``; ``dagster/partition_row_count`` is the rows of the main artifact in both cases.
 
-``load_input`` serves two kinds of readers, told apart by the input's own metadata. The medallion assets
-mark their inputs (``medallion/input``) and get verified, committed partitions: ``BronzeInput`` for Silver's
-Bronze input (the partition of the run date plus access to earlier ones, for rebuilds) and
-``CommittedPartition | None`` for Silver's own D-1. Any other asset downstream (a user's Gold asset) gets a
-``polars.LazyFrame`` over the committed, verified files of one artifact (input metadata ``artifact``) of
-the partitions it maps to, or of the latest committed partition when it is not partitioned
-(docs/reading.md). Where an asset lives is read from its definition metadata
-(``medallion/dataset_path``), decided once in ``medallion_assets.specs``.
+``load_input`` serves the readers downstream (a user's Gold asset): a ``polars.LazyFrame`` over the
+committed, verified files of one artifact (input metadata ``artifact``) of the partitions it maps to, or of
+the latest committed partition when it is not partitioned (docs/reading.md,
+:mod:`medallion_resources.downstream`). The Silver asset itself loads no inputs: Bronze D and its own D-1
+are ``deps`` it reads through these IO managers as resources (``BronzeInput``, ``committed``). Where an
+asset lives is read from its definition metadata (``medallion/dataset_path``), decided once in
+``medallion_assets.specs``.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ from medallion_resources.storage.base import StorageBackend
 __all__ = [
     "ARTIFACT_KEY",
     "BOUNDARY_HASHES_KEY",
-    "MEDALLION_INPUT_KEY",
     "VERIFY_KEY",
     "ArtifactDelta",
     "BronzeIOManager",
@@ -72,9 +70,6 @@ _log = logging.getLogger(__name__)
 DATASET_PATH_KEY = "medallion/dataset_path"
 # _metadata.json key of the content hashes committed with ``watermark_out`` (db ``watermark`` mode).
 BOUNDARY_HASHES_KEY = "boundary_hashes"
-# Input metadata of the medallion assets' own inputs ("bronze", "previous_state"): load_input hands them the
-# internal forms. An input without it belongs to an asset downstream, which reads a LazyFrame.
-MEDALLION_INPUT_KEY = "medallion/input"
 SILVER_DEFAULT_ARTIFACT = "current"
 
 
@@ -387,15 +382,9 @@ class BronzeInput:
 class BronzeIOManager(LakeIOManager):
     layer = "bronze"
 
-    def load_input(self, context: dg.InputContext) -> BronzeInput | Any:
-        if not _is_medallion_input(context):
-            return _downstream_input(self, context, DEFAULT_ARTIFACT)
-        upstream = context.upstream_output
-        meta = upstream.definition_metadata if upstream is not None else {}
-        dataset_path = _dataset_path(meta, context.asset_key)
-        keys = context.asset_partition_keys
-        # A range run reads one Bronze partition per day; the asset moves along with ``for_date``.
-        return BronzeInput(self, dataset_path, keys[0])
+    def load_input(self, context: dg.InputContext) -> Any:
+        """A LazyFrame (or what the input's annotation asks for) of an asset downstream of Bronze."""
+        return _downstream_input(self, context, DEFAULT_ARTIFACT)
 
     def watermark_before(self, dataset_path: str, run_date: str) -> str | None:
         """``watermark_out`` of the latest committed partition before ``run_date`` (never its own)."""
@@ -429,22 +418,9 @@ class WatermarkState:
 class SilverIOManager(LakeIOManager):
     layer = "silver"
 
-    def load_input(self, context: dg.InputContext) -> CommittedPartition | None | Any:
-        """Silver D-1 for stateful models (None: out of range or not committed); a LazyFrame downstream."""
-        if not _is_medallion_input(context):
-            return _downstream_input(self, context, SILVER_DEFAULT_ARTIFACT)
-        keys = context.asset_partition_keys if context.has_asset_partitions else []
-        if len(keys) != 1:
-            # None: out of range (first partition). Several: a range run, whose asset reads the day before
-            # the range itself and carries the state from day to day in memory.
-            return None
-        upstream = context.upstream_output
-        meta = upstream.definition_metadata if upstream is not None else {}
-        return self.committed(_dataset_path(meta, context.asset_key), keys[-1])
-
-
-def _is_medallion_input(context: dg.InputContext) -> bool:
-    return MEDALLION_INPUT_KEY in (context.definition_metadata or {})
+    def load_input(self, context: dg.InputContext) -> Any:
+        """A LazyFrame (or what the input's annotation asks for) of an asset downstream of Silver."""
+        return _downstream_input(self, context, SILVER_DEFAULT_ARTIFACT)
 
 
 def _downstream_input(io: LakeIOManager, context: dg.InputContext, default_artifact: str) -> Any:
