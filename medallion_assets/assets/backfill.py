@@ -34,6 +34,7 @@ __all__ = [
     "RangeRunError",
     "commit_range",
     "described",
+    "selected_check_outputs",
 ]
 
 BACKFILL_POLICY = dg.BackfillPolicy.single_run()
@@ -129,6 +130,19 @@ class RangeRunError(MedallionError, dg.Failure):
             },
         )
         self.failed, self.committed, self.not_run = failed, committed, not_run
+
+
+def selected_check_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output[None]]:
+    """One empty output per selected check, after a range run's evaluations.
+
+    The evaluations a range run yields carry their own partitions; Dagster still expects each selected
+    check's output once per step (what an ``AssetCheckResult`` would yield), and holds back the assets
+    downstream of a blocking check until it has it.
+    """
+    selected = context.selected_asset_check_keys
+    for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
+        if check_spec.key in selected:
+            yield dg.Output(None, output_name=output_name)
 
 
 def described(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import dagster as dg
 import pyarrow as pa
 from dagster import AssetExecutionContext
 
-from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
+from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range, selected_check_outputs
 from medallion_assets.assets.bronze_checks import bronze_check_specs, evaluate_bronze_checks
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, Extractor, create_extractor
@@ -197,11 +197,7 @@ def build_bronze_asset(
         yield from commit_range(
             context, spec.bronze_key, keys, commit_day, stop_at_failure=False, what=f"Bronze {spec.name}"
         )
-        # The evaluations carry their partitions; Dagster still expects each selected check's output once.
-        selected = context.selected_asset_check_keys
-        for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
-            if check_spec.key in selected:
-                yield dg.Output(None, output_name=output_name)
+        yield from selected_check_outputs(context)
 
     return _bronze
 

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range
+from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range, selected_check_outputs
 from medallion_assets.assets.silver_checks import (
     CheckOutcome,
     manifest_outcome,
@@ -200,12 +200,7 @@ def _range(
         stop_at_failure=model.stateful,
         what=f"Silver {spec.name}",
     )
-    # The evaluations above carry their partitions; Dagster still expects each selected check's output
-    # once per step (what an AssetCheckResult would yield), so they are emitted empty.
-    selected = context.selected_asset_check_keys
-    for output_name, check_spec in context.assets_def.check_specs_by_output_name.items():
-        if check_spec.key in selected:
-            yield dg.Output(None, output_name=output_name)
+    yield from selected_check_outputs(context)
 
 
 def _day(
