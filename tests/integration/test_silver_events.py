@@ -18,11 +18,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
 from medallion_assets.assets.silver_checks import CHECKS
 from medallion_assets.lake import Lake
 from medallion_assets.runner import NullObserver, SourceRunner
+from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
 START = date(2025, 1, 1)
@@ -42,16 +42,6 @@ def make_lake(root: Path) -> Lake:
             {"id": 2 + i, "v": "x", "ts": f"{day}T11:00:00"},
         ]
         (data / f"h_{day:%Y%m%d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = root / "configs"
-    (config / "sources").mkdir(parents=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"storage_backend": "local", "local_path": str(root / "lake" / "bronze")},
-            "silver": {"storage_backend": "local", "local_path": str(root / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": START.isoformat(), "timezone": "UTC"}},
-        },
-    }
     source = {
         "name": "hist",
         "source": {
@@ -68,9 +58,7 @@ def make_lake(root: Path) -> Lake:
             "schema": {"types": {"ts": "datetime"}},
         },
     }
-    (config / "platform.yaml").write_text(yaml.safe_dump(platform))
-    (config / "sources" / "s.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
-    return Lake.load(config)
+    return local_lake(root, [source], START)
 
 
 def silver_run(lake: Lake, instance: dg.DagsterInstance, first: date, last: date) -> list[dg.EventLogEntry]:
@@ -135,7 +123,6 @@ def test_a_range_compares_its_first_day_with_the_day_before(tmp_path: Path) -> N
         day = START + timedelta(days=i)
         row = {"id": 1, "v": "a"} | ({"w": 1} if i else {})  # a column appears on day 2
         (data / f"s_{day:%Y%m%d}.jsonl").write_text(json.dumps(row) + "\n")
-    lake = make_lake(tmp_path / "lake")
     source = {
         "name": "snap",
         "source": {
@@ -147,9 +134,7 @@ def test_a_range_compares_its_first_day_with_the_day_before(tmp_path: Path) -> N
         },
         "silver": {"model": "periodic_snapshot", "primary_keys": ["id"]},
     }
-    config = tmp_path / "lake" / "configs" / "sources" / "s.yaml"
-    config.write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
-    lake = Lake.load(tmp_path / "lake" / "configs")
+    lake = local_lake(tmp_path / "lake", [source], START)
     (tmp_path / "instance").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
         spec = lake.spec("snap")

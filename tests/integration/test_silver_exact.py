@@ -14,29 +14,17 @@ from typing import Any
 
 import dagster as dg
 import pytest
-import yaml
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact
+from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
 
 
 def make_lake(root: Path, source: dict[str, Any], start: date) -> Lake:
-    config = root / "configs"
-    (config / "sources").mkdir(parents=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"storage_backend": "local", "local_path": str(root / "lake" / "bronze")},
-            "silver": {"storage_backend": "local", "local_path": str(root / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": start.isoformat(), "timezone": "UTC"}},
-        },
-    }
-    (config / "platform.yaml").write_text(yaml.safe_dump(platform))
-    (config / "sources" / "s.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
-    return Lake.load(config)
+    return local_lake(root, [source], start)
 
 
 def file_source(name: str, data: Path, pattern: str, silver: dict[str, Any]) -> dict[str, Any]:
