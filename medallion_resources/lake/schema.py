@@ -16,7 +16,8 @@ bool + int/float/decimal                        the number
 intN + intM                                     the wider; signed + unsigned: signed, twice the unsigned
                                                 width (int64 + uint64: ``float64``)
 floatN + floatM                                 the wider
-int + float                                     ``float64``
+int + float                                     ``float64`` (an int beyond 2**53 rounds to the nearest, as
+                                                ``float()`` rounds it in one batch)
 decimal + decimal, decimal + int                decimal with the most integer digits and the largest scale
                                                 (precision over 38: ``float64``)
 decimal + float                                 ``float64``
@@ -221,6 +222,10 @@ def _conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
         return _conform_array(arr.dictionary_decode(), target)
     if pa.types.is_boolean(arr.type) and pa.types.is_decimal(target):
         arr = arr.cast(pa.int8())
+    if pa.types.is_floating(target) and (pa.types.is_integer(arr.type) or pa.types.is_decimal(arr.type)):
+        # A number widened to float64 rounds to the nearest float64, as ``float()`` does in the records rule
+        # (an int beyond 2**53 in one batch); Arrow's safe cast would refuse it and fail the read.
+        return arr.cast(target, safe=False)
     try:
         return arr.cast(target)
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):

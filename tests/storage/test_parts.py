@@ -137,6 +137,22 @@ def test_every_widened_pair_can_be_conformed(a: pa.DataType, b: pa.DataType, exp
     assert unified.column("c").null_count == sum(t.column("c").null_count for t in tables)
 
 
+@pytest.mark.parametrize(
+    ("ints", "int_type"), [([2**53 + 1, -(2**53) - 1, 7], pa.int64()), ([2**64 - 1, 2**53 + 1], pa.uint64())]
+)
+def test_ints_beyond_2_53_widen_to_float_rounded_as_the_records_rule_rounds_them(
+    ints: list[int], int_type: pa.DataType
+) -> None:
+    """int + float is float64 in one batch (``records_to_batch``: ``float(v)``) and across parts alike."""
+    tables = [pa.table({"x": pa.array([0.5], pa.float64())}), pa.table({"x": pa.array(ints, int_type)})]
+    unified = unify_tables(tables)
+    assert unified.schema.field("x").type == pa.float64()
+    assert unified.column("x").to_pylist() == [0.5, *(float(v) for v in ints)]
+    if int_type == pa.int64():
+        one_batch = records_to_batch([{"x": v} for v in [0.5, *ints]])
+        assert one_batch.column(0).to_pylist() == unified.column("x").to_pylist()
+
+
 def test_widen_schema_unions_columns_in_order_of_first_appearance() -> None:
     a = pa.schema([("id", pa.int64()), ("name", pa.string())])
     b = pa.schema([("extra", pa.bool_()), ("id", pa.float64())])
