@@ -24,6 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LOCATION = "medallion"  # workspace.yaml: location_name of definitions.py
 REPOSITORY = "__repository__"
+REPO_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
 
 
 def free_port() -> int:
@@ -63,6 +73,26 @@ class DagsterDev:
         result = graphql(self.port, text, variables)
         assert "errors" not in result, result
         return result["data"]
+
+    def launch_backfill(self, params: dict[str, Any]) -> str:
+        """Launch a backfill as the UI does (``LaunchBackfillParams``); its id."""
+        result = self.query(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return str(result["backfillId"])
+
+    def launch_job_backfill(self, source: str, partitions: list[str]) -> str:
+        """A backfill of ``<source>_job``'s partition set (both assets of the source)."""
+        return self.launch_backfill(
+            {
+                "selector": {
+                    "partitionSetName": f"{source}_job_partition_set",
+                    "repositorySelector": REPO_SELECTOR,
+                },
+                "partitionNames": partitions,
+                "fromFailure": False,
+                "forceSynchronousSubmission": True,
+            }
+        )
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]

@@ -23,21 +23,11 @@ import pytest
 
 from medallion_assets.run_launcher import PROCESS_TAG
 
-from .dagster_dev import LOCATION, REPOSITORY, dagster_dev, wait_for
+from .dagster_dev import dagster_dev, wait_for
 
 pytestmark = pytest.mark.slow
 MEDALLION = str(Path(sys.executable).parent / "medallion")
 SOURCE = "retail_orders"
-REPO_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
-LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on Error { message }
-  }
-}
-"""
 
 
 @contextmanager
@@ -86,21 +76,12 @@ def test_the_daemon_fails_a_killed_cli_run_and_the_queued_run_of_its_source_comp
 ) -> None:
     killed = kill_mid_run(lake_env)
     with dagster_dev({**os.environ, **lake_env}, tmp_path / "dagster_dev.log") as dev:
-        params = {
-            "selector": {
-                "partitionSetName": f"{SOURCE}_job_partition_set",
-                "repositorySelector": REPO_SELECTOR,
-            },
-            "partitionNames": ["2025-01-01"],  # the first day: Silver needs no earlier one
-            "fromFailure": False,
-            "forceSynchronousSubmission": True,
-        }
-        result = dev.query(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
-        assert result["__typename"] == "LaunchBackfillSuccess", result
+        # The first day: Silver needs no earlier one.
+        backfill_id = dev.launch_job_backfill(SOURCE, ["2025-01-01"])
         with instance_of(lake_env) as instance:
 
             def queued_run_done() -> dg.DagsterRun | None:
-                runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": result["backfillId"]}))
+                runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
                 return runs[0] if runs and runs[0].is_finished else None
 
             try:

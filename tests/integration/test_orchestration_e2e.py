@@ -25,23 +25,13 @@ from medallion_assets.config.loader import load_config
 from medallion_assets.lake import Lake
 from medallion_resources.lake.read import verify_partition
 
-from .dagster_dev import BIN, LOCATION, REPO, REPOSITORY, DagsterDev, dagster_dev, wait_for
+from .dagster_dev import BIN, REPO, REPO_SELECTOR, DagsterDev, dagster_dev, wait_for
 
 pytestmark = pytest.mark.slow
 SOURCES = ("inventory_stock", "retail_customers", "retail_orders")
 DAYS = [(date(2025, 1, 1) + timedelta(days=i)).isoformat() for i in range(2)]
 SENSOR = "retail_orders_file_arrival_sensor"
-REPO_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
 
-LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on Error { message }
-  }
-}
-"""
 RUNS = """
 query($tags: [ExecutionTag!]) {
   runsOrError(filter: {tags: $tags}) {
@@ -147,18 +137,7 @@ def tag(run: dict, key: str) -> str | None:
 def backfill_every_source(dev: DagsterDev, lake: Lake) -> None:
     backfills = {}
     for source in SOURCES:
-        params = {
-            "selector": {
-                "partitionSetName": f"{source}_job_partition_set",
-                "repositorySelector": REPO_SELECTOR,
-            },
-            "partitionNames": DAYS,
-            "fromFailure": False,
-            "forceSynchronousSubmission": True,
-        }
-        result = dev.query(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
-        assert result["__typename"] == "LaunchBackfillSuccess", result
-        backfills[source] = result["backfillId"]
+        backfills[source] = dev.launch_job_backfill(source, DAYS)
 
     def finished() -> list[dict] | None:
         found = [run for source in SOURCES for run in runs(dev, dagster__backfill=backfills[source])]

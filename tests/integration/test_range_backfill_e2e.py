@@ -24,15 +24,6 @@ pytestmark = pytest.mark.slow
 RANGE = [f"2025-01-{d:02d}" for d in range(7, 12)]
 BRONZE = ["bronze", "retail", "orders"]
 
-LAUNCH = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on Error { message }
-  }
-}
-"""
 BACKFILL = """
 query($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
@@ -74,9 +65,7 @@ def test_a_ui_backfill_keeps_the_days_it_committed(tmp_path: Path, lake_env: dic
     with dagster_dev({**os.environ, **lake_env}, tmp_path / "dagster-dev.log") as dev:
         try:
             params = {"assetSelection": [{"path": BRONZE}], "partitionNames": RANGE, "fromFailure": False}
-            launched = dev.query(LAUNCH, {"params": params})["launchPartitionBackfill"]
-            assert launched["__typename"] == "LaunchBackfillSuccess", launched
-            backfill_id = launched["backfillId"]
+            backfill_id = dev.launch_backfill(params)
 
             def done() -> dict | None:
                 found = dev.query(BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
