@@ -32,6 +32,7 @@ from medallion_resources.lake.read import ROW_FILE, ROW_POS
 
 __all__ = [
     "COMPACT_DEAD_RATIO",
+    "COMPACT_MAX_FILES",
     "KeyDiff",
     "derived_diff",
     "key_diff",
@@ -43,6 +44,10 @@ __all__ = [
 # (deleted) exceed this many times its live rows: readers then never decode more than twice the live rows
 # of an artifact, and storage stays proportional to the changes between foldings.
 COMPACT_DEAD_RATIO = 1.0
+# ... and once its files would pass this many more than a fold would write (``ceil(live / rows per file)``):
+# a day that changes few rows still adds a data file and a deletes file, so without this bound a year of small
+# days left 700 files in each manifest, and every day read them all (its cost grew with the lake's age).
+COMPACT_MAX_FILES = 100
 
 _SIDE, _NTH, _OLD, _NEW = "__medallion_side", "__medallion_nth", "__medallion_old", "__medallion_new"
 _CUT = "__medallion_cut"
@@ -196,8 +201,15 @@ def derived_diff(
     return KeyDiff(deletes, rows, changed.height, changed)
 
 
-def needs_compaction(dead_before: int, live_before: int, diff: KeyDiff) -> bool:
-    """Fold the artifact into new base files when its dead rows pass :data:`COMPACT_DEAD_RATIO` x live."""
+def needs_compaction(
+    dead_before: int, live_before: int, files_before: int, diff: KeyDiff, rows_per_file: int
+) -> bool:
+    """Fold the artifact into new base files when its dead rows pass :data:`COMPACT_DEAD_RATIO` x live, or
+    its files :data:`COMPACT_MAX_FILES` more than the fold would write."""
     dead = dead_before + diff.deletes.height
     live = live_before - diff.deletes.height + diff.rows.height
-    return dead > COMPACT_DEAD_RATIO * max(live, 1)
+    if dead > COMPACT_DEAD_RATIO * max(live, 1):
+        return True
+    per_file = max(rows_per_file, 1)
+    files = files_before + -(-diff.rows.height // per_file) + (1 if diff.deletes.height else 0)
+    return files > COMPACT_MAX_FILES + -(-live // per_file)

@@ -172,7 +172,9 @@ def silver_day(
     deltas: dict[str, ArtifactDelta] = {}
     if by_key:
         assert prior.part is not None
-        artifacts, deltas = _deltas(model, prior.part, old, result.artifacts, result.changed)
+        artifacts, deltas = _deltas(
+            model, prior.part, old, result.artifacts, result.changed, spec.silver_output.max_rows_per_file
+        )
     compacted = frozenset(a for a in result.artifacts if by_key and a not in deltas)
     if error_frame is not None:
         artifacts[ERRORS_ARTIFACT] = [error_frame]
@@ -285,10 +287,12 @@ def _deltas(
     old: Mapping[str, pl.DataFrame | None],
     new: Mapping[str, pl.DataFrame],
     changed: Mapping[str, pl.DataFrame],
+    rows_per_file: int,
 ) -> tuple[dict[str, Any], dict[str, ArtifactDelta]]:
-    """What to write per artifact: the changed keys' rows plus a delta on D-1's files, or (past the
-    compaction threshold) the whole artifact as new base files. Keys are found changed by comparing their
-    rows with D-1's, or taken from the model when it names them (``SilverResult.changed``)."""
+    """What to write per artifact: the changed keys' rows plus a delta on D-1's files, or (past a
+    compaction threshold: dead rows or files) the whole artifact as new base files. Keys are found changed
+    by comparing their rows with D-1's, or taken from the model when it names them
+    (``SilverResult.changed``)."""
     keys = list(model.config.primary_keys)
     artifacts: dict[str, Any] = {}
     deltas: dict[str, ArtifactDelta] = {}
@@ -307,7 +311,8 @@ def _deltas(
             diff = key_diff(old.get(artifact), frame, keys)
         diffs[artifact] = diff
         dead = sum(f.row_count for f in manifest.delete_files(artifact))
-        if needs_compaction(dead, manifest.live_rows(artifact), diff):
+        files = sum(1 for f in manifest.files if f.artifact == artifact)
+        if needs_compaction(dead, manifest.live_rows(artifact), files, diff, rows_per_file):
             artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows)
             continue
         artifacts[artifact] = [diff.rows]

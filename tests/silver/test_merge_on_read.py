@@ -136,11 +136,12 @@ def _valid(s: Scenario) -> Scenario:
     return s
 
 
-def _check(tmp_path: Path, s: Scenario, ratio: float) -> None:
+def _check(tmp_path: Path, s: Scenario, threshold: tuple[float, int]) -> None:
     s = _valid(s)
     states = _run(s)[0]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(delta, "COMPACT_DEAD_RATIO", ratio)
+        patch.setattr(delta, "COMPACT_DEAD_RATIO", threshold[0])
+        patch.setattr(delta, "COMPACT_MAX_FILES", threshold[1])
         lake = _lake(tmp_path, s)
         _land(lake, s)
         _silver_days(lake, s, 1)
@@ -153,28 +154,34 @@ def _check(tmp_path: Path, s: Scenario, ratio: float) -> None:
             _compare(lake, s, states)
 
 
-RATIOS = st.sampled_from([0.0, 0.5, 1.0, 1e9])  # compact every day .. never
+# (dead-row ratio, extra files) at which an artifact is folded: compact every day .. never, by either rule
+NEVER = 10**9
+RATIOS = st.sampled_from(
+    [(0.0, NEVER), (0.5, NEVER), (1.0, NEVER), (1e9, NEVER), (1e9, 0), (1e9, 2), (1e9, 5)]
+)
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=HEALTH)
 @given(scenario=scenarios("scd_type_2"), ratio=RATIOS)
 def test_scd2_delta_days_read_as_the_whole_state(
-    tmp_path_factory: Any, scenario: Scenario, ratio: float
+    tmp_path_factory: Any, scenario: Scenario, ratio: tuple[float, int]
 ) -> None:
     _check(tmp_path_factory.mktemp("lake"), scenario, ratio)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=HEALTH)
 @given(scenario=arrivals("scd_type_2"), ratio=RATIOS)
-def test_scd2_late_rows_delta_days(tmp_path_factory: Any, scenario: Scenario, ratio: float) -> None:
+def test_scd2_late_rows_delta_days(
+    tmp_path_factory: Any, scenario: Scenario, ratio: tuple[float, int]
+) -> None:
     _check(tmp_path_factory.mktemp("lake"), scenario, ratio)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=HEALTH)
 @given(scenario=scenarios("cdc"), ratio=RATIOS)
 def test_cdc_delta_days_read_as_the_whole_state(
-    tmp_path_factory: Any, scenario: Scenario, ratio: float
+    tmp_path_factory: Any, scenario: Scenario, ratio: tuple[float, int]
 ) -> None:
     _check(tmp_path_factory.mktemp("lake"), scenario, ratio)
 
@@ -182,7 +189,7 @@ def test_cdc_delta_days_read_as_the_whole_state(
 @settings(max_examples=15, deadline=None, suppress_health_check=HEALTH)
 @given(scenario=scenarios("scd_type_2"), ratio=RATIOS)
 def test_scd1_delta_days_read_as_the_whole_state(
-    tmp_path_factory: Any, scenario: Scenario, ratio: float
+    tmp_path_factory: Any, scenario: Scenario, ratio: tuple[float, int]
 ) -> None:
     scenario.model = "scd_type_1"
     scenario.tracked = None
@@ -233,6 +240,50 @@ def test_prior_is_read_by_key(tmp_path: Path) -> None:
     chain = read_artifact(day3, "history").filter(pl.col("k1") == 1)
     assert chain.get_column("v").to_list() == ["x", "y", "z"]
     assert chain.get_column("effective_to").to_list() == [2, 3, None]
+
+
+def test_files_per_partition_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Days that change a few rows each still fold their artifact once its files pile up, so a day's
+    manifest, and what the next day reads, stays bounded whatever the lake's age (dead rows alone never
+    pass live rows here: before the file bound, a year of such days listed ~700 files in every manifest).
+    The bound is lowered so that 24 days pass it."""
+    monkeypatch.setattr(delta, "COMPACT_MAX_FILES", 8)
+    days = [[{"k1": i, "k2": "a", "ts": 1, "v": "x", "w": 0} for i in range(4)]]
+    for n in range(1, 24):
+        days.append(
+            [
+                {"k1": n % 4, "k2": "a", "ts": n + 1, "v": f"u{n}", "w": 0},  # an update
+                {"k1": 100 + n, "k2": "a", "ts": n + 1, "v": "new", "w": 0},  # a new key
+            ]
+        )
+    s = Scenario(
+        model="scd_type_1",
+        compound=False,
+        temporal=False,
+        pattern="incremental",
+        delete_mode="ignore",
+        tracked=None,
+        keep_history=False,
+        days=days,
+    )
+    lake = _lake(tmp_path, s)
+    _land(lake, s)
+    _silver_days(lake, s, 1)
+    _compare(lake, s, _run(s)[0])
+    spec = lake.spec("t")
+    counts, folded = [], []
+    for number in range(1, len(days) + 1):
+        day = START + timedelta(days=number - 1)
+        part = lake.committed(spec, "silver", day)
+        assert part is not None
+        files = part.manifest.files
+        counts.append(len(files))
+        if number > 1 and all(f.path.startswith(f"load_date={day}/") for f in files):
+            folded.append(number)
+        live = part.manifest.live_rows("current")
+        assert len(files) <= delta.COMPACT_MAX_FILES + -(-live // 3) + 2, (number, len(files), live)
+    assert folded, f"no day folded its files: {counts}"
+    assert counts[-1] < counts[folded[0] - 2], counts  # the fold started a new, short list
 
 
 def _deletes_allowed(s: Scenario) -> dict[str, float]:
