@@ -36,12 +36,15 @@ def stale_files(
         if previous is not None and previous.shared
         else set()
     )
-    later = _later_manifests(backend, prefix, current, min([prefix, *others]))
-    stale = _stale_in(backend, prefix, current.attempt, replaced, _referenced(prefix, later, prefix))
+    # One set for every folder swept: a folder's files can only be listed by manifests at or after it, so
+    # the files listed by every manifest from the first swept folder on are, within each folder, exactly
+    # those of the manifests at or after it (one set per folder made a re-run of a year-old day quadratic).
+    referenced = _referenced(prefix, _later_manifests(backend, prefix, current, min([prefix, *others])))
+    stale = _stale_in(backend, prefix, current.attempt, replaced, referenced)
     for folder in others:
         owner = _manifest_at(backend, folder)
         if owner is not None:
-            stale += _stale_in(backend, folder, owner.attempt, None, _referenced(prefix, later, folder))
+            stale += _stale_in(backend, folder, owner.attempt, None, referenced)
     return stale
 
 
@@ -91,12 +94,11 @@ def _later_manifests(
     return found
 
 
-def _referenced(prefix: str, manifests: dict[str, Manifest], folder: str) -> set[str]:
-    """Files listed by the manifests of ``folder`` and of every later partition."""
+def _referenced(prefix: str, manifests: dict[str, Manifest]) -> set[str]:
+    """Files listed by ``manifests`` (by partition folder), relative to the backend root."""
     referenced: set[str] = set()
     root = prefix.rpartition("/")[0]
     for where, manifest in manifests.items():
-        if where >= folder:
-            base = root if manifest.shared else where
-            referenced.update(join_relpath(base, f.path) for f in manifest.files)
+        base = root if manifest.shared else where
+        referenced.update(join_relpath(base, f.path) for f in manifest.files)
     return referenced
