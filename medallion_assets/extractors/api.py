@@ -45,7 +45,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -55,7 +55,12 @@ from medallion_assets.errors import ApiError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
 from medallion_assets.extractors.records import records_to_batch
 from medallion_assets.extractors.registry import register_extractor
-from medallion_resources.http import ApiSession, HttpSettings, RequestSpec, retry_policy
+
+if TYPE_CHECKING:
+    from medallion_resources.http import ApiSession, HttpSettings, RequestSpec
+
+# medallion_resources.http (httpx, ~0.2 s) is imported when a request is made: config validation imports
+# this module for the class's contract, and a project's file or database sources do not need an HTTP client.
 
 __all__ = ["ApiExtractor", "WatermarkTracker", "render_template"]
 
@@ -126,6 +131,8 @@ class ApiExtractor(Extractor):
         return section
 
     def settings(self) -> HttpSettings:
+        from medallion_resources.http import HttpSettings, retry_policy
+
         cfg, defaults = self.config, self.platform.defaults.http
 
         def pick(key: str) -> Any:
@@ -144,11 +151,15 @@ class ApiExtractor(Extractor):
         )
 
     def session(self) -> ApiSession:
+        from medallion_resources.http import ApiSession
+
         cfg = self.config
         return ApiSession.create(self.settings(), cfg.auth, cfg.pagination, cfg.base_url)
 
     def request(self, ctx: ExtractContext) -> RequestSpec:
         """The first request of the run, templates filled and the incremental param set."""
+        from medallion_resources.http import RequestSpec
+
         cfg = self.config
         watermark = ctx.watermark_in
         if watermark is None and cfg.incremental is not None:
