@@ -44,7 +44,7 @@ __all__ = [
 # (deleted) exceed this many times its live rows: readers then never decode more than twice the live rows
 # of an artifact, and storage stays proportional to the changes between foldings.
 COMPACT_DEAD_RATIO = 1.0
-# ... and once its files would pass this many more than a fold would write (``ceil(live / rows per file)``):
+# ... and once its files would pass this many more than its stored rows fill (``ceil(rows / rows per file)``):
 # a day that changes few rows still adds a data file and a deletes file, so without this bound a year of small
 # days left 700 files in each manifest, and every day read them all (its cost grew with the lake's age).
 COMPACT_MAX_FILES = 100
@@ -202,14 +202,19 @@ def derived_diff(
 
 
 def needs_compaction(
-    dead_before: int, live_before: int, files_before: int, diff: KeyDiff, rows_per_file: int
+    files_before: int, rows_before: int, dead_before: int, diff: KeyDiff, rows_per_file: int
 ) -> bool:
     """Fold the artifact into new base files when its dead rows pass :data:`COMPACT_DEAD_RATIO` x live, or
-    its files :data:`COMPACT_MAX_FILES` more than the fold would write."""
+    its files :data:`COMPACT_MAX_FILES` more than its stored rows fill (``rows_before``: data rows stored,
+    ``dead_before`` of them deleted).
+
+    Counting against the rows stored, not the live ones, makes the file bound a bound on *small* files: a
+    big day that writes full parts adds as many files as a fold of its rows would, so only the dead-row
+    ratio folds it."""
+    stored = rows_before + diff.rows.height
     dead = dead_before + diff.deletes.height
-    live = live_before - diff.deletes.height + diff.rows.height
-    if dead > COMPACT_DEAD_RATIO * max(live, 1):
+    if dead > COMPACT_DEAD_RATIO * max(stored - dead, 1):
         return True
     per_file = max(rows_per_file, 1)
     files = files_before + -(-diff.rows.height // per_file) + (1 if diff.deletes.height else 0)
-    return files > COMPACT_MAX_FILES + -(-live // per_file)
+    return files > COMPACT_MAX_FILES + -(-stored // per_file)

@@ -311,8 +311,9 @@ def _deltas(
             diff = key_diff(old.get(artifact), frame, keys)
         diffs[artifact] = diff
         dead = sum(f.row_count for f in manifest.delete_files(artifact))
+        stored = sum(f.row_count for f in manifest.data_files(artifact))
         files = sum(1 for f in manifest.files if f.artifact == artifact)
-        if needs_compaction(dead, manifest.live_rows(artifact), files, diff, rows_per_file):
+        if needs_compaction(files, stored, dead, diff, rows_per_file):
             artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows)
             continue
         artifacts[artifact] = [diff.rows]

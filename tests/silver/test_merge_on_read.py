@@ -280,10 +280,40 @@ def test_files_per_partition_stay_bounded(tmp_path: Path, monkeypatch: pytest.Mo
         counts.append(len(files))
         if number > 1 and all(f.path.startswith(f"load_date={day}/") for f in files):
             folded.append(number)
-        live = part.manifest.live_rows("current")
-        assert len(files) <= delta.COMPACT_MAX_FILES + -(-live // 3) + 2, (number, len(files), live)
+        stored = sum(f.row_count for f in part.manifest.data_files("current"))
+        assert len(files) <= delta.COMPACT_MAX_FILES + -(-stored // 3), (number, len(files), stored)
     assert folded, f"no day folded its files: {counts}"
     assert counts[-1] < counts[folded[0] - 2], counts  # the fold started a new, short list
+
+
+def _diff(deleted: int, written: int) -> delta.KeyDiff:
+    return delta.KeyDiff(
+        pl.DataFrame({"path": ["x"] * deleted, "pos": list(range(deleted))}),
+        pl.DataFrame({"id": list(range(written))}),
+        written,
+    )
+
+
+def test_the_file_bound_counts_small_files_only() -> None:
+    """Full parts are not what the file bound is for: a table of 500 full parts whose days each rewrite
+    50 full parts' worth of rows is folded by its dead rows, never by its file count; days of a few rows
+    are folded once their small files pass the bound."""
+    per_file, files, stored, dead = 1000, 500, 500_000, 0
+    folds_by_files = 0
+    for _ in range(12):
+        day = _diff(deleted=50_000, written=50_000)
+        fold = delta.needs_compaction(files, stored, dead, day, per_file)
+        dead_rule = dead + 50_000 > delta.COMPACT_DEAD_RATIO * (stored + 50_000 - dead - 50_000)
+        folds_by_files += fold and not dead_rule
+        if fold:
+            files, stored, dead = 500, 500_000, 0
+        else:
+            files, stored, dead = files + 51, stored + 50_000, dead + 50_000
+    assert folds_by_files == 0
+    files, stored, dead, days = 1, 1_000, 0, 0
+    while not delta.needs_compaction(files, stored, dead, _diff(deleted=1, written=2), per_file):
+        files, stored, dead, days = files + 2, stored + 2, dead + 1, days + 1
+    assert files + 2 > delta.COMPACT_MAX_FILES + 1 and days < delta.COMPACT_MAX_FILES
 
 
 def _deletes_allowed(s: Scenario) -> dict[str, float]:
