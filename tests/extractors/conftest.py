@@ -105,9 +105,45 @@ class Database:
         import sqlalchemy as sa
 
         with self.engine.begin() as conn:
+            self._end_sessions_on_tables(conn)
+            if self.dialect in ("postgresql", "mariadb"):  # a lock still held: fail the teardown, not hang it
+                setting = (
+                    "SET lock_timeout = '30s'"
+                    if self.dialect == "postgresql"
+                    else ("SET SESSION lock_wait_timeout = 30")
+                )
+                conn.execute(sa.text(setting))
             for name in self.tables:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
         self.engine.dispose()
+
+    def _end_sessions_on_tables(self, conn: Any) -> None:
+        """End other sessions still reading this test's tables: a failed test can leave a stream open (its
+        generator kept alive by the traceback), whose lock would make DROP TABLE wait for ever. (MariaDB
+        shows a session's statement only while it runs: an idle one in its transaction is left to the
+        lock timeout.)"""
+        import sqlalchemy as sa
+
+        if not self.tables or self.dialect not in ("postgresql", "mariadb"):
+            return
+        like = " OR ".join(f"{{column}} LIKE '%{name}%'" for name in self.tables)
+        if self.dialect == "postgresql":
+            where = like.format(column="query")
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE pid <> pg_backend_pid() AND datname = current_database() AND ({where})"
+                )
+            )
+            return
+        where = like.format(column="info")
+        ids = conn.execute(
+            sa.text(
+                f"SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND ({where})"
+            )
+        ).scalars()
+        for session in list(ids):
+            conn.execute(sa.text(f"KILL {int(session)}"))
 
 
 def _reachable(url: str) -> bool:

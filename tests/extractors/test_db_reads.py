@@ -254,33 +254,43 @@ def test_with_a_concurrent_writer_every_key_is_read_once(
 def test_a_chunked_read_holds_no_snapshot_while_its_rows_are_handed_on(
     postgres: Any, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
 ) -> None:
-    """With the consumer paused (writing Parquet, say), one read keeps its snapshot; chunks hold none."""
+    """With the consumer paused (writing Parquet, say), one read keeps its transaction; chunks hold none.
+
+    Sessions are counted by an open transaction, not by a snapshot (``backend_xmin``): once the server
+    has sent the whole COPY into the socket and the driver's buffers, the one read's session is idle in
+    its transaction and holds no snapshot, although it holds the table until the stream is closed.
+    """
     name = postgres.table("big")
     postgres.execute(
         f"CREATE TABLE {name} AS SELECT g AS id, repeat('x', 60) AS pad FROM generate_series(1, 300000) AS g"
     )
     postgres.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (id)")
 
-    def snapshots_held() -> int:
+    def transactions_open() -> int:
         with postgres.engine.connect() as conn:
             return int(
                 conn.execute(
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity WHERE query LIKE :q "
-                        "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL"
+                        "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
                     ),
                     {"q": f"%{name}%"},
                 ).scalar_one()
             )
 
     single = make_db(postgres, table=name, fetch_batch_size=1000).extract(make_context())
-    next(single)
-    assert snapshots_held() == 1
-    single.close()
+    try:
+        next(single)
+        assert transactions_open() == 1
+    finally:
+        single.close()
     chunked_extractor = make_db(postgres, table=name, chunk_rows=50_000, fetch_batch_size=1000)
     chunked = chunked_extractor.extract(make_context())
-    next(chunked)
-    assert snapshots_held() == 0
-    rows = 1000 + sum(b.num_rows for b in chunked)
+    try:
+        next(chunked)
+        assert transactions_open() == 0
+        rows = 1000 + sum(b.num_rows for b in chunked)
+    finally:
+        chunked.close()
     assert rows == 300_000
     assert chunked_extractor.stats["source_snapshots"] == 7
