@@ -16,8 +16,8 @@ import pytest
 
 from medallion_assets.silver import delta
 from medallion_resources.lake.read import scan_artifact
-from tests.silver.test_merge_on_read import _lake, _land, _silver_days
-from tests.silver.test_silver_chain_property import START, Scenario
+from tests.silver.test_merge_on_read import _lake, _land, _silver_days, incremental
+from tests.silver.test_silver_chain_property import START
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "storage.md"
 
@@ -46,16 +46,7 @@ def _days() -> list[list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("model", ["scd_type_2", "scd_type_1"])
 def test_duckdb_recipe_gives_the_rows_of_the_read_path(tmp_path: Path, model: str) -> None:
-    s = Scenario(
-        model=model,
-        compound=False,
-        temporal=False,
-        pattern="incremental",
-        delete_mode="ignore",
-        tracked=None,
-        keep_history=False,
-        days=_days(),
-    )
+    s = incremental(model, _days())
     silver_query = _recipe()["silver_query"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(delta, "COMPACT_DEAD_RATIO", 0.5)  # day 4 folds an artifact into new base files

@@ -196,17 +196,25 @@ def test_scd1_delta_days_read_as_the_whole_state(
     _check(tmp_path_factory.mktemp("lake"), scenario, ratio)
 
 
-def test_prior_is_read_by_key(tmp_path: Path) -> None:
-    """A keyed model's Silver D-1 is handed over unread: the day reads only the keys it touches."""
-    s = Scenario(
-        model="scd_type_2",
+def incremental(model: str, days: list[list[dict[str, Any]]]) -> Scenario:
+    """A hand-written scenario: one key column, an incremental load, no deletes, every column tracked."""
+    return Scenario(
+        model=model,
         compound=False,
         temporal=False,
         pattern="incremental",
         delete_mode="ignore",
         tracked=None,
         keep_history=False,
-        days=[
+        days=days,
+    )
+
+
+def test_prior_is_read_by_key(tmp_path: Path) -> None:
+    """A keyed model's Silver D-1 is handed over unread: the day reads only the keys it touches."""
+    s = incremental(
+        "scd_type_2",
+        [
             [{"k1": i, "k2": "a", "ts": 1, "v": "x", "w": 0} for i in range(4)],
             [{"k1": 1, "k2": "a", "ts": 2, "v": "y", "w": 0}],
             [{"k1": 1, "k2": "a", "ts": 3, "v": "z", "w": 0}],
@@ -256,16 +264,7 @@ def test_files_per_partition_stay_bounded(tmp_path: Path, monkeypatch: pytest.Mo
                 {"k1": 100 + n, "k2": "a", "ts": n + 1, "v": "new", "w": 0},  # a new key
             ]
         )
-    s = Scenario(
-        model="scd_type_1",
-        compound=False,
-        temporal=False,
-        pattern="incremental",
-        delete_mode="ignore",
-        tracked=None,
-        keep_history=False,
-        days=days,
-    )
+    s = incremental("scd_type_1", days)
     lake = _lake(tmp_path, s)
     _land(lake, s)
     _silver_days(lake, s, 1)
