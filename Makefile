@@ -42,7 +42,7 @@ demo: sampledata
 	@echo "  make ui    # Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001 for another port)"
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 3 $(PYTEST_ARGS)
 
 # The inner loop: config, Silver models, storage and HTTP units, redaction and docs; nothing that starts
 # Dagster runs, subprocesses or services (`slow`/`services` markers).
