@@ -77,6 +77,9 @@ DB_START = {
 }
 
 
+_LOCK_TIMEOUT = {"postgresql": "SET lock_timeout = '30s'", "mariadb": "SET SESSION lock_wait_timeout = 30"}
+
+
 class Database:
     """A database the test may create tables in; every table it creates is dropped afterwards."""
 
@@ -106,12 +109,8 @@ class Database:
 
         with self.engine.begin() as conn:
             self._end_sessions_on_tables(conn)
-            if self.dialect in ("postgresql", "mariadb"):  # a lock still held: fail the teardown, not hang it
-                setting = (
-                    "SET lock_timeout = '30s'"
-                    if self.dialect == "postgresql"
-                    else ("SET SESSION lock_wait_timeout = 30")
-                )
+            setting = _LOCK_TIMEOUT.get(self.dialect)  # a lock still held: fail the teardown, not hang it
+            if setting:
                 conn.execute(sa.text(setting))
             for name in self.tables:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
