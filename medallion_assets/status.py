@@ -19,7 +19,6 @@ truth for what is committed; Dagster only adds what was attempted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -202,26 +201,13 @@ def inputs_evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | 
     return True, "every Bronze partition it read is the one committed now"
 
 
-_READERS = 8
-"""Manifests read at once from an object store, where each is a request or two and a lake of a few years
-has thousands (the ``inputs_current`` check reads every day's). On local disk one reader is faster: the
-work is JSON parsing, which threads only contend for."""
-
-
 def _committed(
     io: LakeIOManager, dataset_path: str, start: date, end: date
 ) -> Iterator[tuple[date, CommittedPartition]]:
     keys = [k for k in io.partition_dates(dataset_path) if start <= date.fromisoformat(k) <= end]
-    for key, part in zip(keys, _read_committed(io, dataset_path, keys), strict=True):
+    for key, part in zip(keys, io.committed_many(dataset_path, keys), strict=True):
         if part is not None:
             yield date.fromisoformat(key), part
-
-
-def _read_committed(io: LakeIOManager, dataset_path: str, keys: list[str]) -> list[CommittedPartition | None]:
-    if io.backend.local_path(dataset_path) is not None:
-        return [io.committed(dataset_path, key) for key in keys]
-    with ThreadPoolExecutor(_READERS, thread_name_prefix="medallion-status") as pool:
-        return list(pool.map(lambda key: io.committed(dataset_path, key), keys))
 
 
 def _days(start: date, end: date) -> Iterable[date]:

@@ -20,7 +20,7 @@ asset lives is read from its definition metadata (``medallion/dataset_path``), d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -32,6 +32,7 @@ import pyarrow as pa
 from medallion_resources.downstream import ARTIFACT_KEY, VERIFY_KEY, downstream_input
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.committed_cache import CommittedCache
 from medallion_resources.lake.layout import DEFAULT_ARTIFACT, ERRORS_ARTIFACT, partition_folder
 from medallion_resources.lake.manifest import DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
@@ -156,6 +157,7 @@ class LakeIOManager(dg.IOManager):
 
     def __init__(self, backend: StorageBackend) -> None:
         self.backend = backend
+        self._committed = CommittedCache(backend)
 
     # --- paths ---
     def partition_prefix(self, dataset_path: str, run_date: str) -> str:
@@ -163,6 +165,12 @@ class LakeIOManager(dg.IOManager):
 
     def committed(self, dataset_path: str, run_date: str | date) -> CommittedPartition | None:
         return read_committed(self.backend, self.partition_prefix(dataset_path, str(run_date)))
+
+    def committed_many(self, dataset_path: str, run_dates: Sequence[str]) -> list[CommittedPartition | None]:
+        """``committed`` of many days: on an object store one listing, and only the partitions this IO
+        manager has not read at their current version are read (``lake.committed_cache``)."""
+        prefixes = [self.partition_prefix(dataset_path, str(d)) for d in run_dates]
+        return self._committed.read(dataset_path, prefixes)
 
     def partition_dates(self, dataset_path: str) -> list[str]:
         """Run dates that have a folder (committed or not), sorted."""

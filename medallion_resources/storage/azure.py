@@ -165,6 +165,7 @@ class AzureBackend(FsspecBackend):
 
     name: ClassVar[str] = "azure"
     atomic_conditional_put: ClassVar[bool] = True
+    version_field: ClassVar[str | None] = "etag"
 
     def __init__(
         self, container: str, prefix: str = "", settings: AzureSettings | None = None, *, concurrency: int = 4

@@ -106,6 +106,16 @@ class StorageBackend(ABC):
     def list_dirs(self, prefix: str) -> list[str]:
         """Names (not paths) of the immediate sub-folders of ``prefix``, sorted; ``[]`` when none."""
 
+    def list_versions(self, prefix: str) -> dict[str, str] | None:
+        """Every file under ``prefix`` (recursive) with a token that changes whenever it is replaced, from
+        one listing; ``None`` when the store's listings carry no such token.
+
+        Object stores list their ETags (one request per thousand objects), so a reader of many manifests
+        can skip the ones it has read before (``medallion_resources.lake.committed_cache``). The default is
+        ``None``: on local disk reading a manifest costs about what listing it does.
+        """
+        return None
+
     @abstractmethod
     def delete(self, relpaths: Iterable[str]) -> None:
         """Delete files; missing ones are fine."""
@@ -286,6 +296,25 @@ class FsspecBackend(StorageBackend):
             except FileNotFoundError:
                 return []
         return sorted(self._relpath(path) for path in found)
+
+    #: The field of the listing's entries that holds the object's version (S3 ``ETag``, Azure ``etag``).
+    version_field: ClassVar[str | None] = None
+
+    def list_versions(self, prefix: str) -> dict[str, str] | None:
+        if self.version_field is None:
+            return None
+        with self._op("list_versions", prefix):
+            try:
+                found = self.fs.find(self.full_path(prefix), detail=True)
+            except FileNotFoundError:
+                return {}
+        versions = {}
+        for path, info in found.items():
+            token = info.get(self.version_field)
+            if not token:
+                return None  # an entry without one: the listing cannot tell a replaced file
+            versions[self._relpath(path)] = str(token)
+        return versions
 
     def list_dirs(self, prefix: str) -> list[str]:
         with self._op("list_dirs", prefix):

@@ -140,6 +140,7 @@ class S3Backend(FsspecBackend):
 
     name: ClassVar[str] = "s3"
     atomic_conditional_put: ClassVar[bool] = True
+    version_field: ClassVar[str | None] = "ETag"
 
     def __init__(
         self,

@@ -81,6 +81,9 @@ class WrappingBackend(StorageBackend):
     def list_dirs(self, prefix: str) -> list[str]:
         return self._call("list_dirs", prefix, lambda: self.inner.list_dirs(prefix))
 
+    def list_versions(self, prefix: str) -> dict[str, str] | None:
+        return self._call("list_versions", prefix, lambda: self.inner.list_versions(prefix))
+
     def delete(self, relpaths: Iterable[str]) -> None:
         for relpath in list(relpaths):  # one call per object, so a retry repeats only the failed delete
             self._call("delete", relpath, functools.partial(self.inner.delete, [relpath]))

@@ -14,6 +14,7 @@ import test_storage_backends as contract
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.errors import IntegrityError, StorageError
 from medallion_resources.lake.read import read_artifact, read_committed, verify_partition
+from medallion_resources.retry import RetryPolicy
 from medallion_resources.storage import StorageBackend, create_backend
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
 from medallion_resources.storage.s3 import S3Backend, S3Settings
@@ -81,6 +82,32 @@ class TestConditionalPut:
     def test_read_versioned_of_missing_object(self, store: StorageBackend) -> None:
         with pytest.raises(FileNotFoundError):
             store.read_versioned("never/written.json")
+
+
+class TestListVersions:
+    def test_one_listing_gives_every_file_and_a_version_that_changes_with_it(
+        self, store: StorageBackend
+    ) -> None:
+        for path in ("t/dt=1/_checksums.json", "t/dt=1/_errors/e.parquet", "t/dt=2/_metadata.json", "u/x"):
+            store.put_bytes(path, b"one")
+        versions = store.list_versions("t")
+        assert versions is not None
+        assert sorted(versions) == [
+            "t/dt=1/_checksums.json",
+            "t/dt=1/_errors/e.parquet",
+            "t/dt=2/_metadata.json",
+        ]
+        store.put_bytes("t/dt=2/_metadata.json", b"two")
+        after = store.list_versions("t")
+        assert after is not None
+        assert after["t/dt=2/_metadata.json"] != versions["t/dt=2/_metadata.json"]
+        assert after["t/dt=1/_checksums.json"] == versions["t/dt=1/_checksums.json"]
+        assert store.list_versions("missing") == {}
+
+    def test_a_retrying_backend_lists_through_its_inner_one(self, s3_endpoint) -> None:
+        inner = s3_backend_on(s3_endpoint)
+        inner.put_bytes("t/a.json", b"{}")
+        assert RetryingBackend(inner, RetryPolicy()).list_versions("t") == inner.list_versions("t")
 
 
 class TestCommitOnObjectStores:

@@ -1,0 +1,114 @@
+"""The ``inputs_current`` verdict of a year-old lake on an object store: first evaluation and the next ones.
+
+    .venv/bin/python benchmarks/stale_check.py [--days 365] [--rows 50]
+
+Builds a local lake of ``--days`` days of one small source with ``medallion run`` (one range command),
+copies it to moto's S3 server on 127.0.0.1, and times ``silver_staleness`` (what the ``inputs_current``
+check and the ``medallion_silver_inputs`` sensor compute) in this process: with fresh IO managers (a run's
+check, ``medallion status``: one listing per layer, then every manifest and metadata file), and again with
+the same IO managers (the sensor's next tick in the code server: listings only, plus what changed). Prints
+wall seconds and storage calls of each, and the same on local disk. moto answers in-process-fast; on a
+real store each request is a network round trip, so the request counts are the figure that carries over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from _measure import VENV_BIN, uptime
+from cli import START, write_config, write_days
+
+from medallion_assets.lake import Lake
+from medallion_assets.status import silver_staleness
+from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
+from medallion_resources.storage import LocalBackend, StorageBackend
+from medallion_resources.storage.s3 import S3Backend, S3Settings
+from medallion_resources.storage.wrappers import WrappingBackend
+
+REPO = Path(__file__).resolve().parents[1]
+CALLS: Counter[str] = Counter()
+
+
+class Counting(WrappingBackend):
+    def _call(self, operation: str, relpath: str, fn: Callable[[], Any]) -> Any:
+        CALLS[operation] += 1
+        return fn()
+
+
+def timed(spec: Any, bronze: BronzeIOManager, silver: SilverIOManager, end: Any) -> tuple[float, int, int]:
+    """(seconds, requests, stale days) of one evaluation."""
+    CALLS.clear()
+    began = time.perf_counter()
+    reasons = silver_staleness(spec, bronze, silver, end)
+    return time.perf_counter() - began, sum(CALLS.values()), sum(1 for r in reasons.values() if r)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--rows", type=int, default=50)
+    args = parser.parse_args()
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_days(root / "landing", args.days, args.rows)
+        config = write_config(root, {"bench": root / "landing"})
+        home = root / "home"
+        home.mkdir()
+        shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        end = START + timedelta(days=args.days - 1)
+        argv = [str(VENV_BIN / "medallion"), "--config-dir", str(config), "run", "--select", "bench"]
+        argv += ["--date", str(START), "--end-date", str(end)]
+        built = time.perf_counter()
+        subprocess.run(argv, env={**os.environ, "DAGSTER_HOME": str(home)}, check=True, capture_output=True)
+        print(f"built {args.days} days in {time.perf_counter() - built:.0f} s; {uptime()}")
+        spec = Lake.load(config).spec("bench")
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            settings = S3Settings(
+                endpoint_url=f"http://{host}:{port}", key="k", secret="s", region="us-east-1"
+            )
+            loader = S3Backend("lake", "", settings)
+            loader.fs.call_s3("create_bucket", Bucket="lake")
+            for layer in ("bronze", "silver"):
+                loader.fs.put(str(root / "lake" / layer), f"lake/{layer}", recursive=True)
+
+            def store(layer: str) -> StorageBackend:
+                return Counting(S3Backend("lake", layer, settings))
+
+            cases: list[tuple[str, Callable[[str], StorageBackend]]] = [
+                ("local disk", lambda layer: Counting(LocalBackend(root / "lake" / layer))),
+                ("S3 (moto)", store),
+            ]
+            for name, make in cases:
+                bronze, silver = BronzeIOManager(make("bronze")), SilverIOManager(make("silver"))
+                cold = timed(spec, bronze, silver, end)
+                warm = timed(spec, bronze, silver, end)
+                for label, (seconds, requests, stale) in (("first", cold), ("next", warm)):
+                    print(
+                        f"  {name:11} {label:5} evaluation of {args.days} days: {seconds:6.2f} s, "
+                        f"{requests:5} storage calls, {stale} stale"
+                    )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
