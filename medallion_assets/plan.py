@@ -133,12 +133,9 @@ def _silver_state(plan: Plan, spec: SourceSpec, start: date, bronze: set[date], 
 def _committed_days(lake: Lake, spec: SourceSpec, layer: str, first: date, last: date) -> set[date]:
     io = lake.io(layer)
     path = lake.dataset_path(spec, layer)
-    days = set()
-    for key in io.partition_dates(path):
-        day = date.fromisoformat(key)
-        if first <= day <= last and io.committed(path, key) is not None:
-            days.add(day)
-    return days
+    keys = [k for k in io.partition_dates(path) if first <= date.fromisoformat(k) <= last]
+    parts = io.committed_many(path, keys)  # on object stores one listing, then 8 reads at a time
+    return {date.fromisoformat(k) for k, part in zip(keys, parts, strict=True) if part is not None}
 
 
 def _dates(days: list[date], shown: int = 5) -> str:
