@@ -142,8 +142,12 @@ def _write_parquet(table: pa.Table, path: str, compression: str, level: int | No
 
 
 def read_parquet_bytes(data: bytes) -> pa.Table:
-    """A part file's bytes as an Arrow table."""
-    return pq.read_table(pa.BufferReader(data))
+    """A part file's bytes as an Arrow table.
+
+    ``ParquetFile``, not ``pq.read_table``: that one goes through ``pyarrow.dataset`` (imported on its first
+    call, ~40 ms) and took ~50 ms for a 100k-row deletes file that ``ParquetFile`` reads in ~5 ms.
+    """
+    return pq.ParquetFile(pa.BufferReader(data)).read()
 
 
 class PartWriter:

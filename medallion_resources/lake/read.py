@@ -37,7 +37,7 @@ from medallion_resources.lake.layout import (
 )
 from medallion_resources.lake.local_copy import verified_local_path
 from medallion_resources.lake.manifest import Manifest, ManifestFile
-from medallion_resources.lake.parts import CHUNK_SIZE, read_parquet_bytes
+from medallion_resources.lake.parts import CHUNK_SIZE
 from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -289,8 +289,7 @@ def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
 def _read_deletes(part: CommittedPartition, artifact: str) -> pl.DataFrame:
     """Every (path, pos) the listed deletes files of ``artifact`` remove, verified."""
     frames = [
-        pl.DataFrame(pl.from_arrow(read_parquet_bytes(read_verified(part, f))))
-        for f in part.manifest.delete_files(artifact)
+        _decode(read_verified(part, f)) for f in part.manifest.delete_files(artifact)
     ]
     empty = pl.DataFrame(schema={DELETE_PATH: pl.String, DELETE_POS: pl.Int64})
     if not frames:
@@ -316,7 +315,7 @@ def _decode(data: bytes, columns: Sequence[str] | None = None) -> pl.DataFrame:
     try:
         return pl.read_parquet(io.BytesIO(data), columns=list(columns) if columns is not None else None)
     except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
-        table = pq.read_table(pa.BufferReader(data), columns=list(columns) if columns is not None else None)
+        table = pq.ParquetFile(pa.BufferReader(data)).read(list(columns) if columns is not None else None)
         return pl.DataFrame(pl.from_arrow(table))
 
 
@@ -469,7 +468,7 @@ def _scan_widened(paths: list[str], deleted: list[pl.Series | None]) -> pl.LazyF
         if schema.equals(target):
             one = pl.scan_parquet(path, hive_partitioning=False)
         else:  # an older part of a drifted schema: converted on its own
-            one = pl.DataFrame(pl.from_arrow(conform_table(pq.read_table(path), target))).lazy()
+            one = pl.DataFrame(pl.from_arrow(conform_table(pq.ParquetFile(path).read(), target))).lazy()
         if positions is not None:
             one = (
                 one.with_row_index(_SCAN_POS)
