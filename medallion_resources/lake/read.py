@@ -288,9 +288,7 @@ def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
 
 def _read_deletes(part: CommittedPartition, artifact: str) -> pl.DataFrame:
     """Every (path, pos) the listed deletes files of ``artifact`` remove, verified."""
-    frames = [
-        _decode(read_verified(part, f)) for f in part.manifest.delete_files(artifact)
-    ]
+    frames = [_decode(read_verified(part, f)) for f in part.manifest.delete_files(artifact)]
     empty = pl.DataFrame(schema={DELETE_PATH: pl.String, DELETE_POS: pl.Int64})
     if not frames:
         return empty
