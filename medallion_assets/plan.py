@@ -134,8 +134,8 @@ def _committed_days(lake: Lake, spec: SourceSpec, layer: str, first: date, last:
     io = lake.io(layer)
     path = lake.dataset_path(spec, layer)
     keys = [k for k in io.partition_dates(path) if first <= date.fromisoformat(k) <= last]
-    parts = io.committed_many(path, keys)  # on object stores one listing, then 8 reads at a time
-    return {date.fromisoformat(k) for k, part in zip(keys, parts, strict=True) if part is not None}
+    commits = io.commits(path, keys)  # on object stores one listing, then 8 reads at a time
+    return {date.fromisoformat(k) for k, commit in zip(keys, commits, strict=True) if commit is not None}
 
 
 def _dates(days: list[date], shown: int = 5) -> str:

@@ -26,7 +26,7 @@ import dagster as dg
 
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import LakeIOManager
-from medallion_resources.lake.read import CommittedPartition
+from medallion_resources.lake.committed_cache import CommitRecord
 
 __all__ = [
     "INPUTS_CHECK",
@@ -69,7 +69,7 @@ def silver_staleness(
     """For each committed Silver day from the start date to ``end``: why it is stale, or None if current."""
     bronze_parts = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
     reasons: dict[date, str | None] = {}
-    silver_parts: dict[date, CommittedPartition] = {}
+    silver_parts: dict[date, CommitRecord] = {}
     for day, part in _committed(silver, spec.silver_path, spec.start_date, end):
         silver_parts[day] = part
         reasons[day] = _stale_reason(spec, day, part, bronze_parts, silver_parts, reasons)
@@ -79,16 +79,16 @@ def silver_staleness(
 def _stale_reason(
     spec: SourceSpec,
     day: date,
-    part: CommittedPartition,
-    bronze: Mapping[date, CommittedPartition],
-    silver: Mapping[date, CommittedPartition],
+    part: CommitRecord,
+    bronze: Mapping[date, CommitRecord],
+    silver: Mapping[date, CommitRecord],
     reasons: Mapping[date, str | None],
 ) -> str | None:
     meta = part.metadata
     own = bronze.get(day)
     if own is None:
         return f"Bronze {day}, its input, is no longer committed"
-    if meta.get("bronze_manifest_sha256") != own.manifest.sha256:
+    if meta.get("bronze_manifest_sha256") != own.manifest_sha256:
         return f"Bronze {day} was committed again after Silver {day} was computed"
     if not spec.stateful:
         return None
@@ -99,7 +99,7 @@ def _stale_reason(
             source = bronze.get(earlier)
             if source is None:
                 return f"Bronze {earlier}, read by its rebuild, is no longer committed"
-            committed = _instant(source.manifest.committed_at)
+            committed = _instant(source.committed_at)
             if started is None or committed is None or committed > started:
                 return f"Bronze {earlier} was committed after Silver {day} was rebuilt from Bronze"
         return None
@@ -110,7 +110,7 @@ def _stale_reason(
         return f"Silver {before}, its input, is no longer committed"
     if reasons.get(before):
         return f"Silver {before}, its input, is stale"
-    committed = _instant(silver[before].manifest.committed_at)
+    committed = _instant(silver[before].committed_at)
     if started is None or committed is None or committed > started:
         return f"Silver {before}, its input, was committed again after Silver {day} was computed"
     return None
@@ -173,11 +173,12 @@ def day_statuses(
         end = max((date.fromisoformat(d) for d in known), default=spec.start_date)
     first = max(start or spec.start_date, spec.start_date)
     stale = silver_staleness(spec, bronze, silver, end)
+    landed = {day for day, _ in _committed(bronze, spec.bronze_path, first, end)}
     rows = []
     for day in [*_days(first, end), end] if first <= end else []:
         row = DayStatus(
             day,
-            "committed" if bronze.committed(spec.bronze_path, day) else "missing",
+            "committed" if day in landed else "missing",
             "missing" if day not in stale else ("stale" if stale[day] else "committed"),
         )
         if stale.get(day):
@@ -201,13 +202,17 @@ def inputs_evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | 
     return True, "every Bronze partition it read is the one committed now"
 
 
+# What the verdict reads of a Silver day's metadata (Bronze days: only which commit they are).
+_LINEAGE = ("bronze_manifest_sha256", "previous_state", "started_at")
+
+
 def _committed(
     io: LakeIOManager, dataset_path: str, start: date, end: date
-) -> Iterator[tuple[date, CommittedPartition]]:
+) -> Iterator[tuple[date, CommitRecord]]:
     keys = [k for k in io.partition_dates(dataset_path) if start <= date.fromisoformat(k) <= end]
-    for key, part in zip(keys, io.committed_many(dataset_path, keys), strict=True):
-        if part is not None:
-            yield date.fromisoformat(key), part
+    for key, commit in zip(keys, io.commits(dataset_path, keys, _LINEAGE), strict=True):
+        if commit is not None:
+            yield date.fromisoformat(key), commit
 
 
 def _days(start: date, end: date) -> Iterable[date]:

@@ -32,7 +32,7 @@ import pyarrow as pa
 from medallion_resources.downstream import ARTIFACT_KEY, VERIFY_KEY, downstream_input
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
-from medallion_resources.lake.committed_cache import CommittedCache
+from medallion_resources.lake.committed_cache import CommitRecord, CommittedCache
 from medallion_resources.lake.layout import DEFAULT_ARTIFACT, ERRORS_ARTIFACT, partition_folder
 from medallion_resources.lake.manifest import DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
@@ -166,11 +166,14 @@ class LakeIOManager(dg.IOManager):
     def committed(self, dataset_path: str, run_date: str | date) -> CommittedPartition | None:
         return read_committed(self.backend, self.partition_prefix(dataset_path, str(run_date)))
 
-    def committed_many(self, dataset_path: str, run_dates: Sequence[str]) -> list[CommittedPartition | None]:
-        """``committed`` of many days: on an object store one listing, and only the partitions this IO
-        manager has not read at their current version are read (``lake.committed_cache``)."""
+    def commits(
+        self, dataset_path: str, run_dates: Sequence[str], metadata_keys: Sequence[str] = ()
+    ) -> list[CommitRecord | None]:
+        """Which commit each day holds (and the ``metadata_keys`` of its metadata), None where none: on an
+        object store one listing, and only the partitions this IO manager has not read at their current
+        version are read (``lake.committed_cache``)."""
         prefixes = [self.partition_prefix(dataset_path, str(d)) for d in run_dates]
-        return self._committed.read(dataset_path, prefixes)
+        return self._committed.read(dataset_path, prefixes, metadata_keys)
 
     def partition_dates(self, dataset_path: str) -> list[str]:
         """Run dates that have a folder (committed or not), sorted."""
