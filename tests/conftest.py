@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,14 @@ from generate import generate  # noqa: E402
 from service_gate import require_service  # noqa: E402, F401  (test modules import it from service_gate)
 
 SAMPLE_API_TOKEN = "test-sample-token"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def commit_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The commit cache of every test (and the commands they start) in a temp folder, never ~/.cache."""
+    folder = tmp_path_factory.mktemp("medallion-cache")
+    os.environ["MEDALLION_CACHE_DIR"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -313,7 +313,7 @@ class FsspecBackend(StorageBackend):
             token = info.get(self.version_field)
             if not token:
                 return None  # an entry without one: the listing cannot tell a replaced file
-            versions[self._relpath(path)] = str(token)
+            versions[self._relpath(path)] = f"{token}/{info.get('size')}"
         return versions
 
     def list_dirs(self, prefix: str) -> list[str]:

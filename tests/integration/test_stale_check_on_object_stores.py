@@ -4,11 +4,13 @@ Its verdict on Silver D needs every day's Bronze and Silver manifest and ``_meta
 the first day): two reads per day and layer. The sensor ticks every five minutes in the code server, so
 without a cache a lake of a year cost ~1,500 requests per source per tick. Here the lake is on moto's S3
 server or Azurite, the sensor is the one the Definitions build, and a wrapper counts the storage calls.
+A fresh process (a run's check) starts from the commit cache on disk (``lake.committed_cache``).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -23,6 +25,7 @@ from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_assets.factory import load_definitions
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
+from medallion_resources.lake.committed_cache import CACHE_DIR_ENV, cache_dir
 from medallion_resources.storage import StorageBackend, register_backend
 from medallion_resources.storage import registry as registry_module
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
@@ -47,7 +50,10 @@ def write_day(data: Path, day: date, value: str) -> None:
 
 
 @pytest.fixture(params=["s3", "azure"])
-def config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+def config_dir(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))  # this test's own commit cache
     if request.param == "s3":
         s3 = request.getfixturevalue("s3_endpoint")
         bucket = s3.create_bucket()
@@ -115,8 +121,14 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
         for day in DAYS:
             outcome = materialize_partition(lake, spec, day, ("bronze", "silver"), instance)
             assert outcome.error is None, outcome.error
-        sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        # Each run's inputs_current check read the lake and left what it read in the commit cache on disk.
+        CALLS.clear()
+        warm = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        assert warm(dg.build_sensor_context(instance=instance)).asset_events == []
+        assert reads() == 0, CALLS
 
+        shutil.rmtree(cache_dir())  # type: ignore[arg-type]
+        sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
         CALLS.clear()
         first = sensor(dg.build_sensor_context(instance=instance))
         assert first.asset_events == []  # every day passes, none failed before
@@ -138,7 +150,8 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
         assert {e.partition: e.passed for e in third.asset_events} == {d.isoformat(): False for d in DAYS[2:]}
         assert reads() == 2, CALLS
 
-        # Silver 3..5 repaired: the tick reads their three new commits and reports them passing again.
+        # Silver 3..5 repaired (their runs' checks update the file, not this process's memory): the tick
+        # reads their three new commits and reports them passing again.
         for day in DAYS[2:]:
             outcome = materialize_partition(lake, spec, day, ("silver",), instance)
             assert outcome.error is None, outcome.error
@@ -146,3 +159,44 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
         fourth = sensor(dg.build_sensor_context(instance=instance, cursor=third.cursor))
         assert {e.partition: e.passed for e in fourth.asset_events} == {d.isoformat(): True for d in DAYS[2:]}
         assert reads() == 2 * 3, CALLS
+
+        # A fresh process (new Definitions, new IO managers; a run's inputs_current check) starts from the
+        # commit cache on disk: listings only.
+        CALLS.clear()
+        fresh = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        fifth = fresh(dg.build_sensor_context(instance=instance, cursor=fourth.cursor))
+        assert fifth.asset_events == []
+        assert reads() == 0, CALLS
+
+
+def test_a_damaged_commit_cache_is_read_around(config_dir: Path, tmp_path: Path) -> None:
+    """The files on disk are only a cache: garbage, or a record under a version the lake no longer has,
+    makes the verdict read the lake, never trust the file."""
+    lake = Lake.load(config_dir)
+    spec = lake.spec("hist")
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        for day in DAYS[:3]:
+            outcome = materialize_partition(lake, spec, day, ("bronze", "silver"), instance)
+            assert outcome.error is None, outcome.error
+        sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        first = sensor(dg.build_sensor_context(instance=instance))
+        files = sorted((cache_dir() / "commits").glob("*.json"))  # type: ignore[operator]
+        assert len(files) == 2  # one per dataset (Bronze, Silver)
+
+        files[0].write_text("{not json")
+        CALLS.clear()
+        again = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        assert again(dg.build_sensor_context(instance=instance, cursor=first.cursor)).asset_events == []
+        assert reads() == 2 * 3  # that dataset read again, the other from its file
+
+        # Bronze day 2 corrected behind the cache's back: its version changes, so its record is not used.
+        write_day(tmp_path / "data", DAYS[1], "b")
+        outcome = materialize_partition(lake, spec, DAYS[1], ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+        later = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        tick = later(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        assert {e.partition: e.passed for e in tick.asset_events} == {
+            DAYS[1].isoformat(): False,
+            DAYS[2].isoformat(): False,
+        }
