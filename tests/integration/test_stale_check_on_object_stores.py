@@ -25,6 +25,7 @@ from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_assets.factory import load_definitions
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
+from medallion_resources.lake import committed_cache
 from medallion_resources.lake.committed_cache import CACHE_DIR_ENV, cache_dir
 from medallion_resources.storage import StorageBackend, register_backend
 from medallion_resources.storage import registry as registry_module
@@ -132,7 +133,9 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
         CALLS.clear()
         first = sensor(dg.build_sensor_context(instance=instance))
         assert first.asset_events == []  # every day passes, none failed before
-        assert reads() == 2 * 2 * len(DAYS)  # each day's manifest and metadata, in both layers
+        # Each day's manifest and metadata in both layers, and the newest day's once more: with nothing
+        # cached, it tells whether listing the dataset costs less than reading it (it does here).
+        assert reads() == 2 * 2 * len(DAYS) + 2 * 2
 
         CALLS.clear()
         second = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
@@ -188,7 +191,8 @@ def test_a_damaged_commit_cache_is_read_around(config_dir: Path, tmp_path: Path)
         CALLS.clear()
         again = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
         assert again(dg.build_sensor_context(instance=instance, cursor=first.cursor)).asset_events == []
-        assert reads() == 2 * 3  # that dataset read again, the other from its file
+        assert reads() == 2 * 3 + 2  # that dataset read again (and its newest day to estimate), the other
+        # from its file
 
         # Bronze day 2 corrected behind the cache's back: its version changes, so its record is not used.
         write_day(tmp_path / "data", DAYS[1], "b")
@@ -200,3 +204,35 @@ def test_a_damaged_commit_cache_is_read_around(config_dir: Path, tmp_path: Path)
             DAYS[1].isoformat(): False,
             DAYS[2].isoformat(): False,
         }
+
+
+def test_partitions_of_many_files_are_read_without_a_listing(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a listing would return more objects than reading every manifest costs (a Bronze day of 100M
+    rows is 1,000 parts), the verdict reads the manifests, as without a cache, and is as exact."""
+    monkeypatch.setattr(committed_cache, "LISTING_PAYS_BELOW", 4)  # here: one part file a day is "many"
+    lake = Lake.load(config_dir)
+    spec = lake.spec("hist")
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        for day in DAYS[:3]:
+            outcome = materialize_partition(lake, spec, day, ("bronze", "silver"), instance)
+            assert outcome.error is None, outcome.error
+        sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        CALLS.clear()
+        first = sensor(dg.build_sensor_context(instance=instance))
+        assert first.asset_events == []
+        assert CALLS["list_versions"] == 0
+        assert reads() == 2 * 2 * 3 + 2 * 2  # every partition, and the newest of each layer to estimate
+
+        write_day(tmp_path / "data", DAYS[1], "b")
+        outcome = materialize_partition(lake, spec, DAYS[1], ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+        CALLS.clear()
+        tick = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        assert {e.partition: e.passed for e in tick.asset_events} == {
+            DAYS[1].isoformat(): False,
+            DAYS[2].isoformat(): False,
+        }
+        assert CALLS["list_versions"] == 0
