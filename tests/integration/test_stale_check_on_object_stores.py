@@ -108,6 +108,14 @@ def config_dir(
         registry_module.BACKENDS.members.update(saved)
 
 
+def materialize(
+    lake: Lake, instance: dg.DagsterInstance, days: list[date], layers: tuple[str, ...] = ("bronze", "silver")
+) -> None:
+    for day in days:
+        outcome = materialize_partition(lake, lake.spec("hist"), day, layers, instance)
+        assert outcome.error is None, outcome.error
+
+
 def reads() -> int:
     return sum(CALLS[op] for op in READS)
 
@@ -116,12 +124,9 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
     config_dir: Path, tmp_path: Path
 ) -> None:
     lake = Lake.load(config_dir)
-    spec = lake.spec("hist")
     (tmp_path / "instance").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
-        for day in DAYS:
-            outcome = materialize_partition(lake, spec, day, ("bronze", "silver"), instance)
-            assert outcome.error is None, outcome.error
+        materialize(lake, instance, DAYS)
         # Each run's inputs_current check read the lake and left what it read in the commit cache on disk.
         CALLS.clear()
         warm = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
@@ -146,8 +151,7 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
         # The source corrects day 3 and only Bronze is loaded again: Silver 3..5 are stale, and the next
         # tick reads that one Bronze partition to say so.
         write_day(tmp_path / "data", DAYS[2], "b")
-        outcome = materialize_partition(lake, spec, DAYS[2], ("bronze",), instance)
-        assert outcome.error is None, outcome.error
+        materialize(lake, instance, [DAYS[2]], ("bronze",))
         CALLS.clear()
         third = sensor(dg.build_sensor_context(instance=instance, cursor=second.cursor))
         assert {e.partition: e.passed for e in third.asset_events} == {d.isoformat(): False for d in DAYS[2:]}
@@ -155,9 +159,7 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
 
         # Silver 3..5 repaired (their runs' checks update the file, not this process's memory): the tick
         # reads their three new commits and reports them passing again.
-        for day in DAYS[2:]:
-            outcome = materialize_partition(lake, spec, day, ("silver",), instance)
-            assert outcome.error is None, outcome.error
+        materialize(lake, instance, DAYS[2:], ("silver",))
         CALLS.clear()
         fourth = sensor(dg.build_sensor_context(instance=instance, cursor=third.cursor))
         assert {e.partition: e.passed for e in fourth.asset_events} == {d.isoformat(): True for d in DAYS[2:]}
@@ -176,12 +178,9 @@ def test_a_damaged_commit_cache_is_read_around(config_dir: Path, tmp_path: Path)
     """The files on disk are only a cache: garbage, or a record under a version the lake no longer has,
     makes the verdict read the lake, never trust the file."""
     lake = Lake.load(config_dir)
-    spec = lake.spec("hist")
     (tmp_path / "instance").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
-        for day in DAYS[:3]:
-            outcome = materialize_partition(lake, spec, day, ("bronze", "silver"), instance)
-            assert outcome.error is None, outcome.error
+        materialize(lake, instance, DAYS[:3])
         sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
         first = sensor(dg.build_sensor_context(instance=instance))
         files = sorted((cache_dir() / "commits").glob("*.json"))  # type: ignore[operator]
@@ -196,8 +195,7 @@ def test_a_damaged_commit_cache_is_read_around(config_dir: Path, tmp_path: Path)
 
         # Bronze day 2 corrected behind the cache's back: its version changes, so its record is not used.
         write_day(tmp_path / "data", DAYS[1], "b")
-        outcome = materialize_partition(lake, spec, DAYS[1], ("bronze",), instance)
-        assert outcome.error is None, outcome.error
+        materialize(lake, instance, [DAYS[1]], ("bronze",))
         later = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
         tick = later(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert {e.partition: e.passed for e in tick.asset_events} == {
@@ -213,12 +211,9 @@ def test_partitions_of_many_files_are_read_without_a_listing(
     rows is 1,000 parts), the verdict reads the manifests, as without a cache, and is as exact."""
     monkeypatch.setattr(committed_cache, "LISTING_PAYS_BELOW", 4)  # here: one part file a day is "many"
     lake = Lake.load(config_dir)
-    spec = lake.spec("hist")
     (tmp_path / "instance").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
-        for day in DAYS[:3]:
-            outcome = materialize_partition(lake, spec, day, ("bronze", "silver"), instance)
-            assert outcome.error is None, outcome.error
+        materialize(lake, instance, DAYS[:3])
         sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
         CALLS.clear()
         first = sensor(dg.build_sensor_context(instance=instance))
@@ -227,8 +222,7 @@ def test_partitions_of_many_files_are_read_without_a_listing(
         assert reads() == 2 * 2 * 3 + 2 * 2  # every partition, and the newest of each layer to estimate
 
         write_day(tmp_path / "data", DAYS[1], "b")
-        outcome = materialize_partition(lake, spec, DAYS[1], ("bronze",), instance)
-        assert outcome.error is None, outcome.error
+        materialize(lake, instance, [DAYS[1]], ("bronze",))
         CALLS.clear()
         tick = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert {e.partition: e.passed for e in tick.asset_events} == {
