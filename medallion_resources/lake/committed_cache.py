@@ -115,6 +115,8 @@ class CommittedCache:
         keys = frozenset(metadata_keys)
         if self.backend.local_path(root) is not None:
             return [self._read(prefix, keys) for prefix in prefixes]
+        if not self.backend.versioned_listings:
+            return self._read_all(prefixes, keys)
         self._load(root)
         versions = self.backend.list_versions(root) if self._listing_pays(root, prefixes) else None
         if versions is None:  # no versions, or a listing longer than reading every partition

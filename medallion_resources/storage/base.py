@@ -106,6 +106,11 @@ class StorageBackend(ABC):
     def list_dirs(self, prefix: str) -> list[str]:
         """Names (not paths) of the immediate sub-folders of ``prefix``, sorted; ``[]`` when none."""
 
+    @property
+    def versioned_listings(self) -> bool:
+        """True when ``list_versions`` gives versions (object stores), so a reader can plan on them."""
+        return False
+
     def list_versions(self, prefix: str) -> dict[str, str] | None:
         """Every file under ``prefix`` (recursive) with a token that changes whenever it is replaced, from
         one listing; ``None`` when the store's listings carry no such token.
@@ -299,6 +304,10 @@ class FsspecBackend(StorageBackend):
 
     #: The field of the listing's entries that holds the object's version (S3 ``ETag``, Azure ``etag``).
     version_field: ClassVar[str | None] = None
+
+    @property
+    def versioned_listings(self) -> bool:
+        return self.version_field is not None
 
     def list_versions(self, prefix: str) -> dict[str, str] | None:
         if self.version_field is None:

@@ -51,6 +51,10 @@ class WrappingBackend(StorageBackend):
     def upload_concurrency(self) -> int:  # type: ignore[override]
         return self.inner.upload_concurrency
 
+    @property
+    def versioned_listings(self) -> bool:
+        return self.inner.versioned_listings
+
     def _call(self, operation: str, relpath: str, fn: Callable[[], T]) -> T:
         return fn()
 

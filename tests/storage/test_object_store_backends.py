@@ -90,6 +90,7 @@ class TestListVersions:
     ) -> None:
         for path in ("t/dt=1/_checksums.json", "t/dt=1/_errors/e.parquet", "t/dt=2/_metadata.json", "u/x"):
             store.put_bytes(path, b"one")
+        assert store.versioned_listings
         versions = store.list_versions("t")
         assert versions is not None
         assert sorted(versions) == [
@@ -107,7 +108,9 @@ class TestListVersions:
     def test_a_retrying_backend_lists_through_its_inner_one(self, s3_endpoint) -> None:
         inner = s3_backend_on(s3_endpoint)
         inner.put_bytes("t/a.json", b"{}")
-        assert RetryingBackend(inner, RetryPolicy()).list_versions("t") == inner.list_versions("t")
+        wrapped = RetryingBackend(inner, RetryPolicy())
+        assert wrapped.versioned_listings
+        assert wrapped.list_versions("t") == inner.list_versions("t")
 
 
 class TestCommitOnObjectStores:
