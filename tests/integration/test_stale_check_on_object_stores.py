@@ -109,10 +109,14 @@ def config_dir(
 
 
 def materialize(
-    lake: Lake, instance: dg.DagsterInstance, days: list[date], layers: tuple[str, ...] = ("bronze", "silver")
+    lake: Lake,
+    instance: dg.DagsterInstance,
+    days: list[date],
+    layers: tuple[str, ...] = ("bronze", "silver"),
+    source: str = "hist",
 ) -> None:
     for day in days:
-        outcome = materialize_partition(lake, lake.spec("hist"), day, layers, instance)
+        outcome = materialize_partition(lake, lake.spec(source), day, layers, instance)
         assert outcome.error is None, outcome.error
 
 
@@ -230,3 +234,27 @@ def test_partitions_of_many_files_are_read_without_a_listing(
             DAYS[2].isoformat(): False,
         }
         assert CALLS["list_versions"] == 0
+
+
+def test_one_tick_judges_each_source_on_its_own(config_dir: Path, tmp_path: Path) -> None:
+    """Sources are evaluated side by side on an object store (``SOURCES_AT_ONCE``), each on its own."""
+    sources = yaml.safe_load((config_dir / "sources.yaml").read_text())
+    second = json.loads(json.dumps(sources["sources"][0]))
+    second["name"], second["source"]["table"] = "hist2", "hist2"
+    sources["sources"].append(second)
+    (config_dir / "sources.yaml").write_text(yaml.safe_dump(sources))
+    lake = Lake.load(config_dir)
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        for name in ("hist", "hist2"):
+            materialize(lake, instance, DAYS[:3], source=name)
+        sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
+        first = sensor(dg.build_sensor_context(instance=instance))
+        assert first.asset_events == []
+
+        write_day(tmp_path / "data", DAYS[1], "b")  # both read it; only hist2's Bronze is loaded again
+        materialize(lake, instance, [DAYS[1]], ("bronze",), source="hist2")
+        tick = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        failing = {(e.asset_key.to_user_string(), e.partition) for e in tick.asset_events if not e.passed}
+        assert failing == {("silver/t/hist2", DAYS[1].isoformat()), ("silver/t/hist2", DAYS[2].isoformat())}
+        assert all(not e.passed for e in tick.asset_events)
