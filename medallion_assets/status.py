@@ -67,7 +67,12 @@ def silver_staleness(
     spec: SourceSpec, bronze: LakeIOManager, silver: LakeIOManager, end: date
 ) -> dict[date, str | None]:
     """For each committed Silver day from the start date to ``end``: why it is stale, or None if current."""
-    bronze_parts = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
+    return _staleness(spec, dict(_committed(bronze, spec.bronze_path, spec.start_date, end)), silver, end)
+
+
+def _staleness(
+    spec: SourceSpec, bronze_parts: Mapping[date, CommitRecord], silver: LakeIOManager, end: date
+) -> dict[date, str | None]:
     reasons: dict[date, str | None] = {}
     silver_parts: dict[date, CommitRecord] = {}
     for day, part in _committed(silver, spec.silver_path, spec.start_date, end):
@@ -172,8 +177,8 @@ def day_statuses(
         ]
         end = max((date.fromisoformat(d) for d in known), default=spec.start_date)
     first = max(start or spec.start_date, spec.start_date)
-    stale = silver_staleness(spec, bronze, silver, end)
-    landed = {day for day, _ in _committed(bronze, spec.bronze_path, first, end)}
+    landed = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
+    stale = _staleness(spec, landed, silver, end)
     rows = []
     for day in [*_days(first, end), end] if first <= end else []:
         row = DayStatus(

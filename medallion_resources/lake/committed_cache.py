@@ -29,12 +29,10 @@ older version, and the next listing's newer one reads the partition again. The c
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +43,7 @@ from typing import Any
 from medallion_resources.lake.layout import CHECKSUMS_NAME, METADATA_NAME
 from medallion_resources.lake.read import read_committed
 from medallion_resources.storage.base import StorageBackend, join_relpath
+from medallion_resources.storage.local import write_atomically
 
 __all__ = ["CACHE_DIR_ENV", "LISTING_PAYS_BELOW", "READERS", "CommitRecord", "CommittedCache", "cache_dir"]
 
@@ -232,15 +231,9 @@ class CommittedCache:
                 if prefix.startswith(under)
             }
         data = json.dumps({"format": _FORMAT, "uri": self.backend.uri(root), "entries": entries}).encode()
-        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".commits-", suffix=".json")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)  # readers see the old file or the new one; the last writer wins
+            # Readers see the old file or the new one; the last writer wins.
+            write_atomically(str(path), lambda out: out.write(data))
         except OSError as exc:
             log.debug("could not write the commit cache %s: %s", path, exc)
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)

@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: commits are serialized within one process only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LocalBackend", "fsync_dir"]
+__all__ = ["LocalBackend", "fsync_dir", "write_atomically"]
 
 # Temp files and the staging folder start with this; listings never show them.
 TEMP_PREFIX = ".medallion-"
@@ -114,14 +114,14 @@ class LocalBackend(FsspecBackend):
     def _copy_into_place(self, source: Path, dest: str) -> None:
         """Cross-device move: copy to a temp file next to ``dest``, fsync, rename."""
         with source.open("rb") as src:
-            _write_atomically(dest, lambda out: shutil.copyfileobj(src, out, 1 << 20))
+            write_atomically(dest, lambda out: shutil.copyfileobj(src, out, 1 << 20))
 
     def put_bytes(self, relpath: str, data: bytes) -> None:
         dest = self._os_path(relpath)
         with self._op("put_bytes", relpath):
             folder = os.path.dirname(dest)
             os.makedirs(folder, exist_ok=True)
-            _write_atomically(dest, lambda out: out.write(data))
+            write_atomically(dest, lambda out: out.write(data))
             fsync_dir(folder)
 
     def delete(self, relpaths: Iterable[str]) -> None:
@@ -171,7 +171,7 @@ class LocalBackend(FsspecBackend):
         return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(TEMP_PREFIX))
 
 
-def _write_atomically(dest: str, write: Callable[[BinaryIO], object]) -> None:
+def write_atomically(dest: str, write: Callable[[BinaryIO], object]) -> None:
     """Write a temp file next to ``dest`` with ``write``, fsync it and rename it over ``dest``."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=TEMP_PREFIX + "tmp-")
     try:
