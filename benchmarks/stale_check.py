@@ -4,14 +4,15 @@
 
 Builds a local lake of ``--days`` days of one small source with ``medallion run`` (one range command),
 copies it to moto's S3 server on 127.0.0.1, and times ``silver_staleness`` (what the ``inputs_current``
-check and the ``medallion_silver_inputs`` sensor compute) in this process: with fresh IO managers (a run's
-check, ``medallion status`` with an empty commit cache: one listing per layer, then every manifest and
-metadata file), again with the same IO managers (the sensor's next tick in the code server: listings only,
-plus what changed), and with fresh IO managers again (a run's check in a new process, starting from the
-commit cache on disk). Prints
-wall seconds and storage calls of each, what the IO managers keep between the two (their caches' size), and
-the same on local disk. moto answers in-process-fast; on a real store each request is a network round
-trip, so the request counts are the figure that carries over.
+check and the ``medallion_silver_inputs`` sensor compute) in this process: with fresh IO managers and an
+empty commit cache (one listing per layer, then every manifest and metadata file), again with the same IO
+managers (the sensor's next tick in the code server: listings only, plus what changed), and with fresh IO
+managers again (a run's check in a new process, starting from the commit cache on disk). Prints wall
+seconds and storage calls of each, what the IO managers keep between the two (their caches' size), and the
+same on local disk; then ``medallion status`` of the source on the S3 copy, as users run it, twice in fresh
+processes (the first with an empty commit cache, the second from the file it left). moto answers
+in-process-fast; on a real store each request is a network round trip, so the request counts are the
+figure that carries over.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from _measure import VENV_BIN, uptime
 from cli import START, write_config, write_days
 
@@ -69,6 +71,25 @@ def cache_bytes(*ios: Any) -> int:
     tracemalloc.stop()
     del copies
     return size
+
+
+def s3_config_dir(root: Path, config: Path) -> Path:
+    """The same sources with the lake on the moto server (``lake`` bucket, ``bronze``/``silver`` prefixes)."""
+    folder = root / "configs-s3"
+    folder.mkdir()
+    shutil.copy(config / "sources.yaml", folder / "sources.yaml")
+    platform = yaml.safe_load((config / "platform.yaml").read_text())
+    for layer in ("bronze", "silver"):
+        platform["platform"][layer] = {"storage_backend": "s3", "s3_bucket": "lake", "s3_prefix": layer}
+    platform["platform"]["s3_connection"] = {
+        "endpoint_url_env": "MEDALLION_S3_ENDPOINT",
+        "access_key_env": "AWS_ACCESS_KEY_ID",
+        "secret_key_env": "AWS_SECRET_ACCESS_KEY",
+        "region": "us-east-1",
+        "addressing_style": "path",
+    }
+    (folder / "platform.yaml").write_text(yaml.safe_dump(platform))
+    return folder
 
 
 def main() -> None:
@@ -129,6 +150,21 @@ def main() -> None:
                         f"{requests:5} storage calls, {stale} stale"
                     )
                 print(f"  {name:11} kept between evaluations: {kept / 1024:.0f} KiB")
+            s3_config = s3_config_dir(root, config)
+            env = {
+                **os.environ,
+                "DAGSTER_HOME": str(home),
+                CACHE_DIR_ENV: str(root / "cache-command"),
+                "MEDALLION_S3_ENDPOINT": settings.endpoint_url or "",
+                "AWS_ACCESS_KEY_ID": "k",
+                "AWS_SECRET_ACCESS_KEY": "s",
+            }
+            env.pop("PYTHONDONTWRITEBYTECODE", None)  # users have compiled bytecode (benchmarks/cli.py)
+            status = [str(VENV_BIN / "medallion"), "--config-dir", str(s3_config), "status", "bench"]
+            for label in ("empty commit cache", "commit cache on disk"):
+                began = time.perf_counter()
+                subprocess.run(status, env=env, check=True, capture_output=True)
+                print(f"  S3 (moto)   medallion status, {label}: {time.perf_counter() - began:6.2f} s")
         finally:
             server.stop()
 
