@@ -59,6 +59,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check medallion_assets medallion_resources tests sampledata benchmarks gold definitions.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict -p medallion_resources
+	$(VENV)/bin/mypy benchmarks
 	$(VENV)/bin/lint-imports
 
 clean:

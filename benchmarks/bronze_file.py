@@ -116,7 +116,7 @@ def main() -> None:
         configs = {fmt: write_config(root, fmt, paths[fmt]) for fmt in formats}
         base: dict[str, list[tuple[float, float]]] = {f: [] for f in formats}
         steps: dict[str, list[tuple[float, float]]] = {f: [] for f in formats}
-        commands = {f: [] for f in formats}
+        commands: dict[str, list[float]] = {f: [] for f in formats}
         step(configs[formats[0]], instance, args.rows)  # warm imports and caches
         for _ in range(args.repeat):
             for fmt in formats:

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import polars as pl
 import yaml
+from _measure import REPO, compile_sources
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MEDALLION = str(BIN / "medallion")
 START = date(2025, 1, 1)
@@ -98,17 +98,6 @@ def write_config(root: Path, sources: dict[str, Path]) -> Path:
     (config / "platform.yaml").write_text(yaml.safe_dump(platform))
     (config / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": entries}))
     return config
-
-
-def compile_sources(env: dict[str, str], trees: list[Path]) -> None:
-    """Measure with bytecode cached, as users run: an installed package has its ``.pyc`` files (pip
-    compiles them) and an editable checkout writes them at its first run. A shell that sets
-    ``PYTHONDONTWRITEBYTECODE`` (these sandboxes do) would make every command compile medallion's ~100
-    modules anew, while ``python -c "import dagster"`` loads Dagster's cached bytecode."""
-    if env.pop("PYTHONDONTWRITEBYTECODE", None):
-        print("PYTHONDONTWRITEBYTECODE unset for the commands measured")
-    packages = [str(tree / name) for tree in trees for name in ("medallion_assets", "medallion_resources")]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], env=env, check=True)
 
 
 def timed(args: list[str], env: dict[str, str]) -> float:

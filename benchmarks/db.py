@@ -117,7 +117,9 @@ def main() -> None:
                 m: write_config(root / m / "configs", root / m / "lake", table, args.url, **db)
                 for m, db in modes.items()
             }
-            raw, steps, commands = [], {m: [] for m in modes}, {m: [] for m in modes}
+            raw: list[float] = []
+            steps: dict[str, list[float]] = {m: [] for m in modes}
+            commands: dict[str, list[float]] = {m: [] for m in modes}
             in_process(configs["default"], instance)  # warm caches and imports
             for _ in range(args.repeat):
                 raw.append(raw_fetch(args.url, table))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -24,10 +23,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from _measure import VENV_BIN, uptime
+from _measure import REPO, VENV_BIN, uptime, user_env
 from cli import START, write_config, write_days
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -45,8 +42,7 @@ def main() -> None:
         home = root / "home"
         home.mkdir()
         shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
-        env = {**os.environ, "DAGSTER_HOME": str(home)}
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # users have compiled bytecode (benchmarks/cli.py)
+        env = user_env(DAGSTER_HOME=str(home))
 
         def run(first: int, last: int | None = None) -> float:
             """Seconds of ``medallion run`` over days ``first``..``last`` (1-based)."""

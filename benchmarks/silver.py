@@ -360,10 +360,11 @@ def storage_benchmark(args: argparse.Namespace) -> None:
 
 def command_benchmark(args: argparse.Namespace) -> None:
     """``medallion run`` of a steady-state day (Bronze + Silver) against dlt's scd2 merge into duckdb."""
-    import os
     import shutil
 
-    repo = Path(__file__).resolve().parents[1]
+    from _measure import REPO as repo
+    from _measure import user_env
+
     medallion = str(Path(sys.executable).parent / "medallion")
     dlt_python = repo / ".venv-dlt" / "bin" / "python"
     if not dlt_python.exists():
@@ -382,7 +383,7 @@ def command_benchmark(args: argparse.Namespace) -> None:
         home = root / "dagster_home"
         home.mkdir()
         shutil.copy(repo / "deploy" / "dagster.yaml", home / "dagster.yaml")
-        env = {**os.environ, "DAGSTER_HOME": str(home)}
+        env = user_env(DAGSTER_HOME=str(home))
 
         def run(day: str) -> float:
             started = time.perf_counter()

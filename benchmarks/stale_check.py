@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _measure import VENV_BIN, uptime
+from _measure import REPO, VENV_BIN, uptime, user_env
 from cli import START, write_config, write_days
 
 from medallion_assets.lake import Lake
@@ -44,7 +44,6 @@ from medallion_resources.storage import LocalBackend, StorageBackend
 from medallion_resources.storage.s3 import S3Backend, S3Settings
 from medallion_resources.storage.wrappers import WrappingBackend
 
-REPO = Path(__file__).resolve().parents[1]
 CALLS: Counter[str] = Counter()
 
 
@@ -151,15 +150,13 @@ def main() -> None:
                     )
                 print(f"  {name:11} kept between evaluations: {kept / 1024:.0f} KiB")
             s3_config = s3_config_dir(root, config)
-            env = {
-                **os.environ,
-                "DAGSTER_HOME": str(home),
-                CACHE_DIR_ENV: str(root / "cache-command"),
-                "MEDALLION_S3_ENDPOINT": settings.endpoint_url or "",
-                "AWS_ACCESS_KEY_ID": "k",
-                "AWS_SECRET_ACCESS_KEY": "s",
-            }
-            env.pop("PYTHONDONTWRITEBYTECODE", None)  # users have compiled bytecode (benchmarks/cli.py)
+            env = user_env(
+                DAGSTER_HOME=str(home),
+                MEDALLION_S3_ENDPOINT=settings.endpoint_url or "",
+                AWS_ACCESS_KEY_ID="k",
+                AWS_SECRET_ACCESS_KEY="s",
+                **{CACHE_DIR_ENV: str(root / "cache-command")},
+            )
             status = [str(VENV_BIN / "medallion"), "--config-dir", str(s3_config), "status", "bench"]
             for label in ("empty commit cache", "commit cache on disk"):
                 began = time.perf_counter()

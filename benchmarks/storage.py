@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from object_stores import AzureEndpoint, S3Endpoint, _install_azurite, _wait_for_port, free_port  # noqa: E402
 
-from medallion_assets.config.models import OutputDefaultsConfig  # noqa: E402
 from medallion_resources.lake.commit import PartitionWriter  # noqa: E402
+from medallion_resources.lake.parts import PartSettings  # noqa: E402
 from medallion_resources.lake.read import read_artifact, read_committed  # noqa: E402
 from medallion_resources.storage import FsspecBackend, LocalBackend  # noqa: E402
 from medallion_resources.storage.azure import AzureBackend, AzureSettings  # noqa: E402
@@ -62,7 +62,7 @@ def make_frame(rows: int) -> pl.DataFrame:
 
 def bench(name: str, backend: FsspecBackend, frame: pl.DataFrame) -> dict[str, float]:
     store = RetryingBackend(backend)
-    output = OutputDefaultsConfig(max_rows_per_file=250_000)
+    output = PartSettings(max_rows_per_file=250_000)
     started = time.perf_counter()
     with PartitionWriter(
         store, PREFIX, layer="bronze", dataset="bench", run_date="2025-01-01", run_id="bench", output=output
