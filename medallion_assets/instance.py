@@ -15,6 +15,8 @@ limits).
   event log is :class:`~medallion_resources.sqlite_event_log.KeptConnectionSqliteEventLogStorage` (one
   connection per run, not one per event; the same files), given as an override with the home's own path,
   so it never depends on ``DAGSTER_HOME`` pointing elsewhere and ``dagster dev`` keeps Dagster's class.
+  Its run and schedule storages (:mod:`medallion_resources.sqlite_storages`) open the same files without
+  importing Dagster's ~90 migration scripts to learn a head revision they do not use.
 
 Dagster is imported here, not at module import, so verbs that do not run anything never load it.
 """
@@ -89,8 +91,9 @@ def storage_overrides(home: Path) -> dict[str, Any]:
     """What the CLI's instance changes of Dagster's defaults, where the home's dagster.yaml keeps them.
 
     Storage left to the SQLite default: the kept-connection event log (one connection per run, not per
-    event). ``compute_logs`` left to the local default: the same files without the terminal mirror (four
-    processes per run; the CLI's display owns the terminal).
+    event) and run and schedule storages that open a stamped database without parsing the migrations.
+    ``compute_logs`` left to the local default: the same files without the terminal mirror (four processes
+    per run; the CLI's display owns the terminal).
     """
     path = home / "dagster.yaml"
     config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
@@ -101,6 +104,15 @@ def storage_overrides(home: Path) -> dict[str, Any]:
             "class": "KeptConnectionSqliteEventLogStorage",
             "config": {"base_dir": str(home)},
         }
+        for key, name, folder in (
+            ("run_storage", "StampedSqliteRunStorage", "history"),  # Dagster's default places
+            ("schedule_storage", "StampedSqliteScheduleStorage", "schedules"),
+        ):
+            overrides[key] = {
+                "module": "medallion_resources.sqlite_storages",
+                "class": name,
+                "config": {"base_dir": str(home / folder)},
+            }
     if "compute_logs" not in config:
         overrides["compute_logs"] = {
             "module": "medallion_resources.compute_logs",

@@ -2,13 +2,15 @@
 
 Its event log: one SQLite connection per run (Dagster's own opens one per event), and a home it writes stays
 Dagster's, read live by the stock storage (what ``dagster dev`` does when it shows a run the CLI is
-executing). Its compute logs: a run's stdout in the files the UI reads, with no terminal mirror.
+executing). Its run and schedule storages: a stamped home opens without parsing Dagster's migrations.
+Its compute logs: a run's stdout in the files the UI reads, with no terminal mirror.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +24,11 @@ from sqlalchemy.engine import Engine
 
 from medallion_assets.instance import dispose_instance, get_instance
 from medallion_resources.sqlite_event_log import KeptConnectionSqliteEventLogStorage
+from medallion_resources.sqlite_storages import (
+    StampedSqliteRunStorage,
+    StampedSqliteScheduleStorage,
+    stamped,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 STOCK = "telemetry:\n  enabled: false\n"
@@ -188,3 +195,74 @@ def test_a_runs_stdout_is_captured_for_the_ui_without_a_mirror(
     # Dagster's own reader of the same home (the UI) finds it where its default manager puts it.
     with stock(home, tmp_path) as reader:
         assert b"hello from the step" in (reader.compute_log_manager.get_log_data(log_key).stdout or b"")
+
+
+@pytest.fixture
+def revision_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which storages asked Dagster for the head revision (the check that parses every migration script)."""
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
+
+    asked: list[str] = []
+    for name, module in (("runs", sqlite_run_storage), ("schedules", sqlite_schedule_storage)):
+        original = module.check_alembic_revision
+
+        def counted(config, conn, _name=name, _original=original):  # type: ignore[no-untyped-def]
+            asked.append(_name)
+            return _original(config, conn)
+
+        monkeypatch.setattr(module, "check_alembic_revision", counted)
+    return asked
+
+
+def alembic_revision(database: Path) -> str | None:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def test_a_stamped_home_opens_without_parsing_the_migrations(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, revision_checks: list[str]
+) -> None:
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.sql import get_alembic_config
+
+    with shipped(home, monkeypatch) as instance:  # a new home: Dagster's own path creates and stamps it
+        assert isinstance(instance.run_storage, StampedSqliteRunStorage)
+        assert isinstance(instance.schedule_storage, StampedSqliteScheduleStorage)
+        first = small_job().execute_in_process(instance=instance).run_id
+    assert sorted(revision_checks) == ["runs", "schedules"]
+    head = ScriptDirectory.from_config(get_alembic_config(sqlite_run_storage.__file__)).get_current_head()
+    assert alembic_revision(home / "history" / "runs.db") == head
+    assert alembic_revision(home / "schedules" / "schedules.db") == head
+
+    revision_checks.clear()
+    with shipped(home, monkeypatch) as instance:  # stamped: opened directly
+        assert [r.run_id for r in instance.get_runs()] == [first]
+        second = small_job().execute_in_process(instance=instance).run_id
+        assert instance.schedule_storage.all_instigator_state() == []
+    assert revision_checks == []
+
+    # The same files for Dagster's own classes.
+    with stock(home, tmp_path) as reader:
+        assert {r.run_id for r in reader.get_runs()} == {first, second}
+
+
+def test_a_database_without_a_stamp_goes_through_dagsters_path(
+    home: Path, monkeypatch: pytest.MonkeyPatch, revision_checks: list[str]
+) -> None:
+    with shipped(home, monkeypatch) as instance:
+        run_id = small_job().execute_in_process(instance=instance).run_id
+    runs_db = home / "history" / "runs.db"
+    with contextlib.closing(sqlite3.connect(runs_db)) as conn:
+        conn.execute("DELETE FROM alembic_version")  # e.g. a home made before Dagster stamped SQLite
+        conn.commit()
+    assert not stamped(runs_db, ("runs",))
+    revision_checks.clear()
+    with shipped(home, monkeypatch) as instance:
+        assert [r.run_id for r in instance.get_runs()] == [run_id]
+    assert revision_checks == ["runs"]  # Dagster's from_local, which stamps it again
+    assert alembic_revision(runs_db) is not None
+    assert stamped(runs_db, ("runs", "instance_info"))
+    assert not stamped(home / "history" / "missing.db", ("runs",))
