@@ -6,14 +6,17 @@ each measurement in a fresh subprocess (wall time and peak RSS), repeated (``--r
 
 ``day``: a real local lake (YAML config, Bronze committed, Silver day 1 committed by the pipeline), then:
 
-- ``floor``: polars alone reads Silver D-1's files (every artifact) and Bronze D, and writes frames the
-  size of Silver D (the full state plus the day's rows): the I/O of a run that reads and writes the
-  whole state;
+- ``floor``: polars alone reads Silver D-1 (every artifact's live rows, as plain part files) and Bronze D,
+  and writes frames the size of Silver D (the full state plus the day's rows): the I/O of a run that reads
+  and writes the whole state;
 - ``merge``: a plain polars merge of the same day (about 30 lines, below): read the state, apply the
   changes, write the whole state back;
 - ``step``: the medallion Silver step in-process: state before the day, ``silver_day`` (read Bronze D
   verified, read the touched keys of D-1 verified, model, checks) and the commit (delta files, deletes,
-  manifest); day 1 (every key new) and the steady-state day.
+  manifest); day 1 (every key new) and the steady-state day: day 2 by default, ``--at-day N`` for a later
+  one (days 2..N-1 committed by the pipeline first), where D-1's files also hold the rows later days
+  deleted (merge-on-read: a day's read grows with them until the artifact is folded) and an SCD2
+  history has grown by a day's versions each day.
 
 ``command``: ``medallion run`` of a steady-state ``scd_type_2`` day (the day's Parquet file into Bronze, then
 Silver), a fresh process each time, against dlt's scd2 merge of the same file into duckdb
@@ -168,10 +171,14 @@ def _files(root: Path, day: int, layer: str) -> list[Path]:
 
 
 def floor(root: Path, day: int) -> None:
-    """Read Silver D-1 (every artifact) and Bronze D, write frames the size of Silver D."""
+    """Read Silver D-1 (every artifact) and Bronze D, write frames the size of Silver D.
+
+    Silver D-1 is its live state (``live_state``: every artifact's live rows, in part files of the
+    pipeline's size), not the files its manifest lists: from day 3 on those also hold the rows later days
+    deleted, which would make the floor grow with the merge-on-read layout's own dead rows."""
     out = root / "floor"
     out.mkdir(exist_ok=True)
-    state = [pl.read_parquet(f) for f in _files(root, day - 1, "silver")] if day > 1 else []
+    state = [pl.read_parquet(f) for f in sorted((root / "live_state").glob("*.parquet"))] if day > 1 else []
     bronze = pl.concat([pl.read_parquet(f) for f in _files(root, day, "bronze")])
     for i, frame in enumerate([*state, bronze]):
         frame.write_parquet(out / f"{i}.parquet", compression="zstd", compression_level=1)
@@ -225,10 +232,34 @@ def merge(root: Path, day: int, model: str) -> None:
     )
 
 
-def merge_setup(root: Path, model: str) -> None:
-    """The merge's own state after day 1 (it keeps one file per table, as a plain script would)."""
-    merge(root, 1, model)
-    (root / "merge").rename(root / "merge_state")
+def merge_setup(root: Path, model: str, days: int = 1) -> None:
+    """The merge's own state after ``days`` days (one file per table, as a plain script would keep it)."""
+    import shutil
+
+    for day in range(1, days + 1):
+        merge(root, day, model)
+        shutil.rmtree(root / "merge_state", ignore_errors=True)
+        (root / "merge").rename(root / "merge_state")
+
+
+def live_state(root: Path, day: int, rows_per_file: int = 100_000) -> None:
+    """Silver ``day``'s live rows, every artifact, as plain part files: what the floor of day + 1 reads."""
+    import shutil
+
+    from medallion_assets.lake import Lake
+    from medallion_resources.lake.read import read_artifact
+
+    lake = Lake.load(root / "configs")
+    part = lake.committed(lake.spec("bench"), "silver", START + timedelta(days=day - 1))
+    assert part is not None
+    out = root / "live_state"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    for artifact in part.manifest.artifacts():
+        frame = read_artifact(part, artifact)
+        for i, offset in enumerate(range(0, frame.height, rows_per_file)):
+            chunk = frame.slice(offset, rows_per_file)
+            chunk.write_parquet(out / f"{artifact}-{i:05d}.parquet", compression="zstd", compression_level=1)
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
@@ -293,7 +324,8 @@ def measure_all(
 def day_benchmark(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         root = Path(tmp)
-        land(root, args.model, args.keys, args.changes, 2)
+        at = args.at_day
+        land(root, args.model, args.keys, args.changes, at)
         merge_setup(root, args.model)
         print(f"{args.model}: {args.keys:,} keys, then {args.changes:,} changes (median of {args.repeat})")
         one = measure_all(["merge", "step"], root, 1, args.model, args.repeat)
@@ -303,10 +335,18 @@ def day_benchmark(args: argparse.Namespace) -> None:
             f"{s1['wall'] / m1['wall']:.2f}x merge;"
             f"  RSS merge {m1['rss_mib']:.0f} MiB, step {s1['rss_mib']:.0f} MiB"
         )
-        two = measure_all(["floor", "merge", "step"], root, 2, args.model, args.repeat)
+        if at > 2:  # the days between, through the pipeline (not measured), and the merge's own state
+            from medallion_assets.lake import Lake
+
+            lake = Lake.load(root / "configs")
+            for day in range(2, at):
+                silver_step(root, day, lake)
+            merge_setup(root, args.model, at - 1)
+        live_state(root, at - 1)
+        two = measure_all(["floor", "merge", "step"], root, at, args.model, args.repeat)
         f2, m2, s2 = two["floor"], two["merge"], two["step"]
         print(
-            f"  day 2   floor {f2['wall']:.2f} s  merge {m2['wall']:.2f} s  step {s2['wall']:.2f} s = "
+            f"  day {at:<3} floor {f2['wall']:.2f} s  merge {m2['wall']:.2f} s  step {s2['wall']:.2f} s = "
             f"{s2['wall'] / f2['wall']:.2f}x floor, {s2['wall'] / m2['wall']:.2f}x merge"
         )
         print(
@@ -426,6 +466,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--model", default="scd_type_2", choices=["scd_type_2", "scd_type_1", "cdc"])
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--at-day", type=int, default=2, help="day: the steady-state day measured (>= 2)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tmp", default=None, help="folder for the lake (default: the system temp dir)")
     args = parser.parse_args()

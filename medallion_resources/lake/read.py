@@ -299,12 +299,22 @@ def deleted_positions(part: CommittedPartition, artifact: str) -> dict[str, pl.S
     """Per data file (its path as listed), the positions of its rows that no longer belong to ``artifact``."""
     cache = part._deletes  # a CommittedPartition is immutable: its deletes are read once
     if artifact not in cache:
-        deletes = _read_deletes(part, artifact)
-        cache[artifact] = {
-            str(path): group.get_column(DELETE_POS)
-            for (path,), group in deletes.group_by(DELETE_PATH, maintain_order=True)
-        }
+        cache[artifact] = _positions_by_path(_read_deletes(part, artifact))
     return cache[artifact]
+
+
+def _positions_by_path(deletes: pl.DataFrame) -> dict[str, pl.Series]:
+    """Each path's positions, in their order: one slice per run of equal paths. A deletes file is written
+    sorted by path, so it holds one run per data file; no hashing of the long path strings (a third of
+    the time of a group-by, at a million deleted rows)."""
+    runs = deletes.select(pl.col(DELETE_PATH).rle()).unnest(DELETE_PATH)
+    positions = deletes.get_column(DELETE_POS)
+    slices: dict[str, list[pl.Series]] = {}
+    offset = 0
+    for length, path in runs.iter_rows():
+        slices.setdefault(str(path), []).append(positions.slice(offset, length))
+        offset += length
+    return {path: parts[0] if len(parts) == 1 else pl.concat(parts) for path, parts in slices.items()}
 
 
 def _decode(data: bytes, columns: Sequence[str] | None = None) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from medallion_resources.lake.manifest import Manifest
 from medallion_resources.lake.parts import PartSettings
 from medallion_resources.lake.read import (
     CommittedPartition,
+    deleted_positions,
     read_artifact,
     read_committed,
     verify_partition,
@@ -92,6 +93,18 @@ def test_a_day_lists_the_day_before_by_reference(backend: StorageBackend) -> Non
     assert _rows(day1) == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]  # day 1 is unchanged
     assert day2.manifest.record_count == 4
     assert verify_partition(day2) == []
+
+
+def test_deletes_of_several_days_on_the_same_files_all_apply(backend: StorageBackend) -> None:
+    """Day 2 and day 3 each delete a row of both base files: two deletes files name each base file."""
+    day2 = _delta(backend, _base(backend), DAY2, {2: "B", 4: None})
+    day3 = _delta(backend, day2, DAY3, {1: "A", 3: None, 2: "BB"})
+    assert _rows(day3) == [(1, "A"), (2, "BB")]
+    assert day3.manifest.record_count == 2 and verify_partition(day3) == []
+    deleted = deleted_positions(day3, "current")
+    base = sorted(f.path for f in day3.manifest.data_files("current") if "01-01" in f.path)
+    assert [sorted(deleted[path].to_list()) for path in base] == [[0, 1], [0, 1]]
+    assert read_touched(day3, "current", pl.DataFrame({"id": [1, 3, 4]})).get_column("v").to_list() == ["A"]
 
 
 def test_re_running_an_old_day_never_breaks_a_later_day(backend: StorageBackend) -> None:
