@@ -223,17 +223,16 @@ def _check_deletes(part: CommittedPartition) -> list[str]:
         if not part.manifest.delete_files(artifact):
             continue
         rows = {f.path: f.row_count for f in part.manifest.data_files(artifact)}
-        deletes = _read_deletes(part, artifact)
-        listed = deletes.get_column(DELETE_PATH).is_in(list(rows))
-        for path in deletes.filter(~listed).get_column(DELETE_PATH).unique().sort().to_list():
+        by_path = deleted_positions(part, artifact)  # per data file: integer work, no string hashing
+        for path in sorted(path for path in by_path if path not in rows):
             problems.append(f"deletes of '{artifact}' name {path}, which is not a listed data file of it")
-        known = deletes.filter(listed).with_columns(
-            pl.col(DELETE_PATH).replace_strict(rows, return_dtype=pl.Int64).alias("__rows")
-        )
-        outside = known.filter((pl.col(DELETE_POS) < 0) | (pl.col(DELETE_POS) >= pl.col("__rows")))
-        if outside.height:
-            problems.append(f"deletes of '{artifact}': {outside.height} position(s) outside their data file")
-        twice = known.height - known.select(DELETE_PATH, DELETE_POS).n_unique()
+        outside = twice = 0
+        for path, positions in by_path.items():
+            if path in rows:
+                outside += positions.filter((positions < 0) | (positions >= rows[path])).len()
+                twice += positions.len() - positions.n_unique()
+        if outside:
+            problems.append(f"deletes of '{artifact}': {outside} position(s) outside their data file")
         if twice:
             problems.append(f"deletes of '{artifact}': {twice} position(s) deleted more than once")
     return problems

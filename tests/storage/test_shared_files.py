@@ -156,7 +156,12 @@ def test_verify_names_a_changed_shared_file_and_bad_deletes(backend: StorageBack
     day3 = _delta(backend, _base(backend, DAY3.replace("03", "04")), DAY3, {1: "x"})
     writer = _writer(backend, DAY3)
     listed = day3.rooted(day3.manifest.data_files("current")[0]).path
-    bad = pl.DataFrame({"path": ["load_date=2026-01-09/nope.parquet", listed], "pos": [0, 99]})
+    bad = pl.DataFrame(
+        {
+            "path": ["load_date=2026-01-09/nope.parquet", listed, listed, listed, listed],
+            "pos": [0, 99, -1, 0, 0],
+        }
+    )
     writer.reference(f for f in day3.manifest.files if f.kind == "data")
     writer.write_deletes("current", bad)
     writer.commit({})
@@ -164,7 +169,8 @@ def test_verify_names_a_changed_shared_file_and_bad_deletes(backend: StorageBack
     assert part is not None
     problems = verify_partition(part)
     assert any("nope.parquet, which is not a listed data file" in p for p in problems)
-    assert any("position(s) outside their data file" in p for p in problems)
+    assert "deletes of 'current': 2 position(s) outside their data file" in problems
+    assert "deletes of 'current': 1 position(s) deleted more than once" in problems
 
 
 def test_version_1_partitions_still_read_and_can_be_shared(backend: StorageBackend) -> None:
