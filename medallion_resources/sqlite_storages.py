@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
@@ -29,6 +29,8 @@ from dagster._core.storage.sqlite import create_db_conn_string
 from dagster._serdes import ConfigurableClassData
 
 __all__ = ["StampedSqliteRunStorage", "StampedSqliteScheduleStorage", "stamped"]
+
+T = TypeVar("T")
 
 
 def stamped(database: Path, tables: tuple[str, ...]) -> bool:
@@ -48,6 +50,19 @@ def stamped(database: Path, tables: tuple[str, ...]) -> bool:
     return False
 
 
+def _if_stamped(
+    cls: Callable[[str, ConfigurableClassData | None], T],
+    base_dir: str,
+    inst_data: ConfigurableClassData | None,
+    database: str,
+    tables: tuple[str, ...],
+) -> T | None:
+    """``cls`` on ``<base_dir>/<database>.db`` when that database is stamped; None: Dagster's own path."""
+    if stamped(Path(base_dir) / f"{database}.db", tables):
+        return cls(create_db_conn_string(base_dir, database), inst_data)
+    return None
+
+
 class StampedSqliteRunStorage(SqliteRunStorage):
     """``SqliteRunStorage`` that opens a stamped ``runs.db`` without reading the migrations."""
 
@@ -60,9 +75,8 @@ class StampedSqliteRunStorage(SqliteRunStorage):
     @classmethod
     def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> Self:
         # Dagster's from_local on a stamped database only adds `instance_info` when it is missing.
-        if stamped(Path(base_dir) / "runs.db", ("runs", "instance_info")):
-            return cls(create_db_conn_string(base_dir, "runs"), inst_data)
-        return super().from_local(base_dir, inst_data=inst_data)
+        opened = _if_stamped(cls, base_dir, inst_data, "runs", ("runs", "instance_info"))
+        return opened or super().from_local(base_dir, inst_data=inst_data)
 
 
 class StampedSqliteScheduleStorage(SqliteScheduleStorage):
@@ -76,6 +90,5 @@ class StampedSqliteScheduleStorage(SqliteScheduleStorage):
 
     @classmethod
     def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> Self:
-        if stamped(Path(base_dir) / "schedules.db", ("jobs", "job_ticks")):
-            return cls(create_db_conn_string(base_dir, "schedules"), inst_data)
-        return cast(Self, super().from_local(base_dir, inst_data=inst_data))  # Dagster's returns cls(...)
+        opened = _if_stamped(cls, base_dir, inst_data, "schedules", ("jobs", "job_ticks"))
+        return opened or cast(Self, super().from_local(base_dir, inst_data=inst_data))
