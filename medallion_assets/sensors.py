@@ -30,7 +30,7 @@ import posixpath
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import fsspec
@@ -41,8 +41,9 @@ from medallion_assets.errors import ExtractError
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeIOManager
 from medallion_resources.redact import redact
-from medallion_resources.sql.connect import SqlTarget, create_sa_engine
-from medallion_resources.sql.query import SOURCE_ALIAS, base_select, validate_identifier
+
+if TYPE_CHECKING:  # the SQL stack (pyarrow.compute, ~35 ms) loads when a db_watermark sensor polls
+    from medallion_resources.sql.connect import SqlTarget
 
 __all__ = ["build_sensors", "file_partitions", "max_cursor_value"]
 
@@ -206,6 +207,8 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         key = _last_partition(partitions, now())
         if key is None or spec.partitions.end_offset < 1:
             return dg.SensorResult(skip_reason="no current partition (needs partitions.end_offset: 1)")
+        from medallion_resources.sql.connect import SqlTarget
+
         try:
             target = SqlTarget.from_config(db.url, db.url_env, spec.name)
         except ExtractError as exc:  # the URL's variable is unset or holds no valid URL
@@ -254,6 +257,9 @@ def max_cursor_value(
 ) -> Any:
     """``MAX(column)`` over the source's rows, selected exactly as the db extractor selects them."""
     import sqlalchemy as sa
+
+    from medallion_resources.sql.connect import create_sa_engine
+    from medallion_resources.sql.query import SOURCE_ALIAS, base_select, validate_identifier
 
     engine = create_sa_engine(target)
     try:
