@@ -27,6 +27,7 @@ from medallion_assets.cli_options import (
     json_option,
     partition_options,
     print_version,
+    startup_done,
 )
 from medallion_resources.errors import MedallionError
 from medallion_resources.lake.layout import LAYERS
@@ -50,7 +51,9 @@ class CliState:
     def lake(self) -> Lake:
         from medallion_assets.lake import Lake
 
-        return Lake.load(self.config_dir)
+        lake = Lake.load(self.config_dir)
+        startup_done()
+        return lake
 
 
 @click.group(cls=MedallionGroup)
@@ -245,6 +248,7 @@ def _run_sources(
     from medallion_assets.runner import SourceRunner
 
     instance = get_instance()
+    startup_done()  # Dagster's storage stack is imported now too
     runner = SourceRunner(lake, instance, layers)
     display = RunDisplay({name: (b - a).days + 1 for name, (a, b) in ranges.items()}, layers)
     try:

@@ -3,6 +3,9 @@ tests/integration/test_cli*.py)."""
 
 from __future__ import annotations
 
+import gc
+import subprocess
+import sys
 from datetime import date
 
 import pytest
@@ -54,3 +57,33 @@ def test_365_days_take_12_runs() -> None:
     assert len(ranges) == 12
     assert sum((b - a).days + 1 for a, b in ranges) == 365
     assert all(ranges[i][1].toordinal() + 1 == ranges[i + 1][0].toordinal() for i in range(11))
+
+
+VERB = """
+import gc, click
+from medallion_assets.cli_options import MedallionGroup, startup_done
+
+@click.group(cls=MedallionGroup)
+def cli() -> None: ...
+
+@cli.command()
+def verb() -> None:
+    print(gc.isenabled(), gc.get_freeze_count() > 0)
+    startup_done()
+    print(gc.isenabled(), gc.get_freeze_count() > 0)
+"""
+
+
+def test_the_console_script_collects_no_garbage_until_its_imports_are_done() -> None:
+    script = VERB + "\ncli(['verb'])\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True", "True"]
+
+
+def test_an_in_process_caller_keeps_its_collector(capsys: pytest.CaptureFixture[str]) -> None:
+    namespace: dict[str, object] = {}
+    exec(VERB, namespace)  # noqa: S102 - the same group, called in-process
+    frozen = gc.get_freeze_count()
+    namespace["cli"].main(["verb"], standalone_mode=False)  # type: ignore[attr-defined]
+    assert capsys.readouterr().out.split() == ["True", "False", "True", "False"]
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
