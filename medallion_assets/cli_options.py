@@ -136,8 +136,9 @@ class MedallionGroup(click.Group):
 
     Tearing down Dagster, polars, SQLAlchemy and their threads takes the interpreter seconds on a loaded
     machine, after every byte is committed and printed. So the command disposes the instance (closing the
-    event log's connections), flushes its output and leaves with ``os._exit``. Called in-process
-    (``standalone_mode=False``) it returns as click does.
+    event log's connections), flushes its output and leaves with ``os._exit``. It also holds garbage
+    collection until the verb's imports are done (:func:`startup_done`). Called in-process
+    (``standalone_mode=False``) it returns as click does and leaves the collector alone.
     """
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
