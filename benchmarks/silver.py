@@ -434,8 +434,8 @@ def command_benchmark(args: argparse.Namespace) -> None:
         def peer(path: Path, workdir: Path) -> float:
             started = time.perf_counter()
             script = str(repo / "benchmarks" / "dlt_scd2.py")
-            subprocess.run(
-                [str(dlt_python), script, str(path), str(workdir)], check=True, capture_output=True
+            subprocess.run(  # the same environment: bytecode written and read, as for medallion
+                [str(dlt_python), script, str(path), str(workdir)], env=env, check=True, capture_output=True
             )
             return time.perf_counter() - started
 
