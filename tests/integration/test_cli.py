@@ -128,6 +128,35 @@ def test_light_verbs_do_not_import_dagster(verb: list[str], lake_env: dict[str, 
     assert report["dagster"] == [], f"{verb} imported {report['dagster'][:5]}"
 
 
+# A run in a fresh interpreter, in-process (so the process does not leave with os._exit before reporting).
+RUN_IMPORTS = """
+import json, sys
+from medallion_assets.cli import main
+main(sys.argv[1:], standalone_mode=False)
+heavy = ["medallion_resources.sql", "pyarrow.compute", "medallion_assets.extractors.file.json_reader"]
+print(json.dumps([m for m in [*heavy, "httpx"] if m in sys.modules]))
+"""
+
+
+def test_a_run_of_a_csv_source_loads_no_sql_json_or_http_stack(
+    lake_env: dict[str, str], config_copy: Path
+) -> None:
+    """In a project of file sources, what a db source, a JSON file or an API needs is not loaded (nor its
+    objects scanned by every garbage collection of the run) for a CSV file."""
+    for other in ("shop.yaml", "support.yaml"):  # the db and API sources: their extractors' contracts load
+        (config_copy / "sources" / other).unlink()
+    args = ["--config-dir", str(config_copy), "run", "--date", "2025-01-01", "--select", "retail_customers"]
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_IMPORTS, *args],
+        env={**os.environ, **lake_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
 def test_version() -> None:
     done = subprocess.run([MEDALLION, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
