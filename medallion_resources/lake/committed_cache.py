@@ -142,13 +142,8 @@ class CommittedCache:
             return record
 
         found = _in_parallel(one, prefixes)
-        under = root.strip("/") + "/"
         with self._lock:
-            gone = [
-                p
-                for p in self._entries
-                if p.startswith(under) and join_relpath(p, CHECKSUMS_NAME) not in versions
-            ]
+            gone = [p for p in self._under(root) if join_relpath(p, CHECKSUMS_NAME) not in versions]
             for prefix in gone:  # partitions removed from the lake since they were read
                 del self._entries[prefix]
         if changed or gone:
@@ -163,13 +158,17 @@ class CommittedCache:
         time. Estimated from the partitions' file counts seen before, else from the newest one."""
         if not prefixes:
             return False
-        under = root.strip("/") + "/"
         with self._lock:
-            seen = [e.record.files for p, e in self._entries.items() if p.startswith(under)]
+            seen = [e.record.files for e in self._under(root).values()]
         if not seen:
             newest = self._read(prefixes[-1], frozenset())
             seen = [newest.files if newest is not None else 0]
         return sum(seen) / len(seen) + _OWN_FILES < LISTING_PAYS_BELOW
+
+    def _under(self, root: str) -> dict[str, _Entry]:
+        """The entries of the dataset at ``root`` (callers hold the lock)."""
+        under = root.strip("/") + "/"
+        return {prefix: e for prefix, e in self._entries.items() if prefix.startswith(under)}
 
     def _read_all(self, prefixes: Sequence[str], keys: frozenset[str]) -> list[CommitRecord | None]:
         return _in_parallel(lambda prefix: self._read(prefix, keys), prefixes)
@@ -223,12 +222,10 @@ class CommittedCache:
         path = self._file(root)
         if path is None:
             return
-        under = root.strip("/") + "/"
         with self._lock:
             entries = {
                 prefix: {"version": list(e.version), "keys": sorted(e.keys), "record": asdict(e.record)}
-                for prefix, e in self._entries.items()
-                if prefix.startswith(under)
+                for prefix, e in self._under(root).items()
             }
         data = json.dumps({"format": _FORMAT, "uri": self.backend.uri(root), "entries": entries}).encode()
         try:

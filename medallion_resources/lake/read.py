@@ -37,7 +37,7 @@ from medallion_resources.lake.layout import (
 )
 from medallion_resources.lake.local_copy import verified_local_path
 from medallion_resources.lake.manifest import Manifest, ManifestFile
-from medallion_resources.lake.parts import CHUNK_SIZE
+from medallion_resources.lake.parts import CHUNK_SIZE, read_parquet_bytes
 from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -322,8 +322,7 @@ def _decode(data: bytes, columns: Sequence[str] | None = None) -> pl.DataFrame:
     try:
         return pl.read_parquet(io.BytesIO(data), columns=list(columns) if columns is not None else None)
     except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
-        table = pq.ParquetFile(pa.BufferReader(data)).read(list(columns) if columns is not None else None)
-        return pl.DataFrame(pl.from_arrow(table))
+        return pl.DataFrame(pl.from_arrow(read_parquet_bytes(data, columns)))
 
 
 def _live_frame(
