@@ -99,6 +99,22 @@ class SilverModel(ABC):
     # ``history``): the model does not read them, and a key whose source rows did not change did not
     # change there either, so the day reads only their key columns (keyed_state models).
     derived: ClassVar[Mapping[str, str]] = {}
+    # Artifacts a day reads for some of the touched keys only: the keys :meth:`keys_to_read` names once
+    # the other artifacts' rows of the touched keys are read (``cdc``: the earlier rows of each chain, which
+    # only a late or tied op needs). ``apply`` gets their rows of at least those keys (of every key when the
+    # state is in memory) and must leave the rows of the other keys as they are (keyed_state models).
+    read_on_demand: ClassVar[frozenset[str]] = frozenset()
+    # State artifacts of an earlier layout of the model. A Silver D-1 that holds one is read whole, once,
+    # and ``apply`` converts it; that day then writes the current layout as new base files.
+    legacy_artifacts: ClassVar[frozenset[str]] = frozenset()
+
+    def keys_to_read(
+        self, artifact: str, state: Mapping[str, pl.DataFrame], incoming: pl.DataFrame
+    ) -> pl.DataFrame:
+        """The keys whose rows of ``artifact`` (one of :attr:`read_on_demand`) the day needs, given the
+        state's rows of the touched keys in the other artifacts and Bronze D (prepared, not yet checked
+        by the model: naming more keys than needed is safe, fewer is not)."""
+        raise NotImplementedError(f"{type(self).__name__} reads {artifact} on demand but names no keys")
 
     def touches_absent_keys(self, ctx: SilverContext) -> bool:
         """Whether day ``ctx`` also touches the live keys of Silver D-1 that Bronze D lacks (full-load

@@ -45,6 +45,7 @@ from medallion_assets.silver.keys import DELETED, POSITION, SOURCE
 __all__ = [
     "ABSORBED",
     "ABSORBED_COLUMNS",
+    "ABSORBED_ORDER",
     "BRONZE",
     "CHAIN_COLUMNS",
     "CLASS",
@@ -77,6 +78,7 @@ CHAIN_COLUMNS = (EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT)
 ABSORBED = "absorbed"
 _A_ORDER, _A_DELETE, _A_CLASS = "_absorbed_order", "_absorbed_delete", "_absorbed_class"
 ABSORBED_COLUMNS = (_A_ORDER, _A_DELETE, _A_CLASS)
+ABSORBED_ORDER = _A_ORDER  # an absorbed observation's order value
 
 # Hidden working columns of an event frame.
 ORDER = "__medallion_order"  # the event's order value (effective_from)

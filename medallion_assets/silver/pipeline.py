@@ -96,10 +96,13 @@ def initial_state(
         return Prior(schema=schema)
     if previous is not None:
         label = previous.manifest.run_date
-        if model.keyed_state:
+        legacy = [a for a in model.legacy_artifacts if artifact_schema(previous, a) is not None]
+        if model.keyed_state and not legacy:
             return Prior(part=previous, label=label, schema=schema)  # read by key when the day runs
+        # A keyed model's state in an earlier layout is read whole, once; the day writes the new one.
+        present = [a for a in model.artifacts if not legacy or artifact_schema(previous, a) is not None]
         return Prior(
-            frames=_non_empty({a: read_artifact(previous, a) for a in model.artifacts}),
+            frames=_non_empty({a: read_artifact(previous, a) for a in [*present, *legacy]}),
             label=label,
             schema=schema,
         )
@@ -142,9 +145,7 @@ def silver_day(
     if by_key:
         assert prior.part is not None
         old, live_keys = _touched(model, prior.part, prepared.clean, ctx)
-        state: Mapping[str, pl.DataFrame] | None = {
-            a: without_row_ids(f) for a, f in old.items() if f is not None and a not in model.derived
-        }
+        state: Mapping[str, pl.DataFrame] | None = _state_of(model, old)
     else:
         state = prior.frames
         live_keys = _live_keys(state, silver_cfg.primary_keys)
@@ -258,14 +259,35 @@ def _touched(
         absent = live.select(keys).join(touched, on=keys, how="anti", nulls_equal=True)
         touched = pl.concat([touched, absent.cast(dict(touched.schema))])  # type: ignore[arg-type]
     old: dict[str, pl.DataFrame | None] = {}
+    on_demand = [a for a in model.artifacts if a in model.read_on_demand]
     for artifact in model.artifacts:
-        columns = keys if artifact in model.derived else None  # keys and row ids only
-        frame = read_touched(part, artifact, touched, columns)
-        if frame is None:
-            schema = artifact_schema(part, artifact)
-            frame = None if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
-        old[artifact] = frame
+        if artifact not in on_demand:
+            columns = keys if artifact in model.derived else None  # keys and row ids only
+            old[artifact] = _rows_of(part, artifact, touched, columns)
+    for artifact in on_demand:  # the keys the model names once it sees the others' rows
+        state = _state_of(model, old)
+        needed = model.keys_to_read(artifact, state, _typed_like(incoming, state))
+        old[artifact] = _rows_of(part, artifact, _cast_like(needed, part, model.artifacts[0]))
     return old, live_keys
+
+
+def _rows_of(
+    part: CommittedPartition, artifact: str, keys: pl.DataFrame, columns: list[str] | None = None
+) -> pl.DataFrame | None:
+    """D-1's rows of ``keys`` in ``artifact`` with their row ids; an empty frame of its recorded schema
+    when it has none of them (no file is read for no keys), None when D-1 did not write it."""
+    frame = read_touched(part, artifact, keys, columns) if keys.height else None
+    if frame is None:
+        schema = artifact_schema(part, artifact)
+        if schema is None:
+            return None
+        frame = pl.DataFrame(pl.from_arrow(schema.empty_table()))
+    return frame
+
+
+def _state_of(model: SilverModel, old: Mapping[str, pl.DataFrame | None]) -> dict[str, pl.DataFrame]:
+    """The rows read from D-1 as the model's state: without row ids, without the derived artifacts."""
+    return {a: without_row_ids(f) for a, f in old.items() if f is not None and a not in model.derived}
 
 
 def _cast_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> pl.DataFrame:

@@ -25,6 +25,7 @@ from medallion_assets.lake import Lake
 from medallion_assets.silver import delta
 from medallion_assets.silver.registry import create_silver_model
 from medallion_resources.io_managers import BronzeInput, PartitionOutput
+from medallion_resources.lake import touched
 from medallion_resources.lake.parts import PartSettings
 from medallion_resources.lake.read import read_artifact, scan_artifact, verify_partition
 
@@ -248,6 +249,153 @@ def test_prior_is_read_by_key(tmp_path: Path) -> None:
     chain = read_artifact(day3, "history").filter(pl.col("k1") == 1)
     assert chain.get_column("v").to_list() == ["x", "y", "z"]
     assert chain.get_column("effective_to").to_list() == [2, 3, None]
+
+
+def _cdc_op(k: int, ts: int, v: str | None, op: str) -> dict[str, Any]:
+    return {"k1": k, "k2": "a", "ts": ts, "v": v, "w": 0, "op": op}
+
+
+def _cdc(days: list[list[dict[str, Any]]]) -> Scenario:
+    """A hand-written cdc scenario without history (its state is ``chain_last`` + ``chain_rest``)."""
+    return Scenario(
+        model="cdc",
+        compound=False,
+        temporal=False,
+        pattern="cdc",
+        delete_mode="tombstone",
+        tracked=None,
+        keep_history=False,
+        days=days,
+    )
+
+
+def _own(lake: Lake, number: int) -> list[tuple[str, str, int]]:
+    """The files Silver day ``number`` wrote itself (artifact, kind, rows), its errors aside."""
+    day = START + timedelta(days=number - 1)
+    part = lake.committed(lake.spec("t"), "silver", day)
+    assert part is not None
+    own = [f for f in part.manifest.files if f.path.startswith(f"load_date={day}/")]
+    return sorted((f.artifact, f.kind, f.row_count) for f in own)
+
+
+def test_cdc_reads_the_earlier_rows_of_a_chain_only_for_a_late_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An in-order cdc day reads one row per touched key (``chain_last``) and none of ``chain_rest``: the
+    version it closes is appended there. A day with a late op reads that key's whole chain, and the
+    chain comes out exactly as if every op had arrived in order."""
+    s = _cdc(
+        [
+            [_cdc_op(k, 1, "x", "I") for k in range(4)],
+            [_cdc_op(1, 5, "y", "U")],  # in order
+            [_cdc_op(1, 9, "z", "U"), _cdc_op(2, 2, None, "D")],  # in order
+            [_cdc_op(1, 3, "late", "U"), _cdc_op(3, 7, "w", "U")],  # key 1 late (3 < 9), key 3 in order
+            [_cdc_op(2, 2, "back", "U")],  # ties with key 2's delete: a correction, the delete never was
+        ]
+    )
+    lake = _lake(tmp_path, s)
+    _land(lake, s)
+    read: list[str] = []
+    real = touched.read_verified
+
+    def spy(part: Any, file: Any) -> bytes:
+        read.append(file.artifact)
+        return real(part, file)
+
+    monkeypatch.setattr(touched, "read_verified", spy)
+    reads = []
+    for number in range(1, len(s.days) + 1):
+        read.clear()
+        _silver_days(lake, Scenario(**{**s.__dict__, "days": s.days[:number]}), number)
+        reads.append(set(read))
+    _compare(lake, s, _run(s)[0])
+    assert [("chain_rest" in r, "chain_last" in r) for r in reads] == [
+        (False, False),  # day 1: no D-1
+        (False, True),
+        (False, True),
+        (True, True),  # key 1's late op
+        (True, True),  # key 2's tie with its last observation
+    ]
+    # Day 2 closed key 1's first version: it moved to chain_rest; chain_last holds the new one.
+    assert _own(lake, 2) == [
+        ("chain_last", "data", 1),
+        ("chain_last", "deletes", 1),
+        ("chain_rest", "data", 1),
+        ("current", "data", 1),
+        ("current", "deletes", 1),
+    ]
+    part = lake.committed(lake.spec("t"), "silver", START + timedelta(days=len(s.days) - 1))
+    assert part is not None
+    rest, last = (read_artifact(part, a).filter(pl.col("k1") == 1) for a in ("chain_rest", "chain_last"))
+    chain = pl.concat([rest, last]).select("v", "effective_from", "effective_to")
+    assert chain.rows() == [("x", 1, 3), ("late", 3, 5), ("y", 5, 9), ("z", 9, None)]
+    assert read_artifact(part, "current").sort("k1").select("k1", "v", "_deleted").rows() == [
+        (0, "x", False),
+        (1, "z", False),
+        (2, "back", False),
+        (3, "w", False),
+    ]
+
+
+def test_a_cdc_state_of_the_earlier_layout_is_split_once(tmp_path: Path) -> None:
+    """A Silver D-1 written before ``chain_tail`` was split (every key's whole chain in one artifact) is
+    read whole by the next day, which writes ``chain_last`` and ``chain_rest``; the day after reads by
+    key again. Every artifact equals the fold's."""
+    s = _cdc(
+        [
+            [
+                _cdc_op(1, 1, "a", "I"),
+                _cdc_op(1, 4, "b", "U"),
+                _cdc_op(2, 1, "p", "I"),
+                _cdc_op(3, 2, None, "D"),
+            ],
+            [_cdc_op(1, 2, "late", "U"), _cdc_op(2, 6, "q", "U")],
+            [_cdc_op(2, 8, "r", "U")],
+        ]
+    )
+    lake = _lake(tmp_path, s)
+    _land(lake, s)
+    states = _run(s)[0]
+    spec = lake.spec("t")
+    first = states[0]
+    tail = pl.concat([first["chain_rest"], first["chain_last"]]).sort("k1", maintain_order=True)
+    legacy = {"current": first["current"], "chain_tail": tail, "absorbed": first["absorbed"]}
+    assert first["absorbed"].height == 1  # key 3's delete, which closed nothing
+    output = PartitionOutput(
+        artifacts={a: [f] for a, f in legacy.items()},
+        build_metadata=lambda w: {"run_date": START.isoformat()},
+        output=_PARTS,
+        shared=True,
+        keyed={a: ("k1",) for a in legacy},
+    )
+    lake.silver.write_partition(spec.silver_path, START.isoformat(), output, "test")
+    model = create_silver_model(spec.model, spec.entry.silver)
+    previous = lake.committed(spec, "silver", START)
+    bronze = BronzeInput(lake.bronze, spec.bronze_path, (START + timedelta(days=1)).isoformat())
+    prior = initial_state(
+        spec, model, bronze, previous, run_date=START + timedelta(days=1), is_first_partition=False
+    )
+    assert prior.part is None and prior.frames is not None and "chain_tail" in prior.frames
+    _silver_days(lake, s, 2)
+    for number in (2, 3):
+        part = lake.committed(spec, "silver", START + timedelta(days=number - 1))
+        assert part is not None and verify_partition(part) == []
+        assert set(part.manifest.artifacts()) == {"current", "chain_last", "chain_rest", "absorbed"}
+        for name, want in states[number - 1].items():
+            got = read_artifact(part, name)
+            assert got.equals(want.select(got.columns)), (number, name, got, want)
+    day2 = lake.committed(spec, "silver", START + timedelta(days=1))
+    assert day2 is not None
+    assert all(f.path.startswith(f"load_date={START + timedelta(days=1)}/") for f in day2.manifest.files)
+    prior3 = initial_state(
+        spec,
+        model,
+        BronzeInput(lake.bronze, spec.bronze_path, (START + timedelta(days=2)).isoformat()),
+        day2,
+        run_date=START + timedelta(days=2),
+        is_first_partition=False,
+    )
+    assert prior3.part is not None  # read by key again
 
 
 def test_files_per_partition_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
