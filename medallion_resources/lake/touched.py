@@ -95,14 +95,14 @@ def read_touched(
 
     def touched_rows(file: ManifestFile) -> pl.DataFrame:
         frame = _decode(read_verified(part, file), wanted).with_row_index(ROW_POS)
-        positions = deleted.get(part.rooted(file).path)
-        if positions is not None:
-            frame = frame.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
         matched = (
             frame.filter(_key_in(frame.get_column(on[0]), keys.get_column(on[0]), sorted_keys))
             if len(on) == 1
             else frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
         )
+        positions = deleted.get(part.rooted(file).path)
+        if positions is not None:  # on the touched rows only: a day touches a small part of a file
+            matched = matched.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
         return matched.with_columns(
             pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
         )
