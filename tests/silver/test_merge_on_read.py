@@ -10,6 +10,7 @@ and re-running a middle day must leave every later partition readable and verifi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -257,16 +258,7 @@ def _cdc_op(k: int, ts: int, v: str | None, op: str) -> dict[str, Any]:
 
 def _cdc(days: list[list[dict[str, Any]]]) -> Scenario:
     """A hand-written cdc scenario without history (its state is ``chain_last`` + ``chain_rest``)."""
-    return Scenario(
-        model="cdc",
-        compound=False,
-        temporal=False,
-        pattern="cdc",
-        delete_mode="tombstone",
-        tracked=None,
-        keep_history=False,
-        days=days,
-    )
+    return replace(incremental("cdc", days), pattern="cdc", delete_mode="tombstone")
 
 
 def _own(lake: Lake, number: int) -> list[tuple[str, str, int]]:
