@@ -99,7 +99,7 @@ LAST, REST = "chain_last", "chain_rest"
 # The state before the split: every key's whole chain in one artifact.
 LEGACY_TAIL = "chain_tail"
 
-_UPTO, _START, _IN_LAST = "__medallion_upto", "__medallion_start", "__medallion_in_last"
+_UPTO, _IN_LAST = "__medallion_upto", "__medallion_in_last"
 
 
 class Cdc(SilverModel):
