@@ -5,8 +5,10 @@ DESIGN §6 defines the history as a walk over them, sorted by (order value, Bron
 
 1. **ties**: of observations with the same order value only the last is kept (a correction, never a
    version of zero length); an exact re-delivery of the winner keeps the first delivery, so re-landing
-   the same row rewrites nothing. A full-load delete and a version revived at it are in different tie
-   classes (:data:`BRONZE`, :data:`DETECTED_DELETE`, :data:`REVIVED`), so they never cancel each other;
+   the same row rewrites nothing; a delete winning over a delete stored at that order (other ops of D
+   between them) gives the stored row again, dated as it was (a delete has no values of its own in
+   Silver). A full-load delete and a version revived at it are in different tie classes (:data:`BRONZE`,
+   :data:`DETECTED_DELETE`, :data:`REVIVED`), so they never cancel each other;
 2. **walk**: a version whose tracked columns equal the live version's is *absorbed*; any other version
    closes the live one (or the tombstone) at its order value and opens a new one; a delete closes the
    live version at its order value; a delete with nothing live is absorbed;
@@ -92,7 +94,22 @@ _DROP, _SAME_KEY, _GROUP, _ROW = (
     "__medallion_group",
     "__medallion_row",
 )
-HIDDEN_CHAIN = (ORDER, IS_DELETE, CLASS, OLD_TO, OLD_CURRENT, OLD_CLOSED, POSITION, SOURCE, _DROP, _SAME_KEY)
+# An incoming delete that won a tie over a delete of the state: the same observation again (a tombstone
+# takes the values of the version it closes, not the op's), so it carries the stored row's window and date.
+_REDELIVERED = "__medallion_redelivered"
+HIDDEN_CHAIN = (
+    ORDER,
+    IS_DELETE,
+    CLASS,
+    OLD_TO,
+    OLD_CURRENT,
+    OLD_CLOSED,
+    POSITION,
+    SOURCE,
+    _DROP,
+    _SAME_KEY,
+    _REDELIVERED,
+)
 
 # Tie classes: observations tie only within a class. A Bronze row (or cdc op); a delete detected because
 # a key is missing from a full snapshot; a version of a full-load key that came back, placed at its delete.
@@ -139,12 +156,14 @@ def rebuild_chains(
     )
     if OLD_CLOSED not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.Boolean).alias(OLD_CLOSED))
-    incoming = pl.col(SOURCE) == 1
     skip = {*keys, *HIDDEN_CHAIN, SILVER_LOAD_DATE, DELETED, CLOSED_BY_DELETE, *CHAIN_COLUMNS}
     data = [c for c in frame.columns if c not in skip]
     frame = _drop_ties(
         frame.with_columns(same_key(keys).alias(_SAME_KEY)), keys, [c for c in data if c[0] != "_"]
     )
+    # A row of day D, except a re-delivered delete: that one is dated like a row of the state.
+    incoming = pl.col(SOURCE) == 1
+    new_row = incoming & ~pl.col(_REDELIVERED) if _REDELIVERED in frame.columns else incoming
 
     # The walk: a row opens or closes a version unless the row before it leaves nothing for it to do.
     is_del, keyed = pl.col(IS_DELETE), pl.col(_SAME_KEY)
@@ -158,7 +177,7 @@ def rebuild_chains(
         pl.when(is_del).then(~prev_version).otherwise(prev_version & same).alias(_DROP)
     )
     absorbed = frame.filter(pl.col(_DROP)).with_columns(
-        pl.when(incoming)
+        pl.when(new_row)
         .then(pl.lit(load_date, dtype=pl.Date))
         .otherwise(pl.col(SILVER_LOAD_DATE))
         .alias(SILVER_LOAD_DATE)
@@ -187,7 +206,7 @@ def rebuild_chains(
         (~is_del & next_same & is_del.shift(-1).fill_null(False)).alias(CLOSED_BY_DELETE),
     )
     changed = (
-        incoming
+        new_row
         | pl.col(_DROP)
         | pl.col(OLD_TO).ne_missing(pl.col(EFFECTIVE_TO))
         | pl.col(OLD_CURRENT).ne_missing(pl.col(IS_CURRENT))
@@ -244,9 +263,27 @@ def _drop_ties(frame: pl.DataFrame, keys: Sequence[str], content: Sequence[str])
     )
     # The winner's trailing run of exact re-deliveries; its first row is the one kept.
     run = equal & ((~equal).cast(pl.UInt32).cum_sum(reverse=True).over(_GROUP) == 0)
-    keep = groups.filter(run & (run.cast(pl.UInt32).cum_sum().over(_GROUP) == 1)).select(_ROW)
-    losers = groups.join(keep, on=_ROW, how="anti").select(_ROW)
-    frame = frame.join(losers, on=_ROW, how="anti", maintain_order="left").drop(_ROW, _GROUP, _DROP)
+    kept = groups.filter(run & (run.cast(pl.UInt32).cum_sum().over(_GROUP) == 1))
+    losers = groups.join(kept.select(_ROW), on=_ROW, how="anti").select(_ROW)
+    frame = frame.join(losers, on=_ROW, how="anti", maintain_order="left")
+    # A delete of day D winning over a delete the state holds at that order (a version of D between them
+    # broke the run of re-deliveries) is that delete again: a delete's own values never reach Silver (a
+    # tombstone takes the closed version's). It takes the stored row's values, window and date, so the
+    # row is rewritten only if what it closes changed (DESIGN §6: an unchanged row keeps its date).
+    stored = is_del & (pl.col(SOURCE) == 0)
+    own = {*keys, ORDER, IS_DELETE, CLASS, SOURCE, POSITION, _SAME_KEY, _GROUP, _ROW, _DROP}
+    inherited = [c for c in groups.columns if c not in own]
+    twins = (
+        groups.filter(stored.any().over(_GROUP))
+        .with_columns(pl.col(c).filter(stored).first().over(_GROUP) for c in inherited)
+        .join(kept.filter(is_del & (pl.col(SOURCE) == 1)).select(_ROW), on=_ROW, how="semi")
+        .select(_ROW, *inherited, pl.lit(True).alias(_REDELIVERED))
+    )
+    if twins.height:
+        frame = frame.with_columns(pl.lit(False).alias(_REDELIVERED)).update(
+            twins, on=_ROW, how="left", include_nulls=True
+        )
+    frame = frame.drop(_ROW, _GROUP, _DROP)
     return frame.with_columns(same_key(keys).alias(_SAME_KEY))  # rows were dropped
 
 

@@ -2,8 +2,8 @@
 
 Written from the DESIGN text, per key, in plain Python, and deliberately unlike the engine: it keeps every
 observation it was ever given and recomputes each key's history from all of them, from scratch, every day.
-It knows nothing of the engine's state artifacts (``absorbed``, ``chain_tail``), positions or classes
-beyond what the DESIGN says:
+It knows nothing of the engine's state artifacts (``absorbed``, ``chain_last``/``chain_rest``), positions
+or classes beyond what the DESIGN says:
 
 - observations are sorted by (order value, Bronze load date, position); of those with the same order value
   only the last is kept (a tie is a correction); when the ones right before it are exact re-deliveries of

@@ -280,6 +280,38 @@ def test_cdc_any_arrival_order_matches_the_walk(scenario: Scenario) -> None:
     _check(scenario)
 
 
+@st.composite
+def dense_ops(draw: st.DrawFn) -> Scenario:
+    """cdc without history over two keys and four order values, every op valid: late ops, ties with a key's
+    last version or its tombstone, and in-order days meet often (the state is ``chain_last`` plus
+    ``chain_rest``, and a day reads the latter only for the keys whose ops are late or tie)."""
+    row = {
+        "k1": st.integers(0, 1),
+        "k2": st.just("a"),
+        "ts": st.integers(0, 3),
+        "v": st.sampled_from(["x", "y"]),
+        "w": st.just(0),
+        "op": st.sampled_from(["I", "U", "D"]),
+    }
+    days = draw(st.lists(st.lists(st.fixed_dictionaries(row), max_size=3), min_size=2, max_size=5))
+    return Scenario(
+        model="cdc",
+        compound=False,
+        temporal=False,
+        pattern="cdc",
+        delete_mode=draw(st.sampled_from(["hard_delete", "tombstone"])),
+        tracked=None,
+        keep_history=False,
+        days=days,
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(dense_ops())
+def test_cdc_split_state_matches_the_walk(scenario: Scenario) -> None:
+    _check(scenario)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     compound=st.booleans(),

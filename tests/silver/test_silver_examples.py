@@ -199,3 +199,21 @@ def test_cdc_a_delete_tying_with_the_last_version_brings_the_one_before_back(kee
     assert current(results[1], "ts", "_deleted") == [("A", 2, True)]  # the tombstone carries A's values
     hard = run("cdc", cdc("hard_delete", keep_history), days, "cdc")
     assert hard[1].artifacts["current"].height == 0
+
+
+@pytest.mark.parametrize("keep_history", [True, False])
+def test_cdc_a_delete_delivered_again_after_a_tying_version_leaves_the_tombstone_as_it_was(
+    keep_history: bool,
+) -> None:
+    # I A@1, D@2 | U B@2, D@2: the last op at 2 wins, and it is the delete at 2 again (B never happened).
+    # The tombstone is the row it was (A's values, closed at 2), so it keeps the date it was written on.
+    days = [[(1, "A", 1, "I"), (1, None, 2, "D")], [(1, "B", 2, "U"), (1, None, 2, "D")]]
+    results = run("cdc", cdc("tombstone", keep_history), days, "cdc")
+    assert current(results[1], "ts", "_deleted", "_silver_load_date") == [("A", 2, True, START)]
+    stats = results[1].stats()
+    assert (stats["deletes_applied"], stats["duplicates_dropped"], stats["versions_added"]) == (1, 1, 0)
+    if keep_history:
+        assert history(results[1], "_deleted", "_silver_load_date") == [
+            ("A", 1, 2, False, START),
+            ("A", 2, OPEN, True, START),
+        ]
