@@ -281,7 +281,7 @@ def _drop_ties(frame: pl.DataFrame, keys: Sequence[str], content: Sequence[str])
     )
     if twins.height:
         frame = frame.with_columns(pl.lit(False).alias(_REDELIVERED)).update(
-            twins, on=_ROW, how="left", include_nulls=True
+            twins, on=_ROW, how="left", include_nulls=True, maintain_order="left"
         )
     frame = frame.drop(_ROW, _GROUP, _DROP)
     return frame.with_columns(same_key(keys).alias(_SAME_KEY))  # rows were dropped
