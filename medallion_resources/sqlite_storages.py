@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, cast
 
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
@@ -29,8 +29,6 @@ from dagster._core.storage.sqlite import create_db_conn_string
 from dagster._serdes import ConfigurableClassData
 
 __all__ = ["StampedSqliteRunStorage", "StampedSqliteScheduleStorage", "stamped"]
-
-T = TypeVar("T")
 
 
 def stamped(database: Path, tables: tuple[str, ...]) -> bool:
@@ -50,45 +48,37 @@ def stamped(database: Path, tables: tuple[str, ...]) -> bool:
     return False
 
 
-def _if_stamped(
-    cls: Callable[[str, ConfigurableClassData | None], T],
-    base_dir: str,
-    inst_data: ConfigurableClassData | None,
-    database: str,
-    tables: tuple[str, ...],
-) -> T | None:
-    """``cls`` on ``<base_dir>/<database>.db`` when that database is stamped; None: Dagster's own path."""
-    if stamped(Path(base_dir) / f"{database}.db", tables):
-        return cls(create_db_conn_string(base_dir, database), inst_data)
-    return None
+class _OpenedIfStamped:
+    """``from_local`` (and so ``from_config_value``) opening a stamped ``<base_dir>/<DATABASE>.db`` directly;
+    anything else goes to the Dagster storage class after this one in the MRO."""
+
+    DATABASE: str
+    TABLES: tuple[str, ...]  # the tables a stamped database must have (Dagster adds them otherwise)
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> Self:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> Self:
+        if stamped(Path(base_dir) / f"{cls.DATABASE}.db", cls.TABLES):
+            # The Dagster storage after this class in the MRO takes (conn_string, inst_data).
+            return cast(Self, cast(Any, cls)(create_db_conn_string(base_dir, cls.DATABASE), inst_data))
+        return cast(Self, super().from_local(base_dir, inst_data=inst_data))  # type: ignore[misc]
 
 
-class StampedSqliteRunStorage(SqliteRunStorage):
+class StampedSqliteRunStorage(_OpenedIfStamped, SqliteRunStorage):
     """``SqliteRunStorage`` that opens a stamped ``runs.db`` without reading the migrations."""
 
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> Self:
-        return cls.from_local(inst_data=inst_data, **config_value)
-
-    @classmethod
-    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> Self:
-        # Dagster's from_local on a stamped database only adds `instance_info` when it is missing.
-        opened = _if_stamped(cls, base_dir, inst_data, "runs", ("runs", "instance_info"))
-        return opened or super().from_local(base_dir, inst_data=inst_data)
+    DATABASE = "runs"
+    # Dagster's from_local on a stamped database only adds `instance_info` when it is missing.
+    TABLES = ("runs", "instance_info")
 
 
-class StampedSqliteScheduleStorage(SqliteScheduleStorage):
+class StampedSqliteScheduleStorage(_OpenedIfStamped, SqliteScheduleStorage):
     """``SqliteScheduleStorage`` that opens a stamped ``schedules.db`` without reading the migrations."""
 
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> Self:
-        return cls.from_local(inst_data=inst_data, **config_value)
-
-    @classmethod
-    def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> Self:
-        opened = _if_stamped(cls, base_dir, inst_data, "schedules", ("jobs", "job_ticks"))
-        return opened or cast(Self, super().from_local(base_dir, inst_data=inst_data))
+    DATABASE = "schedules"
+    TABLES = ("jobs", "job_ticks")
