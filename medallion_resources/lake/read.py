@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medallion_resources.errors import IntegrityError
+from medallion_resources.lake.content_cache import ContentCache
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
     DEFAULT_ARTIFACT,
@@ -47,6 +48,7 @@ __all__ = [
     "CommittedPartition",
     "artifact_schema",
     "deleted_positions",
+    "forget_files_read",
     "iter_artifact_frames",
     "iter_artifact_tables",
     "read_artifact",
@@ -64,6 +66,12 @@ DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
 _SCAN_POS = "__medallion_pos"  # a file's row positions while its deletes are dropped
 _FOOTER_TAIL = 16 * 1024 * 1024  # verify keeps this much of a file's end to read its footer
+# Deletes files read in this process, by content (``content_cache``): a day reads D-1's, its check reads
+# them again, the next day of a range run once more. Positions are 8 bytes a deleted row: 128 MiB holds
+# 16M of them.
+_DELETES_READ: ContentCache[dict[str, pl.Series]] = ContentCache(
+    128 << 20, lambda positions: sum(int(s.estimated_size()) + len(p) for p, s in positions.items())
+)
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -285,20 +293,30 @@ def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
     return data
 
 
-def _read_deletes(part: CommittedPartition, artifact: str) -> pl.DataFrame:
-    """Every (path, pos) the listed deletes files of ``artifact`` remove, verified."""
-    frames = [_decode(read_verified(part, f)) for f in part.manifest.delete_files(artifact)]
-    empty = pl.DataFrame(schema={DELETE_PATH: pl.String, DELETE_POS: pl.Int64})
-    if not frames:
-        return empty
-    return pl.concat([empty, *(f.select(DELETE_PATH, pl.col(DELETE_POS).cast(pl.Int64)) for f in frames)])
+def _file_deletes(part: CommittedPartition, file: ManifestFile) -> dict[str, pl.Series]:
+    """The positions one deletes file removes, per data file: verified and decoded once per process."""
+
+    def read() -> dict[str, pl.Series]:
+        frame = _decode(read_verified(part, file))
+        return _positions_by_path(frame.select(DELETE_PATH, pl.col(DELETE_POS).cast(pl.Int64)))
+
+    return _DELETES_READ.get(file, read)
+
+
+def forget_files_read() -> None:
+    """Drop what this process keeps of the files it read (tests; a long-lived process that wants memory)."""
+    _DELETES_READ.clear()
 
 
 def deleted_positions(part: CommittedPartition, artifact: str) -> dict[str, pl.Series]:
     """Per data file (its path as listed), the positions of its rows that no longer belong to ``artifact``."""
     cache = part._deletes  # a CommittedPartition is immutable: its deletes are read once
     if artifact not in cache:
-        cache[artifact] = _positions_by_path(_read_deletes(part, artifact))
+        merged: dict[str, list[pl.Series]] = {}
+        for file in part.manifest.delete_files(artifact):
+            for path, positions in _file_deletes(part, file).items():
+                merged.setdefault(path, []).append(positions)
+        cache[artifact] = {p: s[0] if len(s) == 1 else pl.concat(s) for p, s in merged.items()}
     return cache[artifact]
 
 

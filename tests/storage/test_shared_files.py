@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from medallion_assets.errors import StorageError
+from medallion_resources.errors import IntegrityError
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.layout import CHECKSUMS_NAME
 from medallion_resources.lake.manifest import Manifest
@@ -18,6 +19,7 @@ from medallion_resources.lake.parts import PartSettings
 from medallion_resources.lake.read import (
     CommittedPartition,
     deleted_positions,
+    forget_files_read,
     read_artifact,
     read_committed,
     verify_partition,
@@ -105,6 +107,44 @@ def test_deletes_of_several_days_on_the_same_files_all_apply(backend: StorageBac
     base = sorted(f.path for f in day3.manifest.data_files("current") if "01-01" in f.path)
     assert [sorted(deleted[path].to_list()) for path in base] == [[0, 1], [0, 1]]
     assert read_touched(day3, "current", pl.DataFrame({"id": [1, 3, 4]})).get_column("v").to_list() == ["A"]
+
+
+def test_a_deletes_file_is_fetched_and_decoded_once_per_process(
+    backend: StorageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silver D reads D-1's deletes, its ``manifest_verified`` check reads them again with its own, the next
+    day of a range run once more: the same bytes (by SHA-256 and size) are fetched and decoded once."""
+    day3 = _delta(backend, _delta(backend, _base(backend), DAY2, {2: "B", 4: None}), DAY3, {1: "A"})
+    deletes = {day3.relpath(f) for f in day3.manifest.delete_files("current")}
+    assert len(deletes) == 2
+    want = {p: s.to_list() for p, s in deleted_positions(day3, "current").items()}
+    forget_files_read()
+    fetched: list[str] = []
+    read_bytes = backend.read_bytes
+    monkeypatch.setattr(backend, "read_bytes", lambda p: fetched.append(p) or read_bytes(p))
+    for _ in range(3):
+        again = read_committed(backend, DAY3)  # a new partition object, as each day and check has
+        assert again is not None
+        assert {p: s.to_list() for p, s in deleted_positions(again, "current").items()} == want
+        assert verify_partition(again) == []
+        assert _rows(again) == [(1, "A"), (2, "B"), (3, "c")]
+    assert sorted(p for p in fetched if p in deletes) == sorted(deletes)
+
+
+def test_verify_hashes_a_deletes_file_in_storage_even_after_reading_it(backend: StorageBackend) -> None:
+    """What the process keeps never hides a file changed in storage from ``medallion verify``."""
+    day2 = _delta(backend, _base(backend), DAY2, {2: "B", 4: None})
+    deleted_positions(day2, "current")
+    (listed,) = day2.manifest.delete_files("current")
+    relpath = day2.relpath(listed)
+    data = backend.read_bytes(relpath)
+    backend.put_bytes(relpath, data[:-9] + bytes(8) + data[-1:])  # same size, other bytes
+    again = read_committed(backend, DAY2)
+    assert again is not None
+    assert any(relpath in p and "SHA-256" in p for p in verify_partition(again))
+    forget_files_read()  # a process that has not read it yet refuses it on read
+    with pytest.raises(IntegrityError, match="SHA-256"):
+        deleted_positions(read_committed(backend, DAY2), "current")  # type: ignore[arg-type]
 
 
 def test_re_running_an_old_day_never_breaks_a_later_day(backend: StorageBackend) -> None:
