@@ -66,12 +66,17 @@ DELETE_PATH, DELETE_POS = "path", "pos"  # the columns of a deletes file
 _READ_RETRIES = 3  # a commit landing while we read is read again, not reported as corruption
 _SCAN_POS = "__medallion_pos"  # a file's row positions while its deletes are dropped
 _FOOTER_TAIL = 16 * 1024 * 1024  # verify keeps this much of a file's end to read its footer
-# Deletes files read in this process, by content (``content_cache``): a day reads D-1's, its check reads
-# them again, the next day of a range run once more. Positions are 8 bytes a deleted row: 128 MiB holds
-# 16M of them.
+# Deletes files read in this process, by location and content (``content_cache``): a day reads D-1's, its
+# check reads them again, the next day of a range run once more. Positions are 8 bytes a deleted row:
+# 128 MiB holds 16M of them.
 _DELETES_READ: ContentCache[dict[str, pl.Series]] = ContentCache(
     128 << 20, lambda positions: sum(int(s.estimated_size()) + len(p) for p, s in positions.items())
 )
+# Small files of object stores fetched in this process, by location and content: on local disk a read is
+# cheap, on a store each is a request, and a range run reads the files D-1 carries again every day.
+_SMALL_FILE = 1 << 20
+_SMALL_FILES_READ: ContentCache[bytes] = ContentCache(64 << 20, len)
+
 
 # --- reading ----------------------------------------------------------------------------------------------
 
@@ -275,7 +280,17 @@ def _footer_rows(tail: bytes) -> int | None:
 
 
 def read_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
-    """The bytes of a listed file after checking size and SHA-256; ``IntegrityError`` on any mismatch."""
+    """The bytes of a listed file after checking size and SHA-256; ``IntegrityError`` on any mismatch.
+
+    A small file of an object store is fetched once per process (``content_cache``): each day of a range
+    run reads the files D-1 carries, a small table's up to ~100 of them, and on a store each is a request.
+    """
+    if file.size_bytes <= _SMALL_FILE and part.backend.local_path(part.relpath(file)) is None:
+        return _SMALL_FILES_READ.get(_location(part, file), file, lambda: _fetch_verified(part, file))
+    return _fetch_verified(part, file)
+
+
+def _fetch_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
     relpath = part.relpath(file)
     try:
         data = part.backend.read_bytes(relpath)
@@ -300,12 +315,17 @@ def _file_deletes(part: CommittedPartition, file: ManifestFile) -> dict[str, pl.
         frame = _decode(read_verified(part, file))
         return _positions_by_path(frame.select(DELETE_PATH, pl.col(DELETE_POS).cast(pl.Int64)))
 
-    return _DELETES_READ.get(file, read)
+    return _DELETES_READ.get(_location(part, file), file, read)
+
+
+def _location(part: CommittedPartition, file: ManifestFile) -> str:
+    return part.backend.uri(part.relpath(file))
 
 
 def forget_files_read() -> None:
     """Drop what this process keeps of the files it read (tests; a long-lived process that wants memory)."""
     _DELETES_READ.clear()
+    _SMALL_FILES_READ.clear()
 
 
 def deleted_positions(part: CommittedPartition, artifact: str) -> dict[str, pl.Series]:

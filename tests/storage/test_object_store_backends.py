@@ -13,7 +13,7 @@ import test_storage_backends as contract
 
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.errors import IntegrityError, StorageError
-from medallion_resources.lake.read import read_artifact, read_committed, verify_partition
+from medallion_resources.lake.read import forget_files_read, read_artifact, read_committed, verify_partition
 from medallion_resources.retry import RetryPolicy
 from medallion_resources.storage import StorageBackend, create_backend
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
@@ -130,6 +130,10 @@ class TestCommitOnObjectStores:
         store.put_bytes(victim, bytes(data))
         problems = verify_partition(part)
         assert len(problems) == 1 and "SHA-256" in problems[0] and victim in problems[0]
+        # This process fetched the small files once and keeps the verified bytes (read.py, by SHA-256):
+        # it reads what the manifest lists, never the changed bytes; a process without them refuses them.
+        assert read_artifact(part, "data").sort("id").equals(frame)
+        forget_files_read()
         with pytest.raises(IntegrityError, match="SHA-256"):
             read_artifact(part, "data")
 

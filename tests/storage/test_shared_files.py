@@ -7,6 +7,8 @@ file any committed manifest lists, and does delete files of replaced or failed a
 
 from __future__ import annotations
 
+from collections import Counter
+
 import polars as pl
 import pytest
 
@@ -129,6 +131,30 @@ def test_a_deletes_file_is_fetched_and_decoded_once_per_process(
         assert verify_partition(again) == []
         assert _rows(again) == [(1, "A"), (2, "B"), (3, "c")]
     assert sorted(p for p in fetched if p in deletes) == sorted(deletes)
+
+
+def test_a_small_file_of_an_object_store_is_fetched_once_per_process(
+    backend: StorageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each day of a range run reads the files D-1 carries: on a store (here the in-memory backend, which
+    has no local path) a small one is a request once per process; on local disk it is read every time."""
+    day3 = _delta(backend, _delta(backend, _base(backend), DAY2, {2: "B", 4: None}), DAY3, {1: "A"})
+    data = {day3.relpath(f) for f in day3.manifest.data_files("current")}
+    forget_files_read()
+    fetched: list[str] = []
+    read_bytes = backend.read_bytes
+    monkeypatch.setattr(backend, "read_bytes", lambda p: fetched.append(p) or read_bytes(p))
+    for _ in range(3):
+        again = read_committed(backend, DAY3)
+        assert again is not None
+        assert _rows(again) == [(1, "A"), (2, "B"), (3, "c")]
+        touched = read_touched(again, "current", pl.DataFrame({"id": [1, 3]}))
+        assert touched is not None and touched.get_column("v").to_list() == ["c", "A"]
+    reads = Counter(p for p in fetched if p in data)
+    if backend.local_path(next(iter(data))) is None:
+        assert reads == dict.fromkeys(data, 1)
+    else:
+        assert set(reads) == data and min(reads.values()) >= 3  # every pass reads every file again
 
 
 def test_verify_hashes_a_deletes_file_in_storage_even_after_reading_it(backend: StorageBackend) -> None:
