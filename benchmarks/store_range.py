@@ -30,7 +30,7 @@ from _measure import REPO, compile_sources, uptime, user_env
 from cli import START, write_config, write_days
 
 sys.path.insert(0, str(REPO / "tests"))
-from object_stores import free_port  # noqa: E402
+from object_stores import S3Endpoint, free_port  # noqa: E402
 
 _REQUEST = re.compile(r'"(GET|HEAD|PUT|POST|DELETE) ')
 
@@ -89,13 +89,7 @@ def main() -> None:
                 platform["platform"] |= {
                     "bronze": {"storage_backend": "s3", "s3_bucket": bucket, "s3_prefix": "lake/bronze"},
                     "silver": {"storage_backend": "s3", "s3_bucket": bucket, "s3_prefix": "lake/silver"},
-                    "s3_connection": {
-                        "endpoint_url_env": "MEDALLION_S3_ENDPOINT",
-                        "access_key_env": "AWS_ACCESS_KEY_ID",
-                        "secret_key_env": "AWS_SECRET_ACCESS_KEY",
-                        "region": "us-east-1",
-                        "addressing_style": "path",
-                    },
+                    "s3_connection": S3Endpoint.connection_config(),
                 }
                 (config / "platform.yaml").write_text(yaml.safe_dump(platform))
                 home = root / f"home-{runs}"

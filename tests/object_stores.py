@@ -55,6 +55,17 @@ class S3Endpoint:
             "AWS_SECRET_ACCESS_KEY": self.secret,
         }
 
+    @staticmethod
+    def connection_config() -> dict[str, str]:
+        """``platform.s3_connection`` naming the variables of :meth:`env` (path-style, as moto serves)."""
+        return {
+            "endpoint_url_env": "MEDALLION_S3_ENDPOINT",
+            "access_key_env": "AWS_ACCESS_KEY_ID",
+            "secret_key_env": "AWS_SECRET_ACCESS_KEY",
+            "region": "us-east-1",
+            "addressing_style": "path",
+        }
+
     def client(self) -> Any:
         """A boto3 S3 client of the server (made once: building one takes about a second)."""
         if self.url not in _CLIENTS:

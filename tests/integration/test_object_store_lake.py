@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from object_stores import S3Endpoint
 
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_assets.lake import Lake
@@ -63,13 +64,7 @@ def write_platform(config_dir: Path, bronze: dict, silver: dict) -> None:
         "platform": {
             "bronze": {**bronze, "output_defaults": {"max_rows_per_file": 400}},
             "silver": silver,
-            "s3_connection": {
-                "endpoint_url_env": "MEDALLION_S3_ENDPOINT",
-                "access_key_env": "AWS_ACCESS_KEY_ID",
-                "secret_key_env": "AWS_SECRET_ACCESS_KEY",
-                "region": "us-east-1",
-                "addressing_style": "path",
-            },
+            "s3_connection": S3Endpoint.connection_config(),
             "azure_connection": {"connection_string_env": "AZURE_STORAGE_CONNECTION_STRING"},
             "defaults": {"partitions": {"start_date": "2025-01-01", "timezone": "UTC"}},
         },
