@@ -8,8 +8,9 @@ check reads them again with the day's own, and the next day of a range run reads
 
 What it gives up: a file changed in storage *after* this process read it is not noticed by the reads that
 hit the cache (they use the bytes that were verified, so they never return other data than the manifest
-lists). ``medallion verify`` and the ``manifest_verified``
-check hash the files in storage themselves and do not go through it.
+lists). ``medallion verify`` and the ``manifest_verified`` check hash the files in storage themselves (the
+check: the partition's own files; it checks the size of the ones it carries) and decode deletes files only
+once the hashes pass, so what they may take from here is what those bytes give.
 
 Memory is bounded: the least recently used entries go once the entries' sizes pass the budget.
 """
