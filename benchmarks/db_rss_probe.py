@@ -9,11 +9,10 @@ server (``generate_series``, 6 columns), so nothing but the extraction itself co
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from _rss_probe import drain
+from _rss_probe import drain, report
 
 ROWS_SQL = (
     "SELECT g::bigint AS id, (g % 100000)::numeric(12,2) / 100 AS amount, 'label-' || (g % 1000) AS label, "
@@ -35,7 +34,7 @@ def main() -> None:
     result = drain({"type": "db", "db": db})
     stats = result.pop("stats")
     result.update(engine=stats.get("engine"), batches=stats.get("batches"))  # batches as the engine fetched
-    print(json.dumps(result))
+    report(result)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import sys
 
-from _rss_probe import drain
+from _rss_probe import drain, report
 
 
 def main() -> None:
     path = sys.argv[1]
     options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     result = drain({"type": "file", "file": {"path": path, **options}}, ("pyarrow.csv", "pyarrow.json"))
-    print(json.dumps({k: result[k] for k in ("rows", "batches", "seconds", "rss_growth_mb")}))
+    report({k: result[k] for k in ("rows", "batches", "seconds", "rss_growth_mb")})
 
 
 if __name__ == "__main__":
