@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from medallion_resources.errors import StorageError
 from medallion_resources.lake.leftovers import temp_prefix
-from medallion_resources.lake.manifest import DATA, ManifestFile
+from medallion_resources.lake.manifest import DATA, DELETES, ManifestFile
 from medallion_resources.lake.schema import is_string, unify_tables, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
@@ -124,8 +124,11 @@ def _polars_can_take(data_type: pa.DataType) -> bool:
     return all(_polars_can_take(data_type.field(i).type) for i in range(data_type.num_fields))
 
 
-def _write_parquet(table: pa.Table, path: str, compression: str, level: int | None) -> None:
+def _write_parquet(table: pa.Table, path: str, compression: str, level: int | None, kind: str = DATA) -> None:
     level = level if compression in _LEVELED_CODECS else None
+    if kind == DELETES:
+        _write_deletes(table, path, compression, level)
+        return
     if table.num_columns and all(_polars_can_take(f.type) for f in table.schema):
         try:
             frame = pl.from_arrow(table, rechunk=False)
@@ -142,13 +145,36 @@ def _write_parquet(table: pa.Table, path: str, compression: str, level: int | No
     pq.write_table(table, path, compression=codec, compression_level=level)
 
 
-def read_parquet_bytes(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
-    """A part file's bytes as an Arrow table (``columns`` only, when given).
+def _write_deletes(table: pa.Table, path: str, compression: str, level: int | None) -> None:
+    """A deletes file, (``path``, ``pos``) sorted by both, encoded for how it is read: every Silver day
+    decodes every deletes file its artifacts list. ``path`` is dictionary-encoded (a handful of data files),
+    ``pos`` delta-encoded (ascending runs): 4x smaller than polars' default encoding and decoded in a
+    third of the time (720k deleted rows: 11 -> 3.5 ms). Any Parquet reader reads both encodings."""
+    codec = "none" if compression == "uncompressed" else compression
+    pq.write_table(
+        table,
+        path,
+        compression=codec,
+        compression_level=level,
+        use_dictionary=["path"],
+        column_encoding={"pos": "DELTA_BINARY_PACKED"},
+    )
+
+
+def read_parquet_bytes(
+    data: bytes, columns: Sequence[str] | None = None, *, read_dictionary: Sequence[str] = ()
+) -> pa.Table:
+    """A part file's bytes as an Arrow table (``columns`` only, when given; ``read_dictionary`` columns as
+    Arrow dictionaries).
 
     ``ParquetFile``, not ``pq.read_table``: that one goes through ``pyarrow.dataset`` (imported on its first
-    call, ~40 ms) and took ~50 ms for a 100k-row deletes file that ``ParquetFile`` reads in ~5 ms.
+    call, ~40 ms) and took ~50 ms for a 100k-row deletes file that ``ParquetFile`` reads in ~5 ms. Decoded
+    on the calling thread: the buffer over ``data`` is a Python object, and Arrow's pool releasing it from
+    its own threads as the interpreter exits aborts the process ("terminate called without an active
+    exception"; 4 exits in 60 right after such reads did, none on this thread).
     """
-    return pq.ParquetFile(pa.BufferReader(data)).read(list(columns) if columns is not None else None)
+    parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=list(read_dictionary) or None)
+    return parquet.read(list(columns) if columns is not None else None, use_threads=False)
 
 
 class PartWriter:
@@ -293,7 +319,7 @@ class PartWriter:
         os.close(fd)
         try:
             try:
-                _write_parquet(table, tmp, self.compression, self.compression_level)
+                _write_parquet(table, tmp, self.compression, self.compression_level, self.kind)
                 with open(tmp, "rb") as handle:
                     size, sha256 = hash_stream(handle)
             except (pa.ArrowException, OSError) as exc:

@@ -312,10 +312,49 @@ def _file_deletes(part: CommittedPartition, file: ManifestFile) -> dict[str, pl.
     """The positions one deletes file removes, per data file: verified and decoded once per process."""
 
     def read() -> dict[str, pl.Series]:
-        frame = _decode(read_verified(part, file))
-        return _positions_by_path(frame.select(DELETE_PATH, pl.col(DELETE_POS).cast(pl.Int64)))
+        data = read_verified(part, file)
+        by_path = _dictionary_deletes(data)
+        if by_path is None:
+            frame = _decode(data)
+            by_path = _positions_by_path(frame.select(DELETE_PATH, pl.col(DELETE_POS).cast(pl.Int64)))
+        return by_path
 
     return _DELETES_READ.get(_location(part, file), file, read)
+
+
+class _ArrowStream:
+    """An Arrow array handed to polars through the Arrow PyCapsule interface. Given a pyarrow object,
+    polars first imports ``pyarrow.compute`` (28 ms, once per process; a Silver day needs it nowhere else)."""
+
+    def __init__(self, data: pa.ChunkedArray) -> None:
+        self._data = data
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return self._data.__arrow_c_stream__(requested_schema)
+
+
+def _dictionary_deletes(data: bytes) -> dict[str, pl.Series] | None:
+    """A deletes file's positions per path, its paths read as an Arrow dictionary: runs of equal paths are
+    runs of equal integer indices, so no path string is decoded or compared per row (720k deleted rows:
+    19 -> 12 ms, 5 ms with the encodings ``parts._write_deletes`` writes). None for a file this cannot
+    read (another layout, a null path): :func:`_positions_by_path` then reads it, or says what is wrong."""
+    try:
+        table = read_parquet_bytes(data, [DELETE_PATH, DELETE_POS], read_dictionary=[DELETE_PATH])
+        paths = table.column(DELETE_PATH)
+        if paths.null_count or not pa.types.is_dictionary(paths.type):
+            return None
+        positions = pl.Series(_ArrowStream(table.column(DELETE_POS))).cast(pl.Int64)
+    except (pa.ArrowException, KeyError, ValueError, pl.exceptions.PolarsError):
+        return None
+    slices: dict[str, list[pl.Series]] = {}
+    offset = 0
+    for chunk in paths.chunks:
+        names = chunk.dictionary.to_pylist()
+        indices = pl.Series(_ArrowStream(pa.chunked_array([chunk.indices])))
+        for length, index in indices.rle().struct.unnest().iter_rows():
+            slices.setdefault(names[index], []).append(positions.slice(offset, length))
+            offset += length
+    return {path: parts[0] if len(parts) == 1 else pl.concat(parts) for path, parts in slices.items()}
 
 
 def _location(part: CommittedPartition, file: ManifestFile) -> str:
