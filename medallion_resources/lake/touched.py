@@ -79,8 +79,11 @@ def _position(sorted_values: pl.Series, value: Any, side: Literal["left", "right
 def _integer_range(data: bytes, column: str) -> tuple[int, int] | None:
     """The least and greatest value of an integer column of a Parquet file, from its row groups' statistics
     (exact for integers: Parquet writers record the true minimum and maximum), or None when a row group
-    has none or the file has no rows."""
-    metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
+    has none, the file has no rows or its footer cannot be read (the decoding path then says why)."""
+    try:
+        metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
+    except (pa.ArrowException, OSError, ValueError):
+        return None
     found = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == column]
     if len(found) != 1 or metadata.num_row_groups == 0:
         return None

@@ -92,3 +92,4 @@ def test_a_file_without_statistics_is_left_to_the_decoding_path() -> None:
     assert _integer_range(parquet_bytes(frame), "id") == (1, 3)
     assert _integer_range(parquet_bytes(frame), "name") is None
     assert _integer_range(parquet_bytes(frame.clear()), "id") is None
+    assert _integer_range(b"not a parquet file", "id") is None
