@@ -354,6 +354,11 @@ def _dictionary_deletes(data: bytes) -> dict[str, pl.Series] | None:
         for length, index in indices.rle().struct.unnest().iter_rows():
             slices.setdefault(names[index], []).append(positions.slice(offset, length))
             offset += length
+    return _joined(slices)
+
+
+def _joined(slices: dict[str, list[pl.Series]]) -> dict[str, pl.Series]:
+    """Each path's position slices as one series, in their order."""
     return {path: parts[0] if len(parts) == 1 else pl.concat(parts) for path, parts in slices.items()}
 
 
@@ -375,7 +380,7 @@ def deleted_positions(part: CommittedPartition, artifact: str) -> dict[str, pl.S
         for file in part.manifest.delete_files(artifact):
             for path, positions in _file_deletes(part, file).items():
                 merged.setdefault(path, []).append(positions)
-        cache[artifact] = {p: s[0] if len(s) == 1 else pl.concat(s) for p, s in merged.items()}
+        cache[artifact] = _joined(merged)
     return cache[artifact]
 
 
@@ -390,7 +395,7 @@ def _positions_by_path(deletes: pl.DataFrame) -> dict[str, pl.Series]:
     for length, path in runs.iter_rows():
         slices.setdefault(str(path), []).append(positions.slice(offset, length))
         offset += length
-    return {path: parts[0] if len(parts) == 1 else pl.concat(parts) for path, parts in slices.items()}
+    return _joined(slices)
 
 
 def _decode(data: bytes, columns: Sequence[str] | None = None) -> pl.DataFrame:
