@@ -23,7 +23,7 @@ import dagster as dg
 import pyarrow as pa
 
 from medallion_resources.lake.manifest import ManifestFile
-from medallion_resources.lake.parts import Writable, to_arrow_table
+from medallion_resources.lake.parts import Writable, stored_schema, to_arrow_table
 from medallion_resources.redact import Redactor
 
 __all__ = [
@@ -69,7 +69,7 @@ class HeadTap:
 
 def preview_table(table: pa.Table, redactor: Redactor) -> dg.TableMetadataValue:
     """``table``'s rows as a Dagster table, every text cell redacted and cut to a readable length."""
-    columns = [dg.TableColumn(name=f.name, type=str(f.type)) for f in table.schema]
+    columns = [dg.TableColumn(name=f.name, type=str(f.type)) for f in stored_schema(table.schema)]
     records = [
         dg.TableRecord({name: _cell(value, redactor) for name, value in row.items()})
         for row in table.slice(0, PREVIEW_ROWS).to_pylist()

@@ -49,8 +49,7 @@ def with_bronze_columns(
             "_extracted_at": pa.scalar(extracted_at, pa.timestamp("us", tz="UTC")),
             "_source_system": pa.scalar(system, pa.string()),
             "_source_table": pa.scalar(table, pa.string()),
-        },
-        views=True,
+        }
     )
     for batch in batches:
         if batch.num_rows == 0 and batch.num_columns == 0:

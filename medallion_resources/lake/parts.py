@@ -3,16 +3,24 @@
 An artifact (Bronze ``data``, Silver ``current``/``history``/..., quarantined ``errors``) is written as a
 sequence of part files. ``PartWriter`` buffers incoming batches and cuts a part whenever the buffer reaches
 ``max_rows`` rows or ``max_bytes`` bytes of in-memory Arrow data (a batch bigger than either is sliced), so
-memory stays bounded by one part. Each part is written to a local temp file with polars (about 2.5x faster
-than ``pyarrow.parquet`` here; pyarrow is the fallback for types polars cannot take), hashed, and moved into
-place with ``StorageBackend.put_file``. It is not *committed* until a manifest lists it
-(``medallion_resources.lake.commit``).
+memory stays bounded by one part (plus the parts being encoded, below). Each part is written to a local temp
+file, hashed, and moved into place with ``StorageBackend.put_file``. It is not *committed* until a manifest
+lists it (``medallion_resources.lake.commit``).
+
+A part is encoded by the library its data came from, so nothing is converted on the way: polars frames
+(Silver) by polars, which encodes on all cores; Arrow batches (Bronze's extractors) by pyarrow, which takes
+Arrow strings as they are, writes dictionary arrays (the constant Bronze columns) as Parquet dictionaries
+without hashing a value, and needs a third less CPU, but encodes on one thread, so two such parts are
+encoded at once while the producer goes on. Either way the file's Arrow schema is the stored schema
+(:func:`stored_schema`: no dictionary or view types), so every reader sees the types ``_metadata.json``
+records.
 
 Schema widening is :mod:`medallion_resources.lake.schema` (the one rule used by the writer and the readers).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -59,6 +67,7 @@ class PartSettings:
 
 
 CHUNK_SIZE = 1 << 20  # hash and copy in 1 MiB chunks
+ENCODE_AHEAD = 2  # Arrow parts encoded at once (pyarrow's writer is single-threaded and releases the GIL)
 _LEVELED_CODECS = {"zstd", "gzip", "brotli"}
 
 Writable: TypeAlias = pa.RecordBatch | pa.Table | pl.DataFrame
@@ -94,16 +103,22 @@ _PLAIN_TYPES = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
 
 
 def stored_schema(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with view types as their plain types: what a part stores and records.
+    """``schema`` as a part stores and records it: view types as their plain types, dictionaries as their
+    value types.
 
-    String views are an in-memory layout (polars' own, taken from Arrow without a copy; see
-    ``constant_columns``); Parquet stores them as it stores ``string``, so the recorded type is ``string``.
+    Both are in-memory layouts: string views are polars' own; a dictionary is how a column of few values
+    (``constant_columns``) travels, and Parquet's dictionary encoding how it is stored. Readers get the
+    plain type, and ``_metadata.json`` records it.
     """
-    if not any(f.type in _PLAIN_TYPES for f in schema):
+    if all(_stored_type(f.type) == f.type for f in schema):
         return schema
-    return pa.schema(
-        [f.with_type(_PLAIN_TYPES.get(f.type, f.type)) for f in schema], metadata=schema.metadata
-    )
+    return pa.schema([f.with_type(_stored_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
+def _stored_type(data_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return _PLAIN_TYPES.get(data_type, data_type)
 
 
 def _polars_can_take(data_type: pa.DataType) -> bool:
@@ -124,12 +139,22 @@ def _polars_can_take(data_type: pa.DataType) -> bool:
     return all(_polars_can_take(data_type.field(i).type) for i in range(data_type.num_fields))
 
 
-def _write_parquet(table: pa.Table, path: str, compression: str, level: int | None, kind: str = DATA) -> None:
+def _write_parquet(
+    table: pa.Table,
+    path: str,
+    compression: str,
+    level: int | None,
+    kind: str = DATA,
+    *,
+    from_polars: bool = False,
+) -> None:
+    """Write one part: by polars when its rows came as polars frames (and polars takes every type), else
+    by pyarrow (:func:`_write_arrow`)."""
     level = level if compression in _LEVELED_CODECS else None
     if kind == DELETES:
         _write_deletes(table, path, compression, level)
         return
-    if table.num_columns and all(_polars_can_take(f.type) for f in table.schema):
+    if from_polars and table.num_columns and all(_polars_can_take(f.type) for f in table.schema):
         try:
             frame = pl.from_arrow(table, rechunk=False)
             if not isinstance(frame, pl.DataFrame):
@@ -138,11 +163,31 @@ def _write_parquet(table: pa.Table, path: str, compression: str, level: int | No
             return
         except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError, NotImplementedError):
             pass  # a type polars cannot take (decimal256, unions, ...): pyarrow writes anything Arrow holds
+    _write_arrow(table, path, compression, level)
+
+
+def _write_arrow(table: pa.Table, path: str, compression: str, level: int | None) -> None:
+    """pyarrow's writer. Dictionary columns are written as Parquet dictionaries as they are (a constant
+    column costs nothing per row); no other column is dictionary-encoded (hashing every value of a column of
+    many values costs more than zstd then saves). The file's Arrow schema is the stored schema, which
+    pyarrow would otherwise write with the dictionary types."""
     codec = "none" if compression == "uncompressed" else compression
-    stored = stored_schema(table.schema)
-    if not stored.equals(table.schema):
-        table = table.cast(stored)
-    pq.write_table(table, path, compression=codec, compression_level=level)
+    views = [f.name for f in table.schema if f.type in _PLAIN_TYPES]
+    if views:  # Parquet has no view types: written as their plain types
+        plain = [f.with_type(_PLAIN_TYPES.get(f.type, f.type)) for f in table.schema]
+        table = table.cast(pa.schema(plain, table.schema.metadata))
+    dictionaries = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    arrow_schema = base64.b64encode(stored_schema(table.schema).serialize().to_pybytes())
+    with pq.ParquetWriter(
+        path,
+        table.schema,
+        compression=codec,
+        compression_level=level,
+        use_dictionary=dictionaries or False,
+        store_schema=False,
+    ) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata({"ARROW:schema": arrow_schema.decode("ascii")})
 
 
 def _write_deletes(table: pa.Table, path: str, compression: str, level: int | None) -> None:
@@ -187,6 +232,9 @@ class PartWriter:
 
     Within one part, batches of different schemas are unified with ``widen_schema``; each part keeps its
     own schema, and ``schema`` is the widened schema of everything written (known even with zero rows).
+
+    Parts of Arrow batches are encoded on a pool, :data:`ENCODE_AHEAD` at once, and placed in their order
+    as they finish; memory holds the buffer plus those parts. ``files`` lists the parts placed so far.
     """
 
     def __init__(
@@ -228,11 +276,16 @@ class PartWriter:
         self.upload_concurrency = max(1, int(getattr(backend, "upload_concurrency", 1)))
         self._uploads: list[Future[None]] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._from_polars = False  # a polars frame was written: parts go to polars' writer
+        self._parts_cut = 0
+        self._encoding: list[Future[tuple[str, ManifestFile]]] = []
+        self._encoder: ThreadPoolExecutor | None = None
 
     def write(self, data: Writable) -> None:
         """Buffer ``data``; cut a part each time the buffer reaches ``max_rows`` rows or ``max_bytes``."""
         if self.closed:
             raise StorageError(f"artifact '{self.artifact}' under {self.prefix}: write after close()")
+        self._from_polars = self._from_polars or isinstance(data, pl.DataFrame)
         table = to_arrow_table(data)
         stored = stored_schema(table.schema)
         self.schema = stored if self.schema is None else widen_schema(self.schema, stored)
@@ -260,20 +313,37 @@ class PartWriter:
         if not self.closed:
             self.closed = True
             self._flush()
+            while self._encoding:
+                self._place(*self._encoding.pop(0).result())
+            self._stop_encoder()
             self._wait_uploads(raise_errors=True)
         return list(self.files)
 
     def discard(self) -> None:
         """Drop buffered rows without writing them (the attempt is being aborted).
 
-        Uploads in flight are waited for (their errors ignored), so that the abort that follows sees, and
-        removes, every file this writer put.
+        Parts being encoded are waited for and their temp files removed; uploads in flight are waited for
+        (their errors ignored), so that the abort that follows sees, and removes, every file this writer put.
         """
         self._buffer.clear()
         self._buffer_rows = 0
         self._buffer_bytes = 0.0
         self.closed = True
+        encoding, self._encoding = self._encoding, []
+        for future in encoding:
+            try:
+                tmp, _ = future.result()
+            except BaseException:  # noqa: BLE001, S112 - a failed encode removed its own temp file
+                continue
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink(missing_ok=True)
+        self._stop_encoder()
         self._wait_uploads(raise_errors=False)
+
+    def _stop_encoder(self) -> None:
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=True)
+            self._encoder = None
 
     def _wait_uploads(self, raise_errors: bool) -> None:
         uploads, self._uploads = self._uploads, []
@@ -305,11 +375,20 @@ class PartWriter:
             table = pa.concat_tables(buffered)
         else:
             table = unify_tables(buffered)
-        name = self.name_template.format(n=len(self.files) + 1)
-        self.files.append(self._put_part(table, name))
+        self._parts_cut += 1
+        name = self.name_template.format(n=self._parts_cut)
         self.row_count += table.num_rows
+        if self._from_polars:  # polars' writer encodes on every core itself
+            self._place(*self._encode(table, name, from_polars=True))
+            return
+        while len(self._encoding) >= ENCODE_AHEAD:
+            self._place(*self._encoding.pop(0).result())
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(ENCODE_AHEAD, thread_name_prefix="medallion-encode")
+        self._encoding.append(self._encoder.submit(self._encode, table, name, from_polars=False))
 
-    def _put_part(self, table: pa.Table, name: str) -> ManifestFile:
+    def _encode(self, table: pa.Table, name: str, *, from_polars: bool) -> tuple[str, ManifestFile]:
+        """Write ``table`` to a local temp file and hash it: (the temp file, the part it will be)."""
         if self.tmp_dir:
             os.makedirs(self.tmp_dir, exist_ok=True)
         # Named by dataset and process, so the next commit can tell a killed writer's file (lake.leftovers).
@@ -319,7 +398,9 @@ class PartWriter:
         os.close(fd)
         try:
             try:
-                _write_parquet(table, tmp, self.compression, self.compression_level, self.kind)
+                _write_parquet(
+                    table, tmp, self.compression, self.compression_level, self.kind, from_polars=from_polars
+                )
                 with open(tmp, "rb") as handle:
                     size, sha256 = hash_stream(handle)
             except (pa.ArrowException, OSError) as exc:
@@ -331,7 +412,19 @@ class PartWriter:
             with contextlib.suppress(OSError):
                 Path(tmp).unlink(missing_ok=True)
             raise
-        relpath = join_relpath(self.prefix, name)
+        part = ManifestFile(
+            path=name,
+            artifact=self.artifact,
+            size_bytes=size,
+            sha256=sha256,
+            row_count=table.num_rows,
+            kind=self.kind,
+        )
+        return tmp, part
+
+    def _place(self, tmp: str, part: ManifestFile) -> None:
+        """Move an encoded part into place (uploads: at most ``upload_concurrency`` at once)."""
+        relpath = join_relpath(self.prefix, part.path)
         if self.upload_concurrency == 1:
             self._upload(tmp, relpath)
         else:
@@ -348,11 +441,4 @@ class PartWriter:
                 Path(tmp).unlink(missing_ok=True)
                 raise failed[0].exception()  # type: ignore[misc]
             self._uploads.append(self._pool.submit(self._upload, tmp, relpath))
-        return ManifestFile(
-            path=name,
-            artifact=self.artifact,
-            size_bytes=size,
-            sha256=sha256,
-            row_count=table.num_rows,
-            kind=self.kind,
-        )
+        self.files.append(part)

@@ -122,8 +122,8 @@ STALL_AFTER_TEMP_FILE = """
 import sys, time
 import medallion_resources.lake.parts as parts
 real = parts._write_parquet
-def stalled(table, path, *args):
-    real(table, path, *args)
+def stalled(table, path, *args, **kwargs):
+    real(table, path, *args, **kwargs)
     time.sleep(600)  # killed here: a part written to its temp file, never moved into place
 parts._write_parquet = stalled
 from medallion_assets.cli import main

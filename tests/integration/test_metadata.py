@@ -124,6 +124,14 @@ def test_previews_are_redacted_and_capped(tmp_path: Path, instance) -> None:  # 
         text = json.dumps(preview)
         assert "hunter2" not in text and "tok3" not in text, text
         assert "db.example.com" in text and "page=2" in text
+    # The Bronze columns travel as one-value dictionaries; the preview names the types the files store.
+    bronze = latest(instance, spec.bronze_key, "2025-01-01")["preview"]
+    types = {c.name: c.type for c in bronze.schema.columns}  # type: ignore[attr-defined]
+    assert [types[c] for c in ("_source_file", "_source_system", "_load_date")] == [
+        "string",
+        "string",
+        "date32[day]",
+    ]
 
 
 def test_known_secret_values_of_a_source_are_masked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import threading
+import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import hypothesis.strategies as st
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+import medallion_resources.lake.parts as parts_module
 from medallion_assets.extractors.records import records_to_batch
+from medallion_resources.errors import StorageError
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.parts import PartSettings, PartWriter, read_parquet_bytes
 from medallion_resources.lake.read import read_artifact, read_committed
@@ -279,6 +287,112 @@ class TestRolling:
         (file,) = writer.close()
         table = read_parquet_bytes(memory_backend.read_bytes(f"{PREFIX}/{file.path}"))
         assert table.column("big").to_pylist() == [Decimal("1.5"), None]
+
+
+class TestEncoders:
+    """A part is encoded by the library its rows came from; Arrow parts ENCODE_AHEAD at a time, in order."""
+
+    @staticmethod
+    def _created_by(backend: StorageBackend, writer: PartWriter) -> set[str]:
+        return {
+            pq.ParquetFile(io.BytesIO(backend.read_bytes(f"{PREFIX}/{f.path}"))).metadata.created_by
+            for f in writer.files
+        }
+
+    def test_polars_frames_go_to_polars_and_arrow_batches_to_pyarrow(self, backend: StorageBackend) -> None:
+        frames, batches = _writer(backend, max_rows=2), _writer(backend, max_rows=2)
+        batches.name_template = "arrow-{n:05d}.parquet"
+        frames.write(pl.DataFrame({"id": [1, 2, 3]}))
+        batches.write(pa.table({"id": [1, 2, 3]}))
+        frames.close(), batches.close()
+        assert all("Polars" in c for c in self._created_by(backend, frames))
+        assert all(c.startswith("parquet-cpp-arrow") for c in self._created_by(backend, batches))
+
+    def test_types_parquet_cannot_spell_come_back_from_the_files_arrow_schema(
+        self, memory_backend: FsspecBackend
+    ) -> None:
+        table = pa.table(
+            {
+                "at": pa.array([dt.datetime(2025, 1, 1, 12)], pa.timestamp("us", tz="Europe/Lisbon")),
+                "long_text": pa.array(["x"], pa.large_string()),
+                "took": pa.array([dt.timedelta(seconds=3)], pa.duration("ms")),
+                "kind": pa.array(["a"]).dictionary_encode(),
+            }
+        )
+        writer = _writer(memory_backend)
+        writer.write(table)
+        (file,) = writer.close()
+        back = read_parquet_bytes(memory_backend.read_bytes(f"{PREFIX}/{file.path}"))
+        assert (
+            back.schema
+            == writer.schema
+            == pa.schema(
+                [
+                    ("at", pa.timestamp("us", tz="Europe/Lisbon")),
+                    ("long_text", pa.large_string()),
+                    ("took", pa.duration("ms")),
+                    ("kind", pa.string()),
+                ]
+            )
+        )
+        assert back.to_pylist() == table.cast(back.schema).to_pylist()
+
+    def test_at_most_encode_ahead_parts_at_once_and_files_in_order(
+        self, backend: StorageBackend, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        real = parts_module._write_parquet
+        lock = threading.Lock()
+        running, most = 0, 0
+
+        def counted(*args: Any, **kwargs: Any) -> None:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.02)  # long enough for the producer to cut the next parts meanwhile
+            real(*args, **kwargs)
+            with lock:
+                running -= 1
+
+        monkeypatch.setattr(parts_module, "_write_parquet", counted)
+        writer = _writer(backend, max_rows=5)
+        for start in range(0, 60, 3):
+            writer.write(_rows(start, 3))
+            assert len(writer._encoding) <= parts_module.ENCODE_AHEAD  # the producer waits beyond that
+        files = writer.close()
+        assert most == parts_module.ENCODE_AHEAD
+        assert [f.path for f in files] == [f"part-{n:05d}-A.parquet" for n in range(1, 13)]
+        assert _read_back(backend, writer)["id"].to_list() == list(range(60))
+
+    def test_a_failed_encode_is_raised_and_no_temp_file_stays(
+        self, local_backend: StorageBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        real = parts_module._write_parquet
+
+        def third_fails(table: pa.Table, path: str, *args: Any, **kwargs: Any) -> None:
+            real(table, path, *args, **kwargs)
+            if table.column("id")[0].as_py() == 10:
+                raise OSError("disk full")
+
+        monkeypatch.setattr(parts_module, "_write_parquet", third_fails)
+        staging = tmp_path / "staging"
+        writer = PartWriter(
+            local_backend,
+            PREFIX,
+            "part-{n:05d}-A.parquet",
+            max_rows=5,
+            max_bytes=1 << 30,
+            compression="zstd",
+            compression_level=1,
+            tmp_dir=str(staging),
+        )
+        with pytest.raises(StorageError, match=r"part part-00003-A.parquet \(5 rows\).*disk full"):
+            for start in range(0, 40, 5):
+                writer.write(_rows(start, 5))
+            writer.close()
+        writer.discard()  # the commit's abort: waits for the parts still encoding
+        assert list(staging.iterdir()) == []
+        assert len(writer.files) < 8
 
 
 class TestWideningAcrossBatches:

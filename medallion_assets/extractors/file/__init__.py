@@ -44,7 +44,8 @@ How each format lands (docs/file_extractor.md has the whole story):
 - A header-only file lands its columns with no rows; a 0-byte file is an error unless ``allow_empty``.
 - ``on_bad_lines: quarantine`` sets malformed lines aside into the partition's ``_errors/``.
 
-Every batch gains ``_source_file`` (the file's full path or URL), and ``stats["source_files"]`` lists
+Every batch gains ``_source_file`` (the file's full path or URL, as a one-value dictionary: the part writer
+stores it as a dictionary-encoded ``string``), and ``stats["source_files"]`` lists
 ``{path, size_bytes, sha256}`` of every file read, hashed while it streams (parquet, which is read from
 its footer, by a second chunked read).
 """
