@@ -114,26 +114,43 @@ def read_jsonl(
     _check_projection_seen(wanted, state.seen)
 
 
-def _line_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    """The stream in chunks of whole lines, about ``JSONL_CHUNK`` bytes each (the last may lack a newline)."""
+def _line_chunks(stream: BinaryIO) -> Iterator[bytearray]:
+    """The stream in chunks of whole lines, about ``JSONL_CHUNK`` bytes each (the last may lack a newline).
+
+    Each chunk is read into its own buffer, after the part line the chunk before left over, and cut after its
+    last newline in place: the bytes are copied once, from the stream (slicing and joining ``bytes`` copied
+    every chunk twice more, into fresh memory: a quarter of the step's reading time)."""
     rest = b""
     while True:
-        data = stream.read(JSONL_CHUNK)
-        if not data:
+        chunk = bytearray(len(rest) + JSONL_CHUNK)
+        chunk[: len(rest)] = rest
+        end = len(rest) + _read_into(stream, memoryview(chunk)[len(rest) :])
+        if end == len(rest):
             if rest:
-                yield rest
+                yield bytearray(rest)
             return
-        if rest:
-            data = rest + data
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            rest = data
+        cut = chunk.rfind(b"\n", 0, end) + 1
+        if cut == 0:  # no newline yet: a line longer than a chunk
+            rest = bytes(chunk[:end])
             continue
-        yield data[:cut] if cut < len(data) else data
-        rest = data[cut:]
+        rest = bytes(chunk[cut:end])
+        del chunk[cut:]
+        yield chunk
 
 
-def _keep_newlines(chunk: bytes) -> Iterator[bytes]:
+def _read_into(stream: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``stream`` (short reads repeated); the bytes read, fewer only at the end."""
+    filled = 0
+    with view:
+        while filled < len(view):
+            got = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+            if not got:
+                break
+            filled += got
+    return filled
+
+
+def _keep_newlines(chunk: bytes | bytearray) -> Iterator[bytes | bytearray]:
     """The chunk's lines, each with its ``\\n`` (as iterating a binary file gives them)."""
     pieces = chunk.split(b"\n")
     for piece in pieces[:-1]:
@@ -145,7 +162,9 @@ def _keep_newlines(chunk: bytes) -> Iterator[bytes]:
 # --- the Arrow path ---------------------------------------------------------------------------------------
 
 
-def _arrow_chunk(chunk: bytes, codec: str, state: _Columns, newlines: int) -> pa.RecordBatch | None:
+def _arrow_chunk(
+    chunk: bytes | bytearray, codec: str, state: _Columns, newlines: int
+) -> pa.RecordBatch | None:
     """The chunk parsed by Arrow as the records rule would give it, or None when that is not provable."""
     if codec not in ("utf-8", "utf-8-sig"):
         try:
@@ -180,7 +199,7 @@ def _arrow_chunk(chunk: bytes, codec: str, state: _Columns, newlines: int) -> pa
     return pa.RecordBatch.from_arrays(columns, names=names)
 
 
-def _parse(chunk: bytes, text_columns: list[str]) -> pa.Table | None:
+def _parse(chunk: bytes | bytearray, text_columns: list[str]) -> pa.Table | None:
     explicit = pa.schema([(name, pa.string()) for name in text_columns]) if text_columns else None
     options = pajson.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer")
     try:
@@ -193,7 +212,7 @@ def _parse(chunk: bytes, text_columns: list[str]) -> pa.Table | None:
         return None
 
 
-def _non_blank_lines(chunk: bytes, newlines: int) -> int:
+def _non_blank_lines(chunk: bytes | bytearray, newlines: int) -> int:
     """How many lines of the chunk hold something (Arrow skips blank ones, as the records rule does)."""
     tail = chunk[chunk.rfind(b"\n") + 1 :]
     lines = newlines + (1 if tail else 0)
@@ -249,7 +268,7 @@ def _exact_nested(array: pa.Array) -> bool:
 
 
 def _python_lines(
-    lines: Iterator[tuple[int, bytes]], codec: str, batch_rows: int | None, bad_lines: BadLines
+    lines: Iterator[tuple[int, bytes | bytearray]], codec: str, batch_rows: int | None, bad_lines: BadLines
 ) -> Iterator[pa.RecordBatch]:
     """Lines parsed one by one by the records rule, ``batch_rows`` records per batch (None: one batch)."""
     records: list[Any] = []

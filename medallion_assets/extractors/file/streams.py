@@ -28,10 +28,15 @@ class HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        count = len(data)
-        buffer[:count] = data
-        self._sha.update(data)
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:  # a file object without readinto: read, then copy
+            data = self._raw.read(len(buffer))
+            count = len(data)
+            buffer[:count] = data
+        else:  # straight into the caller's buffer: no bytes object to allocate, fill and copy again
+            count = readinto(buffer) or 0
+        with memoryview(buffer) as view:
+            self._sha.update(view[:count])
         self.size += count
         return count
 
