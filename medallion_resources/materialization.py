@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import dagster as dg
+import polars as pl
 import pyarrow as pa
 
 from medallion_resources.lake.manifest import ManifestFile
@@ -53,7 +54,9 @@ class HeadTap:
         for batch in self._stream:
             if self._rows < self._limit:
                 try:
-                    table = to_arrow_table(batch).slice(0, self._limit - self._rows)
+                    wanted = self._limit - self._rows
+                    head = batch.head(wanted) if isinstance(batch, pl.DataFrame) else batch  # not all of it
+                    table = to_arrow_table(head).slice(0, wanted)
                     self._parts.append(table)
                     self._rows += table.num_rows
                 except Exception:  # noqa: BLE001, S110 - a preview must never stop the data

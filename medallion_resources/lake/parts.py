@@ -140,7 +140,7 @@ def _polars_can_take(data_type: pa.DataType) -> bool:
 
 
 def _write_parquet(
-    table: pa.Table,
+    data: pa.Table | pl.DataFrame,
     path: str,
     compression: str,
     level: int | None,
@@ -148,22 +148,29 @@ def _write_parquet(
     *,
     from_polars: bool = False,
 ) -> None:
-    """Write one part: by polars when its rows came as polars frames (and polars takes every type), else
-    by pyarrow (:func:`_write_arrow`)."""
+    """Write one part: a polars frame by polars, as it is; an Arrow table by pyarrow (:func:`_write_arrow`),
+    or by polars when its rows came as polars frames (``from_polars``: frames of different schemas, widened
+    through Arrow) and polars takes every type."""
     level = level if compression in _LEVELED_CODECS else None
     if kind == DELETES:
-        _write_deletes(table, path, compression, level)
+        _write_deletes(to_arrow_table(data), path, compression, level)
         return
-    if from_polars and table.num_columns and all(_polars_can_take(f.type) for f in table.schema):
+    if isinstance(data, pl.DataFrame):
         try:
-            frame = pl.from_arrow(table, rechunk=False)
+            data.write_parquet(path, compression=compression, compression_level=level)  # type: ignore[arg-type]
+            return
+        except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError, NotImplementedError):
+            data = data.to_arrow()  # a type polars writes badly: pyarrow writes anything Arrow holds
+    elif from_polars and data.num_columns and all(_polars_can_take(f.type) for f in data.schema):
+        try:
+            frame = pl.from_arrow(data, rechunk=False)
             if not isinstance(frame, pl.DataFrame):
                 raise TypeError("polars did not return a DataFrame")
             frame.write_parquet(path, compression=compression, compression_level=level)  # type: ignore[arg-type]
             return
         except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError, NotImplementedError):
             pass  # a type polars cannot take (decimal256, unions, ...): pyarrow writes anything Arrow holds
-    _write_arrow(table, path, compression, level)
+    _write_arrow(data, path, compression, level)
 
 
 def _write_arrow(table: pa.Table, path: str, compression: str, level: int | None) -> None:
@@ -269,7 +276,7 @@ class PartWriter:
         self.files: list[ManifestFile] = []
         self.row_count = 0
         self.closed = False
-        self._buffer: list[pa.Table] = []
+        self._buffer: list[pa.Table | pl.DataFrame] = []
         self._buffer_rows = 0
         self._buffer_bytes = 0.0
         # Bounded parallel upload: at most ``upload_concurrency`` parts in flight (1: upload inline).
@@ -285,20 +292,25 @@ class PartWriter:
         """Buffer ``data``; cut a part each time the buffer reaches ``max_rows`` rows or ``max_bytes``."""
         if self.closed:
             raise StorageError(f"artifact '{self.artifact}' under {self.prefix}: write after close()")
-        self._from_polars = self._from_polars or isinstance(data, pl.DataFrame)
-        table = to_arrow_table(data)
-        stored = stored_schema(table.schema)
+        piece: pa.Table | pl.DataFrame
+        if isinstance(data, pl.DataFrame):  # kept as polars: sliced, joined and written without conversion
+            self._from_polars = True
+            piece, schema = data, data.head(0).to_arrow().schema
+            rows, nbytes = data.height, data.estimated_size()
+        else:
+            piece = to_arrow_table(data)
+            schema, rows, nbytes = piece.schema, piece.num_rows, piece.nbytes
+        stored = stored_schema(schema)
         self.schema = stored if self.schema is None else widen_schema(self.schema, stored)
-        rows = table.num_rows
         if rows == 0:
             return
-        bytes_per_row = max(table.nbytes / rows, 1e-9)
+        bytes_per_row = max(nbytes / rows, 1e-9)
         offset = 0
         while offset < rows:
             room_rows = self.max_rows - self._buffer_rows
             room_bytes = max(1, int((self.max_bytes - self._buffer_bytes) // bytes_per_row))
             take = min(rows - offset, room_rows, room_bytes)
-            self._buffer.append(table.slice(offset, take))
+            self._buffer.append(piece.slice(offset, take))
             self._buffer_rows += take
             self._buffer_bytes += take * bytes_per_row
             offset += take
@@ -371,24 +383,23 @@ class PartWriter:
             return
         buffered = self._buffer
         self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0.0
-        if all(t.schema.equals(buffered[0].schema) for t in buffered[1:]):
-            table = pa.concat_tables(buffered)
-        else:
-            table = unify_tables(buffered)
+        part = _joined(buffered)
         self._parts_cut += 1
         name = self.name_template.format(n=self._parts_cut)
-        self.row_count += table.num_rows
+        self.row_count += _height(part)
         if self._from_polars:  # polars' writer encodes on every core itself
-            self._place(*self._encode(table, name, from_polars=True))
+            self._place(*self._encode(part, name, from_polars=True))
             return
         while len(self._encoding) >= ENCODE_AHEAD:
             self._place(*self._encoding.pop(0).result())
         if self._encoder is None:
             self._encoder = ThreadPoolExecutor(ENCODE_AHEAD, thread_name_prefix="medallion-encode")
-        self._encoding.append(self._encoder.submit(self._encode, table, name, from_polars=False))
+        self._encoding.append(self._encoder.submit(self._encode, part, name, from_polars=False))
 
-    def _encode(self, table: pa.Table, name: str, *, from_polars: bool) -> tuple[str, ManifestFile]:
-        """Write ``table`` to a local temp file and hash it: (the temp file, the part it will be)."""
+    def _encode(
+        self, part: pa.Table | pl.DataFrame, name: str, *, from_polars: bool
+    ) -> tuple[str, ManifestFile]:
+        """Write ``part`` to a local temp file and hash it: (the temp file, the file it will be)."""
         if self.tmp_dir:
             os.makedirs(self.tmp_dir, exist_ok=True)
         # Named by dataset and process, so the next commit can tell a killed writer's file (lake.leftovers).
@@ -399,28 +410,28 @@ class PartWriter:
         try:
             try:
                 _write_parquet(
-                    table, tmp, self.compression, self.compression_level, self.kind, from_polars=from_polars
+                    part, tmp, self.compression, self.compression_level, self.kind, from_polars=from_polars
                 )
                 with open(tmp, "rb") as handle:
                     size, sha256 = hash_stream(handle)
             except (pa.ArrowException, OSError) as exc:
                 raise StorageError(
-                    f"artifact '{self.artifact}': writing part {name} ({table.num_rows} rows) to a temp file "
+                    f"artifact '{self.artifact}': writing part {name} ({_height(part)} rows) to a temp file "
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
         except BaseException:
             with contextlib.suppress(OSError):
                 Path(tmp).unlink(missing_ok=True)
             raise
-        part = ManifestFile(
+        file = ManifestFile(
             path=name,
             artifact=self.artifact,
             size_bytes=size,
             sha256=sha256,
-            row_count=table.num_rows,
+            row_count=_height(part),
             kind=self.kind,
         )
-        return tmp, part
+        return tmp, file
 
     def _place(self, tmp: str, part: ManifestFile) -> None:
         """Move an encoded part into place (uploads: at most ``upload_concurrency`` at once)."""
@@ -442,3 +453,21 @@ class PartWriter:
                 raise failed[0].exception()  # type: ignore[misc]
             self._uploads.append(self._pool.submit(self._upload, tmp, relpath))
         self.files.append(part)
+
+
+def _joined(pieces: list[pa.Table | pl.DataFrame]) -> pa.Table | pl.DataFrame:
+    """The buffered pieces of one part as one: polars frames of one schema as a polars frame, anything else
+    as an Arrow table (schemas widened by the one rule)."""
+    first = pieces[0]
+    if isinstance(first, pl.DataFrame) and all(
+        isinstance(p, pl.DataFrame) and p.schema == first.schema for p in pieces[1:]
+    ):
+        return first if len(pieces) == 1 else pl.concat(pieces, rechunk=False)
+    tables = [to_arrow_table(p) for p in pieces]
+    if all(t.schema.equals(tables[0].schema) for t in tables[1:]):
+        return pa.concat_tables(tables)
+    return unify_tables(tables)
+
+
+def _height(part: pa.Table | pl.DataFrame) -> int:
+    return part.height if isinstance(part, pl.DataFrame) else part.num_rows

@@ -364,6 +364,42 @@ class TestEncoders:
         assert [f.path for f in files] == [f"part-{n:05d}-A.parquet" for n in range(1, 13)]
         assert _read_back(backend, writer)["id"].to_list() == list(range(60))
 
+    def test_polars_frames_are_cut_and_written_without_a_conversion(
+        self, memory_backend: FsspecBackend, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Frames are sliced and joined as polars frames; only an empty frame is ever converted (for its
+        Arrow schema), so a Silver write copies nothing on the way to polars' writer."""
+        converted: list[int] = []
+        real = pl.DataFrame.to_arrow
+
+        def recorded(frame: pl.DataFrame, *args: Any, **kwargs: Any) -> pa.Table:
+            converted.append(frame.height)
+            return real(frame, *args, **kwargs)
+
+        monkeypatch.setattr(pl.DataFrame, "to_arrow", recorded)
+        writer = _writer(memory_backend, max_rows=4)
+        for start in range(0, 10, 3):
+            writer.write(pl.DataFrame({"id": range(start, start + 3), "name": [f"n{start}"] * 3}))
+        files = writer.close()
+        assert [f.row_count for f in files] == [4, 4, 4]
+        assert set(converted) == {0}
+        monkeypatch.setattr(pl.DataFrame, "to_arrow", real)
+        back = _read_back(memory_backend, writer)
+        assert back["id"].to_list() == list(range(12))
+        assert back["name"].to_list() == [f"n{s}" for s in range(0, 10, 3) for _ in range(3)]
+        assert writer.schema == pa.schema([("id", pa.int64()), ("name", pa.large_string())])
+
+    def test_polars_frames_of_different_schemas_in_one_part_are_widened(
+        self, memory_backend: FsspecBackend
+    ) -> None:
+        writer = _writer(memory_backend, max_rows=10)
+        writer.write(pl.DataFrame({"v": [1, 2]}))
+        writer.write(pl.DataFrame({"v": [2.5], "w": ["x"]}))
+        (file,) = writer.close()
+        back = read_parquet_bytes(memory_backend.read_bytes(f"{PREFIX}/{file.path}"))
+        assert back.column("v").to_pylist() == [1.0, 2.0, 2.5]
+        assert back.column("w").to_pylist() == [None, None, "x"]
+
     def test_a_failed_encode_is_raised_and_no_temp_file_stays(
         self, local_backend: StorageBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
