@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 __all__ = ["parallel"]
@@ -21,7 +21,7 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def parallel(readers: Sequence[Callable[[], Iterator[T]]], depth: int = 2) -> Iterator[T]:
+def parallel(readers: Sequence[Callable[[], Iterator[T]]], depth: int = 2) -> Generator[T, None, None]:
     """The items of every reader, each read in its own thread, handed on as they arrive.
 
     At most ``depth`` batches per reader wait in the queue (memory: a few batches per range). An error in

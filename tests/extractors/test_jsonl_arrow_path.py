@@ -9,6 +9,8 @@ nested values, timestamp-like text, big integers and blank lines the file holds.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -175,3 +177,28 @@ def test_a_file_of_plain_columns_takes_the_arrow_path(
     assert got.column("at")[5].as_py() == "2025-01-01T00:00:05"
     assert got.column("tags")[3].as_py() == '["a","3"]'
     assert got.column("o")[2].as_py() == '{"k":2}'
+
+
+def test_a_file_that_stops_early_leaves_no_reading_thread_behind(
+    tmp_path: Path,
+    make_file: Callable[..., Extractor],
+    make_context: Callable[[date], ExtractContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks are read ahead in a thread; an invalid line (on_bad_lines: error) ends the file early, and the
+    thread reading ahead stops with it, before the file is closed."""
+    monkeypatch.setattr(json_reader, "JSONL_CHUNK", 256)
+    lines = [json.dumps({"id": i, "name": f"n{i}"}) for i in range(2000)]
+    lines[30] = "{not json"
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    before = {t.ident for t in threading.enumerate()}
+    with pytest.raises(Exception, match=r"line 31"):
+        list(make_file(path=str(path)).extract(make_context()))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert not left, [t.name for t in left]
