@@ -8,6 +8,7 @@ nested values, timestamp-like text, big integers and blank lines the file holds.
 
 from __future__ import annotations
 
+import codecs
 import json
 import threading
 import time
@@ -202,3 +203,37 @@ def test_a_file_that_stops_early_leaves_no_reading_thread_behind(
             break
         time.sleep(0.05)
     assert not left, [t.name for t in left]
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+@pytest.mark.parametrize(
+    ("encoding", "bom"), [("utf-8", codecs.BOM_UTF8), ("utf-8", b""), ("latin-1", b""), ("utf-16", b"")]
+)
+def test_encodings_a_byte_order_mark_and_blank_lines(
+    tmp_path: Path,
+    make_file: Callable[..., Extractor],
+    make_context: Callable[[date], ExtractContext],
+    monkeypatch: pytest.MonkeyPatch,
+    encoding: str,
+    bom: bytes,
+    chunk: int,
+) -> None:
+    """Lines are counted (for blank lines and line numbers) after a leading byte-order mark is cut, in the
+    encoding of the file: the rows are those of ``json.loads`` of every non-blank line, and Arrow's path is
+    taken wherever a newline is one byte."""
+    monkeypatch.setattr(json_reader, "JSONL_CHUNK", chunk)
+    records = [{"id": i, "name": f"Zoë {i}", "score": i / 2} for i in range(40)]
+    lines = ["", "  "] + [
+        json.dumps(r, ensure_ascii=False) + ("\n" if i % 7 == 0 else "") for i, r in enumerate(records)
+    ]
+    path = tmp_path / "people.jsonl"
+    path.write_bytes(bom + ("\n".join(lines) + "\n").encode(encoding))
+    if encoding != "utf-16":  # a newline is the byte 10: Arrow's path, each line counted right
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the line-by-line path was used")
+
+        monkeypatch.setattr(json_reader, "_python_lines", refuse)
+    batches = list(make_file(path=str(path), encoding=encoding).extract(make_context()))
+    got = [{k: v for k, v in row.items() if k != "_source_file"} for b in batches for row in b.to_pylist()]
+    assert got == records

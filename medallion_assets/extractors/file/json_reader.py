@@ -98,16 +98,12 @@ def read_jsonl(
         return
     lineno = 1
     first = True
-    # The next chunk is read (and hashed) in a thread while Arrow parses this one (~10 % of the step); the
-    # thread is stopped before the stream is closed, however this generator ends.
-    with contextlib.closing(parallel([lambda: _line_chunks(stream)], depth=1)) as chunks:
-        for chunk in chunks:
-            if first:
-                first = False
-                if codec == "utf-8-sig" and chunk.startswith(codecs.BOM_UTF8):
-                    chunk = chunk[len(codecs.BOM_UTF8) :]
-            newlines = chunk.count(b"\n")
-            table = _arrow_chunk(chunk, codec, state, newlines)
+    # The next chunk is read, hashed and counted in a thread while Arrow parses this one (~15 % of the
+    # step); the thread is stopped before the stream is closed, however this generator ends.
+    with contextlib.closing(parallel([lambda: _counted(_line_chunks(stream), codec)], depth=1)) as chunks:
+        for chunk, newlines, rows in chunks:
+            first = False
+            table = _arrow_chunk(chunk, codec, state, newlines, rows)
             if table is None:  # the exact rule, line by line: one batch per chunk, as Arrow's
                 lines = enumerate(_keep_newlines(chunk), start=lineno)
                 table = next(_python_lines(lines, codec, None, bad_lines), None)
@@ -117,6 +113,19 @@ def read_jsonl(
     if first:
         raise EmptyFile()
     _check_projection_seen(wanted, state.seen)
+
+
+def _counted(chunks: Iterator[bytearray], codec: str) -> Iterator[tuple[bytearray, int, int | None]]:
+    """Each chunk (a UTF-8 BOM cut from the first) with its newlines and, in UTF-8, its non-blank lines."""
+    first = True
+    for chunk in chunks:
+        if first:
+            first = False
+            if codec == "utf-8-sig" and chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8) :]
+        newlines = chunk.count(b"\n")
+        utf8 = codec in ("utf-8", "utf-8-sig")
+        yield chunk, newlines, _non_blank_lines(chunk, newlines) if utf8 else None
 
 
 def _line_chunks(stream: BinaryIO) -> Iterator[bytearray]:
@@ -168,16 +177,17 @@ def _keep_newlines(chunk: bytes | bytearray) -> Iterator[bytes | bytearray]:
 
 
 def _arrow_chunk(
-    chunk: bytes | bytearray, codec: str, state: _Columns, newlines: int
+    chunk: bytes | bytearray, codec: str, state: _Columns, newlines: int, rows: int | None = None
 ) -> pa.RecordBatch | None:
-    """The chunk parsed by Arrow as the records rule would give it, or None when that is not provable."""
+    """The chunk parsed by Arrow as the records rule would give it, or None when that is not provable.
+    ``rows``: its non-blank lines, when already counted."""
     if codec not in ("utf-8", "utf-8-sig"):
         try:
             chunk = chunk.decode(codec).encode("utf-8")
         except UnicodeDecodeError:
             return None  # the line-by-line path names the line
     table = _parse(chunk, state.text)
-    if table is None or table.num_rows != _non_blank_lines(chunk, newlines):
+    if table is None or table.num_rows != (rows if rows is not None else _non_blank_lines(chunk, newlines)):
         return None
     state.learn(table.column_names)
     stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
