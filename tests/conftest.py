@@ -73,3 +73,19 @@ def config_copy(tmp_path: Path) -> Path:
 
 # Session fixtures of the object-store servers (moto S3, Azurite): s3_endpoint, azurite_endpoint.
 from object_stores import azurite_endpoint, s3_endpoint  # noqa: E402, F401
+
+
+@pytest.fixture
+def arrow_conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The heights of the polars frames converted to Arrow (``DataFrame.to_arrow``) during the test."""
+    import polars as pl
+
+    converted: list[int] = []
+    real = pl.DataFrame.to_arrow
+
+    def recorded(frame: pl.DataFrame, *args: object, **kwargs: object) -> object:
+        converted.append(frame.height)
+        return real(frame, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.DataFrame, "to_arrow", recorded)
+    return converted

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 import pyarrow as pa
-import pytest
 
 from medallion_resources.materialization import HeadTap
 
@@ -19,21 +16,13 @@ def test_batches_pass_through_and_the_head_is_the_first_rows() -> None:
     assert head is not None and head.column("id").to_pylist() == list(range(6))
 
 
-def test_a_polars_frame_is_cut_before_it_is_converted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_polars_frame_is_cut_before_it_is_converted(arrow_conversions: list[int]) -> None:
     """A Silver frame of a million rows is not converted to Arrow for a preview of ten."""
-    converted: list[int] = []
-    real = pl.DataFrame.to_arrow
-
-    def recorded(frame: pl.DataFrame, *args: Any, **kwargs: Any) -> pa.Table:
-        converted.append(frame.height)
-        return real(frame, *args, **kwargs)
-
-    monkeypatch.setattr(pl.DataFrame, "to_arrow", recorded)
     frames = [pl.DataFrame({"id": range(0, 1000)}), pl.DataFrame({"id": range(1000, 2000)})]
     tap = HeadTap(iter(frames), limit=10)
     passed = list(tap)
     assert len(passed) == 2 and all(a is b for a, b in zip(passed, frames, strict=True))
     head = tap.head()
     assert head is not None and head.column("id").to_pylist() == list(range(10))
-    assert converted == [10]
+    assert arrow_conversions == [10]
     assert HeadTap(iter([]), limit=3).head() is None

@@ -365,25 +365,17 @@ class TestEncoders:
         assert _read_back(backend, writer)["id"].to_list() == list(range(60))
 
     def test_polars_frames_are_cut_and_written_without_a_conversion(
-        self, memory_backend: FsspecBackend, monkeypatch: pytest.MonkeyPatch
+        self, memory_backend: FsspecBackend, arrow_conversions: list[int]
     ) -> None:
         """Frames are sliced and joined as polars frames; only an empty frame is ever converted (for its
         Arrow schema), so a Silver write copies nothing on the way to polars' writer."""
-        converted: list[int] = []
-        real = pl.DataFrame.to_arrow
-
-        def recorded(frame: pl.DataFrame, *args: Any, **kwargs: Any) -> pa.Table:
-            converted.append(frame.height)
-            return real(frame, *args, **kwargs)
-
-        monkeypatch.setattr(pl.DataFrame, "to_arrow", recorded)
         writer = _writer(memory_backend, max_rows=4)
         for start in range(0, 10, 3):
             writer.write(pl.DataFrame({"id": range(start, start + 3), "name": [f"n{start}"] * 3}))
         files = writer.close()
         assert [f.row_count for f in files] == [4, 4, 4]
-        assert set(converted) == {0}
-        monkeypatch.setattr(pl.DataFrame, "to_arrow", real)
+        assert set(arrow_conversions) == {0}
+        arrow_conversions.clear()
         back = _read_back(memory_backend, writer)
         assert back["id"].to_list() == list(range(12))
         assert back["name"].to_list() == [f"n{s}" for s in range(0, 10, 3) for _ in range(3)]
