@@ -9,7 +9,9 @@ nested values, timestamp-like text, big integers and blank lines the file holds.
 from __future__ import annotations
 
 import codecs
+import gc
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -237,3 +239,26 @@ def test_encodings_a_byte_order_mark_and_blank_lines(
     batches = list(make_file(path=str(path), encoding=encoding).extract(make_context()))
     got = [{k: v for k, v in row.items() if k != "_source_file"} for b in batches for row in b.to_pylist()]
     assert got == records
+
+
+def test_a_utf16_file_that_stops_early_lets_go_of_its_stream_before_it_is_closed(
+    tmp_path: Path,
+    make_file: Callable[..., Extractor],
+    make_context: Callable[[date], ExtractContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An invalid line ends a UTF-16 file (read line by line through a text wrapper); the wrapper is let go
+    while the file is open, not when the garbage collector finds it ("Exception ignored ... I/O operation on
+    closed file" on stderr)."""
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes(('{"id": 1}\n{"id": \n{"id": 3}\n').encode("utf-16"))
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(repr(u.exc_value)))
+
+    def extract() -> None:
+        with pytest.raises(Exception, match=r"line 2"):
+            list(make_file(path=str(path), encoding="utf-16").extract(make_context()))
+
+    extract()
+    gc.collect()
+    assert unraisable == []

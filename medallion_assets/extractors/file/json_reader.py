@@ -30,7 +30,7 @@ import codecs
 import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -85,13 +85,15 @@ def read_jsonl(
     if "\n".encode("utf-8" if codec == "utf-8-sig" else codec) != b"\n":  # UTF-16/32: line by line
         counted = [0]
 
-        def utf8_lines() -> Iterator[tuple[int, bytes]]:
+        def utf8_lines() -> Generator[tuple[int, bytes], None, None]:
             for number, line in numbered_lines(stream, cfg.encoding):
                 counted[0] += 1
                 yield number, line.encode("utf-8")
 
-        for batch in _python_lines(utf8_lines(), "utf-8", batch_rows, bad_lines):
-            yield _project(batch, wanted, state)
+        # Closed with this generator: its text wrapper lets go of the stream while the stream is open.
+        with contextlib.closing(utf8_lines()) as decoded:
+            for batch in _python_lines(decoded, "utf-8", batch_rows, bad_lines):
+                yield _project(batch, wanted, state)
         if not counted[0]:
             raise EmptyFile()
         _check_projection_seen(wanted, state.seen)
