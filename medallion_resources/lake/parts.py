@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from medallion_resources.errors import StorageError
 from medallion_resources.lake.leftovers import temp_prefix
 from medallion_resources.lake.manifest import DATA, DELETES, ManifestFile
-from medallion_resources.lake.schema import is_string, unify_tables, widen_schema
+from medallion_resources.lake.schema import unify_tables, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
@@ -121,36 +121,11 @@ def _stored_type(data_type: pa.DataType) -> pa.DataType:
     return _PLAIN_TYPES.get(data_type, data_type)
 
 
-def _polars_can_take(data_type: pa.DataType) -> bool:
-    """False for Arrow types polars cannot import (some make it panic rather than raise)."""
-    if pa.types.is_dictionary(data_type):
-        return is_string(data_type.value_type)
-    unsupported = (
-        pa.types.is_decimal256,
-        pa.types.is_float16,
-        pa.types.is_union,
-        pa.types.is_interval,
-        pa.types.is_run_end_encoded,
-        pa.types.is_list_view,
-        pa.types.is_large_list_view,
-    )
-    if isinstance(data_type, pa.ExtensionType) or any(test(data_type) for test in unsupported):
-        return False
-    return all(_polars_can_take(data_type.field(i).type) for i in range(data_type.num_fields))
-
-
 def _write_parquet(
-    data: pa.Table | pl.DataFrame,
-    path: str,
-    compression: str,
-    level: int | None,
-    kind: str = DATA,
-    *,
-    from_polars: bool = False,
+    data: pa.Table | pl.DataFrame, path: str, compression: str, level: int | None, kind: str = DATA
 ) -> None:
-    """Write one part: a polars frame by polars, as it is; an Arrow table by pyarrow (:func:`_write_arrow`),
-    or by polars when its rows came as polars frames (``from_polars``: frames of different schemas, widened
-    through Arrow) and polars takes every type."""
+    """Write one part by the library it is in: a polars frame by polars, an Arrow table by pyarrow
+    (:func:`_write_arrow`; also a frame whose types polars' writer refuses)."""
     level = level if compression in _LEVELED_CODECS else None
     if kind == DELETES:
         _write_deletes(to_arrow_table(data), path, compression, level)
@@ -160,16 +135,7 @@ def _write_parquet(
             data.write_parquet(path, compression=compression, compression_level=level)  # type: ignore[arg-type]
             return
         except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError, NotImplementedError):
-            data = data.to_arrow()  # a type polars writes badly: pyarrow writes anything Arrow holds
-    elif from_polars and data.num_columns and all(_polars_can_take(f.type) for f in data.schema):
-        try:
-            frame = pl.from_arrow(data, rechunk=False)
-            if not isinstance(frame, pl.DataFrame):
-                raise TypeError("polars did not return a DataFrame")
-            frame.write_parquet(path, compression=compression, compression_level=level)  # type: ignore[arg-type]
-            return
-        except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError, NotImplementedError):
-            pass  # a type polars cannot take (decimal256, unions, ...): pyarrow writes anything Arrow holds
+            data = data.to_arrow()  # pyarrow writes anything Arrow holds
     _write_arrow(data, path, compression, level)
 
 
@@ -283,7 +249,6 @@ class PartWriter:
         self.upload_concurrency = max(1, int(getattr(backend, "upload_concurrency", 1)))
         self._uploads: list[Future[None]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._from_polars = False  # a polars frame was written: parts go to polars' writer
         self._parts_cut = 0
         self._encoding: list[Future[tuple[str, ManifestFile]]] = []
         self._encoder: ThreadPoolExecutor | None = None
@@ -294,7 +259,6 @@ class PartWriter:
             raise StorageError(f"artifact '{self.artifact}' under {self.prefix}: write after close()")
         piece: pa.Table | pl.DataFrame
         if isinstance(data, pl.DataFrame):  # kept as polars: sliced, joined and written without conversion
-            self._from_polars = True
             piece, schema = data, data.head(0).to_arrow().schema
             rows, nbytes = data.height, data.estimated_size()
         else:
@@ -387,18 +351,16 @@ class PartWriter:
         self._parts_cut += 1
         name = self.name_template.format(n=self._parts_cut)
         self.row_count += _height(part)
-        if self._from_polars:  # polars' writer encodes on every core itself
-            self._place(*self._encode(part, name, from_polars=True))
+        if isinstance(part, pl.DataFrame):  # polars' writer encodes on every core itself
+            self._place(*self._encode(part, name))
             return
         while len(self._encoding) >= ENCODE_AHEAD:
             self._place(*self._encoding.pop(0).result())
         if self._encoder is None:
             self._encoder = ThreadPoolExecutor(ENCODE_AHEAD, thread_name_prefix="medallion-encode")
-        self._encoding.append(self._encoder.submit(self._encode, part, name, from_polars=False))
+        self._encoding.append(self._encoder.submit(self._encode, part, name))
 
-    def _encode(
-        self, part: pa.Table | pl.DataFrame, name: str, *, from_polars: bool
-    ) -> tuple[str, ManifestFile]:
+    def _encode(self, part: pa.Table | pl.DataFrame, name: str) -> tuple[str, ManifestFile]:
         """Write ``part`` to a local temp file and hash it: (the temp file, the file it will be)."""
         if self.tmp_dir:
             os.makedirs(self.tmp_dir, exist_ok=True)
@@ -409,9 +371,7 @@ class PartWriter:
         os.close(fd)
         try:
             try:
-                _write_parquet(
-                    part, tmp, self.compression, self.compression_level, self.kind, from_polars=from_polars
-                )
+                _write_parquet(part, tmp, self.compression, self.compression_level, self.kind)
                 with open(tmp, "rb") as handle:
                     size, sha256 = hash_stream(handle)
             except (pa.ArrowException, OSError) as exc:
