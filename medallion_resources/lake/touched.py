@@ -1,17 +1,15 @@
 """Reading the rows of some keys of a committed Silver partition: what a day touches (merge-on-read).
 
-A day reads from Silver D-1 only the live rows of the keys it touches, each file verified, streamed two at
-a time (:func:`read_touched`), with their row ids (the data file and the row's position in it: what a
-deletes file names); and, for full-load deletes, the key columns alone of the live rows
-(:func:`read_key_columns`).
+A day reads from Silver D-1 only the live rows of the keys it touches, each file verified, with their row ids
+(the data file and the row's position in it: what a deletes file names) (:func:`read_touched`); and, for
+full-load deletes, the key columns alone of the live rows (:func:`read_key_columns`).
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from contextlib import closing
 
 import polars as pl
 import pyarrow as pa
@@ -29,10 +27,12 @@ from medallion_resources.lake.read import (
     deleted_positions,
     read_verified,
 )
+from medallion_resources.threads import parallel
 
 __all__ = ["read_key_columns", "read_touched"]
 
-_READ_AHEAD = 2  # data files read at once by read_touched (memory: this many files plus touched rows)
+GROUP_BYTES = 32 << 20  # the files one scan reads (at least one); memory: three groups at most (read ahead)
+_FETCHES = 2  # files of a group fetched and hashed at once (hashlib and the stores' clients release the GIL)
 
 
 def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[str]) -> pl.DataFrame:
@@ -48,77 +48,53 @@ def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[
     return pl.concat(frames, how="vertical_relaxed")
 
 
-def _sorted_keys(values: pl.Series) -> pl.Series | None:
-    """The non-null key values sorted, for a type whose order polars' min, max and search agree on."""
-    dtype = values.dtype
-    if not (dtype.is_integer() or dtype in (pl.String, pl.Date) or isinstance(dtype, pl.Datetime)):
-        return None
-    return values.drop_nulls().unique().sort()
+_Verified = list[tuple[ManifestFile, bytes]]
 
 
-def _key_in(ids: pl.Series, values: pl.Series, sorted_values: pl.Series | None) -> pl.Expr:
-    """``ids`` (a file's key column) is in ``values`` (nulls never match). Against only the values within
-    the file's key range when they are sorted: Silver's base files hold a key range each, and a small set
-    stays in cache (at 5M rows x 500k keys, 4x faster than probing the whole set)."""
-    name = ids.name
-    if sorted_values is None or ids.dtype != sorted_values.dtype:
-        return pl.col(name).is_in(values.implode())
-    low, high = ids.min(), ids.max()
-    if low is None:
-        return pl.lit(False)
-    start = _position(sorted_values, low, "left")
-    end = _position(sorted_values, high, "right")
-    return pl.col(name).is_in(sorted_values.slice(start, end - start).implode())
+def _verified_groups(part: CommittedPartition, files: Sequence[ManifestFile]) -> Iterator[_Verified]:
+    """The files in order, verified, in groups of about :data:`GROUP_BYTES` (by their listed sizes)."""
+    groups: list[list[ManifestFile]] = [[]]
+    size = 0
+    for file in files:
+        if size >= GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(file)
+        size += file.size_bytes
+    with ThreadPoolExecutor(_FETCHES, thread_name_prefix="medallion-read") as pool:
+        for group in groups:
+            yield list(zip(group, pool.map(lambda f: read_verified(part, f), group), strict=True))
 
 
-def _position(sorted_values: pl.Series, value: Any, side: Literal["left", "right"]) -> int:
-    found = sorted_values.search_sorted(value, side=side)
-    return found if isinstance(found, int) else int(found.item())
-
-
-def _integer_range(data: bytes, column: str) -> tuple[int, int] | None:
-    """The least and greatest value of an integer column of a Parquet file, from its row groups' statistics
-    (exact for integers: Parquet writers record the true minimum and maximum), or None when a row group
-    has none, the file has no rows or its footer cannot be read (the decoding path then says why)."""
+def _footer(data: bytes) -> tuple[int, pa.Schema] | None:
+    """A part file's row count and Arrow schema from its footer (None when it cannot be read: the decoding
+    path then says why)."""
     try:
         metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
+        return metadata.num_rows, metadata.schema.to_arrow_schema()
     except (pa.ArrowException, OSError, ValueError):
         return None
-    found = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == column]
-    if len(found) != 1 or metadata.num_row_groups == 0:
-        return None
-    low = high = None
-    for group in range(metadata.num_row_groups):
-        chunk = metadata.row_group(group).column(found[0])
-        stats = chunk.statistics
-        if chunk.physical_type not in ("INT32", "INT64") or stats is None or not stats.has_min_max:
-            return None
-        low = stats.min if low is None else min(low, stats.min)
-        high = stats.max if high is None else max(high, stats.max)
-    return (low, high) if isinstance(low, int) and isinstance(high, int) else None
 
 
-def _scan_touched(
-    data: bytes, key: str, sorted_values: pl.Series, wanted: list[str] | None
-) -> pl.DataFrame | None:
-    """The rows of one file whose (signed integer) ``key`` is in ``sorted_values``, with :data:`ROW_POS`,
-    the test pushed into polars' Parquet scan: the other columns are decoded only for matching rows (on a
-    day touching 10 % of the keys, a third less time than decoding the file and filtering it). Only the
-    keys within the file's key range are tested (read from its statistics). None when this path does not
-    apply (no statistics, a type polars' scan cannot read): the caller decodes the file."""
-    key_range = _integer_range(data, key)
-    if key_range is None:
-        return None
-    start = _position(sorted_values, key_range[0], "left")
-    end = _position(sorted_values, key_range[1], "right")
-    scan = pl.scan_parquet(io.BytesIO(data), row_index_name=ROW_POS)
-    if wanted is not None:
-        scan = scan.select(ROW_POS, *wanted)
-    try:
-        frame = scan.filter(pl.col(key).is_in(sorted_values.slice(start, end - start).implode())).collect()
-    except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
-        return None
-    return frame if frame.schema[key] == sorted_values.dtype else None
+def _runs(group: _Verified) -> Iterator[tuple[_Verified, list[int] | None]]:
+    """Consecutive files of one Arrow schema, with each file's row count (None for a file whose footer
+    cannot be read: alone, for the decoding path)."""
+    run: _Verified = []
+    rows: list[int] = []
+    schema: pa.Schema | None = None
+    for file, data in group:
+        footer = _footer(data)
+        if run and (footer is None or not footer[1].equals(schema)):
+            yield run, rows
+            run, rows, schema = [], [], None
+        if footer is None:
+            yield [(file, data)], None
+            continue
+        run.append((file, data))
+        rows.append(footer[0])
+        schema = footer[1]
+    if run:
+        yield run, rows
 
 
 def read_touched(
@@ -129,40 +105,62 @@ def read_touched(
 ) -> pl.DataFrame | None:
     """The live rows of ``artifact`` whose key (the columns of ``keys``) is in ``keys``, with row ids.
 
-    Streams the verified data files (two at a time) and keeps only the matching rows, so memory holds two
-    files plus the touched rows, never the table. Each row carries :data:`ROW_FILE` (the data file's path
-    relative to the dataset root) and :data:`ROW_POS` (its position in that file): what a deletes file
-    names. ``columns`` limits what is decoded (the key columns are always read). None when the artifact
-    has no data files.
+    Each row carries :data:`ROW_FILE` (the data file's path relative to the dataset root) and
+    :data:`ROW_POS` (its position in that file): what a deletes file names. ``columns`` limits what is
+    decoded (the key columns are always read). None when the artifact has no data files.
+
+    The verified files are scanned by polars a group at a time (:data:`GROUP_BYTES`, the next group
+    fetched and hashed meanwhile), the key test pushed into the scan: the other columns are materialized
+    for matching rows only, and one scan of many files keeps both cores busy where one scan per file left
+    them waiting (1M-row ``current`` of 18 files, 100k touched keys: 0.10-0.14 -> 0.04-0.06 s). Memory holds
+    a few groups of file bytes plus the touched rows, never the table.
     """
+    files = part.files(artifact)
+    if not files:
+        return None
     deleted = deleted_positions(part, artifact)
     on = list(keys.columns)
     wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
-    # One key column: a hash-set membership test, several times faster than a semi join per file.
-    sorted_keys = _sorted_keys(keys.get_column(on[0])) if len(on) == 1 else None
+    if len(on) == 1:
+        match = pl.col(on[0]).is_in(keys.get_column(on[0]).implode())
 
-    scanned = sorted_keys if sorted_keys is not None and sorted_keys.dtype.is_signed_integer() else None
+        def matching(frame: pl.LazyFrame) -> pl.LazyFrame:
+            return frame.filter(match)
+    else:
 
-    def touched_rows(file: ManifestFile) -> pl.DataFrame:
-        data = read_verified(part, file)
-        matched = _scan_touched(data, on[0], scanned, wanted) if scanned is not None else None
-        if matched is None:
-            frame = _decode(data, wanted).with_row_index(ROW_POS)
-            matched = (
-                frame.filter(_key_in(frame.get_column(on[0]), keys.get_column(on[0]), sorted_keys))
-                if len(on) == 1
-                else frame.join(keys, on=on, how="semi", nulls_equal=True, maintain_order="left")
-            )
-        positions = deleted.get(part.rooted(file).path)
-        if positions is not None:  # on the touched rows only: a day touches a small part of a file
-            matched = matched.filter(~pl.col(ROW_POS).is_in(positions.cast(pl.UInt32).implode()))
-        return matched.with_columns(
-            pl.col(ROW_POS).cast(pl.Int64), pl.lit(part.rooted(file).path, pl.String).alias(ROW_FILE)
+        def matching(frame: pl.LazyFrame) -> pl.LazyFrame:
+            return frame.join(keys.lazy(), on=on, how="semi", nulls_equal=True, maintain_order="left")
+
+    def rows_of(run: _Verified, counts: list[int] | None) -> pl.DataFrame:
+        paths = [part.rooted(file).path for file, _ in run]
+        if counts is not None:
+            try:
+                return _scanned(run, paths, counts)
+            except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
+                pass  # a type polars' scan cannot read: each file decoded on its own
+        return pl.concat([_decoded(data, path) for (_, data), path in zip(run, paths, strict=True)])
+
+    def _scanned(run: _Verified, paths: list[str], counts: list[int]) -> pl.DataFrame:
+        scan = pl.scan_parquet([data for _, data in run], row_index_name=ROW_POS, hive_partitioning=False)
+        if wanted is not None:
+            scan = scan.select(ROW_POS, *wanted)
+        frame = matching(scan).collect().with_columns(pl.col(ROW_POS).cast(pl.Int64))
+        starts = pl.Series([0, *counts[:-1]], dtype=pl.Int64).cum_sum()
+        gone = [deleted[p] + start for p, start in zip(paths, starts, strict=True) if p in deleted]
+        if gone:  # the row index runs on across the run's files: deleted positions are shifted to it
+            frame = frame.filter(~pl.col(ROW_POS).is_in(pl.concat(gone).implode()))
+        index = starts.search_sorted(frame.get_column(ROW_POS), side="right") - 1
+        return frame.with_columns(
+            pl.col(ROW_POS) - starts.gather(index), pl.Series(ROW_FILE, paths, dtype=pl.String).gather(index)
         )
 
-    # Two files in flight: one is hashed (hashlib releases the GIL) or fetched while the other decodes.
-    with ThreadPoolExecutor(_READ_AHEAD, thread_name_prefix="medallion-read") as pool:
-        frames = list(pool.map(touched_rows, part.files(artifact)))
-    if not frames:
-        return None
+    def _decoded(data: bytes, path: str) -> pl.DataFrame:
+        frame = matching(_decode(data, wanted).with_row_index(ROW_POS).lazy()).collect()
+        frame = frame.with_columns(pl.col(ROW_POS).cast(pl.Int64), pl.lit(path, pl.String).alias(ROW_FILE))
+        if path in deleted:
+            frame = frame.filter(~pl.col(ROW_POS).is_in(deleted[path].implode()))
+        return frame
+
+    with closing(parallel([lambda: _verified_groups(part, files)], depth=1)) as groups:
+        frames = [rows_of(run, counts) for group in groups for run, counts in _runs(group)]
     return _as_frame(frames)

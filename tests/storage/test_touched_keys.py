@@ -1,95 +1,159 @@
-"""``read_touched`` matches a file's keys against the touched keys within the file's key range only: the
-rows matched are exactly those a membership test against every touched key gives (nulls never match)."""
+"""``read_touched`` gives exactly the live rows of the touched keys, with their row ids, however grouped.
+
+The files of an artifact are scanned a group at a time, the row index running on across a group's files;
+these tests compare it with a plain reference that reads each listed file and each deletes file on its own
+with pyarrow and keeps, row by row, the live rows whose key is touched: same rows, same file and position,
+same order, over random histories (replacements, inserts, removals over several days, a column added on
+the way, one-column integer and text keys and a two-column key), with groups of one file and of all.
+"""
 
 from __future__ import annotations
 
-import io
 import random
-from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from medallion_resources.lake.read import ROW_POS
-from medallion_resources.lake.touched import _integer_range, _key_in, _scan_touched, _sorted_keys
+from medallion_resources.lake import touched
+from medallion_resources.lake.commit import PartitionWriter
+from medallion_resources.lake.parts import PartSettings
+from medallion_resources.lake.read import ROW_FILE, ROW_POS, CommittedPartition, read_committed
+from medallion_resources.storage import StorageBackend
+
+ROOT = "domain=d/entity=e/v1"
 
 
-def values(kind: str, rng: random.Random, n: int) -> list[object]:
-    out: list[object] = []
-    for _ in range(n):
-        if rng.random() < 0.1:
-            out.append(None)
-        elif kind == "int":
-            out.append(rng.randrange(-50, 50))
-        elif kind == "str":
-            out.append(rng.choice(["", "a", "ab", "b", "ba", "z", "é", "A"]) + str(rng.randrange(3)))
-        else:
-            out.append(date(2025, 1, 1) + timedelta(days=rng.randrange(40)))
+def _key(kind: str, n: int) -> dict[str, Any]:
+    if kind == "int":
+        return {"id": n - 40}
+    if kind == "str":
+        return {"id": f"k{n:03d}é"}
+    return {"id": n % 7, "k2": f"g{n // 7}"}
+
+
+def _commit(
+    backend: StorageBackend,
+    day: int,
+    rows: list[dict[str, Any]],
+    prior: CommittedPartition | None,
+    gone: pl.DataFrame | None,
+    schema: dict[str, pl.DataType],
+) -> CommittedPartition:
+    prefix = f"{ROOT}/load_date=2026-01-{day:02d}"
+    writer = PartitionWriter(
+        backend,
+        prefix,
+        layer="silver",
+        dataset=ROOT,
+        run_date=prefix[-10:],
+        run_id="r",
+        output=PartSettings(max_rows_per_file=3),
+        shared=True,
+    )
+    if prior is not None:
+        writer.reference(prior.rooted(f) for f in prior.manifest.files)
+    if gone is not None and gone.height:
+        writer.write_deletes(
+            "current", gone.select(pl.col(ROW_FILE).alias("path"), pl.col(ROW_POS).alias("pos"))
+        )
+    writer.write_artifact("current", [pl.DataFrame(rows, schema=schema)])
+    writer.set_keyed("current", [c for c in schema if c in ("id", "k2")], sorted_=prior is None)
+    writer.commit({"day": day})
+    part = read_committed(backend, prefix)
+    assert part is not None
+    return part
+
+
+def _history(backend: StorageBackend, kind: str, rng: random.Random) -> CommittedPartition:
+    """Day 1 writes 12 keys; each later day replaces, inserts and removes a few (removing a key's row
+    through a deletes file, found by ``read_touched`` itself) and, from some day on, adds a column."""
+    key_schema: dict[str, pl.DataType] = {"id": pl.Int64} if kind == "int" else {"id": pl.String}
+    if kind == "pair":
+        key_schema = {"id": pl.Int64, "k2": pl.String}
+    schema: dict[str, pl.DataType] = {**key_schema, "v": pl.String}
+    live = {n: f"v{n}" for n in range(12)}
+    part = _commit(backend, 1, [{**_key(kind, n), "v": v} for n, v in live.items()], None, None, schema)
+    drift_day = rng.randrange(2, 7)
+    for day in range(2, 7):
+        if day == drift_day:
+            schema = {**schema, "w": pl.Int64}
+        changed = rng.sample(range(20), rng.randrange(1, 6))
+        removed = [n for n in changed if n in live and rng.random() < 0.3]
+        keys = pl.DataFrame([_key(kind, n) for n in changed], schema=key_schema)
+        gone = touched.read_touched(part, "current", keys, list(key_schema))
+        for n in changed:
+            live[n] = f"v{n}d{day}"
+        for n in removed:
+            del live[n]
+        rows = [
+            {**_key(kind, n), "v": live[n], **({"w": day} if "w" in schema else {})}
+            for n in changed
+            if n in live
+        ]
+        part = _commit(backend, day, rows, part, gone, schema)
+    return part
+
+
+def _plain(part: CommittedPartition, keys: pl.DataFrame, columns: list[str] | None) -> list[dict[str, Any]]:
+    """Each listed file read on its own by pyarrow, row by row: the live rows whose key is in ``keys``."""
+    dead = set()
+    for file in part.manifest.delete_files("current"):
+        table = pq.ParquetFile(pa.BufferReader(part.backend.read_bytes(part.relpath(file)))).read()
+        dead |= {(r["path"], r["pos"]) for r in table.to_pylist()}
+    on = list(keys.columns)
+    wanted_keys = {tuple(r) for r in keys.iter_rows()}
+    out = []
+    for file in part.files("current"):
+        path = part.rooted(file).path
+        table = pq.ParquetFile(pa.BufferReader(part.backend.read_bytes(part.relpath(file)))).read()
+        for pos, row in enumerate(table.to_pylist()):
+            if (path, pos) in dead or tuple(row[c] for c in on) not in wanted_keys:
+                continue
+            kept = row if columns is None else {c: row[c] for c in dict.fromkeys([*on, *columns])}
+            out.append({ROW_POS: pos, **kept, ROW_FILE: path})
     return out
 
 
-@pytest.mark.parametrize("kind", ["int", "str", "date"])
-@pytest.mark.parametrize("seed", range(15))
-def test_ranged_match_equals_a_match_against_every_key(kind: str, seed: int) -> None:
+@pytest.mark.parametrize("kind", ["int", "str", "pair"])
+@pytest.mark.parametrize("seed", range(4))
+def test_touched_rows_are_those_a_plain_reading_keeps(
+    backend: StorageBackend, monkeypatch: pytest.MonkeyPatch, kind: str, seed: int
+) -> None:
     rng = random.Random(seed)
-    dtype = {"int": pl.Int64, "str": pl.String, "date": pl.Date}[kind]
-    touched = pl.Series("id", values(kind, rng, rng.randrange(0, 30)), dtype=dtype)
-    ordered = _sorted_keys(touched)
-    assert ordered is not None
-    for clustered in (True, False):
-        ids = values(kind, rng, rng.randrange(0, 40))
-        if clustered:  # a base file: one key range, sorted
-            ids = sorted((v for v in ids if v is not None), key=lambda v: v)  # type: ignore[arg-type, return-value]
-        frame = pl.DataFrame({"id": pl.Series("id", ids, dtype=dtype)})
-        got = frame.filter(_key_in(frame.get_column("id"), touched, ordered))
-        want = frame.filter(pl.col("id").is_in(touched.implode()))
-        assert got.equals(want), (touched, frame)
+    part = _history(backend, kind, rng)
+    assert len({tuple(f.path for f in part.files("current"))}) == 1 and len(part.files("current")) > 4
+    key_names = ["id", "k2"] if kind == "pair" else ["id"]
+    key_schema = {"id": pl.Int64 if kind != "str" else pl.String, "k2": pl.String}
+    for group_bytes in (1, 1 << 30):  # every file its own scan; all files in one
+        monkeypatch.setattr(touched, "GROUP_BYTES", group_bytes)
+        for _ in range(4):
+            picked = rng.sample(range(24), rng.randrange(1, 12))
+            keys = pl.DataFrame([_key(kind, n) for n in picked], schema={k: key_schema[k] for k in key_names})
+            for columns in (None, key_names, ["v", *key_names]):
+                got = touched.read_touched(part, "current", keys, columns)
+                want = _plain(part, keys, columns)
+                assert got is not None and set(got.columns) >= {ROW_POS, ROW_FILE, *key_names}
+                # a file written before the column was added has none: the reading gives it as null
+                assert got.to_dicts() == [{c: row.get(c) for c in got.columns} for row in want]
+                assert got.schema[ROW_POS] == pl.Int64 and got.schema[ROW_FILE] == pl.String
 
 
-def test_other_types_are_matched_against_every_key() -> None:
-    assert _sorted_keys(pl.Series([1.5, 2.0])) is None
-    assert _sorted_keys(pl.Series([True, False])) is None
+def test_a_run_polars_cannot_scan_is_decoded_file_by_file(
+    backend: StorageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback (a type polars' scan refuses) gives the same rows and row ids as the scan."""
+    part = _history(backend, "int", random.Random(7))
+    keys = pl.DataFrame({"id": [n - 40 for n in range(0, 24, 2)]})
+    scanned = touched.read_touched(part, "current", keys)
 
+    def refuse(*args: Any, **kwargs: Any) -> pl.LazyFrame:
+        raise pl.exceptions.ComputeError("not this type")
 
-def parquet_bytes(frame: pl.DataFrame, *, statistics: bool = True, row_group_size: int = 7) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, statistics=statistics, row_group_size=row_group_size)
-    return buffer.getvalue()
-
-
-@pytest.mark.parametrize("dtype", [pl.Int64, pl.Int32])
-@pytest.mark.parametrize("seed", range(12))
-def test_scanned_match_gives_the_rows_and_positions_a_plain_loop_gives(dtype: pl.DataType, seed: int) -> None:
-    """The scan path (key range from the row groups' statistics, the test pushed into the scan) against a
-    plain loop over the file's rows: same rows, same positions, same columns, nulls never matching."""
-    rng = random.Random(seed)
-    ids = values("int", rng, rng.randrange(1, 60))
-    if rng.random() < 0.5:  # a base file: one key range, sorted
-        ids = sorted(v for v in ids if v is not None)  # type: ignore[type-var]
-    frame = pl.DataFrame({"id": pl.Series(ids, dtype=dtype), "name": [f"n{i}" for i in range(len(ids))]})
-    touched = pl.Series("id", values("int", rng, rng.randrange(1, 30)), dtype=pl.Int64)
-    ordered = _sorted_keys(touched)
-    assert ordered is not None
-    wanted = set(touched.drop_nulls().to_list())
-    for columns in (None, ["id"], ["name", "id"]):
-        got = _scan_touched(parquet_bytes(frame), "id", ordered, columns)
-        if got is None:  # not this path (e.g. the file's key type differs): the caller decodes the file
-            assert dtype != pl.Int64
-            continue
-        rows = [(pos, row) for pos, row in enumerate(frame.iter_rows(named=True)) if row["id"] in wanted]
-        assert got.get_column(ROW_POS).to_list() == [pos for pos, _ in rows]
-        assert got.columns == [ROW_POS, *(columns or frame.columns)]
-        for name in columns or frame.columns:
-            assert got.get_column(name).to_list() == [row[name] for _, row in rows]
-
-
-def test_a_file_without_statistics_is_left_to_the_decoding_path() -> None:
-    frame = pl.DataFrame({"id": [3, 1, 2], "name": ["c", "a", "b"]})
-    touched = _sorted_keys(pl.Series("id", [1, 2]))
-    assert touched is not None
-    assert _integer_range(parquet_bytes(frame, statistics=False), "id") is None
-    assert _scan_touched(parquet_bytes(frame, statistics=False), "id", touched, None) is None
-    assert _integer_range(parquet_bytes(frame), "id") == (1, 3)
-    assert _integer_range(parquet_bytes(frame), "name") is None
-    assert _integer_range(parquet_bytes(frame.clear()), "id") is None
-    assert _integer_range(b"not a parquet file", "id") is None
+    monkeypatch.setattr(touched.pl, "scan_parquet", refuse)
+    decoded = touched.read_touched(part, "current", keys)
+    assert scanned is not None and decoded is not None and scanned.height > 0
+    assert decoded.equals(scanned)
+    assert decoded.to_dicts() == [{c: r.get(c) for c in decoded.columns} for r in _plain(part, keys, None)]
