@@ -1,4 +1,5 @@
-"""``read_touched`` gives exactly the live rows of the touched keys, with their row ids, however grouped.
+"""``read_touched`` gives exactly the live rows of the touched keys, with their row ids, however grouped;
+``read_key_columns`` the key columns of every live row.
 
 The files of an artifact are scanned a group at a time, the row index running on across a group's files;
 these tests compare it with a plain reference that reads each listed file and each deletes file on its own
@@ -21,6 +22,7 @@ from medallion_resources.lake import touched
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.parts import PartSettings
 from medallion_resources.lake.read import ROW_FILE, ROW_POS, CommittedPartition, read_committed
+from medallion_resources.lake.touched import read_key_columns
 from medallion_resources.storage import StorageBackend
 
 ROOT = "domain=d/entity=e/v1"
@@ -97,20 +99,25 @@ def _history(backend: StorageBackend, kind: str, rng: random.Random) -> Committe
     return part
 
 
-def _plain(part: CommittedPartition, keys: pl.DataFrame, columns: list[str] | None) -> list[dict[str, Any]]:
-    """Each listed file read on its own by pyarrow, row by row: the live rows whose key is in ``keys``."""
+def _plain(
+    part: CommittedPartition, keys: pl.DataFrame | None, columns: list[str] | None
+) -> list[dict[str, Any]]:
+    """Each listed file read on its own by pyarrow, row by row: the live rows whose key is in ``keys``
+    (every live row when None)."""
     dead = set()
     for file in part.manifest.delete_files("current"):
         table = pq.ParquetFile(pa.BufferReader(part.backend.read_bytes(part.relpath(file)))).read()
         dead |= {(r["path"], r["pos"]) for r in table.to_pylist()}
-    on = list(keys.columns)
-    wanted_keys = {tuple(r) for r in keys.iter_rows()}
+    on = list(keys.columns) if keys is not None else []
+    wanted_keys = {tuple(r) for r in keys.iter_rows()} if keys is not None else None
     out = []
     for file in part.files("current"):
         path = part.rooted(file).path
         table = pq.ParquetFile(pa.BufferReader(part.backend.read_bytes(part.relpath(file)))).read()
         for pos, row in enumerate(table.to_pylist()):
-            if (path, pos) in dead or tuple(row[c] for c in on) not in wanted_keys:
+            if (path, pos) in dead or (
+                wanted_keys is not None and tuple(row[c] for c in on) not in wanted_keys
+            ):
                 continue
             kept = row if columns is None else {c: row[c] for c in dict.fromkeys([*on, *columns])}
             out.append({ROW_POS: pos, **kept, ROW_FILE: path})
@@ -139,6 +146,8 @@ def test_touched_rows_are_those_a_plain_reading_keeps(
                 # a file written before the column was added has none: the reading gives it as null
                 assert got.to_dicts() == [{c: row.get(c) for c in got.columns} for row in want]
                 assert got.schema[ROW_POS] == pl.Int64 and got.schema[ROW_FILE] == pl.String
+        live_keys = [{k: r[k] for k in key_names} for r in _plain(part, None, key_names)]
+        assert read_key_columns(part, "current", key_names).to_dicts() == live_keys
 
 
 def test_a_run_polars_cannot_scan_is_decoded_file_by_file(
