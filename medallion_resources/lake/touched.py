@@ -43,7 +43,8 @@ def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[
     return frame.drop(ROW_POS, ROW_FILE)
 
 
-_Verified = list[tuple[ManifestFile, bytes]]
+_Verified = list[tuple[str, bytes]]
+"""A group of files: each path as deletes files name it (rooted at the dataset), and its verified bytes."""
 
 
 def _verified_groups(part: CommittedPartition, files: Sequence[ManifestFile]) -> Iterator[_Verified]:
@@ -58,7 +59,8 @@ def _verified_groups(part: CommittedPartition, files: Sequence[ManifestFile]) ->
         size += file.size_bytes
     with ThreadPoolExecutor(_FETCHES, thread_name_prefix="medallion-read") as pool:
         for group in groups:
-            yield list(zip(group, pool.map(lambda f: read_verified(part, f), group), strict=True))
+            data = pool.map(lambda f: read_verified(part, f), group)
+            yield [(part.rooted(f).path, d) for f, d in zip(group, data, strict=True)]
 
 
 def _footer(data: bytes) -> tuple[int, pa.Schema] | None:
@@ -77,15 +79,15 @@ def _runs(group: _Verified) -> Iterator[tuple[_Verified, list[int] | None]]:
     run: _Verified = []
     rows: list[int] = []
     schema: pa.Schema | None = None
-    for file, data in group:
+    for path, data in group:
         footer = _footer(data)
         if run and (footer is None or not footer[1].equals(schema)):
             yield run, rows
             run, rows, schema = [], [], None
         if footer is None:
-            yield [(file, data)], None
+            yield [(path, data)], None
             continue
-        run.append((file, data))
+        run.append((path, data))
         rows.append(footer[0])
         schema = footer[1]
     if run:
@@ -134,41 +136,64 @@ def _live_rows(
     files = part.files(artifact)
     if not files:
         return None
-    deleted = deleted_positions(part, artifact)
+    with ThreadPoolExecutor(1, thread_name_prefix="medallion-deletes") as pool:
+        # The deletes files are decoded while the first group is fetched and hashed.
+        deleted = pool.submit(deleted_positions, part, artifact)
+        with closing(parallel([lambda: _verified_groups(part, files)], depth=1)) as groups:
+            return _as_frame(
+                [
+                    _rows_of(run, counts, deleted.result(), wanted, matching)
+                    for group in groups
+                    for run, counts in _runs(group)
+                ]
+            )
 
-    def rows_of(run: _Verified, counts: list[int] | None) -> pl.DataFrame:
-        paths = [part.rooted(file).path for file, _ in run]
-        if counts is not None:
-            try:
-                return _scanned(run, paths, counts)
-            except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
-                pass  # a type polars' scan cannot read: each file decoded on its own
-        return pl.concat([_decoded(data, path) for (_, data), path in zip(run, paths, strict=True)])
 
-    def _scanned(run: _Verified, paths: list[str], counts: list[int]) -> pl.DataFrame:
-        scan = pl.scan_parquet([data for _, data in run], row_index_name=ROW_POS, hive_partitioning=False)
-        if wanted is not None:
-            scan = scan.select(ROW_POS, *wanted)
-        frame = matching(scan).collect().with_columns(pl.col(ROW_POS).cast(pl.Int64))
-        starts = pl.Series([0, *counts[:-1]], dtype=pl.Int64).cum_sum()
-        gone = [deleted[p] + start for p, start in zip(paths, starts, strict=True) if p in deleted]
-        if gone:  # the row index runs on across the run's files: deleted positions are shifted to it
-            frame = frame.filter(~_dead(pl.concat(gone), sum(counts)).gather(frame.get_column(ROW_POS)))
-        index = starts.search_sorted(frame.get_column(ROW_POS), side="right") - 1
-        return frame.with_columns(
-            pl.col(ROW_POS) - starts.gather(index), pl.Series(ROW_FILE, paths, dtype=pl.String).gather(index)
-        )
-
-    def _decoded(data: bytes, path: str) -> pl.DataFrame:
+def _rows_of(
+    run: _Verified,
+    counts: list[int] | None,
+    deleted: dict[str, pl.Series],
+    wanted: list[str] | None,
+    matching: Callable[[pl.LazyFrame], pl.LazyFrame],
+) -> pl.DataFrame:
+    """The live rows ``matching`` keeps of a run of files of one schema: one scan (``counts``: the files'
+    row counts), or each file decoded on its own when the scan cannot read them."""
+    paths = [path for path, _ in run]
+    if counts is not None:
+        try:
+            return _scanned(run, paths, counts, deleted, wanted, matching)
+        except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
+            pass  # a type polars' scan cannot read: each file decoded on its own
+    frames = []
+    for path, data in run:
         frame = matching(_decode(data, wanted).with_row_index(ROW_POS).lazy()).collect()
         frame = frame.with_columns(pl.col(ROW_POS).cast(pl.Int64), pl.lit(path, pl.String).alias(ROW_FILE))
         if path in deleted:
             frame = frame.filter(~pl.col(ROW_POS).is_in(deleted[path].implode()))
-        return frame
+        frames.append(frame)
+    return pl.concat(frames)
 
-    with closing(parallel([lambda: _verified_groups(part, files)], depth=1)) as groups:
-        frames = [rows_of(run, counts) for group in groups for run, counts in _runs(group)]
-    return _as_frame(frames)
+
+def _scanned(
+    run: _Verified,
+    paths: list[str],
+    counts: list[int],
+    deleted: dict[str, pl.Series],
+    wanted: list[str] | None,
+    matching: Callable[[pl.LazyFrame], pl.LazyFrame],
+) -> pl.DataFrame:
+    scan = pl.scan_parquet([data for _, data in run], row_index_name=ROW_POS, hive_partitioning=False)
+    if wanted is not None:
+        scan = scan.select(ROW_POS, *wanted)
+    frame = matching(scan).collect().with_columns(pl.col(ROW_POS).cast(pl.Int64))
+    starts = pl.Series([0, *counts[:-1]], dtype=pl.Int64).cum_sum()
+    gone = [deleted[p] + start for p, start in zip(paths, starts, strict=True) if p in deleted]
+    if gone:  # the row index runs on across the run's files: deleted positions are shifted to it
+        frame = frame.filter(~_dead(pl.concat(gone), sum(counts)).gather(frame.get_column(ROW_POS)))
+    index = starts.search_sorted(frame.get_column(ROW_POS), side="right") - 1
+    return frame.with_columns(
+        pl.col(ROW_POS) - starts.gather(index), pl.Series(ROW_FILE, paths, dtype=pl.String).gather(index)
+    )
 
 
 def _dead(positions: pl.Series, rows: int) -> pl.Series:
