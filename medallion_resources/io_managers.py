@@ -244,6 +244,9 @@ class LakeIOManager(dg.IOManager):
             manifest = writer.commit(metadata)
         except BaseException:
             writer.abort()
+            _close_streams(
+                obj.artifacts.values(), Redactor((*obj.secrets, *getattr(self.backend, "secrets", ())))
+            )
             raise
         obj.committed = manifest
         main = obj.main_artifact or next(iter(obj.artifacts), "")
@@ -473,3 +476,18 @@ def _set_data_version(context: dg.OutputContext, manifest: Manifest) -> None:
         step.set_data_version(context.asset_key, dg.DataVersion(manifest.sha256))
     except Exception as exc:  # noqa: BLE001 - collecting metadata never fails a run
         context.log.warning(f"could not set data version: {exc}")
+
+
+def _close_streams(streams: Iterable[Any], redactor: Redactor) -> None:
+    """Close the artifacts' streams a failed write leaves behind. A stream left open holds its source (a
+    reader thread, a connection, a transaction that holds back the database's vacuum) until a garbage
+    collection finds it, and ``medallion run`` goes on with its next sources in the same process. A stream
+    that fails to close is logged: the write's own error is the one raised."""
+    for stream in streams:
+        close = getattr(stream, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                detail = redactor.text(f"{type(exc).__name__}: {exc}")
+                _log.warning("closing a stream after a failed write: %s", detail)
