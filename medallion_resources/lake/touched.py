@@ -187,13 +187,24 @@ def _scanned(
         scan = scan.select(ROW_POS, *wanted)
     frame = matching(scan).collect().with_columns(pl.col(ROW_POS).cast(pl.Int64))
     starts = pl.Series([0, *counts[:-1]], dtype=pl.Int64).cum_sum()
-    gone = [deleted[p] + start for p, start in zip(paths, starts, strict=True) if p in deleted]
+    gone = [
+        _within(deleted[p], count) + start
+        for p, count, start in zip(paths, counts, starts, strict=True)
+        if p in deleted
+    ]
     if gone:  # the row index runs on across the run's files: deleted positions are shifted to it
         frame = frame.filter(~_dead(pl.concat(gone), sum(counts)).gather(frame.get_column(ROW_POS)))
     index = starts.search_sorted(frame.get_column(ROW_POS), side="right") - 1
     return frame.with_columns(
         pl.col(ROW_POS) - starts.gather(index), pl.Series(ROW_FILE, paths, dtype=pl.String).gather(index)
     )
+
+
+def _within(positions: pl.Series, rows: int) -> pl.Series:
+    """The positions that name a row of a file of ``rows`` rows. Shifted, one past the end would name the
+    next file's first row; like every other reading, a position no row has removes nothing
+    (``medallion verify`` reports it)."""
+    return positions.filter((positions >= 0) & (positions < rows))
 
 
 def _dead(positions: pl.Series, rows: int) -> pl.Series:

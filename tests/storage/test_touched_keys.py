@@ -166,3 +166,20 @@ def test_a_run_polars_cannot_scan_is_decoded_file_by_file(
     assert scanned is not None and decoded is not None and scanned.height > 0
     assert decoded.equals(scanned)
     assert decoded.to_dicts() == [{c: r.get(c) for c in decoded.columns} for r in _plain(part, keys, None)]
+
+
+def test_a_deleted_position_past_its_file_removes_no_row_of_the_next(backend: StorageBackend) -> None:
+    """Shifted onto the run's row index, position 3 of a 3-row file would be the next file's first row.
+    Like every other reading, a position no row has removes nothing (``medallion verify`` reports it)."""
+    schema: dict[str, pl.DataType] = {"id": pl.Int64, "v": pl.String}
+    day1 = _commit(backend, 1, [{"id": n, "v": f"v{n}"} for n in range(6)], None, None, schema)
+    first, second = (day1.rooted(f).path for f in day1.files("current"))
+    bad = pl.DataFrame({ROW_FILE: [first, first], ROW_POS: [3, -1]})
+    day2 = _commit(backend, 2, [], day1, bad, schema)
+    keys = pl.DataFrame({"id": list(range(6))})
+    got = touched.read_touched(day2, "current", keys)
+    assert got is not None
+    assert got.select("id", ROW_FILE, ROW_POS).rows() == [
+        (n, first if n < 3 else second, n % 3) for n in range(6)
+    ]
+    assert read_key_columns(day2, "current", ["id"]).get_column("id").to_list() == list(range(6))
