@@ -243,10 +243,11 @@ class LakeIOManager(dg.IOManager):
             )
             manifest = writer.commit(metadata)
         except BaseException:
-            writer.abort()
-            _close_streams(
-                obj.artifacts.values(), Redactor((*obj.secrets, *getattr(self.backend, "secrets", ())))
-            )
+            try:
+                writer.abort()
+            finally:
+                secrets = (*obj.secrets, *getattr(self.backend, "secrets", ()))
+                _close_streams(obj.artifacts.values(), Redactor(secrets))
             raise
         obj.committed = manifest
         main = obj.main_artifact or next(iter(obj.artifacts), "")
