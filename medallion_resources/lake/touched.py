@@ -109,7 +109,7 @@ def read_touched(
     The verified files are scanned by polars a group at a time (:data:`GROUP_BYTES`, the next group
     fetched and hashed meanwhile), the key test pushed into the scan: the other columns are materialized
     for matching rows only, and one scan of many files keeps both cores busy where one scan per file left
-    them waiting (1M-row ``current`` of 18 files, 100k touched keys: 0.10-0.14 -> 0.04-0.06 s). Memory holds
+    them waiting (1M-row ``current`` of 18 files, 100k touched keys: 0.08-0.14 -> 0.055-0.07 s). Memory holds
     a few groups of file bytes plus the touched rows, never the table.
     """
     on = list(keys.columns)
