@@ -36,11 +36,11 @@ _FETCHES = 2  # files of a group fetched and hashed at once (hashlib and the sto
 
 def read_key_columns(part: CommittedPartition, artifact: str, columns: Sequence[str]) -> pl.DataFrame:
     """Only ``columns`` of the live rows of ``artifact`` (each file verified; the others not decoded)."""
-    frame = _live_rows(part, artifact, list(columns), lambda scan: scan)
+    frame = _live_rows(part, artifact, list(columns), lambda scan: scan, row_ids=False)
     if frame is None:
         empty = _empty(part, artifact)
         return empty.select([c for c in columns if c in empty.columns])
-    return frame.drop(ROW_POS, ROW_FILE)
+    return frame
 
 
 _Verified = list[tuple[str, bytes]]
@@ -130,9 +130,12 @@ def _live_rows(
     artifact: str,
     wanted: list[str] | None,
     matching: Callable[[pl.LazyFrame], pl.LazyFrame],
+    *,
+    row_ids: bool = True,
 ) -> pl.DataFrame | None:
     """The live rows of ``artifact`` that ``matching`` keeps (``wanted`` columns only, when given), with
-    their row ids; None when it has no data files. See :func:`read_touched`."""
+    their row ids unless ``row_ids`` is false (every live row's file path would be made only to be
+    dropped); None when it has no data files. See :func:`read_touched`."""
     files = part.files(artifact)
     if not files:
         return None
@@ -142,7 +145,7 @@ def _live_rows(
         with closing(parallel([lambda: _verified_groups(part, files)], depth=1)) as groups:
             return _as_frame(
                 [
-                    _rows_of(run, counts, deleted.result(), wanted, matching)
+                    _rows_of(run, counts, deleted.result(), wanted, matching, row_ids)
                     for group in groups
                     for run, counts in _runs(group)
                 ]
@@ -155,13 +158,14 @@ def _rows_of(
     deleted: dict[str, pl.Series],
     wanted: list[str] | None,
     matching: Callable[[pl.LazyFrame], pl.LazyFrame],
+    row_ids: bool,
 ) -> pl.DataFrame:
     """The live rows ``matching`` keeps of a run of files of one schema: one scan (``counts``: the files'
     row counts), or each file decoded on its own when the scan cannot read them."""
     paths = [path for path, _ in run]
     if counts is not None:
         try:
-            return _scanned(run, paths, counts, deleted, wanted, matching)
+            return _scanned(run, paths, counts, deleted, wanted, matching, row_ids)
         except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError, NotImplementedError):
             pass  # a type polars' scan cannot read: each file decoded on its own
     frames = []
@@ -170,7 +174,7 @@ def _rows_of(
         frame = frame.with_columns(pl.col(ROW_POS).cast(pl.Int64), pl.lit(path, pl.String).alias(ROW_FILE))
         if path in deleted:
             frame = frame.filter(~pl.col(ROW_POS).is_in(deleted[path].implode()))
-        frames.append(frame)
+        frames.append(frame if row_ids else frame.drop(ROW_POS, ROW_FILE))
     return pl.concat(frames)
 
 
@@ -181,6 +185,7 @@ def _scanned(
     deleted: dict[str, pl.Series],
     wanted: list[str] | None,
     matching: Callable[[pl.LazyFrame], pl.LazyFrame],
+    row_ids: bool,
 ) -> pl.DataFrame:
     scan = pl.scan_parquet([data for _, data in run], row_index_name=ROW_POS, hive_partitioning=False)
     if wanted is not None:
@@ -194,6 +199,8 @@ def _scanned(
     ]
     if gone:  # the row index runs on across the run's files: deleted positions are shifted to it
         frame = frame.filter(~_dead(pl.concat(gone), sum(counts)).gather(frame.get_column(ROW_POS)))
+    if not row_ids:
+        return frame.drop(ROW_POS)
     index = starts.search_sorted(frame.get_column(ROW_POS), side="right") - 1
     return frame.with_columns(
         pl.col(ROW_POS) - starts.gather(index), pl.Series(ROW_FILE, paths, dtype=pl.String).gather(index)
