@@ -226,13 +226,21 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
             click.echo(f"{spec.name}: partitions start {spec.start_date}; the days before it are left out")
     if not ranges:
         sys.exit(1)
-    outcomes = _run_sources(lake, [s for s in specs if s.name in ranges], ranges, layers)
+    outcomes, interrupted = _run_sources(lake, [s for s in specs if s.name in ranges], ranges, layers)
     from medallion_assets.cli_display import summary_rows
 
     click.echo("")
     _table(summary_rows(outcomes, layers))
     failed = sum(not o.ok for _, o in outcomes)
     committed = sum(len(o.committed) for _, o in outcomes)
+    if interrupted:
+        click.secho(
+            f"interrupted: {committed} layer partition(s) committed, {failed} partition run(s) failed; "
+            "the days and sources after it were not run",
+            fg="red",
+            err=True,
+        )
+        sys.exit(130)  # the shell's code for a command stopped by SIGINT
     if failed:
         fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
     if len(ranges) < len(specs):
@@ -241,8 +249,9 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
 
 def _run_sources(
     lake: Lake, specs: list[SourceSpec], ranges: dict[str, tuple[date, date]], layers: tuple[str, ...]
-) -> list[tuple[SourceSpec, DayOutcome]]:
-    """Every source's days through Dagster, on one instance in this process, with live progress."""
+) -> tuple[list[tuple[SourceSpec, DayOutcome]], bool]:
+    """Every source's days through Dagster, on one instance in this process, with live progress; and
+    whether Ctrl-C stopped it (the run it reached failed, and nothing after it ran)."""
     from medallion_assets.cli_display import RunDisplay
     from medallion_assets.instance import get_instance
     from medallion_assets.runner import SourceRunner
@@ -251,14 +260,17 @@ def _run_sources(
     startup_done()  # Dagster's storage stack is imported now too
     runner = SourceRunner(lake, instance, layers)
     display = RunDisplay({name: (b - a).days + 1 for name, (a, b) in ranges.items()}, layers)
+    interrupted = False
     try:
         with display:
             for spec in specs:
                 runner.run(spec, *ranges[spec.name], display)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         display.close()
     click.echo(f"{len(runner.run_ids)} Dagster run(s) on {instance.root_directory}")
-    return display.outcomes
+    return display.outcomes, interrupted
 
 
 @main.command()

@@ -39,6 +39,7 @@ __all__ = [
     "LayerOutcome",
     "NullObserver",
     "PartitionOutcome",
+    "RunInterrupted",
     "RunObserver",
     "SourceRunner",
     "materialize_partition",
@@ -50,6 +51,9 @@ __all__ = [
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 TRIGGER_TAG = "medallion/trigger"
+# What Dagster fails a step with when SIGINT (Ctrl-C, a run terminated in the UI) reaches its code.
+INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+INTERRUPTED = "interrupted (Ctrl-C or a termination); nothing of the day was committed"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ class DayOutcome:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.not_run
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) reached a run: it failed, its committed days were reported, nothing more runs."""
+
+    def __init__(self, outcomes: list[DayOutcome]) -> None:
+        super().__init__("interrupted")
+        self.outcomes = outcomes  # the days of the interrupted range, settled
 
 
 class RunObserver(Protocol):
@@ -175,10 +187,17 @@ class SourceRunner:
         with progress.listening(tracker):
             result = self._execute(spec, days, self.layers, observer)
             tracker.settle(result, self.layers, self.instance)
-            for layer, segment in tracker.follow_ups():
-                result = self._execute(spec, segment, (layer,), observer)
-                tracker.settle(result, (layer,), self.instance)
-        return tracker.finish()
+            if not _interrupted(result):
+                for layer, segment in tracker.follow_ups():
+                    result = self._execute(spec, segment, (layer,), observer)
+                    tracker.settle(result, (layer,), self.instance)
+                    if _interrupted(result):
+                        break
+        outcomes = tracker.finish()
+        if _interrupted(result):
+            # Dagster caught the Ctrl-C to fail the run; the command stops here, like any other would.
+            raise RunInterrupted(outcomes)
+        return outcomes
 
     def _execute(
         self, spec: SourceSpec, days: Sequence[date], layers: Sequence[str], observer: RunObserver
@@ -385,6 +404,17 @@ def _step_failures(
     return failures
 
 
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether an interrupt (SIGINT) stopped the run: Dagster fails the step it interrupted with it."""
+    return any(
+        event.is_step_failure
+        and event.step_failure_data is not None
+        and event.step_failure_data.error is not None
+        and event.step_failure_data.error.cls_name in INTERRUPTS
+        for event in result.all_events
+    )
+
+
 def _run_failure(result: dg.ExecuteInProcessResult) -> str | None:
     for event in result.all_events:
         if event.event_type_value == "RUN_FAILURE":
@@ -415,6 +445,8 @@ def user_message(error: Any) -> str:
     while error is not None:
         chain.append(error)
         error = getattr(error, "cause", None)
+    if chain and chain[0].cls_name in INTERRUPTS:
+        return INTERRUPTED
     for candidate in chain:
         name = candidate.cls_name or ""
         if not name.startswith("Dagster") and not (name == "Failure" and candidate.cause is not None):

@@ -59,7 +59,8 @@ def commit_range(
 
     ``stop_at_failure``: a stateful model builds day D+1 on day D, so after a failing day the rest of the
     range is not run (and fails); any other asset carries on with the next day, as one run per partition
-    would. Interrupts (run termination) are not caught: the committed days then stay unreported.
+    would. An interrupt (Ctrl-C in ``medallion run``, a run terminated in the UI) stops the range: the days
+    committed before it are reported as materializations, then the interrupt goes on.
     """
     committed: dict[str, Mapping[str, Any]] = {}
     facts = definition_facts(context.assets_def.specs_by_key[asset_key].metadata)
@@ -71,6 +72,12 @@ def commit_range(
             continue
         try:
             metadata = yield from commit_day(key)
+        except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+            # Dagster reports a range's partitions only when the step succeeds: without this, the days
+            # committed before the interrupt would show as failed in the UI and in `medallion status`.
+            for done, metadata in committed.items():
+                yield dg.AssetMaterialization(asset_key=asset_key, partition=done, metadata=dict(metadata))
+            raise
         except Exception as exc:  # noqa: BLE001 - reported below with the days that did commit
             context.log.error(f"{what} {key} failed, nothing of it was committed: {exc}")
             failures.append((key, exc))
