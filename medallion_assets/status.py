@@ -128,26 +128,66 @@ def failed_attempts(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dic
     storage = instance.event_log_storage
     pending = storage.get_latest_asset_partition_materialization_attempts_without_materializations(asset_key)
     result: dict[str, LayerAttempt] = {}
+    failures: dict[str, _RunFailure] = {}  # one read of a run's failures for all its days
     for partition, (run_id, _event_id) in pending.items():
         run = instance.get_run_by_id(run_id)
         if run is None:
             continue
         if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
-            result[partition] = LayerAttempt("failed", run_id, _failure_message(instance, run_id))
+            if run_id not in failures:
+                failures[run_id] = _RunFailure.read(instance, run_id)
+            message = failures[run_id].message(asset_key, partition)
+            result[partition] = LayerAttempt("failed", run_id, f"run {run_id[:8]}: {message}")
         elif not run.is_finished:
             result[partition] = LayerAttempt("running", run_id, f"run {run_id[:8]} is {run.status.value}")
     return result
 
 
-def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
-    from medallion_assets.runner import user_message
+@dataclass
+class _RunFailure:
+    """Why a run failed, per step: a range run's step failure carries each day's own error."""
 
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        event = record.dagster_event
-        data = event.step_failure_data if event is not None else None
-        if data is not None and data.error is not None:
-            return f"run {run_id[:8]}: {user_message(data.error)}"
-    return f"run {run_id[:8]} failed"
+    steps: dict[str, tuple[str, Mapping[str, object]]]  # step key -> (the error, its metadata)
+    run_message: str
+
+    @classmethod
+    def read(cls, instance: dg.DagsterInstance, run_id: str) -> _RunFailure:
+        from medallion_assets.runner import user_message
+
+        steps: dict[str, tuple[str, Mapping[str, object]]] = {}
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            event = record.dagster_event
+            data = event.step_failure_data if event is not None else None
+            if event is None or data is None or event.step_key is None or event.step_key in steps:
+                continue
+            error = user_message(data.error) if data.error is not None else "step failed"
+            meta = data.user_failure_data.metadata if data.user_failure_data else {}
+            steps[event.step_key] = (error, {k: getattr(v, "value", v) for k, v in meta.items()})
+        run_message = "failed"
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
+            event = record.dagster_event
+            run_message = (event.message if event is not None else None) or run_message
+        return cls(steps, run_message)
+
+    def message(self, asset_key: dg.AssetKey, partition: str) -> str:
+        """One line: the day's own error, or why the day was not run."""
+        own = self.steps.get(asset_key.to_python_identifier())
+        if own is None:
+            other = next(iter(self.steps.values()), None)
+            return f"not run, an earlier step failed: {_first_line(other[0])}" if other else self.run_message
+        error, meta = own
+        per_day = meta.get("partition_errors")
+        if isinstance(per_day, Mapping) and partition in per_day:
+            return _first_line(str(per_day[partition]))
+        not_run = meta.get("not_run_partitions")
+        failed = meta.get("failed_partitions")
+        if isinstance(not_run, list) and partition in not_run and isinstance(failed, list) and failed:
+            return f"not run: it builds on a failed day ({failed[0]})"
+        return _first_line(error)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def day_statuses(

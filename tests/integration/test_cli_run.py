@@ -196,6 +196,33 @@ def test_a_failing_bronze_day_fails_only_itself_and_silver_runs_for_the_days_bef
         assert [silver.get(d) == materialized for d in DAYS] == [True, True, True, False, False]
 
 
+def test_status_after_a_failed_range_gives_each_day_its_own_error_on_one_line(
+    lake_env: dict[str, str], tmp_path: Path, sample_dir: Path
+) -> None:
+    import shutil
+
+    sample = tmp_path / "sample"
+    shutil.copytree(sample_dir, sample)
+    (sample / "retail" / "orders" / "orders_20250103.jsonl").unlink()
+    env = {**lake_env, "MEDALLION_SAMPLE_DIR": str(sample)}
+    done = medallion("run", "--date", DAYS[0], "--end-date", DAYS[-1], "--select", "retail_orders", env=env)
+    assert done.returncode == 1
+    status = medallion("status", "retail_orders", env=env)
+    assert status.returncode == 1
+    rows = status.stdout.splitlines()
+    # The header, its dashes, one row per day: a range's error (every day of it listed) never breaks a row.
+    assert len(rows) == 2 + len(DAYS), status.stdout
+    notes = {row[:10]: row for row in rows[2:]}
+    assert "failed" not in notes[DAYS[1]]
+    # Bronze of the failing day: its own error; Silver of it and of the day after: not run, and why.
+    assert re.search(r"bronze: run \w+: ExtractError: .*matched no files", notes[DAYS[2]]), notes[DAYS[2]]
+    for day in DAYS[2:4]:
+        assert "silver: run" in notes[day] and "not run" in notes[day], notes[day]
+        assert "partition(s) failed" not in notes[day], notes[day]  # the range's summary is not a day's note
+    # Bronze of the last two days committed: no bronze note.
+    assert "bronze: run" not in notes[DAYS[3]] and "bronze: run" not in notes[DAYS[4]]
+
+
 def _partitions(lake: Lake, spec):
     from medallion_assets.assets import partitions_def_for
 
