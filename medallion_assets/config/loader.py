@@ -397,12 +397,10 @@ def _check_unique(results: list[_FileResult], issues: list[ConfigIssue]) -> None
             lambda e: f"bronze/{e.source.system}/{e.source.table}",
             "each (source.system, source.table) may be extracted once",
         ),
+        # The key has no version (DESIGN §7): two versions of one entity would be one asset twice.
         "Silver asset key": (
-            lambda e: (
-                f"silver/{e.silver.domain or e.source.system}/{e.silver.entity or e.source.table}"
-                f" v{e.silver.version}"
-            ),
-            "set another silver.domain, silver.entity or silver.version",
+            lambda e: f"silver/{e.silver.domain or e.source.system}/{e.silver.entity or e.source.table}",
+            "set another silver.domain or silver.entity (silver.version only changes the folder)",
         ),
     }
     for what, (key_of, hint) in checks.items():

@@ -79,7 +79,8 @@ that fits its load pattern) is `medallion validate`'s job.
   `configs/platform.yaml` plus one `configs/sources/<system>.yaml` per team.
 - Every file should start with `config_version: 1`. A file without it still loads, with warning CFG004.
 - Source names (`name`, default `<system>_<table>`), Bronze asset keys (`system`, `table`) and Silver asset
-  keys (`domain`, `entity`, `version`) must be unique across all files; a clash names both files.
+  keys (`domain`, `entity`; `version` only changes the folder) must be unique across all files; a clash
+  names both files.
 - Unknown keys, wrong types and values outside the allowed set are errors. One load reports **every**
   problem, each with the file, the key path (`sources[0].silver.primary_keys`) and a hint.
 - A key written twice in the same mapping is an error (plain YAML would silently keep the last one).

@@ -186,6 +186,17 @@ BAD_CONFIGS = [
         ],
     ),
     (
+        # Dagster's asset key has no version (DESIGN §7): two versions of one Silver entity clash at load.
+        "silver_versions_share_a_key",
+        [
+            (
+                "sources/b.yaml",
+                "sources[0]",
+                ["duplicate Silver asset key 'silver/retail/orders'", "sources/a.yaml", "silver.entity"],
+            )
+        ],
+    ),
+    (
         "bad_timezone",
         [
             (
