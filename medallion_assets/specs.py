@@ -31,7 +31,7 @@ from medallion_assets.config.models import (
     ScheduleConfig,
     SourceEntry,
 )
-from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule
+from medallion_assets.config.orchestration import resolved_partitions, resolved_schedule, schedule_name
 from medallion_assets.errors import ConfigError, ConfigIssue
 from medallion_assets.silver.registry import is_stateful
 from medallion_resources.lake.parts import PartSettings
@@ -162,8 +162,7 @@ class SourceSpec:
 
     @property
     def schedule_name(self) -> str:
-        group = self.schedule.group if self.schedule else None
-        return f"{group}_group_schedule" if group else f"{self.name}_schedule"
+        return schedule_name(self.name, self.schedule.group if self.schedule else None)
 
     @property
     def sensor_name(self) -> str:

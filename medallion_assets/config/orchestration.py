@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from medallion_assets.config.models import PartitionsConfig, PlatformConfig, ScheduleConfig, SourceEntry
 from medallion_assets.errors import ConfigIssue
 
-__all__ = ["check_orchestration", "resolved_partitions", "resolved_schedule"]
+__all__ = ["check_orchestration", "resolved_partitions", "resolved_schedule", "schedule_name"]
 
 # (file label, index in that file's `sources:`, entry)
 LocatedEntry = tuple[str, int, SourceEntry]
@@ -31,9 +31,48 @@ def resolved_schedule(entry: SourceEntry, platform: PlatformConfig) -> ScheduleC
     return entry.schedule if entry.schedule is not None else platform.defaults.schedule
 
 
+def schedule_name(source_name: str, group: str | None) -> str:
+    """The schedule's name: ``<group>_group_schedule`` of a group, else ``<source>_schedule``."""
+    return f"{group}_group_schedule" if group else f"{source_name}_schedule"
+
+
 def check_orchestration(platform: PlatformConfig, entries: Sequence[LocatedEntry]) -> list[ConfigIssue]:
     issues = [issue for located in entries for issue in _check_sensor(platform, *located)]
     issues.extend(_check_schedule_groups(platform, entries))
+    issues.extend(_check_schedule_names(platform, entries))
+    return issues
+
+
+def _check_schedule_names(platform: PlatformConfig, entries: Sequence[LocatedEntry]) -> list[ConfigIssue]:
+    """A group's schedule and a source's own schedule of the same name would become one schedule."""
+    owners: dict[str, tuple[LocatedEntry, str | None]] = {}
+    issues = []
+    for located in entries:
+        label, index, entry = located
+        schedule = resolved_schedule(entry, platform)
+        if schedule is None:
+            continue
+        name = schedule_name(entry.source_name, schedule.group)
+        if name not in owners:
+            owners[name] = (located, schedule.group)
+            continue
+        (first_label, first_index, first_entry), first_group = owners[name]
+        if first_group == schedule.group:
+            continue  # members of one group share its schedule
+        where = f"sources[{index}].schedule" + (".group" if schedule.group else "")
+        issues.append(
+            ConfigIssue(
+                label,
+                where,
+                f"schedule '{name}' of source '{entry.source_name}' is also the schedule of source "
+                f"'{first_entry.source_name}' ({first_label} sources[{first_index}]): "
+                + ("its group's" if schedule.group else "its own")
+                + " and "
+                + ("a group's" if first_group else "a source's own")
+                + " schedule cannot share a name",
+                "rename the schedule group (or the source)",
+            )
+        )
     return issues
 
 

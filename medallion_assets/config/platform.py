@@ -160,7 +160,11 @@ class ScheduleConfig(StrictModel):
     default_status: Literal["running", "stopped"] = Field(
         "stopped", description="Whether the schedule runs as soon as the code location loads."
     )
-    group: str | None = Field(None, description="Sources with the same group share one schedule.")
+    group: str | None = Field(
+        None,
+        description="Sources with the same group share one schedule, `<group>_group_schedule`; "
+        "not the name of a source's own schedule (`<source>_schedule`).",
+    )
 
     @field_validator("group")
     @classmethod

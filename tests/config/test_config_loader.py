@@ -197,6 +197,16 @@ BAD_CONFIGS = [
         ],
     ),
     (
+        "schedule_name_clash",
+        [
+            (
+                "sources/a.yaml",
+                "sources[1].schedule.group",
+                ["schedule 'nightly_group_schedule'", "source 'nightly_group'", "sources[0]"],
+            )
+        ],
+    ),
+    (
         "bad_timezone",
         [
             (
