@@ -67,16 +67,16 @@ def silver_staleness(
     spec: SourceSpec, bronze: LakeIOManager, silver: LakeIOManager, end: date
 ) -> dict[date, str | None]:
     """For each committed Silver day from the start date to ``end``: why it is stale, or None if current."""
-    return _staleness(spec, dict(_committed(bronze, spec.bronze_path, spec.start_date, end)), silver, end)
+    bronze_parts = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
+    return _staleness(spec, bronze_parts, dict(_committed(silver, spec.silver_path, spec.start_date, end)))
 
 
 def _staleness(
-    spec: SourceSpec, bronze_parts: Mapping[date, CommitRecord], silver: LakeIOManager, end: date
+    spec: SourceSpec, bronze_parts: Mapping[date, CommitRecord], silver_parts: Mapping[date, CommitRecord]
 ) -> dict[date, str | None]:
+    """Silver days in date order, each judged on the days before it (``silver_parts`` is in date order)."""
     reasons: dict[date, str | None] = {}
-    silver_parts: dict[date, CommitRecord] = {}
-    for day, part in _committed(silver, spec.silver_path, spec.start_date, end):
-        silver_parts[day] = part
+    for day, part in silver_parts.items():
         reasons[day] = _stale_reason(spec, day, part, bronze_parts, silver_parts, reasons)
     return reasons
 
@@ -218,7 +218,9 @@ def day_statuses(
         end = max((date.fromisoformat(d) for d in known), default=spec.start_date)
     first = max(start or spec.start_date, spec.start_date)
     landed = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
-    stale = _staleness(spec, landed, silver, end)
+    built = dict(_committed(silver, spec.silver_path, spec.start_date, end))
+    stale = _staleness(spec, landed, built)
+    commits = {"bronze": landed, "silver": built}
     rows = []
     for day in [*_days(first, end), end] if first <= end else []:
         row = DayStatus(
@@ -230,9 +232,18 @@ def day_statuses(
             row.notes.append(str(stale[day]))
         for layer in ("bronze", "silver"):
             attempt = attempts[layer].get(day.isoformat())
-            if attempt is not None:
-                setattr(row, layer, attempt.state)
-                row.notes.append(f"{layer}: {attempt.message}")
+            if attempt is None:
+                continue
+            commit = commits[layer].get(day)
+            if commit is not None and commit.metadata.get("dagster_run_id") == attempt.run_id:
+                # The run committed the day, then died (killed) before Dagster recorded the materialization:
+                # the lake holds that run's commit, so the day is committed; only the UI shows it failed.
+                row.notes.append(
+                    f"{layer}: committed by run {attempt.run_id[:8]}, which failed before Dagster recorded it"
+                )
+                continue
+            setattr(row, layer, attempt.state)
+            row.notes.append(f"{layer}: {attempt.message}")
         rows.append(row)
     return rows
 
@@ -248,7 +259,7 @@ def inputs_evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | 
 
 
 # What the verdict reads of a Silver day's metadata (Bronze days: only which commit they are).
-_LINEAGE = ("bronze_manifest_sha256", "previous_state", "started_at")
+_LINEAGE = ("bronze_manifest_sha256", "previous_state", "started_at", "dagster_run_id")
 
 
 def _committed(

@@ -1,11 +1,14 @@
-"""Ctrl-C in ``medallion run``: the command stops, and the days it committed are reported to Dagster.
+"""Ctrl-C in ``medallion run``: the command stops, and the days it committed are reported to Dagster; a
+killed ``medallion run``: ``medallion status`` tells the days it committed from the day it died on.
 
-The interrupt is a real SIGINT to the CLI process, sent by a custom extractor of the test fixtures on a given
-run date (``interrupt_on``), so it arrives at a known point: while Bronze of that day is being extracted.
+The interrupt is a real SIGINT (or SIGKILL) to the CLI process, sent by a custom extractor of the test
+fixtures on a given run date (``interrupt_on``, ``kill_on``), so it arrives at a known point: while Bronze
+of that day is being extracted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,8 +44,7 @@ def counter(name: str, **options: object) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def environment(tmp_path: Path, sources: list[dict[str, object]]) -> dict[str, str]:
     config_dir, lake = tmp_path / "configs", tmp_path / "lake"
     config_dir.mkdir()
     platform = {
@@ -50,7 +52,6 @@ def env(tmp_path: Path) -> dict[str, str]:
         "silver": {"local_path": str(lake / "silver")},
         "defaults": {"partitions": {"start_date": DAYS[0]}},
     }
-    sources = [counter("first", interrupt_on=DAYS[3]), counter("second")]
     (config_dir / "platform.yaml").write_text(yaml.safe_dump({"config_version": 1, "platform": platform}))
     (config_dir / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": sources}))
     (tmp_path / "home").mkdir()
@@ -62,14 +63,15 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_ctrl_c_stops_the_command_and_reports_the_days_committed_before_it(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [MEDALLION, "run", "--date", DAYS[0], "--end-date", DAYS[-1], "--select", "first", "second"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
+def medallion(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MEDALLION, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
     )
+
+
+def test_ctrl_c_stops_the_command_and_reports_the_days_committed_before_it(tmp_path: Path) -> None:
+    env = environment(tmp_path, [counter("first", interrupt_on=DAYS[3]), counter("second")])
+    done = medallion("run", "--date", DAYS[0], "--end-date", DAYS[-1], "--select", "first", "second", env=env)
     output = done.stdout + done.stderr
     assert done.returncode == 130, output  # the shell's code for a command stopped by SIGINT
     assert "interrupted" in output and "DagsterExecutionInterruptedError" not in output, output
@@ -88,3 +90,18 @@ def test_ctrl_c_stops_the_command_and_reports_the_days_committed_before_it(env: 
     # The summary says what happened to each day, and counts it once.
     assert "3 layer partition(s) committed" in output, output
     assert "first   2025-01-04  bronze  -     -      FAILED" in done.stdout, done.stdout
+
+
+def test_status_after_a_killed_run_shows_the_days_it_committed_as_committed(tmp_path: Path) -> None:
+    env = environment(tmp_path, [counter("first", kill_on=DAYS[3])])
+    killed = medallion("run", "--date", DAYS[0], "--end-date", DAYS[-1], env=env)
+    assert killed.returncode == -9
+    status = medallion("status", "first", "--json", env=env)
+    days = {row["date"]: row for row in json.loads(status.stdout)["days"]}
+    # Days 1-3 were committed by the killed run (Dagster never heard of them): the lake says committed.
+    for day in DAYS[:3]:
+        assert days[day]["bronze"] == "committed", days[day]
+        assert any("committed by run" in note for note in days[day]["notes"]), days[day]
+    # The day it died on failed, with why; Silver never ran.
+    assert days[DAYS[3]]["bronze"] == "failed" and "is gone" in " ".join(days[DAYS[3]]["notes"])
+    assert status.returncode == 1
