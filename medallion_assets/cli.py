@@ -292,12 +292,13 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
         fail("error: --end is before --start")
     days = day_statuses(spec, lake.bronze, lake.silver, get_instance(), first, last)
     problems = [d for d in days if d.problem]
-    stale = [d.day for d in problems if d.silver == "stale"]
-    repair = (
-        f"medallion run --date {min(stale)} --end-date {max(stale)} --select {spec.name} --layer silver"
-        if stale
-        else None
-    )
+    repair = None
+    if problems:  # from the first stale or failed day to the last: a stateful model builds on each
+        first, last = problems[0].day, problems[-1].day
+        # Silver only when every such day's Bronze is committed; else Bronze too, then Silver.
+        silver_only = all(d.bronze == "committed" for d in problems)
+        repair = f"medallion run --date {first} --end-date {last} --select {spec.name}"
+        repair += " --layer silver" if silver_only else ""
     if as_json:
         rows = [{"date": str(d.day), "bronze": d.bronze, "silver": d.silver, "notes": d.notes} for d in days]
         click.echo(

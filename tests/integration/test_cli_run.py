@@ -196,7 +196,7 @@ def test_a_failing_bronze_day_fails_only_itself_and_silver_runs_for_the_days_bef
         assert [silver.get(d) == materialized for d in DAYS] == [True, True, True, False, False]
 
 
-def test_status_after_a_failed_range_gives_each_day_its_own_error_on_one_line(
+def test_status_after_a_failed_range_gives_each_day_its_error_on_one_line_and_the_repair(
     lake_env: dict[str, str], tmp_path: Path, sample_dir: Path
 ) -> None:
     import shutil
@@ -209,7 +209,7 @@ def test_status_after_a_failed_range_gives_each_day_its_own_error_on_one_line(
     assert done.returncode == 1
     status = medallion("status", "retail_orders", env=env)
     assert status.returncode == 1
-    rows = status.stdout.splitlines()
+    rows = status.stdout.split("\n\n")[0].splitlines()
     # The header, its dashes, one row per day: a range's error (every day of it listed) never breaks a row.
     assert len(rows) == 2 + len(DAYS), status.stdout
     notes = {row[:10]: row for row in rows[2:]}
@@ -221,6 +221,14 @@ def test_status_after_a_failed_range_gives_each_day_its_own_error_on_one_line(
         assert "partition(s) failed" not in notes[day], notes[day]  # the range's summary is not a day's note
     # Bronze of the last two days committed: no bronze note.
     assert "bronze: run" not in notes[DAYS[3]] and "bronze: run" not in notes[DAYS[4]]
+    # The repair command covers the failed days, both layers (Bronze failed), and it repairs them.
+    repair = f"medallion run --date {DAYS[2]} --end-date {DAYS[4]} --select retail_orders"
+    assert f"repair: {repair}\n" in status.stdout, status.stdout
+    shutil.copy(sample_dir / "retail" / "orders" / "orders_20250103.jsonl", sample / "retail" / "orders")
+    repaired = medallion(*repair.split()[1:], env=env)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    after = medallion("status", "retail_orders", env=env)
+    assert after.returncode == 0 and "repair" not in after.stdout, after.stdout
 
 
 def _partitions(lake: Lake, spec):
