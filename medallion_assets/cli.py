@@ -163,9 +163,18 @@ def _range(start: Any, end: Any) -> tuple[date, date]:
     return first, last
 
 
-def _before_start(spec: SourceSpec, first: date, last: date) -> str:
+def _outside(spec: SourceSpec, first: date, last: date) -> str:
+    """Why no day of ``first..last`` is a partition of the source."""
+    from medallion_assets.plan import last_partition
+
     span = str(first) if first == last else f"{first}..{last}"
-    return f"error: {spec.name}: nothing to run, {span} is before its start date {spec.start_date}"
+    if last < spec.start_date:
+        return f"error: {spec.name}: nothing to run, {span} is before its start date {spec.start_date}"
+    return (
+        f"error: {spec.name}: nothing to run, {span} is after its last partition {last_partition(spec)} "
+        f"(a day's partition exists once the day is over in {spec.partitions.timezone}; "
+        "partitions.end_offset: 1 adds today's)"
+    )
 
 
 @main.command()
@@ -185,7 +194,7 @@ def plan(state: CliState, name: str, start: Any, end: Any, layer: str | None, as
     first, last = _range(start, end)
     result = plan_range(lake, spec, first, last, (layer,) if layer else LAYERS)
     if result is None:
-        fail(_before_start(spec, first, last))
+        fail(_outside(spec, first, last))
         return
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -209,7 +218,7 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
 
     One Dagster run of <source>_job per source per up to 31 days, each day committed on its own.
     """
-    from medallion_assets.plan import clip_to_start
+    from medallion_assets.plan import clip_to_partitions
 
     lake = state.lake()
     specs = [lake.spec(name) for name in dict.fromkeys(select)] if select else list(lake.specs.values())
@@ -217,13 +226,18 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
     layers = (layer,) if layer else LAYERS
     ranges: dict[str, tuple[date, date]] = {}
     for spec in specs:
-        clipped = clip_to_start(spec, first, last)
+        clipped = clip_to_partitions(spec, first, last)
         if clipped is None:
-            click.secho(_before_start(spec, first, last), fg="red", err=True)
+            click.secho(_outside(spec, first, last), fg="red", err=True)
             continue
         ranges[spec.name] = clipped
         if clipped[0] > first:
             click.echo(f"{spec.name}: partitions start {spec.start_date}; the days before it are left out")
+        if clipped[1] < last:
+            click.echo(
+                f"{spec.name}: its last partition is {clipped[1]}; the days after it are left out (not over "
+                f"yet in {spec.partitions.timezone})"
+            )
     if not ranges:
         sys.exit(1)
     outcomes, interrupted = _run_sources(lake, [s for s in specs if s.name in ranges], ranges, layers)

@@ -185,6 +185,8 @@ def print_plan(p: Plan, echo: Callable[[str], Any] = print) -> None:
     echo(f"plan: {p.source} {p.first}..{p.last} ({days} day(s)), {' + '.join(p.layers)}, {p.model} ({kind})")
     if p.skipped_before_start:
         echo(f"  {p.skipped_before_start} day(s) before the start date {p.first} are left out")
+    if p.skipped_after_end:
+        echo(f"  {p.skipped_after_end} day(s) after the last partition {p.last} are left out (not over yet)")
     echo(f"runs: {len(p.runs)} Dagster run(s) of {p.job} (up to 31 days each)")
     for index, r in enumerate(p.runs, start=1):
         echo(f"  run {index}: {r.first}..{r.last} ({r.days} day(s))")

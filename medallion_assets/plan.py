@@ -10,14 +10,15 @@ load's watermark comes from, and the Dagster runs the range takes (one per sourc
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from medallion_assets.assets.backfill import MAX_PARTITIONS_PER_RUN
 from medallion_assets.lake import Lake
 from medallion_assets.specs import SourceSpec
 
-__all__ = ["Plan", "RunPlan", "clip_to_start", "day_ranges", "plan_range"]
+__all__ = ["Plan", "RunPlan", "clip_to_partitions", "day_ranges", "last_partition", "plan_range"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Plan:
     first: date
     last: date
     skipped_before_start: int  # requested days before the source's start date
+    skipped_after_end: int  # requested days after its last partition (not over yet)
     runs: list[RunPlan]
     bronze_committed: list[date] = field(default_factory=list)  # in the range: loaded again
     bronze_missing: list[date] = field(default_factory=list)  # in the range: not committed
@@ -63,15 +65,25 @@ def day_ranges(first: date, last: date, size: int = MAX_PARTITIONS_PER_RUN) -> l
     return ranges
 
 
-def clip_to_start(spec: SourceSpec, first: date, last: date) -> tuple[date, date] | None:
-    """The part of ``first..last`` on or after the source's start date; None when there is none."""
-    start = max(first, spec.start_date)
-    return (start, last) if start <= last else None
+def last_partition(spec: SourceSpec, now: datetime | None = None) -> date:
+    """The source's last partition, as its ``DailyPartitionsDefinition`` has it: the last day that is over
+    in the partitions' timezone, plus ``end_offset`` days (1: today's, still open)."""
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(spec.partitions.timezone)).date()
+    return today - timedelta(days=1) + timedelta(days=spec.partitions.end_offset)
+
+
+def clip_to_partitions(
+    spec: SourceSpec, first: date, last: date, now: datetime | None = None
+) -> tuple[date, date] | None:
+    """The part of ``first..last`` that is partitions of the source (from its start date to its last
+    partition); None when there is none."""
+    start, end = max(first, spec.start_date), min(last, last_partition(spec, now))
+    return (start, end) if start <= end else None
 
 
 def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tuple[str, ...]) -> Plan | None:
-    """The plan of ``first..last``; None when the whole range is before the source's start date."""
-    clipped = clip_to_start(spec, first, last)
+    """The plan of ``first..last``; None when no day of the range is a partition of the source."""
+    clipped = clip_to_partitions(spec, first, last)
     if clipped is None:
         return None
     start, end = clipped
@@ -87,6 +99,7 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
         first=start,
         last=end,
         skipped_before_start=(start - first).days,
+        skipped_after_end=(last - end).days,
         runs=[RunPlan(a, b, (b - a).days + 1) for a, b in day_ranges(start, end)],
     )
     bronze = _committed_days(lake, spec, "bronze", spec.start_date, end)
