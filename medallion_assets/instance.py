@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from filelock import FileLock
 
+from medallion_resources.errors import ConfigError, ConfigIssue
 from medallion_resources.processes import ProcessRef, host_id
 
 if TYPE_CHECKING:
@@ -74,14 +75,31 @@ def get_instance() -> dg.DagsterInstance:
     home = dagster_home()
     if home in _instances:
         return _instances[home]
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, DagsterInvalidConfigError
+    from dagster._check import CheckError
     from dagster._core.instance.ref import InstanceRef
 
     os.environ["DAGSTER_HOME"] = str(home)
-    with FileLock(str(home / LOCK_NAME)):
-        ref = InstanceRef.from_dir(str(home), overrides=storage_overrides(home))
-        instance = DagsterInstance.from_ref(ref)
-        instance.get_runs(limit=1)  # the run storage's tables exist before the lock is released
+    try:
+        with FileLock(str(home / LOCK_NAME)):
+            ref = InstanceRef.from_dir(str(home), overrides=storage_overrides(home))
+            instance = DagsterInstance.from_ref(ref)
+            instance.get_runs(limit=1)  # the run storage's tables exist before the lock is released
+        # Every run loads it (its concurrency settings): a class that does not import fails here, once,
+        # rather than every run, each with an error that does not name the file.
+        _ = instance.run_coordinator
+    except (yaml.YAMLError, DagsterInvalidConfigError, CheckError) as exc:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    str(home / "dagster.yaml"),
+                    "",
+                    f"the Dagster instance does not load: {str(exc).strip()}",
+                    "fix the file, or move it away: a home without one gets the project's "
+                    "deploy/dagster.yaml",
+                )
+            ]
+        ) from exc
     reap_dead_runs(instance)
     _instances[home] = instance
     return instance

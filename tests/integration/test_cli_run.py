@@ -131,6 +131,29 @@ def test_days_after_the_last_partition_are_left_out_and_a_run_of_only_those_exit
     assert plan.returncode == 0 and f"{yesterday}..{yesterday} (1 day(s))" in plan.stdout, plan.stdout
 
 
+@pytest.mark.parametrize(
+    ("instance_yaml", "problem"),
+    [
+        ("telemetry: [\n", "expected the node content"),  # not YAML
+        ("telemetry:\n  enabled: false\nbogus_key: 1\n", 'unexpected config entry "bogus_key"'),
+        ("run_coordinator:\n  module: nope.mod\n  class: X\n", "nope.mod"),  # every run loads it
+    ],
+)
+def test_a_broken_dagster_yaml_is_one_clear_error_before_anything_runs(
+    lake_env: dict[str, str], instance_yaml: str, problem: str
+) -> None:
+    yaml_file = Path(lake_env["DAGSTER_HOME"]) / "dagster.yaml"
+    yaml_file.write_text(instance_yaml)
+    for args in (["run", "--date", DAYS[0], "--select", "retail_orders"], ["status", "retail_orders"]):
+        done = medallion(*args, env=lake_env)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        assert str(yaml_file) in done.stderr and problem in done.stderr, done.stderr
+        assert "[1/" not in done.stdout + done.stderr  # nothing ran
+    lake = Lake.load()
+    assert lake.committed(lake.spec("retail_orders"), "bronze", DAYS[0]) is None
+
+
 def test_progress_within_a_partition_when_not_a_terminal(lake_env: dict[str, str]) -> None:
     done = medallion(
         "run",
