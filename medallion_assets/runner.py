@@ -416,8 +416,16 @@ def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
 
 
 def _run_failure(result: dg.ExecuteInProcessResult) -> str | None:
+    """The error of a run that failed outside its steps (a resource, the instance); None if it did not.
+
+    Dagster's run failure event is ``PIPELINE_FAILURE`` by its value; its message only says that an
+    exception was thrown, its error says which.
+    """
     for event in result.all_events:
-        if event.event_type_value == "RUN_FAILURE":
+        if event.is_run_failure:
+            data = event.job_failure_data
+            if data is not None and data.error is not None:
+                return user_message(data.error)
             return event.message or "run failed"
     return None
 

@@ -263,3 +263,18 @@ def test_the_runner_builds_a_sources_job_from_that_source_alone(
     assert day.committed["bronze"].rows > 0 and day.committed["silver"].rows > 0
     assert runner.job(spec).name == spec.job_name
     assert built == [1]  # one build, of this source only, reused by later runs of it
+
+
+def test_a_run_that_fails_outside_its_steps_gives_each_day_the_runs_error(tmp_path: Path, lake_env) -> None:
+    """A run-level failure (here: the instance's run coordinator does not import, and every run loads it)
+    has no step failure: each day's outcome is the run's own error, not a bare 'not committed'."""
+    from medallion_assets.runner import materialize_partition
+
+    lake = Lake.load()
+    spec = lake.spec("retail_orders")
+    (tmp_path / "broken").mkdir()
+    overrides = {"run_coordinator": {"module": "medallion_no_such_module", "class": "Coordinator"}}
+    with dg.instance_for_test(temp_dir=str(tmp_path / "broken"), overrides=overrides) as inst:
+        outcome = materialize_partition(lake, spec, date(2025, 1, 1), ("bronze", "silver"), inst)
+    assert outcome.failed_layer == "bronze"
+    assert outcome.error is not None and "medallion_no_such_module" in outcome.error, outcome.error
