@@ -211,3 +211,20 @@ def test_jsonl_lines_that_are_not_objects_fail_bronze_naming_file_and_line(tmp_p
     assert outcome.error is not None
     assert f"'{path}': line 2: the line is a number, not a JSON object" in outcome.error
     assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+
+
+def test_a_jsonl_null_line_is_refused_not_landed_as_a_row_of_nulls(tmp_path: Path, run: Run) -> None:
+    """Arrow reads a ``null`` line as a row whose every column is null; the records rule refuses it."""
+    path = landing(tmp_path, "events.jsonl", '{"id": 1}\nnull\n{"id": 3}\n')
+    lake, failed = run(DAY1, {"path": str(path)})
+    assert failed.error is not None
+    assert f"'{path}': line 2: the line is null, not a JSON object" in failed.error
+    assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+    silver = {"model": "periodic_snapshot", "primary_keys": ["id"], "error_handling": {"max_bad_records": 1}}
+    lake, outcome = run(DAY1, {"path": str(path), "on_bad_lines": "quarantine"}, silver)
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    assert read_artifact(part, "data")["id"].to_list() == [1, 3]
+    errors = read_artifact(part, "errors").to_dicts()
+    assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(2, "null")]

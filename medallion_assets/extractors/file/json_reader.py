@@ -10,6 +10,7 @@ line in Python (``json.loads`` + ``records_to_batch``, the exact rule) when it i
 - Arrow refuses the chunk: a column mixing kinds (``1`` and ``"x"``, ``true`` and ``1``), a duplicate key,
   an invalid line, a line that is not an object, a lone surrogate, a number beyond ``float64``;
 - a row count that is not the number of non-blank lines (two objects on one line);
+- a row that is null in every column: a ``null`` line (Arrow reads it as a row of nulls), or ``{}``;
 - a ``float64`` column holding an integral value beyond ``int64`` (written as an integer, the rule makes the
   column text) or ``-0``;
 - a nested column whose JSON text Arrow cannot give exactly: an object key that is null or absent in some
@@ -191,6 +192,8 @@ def _arrow_chunk(
     table = _parse(chunk, state.text)
     if table is None or table.num_rows != (rows if rows is not None else _non_blank_lines(chunk, newlines)):
         return None
+    if _has_row_of_nulls(table):
+        return None  # a ``null`` line, which Arrow reads as a row of nulls (as ``{}``), or such an object
     state.learn(table.column_names)
     stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     if stamped:
@@ -214,6 +217,19 @@ def _arrow_chunk(
     if not names:
         return None  # rows without columns: the records rule decides how many
     return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+def _has_row_of_nulls(table: pa.Table) -> bool:
+    """Whether a row is null in every column: a ``null`` line (not an object: the records rule refuses it)
+    reads so in Arrow, as ``{}`` and an object of nulls do; the exact rule tells them apart."""
+    if not table.num_columns:
+        return True
+    if any(column.null_count == 0 for column in table.columns):
+        return False  # a column without nulls: no row is all nulls (the usual case, at no cost)
+    mask = pc.is_null(table.column(0))
+    for column in table.columns[1:]:
+        mask = pc.and_(mask, pc.is_null(column))
+    return bool(pc.any(mask).as_py())
 
 
 def _parse(chunk: bytes | bytearray, text_columns: list[str]) -> pa.Table | None:
