@@ -228,3 +228,65 @@ def test_a_jsonl_null_line_is_refused_not_landed_as_a_row_of_nulls(tmp_path: Pat
     assert read_artifact(part, "data")["id"].to_list() == [1, 3]
     errors = read_artifact(part, "errors").to_dicts()
     assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(2, "null")]
+
+
+# --- CSV headers and typed values --------------------------------------------------------------------------
+
+
+def test_a_header_only_csv_without_a_final_newline_is_an_empty_snapshot(tmp_path: Path, run: Run) -> None:
+    path = landing(tmp_path, "stores.csv", "id,name")
+    lake, outcome = run(DAY1, {"path": str(path)})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None and part.manifest.record_count == 0
+    assert [(c["name"], c["type"]) for c in part.metadata["schema"]][:2] == [
+        ("id", "string"),
+        ("name", "string"),
+    ]
+
+
+def test_typed_csv_reads_only_an_empty_field_as_null(tmp_path: Path, run: Run) -> None:
+    """``NaN`` stays a float NaN and ``NA``/``null`` stay text; only an empty field is null in a number."""
+    path = landing(tmp_path, "m.csv", "id,amount,note\n1,NaN,NA\n2,,null\n3,1.5,\n")
+    columns = {"id": "int64", "amount": "float64", "note": "string"}
+    lake, outcome = run(DAY1, {"path": str(path), "columns": columns})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    frame = read_artifact(part, "data")
+    amounts = frame["amount"].to_list()
+    assert amounts[0] != amounts[0] and amounts[1:] == [None, 1.5]  # NaN, then null, then 1.5
+    assert frame["note"].to_list() == ["NA", "null", ""]
+    # A spelling of "no value" in a number column is a value that does not fit: the file fails, naming it.
+    path.write_text("id,amount\n1,2.5\n2,N/A\n")
+    _, failed = run(DAY2, {"path": str(path), "columns": {"id": "int64", "amount": "float64"}})
+    assert failed.error is not None and "invalid value 'N/A'" in failed.error
+    # Any value that does not fit names the fix, not only Arrow's "conversion error"s.
+    path.write_text("id,amount\n1,2.345\n")
+    _, failed = run(DAY2, {"path": str(path), "columns": {"id": "int64", "amount": "decimal(18,2)"}})
+    assert failed.error is not None and "data loss" in failed.error and "fix file.columns" in failed.error
+    # Inferred types: a column holding such a spelling is text, exactly as written.
+    path.write_text("id,amount\n1,2.5\n2,N/A\n")
+    lake, outcome = run(DAY2, {"path": str(path), "infer_types": True})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY2)
+    assert part is not None
+    assert read_artifact(part, "data")["amount"].to_list() == ["2.5", "N/A"]
+
+
+def test_duplicate_and_empty_csv_header_names_get_unique_names(tmp_path: Path, run: Run) -> None:
+    """Bronze cannot hold two columns of one name (Silver could not read them): each gets its own name."""
+    path = landing(tmp_path, "stores.csv", "id,name,name,,\n1,a,b,c,d\n")
+    lake, outcome = run(DAY1, {"path": str(path)}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    frame = read_artifact(part, "data")
+    assert frame.select(["id", "name", "name_3", "column_4", "column_5"]).rows() == [
+        ("1", "a", "b", "c", "d")
+    ]
+    projected, outcome = run(DAY2, {"path": str(path), "columns": ["name_3", "id"]})
+    assert outcome.error is None, outcome.error
+    part = projected.committed(projected.spec("shop"), "bronze", DAY2)
+    assert part is not None
+    assert read_artifact(part, "data").select(["name_3", "id"]).rows() == [("b", "1")]

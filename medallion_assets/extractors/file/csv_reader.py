@@ -32,7 +32,14 @@ from medallion_assets.extractors.file.common import (
 from medallion_assets.extractors.file.streams import Prefixed, open_hashed
 from medallion_resources.lake.schema import arrow_type_from_name
 
-__all__ = ["BlockTooSmall", "CsvParseError", "locate_bad_rows", "locate_csv_problem", "read_csv"]
+__all__ = [
+    "BlockTooSmall",
+    "CsvParseError",
+    "locate_bad_rows",
+    "locate_csv_problem",
+    "read_csv",
+    "unique_names",
+]
 
 _PEEK_CHUNK = 64 << 10
 _MAX_PEEK = 16 << 20
@@ -76,14 +83,17 @@ def read_csv(
     """
     delimiter = _delimiter(cfg, fmt)
     quoting = fmt != "tsv"
-    head, first_row = _peek_first_row(stream, cfg.encoding, delimiter, quoting)
+    head, first_row, header_lines, alone = _peek_first_row(stream, cfg.encoding, delimiter, quoting)
     if first_row is None:
         raise EmptyFile()
     read_options = pacsv.ReadOptions(block_size=block_size, encoding=cfg.encoding)
     wanted = cfg.column_names
     include: list[str] = []
     if cfg.has_header:
-        names = first_row
+        names = unique_names(first_row)
+        if names != first_row:  # Arrow would keep the header's names: name the columns, skip the header
+            read_options.column_names = names
+            read_options.skip_rows = header_lines
         if wanted:
             require_columns(wanted, names)
             include = list(wanted)
@@ -94,6 +104,9 @@ def read_csv(
             )
         names = list(wanted) if wanted else [f"column_{i}" for i in range(1, len(first_row) + 1)]
         read_options.column_names = names
+    if cfg.has_header and alone:  # Arrow cannot read a header without a newline after it
+        yield _empty(_header_schema(cfg, include or names))
+        return
     handler = None
     if bad_lines.quarantine:
 
@@ -109,7 +122,11 @@ def read_csv(
         newlines_in_values=quoting,
         invalid_row_handler=handler,
     )
-    convert_options = pacsv.ConvertOptions(column_types=_column_types(cfg, names), include_columns=include)
+    # Only an empty field is null in a typed column: Arrow's other null spellings ("NA", "null", "NaN", ...)
+    # are values, kept as text when inferred and failing the file in a number column, never nulls unseen.
+    convert_options = pacsv.ConvertOptions(
+        column_types=_column_types(cfg, names), include_columns=include, null_values=[""]
+    )
     rows = 0
     try:
         reader = pacsv.open_csv(
@@ -141,7 +158,7 @@ def read_csv(
             ) from exc
         after = f" (the first {rows} data rows read fine)" if rows else ""
         hint = ""
-        if "conversion error" in str(exc):
+        if "In CSV column" in str(exc):  # a value that does not fit its type (or its scale)
             hint = (
                 "; a value does not fit the column's type: fix file.columns' types, or land the column "
                 "as text and type it in Silver (silver.schema.types)"
@@ -151,6 +168,33 @@ def read_csv(
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _header_schema(cfg: FileConfig, names: list[str]) -> pa.Schema:
+    """The columns of a file without rows, typed as Arrow types a header-only file."""
+    types = _column_types(cfg, names)
+    return pa.schema([(name, types.get(name, pa.null())) for name in names])
+
+
+def unique_names(header: list[str]) -> list[str]:
+    """The header's names as Bronze can hold them (one column per name, none empty).
+
+    An empty name becomes ``column_<position>`` (as in a file without a header), a repeated one
+    ``<name>_<position>`` (the first keeps the name); a generated name already in the header gets ``_2``,
+    ``_3``, ... Example: ``id,name,name,`` gives ``id, name, name_3, column_4``.
+    """
+    taken = set(header)
+    names: list[str] = []
+    for position, name in enumerate(header, start=1):
+        if name and name not in names:
+            names.append(name)
+            continue
+        base = f"{name}_{position}" if name else f"column_{position}"
+        candidate, suffix = base, 2
+        while candidate in taken or candidate in names:
+            candidate, suffix = f"{base}_{suffix}", suffix + 1
+        names.append(candidate)
+    return names
 
 
 def _column_types(cfg: FileConfig, names: list[str]) -> dict[str, pa.DataType]:
@@ -173,18 +217,22 @@ def _delimiter(cfg: FileConfig, fmt: str) -> str:
 
 def _peek_first_row(
     stream: BinaryIO, encoding: str, delimiter: str, quoting: bool
-) -> tuple[bytes, list[str] | None]:
+) -> tuple[bytes, list[str] | None, int, bool]:
     """Read the start of a CSV (kept for the real reader) and parse its first non-empty row.
 
     The names must be known before Arrow opens the file so that every column can be declared ``string``.
+    Returns the bytes read, the row, the lines up to its end (blank lines before it included) and whether
+    it is the file's only row.
     """
     head = b""
+    ended = False
     while len(head) < _MAX_PEEK:
         chunk = stream.read(_PEEK_CHUNK)
         if not chunk:
+            ended = True
             break
         head += chunk
-        if b"\n" in chunk:
+        if b"\n" in chunk and len(chunk) == _PEEK_CHUNK:  # a short read: read on, to see the end
             break
     text = head.decode(python_encoding(encoding), errors="replace")
     rows = csv.reader(
@@ -192,8 +240,9 @@ def _peek_first_row(
     )
     for row in rows:
         if row:
-            return head, row
-    return head, None
+            line_num = rows.line_num
+            return head, row, line_num, ended and not any(rows)
+    return head, None, 0, ended
 
 
 def locate_csv_problem(
