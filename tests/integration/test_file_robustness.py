@@ -7,6 +7,9 @@ with ``materialize_partition``, the path ``medallion run`` takes, and reads what
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import json
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -290,3 +293,33 @@ def test_duplicate_and_empty_csv_header_names_get_unique_names(tmp_path: Path, r
     part = projected.committed(projected.spec("shop"), "bronze", DAY2)
     assert part is not None
     assert read_artifact(part, "data").select(["name_3", "id"]).rows() == [("b", "1")]
+
+
+def test_a_quote_left_open_at_the_end_of_a_csv_fails_the_file_naming_its_line(
+    tmp_path: Path, run: Run
+) -> None:
+    """Arrow closes a quoted field at the end of the file: the rows after an unclosed quote would land as
+    one value of one row, silently. The file fails instead, in either on_bad_lines mode."""
+    path = landing(tmp_path, "stores.csv", 'id,name\n1,a\n2,"b\n3,c\n4,d\n')
+    silver = {"model": "periodic_snapshot", "primary_keys": ["id"], "error_handling": {"max_bad_records": 9}}
+    for on_bad_lines in ("error", "quarantine"):
+        lake, failed = run(DAY1, {"path": str(path), "on_bad_lines": on_bad_lines}, silver)
+        assert failed.error is not None, on_bad_lines
+        assert "a quoted field is not closed before the end of the file" in failed.error
+        assert "the row starts at line 3" in failed.error
+        assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+    # Quotes closed, the last row without a newline, other encodings: every row lands as written.
+    cases = [
+        ("utf-8", b'id,name\r\n1,"a\r\nb"\r\n2,"x ""y"""'),
+        ("utf-16", 'id,name\n1,"a,b"\n2,"c\nd"\n'.encode("utf-16")),
+        ("utf-16", codecs.BOM_UTF16_BE + 'id,name\n1,"a,b"\n2,"c\nd"\n'.encode("utf-16-be")),
+        ("latin-1", 'id,name\n1,"é"\n2,"ü"'.encode("latin-1")),
+    ]
+    for encoding, content in cases:
+        path.write_bytes(content)
+        lake, outcome = run(DAY1, {"path": str(path), "encoding": encoding})
+        assert outcome.error is None, (encoding, outcome.error)
+        part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+        assert part is not None
+        expected = list(csv.reader(io.StringIO(content.decode(encoding).lstrip("\ufeff"), newline="")))
+        assert read_artifact(part, "data").select(["id", "name"]).rows() == [tuple(r) for r in expected[1:]]

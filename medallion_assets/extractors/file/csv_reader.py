@@ -9,8 +9,10 @@ lands twice), up to ``file.max_field_mb``; a longer row fails the file saying so
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections import deque
 from collections.abc import Iterator
 from typing import BinaryIO, Literal
 
@@ -42,16 +44,22 @@ __all__ = [
 ]
 
 _PEEK_CHUNK = 64 << 10
+_END_OF_FILE = "\x00medallion: end of file\x00"
 _MAX_PEEK = 16 << 20
 _GROWTH = 4
 
 
 class CsvParseError(BadContent):
-    """Arrow could not parse a CSV block; ``locate_csv_problem`` finds the line in a second pass."""
+    """Arrow could not parse a CSV block; ``locate_csv_problem`` finds the line in a second pass.
 
-    def __init__(self, message: str, delimiter: str, quoting: bool, encoding: str) -> None:
+    ``unclosed``: the file ends inside a quoted field (the line to name is where that row starts)."""
+
+    def __init__(
+        self, message: str, delimiter: str, quoting: bool, encoding: str, unclosed: bool = False
+    ) -> None:
         super().__init__(message)
         self.delimiter, self.quoting, self.encoding = delimiter, quoting, encoding
+        self.unclosed = unclosed
 
 
 class BlockTooSmall(Exception):
@@ -107,14 +115,21 @@ def read_csv(
     if cfg.has_header and alone:  # Arrow cannot read a header without a newline after it
         yield _empty(_header_schema(cfg, include or names))
         return
-    handler = None
-    if bad_lines.quarantine:
+    # A quoted field still open at the end of the file would take every line after its opening quote into
+    # one value, silently (Arrow, like Python's csv, closes it at the end). So a row of one field more than
+    # the header's is read after the file: parsed as a row of its own (an invalid one, dropped), it shows
+    # the file ended outside quotes; swallowed into the last value, it shows the quote was never closed.
+    end_row = _END_OF_FILE + delimiter * len(names)
+    closed = [not quoting]
 
-        def handler(row: pacsv.InvalidRow) -> str:
-            bad_lines.add(
-                None, row.text, f"{row.actual_columns} fields, the header has {row.expected_columns}"
-            )
+    def handler(row: pacsv.InvalidRow) -> str:
+        if _END_OF_FILE in row.text:
+            closed[0] = row.text.rstrip("\r\n") == end_row
             return "skip"
+        if not bad_lines.quarantine:
+            return "error"
+        bad_lines.add(None, row.text, f"{row.actual_columns} fields, the header has {row.expected_columns}")
+        return "skip"
 
     parse_options = pacsv.ParseOptions(
         delimiter=delimiter,
@@ -122,6 +137,7 @@ def read_csv(
         newlines_in_values=quoting,
         invalid_row_handler=handler,
     )
+    tail = _encode_like_head(f"\n{end_row}\n", cfg.encoding, head) if quoting else b""
     # Only an empty field is null in a typed column: Arrow's other null spellings ("NA", "null", "NaN", ...)
     # are values, kept as text when inferred and failing the file in a number column, never nulls unseen.
     convert_options = pacsv.ConvertOptions(
@@ -130,7 +146,7 @@ def read_csv(
     rows = 0
     try:
         reader = pacsv.open_csv(
-            Prefixed(head, stream),
+            Prefixed(head, stream, tail),
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -142,6 +158,15 @@ def read_csv(
             if start < skip_rows:
                 batch = batch.slice(skip_rows - start)
             yield batch if cfg.infer_types or isinstance(cfg.columns, dict) else _all_strings(batch)
+        if not closed[0]:
+            raise CsvParseError(
+                "a quoted field is not closed before the end of the file, so its row would hold every "
+                "line after its opening quote: look for an unclosed quote, or a file cut short",
+                delimiter,
+                quoting,
+                cfg.encoding,
+                unclosed=True,
+            )
         if rows == 0:
             yield _empty(reader.schema)
     except pa.ArrowInvalid as exc:
@@ -163,7 +188,20 @@ def read_csv(
                 "; a value does not fit the column's type: fix file.columns' types, or land the column "
                 "as text and type it in Silver (silver.schema.types)"
             )
-        raise CsvParseError(f"{exc}{after}{hint}", delimiter, quoting, cfg.encoding) from exc
+        message = str(exc).replace(f"\n{end_row}", "").replace(end_row, "")  # none of the added row
+        raise CsvParseError(f"{message}{after}{hint}", delimiter, quoting, cfg.encoding) from exc
+
+
+def _encode_like_head(text: str, encoding: str, head: bytes) -> bytes:
+    """``text`` in the file's encoding, in the byte order of its start (UTF-16/32 without a byte-order mark
+    read as little-endian, as Python's codecs, and so Arrow, read them)."""
+    codec = python_encoding(encoding)
+    if codec == "utf-8-sig":
+        return text.encode("utf-8")
+    if codec in ("utf-16", "utf-32"):
+        big = codecs.BOM_UTF16_BE if codec == "utf-16" else codecs.BOM_UTF32_BE
+        return text.encode(f"{codec}-be" if head.startswith(big) else f"{codec}-le")
+    return text.encode(codec)
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
@@ -251,6 +289,9 @@ def locate_csv_problem(
     """On a parse error only: re-read the file with Python's csv module to name the first bad line."""
     reader = None
     try:
+        if problem.unclosed:  # the last row is the one whose quote is open: name the line it starts on
+            last = deque(_rows_with_lines(fs, path, compression, problem), maxlen=1)
+            return f"; the row starts at line {last[0][0]}" if last else ""
         with open_hashed(fs, path, compression) as (stream, _):
             lines = (line for _, line in numbered_lines(stream, problem.encoding))
             csv.field_size_limit((1 << 31) - 1)
@@ -279,23 +320,31 @@ def locate_bad_rows(
     Arrow's streaming reader does not know line numbers (a quoted value may span lines), so a file that had
     bad rows is read a second time with Python's csv module, which counts them.
     """
-    delimiter = _delimiter(cfg, fmt)
-    quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if fmt != "tsv" else csv.QUOTE_NONE
+    where = CsvParseError("", _delimiter(cfg, fmt), fmt != "tsv", cfg.encoding)
     found: list[int | None] = []
+    expected = None
+    for start, row in _rows_with_lines(fs, path, compression, where):
+        if expected is None:
+            expected = len(row)
+        elif len(row) != expected:
+            found.append(start)
+    return found
+
+
+def _rows_with_lines(
+    fs: fsspec.AbstractFileSystem, path: str, compression: str | None, dialect: CsvParseError
+) -> Iterator[tuple[int, list[str]]]:
+    """Each non-empty row of the file, read by Python's csv module, with the line it starts on."""
+    quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if dialect.quoting else csv.QUOTE_NONE
     with open_hashed(fs, path, compression) as (stream, _):
-        lines = (line for _, line in numbered_lines(stream, cfg.encoding))
+        lines = (line for _, line in numbered_lines(stream, dialect.encoding))
         csv.field_size_limit((1 << 31) - 1)
-        reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
-        expected = None
+        reader = csv.reader(lines, delimiter=dialect.delimiter, quoting=quoting)
         start = 1
         for row in reader:
             if row:
-                if expected is None:
-                    expected = len(row)
-                elif len(row) != expected:
-                    found.append(start)
+                yield start, row
             start = reader.line_num + 1
-    return found
 
 
 def _all_strings(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -51,11 +51,13 @@ class HashingReader(io.RawIOBase):
 
 
 class Prefixed(io.RawIOBase):
-    """A stream that first replays ``head`` (bytes already read to peek) and then continues ``rest``."""
+    """A stream that first replays ``head`` (bytes already read to peek), then continues ``rest`` and ends
+    with ``tail`` (bytes the reader adds after the file's own)."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: BinaryIO, tail: bytes = b"") -> None:
         self._head = memoryview(head)
         self._rest = rest
+        self._tail = memoryview(tail)
 
     def readable(self) -> bool:
         return True
@@ -67,6 +69,9 @@ class Prefixed(io.RawIOBase):
             self._head = self._head[count:]
             return count
         data = self._rest.read(len(buffer))
+        if not data and self._tail:
+            self._head, self._tail = self._tail, memoryview(b"")
+            return self.readinto(buffer)
         buffer[: len(data)] = data
         return len(data)
 
