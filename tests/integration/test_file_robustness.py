@@ -323,3 +323,13 @@ def test_a_quote_left_open_at_the_end_of_a_csv_fails_the_file_naming_its_line(
         assert part is not None
         expected = list(csv.reader(io.StringIO(content.decode(encoding).lstrip("\ufeff"), newline="")))
         assert read_artifact(part, "data").select(["id", "name"]).rows() == [tuple(r) for r in expected[1:]]
+
+
+def test_a_csv_with_carriage_return_line_ends_lands(tmp_path: Path, run: Run) -> None:
+    """Classic Mac exports end lines with a lone CR: Arrow reads them; the header peek must too."""
+    path = landing(tmp_path, "stores.csv", b'id,name\r1,"a\rb"\r2,c\r')
+    lake, outcome = run(DAY1, {"path": str(path)})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    assert read_artifact(part, "data").select(["id", "name"]).rows() == [("1", "a\rb"), ("2", "c")]

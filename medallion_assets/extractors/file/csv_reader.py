@@ -274,7 +274,9 @@ def _peek_first_row(
             break
     text = head.decode(python_encoding(encoding), errors="replace")
     rows = csv.reader(
-        io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
     )
     for row in rows:
         if row:
