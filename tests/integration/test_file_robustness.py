@@ -333,3 +333,14 @@ def test_a_csv_with_carriage_return_line_ends_lands(tmp_path: Path, run: Run) ->
     part = lake.committed(lake.spec("shop"), "bronze", DAY1)
     assert part is not None
     assert read_artifact(part, "data").select(["id", "name"]).rows() == [("1", "a\rb"), ("2", "c")]
+
+
+def test_bytes_not_valid_in_the_encoding_fail_a_csv_naming_the_line(tmp_path: Path, run: Run) -> None:
+    """As text, typed or inferred: never a binary column of the raw bytes, never a hint about types."""
+    path = landing(tmp_path, "stores.csv", b"id,name\n1,a\n2,\xff\n3,c\n")
+    for extra in ({}, {"columns": {"id": "int64", "name": "string"}}, {"infer_types": True}):
+        lake, failed = run(DAY1, {"path": str(path)} | extra)
+        assert failed.error is not None, extra
+        assert "line 3: not valid utf-8" in failed.error and "file.encoding" in failed.error, extra
+        assert "file.columns' types" not in failed.error, extra
+        assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None

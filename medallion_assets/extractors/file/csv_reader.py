@@ -151,6 +151,8 @@ def read_csv(
             parse_options=parse_options,
             convert_options=convert_options,
         )
+        if cfg.infer_types and any(pa.types.is_binary(t) for t in reader.schema.types):  # bytes, not text
+            raise pa.ArrowInvalid("CSV conversion error to string: invalid UTF8 data")
         for batch in reader:
             start, rows = rows, rows + batch.num_rows
             if rows <= skip_rows or not batch.num_rows:
@@ -183,7 +185,9 @@ def read_csv(
             ) from exc
         after = f" (the first {rows} data rows read fine)" if rows else ""
         hint = ""
-        if "In CSV column" in str(exc):  # a value that does not fit its type (or its scale)
+        if "invalid UTF8" in str(exc):
+            hint = f"; bytes that are not valid {cfg.encoding}: is file.encoding right?"
+        elif "In CSV column" in str(exc):  # a value that does not fit its type (or its scale)
             hint = (
                 "; a value does not fit the column's type: fix file.columns' types, or land the column "
                 "as text and type it in Silver (silver.schema.types)"
