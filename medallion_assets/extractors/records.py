@@ -18,6 +18,8 @@ File ``json``/``jsonl`` sources and the REST API extractor both hand their parse
   and ``int``, a scalar and an object, ...), every value is written as text: strings unchanged, other
   scalars as their JSON text (``true``, ``42``, ``1.5``), objects and arrays as above. An ``int`` too
   large for ``int64`` makes its column string too.
+- **A lone surrogate** (JSON allows ``"\\ud800"``, UTF-8 does not), in a key or a string, is kept visible as
+  its escape text ``\\ud800``.
 - **A record that is not an object** (a bare scalar or array in the list) becomes one row whose only
   column is ``value``.
 
@@ -61,7 +63,7 @@ def records_to_batch(records: Sequence[Any]) -> pa.RecordBatch:
     if not columns:  # no records, or only empty objects: rows without columns
         return pa.RecordBatch.from_struct_array(pa.array([{}] * len(records), type=pa.struct([])))
     return pa.RecordBatch.from_arrays(
-        [_column_array(values) for values in columns.values()], names=list(columns)
+        [_column_array(values) for values in columns.values()], names=[_utf8(name) for name in columns]
     )
 
 
@@ -131,8 +133,13 @@ def _string_array(values: list[str | None]) -> pa.Array:
     try:
         return pa.array(values, type=pa.string())
     except (UnicodeEncodeError, pa.ArrowException):
-        # Lone surrogates (JSON allows "\ud800") cannot be UTF-8: keep them visible as escapes.
-        return pa.array(
-            [v if v is None else v.encode("utf-8", "backslashreplace").decode("utf-8") for v in values],
-            type=pa.string(),
-        )
+        return pa.array([v if v is None else _utf8(v) for v in values], type=pa.string())
+
+
+def _utf8(text: str) -> str:
+    """``text`` as UTF-8 can hold it: lone surrogates (JSON allows "\\ud800") kept visible as escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -344,3 +344,14 @@ def test_bytes_not_valid_in_the_encoding_fail_a_csv_naming_the_line(tmp_path: Pa
         assert "line 3: not valid utf-8" in failed.error and "file.encoding" in failed.error, extra
         assert "file.columns' types" not in failed.error, extra
         assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+
+
+def test_a_jsonl_key_with_a_lone_surrogate_is_kept_visible_as_an_escape(tmp_path: Path, run: Run) -> None:
+    """JSON allows "\\ud800", UTF-8 (and Parquet's names) do not: as in values, the escape is kept as text."""
+    path = landing(tmp_path, "events.jsonl", '{"id": 1, "k\\ud800": "v\\udfff"}\n{"id": 2}\n')
+    lake, outcome = run(DAY1, {"path": str(path)})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    frame = read_artifact(part, "data")
+    assert frame.select(["id", "k\\ud800"]).rows() == [(1, "v\\udfff"), (2, None)]
