@@ -213,7 +213,7 @@ def _empty(schema: pa.Schema) -> pa.RecordBatch:
 
 
 def _header_schema(cfg: FileConfig, names: list[str]) -> pa.Schema:
-    """The columns of a file without rows, typed as Arrow types a header-only file."""
+    """The columns of a file without rows, typed as Arrow types those of a header-only file."""
     types = _column_types(cfg, names)
     return pa.schema([(name, types.get(name, pa.null())) for name in names])
 
@@ -296,7 +296,10 @@ def locate_csv_problem(
     reader = None
     try:
         if problem.unclosed:  # the last row is the one whose quote is open: name the line it starts on
-            last = deque(_rows_with_lines(fs, path, compression, problem), maxlen=1)
+            rows = _rows_with_lines(
+                fs, path, compression, problem.delimiter, problem.quoting, problem.encoding
+            )
+            last = deque(rows, maxlen=1)
             return f"; the row starts at line {last[0][0]}" if last else ""
         with open_hashed(fs, path, compression) as (stream, _):
             lines = (line for _, line in numbered_lines(stream, problem.encoding))
@@ -326,10 +329,11 @@ def locate_bad_rows(
     Arrow's streaming reader does not know line numbers (a quoted value may span lines), so a file that had
     bad rows is read a second time with Python's csv module, which counts them.
     """
-    where = CsvParseError("", _delimiter(cfg, fmt), fmt != "tsv", cfg.encoding)
     found: list[int | None] = []
     expected = None
-    for start, row in _rows_with_lines(fs, path, compression, where):
+    for start, row in _rows_with_lines(
+        fs, path, compression, _delimiter(cfg, fmt), fmt != "tsv", cfg.encoding
+    ):
         if expected is None:
             expected = len(row)
         elif len(row) != expected:
@@ -338,14 +342,19 @@ def locate_bad_rows(
 
 
 def _rows_with_lines(
-    fs: fsspec.AbstractFileSystem, path: str, compression: str | None, dialect: CsvParseError
+    fs: fsspec.AbstractFileSystem,
+    path: str,
+    compression: str | None,
+    delimiter: str,
+    quoting: bool,
+    encoding: str,
 ) -> Iterator[tuple[int, list[str]]]:
     """Each non-empty row of the file, read by Python's csv module, with the line it starts on."""
-    quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if dialect.quoting else csv.QUOTE_NONE
+    mode: Literal[0, 3] = csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE
     with open_hashed(fs, path, compression) as (stream, _):
-        lines = (line for _, line in numbered_lines(stream, dialect.encoding))
+        lines = (line for _, line in numbered_lines(stream, encoding))
         csv.field_size_limit((1 << 31) - 1)
-        reader = csv.reader(lines, delimiter=dialect.delimiter, quoting=quoting)
+        reader = csv.reader(lines, delimiter=delimiter, quoting=mode)
         start = 1
         for row in reader:
             if row:
