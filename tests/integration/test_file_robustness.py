@@ -11,6 +11,9 @@ import codecs
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -355,3 +358,54 @@ def test_a_jsonl_key_with_a_lone_surrogate_is_kept_visible_as_an_escape(tmp_path
     assert part is not None
     frame = read_artifact(part, "data")
     assert frame.select(["id", "k\\ud800"]).rows() == [(1, "v\\udfff"), (2, None)]
+
+
+def _medallion_run(tmp_path: Path, file: dict[str, Any], max_bad_records: int = 0) -> tuple[int, str]:
+    """``medallion run`` of the ``shop`` file source for DAY1, as a user runs it: (exit code, output)."""
+    config = tmp_path / "cli-configs"
+    config.mkdir(exist_ok=True)
+    platform = {
+        "bronze": {"local_path": str(tmp_path / "cli-lake" / "bronze")},
+        "silver": {"local_path": str(tmp_path / "cli-lake" / "silver")},
+        "defaults": {"partitions": {"start_date": "2025-01-01"}},
+    }
+    source = {
+        "name": "shop",
+        "source": {"system": "shop", "table": "stores", "type": "file", "file": file},
+        "silver": {"model": "periodic_snapshot", "error_handling": {"max_bad_records": max_bad_records}},
+    }
+    (config / "platform.yaml").write_text(yaml.safe_dump({"config_version": 1, "platform": platform}))
+    (config / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
+    home = tmp_path / "cli-dagster-home"
+    home.mkdir(exist_ok=True)
+    medallion = str(Path(sys.executable).parent / "medallion")
+    done = subprocess.run(
+        [medallion, "--config-dir", str(config), "run", "--date", DAY1.isoformat(), "--layer", "bronze"],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_chunk_of_json_lines_that_starts_with_null_does_not_crash_the_run(tmp_path: Path) -> None:
+    """pyarrow's JSON reader dies of a segmentation fault on a block whose first value is ``null``: a file
+    whose first line is ``null``, or whose 8 MiB chunk ends just before one, killed the whole run."""
+    path = landing(tmp_path, "events.jsonl", 'null\n{"id": 2}\n')
+    code, output = _medallion_run(tmp_path, {"path": str(path)})
+    assert code == 1, output
+    assert "line 1: the line is null, not a JSON object" in output
+    # A `null` line at the very start of the second chunk: the first chunk is exactly 8 MiB of lines.
+    line = json.dumps({"id": 1, "pad": "x" * 1000}) + "\n"
+    count, rest = divmod(8 << 20, len(line))
+    first = line * (count - 1) + json.dumps({"id": 1, "pad": "x" * (1000 + rest)}) + "\n"
+    assert len(first) == 8 << 20
+    path.write_text(first + 'null\n{"id": 3}\n')
+    code, output = _medallion_run(tmp_path, {"path": str(path), "on_bad_lines": "quarantine"}, 1)
+    assert code == 0, output
+    lake = Lake.load(tmp_path / "cli-configs")
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None and part.manifest.record_count == count + 1
+    errors = read_artifact(part, "errors").to_dicts()
+    assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(count + 1, "null")]

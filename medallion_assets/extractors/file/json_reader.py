@@ -10,7 +10,7 @@ line in Python (``json.loads`` + ``records_to_batch``, the exact rule) when it i
 - Arrow refuses the chunk: a column mixing kinds (``1`` and ``"x"``, ``true`` and ``1``), a duplicate key,
   an invalid line, a line that is not an object, a lone surrogate, a number beyond ``float64``;
 - a row count that is not the number of non-blank lines (two objects on one line);
-- a row that is null in every column: a ``null`` line (Arrow reads it as a row of nulls), or ``{}``;
+- a line that is ``null`` (Arrow reads it as a row of nulls, or crashes on it: it never sees one);
 - a ``float64`` column holding an integral value beyond ``int64`` (written as an integer, the rule makes the
   column text) or ``-0``;
 - a nested column whose JSON text Arrow cannot give exactly: an object key that is null or absent in some
@@ -60,6 +60,8 @@ JSONL_CHUNK = 8 << 20
 _ARROW_BLOCK = 1 << 20
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
 _LEADING_BLANK = re.compile(rb"[ \t\r]*\n")
+_NULL_LINE = re.compile(rb"\n[ \t\r]*null")
+_LEADING_NULL = re.compile(rb"[ \t\r\n]*null")
 _INT64_LIMIT = 2.0**63
 
 
@@ -104,9 +106,9 @@ def read_jsonl(
     # The next chunk is read, hashed and counted in a thread while Arrow parses this one (~15 % of the
     # step); the thread is stopped before the stream is closed, however this generator ends.
     with contextlib.closing(parallel([lambda: _counted(_line_chunks(stream), codec)], depth=1)) as chunks:
-        for chunk, newlines, rows in chunks:
+        for chunk, newlines, rows, null_line in chunks:
             first = False
-            table = _arrow_chunk(chunk, codec, state, newlines, rows)
+            table = None if null_line else _arrow_chunk(chunk, codec, state, newlines, rows)
             if table is None:  # the exact rule, line by line: one batch per chunk, as Arrow's
                 lines = enumerate(_keep_newlines(chunk), start=lineno)
                 table = next(_python_lines(lines, codec, None, bad_lines), None)
@@ -118,8 +120,9 @@ def read_jsonl(
     _check_projection_seen(wanted, state.seen)
 
 
-def _counted(chunks: Iterator[bytearray], codec: str) -> Iterator[tuple[bytearray, int, int | None]]:
-    """Each chunk (a UTF-8 BOM cut from the first) with its newlines and, in UTF-8, its non-blank lines."""
+def _counted(chunks: Iterator[bytearray], codec: str) -> Iterator[tuple[bytearray, int, int | None, bool]]:
+    """Each chunk (a UTF-8 BOM cut from the first) with its newlines, in UTF-8 its non-blank lines, and
+    whether a line is ``null`` (found here, in the reading thread, while Arrow parses the chunk before)."""
     first = True
     for chunk in chunks:
         if first:
@@ -128,7 +131,13 @@ def _counted(chunks: Iterator[bytearray], codec: str) -> Iterator[tuple[bytearra
                 chunk = chunk[len(codecs.BOM_UTF8) :]
         newlines = chunk.count(b"\n")
         utf8 = codec in ("utf-8", "utf-8-sig")
-        yield chunk, newlines, _non_blank_lines(chunk, newlines) if utf8 else None
+        yield chunk, newlines, _non_blank_lines(chunk, newlines) if utf8 else None, _has_null_line(chunk)
+
+
+def _has_null_line(chunk: bytes | bytearray) -> bool:
+    """Whether a line is ``null``: Arrow reads it as a row of nulls (the records rule refuses it), and dies
+    of a segmentation fault (pyarrow 26) when it is the first value of one of its blocks."""
+    return bool(_LEADING_NULL.match(chunk) or _NULL_LINE.search(chunk))
 
 
 def _line_chunks(stream: BinaryIO) -> Iterator[bytearray]:
@@ -192,8 +201,6 @@ def _arrow_chunk(
     table = _parse(chunk, state.text)
     if table is None or table.num_rows != (rows if rows is not None else _non_blank_lines(chunk, newlines)):
         return None
-    if _has_row_of_nulls(table):
-        return None  # a ``null`` line, which Arrow reads as a row of nulls (as ``{}``), or such an object
     state.learn(table.column_names)
     stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     if stamped:
@@ -217,19 +224,6 @@ def _arrow_chunk(
     if not names:
         return None  # rows without columns: the records rule decides how many
     return pa.RecordBatch.from_arrays(columns, names=names)
-
-
-def _has_row_of_nulls(table: pa.Table) -> bool:
-    """Whether a row is null in every column: a ``null`` line (not an object: the records rule refuses it)
-    reads so in Arrow, as ``{}`` and an object of nulls do; the exact rule tells them apart."""
-    if not table.num_columns:
-        return True
-    if any(column.null_count == 0 for column in table.columns):
-        return False  # a column without nulls: no row is all nulls (the usual case, at no cost)
-    mask = pc.is_null(table.column(0))
-    for column in table.columns[1:]:
-        mask = pc.and_(mask, pc.is_null(column))
-    return bool(pc.any(mask).as_py())
 
 
 def _parse(chunk: bytes | bytearray, text_columns: list[str]) -> pa.Table | None:
