@@ -409,3 +409,35 @@ def test_a_chunk_of_json_lines_that_starts_with_null_does_not_crash_the_run(tmp_
     assert part is not None and part.manifest.record_count == count + 1
     errors = read_artifact(part, "errors").to_dicts()
     assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(count + 1, "null")]
+
+
+@pytest.mark.parametrize(
+    ("early", "late"),
+    [
+        ('{"tags": []}', '{"tags": "x"}'),  # pyarrow 26 crashes (list<null> meets a string)
+        ('{"o": {"b": {}}}', '{"o": {"b": 1}}'),  # pyarrow 26 reads the 1 as {} (struct<> kept)
+    ],
+)
+def test_json_lines_whose_types_change_after_a_mebibyte_land_by_the_records_rule(
+    tmp_path: Path, early: str, late: str
+) -> None:
+    """Arrow's JSON reader reads a chunk in blocks and joins their types; joining a type it inferred from
+    empty arrays or objects with another crashed the process, or silently changed the later values."""
+    first = "".join(json.dumps({"id": i} | json.loads(early)) + "\n" for i in range(120_000))
+    first = first[: first.rfind("\n", 0, 2 << 20) + 1]  # 2 MiB of whole lines: the late one starts a block
+    rows = first.count("\n") + 1
+    path = landing(tmp_path, "events.jsonl", first + json.dumps({"id": -1} | json.loads(late)) + "\n")
+    code, output = _medallion_run(tmp_path, {"path": str(path)})
+    assert code == 0, output
+    lake = Lake.load(tmp_path / "cli-configs")
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None and part.manifest.record_count == rows
+    frame = read_artifact(part, "data")
+    column = next(iter(json.loads(late)))
+    values = frame[column].to_list()
+    # The records rule: one chunk, the column mixes kinds (text) or nests (JSON text).
+    expected = [
+        v if isinstance(v, str) else json.dumps(v, sort_keys=True, separators=(",", ":"))
+        for v in (json.loads(early)[column], json.loads(late)[column])
+    ]
+    assert (values[0], values[-1]) == tuple(expected)

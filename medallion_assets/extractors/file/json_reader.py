@@ -1,6 +1,7 @@
 """JSON lines and JSON documents: records become batches by the rule of ``extractors.records``.
 
-JSON lines are parsed by Arrow in chunks of whole lines (``JSONL_CHUNK`` bytes), with no Python per line,
+JSON lines are parsed by Arrow in chunks of whole lines (``JSONL_CHUNK`` bytes, each as one Arrow block: Arrow
+joins the types of several blocks wrongly, see ``_parse``), with no Python per line,
 whenever Arrow's result is provably what the records rule gives (``records_to_batch``, the rule every JSON
 source follows): columns in order of first appearance; ``int64``, ``float64`` (ints and floats mixed),
 ``bool``, ``string``, ``null``; nested objects and arrays as JSON text by the one rule of
@@ -57,7 +58,6 @@ __all__ = ["JSONL_CHUNK", "read_json", "read_jsonl"]
 JSONL_CHUNK = 8 << 20
 """Bytes of JSON lines parsed at a time (cut after a newline; a longer line makes its chunk longer)."""
 
-_ARROW_BLOCK = 1 << 20
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
 _LEADING_BLANK = re.compile(rb"[ \t\r]*\n")
 _NULL_LINE = re.compile(rb"\n[ \t\r]*null")
@@ -232,7 +232,9 @@ def _parse(chunk: bytes | bytearray, text_columns: list[str]) -> pa.Table | None
     try:
         return pajson.read_json(
             pa.BufferReader(chunk),
-            read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK),
+            # One block: Arrow joins the types it inferred per block wrongly (pyarrow 26): a column of empty
+            # arrays in one block and strings in the next crashes the process, ``{}`` then ``1`` reads {}.
+            read_options=pajson.ReadOptions(block_size=min(len(chunk) + 1, (1 << 31) - 1)),
             parse_options=options,
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
