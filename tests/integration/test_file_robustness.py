@@ -409,6 +409,14 @@ def test_a_chunk_of_json_lines_that_starts_with_null_does_not_crash_the_run(tmp_
     assert part is not None and part.manifest.record_count == count + 1
     errors = read_artifact(part, "errors").to_dicts()
     assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(count + 1, "null")]
+    # The same after a byte-order mark (files joined end to end; a line's mark is not part of it).
+    path.write_text(first + '\ufeffnull\n{"id": 3}\n')
+    code, output = _medallion_run(tmp_path, {"path": str(path), "on_bad_lines": "quarantine"}, 1)
+    assert code == 0, output
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    errors = read_artifact(part, "errors").to_dicts()
+    assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(count + 1, "null")]
 
 
 @pytest.mark.parametrize(

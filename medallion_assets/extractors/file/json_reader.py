@@ -61,7 +61,7 @@ JSONL_CHUNK = 8 << 20
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
 _LEADING_BLANK = re.compile(rb"[ \t\r]*\n")
 _NULL_LINE = re.compile(rb"\n[ \t\r]*null")
-_LEADING_NULL = re.compile(rb"[ \t\r\n]*null")
+_LEADING_NULL = re.compile(rb"[ \t\r\n]*(?:\xef\xbb\xbf)?[ \t\r\n]*null")  # a BOM: files joined
 _INT64_LIMIT = 2.0**63
 
 
