@@ -317,6 +317,7 @@ def test_a_quote_left_open_at_the_end_of_a_csv_fails_the_file_naming_its_line(
         ("utf-16", 'id,name\n1,"a,b"\n2,"c\nd"\n'.encode("utf-16")),
         ("utf-16", codecs.BOM_UTF16_BE + 'id,name\n1,"a,b"\n2,"c\nd"\n'.encode("utf-16-be")),
         ("latin-1", 'id,name\n1,"é"\n2,"ü"'.encode("latin-1")),
+        ("utf-8", b'id,name\n1,a\n2,"' + b"x" * (3 << 20) + b'"'),  # a last row of blocks, no newline
     ]
     for encoding, content in cases:
         path.write_bytes(content)

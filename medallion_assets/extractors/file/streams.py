@@ -68,12 +68,16 @@ class Prefixed(io.RawIOBase):
             buffer[:count] = self._head[:count]
             self._head = self._head[count:]
             return count
-        data = self._rest.read(len(buffer))
-        if not data and self._tail:
-            self._head, self._tail = self._tail, memoryview(b"")
-            return self.readinto(buffer)
-        buffer[: len(data)] = data
-        return len(data)
+        filled = 0
+        while filled < len(buffer) and (data := self._rest.read(len(buffer) - filled)):
+            buffer[filled : filled + len(data)] = data
+            filled += len(data)
+        if filled < len(buffer) and self._tail:  # the end of ``rest``: the tail comes in the same read (a
+            count = min(len(buffer) - filled, len(self._tail))  # last row must not span one more block)
+            buffer[filled : filled + count] = self._tail[:count]
+            self._tail = self._tail[count:]
+            filled += count
+        return filled
 
 
 @contextmanager
