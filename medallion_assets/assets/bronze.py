@@ -36,12 +36,18 @@ INCREMENTAL_PATTERNS = frozenset({"incremental", "cdc"})
 
 
 def with_bronze_columns(
-    batches: Iterable[pa.RecordBatch], *, run_date: date, extracted_at: datetime, system: str, table: str
+    batches: Iterable[pa.RecordBatch],
+    *,
+    run_date: date,
+    extracted_at: datetime,
+    system: str,
+    table: str,
+    log: Any = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Append (or overwrite) the Bronze lineage columns on every batch that has columns.
+    """Append the Bronze lineage columns on every batch that has columns.
 
     An empty batch with columns goes through too: it carries the columns of an empty snapshot into Bronze's
-    schema.
+    schema. A source column of one of these names keeps its values as ``<name>_source`` (``log`` warns).
     """
     columns = ConstantColumns(
         {
@@ -55,6 +61,9 @@ def with_bronze_columns(
         if batch.num_rows == 0 and batch.num_columns == 0:
             continue  # an empty batch with columns still says which columns the source has
         yield columns.apply(batch)
+    if columns.renamed and log is not None:
+        kept = ", ".join(f"'{old}' as '{new}'" for old, new in columns.renamed.items())
+        log.warning(f"source '{system}.{table}': its own columns of names Bronze adds are kept as: {kept}")
 
 
 def run_bronze(
@@ -86,6 +95,7 @@ def run_bronze(
         extracted_at=started_at,
         system=spec.system,
         table=spec.table,
+        log=log,
     )
 
     def build_metadata(written: Mapping[str, WrittenArtifact]) -> dict[str, Any]:

@@ -298,6 +298,29 @@ def test_duplicate_and_empty_csv_header_names_get_unique_names(tmp_path: Path, r
     assert read_artifact(part, "data").select(["name_3", "id"]).rows() == [("b", "1")]
 
 
+def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
+    tmp_path: Path, run: Run
+) -> None:
+    """A CSV's own ``_source_file`` and ``_load_date`` are data: kept as ``<name>_source``, not overwritten
+    by the lineage columns of the same names (which lost them without a word), through Silver too."""
+    path = landing(tmp_path, "stores.csv", "id,_source_file,_load_date\n1,exports/a.csv,2020-05-05\n")
+    lake, outcome = run(DAY1, {"path": str(path)}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    row = read_artifact(part, "data").row(0, named=True)
+    assert (row["id"], row["_source_file_source"], row["_load_date_source"]) == (
+        "1",
+        "exports/a.csv",
+        "2020-05-05",
+    )
+    assert (row["_source_file"], row["_load_date"]) == (str(path), DAY1)
+    silver = lake.committed(lake.spec("shop"), "silver", DAY1)
+    assert silver is not None
+    kept = read_artifact(silver, "snapshot").select(["_source_file_source", "_load_date_source"]).rows()
+    assert kept == [("exports/a.csv", "2020-05-05")]
+
+
 def test_a_quote_left_open_at_the_end_of_a_csv_fails_the_file_naming_its_line(
     tmp_path: Path, run: Run
 ) -> None:

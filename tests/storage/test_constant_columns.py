@@ -43,11 +43,23 @@ def test_values_and_order_for_batches_of_any_size() -> None:
         assert batch.column("_load_date").to_pylist() == [dt.date(2026, 1, 1)] * count
 
 
-def test_an_existing_column_of_that_name_is_overwritten_in_place() -> None:
-    batch = pa.record_batch({"_source_file": ["x", "y"], "id": [1, 2]})
-    out = _constants().apply(batch)
-    assert out.schema.names == ["_source_file", "id", "_load_date"]
-    assert out.column("_source_file").to_pylist() == [PATH, PATH]
+def test_an_existing_column_of_that_name_keeps_its_values_under_another_name() -> None:
+    """A source's own ``_source_file`` is data: renamed, not overwritten (``_source`` is taken here)."""
+    constants = _constants()
+    batch = pa.record_batch({"_source_file": ["x", "y"], "id": [1, 2], "_source_file_source": ["p", "q"]})
+    for _ in range(2):  # the same name for every batch
+        out = constants.apply(batch)
+        assert out.schema.names == [
+            "_source_file_source_2",
+            "id",
+            "_source_file_source",
+            "_source_file",
+            "_load_date",
+        ]
+        assert out.column("_source_file_source_2").to_pylist() == ["x", "y"]
+        assert out.column("_source_file_source").to_pylist() == ["p", "q"]
+        assert out.column("_source_file").to_pylist() == [PATH, PATH]
+    assert constants.renamed == {"_source_file": "_source_file_source_2"}
 
 
 def test_a_column_holds_its_value_once_and_batches_share_its_indices() -> None:

@@ -170,6 +170,15 @@ class FileExtractor(Extractor):
                 for batch in stream_rows:
                     rows += batch.num_rows
                     yield source_file.apply(batch)
+                if source_file.renamed:
+                    ctx.log.warning(
+                        "source '%s': %s has its own column '%s', kept as '%s' (every file source adds '%s')",
+                        self._name,
+                        url,
+                        SOURCE_FILE_COLUMN,
+                        source_file.renamed[SOURCE_FILE_COLUMN],
+                        SOURCE_FILE_COLUMN,
+                    )
                 size, sha256 = self._hashed.pop()
                 if fmt == "parquet":
                     counted = self._footer_rows.pop()  # the file's own count: its footer
