@@ -83,7 +83,16 @@ class ApiSession:
         self.paginator = paginator
         self.bucket = bucket
         self.stats = HttpStats()
-        self.redactor = Redactor(auth.secrets, auth.secret_params)
+        self._redactor = Redactor(auth.secrets, auth.secret_params)
+        self._redacted_secrets = len(auth.secrets)
+
+    @property
+    def redactor(self) -> Redactor:
+        """Masks every secret the auth holds *now*: an OAuth2 access token is only known once fetched."""
+        if len(self.auth.secrets) != self._redacted_secrets:
+            self._redactor = Redactor(self.auth.secrets, self.auth.secret_params)
+            self._redacted_secrets = len(self.auth.secrets)
+        return self._redactor
 
     @classmethod
     def create(
@@ -110,7 +119,8 @@ class ApiSession:
                 self.stats.throttled_seconds += wait
                 yield Sleep(wait)
             request = self._build(spec)
-            yield from self.auth.apply(request)
+            if spec.credentials:
+                yield from self.auth.apply(request)
             self.stats.requests += 1
             try:
                 response: httpx.Response = yield Send(request)
@@ -122,7 +132,7 @@ class ApiSession:
                 status = response.status_code
                 if status < 400:
                     return response
-                if status == 401 and not refreshed and self.auth.refresh():
+                if status == 401 and spec.credentials and not refreshed and self.auth.refresh():
                     refreshed = True
                     continue
                 if status not in RETRY_STATUSES:
@@ -161,7 +171,7 @@ class ApiSession:
                 url=url,
                 status=response.status_code,
             ) from None
-        return Page(index, spec, response, body, self._records(body, url))
+        return Page(index, spec, response, body, self._records(body, url), url)
 
     def _records(self, body: Any, url: str) -> list[Any] | None:
         path = self.settings.data_path

@@ -44,13 +44,15 @@ MISSING: Any = object()
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """One request before auth: method, absolute URL, query params, headers and JSON body."""
+    """One request before auth: method, absolute URL, query params, headers and JSON body; ``credentials``
+    False sends it without the source's auth (a next link to another host)."""
 
     method: str
     url: str
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
+    credentials: bool = True
 
     def with_params(self, **params: Any) -> RequestSpec:
         return replace(self, params={**self.params, **params})
@@ -58,14 +60,16 @@ class RequestSpec:
 
 @dataclass
 class Page:
-    """A fetched page: its position, the response, the parsed body and the records at ``data_path``
-    (None when the path holds null)."""
+    """A fetched page: its position, the response, the parsed body, the records at ``data_path`` (None
+    when the path holds null) and ``url``, the URL it came from with credentials masked: the only form of
+    it a message may show (a next link may carry an API key the server echoed)."""
 
     index: int
     request: RequestSpec
     response: httpx.Response
     body: Any
     records: list[Any] | None
+    url: str
 
 
 def lookup(body: Any, path: str, *, what: str, url: str, default: Any = MISSING) -> Any:
@@ -132,7 +136,7 @@ class IndexedPaginator(Paginator):
         count = len(page.records or ())
         if self._short_page is not None and count:
             raise ApiError(
-                f"page {self._short_page + 1} of {page.request.url} returned fewer than page_size="
+                f"page {self._short_page + 1} of {page.url} returned fewer than page_size="
                 f"{self.cfg.page_size} records but page {page.index + 1} has more: the server caps the page "
                 "size, so records would be skipped; set pagination.page_size to the server's maximum"
             )
@@ -197,18 +201,18 @@ class CursorPaginator(Paginator):
 
     def next(self, page: Page) -> RequestSpec | None:
         path = str(self.cfg.cursor_path)
-        cursor = lookup(page.body, path, what="cursor_path", url=page.request.url, default=None)
+        cursor = lookup(page.body, path, what="cursor_path", url=page.url, default=None)
         if cursor is None:
             return None
         cursor = str(cursor)
         if cursor == "":
             raise ApiError(
-                f"cursor_path '{path}' of {page.request.url} is an empty string on page {page.index + 1}; "
+                f"cursor_path '{path}' of {page.url} is an empty string on page {page.index + 1}; "
                 "sending it back would restart or loop. Set has_more_path if the API marks the last page"
             )
         if cursor in self._seen:
             raise ApiError(
-                f"cursor_path '{path}' of {page.request.url} repeated cursor '{cursor}' on page "
+                f"cursor_path '{path}' of {page.url} repeated cursor '{cursor}' on page "
                 f"{page.index + 1}: the API would loop"
             )
         self._seen.add(cursor)
@@ -216,7 +220,9 @@ class CursorPaginator(Paginator):
 
 
 class _UrlPaginator(Paginator):
-    """Follows absolute or relative next-page URLs; a URL seen before is an error."""
+    """Follows absolute or relative next-page URLs; a URL seen before is an error. A link to another host
+    (or port, or from https to http) is followed without the source's credentials, as browsers and HTTP
+    clients do on redirects: the server's response must not be able to send them elsewhere."""
 
     def __init__(self, cfg: PaginationSettings) -> None:
         super().__init__(cfg)
@@ -237,11 +243,22 @@ class _UrlPaginator(Paginator):
         url = urljoin(str(page.response.url), link)
         if url in self._seen:
             raise ApiError(
-                f"{self.type_name} pagination of {page.request.url}: page {page.index + 1} links to a URL "
+                f"{self.type_name} pagination of {page.url}: page {page.index + 1} links to a URL "
                 "already fetched; the API would loop"
             )
         self._seen.add(url)
-        return replace(self._base, url=url, params={})
+        return replace(self._base, url=url, params={}, credentials=_trusted(self._base.url, url))
+
+
+def _trusted(origin: str, link: str) -> bool:
+    """Whether a request to ``link`` may carry the credentials of ``origin``: the same host and port and
+    scheme, or the same host moving from http to https on the default ports."""
+    a, b = httpx.URL(origin), httpx.URL(link)
+    if a.host != b.host:
+        return False
+    if (a.scheme, a.port) == (b.scheme, b.port):
+        return True
+    return a.scheme == "http" and b.scheme == "https" and a.port is None and b.port is None
 
 
 class LinkHeaderPaginator(_UrlPaginator):
@@ -266,7 +283,7 @@ class NextUrlPaginator(_UrlPaginator):
 
     def next_url(self, page: Page) -> str | None:
         path = str(self.cfg.next_url_path)
-        value = lookup(page.body, path, what="next_url_path", url=page.request.url, default=None)
+        value = lookup(page.body, path, what="next_url_path", url=page.url, default=None)
         return str(value) if value else None
 
 
@@ -304,7 +321,7 @@ class PageGuard:
     def after(self, page: Page) -> RequestSpec | None:
         self.pages += 1
         self.records += len(page.records or ())
-        url = page.request.url
+        url = page.url
         if self.cfg.total_path:
             total = lookup(page.body, self.cfg.total_path, what="total_path", url=url, default=None)
             if total is not None:
@@ -331,7 +348,7 @@ class PageGuard:
     def _no_more(self, page: Page) -> bool:
         if not self.cfg.has_more_path:
             return False
-        more = lookup(page.body, self.cfg.has_more_path, what="has_more_path", url=page.request.url)
+        more = lookup(page.body, self.cfg.has_more_path, what="has_more_path", url=page.url)
         return more in (False, 0, "false", "False", None)
 
     def _reached_total(self, page: Page) -> bool:

@@ -42,6 +42,12 @@ class FakeApi:
     fault: Callable[[int, Request], Response | float | None] | None = None
     """Called with the 1-based number of the data request: a Response to send instead, seconds to stall."""
     repeat_cursor: bool = False
+    link_base: str = ""
+    """Prefix of the next-page links (link and next styles): another host's base URL, say."""
+    echo_params: bool = False
+    """Next-page links repeat the other query parameters of the request (an API key too), as many APIs do."""
+    repeat_link: bool = False
+    """Next-page links always point at page 2 (a loop)."""
     empty_cursor: bool = False
     total_offset: int = 0
     token_lifetime_requests: int | None = None
@@ -151,7 +157,9 @@ def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
         return JSONResponse({"data": rows[start:end], "next": nxt})
     page = int(q.get("page", 1))
     chunk = rows[(page - 1) * size : page * size]
-    following = f"/{style}/items?page={page + 1}&size={size}" if page * size < n else None
+    extra = "".join(f"&{k}={v}" for k, v in q.items() if k not in ("page", "size")) if api.echo_params else ""
+    target = 2 if api.repeat_link else page + 1
+    following = f"{api.link_base}/{style}/items?page={target}&size={size}{extra}" if page * size < n else None
     if style == "link":
         headers = {"Link": f'<{following}>; rel="next"'} if following else {}
         return JSONResponse(chunk, headers=headers)

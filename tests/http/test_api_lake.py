@@ -1,0 +1,166 @@
+"""API sources materialized through Dagster into a real lake, against the local fake API: what lands in
+Bronze, and that no credential reaches the run's error, its event log or the lake."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from fake_api import API_KEY, PASSWORD, TOKEN, USER, FakeApi, build_app
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from integration._lake import local_lake  # noqa: E402
+
+from medallion_assets.runner import PartitionOutcome, materialize_partition  # noqa: E402
+from medallion_resources.lake.read import read_artifact  # noqa: E402
+
+pytestmark = pytest.mark.slow
+DAY = date(2025, 1, 2)
+RECORDS = [{"id": i, "name": f"n{i}"} for i in range(1, 26)]
+PAGINATION = {
+    "next": ({"type": "next_url", "next_url_path": "links.next"}, "data"),
+    "link": ({"type": "link_header"}, None),
+}
+AUTH = {
+    "bearer": ({"type": "bearer", "token_env": "T_TOKEN"}, {"T_TOKEN": TOKEN}),
+    "basic": (
+        {"type": "basic", "username_env": "T_USER", "password_env": "T_PASS"},
+        {"T_USER": USER, "T_PASS": PASSWORD},
+    ),
+    "api_key_header": (
+        {"type": "api_key", "key_env": "T_KEY", "key_header": "X-API-Key"},
+        {"T_KEY": API_KEY},
+    ),
+    "api_key_param": ({"type": "api_key", "key_env": "T_KEY", "key_param": "api_key"}, {"T_KEY": API_KEY}),
+}
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+        yield inst
+
+
+def materialize(
+    root: Path, instance: dg.DagsterInstance, api: dict[str, Any], day: date = DAY
+) -> tuple[PartitionOutcome, list[dict[str, Any]] | None]:
+    """One Bronze day of an API source written as YAML under ``root``; the rows committed (None: none)."""
+    source = {"source": {"system": "shop", "table": "items", "type": "api", "api": api}}
+    lake = local_lake(root, [source], date(2025, 1, 1))
+    spec = lake.spec("shop_items")
+    outcome = materialize_partition(lake, spec, day, ["bronze"], instance)
+    part = lake.committed(spec, "bronze", day)
+    return outcome, None if part is None else read_artifact(part, "data").to_dicts()
+
+
+def api_yaml(base_url: str, style: str, **extra: Any) -> dict[str, Any]:
+    pagination, data_path = PAGINATION[style]
+    api = {
+        "base_url": base_url,
+        "endpoint": f"/{style}/items",
+        "pagination": pagination,
+        "rate_limit_rps": 0,
+        "max_retries": 1,
+        "retry_backoff_seconds": 0.01,
+        **extra,
+    }
+    if data_path:
+        api["data_path"] = data_path
+    return api
+
+
+def files_holding(root: Path, secret: str) -> list[str]:
+    """Every file under ``root`` (the lake, the configs, the Dagster instance and its event log) holding
+    ``secret``."""
+    needle = secret.encode()
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+class TestSecrets:
+    @pytest.mark.parametrize("style", ["next", "link"])
+    def test_a_key_the_server_echoes_in_its_next_links_is_masked_in_the_loop_error(
+        self,
+        api: FakeApi,
+        base_url: str,
+        tmp_path: Path,
+        instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch,
+        style: str,
+    ) -> None:
+        api.records, api.auth, api.echo_params, api.repeat_link = RECORDS, "api_key_param", True, True
+        monkeypatch.setenv("T_KEY", API_KEY)
+        auth = AUTH["api_key_param"][0]
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, style, auth=auth))
+        assert rows is None and outcome.error is not None
+        assert "links to a URL already fetched" in outcome.error
+        assert API_KEY not in outcome.error, outcome.error
+        assert files_holding(tmp_path, API_KEY) == []
+
+    def test_an_oauth2_token_the_server_echoes_is_masked(
+        self,
+        api: FakeApi,
+        base_url: str,
+        tmp_path: Path,
+        instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        def echo(number: int, request: Request) -> Response:
+            token = request.headers["authorization"].removeprefix("Bearer ")
+            return JSONResponse({"error": f"token {token} lacks the scope read:items"}, status_code=403)
+
+        api.records, api.auth, api.fault = RECORDS, "oauth2", echo
+        monkeypatch.setenv("T_CID", "client-1")
+        monkeypatch.setenv("T_CSECRET", "s3cret-client")
+        auth = {
+            "type": "oauth2_client_credentials",
+            "token_url": f"{base_url}/token",
+            "client_id_env": "T_CID",
+            "client_secret_env": "T_CSECRET",
+        }
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "next", auth=auth))
+        assert rows is None and outcome.error is not None
+        assert "HTTP 403" in outcome.error and "lacks the scope" in outcome.error
+        assert api.tokens_issued == 1
+        assert "oauth-1" not in outcome.error, outcome.error
+        assert files_holding(tmp_path, "oauth-1") == []
+
+    @pytest.mark.parametrize("style", ["next", "link"])
+    @pytest.mark.parametrize("mode", list(AUTH))
+    def test_next_links_to_another_host_are_followed_without_credentials(
+        self,
+        api: FakeApi,
+        base_url: str,
+        tmp_path: Path,
+        instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch,
+        style: str,
+        mode: str,
+    ) -> None:
+        from api_server import serve
+
+        auth, env = AUTH[mode]
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        other = FakeApi(records=RECORDS)  # another host serving the following pages, without auth
+        with serve(build_app({"api": other})) as other_url:
+            api.records, api.auth, api.link_base = RECORDS, mode, other_url
+            other.link_base = other_url
+            outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, style, auth=auth))
+        assert outcome.error is None, outcome.error
+        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+        assert len(api.data_hits()) == 1 and len(other.data_hits()) == 2
+        basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        for hit in other.data_hits():
+            sent = " ".join([*hit.query.values(), *hit.headers.values()])
+            for secret in (TOKEN, API_KEY, basic):
+                assert secret not in sent, (hit.path, hit.query, hit.headers)
