@@ -31,9 +31,10 @@ template mechanism, shared with ``file.path``): ``{run_date}`` (ISO date), ``{wi
 ``incremental.initial_value`` (empty while there is neither; it takes no format). A param whose whole value
 is ``{watermark}`` is left out while there is no watermark yet. Other ``{...}`` text is left as it is.
 
-Incremental (DESIGN §5): the largest ``incremental.cursor_field`` seen becomes ``watermark_out`` (numbers
-compare as numbers, anything else as text, so use ISO timestamps); the next partition sends it back as
-``incremental.param`` and/or ``{watermark}``.
+Incremental (DESIGN §5): the largest ``incremental.cursor_field`` seen (and never less than
+``watermark_in``) becomes ``watermark_out`` (numbers compare as numbers, anything else as text, so use ISO
+timestamps); the next partition sends it back as ``incremental.param`` and/or ``{watermark}``. The records
+it reads again at that watermark which the previous partition landed are dropped (``WatermarkTracker``).
 
 Records follow the one JSON rule of ``extractors.records`` (nested values as JSON text, mixed types as
 text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``throttled_seconds`` and
@@ -42,8 +43,10 @@ text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``thro
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +56,7 @@ from medallion_assets import templates
 from medallion_assets.config.models import ApiConfig
 from medallion_assets.errors import ApiError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
-from medallion_assets.extractors.records import records_to_batch
+from medallion_assets.extractors.records import records_to_batch, to_json_text
 from medallion_assets.extractors.registry import register_extractor
 
 if TYPE_CHECKING:
@@ -94,27 +97,84 @@ def render_template(value: Any, fields: dict[str, date | datetime | str | None])
 
 
 class WatermarkTracker:
-    """The largest value of one field over all records; numbers as numbers, anything else as text."""
+    """The largest value of one field over all records (numbers as numbers, anything else as text), and the
+    boundary dedupe of DESIGN §5 for API records.
 
-    def __init__(self, field: str) -> None:
+    Most APIs' "changed since" parameters are inclusive, so a run reads again the records whose cursor
+    equals the watermark it sent: that is how a record committed late at that instant is caught. The
+    previous partition committed the hashes of the records it read at its ``watermark_out``
+    (``boundary_hashes``); a record read now with a cursor at or below ``watermark_in`` whose hash is among
+    them already landed and is dropped (a multiset: two equal records are two versions). A changed record
+    has a new hash and lands. The hash is BLAKE2b-128 of the record's canonical JSON text, so it does not
+    depend on the page or the other records it came with. ``value`` never falls below ``watermark_in``.
+    """
+
+    def __init__(self, field: str, watermark_in: str | None = None, known: Iterable[str] = ()) -> None:
         self.field = field
-        self.best: Any = None
+        self.watermark_in = None if watermark_in is None else _cursor_value(watermark_in)
+        self._watermark_text = watermark_in
+        self.best: Any = self.watermark_in
+        self.dropped = 0
+        self._known = Counter(known) if watermark_in is not None else Counter()
+        self._at_best: Counter[str] = Counter()
 
-    def update(self, records: list[Any]) -> None:
+    def filter(self, records: list[Any]) -> list[Any]:
+        """The records to land (all but the versions the previous partition landed); tracks the maximum."""
+        kept = []
         for record in records:
             value = record.get(self.field) if isinstance(record, dict) else None
             if value is None or isinstance(value, bool | dict | list):
+                kept.append(record)
                 continue
-            if self.best is None:
-                self.best = value
-            elif isinstance(value, int | float) and isinstance(self.best, int | float):
-                self.best = max(self.best, value)
-            else:
-                self.best = max(str(self.best), str(value))
+            if self.best is None or _compare(value, self.best) > 0:
+                self.best, self._at_best = value, Counter()
+            digest = None
+            if _compare(value, self.best) == 0:
+                digest = _record_hash(record)
+                self._at_best[digest] += 1
+            if self._known and _compare(value, self.watermark_in) <= 0:
+                digest = digest or _record_hash(record)
+                if self._known[digest] > 0:
+                    self._known[digest] -= 1
+                    self.dropped += 1
+                    continue
+            kept.append(record)
+        return kept
 
     @property
     def value(self) -> str | None:
-        return None if self.best is None else str(self.best)
+        if self.best is None:
+            return None
+        return self._watermark_text if self.best is self.watermark_in else str(self.best)
+
+    def boundary_hashes(self) -> list[str]:
+        """Hashes (a sorted multiset) of the records read at ``value``, and, while it is still
+        ``watermark_in``, of the previous partition's boundary records not read again."""
+        hashes = Counter(self._at_best)
+        if self.watermark_in is not None and _compare(self.best, self.watermark_in) == 0:
+            hashes.update(self._known)
+        return sorted(hashes.elements())
+
+
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _cursor_value(text: str) -> Any:
+    """A committed watermark (text) as the value it was: a JSON number as a number, anything else as text."""
+    if _NUMBER.fullmatch(text):
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    return text
+
+
+def _compare(a: Any, b: Any) -> int:
+    """-1, 0 or 1: numbers as numbers, anything else as text."""
+    if not (isinstance(a, int | float) and isinstance(b, int | float)):
+        a, b = str(a), str(b)
+    return (a > b) - (a < b)
+
+
+def _record_hash(record: Any) -> str:
+    return hashlib.blake2b(to_json_text(record).encode(), digest_size=16).hexdigest()
 
 
 @register_extractor
@@ -195,16 +255,24 @@ class ApiExtractor(Extractor):
         first = self.request(ctx)
         self.stats = {**session.stats.as_dict(), "endpoint": session.redactor.url(first.url.split("?")[0])}
         incremental = self.config.incremental
-        tracker = WatermarkTracker(incremental.cursor_field) if incremental else None
+        tracker = None
+        if incremental is not None:
+            tracker = WatermarkTracker(incremental.cursor_field, ctx.watermark_in, ctx.boundary_hashes)
         for page in session.pages(first):
             records = page.records or []
             if tracker is not None:
-                tracker.update(records)
-                self.watermark_out = tracker.value
+                records = tracker.filter(records)
             self.stats.update(session.stats.as_dict())
             if records:
                 yield records_to_batch(records)
         self.stats.update(session.stats.as_dict())
+        if tracker is not None:
+            # Read once the stream is drained, and committed with the data (DESIGN §5).
+            self.watermark_out = tracker.value
+            self.boundary_hashes_out = tracker.boundary_hashes()
+            self.stats["boundary_rows_dropped"] = tracker.dropped
+            if tracker.dropped:
+                ctx.log.info(f"dropped {tracker.dropped} re-read record(s) the previous partition landed")
         stats = self.stats
         ctx.log.info(
             f"api {stats['endpoint']}: {stats['pages']} page(s), {stats['requests']} request(s), "

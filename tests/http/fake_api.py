@@ -133,7 +133,10 @@ def _oauth_ok(api: FakeApi, header: str) -> bool:
 
 
 def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
-    rows, n = api.records, len(api.records)
+    rows = api.records
+    if "updated_since" in q:  # an inclusive "changed since" filter, as most APIs have
+        rows = [r for r in rows if str(r["updated_at"]) >= q["updated_since"]]
+    n = len(rows)
     if style == "none":
         return JSONResponse({"data": rows})
     if style == "offset":

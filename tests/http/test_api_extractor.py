@@ -231,6 +231,28 @@ class TestTemplatesAndIncremental:
         rows(ex)
         assert ex.watermark_out == "10"
 
+    def test_a_numeric_watermark_in_compares_as_a_number_and_never_falls(
+        self, api: FakeApi, base_url: str
+    ) -> None:
+        api.records = [{"id": 9, "v": 9}, {"id": 10, "v": 10}]
+        first = extractor(base_url, "none", "    incremental: {cursor_field: v}")
+        rows(first)
+        assert first.watermark_out == "10" and first.boundary_hashes_out is not None
+        assert len(first.boundary_hashes_out) == 1
+        ctx = context(watermark_in="10")
+        ctx = ExtractContext(
+            ctx.run_date, ctx.window_start, ctx.window_end, "10", tuple(first.boundary_hashes_out)
+        )
+        api.records = [{"id": 9, "v": 9}, {"id": 10, "v": 10}, {"id": 11, "v": 10}]
+        second = extractor(base_url, "none", "    incremental: {cursor_field: v}")
+        assert rows(second, ctx) == [{"id": 9, "v": 9}, {"id": 11, "v": 10}]  # id 10 landed already
+        assert second.watermark_out == "10" and second.stats["boundary_rows_dropped"] == 1
+        assert len(second.boundary_hashes_out or []) == 2
+        api.records = [{"id": 8, "v": 8}]
+        third = extractor(base_url, "none", "    incremental: {cursor_field: v}")
+        rows(third, context(watermark_in="10"))
+        assert third.watermark_out == "10"
+
     def test_without_a_watermark_a_lone_watermark_param_is_left_out(
         self, api: FakeApi, base_url: str
     ) -> None:
