@@ -1,9 +1,9 @@
 """Paginators: one class per ``api.pagination.type``, selected through ``PAGINATORS`` / ``create_paginator``.
 
 Contract (two methods): ``first(request)`` gives the first page's request, ``next(page)`` the request after
-a fetched page, or None at the end. The guards every type shares (empty page or null data ends the run,
-``has_more_path`` false ends it, ``max_pages``, ``total_path`` against what was fetched) live in
-``PageGuard``, so a paginator only knows how its API links pages.
+a fetched page, or None at the end. The guards every type shares (empty page or null data ends the run
+unless ``has_more_path`` says more follow, ``has_more_path`` false ends it, ``max_pages``, ``total_path``
+against what was fetched) live in ``PageGuard``, so a paginator only knows how its API links pages.
 
 Offset and page-number paginators are *indexed*: ``request_at(i)`` is the i-th page's request without
 having seen the pages before it, which is what lets ``use_async`` fetch ahead.
@@ -308,7 +308,10 @@ class PageGuard:
     """The rules every paginator obeys, applied to each page in order.
 
     ``after(page)`` returns the next request or None; it raises when going on would loop or lose data:
-    ``max_pages`` reached with more to fetch, or a ``total_path`` total that disagrees with what was fetched.
+    ``max_pages`` reached with more to fetch, a ``total_path`` total that disagrees with what was fetched,
+    or an empty offset/page page that ``has_more_path`` says is not the last. An empty page ends the run
+    unless ``has_more_path`` says more follow: a cursor or next link is then followed (an API may return an
+    empty page mid-listing), its loop guards still apply.
     """
 
     def __init__(self, paginator: Paginator) -> None:
@@ -331,9 +334,16 @@ class PageGuard:
                     raise ApiError(
                         f"total_path '{self.cfg.total_path}' of {url} is {total!r}, not a number"
                     ) from None
-        if not page.records or self._no_more(page) or self._reached_total(page):
+        more = self._more(page)
+        if more is False or self._reached_total(page) or (not page.records and more is None):
             self._check_total(url)
             return None
+        if not page.records and isinstance(self.paginator, IndexedPaginator):
+            raise ApiError(
+                f"page {page.index + 1} of {url} is empty but has_more_path '{self.cfg.has_more_path}' says "
+                "more pages follow; numbered pages cannot skip past it (records would be lost or the run "
+                "would not end)"
+            )
         following = self.paginator.next(page)
         if following is None:
             self._check_total(url)
@@ -345,11 +355,12 @@ class PageGuard:
             )
         return following
 
-    def _no_more(self, page: Page) -> bool:
+    def _more(self, page: Page) -> bool | None:
+        """What ``has_more_path`` says of the pages after ``page``; None without one."""
         if not self.cfg.has_more_path:
-            return False
+            return None
         more = lookup(page.body, self.cfg.has_more_path, what="has_more_path", url=page.url)
-        return more in (False, 0, "false", "False", None)
+        return more not in (False, 0, "false", "False", None)
 
     def _reached_total(self, page: Page) -> bool:
         if self.total is None or not isinstance(self.paginator, IndexedPaginator):

@@ -157,7 +157,7 @@ def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
             nxt = f"c{size}"
         if api.empty_cursor and nxt:
             nxt = ""
-        return JSONResponse({"data": rows[start:end], "next": nxt})
+        return JSONResponse({"data": rows[start:end], "next": nxt, "has_more": nxt is not None})
     page = int(q.get("page", 1))
     chunk = rows[(page - 1) * size : page * size]
     extra = "".join(f"&{k}={v}" for k, v in q.items() if k not in ("page", "size")) if api.echo_params else ""

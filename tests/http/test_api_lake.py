@@ -27,6 +27,11 @@ pytestmark = pytest.mark.slow
 DAY = date(2025, 1, 2)
 RECORDS = [{"id": i, "name": f"n{i}"} for i in range(1, 26)]
 PAGINATION = {
+    "cursor": ({"type": "cursor", "cursor_path": "next", "has_more_path": "has_more"}, "data"),
+    "page": (
+        {"type": "page", "page_size": 10, "page_size_param": "page_size", "has_more_path": "meta.has_more"},
+        "data",
+    ),
     "next": ({"type": "next_url", "next_url_path": "links.next"}, "data"),
     "link": ({"type": "link_header"}, None),
 }
@@ -208,3 +213,37 @@ class TestIncremental:
         assert day(date(2025, 1, 2)) == expected  # a re-run replaces, never duplicates
         api.records.append({"id": 6, "name": "f", "updated_at": "2025-01-03T01:00:00Z"})
         assert day(date(2025, 1, 3)) == [(6, "f")]
+
+
+class TestPagination:
+    def test_an_empty_page_that_says_more_follow_does_not_end_a_cursor_run(
+        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+    ) -> None:
+        """Cursor APIs may return an empty page mid-listing (a filtered search, a time slice with no
+        changes) with a next cursor and ``has_more: true``: the records after it must land."""
+
+        def empty_second_page(number: int, request: Request) -> Response | None:
+            if number == 2:
+                return JSONResponse({"data": [], "next": "c010", "has_more": True})
+            return None
+
+        api.records, api.fault = RECORDS, empty_second_page
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "cursor"))
+        assert outcome.error is None, outcome.error
+        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+
+    def test_an_empty_numbered_page_that_says_more_follow_fails(
+        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+    ) -> None:
+        """Offset and page numbers cannot skip past an empty page that says more follow (nothing would stop
+        a server that always says so): the run fails instead of ending with the records after it lost."""
+
+        def empty_second_page(number: int, request: Request) -> Response | None:
+            if number == 2:
+                return JSONResponse({"data": [], "meta": {"has_more": True}})
+            return None
+
+        api.records, api.fault = RECORDS, empty_second_page
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "page"))
+        assert rows is None and outcome.error is not None
+        assert "page 2" in outcome.error and "has_more_path 'meta.has_more'" in outcome.error, outcome.error
