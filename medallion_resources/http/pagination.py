@@ -161,6 +161,17 @@ class OffsetPaginator(IndexedPaginator):
         size = self.cfg.page_size
         return request.with_params(**{self.cfg.offset_param: index * size, self.cfg.limit_param: size})
 
+    def next(self, page: Page) -> RequestSpec | None:
+        count = len(page.records or ())
+        if count > self.cfg.page_size:
+            raise ApiError(
+                f"page {page.index + 1} of {page.url} returned {count} records, more than page_size="
+                f"{self.cfg.page_size}: the server does not honour limit_param '{self.cfg.limit_param}', so "
+                "the next offset would read records again; set pagination.page_size (or limit_param) to what "
+                "the server sends"
+            )
+        return super().next(page)
+
 
 class PageNumberPaginator(IndexedPaginator):
     """``?page=1&page_size=100``, then ``page=2``, ...::

@@ -38,6 +38,8 @@ class FakeApi:
     records: list[dict[str, Any]] = field(default_factory=list)
     auth: str = "none"  # none | bearer | basic | api_key_header | api_key_param | oauth2
     max_page_size: int = 10_000
+    min_page_size: int = 1
+    """offset: pages hold at least this many records, whatever the limit asked (a server that ignores it)."""
     latency: float = 0.0
     fault: Callable[[int, Request], Response | float | None] | None = None
     """Called with the 1-based number of the data request: a Response to send instead, seconds to stall."""
@@ -141,6 +143,7 @@ def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
         return JSONResponse({"data": rows})
     if style == "offset":
         offset, size = int(q.get("offset", 0)), min(int(q.get("limit", 100)), api.max_page_size)
+        size = max(size, api.min_page_size)
         return JSONResponse({"data": rows[offset : offset + size], "total": n + api.total_offset})
     if style == "page":
         page, size = int(q.get("page", 1)), min(int(q.get("page_size", 100)), api.max_page_size)

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 DAY = date(2025, 1, 2)
 RECORDS = [{"id": i, "name": f"n{i}"} for i in range(1, 26)]
 PAGINATION = {
+    "offset": ({"type": "offset", "page_size": 10}, "data"),
     "cursor": ({"type": "cursor", "cursor_path": "next", "has_more_path": "has_more"}, "data"),
     "page": (
         {"type": "page", "page_size": 10, "page_size_param": "page_size", "has_more_path": "meta.has_more"},
@@ -247,3 +248,14 @@ class TestPagination:
         outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "page"))
         assert rows is None and outcome.error is not None
         assert "page 2" in outcome.error and "has_more_path 'meta.has_more'" in outcome.error, outcome.error
+
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_an_offset_server_that_sends_more_than_the_limit_fails(
+        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance, use_async: bool
+    ) -> None:
+        """A server that ignores ``limit`` (or has a larger minimum) sends records that the next offset
+        sends again: the run fails instead of landing them twice."""
+        api.records, api.min_page_size = RECORDS, 15
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "offset", use_async=use_async))
+        assert rows is None and outcome.error is not None
+        assert "15 records, more than page_size=10" in outcome.error, outcome.error
