@@ -143,7 +143,9 @@ class OAuth2ClientCredentials(Auth):
       scope: read:orders            # optional
 
     The client authenticates with HTTP Basic (RFC 6749 §2.3.1). A token is renewed ``expiry_margin``
-    seconds before its ``expires_in`` runs out; one without ``expires_in`` lives until a 401.
+    seconds before its ``expires_in`` runs out; one without ``expires_in`` lives until a 401. The session
+    retries the token request like a data request (``ApiSession._retried``); what reaches this flow is the
+    last outcome.
     """
 
     type_name = "oauth2_client_credentials"

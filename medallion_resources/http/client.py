@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -36,6 +36,8 @@ from medallion_resources.redact import Redactor
 from medallion_resources.retry import RetryPolicy
 
 __all__ = ["ApiSession", "HttpSettings", "HttpStats"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class ApiSession:
                 yield Sleep(wait)
             request = self._build(spec)
             if spec.credentials:
-                yield from self.auth.apply(request)
+                yield from self._retried(self.auth.apply(request))
             self.stats.requests += 1
             try:
                 response: httpx.Response = yield Send(request)
@@ -156,6 +158,43 @@ class ApiSession:
             if wait_for is not None:
                 self.stats.throttled_seconds += delay
             yield Sleep(delay)
+
+    def _retried(self, flow: Flow[T]) -> Flow[T]:
+        """Run ``flow`` (an auth's own requests: the OAuth2 token request) with every request it sends
+        retried like the data requests (transient statuses, timeouts, connection errors, ``Retry-After``);
+        once the attempts are spent, the last response or error goes to ``flow``, which reports it."""
+        policy = self.settings.retry
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            if not isinstance(action, Send):
+                value, error = (yield action), None
+                continue
+            started, attempts = time.monotonic(), 0
+            while True:
+                attempts += 1
+                wait_for = None
+                try:
+                    value, error = (yield action), None
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    value, error = None, exc
+                else:
+                    if value.status_code not in RETRY_STATUSES:
+                        break
+                    wait_for = retry_after_seconds(value)
+                if policy.gives_up(attempts, time.monotonic() - started):
+                    break
+                self.stats.retries += 1
+                delay = wait_for if wait_for is not None else policy.delay(attempts)
+                if wait_for is not None:
+                    self.stats.throttled_seconds += delay
+                yield Sleep(delay)
 
     def fetch_page(self, spec: RequestSpec, index: int) -> Flow[Page]:
         """One page: the response parsed as JSON and its records at ``data_path``."""

@@ -53,6 +53,9 @@ class FakeApi:
     empty_cursor: bool = False
     total_offset: int = 0
     token_lifetime_requests: int | None = None
+    token_fault: Callable[[int], Response | None] | None = None
+    """Called with the 1-based number of the token request: a Response to send instead."""
+    token_requests: int = 0
     tokens_issued: int = 0
     log: list[Hit] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
@@ -68,6 +71,11 @@ def build_app(holder: dict[str, FakeApi]) -> Starlette:
         api = holder["api"]
         expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        with api._lock:
+            api.token_requests += 1
+            number = api.token_requests
+        if api.token_fault is not None and (outcome := api.token_fault(number)) is not None:
+            return outcome
         if request.headers.get("authorization") != f"Basic {expected}":
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         if form.get("grant_type") != "client_credentials":

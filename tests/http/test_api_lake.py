@@ -259,3 +259,36 @@ class TestPagination:
         outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "offset", use_async=use_async))
         assert rows is None and outcome.error is not None
         assert "15 records, more than page_size=10" in outcome.error, outcome.error
+
+
+class TestRetries:
+    def test_a_token_endpoint_that_fails_transiently_is_retried(
+        self,
+        api: FakeApi,
+        base_url: str,
+        tmp_path: Path,
+        instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The OAuth2 token request is a request like the others: a 503 or a 429 is retried."""
+
+        def flaky(number: int) -> Response | None:
+            if number == 1:
+                return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
+            if number == 2:
+                return JSONResponse({"error": "slow down"}, status_code=429, headers={"Retry-After": "0"})
+            return None
+
+        api.records, api.auth, api.token_fault = RECORDS, "oauth2", flaky
+        monkeypatch.setenv("T_CID", "client-1")
+        monkeypatch.setenv("T_CSECRET", "s3cret-client")
+        auth = {
+            "type": "oauth2_client_credentials",
+            "token_url": f"{base_url}/token",
+            "client_id_env": "T_CID",
+            "client_secret_env": "T_CSECRET",
+        }
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "next", auth=auth, max_retries=2))
+        assert outcome.error is None, outcome.error
+        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+        assert api.token_requests == 3 and api.tokens_issued == 1
