@@ -273,7 +273,7 @@ def _trusted(origin: str, link: str) -> bool:
 
 
 class LinkHeaderPaginator(_UrlPaginator):
-    """RFC 8288 ``Link: <https://api/items?page=2>; rel="next"``::
+    """RFC 8288 ``Link: <https://api/items?page=2>; rel="next"`` (any case; ``rel`` may list several)::
 
     pagination: {type: link_header}
     """
@@ -281,7 +281,13 @@ class LinkHeaderPaginator(_UrlPaginator):
     type_name = "link_header"
 
     def next_url(self, page: Page) -> str | None:
-        return page.response.links.get("next", {}).get("url")
+        # RFC 8288 §3.3: parameter names and relation types are case-insensitive, and ``rel`` may hold
+        # several space-separated types (``rel="next last"``); httpx keys its ``links`` by the raw value.
+        for link in page.response.links.values():
+            rel = next((str(v) for k, v in link.items() if k.lower() == "rel"), "")
+            if "next" in rel.lower().split():
+                return link.get("url")
+        return None
 
 
 class NextUrlPaginator(_UrlPaginator):

@@ -48,6 +48,8 @@ class FakeApi:
     """Prefix of the next-page links (link and next styles): another host's base URL, say."""
     echo_params: bool = False
     """Next-page links repeat the other query parameters of the request (an API key too), as many APIs do."""
+    link_rel: str = 'rel="next"'
+    """The relation parameter of the Link header's next link (RFC 8288 allows any case, several types)."""
     repeat_link: bool = False
     """Next-page links always point at page 2 (a loop)."""
     empty_cursor: bool = False
@@ -175,6 +177,6 @@ def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
     target = 2 if api.repeat_link else page + 1
     following = f"{api.link_base}/{style}/items?page={target}&size={size}{extra}" if page * size < n else None
     if style == "link":
-        headers = {"Link": f'<{following}>; rel="next"'} if following else {}
+        headers = {"Link": f"<{following}>; {api.link_rel}"} if following else {}
         return JSONResponse(chunk, headers=headers)
     return JSONResponse({"data": chunk, "links": {"next": following}})

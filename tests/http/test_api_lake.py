@@ -260,6 +260,16 @@ class TestPagination:
         assert rows is None and outcome.error is not None
         assert "15 records, more than page_size=10" in outcome.error, outcome.error
 
+    @pytest.mark.parametrize("rel", ['rel="Next"', 'REL="next"', 'rel="next last"', "rel=next"])
+    def test_every_rfc_8288_spelling_of_the_next_link_is_followed(
+        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance, rel: str
+    ) -> None:
+        """Relation types are case-insensitive and ``rel`` may hold several (RFC 8288 §3.3)."""
+        api.records, api.link_rel = RECORDS, rel
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "link"))
+        assert outcome.error is None, outcome.error
+        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+
 
 class TestRetries:
     def test_a_token_endpoint_that_fails_transiently_is_retried(
