@@ -377,7 +377,9 @@ class PageGuard:
         if not self.cfg.has_more_path:
             return None
         more = lookup(page.body, self.cfg.has_more_path, what="has_more_path", url=page.url)
-        return more not in (False, 0, "false", "False", None)
+        if isinstance(more, str):
+            return more.strip().lower() not in ("false", "0", "no", "")
+        return bool(more)
 
     def _reached_total(self, page: Page) -> bool:
         if self.total is None or not isinstance(self.paginator, IndexedPaginator):
