@@ -32,9 +32,10 @@ template mechanism, shared with ``file.path``): ``{run_date}`` (ISO date), ``{wi
 is ``{watermark}`` is left out while there is no watermark yet. Other ``{...}`` text is left as it is.
 
 Incremental (DESIGN §5): the largest ``incremental.cursor_field`` seen (and never less than
-``watermark_in``) becomes ``watermark_out`` (numbers compare as numbers, anything else as text, so use ISO
-timestamps); the next partition sends it back as ``incremental.param`` and/or ``{watermark}``. The records
-it reads again at that watermark which the previous partition landed are dropped (``WatermarkTracker``).
+``watermark_in``) becomes ``watermark_out`` (numbers compare as numbers, ISO timestamps as instants,
+anything else as text); the next partition sends it back as ``incremental.param`` and/or
+``{watermark}``. The records it reads again at that watermark which the previous partition landed are
+dropped (``WatermarkTracker``).
 
 Records follow the one JSON rule of ``extractors.records`` (nested values as JSON text, mixed types as
 text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``throttled_seconds`` and
@@ -97,8 +98,8 @@ def render_template(value: Any, fields: dict[str, date | datetime | str | None])
 
 
 class WatermarkTracker:
-    """The largest value of one field over all records (numbers as numbers, anything else as text), and the
-    boundary dedupe of DESIGN §5 for API records.
+    """The largest value of one field over all records (numbers as numbers, ISO timestamps as instants,
+    anything else as text), and the boundary dedupe of DESIGN §5 for API records.
 
     Most APIs' "changed since" parameters are inclusive, so a run reads again the records whose cursor
     equals the watermark it sent: that is how a record committed late at that instant is caught. The
@@ -166,10 +167,21 @@ def _cursor_value(text: str) -> Any:
     return text
 
 
+_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
 def _compare(a: Any, b: Any) -> int:
-    """-1, 0 or 1: numbers as numbers, anything else as text."""
+    """-1, 0 or 1: numbers as numbers, ISO timestamps as the instants they name (``...00Z`` and
+    ``...00.000+00:00`` are equal, ``...00.5Z`` is later, though as text it sorts first), anything else
+    as text."""
     if not (isinstance(a, int | float) and isinstance(b, int | float)):
         a, b = str(a), str(b)
+        if _ISO_TIMESTAMP.match(a) and _ISO_TIMESTAMP.match(b):
+            try:
+                x, y = datetime.fromisoformat(a), datetime.fromisoformat(b)
+                return (x > y) - (x < y)
+            except (ValueError, TypeError):  # not ISO after all, or naive against aware: as text
+                pass
     return (a > b) - (a < b)
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -146,8 +147,9 @@ def _oauth_ok(api: FakeApi, header: str) -> bool:
 
 def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
     rows = api.records
-    if "updated_since" in q:  # an inclusive "changed since" filter, as most APIs have
-        rows = [r for r in rows if str(r["updated_at"]) >= q["updated_since"]]
+    if "updated_since" in q:  # an inclusive "changed since" filter, as most APIs have, on instants
+        since = _instant(q["updated_since"])
+        rows = [r for r in rows if _instant(str(r["updated_at"])) >= since]
     n = len(rows)
     if style == "none":
         return JSONResponse({"data": rows})
@@ -180,3 +182,12 @@ def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
         headers = {"Link": f"<{following}>; {api.link_rel}"} if following else {}
         return JSONResponse(chunk, headers=headers)
     return JSONResponse({"data": chunk, "links": {"next": following}})
+
+
+def _instant(text: str) -> datetime | str:
+    """An ISO timestamp as the instant it names (a server compares times, not their spelling)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -215,6 +215,23 @@ class TestIncremental:
         api.records.append({"id": 6, "name": "f", "updated_at": "2025-01-03T01:00:00Z"})
         assert day(date(2025, 1, 3)) == [(6, "f")]
 
+    def test_timestamps_that_differ_in_precision_or_offset_compare_as_instants(
+        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+    ) -> None:
+        """An API may drop a zero fraction or write +00:00 for Z: as text '...00Z' sorts after
+        '...00.5Z', so the watermark would stay behind the latest record and it would land again."""
+        api.records = [
+            {"id": 1, "updated_at": "2025-01-01T23:00:00Z"},
+            {"id": 2, "updated_at": "2025-01-01T23:00:00.500000Z"},
+            {"id": 3, "updated_at": "2025-01-01T22:00:00+00:00"},
+        ]
+        cfg = api_yaml(base_url, "next", incremental={"cursor_field": "updated_at", "param": "updated_since"})
+        outcome, rows = materialize(tmp_path, instance, cfg, date(2025, 1, 1), load_pattern="incremental")
+        assert outcome.error is None and rows is not None and len(rows) == 3, outcome.error
+        outcome, rows = materialize(tmp_path, instance, cfg, date(2025, 1, 2), load_pattern="incremental")
+        assert outcome.error is None and rows == [], (outcome.error, rows)
+        assert api.data_hits()[-1].query == {"updated_since": "2025-01-01T23:00:00.500000Z"}
+
 
 class TestPagination:
     def test_an_empty_page_that_says_more_follow_does_not_end_a_cursor_run(
