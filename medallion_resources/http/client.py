@@ -138,8 +138,16 @@ class ApiSession:
                     refreshed = True
                     continue
                 if status not in RETRY_STATUSES:
+                    withheld = (
+                        ""
+                        if spec.credentials
+                        else (
+                            " (sent without the source's credentials: a next link to another host than the "
+                            "first request's never gets them)"
+                        )
+                    )
                     raise ApiError(
-                        f"{spec.method} {self._url(request)} returned HTTP {status}: "
+                        f"{spec.method} {self._url(request)} returned HTTP {status}{withheld}: "
                         f"{self._snippet(response)}",
                         url=self._url(request),
                         status=status,

@@ -180,6 +180,26 @@ class TestSecrets:
             for secret in (TOKEN, API_KEY, basic):
                 assert secret not in sent, (hit.path, hit.query, hit.headers)
 
+    def test_another_host_that_wants_the_credentials_fails_saying_they_were_withheld(
+        self,
+        api: FakeApi,
+        base_url: str,
+        tmp_path: Path,
+        instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from api_server import serve
+
+        monkeypatch.setenv("T_TOKEN", TOKEN)
+        other = FakeApi(records=RECORDS, auth="bearer")
+        with serve(build_app({"api": other})) as other_url:
+            api.records, api.auth, api.link_base = RECORDS, "bearer", other_url
+            cfg = api_yaml(base_url, "next", auth=AUTH["bearer"][0])
+            outcome, rows = materialize(tmp_path, instance, cfg)
+        assert rows is None and outcome.error is not None
+        assert "returned HTTP 401 (sent without the source's credentials" in outcome.error, outcome.error
+        assert [h.headers.get("authorization") for h in other.data_hits()] == [None]
+
 
 class TestIncremental:
     def test_rows_read_again_at_the_watermark_land_once(
