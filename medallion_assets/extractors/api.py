@@ -271,12 +271,13 @@ class ApiExtractor(Extractor):
         if incremental is not None:
             tracker = WatermarkTracker(incremental.cursor_field, ctx.watermark_in, ctx.boundary_hashes)
         for page in session.pages(first):
-            records = page.records or []
-            if tracker is not None:
-                records = tracker.filter(records)
+            read = page.records or []
+            records = read if tracker is None else tracker.filter(read)
             self.stats.update(session.stats.as_dict())
             if records:
                 yield records_to_batch(records)
+            elif read:  # every record was landed before: keep the columns they have (Silver needs its keys)
+                yield records_to_batch(read).slice(0, 0)
         self.stats.update(session.stats.as_dict())
         if tracker is not None:
             # Read once the stream is drained, and committed with the data (DESIGN §5).

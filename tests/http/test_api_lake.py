@@ -58,7 +58,12 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 
 
 def materialize(
-    root: Path, instance: dg.DagsterInstance, api: dict[str, Any], day: date = DAY, load_pattern: str = "full"
+    root: Path,
+    instance: dg.DagsterInstance,
+    api: dict[str, Any],
+    day: date = DAY,
+    load_pattern: str = "full",
+    layers: tuple[str, ...] = ("bronze",),
 ) -> tuple[PartitionOutcome, list[dict[str, Any]] | None]:
     """One Bronze day of an API source written as YAML under ``root``; the rows committed (None: none)."""
     source = {
@@ -73,7 +78,7 @@ def materialize(
     }
     lake = local_lake(root, [source], date(2025, 1, 1))
     spec = lake.spec("shop_items")
-    outcome = materialize_partition(lake, spec, day, ["bronze"], instance)
+    outcome = materialize_partition(lake, spec, day, list(layers), instance)
     part = lake.committed(spec, "bronze", day)
     return outcome, None if part is None else read_artifact(part, "data").to_dicts()
 
@@ -234,6 +239,22 @@ class TestIncremental:
         assert day(date(2025, 1, 2)) == expected  # a re-run replaces, never duplicates
         api.records.append({"id": 6, "name": "f", "updated_at": "2025-01-03T01:00:00Z"})
         assert day(date(2025, 1, 3)) == [(6, "f")]
+
+    def test_a_day_that_only_reads_again_what_landed_keeps_its_columns_for_silver(
+        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+    ) -> None:
+        """A quiet day reads only the boundary records again and drops them: Bronze commits 0 rows with
+        the columns it read, so Silver (which needs its primary key column) commits too."""
+        api.records = [{"id": 1, "updated_at": "2025-01-01T10:00:00Z"}]
+        cfg = api_yaml(base_url, "next", incremental={"cursor_field": "updated_at", "param": "updated_since"})
+        for day, expected in ((date(2025, 1, 1), 1), (date(2025, 1, 2), 0)):
+            outcome, rows = materialize(
+                tmp_path, instance, cfg, day, load_pattern="incremental", layers=("bronze", "silver")
+            )
+            assert outcome.error is None, outcome.error
+            assert rows is not None and len(rows) == expected
+            assert set(outcome.layers) == {"bronze", "silver"}
+            assert outcome.layers["silver"].rows == 1
 
     def test_timestamps_that_differ_in_precision_or_offset_compare_as_instants(
         self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
