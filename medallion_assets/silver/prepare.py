@@ -124,6 +124,8 @@ def prepare(frame: pl.DataFrame, config: SilverConfig, *, dataset: str = "") -> 
         QuarantineThresholdError: A row is bad while ``error_handling.enabled`` is false.
     """
     schema = config.silver_schema
+    if frame.width == 0:  # a day that read no records, so Bronze learned no columns: an empty day
+        frame = pl.DataFrame(schema=dict.fromkeys(_named_columns(config), pl.Null))
     renamed = _rename(frame, schema.rename_map)
     require_columns(renamed, config.primary_keys, what="silver.primary_keys")
     require_columns(renamed, [config.order_column], what="silver.order_column")
@@ -217,6 +219,22 @@ def enforce_delete_fraction(
 
 
 # --- steps ------------------------------------------------------------------------------------------------
+
+
+def _named_columns(config: SilverConfig) -> list[str]:
+    """The Bronze columns the config names, by their Bronze names (before ``rename_map``).
+
+    A Bronze day without records and columns (an empty file allowed, an API answering ``[]``) stands for
+    an empty frame of these, untyped: every model then sees a day without rows (no change for an
+    incremental load; an empty snapshot for a full one), as with an empty file that has a header, instead
+    of failing on the columns it names.
+    """
+    schema = config.silver_schema
+    named = [*config.primary_keys, config.order_column, *schema.types, *schema.column_order]
+    if config.cdc is not None:
+        named.append(config.cdc.operation_column)
+    bronze_name = {new: old for old, new in schema.rename_map.items()}
+    return list(dict.fromkeys([*schema.rename_map, *(bronze_name.get(c, c) for c in named if c)]))
 
 
 def _rename(frame: pl.DataFrame, rename_map: Mapping[str, str]) -> pl.DataFrame:

@@ -473,3 +473,40 @@ def test_json_lines_whose_types_change_after_a_mebibyte_land_by_the_records_rule
         for v in (json.loads(early)[column], json.loads(late)[column])
     ]
     assert (values[0], values[-1]) == tuple(expected)
+
+
+@pytest.mark.parametrize("model", ["scd_type_1", "scd_type_2", "cdc", "event_log"])
+def test_an_incremental_day_without_records_leaves_silver_as_it_was(
+    tmp_path: Path, run: Run, model: str
+) -> None:
+    """A day with no changes (an empty file allowed, an API answering ``[]``) commits a Bronze partition of
+    no rows and no columns; Silver of that day is the day before's (no events for ``event_log``), not a
+    failure naming the keys."""
+    day1 = landing(tmp_path, "d1.jsonl", '{"id": 1, "v": "a", "op": "I", "ts": "2025-01-01T10:00:00"}\n')
+    day2 = landing(tmp_path, "d2.jsonl", b"")
+    silver: dict[str, Any] = {"model": model, "primary_keys": ["id"], "order_column": "ts"}
+    pattern = "cdc" if model == "cdc" else "incremental"
+    if model == "cdc":
+        silver["cdc"] = {"operation_column": "op"}
+    lake, first = run(
+        DAY1, {"path": str(day1)}, silver=silver, layers=("bronze", "silver"), load_pattern=pattern
+    )
+    assert first.error is None, first.error
+    lake, second = run(
+        DAY2,
+        {"path": str(day2), "allow_empty": True},
+        silver=silver,
+        layers=("bronze", "silver"),
+        load_pattern=pattern,
+    )
+    assert second.error is None, second.error
+    spec = lake.spec("shop")
+    before, after = lake.committed(spec, "silver", DAY1), lake.committed(spec, "silver", DAY2)
+    assert before is not None and after is not None
+    if model == "event_log":  # Silver D holds the events of Bronze D: none
+        assert after.manifest.record_count == 0 and before.manifest.record_count == 1
+        return
+    for artifact in before.manifest.artifacts():
+        old, new = read_artifact(before, artifact), read_artifact(after, artifact)
+        keep = [c for c in old.columns if c != "_silver_load_date"]
+        assert new.select(keep).to_dicts() == old.select(keep).to_dicts(), artifact
