@@ -83,7 +83,9 @@ class SqlQuery:
     """A base SELECT plus cursor conditions, rendered for SQLAlchemy (``:name``) or libpq (``$n``).
 
     A keyset chunk adds ``after`` (the key columns: rows whose key is lexicographically greater than the
-    values bound as ``medallion_k0``, ``medallion_k1``, ...), ``order_by`` and ``limit``.
+    values bound as ``medallion_k0``, ``medallion_k1``, ...), ``order_by`` and ``limit``, and ``not_null`` (no
+    key column NULL: a NULL never compares greater, and databases sort it first or last); the rows with a
+    NULL in a key column are read by one more query with ``some_null``.
     """
 
     base: str
@@ -92,9 +94,13 @@ class SqlQuery:
     after: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
     limit: int | None = None
+    not_null: tuple[str, ...] = ()
+    some_null: tuple[str, ...] = ()
 
     def _render(self, quote: sa.sql.compiler.IdentifierPreparer, placeholder: Any) -> str:
-        if not (self.conditions or self.after or self.order_by or self.limit):
+        if not (
+            self.conditions or self.after or self.order_by or self.limit or self.not_null or self.some_null
+        ):
             return self.base
 
         def col(name: str) -> str:
@@ -106,6 +112,9 @@ class SqlQuery:
                 clauses.append(f"({col(c.column)} < {placeholder(c.param)} OR {col(c.column)} IS NULL)")
             else:
                 clauses.append(f"{col(c.column)} {c.op} {placeholder(c.param)}")
+        clauses += [f"{col(name)} IS NOT NULL" for name in self.not_null]
+        if self.some_null:
+            clauses.append("(" + " OR ".join(f"{col(name)} IS NULL" for name in self.some_null) + ")")
         if self.after:  # (k0 > :k0) OR (k0 = :k0 AND k1 > :k1) OR ...: portable row-value comparison
             terms = []
             for i, name in enumerate(self.after):

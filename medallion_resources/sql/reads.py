@@ -4,9 +4,9 @@ parallel; and how long each read held a snapshot of the source.
 - **One statement** (the default): the database serves the whole result from one snapshot, held until the
   last row is streamed, so for the length of the extraction (the Bronze writes included).
 - **Keyset chunks** (``db.chunk_rows``): ``ORDER BY key LIMIT n`` after the last key read, each chunk
-  fetched whole on its own connection and transaction, which ends before its rows are handed on. No snapshot
-  outlives one chunk; the read is not one snapshot of the table (docs/db_extractor.md says what it
-  guarantees).
+  fetched whole on its own connection and transaction, which ends before its rows are handed on, then the
+  rows whose key holds a NULL in one more statement. No snapshot outlives one chunk; the read is not one
+  snapshot of the table (docs/db_extractor.md says what it guarantees).
 - **Key ranges in parallel** (``db.parallelism``): the key's ``MIN``/``MAX`` split into N ranges that together
   cover every value (the first also takes NULL keys, the last has no upper bound), each read on its own
   connection in its own thread; batches are handed on as they arrive (ranges interleave).
@@ -78,10 +78,13 @@ def keyset_chunks(
     batch_size: int,
     clock: SnapshotClock,
 ) -> Iterator[pa.RecordBatch]:
-    """The rows of ``query`` in chunks of ``chunk_rows`` by ascending ``key`` (unique, not null).
+    """The rows of ``query`` in chunks of ``chunk_rows`` by ascending ``key`` (unique), then those whose key
+    holds a NULL.
 
     Each chunk is fetched whole (the engine opens and closes its own connection, so its transaction ends)
-    before its batches are yielded: no snapshot is held while the rows are written.
+    before its batches are yielded: no snapshot is held while the rows are written. The chunks read only
+    rows without a NULL in the key (``key > :last`` is never true for a NULL, and databases sort NULLs first
+    or last); one last statement reads the rest, so each row is read once even where a key column is NULL.
     """
     names = tuple(c.name for c in key)
     after: dict[str, Any] | None = None
@@ -92,31 +95,47 @@ def keyset_chunks(
             after=names if after else (),
             order_by=names,
             limit=chunk_rows,
+            not_null=names,
         )
-        began = time.monotonic()
-        batches = [b for b in engine.stream(chunk, columns, batch_size) if b.num_rows]
-        clock.record(time.monotonic() - began)
+        batches = _fetch(engine, chunk, columns, batch_size, clock)
         rows = sum(b.num_rows for b in batches)
         yield from batches
         if rows < chunk_rows:
-            return
+            break
         last = batches[-1]
         after = {
             f"medallion_k{i}": _bindable(last.column(last.schema.get_field_index(c.name))[-1].as_py(), c)
             for i, c in enumerate(key)
         }
+    yield from _fetch(engine, dataclasses.replace(query, some_null=names), columns, batch_size, clock)
+
+
+def _fetch(
+    engine: SqlEngine, query: SqlQuery, columns: Sequence[SqlColumn], batch_size: int, clock: SnapshotClock
+) -> list[pa.RecordBatch]:
+    """Every row of ``query``, fetched whole in one short transaction, timed on ``clock``."""
+    began = time.monotonic()
+    batches = [b for b in engine.stream(query, columns, batch_size) if b.num_rows]
+    clock.record(time.monotonic() - began)
+    return batches
+
+
+_BPCHAR = "postgresql:1042"  # character(n): read back blank-padded, compared without its trailing blanks
 
 
 def _bindable(value: Any, column: SqlColumn) -> Any:
     """A key value read back (Arrow → Python) as the value to bind against its column.
 
     Values keep their Python type (text stays text even when it looks like a number: MariaDB and SQLite
-    text columns are typed from their values), except exact-decimal text, which compares as a number.
+    text columns are typed from their values), except exact-decimal text, which compares as a number, and
+    PostgreSQL ``character(n)``, read back padded with blanks: an engine that binds text (ADBC) compares the
+    column as text, without its trailing blanks, so the value is bound without them too (``char`` compares
+    so itself, and ``'a'`` bound as ``char`` equals ``'a   '``).
     """
-    if value is None:
-        raise ExtractError(f"key column '{column.name}' holds NULL: keyset chunks need a key without NULLs")
     if column.kind == "decimal_text":
         return decimal.Decimal(value)
+    if column.db_type == _BPCHAR and isinstance(value, str):
+        return value.rstrip(" ")
     return value
 
 
