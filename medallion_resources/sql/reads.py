@@ -20,12 +20,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import functools
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from medallion_resources.errors import ExtractError
@@ -85,6 +87,10 @@ def keyset_chunks(
     before its batches are yielded: no snapshot is held while the rows are written. The chunks read only
     rows without a NULL in the key (``key > :last`` is never true for a NULL, and databases sort NULLs first
     or last); one last statement reads the rest, so each row is read once even where a key column is NULL.
+    Each chunk fetches one row more than it hands on, so that a key held by two rows is found wherever the
+    chunks end (an ExtractError naming ``key_columns``) instead of skipping the rows after the chunk's end.
+    Keys are compared as Python values: two keys that only the column's collation finds equal (``'a'`` and
+    ``'A'`` in a case-insensitive one) are not found.
     """
     names = tuple(c.name for c in key)
     after: dict[str, Any] | None = None
@@ -94,14 +100,22 @@ def keyset_chunks(
             params={**query.params, **(after or {})},
             after=names if after else (),
             order_by=names,
-            limit=chunk_rows,
+            limit=chunk_rows + 1,  # one row more: a key that repeats across the chunk's end shows
             not_null=names,
         )
         batches = _fetch(engine, chunk, columns, batch_size, clock)
+        if _repeats(batches, names):
+            raise ExtractError(
+                f"db.key_columns ({', '.join(names)}) is not unique: more than one row holds the same key, "
+                "and db.chunk_rows, which reads after the last key of each chunk, would skip rows. Name "
+                "columns that are unique together (the primary key, or add columns until they are)"
+            )
         rows = sum(b.num_rows for b in batches)
-        yield from batches
-        if rows < chunk_rows:
+        if rows <= chunk_rows:
+            yield from batches
             break
+        batches = _without_last_row(batches)  # read again, first, by the next chunk
+        yield from batches
         last = batches[-1]
         after = {
             f"medallion_k{i}": _bindable(last.column(last.schema.get_field_index(c.name))[-1].as_py(), c)
@@ -118,6 +132,26 @@ def _fetch(
     batches = [b for b in engine.stream(query, columns, batch_size) if b.num_rows]
     clock.record(time.monotonic() - began)
     return batches
+
+
+def _repeats(batches: Sequence[pa.RecordBatch], names: Sequence[str]) -> bool:
+    """Whether two consecutive rows (of batches sorted by ``names``) hold the same key."""
+    previous: tuple[Any, ...] | None = None
+    for batch in batches:
+        keys = [batch.column(batch.schema.get_field_index(n)) for n in names]
+        if previous is not None and tuple(k[0].as_py() for k in keys) == previous:
+            return True
+        if batch.num_rows > 1:
+            same = [pc.equal(k.slice(1), k.slice(0, batch.num_rows - 1)) for k in keys]
+            if pc.any(functools.reduce(pc.and_, same)).as_py():
+                return True
+        previous = tuple(k[-1].as_py() for k in keys)
+    return False
+
+
+def _without_last_row(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    last = batches[-1].slice(0, batches[-1].num_rows - 1)
+    return batches[:-1] + ([last] if last.num_rows else [])
 
 
 _BPCHAR = "postgresql:1042"  # character(n): read back blank-padded, compared without its trailing blanks

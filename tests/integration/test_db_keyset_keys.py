@@ -28,6 +28,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 DAY = date(2025, 1, 1)
 
 
+class RunFailed(Exception):
+    """The Bronze partition failed (its error as the message)."""
+
+
 def table_name(db: Database, prefix: str) -> str:
     name = f"db_{prefix}_{uuid.uuid4().hex[:10]}"
     db.tables.append(name)  # dropped by db.close()
@@ -67,7 +71,8 @@ def land(
     with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
         lake = Lake.load(config)
         outcome = materialize_partition(lake, lake.spec("keyset"), DAY, ("bronze",), instance)
-        assert outcome.error is None, outcome.error
+        if outcome.error is not None:
+            raise RunFailed(outcome.error)
         part = lake.committed(lake.spec("keyset"), "bronze", DAY)
         assert part is not None
         frame = read_artifact(part, "data")
@@ -127,5 +132,31 @@ def test_a_blank_padded_char_key_lands_every_row(
         assert landed == source_rows(db, name)
         assert sum(landed.values()) == len(codes) * 3
         assert metadata["engine"] == ("sqlalchemy" if engine == "sqlalchemy" else "adbc")
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 50])
+def test_key_columns_that_are_not_unique_fail_the_partition(
+    dialect: str, chunk_rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``key > :last`` skips the rest of a run of equal keys cut by a chunk's end: a key that is not
+    unique fails the partition naming ``key_columns`` (before: the rows were dropped and the partition
+    committed). A run inside one chunk and a run cut at its end are both found."""
+    db = open_database(dialect, tmp_path)
+    try:
+        name = table_name(db, "dupkey")
+        db.execute(f"CREATE TABLE {name} (id integer PRIMARY KEY, customer integer NOT NULL)")
+        db.execute(
+            f"INSERT INTO {name} VALUES (:i, :c)", [{"i": i, "c": c} for i, c in enumerate([1, 2, 2, 2, 3])]
+        )
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        section = {"query": f"SELECT customer, id FROM {name}", "key_columns": ["customer"]}
+        with pytest.raises(RunFailed, match=r"key_columns \(customer\) is not unique.*chunk_rows"):
+            land(tmp_path, db, {**section, "chunk_rows": chunk_rows})
+        assert not (tmp_path / "lake/bronze").exists() or not list(
+            (tmp_path / "lake/bronze").rglob("_checksums.json")
+        )
     finally:
         db.close()
