@@ -86,6 +86,7 @@ from medallion_resources.sql.query import (
 )
 from medallion_resources.sql.reads import (
     SnapshotClock,
+    check_keyset_order,
     key_ranges,
     keyset_chunks,
     timed,
@@ -249,6 +250,8 @@ class DbExtractor(Extractor):
                     f"{', '.join(c.name for c in columns)}"
                 )
             found.append(match[0])
+        if cfg.chunk_rows and cfg.table:
+            check_keyset_order(target, cfg.table, cfg.db_schema, [c.name for c in found], self.retry)
         return found
 
     def _incremental(

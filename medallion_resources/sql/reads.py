@@ -41,7 +41,7 @@ from medallion_resources.sql.engines import SqlEngine
 from medallion_resources.sql.query import NULL_OR_LESS, Condition, SqlQuery
 from medallion_resources.sql.types import SqlColumn
 
-__all__ = ["SnapshotClock", "key_ranges", "keyset_chunks", "timed", "unique_key"]
+__all__ = ["SnapshotClock", "check_keyset_order", "key_ranges", "keyset_chunks", "timed", "unique_key"]
 
 _SPLITTABLE = frozenset(
     {"int", "decimal", "decimal_text", "float32", "float64", "date", "timestamp", "timestamptz"}
@@ -189,6 +189,31 @@ def unique_key(
             if names and not any(nullable.get(n, True) for n in names):
                 return names
     return []
+
+
+def check_keyset_order(
+    target: SqlTarget, table: str, schema: str | None, key: Sequence[str], retry: RetryPolicy = DEFAULT_RETRY
+) -> None:
+    """An ExtractError when a key column of ``table`` sorts otherwise than it compares with a bound value.
+
+    MySQL and MariaDB sort an ``ENUM`` (and a ``SET``) by its declared position but compare it with a value
+    as text, so ``key > :last`` would skip rows after a chunk. (A ``query`` cannot be inspected:
+    docs/db_extractor.md.)
+    """
+    if target.dialect not in ("mysql", "mariadb"):
+        return
+    where = f"cannot read the columns of '{table}' on"
+    with sa_connection(target, retry, where, errors=sa.exc.SQLAlchemyError, reason=str) as conn:
+        types = {c["name"].lower(): c["type"] for c in sa.inspect(conn).get_columns(table, schema=schema)}
+    for name in key:
+        kind = type(types.get(name.lower())).__name__.upper()
+        if kind in ("ENUM", "SET"):
+            raise ExtractError(
+                f"db.chunk_rows cannot read in chunks by key column '{name}': it is an {kind}, which "
+                f"{target.dialect} sorts by its declared position but compares with a value as text, so "
+                "chunks after the first would skip rows. Name other db.key_columns (unique, not an ENUM), "
+                "or read without chunk_rows"
+            )
 
 
 def key_ranges(

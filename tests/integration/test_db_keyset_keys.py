@@ -160,3 +160,22 @@ def test_key_columns_that_are_not_unique_fail_the_partition(
         )
     finally:
         db.close()
+
+
+def test_an_enum_key_on_mariadb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MariaDB sorts an ENUM by its declared position but compares it with a bound value as text, so
+    ``key > :last`` skipped every row after the first chunk whose value sorts before it as text (before:
+    4 of 15 rows landed). The partition fails naming the column instead."""
+    db = open_database("mariadb", tmp_path)
+    try:
+        name = table_name(db, "enumkey")
+        columns = "status enum('z','b','a') NOT NULL, n integer NOT NULL, PRIMARY KEY (status, n)"
+        db.execute(f"CREATE TABLE {name} ({columns})")
+        db.execute(f"INSERT INTO {name} VALUES (:s, :n)", [{"s": s, "n": n} for s in "zba" for n in range(5)])
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        with pytest.raises(RunFailed, match=r"chunk_rows.*'status'.*ENUM"):
+            land(tmp_path / "chunked", db, {"table": name, "chunk_rows": 2})
+        landed, _ = land(tmp_path / "ranges", db, {"table": name, "parallelism": 2, "key_columns": ["n"]})
+        assert landed == source_rows(db, name)
+    finally:
+        db.close()
