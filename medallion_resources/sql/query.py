@@ -83,15 +83,17 @@ class SqlQuery:
     """A base SELECT plus cursor conditions, rendered for SQLAlchemy (``:name``) or libpq (``$n``).
 
     A keyset chunk adds ``after`` (the key columns: rows whose key is lexicographically greater than the
-    values bound as ``medallion_k0``, ``medallion_k1``, ...), ``order_by`` and ``limit``, and ``not_null`` (no
-    key column NULL: a NULL never compares greater, and databases sort it first or last); the rows with a
-    NULL in a key column are read by one more query with ``some_null``.
+    values bound as ``medallion_k0``, ``medallion_k1``, ..., each cast to its ``after_casts`` type when one is
+    named), ``order_by`` and ``limit``, and ``not_null`` (no key column NULL: a NULL never compares greater,
+    and databases sort it first or last); the rows with a NULL in a key column are read by one more query
+    with ``some_null``.
     """
 
     base: str
     conditions: tuple[Condition, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     after: tuple[str, ...] = ()
+    after_casts: tuple[str, ...] = ()  # per ``after`` column: a SQL type its bound value is cast to, or ""
     order_by: tuple[str, ...] = ()
     limit: int | None = None
     not_null: tuple[str, ...] = ()
@@ -116,12 +118,16 @@ class SqlQuery:
         if self.some_null:
             clauses.append("(" + " OR ".join(f"{col(name)} IS NULL" for name in self.some_null) + ")")
         if self.after:  # (k0 > :k0) OR (k0 = :k0 AND k1 > :k1) OR ...: portable row-value comparison
+
+            def key(i: int) -> str:
+                cast = self.after_casts[i] if i < len(self.after_casts) else ""
+                value = placeholder(f"medallion_k{i}")
+                return f"CAST({value} AS {cast})" if cast else value
+
             terms = []
             for i, name in enumerate(self.after):
-                equal = [f"{col(k)} = {placeholder(f'medallion_k{j}')}" for j, k in enumerate(self.after[:i])]
-                terms.append(
-                    "(" + " AND ".join([*equal, f"{col(name)} > {placeholder(f'medallion_k{i}')}"]) + ")"
-                )
+                equal = [f"{col(k)} = {key(j)}" for j, k in enumerate(self.after[:i])]
+                terms.append("(" + " AND ".join([*equal, f"{col(name)} > {key(i)}"]) + ")")
             clauses.append("(" + " OR ".join(terms) + ")")
         text = f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS}"
         if clauses:

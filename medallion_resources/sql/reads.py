@@ -99,6 +99,7 @@ def keyset_chunks(
             query,
             params={**query.params, **(after or {})},
             after=names if after else (),
+            after_casts=tuple(_KEY_CASTS.get(c.db_type, "") for c in key),
             order_by=names,
             limit=chunk_rows + 1,  # one row more: a key that repeats across the chunk's end shows
             not_null=names,
@@ -155,6 +156,8 @@ def _without_last_row(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
 
 
 _BPCHAR = "postgresql:1042"  # character(n): read back blank-padded, compared without its trailing blanks
+# Key types whose value read back is text that an engine binding text (ADBC) cannot compare with: cast it.
+_KEY_CASTS = {"postgresql:2950": "uuid"}
 
 
 def _bindable(value: Any, column: SqlColumn) -> Any:

@@ -179,3 +179,28 @@ def test_an_enum_key_on_mariadb_is_refused(tmp_path: Path, monkeypatch: pytest.M
         assert landed == source_rows(db, name)
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("engine", ["adbc", "auto"])
+def test_a_uuid_key_is_read_in_chunks_by_adbc(
+    engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ADBC binds the last key read as text, and PostgreSQL has no ``uuid > text``: ``engine: adbc`` failed
+    on the second chunk and ``auto`` fell back to SQLAlchemy with a warning for every chunk."""
+    pytest.importorskip("adbc_driver_postgresql")
+    db = open_database("postgresql", tmp_path)
+    try:
+        name = table_name(db, "uuidkey")
+        db.execute(f"CREATE TABLE {name} (id uuid PRIMARY KEY, n integer)")
+        db.execute(
+            f"INSERT INTO {name} VALUES (:i, :n)", [{"i": str(uuid.uuid4()), "n": n} for n in range(9)]
+        )
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        landed, metadata = land(tmp_path, db, {"table": name, "chunk_rows": 2, "engine": engine})
+        with db.engine.connect() as conn:
+            expected = Counter((str(i), n) for i, n in conn.execute(sa.text(f"SELECT * FROM {name}")))
+        assert landed == expected
+        assert metadata["engine"] == "adbc"
+        assert "ADBC could not run the query" not in caplog.text
+    finally:
+        db.close()
