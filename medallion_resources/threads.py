@@ -5,18 +5,24 @@ hands the batches on as they arrive, through a bounded queue (memory: ``depth`` 
 reader it is a prefetch: the source is read while the consumer writes the previous batches (Arrow, ADBC and
 polars release the GIL, so the two overlap on two cores). Used by the SQL extraction (one reader, or one per
 key range) and the file extractor.
+
+``ordered_map(fn, items)`` applies ``fn`` to items on a few threads and hands the results on in the items'
+order: for work that releases the GIL and must keep its order (the JSON-lines reader parses its chunks so).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["parallel"]
+__all__ = ["ordered_map", "parallel"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _DONE = object()
 
@@ -68,3 +74,25 @@ def parallel(readers: Sequence[Callable[[], Iterator[T]]], depth: int = 2) -> Ge
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2) -> Generator[R, None, None]:
+    """``fn(item)`` for every item, computed on ``workers`` threads, yielded in the items' order.
+
+    Items are drawn from ``items`` in the consumer's thread, just before their work is submitted (so an item
+    may carry a snapshot of the consumer's state); at most ``workers + 1`` are in flight (memory). An error
+    in ``fn`` is raised here, at its item's turn; closing this iterator early cancels what has not started
+    and waits for what has.
+    """
+    pending: deque[Future[R]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medallion-map") as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

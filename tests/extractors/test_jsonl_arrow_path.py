@@ -152,10 +152,13 @@ def test_arrow_path_equals_the_records_rule(
     assert got.to_pylist() == expected.to_pylist()
 
 
+@pytest.mark.parametrize("chunk", [1 << 20, 2048])
 def test_a_file_of_plain_columns_takes_the_arrow_path(
-    tmp_path: Path, land: Callable[..., pa.Table], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, land: Callable[..., pa.Table], monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    """The fast path is really taken for ordinary data (the line-by-line parser is not called)."""
+    """The fast path is really taken for ordinary data (the line-by-line parser is not called), also when
+    chunks are parsed side by side before the first has taught that ``at`` is text, not a timestamp."""
+    monkeypatch.setattr(json_reader, "JSONL_CHUNK", chunk)
     lines = [
         json.dumps(
             {
@@ -178,6 +181,7 @@ def test_a_file_of_plain_columns_takes_the_arrow_path(
     got = land(path, 50_000)
     assert got.schema.names == ["id", "at", "amount", "tags", "o", "_source_file"]
     assert got.column("at")[5].as_py() == "2025-01-01T00:00:05"
+    assert got.column("at")[999].as_py() == "2025-01-01T00:00:39"
     assert got.column("tags")[3].as_py() == '["a","3"]'
     assert got.column("o")[2].as_py() == '{"k":2}'
 

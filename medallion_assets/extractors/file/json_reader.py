@@ -51,13 +51,14 @@ from medallion_assets.extractors.file.common import (
 )
 from medallion_assets.extractors.records import records_to_batch
 from medallion_resources.json_text import json_text_array
-from medallion_resources.threads import parallel
+from medallion_resources.threads import ordered_map, parallel
 
 __all__ = ["JSONL_CHUNK", "read_json", "read_jsonl"]
 
 JSONL_CHUNK = 8 << 20
 """Bytes of JSON lines parsed at a time (cut after a newline; a longer line makes its chunk longer)."""
 
+_LINE_NOT_AN_OBJECT = re.compile(rb"\n[^{]")  # no match, and a "{" first: no blank line, no null line
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
 _LEADING_BLANK = re.compile(rb"[ \t\r]*\n")
 _NULL_LINE = re.compile(rb"\n[ \t\r]*null")
@@ -103,12 +104,18 @@ def read_jsonl(
         return
     lineno = 1
     first = True
-    # The next chunk is read, hashed and counted in a thread while Arrow parses this one (~15 % of the
-    # step); the thread is stopped before the stream is closed, however this generator ends.
-    with contextlib.closing(parallel([lambda: _counted(_line_chunks(stream), codec)], depth=1)) as chunks:
-        for chunk, newlines, rows, null_line in chunks:
+    # The next chunks are read, hashed and counted in a thread, and parsed by Arrow on two more (each chunk
+    # one Arrow block, which is one thread: two chunks side by side use both cores), while this one is
+    # converted and written; the threads are stopped before the stream is closed, however this generator ends.
+    with (
+        contextlib.closing(parallel([lambda: _counted(_line_chunks(stream), codec)], depth=1)) as chunks,
+        contextlib.closing(
+            ordered_map(_parsed, ((counted, codec, tuple(state.text)) for counted in chunks))
+        ) as parsed,
+    ):
+        for (chunk, newlines, rows, _null_line), arrow in parsed:
             first = False
-            table = None if null_line else _arrow_chunk(chunk, codec, state, newlines, rows)
+            table = _arrow_chunk(arrow, state, newlines, rows)
             if table is None:  # the exact rule, line by line: one batch per chunk, as Arrow's
                 lines = enumerate(_keep_newlines(chunk), start=lineno)
                 table = next(_python_lines(lines, codec, None, bad_lines), None)
@@ -131,7 +138,10 @@ def _counted(chunks: Iterator[bytearray], codec: str) -> Iterator[tuple[bytearra
                 chunk = chunk[len(codecs.BOM_UTF8) :]
         newlines = chunk.count(b"\n")
         utf8 = codec in ("utf-8", "utf-8-sig")
-        yield chunk, newlines, _non_blank_lines(chunk, newlines) if utf8 else None, _has_null_line(chunk)
+        if chunk.startswith(b"{") and not _LINE_NOT_AN_OBJECT.search(chunk):  # one scan, the usual file
+            yield chunk, newlines, newlines + (not chunk.endswith(b"\n")) if utf8 else None, False
+        else:
+            yield chunk, newlines, _non_blank_lines(chunk, newlines) if utf8 else None, _has_null_line(chunk)
 
 
 def _has_null_line(chunk: bytes | bytearray) -> bool:
@@ -188,17 +198,44 @@ def _keep_newlines(chunk: bytes | bytearray) -> Iterator[bytes | bytearray]:
 # --- the Arrow path ---------------------------------------------------------------------------------------
 
 
-def _arrow_chunk(
-    chunk: bytes | bytearray, codec: str, state: _Columns, newlines: int, rows: int | None = None
-) -> pa.RecordBatch | None:
-    """The chunk parsed by Arrow as the records rule would give it, or None when that is not provable.
-    ``rows``: its non-blank lines, when already counted."""
+@dataclass(frozen=True)
+class _Parse:
+    """Arrow's reading of a chunk (in UTF-8), with the columns it was told are text (None: Arrow refused)."""
+
+    utf8: bytes | bytearray
+    text: tuple[str, ...]
+    table: pa.Table | None
+
+
+_Counted = tuple[bytearray, int, "int | None", bool]
+
+
+def _parsed(item: tuple[_Counted, str, tuple[str, ...]]) -> tuple[_Counted, _Parse | None]:
+    """A counted chunk with Arrow's parse of it (in a worker thread; the text columns known when it was
+    handed out), or None when it has a ``null`` line (never given to Arrow) or is not valid in its codec."""
+    counted, codec, text = item
+    chunk, _newlines, _rows, null_line = counted
+    if null_line:
+        return counted, None
     if codec not in ("utf-8", "utf-8-sig"):
         try:
-            chunk = chunk.decode(codec).encode("utf-8")
+            chunk = bytearray(chunk.decode(codec).encode("utf-8"))
         except UnicodeDecodeError:
-            return None  # the line-by-line path names the line
-    table = _parse(chunk, state.text)
+            return counted, None  # the line-by-line path names the line
+    return counted, _Parse(chunk, text, _parse(chunk, list(text)))
+
+
+def _arrow_chunk(
+    parse: _Parse | None, state: _Columns, newlines: int, rows: int | None
+) -> pa.RecordBatch | None:
+    """The chunk, as Arrow parsed it, converted to what the records rule would give, or None when that is
+    not provable. ``rows``: its non-blank lines, when already counted."""
+    if parse is None:
+        return None
+    chunk, table = parse.utf8, parse.table
+    learned = [name for name in state.text if name not in parse.text]  # by chunks parsed beside this one
+    if learned and (table is None or any(name in table.column_names for name in learned)):
+        table = _parse(chunk, state.text)
     if table is None or table.num_rows != (rows if rows is not None else _non_blank_lines(chunk, newlines)):
         return None
     state.learn(table.column_names)
