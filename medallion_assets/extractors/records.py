@@ -4,7 +4,9 @@ File ``json``/``jsonl`` sources and the REST API extractor both hand their parse
 ``records_to_batch``, so a field lands in Bronze the same way whatever brought it. The rule, per batch:
 
 - **Columns**: every key seen in any record becomes a column, in order of first appearance. A record that
-  lacks a key gets null there.
+  lacks a key gets null there. Names as Bronze can hold them (``column_names``): the key ``""`` lands as
+  ``empty_key`` (``extractors.names.EMPTY_KEY``: a key has no stable position, so it is not named by one as
+  an empty CSV header is), and ``empty_key_2``, ... in a batch that also has a key ``empty_key``.
 - **Scalars keep their type**: all ``bool`` → ``bool``; all ``int`` → ``int64``; ``int`` and ``float``
   (or only ``float``) → ``float64`` (an int beyond 2**53 is rounded, as a float would be); all ``str`` →
   ``string``; a column that is null in every record → Arrow ``null`` type (the storage layer widens it
@@ -19,7 +21,8 @@ File ``json``/``jsonl`` sources and the REST API extractor both hand their parse
   scalars as their JSON text (``true``, ``42``, ``1.5``), objects and arrays as above. An ``int`` too
   large for ``int64`` makes its column string too.
 - **A lone surrogate** (JSON allows ``"\\ud800"``, UTF-8 does not), in a key or a string, is kept visible as
-  its escape text ``\\ud800``.
+  its escape text ``\\ud800``; a key whose escape text is another key of the batch gets
+  ``<name>_<position>`` (the first keeps the name), by the same ``unique_names``.
 - **A record that is not an object** (a bare scalar or array in the list) becomes one row whose only
   column is ``value``.
 
@@ -40,9 +43,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_assets.extractors.names import EMPTY_KEY, unique_names
 from medallion_resources.json_text import to_json_text
 
-__all__ = ["VALUE_COLUMN", "records_to_batch", "to_json_text"]
+__all__ = ["VALUE_COLUMN", "column_names", "records_to_batch", "to_json_text"]
 
 VALUE_COLUMN = "value"
 """Column that holds a record which is not an object."""
@@ -63,8 +67,17 @@ def records_to_batch(records: Sequence[Any]) -> pa.RecordBatch:
     if not columns:  # no records, or only empty objects: rows without columns
         return pa.RecordBatch.from_struct_array(pa.array([{}] * len(records), type=pa.struct([])))
     return pa.RecordBatch.from_arrays(
-        [_column_array(values) for values in columns.values()], names=[_utf8(name) for name in columns]
+        [_column_array(values) for values in columns.values()], names=column_names(list(columns))
     )
+
+
+def column_names(keys: list[str]) -> list[str]:
+    """The columns of the keys, in their order: each key as UTF-8 can hold it, as Bronze can hold it.
+
+    The one naming of every JSON path: ``records_to_batch``, and the JSON-lines reader's Arrow chunks (whose
+    columns Arrow names from the keys). It changes no name twice, so it may be applied to its own result.
+    """
+    return unique_names([_utf8(key) for key in keys], empty=EMPTY_KEY)
 
 
 def _collect_columns(records: Sequence[Any]) -> dict[str, list[Any]]:

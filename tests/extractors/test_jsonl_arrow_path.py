@@ -2,8 +2,8 @@
 
 The reference is deliberately plain: ``json.loads`` of every non-blank line, ``records_to_batch`` per
 ``batch_rows`` records (the rule every JSON source follows), batches widened by the storage layer's one rule.
-The file extractor's Arrow path must land the same columns, types and values, whatever mix of types,
-nested values, timestamp-like text, big integers and blank lines the file holds.
+The file extractor's Arrow path must land the same columns, names, types and values, whatever mix of
+types, nested values, timestamp-like text, big integers, empty keys and blank lines the file holds.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from medallion_assets.extractors.file import json_reader
 from medallion_assets.extractors.records import records_to_batch
 from medallion_resources.lake.schema import unify_tables
 
-KEYS = ["id", "name", "when", "n", "nested", "flag", "x"]
+KEYS = ["id", "name", "when", "n", "nested", "flag", "x", "", "empty_key"]
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -55,6 +55,8 @@ column_values = {
     "nested": nested,
     "flag": st.booleans(),
     "x": scalars,
+    "": scalars,  # lands as `empty_key` (`empty_key_2` beside a real `empty_key`) by the records rule
+    "empty_key": st.text(max_size=3),
 }
 records = st.lists(
     st.fixed_dictionaries({}, optional={k: column_values[k] for k in KEYS}), min_size=1, max_size=60

@@ -360,3 +360,16 @@ class TestRetries:
         assert outcome.error is None, outcome.error
         assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
         assert api.token_requests == 3 and api.tokens_issued == 1
+
+
+class TestRecords:
+    def test_an_empty_key_lands_as_one_named_column_across_pages(
+        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+    ) -> None:
+        """The records rule every JSON source follows names the empty key ``empty_key`` whatever its
+        position in a page, so pages whose keys come in another order land it in one column."""
+        api.records = [{"id": i, "": f"v{i}"} for i in range(1, 11)] + [{"": "v11", "id": 11}]
+        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "offset"))
+        assert outcome.error is None, outcome.error
+        assert rows is not None and all("" not in r for r in rows), rows[0] if rows else None
+        assert sorted((r["id"], r["empty_key"]) for r in rows) == [(i, f"v{i}") for i in range(1, 12)]

@@ -510,3 +510,50 @@ def test_an_incremental_day_without_records_leaves_silver_as_it_was(
         old, new = read_artifact(before, artifact), read_artifact(after, artifact)
         keep = [c for c in old.columns if c != "_silver_load_date"]
         assert new.select(keep).to_dicts() == old.select(keep).to_dicts(), artifact
+
+
+# --- JSON column names --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        # Plain columns: Arrow's chunk path.
+        ("events.jsonl", '{"id": 1, "": "a"}\n{"id": 2, "": "b"}\n'),
+        # A column mixing kinds: the chunk is read line by line (json.loads + records_to_batch).
+        ("events.jsonl", '{"id": 1, "": "a", "m": 1}\n{"id": 2, "": "b", "m": "x"}\n'),
+        ("events.json", '{"items": [{"id": 1, "": "a"}, {"id": 2, "": "b"}]}'),
+    ],
+)
+def test_an_empty_json_key_lands_as_a_named_column(tmp_path: Path, run: Run, name: str, content: str) -> None:
+    """Bronze holds no column without a name (Silver, SQL and the UI cannot address one): the empty key
+    lands as ``empty_key`` in every JSON path, as an empty CSV header lands as ``column_<position>``."""
+    path = landing(tmp_path, name, content)
+    file = {"path": str(path)} | ({"json_path": "items"} if name.endswith(".json") else {})
+    lake, outcome = run(DAY1, file, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    frame = read_artifact(part, "data")
+    assert "" not in frame.columns and "" not in [c["name"] for c in part.metadata["schema"]]
+    assert frame.select(["id", "empty_key"]).rows() == [(1, "a"), (2, "b")]
+    # `columns:` projects by the name Bronze gives it.
+    lake, outcome = run(DAY2, file | {"columns": ["empty_key"]})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY2)
+    assert part is not None
+    assert read_artifact(part, "data")["empty_key"].to_list() == ["a", "b"]
+
+
+def test_an_empty_json_key_beside_a_real_empty_key_column_keeps_both(tmp_path: Path, run: Run) -> None:
+    """A key named like the generated name keeps its name; the empty key yields (``empty_key_2``), and a
+    lone-surrogate key whose escape text is another key's name does not land two columns of one name."""
+    content = '{"id": 1, "": "a", "empty_key": "real", "k\\ud800": "s", "k\\\\ud800": "t"}\n'
+    path = landing(tmp_path, "events.jsonl", content)
+    lake, outcome = run(DAY1, {"path": str(path)})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    row = read_artifact(part, "data").row(0, named=True)
+    assert (row["empty_key"], row["empty_key_2"]) == ("real", "a")
+    assert sorted(v for k, v in row.items() if k.startswith("k\\ud800")) == ["s", "t"]

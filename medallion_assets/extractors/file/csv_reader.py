@@ -32,6 +32,7 @@ from medallion_assets.extractors.file.common import (
     require_columns,
 )
 from medallion_assets.extractors.file.streams import Prefixed, open_hashed
+from medallion_assets.extractors.names import unique_names
 from medallion_resources.lake.schema import arrow_type_from_name
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "locate_bad_rows",
     "locate_csv_problem",
     "read_csv",
-    "unique_names",
 ]
 
 _PEEK_CHUNK = 64 << 10
@@ -98,7 +98,7 @@ def read_csv(
     wanted = cfg.column_names
     include: list[str] = []
     if cfg.has_header:
-        names = unique_names(first_row)
+        names = unique_names(first_row)  # an empty name: column_<position>
         if names != first_row:  # Arrow would keep the header's names: name the columns, skip the header
             read_options.column_names = names
             read_options.skip_rows = header_lines
@@ -216,27 +216,6 @@ def _header_schema(cfg: FileConfig, names: list[str]) -> pa.Schema:
     """The columns of a file without rows, typed as Arrow types those of a header-only file."""
     types = _column_types(cfg, names)
     return pa.schema([(name, types.get(name, pa.null())) for name in names])
-
-
-def unique_names(header: list[str]) -> list[str]:
-    """The header's names as Bronze can hold them (one column per name, none empty).
-
-    An empty name becomes ``column_<position>`` (as in a file without a header), a repeated one
-    ``<name>_<position>`` (the first keeps the name); a generated name already in the header gets ``_2``,
-    ``_3``, ... Example: ``id,name,name,`` gives ``id, name, name_3, column_4``.
-    """
-    taken = set(header)
-    names: list[str] = []
-    for position, name in enumerate(header, start=1):
-        if name and name not in names:
-            names.append(name)
-            continue
-        base = f"{name}_{position}" if name else f"column_{position}"
-        candidate, suffix = base, 2
-        while candidate in taken or candidate in names:
-            candidate, suffix = f"{base}_{suffix}", suffix + 1
-        names.append(candidate)
-    return names
 
 
 def _column_types(cfg: FileConfig, names: list[str]) -> dict[str, pa.DataType]:

@@ -49,7 +49,7 @@ from medallion_assets.extractors.file.common import (
     python_encoding,
     require_columns,
 )
-from medallion_assets.extractors.records import records_to_batch
+from medallion_assets.extractors.records import column_names, records_to_batch
 from medallion_resources.json_text import json_text_array
 from medallion_resources.threads import ordered_map, parallel
 
@@ -379,7 +379,13 @@ def _not_an_object(value: Any) -> str:
 
 
 def _project(batch: pa.RecordBatch, columns: list[str] | None, state: _Columns) -> pa.RecordBatch:
-    state.seen.update(batch.schema.names)
+    """Every batch of a JSON file, of either path: named by the records rule's ``column_names`` (Arrow
+    names its chunks' columns from the keys; ``records_to_batch`` has named its own already, which the rule
+    leaves as they are), then projected to ``file.columns``."""
+    names = column_names(batch.schema.names)
+    if names != batch.schema.names:
+        batch = batch.rename_columns(names)
+    state.seen.update(names)
     if not columns:
         return batch
     arrays = [
