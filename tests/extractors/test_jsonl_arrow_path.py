@@ -1,9 +1,10 @@
 """JSON lines through Arrow give exactly what the records rule gives line by line (property test).
 
-The reference is deliberately plain: ``json.loads`` of every non-blank line, ``records_to_batch`` per
-``batch_rows`` records (the rule every JSON source follows), batches widened by the storage layer's one rule.
-The file extractor's Arrow path must land the same columns, names, types and values, whatever mix of
-types, nested values, timestamp-like text, big integers, empty keys and blank lines the file holds.
+The reference is deliberately plain: ``json.loads`` of every non-blank line (blank: only what JSON calls
+whitespace, space, tab and CR), ``records_to_batch`` per ``batch_rows`` records (the rule every JSON source
+follows), batches widened by the storage layer's one rule. The file extractor's Arrow path must land the
+same columns, names, types and values, whatever mix of types, nested values, timestamp-like text, big
+integers, empty keys and blank lines the file holds, and fail on the same first line the reference does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from medallion_assets.errors import ExtractError
 from medallion_assets.extractors import ExtractContext, Extractor
 from medallion_assets.extractors.file import json_reader
 from medallion_assets.extractors.records import records_to_batch
@@ -63,6 +65,12 @@ records = st.lists(
 )
 
 
+JSON_BLANK = " \t\r"
+"""What JSON (``json.loads``, Arrow) calls whitespace, besides the newline ending the line."""
+BLANKS = ["  ", "", "\t", " \r", "\f", "\v", "\xa0", " \u2028"]
+"""Lines without a value: blank (JSON whitespace), or whitespace JSON does not allow (a bad line)."""
+
+
 def unified(tables: list[pa.Table]) -> pa.Table:
     return unify_tables(tables) if tables else pa.table({})
 
@@ -82,7 +90,7 @@ def reference(data: bytes, chunk: int) -> pa.Table:
     """``json.loads`` of every non-blank line and ``records_to_batch`` per chunk, widened by the one rule."""
     tables = []
     for piece in chunks_of(data, chunk):
-        parsed = [json.loads(line) for line in piece.decode().split("\n") if line.strip()]
+        parsed = [json.loads(line) for line in piece.decode().split("\n") if line.strip(JSON_BLANK)]
         if parsed:
             batch = records_to_batch(parsed)
             tables.append(
@@ -122,18 +130,22 @@ def land(
         {"x": 2**53 + 1},
     ],
     blank_every=1,
+    blank="  ",
     chunk=64,
     batch_rows=1,
 )
+@example(rows=[{"id": 1}, {"id": 2}], blank_every=1, blank="\f", chunk=1 << 20, batch_rows=7)
 @given(
     rows=records,
     blank_every=st.integers(0, 7),
+    blank=st.sampled_from(BLANKS),
     chunk=st.sampled_from([64, 300, 1 << 20]),
     batch_rows=st.sampled_from([1, 7, 50_000]),
 )
 def test_arrow_path_equals_the_records_rule(
     rows: list[dict[str, Any]],
     blank_every: int,
+    blank: str,
     chunk: int,
     batch_rows: int,
     land: Callable[..., pa.Table],
@@ -143,11 +155,16 @@ def test_arrow_path_equals_the_records_rule(
     lines = [json.dumps(r) for r in rows]
     if blank_every:
         lines = [
-            x for i, line in enumerate(lines) for x in ([line, "  "] if i % blank_every == 0 else [line])
+            x for i, line in enumerate(lines) for x in ([line, blank] if i % blank_every == 0 else [line])
         ]
     path = tmp_path_factory.mktemp("jsonl") / "data.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     monkeypatch.setattr(json_reader, "JSONL_CHUNK", chunk)
+    bad = [number for number, line in enumerate(lines, start=1) if line == blank and blank.strip(JSON_BLANK)]
+    if bad:  # json.loads refuses the line: the file fails there, whichever path read its chunk
+        with pytest.raises(ExtractError, match=rf"': line {bad[0]}: invalid JSON"):
+            land(path, batch_rows)
+        return
     expected = reference(path.read_bytes(), chunk)
     got = land(path, batch_rows)
     assert got.schema == expected.schema

@@ -512,7 +512,7 @@ def test_an_incremental_day_without_records_leaves_silver_as_it_was(
         assert new.select(keep).to_dicts() == old.select(keep).to_dicts(), artifact
 
 
-# --- JSON column names --------------------------------------------------------------------------------------
+# --- JSON column names and blank lines ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -557,3 +557,27 @@ def test_an_empty_json_key_beside_a_real_empty_key_column_keeps_both(tmp_path: P
     row = read_artifact(part, "data").row(0, named=True)
     assert (row["empty_key"], row["empty_key_2"]) == ("real", "a")
     assert sorted(v for k, v in row.items() if k.startswith("k\\ud800")) == ["s", "t"]
+
+
+def test_a_json_line_of_whitespace_json_does_not_allow_is_a_bad_line(tmp_path: Path, run: Run) -> None:
+    """Blank is what JSON calls whitespace (space, tab, CR): such a line is skipped. A line of form feed,
+    vertical tab or no-break space is no JSON value (``json.loads`` and Arrow refuse it, so Arrow hands its
+    chunk to the line-by-line path): it is a malformed line naming its number, not a line dropped silently."""
+    lines = ['{"id": 1}', " \t\r", '{"id": 2}', "\f", "\v", "\xa0", '{"id": 3}']
+    path = landing(tmp_path, "events.jsonl", "\n".join(lines) + "\n")
+    lake, failed = run(DAY1, {"path": str(path)})
+    assert failed.error is not None
+    assert f"'{path}': line 4: " in failed.error, failed.error
+    assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+    silver = {"model": "periodic_snapshot", "primary_keys": ["id"], "error_handling": {"max_bad_records": 3}}
+    lake, outcome = run(DAY1, {"path": str(path), "on_bad_lines": "quarantine"}, silver)
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    assert read_artifact(part, "data")["id"].to_list() == [1, 2, 3]
+    errors = read_artifact(part, "errors").to_dicts()
+    assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(4, "\f"), (5, "\v"), (6, "\xa0")]
+    assert errors[0]["_error_reason"] == (
+        "invalid JSON at character 1: Expecting value: the line is only whitespace, but '\\x0c' is not "
+        "whitespace in JSON (a blank line holds only spaces, tabs and carriage returns)"
+    )

@@ -64,6 +64,11 @@ _LEADING_BLANK = re.compile(rb"[ \t\r]*\n")
 _NULL_LINE = re.compile(rb"\n[ \t\r]*null")
 _LEADING_NULL = re.compile(rb"[ \t\r\n]*(?:\xef\xbb\xbf)?[ \t\r\n]*null")  # a BOM: files joined
 _INT64_LIMIT = 2.0**63
+_JSON_BLANK = b" \t\r\n"
+"""What JSON calls whitespace (``json.loads`` and Arrow): a line of only these is blank, in both paths (the
+Arrow path's patterns above and ``_non_blank_lines``); a line of other whitespace (form feed, no-break
+space, ...) is no JSON value, so a malformed line, as Arrow reads it too."""
+_JSON_BLANK_TEXT = _JSON_BLANK.decode()
 
 
 @dataclass
@@ -339,7 +344,7 @@ def _python_lines(
     """Lines parsed one by one by the records rule, ``batch_rows`` records per batch (None: one batch)."""
     records: list[Any] = []
     for lineno, raw in lines:
-        if not raw.strip():
+        if not raw.strip(_JSON_BLANK):
             continue
         try:
             text = raw.decode(codec)
@@ -350,12 +355,12 @@ def _python_lines(
                 f"not valid {codec.removesuffix('-sig')} at byte {exc.start + 1} of the line: {exc.reason}",
             )
             continue
-        if not text.strip():
+        if not text.strip(_JSON_BLANK_TEXT):  # a line of a byte-order mark (files joined end to end)
             continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            bad_lines.add(lineno, text.rstrip("\r\n"), f"invalid JSON at character {exc.pos + 1}: {exc.msg}")
+            bad_lines.add(lineno, text.rstrip("\r\n"), _invalid_json(text, exc))
             continue
         if not isinstance(record, dict):
             bad_lines.add(lineno, text.rstrip("\r\n"), _not_an_object(record))
@@ -366,6 +371,19 @@ def _python_lines(
             records = []
     if records:
         yield records_to_batch(records)
+
+
+def _invalid_json(text: str, exc: json.JSONDecodeError) -> str:
+    """Why a line is not JSON; a line of only whitespace says which characters JSON does not allow."""
+    reason = f"invalid JSON at character {exc.pos + 1}: {exc.msg}"
+    if text.strip():
+        return reason
+    others = sorted({c for c in text if c not in _JSON_BLANK_TEXT})
+    return (
+        f"{reason}: the line is only whitespace, but {', '.join(map(ascii, others))} "
+        f"{'is' if len(others) == 1 else 'are'} not whitespace in JSON (a blank line holds only spaces, tabs "
+        "and carriage returns)"
+    )
 
 
 def _not_an_object(value: Any) -> str:
