@@ -285,8 +285,9 @@ class FileConfig(StrictModel):
     required: bool = Field(True, description="No matching file: error when true, empty partition when false.")
     allow_empty: bool = Field(
         False,
-        description="A file with no content at all (0 bytes): an error when false, no rows when true. A "
-        "header-only csv is never an error: it is an empty snapshot with its columns.",
+        description="A file with no content (0 bytes, or csv/tsv/json of only blank lines): an error when "
+        "false, no rows when true. A header-only csv is never an error: it is an empty snapshot with its "
+        "columns.",
     )
     infer_types: bool = Field(
         False,

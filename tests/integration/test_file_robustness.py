@@ -512,7 +512,7 @@ def test_an_incremental_day_without_records_leaves_silver_as_it_was(
         assert new.select(keep).to_dicts() == old.select(keep).to_dicts(), artifact
 
 
-# --- JSON column names and blank lines ---------------------------------------------------------------------
+# --- column names, blank lines and blank-only files --------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -557,6 +557,50 @@ def test_an_empty_json_key_beside_a_real_empty_key_column_keeps_both(tmp_path: P
     row = read_artifact(part, "data").row(0, named=True)
     assert (row["empty_key"], row["empty_key_2"]) == ("real", "a")
     assert sorted(v for k, v in row.items() if k.startswith("k\\ud800")) == ["s", "t"]
+
+
+@pytest.mark.parametrize(("name", "content"), [("stores.csv", "\n\r\n\n"), ("stores.json", " \n\t\n")])
+def test_a_file_of_only_blank_lines_is_named_as_such_not_as_zero_bytes(
+    tmp_path: Path, run: Run, name: str, content: str
+) -> None:
+    """Blank lines are no header and no document: like a 0-byte file such a file fails naming
+    file.allow_empty, and says what it holds (it said "0 bytes"); allowed, it adds no rows."""
+    path = landing(tmp_path, name, content)
+    lake, failed = run(DAY1, {"path": str(path)})
+    assert failed.error is not None
+    assert "0 bytes" not in failed.error, failed.error
+    assert f"'{path}': the file has only blank lines (4 bytes)" in failed.error, failed.error
+    assert "file.allow_empty: true" in failed.error
+    assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+    lake, allowed = run(DAY1, {"path": str(path), "allow_empty": True})
+    assert allowed.error is None, allowed.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None and part.manifest.record_count == 0
+    assert part.metadata["source_files"][0]["size_bytes"] == 4
+
+
+def test_a_csv_whose_header_follows_many_blank_lines_lands(tmp_path: Path, run: Run) -> None:
+    """The header is looked for past the first 64 KiB of blank lines: the file was reported empty ("0
+    bytes"), and with file.allow_empty its rows were dropped without a word. A header whose names Bronze
+    renames skips the right lines too."""
+    path = landing(tmp_path, "stores.csv", "\n" * 70_000 + "id,name\n1,a\n\n2,b\n")
+    for allow_empty in (False, True):
+        lake, outcome = run(DAY1, {"path": str(path), "allow_empty": allow_empty})
+        assert outcome.error is None, outcome.error
+        part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+        assert part is not None
+        assert read_artifact(part, "data").select(["id", "name"]).rows() == [("1", "a"), ("2", "b")]
+    path.write_text("\r\n" * 40_000 + "id,id\r\n1,a\r\n2,b\r\n")
+    lake, outcome = run(DAY2, {"path": str(path)})
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY2)
+    assert part is not None
+    assert read_artifact(part, "data").select(["id", "id_2"]).rows() == [("1", "a"), ("2", "b")]
+    # Past the 16 MiB the header is looked for in, the file fails saying so (the day keeps its commit).
+    path.write_text("\n" * (17 << 20) + "id,name\n1,a\n")
+    lake, failed = run(DAY2, {"path": str(path), "allow_empty": True})
+    assert failed.error is not None
+    assert f"'{path}': the first 16 MiB of the file are blank lines" in failed.error, failed.error
 
 
 def test_a_json_line_of_whitespace_json_does_not_allow_is_a_bad_line(tmp_path: Path, run: Run) -> None:

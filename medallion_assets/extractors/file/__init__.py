@@ -15,7 +15,7 @@ Selected by ``source.type: file``::
         json_path: data.items  # json only: dot path to the record list (numbers index lists)
         columns: [store_id, name]   # header-less csv/tsv: the names; otherwise: keep only these
         required: true         # no file: error (true) or an empty partition (false)
-        allow_empty: false     # a 0-byte file: error (false) or no rows (true)
+        allow_empty: false     # a file of 0 bytes or only blank lines: error (false) or no rows (true)
         on_bad_lines: error    # error | quarantine (malformed lines to _errors/)
 
 How a run finds its files: ``{run_date}`` (ISO date), ``{run_date:%Y%m%d}`` (any strftime format) and the
@@ -41,7 +41,8 @@ How each format lands (docs/file_extractor.md has the whole story):
   an object there becomes one row.
 - **parquet**: typed as stored, passed through by row group.
 - ``.gz``/``.bz2``/``.xz`` compressed csv/tsv/json/jsonl are decompressed on the fly.
-- A header-only file lands its columns with no rows; a 0-byte file is an error unless ``allow_empty``.
+- A header-only file lands its columns with no rows; a file of 0 bytes or only blank lines (csv/tsv/json)
+  is an error unless ``allow_empty``.
 - ``on_bad_lines: quarantine`` sets malformed lines aside into the partition's ``_errors/``.
 
 Every batch gains ``_source_file`` (the file's full path or URL, as a one-value dictionary: the part writer

@@ -44,11 +44,13 @@ class LineDecodeError(BadContent):
 
 
 class EmptyFile(BadContent):
-    """The file has no content at all (0 bytes, once decompressed): an error unless ``file.allow_empty``."""
+    """The file has no content (once decompressed): 0 bytes, or ``size`` bytes of blank lines only (no header,
+    no record). An error unless ``file.allow_empty``: either is what a job that failed half-way leaves."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 0) -> None:
+        self.what = f"has only blank lines ({size} bytes)" if size else "is empty (0 bytes)"
         super().__init__(
-            "the file is empty (0 bytes): a file with no header cannot stand for an empty snapshot; "
+            f"the file {self.what}: a file with no header cannot stand for an empty snapshot; "
             "set file.allow_empty: true if an empty file means no rows"
         )
 

@@ -93,7 +93,7 @@ def read_csv(
     quoting = fmt != "tsv"
     head, first_row, header_lines, alone = _peek_first_row(stream, cfg.encoding, delimiter, quoting)
     if first_row is None:
-        raise EmptyFile()
+        raise EmptyFile(len(head))  # 0 bytes, or only blank lines
     read_options = pacsv.ReadOptions(block_size=block_size, encoding=cfg.encoding)
     wanted = cfg.column_names
     include: list[str] = []
@@ -242,19 +242,34 @@ def _peek_first_row(
     """Read the start of a CSV (kept for the real reader) and parse its first non-empty row.
 
     The names must be known before Arrow opens the file so that every column can be declared ``string``.
-    Returns the bytes read, the row, the lines up to its end (blank lines before it included) and whether
+    Blank lines before the first row are read past, however many fill the first chunks (a file whose first
+    ``_MAX_PEEK`` bytes are all blank lines fails, saying so). Returns the bytes read, the row (None: the
+    file has nothing but blank lines), the lines up to its end (blank lines before it included) and whether
     it is the file's only row.
     """
-    head = b""
-    ended = False
-    while len(head) < _MAX_PEEK:
+    decoder = codecs.getincrementaldecoder(python_encoding(encoding))(errors="replace")
+    pieces: list[bytes] = []
+    size = 0
+    ended = started = False
+    while size < _MAX_PEEK:
         chunk = stream.read(_PEEK_CHUNK)
         if not chunk:
             ended = True
             break
-        head += chunk
-        if b"\n" in chunk and len(chunk) == _PEEK_CHUNK:  # a short read: read on, to see the end
+        pieces.append(chunk)
+        size += len(chunk)
+        text = decoder.decode(chunk)
+        if not started:  # only line ends so far: no row has begun
+            text = text.lstrip("\r\n")
+            started = bool(text)
+        # A line ends after the first row began: the row is whole (a short read: read on, to see the end).
+        if started and ("\n" in text or "\r" in text) and len(chunk) == _PEEK_CHUNK:
             break
+    head = b"".join(pieces)
+    if not started and not ended:
+        raise BadContent(
+            f"the first {_MAX_PEEK >> 20} MiB of the file are blank lines: no header or row found there"
+        )
     text = head.decode(python_encoding(encoding), errors="replace")
     rows = csv.reader(
         io.StringIO(text, newline=""),

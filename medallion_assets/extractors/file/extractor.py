@@ -182,12 +182,15 @@ class FileExtractor(Extractor):
                 size, sha256 = self._hashed.pop()
                 if fmt == "parquet":
                     counted = self._footer_rows.pop()  # the file's own count: its footer
-            except EmptyFile:
+            except EmptyFile as empty:
                 if not cfg.allow_empty:
                     raise
                 size, sha256 = hash_file(fs, path)
                 ctx.log.info(
-                    "source '%s': %s is empty; file.allow_empty is true, so it adds no rows", self._name, url
+                    "source '%s': %s %s; file.allow_empty is true, so it adds no rows",
+                    self._name,
+                    url,
+                    empty.what,
                 )
             if fmt in ("csv", "tsv") and self.bad_lines.pending_in_file():
                 self.bad_lines.number_lines(locate_bad_rows(fs, path, compression, cfg, fmt))

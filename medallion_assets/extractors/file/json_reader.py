@@ -426,12 +426,15 @@ def read_json(stream: BinaryIO, cfg: FileConfig, batch_rows: int) -> Iterator[pa
     if not raw:
         raise EmptyFile()
     try:
-        document = json.loads(raw.decode(python_encoding(cfg.encoding)))
+        text = raw.decode(python_encoding(cfg.encoding))
+        if not text.strip(_JSON_BLANK_TEXT):
+            raise EmptyFile(len(raw))  # no document: what a 0-byte file is
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadContent(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     except UnicodeDecodeError as exc:
         raise BadContent(f"cannot decode as {cfg.encoding} at byte {exc.start}: {exc.reason}") from exc
-    del raw
+    del raw, text
     records = _follow_json_path(document, cfg.json_path)
     for index, record in enumerate(records):
         if not isinstance(record, dict):
