@@ -256,7 +256,8 @@ class LakeIOManager(dg.IOManager):
         collected = safely(
             "partition", lambda: self._dagster_metadata(prefix, manifest, metadata), _log.warning
         )
-        previews = safely("preview", lambda: self._previews(taps, main, obj.secrets), _log.warning)
+        schemas = {name: w.schema for name, w in written.items()}
+        previews = safely("preview", lambda: self._previews(taps, main, obj.secrets, schemas), _log.warning)
         return manifest, {
             "manifest_sha256": manifest.sha256,
             **(collected or {}),
@@ -300,14 +301,21 @@ class LakeIOManager(dg.IOManager):
             result["rows_out"] = dg.MetadataValue.json(metadata["rows_out"])
         return result
 
-    def _previews(self, taps: Mapping[str, HeadTap], main: str, secrets: tuple[str, ...]) -> dict[str, Any]:
-        """The first rows of the main artifact, and of the quarantined rows with their reasons."""
+    def _previews(
+        self,
+        taps: Mapping[str, HeadTap],
+        main: str,
+        secrets: tuple[str, ...],
+        schemas: Mapping[str, pa.Schema | None],
+    ) -> dict[str, Any]:
+        """The first rows of the main artifact, and of the quarantined rows with their reasons, each typed
+        as its artifact is stored (``schemas``: the widened schema of everything written)."""
         redactor = Redactor((*secrets, *getattr(self.backend, "secrets", ())))
         result: dict[str, Any] = {}
-        head = taps[main].head() if main in taps else None
+        head = taps[main].head(schemas.get(main)) if main in taps else None
         if head is not None:
             result["preview"] = preview_table(head, redactor)
-        errors = taps[ERRORS_ARTIFACT].head() if ERRORS_ARTIFACT in taps else None
+        errors = taps[ERRORS_ARTIFACT].head(schemas.get(ERRORS_ARTIFACT)) if ERRORS_ARTIFACT in taps else None
         if errors is not None:
             first = [c for c in ("_error_reason",) if c in errors.column_names]
             errors = errors.select([*first, *(c for c in errors.column_names if c not in first)])

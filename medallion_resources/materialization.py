@@ -5,7 +5,9 @@ metadata never fails a materialization (``safely`` turns an error into a missing
 every text cell of a preview goes through the one redactor (``medallion_resources.redact``) with the
 source's known secret values, because data rows can hold URLs with credentials or tokens.
 
-* ``HeadTap`` keeps the first rows of a stream as it is written (no second read of the files);
+* ``HeadTap`` keeps the first rows of a stream as it is written (no second read of the files), widened to
+  the schema the artifact is stored with once every batch is written (a later page or file may add columns
+  or widen a type: the preview shows its rows as the files hold them);
 * ``preview_table`` renders them as a ``MetadataValue.table`` (at most ``PREVIEW_ROWS`` rows, long text
   cut, nested values as JSON text, other types as their text);
 * ``files_table`` is the manifest's file list as a table;
@@ -25,6 +27,7 @@ import pyarrow as pa
 
 from medallion_resources.lake.manifest import ManifestFile
 from medallion_resources.lake.parts import Writable, stored_schema, to_arrow_table
+from medallion_resources.lake.schema import conform_table, unify_tables
 from medallion_resources.redact import Redactor
 
 __all__ = [
@@ -63,11 +66,14 @@ class HeadTap:
                     self._rows = self._limit
             yield batch
 
-    def head(self) -> pa.Table | None:
-        """The first rows seen (None when the stream had none)."""
+    def head(self, schema: pa.Schema | None = None) -> pa.Table | None:
+        """The first rows seen (None when the stream had none), as ``schema`` types them when given (the
+        artifact's schema once written: its batches may widen after the first rows, ``int64`` then
+        ``string``), else widened among themselves; by the storage layer's one rule either way."""
         if not self._parts:
             return None
-        return pa.concat_tables(self._parts, promote_options="permissive")
+        head = unify_tables(self._parts)
+        return head if schema is None else conform_table(head, schema)
 
 
 def preview_table(table: pa.Table, redactor: Redactor) -> dg.TableMetadataValue:

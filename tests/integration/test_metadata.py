@@ -134,6 +134,52 @@ def test_previews_are_redacted_and_capped(tmp_path: Path, instance) -> None:  # 
     ]
 
 
+def test_the_bronze_preview_survives_columns_that_widen_across_files(tmp_path: Path, instance) -> None:  # noqa: F811
+    """A day of two files whose columns differ (the second adds one, turns an int column to text, an int
+    to a float): the preview shows the first rows typed as Bronze stores the day, not no preview at all."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "a.jsonl").write_text('{"id": 1, "v": 10, "f": 1}\n{"id": 2, "v": 20, "f": 2}\n')
+    (landing / "b.jsonl").write_text('{"id": 3, "v": "x", "f": 0.5, "c": true}\n')
+    config = tmp_path / "configs"
+    config.mkdir()
+    source = {"system": "web", "table": "ev", "type": "file", "file": {"path": str(landing / "*.jsonl")}}
+    doc = {
+        "config_version": 1,
+        "platform": {
+            "bronze": {"local_path": str(tmp_path / "lake" / "bronze")},
+            "silver": {"local_path": str(tmp_path / "lake" / "silver")},
+        },
+        "sources": [{"name": "ev", "source": source, "silver": {"model": "periodic_snapshot"}}],
+    }
+    (config / "c.yaml").write_text(yaml.safe_dump(doc))
+    ev = Lake.load(config)
+    spec = ev.spec("ev")
+    outcome = materialize_partition(ev, spec, date(2025, 1, 1), ("bronze",), instance)
+    assert outcome.error is None, outcome.error
+    preview = latest(instance, spec.bronze_key, "2025-01-01")["preview"]
+    assert [(r["id"], r["v"], r["f"], r["c"]) for r in rows(preview)] == [
+        (1, "10", 1.0, None),
+        (2, "20", 2.0, None),
+        (3, "x", 0.5, True),
+    ]
+    part = ev.committed(spec, "bronze", date(2025, 1, 1))
+    assert part is not None
+    stored = {c["name"]: c["type"] for c in part.metadata["schema"]}
+    assert {c.name: c.type for c in preview.schema.columns} == stored  # type: ignore[attr-defined]
+
+    # Past the preview's ten rows: the rows shown are the first file's, typed as the day is stored.
+    (landing / "a.jsonl").write_text("".join(f'{{"id": {i}, "v": {i}}}\n' for i in range(12)))
+    outcome = materialize_partition(ev, spec, date(2025, 1, 2), ("bronze",), instance)
+    assert outcome.error is None, outcome.error
+    preview = latest(instance, spec.bronze_key, "2025-01-02")["preview"]
+    assert [r["v"] for r in rows(preview)] == [str(i) for i in range(10)]
+    part = ev.committed(spec, "bronze", date(2025, 1, 2))
+    assert part is not None
+    stored = {c["name"]: c["type"] for c in part.metadata["schema"]}
+    assert {c.name: c.type for c in preview.schema.columns} == stored  # type: ignore[attr-defined]
+
+
 def test_known_secret_values_of_a_source_are_masked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """``SourceSpec.secret_values`` (the ``*_env`` settings' values) reach the preview's redactor."""
     monkeypatch.setenv("API_TOKEN_FOR_TEST", "s3cr3t-value-42")
