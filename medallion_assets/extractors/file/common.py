@@ -47,8 +47,12 @@ class EmptyFile(BadContent):
     """The file has no content (once decompressed): 0 bytes, or ``size`` bytes of blank lines only (no header,
     no record). An error unless ``file.allow_empty``: either is what a job that failed half-way leaves."""
 
-    def __init__(self, size: int = 0) -> None:
-        self.what = f"has only blank lines ({size} bytes)" if size else "is empty (0 bytes)"
+    def __init__(self, size: int | None = 0) -> None:
+        """``size``: the bytes of blank lines (0: an empty file; None: blank lines, their size not known)."""
+        if size == 0:
+            self.what = "is empty (0 bytes)"
+        else:
+            self.what = "has only blank lines" + (f" ({size} bytes)" if size is not None else "")
         super().__init__(
             f"the file {self.what}: a file with no header cannot stand for an empty snapshot; "
             "set file.allow_empty: true if an empty file means no rows"

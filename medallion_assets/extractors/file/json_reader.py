@@ -92,23 +92,25 @@ def read_jsonl(
     wanted = cfg.column_names
     state = _Columns()
     if "\n".encode("utf-8" if codec == "utf-8-sig" else codec) != b"\n":  # UTF-16/32: line by line
-        counted = [0]
+        counted = [0, 0]  # lines, non-blank lines
 
         def utf8_lines() -> Generator[tuple[int, bytes], None, None]:
             for number, line in numbered_lines(stream, cfg.encoding):
                 counted[0] += 1
+                counted[1] += bool(line.strip(_JSON_BLANK_TEXT))
                 yield number, line.encode("utf-8")
 
         # Closed with this generator: its text wrapper lets go of the stream while the stream is open.
         with contextlib.closing(utf8_lines()) as decoded:
             for batch in _python_lines(decoded, "utf-8", batch_rows, bad_lines):
                 yield _project(batch, wanted, state)
-        if not counted[0]:
-            raise EmptyFile()
+        if not counted[1]:
+            raise EmptyFile(None if counted[0] else 0)
         _check_projection_seen(wanted, state.seen)
         return
     lineno = 1
-    first = True
+    size = 0
+    blank = True  # every line so far blank (or none): a file of no record is an empty file
     # The next chunks are read, hashed and counted in a thread, and parsed by Arrow on two more (each chunk
     # one Arrow block, which is one thread: two chunks side by side use both cores), while this one is
     # converted and written; the threads are stopped before the stream is closed, however this generator ends.
@@ -119,7 +121,8 @@ def read_jsonl(
         ) as parsed,
     ):
         for (chunk, newlines, rows, _null_line), arrow in parsed:
-            first = False
+            size += len(chunk)
+            blank = blank and (rows == 0 if rows is not None else not chunk.strip(_JSON_BLANK))
             table = _arrow_chunk(arrow, state, newlines, rows)
             if table is None:  # the exact rule, line by line: one batch per chunk, as Arrow's
                 lines = enumerate(_keep_newlines(chunk), start=lineno)
@@ -127,8 +130,8 @@ def read_jsonl(
             for offset in range(0, table.num_rows if table is not None else 0, batch_rows):
                 yield _project(table.slice(offset, batch_rows), wanted, state)  # type: ignore[union-attr]
             lineno += newlines
-    if first:
-        raise EmptyFile()
+    if blank:
+        raise EmptyFile(size)
     _check_projection_seen(wanted, state.seen)
 
 
