@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
-from fake_api import API_KEY, PASSWORD, TOKEN, USER, FakeApi, build_app
+from fake_api import API_KEY, CLIENT_ID, CLIENT_SECRET, PASSWORD, TOKEN, USER, FakeApi, build_app
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -48,6 +49,9 @@ AUTH = {
     ),
     "api_key_param": ({"type": "api_key", "key_env": "T_KEY", "key_param": "api_key"}, {"T_KEY": API_KEY}),
 }
+INCREMENTAL = {"cursor_field": "updated_at", "param": "updated_since"}
+
+Rows = list[dict[str, Any]]
 
 
 @pytest.fixture
@@ -57,114 +61,138 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def materialize(
-    root: Path,
-    instance: dg.DagsterInstance,
-    api: dict[str, Any],
-    day: date = DAY,
-    load_pattern: str = "full",
-    layers: tuple[str, ...] = ("bronze",),
-) -> tuple[PartitionOutcome, list[dict[str, Any]] | None]:
-    """One Bronze day of an API source written as YAML under ``root``; the rows committed (None: none)."""
-    source = {
-        "source": {
-            "system": "shop",
-            "table": "items",
-            "type": "api",
-            "api": api,
-            "run": {"load_pattern": load_pattern},
-        },
-        "silver": {"primary_keys": ["id"]},
+@dataclass
+class ApiLake:
+    """One API source, ``shop_items``, over the fake API, materialized into a lake under ``root``: a test
+    names only the pagination style and the ``api:`` keys that differ from the defaults of ``config``."""
+
+    root: Path
+    instance: dg.DagsterInstance
+    base_url: str
+
+    def config(self, style: str, **extra: Any) -> dict[str, Any]:
+        """The ``api:`` section of a source reading ``/{style}/items``: no rate limit, one quick retry."""
+        pagination, data_path = PAGINATION[style]
+        api = {
+            "base_url": self.base_url,
+            "endpoint": f"/{style}/items",
+            "pagination": pagination,
+            "rate_limit_rps": 0,
+            "max_retries": 1,
+            "retry_backoff_seconds": 0.01,
+            **extra,
+        }
+        if data_path:
+            api.setdefault("data_path", data_path)
+        return api
+
+    def run(
+        self,
+        style: str,
+        day: date = DAY,
+        *,
+        load_pattern: str = "full",
+        layers: tuple[str, ...] = ("bronze",),
+        **extra: Any,
+    ) -> tuple[PartitionOutcome, Rows | None]:
+        """One day of the source (``config(style, **extra)``) through Dagster; the rows committed (None:
+        no commit)."""
+        outcome, rows, _ = self.run_with_metadata(
+            style, day, load_pattern=load_pattern, layers=layers, **extra
+        )
+        return outcome, rows
+
+    def run_with_metadata(
+        self,
+        style: str,
+        day: date = DAY,
+        *,
+        load_pattern: str = "full",
+        layers: tuple[str, ...] = ("bronze",),
+        **extra: Any,
+    ) -> tuple[PartitionOutcome, Rows | None, dict[str, Any] | None]:
+        """``run``, plus the committed partition's ``_metadata.json`` (None: no commit)."""
+        source = {
+            "source": {
+                "system": "shop",
+                "table": "items",
+                "type": "api",
+                "api": self.config(style, **extra),
+                "run": {"load_pattern": load_pattern},
+            },
+            "silver": {"primary_keys": ["id"]},
+        }
+        lake = local_lake(self.root, [source], date(2025, 1, 1))
+        spec = lake.spec("shop_items")
+        outcome = materialize_partition(lake, spec, day, list(layers), self.instance)
+        part = lake.committed(spec, "bronze", day)
+        if part is None:
+            return outcome, None, None
+        return outcome, read_artifact(part, "data").to_dicts(), dict(part.metadata)
+
+    def files_holding(self, secret: str) -> list[str]:
+        """Every file under ``root`` (the lake, the configs, the Dagster instance and its event log) holding
+        ``secret``."""
+        needle = secret.encode()
+        return [str(p) for p in self.root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+@pytest.fixture
+def lake(base_url: str, tmp_path: Path, instance: dg.DagsterInstance) -> ApiLake:
+    return ApiLake(tmp_path, instance, base_url)
+
+
+@pytest.fixture
+def oauth2(api: FakeApi, base_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The fake API wants OAuth2 client credentials: the ``auth:`` section, its secrets in the environment."""
+    api.auth = "oauth2"
+    monkeypatch.setenv("T_CID", CLIENT_ID)
+    monkeypatch.setenv("T_CSECRET", CLIENT_SECRET)
+    return {
+        "type": "oauth2_client_credentials",
+        "token_url": f"{base_url}/token",
+        "client_id_env": "T_CID",
+        "client_secret_env": "T_CSECRET",
     }
-    lake = local_lake(root, [source], date(2025, 1, 1))
-    spec = lake.spec("shop_items")
-    outcome = materialize_partition(lake, spec, day, list(layers), instance)
-    part = lake.committed(spec, "bronze", day)
-    return outcome, None if part is None else read_artifact(part, "data").to_dicts()
 
 
-def api_yaml(base_url: str, style: str, **extra: Any) -> dict[str, Any]:
-    pagination, data_path = PAGINATION[style]
-    api = {
-        "base_url": base_url,
-        "endpoint": f"/{style}/items",
-        "pagination": pagination,
-        "rate_limit_rps": 0,
-        "max_retries": 1,
-        "retry_backoff_seconds": 0.01,
-        **extra,
-    }
-    if data_path:
-        api["data_path"] = data_path
-    return api
-
-
-def files_holding(root: Path, secret: str) -> list[str]:
-    """Every file under ``root`` (the lake, the configs, the Dagster instance and its event log) holding
-    ``secret``."""
-    needle = secret.encode()
-    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+def ids(rows: Rows | None) -> list[Any]:
+    assert rows is not None, "nothing committed"
+    return sorted(r["id"] for r in rows)
 
 
 class TestSecrets:
     @pytest.mark.parametrize("style", ["next", "link"])
     def test_a_key_the_server_echoes_in_its_next_links_is_masked_in_the_loop_error(
-        self,
-        api: FakeApi,
-        base_url: str,
-        tmp_path: Path,
-        instance: dg.DagsterInstance,
-        monkeypatch: pytest.MonkeyPatch,
-        style: str,
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, style: str
     ) -> None:
         api.records, api.auth, api.echo_params, api.repeat_link = RECORDS, "api_key_param", True, True
         monkeypatch.setenv("T_KEY", API_KEY)
-        auth = AUTH["api_key_param"][0]
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, style, auth=auth))
+        outcome, rows = lake.run(style, auth=AUTH["api_key_param"][0])
         assert rows is None and outcome.error is not None
         assert "links to a URL already fetched" in outcome.error
         assert API_KEY not in outcome.error, outcome.error
-        assert files_holding(tmp_path, API_KEY) == []
+        assert lake.files_holding(API_KEY) == []
 
     def test_an_oauth2_token_the_server_echoes_is_masked(
-        self,
-        api: FakeApi,
-        base_url: str,
-        tmp_path: Path,
-        instance: dg.DagsterInstance,
-        monkeypatch: pytest.MonkeyPatch,
+        self, api: FakeApi, lake: ApiLake, oauth2: dict[str, Any]
     ) -> None:
         def echo(number: int, request: Request) -> Response:
             token = request.headers["authorization"].removeprefix("Bearer ")
             return JSONResponse({"error": f"token {token} lacks the scope read:items"}, status_code=403)
 
-        api.records, api.auth, api.fault = RECORDS, "oauth2", echo
-        monkeypatch.setenv("T_CID", "client-1")
-        monkeypatch.setenv("T_CSECRET", "s3cret-client")
-        auth = {
-            "type": "oauth2_client_credentials",
-            "token_url": f"{base_url}/token",
-            "client_id_env": "T_CID",
-            "client_secret_env": "T_CSECRET",
-        }
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "next", auth=auth))
+        api.records, api.fault = RECORDS, echo
+        outcome, rows = lake.run("next", auth=oauth2)
         assert rows is None and outcome.error is not None
         assert "HTTP 403" in outcome.error and "lacks the scope" in outcome.error
         assert api.tokens_issued == 1
         assert "oauth-1" not in outcome.error, outcome.error
-        assert files_holding(tmp_path, "oauth-1") == []
+        assert lake.files_holding("oauth-1") == []
 
     @pytest.mark.parametrize("style", ["next", "link"])
     @pytest.mark.parametrize("mode", list(AUTH))
     def test_next_links_to_another_host_are_followed_without_credentials(
-        self,
-        api: FakeApi,
-        base_url: str,
-        tmp_path: Path,
-        instance: dg.DagsterInstance,
-        monkeypatch: pytest.MonkeyPatch,
-        style: str,
-        mode: str,
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, style: str, mode: str
     ) -> None:
         from api_server import serve
 
@@ -175,9 +203,9 @@ class TestSecrets:
         with serve(build_app({"api": other})) as other_url:
             api.records, api.auth, api.link_base = RECORDS, mode, other_url
             other.link_base = other_url
-            outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, style, auth=auth))
+            outcome, rows = lake.run(style, auth=auth)
         assert outcome.error is None, outcome.error
-        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+        assert ids(rows) == [r["id"] for r in RECORDS]
         assert len(api.data_hits()) == 1 and len(other.data_hits()) == 2
         basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         for hit in other.data_hits():
@@ -186,12 +214,7 @@ class TestSecrets:
                 assert secret not in sent, (hit.path, hit.query, hit.headers)
 
     def test_another_host_that_wants_the_credentials_fails_saying_they_were_withheld(
-        self,
-        api: FakeApi,
-        base_url: str,
-        tmp_path: Path,
-        instance: dg.DagsterInstance,
-        monkeypatch: pytest.MonkeyPatch,
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         from api_server import serve
 
@@ -199,17 +222,14 @@ class TestSecrets:
         other = FakeApi(records=RECORDS, auth="bearer")
         with serve(build_app({"api": other})) as other_url:
             api.records, api.auth, api.link_base = RECORDS, "bearer", other_url
-            cfg = api_yaml(base_url, "next", auth=AUTH["bearer"][0])
-            outcome, rows = materialize(tmp_path, instance, cfg)
+            outcome, rows = lake.run("next", auth=AUTH["bearer"][0])
         assert rows is None and outcome.error is not None
         assert "returned HTTP 401 (sent without the source's credentials" in outcome.error, outcome.error
         assert [h.headers.get("authorization") for h in other.data_hits()] == [None]
 
 
 class TestIncremental:
-    def test_rows_read_again_at_the_watermark_land_once(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
-    ) -> None:
+    def test_rows_read_again_at_the_watermark_land_once(self, api: FakeApi, lake: ApiLake) -> None:
         """The API's ``updated_since`` is inclusive, so each run reads the rows at the watermark again: the
         versions the previous partition landed are dropped (DESIGN §5), a late row or a new version with
         the same cursor value lands, and a re-run of the day gives the same partition."""
@@ -218,10 +238,9 @@ class TestIncremental:
             {"id": 2, "name": "b", "updated_at": "2025-01-01T23:00:00Z"},
             {"id": 3, "name": "c", "updated_at": "2025-01-01T23:00:00Z"},
         ]
-        cfg = api_yaml(base_url, "next", incremental={"cursor_field": "updated_at", "param": "updated_since"})
 
         def day(d: date) -> list[tuple[int, str]]:
-            outcome, rows = materialize(tmp_path, instance, cfg, d, load_pattern="incremental")
+            outcome, rows = lake.run("next", d, load_pattern="incremental", incremental=INCREMENTAL)
             assert outcome.error is None and rows is not None, outcome.error
             return sorted((r["id"], r["name"]) for r in rows)
 
@@ -241,15 +260,14 @@ class TestIncremental:
         assert day(date(2025, 1, 3)) == [(6, "f")]
 
     def test_a_day_that_only_reads_again_what_landed_keeps_its_columns_for_silver(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+        self, api: FakeApi, lake: ApiLake
     ) -> None:
         """A quiet day reads only the boundary records again and drops them: Bronze commits 0 rows with
         the columns it read, so Silver (which needs its primary key column) commits too."""
         api.records = [{"id": 1, "updated_at": "2025-01-01T10:00:00Z"}]
-        cfg = api_yaml(base_url, "next", incremental={"cursor_field": "updated_at", "param": "updated_since"})
         for day, expected in ((date(2025, 1, 1), 1), (date(2025, 1, 2), 0)):
-            outcome, rows = materialize(
-                tmp_path, instance, cfg, day, load_pattern="incremental", layers=("bronze", "silver")
+            outcome, rows = lake.run(
+                "next", day, load_pattern="incremental", layers=("bronze", "silver"), incremental=INCREMENTAL
             )
             assert outcome.error is None, outcome.error
             assert rows is not None and len(rows) == expected
@@ -257,7 +275,7 @@ class TestIncremental:
             assert outcome.layers["silver"].rows == 1
 
     def test_timestamps_that_differ_in_precision_or_offset_compare_as_instants(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+        self, api: FakeApi, lake: ApiLake
     ) -> None:
         """An API may drop a zero fraction or write +00:00 for Z: as text '...00Z' sorts after
         '...00.5Z', so the watermark would stay behind the latest record and it would land again."""
@@ -266,17 +284,20 @@ class TestIncremental:
             {"id": 2, "updated_at": "2025-01-01T23:00:00.500000Z"},
             {"id": 3, "updated_at": "2025-01-01T22:00:00+00:00"},
         ]
-        cfg = api_yaml(base_url, "next", incremental={"cursor_field": "updated_at", "param": "updated_since"})
-        outcome, rows = materialize(tmp_path, instance, cfg, date(2025, 1, 1), load_pattern="incremental")
+        outcome, rows = lake.run(
+            "next", date(2025, 1, 1), load_pattern="incremental", incremental=INCREMENTAL
+        )
         assert outcome.error is None and rows is not None and len(rows) == 3, outcome.error
-        outcome, rows = materialize(tmp_path, instance, cfg, date(2025, 1, 2), load_pattern="incremental")
+        outcome, rows = lake.run(
+            "next", date(2025, 1, 2), load_pattern="incremental", incremental=INCREMENTAL
+        )
         assert outcome.error is None and rows == [], (outcome.error, rows)
         assert api.data_hits()[-1].query == {"updated_since": "2025-01-01T23:00:00.500000Z"}
 
 
 class TestPagination:
     def test_an_empty_page_that_says_more_follow_does_not_end_a_cursor_run(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
+        self, api: FakeApi, lake: ApiLake
     ) -> None:
         """Cursor APIs may return an empty page mid-listing (a filtered search, a time slice with no
         changes) with a next cursor and ``has_more: true``: the records after it must land."""
@@ -287,13 +308,11 @@ class TestPagination:
             return None
 
         api.records, api.fault = RECORDS, empty_second_page
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "cursor"))
+        outcome, rows = lake.run("cursor")
         assert outcome.error is None, outcome.error
-        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+        assert ids(rows) == [r["id"] for r in RECORDS]
 
-    def test_an_empty_numbered_page_that_says_more_follow_fails(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
-    ) -> None:
+    def test_an_empty_numbered_page_that_says_more_follow_fails(self, api: FakeApi, lake: ApiLake) -> None:
         """Offset and page numbers cannot skip past an empty page that says more follow (nothing would stop
         a server that always says so): the run fails instead of ending with the records after it lost."""
 
@@ -303,40 +322,35 @@ class TestPagination:
             return None
 
         api.records, api.fault = RECORDS, empty_second_page
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "page"))
+        outcome, rows = lake.run("page")
         assert rows is None and outcome.error is not None
         assert "page 2" in outcome.error and "has_more_path 'meta.has_more'" in outcome.error, outcome.error
 
     @pytest.mark.parametrize("use_async", [False, True])
     def test_an_offset_server_that_sends_more_than_the_limit_fails(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance, use_async: bool
+        self, api: FakeApi, lake: ApiLake, use_async: bool
     ) -> None:
         """A server that ignores ``limit`` (or has a larger minimum) sends records that the next offset
         sends again: the run fails instead of landing them twice."""
         api.records, api.min_page_size = RECORDS, 15
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "offset", use_async=use_async))
+        outcome, rows = lake.run("offset", use_async=use_async)
         assert rows is None and outcome.error is not None
         assert "15 records, more than page_size=10" in outcome.error, outcome.error
 
     @pytest.mark.parametrize("rel", ['rel="Next"', 'REL="next"', 'rel="next last"', "rel=next"])
     def test_every_rfc_8288_spelling_of_the_next_link_is_followed(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance, rel: str
+        self, api: FakeApi, lake: ApiLake, rel: str
     ) -> None:
         """Relation types are case-insensitive and ``rel`` may hold several (RFC 8288 §3.3)."""
         api.records, api.link_rel = RECORDS, rel
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "link"))
+        outcome, rows = lake.run("link")
         assert outcome.error is None, outcome.error
-        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+        assert ids(rows) == [r["id"] for r in RECORDS]
 
 
 class TestRetries:
     def test_a_token_endpoint_that_fails_transiently_is_retried(
-        self,
-        api: FakeApi,
-        base_url: str,
-        tmp_path: Path,
-        instance: dg.DagsterInstance,
-        monkeypatch: pytest.MonkeyPatch,
+        self, api: FakeApi, lake: ApiLake, oauth2: dict[str, Any]
     ) -> None:
         """The OAuth2 token request is a request like the others: a 503 or a 429 is retried."""
 
@@ -347,18 +361,10 @@ class TestRetries:
                 return JSONResponse({"error": "slow down"}, status_code=429, headers={"Retry-After": "0"})
             return None
 
-        api.records, api.auth, api.token_fault = RECORDS, "oauth2", flaky
-        monkeypatch.setenv("T_CID", "client-1")
-        monkeypatch.setenv("T_CSECRET", "s3cret-client")
-        auth = {
-            "type": "oauth2_client_credentials",
-            "token_url": f"{base_url}/token",
-            "client_id_env": "T_CID",
-            "client_secret_env": "T_CSECRET",
-        }
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "next", auth=auth, max_retries=2))
+        api.records, api.token_fault = RECORDS, flaky
+        outcome, rows = lake.run("next", auth=oauth2, max_retries=2)
         assert outcome.error is None, outcome.error
-        assert rows is not None and sorted(r["id"] for r in rows) == [r["id"] for r in RECORDS]
+        assert ids(rows) == [r["id"] for r in RECORDS]
         assert api.token_requests == 3 and api.tokens_issued == 1
 
 
