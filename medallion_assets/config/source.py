@@ -140,6 +140,12 @@ class ApiConfig(StrictModel):
     data_path: str | None = Field(
         None, description="Dot path of the record list in a response; unset: the response is the list."
     )
+    allow_empty: bool = Field(
+        False,
+        description="A first page with no record list at all (null at data_path, or a null body): an error "
+        "when false, no rows when true. An empty list (or an empty object) is never an error: it is a run "
+        "without records.",
+    )
     auth: ApiAuthConfig = Field(default_factory=ApiAuthConfig, description="How requests authenticate.")
     pagination: ApiPaginationConfig = Field(
         default_factory=ApiPaginationConfig, description="How pages are requested."

@@ -13,6 +13,7 @@ Selected by ``source.type: api``::
         params: {updated_since: "{watermark}", status: active}
         headers: {Accept-Version: "2"}
         data_path: data.items               # dot path to the record list (numbers index lists)
+        allow_empty: false                  # null records on the first page: error (false) or no rows (true)
         auth: {type: bearer, token_env: CRM_TOKEN}
         pagination: {type: cursor, cursor_path: meta.next, page_size: 100, total_path: meta.total}
         rate_limit_rps: 5                   # 0: no limit; default platform.defaults.http
@@ -220,6 +221,7 @@ class ApiExtractor(Extractor):
             use_async=cfg.use_async,
             prefetch_pages=cfg.prefetch_pages,
             data_path=cfg.data_path,
+            allow_empty=cfg.allow_empty,
         )
 
     def session(self) -> ApiSession:

@@ -51,6 +51,8 @@ class HttpSettings:
     use_async: bool = False
     prefetch_pages: int = 2
     data_path: str | None = None
+    # A first page without a record list (null at ``data_path``, a null body) means no records, not an error.
+    allow_empty: bool = False
 
 
 @dataclass
@@ -205,7 +207,12 @@ class ApiSession:
                 yield Sleep(delay)
 
     def fetch_page(self, spec: RequestSpec, index: int) -> Flow[Page]:
-        """One page: the response parsed as JSON and its records at ``data_path``."""
+        """One page: the response parsed as JSON and its records at ``data_path``.
+
+        Raises:
+            ApiError: the first page has no record list (null), unless ``allow_empty``: an API answering
+                null where its records are is more likely failing than empty (an empty list is no records).
+        """
         response = yield from self.send_with_retry(spec)
         url = self._url(response.request)
         try:
@@ -218,9 +225,22 @@ class ApiSession:
                 url=url,
                 status=response.status_code,
             ) from None
-        return Page(index, spec, response, body, self._records(body, url), url)
+        records = self._records(body, url)
+        if records is None and index == 0 and not self.settings.allow_empty:
+            path = self.settings.data_path
+            where = f"null at data_path '{path}'" if path else "a null body"
+            raise ApiError(
+                f"{url} returned {where} on the first page, where the records should be: more likely an "
+                "error than no data; set api.allow_empty: true if this API answers null when it has no "
+                "records",
+                url=url,
+                status=response.status_code,
+            )
+        return Page(index, spec, response, body, records, url)
 
     def _records(self, body: Any, url: str) -> list[Any] | None:
+        """The records of a body: the list at ``data_path`` (None: null there); one object there is one
+        record, an empty object none (it has no field to land: a row of nulls would be a phantom)."""
         path = self.settings.data_path
         data = lookup(body, path, what="data_path", url=url) if path else body
         if data is None or isinstance(data, list):
@@ -231,6 +251,8 @@ class ApiSession:
                 f"{url} returned a JSON object, not a list of records; set api.data_path to the list "
                 f"(keys at the top level: {keys})"
             )
+        if data == {}:
+            return []
         return [data]  # data_path points at one object: one record
 
     # --- drivers ----------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ class RequestSpec:
 @dataclass
 class Page:
     """A fetched page: its position, the response, the parsed body, the records at ``data_path`` (None
-    when the path holds null) and ``url``, the URL it came from with credentials masked: the only form of
+    when the path holds null, which ``ApiSession.fetch_page`` refuses on the first page unless
+    ``allow_empty``) and ``url``, the URL it came from with credentials masked: the only form of
     it a message may show (a next link may carry an API key the server echoed)."""
 
     index: int

@@ -305,6 +305,11 @@ def test_typo_of_a_required_key_is_one_issue(tmp_path: Path, minimal_platform_te
             "expected a mapping (key: value), got an integer; or expected a list",
         ),
         (
+            "sources:\n  - source: {system: a, table: b, type: api, api: {base_url: x, allow_empty: maybe}}",
+            "sources[0].source.api.allow_empty",
+            "valid boolean",
+        ),
+        (
             "sources:\n  - source: {system: a, table: b, type: file, file: {path: x}}\n"
             "    silver: {schema: {typs: {}}}",
             "sources[0].silver.schema.typs",

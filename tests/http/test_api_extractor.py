@@ -150,9 +150,20 @@ class TestPagination:
         with pytest.raises(ApiError, match=r"reached max_pages=2 with more pages to fetch"):
             rows(ex)
 
-    def test_null_data_ends_the_run(self, api: FakeApi, base_url: str) -> None:
-        api.fault = lambda n, r: JSONResponse({"data": None, "total": 0})
+    def test_null_data_after_the_first_page_ends_the_run(self, api: FakeApi, base_url: str) -> None:
+        api.records = RECORDS
+        api.fault = lambda n, r: JSONResponse({"data": None}) if n == 2 else None
         ex = extractor(base_url, "offset", "    pagination: {type: offset, page_size: 10}")
+        assert rows(ex) == RECORDS[:10] and ex.stats["pages"] == 2
+
+    def test_null_data_on_the_first_page_is_an_error_unless_allow_empty(
+        self, api: FakeApi, base_url: str
+    ) -> None:
+        api.fault = lambda n, r: JSONResponse({"data": None, "total": 0})
+        pagination = "    pagination: {type: offset, page_size: 10}"
+        with pytest.raises(ApiError, match=r"/offset/items.* null at data_path 'data' on the first page"):
+            rows(extractor(base_url, "offset", pagination))
+        ex = extractor(base_url, "offset", pagination + "\n    allow_empty: true")
         assert rows(ex) == [] and ex.stats["pages"] == 1
 
     def test_a_data_path_that_does_not_match_lists_the_keys(self, api: FakeApi, base_url: str) -> None:
@@ -427,3 +438,12 @@ class TestCheck:
         monkeypatch.setenv("T_TOKEN", "nope-token")
         result = extractor(base_url, "page", "    auth: {type: bearer, token_env: T_TOKEN}").check()
         assert not result.ok and "HTTP 401" in result.detail and "nope-token" not in result.detail
+
+    def test_check_reports_null_records(self, api: FakeApi, base_url: str) -> None:
+        api.fault = lambda n, r: JSONResponse({"data": None})
+        result = extractor(base_url, "none").check()
+        assert (
+            not result.ok
+            and "null at data_path 'data'" in result.detail
+            and "api.allow_empty" in result.detail
+        )

@@ -36,6 +36,7 @@ PAGINATION = {
     ),
     "next": ({"type": "next_url", "next_url_path": "links.next"}, "data"),
     "link": ({"type": "link_header"}, None),
+    "none": ({"type": "none"}, "data"),
 }
 AUTH = {
     "bearer": ({"type": "bearer", "token_env": "T_TOKEN"}, {"T_TOKEN": TOKEN}),
@@ -369,13 +370,94 @@ class TestRetries:
 
 
 class TestRecords:
-    def test_an_empty_key_lands_as_one_named_column_across_pages(
-        self, api: FakeApi, base_url: str, tmp_path: Path, instance: dg.DagsterInstance
-    ) -> None:
+    def test_an_empty_key_lands_as_one_named_column_across_pages(self, api: FakeApi, lake: ApiLake) -> None:
         """The records rule every JSON source follows names the empty key ``empty_key`` whatever its
         position in a page, so pages whose keys come in another order land it in one column."""
         api.records = [{"id": i, "": f"v{i}"} for i in range(1, 11)] + [{"": "v11", "id": 11}]
-        outcome, rows = materialize(tmp_path, instance, api_yaml(base_url, "offset"))
+        outcome, rows = lake.run("offset")
         assert outcome.error is None, outcome.error
         assert rows is not None and all("" not in r for r in rows), rows[0] if rows else None
         assert sorted((r["id"], r["empty_key"]) for r in rows) == [(i, f"v{i}") for i in range(1, 12)]
+
+
+class TestEmptyAnswers:
+    """What a response without records lands: ``[]`` is no records; ``{}`` where the records are is no
+    record either (never a row of nulls); ``null`` (or no body) on the first page is an error unless
+    ``api.allow_empty``, and a failed run keeps the day's last commit."""
+
+    def test_an_empty_object_at_data_path_lands_no_row(self, api: FakeApi, lake: ApiLake) -> None:
+        api.fault = lambda number, request: JSONResponse({"data": {}})
+        outcome, rows, metadata = lake.run_with_metadata("none")
+        assert outcome.error is None, outcome.error
+        assert rows == [] and metadata is not None and metadata["record_count"] == 0
+
+    def test_an_empty_object_on_a_later_page_ends_the_listing_without_a_phantom_row(
+        self, api: FakeApi, lake: ApiLake
+    ) -> None:
+        def empty_object_third_page(number: int, request: Request) -> Response | None:
+            return JSONResponse({"data": {}, "links": {"next": None}}) if number == 3 else None
+
+        api.records, api.fault = RECORDS, empty_object_third_page
+        outcome, rows = lake.run("next")
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == [r["id"] for r in RECORDS[:20]]
+        assert rows is not None and all(r["id"] is not None for r in rows)
+
+    @pytest.mark.parametrize("style", ["none", "cursor"])
+    @pytest.mark.parametrize("load_pattern", ["full", "incremental"])
+    def test_null_records_on_the_first_page_fail_and_keep_the_last_commit(
+        self, api: FakeApi, lake: ApiLake, style: str, load_pattern: str
+    ) -> None:
+        """An API that answers ``null`` where the records are is more likely broken than empty: the run
+        fails naming the URL, ``data_path`` and ``api.allow_empty``, and the day keeps what it had."""
+        extra: dict[str, Any] = {"incremental": INCREMENTAL} if load_pattern == "incremental" else {}
+        api.records = [{"id": i, "updated_at": "2025-01-02T10:00:00Z"} for i in (1, 2)]
+        outcome, rows = lake.run(style, load_pattern=load_pattern, **extra)
+        assert outcome.error is None and ids(rows) == [1, 2], outcome.error
+        api.fault = lambda number, request: JSONResponse({"data": None, "next": None, "has_more": False})
+        outcome, rows = lake.run(style, load_pattern=load_pattern, **extra)
+        assert outcome.error is not None
+        assert f"/{style}/items" in outcome.error and "data_path 'data'" in outcome.error, outcome.error
+        assert "null" in outcome.error and "api.allow_empty" in outcome.error, outcome.error
+        assert ids(rows) == [1, 2]  # the earlier commit of the day, intact
+        outcome, rows = lake.run(style, date(2025, 1, 3), load_pattern=load_pattern, **extra)
+        assert outcome.error is not None and rows is None  # a new day commits nothing
+
+    def test_the_null_records_error_masks_a_key_sent_in_the_query(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        api.auth, api.fault = "api_key_param", lambda number, request: JSONResponse({"data": None})
+        monkeypatch.setenv("T_KEY", API_KEY)
+        outcome, rows = lake.run("none", auth=AUTH["api_key_param"][0])
+        assert outcome.error is not None and "null at data_path" in outcome.error and rows is None
+        assert API_KEY not in outcome.error, outcome.error
+        assert lake.files_holding(API_KEY) == []
+
+    def test_a_body_that_is_null_fails_without_data_path_too(self, api: FakeApi, lake: ApiLake) -> None:
+        api.fault = lambda number, request: Response("null", media_type="application/json")
+        outcome, rows = lake.run("link")
+        assert outcome.error is not None and rows is None
+        assert "/link/items" in outcome.error and "api.allow_empty" in outcome.error, outcome.error
+
+    def test_allow_empty_makes_null_records_an_empty_partition(self, api: FakeApi, lake: ApiLake) -> None:
+        api.fault = lambda number, request: JSONResponse({"data": None})
+        outcome, rows, metadata = lake.run_with_metadata("none", allow_empty=True)
+        assert outcome.error is None, outcome.error
+        assert rows == [] and metadata is not None and metadata["record_count"] == 0
+
+    def test_a_missing_data_path_fails_and_keeps_the_last_commit(self, api: FakeApi, lake: ApiLake) -> None:
+        """An error page with status 200 (``{"error": ...}``) has no key at ``data_path``: the run fails
+        naming the keys it has, even with ``allow_empty``."""
+        api.records = [{"id": 1}]
+        outcome, rows = lake.run("none")
+        assert outcome.error is None and ids(rows) == [1], outcome.error
+        api.fault = lambda number, request: JSONResponse({"error": "quota exceeded"})
+        outcome, rows = lake.run("none", allow_empty=True)
+        assert outcome.error is not None and "no key 'data'" in outcome.error, outcome.error
+        assert "keys there: error" in outcome.error
+        assert ids(rows) == [1]
+
+    def test_an_empty_list_is_an_empty_partition(self, api: FakeApi, lake: ApiLake) -> None:
+        """``[]`` is the API saying "no records" (a quiet day): no error, no option needed."""
+        outcome, rows = lake.run("none")
+        assert outcome.error is None and rows == [], outcome.error
