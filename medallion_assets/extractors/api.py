@@ -36,7 +36,8 @@ Incremental (DESIGN §5): the largest ``incremental.cursor_field`` seen (and nev
 ``watermark_in``) becomes ``watermark_out`` (numbers compare as numbers, ISO timestamps as instants,
 anything else as text); the next partition sends it back as ``incremental.param`` and/or
 ``{watermark}``. The records it reads again at that watermark which the previous partition landed are
-dropped (``WatermarkTracker``).
+dropped by the one boundary dedupe of every incremental source, ``medallion_resources.boundary``
+(``JsonRecords``: records hashed as the API sent them).
 
 Records follow the one JSON rule of ``extractors.records`` (nested values as JSON text, mixed types as
 text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``throttled_seconds`` and
@@ -45,10 +46,8 @@ text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``thro
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -58,16 +57,17 @@ from medallion_assets import templates
 from medallion_assets.config.models import ApiConfig
 from medallion_assets.errors import ApiError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
-from medallion_assets.extractors.records import records_to_batch, to_json_text
+from medallion_assets.extractors.records import records_to_batch
 from medallion_assets.extractors.registry import register_extractor
 
 if TYPE_CHECKING:
+    from medallion_resources.boundary import BoundaryDedupe
     from medallion_resources.http import ApiSession, HttpSettings, RequestSpec
 
 # medallion_resources.http (httpx, ~0.2 s) is imported when a request is made: config validation imports
 # this module for the class's contract, and a project's file or database sources do not need an HTTP client.
 
-__all__ = ["ApiExtractor", "WatermarkTracker", "render_template"]
+__all__ = ["ApiExtractor", "render_template"]
 
 _WATERMARK_ONLY = "{watermark}"
 
@@ -96,98 +96,6 @@ def render_template(value: Any, fields: dict[str, date | datetime | str | None])
     if isinstance(value, list):
         return [render_template(v, fields) for v in value]
     return value
-
-
-class WatermarkTracker:
-    """The largest value of one field over all records (numbers as numbers, ISO timestamps as instants,
-    anything else as text), and the boundary dedupe of DESIGN §5 for API records.
-
-    Most APIs' "changed since" parameters are inclusive, so a run reads again the records whose cursor
-    equals the watermark it sent: that is how a record committed late at that instant is caught. The
-    previous partition committed the hashes of the records it read at its ``watermark_out``
-    (``boundary_hashes``); a record read now with a cursor at or below ``watermark_in`` whose hash is among
-    them already landed and is dropped (a multiset: two equal records are two versions). A changed record
-    has a new hash and lands. The hash is BLAKE2b-128 of the record's canonical JSON text, so it does not
-    depend on the page or the other records it came with. ``value`` never falls below ``watermark_in``.
-    """
-
-    def __init__(self, field: str, watermark_in: str | None = None, known: Iterable[str] = ()) -> None:
-        self.field = field
-        self.watermark_in = None if watermark_in is None else _cursor_value(watermark_in)
-        self._watermark_text = watermark_in
-        self.best: Any = self.watermark_in
-        self.dropped = 0
-        self._known = Counter(known) if watermark_in is not None else Counter()
-        self._at_best: Counter[str] = Counter()
-
-    def filter(self, records: list[Any]) -> list[Any]:
-        """The records to land (all but the versions the previous partition landed); tracks the maximum."""
-        kept = []
-        for record in records:
-            value = record.get(self.field) if isinstance(record, dict) else None
-            if value is None or isinstance(value, bool | dict | list):
-                kept.append(record)
-                continue
-            if self.best is None or _compare(value, self.best) > 0:
-                self.best, self._at_best = value, Counter()
-            digest = None
-            if _compare(value, self.best) == 0:
-                digest = _record_hash(record)
-                self._at_best[digest] += 1
-            if self._known and _compare(value, self.watermark_in) <= 0:
-                digest = digest or _record_hash(record)
-                if self._known[digest] > 0:
-                    self._known[digest] -= 1
-                    self.dropped += 1
-                    continue
-            kept.append(record)
-        return kept
-
-    @property
-    def value(self) -> str | None:
-        if self.best is None:
-            return None
-        return self._watermark_text if self.best is self.watermark_in else str(self.best)
-
-    def boundary_hashes(self) -> list[str]:
-        """Hashes (a sorted multiset) of the records read at ``value``, and, while it is still
-        ``watermark_in``, of the previous partition's boundary records not read again."""
-        hashes = Counter(self._at_best)
-        if self.watermark_in is not None and _compare(self.best, self.watermark_in) == 0:
-            hashes.update(self._known)
-        return sorted(hashes.elements())
-
-
-_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-
-
-def _cursor_value(text: str) -> Any:
-    """A committed watermark (text) as the value it was: a JSON number as a number, anything else as text."""
-    if _NUMBER.fullmatch(text):
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    return text
-
-
-_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-
-
-def _compare(a: Any, b: Any) -> int:
-    """-1, 0 or 1: numbers as numbers, ISO timestamps as the instants they name (``...00Z`` and
-    ``...00.000+00:00`` are equal, ``...00.5Z`` is later, though as text it sorts first), anything else
-    as text."""
-    if not (isinstance(a, int | float) and isinstance(b, int | float)):
-        a, b = str(a), str(b)
-        if _ISO_TIMESTAMP.match(a) and _ISO_TIMESTAMP.match(b):
-            try:
-                x, y = datetime.fromisoformat(a), datetime.fromisoformat(b)
-                return (x > y) - (x < y)
-            except (ValueError, TypeError):  # not ISO after all, or naive against aware: as text
-                pass
-    return (a > b) - (a < b)
-
-
-def _record_hash(record: Any) -> str:
-    return hashlib.blake2b(to_json_text(record).encode(), digest_size=16).hexdigest()
 
 
 @register_extractor
@@ -268,30 +176,47 @@ class ApiExtractor(Extractor):
         session = self.session()
         first = self.request(ctx)
         self.stats = {**session.stats.as_dict(), "endpoint": session.redactor.url(first.url.split("?")[0])}
-        incremental = self.config.incremental
-        tracker = None
-        if incremental is not None:
-            tracker = WatermarkTracker(incremental.cursor_field, ctx.watermark_in, ctx.boundary_hashes)
+        dedupe = self.dedupe(ctx)
         for page in session.pages(first):
             read = page.records or []
-            records = read if tracker is None else tracker.filter(read)
+            records = read if dedupe is None else dedupe.filter(read)
             self.stats.update(session.stats.as_dict())
             if records:
                 yield records_to_batch(records)
             elif read:  # every record was landed before: keep the columns they have (Silver needs its keys)
                 yield records_to_batch(read).slice(0, 0)
         self.stats.update(session.stats.as_dict())
-        if tracker is not None:
+        if dedupe is not None:
             # Read once the stream is drained, and committed with the data (DESIGN §5).
-            self.watermark_out = tracker.value
-            self.boundary_hashes_out = tracker.boundary_hashes()
-            self.stats["boundary_rows_dropped"] = tracker.dropped
-            if tracker.dropped:
-                ctx.log.info(f"dropped {tracker.dropped} re-read record(s) the previous partition landed")
+            if dedupe.watermark_held:  # no cursor passed it: the committed text, as it was written
+                self.watermark_out = ctx.watermark_in
+            elif dedupe.watermark is not None:
+                self.watermark_out = str(dedupe.watermark)
+            self.boundary_hashes_out = dedupe.boundary_hashes()
+            self.stats["boundary_rows_dropped"] = dedupe.dropped
+            if dedupe.dropped:
+                ctx.log.info(f"dropped {dedupe.dropped} re-read record(s) the previous partition landed")
         stats = self.stats
         ctx.log.info(
             f"api {stats['endpoint']}: {stats['pages']} page(s), {stats['requests']} request(s), "
             f"{stats['retries']} retry(ies), throttled {stats['throttled_seconds']} s"
+        )
+
+    def dedupe(self, ctx: ExtractContext) -> BoundaryDedupe[list[Any]] | None:
+        """The boundary dedupe of an incremental source (None: not incremental). No lookback: an inclusive
+        "changed since" parameter re-reads the records at the watermark; the known records an API did not
+        return again are kept while the watermark stays (``keep_unread``: a listing is no snapshot)."""
+        from medallion_resources.boundary import BoundaryDedupe, JsonRecords, cursor_value
+
+        incremental = self.config.incremental
+        if incremental is None:
+            return None
+        watermark_in = None if ctx.watermark_in is None else cursor_value(ctx.watermark_in)
+        return BoundaryDedupe(
+            JsonRecords(incremental.cursor_field),
+            watermark_in=watermark_in,
+            known=ctx.boundary_hashes,
+            keep_unread=True,
         )
 
     def check(self) -> CheckResult:

@@ -35,9 +35,10 @@ What an incremental partition D reads (values are bound parameters, never SQL te
   transaction), so a row of a transaction still open is read by the next run. The rows at the previous
   watermark and inside the lookback are read again, so a late commit there lands; the re-read versions
   that already landed are dropped by the content hashes committed with ``watermark_in``
-  (``medallion_resources.sql.boundary``), so each row version lands once. ``watermark_out`` is
-  ``max(watermark_in, greatest cursor read)``; ``boundary_hashes_out`` the hashes of the rows read within
-  ``lookback`` of it. A run that reads no row leaves both unset and the asset keeps the previous ones.
+  (``medallion_resources.boundary``, the one mechanism API sources use too), so each row version lands
+  once. ``watermark_out`` is ``max(watermark_in, greatest cursor read)``; ``boundary_hashes_out`` the
+  hashes of the rows read within ``lookback`` of it. A run that reads no row leaves both unset and the
+  asset keeps the previous ones.
   The upper bound makes a re-run of D read all of D's changes (plus late commits) and never rows of D+1.
 
 Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD HH:MM:SS[.ffffff]``; in
@@ -70,8 +71,8 @@ from medallion_assets.config.models import DbConfig, DbIncrementalConfig
 from medallion_assets.errors import ExtractError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
 from medallion_assets.extractors.registry import register_extractor
+from medallion_resources.boundary import ArrowRows, BoundaryDedupe
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
-from medallion_resources.sql.boundary import BoundaryDedupe
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
 from medallion_resources.sql.engines import SqlEngine, commit_horizon, count_rows
 from medallion_resources.sql.query import (
@@ -299,13 +300,16 @@ class DbExtractor(Extractor):
         if horizon is not None:
             params["medallion_horizon"] = horizon
             conditions.append(Condition(cursor.name, "<=", "medallion_horizon"))
-        dedupe = BoundaryDedupe(
+        rows = ArrowRows(
             cursor.name,
-            watermark_in=watermark_in,
-            known=ctx.boundary_hashes if watermark_in is not None else (),
-            lower=lambda value: cursor_minus(value, lookback, cursor),
-            maximum=lambda best, column: _max(best, column, cursor),
             key=lambda value: _cursor_key(value, cursor),
+            maximum=lambda best, column: _max(best, column, cursor),
+        )
+        dedupe = BoundaryDedupe(
+            rows,
+            watermark_in=watermark_in,
+            known=ctx.boundary_hashes,
+            lower=lambda value: cursor_minus(value, lookback, cursor),
         )
         return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, dedupe)
 
@@ -366,7 +370,7 @@ class _Plan:
 
     query: SqlQuery
     cursor: SqlColumn | None
-    dedupe: BoundaryDedupe | None
+    dedupe: BoundaryDedupe[pa.RecordBatch] | None
 
 
 def _cursor_key(value: Any, cursor: SqlColumn) -> Any:

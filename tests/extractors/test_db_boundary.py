@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medallion_resources.sql.boundary import BoundaryDedupe, compare_mask, row_hashes
+from medallion_resources.boundary import ArrowRows, BoundaryDedupe, compare_mask, row_hashes
 
 T0 = dt.datetime(2025, 1, 1, 12, 0, 0)
 
@@ -30,14 +30,14 @@ def greatest(best: Any, column: pa.Array) -> Any:
     return value if best is None or (value is not None and value > best) else best
 
 
-def dedupe(watermark_in: Any, known: tuple[str, ...], lookback: dt.timedelta) -> BoundaryDedupe:
+def dedupe(
+    watermark_in: Any, known: tuple[str, ...], lookback: dt.timedelta
+) -> BoundaryDedupe[pa.RecordBatch]:
     return BoundaryDedupe(
-        "updated_at",
+        ArrowRows("updated_at", key=lambda value: value, maximum=greatest),
         watermark_in=watermark_in,
         known=known,
         lower=lambda value: value - lookback,
-        maximum=greatest,
-        key=lambda value: value,
     )
 
 
