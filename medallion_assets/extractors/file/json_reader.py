@@ -246,26 +246,35 @@ def _arrow_chunk(
         table = _parse(chunk, state.text)
     if table is None or table.num_rows != (rows if rows is not None else _non_blank_lines(chunk, newlines)):
         return None
-    state.learn(table.column_names)
     stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     if stamped:
+        state.learn(column_names(table.column_names))  # the first chunk with the column: its place
         state.text.extend(stamped)
         table = _parse(chunk, state.text)
         if table is None or any(pa.types.is_timestamp(t) for t in table.schema.types):
             return None
+    # A text column of earlier chunks that this chunk lacks (or has only nulls) is left out: Arrow gives
+    # every column of its explicit schema, the records rule only the keys the chunk has.
+    keys = [
+        name
+        for name in table.column_names
+        if not (name in state.text and table.column(name).null_count == table.num_rows)
+    ]
+    # Named by the records rule, in the chunk's order of keys (as ``records_to_batch`` names them), and
+    # ordered by those names: a key the rule names differently in another chunk (``""`` is ``empty_key``
+    # unless the chunk also has a key ``empty_key``) takes the place the rule gives it.
+    named = dict(zip(keys, column_names(keys), strict=True))
+    state.learn(list(named.values()))
     columns, names = [], []
-    for name in sorted(table.column_names, key=lambda n: state.order.get(n, len(state.order))):
+    for name in sorted(keys, key=lambda n: state.order.get(named[n], len(state.order))):
         try:
-            column = table.column(name).combine_chunks()
-            if name in state.text and column.null_count == len(column):
-                continue  # a text column of earlier chunks this chunk lacks (or has only nulls): same result
-            converted = _as_rule(column)
+            converted = _as_rule(table.column(name).combine_chunks())
         except pa.ArrowException:
             converted = None  # e.g. Arrow's list<null> of nulls, which it builds malformed
         if converted is None:
             return None
         columns.append(converted)
-        names.append(name)
+        names.append(named[name])
     if not names:
         return None  # rows without columns: the records rule decides how many
     return pa.RecordBatch.from_arrays(columns, names=names)
