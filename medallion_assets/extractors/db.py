@@ -46,8 +46,9 @@ Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD 
 
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
-``stats``: ``batches``, ``engine``, ``source_row_count`` (``SELECT count(*)`` of the bounded query,
-after the read), ``source_snapshot_seconds`` (the longest time one statement or chunk
+``stats``: ``batches``, ``engine`` (every engine that ran one of the read's statements: ``adbc+sqlalchemy``
+when ``auto`` fell back for some chunks or ranges), ``source_row_count`` (``SELECT count(*)`` of the
+bounded query, after the read), ``source_snapshot_seconds`` (the longest time one statement or chunk
 held the source's snapshot), with ``chunk_rows``/``parallelism`` ``source_snapshots`` and ``key_columns``,
 and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL) ``commit_horizon``. How rows are
 read (one statement, keyset chunks in short transactions, key ranges in parallel):
@@ -74,7 +75,7 @@ from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.boundary import ArrowRows, BoundaryDedupe
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
-from medallion_resources.sql.engines import SqlEngine, commit_horizon, count_rows
+from medallion_resources.sql.engines import SqlEngine, commit_horizon, count_rows, engines_used
 from medallion_resources.sql.query import (
     Condition,
     cursor_minus,
@@ -160,7 +161,8 @@ class DbExtractor(Extractor):
         best: Any = None  # window mode: the greatest cursor read (the db_watermark sensor compares with it)
         produced = False
         clock = SnapshotClock()
-        for batch in self._read(target, query, columns, engine, clock, ctx):
+        engines = [engine]  # one per key range: each reports the engine(s) that read its statements
+        for batch in self._read(target, query, columns, engines, clock, ctx):
             if batch.num_rows == 0:
                 continue
             self.stats["batches"] += 1
@@ -173,7 +175,7 @@ class DbExtractor(Extractor):
                 yield batch
         if not produced:  # no rows is an empty snapshot with its columns, not a table without any
             yield pa.RecordBatch.from_pylist([], schema=schema_of(columns))
-        self.stats["engine"] = engine.used
+        self.stats["engine"] = engines_used(engines)
         self.stats["source_snapshot_seconds"] = round(clock.longest, 3)
         if cfg.chunk_rows or cfg.parallelism > 1:
             self.stats["source_snapshots"] = clock.snapshots
@@ -200,13 +202,17 @@ class DbExtractor(Extractor):
         target: SqlTarget,
         query: SqlQuery,
         columns: list[SqlColumn],
-        engine: SqlEngine,
+        engines: list[SqlEngine],
         clock: SnapshotClock,
         ctx: ExtractContext,
     ) -> Iterator[pa.RecordBatch]:
-        """One statement; or keyset chunks (``chunk_rows``); or key ranges in parallel (``parallelism``)."""
+        """One statement; or keyset chunks (``chunk_rows``); or key ranges in parallel (``parallelism``).
+
+        ``engines`` holds the first range's engine; the other ranges' are appended.
+        """
         cfg = self.config
         size = cfg.fetch_batch_size
+        engine = engines[0]
         if not cfg.chunk_rows and cfg.parallelism == 1:
             # One reader thread: the database is read while the previous batches are written.
             return parallel([lambda: timed(engine.stream(query, columns, size), clock)])
@@ -224,7 +230,7 @@ class DbExtractor(Extractor):
 
         if len(ranges) == 1:
             return parallel([functools.partial(reader, query, engine)])
-        engines = [engine] + [select_engine(cfg.engine, target, self.retry) for _ in ranges[1:]]
+        engines += [select_engine(cfg.engine, target, self.retry) for _ in ranges[1:]]
         return parallel([functools.partial(reader, q, e) for q, e in zip(ranges, engines, strict=True)])
 
     def _key(self, target: SqlTarget, columns: list[SqlColumn]) -> list[SqlColumn]:

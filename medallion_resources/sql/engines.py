@@ -32,7 +32,7 @@ import datetime as dt
 import importlib.util
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -65,6 +65,7 @@ __all__ = [
     "count_rows",
     "commit_horizon",
     "describe_query",
+    "engines_used",
     "select_engine",
 ]
 
@@ -79,7 +80,13 @@ class SqlEngine(ABC):
     def __init__(self, target: SqlTarget, retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self.target = target
         self.retry = retry
-        self.used = self.name  # the engine that actually read the rows (``auto`` names its choice)
+        # the engines that ran this engine's statements (``auto``: its choice for each)
+        self.read_with: set[str] = set()
+
+    @property
+    def used(self) -> str:
+        """The engine(s) that read this engine's statements (``engines_used``)."""
+        return engines_used([self])
 
     @classmethod
     def unavailable(cls, target: SqlTarget) -> str | None:
@@ -91,6 +98,14 @@ class SqlEngine(ABC):
         self, query: SqlQuery, columns: Sequence[SqlColumn], batch_size: int
     ) -> Iterator[pa.RecordBatch]:
         """Yield the query's rows, at most ``batch_size`` per batch."""
+
+
+def engines_used(engines: Iterable[SqlEngine]) -> str:
+    """The engines that actually read the statements of ``engines`` (one per key range of a read):
+    ``adbc``, ``sqlalchemy``, or ``adbc+sqlalchemy`` when ``auto`` fell back for some statements (a chunk,
+    a range) and not for others."""
+    names = set().union(*(e.read_with or {e.name} for e in engines))
+    return "+".join(sorted(names))
 
 
 def describe_query(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY) -> list[SqlColumn]:
@@ -129,6 +144,7 @@ class SqlAlchemyEngine(SqlEngine):
         with sa_connection(self.target, self.retry, "query failed on") as conn:
             conn = conn.execution_options(stream_results=True, max_row_buffer=batch_size)
             result = conn.execute(sa.text(query.named(conn.dialect)), query.params)
+            self.read_with.add(self.name)
             for rows in result.partitions(batch_size):
                 values = list(zip(*rows, strict=True))
                 arrays = [python_to_arrow(v, c) for v, c in zip(values, columns, strict=True)]
@@ -173,6 +189,7 @@ class AdbcEngine(SqlEngine):
                 raise AdbcStatementError(
                     f"query failed on {self.target.describe()}: {self.target.redact(first_line(exc))}"
                 ) from None
+            self.read_with.add(self.name)
             names = [c.name for c in columns]
             for batch in reader:
                 if batch.num_rows == 0:
@@ -199,10 +216,9 @@ class _AutoEngine(SqlEngine):
         self, query: SqlQuery, columns: Sequence[SqlColumn], batch_size: int
     ) -> Iterator[pa.RecordBatch]:
         if AdbcEngine.unavailable(self.target) is None:
-            self.used = AdbcEngine.name
             produced = False
             try:
-                for batch in AdbcEngine(self.target, self.retry).stream(query, columns, batch_size):
+                for batch in self._engine(AdbcEngine).stream(query, columns, batch_size):
                     produced = True
                     yield batch
                 return
@@ -210,8 +226,13 @@ class _AutoEngine(SqlEngine):
                 if produced:
                     raise
                 _log.warning("ADBC could not run the query, using SQLAlchemy instead: %s", exc)
-        self.used = SqlAlchemyEngine.name
-        yield from SqlAlchemyEngine(self.target, self.retry).stream(query, columns, batch_size)
+        yield from self._engine(SqlAlchemyEngine).stream(query, columns, batch_size)
+
+    def _engine(self, cls: type[SqlEngine]) -> SqlEngine:
+        """An engine of ``cls`` that records in this one's ``read_with`` when it runs a statement."""
+        engine = cls(self.target, self.retry)
+        engine.read_with = self.read_with
+        return engine
 
 
 ENGINES: dict[str, type[SqlEngine]] = {

@@ -114,3 +114,33 @@ def test_connectorx_is_a_clear_error(
     ):
         list(extractor.extract(make_context()))
     assert not extractor.check().ok
+
+
+def test_auto_names_every_engine_that_read(postgres: Any) -> None:
+    """``auto`` runs each statement on ADBC and falls back to SQLAlchemy for one ADBC rejects: the engine it
+    reports is every engine that read rows (before: the last statement's, so a read of many chunks or
+    ranges named one engine whatever the others used)."""
+    import uuid
+
+    from medallion_resources.sql import SqlQuery, SqlTarget, describe_query, select_engine
+    from medallion_resources.sql.query import Condition
+
+    name = postgres.table("autoused")
+    postgres.execute(f"CREATE TABLE {name} (id uuid PRIMARY KEY, n integer)")
+    postgres.execute(
+        f"INSERT INTO {name} VALUES (:i, :n)", [{"i": str(uuid.uuid4()), "n": n} for n in range(4)]
+    )
+    target = SqlTarget.from_config(postgres.url, None, "autoused")
+    everything = SqlQuery(f"SELECT * FROM {name}")
+    columns = describe_query(target, everything)
+    # ADBC binds the text as text, and PostgreSQL has no uuid > text: ADBC rejects it, SQLAlchemy runs it
+    above = SqlQuery(
+        everything.base, (Condition("id", ">", "p"),), {"p": "00000000-0000-0000-0000-000000000000"}
+    )
+    engine = select_engine("auto", target)
+    assert sum(b.num_rows for b in engine.stream(everything, columns, 10)) == 4
+    assert engine.used == "adbc"
+    assert sum(b.num_rows for b in engine.stream(above, columns, 10)) == 4
+    assert engine.used == "adbc+sqlalchemy"
+    assert sum(b.num_rows for b in engine.stream(everything, columns, 10)) == 4
+    assert engine.used == "adbc+sqlalchemy"

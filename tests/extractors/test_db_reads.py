@@ -169,6 +169,8 @@ class TestParallel:
         assert ranged.schema == single.schema
         assert rows_of(ranged) == rows_of(single) and ranged.num_rows == ROWS
         assert extractor.stats["source_snapshots"] == parallelism
+        # every range's engine, not only the first's (auto: ADBC on PostgreSQL, SQLAlchemy elsewhere)
+        assert extractor.stats["engine"] == ("adbc" if database.dialect == "postgresql" else "sqlalchemy")
 
     def test_ranges_of_a_nullable_timestamp_keep_the_nulls(
         self,
