@@ -52,7 +52,8 @@ bounded query, after the read), ``source_snapshot_seconds`` (the longest time on
 held the source's snapshot), with ``chunk_rows``/``parallelism`` ``source_snapshots`` and ``key_columns``,
 and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL) ``commit_horizon``. How rows are
 read (one statement, keyset chunks in short transactions, key ranges in parallel):
-``medallion_resources.sql.reads``. Column types: ``medallion_resources.sql.types``. What each engine
+``medallion_resources.sql.reads``; which keys chunks may read by, checked before any row is read:
+``medallion_resources.sql.keys``. Column types: ``medallion_resources.sql.types``. What each engine
 guarantees: docs/db_extractor.md.
 """
 
@@ -76,6 +77,7 @@ from medallion_resources.boundary import ArrowRows, BoundaryDedupe
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
 from medallion_resources.sql.engines import SqlEngine, commit_horizon, count_rows, engines_used
+from medallion_resources.sql.keys import KeyColumn, keyset_key
 from medallion_resources.sql.query import (
     Condition,
     cursor_minus,
@@ -86,14 +88,7 @@ from medallion_resources.sql.query import (
     validate_identifier,
     window_bound,
 )
-from medallion_resources.sql.reads import (
-    SnapshotClock,
-    check_keyset_order,
-    key_ranges,
-    keyset_chunks,
-    timed,
-    unique_key,
-)
+from medallion_resources.sql.reads import SnapshotClock, key_ranges, keyset_chunks, timed, unique_key
 from medallion_resources.sql.types import SqlColumn, schema_of
 from medallion_resources.threads import parallel
 
@@ -217,6 +212,7 @@ class DbExtractor(Extractor):
             # One reader thread: the database is read while the previous batches are written.
             return parallel([lambda: timed(engine.stream(query, columns, size), clock)])
         key = self._key(target, columns)
+        chunk_key = self._chunk_key(target, query, key) if cfg.chunk_rows else []
         ranges = [query]
         if cfg.parallelism > 1:
             ranges = key_ranges(target, query, key[0], cfg.parallelism, self.retry)
@@ -225,7 +221,9 @@ class DbExtractor(Extractor):
 
         def reader(range_query: SqlQuery, range_engine: SqlEngine) -> Iterator[pa.RecordBatch]:
             if cfg.chunk_rows:
-                return keyset_chunks(range_engine, range_query, columns, key, cfg.chunk_rows, size, clock)
+                return keyset_chunks(
+                    range_engine, range_query, columns, chunk_key, cfg.chunk_rows, size, clock
+                )
             return timed(range_engine.stream(range_query, columns, size), clock)
 
         if len(ranges) == 1:
@@ -257,9 +255,21 @@ class DbExtractor(Extractor):
                     f"{', '.join(c.name for c in columns)}"
                 )
             found.append(match[0])
-        if cfg.chunk_rows and cfg.table:
-            check_keyset_order(target, cfg.table, cfg.db_schema, [c.name for c in found], self.retry)
         return found
+
+    def _chunk_key(self, target: SqlTarget, query: SqlQuery, key: list[SqlColumn]) -> list[KeyColumn]:
+        """How keyset chunks bind each key column, or an ExtractError for a key they cannot read by: before
+        any row is read (``medallion_resources.sql.keys``)."""
+        cfg = self.config
+        return keyset_key(
+            target,
+            query.base,
+            key,
+            source=self.entry.source_name,
+            table=cfg.table,
+            schema=cfg.db_schema,
+            retry=self.retry,
+        )
 
     def _incremental(
         self, target: SqlTarget, base: SqlQuery, columns: list[SqlColumn], ctx: ExtractContext
@@ -346,7 +356,8 @@ class DbExtractor(Extractor):
         """Connect and run the query with ``WHERE 1 = 0``: report its columns and types, read no row.
 
         A PostgreSQL ``watermark`` source also reads its commit horizon, so a role that cannot see the
-        database's sessions (or a standby) is reported here rather than at the first run.
+        database's sessions (or a standby) is reported here rather than at the first run; a ``chunk_rows``
+        source has its key checked, so a key chunks cannot read by is reported here too.
         """
         try:
             target = self._target()
@@ -359,6 +370,8 @@ class DbExtractor(Extractor):
                 horizon_applies = inc.mode == "watermark" and inc.commit_horizon and cursor.kind in _TEMPORAL
                 if horizon_applies and target.dialect == "postgresql":
                     commit_horizon(target, RetryPolicy(max_attempts=1))
+            if self.config.chunk_rows:
+                self._chunk_key(target, base, self._key(target, columns))
         except ExtractError as exc:
             return CheckResult(False, str(exc))
         described = ", ".join(f"{c.name} {c.arrow_type or 'inferred'}" for c in columns)

@@ -38,10 +38,11 @@ from medallion_resources.sql.connect import (
     sa_connection,
 )
 from medallion_resources.sql.engines import SqlEngine
+from medallion_resources.sql.keys import KeyColumn, same_key, same_value
 from medallion_resources.sql.query import NULL_OR_LESS, Condition, SqlQuery
 from medallion_resources.sql.types import SqlColumn
 
-__all__ = ["SnapshotClock", "check_keyset_order", "key_ranges", "keyset_chunks", "timed", "unique_key"]
+__all__ = ["SnapshotClock", "key_ranges", "keyset_chunks", "timed", "unique_key"]
 
 _SPLITTABLE = frozenset(
     {"int", "decimal", "decimal_text", "float32", "float64", "date", "timestamp", "timestamptz"}
@@ -75,7 +76,7 @@ def keyset_chunks(
     engine: SqlEngine,
     query: SqlQuery,
     columns: Sequence[SqlColumn],
-    key: Sequence[SqlColumn],
+    key: Sequence[KeyColumn],
     chunk_rows: int,
     batch_size: int,
     clock: SnapshotClock,
@@ -87,10 +88,11 @@ def keyset_chunks(
     before its batches are yielded: no snapshot is held while the rows are written. The chunks read only
     rows without a NULL in the key (``key > :last`` is never true for a NULL, and databases sort NULLs first
     or last); one last statement reads the rest, so each row is read once even where a key column is NULL.
-    Each chunk fetches one row more than it hands on, so that a key held by two rows is found wherever the
-    chunks end (an ExtractError naming ``key_columns``) instead of skipping the rows after the chunk's end.
-    Keys are compared as Python values: two keys that only the column's collation finds equal (``'a'`` and
-    ``'A'`` in a case-insensitive one) are not found.
+    The last key read is bound back as ``keys.keyset_key`` decided, so that ``key > :last`` compares as the
+    chunks are ordered. Each chunk fetches one row more than it hands on, so that a key held by two rows is
+    found wherever the chunks end (an ExtractError naming ``key_columns``) instead of skipping the rows
+    after the chunk's end: consecutive keys are compared as Python values, and the two either side of the
+    chunk's end as the database compares them (``keys.same_key``).
     """
     names = tuple(c.name for c in key)
     after: dict[str, Any] | None = None
@@ -99,29 +101,23 @@ def keyset_chunks(
             query,
             params={**query.params, **(after or {})},
             after=names if after else (),
-            after_casts=tuple(_KEY_CASTS.get(c.db_type, "") for c in key),
+            after_casts=tuple(c.cast for c in key),
             order_by=names,
             limit=chunk_rows + 1,  # one row more: a key that repeats across the chunk's end shows
             not_null=names,
         )
         batches = _fetch(engine, chunk, columns, batch_size, clock)
         if _repeats(batches, names):
-            raise ExtractError(
-                f"db.key_columns ({', '.join(names)}) is not unique: more than one row holds the same key, "
-                "and db.chunk_rows, which reads after the last key of each chunk, would skip rows. Name "
-                "columns that are unique together (the primary key, or add columns until they are)"
-            )
+            raise _not_unique(names)
         rows = sum(b.num_rows for b in batches)
         if rows <= chunk_rows:
             yield from batches
             break
-        batches = _without_last_row(batches)  # read again, first, by the next chunk
-        yield from batches
-        last = batches[-1]
-        after = {
-            f"medallion_k{i}": _bindable(last.column(last.schema.get_field_index(c.name))[-1].as_py(), c)
-            for i, c in enumerate(key)
-        }
+        last, extra = _bound_key(batches, key, chunk_rows - 1), _bound_key(batches, key, chunk_rows)
+        if same_key(engine.target, key, last, extra, engine.retry):
+            raise _not_unique(names)
+        yield from _without_last_row(batches)  # the extra row is read again, first, by the next chunk
+        after = {f"medallion_k{i}": value for i, value in enumerate(last)}
     # Streamed, not fetched whole: nothing bounds how many rows have a NULL in the key. Its snapshot is held
     # while they are written, as the default one-statement read holds its own.
     began = time.monotonic()
@@ -130,6 +126,14 @@ def keyset_chunks(
         yield from (b for b in nulls if b.num_rows)
     finally:
         clock.record(time.monotonic() - began)
+
+
+def _not_unique(names: Sequence[str]) -> ExtractError:
+    return ExtractError(
+        f"db.key_columns ({', '.join(names)}) is not unique: more than one row holds the same key, "
+        "and db.chunk_rows, which reads after the last key of each chunk, would skip rows. Name "
+        "columns that are unique together (the primary key, or add columns until they are)"
+    )
 
 
 def _fetch(
@@ -142,45 +146,42 @@ def _fetch(
     return batches
 
 
+def _bound_key(batches: Sequence[pa.RecordBatch], key: Sequence[KeyColumn], row: int) -> tuple[Any, ...]:
+    """The key of the ``row``-th row of ``batches`` (counted across them), as the values to bind."""
+    for batch in batches:
+        if row < batch.num_rows:
+            return tuple(c.bind(batch.column(batch.schema.get_field_index(c.name))[row].as_py()) for c in key)
+        row -= batch.num_rows
+    raise IndexError(row)
+
+
 def _repeats(batches: Sequence[pa.RecordBatch], names: Sequence[str]) -> bool:
-    """Whether two consecutive rows (of batches sorted by ``names``) hold the same key."""
+    """Whether two consecutive rows (of batches sorted by ``names``) hold the same key (NaN equals NaN)."""
     previous: tuple[Any, ...] | None = None
     for batch in batches:
         keys = [batch.column(batch.schema.get_field_index(n)) for n in names]
-        if previous is not None and tuple(k[0].as_py() for k in keys) == previous:
+        first = tuple(k[0].as_py() for k in keys)
+        if previous is not None and all(same_value(a, b) for a, b in zip(first, previous, strict=True)):
             return True
         if batch.num_rows > 1:
-            same = [pc.equal(k.slice(1), k.slice(0, batch.num_rows - 1)) for k in keys]
+            same = [_equal(k.slice(1), k.slice(0, batch.num_rows - 1)) for k in keys]
             if pc.any(functools.reduce(pc.and_, same)).as_py():
                 return True
         previous = tuple(k[-1].as_py() for k in keys)
     return False
 
 
+def _equal(a: pa.Array, b: pa.Array) -> pa.Array:
+    """Element-wise equality, with NaN equal to NaN in floating-point columns."""
+    equal = pc.equal(a, b)
+    if pa.types.is_floating(a.type):
+        equal = pc.or_kleene(equal, pc.and_(pc.is_nan(a), pc.is_nan(b)))
+    return equal
+
+
 def _without_last_row(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
     last = batches[-1].slice(0, batches[-1].num_rows - 1)
     return batches[:-1] + ([last] if last.num_rows else [])
-
-
-_BPCHAR = "postgresql:1042"  # character(n): read back blank-padded, compared without its trailing blanks
-# Key types whose value read back is text that an engine binding text (ADBC) cannot compare with: cast it.
-_KEY_CASTS = {"postgresql:2950": "uuid"}
-
-
-def _bindable(value: Any, column: SqlColumn) -> Any:
-    """A key value read back (Arrow → Python) as the value to bind against its column.
-
-    Values keep their Python type (text stays text even when it looks like a number: MariaDB and SQLite
-    text columns are typed from their values), except exact-decimal text, which compares as a number, and
-    PostgreSQL ``character(n)``, read back padded with blanks: an engine that binds text (ADBC) compares the
-    column as text, without its trailing blanks, so the value is bound without them too (``char`` compares
-    so itself, and ``'a'`` bound as ``char`` equals ``'a   '``).
-    """
-    if column.kind == "decimal_text":
-        return decimal.Decimal(value)
-    if column.db_type == _BPCHAR and isinstance(value, str):
-        return value.rstrip(" ")
-    return value
 
 
 def unique_key(
@@ -199,31 +200,6 @@ def unique_key(
             if names and not any(nullable.get(n, True) for n in names):
                 return names
     return []
-
-
-def check_keyset_order(
-    target: SqlTarget, table: str, schema: str | None, key: Sequence[str], retry: RetryPolicy = DEFAULT_RETRY
-) -> None:
-    """An ExtractError when a key column of ``table`` sorts otherwise than it compares with a bound value.
-
-    MySQL and MariaDB sort an ``ENUM`` (and a ``SET``) by its declared position but compare it with a value
-    as text, so ``key > :last`` would skip rows after a chunk. (A ``query`` cannot be inspected:
-    docs/db_extractor.md.)
-    """
-    if target.dialect not in ("mysql", "mariadb"):
-        return
-    where = f"cannot read the columns of '{table}' on"
-    with sa_connection(target, retry, where, errors=sa.exc.SQLAlchemyError, reason=str) as conn:
-        types = {c["name"].lower(): c["type"] for c in sa.inspect(conn).get_columns(table, schema=schema)}
-    for name in key:
-        kind = type(types.get(name.lower())).__name__.upper()
-        if kind in ("ENUM", "SET"):
-            raise ExtractError(
-                f"db.chunk_rows cannot read in chunks by key column '{name}': it is an {kind}, which "
-                f"{target.dialect} sorts by its declared position but compares with a value as text, so "
-                "chunks after the first would skip rows. Name other db.key_columns (unique, not an ENUM), "
-                "or read without chunk_rows"
-            )
 
 
 def key_ranges(

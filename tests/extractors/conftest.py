@@ -81,7 +81,9 @@ _LOCK_TIMEOUT = {"postgresql": "SET lock_timeout = '30s'", "mariadb": "SET SESSI
 
 
 class Database:
-    """A database the test may create tables in; every table it creates is dropped afterwards."""
+    """A database the test may create tables in; every table it creates is dropped afterwards, then every
+    object named in ``objects`` (``"TYPE name"``, ``"DOMAIN name"``, ``"COLLATION name"``: what the tables
+    used)."""
 
     def __init__(self, dialect: str, url: str) -> None:
         import sqlalchemy as sa
@@ -89,6 +91,7 @@ class Database:
         self.dialect, self.url = dialect, url
         self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         self.tables: list[str] = []
+        self.objects: list[str] = []
 
     def table(self, prefix: str = "t") -> str:
         """A table name unique to this test (parallel workers share the servers)."""
@@ -114,6 +117,8 @@ class Database:
                 conn.execute(sa.text(setting))
             for name in self.tables:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+            for kind, name in (o.split(" ", 1) for o in reversed(self.objects)):  # a domain before its type
+                conn.execute(sa.text(f"DROP {kind} IF EXISTS {name}"))
         self.engine.dispose()
 
     def _end_sessions_on_tables(self, conn: Any) -> None:
@@ -156,6 +161,41 @@ def _reachable(url: str) -> bool:
         return False
     finally:
         engine.dispose()
+
+
+CASE_INSENSITIVE = ["citext", "citext domain", "icu collation"]
+
+
+def pg_object(db: Database, kind: str, prefix: str, definition: str) -> str:
+    """A PostgreSQL TYPE, DOMAIN or COLLATION unique to this test, dropped by ``db.close()``."""
+    import uuid
+
+    name = f"medallion_{prefix}_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE {kind} {name} {definition}")
+    db.objects.append(f"{kind} {name}")
+    return name
+
+
+def case_insensitive_type(db: Database, kind: str) -> str:
+    """The SQL type of a text column that sorts and compares without case (one of ``CASE_INSENSITIVE``);
+    skips the test when the server has none."""
+    import sqlalchemy as sa
+
+    if kind in ("citext", "citext domain"):
+        try:
+            db.execute("CREATE EXTENSION IF NOT EXISTS citext")
+        except sa.exc.DBAPIError as exc:
+            pytest.skip(
+                f"this PostgreSQL cannot create the citext extension: {str(exc.orig).splitlines()[0]}"
+            )
+        return "citext" if kind == "citext" else pg_object(db, "DOMAIN", "cidom", "AS citext")
+    try:
+        locale = "(provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+        return f"text COLLATE {pg_object(db, 'COLLATION', 'ci', locale)}"
+    except sa.exc.DBAPIError as exc:
+        pytest.skip(
+            f"this PostgreSQL has no non-deterministic ICU collation: {str(exc.orig).splitlines()[0]}"
+        )
 
 
 def open_database(dialect: str, tmp_path: Any) -> Database:
