@@ -116,6 +116,12 @@ def keyset_chunks(
         last, extra = _bound_key(batches, key, chunk_rows - 1), _bound_key(batches, key, chunk_rows)
         if same_key(engine.target, key, last, extra, engine.retry):
             raise _not_unique(names)
+        if after is not None and all(same_value(a, b) for a, b in zip(after.values(), last, strict=True)):
+            raise ExtractError(  # a comparison that disagrees with the order: fail rather than loop for ever
+                f"db.chunk_rows: the chunk after key ({', '.join(map(repr, last))}) of ({', '.join(names)}) "
+                "ended at that key again: the database does not compare this key as it sorts it. Remove "
+                "db.chunk_rows, or name other db.key_columns"
+            )
         yield from _without_last_row(batches)  # the extra row is read again, first, by the next chunk
         after = {f"medallion_k{i}": value for i, value in enumerate(last)}
     # Streamed, not fetched whole: nothing bounds how many rows have a NULL in the key. Its snapshot is held

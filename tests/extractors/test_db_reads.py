@@ -287,6 +287,27 @@ def test_medallion_check_reports_a_key_chunks_cannot_read_by(
     assert make_db(postgres, table=name).check().ok
 
 
+def test_a_chunk_that_does_not_advance_fails_instead_of_looping(postgres: Any) -> None:
+    """Should a bound key ever compare otherwise than it sorts (here: a text key bound as ``"char"``, its
+    first character, so the chunk after ``'aa'`` starts at ``'aa'`` again), the read fails rather than read
+    the same chunk for ever."""
+    from medallion_resources.sql import SqlQuery, SqlTarget, describe_query, select_engine
+    from medallion_resources.sql.keys import KeyColumn
+    from medallion_resources.sql.reads import SnapshotClock, keyset_chunks
+
+    name = postgres.table("loop")
+    postgres.execute(f"CREATE TABLE {name} (k text PRIMARY KEY)")
+    postgres.execute(f"INSERT INTO {name} VALUES ('aa'), ('ab'), ('ac')")
+    target = SqlTarget.from_config(postgres.url, None, "loop")
+    query = SqlQuery(f"SELECT * FROM {name}")
+    columns = describe_query(target, query)
+    wrong = [KeyColumn(columns[0], cast='"char"')]
+    chunks = keyset_chunks(select_engine("sqlalchemy", target), query, columns, wrong, 1, 10, SnapshotClock())
+    with pytest.raises(ExtractError, match=r"chunk after key \('aa'\) of \(k\) ended at that key again"):
+        for _ in range(10):
+            next(chunks)
+
+
 def _nan_as_text(rows: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
     """The rows with NaN written ``'NaN'``: NaN is not equal to itself, so a Counter would not match it."""
     return Counter(
