@@ -73,7 +73,9 @@ class HeadTap:
         if not self._parts:
             return None
         head = unify_tables(self._parts)
-        return head if schema is None else conform_table(head, schema)
+        if schema is None or stored_schema(head.schema).equals(schema):
+            return head  # as stored already (its one-value dictionaries are stored as their values)
+        return conform_table(head, schema)
 
 
 def preview_table(table: pa.Table, redactor: Redactor) -> dg.TableMetadataValue:
