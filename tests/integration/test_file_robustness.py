@@ -561,7 +561,12 @@ def test_an_empty_json_key_beside_a_real_empty_key_column_keeps_both(tmp_path: P
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("stores.csv", "\n\r\n\n"), ("stores.json", " \n\t\n"), ("stores.jsonl", "\n \r\n"), ("st.jsonl", "\n\n\n\n")],
+    [
+        ("stores.csv", "\n\r\n\n"),
+        ("stores.json", " \n\t\n"),
+        ("stores.jsonl", "\n \r\n"),
+        ("st.jsonl", "\n\n\n\n"),
+    ],
 )
 def test_a_file_of_only_blank_lines_is_named_as_such_not_as_zero_bytes(
     tmp_path: Path, run: Run, name: str, content: str
