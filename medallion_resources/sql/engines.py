@@ -50,10 +50,14 @@ from medallion_resources.sql.connect import (
 )
 from medallion_resources.sql.query import SqlQuery
 from medallion_resources.sql.types import (
+    PG_ARRAY_TYPES_SQL,
     SqlColumn,
     arrow_to_canonical,
     columns_from_description,
+    pg_arrays_as_json,
+    pg_oid,
     python_to_arrow,
+    time_24_error,
 )
 
 __all__ = [
@@ -109,12 +113,21 @@ def engines_used(engines: Iterable[SqlEngine]) -> str:
 
 
 def describe_query(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY) -> list[SqlColumn]:
-    """The query's columns and kinds, from a zero-row execution (``WHERE 1 = 0``): no row is read."""
+    """The query's columns and kinds, from a zero-row execution (``WHERE 1 = 0``): no row is read.
+
+    On PostgreSQL, when some column's type is read as text (``types``), one catalog query tells which of
+    those types are arrays (read as JSON text instead).
+    """
     with sa_connection(target, retry, "query failed on") as conn:
         result = conn.exec_driver_sql(_escape_percent(query.describe_sql(conn.dialect), conn.dialect))
         description = result.cursor.description or []
         result.close()
-    return columns_from_description(target.dialect, description)
+        columns = columns_from_description(target.dialect, description)
+        oids = sorted({oid for c in columns if c.select and (oid := pg_oid(c)) is not None})
+        if oids:
+            arrays = set(conn.execute(sa.text(PG_ARRAY_TYPES_SQL), {"oids": oids}).scalars())
+            columns = pg_arrays_as_json(columns, arrays)
+    return columns
 
 
 def count_rows(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFAULT_RETRY) -> int:
@@ -141,14 +154,21 @@ class SqlAlchemyEngine(SqlEngine):
         self, query: SqlQuery, columns: Sequence[SqlColumn], batch_size: int
     ) -> Iterator[pa.RecordBatch]:
         names = [c.name for c in columns]
+        query = query.reading(columns)
         with sa_connection(self.target, self.retry, "query failed on") as conn:
             conn = conn.execution_options(stream_results=True, max_row_buffer=batch_size)
             result = conn.execute(sa.text(query.named(conn.dialect)), query.params)
             self.read_with.add(self.name)
-            for rows in result.partitions(batch_size):
-                values = list(zip(*rows, strict=True))
-                arrays = [python_to_arrow(v, c) for v, c in zip(values, columns, strict=True)]
-                yield pa.RecordBatch.from_arrays(arrays, names=names)
+            try:
+                for rows in result.partitions(batch_size):
+                    values = list(zip(*rows, strict=True))
+                    arrays = [python_to_arrow(v, c) for v, c in zip(values, columns, strict=True)]
+                    yield pa.RecordBatch.from_arrays(arrays, names=names)
+            except sa.exc.DataError as exc:  # psycopg: "can't parse time '24:00:00'"; not a column named
+                times = [c.name for c in columns if c.kind == "time"]
+                if times and "24:00:00" in str(exc.orig):
+                    raise time_24_error(times) from None
+                raise
 
 
 class AdbcEngine(SqlEngine):
@@ -178,7 +198,7 @@ class AdbcEngine(SqlEngine):
         import adbc_driver_postgresql.dbapi as adbc_pg
         from sqlalchemy.dialects import postgresql
 
-        sql, params = query.positional(postgresql.dialect())  # type: ignore[no-untyped-call]
+        sql, params = query.reading(columns).positional(postgresql.dialect())  # type: ignore[no-untyped-call]
         conn = connect_with_retries(self.target, lambda: adbc_pg.connect(self._uri()), self.retry)
         try:
             cursor = conn.cursor()

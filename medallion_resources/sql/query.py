@@ -16,6 +16,7 @@ text, integers their digits.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import re
@@ -98,15 +99,41 @@ class SqlQuery:
     limit: int | None = None
     not_null: tuple[str, ...] = ()
     some_null: tuple[str, ...] = ()
+    # the columns selected, each (name, SQL with ``{}`` for the column or "" as is), when some column is read
+    # through an expression (``types.SqlColumn.select``); () is ``SELECT *``
+    select: tuple[tuple[str, str], ...] = ()
 
-    def _render(self, quote: sa.sql.compiler.IdentifierPreparer, placeholder: Any) -> str:
+    def reading(self, columns: Sequence[SqlColumn]) -> SqlQuery:
+        """This query selecting ``columns`` as ``types`` reads them (PostgreSQL types read as text through
+        an expression); unchanged when every column is read as is."""
+        if not any(c.select for c in columns):
+            return self
+        return dataclasses.replace(self, select=tuple((c.name, c.select) for c in columns))
+
+    def _render(
+        self, quote: sa.sql.compiler.IdentifierPreparer, placeholder: Any, escape: Any = lambda name: name
+    ) -> str:
         if not (
-            self.conditions or self.after or self.order_by or self.limit or self.not_null or self.some_null
+            self.conditions
+            or self.after
+            or self.order_by
+            or self.limit
+            or self.not_null
+            or self.some_null
+            or self.select
         ):
             return self.base
 
         def col(name: str) -> str:
             return f"{SOURCE_ALIAS}.{quote.quote_identifier(name)}"
+
+        def selected(name: str, expression: str) -> str:
+            column = escape(col(name))
+            return (
+                f"{expression.format(column)} AS {escape(quote.quote_identifier(name))}"
+                if expression
+                else column
+            )
 
         clauses = []
         for c in self.conditions:
@@ -129,7 +156,8 @@ class SqlQuery:
                 equal = [f"{col(k)} = {key(j)}" for j, k in enumerate(self.after[:i])]
                 terms.append("(" + " AND ".join([*equal, f"{col(name)} > {key(i)}"]) + ")")
             clauses.append("(" + " OR ".join(terms) + ")")
-        text = f"SELECT * FROM ({self.base}) AS {SOURCE_ALIAS}"
+        columns = ", ".join(selected(name, expression) for name, expression in self.select) or "*"
+        text = f"SELECT {columns} FROM ({self.base}) AS {SOURCE_ALIAS}"
         if clauses:
             text += " WHERE " + " AND ".join(clauses)
         if self.order_by:
@@ -140,7 +168,10 @@ class SqlQuery:
 
     def named(self, dialect: sa.Dialect) -> str:
         """SQL text with ``:name`` parameters, for ``sqlalchemy.text``."""
-        return self._render(dialect.identifier_preparer, lambda name: f":{name}")
+        # a column name holding ':' would read as a bind parameter in ``sqlalchemy.text``: escaped
+        return self._render(
+            dialect.identifier_preparer, lambda name: f":{name}", lambda text: text.replace(":", "\\:")
+        )
 
     def positional(self, dialect: sa.Dialect) -> tuple[str, tuple[Any, ...]]:
         """SQL text with ``$1..$n`` parameters and the values in order (ADBC PostgreSQL)."""

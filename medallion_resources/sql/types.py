@@ -29,8 +29,12 @@ json, jsonb (MySQL/MariaDB json)            ``json``                    ``string
                                                                         (sorted keys, no spaces; the
                                                                         rule of ``json_text``)
 uuid                                        ``uuid``                    ``string``: 36-char lowercase form
-bytea, blob, binary, varbinary, bit         ``binary``                  ``binary``
-arrays, anything else                       ``text``                    ``string`` (arrays as JSON text)
+bytea, blob, binary, varbinary, MySQL bit   ``binary``                  ``binary``
+PostgreSQL arrays (any element type)        ``text``, read as           ``string``: PostgreSQL's JSON text
+                                            ``to_json(col)``            of the array (``[[1,2],[3,4]]``)
+any other PostgreSQL type (inet, cidr,      ``text``, read as           ``string``: the type's own output
+macaddr, money, ranges, bit, varbit, xml,   ``CAST(col AS text)``       (what psql shows; inet through
+tsvector, geometric, timetz, enums, ...)    (inet: ``abbrev(col)``)     ``abbrev``, which is inet's output)
 SQLite, other dialects, MySQL text/blob     ``infer``                   from the values of each batch:
                                                                         ``int64``, ``float64``, ``string``,
                                                                         ``binary``, ``bool``, ... (SQLite has
@@ -39,10 +43,23 @@ SQLite, other dialects, MySQL text/blob     ``infer``                   from the
 =========================================  ==========================  =====================================
 
 NULL is null in every kind.
+
+**PostgreSQL types read as text.** Only the types of ``_PG_KINDS`` are decoded by the drivers. Any other type
+(its OID, or a domain's base type's, is not in ``_PG_KINDS``) is selected as text by the database itself, in
+the SQL text both engines run (``SqlColumn.select``, applied by ``query.SqlQuery.reading``): the drivers
+never see its binary form. ADBC hands such types over as an opaque extension type holding the raw binary
+wire bytes (``inet`` as ``\\x02 \\x00\\x04\\n...``, ``money`` as its integer cents, ranges as binary
+junk): they are never decoded here, and an opaque binary column that still reaches ``arrow_to_canonical``
+is an error. Only the columns read as text get an expression; every other column is selected as is.
+
+**time 24:00:00.** PostgreSQL accepts ``24:00:00`` as a ``time``; Arrow ``time64`` cannot hold it, ADBC reads
+it as ``00:00:00`` and psycopg refuses it. Either engine fails the read with ``time_24_error`` naming the
+column and the fix (select it ``CAST(col AS text)`` in a ``db.query``), rather than land midnight.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import json
@@ -54,14 +71,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from medallion_resources.errors import ExtractError
 from medallion_resources.json_text import to_json_text
 
 __all__ = [
+    "PG_ARRAY_TYPES_SQL",
     "SqlColumn",
     "arrow_to_canonical",
     "columns_from_description",
+    "pg_arrays_as_json",
+    "pg_oid",
     "python_to_arrow",
     "schema_of",
+    "time_24_error",
 ]
 
 # PostgreSQL type OIDs (stable across versions; psycopg and psycopg2 both report them as type_code).
@@ -89,6 +111,19 @@ _PG_KINDS: dict[int, str] = {
     2950: "uuid",
     3802: "json",
 }
+# PostgreSQL types outside ``_PG_KINDS`` are selected as their text (module docstring): the SQL expression,
+# ``{}`` standing for the column. inet: ``CAST(inet AS text)`` always shows the netmask (``10.0.0.1/32``),
+# ``abbrev`` is what inet's output function (psql, psycopg) gives (``10.0.0.1``).
+_PG_TEXT = "CAST({} AS text)"
+_PG_TEXT_OF: dict[int, str] = {869: "abbrev({})"}
+_PG_ARRAY_TEXT = "CAST(to_json({}) AS text)"
+# Which of the given type OIDs are arrays (element types of every kind; a domain is described as its base).
+PG_ARRAY_TYPES_SQL = (
+    "SELECT oid::int FROM pg_type "
+    "WHERE oid = ANY(CAST(:oids AS oid[])) AND typcategory = 'A' AND typelem <> 0"
+)
+_TIME_LIMIT_US = 86_400_000_000  # 24:00:00 as microseconds: not a time of day Arrow can hold
+
 # MySQL/MariaDB protocol field types (PyMySQL, mysqlclient).
 _MYSQL_KINDS: dict[int, str] = {
     0: "decimal",
@@ -138,6 +173,7 @@ class SqlColumn:
     kind: str
     arrow_type: pa.DataType | None
     db_type: str = ""
+    select: str = ""  # SQL selecting the column, ``{}`` the column (PostgreSQL types read as text); "" as is
 
 
 def _decimal_type(precision: int | None, scale: int | None) -> tuple[str, pa.DataType]:
@@ -156,8 +192,11 @@ def columns_from_description(dialect: str, description: Sequence[Sequence[Any]])
         name, type_code = str(item[0]), item[1]
         precision = getattr(item, "precision", None) if not isinstance(item, tuple) else None
         scale = getattr(item, "scale", None) if not isinstance(item, tuple) else None
+        select = ""
         if dialect == "postgresql":
             kind = _PG_KINDS.get(int(type_code), "text") if isinstance(type_code, int) else "text"
+            if not isinstance(type_code, int) or int(type_code) not in _PG_KINDS:
+                select = _PG_TEXT_OF.get(int(type_code), _PG_TEXT) if isinstance(type_code, int) else _PG_TEXT
             if precision is None and len(item) > 5:
                 precision, scale = item[4], item[5]
         elif dialect in ("mysql", "mariadb"):
@@ -172,8 +211,35 @@ def columns_from_description(dialect: str, description: Sequence[Sequence[Any]])
             kind, arrow_type = _decimal_type(precision, scale)
         else:
             arrow_type = _FIXED.get(kind)
-        columns.append(SqlColumn(name, kind, arrow_type, f"{dialect}:{type_code}"))
+        columns.append(SqlColumn(name, kind, arrow_type, f"{dialect}:{type_code}", select))
     return columns
+
+
+def pg_oid(column: SqlColumn) -> int | None:
+    """The PostgreSQL type OID of a column (None on other databases)."""
+    dialect, _, code = column.db_type.partition(":")
+    return int(code) if dialect == "postgresql" and code.isdigit() else None
+
+
+def pg_arrays_as_json(columns: Sequence[SqlColumn], arrays: set[int]) -> list[SqlColumn]:
+    """The columns, those whose type is one of the array type OIDs ``arrays`` (``PG_ARRAY_TYPES_SQL``) read
+    as PostgreSQL's JSON text of the array (nested arrays kept, each element as ``to_json`` writes it)."""
+    return [
+        dataclasses.replace(c, select=_PG_ARRAY_TEXT) if c.select and pg_oid(c) in arrays else c
+        for c in columns
+    ]
+
+
+def time_24_error(names: Sequence[str]) -> ExtractError:
+    """A PostgreSQL ``time`` column holding ``24:00:00`` (``names``: the column, or the candidates)."""
+    shown = ", ".join(f"'{n}'" for n in names)
+    which = f"column {shown} holds" if len(names) == 1 else f"one of the time columns {shown} holds"
+    fix = ", ".join(f"CAST({n} AS text) AS {n}" for n in names)
+    return ExtractError(
+        f"{which} the PostgreSQL time 24:00:00, which an Arrow time cannot hold (ADBC reads it as 00:00:00, "
+        f"psycopg cannot read it): refused rather than landed as midnight. Read it as text with a db.query: "
+        f"SELECT ..., {fix} FROM ..."
+    )
 
 
 def schema_of(columns: Sequence[SqlColumn]) -> pa.Schema:
@@ -268,7 +334,18 @@ def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> 
         array = array.combine_chunks()
     kind, target = column.kind, column.arrow_type
     if isinstance(array.type, pa.ExtensionType):
-        array = array.storage
+        storage = array.storage
+        if kind != "binary" and (pa.types.is_binary(storage.type) or pa.types.is_large_binary(storage.type)):
+            raise ExtractError(  # raw wire bytes of a type medallion does not decode: never cast to text
+                f"column '{column.name}' ({column.db_type}) arrived as the raw binary of a "
+                f"{array.type.extension_name} type, which medallion does not decode; it should have been "
+                "selected as text (medallion_resources.sql.types): select it CAST(... AS text) in a db.query"
+            )
+        array = storage
+    if kind == "time" and pa.types.is_time64(array.type) and array.null_count < len(array):
+        limit = _TIME_LIMIT_US * (1000 if array.type.unit == "ns" else 1)
+        if pc.max(array.view(pa.int64())).as_py() >= limit:
+            raise time_24_error([column.name])
     if target is None:
         return array
     if array.type == target:
