@@ -127,13 +127,17 @@ class SqlQuery:
         def col(name: str) -> str:
             return f"{SOURCE_ALIAS}.{quote.quote_identifier(name)}"
 
+        # a name read from the database, as raw SQL text: the preparer doubles '%' for pyformat drivers, which
+        # neither libpq (ADBC) nor ``sqlalchemy.text`` (which escapes '%' itself) expects
+        doubled = quote.dialect.paramstyle in ("format", "pyformat")
+
+        def named(name: str) -> str:
+            quoted = quote.quote_identifier(name)
+            return escape(quoted.replace("%%", "%") if doubled else quoted)
+
         def selected(name: str, expression: str) -> str:
-            column = escape(col(name))
-            return (
-                f"{expression.format(column)} AS {escape(quote.quote_identifier(name))}"
-                if expression
-                else column
-            )
+            column = f"{SOURCE_ALIAS}.{named(name)}"
+            return f"{expression.format(column)} AS {named(name)}" if expression else column
 
         clauses = []
         for c in self.conditions:
@@ -180,7 +184,11 @@ class SqlQuery:
         def placeholder(name: str) -> str:
             return f"${order.setdefault(name, len(order) + 1)}"
 
-        text = self._render(dialect.identifier_preparer, placeholder)
+        # the dialect's identifiers double '%' for pyformat drivers; libpq takes the SQL text as it is
+        unescape = (
+            (lambda text: text.replace("%%", "%")) if dialect.paramstyle in ("format", "pyformat") else None
+        )
+        text = self._render(dialect.identifier_preparer, placeholder, *([unescape] if unescape else []))
         return text, tuple(self.params[name] for name in order)
 
     def count_sql(self, dialect: sa.Dialect) -> str:

@@ -140,3 +140,60 @@ def test_sqlite_columns_with_only_nulls_are_null_typed(
     )
     assert [b.schema.field("note").type for b in batches] == [pa.null(), pa.string()]
     db.close()
+
+
+COMMON_POSTGRES = [
+    "small",
+    "whole",
+    "big",
+    "num",
+    "num_free",
+    "r",
+    "d",
+    "flag",
+    "txt",
+    "vc",
+    "ch",
+    "day",
+    "ts",
+    "tstz",
+]
+
+
+def test_postgres_common_types_are_read_without_an_expression(postgres: Any) -> None:
+    """Numbers, text, dates and timestamps are selected as they are: the query both engines run is the plain
+    ``SELECT *`` (no cast on the common path); only a type no driver decodes gets one."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    from medallion_resources.sql import SqlQuery, SqlTarget, describe_query
+
+    name = postgres.table("plain")
+    columns = ", ".join(f"{col} {POSTGRES[col][0]}" for col in COMMON_POSTGRES)
+    postgres.execute(f"CREATE TABLE {name} (id integer, {columns}, ip inet, ips inet[])")
+    target = SqlTarget.from_config(postgres.url, None, "plain")
+    plain = SqlQuery(f"SELECT id, {', '.join(COMMON_POSTGRES)} FROM {name}")
+    described = describe_query(target, plain)
+    assert [c.select for c in described] == [""] * (len(COMMON_POSTGRES) + 1)
+    assert plain.reading(described) is plain
+    assert plain.reading(described).positional(postgresql.dialect())[0] == plain.base
+
+    query = SqlQuery(f"SELECT id, txt, ip, ips FROM {name}")
+    sql = query.reading(describe_query(target, query)).named(sa.create_engine(postgres.url).dialect)
+    assert sql == (
+        '_medallion_src."id", _medallion_src."txt", abbrev(_medallion_src."ip") AS "ip", '
+        'CAST(to_json(_medallion_src."ips") AS text) AS "ips"'
+    ).join(["SELECT ", f" FROM ({query.base}) AS _medallion_src"])
+
+
+@pytest.mark.parametrize("engine", ["adbc", "sqlalchemy"])
+def test_postgres_text_read_column_names_are_quoted_and_escaped(
+    postgres: Any, make_db: Callable[..., Extractor], make_context: Callable[..., ExtractContext], engine: str
+) -> None:
+    """A column read through an expression keeps its name, whatever it holds (``:`` is a bind parameter to
+    SQLAlchemy's text, ``"`` and ``%`` are quoting and format characters)."""
+    name = postgres.table("names")
+    postgres.execute(f'CREATE TABLE {name} (id integer, "a:b" inet, "We""ird %s" money, "\\:x" int4range)')
+    postgres.execute(f"INSERT INTO {name} VALUES (1, '10.0.0.1', 2.5, '[1,3)')")
+    table = drain(make_db(postgres, table=name, engine=engine), make_context())
+    assert table.to_pylist() == [{"id": 1, "a:b": "10.0.0.1", 'We"ird %s': "$2.50", ":x": "[1,3)"}]
