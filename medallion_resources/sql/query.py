@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,10 @@ class SqlQuery:
         return dataclasses.replace(self, select=tuple((c.name, c.select) for c in columns))
 
     def _render(
-        self, quote: sa.sql.compiler.IdentifierPreparer, placeholder: Any, escape: Any = lambda name: name
+        self,
+        quote: sa.sql.compiler.IdentifierPreparer,
+        placeholder: Any,
+        escape: Callable[[str], str] = lambda text: text,
     ) -> str:
         if not (
             self.conditions
