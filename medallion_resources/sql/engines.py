@@ -54,6 +54,7 @@ from medallion_resources.sql.types import (
     SqlColumn,
     arrow_to_canonical,
     columns_from_description,
+    infinity_error,
     pg_arrays_as_json,
     pg_oid,
     python_to_arrow,
@@ -168,6 +169,9 @@ class SqlAlchemyEngine(SqlEngine):
                 times = [c.name for c in columns if c.kind == "time"]
                 if times and "24:00:00" in str(exc.orig):
                     raise time_24_error(times) from None
+                dates = [c.name for c in columns if c.kind in ("date", "timestamp", "timestamptz")]
+                if dates and "infinity" in str(exc.orig):  # psycopg: "date too large (after year 10K)"
+                    raise infinity_error(dates) from None
                 raise
 
 

@@ -55,6 +55,11 @@ is an error. Only the columns read as text get an expression; every other column
 **time 24:00:00.** PostgreSQL accepts ``24:00:00`` as a ``time``; Arrow ``time64`` cannot hold it, ADBC reads
 it as ``00:00:00`` and psycopg refuses it. Either engine fails the read with ``time_24_error`` naming the
 column and the fix (select it ``CAST(col AS text)`` in a ``db.query``), rather than land midnight.
+
+**infinity.** PostgreSQL's ``'infinity'`` and ``'-infinity'`` (``timestamp``, ``timestamptz``, ``date``: an
+open-ended ``valid_to``) have no Arrow value. ADBC's shift to the Unix epoch overflows on them and reads a
+date some 292,000 years before Christ; psycopg refuses them without naming the column. Either engine fails the
+read with ``infinity_error`` naming the column and the fix, rather than land a wrong date.
 """
 
 from __future__ import annotations
@@ -123,6 +128,10 @@ PG_ARRAY_TYPES_SQL = (
     "WHERE oid = ANY(CAST(:oids AS oid[])) AND typcategory = 'A' AND typelem <> 0"
 )
 _TIME_LIMIT_US = 86_400_000_000  # 24:00:00 as microseconds: not a time of day Arrow can hold
+# PostgreSQL's earliest timestamp and date (4713 BC) since the Unix epoch: what ADBC reads below them is an
+# infinity its epoch shift overflowed (microseconds, days).
+_PG_FIRST_US = -210_866_803_200_000_000
+_PG_FIRST_DAY = -2_440_588
 
 # MySQL/MariaDB protocol field types (PyMySQL, mysqlclient).
 _MYSQL_KINDS: dict[int, str] = {
@@ -242,6 +251,19 @@ def time_24_error(names: Sequence[str]) -> ExtractError:
     )
 
 
+def infinity_error(names: Sequence[str]) -> ExtractError:
+    """A PostgreSQL date or timestamp column holding ``infinity`` (``names``: the column, or candidates)."""
+    shown = ", ".join(f"'{n}'" for n in names)
+    which = f"column {shown} holds" if len(names) == 1 else f"one of the date/timestamp columns {shown} holds"
+    fix = ", ".join(f"CAST({n} AS text) AS {n}" for n in names)
+    return ExtractError(
+        f"{which} PostgreSQL's infinity or -infinity, which no Arrow date or timestamp can hold (ADBC reads "
+        "it as a date before 290,000 BC, psycopg cannot read it): refused, not landed as a wrong date. "
+        f"Read it as text with a db.query (SELECT ..., {fix} FROM ...) or as a far date (CASE WHEN ... = "
+        "'infinity' THEN '9999-12-31' ELSE ... END)"
+    )
+
+
 def schema_of(columns: Sequence[SqlColumn]) -> pa.Schema:
     """The Arrow schema the columns fix (``null`` for columns typed per batch)."""
     return pa.schema([(c.name, c.arrow_type or pa.null()) for c in columns])
@@ -346,6 +368,8 @@ def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> 
         limit = _TIME_LIMIT_US * (1000 if array.type.unit == "ns" else 1)
         if pc.max(array.view(pa.int64())).as_py() >= limit:
             raise time_24_error([column.name])
+    if _overflowed_infinity(array, kind):
+        raise infinity_error([column.name])
     if target is None:
         return array
     if array.type == target:
@@ -371,6 +395,19 @@ def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> 
     if kind == "timestamptz" and pa.types.is_timestamp(array.type):
         return pc.cast(array, pa.timestamp("us", tz="UTC"))
     return pc.cast(array, target)
+
+
+def _overflowed_infinity(array: pa.Array, kind: str) -> bool:
+    """Whether a PostgreSQL date or timestamp column read by ADBC holds a value before PostgreSQL's first
+    (module docstring: an infinity)."""
+    if kind not in ("date", "timestamp", "timestamptz") or array.null_count == len(array):
+        return False
+    if pa.types.is_timestamp(array.type):
+        per_us = {"s": 1e-6, "ms": 1e-3, "us": 1, "ns": 1000}[array.type.unit]
+        return bool(pc.min(array.view(pa.int64())).as_py() < _PG_FIRST_US * per_us)
+    if pa.types.is_date32(array.type):
+        return bool(pc.min(array.view(pa.int32())).as_py() < _PG_FIRST_DAY)
+    return False
 
 
 def _mdn_to_timedelta(value: Any) -> dt.timedelta | None:

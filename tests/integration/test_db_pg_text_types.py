@@ -199,6 +199,36 @@ def test_postgres_time_24_00_fails_naming_the_column_instead_of_landing_midnight
         db.close()
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("valid_to timestamp", "infinity"),
+        ("valid_to timestamptz", "-infinity"),
+        ("valid_to date", "infinity"),
+    ],
+)
+def test_postgres_infinity_fails_naming_the_column_instead_of_landing_a_wrong_date(
+    engine: str, column: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's 'infinity' (an open-ended valid_to) has no Arrow value: ADBC read it as a date some
+    292,000 years before Christ (its epoch shift overflows), psycopg refused it without naming the column."""
+    db = open_database("postgresql", tmp_path)
+    try:
+        table = db.table("inf")
+        db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, valid_from date, {column})")
+        rows = f"(1, '2025-01-01', '2025-02-01'), (2, '2025-02-01', '{value}')"
+        db.execute(f"INSERT INTO {table} VALUES {rows}")
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        landed = land(tmp_path, [source("versions", {"table": table, "engine": engine})])
+        error = landed["versions"]
+        assert isinstance(error, str), f"landed {error}"
+        assert "valid_to" in error and "infinity" in error, error
+        assert "CAST(valid_to AS text)" in error, error  # the fix
+    finally:
+        db.close()
+
+
 def test_mariadb_bit_geometry_inet6_uuid_land_readable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
