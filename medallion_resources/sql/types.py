@@ -241,26 +241,34 @@ def pg_arrays_as_json(columns: Sequence[SqlColumn], arrays: set[int]) -> list[Sq
 
 def time_24_error(names: Sequence[str]) -> ExtractError:
     """A PostgreSQL ``time`` column holding ``24:00:00`` (``names``: the column, or the candidates)."""
-    shown = ", ".join(f"'{n}'" for n in names)
-    which = f"column {shown} holds" if len(names) == 1 else f"one of the time columns {shown} holds"
-    fix = ", ".join(f"CAST({n} AS text) AS {n}" for n in names)
-    return ExtractError(
-        f"{which} the PostgreSQL time 24:00:00, which an Arrow time cannot hold (ADBC reads it as 00:00:00, "
-        f"psycopg cannot read it): refused rather than landed as midnight. Read it as text with a db.query: "
-        f"SELECT ..., {fix} FROM ..."
+    return _unholdable(
+        names,
+        "time",
+        "the PostgreSQL time 24:00:00, which an Arrow time cannot hold (ADBC reads it as 00:00:00, psycopg "
+        "cannot read it): refused rather than landed as midnight.",
+        "",
     )
 
 
 def infinity_error(names: Sequence[str]) -> ExtractError:
     """A PostgreSQL date or timestamp column holding ``infinity`` (``names``: the column, or candidates)."""
+    return _unholdable(
+        names,
+        "date/timestamp",
+        "PostgreSQL's infinity or -infinity, which no Arrow date or timestamp can hold (ADBC reads it as a "
+        "date before 290,000 BC, psycopg cannot read it): refused, not landed as a wrong date.",
+        ", or as a far date (CASE WHEN ... = 'infinity' THEN '9999-12-31' ELSE ... END)",
+    )
+
+
+def _unholdable(names: Sequence[str], kind: str, what: str, other_fix: str) -> ExtractError:
+    """A value of a column no Arrow value holds (``names``: the column, or the candidates when the driver
+    does not say which), with the fix: read it as text (``other_fix``: another way)."""
     shown = ", ".join(f"'{n}'" for n in names)
-    which = f"column {shown} holds" if len(names) == 1 else f"one of the date/timestamp columns {shown} holds"
+    which = f"column {shown} holds" if len(names) == 1 else f"one of the {kind} columns {shown} holds"
     fix = ", ".join(f"CAST({n} AS text) AS {n}" for n in names)
     return ExtractError(
-        f"{which} PostgreSQL's infinity or -infinity, which no Arrow date or timestamp can hold (ADBC reads "
-        "it as a date before 290,000 BC, psycopg cannot read it): refused, not landed as a wrong date. "
-        f"Read it as text with a db.query (SELECT ..., {fix} FROM ...) or as a far date (CASE WHEN ... = "
-        "'infinity' THEN '9999-12-31' ELSE ... END)"
+        f"{which} {what} Read it as text with a db.query: SELECT ..., {fix} FROM ...{other_fix}"
     )
 
 
