@@ -12,12 +12,11 @@ from typing import Any
 
 import dagster as dg
 import pytest
-import yaml
 
-from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact, verify_partition
 from tests.extractors.conftest import open_database, pg_object
+from tests.integration._lake import local_lake
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 DAY = date(2025, 1, 2)
@@ -78,20 +77,6 @@ CANONICAL: dict[str, tuple[str, str, Any]] = {
 }
 
 
-def write_config(config_dir: Path, lake_dir: Path, sources: list[dict[str, Any]]) -> None:
-    config_dir.mkdir(parents=True, exist_ok=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"local_path": str(lake_dir / "bronze")},
-            "silver": {"local_path": str(lake_dir / "silver")},
-            "defaults": {"partitions": {"start_date": "2025-01-01"}},
-        },
-    }
-    (config_dir / "platform.yaml").write_text(yaml.safe_dump(platform))
-    (config_dir / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": sources}))
-
-
 def source(name: str, db: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
@@ -108,11 +93,10 @@ def source(name: str, db: dict[str, Any]) -> dict[str, Any]:
 
 def land(tmp_path: Path, sources: list[dict[str, Any]]) -> dict[str, Any]:
     """Materialize each source's Bronze for DAY: its rows by id (lineage columns left out), or its error."""
-    write_config(tmp_path / "configs", tmp_path / "lake", sources)
+    lake = local_lake(tmp_path, sources, date(2025, 1, 1))
     (tmp_path / "instance").mkdir()
     landed: dict[str, Any] = {}
     with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
-        lake = Lake.load(tmp_path / "configs")
         for entry in sources:
             outcome = materialize_partition(lake, lake.spec(entry["name"]), DAY, ("bronze",), instance)
             if outcome.error is not None:

@@ -409,13 +409,9 @@ def _not_an_object(value: Any) -> str:
 
 
 def _project(batch: pa.RecordBatch, columns: list[str] | None, state: _Columns) -> pa.RecordBatch:
-    """Every batch of a JSON file, of either path: named by the records rule's ``column_names`` (Arrow
-    names its chunks' columns from the keys; ``records_to_batch`` has named its own already, which the rule
-    leaves as they are), then projected to ``file.columns``."""
-    names = column_names(batch.schema.names)
-    if names != batch.schema.names:
-        batch = batch.rename_columns(names)
-    state.seen.update(names)
+    """Every batch of a JSON file, of either path (already named by the records rule: ``records_to_batch``,
+    or ``_arrow_chunk``), projected to ``file.columns``."""
+    state.seen.update(batch.schema.names)
     if not columns:
         return batch
     arrays = [
