@@ -251,6 +251,13 @@ class ApiSession:
                 f"{url} returned a JSON object, not a list of records; set api.data_path to the list "
                 f"(keys at the top level: {keys})"
             )
+        if not isinstance(data, dict):  # "rate limited", 42, true: an answer about the request, not a record
+            where = f"at data_path '{path}'" if path else "as its body"
+            raise ApiError(
+                f"{url} returned {_json_kind(data)} {where}, where a list of records or one object should "
+                "be: more likely an error message than data; point api.data_path at the records",
+                url=url,
+            )
         if data == {}:
             return []
         return [data]  # data_path points at one object: one record
@@ -353,3 +360,12 @@ def _param_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, for an error that must not repeat the value (it may hold anything)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"

@@ -457,6 +457,30 @@ class TestEmptyAnswers:
         assert "keys there: error" in outcome.error
         assert ids(rows) == [1]
 
+    @pytest.mark.parametrize(
+        ("style", "body", "where"),
+        [
+            ("none", {"data": "rate limited"}, "a string at data_path 'data'"),
+            ("none", {"data": 42}, "a number at data_path 'data'"),
+            ("link", "rate limited", "a string as its body"),
+            ("link", True, "a boolean as its body"),
+        ],
+    )
+    def test_a_plain_value_where_the_records_are_fails_and_keeps_the_last_commit(
+        self, api: FakeApi, lake: ApiLake, style: str, body: Any, where: str
+    ) -> None:
+        """``{"data": "rate limited"}`` is an answer about the request, not a record: it fails naming the
+        URL and what it found (it had landed as one row with a ``value`` column)."""
+        api.records = [{"id": 1}]
+        outcome, rows = lake.run(style)
+        assert outcome.error is None and ids(rows) == [1], outcome.error
+        api.fault = lambda number, request: JSONResponse(body)
+        outcome, rows = lake.run(style, allow_empty=True)
+        assert outcome.error is not None, rows
+        assert f"/{style}/items" in outcome.error and where in outcome.error, outcome.error
+        assert "rate limited" not in outcome.error  # a body's text may hold anything: not repeated
+        assert ids(rows) == [1]
+
     def test_an_empty_list_is_an_empty_partition(self, api: FakeApi, lake: ApiLake) -> None:
         """``[]`` is the API saying "no records" (a quiet day): no error, no option needed."""
         outcome, rows = lake.run("none")
