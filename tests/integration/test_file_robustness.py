@@ -298,6 +298,42 @@ def test_duplicate_and_empty_csv_header_names_get_unique_names(tmp_path: Path, r
     assert read_artifact(part, "data").select(["name_3", "id"]).rows() == [("b", "1")]
 
 
+def test_duplicate_and_empty_parquet_column_names_get_unique_names(tmp_path: Path, run: Run) -> None:
+    """A Parquet file (written by pyarrow, which allows it) with two columns of one name and one without a
+    name lands them by the CSV header's rule, in every row group and in a file without rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "landing" / "stores.parquet"
+    path.parent.mkdir(parents=True)
+    table = pa.Table.from_arrays(
+        [pa.array(["1", "2"]), pa.array(["a", "b"]), pa.array(["c", "d"]), pa.array([1, 2])],
+        names=["id", "name", "name", ""],
+    )
+    pq.write_table(table, path, row_group_size=1)
+    lake, outcome = run(DAY1, {"path": str(path)}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    frame = read_artifact(part, "data").sort("id")
+    assert frame.select(["id", "name", "name_3", "column_4"]).rows() == [
+        ("1", "a", "c", 1),
+        ("2", "b", "d", 2),
+    ]
+    projected, outcome = run(DAY2, {"path": str(path), "columns": ["name_3", "id"]})
+    assert outcome.error is None, outcome.error
+    part = projected.committed(projected.spec("shop"), "bronze", DAY2)
+    assert part is not None
+    assert read_artifact(part, "data").sort("id").select(["name_3", "id"]).rows() == [("c", "1"), ("d", "2")]
+    assert "name" not in read_artifact(part, "data").columns
+    pq.write_table(table.slice(0, 0), path)
+    lake, outcome = run(date(2025, 1, 3), {"path": str(path)}, layers=("bronze",))
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", date(2025, 1, 3))
+    assert part is not None
+    assert {"id", "name", "name_3", "column_4"} <= set(read_artifact(part, "data").columns)
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from medallion_assets.config.models import FileConfig
 from medallion_assets.extractors.file.common import require_columns
+from medallion_assets.extractors.names import unique_names
 
 __all__ = ["read_parquet"]
 
@@ -18,24 +19,35 @@ _WHOLE_GROUP_BYTES = 256 << 20
 
 
 def read_parquet(handle: BinaryIO, cfg: FileConfig, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Each row group as it is stored (no re-cutting, no conversion); a file without rows: its columns."""
+    """Each row group as it is stored (no re-cutting, no conversion); a file without rows: its columns.
+
+    Column names go through ``unique_names`` as a CSV header's do: a Parquet writer may store two columns
+    of one name or one without a name, which Bronze's readers (polars, Silver) cannot tell apart.
+    """
     parquet = pq.ParquetFile(handle)
+    stored = parquet.schema_arrow.names
+    names = unique_names(stored)
+    renamed = names != stored
     columns = None
     if cfg.column_names:
-        require_columns(cfg.column_names, parquet.schema_arrow.names)
+        require_columns(cfg.column_names, names)
         columns = cfg.column_names
+    read = None if renamed else columns  # a renamed file is read whole, then selected by its new names
     rows = 0
     for group in range(parquet.num_row_groups):
         if parquet.metadata.row_group(group).total_byte_size <= _WHOLE_GROUP_BYTES:
-            batches = parquet.read_row_group(group, columns=columns).combine_chunks().to_batches()
+            batches = parquet.read_row_group(group, columns=read).combine_chunks().to_batches()
         else:
-            batches = parquet.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns)
+            batches = parquet.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read)
         for batch in batches:
             if batch.num_rows:
                 rows += batch.num_rows
-                yield batch
+                yield _named(batch, names, columns) if renamed else batch
     if rows == 0:
-        schema = parquet.schema_arrow
-        if columns:
-            schema = pa.schema([schema.field(name) for name in columns])
-        yield pa.RecordBatch.from_pylist([], schema=schema)
+        empty = pa.RecordBatch.from_pylist([], schema=parquet.schema_arrow)
+        yield _named(empty, names, columns) if renamed else empty.select(columns) if columns else empty
+
+
+def _named(batch: pa.RecordBatch, names: list[str], columns: list[str] | None) -> pa.RecordBatch:
+    renamed = pa.RecordBatch.from_arrays(batch.columns, names=names)
+    return renamed.select(columns) if columns else renamed
