@@ -145,6 +145,8 @@ class RunDisplay:
 
 def day_line(prefix: str, name: str, outcome: DayOutcome, layers: Sequence[str]) -> str:
     """``[3/30] orders 2025-01-03: bronze 66 rows/1 files, silver 43 rows/1 files (0.4s)``, or its failure."""
+    from medallion_assets.runner import NOT_RUN  # a run's outcome: Dagster is loaded by now
+
     parts = ", ".join(
         f"{layer} {i.rows} rows/{i.files} files" + (f"/{i.quarantined} quarantined" if i.quarantined else "")
         for layer, i in outcome.committed.items()
@@ -155,6 +157,8 @@ def day_line(prefix: str, name: str, outcome: DayOutcome, layers: Sequence[str])
     done = f" {parts} committed;" if parts else ""
     if outcome.failed:
         layer, error = next(iter(outcome.failed.items()))
+        if error.startswith(NOT_RUN):  # nothing of its own failed: why it did not run
+            return f"{head}{done} {layer} {error}"
         not_run = [x for x in layers if x not in outcome.committed and x != layer]
         skipped = f"; {', '.join(not_run)} not run" if not_run else ""
         return f"{head}{done} {layer} FAILED ({outcome.seconds:.1f}s): {error}{skipped}"
@@ -213,6 +217,8 @@ def summary_rows(
     outcomes: Sequence[tuple[SourceSpec, DayOutcome]], layers: Sequence[str]
 ) -> list[tuple[str, ...]]:
     """``medallion run``'s closing table: one row per source, day and layer."""
+    from medallion_assets.runner import NOT_RUN
+
     rows: list[tuple[str, ...]] = [("source", "date", "layer", "rows", "files", "status")]
     for spec, o in sorted(outcomes, key=lambda item: (item[0].name, item[1].day)):
         for layer in layers:
@@ -220,6 +226,6 @@ def summary_rows(
                 i = o.committed[layer]
                 rows.append((spec.name, str(o.day), layer, str(i.rows), str(i.files), "ok"))
             else:
-                status = "FAILED" if layer in o.failed else "not run"
+                status = "not run" if o.failed.get(layer, NOT_RUN).startswith(NOT_RUN) else "FAILED"
                 rows.append((spec.name, str(o.day), layer, "-", "-", status))
     return rows

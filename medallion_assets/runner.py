@@ -81,6 +81,15 @@ class DayOutcome:
         return not self.failed and not self.not_run
 
 
+NOT_RUN = "not run: "
+"""How a layer's entry in ``DayOutcome.failed`` starts when the layer did not run for a reason (shown as
+"not run", not as a failure of its own)."""
+
+
+def builds_on_failed_day(day: str) -> str:
+    return f"{NOT_RUN}it builds on a failed day ({day})"
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) reached a run: it failed, its committed days were reported, nothing more runs."""
 
@@ -176,17 +185,32 @@ class SourceRunner:
     def run(self, spec: SourceSpec, first: date, last: date, observer: RunObserver) -> list[DayOutcome]:
         """Every day of ``first..last`` (within the source's partitions), one run per range of days."""
         outcomes: list[DayOutcome] = []
+        unbuilt: date | None = None  # a stateful Silver's first day left uncommitted: later days build on it
         for start, end in day_ranges(first, last):
             days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-            outcomes += self._run_range(spec, days, observer)
+            outcomes += self._run_range(spec, days, observer, unbuilt)
+            if unbuilt is None and spec.stateful and "silver" in self.layers:
+                unbuilt = next((o.day for o in outcomes if "silver" not in o.committed), None)
         return outcomes
 
-    def _run_range(self, spec: SourceSpec, days: list[date], observer: RunObserver) -> list[DayOutcome]:
+    def _run_range(
+        self, spec: SourceSpec, days: list[date], observer: RunObserver, unbuilt: date | None = None
+    ) -> list[DayOutcome]:
+        """One range's run (and its follow-ups). ``unbuilt``: a day before the range that a stateful Silver
+        left uncommitted; the range's Silver days build on it, so they are "not run" (no step that can only
+        fail on the missing day), as the days after a failed day within one run."""
         main = {layer: self.lake.main_artifact(spec, layer) for layer in LAYERS}
         tracker = _Tracker(spec, days, self.layers, observer, main)
+        layers = self.layers
+        if unbuilt is not None:
+            layers = tuple(layer for layer in self.layers if layer != "silver")
+            for outcome in tracker.days.values():
+                outcome.failed["silver"] = builds_on_failed_day(unbuilt.isoformat())
+        if not layers:
+            return tracker.finish()
         with progress.listening(tracker):
-            result = self._execute(spec, days, self.layers, observer)
-            tracker.settle(result, self.layers, self.instance)
+            result = self._execute(spec, days, layers, observer)
+            tracker.settle(result, layers, self.instance)
             if not _interrupted(result):
                 for layer, segment in tracker.follow_ups():
                     result = self._execute(spec, segment, (layer,), observer)
@@ -299,7 +323,7 @@ class _Tracker:
                     continue
                 error, per_day, not_run = failure
                 if day.isoformat() in not_run:
-                    outcome.failed[layer] = f"not run: it builds on a failed day ({not_run[day.isoformat()]})"
+                    outcome.failed[layer] = builds_on_failed_day(not_run[day.isoformat()])
                 else:
                     outcome.failed[layer] = per_day.get(day.isoformat(), error)
         for day in run_days:

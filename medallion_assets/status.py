@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from medallion_assets.runner import builds_on_failed_day
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import LakeIOManager
 from medallion_resources.lake.committed_cache import CommitRecord
@@ -182,7 +183,7 @@ class _RunFailure:
         not_run = meta.get("not_run_partitions")
         failed = meta.get("failed_partitions")
         if isinstance(not_run, list) and partition in not_run and isinstance(failed, list) and failed:
-            return f"not run: it builds on a failed day ({failed[0]})"
+            return builds_on_failed_day(str(failed[0]))
         return _first_line(error)
 
 

@@ -278,3 +278,40 @@ def test_a_run_that_fails_outside_its_steps_gives_each_day_the_runs_error(tmp_pa
         outcome = materialize_partition(lake, spec, date(2025, 1, 1), ("bronze", "silver"), inst)
     assert outcome.failed_layer == "bronze"
     assert outcome.error is not None and "medallion_no_such_module" in outcome.error, outcome.error
+
+
+def test_later_ranges_skip_a_stateful_silver_that_builds_on_a_failed_day(
+    orders_dir: Path, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range longer than one run (31 days; 3 here) whose first run fails Bronze on a day: the later runs
+    land Bronze, and the stateful Silver of their days is "not run" naming that day, as within one run,
+    not a step run to fail on the missing Silver day."""
+    from functools import partial
+
+    from medallion_assets import runner as runner_module
+    from medallion_assets.plan import day_ranges
+    from medallion_assets.runner import NullObserver, SourceRunner
+
+    monkeypatch.setattr(runner_module, "day_ranges", partial(day_ranges, size=3))
+    (orders_dir / "orders_20250103.jsonl").unlink()
+    lake = Lake.load()
+    spec = lake.spec("retail_orders")
+    assert spec.stateful
+    runner = SourceRunner(lake, instance, ("bronze", "silver"))
+    days = runner.run(spec, date(2025, 1, 1), date(2025, 1, 6), NullObserver())
+    assert [sorted(d.committed) for d in days] == [["bronze", "silver"]] * 2 + [[]] + [["bronze"]] * 3
+    assert "matched no files" in days[2].failed["bronze"] and days[2].not_run == ["silver"]
+    for day in days[3:]:
+        assert "not run" in day.failed["silver"] and "2025-01-03" in day.failed["silver"], day.failed
+    # What the command prints for such a day: "not run" and why, not a failure of its own.
+    from medallion_assets.cli_display import day_line, summary_rows
+
+    line = day_line("[5/6]", spec.name, days[4], ("bronze", "silver"))
+    assert line.endswith("committed; silver not run: it builds on a failed day (2025-01-03)"), line
+    statuses = {
+        (row[1], row[2]): row[-1] for row in summary_rows([(spec, d) for d in days], ("bronze", "silver"))
+    }
+    assert statuses[("2025-01-03", "bronze")] == "FAILED"
+    assert [statuses[(f"2025-01-0{d}", "silver")] for d in (3, 4, 5, 6)] == ["not run"] * 4
+    silver_runs = [r for r in instance.get_runs() if spec.silver_key in (r.asset_selection or set())]
+    assert len(silver_runs) == 2  # the first range and its Silver-only follow-up for days 1-2: no later one
