@@ -89,3 +89,18 @@ def arrow_conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(pl.DataFrame, "to_arrow", recorded)
     return converted
+
+
+# The longest tests (end to end through `dagster dev` and its daemon, 30-80 s each) are handed out first:
+# run last, one of them kept a worker busy for a minute after the others had finished (the suite's tail).
+_LONGEST_FIRST = (
+    "test_range_backfill_e2e.py",
+    "test_orchestration_e2e.py",
+    "test_killed_runs.py",
+    "test_stale_check_on_object_stores.py",
+    "test_silver_events.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in _LONGEST_FIRST)  # stable: otherwise in file order
