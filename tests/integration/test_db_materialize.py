@@ -120,3 +120,59 @@ def test_incremental_and_full_sources_materialize_exactly(
             assert full.height == len(stamps)
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("engine", ["auto", "sqlalchemy"])
+def test_a_query_naming_two_columns_alike_lands_them_by_the_csv_header_rule(
+    dialect: str, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SELECT id, name, name`` (a join's two ``id``s, say): PostgreSQL and SQLite answer with two columns
+    of one name, which committed a Bronze partition Silver could not read; SQLite also answers a column
+    named ``""``. They land as ``name_3`` and ``column_4``, as a CSV header's would."""
+    db = open_database(dialect, tmp_path)
+    try:
+        table = db.table("dup")
+        db.execute(f"CREATE TABLE {table} (id integer, name varchar(10))")
+        db.execute(f"INSERT INTO {table} VALUES (1, 'a'), (2, 'b')")
+        # SQLite: a column named ""; PostgreSQL: two named "?column?" (its name for ``1 + 1``)
+        fourth = 'id AS ""' if dialect == "sqlite" else 'id AS "?column?", 1 + 1'
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        config = tmp_path / "configs"
+        config.mkdir()
+        platform = {
+            "bronze": {"local_path": str(tmp_path / "lake" / "bronze")},
+            "silver": {"local_path": str(tmp_path / "lake" / "silver")},
+            "defaults": {"partitions": {"start_date": "2025-01-01"}},
+        }
+        source = {
+            "name": "dup",
+            "source": {
+                "system": "db",
+                "table": "dup",
+                "type": "db",
+                "db": {
+                    "url_env": "MEDALLION_TEST_DB_URL",
+                    "engine": engine,
+                    "query": f"SELECT id, name, name, {fourth} FROM {table}",
+                },
+                "run": {"load_pattern": "full"},
+            },
+            "silver": {"model": "periodic_snapshot", "primary_keys": ["id"]},
+        }
+        (config / "platform.yaml").write_text(yaml.safe_dump({"config_version": 1, "platform": platform}))
+        (config / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
+        (tmp_path / "instance").mkdir()
+        with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+            lake = Lake.load(config)
+            outcome = materialize_partition(lake, lake.spec("dup"), DAYS[0], ("bronze", "silver"), instance)
+            assert outcome.error is None, outcome.error
+            bronze = read_artifact(lake.committed(lake.spec("dup"), "bronze", DAYS[0]), "data").sort("id")
+            # SQLite names the second "name" itself ("name:1"); PostgreSQL leaves both "name"
+            second = "name:1" if dialect == "sqlite" else "name_3"
+            assert bronze.select(["id", "name", second]).rows() == [(1, "a", "a"), (2, "b", "b")]
+            assert "" not in bronze.columns and len(set(bronze.columns)) == len(bronze.columns)
+            silver = read_artifact(lake.committed(lake.spec("dup"), "silver", DAYS[0]), "snapshot")
+            assert silver.height == 2
+    finally:
+        db.close()
