@@ -19,6 +19,7 @@ from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range, sele
 from medallion_assets.assets.bronze_checks import bronze_check_specs, evaluate_bronze_checks
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, Extractor, create_extractor
+from medallion_assets.extractors.names import unique_names
 from medallion_assets.specs import BRONZE_IO_MANAGER, SourceSpec, asset_args
 from medallion_resources.io_managers import (
     BOUNDARY_HASHES_KEY,
@@ -48,6 +49,8 @@ def with_bronze_columns(
 
     An empty batch with columns goes through too: it carries the columns of an empty snapshot into Bronze's
     schema. A source column of one of these names keeps its values as ``<name>_source`` (``log`` warns).
+    Columns of one name, or named ``""`` (a DB query's ``SELECT o.id, c.id``, a plugin's batches), get
+    names Bronze can hold by ``unique_names``, the CSV header's rule (Silver could not read them).
     """
     columns = ConstantColumns(
         {
@@ -60,6 +63,10 @@ def with_bronze_columns(
     for batch in batches:
         if batch.num_rows == 0 and batch.num_columns == 0:
             continue  # an empty batch with columns still says which columns the source has
+        names = batch.schema.names
+        unique = unique_names(names)
+        if unique != names:
+            batch = pa.RecordBatch.from_arrays(batch.columns, names=unique)
         yield columns.apply(batch)
     if columns.renamed and log is not None:
         kept = ", ".join(f"'{old}' as '{new}'" for old, new in columns.renamed.items())

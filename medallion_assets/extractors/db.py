@@ -72,7 +72,6 @@ import pyarrow.compute as pc
 from medallion_assets.config.models import DbConfig, DbIncrementalConfig
 from medallion_assets.errors import ExtractError
 from medallion_assets.extractors.base import CheckResult, ExtractContext, Extractor
-from medallion_assets.extractors.names import unique_names
 from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.boundary import ArrowRows, BoundaryDedupe
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
@@ -168,9 +167,9 @@ class DbExtractor(Extractor):
                 best = _max(best, batch.column(batch.schema.get_field_index(cursor.name)), cursor)
             if batch.num_rows:
                 produced = True
-                yield _named(batch)
+                yield batch
         if not produced:  # no rows is an empty snapshot with its columns, not a table without any
-            yield _named(pa.RecordBatch.from_pylist([], schema=schema_of(columns)))
+            yield pa.RecordBatch.from_pylist([], schema=schema_of(columns))
         self.stats["engine"] = engines_used(engines)
         self.stats["source_snapshot_seconds"] = round(clock.longest, 3)
         if cfg.chunk_rows or cfg.parallelism > 1:
@@ -377,14 +376,6 @@ class DbExtractor(Extractor):
             return CheckResult(False, str(exc))
         described = ", ".join(f"{c.name} {c.arrow_type or 'inferred'}" for c in columns)
         return CheckResult(True, f"{target.describe()}: {len(columns)} columns ({described})")
-
-
-def _named(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch with names Bronze can hold (``unique_names``, the CSV header's rule): a query may answer
-    two columns of one name (``SELECT a.id, b.id``: PostgreSQL, SQLite) or one named ``""`` (SQLite)."""
-    names = batch.schema.names
-    unique = unique_names(names)
-    return batch if unique == names else pa.RecordBatch.from_arrays(batch.columns, names=unique)
 
 
 def _is_timestamp_text(cursor: SqlColumn, value: str) -> bool:

@@ -3,7 +3,9 @@
 Bronze's Parquet files, polars, Silver's SQL and the UI need every column to have a name, and a name of its
 own. A CSV header (``file.csv_reader``) and the keys of JSON records (``extractors.records``: JSON files and
 API pages) name columns, and either can hold an empty or a repeated name, so both go through
-``unique_names``; so do a Parquet source's column names (``file.parquet_reader``).
+``unique_names``; so do a Parquet source's column names (``file.parquet_reader``, before ``columns:``
+projects by them), and every batch Bronze takes from any extractor (``assets.bronze.with_bronze_columns``:
+a DB query's ``SELECT o.id, c.id``, a plugin's batches).
 """
 
 from __future__ import annotations
