@@ -246,7 +246,22 @@ def day_statuses(
             setattr(row, layer, attempt.state)
             row.notes.append(f"{layer}: {attempt.message}")
         rows.append(row)
+    if spec.stateful:
+        _blocked_by_failed_days(rows)
     return rows
+
+
+def _blocked_by_failed_days(rows: list[DayStatus]) -> None:
+    """A stateful Silver day after a failed one builds on it: where Bronze is committed and Silver was never
+    attempted (a later range of the same ``medallion run`` lands Bronze only), it is failed too, so the
+    repair covers it."""
+    failed: str | None = None
+    for row in rows:
+        if failed is None:
+            failed = row.day.isoformat() if row.silver == "failed" else None
+        elif row.silver == "missing" and row.bronze == "committed":
+            row.silver = "failed"
+            row.notes.append(f"silver: {builds_on_failed_day(failed)}")
 
 
 def inputs_evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | None]) -> tuple[bool, str]:

@@ -313,5 +313,14 @@ def test_later_ranges_skip_a_stateful_silver_that_builds_on_a_failed_day(
     }
     assert statuses[("2025-01-03", "bronze")] == "FAILED"
     assert [statuses[(f"2025-01-0{d}", "silver")] for d in (3, 4, 5, 6)] == ["not run"] * 4
+    # `medallion status` gives those days to the repair: failed, building on the failed day.
+    from medallion_assets.status import day_statuses
+
+    rows = day_statuses(spec, lake.bronze, lake.silver, instance)
+    assert [(str(r.day), r.bronze, r.silver) for r in rows if r.problem] == [
+        ("2025-01-03", "failed", "failed"),
+        *[(f"2025-01-0{d}", "committed", "failed") for d in (4, 5, 6)],
+    ]
+    assert "it builds on a failed day (2025-01-03)" in rows[5].notes[-1], rows[5].notes
     silver_runs = [r for r in instance.get_runs() if spec.silver_key in (r.asset_selection or set())]
     assert len(silver_runs) == 2  # the first range and its Silver-only follow-up for days 1-2: no later one
