@@ -11,7 +11,11 @@ One rule set for every client (HTTP, storage, SQL, the file extractor, the senso
   ``SharedAccessSignature=...``, ``aws_secret_access_key=...``);
 * ``Bearer``/``Basic`` credentials of an ``Authorization`` header;
 * the known secret values a client resolved from the environment (``Redactor(secrets=...)``), raw and in
-  both URL-encoded forms, so a password that only appears percent-encoded in a URL is masked too.
+  both URL-encoded forms, so a password that only appears percent-encoded in a URL is masked too. A
+  client also counts as known the values it sends under a secret-looking name (``secret_name``: a query
+  parameter ``apikey``, a header ``X-Auth-Token``), so a server echoing one in a body is masked too.
+
+Cut a text only after redacting it: a secret cut in two is no longer recognised.
 
 SQLAlchemy URLs keep their own rendering for display (``URL.render_as_string(hide_password=True)``); this
 module is for free text, where the library cannot help.
@@ -23,7 +27,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "Redactor", "redact"]
+__all__ = ["MASK", "Redactor", "redact", "secret_name"]
 
 MASK = "***"
 MIN_SECRET_LENGTH = 3
@@ -43,6 +47,12 @@ _PAIR = re.compile(
     r"X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token))=[^;&\s'\"]+"
 )
 _AUTH_HEADER = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def secret_name(name: str) -> bool:
+    """Whether a query parameter or header called ``name`` likely carries a credential (``api_key``,
+    ``access_token``, ``X-Auth-Token``, ``sig``, ...): the name rule of the query-parameter masking."""
+    return bool(_SECRET_PARAM.search(name))
 
 
 class Redactor:
@@ -74,7 +84,7 @@ class Redactor:
 
     def _param(self, match: re.Match[str]) -> str:
         name = match.group(1)
-        if name.lower() in self.secret_params or _SECRET_PARAM.search(name):
+        if name.lower() in self.secret_params or secret_name(name):
             return f"{name}={MASK}"
         return match.group(0)
 

@@ -32,12 +32,16 @@ from medallion_resources.http.pagination import (
 )
 from medallion_resources.http.ratelimit import TokenBucket, bucket_for_host
 from medallion_resources.http.retry import DEFAULT_POLICY, RETRY_STATUSES, is_transient, retry_after_seconds
-from medallion_resources.redact import Redactor
+from medallion_resources.redact import Redactor, secret_name
 from medallion_resources.retry import RetryPolicy
 
 __all__ = ["ApiSession", "HttpSettings", "HttpStats"]
 
 T = TypeVar("T")
+_SNIPPET_CHARS = 200
+"""How much of a body an error quotes."""
+_SNIPPET_SCAN = 64 * 1024
+"""How much of it is redacted first: the quote and any secret that starts in it."""
 
 
 @dataclass(frozen=True)
@@ -87,16 +91,30 @@ class ApiSession:
         self.paginator = paginator
         self.bucket = bucket
         self.stats = HttpStats()
+        self.sent_secrets: list[str] = []
+        """Values the source's own request sends under a secret-looking name (``learn_secrets``)."""
         self._redactor = Redactor(auth.secrets, auth.secret_params)
         self._redacted_secrets = len(auth.secrets)
 
     @property
     def redactor(self) -> Redactor:
-        """Masks every secret the auth holds *now*: an OAuth2 access token is only known once fetched."""
-        if len(self.auth.secrets) != self._redacted_secrets:
-            self._redactor = Redactor(self.auth.secrets, self.auth.secret_params)
-            self._redacted_secrets = len(self.auth.secrets)
+        """Masks every secret the auth holds *now* (an OAuth2 access token is only known once fetched) and
+        the values of ``sent_secrets``."""
+        known = (*self.auth.secrets, *self.sent_secrets)
+        if len(known) != self._redacted_secrets:
+            self._redactor = Redactor(known, self.auth.secret_params)
+            self._redacted_secrets = len(known)
         return self._redactor
+
+    def learn_secrets(self, spec: RequestSpec) -> None:
+        """Count as secrets the values of ``spec``'s parameters and headers with a secret-looking name
+        (``params: {apikey: ${KEY}}``, ``headers: {X-Auth-Token: ${TOKEN}}``): a server echoing one in a
+        body is masked like the auth's. Only the source's first request (what its config sets): the
+        paginator's cursors are no credentials."""
+        for name, value in (*spec.params.items(), *spec.headers.items()):
+            text = _param_text(value)
+            if secret_name(str(name)) and text not in self.sent_secrets:
+                self.sent_secrets.append(text)
 
     @classmethod
     def create(
@@ -266,6 +284,7 @@ class ApiSession:
 
     def pages(self, first: RequestSpec) -> Iterator[Page]:
         """Every page in order, guarded (see ``PageGuard``); async with prefetch when configured."""
+        self.learn_secrets(first)
         if self.settings.use_async:
             yield from self._pages_async(first)
             return
@@ -330,6 +349,7 @@ class ApiSession:
 
     def send_once(self, spec: RequestSpec) -> Page:
         """One request through the whole stack (auth, retries), for ``check``."""
+        self.learn_secrets(spec)
         with httpx.Client(timeout=self.settings.timeout_seconds) as client:
             return run_sync(self.fetch_page(self.paginator.first(spec), 0), client)
 
@@ -352,8 +372,9 @@ class ApiSession:
         return self.redactor.url(str(request.url))
 
     def _snippet(self, response: httpx.Response) -> str:
-        text = response.content[:200].decode("utf-8", "replace").replace("\n", " ")
-        return repr(self.redactor.text(text))
+        """The start of the body, quoted; redacted before it is cut (a secret cut in two is not masked)."""
+        text = response.content[:_SNIPPET_SCAN].decode("utf-8", "replace").replace("\n", " ")
+        return repr(self.redactor.text(text)[:_SNIPPET_CHARS])
 
 
 def _param_text(value: Any) -> str:

@@ -190,6 +190,42 @@ class TestSecrets:
         assert "oauth-1" not in outcome.error, outcome.error
         assert lake.files_holding("oauth-1") == []
 
+    @pytest.mark.parametrize("pad", [170, 185])
+    def test_a_token_echoed_across_the_end_of_the_error_snippet_shows_no_part_of_it(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, pad: int
+    ) -> None:
+        """The error quotes the start of the body: a token the body echoes where the quote ends is masked
+        whole, not cut first and then left unrecognised."""
+        token = "tok-" + "A1b2C3d4" * 6
+        monkeypatch.setenv("T_TOKEN", token)
+        api.records = RECORDS
+        api.fault = lambda n, r: Response(
+            "x" * pad + " token " + r.headers["authorization"].removeprefix("Bearer "), status_code=403
+        )
+        outcome, rows = lake.run("next", auth={"type": "bearer", "token_env": "T_TOKEN"})
+        assert rows is None and outcome.error is not None and "HTTP 403" in outcome.error
+        assert token[:7] not in outcome.error, outcome.error
+        assert lake.files_holding(token[:7]) == []
+
+    @pytest.mark.parametrize(
+        ("section", "name"), [("params", "apikey"), ("params", "access_token"), ("headers", "X-Auth-Token")]
+    )
+    def test_a_secret_named_param_or_header_the_server_echoes_is_masked(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, section: str, name: str
+    ) -> None:
+        """A credential sent as a configured parameter or header with a secret-looking name (``${VAR}``
+        substituted) is masked wherever it appears, not only as a URL's query value."""
+        secret = "subst-s3cret-9f2"
+        monkeypatch.setenv("API_SECRET", secret)
+        api.records = RECORDS
+        api.fault = lambda n, r: JSONResponse(
+            {"query": dict(r.query_params), "headers": dict(r.headers)}, status_code=400
+        )
+        outcome, rows = lake.run("next", **{section: {name: "${API_SECRET}"}})
+        assert rows is None and outcome.error is not None and "HTTP 400" in outcome.error
+        assert secret not in outcome.error, outcome.error
+        assert lake.files_holding(secret) == []
+
     @pytest.mark.parametrize("style", ["next", "link"])
     @pytest.mark.parametrize("mode", list(AUTH))
     def test_next_links_to_another_host_are_followed_without_credentials(
