@@ -27,8 +27,10 @@ conditions (``If-None-Match: *`` to create, ``If-Match`` to replace), atomic in 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, cast
@@ -37,6 +39,7 @@ from urllib.parse import urlparse
 import fsspec.asyn
 
 from medallion_resources.errors import StorageError
+from medallion_resources.redact import redact
 from medallion_resources.retry import exception_chain
 from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.retry import check_options, policy_from_options
@@ -192,6 +195,24 @@ class AzureBackend(FsspecBackend):
     def _blob_client(self, relpath: str) -> Any:
         container, _, blob = self.full_path(relpath).partition("/")
         return self.fs.service_client.get_blob_client(container=container, blob=blob)
+
+    @contextlib.contextmanager
+    def _op(self, operation: str, relpath: str) -> Iterator[None]:
+        """As the base's, and the Azure SDK's own errors too: adlfs lets many through as they are (a 403 for
+        a wrong key is an ``HttpResponseError``, not an ``OSError``), and their text quotes the response."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            with super()._op(operation, relpath):
+                yield
+        except AzureError as exc:
+            status = getattr(exc, "status_code", None)
+            code = getattr(exc, "error_code", None)
+            code = getattr(code, "value", code)  # azure-storage-blob's StorageErrorCode enum: its text
+            first = (str(getattr(exc, "reason", None) or exc).strip().splitlines() or [""])[0]
+            said = ", ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
+            detail = redact(f"{type(exc).__name__}{f' ({said})' if said else ''}: {first}", self.secrets)
+            raise StorageError(f"{operation} {self.uri(relpath)} failed: {detail}") from exc
 
     def put_file(self, local_path: str | Path, relpath: str) -> None:
         full = self.full_path(relpath)

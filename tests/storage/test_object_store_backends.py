@@ -314,6 +314,26 @@ class TestFactories:
         assert "AccountKey" not in result.detail
 
 
+def test_azure_refusing_the_key_is_a_storage_error_not_a_traceback(azurite_endpoint) -> None:
+    """A wrong account key: Azure answers 403 (``HttpResponseError``, not an ``OSError``), which escaped
+    ``medallion check``, ``verify`` and ``inspect`` as a raw traceback quoting the response. It is a
+    ``StorageError`` naming the operation and the object, and ``check`` reports it."""
+    from medallion_resources.errors import StorageError
+
+    container = azurite_endpoint.create_container()
+    wrong = "d3Jvbmcta2V5LW9mLXRoZS1yaWdodC1sZW5ndGgtZm9yLWF6dXJpdGUtYWNjb3VudA=="
+    good = azurite_endpoint.connection_string
+    key = good.split("AccountKey=")[1].split(";")[0]
+    backend = AzureBackend(container, "lake", AzureSettings(connection_string=good.replace(key, wrong)))
+    result = backend.check()
+    assert not result.ok and f"abfs://{container}/lake" in result.detail, result.detail
+    assert "HTTP 403" in result.detail and "Content:" not in result.detail
+    assert wrong not in result.detail and key not in result.detail
+    with pytest.raises(StorageError) as raised:
+        backend.read_bytes("bronze/x/_manifest.json")
+    assert wrong not in str(raised.value) and f"{container}/lake/bronze/x/_manifest.json" in str(raised.value)
+
+
 def _platform(**overrides) -> PlatformConfig:
     data = {
         "bronze": {"storage_backend": "local", "local_path": "/tmp/unused-bronze"},
