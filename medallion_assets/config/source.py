@@ -7,6 +7,7 @@ One model per extractor section (``api``, ``db``, ``file``, ``custom_extractor``
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Any, Literal, get_args
 
@@ -271,6 +272,9 @@ class DbConfig(StrictModel):
         return self
 
 
+TAB_SPELLINGS = ("\\t", "tab")  # file.delimiter: ways to write a tab in YAML without a literal tab
+
+
 class FileConfig(StrictModel):
     """A file source (``type: file``): CSV, TSV, JSON, JSON lines or Parquet, local or in an object store."""
 
@@ -279,14 +283,20 @@ class FileConfig(StrictModel):
         "{window_end}, each with an optional strftime format ({run_date:%Y%m%d}); other {...} is an error."
     )
     format: FileFormat | None = Field(None, description="Default: from the file extension.")
-    delimiter: str | None = Field(None, description="CSV field separator; default ',' (tab for tsv).")
-    encoding: str = Field("utf-8", description="Text encoding of csv, tsv and json files.")
+    delimiter: str | None = Field(
+        None,
+        description="CSV field separator, one character ('\\t' or 'tab': a tab); default ',' (tab for tsv).",
+    )
+    encoding: str = Field(
+        "utf-8", description="Text encoding of csv, tsv and json files (a Python codec name)."
+    )
     has_header: bool = Field(True, description="csv/tsv: the first line holds the column names.")
     json_path: str | None = Field(None, description="Dot path to the record list inside a JSON document.")
     columns: list[str] | dict[str, str] | None = Field(
         None,
-        description="Column names (no header) or a projection; a mapping name: type (csv/tsv) also types "
-        "them, with Arrow type names: int64, float64, bool, string, date32, timestamp[us], decimal(18,2).",
+        description="Column names (no header) or a projection, each name once; a mapping name: type "
+        "(csv/tsv) also types them, with Arrow type names: int64, float64, bool, string, date32, "
+        "timestamp[us], decimal(18,2).",
     )
     required: bool = Field(True, description="No matching file: error when true, empty partition when false.")
     allow_empty: bool = Field(
@@ -309,9 +319,37 @@ class FileConfig(StrictModel):
         "partition's _errors/ with its line number and reason (quarantine), within silver.error_handling.",
     )
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding '{value}'; use a Python codec name such as utf-8, utf-16, latin-1 or "
+                "cp1252"
+            ) from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and value not in TAB_SPELLINGS and len(value) != 1:
+            raise ValueError(
+                f"delimiter {value!r} must be exactly one character (write '\\t' or 'tab' for a tab)"
+            )
+        return value
+
     @field_validator("columns")
     @classmethod
     def _column_types(cls, value: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+        if value is not None and ("" in value or len(set(value)) < len(value)):
+            problem = (
+                "an empty column name"
+                if "" in value
+                else f"the name '{next(c for c in value if list(value).count(c) > 1)}' more than once"
+            )
+            raise ValueError(f"file.columns has {problem}: give every column its own name")
         if isinstance(value, dict):
             unknown = {name: kind for name, kind in value.items() if arrow_type_from_name(kind) is None}
             if unknown:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from medallion_assets.config.models import FileConfig
+from medallion_assets.config.source import TAB_SPELLINGS
 from medallion_assets.extractors.file.common import (
     READ_ERRORS,
     BadContent,
@@ -228,12 +229,9 @@ def _column_types(cfg: FileConfig, names: list[str]) -> dict[str, pa.DataType]:
 
 
 def _delimiter(cfg: FileConfig, fmt: str) -> str:
+    """The one-character separator (``FileConfig`` checks ``file.delimiter`` when the config loads)."""
     delimiter = cfg.delimiter if cfg.delimiter is not None else ("\t" if fmt == "tsv" else ",")
-    if delimiter in ("\\t", "tab"):
-        delimiter = "\t"
-    if len(delimiter) != 1:
-        raise BadContent(f"file.delimiter {delimiter!r} must be exactly one character")
-    return delimiter
+    return "\t" if delimiter in TAB_SPELLINGS else delimiter
 
 
 def _peek_first_row(

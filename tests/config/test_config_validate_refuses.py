@@ -1,0 +1,112 @@
+"""Configs that ``medallion validate`` used to accept, yet the config alone shows they fail later: when the
+Dagster Definitions load, or at the first run of a source. Each is refused by ``medallion validate`` with the
+file, the key path and a fix.
+
+Every case was reproduced at the boundary first: the config validated, then ``materialize_partition`` (what
+``medallion run`` does) or ``Definitions.validate_loadable`` failed, with the error quoted in the case.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from medallion_assets.cli import main
+
+from ._support import MINIMAL, write_config
+
+
+def file_source(**changes: Any) -> dict[str, Any]:
+    """A daily CSV source; ``file``, ``silver`` and ``run`` merge into its sections."""
+    source: dict[str, Any] = {
+        "name": "shop_orders",
+        "source": {
+            "system": "shop",
+            "table": "orders",
+            "type": "file",
+            "file": {"path": "./data/orders.csv", **changes.pop("file", {})},
+            "run": {"load_pattern": "full", **changes.pop("run", {})},
+        },
+        "silver": {"primary_keys": ["id"], **changes.pop("silver", {})},
+    }
+    source["source"].update(changes.pop("source", {}))
+    return source | changes
+
+
+def validate(tmp_path: Path, *sources: dict[str, Any], platform: str | None = None) -> tuple[int, str]:
+    """``medallion validate`` on a platform file and ``sources/s.yaml``: its exit code and output."""
+    files = {
+        "platform.yaml": platform or (MINIMAL / "platform.yaml").read_text(encoding="utf-8"),
+        "sources/s.yaml": {"config_version": 1, "sources": list(sources)},
+    }
+    config_dir = write_config(tmp_path, files)
+    # standalone_mode=False: the console script leaves with os._exit once Dagster is loaded.
+    result = CliRunner().invoke(main, ["--config-dir", str(config_dir), "validate"], standalone_mode=False)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def refused(tmp_path: Path, *sources: dict[str, Any], where: str, says: str, fix: str) -> None:
+    code, output = validate(tmp_path, *sources)
+    assert code == 1, output
+    assert f"configs/sources/s.yaml: {where}: " in output, output
+    assert says in output, output
+    assert fix in output, output
+    assert "Traceback" not in output
+
+
+# --- file sources ------------------------------------------------------------------------------------------
+
+FILE_CASES = [
+    pytest.param(  # ran: "ExtractError: ... unknown file.encoding 'utf-9'" at the first run
+        {"file": {"encoding": "utf-9"}},
+        "sources[0].source.file.encoding",
+        "unknown encoding 'utf-9'",
+        "use a Python codec name such as utf-8",
+        id="encoding-unknown",
+    ),
+    pytest.param(  # ran: "file.delimiter ';;' must be exactly one character" at the first run
+        {"file": {"delimiter": ";;"}},
+        "sources[0].source.file.delimiter",
+        "delimiter ';;' must be exactly one character",
+        "'\\t' or 'tab' for a tab",
+        id="delimiter-two-chars",
+    ),
+    pytest.param(
+        {"file": {"delimiter": ""}},
+        "sources[0].source.file.delimiter",
+        "delimiter '' must be exactly one character",
+        "'\\t' or 'tab' for a tab",
+        id="delimiter-empty",
+    ),
+    pytest.param(  # ran: Bronze landed two 'id' columns, Silver failed "DuplicateError: column appears ..."
+        {"file": {"columns": ["id", "id", "amount"], "has_header": False}},
+        "sources[0].source.file.columns",
+        "file.columns has the name 'id' more than once",
+        "give every column its own name",
+        id="columns-repeated",
+    ),
+    pytest.param(
+        {"file": {"columns": ["id", "", "amount"], "has_header": False}},
+        "sources[0].source.file.columns",
+        "an empty column name",
+        "give every column its own name",
+        id="columns-empty-name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "where", "says", "fix"), FILE_CASES)
+def test_file_settings_that_fail_the_first_run(
+    tmp_path: Path, changes: dict[str, Any], where: str, says: str, fix: str
+) -> None:
+    refused(tmp_path, file_source(**changes), where=where, says=says, fix=fix)
+
+
+def test_tab_delimiter_spellings_still_validate(tmp_path: Path) -> None:
+    for index, delimiter in enumerate(["\t", "\\t", "tab", ";"]):
+        code, output = validate(tmp_path / str(index), file_source(file={"delimiter": delimiter}))
+        assert code == 0, output
