@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,7 @@ __all__ = [
     "ModelOption",
     "RequiredSilverKey",
     "StrictModel",
+    "check_column_names",
 ]
 
 LoadPattern = Literal["full", "incremental", "cdc", "current_history"]
@@ -47,3 +49,12 @@ class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors, instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def check_column_names(key: str, names: Sequence[str]) -> None:
+    """A list of column names (``file.columns``, ``silver.primary_keys``, ...) names each column once."""
+    if "" in names:
+        raise ValueError(f"{key} has an empty column name: give every column its own name")
+    repeated = next((name for name in names if list(names).count(name) > 1), None)
+    if repeated is not None:
+        raise ValueError(f"{key} has the name '{repeated}' more than once: give every column its own name")

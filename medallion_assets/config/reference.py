@@ -102,6 +102,16 @@ that fits its load pattern) is `medallion validate`'s job.
 URL such as `s3://...`) may be relative. They are resolved against the **project directory**:
 `${PROJECT_DIR_ENV}` when set, else the parent of the config directory (so `./lake/bronze` in
 `myproject/configs/platform.yaml` means `myproject/lake/bronze`). `~` expands to the home directory.
+
+## Column names
+
+- A list of column names (`file.columns`, `silver.primary_keys`, `silver.schema.column_order`) names each
+  column once, and no name is empty.
+- The `silver` keys name Silver columns, i.e. after `silver.schema.rename_map`: with
+  `rename_map: {{amt: amount}}`, `primary_keys`, `order_column`, `schema.types`, `schema.column_order`,
+  `scd2.track_columns` and `cdc.operation_column` say `amount`; `amt` is an error.
+- `silver.cdc.operation_column` is neither a primary key nor the order column, and `insert_code`,
+  `update_code` and `delete_code` differ.
 """
 
 EXAMPLES = """\

@@ -6,9 +6,9 @@ load pattern is known too).
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from medallion_assets.config.base import KEY_PART_RE, TYPE_RE, DeleteMode, StrictModel
+from medallion_assets.config.base import KEY_PART_RE, TYPE_RE, DeleteMode, StrictModel, check_column_names
 from medallion_assets.config.contracts import registry_enum, silver_model_contract, silver_model_names
 
 __all__ = [
@@ -29,6 +29,12 @@ class SilverSchemaConfig(StrictModel):
     types: dict[str, str] = Field(
         default_factory=dict, description="Column -> type (string, int64, float64, boolean, date, ...)."
     )
+
+    @field_validator("column_order")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        check_column_names("silver.schema.column_order", value)
+        return value
 
     @field_validator("types")
     @classmethod
@@ -70,6 +76,17 @@ class CdcConfig(StrictModel):
     update_code: str = Field("U", description="Code of an update.")
     delete_code: str = Field("D", description="Code of a delete.")
     keep_history: bool = Field(False, description="Also keep the SCD2 history of every key.")
+
+    @model_validator(mode="after")
+    def _distinct_codes(self) -> CdcConfig:
+        codes = [self.insert_code, self.update_code, self.delete_code]
+        repeated = next((code for code in codes if codes.count(code) > 1), None)
+        if repeated is not None:
+            raise ValueError(
+                f"insert_code, update_code and delete_code must differ ('{repeated}' is used twice): give "
+                "each operation its own code, as the source writes it"
+            )
+        return self
 
 
 class Scd2Config(StrictModel):
@@ -132,3 +149,45 @@ class SilverConfig(StrictModel):
         if value is not None:
             silver_model_contract(value)
         return value
+
+    @field_validator("primary_keys")
+    @classmethod
+    def _keys_once(cls, value: list[str]) -> list[str]:
+        check_column_names("silver.primary_keys", value)
+        return value
+
+    @property
+    def named_columns(self) -> dict[str, list[str]]:
+        """The columns each ``silver`` key names, by their Silver names (after ``schema.rename_map``)."""
+        named = {
+            "silver.primary_keys": self.primary_keys,
+            "silver.order_column": [self.order_column] if self.order_column else [],
+            "silver.schema.types": list(self.silver_schema.types),
+            "silver.schema.column_order": self.silver_schema.column_order,
+            "silver.scd2.track_columns": (self.scd2.track_columns or []) if self.scd2 else [],
+            "silver.cdc.operation_column": [self.cdc.operation_column] if self.cdc else [],
+        }
+        return {key: names for key, names in named.items() if names}
+
+    @model_validator(mode="after")
+    def _names_after_rename(self) -> SilverConfig:
+        """Every key names Silver columns, i.e. after ``rename_map``: a name it renames away is gone."""
+        rename = self.silver_schema.rename_map
+        gone = set(rename) - set(rename.values())
+        for key, names in self.named_columns.items():
+            for name in names:
+                if name in gone:
+                    raise ValueError(
+                        f"{key} names '{name}', which silver.schema.rename_map renames to '{rename[name]}': "
+                        f"silver keys name columns after the rename, so name the column '{rename[name]}'"
+                    )
+        if self.cdc is not None:
+            column = self.cdc.operation_column
+            if column in self.primary_keys or column == self.order_column:
+                other = "silver.primary_keys" if column in self.primary_keys else "silver.order_column"
+                raise ValueError(
+                    f"silver.cdc.operation_column '{column}' is also in {other}: the operation column only "
+                    "says what happened to a row (insert, update, delete); key and order the rows by other "
+                    "columns"
+                )
+        return self

@@ -20,6 +20,7 @@ from medallion_assets.config.base import (
     FileFormat,
     LoadPattern,
     StrictModel,
+    check_column_names,
 )
 from medallion_assets.config.contracts import (
     errors_in_one_line,
@@ -343,13 +344,8 @@ class FileConfig(StrictModel):
     @field_validator("columns")
     @classmethod
     def _column_types(cls, value: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
-        if value is not None and ("" in value or len(set(value)) < len(value)):
-            problem = (
-                "an empty column name"
-                if "" in value
-                else f"the name '{next(c for c in value if list(value).count(c) > 1)}' more than once"
-            )
-            raise ValueError(f"file.columns has {problem}: give every column its own name")
+        if value is not None:
+            check_column_names("file.columns", list(value))
         if isinstance(value, dict):
             unknown = {name: kind for name, kind in value.items() if arrow_type_from_name(kind) is None}
             if unknown:

@@ -110,3 +110,81 @@ def test_tab_delimiter_spellings_still_validate(tmp_path: Path) -> None:
     for index, delimiter in enumerate(["\t", "\\t", "tab", ";"]):
         code, output = validate(tmp_path / str(index), file_source(file={"delimiter": delimiter}))
         assert code == 0, output
+
+
+# --- silver: the columns it names --------------------------------------------------------------------------
+
+CDC = {"model": "cdc", "order_column": "ts", "cdc": {"operation_column": "op"}}
+
+SILVER_CASES = [
+    pytest.param(  # ran: Silver failed "DuplicateError: projections contained duplicate output name 'id'"
+        {"silver": {"primary_keys": ["id", "id"]}},
+        "sources[0].silver.primary_keys",
+        "silver.primary_keys has the name 'id' more than once",
+        "give every column its own name",
+        id="primary-keys-repeated",
+    ),
+    pytest.param(  # ran: "silver.primary_keys names column(s) '' that Bronze does not have"
+        {"silver": {"primary_keys": [""]}},
+        "sources[0].silver.primary_keys",
+        "silver.primary_keys has an empty column name",
+        "give every column its own name",
+        id="primary-keys-empty-name",
+    ),
+    pytest.param(  # ran: Silver failed "DuplicateError: projections contained duplicate output name 'b'"
+        {"silver": {"schema": {"column_order": ["amount", "amount"]}}},
+        "sources[0].silver.schema.column_order",
+        "silver.schema.column_order has the name 'amount' more than once",
+        "give every column its own name",
+        id="column-order-repeated",
+    ),
+    pytest.param(  # ran: "silver.primary_keys names column(s) 'id' that Bronze does not have"
+        {"silver": {"primary_keys": ["id"], "schema": {"rename_map": {"id": "order_id"}}}},
+        "sources[0].silver",
+        "silver.primary_keys names 'id', which silver.schema.rename_map renames to 'order_id'",
+        "name the column 'order_id'",
+        id="primary-key-renamed-away",
+    ),
+    pytest.param(  # ran: "silver.schema.types names column(s) 'amt' that Bronze does not have"
+        {"silver": {"schema": {"rename_map": {"amt": "amount"}, "types": {"amt": "float64"}}}},
+        "sources[0].silver",
+        "silver.schema.types names 'amt', which silver.schema.rename_map renames to 'amount'",
+        "name the column 'amount'",
+        id="type-of-renamed-away-column",
+    ),
+    pytest.param(  # ran: Silver failed 'ColumnNotFoundError: unable to find column "op"'
+        {"run": {"load_pattern": "cdc"}, "silver": {**CDC, "primary_keys": ["id", "op"]}},
+        "sources[0].silver",
+        "silver.cdc.operation_column 'op' is also in silver.primary_keys",
+        "the operation column only says what happened to a row",
+        id="cdc-operation-column-is-a-key",
+    ),
+    pytest.param(  # ran: Silver failed 'ColumnNotFoundError: unable to find column "op"'
+        {"run": {"load_pattern": "cdc"}, "silver": {**CDC, "primary_keys": ["id"], "order_column": "op"}},
+        "sources[0].silver",
+        "silver.cdc.operation_column 'op' is also in silver.order_column",
+        "key and order the rows by other columns",
+        id="cdc-operation-column-orders",
+    ),
+    pytest.param(  # ran: every row coded 'I' counted as an insert and as a delete, silently
+        {"run": {"load_pattern": "cdc"}, "silver": {**CDC, "cdc": {"delete_code": "I"}}},
+        "sources[0].silver.cdc",
+        "insert_code, update_code and delete_code must differ ('I' is used twice)",
+        "give each operation its own code",
+        id="cdc-codes-equal",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "where", "says", "fix"), SILVER_CASES)
+def test_silver_settings_that_fail_the_first_run(
+    tmp_path: Path, changes: dict[str, Any], where: str, says: str, fix: str
+) -> None:
+    refused(tmp_path, file_source(**changes), where=where, says=says, fix=fix)
+
+
+def test_a_name_renamed_onto_another_still_validates(tmp_path: Path) -> None:
+    """``{a: b, b: a}`` swaps two columns: 'a' still names a column after the rename."""
+    silver = {"primary_keys": ["a"], "schema": {"rename_map": {"a": "b", "b": "a"}}}
+    code, output = validate(tmp_path, file_source(silver=silver))
+    assert code == 0, output
