@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "KEY_PART_RE",
+    "MAX_NAME_LENGTH",
     "NAME_RE",
     "OWNER_EMAIL_RE",
     "TYPE_RE",
@@ -22,6 +23,7 @@ __all__ = [
     "RequiredSilverKey",
     "StrictModel",
     "check_column_names",
+    "check_name_length",
 ]
 
 LoadPattern = Literal["full", "incremental", "cdc", "current_history"]
@@ -35,6 +37,9 @@ DeleteMode = Literal["ignore", "hard_delete", "tombstone"]
 Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"]
 FileFormat = Literal["csv", "tsv", "json", "jsonl", "parquet"]
 
+# Source names, systems, tables, domains and entities become folder names (``system=<system>``): a file
+# system's names end at 255 bytes, so a name past this fails the first write, not the config.
+MAX_NAME_LENGTH = 100
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 OWNER_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Dagster asset key parts and our folder names: letters, digits, underscore.
@@ -58,3 +63,13 @@ def check_column_names(key: str, names: Sequence[str]) -> None:
     repeated = next((name for name in names if list(names).count(name) > 1), None)
     if repeated is not None:
         raise ValueError(f"{key} has the name '{repeated}' more than once: give every column its own name")
+
+
+def check_name_length(value: str) -> str:
+    """A name that becomes a folder (and a Dagster name) fits a file system's names."""
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"'{value[:20]}...' is {len(value)} characters long; names become folder names, so use at most "
+            f"{MAX_NAME_LENGTH}"
+        )
+    return value

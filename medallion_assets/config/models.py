@@ -32,6 +32,7 @@ from medallion_assets.config.base import (
     ModelOption,
     RequiredSilverKey,
     StrictModel,
+    check_name_length,
 )
 from medallion_assets.config.contracts import models_phrase, models_where, reads_option, silver_model_contract
 from medallion_assets.config.platform import (
@@ -207,7 +208,9 @@ DEFAULT_MODEL: dict[LoadPattern, str] = {
 class SourceEntry(StrictModel):
     """One dataset: ``sources[]`` in the YAML."""
 
-    name: str | None = Field(None, description="Default <system>_<table>; [a-z][a-z0-9_]*.")
+    name: str | None = Field(
+        None, description="Default <system>_<table>; [a-z][a-z0-9_]*, at most 100 characters."
+    )
     description: str | None = Field(None, description="Shown on both assets in the Dagster UI.")
     owners: list[str] = Field(
         default_factory=list, description="Asset owners: e-mail addresses or team names as 'team:<name>'."
@@ -240,7 +243,7 @@ class SourceEntry(StrictModel):
     def _name_pattern(cls, value: str | None) -> str | None:
         if value is not None and not NAME_RE.match(value):
             raise ValueError(f"name '{value}' must match [a-z][a-z0-9_]*")
-        return value
+        return None if value is None else check_name_length(value)
 
     @model_validator(mode="after")
     def _model_fits_pattern(self) -> SourceEntry:

@@ -21,6 +21,7 @@ __all__ = [
     "PlatformConfig",
     "S3ConnectionConfig",
     "ScheduleConfig",
+    "check_start_date",
     "check_timezone",
 ]
 
@@ -122,12 +123,32 @@ def check_timezone(value: str | None) -> str | None:
     return value
 
 
+# The first and last start_date Dagster's daily partitions hold: before year 1000 it writes a partition key
+# it cannot parse back ('100-01-01'), and the day after 9999-12-31 is out of range.
+FIRST_START_DATE, LAST_START_DATE = date(1000, 1, 1), date(9999, 12, 30)
+
+
+def check_start_date(value: date | None) -> date | None:
+    """Reject a ``start_date`` the code location could not load with (shared by every ``start_date``)."""
+    if value is not None and not FIRST_START_DATE <= value <= LAST_START_DATE:
+        where = f"before {FIRST_START_DATE}" if value < FIRST_START_DATE else f"after {LAST_START_DATE}"
+        raise ValueError(
+            f"start_date {value.isoformat()} is {where}, outside what Dagster's daily partitions hold "
+            "(check the year: YYYY-MM-DD)"
+        )
+    return value
+
+
 class PartitionsConfig(StrictModel):
     """The daily partitions of a source: first date, timezone and how many days ahead the last one is."""
 
-    start_date: date = Field(date(2025, 1, 1), description="First partition (run date).")
+    start_date: date = Field(
+        date(2025, 1, 1), description="First partition (run date), 1000-01-01 to 9999-12-30."
+    )
     timezone: str = Field("UTC", description="IANA timezone the day boundaries are in.")
     end_offset: int = Field(0, ge=0, description="1 adds today's (still open) partition, for sensors.")
+
+    _start_date = field_validator("start_date")(check_start_date)
 
     @field_validator("timezone")
     @classmethod
@@ -138,9 +159,13 @@ class PartitionsConfig(StrictModel):
 class PartitionsOverride(StrictModel):
     """Per-source override of ``platform.defaults.partitions``; unset keys inherit."""
 
-    start_date: date | None = Field(None, description="First partition (run date) of this source.")
+    start_date: date | None = Field(
+        None, description="First partition (run date) of this source, 1000-01-01 to 9999-12-30."
+    )
     timezone: str | None = Field(None, description="IANA timezone of this source's day boundaries.")
     end_offset: int | None = Field(None, ge=0, description="1 adds today's (still open) partition.")
+
+    _start_date = field_validator("start_date")(check_start_date)
 
     @field_validator("timezone")
     @classmethod

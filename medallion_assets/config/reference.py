@@ -27,6 +27,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from medallion_assets.config.base import MAX_NAME_LENGTH
 from medallion_assets.config.compat import DEPRECATIONS, LOAD_PATTERN_ALIASES, SILVER_MODEL_ALIASES
 from medallion_assets.config.loader import CONFIG_DIR_ENV, PROJECT_DIR_ENV
 from medallion_assets.config.models import DEFAULT_MODEL, PlatformConfig, SourceEntry
@@ -81,6 +82,8 @@ that fits its load pattern) is `medallion validate`'s job.
 - Source names (`name`, default `<system>_<table>`), Bronze asset keys (`system`, `table`) and Silver asset
   keys (`domain`, `entity`; `version` only changes the folder) must be unique across all files; a clash
   names both files.
+- `name`, `system`, `table`, `domain` and `entity` are at most {MAX_NAME_LENGTH} characters: they become
+  folder names.
 - Unknown keys, wrong types and values outside the allowed set are errors. One load reports **every**
   problem, each with the file, the key path (`sources[0].silver.primary_keys`) and a hint.
 - A key written twice in the same mapping is an error (plain YAML would silently keep the last one).

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from medallion_assets.config.base import KEY_PART_RE, TYPE_RE, DeleteMode, StrictModel, check_column_names
+from medallion_assets.config.base import (
+    KEY_PART_RE,
+    TYPE_RE,
+    DeleteMode,
+    StrictModel,
+    check_column_names,
+    check_name_length,
+)
 from medallion_assets.config.contracts import registry_enum, silver_model_contract, silver_model_names
 
 __all__ = [
@@ -141,7 +148,7 @@ class SilverConfig(StrictModel):
     def _key_part(cls, value: str | None) -> str | None:
         if value is not None and not KEY_PART_RE.match(value):
             raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
-        return value
+        return None if value is None else check_name_length(value)
 
     @field_validator("model")
     @classmethod

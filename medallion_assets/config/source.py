@@ -21,6 +21,7 @@ from medallion_assets.config.base import (
     LoadPattern,
     StrictModel,
     check_column_names,
+    check_name_length,
 )
 from medallion_assets.config.contracts import (
     errors_in_one_line,
@@ -437,7 +438,7 @@ class SourceConfig(StrictModel):
     def _key_part(cls, value: str) -> str:
         if not KEY_PART_RE.match(value):
             raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
-        return value
+        return check_name_length(value)
 
     @field_validator("type")
     @classmethod

@@ -188,3 +188,44 @@ def test_a_name_renamed_onto_another_still_validates(tmp_path: Path) -> None:
     silver = {"primary_keys": ["a"], "schema": {"rename_map": {"a": "b", "b": "a"}}}
     code, output = validate(tmp_path, file_source(silver=silver))
     assert code == 0, output
+
+
+# --- partitions and names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "says"),
+    [  # Definitions failed: "Invalid partition definition for bronze/shop/orders" (year < 1000: Dagster
+        # writes '100-01-01' and cannot parse it back) and "OverflowError: date value out of range"
+        ("0100-01-01", "start_date 0100-01-01 is before 1000-01-01"),
+        ("9999-12-31", "start_date 9999-12-31 is after 9999-12-30"),
+    ],
+)
+def test_a_start_date_dagster_cannot_hold(tmp_path: Path, day: str, says: str) -> None:
+    platform = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    platform += f"  defaults:\n    partitions: {{start_date: '{day}'}}\n"
+    code, output = validate(tmp_path / "platform", file_source(), platform=platform)
+    assert code == 1, output
+    assert f"configs/platform.yaml: platform.defaults.partitions.start_date: {says}" in output
+    assert "check the year" in output
+    refused(
+        tmp_path / "source",
+        file_source(partitions={"start_date": day}),
+        where="sources[0].partitions.start_date",
+        says=says,
+        fix="check the year",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [  # ran: "OSError: [Errno 36] File name too long: '.../bronze/system=sss...'"
+        ({"source": {"system": "s" * 300}}, "sources[0].source.system"),
+        ({"source": {"table": "t" * 300}}, "sources[0].source.table"),
+        ({"silver": {"domain": "d" * 300}}, "sources[0].silver.domain"),
+        ({"silver": {"entity": "e" * 300}}, "sources[0].silver.entity"),
+        ({"name": "n" * 300}, "sources[0].name"),
+    ],
+)
+def test_a_name_too_long_for_a_folder(tmp_path: Path, changes: dict[str, Any], where: str) -> None:
+    refused(tmp_path, file_source(**changes), where=where, says="is 300 characters long", fix="at most 100")
