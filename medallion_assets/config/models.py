@@ -297,6 +297,31 @@ class SourceEntry(StrictModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _columns_the_file_has(self) -> SourceEntry:
+        """With ``file.columns``, Bronze lands those columns only (and the ``_`` lineage columns)."""
+        file = self.source.file if self.source.type == "file" else None
+        if file is None or file.column_names is None:
+            return self
+        declared = file.column_names
+        rename = self.silver.silver_schema.rename_map
+        silver_names = {rename.get(c, c) for c in declared}
+        missing = [("silver.schema.rename_map renames", c) for c in rename if c not in declared]
+        missing += [
+            (f"{key} names", name)
+            for key, names in self.silver.named_columns.items()
+            for name in names
+            if name not in silver_names
+        ]
+        missing = [(what, name) for what, name in missing if not name.startswith("_")]
+        if missing:
+            what, name = missing[0]
+            raise ValueError(
+                f"{what} '{name}', which is not among file.columns ({', '.join(declared)}), the only columns "
+                "Bronze lands: add it to file.columns, or name one of those"
+            )
+        return self
+
     @property
     def source_name(self) -> str:
         return self.name or f"{self.source.system}_{self.source.table}".lower()

@@ -115,6 +115,8 @@ URL such as `s3://...`) may be relative. They are resolved against the **project
   `scd2.track_columns` and `cdc.operation_column` say `amount`; `amt` is an error.
 - `silver.cdc.operation_column` is neither a primary key nor the order column, and `insert_code`,
   `update_code` and `delete_code` differ.
+- A file source with `file.columns` lands those columns only (plus the `_` lineage columns), so every
+  column the `silver` keys name, and every key of `schema.rename_map`, must come from that list.
 """
 
 EXAMPLES = """\

@@ -47,6 +47,7 @@ from ._support import FIXTURES, write_config
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 idents = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+not_op = idents.filter(lambda name: name != "op")  # a key or order column, never cdc's operation column
 texts = st.text(
     st.characters(codec="ascii", categories=["L", "N", "Zs"], include_characters="-_./:"), max_size=20
 )
@@ -89,7 +90,7 @@ def platforms(draw: st.DrawFn) -> PlatformConfig:
     )
 
 
-def _section(draw: st.DrawFn, kind: str) -> dict[str, Any]:
+def _section(draw: st.DrawFn, kind: str, named: list[str]) -> dict[str, Any]:
     if kind == "api":
         auth = draw(st.sampled_from([ApiAuthConfig(), ApiAuthConfig(type="bearer", token_env="TOKEN")]))
         pagination = draw(
@@ -119,7 +120,10 @@ def _section(draw: st.DrawFn, kind: str) -> dict[str, Any]:
         }
     if kind == "file":
         path = draw(abs_paths | idents.map(lambda s: f"s3://bucket/{s}/*.parquet"))
-        return {"file": FileConfig(path=path, columns=draw(st.none() | st.lists(idents, max_size=3)))}
+        # file.columns lists every column the silver keys name (else validation refuses them).
+        extra = draw(st.none() | st.lists(idents, max_size=3))
+        columns = None if extra is None else list(dict.fromkeys([*named, *extra]))
+        return {"file": FileConfig(path=path, columns=columns)}
     return {"custom_extractor": CustomExtractorConfig(module="pkg.mod", class_name="Extractor")}
 
 
@@ -139,9 +143,11 @@ def source_entries(draw: st.DrawFn) -> SourceEntry:
         version=draw(st.integers(1, 5)),
         model=model,
         primary_keys=draw(
-            st.lists(idents, min_size=1 if "primary_keys" in contract.requires else 0, max_size=3)
+            st.lists(
+                not_op, min_size=1 if "primary_keys" in contract.requires else 0, max_size=3, unique=True
+            )
         ),
-        order_column=draw(idents) if "order_column" in contract.requires else draw(st.none() | idents),
+        order_column=draw(not_op) if "order_column" in contract.requires else draw(st.none() | not_op),
         delete_mode=draw(st.sampled_from(["ignore", "hard_delete", "tombstone"])) if stateful else "ignore",
         silver_schema={
             "types": draw(st.dictionaries(idents, st.sampled_from(["int64", "decimal(18,2)"]), max_size=2))
@@ -158,7 +164,7 @@ def source_entries(draw: st.DrawFn) -> SourceEntry:
         table=draw(idents),
         type=kind,
         run=RunConfig(load_pattern=pattern, max_rows_per_file=draw(st.none() | st.integers(1, 10**6))),
-        **_section(draw, kind),
+        **_section(draw, kind, [n for names in silver.named_columns.values() for n in names]),
     )
     return SourceEntry(
         name=draw(st.none() | idents),

@@ -229,3 +229,54 @@ def test_a_start_date_dagster_cannot_hold(tmp_path: Path, day: str, says: str) -
 )
 def test_a_name_too_long_for_a_folder(tmp_path: Path, changes: dict[str, Any], where: str) -> None:
     refused(tmp_path, file_source(**changes), where=where, says="is 300 characters long", fix="at most 100")
+
+
+# --- silver keys against the columns a file source declares ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file", "silver", "says"),
+    [  # ran: "silver.primary_keys names column(s) 'id' that Bronze does not have; present columns: a, b, c"
+        (
+            {"columns": ["order_id", "amount"], "has_header": False},
+            {"primary_keys": ["id"]},
+            "silver.primary_keys names 'id', which is not among file.columns (order_id, amount)",
+        ),
+        (  # a projection of a file with a header: Bronze holds the listed columns only
+            {"columns": ["amount", "ts"]},
+            {"primary_keys": ["id"]},
+            "silver.primary_keys names 'id', which is not among file.columns (amount, ts)",
+        ),
+        (
+            {"columns": {"order_id": "int64", "ts": "string"}},
+            {"primary_keys": ["id"]},
+            "silver.primary_keys names 'id', which is not among file.columns (order_id, ts)",
+        ),
+        (
+            {"columns": {"id": "int64", "ts": "string"}},
+            {"primary_keys": ["order_id"], "schema": {"rename_map": {"id": "order_id", "amt": "amount"}}},
+            "silver.schema.rename_map renames 'amt', which is not among file.columns (id, ts)",
+        ),
+        (
+            {"columns": ["id", "ts"], "has_header": False},
+            {"primary_keys": ["id"], "schema": {"column_order": ["ts", "amount"]}},
+            "silver.schema.column_order names 'amount', which is not among file.columns (id, ts)",
+        ),
+    ],
+)
+def test_silver_names_a_column_the_file_source_cannot_have(
+    tmp_path: Path, file: dict[str, Any], silver: dict[str, Any], says: str
+) -> None:
+    refused(
+        tmp_path,
+        file_source(file=file, silver=silver),
+        where="sources[0]",
+        says=says,
+        fix="add it to file.columns",
+    )
+
+
+def test_silver_may_name_the_lineage_columns_of_a_file_with_columns(tmp_path: Path) -> None:
+    silver = {"primary_keys": ["id", "_source_file"], "schema": {"rename_map": {"ts": "updated_at"}}}
+    code, output = validate(tmp_path, file_source(file={"columns": ["id", "ts"]}, silver=silver))
+    assert code == 0, output
