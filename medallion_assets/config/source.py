@@ -256,6 +256,15 @@ class DbConfig(StrictModel):
     def _identifier(cls, value: str | None) -> str | None:
         return None if value is None else _sql_identifier(value)
 
+    @field_validator("key_columns")
+    @classmethod
+    def _key_identifiers(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            check_column_names("db.key_columns", value)
+            for name in value:
+                _sql_identifier(name)
+        return value
+
     @model_validator(mode="after")
     def _query_or_table(self) -> DbConfig:
         if bool(self.query) == bool(self.table):

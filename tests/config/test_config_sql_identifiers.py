@@ -27,6 +27,8 @@ HOSTILE = [
         "source.db.incremental.cursor_column",
     ),
     ({"table": "x" * 64}, "source.db.table"),
+    # validated first when the source ran (extractors/db.py), though the config alone shows it
+    ({"table": "orders", "chunk_rows": 10, "key_columns": ["id", "id OR 1=1"]}, "source.db.key_columns"),
 ]
 
 
