@@ -330,6 +330,20 @@ class FileConfig(StrictModel):
         "partition's _errors/ with its line number and reason (quarantine), within silver.error_handling.",
     )
 
+    @field_validator("path")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        from medallion_assets import templates
+
+        unknown = templates.unknown_fields(value, templates.DATE_FIELDS)
+        if unknown:
+            allowed = ", ".join(f"{{{name}}}" for name in templates.DATE_FIELDS)
+            raise ValueError(
+                f"unknown template field '{unknown[0]}' in file.path; allowed: {allowed}, each with an "
+                "optional strftime format ({run_date:%Y%m%d})"
+            )
+        return value
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:

@@ -61,6 +61,13 @@ def refused(tmp_path: Path, *sources: dict[str, Any], where: str, says: str, fix
 # --- file sources ------------------------------------------------------------------------------------------
 
 FILE_CASES = [
+    pytest.param(  # ran: "ExtractError: ... unknown template field '{rundate}'" at the first run
+        {"file": {"path": "./data/orders_{rundate}.csv"}},
+        "sources[0].source.file.path",
+        "unknown template field '{rundate}'",
+        "allowed: {run_date}, {window_start}, {window_end}",
+        id="path-template-typo",
+    ),
     pytest.param(  # ran: "ExtractError: ... unknown file.encoding 'utf-9'" at the first run
         {"file": {"encoding": "utf-9"}},
         "sources[0].source.file.encoding",

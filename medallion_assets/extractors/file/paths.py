@@ -45,15 +45,8 @@ _GLOB_CHARS = frozenset("*?[")
 def resolve_path_template(path: str, run_date: date, window_start: datetime, window_end: datetime) -> str:
     """``path`` with its template fields filled for the partition (``medallion_assets.templates``).
 
-    Raises:
-        ExtractError: a ``{name}`` that is not a date field; braces in a path are taken for a typo.
+    ``FileConfig`` refused a ``{name}`` that is not a date field when the config loaded.
     """
-    unknown = templates.unknown_fields(path, templates.DATE_FIELDS)
-    if unknown:
-        raise ExtractError(
-            f"file.path '{path}': unknown template field '{unknown[0]}'; "
-            f"allowed: {', '.join('{' + f + '}' for f in templates.DATE_FIELDS)}"
-        )
     return templates.fill(path, run_date, window_start=window_start, window_end=window_end)
 
 
