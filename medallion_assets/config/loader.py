@@ -404,22 +404,22 @@ def _check_unique(results: list[_FileResult], issues: list[ConfigIssue]) -> None
         ),
     }
     for what, (key_of, hint) in checks.items():
-        seen: dict[str, tuple[str, str]] = {}
+        # Keys are folders: on a case-insensitive file system (macOS, Windows) 'Shop' and 'shop' are one.
+        seen: dict[str, tuple[str, str, str]] = {}
         for r in results:
             for index, entry in r.sources:
                 key = key_of(entry)
-                if key in seen:
-                    first_file, first_index = seen[key]
-                    issues.append(
-                        ConfigIssue(
-                            r.label,
-                            f"{r.prefix}sources[{index}]",
-                            f"duplicate {what} '{key}', also in {first_file} {first_index}",
-                            hint,
+                if key.lower() in seen:
+                    first_key, first_file, first_index = seen[key.lower()]
+                    message, fix = f"duplicate {what} '{key}', also in {first_file} {first_index}", hint
+                    if first_key != key:
+                        message = f"duplicate {what} '{key}' (as '{first_key}' in {first_file} {first_index})"
+                        fix += (
+                            "; keys that differ only in case are one folder on case-insensitive file systems"
                         )
-                    )
+                    issues.append(ConfigIssue(r.label, f"{r.prefix}sources[{index}]", message, fix))
                 else:
-                    seen[key] = (r.label, f"{r.prefix}sources[{index}]")
+                    seen[key.lower()] = (key, r.label, f"{r.prefix}sources[{index}]")
 
 
 # --- relative paths ---------------------------------------------------------------------------------------

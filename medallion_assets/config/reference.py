@@ -80,8 +80,8 @@ that fits its load pattern) is `medallion validate`'s job.
   `configs/platform.yaml` plus one `configs/sources/<system>.yaml` per team.
 - Every file should start with `config_version: 1`. A file without it still loads, with warning CFG004.
 - Source names (`name`, default `<system>_<table>`), Bronze asset keys (`system`, `table`) and Silver asset
-  keys (`domain`, `entity`; `version` only changes the folder) must be unique across all files; a clash
-  names both files.
+  keys (`domain`, `entity`; `version` only changes the folder) must be unique across all files, ignoring
+  case (`Shop` and `shop` are one folder on a case-insensitive file system); a clash names both files.
 - `name`, `system`, `table`, `domain` and `entity` are at most {MAX_NAME_LENGTH} characters: they become
   folder names.
 - Unknown keys, wrong types and values outside the allowed set are errors. One load reports **every**

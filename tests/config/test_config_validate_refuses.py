@@ -287,3 +287,18 @@ def test_silver_may_name_the_lineage_columns_of_a_file_with_columns(tmp_path: Pa
     silver = {"primary_keys": ["id", "_source_file"], "schema": {"rename_map": {"ts": "updated_at"}}}
     code, output = validate(tmp_path, file_source(file={"columns": ["id", "ts"]}, silver=silver))
     assert code == 0, output
+
+
+def test_asset_keys_that_differ_only_in_case(tmp_path: Path) -> None:
+    """``system=Shop`` and ``system=shop`` are one folder on macOS and Windows disks (and Azure Files): two
+    sources would write each other's partitions."""
+    first = file_source(name="shop_orders_a", source={"system": "Shop"})
+    second = file_source(name="shop_orders_b", silver={"domain": "sales"})
+    refused(
+        tmp_path,
+        first,
+        second,
+        where="sources[1]",
+        says="duplicate Bronze asset key 'bronze/shop/orders' (as 'bronze/Shop/orders' in configs/sources/s",
+        fix="keys that differ only in case are one folder on case-insensitive file systems",
+    )
