@@ -305,7 +305,15 @@ def _parse_yaml(path: Path, label: str, issues: list[ConfigIssue]) -> dict[str, 
     try:
         text = path.read_text(encoding="utf-8")
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        message = f"the file is not UTF-8 (byte 0x{byte} at line {line})"
+        issues.append(
+            ConfigIssue(label, "", message, "save it as UTF-8 (your editor's 'Save with encoding')")
+        )
+        return None
+    except OSError as exc:
         issues.append(ConfigIssue(label, "", f"cannot read file: {exc}"))
         return None
     except yaml.YAMLError as exc:

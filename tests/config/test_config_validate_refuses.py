@@ -302,3 +302,15 @@ def test_asset_keys_that_differ_only_in_case(tmp_path: Path) -> None:
         says="duplicate Bronze asset key 'bronze/shop/orders' (as 'bronze/Shop/orders' in configs/sources/s",
         fix="keys that differ only in case are one folder on case-insensitive file systems",
     )
+
+
+def test_a_file_that_is_not_utf8_says_how_to_fix_it(tmp_path: Path) -> None:
+    """Was: "cannot read file: 'utf-8' codec can't decode byte 0xe9 ..." and no fix."""
+    config_dir = write_config(tmp_path, {"platform.yaml": (MINIMAL / "platform.yaml").read_text()})
+    (config_dir / "s.yaml").write_bytes(
+        "config_version: 1\n# Caf\u00e9 orders\nsources: []\n".encode("latin-1")
+    )
+    result = CliRunner().invoke(main, ["--config-dir", str(config_dir), "validate"], standalone_mode=False)
+    assert result.exit_code == 1, result.output
+    assert "configs/s.yaml: the file is not UTF-8 (byte 0xe9 at line 2)" in result.output
+    assert "save it as UTF-8" in result.output
