@@ -123,6 +123,20 @@ class ApiIncrementalConfig(StrictModel):
     initial_value: str | None = Field(None, description="Watermark of the first partition.")
 
 
+def _template_fields(value: str, key: str, allowed: tuple[str, ...]) -> str:
+    """Refuse a ``{name}`` in ``value`` that is no template field (a typo, else used as written)."""
+    from medallion_assets import templates
+
+    unknown = templates.unknown_fields(value, allowed)
+    if unknown:
+        names = ", ".join(f"{{{name}}}" for name in allowed)
+        raise ValueError(
+            f"unknown template field '{unknown[0]}' in {key}; allowed: {names}, a date field with an "
+            "optional strftime format ({run_date:%Y%m%d})"
+        )
+    return value
+
+
 class ApiConfig(StrictModel):
     """A REST API source (``type: api``): one batch per page (docs/extractors_api.md)."""
 
@@ -131,6 +145,7 @@ class ApiConfig(StrictModel):
         "/", description="Path after base_url; may hold {run_date}, {window_start}, {window_end}, {watermark}"
     )
     method: Literal["GET", "POST"] = Field("GET", description="HTTP method of every request.")
+
     params: dict[str, Any] = Field(
         default_factory=dict, description="Query parameters; values may hold the template fields."
     )
@@ -165,6 +180,14 @@ class ApiConfig(StrictModel):
     incremental: ApiIncrementalConfig | None = Field(
         None, description="Incremental loads: the cursor field and how the watermark is sent."
     )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_fields(cls, value: str) -> str:
+        """A URL path has no use for braces: any other ``{...}`` is a typo (``params``, ``body`` keep it)."""
+        from medallion_assets import templates
+
+        return _template_fields(value, "api.endpoint", templates.FIELDS)
 
 
 def _sql_identifier(value: str) -> str:
@@ -335,14 +358,7 @@ class FileConfig(StrictModel):
     def _known_fields(cls, value: str) -> str:
         from medallion_assets import templates
 
-        unknown = templates.unknown_fields(value, templates.DATE_FIELDS)
-        if unknown:
-            allowed = ", ".join(f"{{{name}}}" for name in templates.DATE_FIELDS)
-            raise ValueError(
-                f"unknown template field '{unknown[0]}' in file.path; allowed: {allowed}, each with an "
-                "optional strftime format ({run_date:%Y%m%d})"
-            )
-        return value
+        return _template_fields(value, "file.path", templates.DATE_FIELDS)
 
     @field_validator("encoding")
     @classmethod

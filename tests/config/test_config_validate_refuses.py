@@ -314,3 +314,34 @@ def test_a_file_that_is_not_utf8_says_how_to_fix_it(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "configs/s.yaml: the file is not UTF-8 (byte 0xe9 at line 2)" in result.output
     assert "save it as UTF-8" in result.output
+
+
+def test_an_unknown_template_field_in_an_api_endpoint(tmp_path: Path) -> None:
+    """``/orders/{rundate}`` (a typo) was requested as ``/orders/%7Brundate%7D`` at every run. A URL path has
+    no other use for braces, so the endpoint is held to the template fields; ``params`` and ``body`` still
+    send any other ``{...}`` as written (a JSON or GraphQL body has braces of its own)."""
+    source = {
+        "name": "shop_orders",
+        "source": {
+            "system": "shop",
+            "table": "orders",
+            "type": "api",
+            "api": {
+                "base_url": "https://api.example.com",
+                "endpoint": "/orders/{rundate}",
+                "params": {"q": "{raw}"},
+            },
+            "run": {"load_pattern": "full"},
+        },
+        "silver": {"primary_keys": ["id"]},
+    }
+    refused(
+        tmp_path,
+        source,
+        where="sources[0].source.api.endpoint",
+        says="unknown template field '{rundate}'",
+        fix="allowed: {run_date}, {window_start}, {window_end}, {watermark}",
+    )
+    source["source"]["api"]["endpoint"] = "/orders/{run_date:%Y%m%d}/{watermark}"
+    code, output = validate(tmp_path, source)
+    assert code == 0, output
