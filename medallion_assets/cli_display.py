@@ -156,7 +156,8 @@ def day_line(prefix: str, name: str, outcome: DayOutcome, layers: Sequence[str])
         return f"{head} {parts} ({outcome.seconds:.1f}s)"
     done = f" {parts} committed;" if parts else ""
     if outcome.failed:
-        layer, error = next(iter(outcome.failed.items()))
+        # the day's own failure first (a later range marks Silver "not run" before its run fails Bronze)
+        layer, error = min(outcome.failed.items(), key=lambda item: item[1].startswith(NOT_RUN))
         if error.startswith(NOT_RUN):  # nothing of its own failed: why it did not run
             return f"{head}{done} {layer} {error}"
         not_run = [x for x in layers if x not in outcome.committed and x != layer]
