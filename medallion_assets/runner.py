@@ -201,24 +201,23 @@ class SourceRunner:
         fail on the missing day), as the days after a failed day within one run."""
         main = {layer: self.lake.main_artifact(spec, layer) for layer in LAYERS}
         tracker = _Tracker(spec, days, self.layers, observer, main)
-        layers = self.layers
-        if unbuilt is not None:
-            layers = tuple(layer for layer in self.layers if layer != "silver")
+        layers = self.layers if unbuilt is None else tuple(x for x in self.layers if x != "silver")
+        result = None
+        if layers:
+            with progress.listening(tracker):
+                result = self._execute(spec, days, layers, observer)
+                tracker.settle(result, layers, self.instance)
+                if not _interrupted(result):
+                    for layer, segment in tracker.follow_ups():
+                        result = self._execute(spec, segment, (layer,), observer)
+                        tracker.settle(result, (layer,), self.instance)
+                        if _interrupted(result):
+                            break
+        if unbuilt is not None:  # after the day's own failures, so those lead its line
             for outcome in tracker.days.values():
                 outcome.failed["silver"] = builds_on_failed_day(unbuilt.isoformat())
-        if not layers:
-            return tracker.finish()
-        with progress.listening(tracker):
-            result = self._execute(spec, days, layers, observer)
-            tracker.settle(result, layers, self.instance)
-            if not _interrupted(result):
-                for layer, segment in tracker.follow_ups():
-                    result = self._execute(spec, segment, (layer,), observer)
-                    tracker.settle(result, (layer,), self.instance)
-                    if _interrupted(result):
-                        break
         outcomes = tracker.finish()
-        if _interrupted(result):
+        if result is not None and _interrupted(result):
             # Dagster caught the Ctrl-C to fail the run; the command stops here, like any other would.
             raise RunInterrupted(outcomes)
         return outcomes

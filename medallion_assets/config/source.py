@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from medallion_assets import templates
 from medallion_assets.config.base import (
     KEY_PART_RE,
     Compression,
@@ -125,8 +126,6 @@ class ApiIncrementalConfig(StrictModel):
 
 def _template_fields(value: str, key: str, allowed: tuple[str, ...]) -> str:
     """Refuse a ``{name}`` in ``value`` that is no template field (a typo, else used as written)."""
-    from medallion_assets import templates
-
     unknown = templates.unknown_fields(value, allowed)
     if unknown:
         names = ", ".join(f"{{{name}}}" for name in allowed)
@@ -185,8 +184,6 @@ class ApiConfig(StrictModel):
     @classmethod
     def _endpoint_fields(cls, value: str) -> str:
         """A URL path has no use for braces: any other ``{...}`` is a typo (``params``, ``body`` keep it)."""
-        from medallion_assets import templates
-
         return _template_fields(value, "api.endpoint", templates.FIELDS)
 
 
@@ -356,8 +353,6 @@ class FileConfig(StrictModel):
     @field_validator("path")
     @classmethod
     def _known_fields(cls, value: str) -> str:
-        from medallion_assets import templates
-
         return _template_fields(value, "file.path", templates.DATE_FIELDS)
 
     @field_validator("encoding")
