@@ -16,20 +16,23 @@ read:
   the source, the column, its type and the fix.
 - **MySQL/MariaDB**: the column is compared with a value in its own type and collation, except ``ENUM`` and
   ``SET`` (sorted by declared position, compared as text): a table whose key holds one is refused (a
-  ``query``'s columns cannot be inspected without reading it).
+  ``query``'s columns cannot be inspected without reading it). A text column's collation (read from a
+  scalar subquery of no row) decides its equality: the usual ones ignore case and accents, and every PAD
+  SPACE one (``_bin`` ones too) trailing blanks.
 - **SQLite and other dialects**: bound as read.
 
 Equality: a key held by two rows makes ``key > :last`` skip the second wherever a chunk ends between them,
 and ``keyset_chunks`` finds such keys by comparing the values read as Python values, and the two either side
 of each chunk's end with ``same_key``: as the values bound (``numeric`` text as a number, so ``1.0`` is
 ``1.00``; NaN equal to NaN) and, where the database finds two values equal that differ as Python values
-(``citext``; a text column under a non-deterministic collation such as ``und-u-ks-level2``), by the
-database itself, under the type ``KeyColumn.equal_type`` names.
+(``citext``; a text column under a non-deterministic collation such as ``und-u-ks-level2``; a MySQL/MariaDB
+text column under any collation), by the database itself, under the type ``KeyColumn.equal_type`` names.
 """
 
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +46,7 @@ from medallion_resources.sql.types import SqlColumn
 
 __all__ = ["KeyColumn", "keyset_key", "same_key", "same_value"]
 
+_SQL_NAME = re.compile(r"[A-Za-z0-9_]+")  # a collation or character set name, written into SQL
 _BPCHAR = 1042  # character(n): read back blank-padded, compared without its trailing blanks
 _TEXT = frozenset({25, 1042, 1043})  # text, character(n), character varying: compared under their collation
 # PostgreSQL type OIDs whose bound value compares as ORDER BY sorts → the type it is cast to ("" as read).
@@ -140,8 +144,10 @@ def keyset_key(
     """
     if target.dialect == "postgresql":
         return _postgres_key(target, base, key, source, retry)
-    if target.dialect in ("mysql", "mariadb") and table:
-        _refuse_mysql_enums(target, table, schema, key, source, retry)
+    if target.dialect in ("mysql", "mariadb"):
+        if table:
+            _refuse_mysql_enums(target, table, schema, key, source, retry)
+        return _mysql_key(target, base, key, retry)
     return [KeyColumn(c) for c in key]
 
 
@@ -227,6 +233,31 @@ def _refuse_mysql_enums(
                 "as text",
                 "other than ENUM or SET",
             )
+
+
+def _mysql_key(target: SqlTarget, base: str, key: Sequence[SqlColumn], retry: RetryPolicy) -> list[KeyColumn]:
+    """Each key column, its equality left to the database when it is text: MySQL and MariaDB find ``'c'``,
+    ``'C'`` and ``'c '`` one key under their usual collations (``'c '`` under every PAD SPACE one), so a
+    chunk ending on one of them would make the next skip the others."""
+    where = "cannot read the key columns' collations on"
+    with sa_connection(target, retry, where, errors=sa.exc.SQLAlchemyError, reason=str) as conn:
+        quote = conn.dialect.identifier_preparer.quote_identifier
+        terms = []
+        for column in key:  # a scalar subquery of no row: the column's collation, no row read
+            select = f"SELECT {SOURCE_ALIAS}.{quote(column.name)} FROM ({base}) AS {SOURCE_ALIAS} LIMIT 0"
+            terms += [f"COLLATION(({select}))", f"CHARSET(({select}))"]
+        found = conn.execute(sa.text("SELECT " + ", ".join(terms))).one()
+    columns = []
+    for i, column in enumerate(key):
+        collation, charset = found[2 * i], found[2 * i + 1]
+        named = all(_SQL_NAME.fullmatch(str(n)) for n in (collation, charset))
+        if collation in (None, "binary") or not named:  # bytes, numbers, dates: Python's equality
+            columns.append(KeyColumn(column))
+        else:
+            columns.append(
+                KeyColumn(column, equal_type=f"CHAR CHARACTER SET {charset}", collation=str(collation))
+            )
+    return columns
 
 
 def same_value(a: Any, b: Any) -> bool:

@@ -4,8 +4,8 @@ Each case materializes one Bronze partition of a real PostgreSQL or MariaDB tabl
 rows, as a multiset, with ``SELECT *`` of the table: a key column holding NULL (``key_columns`` naming a
 nullable column, a composite key whose second column is NULL), and PostgreSQL keys whose last value read,
 bound back, could compare otherwise than the column sorts: ``char(n)`` (read back blank-padded by the ADBC
-engine, the default ``auto`` on PostgreSQL), ``uuid``, ``citext``, enums, case-insensitive collations; and
-the key types refused before any row is read.
+engine, the default ``auto`` on PostgreSQL), ``uuid``, ``citext``, enums, case-insensitive collations (and
+MariaDB's, which also ignore accents and trailing blanks); and the key types refused before any row is read.
 """
 
 from __future__ import annotations
@@ -356,5 +356,45 @@ def test_a_key_type_not_known_to_compare_as_it_sorts_is_refused_before_reading(
         landed, _ = land(tmp_path / "whole", db, {"table": name, "engine": "sqlalchemy"})
         assert sum(landed.values()) == len(values)  # the same source without chunk_rows reads every row
         assert table_scans(db, name) > scans  # (and the scan counter does count reads)
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2])
+@pytest.mark.parametrize(
+    ("collation", "codes"),
+    [
+        ("", ["a", "A", "b", "c", "C", "d"]),  # the table's default: case-insensitive
+        ("utf8mb4_general_ci", ["e", "é", "f", "g", "G", "h"]),
+        ("utf8mb4_bin", ["a", "a ", "b", "c", "c ", "d"]),  # PAD SPACE: trailing blanks do not count
+    ],
+)
+def test_a_mariadb_key_equal_only_under_its_collation_fails_the_partition(
+    collation: str, codes: list[str], chunk_rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MariaDB's usual collations ignore case and accents, and every PAD SPACE collation (``_bin`` ones too)
+    trailing blanks: ``'c'`` and ``'C'`` are one key to the column, so a chunk ending on one made the next
+    (``key > :last``) skip the other, while the check for a key held by two rows compared them as Python
+    values (before: the partition committed without the row). The two keys either side of a chunk's end are
+    now compared by MariaDB, under the column's collation."""
+    db = open_database("mariadb", tmp_path)
+    try:
+        name = table_name(db, "dupcoll")
+        collate = f" COLLATE {collation}" if collation else ""
+        db.execute(
+            f"CREATE TABLE {name} (id integer PRIMARY KEY, code varchar(10) CHARACTER SET utf8mb4{collate} "
+            "NOT NULL)"
+        )
+        db.execute(f"INSERT INTO {name} VALUES (:i, :c)", [{"i": i, "c": c} for i, c in enumerate(codes)])
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        for n, section in enumerate(
+            [
+                {"query": f"SELECT code, id FROM {name}", "key_columns": ["code"]},
+                {"table": name, "key_columns": ["code"]},
+            ]
+        ):
+            with pytest.raises(RunFailed, match=r"key_columns \(code\) is not unique.*chunk_rows"):
+                land(tmp_path / str(n), db, {**section, "chunk_rows": chunk_rows})
+        assert not list(tmp_path.rglob("_checksums.json"))
     finally:
         db.close()
