@@ -611,3 +611,47 @@ class TestCheck:
 
 def test_registered_as_type_file(make_file: MakeFile, tmp_path: Path) -> None:
     assert type(make_file(path=str(tmp_path / "x.csv"))) is FileExtractor
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_day_of_many_files_logs_the_first_ones_and_one_line_for_all(
+    fmt: str,
+    tmp_path: Path,
+    make_file: MakeFile,
+    make_context: Callable[[date], ExtractContext],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A log line is a Dagster event, one SQLite write: a day of 2,000 small files wrote 2,000 of them, a
+    third of its Bronze step. The first files are logged one by one, the rest in one line at the end;
+    ``source_files`` still lists every file."""
+    from medallion_assets.extractors.file import extractor as file_extractor
+
+    for n in range(12):
+        table = pa.table({"id": [n], "at": [f"2025-01-02T00:00:{n:02d}"]})
+        if fmt == "parquet":
+            pq.write_table(table, tmp_path / f"part_{n:02d}.parquet")
+        elif fmt == "csv":
+            (tmp_path / f"part_{n:02d}.csv").write_text(f"id,at\n{n},2025-01-02T00:00:{n:02d}\n")
+        else:
+            (tmp_path / f"part_{n:02d}.jsonl").write_text(json.dumps(table.to_pylist()[0]) + "\n")
+
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "rows from" in r.getMessage()]
+
+    caplog.set_level("INFO", logger="medallion.extract")
+    extractor = make_file(path=str(tmp_path / f"*.{fmt}"))
+    rows = [row for batch in extractor.extract(make_context()) for row in batch.to_pylist()]
+    assert [int(row["id"]) for row in rows] == list(range(12))  # CSV lands text
+    assert len(extractor.stats["source_files"]) == 12
+    assert [line.split(" file ")[-1].rsplit("/", 1)[-1] for line in lines()[:-1]] == [
+        f"part_{n:02d}.{fmt}" for n in range(file_extractor.FILES_LOGGED)
+    ]
+    assert lines()[-1] == (
+        f"source 'shop_orders': 12 rows from 12 {fmt} files ({file_extractor.FILES_LOGGED} of them logged "
+        "one by one; _metadata.json's source_files lists each with its size and SHA-256)"
+    )
+    caplog.clear()  # a file that takes FILE_LOG_SECONDS is logged whatever its place; no summary then
+    monkeypatch.setattr(file_extractor, "FILE_LOG_SECONDS", 0.0)
+    list(make_file(path=str(tmp_path / f"*.{fmt}")).extract(make_context()))
+    assert len(lines()) == 12
