@@ -88,6 +88,11 @@ def chunks_of(data: bytes, size: int) -> list[bytes]:
 
 def reference(data: bytes, chunk: int) -> pa.Table:
     """``json.loads`` of every non-blank line and ``records_to_batch`` per chunk, widened by the one rule."""
+    return unified(reference_chunks(data, chunk))
+
+
+def reference_chunks(data: bytes, chunk: int) -> list[pa.Table]:
+    """Each chunk's records by ``records_to_batch``, not yet widened."""
     tables = []
     for piece in chunks_of(data, chunk):
         parsed = [json.loads(line) for line in piece.decode().split("\n") if line.strip(JSON_BLANK)]
@@ -98,7 +103,7 @@ def reference(data: bytes, chunk: int) -> pa.Table:
                     "_source_file", pa.nulls(len(parsed), pa.string())
                 )
             )
-    return unified(tables)
+    return tables
 
 
 @pytest.fixture
@@ -178,6 +183,81 @@ def test_arrow_path_equals_the_records_rule(
     got = land(path, batch_rows)
     assert got.schema == expected.schema
     assert got.to_pylist() == expected.to_pylist()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(  # the hint (`when` is text) met a file whose `when` is a number, then one without it
+    files=[[{"when": "2025-01-01T00:00:00", "id": 1}], [{"when": 5, "id": 2}], [{"id": 3, "x": "a"}]],
+    chunk=64,
+)
+@example(  # the text column comes first in the next file's parse, after its other keys in the file
+    files=[[{"when": "2025-02-03T00:00:00"}], [{"id": 1}, {"x": 1, "when": "2025-01-01T00:00:00"}]],
+    chunk=1 << 20,
+)
+@given(files=st.lists(records, min_size=1, max_size=4), chunk=st.sampled_from([64, 300, 1 << 20]))
+def test_many_files_land_what_each_file_gives_by_the_records_rule(
+    files: list[list[dict[str, Any]]],
+    chunk: int,
+    land: Callable[..., pa.Table],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The text columns one file taught (an ISO timestamp column) are where the next file's first chunk
+    starts from (a day of many small files parses each once): the partition must still be each file's
+    records by the rule, whatever the next file holds in those columns, or in which order its keys come."""
+    folder = tmp_path_factory.mktemp("jsonl_files")
+    for n, rows in enumerate(files):
+        (folder / f"part_{n:03d}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    monkeypatch.setattr(json_reader, "JSONL_CHUNK", chunk)
+    expected = unified(  # every chunk of every file widened at once, as a partition's batches are
+        [
+            t
+            for n in range(len(files))
+            for t in reference_chunks((folder / f"part_{n:03d}.jsonl").read_bytes(), chunk)
+        ]
+    )
+    got = land(folder / "*.jsonl", 50_000)
+    assert got.schema == expected.schema
+    assert got.to_pylist() == expected.to_pylist()
+
+
+def test_the_files_after_the_first_are_parsed_once(
+    tmp_path: Path, land: Callable[..., pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow reads an ISO timestamp as a timestamp, so a chunk with one is parsed again with that column as
+    text; the files after the first start from what it taught: each is parsed once (before: twice)."""
+    for n in range(5):
+        rows = [{"id": n * 10 + i, "at": f"2025-01-01T00:00:0{i}", "v": "x"} for i in range(3)]
+        (tmp_path / f"part_{n}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    calls: list[tuple[str, ...]] = []
+    parse = json_reader._parse
+
+    def counted(chunk: Any, text: list[str]) -> Any:
+        calls.append(tuple(text))
+        return parse(chunk, text)
+
+    monkeypatch.setattr(json_reader, "_parse", counted)
+    got = land(tmp_path / "*.jsonl", 50_000)
+    assert got.schema.names == ["id", "at", "v", "_source_file"]
+    assert got.column("at").to_pylist()[-1] == "2025-01-01T00:00:02"
+    assert calls == [(), ("at",)] + [("at",)] * 4
+
+
+def test_a_file_that_does_not_fit_what_the_files_before_taught_is_parsed_as_if_first(
+    tmp_path: Path, land: Callable[..., pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``at`` is text in the first file and a number in the second: Arrow refuses the second file parsed
+    with ``at`` as text, and it is parsed without (by Arrow, not line by line), landing the rule's values."""
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": 1, "at": "2025-01-01T00:00:00"}) + "\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps({"id": 2, "at": 7}) + "\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"id": 3, "at": 8}) + "\n")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the line-by-line path was used")
+
+    monkeypatch.setattr(json_reader, "_python_lines", refuse)
+    got = land(tmp_path / "*.jsonl", 50_000)
+    assert got.column("at").to_pylist() == ["2025-01-01T00:00:00", "7", "8"]
 
 
 @pytest.mark.parametrize("chunk", [1 << 20, 2048])
