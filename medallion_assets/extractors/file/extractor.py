@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from medallion_assets.config.models import FileConfig
@@ -263,8 +262,7 @@ class FileExtractor(Extractor):
         if fs.size(path) == 0:
             raise EmptyFile()
         with fs.open(path, "rb") as handle:
-            yield from read_parquet(handle, self.config, self.batch_rows)
-            self._footer_rows.append(pq.ParquetFile(handle).metadata.num_rows)
+            yield from read_parquet(handle, self.config, self.batch_rows, self._footer_rows)
         self._hashed.append(hash_file(fs, path))
 
     def _read_text(

@@ -18,13 +18,22 @@ _WHOLE_GROUP_BYTES = 256 << 20
 """A row group up to this size (uncompressed) is read whole; a bigger one in ``batch_rows`` slices."""
 
 
-def read_parquet(handle: BinaryIO, cfg: FileConfig, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def read_parquet(
+    handle: BinaryIO, cfg: FileConfig, batch_rows: int, footer_rows: list[int] | None = None
+) -> Iterator[pa.RecordBatch]:
     """Each row group as it is stored (no re-cutting, no conversion); a file without rows: its columns.
+    ``footer_rows`` gets the file's own row count, from its footer.
 
     Column names go through ``unique_names`` as a CSV header's do: a Parquet writer may store two columns
     of one name or one without a name, which Bronze's readers (polars, Silver) cannot tell apart.
+
+    Row groups are decoded on the reading thread, not on Arrow's pool: the part writer's encoders have the
+    other cores, and the pool's hand-offs cost more than they save (a 100k-row group: 12 ms against 20 ms
+    with the pool on two busy cores; a small file's: 0.17 ms against 0.24 ms).
     """
     parquet = pq.ParquetFile(handle)
+    if footer_rows is not None:
+        footer_rows.append(parquet.metadata.num_rows)
     stored = parquet.schema_arrow.names
     names = unique_names(stored)
     renamed = names != stored
@@ -36,9 +45,13 @@ def read_parquet(handle: BinaryIO, cfg: FileConfig, batch_rows: int) -> Iterator
     rows = 0
     for group in range(parquet.num_row_groups):
         if parquet.metadata.row_group(group).total_byte_size <= _WHOLE_GROUP_BYTES:
-            batches = parquet.read_row_group(group, columns=read).combine_chunks().to_batches()
+            batches = (
+                parquet.read_row_group(group, columns=read, use_threads=False).combine_chunks().to_batches()
+            )
         else:
-            batches = parquet.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read)
+            batches = parquet.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=read, use_threads=False
+            )
         for batch in batches:
             if batch.num_rows:
                 rows += batch.num_rows
