@@ -95,6 +95,9 @@ that fits its load pattern) is `medallion validate`'s job.
 - Substitution happens before validation, so `max_rows_per_file: ${{ROWS:50000}}` is a valid integer.
 - `$${{` writes a literal `${{` (for example `$${{NOT_A_VAR}}` stays `${{NOT_A_VAR}}`). Only values are
   substituted, never keys.
+- Any other `${{` is an error naming the file and key: one with no closing `}}` (`${{LAKE/bronze`), no name
+  (`${{}}`), a name that is not letters, digits and `_` not starting with a digit (`${{1X}}`), or another
+  reference in its default (`${{A:${{B}}}}`: defaults are plain text).
 - Error messages never show a substituted value: they show `${{VAR}}` instead.
 - Secrets never sit in YAML. A key ending in `_env` (`url_env`, `token_env`, `access_key_env`, ...) holds the
   *name* of the environment variable that holds the secret, read when the source runs.

@@ -1,7 +1,9 @@
 """``${VAR}`` and ``${VAR:default}`` in config values, from the environment (DESIGN §3).
 
 ``$${`` escapes a literal ``${``. An unset variable without a default is an issue naming the file and key;
-the values substituted are remembered so that messages show ``${VAR}`` instead of them.
+so is any other ``${`` (unclosed, with no name or an invalid one, or another reference in a default), which
+would otherwise be kept as written. The values substituted are remembered so that messages show ``${VAR}``
+instead of them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from medallion_assets.errors import ConfigIssue
 
 __all__ = ["ENV_REFERENCE_DEF", "Substitution", "accept_env_references"]
 
-# `$${` escapes a literal `${`; `${NAME}` or `${NAME:default}` substitutes.
-_ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+# `$${` escapes a literal `${`; `${NAME}` or `${NAME:default}` substitutes; any other `${` is an error.
+_ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}|\$\{")
+_LITERAL_FIX = "write $${ for a literal ${"
+_SHOWN = 40  # characters of an unclosed reference shown in its message
 
 
 class Substitution:
@@ -27,6 +31,7 @@ class Substitution:
         self.label = label
         self.issues: list[ConfigIssue] = []
         self.masks: dict[str, str] = {}  # environment value -> "${VAR}"
+        self._wrong_in_value = False
 
     def apply(self, value: Any, path: str) -> Any:
         if isinstance(value, dict):
@@ -34,13 +39,19 @@ class Substitution:
         if isinstance(value, list):
             return [self.apply(v, f"{path}[{i}]") for i, v in enumerate(value)]
         if isinstance(value, str) and "$" in value:
+            self._wrong_in_value = False
             return _ENV_RE.sub(lambda m: self._replace(m, path), value)
         return value
 
     def _replace(self, match: re.Match[str], path: str) -> str:
         name, default = match.group(1), match.group(2)
-        if name is None:
+        if match.group(0) == "$${":
             return "${"
+        if name is None or (default is not None and "${" in default):
+            if not self._wrong_in_value:  # one issue per value: the first `${` that is wrong
+                self.issues.append(ConfigIssue(self.label, path, *_not_a_reference(match)))
+                self._wrong_in_value = True
+            return match.group(0)
         if name in self.env:
             value = self.env[name]
             if value:
@@ -63,6 +74,28 @@ class Substitution:
             if len(value) >= 3 or text == value:
                 text = text.replace(value, self.masks[value])
         return text
+
+
+def _not_a_reference(match: re.Match[str]) -> tuple[str, str]:
+    """Why the ``${`` at ``match`` starts no ``${NAME}``/``${NAME:default}``, and the fix."""
+    if match.group(2) is not None:  # a valid name whose default holds a `${`
+        message = (
+            f"environment reference '{match.group(0)}' holds another reference in its default; a default "
+            "is plain text (references do not nest)"
+        )
+        return message, f"give the default as plain text; {_LITERAL_FIX}"
+    rest = match.string[match.end() :]
+    if "}" not in rest:
+        shown = "${" + rest if len(rest) <= _SHOWN else "${" + rest[:_SHOWN] + "..."
+        message = f"environment reference '{shown}' has no closing '}}'"
+        return message, f"close it: ${{NAME}} or ${{NAME:default}}; {_LITERAL_FIX}"
+    name = rest[: rest.index("}")].partition(":")[0]
+    if name:
+        message = f"'{name}' is not an environment variable name"
+    else:
+        message = f"environment reference '${{{rest[: rest.index('}') + 1]}' names no variable"
+    hint = "write ${NAME} or ${NAME:default}, NAME of letters, digits and '_' not starting with a digit"
+    return message, f"{hint}; {_LITERAL_FIX}"
 
 
 # --- the JSON Schema side: where the loader substitutes, the schema must accept a reference ---------------

@@ -345,3 +345,47 @@ def test_an_unknown_template_field_in_an_api_endpoint(tmp_path: Path) -> None:
     source["source"]["api"]["endpoint"] = "/orders/{run_date:%Y%m%d}/{watermark}"
     code, output = validate(tmp_path, source)
     assert code == 0, output
+
+
+# --- environment references --------------------------------------------------------------------------------
+
+ENV_FIX = "write $${ for a literal ${"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [  # each was kept as written: 'file.path' './data/${NOPE/b.csv' was looked for at the first run
+        ("./data/${NOPE/b.csv", "environment reference '${NOPE/b.csv' has no closing '}'"),
+        ("./data/${NOPE", "environment reference '${NOPE' has no closing '}'"),
+        ("prefix-${A", "environment reference '${A' has no closing '}'"),
+        ("./data/${}.csv", "environment reference '${}' names no variable"),
+        ("./data/${1X}.csv", "'1X' is not an environment variable name"),
+        ("./data/${NOPE/b}.csv", "'NOPE/b' is not an environment variable name"),
+        ("./data/${:x}.csv", "environment reference '${:x}' names no variable"),
+        ("./data/${A:${B}}.csv", "environment reference '${A:${B}' holds another reference in its default"),
+    ],
+)
+def test_a_dollar_brace_that_is_no_environment_reference(tmp_path: Path, text: str, says: str) -> None:
+    refused(
+        tmp_path,
+        file_source(file={"path": text}),
+        where="sources[0].source.file.path",
+        says=says,
+        fix=ENV_FIX,
+    )
+
+
+def test_an_unclosed_environment_reference_in_the_platform_file(tmp_path: Path) -> None:
+    platform = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    platform = platform.replace("./lake/bronze", "${LAKE/bronze")
+    code, output = validate(tmp_path, file_source(), platform=platform)
+    assert code == 1, output
+    says = "environment reference '${LAKE/bronze' has no closing '}'"
+    assert f"configs/platform.yaml: platform.bronze.local_path: {says}" in output, output
+    assert "close it: ${NAME} or ${NAME:default}" in output and ENV_FIX in output
+
+
+def test_a_literal_dollar_brace_is_written_with_two_dollars(tmp_path: Path) -> None:
+    for index, text in enumerate(["$${NOPE/b", "$${", "a $${}b", "$${1X}"]):
+        code, output = validate(tmp_path / str(index), file_source(description=text))
+        assert code == 0, output
