@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from medallion_assets.config.base import NAME_RE, Compression, StrictModel
 from medallion_assets.config.cron import check_cron
@@ -43,11 +44,11 @@ class LayerStorageConfig(StrictModel):
     """Where one layer (Bronze or Silver) is stored; ``storage_backend`` picks a registered backend."""
 
     storage_backend: str = Field("local", description="local | s3 | azure | any registered backend name.")
-    local_path: str | None = Field(None, description="Root folder for the local backend.")
-    s3_bucket: str | None = Field(None, description="Bucket for the s3 backend.")
-    s3_prefix: str = Field("", description="Key prefix inside the bucket.")
-    azure_container: str | None = Field(None, description="Container for the azure backend.")
-    azure_prefix: str = Field("", description="Blob prefix inside the container.")
+    local_path: str | None = Field(None, description="Root folder for the local backend (a path, not a URL).")
+    s3_bucket: str | None = Field(None, description="Bucket name of the s3 backend (not a URL).")
+    s3_prefix: str = Field("", description="Key prefix (folder) inside the bucket.")
+    azure_container: str | None = Field(None, description="Container name for the azure backend (not a URL).")
+    azure_prefix: str = Field("", description="Blob prefix (folder) inside the container.")
     options: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -60,6 +61,33 @@ class LayerStorageConfig(StrictModel):
         description="How this layer's part files are cut and compressed (a source's run section overrides).",
     )
 
+    @field_validator("local_path")
+    @classmethod
+    def _a_folder(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("storage_backend") == "local":
+            check_local_path(value)
+        return value
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _a_bucket(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            check_s3_bucket(value, named=info.data.get("storage_backend") == "s3")
+        return value
+
+    @field_validator("azure_container")
+    @classmethod
+    def _a_container(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_not_a_url("azure_container", value)
+        return value
+
+    @field_validator("s3_prefix", "azure_prefix")
+    @classmethod
+    def _a_prefix(cls, value: str, info: ValidationInfo) -> str:
+        check_not_a_url(str(info.field_name), value)
+        return value
+
     @model_validator(mode="after")
     def _backend_settings_present(self) -> LayerStorageConfig:
         required = {"local": "local_path", "s3": "s3_bucket", "azure": "azure_container"}
@@ -67,6 +95,89 @@ class LayerStorageConfig(StrictModel):
         if key and not getattr(self, key):
             raise ValueError(f"storage_backend '{self.storage_backend}' needs '{key}'")
         return self
+
+
+# --- what storage keys hold: a bucket, container or folder, never a URL -----------------------------------
+
+_URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
+_S3_SCHEMES = ("s3", "s3a", "s3n")
+_AZURE_SCHEMES = ("abfs", "abfss", "az", "adl", "wasb", "wasbs")
+# AWS's rules for a (general purpose) bucket name; dots are allowed, as are names S3 itself reserves.
+_S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IPV4_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_S3_BUCKET_RULES = (
+    "a bucket name is 3 to 63 characters: lowercase letters, digits, '.' and '-', starting and ending "
+    "with a letter or digit, no '..', not an IP address"
+)
+
+
+def _store_and_folder(value: str) -> tuple[str, str, str] | None:
+    """``(kind, bucket or container, folder inside it)`` of an ``s3://``/``abfs://``-style URL, else None."""
+    found = _URL_RE.fullmatch(value)
+    if found is None:
+        return None
+    scheme, rest = found.group(1).lower(), found.group(2)
+    store, _, folder = rest.partition("/")
+    if scheme in _S3_SCHEMES:
+        return "s3", store, folder.strip("/")
+    if scheme in _AZURE_SCHEMES:  # abfss://<container>@<account>.dfs.core.windows.net/<path>
+        return "azure", store.partition("@")[0], folder.strip("/")
+    return scheme, store, folder.strip("/")
+
+
+def _spelled(kind: str, store: str, folder: str) -> str:
+    """The keys that say what a URL of ``kind`` says, e.g. ``s3_bucket: lake, s3_prefix: bronze``."""
+    if kind == "s3":
+        return f"s3_bucket: {store}" + (f", s3_prefix: {folder}" if folder else "")
+    return f"azure_container: {store}" + (f", azure_prefix: {folder}" if folder else "")
+
+
+def check_not_a_url(key: str, value: str) -> None:
+    """Refuse a URL in ``s3_bucket``/``s3_prefix``/``azure_container``/``azure_prefix``: they hold names."""
+    parts = _store_and_folder(value)
+    if parts is None:
+        return
+    kind, store, folder = parts
+    expected = "s3" if key.startswith("s3_") else "azure"
+    what = {"s3": "the bucket name", "azure": "the container name"}[expected]
+    if kind == expected:
+        fix = f"write {what} only: {_spelled(kind, store, folder)}"
+    else:
+        prefix = "s3_prefix" if expected == "s3" else "azure_prefix"
+        fix = f"write {what} only, and the folder inside it in {prefix}"
+    if kind == "azure" and "@" in value:
+        fix += " (the account comes from platform.azure_connection)"
+    raise ValueError(f"{key} '{value}' is a URL; {fix}")
+
+
+def check_s3_bucket(value: str, *, named: bool) -> None:
+    """Refuse a URL or a path in ``s3_bucket``, and (``named``: the s3 backend) a name S3 does not allow."""
+    check_not_a_url("s3_bucket", value)
+    if "/" in value:
+        store, _, folder = value.partition("/")
+        raise ValueError(
+            f"s3_bucket '{value}' holds a '/'; a bucket name has none: write {_spelled('s3', store, folder)}"
+        )
+    if named and (not _S3_BUCKET_RE.fullmatch(value) or ".." in value or _IPV4_RE.fullmatch(value)):
+        guess = value.lower().replace("_", "-")
+        valid = _S3_BUCKET_RE.fullmatch(guess) and ".." not in guess and guess != value
+        hint = f" (did you mean '{guess}'?)" if valid else ""
+        raise ValueError(f"s3_bucket '{value}' is not a valid S3 bucket name{hint}; {_S3_BUCKET_RULES}")
+
+
+def check_local_path(value: str) -> None:
+    """Refuse a URL as the local backend's folder (it would be a folder named like it, e.g. ``./s3:/b``)."""
+    parts = _store_and_folder(value)
+    if parts is None:
+        return
+    kind, store, folder = parts
+    if kind in ("s3", "azure"):
+        fix = f"use storage_backend: {kind} with {_spelled(kind, store, folder)}"
+    elif kind == "file":
+        fix = f"write the folder itself: local_path: {value[len('file://') :]}"
+    else:
+        fix = "use the storage_backend of that store, or give a folder"
+    raise ValueError(f"local_path '{value}' is a URL, but the local backend writes to a folder; {fix}")
 
 
 class S3ConnectionConfig(StrictModel):

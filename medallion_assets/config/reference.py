@@ -109,6 +109,11 @@ URL such as `s3://...`) may be relative. They are resolved against the **project
 `${PROJECT_DIR_ENV}` when set, else the parent of the config directory (so `./lake/bronze` in
 `myproject/configs/platform.yaml` means `myproject/lake/bronze`). `~` expands to the home directory.
 
+The storage keys hold names, not URLs: `s3_bucket` a bucket name (AWS's rules: 3 to 63 lowercase letters,
+digits, `.` and `-`), `s3_prefix`/`azure_prefix` the folder inside it, `azure_container` a container name and
+`local_path` a folder. A URL in any of them (`s3_bucket: s3://lake/bronze`) is an error whose hint names the
+keys to write (`s3_bucket: lake, s3_prefix: bronze`; for `local_path`, the `s3` or `azure` backend).
+
 ## Column names
 
 - A list of column names (`file.columns`, `silver.primary_keys`, `silver.schema.column_order`) names each

@@ -47,6 +47,10 @@ from ._support import FIXTURES, write_config
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 idents = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+# S3 bucket names (AWS's rules): no '..', and no IP address (here: nothing of digits and dots only)
+buckets = st.from_regex(r"[a-z0-9][a-z0-9.-]{1,10}[a-z0-9]", fullmatch=True).filter(
+    lambda name: ".." not in name and not name.replace(".", "").isdigit()
+)
 not_op = idents.filter(lambda name: name != "op")  # a key or order column, never cdc's operation column
 texts = st.text(
     st.characters(codec="ascii", categories=["L", "N", "Zs"], include_characters="-_./:"), max_size=20
@@ -66,7 +70,7 @@ def layers(draw: st.DrawFn) -> LayerStorageConfig:
     return LayerStorageConfig(
         storage_backend=backend,
         local_path=draw(abs_paths) if backend == "local" else None,
-        s3_bucket=draw(idents) if backend == "s3" else None,
+        s3_bucket=draw(buckets) if backend == "s3" else None,
         azure_container=draw(idents) if backend == "azure" else None,
         s3_prefix=draw(idents),
         options=draw(st.dictionaries(idents, st.integers() | texts | st.booleans(), max_size=2)),

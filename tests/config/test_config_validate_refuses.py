@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from medallion_assets.cli import main
@@ -389,3 +390,163 @@ def test_a_literal_dollar_brace_is_written_with_two_dollars(tmp_path: Path) -> N
     for index, text in enumerate(["$${NOPE/b", "$${", "a $${}b", "$${1X}"]):
         code, output = validate(tmp_path / str(index), file_source(description=text))
         assert code == 0, output
+
+
+# --- storage: a URL (or a name the store refuses) where a bucket, container or folder is expected ----------
+
+
+AZURE_CS_ENV = "MEDALLION_TEST_AZURE_CS"
+
+
+@pytest.fixture
+def azure_cs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(AZURE_CS_ENV, "UseDevelopmentStorage=true")
+
+
+def platform_with(bronze: dict[str, Any]) -> str:
+    """The minimal platform file with its Bronze layer replaced by ``bronze``."""
+    silver = {"storage_backend": "local", "local_path": "./lake/silver"}
+    platform: dict[str, Any] = {"bronze": bronze, "silver": silver}
+    if bronze["storage_backend"] == "azure":  # a complete connection: the layer is all that may be wrong
+        platform["azure_connection"] = {"connection_string_env": AZURE_CS_ENV}
+    return yaml.safe_dump({"config_version": 1, "platform": platform})
+
+
+STORAGE_CASES = [
+    pytest.param(  # ran: it landed, by accident (fsspec strips 's3://' from the root); a URL is never a name:
+        # 'https://...' does not strip, and the account of 'abfss://c@account...' was silently ignored
+        {"storage_backend": "s3", "s3_bucket": "s3://b"},
+        "s3_bucket",
+        "s3_bucket 's3://b' is a URL",
+        "write the bucket name only: s3_bucket: b",
+        id="s3-bucket-url",
+    ),
+    pytest.param(
+        {"storage_backend": "s3", "s3_bucket": "s3://lake/bronze/x"},
+        "s3_bucket",
+        "s3_bucket 's3://lake/bronze/x' is a URL",
+        "s3_bucket: lake, s3_prefix: bronze/x",
+        id="s3-bucket-url-with-prefix",
+    ),
+    pytest.param(
+        {"storage_backend": "s3", "s3_bucket": "lake", "s3_prefix": "s3://lake/bronze"},
+        "s3_prefix",
+        "s3_prefix 's3://lake/bronze' is a URL",
+        "s3_bucket: lake, s3_prefix: bronze",
+        id="s3-prefix-url",
+    ),
+    pytest.param(
+        {"storage_backend": "s3", "s3_bucket": "lake/bronze"},
+        "s3_bucket",
+        "s3_bucket 'lake/bronze' holds a '/'",
+        "s3_bucket: lake, s3_prefix: bronze",
+        id="s3-bucket-with-path",
+    ),
+    pytest.param(  # AWS creates no such bucket (moto does): the first run against S3 fails, NoSuchBucket
+        {"storage_backend": "s3", "s3_bucket": "My_Lake"},
+        "s3_bucket",
+        "s3_bucket 'My_Lake' is not a valid S3 bucket name",
+        "lowercase letters, digits, '.' and '-'",
+        id="s3-bucket-uppercase-underscore",
+    ),
+    pytest.param(
+        {"storage_backend": "s3", "s3_bucket": "ab"},
+        "s3_bucket",
+        "s3_bucket 'ab' is not a valid S3 bucket name",
+        "3 to 63 characters",
+        id="s3-bucket-too-short",
+    ),
+    pytest.param(
+        {"storage_backend": "s3", "s3_bucket": "a" * 64},
+        "s3_bucket",
+        f"s3_bucket '{'a' * 64}' is not a valid S3 bucket name",
+        "3 to 63 characters",
+        id="s3-bucket-too-long",
+    ),
+    pytest.param(
+        {"storage_backend": "s3", "s3_bucket": "-lake"},
+        "s3_bucket",
+        "s3_bucket '-lake' is not a valid S3 bucket name",
+        "starting and ending with a letter or digit",
+        id="s3-bucket-starts-with-hyphen",
+    ),
+    pytest.param(
+        {"storage_backend": "azure", "azure_container": "abfs://c"},
+        "azure_container",
+        "azure_container 'abfs://c' is a URL",
+        "write the container name only: azure_container: c",
+        id="azure-container-abfs-url",
+    ),
+    pytest.param(
+        {"storage_backend": "azure", "azure_container": "abfss://lake@acct.dfs.core.windows.net/bronze"},
+        "azure_container",
+        "azure_container 'abfss://lake@acct.dfs.core.windows.net/bronze' is a URL",
+        "azure_container: lake, azure_prefix: bronze",
+        id="azure-container-abfss-url",
+    ),
+    pytest.param(
+        {"storage_backend": "azure", "azure_container": "az://lake/bronze"},
+        "azure_container",
+        "azure_container 'az://lake/bronze' is a URL",
+        "azure_container: lake, azure_prefix: bronze",
+        id="azure-container-az-url",
+    ),
+    pytest.param(
+        {"storage_backend": "azure", "azure_container": "lake", "azure_prefix": "az://lake/bronze"},
+        "azure_prefix",
+        "azure_prefix 'az://lake/bronze' is a URL",
+        "azure_container: lake, azure_prefix: bronze",
+        id="azure-prefix-url",
+    ),
+    pytest.param(  # ran: Bronze landed in a local folder './s3:/b/x' of the current directory
+        {"storage_backend": "local", "local_path": "s3://b/x"},
+        "local_path",
+        "local_path 's3://b/x' is a URL, but the local backend writes to a folder",
+        "use storage_backend: s3 with s3_bucket: b, s3_prefix: x",
+        id="local-path-s3-url",
+    ),
+    pytest.param(
+        {"storage_backend": "local", "local_path": "abfs://lake/bronze"},
+        "local_path",
+        "local_path 'abfs://lake/bronze' is a URL",
+        "use storage_backend: azure with azure_container: lake, azure_prefix: bronze",
+        id="local-path-azure-url",
+    ),
+    pytest.param(
+        {"storage_backend": "local", "local_path": "file:///srv/lake/bronze"},
+        "local_path",
+        "local_path 'file:///srv/lake/bronze' is a URL",
+        "write the folder itself: local_path: /srv/lake/bronze",
+        id="local-path-file-url",
+    ),
+]
+
+
+@pytest.mark.usefixtures("azure_cs")
+@pytest.mark.parametrize(("bronze", "key", "says", "fix"), STORAGE_CASES)
+def test_storage_settings_that_name_no_bucket_container_or_folder(
+    tmp_path: Path, bronze: dict[str, Any], key: str, says: str, fix: str
+) -> None:
+    code, output = validate(tmp_path, file_source(), platform=platform_with(bronze))
+    assert code == 1, output
+    assert f"configs/platform.yaml: platform.bronze.{key}: {says}" in output, output
+    assert fix in output, output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "bronze",
+    [
+        {"storage_backend": "s3", "s3_bucket": "acme.lake-2025", "s3_prefix": "lake/bronze"},
+        {"storage_backend": "s3", "s3_bucket": "b-0123456789abcdef"},  # what tests/object_stores.py creates
+        {"storage_backend": "s3", "s3_bucket": "1" * 63},
+        {"storage_backend": "azure", "azure_container": "lake", "azure_prefix": "bronze/x"},
+        {"storage_backend": "local", "local_path": "C:\\lake\\bronze"},
+        {"storage_backend": "local", "local_path": "~/lake/bronze"},
+        {"storage_backend": "local", "local_path": "./lake", "s3_bucket": "unused"},
+    ],
+)
+@pytest.mark.usefixtures("azure_cs")
+def test_storage_settings_that_still_validate(tmp_path: Path, bronze: dict[str, Any]) -> None:
+    code, output = validate(tmp_path, file_source(), platform=platform_with(bronze))
+    assert code == 0, output

@@ -454,7 +454,7 @@ def test_large_part_files_go_up_as_multipart_uploads(s3_endpoint, tmp_path) -> N
     ("layer", "match"),
     [
         (
-            {"storage_backend": "s3", "s3_bucket": "b", "options": {"upload_concurency": 2}},
+            {"storage_backend": "s3", "s3_bucket": "lake", "options": {"upload_concurency": 2}},
             r"storage_backend 's3': unknown options key\(s\) upload_concurency; allowed: multipart_chunk",
         ),
         (
