@@ -293,6 +293,12 @@ def _models_table() -> str:
             "the contract declared on each model class; a plugin model declares its own and is checked the",
             "same way (see [plugins.md](plugins.md)).",
             "",
+            "Load pattern `incremental` needs something that selects each run's rows, else every run",
+            "reads everything and Silver takes it all as that day's changes: a `db` source needs",
+            "`db.incremental` (`db.query` takes no template fields), an `api` source `api.incremental` or a",
+            "date field (`{run_date}`, `{window_start}`, `{window_end}`) in `endpoint`, `params` or `body`.",
+            "A `file` source is not held to it: a fixed `file.path` may be replaced by each day's changes.",
+            "",
         ]
     )
 

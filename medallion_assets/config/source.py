@@ -242,7 +242,10 @@ class DbConfig(StrictModel):
         description="A SQLAlchemy URL without credentials, e.g. sqlite:///data/shop.db (a relative SQLite "
         "path is resolved like file paths); anything with a password goes in url_env.",
     )
-    query: str | None = Field(None, description="A SELECT to run instead of reading a whole table.")
+    query: str | None = Field(
+        None,
+        description="A SELECT to run instead of reading a whole table; sent as written (no template fields).",
+    )
     table: str | None = Field(None, description="Table to read (validated identifier).")
     db_schema: str | None = Field(None, alias="schema", description="Schema of the table.")
     fetch_batch_size: int = Field(50_000, ge=1, description="Rows fetched per batch (per Arrow batch).")
@@ -250,7 +253,9 @@ class DbConfig(StrictModel):
         "auto", description="auto: ADBC for PostgreSQL where installed, else SQLAlchemy."
     )
     incremental: DbIncrementalConfig | None = Field(
-        None, description="Incremental loads (window or watermark); unset: every run reads everything."
+        None,
+        description="Incremental loads (window or watermark), needed by load_pattern incremental; unset: "
+        "every run reads everything.",
     )
     chunk_rows: int | None = Field(
         None,
@@ -275,6 +280,18 @@ class DbConfig(StrictModel):
     @classmethod
     def _identifier(cls, value: str | None) -> str | None:
         return None if value is None else _sql_identifier(value)
+
+    @field_validator("query")
+    @classmethod
+    def _no_template_fields(cls, value: str | None) -> str | None:
+        field = next(templates.fields(value), None) if value else None
+        if field is not None:
+            raise ValueError(
+                f"db.query holds the template field '{field.text}', but a query is sent to the database as "
+                "written (no template fields); select each partition's rows with db.incremental (mode: "
+                "window reads the rows whose cursor_column lies in the partition's day)"
+            )
+        return value
 
     @field_validator("key_columns")
     @classmethod
@@ -500,8 +517,45 @@ class SourceConfig(StrictModel):
                 f"type '{self.type}' cannot serve run.load_pattern '{pattern}'; it serves: "
                 f"{', '.join(sorted(extractor.load_patterns))}"
             )
+        if pattern == "incremental":
+            self._selects_each_run()
         return self
+
+    def _selects_each_run(self) -> None:
+        """An incremental db or api source must say which rows a run reads, or each run reads everything.
+
+        A db source says it with ``db.incremental`` (a query takes no template fields); an api source with
+        ``api.incremental`` or a date field in the request. A file source is not held to it: a fixed path
+        may be a file its producer replaces with each day's changes, which the config cannot tell.
+        """
+        if self.type == "db" and self.db is not None and self.db.incremental is None:
+            read = "query" if self.db.query else f"table '{self.db.table}'"
+            raise ValueError(
+                f"run.load_pattern 'incremental' needs db.incremental: without it every run reads the whole "
+                f"{read}, and Silver takes all of it as that day's changes; add db.incremental with a cursor "
+                "column ({cursor_column: updated_at, mode: window}), or use load_pattern: full"
+            )
+        if self.type == "api" and self.api is not None and self.api.incremental is None:
+            request = [self.api.endpoint, *_strings(self.api.params), *_strings(self.api.body)]
+            if not any(templates.has_date_field(text) for text in request):
+                raise ValueError(
+                    "run.load_pattern 'incremental' needs api.incremental or a date field in the request: "
+                    "without either every run requests the same data, and Silver takes all of it as that "
+                    "day's changes; add api.incremental with a cursor_field, put {run_date} (or "
+                    "{window_start}, {window_end}) in api.endpoint, params or body, or use load_pattern: full"
+                )
 
     @property
     def extractor_section(self) -> BaseModel | dict[str, Any] | None:
         return getattr(self, extractor_contract(self.type).section)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in an ``api.params`` or ``api.body`` value, nested mappings and lists included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []

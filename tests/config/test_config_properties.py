@@ -18,6 +18,7 @@ from medallion_assets.config.models import (
     DEFAULT_MODEL,
     ApiAuthConfig,
     ApiConfig,
+    ApiIncrementalConfig,
     ApiPaginationConfig,
     CdcConfig,
     CustomExtractorConfig,
@@ -94,7 +95,9 @@ def platforms(draw: st.DrawFn) -> PlatformConfig:
     )
 
 
-def _section(draw: st.DrawFn, kind: str, named: list[str]) -> dict[str, Any]:
+def _section(draw: st.DrawFn, kind: str, named: list[str], pattern: str) -> dict[str, Any]:
+    # An incremental db source needs db.incremental, an api source api.incremental or a date in its request.
+    incremental = pattern == "incremental"
     if kind == "api":
         auth = draw(st.sampled_from([ApiAuthConfig(), ApiAuthConfig(type="bearer", token_env="TOKEN")]))
         pagination = draw(
@@ -108,18 +111,17 @@ def _section(draw: st.DrawFn, kind: str, named: list[str]) -> dict[str, Any]:
             auth=auth,
             pagination=pagination,
             body=draw(st.none() | st.lists(st.integers(), max_size=3)),
+            incremental=ApiIncrementalConfig(cursor_field=draw(idents)) if incremental else None,
         )
         return {"api": api}
     if kind == "db":
-        incremental = draw(
-            st.none() | st.builds(DbIncrementalConfig, cursor_column=idents, lookback=st.just("2h"))
-        )
+        cursor = st.builds(DbIncrementalConfig, cursor_column=idents, lookback=st.just("2h"))
         return {
             "db": DbConfig(
                 url_env="DB_URL",
                 table=draw(idents),
                 db_schema=draw(st.none() | idents),
-                incremental=incremental,
+                incremental=draw(cursor if incremental else st.none() | cursor),
             )
         }
     if kind == "file":
@@ -168,7 +170,7 @@ def source_entries(draw: st.DrawFn) -> SourceEntry:
         table=draw(idents),
         type=kind,
         run=RunConfig(load_pattern=pattern, max_rows_per_file=draw(st.none() | st.integers(1, 10**6))),
-        **_section(draw, kind, [n for names in silver.named_columns.values() for n in names]),
+        **_section(draw, kind, [n for names in silver.named_columns.values() for n in names], pattern),
     )
     return SourceEntry(
         name=draw(st.none() | idents),

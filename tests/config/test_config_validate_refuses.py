@@ -550,3 +550,121 @@ def test_storage_settings_that_name_no_bucket_container_or_folder(
 def test_storage_settings_that_still_validate(tmp_path: Path, bronze: dict[str, Any]) -> None:
     code, output = validate(tmp_path, file_source(), platform=platform_with(bronze))
     assert code == 0, output
+
+
+# --- load_pattern incremental: something must select each run's rows ---------------------------------------
+
+
+def db_source(**db: Any) -> dict[str, Any]:
+    """An incremental SQLite table source; ``db`` merges into its ``db`` section."""
+    return {
+        "name": "shop_payments",
+        "source": {
+            "system": "shop",
+            "table": "payments",
+            "type": "db",
+            "db": {"url": "sqlite:///data/shop.db", "table": "payments", **db},
+            "run": {"load_pattern": "incremental"},
+        },
+        "silver": {"primary_keys": ["id"]},
+    }
+
+
+def api_source(**api: Any) -> dict[str, Any]:
+    """An incremental API source; ``api`` merges into its ``api`` section."""
+    return {
+        "name": "crm_contacts",
+        "source": {
+            "system": "crm",
+            "table": "contacts",
+            "type": "api",
+            "api": {"base_url": "https://api.example.com", "endpoint": "/contacts", **api},
+            "run": {"load_pattern": "incremental"},
+        },
+        "silver": {"primary_keys": ["id"]},
+    }
+
+
+@pytest.mark.parametrize(
+    "source",
+    [  # ran: each day's Bronze held the whole table (day 1 held rows updated on day 2), all
+        # of it handed to Silver as that day's changes
+        pytest.param(db_source(), id="table"),
+        pytest.param(db_source(table=None, query="SELECT * FROM payments WHERE amount > 0"), id="query"),
+        pytest.param(
+            db_source() | {"silver": {"model": "event_log", "primary_keys": ["id"]}}, id="event-log"
+        ),
+    ],
+)
+def test_an_incremental_db_source_that_reads_everything(tmp_path: Path, source: dict[str, Any]) -> None:
+    refused(
+        tmp_path,
+        source,
+        where="sources[0].source",
+        says="run.load_pattern 'incremental' needs db.incremental",
+        fix="add db.incremental with a cursor column ({cursor_column: updated_at, mode: window}), or use "
+        "load_pattern: full",
+    )
+
+
+@pytest.mark.parametrize(
+    "api",
+    [  # every day requests the same records, and Silver takes them all as that day's changes
+        pytest.param({}, id="plain"),
+        pytest.param({"params": {"since": "{watermark}"}}, id="watermark-without-incremental"),
+        pytest.param(
+            {"params": {"status": "open"}, "body": {"q": "{id}"}, "method": "POST"}, id="other-braces"
+        ),
+    ],
+)
+def test_an_incremental_api_source_that_requests_the_same_data(tmp_path: Path, api: dict[str, Any]) -> None:
+    refused(
+        tmp_path,
+        api_source(**api),
+        where="sources[0].source",
+        says="run.load_pattern 'incremental' needs api.incremental or a date field in the request",
+        fix="add api.incremental with a cursor_field, put {run_date} (or {window_start}, {window_end}) in "
+        "api.endpoint, params or body, or use load_pattern: full",
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        db_source(incremental={"cursor_column": "updated_at", "mode": "window"}),
+        db_source(table=None, query="SELECT * FROM payments", incremental={"cursor_column": "id"}),
+        db_source() | {"source": {**db_source()["source"], "run": {"load_pattern": "full"}}},
+        api_source(incremental={"cursor_field": "updated_at"}),
+        api_source(endpoint="/contacts/{run_date:%Y%m%d}"),
+        api_source(params={"from": "{window_start}", "to": "{window_end}"}),
+        api_source(method="POST", body={"filter": {"days": ["{run_date}"]}}),
+        # A file holds what its producer put in it: a fixed path that is replaced by each day's changes (a
+        # file_arrival sensor loads it when it changes) is an incremental source the config cannot tell.
+        file_source(run={"load_pattern": "incremental"}),
+    ],
+    ids=[
+        "db-window",
+        "db-query-watermark",
+        "db-full",
+        "api-cursor",
+        "api-endpoint-date",
+        "api-params-window",
+        "api-body-date",
+        "file-fixed-path",
+    ],
+)
+def test_incremental_sources_that_select_each_run_s_rows(tmp_path: Path, source: dict[str, Any]) -> None:
+    code, output = validate(tmp_path, source)
+    assert code == 0, output
+
+
+def test_a_template_field_in_a_db_query(tmp_path: Path) -> None:
+    """``db.query`` is sent as written: ``'{run_date}'`` was compared as that text, and matched no row."""
+    query = "SELECT * FROM payments WHERE day = '{run_date}'"
+    refused(
+        tmp_path,
+        db_source(table=None, query=query, incremental={"cursor_column": "day", "mode": "window"}),
+        where="sources[0].source.db.query",
+        says="db.query holds the template field '{run_date}', but a query is sent to the database as written",
+        fix="select each partition's rows with db.incremental (mode: window",
+    )
