@@ -12,6 +12,7 @@ the caller's data is not mutated.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +53,16 @@ DEPRECATIONS: dict[str, Deprecation] = {
             "missing endpoint defaults to '/'; set it explicitly",
         ),
         Deprecation("CFG004", "a file without config_version", "config_version: 1", "add it to every file"),
+        Deprecation(
+            "CFG005",
+            "platform.<layer>.s3_bucket: s3://bucket/folder",
+            "platform.<layer>.s3_bucket: bucket with s3_prefix: folder",
+            "a bucket URL is split into the bucket and its folder",
+        ),
     )
 }
+
+_S3_URL_RE = re.compile(r"s3[an]?://([^/@:]+)(/.*)?", re.IGNORECASE | re.DOTALL)
 
 # Legacy value -> current value. No warning: these names stay accepted (logged at INFO level).
 LOAD_PATTERN_ALIASES: dict[str, str] = {
@@ -107,7 +116,27 @@ def _upgrade_platform(platform: Mapping[str, Any], file: str, result: CompatResu
         section = platform.get(layer)
         if isinstance(section, Mapping):
             path = f"platform.{layer}"
-            out[layer] = _rename(section, "output_dir", "local_path", "CFG001", file, path, result)
+            renamed = _rename(section, "output_dir", "local_path", "CFG001", file, path, result)
+            out[layer] = _split_bucket_url(renamed, file, path, result)
+    return out
+
+
+def _split_bucket_url(section: dict[str, Any], file: str, path: str, result: CompatResult) -> dict[str, Any]:
+    """``s3_bucket: s3://lake/bronze`` as ``s3_bucket: lake`` and ``s3_prefix: bronze`` (before any
+    ``s3_prefix`` given): such configs ran before the key was checked, since s3fs takes the URL too."""
+    value = section.get("s3_bucket")
+    found = _S3_URL_RE.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return section
+    bucket, folder = found.group(1), (found.group(2) or "").strip("/")
+    prefix = section.get("s3_prefix", "")
+    if isinstance(prefix, str) and prefix.strip("/"):
+        folder = f"{folder}/{prefix.strip('/')}" if folder else prefix
+    out = {**section, "s3_bucket": bucket}
+    if folder:
+        out["s3_prefix"] = folder
+    spelled = f"s3_bucket: {bucket}" + (f" with s3_prefix: {folder}" if folder else "")
+    _warn(result, "CFG005", f"{file}: {path}.s3_bucket '{value}' is a URL; write {spelled}")
     return out
 
 

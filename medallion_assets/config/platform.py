@@ -102,13 +102,10 @@ class LayerStorageConfig(StrictModel):
 _URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
 _S3_SCHEMES = ("s3", "s3a", "s3n")
 _AZURE_SCHEMES = ("abfs", "abfss", "az", "adl", "wasb", "wasbs")
-# AWS's rules for a (general purpose) bucket name; dots are allowed, as are names S3 itself reserves.
-_S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_IPV4_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
-_S3_BUCKET_RULES = (
-    "a bucket name is 3 to 63 characters: lowercase letters, digits, '.' and '-', starting and ending "
-    "with a letter or digit, no '..', not an IP address"
-)
+# What any S3 bucket name is made of: AWS creates new ones of 3-63 lowercase letters, digits, '.' and '-',
+# but older buckets (and S3-compatible stores) have capitals and '_', up to 255 characters, and still serve.
+_S3_BUCKET_RE = re.compile(r"[A-Za-z0-9._-]{3,255}")
+_S3_BUCKET_RULES = "a bucket name is 3 to 255 letters, digits, '.', '-' and '_' (AWS's new buckets: 3 to 63)"
 
 
 def _store_and_folder(value: str) -> tuple[str, str, str] | None:
@@ -158,11 +155,8 @@ def check_s3_bucket(value: str, *, named: bool) -> None:
         raise ValueError(
             f"s3_bucket '{value}' holds a '/'; a bucket name has none: write {_spelled('s3', store, folder)}"
         )
-    if named and (not _S3_BUCKET_RE.fullmatch(value) or ".." in value or _IPV4_RE.fullmatch(value)):
-        guess = value.lower().replace("_", "-")
-        valid = _S3_BUCKET_RE.fullmatch(guess) and ".." not in guess and guess != value
-        hint = f" (did you mean '{guess}'?)" if valid else ""
-        raise ValueError(f"s3_bucket '{value}' is not a valid S3 bucket name{hint}; {_S3_BUCKET_RULES}")
+    if named and not _S3_BUCKET_RE.fullmatch(value):
+        raise ValueError(f"s3_bucket '{value}' is not an S3 bucket name; {_S3_BUCKET_RULES}")
 
 
 def check_local_path(value: str) -> None:

@@ -44,7 +44,7 @@ def test_each_deprecation_warns_with_its_code(code: str) -> None:
 def test_warnings_are_also_returned_with_the_config() -> None:
     loaded, caught = _load_legacy()
     codes = sorted({text[1:7] for text in loaded.warnings})
-    assert codes == ["CFG001", "CFG002", "CFG003", "CFG004"]
+    assert codes == ["CFG001", "CFG002", "CFG003", "CFG004", "CFG005"]
     assert len(loaded.warnings) == len(
         [w for w in caught if issubclass(w.category, MedallionDeprecationWarning)]
     )

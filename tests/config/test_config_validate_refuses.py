@@ -16,6 +16,8 @@ import yaml
 from click.testing import CliRunner
 
 from medallion_assets.cli import main
+from medallion_assets.config.loader import load_config
+from medallion_assets.errors import MedallionDeprecationWarning
 
 from ._support import MINIMAL, write_config
 
@@ -413,20 +415,12 @@ def platform_with(bronze: dict[str, Any]) -> str:
 
 
 STORAGE_CASES = [
-    pytest.param(  # ran: it landed, by accident (fsspec strips 's3://' from the root); a URL is never a name:
-        # 'https://...' does not strip, and the account of 'abfss://c@account...' was silently ignored
-        {"storage_backend": "s3", "s3_bucket": "s3://b"},
+    pytest.param(  # a URL is never a name: 'https://...' does not strip ('s3://' ones are split, CFG005)
+        {"storage_backend": "s3", "s3_bucket": "https://lake.s3.amazonaws.com/bronze"},
         "s3_bucket",
-        "s3_bucket 's3://b' is a URL",
-        "write the bucket name only: s3_bucket: b",
-        id="s3-bucket-url",
-    ),
-    pytest.param(
-        {"storage_backend": "s3", "s3_bucket": "s3://lake/bronze/x"},
-        "s3_bucket",
-        "s3_bucket 's3://lake/bronze/x' is a URL",
-        "s3_bucket: lake, s3_prefix: bronze/x",
-        id="s3-bucket-url-with-prefix",
+        "s3_bucket 'https://lake.s3.amazonaws.com/bronze' is a URL",
+        "write the bucket name only, and the folder inside it in s3_prefix",
+        id="s3-bucket-https-url",
     ),
     pytest.param(
         {"storage_backend": "s3", "s3_bucket": "lake", "s3_prefix": "s3://lake/bronze"},
@@ -442,33 +436,26 @@ STORAGE_CASES = [
         "s3_bucket: lake, s3_prefix: bronze",
         id="s3-bucket-with-path",
     ),
-    pytest.param(  # AWS creates no such bucket (moto does): the first run against S3 fails, NoSuchBucket
-        {"storage_backend": "s3", "s3_bucket": "My_Lake"},
+    pytest.param(
+        {"storage_backend": "s3", "s3_bucket": "my lake"},
         "s3_bucket",
-        "s3_bucket 'My_Lake' is not a valid S3 bucket name",
-        "lowercase letters, digits, '.' and '-'",
-        id="s3-bucket-uppercase-underscore",
+        "s3_bucket 'my lake' is not an S3 bucket name",
+        "3 to 255 letters, digits, '.', '-' and '_'",
+        id="s3-bucket-with-a-space",
     ),
     pytest.param(
         {"storage_backend": "s3", "s3_bucket": "ab"},
         "s3_bucket",
-        "s3_bucket 'ab' is not a valid S3 bucket name",
-        "3 to 63 characters",
+        "s3_bucket 'ab' is not an S3 bucket name",
+        "3 to 255 letters",
         id="s3-bucket-too-short",
     ),
     pytest.param(
-        {"storage_backend": "s3", "s3_bucket": "a" * 64},
+        {"storage_backend": "s3", "s3_bucket": "a" * 256},
         "s3_bucket",
-        f"s3_bucket '{'a' * 64}' is not a valid S3 bucket name",
-        "3 to 63 characters",
+        f"s3_bucket '{'a' * 256}' is not an S3 bucket name",
+        "3 to 255 letters",
         id="s3-bucket-too-long",
-    ),
-    pytest.param(
-        {"storage_backend": "s3", "s3_bucket": "-lake"},
-        "s3_bucket",
-        "s3_bucket '-lake' is not a valid S3 bucket name",
-        "starting and ending with a letter or digit",
-        id="s3-bucket-starts-with-hyphen",
     ),
     pytest.param(
         {"storage_backend": "azure", "azure_container": "abfs://c"},
@@ -540,6 +527,7 @@ def test_storage_settings_that_name_no_bucket_container_or_folder(
         {"storage_backend": "s3", "s3_bucket": "acme.lake-2025", "s3_prefix": "lake/bronze"},
         {"storage_backend": "s3", "s3_bucket": "b-0123456789abcdef"},  # what tests/object_stores.py creates
         {"storage_backend": "s3", "s3_bucket": "1" * 63},
+        {"storage_backend": "s3", "s3_bucket": "Legacy_Lake"},  # AWS's older buckets: capitals, '_'
         {"storage_backend": "azure", "azure_container": "lake", "azure_prefix": "bronze/x"},
         {"storage_backend": "local", "local_path": "C:\\lake\\bronze"},
         {"storage_backend": "local", "local_path": "~/lake/bronze"},
@@ -550,6 +538,28 @@ def test_storage_settings_that_name_no_bucket_container_or_folder(
 def test_storage_settings_that_still_validate(tmp_path: Path, bronze: dict[str, Any]) -> None:
     code, output = validate(tmp_path, file_source(), platform=platform_with(bronze))
     assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    ("bucket", "prefix", "spelled"),
+    [
+        ("s3://lake", None, "s3_bucket: lake"),
+        ("s3://lake/bronze/x/", None, "s3_bucket: lake with s3_prefix: bronze/x"),
+        ("S3A://lake/bronze", "daily", "s3_bucket: lake with s3_prefix: bronze/daily"),
+    ],
+)
+def test_an_s3_url_as_the_bucket_is_split_with_a_warning(
+    tmp_path: Path, bucket: str, prefix: str | None, spelled: str
+) -> None:
+    """``s3_bucket: s3://lake/bronze`` ran before the key was checked (s3fs takes the URL as the root):
+    it keeps validating, as the bucket and a prefix, with a warning that says what to write."""
+    bronze = {"storage_backend": "s3", "s3_bucket": bucket, **({"s3_prefix": prefix} if prefix else {})}
+    code, output = validate(tmp_path, file_source(), platform=platform_with(bronze))
+    assert code == 0, output
+    assert f"platform.bronze.s3_bucket '{bucket}' is a URL; write {spelled}" in output, output
+    with pytest.warns(MedallionDeprecationWarning, match="CFG005"):
+        settings = load_config(tmp_path / "configs").platform.bronze
+    assert (settings.s3_bucket, settings.s3_prefix) == ("lake", spelled.partition("s3_prefix: ")[2])
 
 
 # --- load_pattern incremental: something must select each run's rows ---------------------------------------
