@@ -56,10 +56,13 @@ def _s3_resource(platform: PlatformConfig) -> dg.ConfigurableResource:
 def _adls2_resource(platform: PlatformConfig) -> dg.ConfigurableResource | None:
     from dagster_azure.adls2 import ADLS2DefaultAzureCredential, ADLS2Key, ADLS2Resource, ADLS2SASToken
 
+    from medallion_resources.storage.azure import account_of_url
+
     conn = platform.azure_connection
     if conn is None:
         return None
     account = os.environ.get(conn.account_name_env or "") if conn.account_name_env else None
+    account = account or (account_of_url(conn.account_url) if conn.account_url else None)
     if not account:
         return None  # connection-string-only set-ups (e.g. Azurite) have no ADLS2 resource
     credential: Any

@@ -199,7 +199,9 @@ class AzureConnectionConfig(StrictModel):
     account_key_env: str | None = Field(None, description="Env var with the storage account key.")
     sas_token_env: str | None = Field(None, description="Env var with a SAS token.")
     account_url: str | None = Field(
-        None, description="Account URL, e.g. https://<account>.blob.core.windows.net (not a secret)."
+        None,
+        description="Account URL https://<host>, e.g. https://<account>.blob.core.windows.net (not a "
+        "secret); a blob host of that form names the account, so account_name_env may be left out.",
     )
     tenant_id_env: str | None = Field(None, description="Env var with the Entra ID tenant id.")
     client_id_env: str | None = Field(None, description="Env var with the service principal's client id.")
@@ -207,6 +209,30 @@ class AzureConnectionConfig(StrictModel):
     use_default_credential: bool = Field(
         False, description="Use azure-identity's DefaultAzureCredential (managed identity, az CLI)."
     )
+
+    @field_validator("account_url")
+    @classmethod
+    def _an_https_blob_host(cls, value: str | None) -> str | None:
+        from medallion_resources.storage.azure import account_url_problem
+
+        problem = account_url_problem(value) if value else None  # '' (e.g. ${URL:}) is no URL: unset
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _an_account_to_connect_to(self) -> AzureConnectionConfig:
+        """adlfs connects to an account by its name: account_name_env's variable, or the account_url's."""
+        from medallion_resources.storage.azure import account_of_url
+
+        url = self.account_url
+        if url and not (self.account_name_env or self.connection_string_env) and not account_of_url(url):
+            raise ValueError(
+                f"account_url '{url}' does not name the account (a host https://<account>.blob.core."
+                "<cloud suffix> does), and account_name_env is not set; set account_name_env too, to the "
+                "variable holding the account name"
+            )
+        return self
 
 
 def check_timezone(value: str | None) -> str | None:

@@ -10,7 +10,7 @@ YAML::
         options: {upload_concurrency: 4, retry: {max_attempts: 6}}
       azure_connection:                   # one way to authenticate, tried in this order:
         connection_string_env: AZURE_STORAGE_CONNECTION_STRING   # 1. a connection string
-        account_name_env: AZURE_STORAGE_ACCOUNT                   #    the account (needed by 2-5)
+        account_name_env: AZURE_STORAGE_ACCOUNT                   #    the account (2-5; or account_url's)
         account_key_env: AZURE_STORAGE_KEY                        # 2. an account key
         sas_token_env: AZURE_STORAGE_SAS_TOKEN                    # 3. a SAS token
         tenant_id_env: AZURE_TENANT_ID                            # 4. a service principal
@@ -18,6 +18,11 @@ YAML::
         client_secret_env: AZURE_CLIENT_SECRET
         use_default_credential: true                              # 5. DefaultAzureCredential
         account_url: https://myaccount.blob.core.windows.net      # optional: another host or cloud
+
+``account_url`` is ``https://<host>`` (adlfs connects to that host, over HTTPS); when its host is the
+account's blob endpoint, ``https://<account>.blob.core.<cloud suffix>``, it names the account and
+``account_name_env`` may be left out. An account key needs such a host: the Azure SDK signs with the account
+it reads from it.
 
 Blob and ADLS Gen2 accounts both speak the blob API, which is what the backend uses (``abfs://`` and
 ``az://`` URLs name the same objects). A single ``upload_blob`` is atomic, so ``put_bytes`` is; part files
@@ -30,11 +35,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, cast
-from urllib.parse import urlparse
+from urllib.parse import SplitResult, urlparse, urlsplit
 
 import fsspec.asyn
 
@@ -45,7 +51,7 @@ from medallion_resources.storage.base import FsspecBackend, StorageBackend
 from medallion_resources.storage.retry import check_options, policy_from_options
 from medallion_resources.storage.settings import AzureConnectionSettings, LayerSettings, PlatformSettings
 
-__all__ = ["AzureBackend", "AzureSettings", "make_azure_backend"]
+__all__ = ["AzureBackend", "AzureSettings", "account_of_url", "account_url_problem", "make_azure_backend"]
 
 _KEY = "platform.azure_connection"
 _log = logging.getLogger("medallion.storage")
@@ -54,6 +60,63 @@ _log = logging.getLogger("medallion.storage")
 def _env(conn: AzureConnectionSettings | None, attr: str) -> str | None:
     name = getattr(conn, attr, None) if conn is not None else None
     return (os.environ.get(name) or None) if name else None
+
+
+# The hosts the Azure SDK reads an account name from, as azure-storage-blob's base client does:
+# <account>[-secondary][-ipv6|-dualstack].<service>.core.<cloud suffix>, e.g. acct.blob.core.windows.net.
+_ACCOUNT_HOST_RE = re.compile(
+    r"(?P<account>[a-z0-9]{3,24})(?:-secondary)?(?:-ipv6|-dualstack)?\.(?P<service>blob|dfs)\.core\."
+    r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?"
+)
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url)
+    except ValueError:  # e.g. an unclosed '[' of an IPv6 host
+        return None
+
+
+def account_of_url(url: str) -> str | None:
+    """The account an ``https://<account>.blob.core.<cloud suffix>`` URL names; None for any other host."""
+    parts = _split(url)
+    found = _ACCOUNT_HOST_RE.fullmatch(parts.netloc.lower()) if parts else None
+    return found["account"] if found and found["service"] == "blob" else None
+
+
+def account_url_problem(url: str) -> str | None:
+    """Why adlfs cannot use ``url`` as ``azure_connection.account_url`` (with the fix), or None.
+
+    adlfs connects to ``https://<the URL's host>``, dropping the scheme, path and query, and speaks the blob
+    API, which an account's ``dfs`` (Data Lake) endpoint does not serve.
+    """
+    parts = _split(url)
+    if parts is not None and (parts.query or parts.username is not None):  # maybe a SAS token, a password
+        return (
+            f"account_url '{parts.scheme}://{parts.hostname}/...' holds a query or credentials; write "
+            "https://<host> only, and put a SAS token in the variable named by sas_token_env"
+        )
+    if (
+        parts is None
+        or parts.scheme.lower() != "https"
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.fragment
+    ):
+        return (
+            f"account_url '{url}' is not an https://<host> URL, and the backend connects to "
+            "https://<its host> only; write https://<account>.blob.core.windows.net (or the blob host of "
+            "another cloud or of a private endpoint); for Azurite or another emulator use "
+            "connection_string_env"
+        )
+    found = _ACCOUNT_HOST_RE.fullmatch(parts.netloc.lower())
+    if found and found["service"] == "dfs":
+        blob = parts.netloc.lower().replace(".dfs.core.", ".blob.core.", 1)
+        return (
+            f"account_url '{url}' is the Data Lake (dfs) endpoint, but the backend speaks the blob API, "
+            f"which ADLS Gen2 accounts serve on their blob endpoint: write https://{blob}"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -73,9 +136,11 @@ class AzureSettings:
     @classmethod
     def from_config(cls, conn: AzureConnectionSettings | None) -> AzureSettings:
         """Read the variables ``conn`` names; a clear error when no way to authenticate is complete."""
+        url = conn.account_url if conn is not None else None
+        named, url_account = _env(conn, "account_name_env"), account_of_url(url) if url else None
         settings = cls(
             connection_string=_env(conn, "connection_string_env"),
-            account_name=_env(conn, "account_name_env"),
+            account_name=named or url_account,
             account_key=_env(conn, "account_key_env"),
             sas_token=_env(conn, "sas_token_env"),
             account_host=urlparse(conn.account_url).netloc or None if conn and conn.account_url else None,
@@ -86,7 +151,7 @@ class AzureSettings:
         )
         if settings.connection_string:
             return settings
-        if not settings.account_name and not settings.account_host:
+        if not settings.account_name:
             names = ", ".join(
                 f"{a}={getattr(conn, a)}"
                 for a in ("connection_string_env", "account_name_env")
@@ -95,8 +160,21 @@ class AzureSettings:
             raise StorageError(
                 f"{_KEY}: no connection string and no account name is set"
                 f"{' (' + names + ' are unset)' if names else ''}; set the variable named by "
-                "connection_string_env, or account_name_env (plus a key, SAS token, service principal or "
-                "use_default_credential: true)"
+                "connection_string_env, or account_name_env or an account_url https://<account>.blob.core."
+                "<cloud suffix> (plus a key, SAS token, service principal or use_default_credential: true)"
+            )
+        if named and url_account and named.lower() != url_account:
+            raise StorageError(
+                f"{_KEY}: the variable named by account_name_env holds the account '{named}', but "
+                f"account_url names the account '{url_account}'; write https://{named.lower()}.blob.core."
+                "<cloud suffix>, or leave account_name_env out"
+            )
+        if settings.account_key and settings.account_host and not url_account:
+            raise StorageError(
+                f"{_KEY}: an account key signs each request with the account the Azure SDK reads from "
+                f"account_url's host, and account_url's host names no account ('{settings.account_host}'); "
+                f"write https://{settings.account_name}.blob.core.<cloud suffix>, or use a SAS token, a "
+                "service principal or use_default_credential: true"
             )
         principal = (settings.tenant_id, settings.client_id, settings.client_secret)
         if any(principal) and not all(principal):
@@ -180,12 +258,17 @@ class AzureBackend(FsspecBackend):
         self.container = container
         self.concurrency = max(1, concurrency)
         self.upload_concurrency = self.concurrency  # parts in parallel, and blocks of one part in parallel
-        fs = adlfs.AzureBlobFileSystem(
-            skip_instance_cache=True,
-            use_listings_cache=False,
-            max_concurrency=self.concurrency,
-            **self.settings.fsspec_options(),
-        )
+        try:
+            fs = adlfs.AzureBlobFileSystem(
+                skip_instance_cache=True,
+                use_listings_cache=False,
+                max_concurrency=self.concurrency,
+                **self.settings.fsspec_options(),
+            )
+        except ValueError as exc:  # adlfs and the Azure SDK refuse settings they cannot connect with
+            raise StorageError(
+                f"{_KEY}: adlfs cannot set up a client with these settings: {redact(str(exc), self.secrets)}"
+            ) from exc
         _without_sdk_retries(fs.service_client)
         super().__init__(fs, f"{container}/{prefix.strip('/')}".rstrip("/"))
 

@@ -678,3 +678,110 @@ def test_a_template_field_in_a_db_query(tmp_path: Path) -> None:
         says="db.query holds the template field '{run_date}', but a query is sent to the database as written",
         fix="select each partition's rows with db.incremental (mode: window",
     )
+
+
+# --- azure_connection: the account the backend connects to -------------------------------------------------
+
+
+def azure_platform(**conn: Any) -> str:
+    """A platform whose Bronze layer is on Azure, with ``conn`` as its ``azure_connection``."""
+    platform = yaml.safe_load(platform_with({"storage_backend": "azure", "azure_container": "lake"}))
+    platform["platform"]["azure_connection"] = conn
+    return yaml.safe_dump(platform)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acct.blob.core.windows.net",
+        "https://acct.blob.core.windows.net/",
+        "https://acct.blob.core.chinacloudapi.cn",
+    ],
+)
+def test_an_account_url_names_the_account(tmp_path: Path, url: str) -> None:
+    """Was: "ValueError: unable to connect to account for Must provide either a connection_string or
+    account_name with credentials!!" and a traceback: adlfs needs an account name, which the URL holds."""
+    conn = {"account_url": url, "use_default_credential": True}
+    code, output = validate(tmp_path, file_source(), platform=azure_platform(**conn))
+    assert code == 0, output
+
+
+AZURE_URL_CASES = [
+    pytest.param(  # ran: the same adlfs ValueError and traceback
+        {"account_url": "https://storage.example.com", "use_default_credential": True},
+        "platform.azure_connection",
+        "account_url 'https://storage.example.com' does not name the account",
+        "set account_name_env too",
+        id="custom-host-without-account-name",
+    ),
+    pytest.param(  # adlfs connects to https://<host> only: the path (the Azurite account) was dropped
+        {"account_url": "http://127.0.0.1:10000/devstoreaccount1", "use_default_credential": True},
+        "platform.azure_connection.account_url",
+        "account_url 'http://127.0.0.1:10000/devstoreaccount1' is not an https://<host> URL",
+        "for Azurite or another emulator use connection_string_env",
+        id="emulator-url",
+    ),
+    pytest.param(  # host-less: it was silently ignored (adlfs took <account>.blob.core.windows.net)
+        {"account_url": "acct.blob.core.windows.net", "account_name_env": "MEDALLION_TEST_AZURE_ACCOUNT"},
+        "platform.azure_connection.account_url",
+        "account_url 'acct.blob.core.windows.net' is not an https://<host> URL",
+        "write https://<account>.blob.core.windows.net",
+        id="no-scheme",
+    ),
+    pytest.param(  # the blob API the backend speaks is not served on the dfs endpoint
+        {"account_url": "https://acct.dfs.core.windows.net", "use_default_credential": True},
+        "platform.azure_connection.account_url",
+        "account_url 'https://acct.dfs.core.windows.net' is the Data Lake (dfs) endpoint",
+        "write https://acct.blob.core.windows.net",
+        id="dfs-endpoint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("conn", "key", "says", "fix"), AZURE_URL_CASES)
+def test_an_account_url_the_backend_cannot_use(
+    tmp_path: Path, conn: dict[str, Any], key: str, says: str, fix: str
+) -> None:
+    code, output = validate(tmp_path, file_source(), platform=azure_platform(**conn))
+    assert code == 1, output
+    assert f"configs/platform.yaml: {key}: {says}" in output, output
+    assert fix in output, output
+    assert "Traceback" not in output
+
+
+def test_an_account_url_with_a_sas_token_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    """adlfs dropped the query: the token was never used, and an error quoting the URL would show it."""
+    url = "https://acct.blob.core.windows.net/?sv=2024&sig=S3CRET"
+    conn = {"account_url": url, "use_default_credential": True}
+    code, output = validate(tmp_path, file_source(), platform=azure_platform(**conn))
+    assert code == 1, output
+    says = "account_url 'https://acct.blob.core.windows.net/...' holds a query or credentials"
+    assert f"configs/platform.yaml: platform.azure_connection.account_url: {says}" in output, output
+    assert "put a SAS token in the variable named by sas_token_env" in output, output
+    assert "S3CRET" not in output
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [  # ran: "ValueError: unable to connect to account for Unable to determine account name for shared key
+        # credential" and a traceback: the Azure SDK signs with the account it reads from the host
+        ("https://storage.example.com", "account_url's host names no account"),
+        ("https://other.blob.core.windows.net", "account_url names the account 'other'"),
+    ],
+)
+def test_an_account_key_with_an_account_url_of_another_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("MEDALLION_TEST_AZURE_ACCOUNT", "acct")
+    monkeypatch.setenv("MEDALLION_TEST_AZURE_KEY", "a2V5")
+    conn = {
+        "account_name_env": "MEDALLION_TEST_AZURE_ACCOUNT",
+        "account_key_env": "MEDALLION_TEST_AZURE_KEY",
+        "account_url": url,
+    }
+    code, output = validate(tmp_path, file_source(), platform=azure_platform(**conn))
+    assert code == 1, output
+    assert "configs/platform.yaml: platform.bronze: platform.azure_connection: " in output, output
+    assert says in output, output
+    assert "https://acct.blob.core.<cloud suffix>" in output, output
+    assert "Traceback" not in output

@@ -236,6 +236,11 @@ class TestSettings:
                 },
                 {"account_name": "acct", "anon": False, "account_host": "acct.blob.core.usgovcloudapi.net"},
             ),
+            (  # the account's blob URL names it: no account_name_env needed
+                {},
+                {"use_default_credential": True, "account_url": "https://acct.blob.core.windows.net/"},
+                {"account_name": "acct", "anon": False, "account_host": "acct.blob.core.windows.net"},
+            ),
             (
                 {"CS": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=x"},
                 {"connection_string_env": "CS"},
@@ -436,6 +441,19 @@ class TestDagsterResources:
         resource = cloud_resources(platform)["adls2"]
         assert resource.storage_account == "acct"
         assert "k3y" not in repr(resource.credential)
+
+    def test_adls2_resource_from_the_account_url(self) -> None:
+        from medallion_assets.cloud_resources import cloud_resources
+
+        platform = _platform(
+            silver={"storage_backend": "azure", "azure_container": "lake"},
+            azure_connection={
+                "account_url": "https://acct.blob.core.chinacloudapi.cn",
+                "use_default_credential": True,
+            },
+        )
+        resource = cloud_resources(platform)["adls2"]
+        assert (resource.storage_account, resource.endpoint_suffix) == ("acct", "core.chinacloudapi.cn")
 
 
 def test_large_part_files_go_up_as_multipart_uploads(s3_endpoint, tmp_path) -> None:
