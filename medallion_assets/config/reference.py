@@ -298,6 +298,10 @@ def _models_table() -> str:
             "`db.incremental` (`db.query` takes no template fields), an `api` source `api.incremental` or a",
             "date field (`{run_date}`, `{window_start}`, `{window_end}`) in `endpoint`, `params` or `body`.",
             "A `file` source is not held to it: a fixed `file.path` may be replaced by each day's changes.",
+            "Load pattern `full` reads the whole table each run, so it refuses what reads only the changes",
+            "since the last run: `db.incremental` in `mode: watermark` (the default) and `api.incremental`.",
+            "`db.incremental` in `mode: window` stays valid: a table holding a snapshot per day, selected by",
+            "its snapshot date.",
             "",
         ]
     )

@@ -519,6 +519,8 @@ class SourceConfig(StrictModel):
             )
         if pattern == "incremental":
             self._selects_each_run()
+        if pattern == "full":
+            self._reads_the_whole_table()
         return self
 
     def _selects_each_run(self) -> None:
@@ -544,6 +546,30 @@ class SourceConfig(StrictModel):
                     "day's changes; add api.incremental with a cursor_field, put {run_date} (or "
                     "{window_start}, {window_end}) in api.endpoint, params or body, or use load_pattern: full"
                 )
+
+    def _reads_the_whole_table(self) -> None:
+        """A full db or api source must read the whole table each run: past a watermark it reads only the
+        changes, and Silver takes a full load as the whole table (the keys missing from it as deleted).
+
+        ``db.incremental`` in ``window`` mode stays: a table holding a snapshot per day, selected by its
+        snapshot date, is a full load of that day. ``api.incremental`` has no such mode: its cursor is a
+        watermark, and its boundary dedupe drops records a previous run landed.
+        """
+        why = "and Silver takes a full load as the whole table: the keys missing from it count as deleted"
+        if self.type == "db" and self.db is not None and self.db.incremental is not None:
+            if self.db.incremental.mode == "watermark":
+                raise ValueError(
+                    "run.load_pattern 'full' with db.incremental.mode 'watermark': each run reads only the "
+                    f"rows changed since the previous one, {why}; use load_pattern: incremental, or mode: "
+                    "window for a table that keeps a snapshot per day selected by a date column"
+                )
+        if self.type == "api" and self.api is not None and self.api.incremental is not None:
+            raise ValueError(
+                "run.load_pattern 'full' with api.incremental: each run reads a change feed (it sends the "
+                "previous run's watermark, and drops the records at it that the previous run landed), "
+                f"{why}; use load_pattern: incremental, or remove api.incremental (a snapshot per day may "
+                "put {run_date} in the request)"
+            )
 
     @property
     def extractor_section(self) -> BaseModel | dict[str, Any] | None:

@@ -116,6 +116,10 @@ def _section(draw: st.DrawFn, kind: str, named: list[str], pattern: str) -> dict
         return {"api": api}
     if kind == "db":
         cursor = st.builds(DbIncrementalConfig, cursor_column=idents, lookback=st.just("2h"))
+        if pattern == "full":  # a watermark reads only the changes: a full load selects its day (window)
+            cursor = st.builds(
+                DbIncrementalConfig, cursor_column=idents, lookback=st.just("2h"), mode=st.just("window")
+            )
         return {
             "db": DbConfig(
                 url_env="DB_URL",

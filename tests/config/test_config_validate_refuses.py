@@ -638,10 +638,48 @@ def test_an_incremental_api_source_that_requests_the_same_data(tmp_path: Path, a
     )
 
 
+def full(source: dict[str, Any]) -> dict[str, Any]:
+    """``source`` with ``run.load_pattern: full``."""
+    return source | {"source": {**source["source"], "run": {"load_pattern": "full"}}}
+
+
+@pytest.mark.parametrize(
+    "incremental",
+    [  # each day's "full snapshot" held the rows changed since the previous run, and Silver took the keys
+        # missing from it as deleted (periodic_snapshot: a snapshot of the changed rows only)
+        pytest.param({"cursor_column": "updated_at"}, id="watermark-by-default"),
+        pytest.param({"cursor_column": "id", "mode": "watermark", "initial_value": "0"}, id="watermark"),
+    ],
+)
+def test_a_full_db_source_that_reads_past_a_watermark(tmp_path: Path, incremental: dict[str, Any]) -> None:
+    refused(
+        tmp_path,
+        full(db_source(incremental=incremental)),
+        where="sources[0].source",
+        says="run.load_pattern 'full' with db.incremental.mode 'watermark': each run reads only the rows "
+        "changed since the previous one",
+        fix="use load_pattern: incremental, or mode: window for a table that keeps a snapshot per day "
+        "selected by a date column",
+    )
+
+
+def test_a_full_api_source_that_reads_past_a_watermark(tmp_path: Path) -> None:
+    refused(
+        tmp_path,
+        full(api_source(incremental={"cursor_field": "updated_at", "param": "updated_since"})),
+        where="sources[0].source",
+        says="run.load_pattern 'full' with api.incremental: each run reads a change feed",
+        fix="use load_pattern: incremental, or remove api.incremental",
+    )
+
+
 @pytest.mark.parametrize(
     "source",
     [
         db_source(incremental={"cursor_column": "updated_at", "mode": "window"}),
+        # A periodic-snapshot table (one snapshot per day) selected by its snapshot date: a full load.
+        full(db_source(incremental={"cursor_column": "snapshot_date", "mode": "window"})),
+        full(api_source(endpoint="/contacts/{run_date:%Y%m%d}")),
         db_source(table=None, query="SELECT * FROM payments", incremental={"cursor_column": "id"}),
         db_source() | {"source": {**db_source()["source"], "run": {"load_pattern": "full"}}},
         api_source(incremental={"cursor_field": "updated_at"}),
@@ -654,6 +692,8 @@ def test_an_incremental_api_source_that_requests_the_same_data(tmp_path: Path, a
     ],
     ids=[
         "db-window",
+        "db-full-window",
+        "api-full-snapshot-per-day",
         "db-query-watermark",
         "db-full",
         "api-cursor",

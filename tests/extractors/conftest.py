@@ -38,9 +38,12 @@ def make_entry() -> Callable[..., SourceEntry]:
 
     def make(source_type: str, section: dict[str, Any]) -> SourceEntry:
         key = "custom_extractor" if source_type == "custom" else source_type
-        return SourceEntry.model_validate(
-            {"source": {"system": "shop", "table": "orders", "type": source_type, key: section}}
-        )
+        source: dict[str, Any] = {"system": "shop", "table": "orders", "type": source_type, key: section}
+        entry: dict[str, Any] = {"source": source}
+        if section.get("incremental") is not None:  # reads changes: load_pattern full would refuse it
+            source["run"] = {"load_pattern": "incremental"}
+            entry["silver"] = {"model": "periodic_snapshot"}  # no keys needed: Silver is not under test
+        return SourceEntry.model_validate(entry)
 
     return make
 

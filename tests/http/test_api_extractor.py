@@ -57,6 +57,9 @@ source:
 {extra}
 """
     entry = yaml.safe_load(text)
+    if entry["source"]["api"].get("incremental") is not None:  # load_pattern full would refuse it
+        entry["source"]["run"] = {"load_pattern": "incremental"}
+        entry["silver"] = {"model": "periodic_snapshot"}  # no keys needed: Silver is not under test
     if DATA_PATH[style]:
         entry["source"]["api"].setdefault("data_path", DATA_PATH[style])
     ex = create_extractor(SourceEntry.model_validate(entry), PLATFORM)
