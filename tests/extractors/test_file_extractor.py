@@ -452,8 +452,10 @@ class TestStats:
         assert extractor.stats["source_files"] == [
             {"path": str(p), "size_bytes": p.stat().st_size, "sha256": sha256(p)} for p in expected
         ]
-        assert [b.column("_source_file")[0].as_py() for b in batches] == [str(p) for p in expected]
-        # One value per file: a one-value dictionary, stored (and recorded) as text.
+        per_row = [name for b in batches for name in b.column("_source_file").to_pylist()]
+        assert list(dict.fromkeys(per_row)) == [str(p) for p in expected]  # in read order
+        assert per_row == sorted(per_row)  # each file's rows together
+        # A dictionary of the files' paths (small files' batches are joined), stored (and recorded) as text.
         assert all(
             b.schema.field("_source_file").type == pa.dictionary(pa.int32(), pa.string()) for b in batches
         )
@@ -655,3 +657,34 @@ def test_a_day_of_many_files_logs_the_first_ones_and_one_line_for_all(
     monkeypatch.setattr(file_extractor, "FILE_LOG_SECONDS", 0.0)
     list(make_file(path=str(tmp_path / f"*.{fmt}")).extract(make_context()))
     assert len(lines()) == 12
+
+
+def test_small_files_are_handed_on_in_one_batch_each_row_with_its_file(
+    tmp_path: Path,
+    make_file: MakeFile,
+    make_context: Callable[[date], ExtractContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each batch costs the Bronze step as much as reading a small file, so the small batches of
+    consecutive files are joined (up to ``batch_rows`` rows); ``_source_file`` still names each row's file.
+    A file of other columns, and a batch of ``SMALL_BATCH_ROWS`` rows or more, are not joined with the
+    batches before them; the order of the rows is the files' order."""
+    from medallion_assets.extractors.file import extractor as file_extractor
+
+    monkeypatch.setattr(file_extractor, "SMALL_BATCH_ROWS", 4)
+    sizes = {"a": 1, "b": 2, "c": 1, "d": 5, "e": 1, "f": 1, "g": 1}
+    for name, size in sizes.items():
+        header = "id,extra" if name == "f" else "id"
+        rows = [f"{name}{i}" + (",x" if name == "f" else "") for i in range(size)]
+        (tmp_path / f"{name}.csv").write_text("\n".join([header, *rows]) + "\n")
+    extractor = make_file(path=str(tmp_path / "*.csv"))
+    extractor.batch_rows = 3
+    batches = list(extractor.extract(make_context()))
+    # a,b (3 rows: full) | c (then d is big) | d | e (then f has other columns) | f | g
+    assert [b.num_rows for b in batches] == [3, 1, 5, 1, 1, 1]
+    rows = [row for batch in batches for row in batch.to_pylist()]
+    assert [row["id"] for row in rows] == [f"{n}{i}" for n, size in sizes.items() for i in range(size)]
+    assert [Path(row["_source_file"]).stem for row in rows] == [
+        n for n, size in sizes.items() for _ in range(size)
+    ]
+    assert {b.schema.field("_source_file").type for b in batches} == {pa.dictionary(pa.int32(), pa.string())}
