@@ -6,6 +6,8 @@ import gzip
 import hashlib
 import json
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 from pydantic import ValidationError
 
 from medallion_assets.errors import ExtractError
@@ -688,3 +691,82 @@ def test_small_files_are_handed_on_in_one_batch_each_row_with_its_file(
         n for n, size in sizes.items() for _ in range(size)
     ]
     assert {b.schema.field("_source_file").type for b in batches} == {pa.dictionary(pa.int32(), pa.string())}
+
+
+class _SlowStore(MemoryFileSystem):
+    """An object store in memory whose every fetch takes a round trip (50 ms), counting fetches in flight."""
+
+    protocol = "slowstore"
+    store: dict[str, Any] = {}  # noqa: RUF012 - fsspec's class-level store, this class's own
+    pseudo_dirs = [""]  # noqa: RUF012
+    in_flight = 0
+    most_in_flight = 0
+    fetched: list[str] = []  # noqa: RUF012
+    failing: set[str] = set()  # noqa: RUF012
+    lock = threading.Lock()
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, str) and path.startswith("slowstore://"):
+            path = "memory://" + path[len("slowstore://") :]
+        return super()._strip_protocol(path)
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+        try:
+            time.sleep(0.05)
+            if self._strip_protocol(path) in cls.failing:
+                raise OSError("the store refused")
+            cls.fetched.append(self._strip_protocol(path))
+            return bytes(super().cat_file(path, start, end, **kwargs))
+        finally:
+            with cls.lock:
+                cls.in_flight -= 1
+
+
+@pytest.fixture
+def slow_store(monkeypatch: pytest.MonkeyPatch) -> type[_SlowStore]:
+    fsspec.register_implementation("slowstore", _SlowStore, clobber=True)
+    _SlowStore.store.clear()
+    monkeypatch.setattr(_SlowStore, "most_in_flight", 0)
+    monkeypatch.setattr(_SlowStore, "fetched", [])
+    monkeypatch.setattr(_SlowStore, "failing", set())
+    return _SlowStore
+
+
+def test_an_object_stores_small_files_are_fetched_several_at_once(
+    slow_store: type[_SlowStore],
+    make_file: MakeFile,
+    make_context: Callable[[date], ExtractContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read one after the other, each small file of an object store cost its round trips (a landing zone of
+    2,000 files: 2,000 waits). They are fetched ahead, several at once, and read from memory in their turn:
+    the same rows, paths and hashes; a file over ``PREFETCH_BYTES``, or one whose fetch fails, is read as
+    it is opened."""
+    from medallion_assets.extractors.file import streams
+
+    contents = {f"/landing/part_{n:02d}.csv": f"id\n{n}\n".encode() for n in range(16)}
+    for path, data in contents.items():
+        slow_store().pipe_file(path, data)
+    slow_store.failing.add("/landing/part_03.csv")
+
+    def land() -> tuple[list[str], list[dict[str, Any]]]:
+        extractor = make_file(path="slowstore://landing/*.csv")
+        rows = [row for batch in extractor.extract(make_context()) for row in batch.to_pylist()]
+        return [r["id"] for r in rows], extractor.stats["source_files"]
+
+    ids, files = land()
+    assert ids == [str(n) for n in range(16)]
+    assert [(f["path"], f["sha256"]) for f in files] == [
+        (f"slowstore://{p}", hashlib.sha256(d).hexdigest()) for p, d in contents.items()
+    ]
+    assert slow_store.most_in_flight >= 4
+    assert sorted(slow_store.fetched) == sorted(p for p in contents if p != "/landing/part_03.csv")
+    monkeypatch.setattr(streams, "PREFETCH_BYTES", 4)  # every file is "big": opened in its turn
+    slow_store.fetched.clear()
+    assert land() == (ids, files)
+    assert slow_store.fetched == []

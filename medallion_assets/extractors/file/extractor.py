@@ -3,8 +3,9 @@ reader (``csv_reader``, ``json_reader``, ``parquet_reader``), hashing what it re
 
 from __future__ import annotations
 
+import contextlib
 import time as clock
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -34,7 +35,7 @@ from medallion_assets.extractors.file.paths import (
     storage_options_for,
     stream_compression,
 )
-from medallion_assets.extractors.file.streams import hash_file, open_hashed
+from medallion_assets.extractors.file.streams import Prefetched, hash_file, open_hashed, prefetched
 from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.lake.constant_columns import ConstantColumns
 from medallion_resources.redact import redact
@@ -174,10 +175,16 @@ class FileExtractor(Extractor):
         rows = 0
         log = _FileLog(self._name)
         small = _SmallBatches(self.batch_rows)
-        for path in paths:
-            for batch in self._read_file(fs, path, ctx, log):
-                rows += batch.num_rows
-                yield from small.add(batch)
+        # An object store's small files are fetched ahead, several at once; a local file is opened in turn.
+        files: Generator[tuple[str, bytes | None], None, None] = (
+            ((p, None) for p in paths) if isinstance(fs, LocalFileSystem) else prefetched(fs, paths)
+        )
+        with contextlib.closing(files):  # an error stops the fetches ahead
+            for path, data in files:
+                source = fs if data is None else Prefetched(fs, {path: data})
+                for batch in self._read_file(source, path, ctx, log):
+                    rows += batch.num_rows
+                    yield from small.add(batch)
         yield from small.flush()
         log.close(ctx)
         if self.quarantines:
