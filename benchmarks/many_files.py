@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
 import polars as pl
-import yaml
 from _measure import command, median, step_seconds, uptime
+from bronze_file import baseline, write_config
 
 from medallion_assets.instance import dispose_instance, get_instance
 from medallion_assets.lake import Lake
@@ -55,38 +54,6 @@ def make_files(folder: Path, files: int, rows: int) -> dict[str, str]:
     return globs
 
 
-def write_config(root: Path, fmt: str, glob: str) -> Path:
-    config = root / fmt / "configs"
-    config.mkdir(parents=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"local_path": str(root / fmt / "lake" / "bronze")},
-            "silver": {"local_path": str(root / fmt / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": "2025-01-01"}},
-        },
-    }
-    source = {
-        "name": "bench",
-        "source": {"system": "bench", "table": fmt, "type": "file", "file": {"path": glob}},
-    }
-    (config / "platform.yaml").write_text(yaml.safe_dump(platform))
-    (config / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
-    return config
-
-
-def baseline(fmt: str, glob: str, out: Path) -> float:
-    began = time.perf_counter()
-    if fmt == "csv":
-        frame = pl.read_csv(glob, infer_schema=False)
-    elif fmt == "jsonl":
-        frame = pl.read_ndjson(glob)
-    else:
-        frame = pl.read_parquet(glob)
-    frame.write_parquet(out, compression="zstd", compression_level=1)
-    return time.perf_counter() - began
-
-
 def step(config: Path, rows: int) -> tuple[float, int]:
     """(the Bronze step's seconds, the run's events)."""
     instance = get_instance()
@@ -111,14 +78,14 @@ def main() -> None:
         root = Path(tmp)
         os.environ["DAGSTER_HOME"] = str(root / "step_home")
         globs = make_files(root / "files", args.files, args.rows_per_file)
-        configs = {fmt: write_config(root, fmt, globs[fmt]) for fmt in formats}
+        configs = {fmt: write_config(root, fmt, Path(globs[fmt])) for fmt in formats}
         step(configs[formats[0]], rows)  # warm imports and caches
         base: dict[str, list[float]] = {f: [] for f in formats}
         steps: dict[str, list[tuple[float, int]]] = {f: [] for f in formats}
         commands: dict[str, list[float]] = {f: [] for f in formats}
         for _ in range(args.repeat):
             for fmt in formats:
-                base[fmt].append(baseline(fmt, globs[fmt], root / f"baseline_{fmt}.parquet"))
+                base[fmt].append(baseline(fmt, Path(globs[fmt]), root / f"baseline_{fmt}.parquet")[0])
                 steps[fmt].append(step(configs[fmt], rows))
                 commands[fmt].append(command(configs[fmt], root / fmt / "home", "bench")[0])
         print(f"{args.files:,} files x {args.rows_per_file} rows; {uptime()}; medians of {args.repeat}")
