@@ -374,3 +374,23 @@ def test_a_utf16_file_that_stops_early_lets_go_of_its_stream_before_it_is_closed
     extract()
     gc.collect()
     assert unraisable == []
+
+
+@pytest.mark.parametrize("newline_last", [True, False])
+@pytest.mark.parametrize("size", [100, 64 << 10, (64 << 10) + 1, 200 << 10, 256 << 10, (256 << 10) + 7])
+def test_chunks_are_cut_where_a_chunk_sized_read_cuts_them(
+    size: int, newline_last: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read is small (a small file needs no chunk-sized buffer), but a longer file's chunks are
+    cut where chunk-sized reads cut them (the rule's batching unit is the chunk), a file of exactly the
+    first read's size and a last line without a newline included."""
+    import io
+
+    monkeypatch.setattr(json_reader, "JSONL_CHUNK", 256 << 10)
+    line = b'{"id": 1, "name": "abcdefghijklmnopqrstuvwxyz"}\n'
+    lines = line * ((size - 40) // len(line))
+    last = size - len(lines) - len(b'{"id": ""}') - newline_last  # the last line fills the file exactly
+    data = lines + b'{"id": "' + b"x" * last + b'"}' + b"\n" * newline_last
+    assert len(data) == size
+    got = [bytes(c) for c in json_reader._line_chunks(io.BytesIO(data))]
+    assert got == chunks_of(data, 256 << 10)

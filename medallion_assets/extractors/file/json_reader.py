@@ -218,7 +218,11 @@ def _line_chunks(stream: BinaryIO) -> Iterator[bytearray]:
                 rest, capacity = bytes(chunk[:end]), JSONL_CHUNK - end
                 continue
         capacity = JSONL_CHUNK
-        if end == len(rest):
+        if end == len(rest):  # nothing more: what is left (after a full probe, lines and their tail)
+            cut = rest.rfind(b"\n") + 1
+            if 0 < cut < len(rest):
+                yield bytearray(rest[:cut])
+                rest = rest[cut:]
             if rest:
                 yield bytearray(rest)
             return
