@@ -702,6 +702,7 @@ class _SlowStore(MemoryFileSystem):
     in_flight = 0
     most_in_flight = 0
     fetched: list[str] = []  # noqa: RUF012
+    sized: list[str] = []  # noqa: RUF012
     failing: set[str] = set()  # noqa: RUF012
     lock = threading.Lock()
 
@@ -710,6 +711,10 @@ class _SlowStore(MemoryFileSystem):
         if isinstance(path, str) and path.startswith("slowstore://"):
             path = "memory://" + path[len("slowstore://") :]
         return super()._strip_protocol(path)
+
+    def size(self, path: str) -> int:
+        type(self).sized.append(path)  # a request of its own on a real store
+        return int(super().size(path))
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         cls = type(self)
@@ -733,6 +738,7 @@ def slow_store(monkeypatch: pytest.MonkeyPatch) -> type[_SlowStore]:
     _SlowStore.store.clear()
     monkeypatch.setattr(_SlowStore, "most_in_flight", 0)
     monkeypatch.setattr(_SlowStore, "fetched", [])
+    monkeypatch.setattr(_SlowStore, "sized", [])
     monkeypatch.setattr(_SlowStore, "failing", set())
     return _SlowStore
 
@@ -765,6 +771,7 @@ def test_an_object_stores_small_files_are_fetched_several_at_once(
         (f"slowstore://{p}", hashlib.sha256(d).hexdigest()) for p, d in contents.items()
     ]
     assert slow_store.most_in_flight >= 4
+    assert slow_store.sized == []  # the listing's sizes: no request per file to learn them
     assert sorted(slow_store.fetched) == sorted(p for p in contents if p != "/landing/part_03.csv")
     monkeypatch.setattr(streams, "PREFETCH_BYTES", 4)  # every file is "big": opened in its turn
     slow_store.fetched.clear()

@@ -154,7 +154,7 @@ class FileExtractor(Extractor):
             resolved = resolve_path_template(pattern, ctx.run_date, ctx.window_start, ctx.window_end)
         except ExtractError as exc:
             raise ExtractError(f"source '{self._name}': {exc}") from None
-        fs, paths, skipped = list_files(resolved, self.platform, self._name)
+        fs, paths, skipped, sizes = list_files(resolved, self.platform, self._name)
         if not paths:
             if self.config.required:
                 raise ExtractError(self._no_match_message(pattern, resolved, ctx.run_date, skipped))
@@ -167,17 +167,17 @@ class FileExtractor(Extractor):
             )
             return
         # Files are read in a thread while the batches already read are written (both release the GIL).
-        yield from parallel([lambda: self._read_all(fs, paths, ctx)])
+        yield from parallel([lambda: self._read_all(fs, paths, sizes, ctx)])
 
     def _read_all(
-        self, fs: fsspec.AbstractFileSystem, paths: list[str], ctx: ExtractContext
+        self, fs: fsspec.AbstractFileSystem, paths: list[str], sizes: dict[str, int], ctx: ExtractContext
     ) -> Iterator[pa.RecordBatch]:
         rows = 0
         log = _FileLog(self._name)
         small = _SmallBatches(self.batch_rows)
         # An object store's small files are fetched ahead, several at once; a local file is opened in turn.
         files: Generator[tuple[str, bytes | None], None, None] = (
-            ((p, None) for p in paths) if isinstance(fs, LocalFileSystem) else prefetched(fs, paths)
+            ((p, None) for p in paths) if isinstance(fs, LocalFileSystem) else prefetched(fs, paths, sizes)
         )
         with contextlib.closing(files):  # an error stops the fetches ahead
             for path, data in files:
@@ -205,7 +205,7 @@ class FileExtractor(Extractor):
                     return CheckResult(
                         False, f"folder '{redact(root)}' of file.path '{redact(pattern)}' does not exist"
                     )
-            _, paths, _ = list_files(resolved, self.platform, self._name)
+            _, paths, _, _ = list_files(resolved, self.platform, self._name)
         except (OSError, ImportError, ValueError) as exc:
             return CheckResult(False, f"cannot reach file.path '{redact(pattern)}': {redact(str(exc))}")
         except ExtractError as exc:

@@ -71,17 +71,22 @@ def storage_options_for(url: str, platform: PlatformConfig) -> dict[str, Any]:
 
 def list_files(
     url: str, platform: PlatformConfig, source: str
-) -> tuple[fsspec.AbstractFileSystem, list[str], int]:
-    """The filesystem, the sorted paths to read, and how many ``_``/``.`` files were skipped."""
+) -> tuple[fsspec.AbstractFileSystem, list[str], int, dict[str, int]]:
+    """The filesystem, the sorted paths to read, how many ``_``/``.`` files were skipped, and the sizes the
+    listing gave (so that reading needs no request to learn them)."""
+    sizes: dict[str, int] = {}
     try:
         fs, path = fsspec.core.url_to_fs(url, **storage_options_for(url, platform))
         if has_glob(path):
             root = fixed_root(path)
             found = fs.glob(path, detail=True)
             candidates = [p for p, info in found.items() if info.get("type") == "file"]
+            sizes = {p: info["size"] for p, info in found.items() if isinstance(info.get("size"), int)}
             kept = [p for p in candidates if not hidden_below(p, root)]
         elif fs.isdir(path):
-            candidates = [i["name"] for i in fs.ls(path, detail=True) if i.get("type") == "file"]
+            listed = [i for i in fs.ls(path, detail=True) if i.get("type") == "file"]
+            candidates = [i["name"] for i in listed]
+            sizes = {i["name"]: i["size"] for i in listed if isinstance(i.get("size"), int)}
             kept = [p for p in candidates if not is_hidden(posixpath.basename(p))]
         else:
             candidates = kept = [path] if fs.exists(path) else []
@@ -89,7 +94,7 @@ def list_files(
         raise ExtractError(
             f"source '{source}': cannot list file.path '{redact(url)}': {redact(str(exc))}"
         ) from exc
-    return fs, sorted(kept), len(candidates) - len(kept)
+    return fs, sorted(kept), len(candidates) - len(kept), sizes
 
 
 def format_from_extension(path: str, url: str, source: str) -> FileFormat:

@@ -144,14 +144,16 @@ class Prefetched:
 
 
 def prefetched(
-    fs: fsspec.AbstractFileSystem, paths: list[str]
+    fs: fsspec.AbstractFileSystem, paths: list[str], sizes: Mapping[str, int]
 ) -> Generator[tuple[str, bytes | None], None, None]:
     """Each path with its bytes when it is a small file fetched ahead (``PREFETCH_FILES`` on threads), or
-    None (a big file, or one the fetch failed on: read as it is opened, which names any error)."""
+    None (a big file, or one the fetch failed on: read as it is opened, which names any error). ``sizes``:
+    what the listing said (a path it lacks is asked for)."""
 
     def fetch(path: str) -> tuple[str, bytes | None]:
         try:
-            if fs.size(path) <= PREFETCH_BYTES:
+            size = sizes[path] if path in sizes else fs.size(path)
+            if size <= PREFETCH_BYTES:
                 return path, bytes(fs.cat_file(path))
         except Exception:  # noqa: BLE001 - the file is opened in turn, and its error reported then
             pass
