@@ -15,8 +15,9 @@ read:
   collation, whatever it is, governs both the comparison and the order. Any other type is refused, naming
   the source, the column, its type and the fix.
 - **MySQL/MariaDB**: the column is compared with a value in its own type and collation, except ``ENUM`` and
-  ``SET`` (sorted by declared position, compared as text): a table whose key holds one is refused (a
-  ``query``'s columns cannot be inspected without reading it). A text column's collation (read from a
+  ``SET`` (sorted by declared position, compared as text): a key holding one is refused, a table's as its
+  catalog says, a ``query``'s as the column flags of its result say (pymysql shows them; another driver's
+  query is not checked). A text column's collation (read from a
   scalar subquery of no row) decides its equality: the usual ones ignore case and accents, and every PAD
   SPACE one (``_bin`` ones too) trailing blanks.
 - **SQLite and other dialects**: bound as read.
@@ -147,7 +148,7 @@ def keyset_key(
     if target.dialect in ("mysql", "mariadb"):
         if table:
             _refuse_mysql_enums(target, table, schema, key, source, retry)
-        return _mysql_key(target, base, key, retry)
+        return _mysql_key(target, base, key, source, retry)
     return [KeyColumn(c) for c in key]
 
 
@@ -217,31 +218,57 @@ def _refuse_mysql_enums(
     source: str,
     retry: RetryPolicy,
 ) -> None:
-    """MySQL and MariaDB sort an ``ENUM`` (and a ``SET``) by its declared position but compare it with a
-    value as text: refused."""
+    """A table's ENUM or SET key column, from the catalog (any driver): refused (``_enum_refused``)."""
     where = f"cannot read the columns of '{table}' on"
     with sa_connection(target, retry, where, errors=sa.exc.SQLAlchemyError, reason=str) as conn:
         types = {c["name"].lower(): c["type"] for c in sa.inspect(conn).get_columns(table, schema=schema)}
     for column in key:
         kind = type(types.get(column.name.lower())).__name__.upper()
         if kind in ("ENUM", "SET"):
-            raise _refused(
-                source,
-                column.name,
-                kind,
-                f"{target.dialect} sorts an {kind} by its declared position but compares it with a value "
-                "as text",
-                "other than ENUM or SET",
-            )
+            raise _enum_refused(target, source, column.name, kind)
 
 
-def _mysql_key(target: SqlTarget, base: str, key: Sequence[SqlColumn], retry: RetryPolicy) -> list[KeyColumn]:
+def _enum_refused(target: SqlTarget, source: str, name: str, kind: str) -> ExtractError:
+    """MySQL and MariaDB sort an ``ENUM`` (and a ``SET``) by its declared position but compare it with a
+    value as text."""
+    return _refused(
+        source,
+        name,
+        kind,
+        f"{target.dialect} sorts an {kind} by its declared position but compares it with a value as text",
+        "other than ENUM or SET (or the column made text in the query: CONCAT(column))",
+    )
+
+
+def _result_kinds(result: sa.CursorResult[Any]) -> list[str] | None:
+    """``ENUM``, ``SET`` or ``""`` for each column of a MySQL/MariaDB result, from the column flags the
+    server sends with it (an ENUM column of a table a query selects keeps its flag; a UNION's or an
+    expression's column is text); None when the driver keeps them to itself (pymysql shows them)."""
+    from pymysql.constants import FLAG
+
+    fields = getattr(getattr(result.cursor, "_result", None), "fields", None)
+    if fields is None:
+        return None
+    return ["ENUM" if f.flags & FLAG.ENUM else "SET" if f.flags & FLAG.SET else "" for f in fields]
+
+
+def _mysql_key(
+    target: SqlTarget, base: str, key: Sequence[SqlColumn], source: str, retry: RetryPolicy
+) -> list[KeyColumn]:
     """Each key column, its equality left to the database when it is text: MySQL and MariaDB find ``'c'``,
     ``'C'`` and ``'c '`` one key under their usual collations (``'c '`` under every PAD SPACE one), so a
-    chunk ending on one of them would make the next skip the others."""
+    chunk ending on one of them would make the next skip the others. An ENUM or SET key, as the query's
+    result describes it, is refused (``_enum_refused``; a ``query:`` has no catalog to read)."""
     where = "cannot read the key columns' collations on"
     with sa_connection(target, retry, where, errors=sa.exc.SQLAlchemyError, reason=str) as conn:
         quote = conn.dialect.identifier_preparer.quote_identifier
+        selected = ", ".join(f"{SOURCE_ALIAS}.{quote(column.name)}" for column in key)
+        described = conn.execute(sa.text(f"SELECT {selected} FROM ({base}) AS {SOURCE_ALIAS} LIMIT 0"))
+        kinds = _result_kinds(described)
+        described.close()
+        for column, kind in zip(key, kinds or (), strict=False):
+            if kind:
+                raise _enum_refused(target, source, column.name, kind)
         terms = []
         for column in key:  # a scalar subquery of no row: the column's collation, no row read
             select = f"SELECT {SOURCE_ALIAS}.{quote(column.name)} FROM ({base}) AS {SOURCE_ALIAS} LIMIT 0"

@@ -190,6 +190,36 @@ def test_an_enum_key_on_mariadb_is_refused(tmp_path: Path, monkeypatch: pytest.M
         db.close()
 
 
+@pytest.mark.parametrize("kind", ["enum('z','b','a')", "set('z','b','a')"])
+def test_an_enum_or_set_key_of_a_mariadb_query_is_refused(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``query:`` source's ENUM or SET key skipped rows as a table's did (before: 5 of 15 landed and the
+    partition committed), since only a table's columns were inspected. The query's result says which of its
+    columns are ENUM or SET; such a key fails the partition before any row is read. The same column made
+    text in the query sorts and compares as text, and lands every row."""
+    db = open_database("mariadb", tmp_path)
+    try:
+        name = table_name(db, "qenumkey")
+        db.execute(
+            f"CREATE TABLE {name} (status {kind} NOT NULL, n integer NOT NULL, PRIMARY KEY (status, n))"
+        )
+        db.execute(f"INSERT INTO {name} VALUES (:s, :n)", [{"s": s, "n": n} for s in "zba" for n in range(5)])
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        query = {
+            "query": f"SELECT q.n, q.status FROM {name} q",
+            "key_columns": ["status", "n"],
+            "chunk_rows": 2,
+        }
+        with pytest.raises(RunFailed, match=rf"chunk_rows.*'status'.*{kind[:3].upper()}"):
+            land(tmp_path / "chunked", db, query)
+        as_text = {**query, "query": f"SELECT n, CONCAT(status) AS status FROM {name}"}
+        landed, _ = land(tmp_path / "text", db, as_text)
+        assert landed == Counter((n, s) for s, n in source_rows(db, name))
+    finally:
+        db.close()
+
+
 @pytest.mark.parametrize("engine", ["adbc", "auto"])
 def test_a_uuid_key_is_read_in_chunks_by_adbc(
     engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
