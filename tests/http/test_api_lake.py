@@ -23,6 +23,7 @@ from integration._lake import local_lake  # noqa: E402
 
 from medallion_assets.runner import PartitionOutcome, materialize_partition  # noqa: E402
 from medallion_resources.lake.read import read_artifact  # noqa: E402
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 DAY = date(2025, 1, 2)
@@ -58,7 +59,7 @@ Rows = list[dict[str, Any]]
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

@@ -16,6 +16,7 @@ from medallion_assets.factory import build_definitions
 from medallion_assets.lake import Lake
 from medallion_assets.runner import QUIET
 from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 NAMES = {"manifest_verified", "row_count_matches_source", "not_empty", "schema_drift"}
@@ -43,7 +44,7 @@ def run_bronze(lake: Lake, name: str, *days: str) -> dict[tuple[str, str], dg.As
     tags = {}
     if len(days) > 1:
         tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
-    with dg.instance_for_test() as instance:
+    with cli_instance_for_test() as instance:
         result = dg.materialize(
             build_assets([spec], lake.config.platform),
             selection=[spec.bronze_key],
@@ -180,7 +181,7 @@ def test_the_freshness_sensor_reports_through_dagster(tmp_path: Path) -> None:
     lake = make_lake(tmp_path, [deadline_source(tmp_path / "f_{run_date:%Y%m%d}.csv")])
     defs = build_definitions(lake.config)
     sensor = defs.get_sensor_def(FRESHNESS_SENSOR)
-    with dg.instance_for_test() as instance:
+    with cli_instance_for_test() as instance:
         result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
     assert isinstance(result, dg.SensorResult)
     assert result.asset_events and all(not e.passed for e in result.asset_events)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import pytest
 import yaml
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact, verify_partition
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "test_extractors"
@@ -54,7 +54,7 @@ def write_config(config_dir: Path, lake_dir: Path, **options: object) -> None:
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.syspath_prepend(str(FIXTURES))
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         yield tmp_path / "configs", tmp_path / "lake", instance
 
 

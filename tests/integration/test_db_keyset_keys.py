@@ -17,7 +17,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -32,6 +31,7 @@ from tests.extractors.conftest import (
     open_database,
     pg_object,
 )
+from tests.instances import cli_instance_for_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 DAY = date(2025, 1, 1)
@@ -77,7 +77,7 @@ def land(
     (config / "platform.yaml").write_text(yaml.safe_dump({"config_version": 1, "platform": platform}))
     (config / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         lake = Lake.load(config)
         outcome = materialize_partition(lake, lake.spec("keyset"), DAY, ("bronze",), instance)
         if outcome.error is not None:

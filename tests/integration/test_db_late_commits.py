@@ -24,6 +24,7 @@ from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact, verify_partition
 from tests.extractors.conftest import DB_URLS, Database, open_database
+from tests.instances import cli_instance_for_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 D1, D2, D3 = date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)
@@ -96,7 +97,7 @@ class LateLake:
 def lake_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """``lake_for(db, table, incremental, partitions, **db)``: a LateLake over that table."""
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
 
         def make(
             db: Database, table: str, incremental: dict[str, Any], partitions: dict[str, Any], **extra: Any

@@ -6,7 +6,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 import yaml
 
@@ -14,6 +13,7 @@ from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact, verify_partition
 from tests.extractors.conftest import open_database
+from tests.instances import cli_instance_for_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 DAYS = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
@@ -84,7 +84,7 @@ def test_incremental_and_full_sources_materialize_exactly(
         monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
         write_config(tmp_path / "configs", tmp_path / "lake", table, {"initial_value": "2024-12-31 00:00:00"})
         (tmp_path / "instance").mkdir()
-        with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        with cli_instance_for_test(tmp_path / "instance") as instance:
             lake = Lake.load(tmp_path / "configs")
             for day in DAYS:
                 for name in ("events_inc", "events_full"):
@@ -163,7 +163,7 @@ def test_a_query_naming_two_columns_alike_lands_them_by_the_csv_header_rule(
         (config / "platform.yaml").write_text(yaml.safe_dump({"config_version": 1, "platform": platform}))
         (config / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
         (tmp_path / "instance").mkdir()
-        with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        with cli_instance_for_test(tmp_path / "instance") as instance:
             lake = Lake.load(config)
             outcome = materialize_partition(lake, lake.spec("dup"), DAYS[0], ("bronze", "silver"), instance)
             assert outcome.error is None, outcome.error

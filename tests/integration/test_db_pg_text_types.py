@@ -10,12 +10,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact, verify_partition
 from tests.extractors.conftest import open_database, pg_object
+from tests.instances import cli_instance_for_test
 from tests.integration._lake import local_lake
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -96,7 +96,7 @@ def land(tmp_path: Path, sources: list[dict[str, Any]]) -> dict[str, Any]:
     lake = local_lake(tmp_path, sources, date(2025, 1, 1))
     (tmp_path / "instance").mkdir()
     landed: dict[str, Any] = {}
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         for entry in sources:
             outcome = materialize_partition(lake, lake.spec(entry["name"]), DAY, ("bronze",), instance)
             if outcome.error is not None:

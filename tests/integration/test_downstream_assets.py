@@ -31,6 +31,7 @@ from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.lake.read import read_artifact
 from medallion_resources.storage import LocalBackend
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ def lake(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
     (root / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(root / "instance")) as instance:
+    with cli_instance_for_test(root / "instance") as instance:
         for day in DAYS:
             for name in SOURCES:
                 spec = loaded.spec(name)
@@ -84,7 +85,7 @@ def lake(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -27,6 +26,7 @@ from medallion_resources.lake import parts
 from medallion_resources.lake.read import read_committed
 from medallion_resources.storage import LocalBackend
 from tests.extractors.conftest import open_database
+from tests.instances import cli_instance_for_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -84,7 +84,7 @@ def test_a_failed_part_write_ends_the_source_transaction(
         monkeypatch.setattr(parts.PartWriter, "write", disk_fills_up)
         lake = Lake.load(_config(tmp_path, table))
         (tmp_path / "instance").mkdir()
-        with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        with cli_instance_for_test(tmp_path / "instance") as instance:
             outcome = materialize_partition(
                 lake, lake.spec("orders"), date(2025, 1, 1), ("bronze",), instance
             )

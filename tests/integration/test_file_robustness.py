@@ -26,6 +26,7 @@ import yaml
 from medallion_assets.lake import Lake
 from medallion_assets.runner import PartitionOutcome, materialize_partition
 from medallion_resources.lake.read import read_artifact, verify_partition
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 DAY1, DAY2 = date(2025, 1, 1), date(2025, 1, 2)
@@ -33,7 +34,7 @@ DAY1, DAY2 = date(2025, 1, 1), date(2025, 1, 2)
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("instance"))) as inst:
+    with cli_instance_for_test(tmp_path_factory.mktemp("instance")) as inst:
         yield inst
 
 

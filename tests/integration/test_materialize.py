@@ -10,13 +10,13 @@ import json
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact, verify_partition
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 DAYS = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
@@ -25,7 +25,7 @@ DAYS = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
 @pytest.fixture
 def instance(tmp_path: Path):
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

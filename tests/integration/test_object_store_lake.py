@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import pytest
 import yaml
 from object_stores import S3Endpoint
@@ -31,6 +30,7 @@ from medallion_resources.storage.azure import AzureBackend, AzureSettings
 from medallion_resources.storage.retry import RetryPolicy
 from medallion_resources.storage.s3 import S3Backend, S3Settings
 from medallion_resources.storage.wrappers import FaultInjectingBackend, RetryingBackend
+from tests.instances import cli_instance_for_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def stores(s3_endpoint, azurite_endpoint, monkeypatch: pytest.MonkeyPatch) -> di
 @pytest.fixture
 def instance(tmp_path: Path):
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 
@@ -101,7 +101,7 @@ def reference(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-    with dg.instance_for_test(temp_dir=str(root / "instance")) as inst:
+    with cli_instance_for_test(root / "instance") as inst:
         for day in DAYS:
             for name in lake.specs:
                 outcome = materialize_partition(lake, lake.spec(name), day, ("bronze", "silver"), inst)

@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 from typing import ClassVar
 
-import dagster as dg
 import fsspec
 import pytest
 import yaml
@@ -25,6 +24,7 @@ from medallion_resources.storage import FsspecBackend, StorageBackend, register_
 from medallion_resources.storage import registry as registry_module
 from medallion_resources.storage.retry import policy_from_options
 from medallion_resources.storage.wrappers import RetryingBackend
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def memfs_registered() -> Iterator[None]:
 @pytest.fixture
 def instance(tmp_path: Path):
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

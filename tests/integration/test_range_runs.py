@@ -22,6 +22,7 @@ import pytest
 from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.specs import SourceSpec
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 RANGE = [f"2025-01-{d:02d}" for d in range(7, 12)]
@@ -33,7 +34,7 @@ FAILED = dg.AssetPartitionStatus.FAILED
 @pytest.fixture
 def instance(tmp_path: Path):
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

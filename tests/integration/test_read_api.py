@@ -10,7 +10,6 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 import yaml
@@ -21,6 +20,7 @@ from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.errors import IntegrityError, NotCommittedError, UnknownNameError
 from medallion_resources.lake.read import read_artifact
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ DAYS = [date(2025, 1, 1), date(2025, 1, 2)]
 
 def _materialize(lake: Lake, tmp_path: Path, sources: tuple[str, ...] = ("retail_orders",)) -> None:
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         for day in DAYS:
             for name in sources:
                 outcome = materialize_partition(lake, lake.spec(name), day, ("bronze", "silver"), instance)

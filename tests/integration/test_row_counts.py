@@ -21,6 +21,7 @@ import yaml
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 DAYS = ["2025-01-01", "2025-01-02"]
@@ -101,7 +102,7 @@ def lake(tmp_path: Path) -> Lake:
 @pytest.fixture
 def instance(tmp_path: Path):
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

@@ -22,6 +22,7 @@ import pytest
 from medallion_assets.assets.silver_checks import CHECKS
 from medallion_assets.lake import Lake
 from medallion_assets.runner import NullObserver, SourceRunner
+from tests.instances import cli_instance_for_test
 from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
@@ -82,7 +83,7 @@ def evaluations_of(logs: list[dg.EventLogEntry]) -> list[dg.AssetCheckEvaluation
 def test_a_silver_day_writes_few_events(tmp_path: Path) -> None:
     lake = make_lake(tmp_path)
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         bronze = SourceRunner(lake, instance, ("bronze",))
         bronze.run(lake.spec("hist"), START, START + timedelta(days=DAYS), NullObserver())
 
@@ -136,7 +137,7 @@ def test_a_range_compares_its_first_day_with_the_day_before(tmp_path: Path) -> N
     }
     lake = local_lake(tmp_path / "lake", [source], START)
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         spec = lake.spec("snap")
         SourceRunner(lake, instance, ("bronze",)).run(spec, START, START + timedelta(days=2), NullObserver())
         SourceRunner(lake, instance, ("silver",)).run(spec, START, START, NullObserver())

@@ -18,6 +18,7 @@ import pytest
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact
+from tests.instances import cli_instance_for_test
 from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def silver(lake: Lake, name: str, day: date, artifact: str) -> list[dict[str, An
 @pytest.fixture
 def instance(tmp_path: Path):
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

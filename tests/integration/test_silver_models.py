@@ -21,6 +21,7 @@ from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact
+from tests.instances import cli_instance_for_test
 
 pytestmark = pytest.mark.slow
 DAYS = [date(2025, 1, 1) + timedelta(days=i) for i in range(4)]
@@ -127,7 +128,7 @@ def data(tmp_path: Path) -> Path:
 @pytest.fixture
 def instance(tmp_path: Path):
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as inst:
+    with cli_instance_for_test(tmp_path / "instance") as inst:
         yield inst
 
 

@@ -32,6 +32,7 @@ from medallion_resources.storage import registry as registry_module
 from medallion_resources.storage.azure import AzureBackend, AzureSettings
 from medallion_resources.storage.s3 import S3Backend, S3Settings
 from medallion_resources.storage.wrappers import WrappingBackend
+from tests.instances import cli_instance_for_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 DAYS = [date(2025, 1, 1) + timedelta(days=i) for i in range(5)]
@@ -129,7 +130,7 @@ def test_the_sensor_reads_only_the_manifests_committed_since_its_last_tick(
 ) -> None:
     lake = Lake.load(config_dir)
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         materialize(lake, instance, DAYS)
         # Each run's inputs_current check read the lake and left what it read in the commit cache on disk.
         CALLS.clear()
@@ -183,7 +184,7 @@ def test_a_damaged_commit_cache_is_read_around(config_dir: Path, tmp_path: Path)
     makes the verdict read the lake, never trust the file."""
     lake = Lake.load(config_dir)
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         materialize(lake, instance, DAYS[:3])
         sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
         first = sensor(dg.build_sensor_context(instance=instance))
@@ -216,7 +217,7 @@ def test_partitions_of_many_files_are_read_without_a_listing(
     monkeypatch.setattr(committed_cache, "LISTING_PAYS_BELOW", 4)  # here: one part file a day is "many"
     lake = Lake.load(config_dir)
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         materialize(lake, instance, DAYS[:3])
         sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")
         CALLS.clear()
@@ -245,7 +246,7 @@ def test_one_tick_judges_each_source_on_its_own(config_dir: Path, tmp_path: Path
     (config_dir / "sources.yaml").write_text(yaml.safe_dump(sources))
     lake = Lake.load(config_dir)
     (tmp_path / "instance").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+    with cli_instance_for_test(tmp_path / "instance") as instance:
         for name in ("hist", "hist2"):
             materialize(lake, instance, DAYS[:3], source=name)
         sensor = load_definitions(config_dir).resolve_sensor_def("medallion_silver_inputs")

@@ -12,6 +12,7 @@ import yaml
 
 from medallion_assets.config.loader import load_config
 from medallion_assets.config.models import MedallionConfig
+from tests.instances import cli_instance_for_test
 
 
 def edit_sources(config_dir: Path, edit: Callable[[dict[str, Any]], None]) -> None:
@@ -40,5 +41,5 @@ def sample_config(lake_env: dict[str, str], config_copy: Path, monkeypatch: pyte
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
     """One test instance per module (its set-up takes seconds); tests find their runs by id."""
     home = tmp_path_factory.mktemp("instance")
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
+    with cli_instance_for_test(home) as inst:
         yield inst
