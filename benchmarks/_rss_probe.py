@@ -39,6 +39,9 @@ def drain(source: dict[str, Any], preload: tuple[str, ...] = ("pyarrow",)) -> di
     ctx = ExtractContext(run_date=date(2025, 1, 1), window_start=start, window_end=start + timedelta(days=1))
     for module in preload:  # loaded before the baseline, as the extraction loads them anyway
         importlib.import_module(module)
+    from medallion_resources.arrow_memory import use_jemalloc_pool
+
+    use_jemalloc_pool()  # the pool every medallion process runs on (its Definitions choose it)
     baseline = kib("VmRSS")
     began = time.perf_counter()
     rows = batches = 0

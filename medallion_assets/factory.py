@@ -19,6 +19,7 @@ from medallion_assets.config.models import MedallionConfig
 from medallion_assets.schedules import build_jobs, build_schedules
 from medallion_assets.sensors import build_sensors
 from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, AssetTranslation, build_specs
+from medallion_resources.arrow_memory import use_jemalloc_pool
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.storage.registry import create_backend
 
@@ -26,7 +27,11 @@ __all__ = ["build_definitions", "load_definitions"]
 
 
 def build_definitions(config: MedallionConfig, translation: AssetTranslation | None = None) -> dg.Definitions:
-    """The Definitions of a config; ``translation`` (a dg component's) renames and tags the assets."""
+    """The Definitions of a config; ``translation`` (a dg component's) renames and tags the assets.
+
+    Every process that runs medallion's assets builds them, so this is where the process's Arrow memory
+    pool is chosen (``medallion_resources.arrow_memory``)."""
+    use_jemalloc_pool()
     specs = build_specs(config, translation)
     platform = config.platform
     bronze_io = BronzeIOManager(create_backend(platform.bronze, platform))
