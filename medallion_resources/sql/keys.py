@@ -17,9 +17,9 @@ read:
 - **MySQL/MariaDB**: the column is compared with a value in its own type and collation, except ``ENUM`` and
   ``SET`` (sorted by declared position, compared as text): a key holding one is refused, a table's as its
   catalog says, a ``query``'s as the column flags of its result say (pymysql shows them; another driver's
-  query is not checked). A text column's collation (read from a
-  scalar subquery of no row) decides its equality: the usual ones ignore case and accents, and every PAD
-  SPACE one (``_bin`` ones too) trailing blanks.
+  query is not checked). A text column's collation (read from a scalar subquery of no row) decides its
+  equality: the usual ones ignore case and accents, and every PAD SPACE one (``_bin`` ones too) trailing
+  blanks.
 - **SQLite and other dialects**: bound as read.
 
 Equality: a key held by two rows makes ``key > :last`` skip the second wherever a chunk ends between them,
