@@ -14,6 +14,7 @@ logs, pipes): the same day lines, and within a long partition a line with its ro
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -175,12 +176,16 @@ def human_bytes(n: float) -> str:
 
 
 def print_table(rows: Sequence[tuple[str, ...]], echo: Callable[[str], Any] = print) -> None:
-    """Left-aligned columns with a dashed line under the header."""
+    """Left-aligned columns with a dashed line under the header. The last column's dashes end where the
+    terminal's line does (80 columns when it is not a terminal), never short of its header: a long cell
+    there (``status``'s notes) wraps, the line under the header would have wrapped with it."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    left = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    last = max(len(rows[0][-1]), min(widths[-1], shutil.get_terminal_size().columns - left))
     for index, row in enumerate(rows):
         echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if index == 0:
-            echo("  ".join("-" * w for w in widths))
+            echo("  ".join("-" * w for w in [*widths[:-1], last]))
 
 
 def print_plan(p: Plan, echo: Callable[[str], Any] = print) -> None:

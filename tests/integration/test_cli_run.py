@@ -267,7 +267,7 @@ def test_status_after_a_failed_range_gives_each_day_its_error_on_one_line_and_th
     env = {**lake_env, "MEDALLION_SAMPLE_DIR": str(sample)}
     done = medallion("run", "--date", DAYS[0], "--end-date", DAYS[-1], "--select", "retail_orders", env=env)
     assert done.returncode == 1
-    status = medallion("status", "retail_orders", env=env)
+    status = medallion("status", "retail_orders", env=env, extra={"COLUMNS": "80"})
     assert status.returncode == 1
     rows = status.stdout.split("\n\n")[0].splitlines()
     # The header, its dashes, one row per day: a range's error (every day of it listed) never breaks a row.
@@ -279,6 +279,11 @@ def test_status_after_a_failed_range_gives_each_day_its_error_on_one_line_and_th
     for day in DAYS[2:4]:
         assert "silver: run" in notes[day] and "not run" in notes[day], notes[day]
         assert "partition(s) failed" not in notes[day], notes[day]  # the range's summary is not a day's note
+    # The error is said once: Silver of that day names the Bronze failure beside it, not its text again.
+    assert notes[DAYS[2]].count("matched no files") == 1, notes[DAYS[2]]
+    assert "silver: run" in notes[DAYS[2]] and "not run, its Bronze failed" in notes[DAYS[2]], notes[DAYS[2]]
+    # The dashes under the header stop at an 80-column terminal's edge: a long note wraps, not the rule.
+    assert max(len(line) for line in rows[:2]) <= 80, rows[:2]
     # Bronze of the last two days committed: no bronze note.
     assert "bronze: run" not in notes[DAYS[3]] and "bronze: run" not in notes[DAYS[4]]
     # The repair command covers the failed days, both layers (Bronze failed), and it repairs them.
