@@ -244,8 +244,8 @@ def day_statuses(
                 )
                 continue
             setattr(row, layer, attempt.state)
-            bronze = attempts["bronze"].get(day.isoformat())
-            if layer == "silver" and row.bronze == "failed" and bronze and bronze.run_id == attempt.run_id:
+            landing = attempts["bronze"].get(day.isoformat())
+            if layer == "silver" and row.bronze == "failed" and landing and landing.run_id == attempt.run_id:
                 # Its Bronze failed in the same run, and that note says why: not the error a second time.
                 row.notes.append(f"silver: run {attempt.run_id[:8]}: not run, its Bronze failed")
                 continue
