@@ -194,6 +194,10 @@ def test_arrow_path_equals_the_records_rule(
     files=[[{"when": "2025-02-03T00:00:00"}], [{"id": 1}, {"x": 1, "when": "2025-01-01T00:00:00"}]],
     chunk=1 << 20,
 )
+@example(  # the key "" (empty_key) alone, then beside a real key "empty_key" (CI, 5db1d30)
+    files=[[{"": "2025-01-01"}, {"id": 0, "empty_key": "", "": None, "x": "2025-01-01"}]],
+    chunk=64,
+)
 @given(files=st.lists(records, min_size=1, max_size=4), chunk=st.sampled_from([64, 300, 1 << 20]))
 def test_many_files_land_what_each_file_gives_by_the_records_rule(
     files: list[list[dict[str, Any]]],
