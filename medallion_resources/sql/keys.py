@@ -218,7 +218,9 @@ def _refuse_mysql_enums(
     source: str,
     retry: RetryPolicy,
 ) -> None:
-    """A table's ENUM or SET key column, from the catalog (any driver): refused (``_enum_refused``)."""
+    """A table's ENUM or SET key column, from the catalog: refused (``_enum_refused``). ``_mysql_key``
+    checks again by the result's column flags, which a ``query:`` needs and pymysql alone shows; the
+    catalog is what every driver's table reads answer."""
     where = f"cannot read the columns of '{table}' on"
     with sa_connection(target, retry, where, errors=sa.exc.SQLAlchemyError, reason=str) as conn:
         types = {c["name"].lower(): c["type"] for c in sa.inspect(conn).get_columns(table, schema=schema)}

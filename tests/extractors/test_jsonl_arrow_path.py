@@ -198,6 +198,10 @@ def test_arrow_path_equals_the_records_rule(
     files=[[{"": "2025-01-01"}, {"id": 0, "empty_key": "", "": None, "x": "2025-01-01"}]],
     chunk=64,
 )
+@example(  # the same, the real key "empty_key" also a text column of an earlier file, null beside ""
+    files=[[{"": "2025-01-01"}], [{"empty_key": "2025-01-02"}], [{"id": 0, "": None, "empty_key": None}]],
+    chunk=64,
+)
 @given(files=st.lists(records, min_size=1, max_size=4), chunk=st.sampled_from([64, 300, 1 << 20]))
 def test_many_files_land_what_each_file_gives_by_the_records_rule(
     files: list[list[dict[str, Any]]],

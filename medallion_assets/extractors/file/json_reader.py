@@ -50,7 +50,6 @@ from medallion_assets.extractors.file.common import (
     python_encoding,
     require_columns,
 )
-from medallion_assets.extractors.names import EMPTY_KEY
 from medallion_assets.extractors.records import column_names, records_to_batch
 from medallion_resources.json_text import json_text_array
 from medallion_resources.threads import ordered_map, parallel
@@ -326,9 +325,10 @@ def _arrow_chunk(
     # A text column of earlier chunks that this chunk lacks (or has only nulls) is left out: Arrow gives
     # every column of its explicit schema, the records rule only the keys the chunk has.
     keys = [name for name in table.column_names if name not in used or _has_values(table, name)]
-    if "" in used and "" not in keys and EMPTY_KEY in keys:
-        # The key "" left out as absent may be there with nulls, which only the rule can tell: beside a real
-        # "empty_key" key the rule names it a column of its own (empty_key_2), which the partition must get.
+    if "" in table.column_names and len(keys) < table.num_columns:
+        # The rule names the key "" by the keys beside it (``empty_key``, ``empty_key_2`` beside a real
+        # ``empty_key``), and a column left out above may be a key there with nulls, which only the rule can
+        # tell: the chunk is left to the rule.
         return None
     # Named by the records rule, in the chunk's order of keys (as ``records_to_batch`` names them), and
     # ordered by those names: a key the rule names differently in another chunk (``""`` is ``empty_key``
