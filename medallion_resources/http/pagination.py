@@ -122,6 +122,9 @@ NoPaginator = Paginator
 class IndexedPaginator(Paginator):
     """Pages addressed by number; a short page must be the last one (else the server caps the size)."""
 
+    position_param: ClassVar[str]
+    """The setting that names the query parameter moving from page to page (``PageGuard``'s messages)."""
+
     def __init__(self, cfg: PaginationSettings) -> None:
         super().__init__(cfg)
         self._short_page: int | None = None
@@ -157,6 +160,7 @@ class OffsetPaginator(IndexedPaginator):
     """
 
     type_name = "offset"
+    position_param = "offset_param"
 
     def request_at(self, request: RequestSpec, index: int) -> RequestSpec:
         size = self.cfg.page_size
@@ -181,6 +185,7 @@ class PageNumberPaginator(IndexedPaginator):
     """
 
     type_name = "page"
+    position_param = "page_param"
 
     def request_at(self, request: RequestSpec, index: int) -> RequestSpec:
         params: dict[str, Any] = {self.cfg.page_param: self.cfg.start_page + index}
@@ -330,6 +335,10 @@ class PageGuard:
     or an empty offset/page page that ``has_more_path`` says is not the last. An empty page ends the run
     unless ``has_more_path`` says more follow: a cursor or next link is then followed (an API may return an
     empty page mid-listing), its loop guards still apply.
+
+    Numbered (offset/page) pages address positions, so a page may not repeat the page before it (the server
+    ignores the parameter that moves, a misnamed ``offset_param`` or ``page_param``, and sends its first
+    page for every request).
     """
 
     def __init__(self, paginator: Paginator) -> None:
@@ -338,11 +347,23 @@ class PageGuard:
         self.pages = 0
         self.records = 0
         self.total: int | None = None
+        self._previous: list[Any] | None = None
 
     def after(self, page: Page) -> RequestSpec | None:
         self.pages += 1
         self.records += len(page.records or ())
         url = page.url
+        paginator = self.paginator
+        indexed = isinstance(paginator, IndexedPaginator)
+        if isinstance(paginator, IndexedPaginator) and page.records and page.records == self._previous:
+            param = paginator.position_param
+            raise ApiError(
+                f"page {page.index + 1} of {url} holds the same records as page {page.index}: the server "
+                f"ignores {param} '{getattr(self.cfg, param)}' and sends one page for every request (it "
+                f"would land again and again, the other records never); set pagination.{param} to the "
+                "parameter the API pages with"
+            )
+        self._previous = page.records if indexed else None
         if self.cfg.total_path:
             total = lookup(page.body, self.cfg.total_path, what="total_path", url=url, default=None)
             if total is not None:

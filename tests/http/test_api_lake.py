@@ -375,6 +375,30 @@ class TestPagination:
         assert rows is None and outcome.error is not None
         assert "15 records, more than page_size=10" in outcome.error, outcome.error
 
+    @pytest.mark.parametrize("use_async", [False, True])
+    @pytest.mark.parametrize(
+        ("style", "pagination"),
+        [
+            ("offset", {"type": "offset", "page_size": 10, "offset_param": "skip", "total_path": "total"}),
+            ("offset", {"type": "offset", "page_size": 10, "offset_param": "skip", "max_pages": 50}),
+            ("page", {"type": "page", "page_size": 10, "page_param": "p", "page_size_param": "page_size",
+                      "has_more_path": "meta.has_more", "max_pages": 50}),
+        ],
+    )  # fmt: skip
+    def test_a_server_that_ignores_the_numbered_page_parameter_fails(
+        self, api: FakeApi, lake: ApiLake, style: str, pagination: dict[str, Any], use_async: bool
+    ) -> None:
+        """A misnamed ``offset_param``/``page_param`` is ignored by the server, which sends its first page
+        for every request: with a total that is a multiple of the page size the run had landed the first
+        page twice and never read the second (the count matched), without a total it never ended."""
+        api.records = RECORDS[:20]
+        outcome, rows = lake.run(style, pagination=pagination, use_async=use_async)
+        assert rows is None and outcome.error is not None
+        param = "offset_param 'skip'" if style == "offset" else "page_param 'p'"
+        assert "page 2" in outcome.error and "same records as page 1" in outcome.error, outcome.error
+        assert param in outcome.error, outcome.error
+        assert len(api.data_hits()) <= 2 + 2 * use_async  # stopped at once (async: the pages in flight)
+
     @pytest.mark.parametrize("rel", ['rel="Next"', 'REL="next"', 'rel="next last"', "rel=next"])
     def test_every_rfc_8288_spelling_of_the_next_link_is_followed(
         self, api: FakeApi, lake: ApiLake, rel: str
