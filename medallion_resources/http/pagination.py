@@ -336,9 +336,11 @@ class PageGuard:
     unless ``has_more_path`` says more follow: a cursor or next link is then followed (an API may return an
     empty page mid-listing), its loop guards still apply.
 
-    Numbered (offset/page) pages address positions, so a page may not repeat the page before it (the server
-    ignores the parameter that moves, a misnamed ``offset_param`` or ``page_param``, and sends its first
-    page for every request).
+    Numbered (offset/page) pages address positions, so two more rules hold for them: a page may not repeat
+    the page before it (the server ignores the parameter that moves, a misnamed ``offset_param`` or
+    ``page_param``, and sends its first page for every request), and the ``total_path`` total may not
+    change between pages (records added or removed while the run pages shift the positions: one is read
+    twice or skipped, and the count at the end may still match).
     """
 
     def __init__(self, paginator: Paginator) -> None:
@@ -368,11 +370,19 @@ class PageGuard:
             total = lookup(page.body, self.cfg.total_path, what="total_path", url=url, default=None)
             if total is not None:
                 try:
-                    self.total = int(total)
+                    count = int(total)
                 except (TypeError, ValueError):
                     raise ApiError(
                         f"total_path '{self.cfg.total_path}' of {url} is {total!r}, not a number"
                     ) from None
+                if indexed and self.total is not None and count != self.total:
+                    raise ApiError(
+                        f"total_path '{self.cfg.total_path}' of {url} changed from {self.total} to {count} "
+                        f"on page {page.index + 1}: records were added or removed while the run paged, so "
+                        "the numbered pages shifted and a record may have been read twice or skipped; run "
+                        "again, or prefer cursor or next-link pagination for data that changes"
+                    )
+                self.total = count
         more = self._more(page)
         if more is False or self._reached_total(page) or (not page.records and more is None):
             self._check_total(url)

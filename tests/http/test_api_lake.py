@@ -399,6 +399,36 @@ class TestPagination:
         assert param in outcome.error, outcome.error
         assert len(api.data_hits()) <= 2 + 2 * use_async  # stopped at once (async: the pages in flight)
 
+    @pytest.mark.parametrize("use_async", [False, True])
+    @pytest.mark.parametrize("style", ["offset", "page"])
+    @pytest.mark.parametrize("change", ["deleted", "inserted"])
+    def test_a_total_that_changes_while_numbered_pages_are_read_fails(
+        self, api: FakeApi, lake: ApiLake, style: str, change: str, use_async: bool
+    ) -> None:
+        """A record removed from (or added to) the front after page 1 shifts every later position: record
+        11 is skipped (or record 10 read twice) while the count at the end still matches the last total.
+        The run fails instead of committing that, and the day keeps its last commit."""
+        api.records = list(RECORDS)
+        outcome, rows = lake.run(style, use_async=use_async, prefetch_pages=1)
+        assert outcome.error is None and ids(rows) == list(range(1, 26)), outcome.error
+
+        second = len(api.data_hits()) + 2
+
+        def shift_after_the_first_page(number: int, request: Request) -> None:
+            if number == second:
+                if change == "deleted":
+                    del api.records[0]
+                else:
+                    api.records.insert(0, {"id": 0, "name": "n0"})
+
+        api.fault = shift_after_the_first_page
+        pagination = {**PAGINATION[style][0], "total_path": "total" if style == "offset" else "meta.total"}
+        outcome, rows = lake.run(style, pagination=pagination, use_async=use_async, prefetch_pages=1)
+        assert outcome.error is not None, sorted(r["id"] for r in rows or [])
+        before, after = (25, 24) if change == "deleted" else (25, 26)
+        assert f"changed from {before} to {after} on page 2" in outcome.error, outcome.error
+        assert ids(rows) == list(range(1, 26))  # the day's earlier commit, intact
+
     @pytest.mark.parametrize("rel", ['rel="Next"', 'REL="next"', 'rel="next last"', "rel=next"])
     def test_every_rfc_8288_spelling_of_the_next_link_is_followed(
         self, api: FakeApi, lake: ApiLake, rel: str
