@@ -133,7 +133,8 @@ class ApiSession:
 
     def send_with_retry(self, spec: RequestSpec) -> Flow[httpx.Response]:
         """Rate limit, authenticate, send; retry 429/5xx/timeouts/connection errors with backoff (and
-        ``Retry-After``); refresh credentials once on a 401."""
+        ``Retry-After``); refresh credentials once on a 401. Only a 2xx is an answer: a redirect (3xx) is
+        not followed (it could take the credentials to another host) and fails naming where it points."""
         policy = self.settings.retry
         retries, refreshed, started = 0, False, time.monotonic()
         while True:
@@ -152,8 +153,10 @@ class ApiSession:
                 status, failure, wait_for = None, f"{type(exc).__name__} (no response)", None
             else:
                 status = response.status_code
-                if status < 400:
+                if status < 300:
                     return response
+                if status < 400:
+                    raise self._redirect_error(request, response)
                 if status == 401 and spec.credentials and not refreshed and self.auth.refresh():
                     refreshed = True
                     continue
@@ -366,6 +369,20 @@ class ApiSession:
             headers={"Accept": "application/json", **spec.headers},
             json=spec.json,
             extensions={"timeout": timeout.as_dict()},
+        )
+
+    def _redirect_error(self, request: httpx.Request, response: httpx.Response) -> ApiError:
+        try:
+            location = str(request.url.join(response.headers["location"]))
+        except (KeyError, httpx.InvalidURL):
+            location = None
+        where = f" to {self.redactor.url(location)}" if location else ""
+        return ApiError(
+            f"{request.method} {self._url(request)} returned HTTP {response.status_code}, a redirect{where}: "
+            "redirects are not followed (one could take the source's credentials to another host); set "
+            "api.base_url and api.endpoint to where it points",
+            url=self._url(request),
+            status=response.status_code,
         )
 
     def _url(self, request: httpx.Request) -> str:

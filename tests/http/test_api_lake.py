@@ -460,6 +460,37 @@ class TestRetries:
         assert api.token_requests == 3 and api.tokens_issued == 1
 
 
+class TestRedirects:
+    @pytest.mark.parametrize("status", [301, 302, 307, 308])
+    @pytest.mark.parametrize("number", [1, 2])
+    def test_a_redirect_fails_naming_where_it_points_and_keeps_the_last_commit(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, status: int, number: int
+    ) -> None:
+        """A 3xx is no answer: its body (here an empty list, as a login or maintenance redirect may send)
+        had landed as the day's records, an empty partition over a good one. The run fails naming where
+        the redirect points (its echoed key masked), sends nothing there, and the day keeps its commit."""
+        monkeypatch.setenv("T_KEY", API_KEY)
+        api.records, api.auth = RECORDS, "api_key_param"
+        outcome, rows = lake.run("next", auth=AUTH["api_key_param"][0])
+        assert outcome.error is None and ids(rows) == list(range(1, 26)), outcome.error
+        request_number = len(api.data_hits()) + number
+
+        def redirect(n: int, request: Request) -> Response | None:
+            if n != request_number:
+                return None
+            location = f"/moved/items?api_key={request.query_params['api_key']}"
+            return JSONResponse({"data": [], "links": {"next": None}}, status, headers={"Location": location})
+
+        api.fault = redirect
+        outcome, rows = lake.run("next", auth=AUTH["api_key_param"][0])
+        assert outcome.error is not None, rows
+        assert f"returned HTTP {status}, a redirect to {lake.base_url}/moved/items" in outcome.error
+        assert API_KEY not in outcome.error and "api_key=***" in outcome.error, outcome.error
+        assert ids(rows) == list(range(1, 26))  # the day's earlier commit, intact
+        assert [h.path for h in api.data_hits()][-1] == "/next/items"  # the redirect was not followed
+        assert lake.files_holding(API_KEY) == []
+
+
 class TestRecords:
     def test_an_empty_key_lands_as_one_named_column_across_pages(self, api: FakeApi, lake: ApiLake) -> None:
         """The records rule every JSON source follows names the empty key ``empty_key`` whatever its
