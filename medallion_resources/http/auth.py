@@ -21,6 +21,7 @@ import httpx
 
 from medallion_resources.errors import ApiError
 from medallion_resources.http.flow import Flow, Send
+from medallion_resources.http.retry import NO_RESPONSE
 from medallion_resources.http.settings import AuthSettings
 
 __all__ = [
@@ -184,7 +185,7 @@ class OAuth2ClientCredentials(Auth):
         self.token_requests += 1
         try:
             response: httpx.Response = yield Send(token_request)
-        except httpx.TransportError as exc:
+        except NO_RESPONSE as exc:
             raise ApiError(
                 f"OAuth2 token request to {self.cfg.token_url} failed: {type(exc).__name__}",
                 url=self.cfg.token_url,

@@ -150,7 +150,9 @@ class ApiSession:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                status, failure, wait_for = None, f"{type(exc).__name__} (no response)", None
+                broken = isinstance(exc, httpx.DecodingError)
+                answer = "a body it could not decode" if broken else "no response"
+                status, failure, wait_for = None, f"{type(exc).__name__} ({answer})", None
             else:
                 status = response.status_code
                 if status < 300:

@@ -5,8 +5,9 @@ Auth, rate limiting, retries and paging are written once, as generators ("flows"
 with an ``httpx.Client`` and ``time.sleep``, ``run_async`` with an ``httpx.AsyncClient`` and
 ``asyncio.sleep``. So the async path cannot drift from the sync one: it is the same code.
 
-A transport failure (timeout, refused connection, broken response) is thrown *into* the flow at the
-``yield`` that asked for the request, where the retry logic catches it like any exception.
+A transport failure (timeout, refused connection, broken response) or a body that cannot be decoded
+(``retry.NO_RESPONSE``) is thrown *into* the flow at the ``yield`` that asked for the request, where the
+retry logic catches it like any exception.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import httpx
+
+from medallion_resources.http.retry import NO_RESPONSE
 
 __all__ = ["Flow", "Send", "Sleep", "run_async", "run_sync"]
 
@@ -57,7 +60,7 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
             continue
         try:
             value = client.send(action.request)
-        except httpx.TransportError as exc:
+        except NO_RESPONSE as exc:
             error = exc
 
 
@@ -77,5 +80,5 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
             continue
         try:
             value = await client.send(action.request)
-        except httpx.TransportError as exc:
+        except NO_RESPONSE as exc:
             error = exc

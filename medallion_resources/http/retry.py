@@ -14,7 +14,15 @@ import httpx
 
 from medallion_resources.retry import TRANSIENT_STATUSES, RetryPolicy
 
-__all__ = ["DEFAULT_POLICY", "RETRY_STATUSES", "RetryPolicy", "is_transient", "policy", "retry_after_seconds"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "NO_RESPONSE",
+    "RETRY_STATUSES",
+    "RetryPolicy",
+    "is_transient",
+    "policy",
+    "retry_after_seconds",
+]
 
 RETRY_STATUSES = TRANSIENT_STATUSES
 """Statuses worth another attempt (throttling, transient server trouble); any other 4xx/5xx fails now."""
@@ -35,10 +43,16 @@ def policy(max_retries: int = 5, backoff_seconds: float = 0.5) -> RetryPolicy:
 DEFAULT_POLICY = policy()
 
 
+NO_RESPONSE: tuple[type[httpx.HTTPError], ...] = (httpx.TransportError, httpx.DecodingError)
+"""What sending a request raises instead of giving a response: a transport failure (timeout, refused or
+dropped connection, broken response) or a body its ``Content-Encoding`` cannot decode (a corrupt gzip
+stream from a proxy). The flow drivers throw these into the flow that asked for the request."""
+
+
 def is_transient(exc: BaseException) -> bool:
-    """A request that got no response (connect/read timeout, refused or dropped connection) may be retried;
-    a response is judged by its status (``RETRY_STATUSES``)."""
-    return isinstance(exc, httpx.TransportError)
+    """A request that got no usable response (``NO_RESPONSE``) may be retried; a response is judged by its
+    status (``RETRY_STATUSES``)."""
+    return isinstance(exc, NO_RESPONSE)
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

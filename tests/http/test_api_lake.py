@@ -460,6 +460,35 @@ class TestRetries:
         assert api.token_requests == 3 and api.tokens_issued == 1
 
 
+class TestCorruptBodies:
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_a_body_that_cannot_be_decoded_is_retried(
+        self, api: FakeApi, lake: ApiLake, use_async: bool
+    ) -> None:
+        """A proxy that breaks a gzip stream once: the request is retried like a dropped connection."""
+        api.records = RECORDS
+        api.fault = lambda n, r: (
+            Response(b"not a gzip stream", headers={"Content-Encoding": "gzip"}) if n == 2 else None
+        )
+        outcome, rows = lake.run("next", use_async=use_async)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == [r["id"] for r in RECORDS]
+        assert len(api.data_hits()) == 4
+
+    def test_a_body_that_never_decodes_fails_naming_the_url_and_keeps_the_last_commit(
+        self, api: FakeApi, lake: ApiLake
+    ) -> None:
+        api.records = RECORDS
+        outcome, rows = lake.run("next")
+        assert outcome.error is None and ids(rows) == [r["id"] for r in RECORDS], outcome.error
+        api.fault = lambda n, r: Response(b"\x1f\x8b broken", headers={"Content-Encoding": "gzip"})
+        outcome, rows = lake.run("next")
+        assert outcome.error is not None and outcome.error.startswith("ApiError: GET "), outcome.error
+        assert f"{lake.base_url}/next/items failed after 2 attempt(s)" in outcome.error, outcome.error
+        assert "DecodingError (a body it could not decode)" in outcome.error, outcome.error
+        assert ids(rows) == [r["id"] for r in RECORDS]
+
+
 class TestRedirects:
     @pytest.mark.parametrize("status", [301, 302, 307, 308])
     @pytest.mark.parametrize("number", [1, 2])
