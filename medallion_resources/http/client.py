@@ -365,10 +365,13 @@ class ApiSession:
         url = httpx.URL(spec.url)
         if spec.params:
             url = url.copy_merge_params({k: _param_text(v) for k, v in spec.params.items()})
+        headers = {"Accept": "application/json", **spec.headers}
+        if not spec.credentials:  # nor a configured header that carries one (``learn_secrets``'s rule)
+            headers = {name: value for name, value in headers.items() if not secret_name(name)}
         return httpx.Request(
             spec.method,
             url,
-            headers={"Accept": "application/json", **spec.headers},
+            headers=headers,
             json=spec.json,
             extensions={"timeout": timeout.as_dict()},
         )

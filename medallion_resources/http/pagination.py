@@ -45,7 +45,8 @@ MISSING: Any = object()
 @dataclass(frozen=True)
 class RequestSpec:
     """One request before auth: method, absolute URL, query params, headers and JSON body; ``credentials``
-    False sends it without the source's auth (a next link to another host)."""
+    False sends it without the source's auth, and without the headers whose name looks secret (a next
+    link to another host)."""
 
     method: str
     url: str

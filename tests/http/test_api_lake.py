@@ -251,6 +251,29 @@ class TestSecrets:
             for secret in (TOKEN, API_KEY, basic):
                 assert secret not in sent, (hit.path, hit.query, hit.headers)
 
+    @pytest.mark.parametrize("style", ["next", "link"])
+    def test_credentials_in_configured_headers_stay_with_the_first_host(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, style: str
+    ) -> None:
+        """A key set under ``headers:`` (``X-API-Key``, ``Authorization: Token ...``) is a credential like
+        the auth's: a next link to another host gets the other headers, not those."""
+        from api_server import serve
+
+        monkeypatch.setenv("T_KEY", API_KEY)
+        headers = {"X-API-Key": "${T_KEY}", "Authorization": "Token ${T_KEY}", "Accept-Version": "2"}
+        other = FakeApi(records=RECORDS)
+        with serve(build_app({"api": other})) as other_url:
+            api.records, api.auth, api.link_base = RECORDS, "api_key_header", other_url
+            other.link_base = other_url
+            outcome, rows = lake.run(style, headers=headers)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == [r["id"] for r in RECORDS]
+        assert [h.headers.get("authorization") for h in api.data_hits()] == [f"Token {API_KEY}"]
+        assert len(other.data_hits()) == 2
+        for hit in other.data_hits():
+            assert API_KEY not in " ".join([*hit.query.values(), *hit.headers.values()]), hit.headers
+            assert hit.headers.get("accept-version") == "2"  # what is no credential still goes along
+
     def test_another_host_that_wants_the_credentials_fails_saying_they_were_withheld(
         self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch
     ) -> None:
