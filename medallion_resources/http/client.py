@@ -146,7 +146,7 @@ class ApiSession:
                 yield from self._retried(self.auth.apply(request))
             self.stats.requests += 1
             try:
-                response: httpx.Response = yield Send(request)
+                response: httpx.Response = yield Send(request, self.settings.timeout_seconds)
             except Exception as exc:
                 if not is_transient(exc):
                     raise

@@ -29,9 +29,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Send:
-    """Send ``request`` and hand back the ``httpx.Response`` (body read), or throw the transport error."""
+    """Send ``request`` and hand back the ``httpx.Response`` (body read), or throw the transport error.
+
+    ``timeout``: seconds the whole exchange may take, body included. httpx's own timeouts bound each
+    network operation (a connect, one read), so a server that trickles its body a byte at a time would
+    hold the run for ever; a body still arriving after ``timeout`` is cut off as a ``ReadTimeout``.
+    """
 
     request: httpx.Request
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,57 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                 time.sleep(action.seconds)
             continue
         try:
-            value = client.send(action.request)
+            value = _send_sync(client, action)
         except NO_RESPONSE as exc:
             error = exc
+
+
+def _send_sync(client: httpx.Client, action: Send) -> httpx.Response:
+    if action.timeout is None:
+        return client.send(action.request)
+    deadline = time.monotonic() + action.timeout
+    response = client.send(action.request, stream=True)
+    try:
+        body = bytearray()
+        for chunk in response.iter_raw():
+            _check_deadline(action, deadline)
+            body += chunk
+    finally:
+        response.close()
+    return _read(response, body)
+
+
+async def _send_async(client: httpx.AsyncClient, action: Send) -> httpx.Response:
+    if action.timeout is None:
+        return await client.send(action.request)
+    deadline = time.monotonic() + action.timeout
+    response = await client.send(action.request, stream=True)
+    try:
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            _check_deadline(action, deadline)
+            body += chunk
+    finally:
+        await response.aclose()
+    return _read(response, body)
+
+
+def _check_deadline(action: Send, deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise httpx.ReadTimeout(
+            f"the response was still arriving after timeout_seconds={action.timeout}", request=action.request
+        )
+
+
+def _read(response: httpx.Response, raw: bytearray) -> httpx.Response:
+    """``response`` with its body read from ``raw`` (decoded as its ``Content-Encoding`` says)."""
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=bytes(raw),
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
@@ -79,6 +133,6 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 await asyncio.sleep(action.seconds)
             continue
         try:
-            value = await client.send(action.request)
+            value = await _send_async(client, action)
         except NO_RESPONSE as exc:
             error = exc

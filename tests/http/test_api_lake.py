@@ -483,6 +483,37 @@ class TestRetries:
         assert api.token_requests == 3 and api.tokens_issued == 1
 
 
+class TestTimeouts:
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_a_body_trickling_past_timeout_seconds_is_cut_off_and_retried(
+        self, api: FakeApi, lake: ApiLake, use_async: bool
+    ) -> None:
+        """``timeout_seconds`` bounds a request, not each read: a server sending a byte every 0.1 s never
+        let a read time out, so its 20 s body held the run (and the source's slot) for all of it. The
+        request is cut off at the timeout, retried, and the run fails; the day keeps its last commit."""
+        import asyncio
+        import time
+
+        from starlette.responses import StreamingResponse
+
+        api.records = RECORDS
+        outcome, rows = lake.run("next", use_async=use_async)
+        assert outcome.error is None and ids(rows) == [r["id"] for r in RECORDS], outcome.error
+
+        async def trickle() -> Any:
+            for _ in range(200):
+                yield b" "
+                await asyncio.sleep(0.1)
+
+        api.fault = lambda n, r: StreamingResponse(trickle(), media_type="application/json")
+        started = time.monotonic()
+        outcome, rows = lake.run("next", use_async=use_async, timeout_seconds=0.5)
+        assert outcome.error is not None and "last: ReadTimeout" in outcome.error, outcome.error
+        assert "failed after 2 attempt(s)" in outcome.error, outcome.error
+        assert time.monotonic() - started < 10
+        assert ids(rows) == [r["id"] for r in RECORDS]
+
+
 class TestCorruptBodies:
     @pytest.mark.parametrize("use_async", [False, True])
     def test_a_body_that_cannot_be_decoded_is_retried(
