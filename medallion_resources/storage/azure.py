@@ -275,6 +275,26 @@ class AzureBackend(FsspecBackend):
     def _ensure_parent(self, full: str) -> None:
         """Blob storage has no folders to create."""
 
+    def _root_problem(self) -> str | None:
+        """The container does not exist (404 ``ContainerNotFound``); None when it does, or when the answer
+        says nothing (403: a SAS token or role that may not read container properties; a transient fault)."""
+
+        async def properties() -> None:
+            async with self.fs.service_client.get_container_client(self.container) as client:
+                await client.get_container_properties()
+
+        try:
+            fsspec.asyn.sync(self.fs.loop, properties)
+        except Exception as exc:  # noqa: BLE001 - only a definite "not found" says the container is missing
+            if getattr(exc, "status_code", None) == 404:
+                return (
+                    f"the container '{self.container}' of the storage account does not exist "
+                    "(azure_container): create it, or set azure_container to a container that exists"
+                )
+            return None
+        self._root_exists = True
+        return None
+
     def _blob_client(self, relpath: str) -> Any:
         container, _, blob = self.full_path(relpath).partition("/")
         return self.fs.service_client.get_blob_client(container=container, blob=blob)

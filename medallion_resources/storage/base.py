@@ -10,7 +10,10 @@ the commit protocol in ``medallion_resources.lake.commit`` only needs two guaran
 * ``put_file`` makes a finished file durable at its final name before it returns.
 
 Errors: a missing object raises ``FileNotFoundError`` (callers rely on it); any other failure of the
-underlying filesystem becomes a ``StorageError`` naming the operation and the object's URI.
+underlying filesystem becomes a ``StorageError`` naming the operation and the object's URI. A missing
+*root* (an S3 bucket or Azure container that does not exist) is such a failure, not a missing object: the
+libraries report it as a missing file or an empty listing, which would read as an empty lake ("not
+committed"), so object-store backends check the root on a miss (``FsspecBackend._root_problem``).
 """
 
 from __future__ import annotations
@@ -212,10 +215,28 @@ class FsspecBackend(StorageBackend):
     name: ClassVar[str] = "fsspec"
     secrets: tuple[str, ...] = ()
     """Resolved credentials of the filesystem, masked in every error (set by S3/Azure from their settings)."""
+    _root_exists = False
+    """The bucket or container was seen to exist (``_root_problem``): a miss is then a missing object."""
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
         self.fs = fs
         self.root = str(fs._strip_protocol(root)).rstrip("/")
+
+    # --- a root that does not exist ---
+    def _root_problem(self) -> str | None:
+        """Why the root cannot hold anything (its bucket or container does not exist: a sentence naming it
+        and the setting to fix), or None when it exists or the store cannot tell. Object stores override it
+        and set ``_root_exists`` once they see the root exists; the default never finds a problem."""
+        return None
+
+    def _check_root(self, operation: str, relpath: str) -> None:
+        """On a miss (a missing object, an empty listing): raise ``StorageError`` when the root itself does
+        not exist, so that a lake in a missing bucket is an error naming it, never "nothing committed"."""
+        if self._root_exists:
+            return
+        problem = self._root_problem()
+        if problem is not None:
+            raise StorageError(f"{operation} {self.uri(relpath)} failed: {redact(problem, self.secrets)}")
 
     # --- paths ---
     def full_path(self, relpath: str) -> str:
@@ -245,6 +266,7 @@ class FsspecBackend(StorageBackend):
         try:
             yield
         except FileNotFoundError:
+            self._check_root(operation, relpath)
             raise
         except OSError as exc:
             detail = redact(f"{type(exc).__name__}: {exc}", self.secrets)  # SAS tokens, signed URLs, keys
@@ -285,7 +307,10 @@ class FsspecBackend(StorageBackend):
 
     def exists(self, relpath: str) -> bool:
         with self._op("exists", relpath):
-            return bool(self.fs.isfile(self.full_path(relpath)))
+            found = bool(self.fs.isfile(self.full_path(relpath)))
+        if not found:
+            self._check_root("exists", relpath)
+        return found
 
     def size(self, relpath: str) -> int:
         with self._op("size", relpath):
@@ -299,7 +324,9 @@ class FsspecBackend(StorageBackend):
             try:
                 found = self.fs.find(self.full_path(prefix))
             except FileNotFoundError:
-                return []
+                found = []
+        if not found:
+            self._check_root("list_files", prefix)
         return sorted(self._relpath(path) for path in found)
 
     #: The field of the listing's entries that holds the object's version (S3 ``ETag``, Azure ``etag``).
@@ -316,7 +343,9 @@ class FsspecBackend(StorageBackend):
             try:
                 found = self.fs.find(self.full_path(prefix), detail=True)
             except FileNotFoundError:
-                return {}
+                found = {}
+        if not found:
+            self._check_root("list_versions", prefix)
         versions = {}
         for path, info in found.items():
             token = info.get(self.version_field)
@@ -330,7 +359,9 @@ class FsspecBackend(StorageBackend):
             try:
                 entries = self.fs.ls(self.full_path(prefix), detail=True)
             except FileNotFoundError:
-                return []
+                entries = []
+        if not entries:
+            self._check_root("list_dirs", prefix)
         names = {
             posixpath.basename(str(e["name"]).rstrip("/")) for e in entries if e.get("type") == "directory"
         }

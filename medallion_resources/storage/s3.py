@@ -174,6 +174,27 @@ class S3Backend(FsspecBackend):
     def _ensure_parent(self, full: str) -> None:
         """Object stores have no folders (and s3fs would try to create a missing bucket)."""
 
+    def _root_problem(self) -> str | None:
+        """The bucket does not exist (HEAD bucket: 404); None when it does, or when the answer says nothing
+        (403: a bucket of another account, or no ``s3:ListBucket``; a transient fault)."""
+
+        async def head() -> None:
+            await self.fs._call_s3("head_bucket", Bucket=self.bucket)
+
+        try:
+            fsspec.asyn.sync(self.fs.loop, head)
+        except FileNotFoundError:  # s3fs's translation of 404 / NoSuchBucket
+            endpoint = self.settings.endpoint_url  # shown redacted (``FsspecBackend._check_root``)
+            where = f" at {endpoint}" if endpoint else ""
+            return (
+                f"the bucket '{self.bucket}'{where} does not exist (s3_bucket): create it, or set s3_bucket "
+                "to a bucket that exists"
+            )
+        except Exception:  # noqa: BLE001 - cannot tell: the miss stays a miss
+            return None
+        self._root_exists = True
+        return None
+
     def _bucket_key(self, relpath: str) -> tuple[str, str]:
         bucket, _, key = self.full_path(relpath).partition("/")
         return bucket, key

@@ -23,6 +23,7 @@ from object_stores import S3Endpoint
 from medallion_assets.config.models import LayerStorageConfig, PlatformConfig
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
+from medallion_resources.errors import StorageError
 from medallion_resources.lake.read import read_artifact, verify_partition
 from medallion_resources.storage import StorageBackend, register_backend
 from medallion_resources.storage import registry as registry_module
@@ -256,3 +257,55 @@ def test_materializations_under_random_faults_equal_the_fault_free_lake(
     finally:
         registry_module.BACKENDS.members.clear()
         registry_module.BACKENDS.members.update(saved)
+
+
+def test_a_bucket_or_container_that_does_not_exist_is_an_error_naming_it_not_an_empty_lake(
+    stores: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s3fs and adlfs report a missing bucket or container as a missing object or an empty listing, so a
+    typo in ``s3_bucket`` read as a lake with nothing committed: ``verify`` said "not committed", ``read``
+    "nothing is committed under s3://...", and a run failed with "The specified bucket does not exist",
+    naming neither the bucket nor the setting."""
+    s3, azure = stores["s3"], stores["azure"]
+    bucket, container = s3.create_bucket(), azure.create_container()
+    missing_bucket, missing_container = f"{bucket}-typo", f"{container}-typo"
+    config_dir = tmp_path / "configs"
+    write_platform(
+        config_dir,
+        {"storage_backend": "s3", "s3_bucket": missing_bucket, "s3_prefix": "lake/bronze"},
+        {"storage_backend": "azure", "azure_container": missing_container, "azure_prefix": "lake/silver"},
+    )
+    env = {**os.environ, "MEDALLION_CONFIG_DIR": str(config_dir), "DAGSTER_HOME": str(tmp_path / "home")}
+    verify = [MEDALLION, "verify", "retail_orders", "--date", "2025-01-01"]
+    result = subprocess.run(verify, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"the bucket '{missing_bucket}'" in output and "does not exist (s3_bucket)" in output, output
+    assert "not committed" not in output, output
+    assert "AccountKey" not in output and "test" not in output.replace(missing_bucket, "")
+
+    silver = subprocess.run(
+        [*verify, "--layer", "silver"], env=env, capture_output=True, text=True, timeout=300
+    )
+    output = silver.stdout + silver.stderr
+    assert silver.returncode == 1, output
+    assert f"the container '{missing_container}'" in output and "(azure_container)" in output, output
+    assert "not committed" not in output and "AccountKey" not in output, output
+
+    # The Python read API says the same, where it said "nothing is committed under s3://...".
+    monkeypatch.setenv("MEDALLION_CONFIG_DIR", str(config_dir))
+    import medallion_assets
+
+    with pytest.raises(StorageError, match=rf"the bucket '{missing_bucket}' .*does not exist"):
+        medallion_assets.read("retail_orders", layer="bronze")
+
+    # A bucket that exists but holds nothing yet is still an empty lake, not an error.
+    write_platform(
+        tmp_path / "configs-ok",
+        {"storage_backend": "s3", "s3_bucket": bucket, "s3_prefix": "lake/bronze"},
+        {"storage_backend": "azure", "azure_container": container, "azure_prefix": "lake/silver"},
+    )
+    env["MEDALLION_CONFIG_DIR"] = str(tmp_path / "configs-ok")
+    empty = subprocess.run(verify, env=env, capture_output=True, text=True, timeout=300)
+    output = empty.stdout + empty.stderr
+    assert empty.returncode == 1 and output.count("not committed") == 2 and "exist" not in output, output
