@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion_resources.errors import IntegrityError
+from medallion_resources.errors import IntegrityError, StorageError
 from medallion_resources.lake.content_cache import ContentCache
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
@@ -295,7 +295,7 @@ def _fetch_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
     try:
         data = part.backend.read_bytes(relpath)
     except FileNotFoundError as exc:
-        raise IntegrityError(f"{part.describe()}: {file.path} is listed in the manifest but missing") from exc
+        raise missing_file_error(part, file) from exc
     if len(data) != file.size_bytes:
         raise IntegrityError(
             f"{part.describe()}: {file.path} has {len(data)} bytes, the manifest says {file.size_bytes}"
@@ -306,6 +306,26 @@ def _fetch_verified(part: CommittedPartition, file: ManifestFile) -> bytes:
             f"{part.describe()}: {file.path} has SHA-256 {sha256}, the manifest says {file.sha256}"
         )
     return data
+
+
+def missing_file_error(part: CommittedPartition, file: ManifestFile) -> IntegrityError:
+    """The error for a listed file that is not there: the partition was committed again after its manifest
+    was read (a commit deletes the files of the one it replaces), so the read should start over; or, when
+    the manifest in place is still the one read, the file was lost."""
+    try:
+        raw = part.backend.read_bytes(join_relpath(part.prefix, CHECKSUMS_NAME))
+    except (FileNotFoundError, StorageError):
+        raw = None
+    if raw is not None and sha256_hex(raw) != part.manifest.sha256:
+        try:
+            newer = Manifest.from_json(raw).attempt
+        except ValueError:
+            newer = "another"
+        return IntegrityError(
+            f"{part.describe()}: {file.path} is gone: the partition was committed again while this read it "
+            f"(attempt {part.manifest.attempt} replaced by {newer}); nothing is damaged: read it again"
+        )
+    return IntegrityError(f"{part.describe()}: {file.path} is listed in the manifest but missing")
 
 
 def _file_deletes(part: CommittedPartition, file: ManifestFile) -> dict[str, pl.Series]:
@@ -525,10 +545,18 @@ def scan_artifact(
         return _empty(part, artifact).lazy()
     where = part.describe()
     deleted = deleted_positions(part, artifact)  # deletes files are small: read (verified) eagerly
-    paths = [
-        verified_local_path(part.backend, part.relpath(f), f, where=where, verify=verify, cache_dir=cache_dir)
-        for f in files
-    ]
+    paths = []
+    for f in files:
+        try:
+            paths.append(
+                verified_local_path(
+                    part.backend, part.relpath(f), f, where=where, verify=verify, cache_dir=cache_dir
+                )
+            )
+        except IntegrityError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                raise missing_file_error(part, f) from exc.__cause__
+            raise
     positions = [deleted.get(part.rooted(f).path) for f in files]
     frame = _scan_widened(paths, positions)
     keyed = part.manifest.keyed.get(artifact)

@@ -132,6 +132,26 @@ class TestScanArtifact:
         with pytest.raises(IntegrityError, match=rf"{file.path} is listed in the manifest but missing"):
             scan_artifact(part, "current", cache_dir=cache)
 
+    def test_a_file_gone_because_the_day_was_committed_again_says_so_not_that_the_lake_is_damaged(
+        self, backend: StorageBackend, cache: Path
+    ) -> None:
+        """A run's Silver step read Bronze D's manifest, then another run committed Bronze D again (and
+        deleted the files it replaced): the step failed with "listed in the manifest but missing", a
+        damaged lake by its words, while ``medallion verify`` found nothing wrong."""
+        _commit(backend, "2025-01-02", {"current": [_orders([1, 2, 3], "d1")]})
+        part = read_committed(backend, f"{DATASET}/load_date=2025-01-02")
+        assert part is not None
+        _commit(backend, "2025-01-02", {"current": [_orders([4, 5], "d1")]})  # the other run's commit
+        newer = read_committed(backend, f"{DATASET}/load_date=2025-01-02")
+        assert newer is not None and newer.manifest.attempt != part.manifest.attempt
+        replaced = f"attempt {part.manifest.attempt} replaced by {newer.manifest.attempt}"
+        again = rf"committed again while this read it \({replaced}\)"
+        with pytest.raises(IntegrityError, match=again):
+            read_artifact(part, "current")
+        with pytest.raises(IntegrityError, match=again):
+            scan_artifact(part, "current", cache_dir=cache)
+        assert read_artifact(newer, "current")["order_id"].to_list() == [4, 5]  # read again: the new commit
+
     def test_an_empty_artifact_scans_with_its_recorded_schema(
         self, backend: StorageBackend, cache: Path
     ) -> None:
