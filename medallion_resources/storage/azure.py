@@ -292,7 +292,6 @@ class AzureBackend(FsspecBackend):
                     "(azure_container): create it, or set azure_container to a container that exists"
                 )
             return None
-        self._root_exists = True
         return None
 
     def _blob_client(self, relpath: str) -> Any:

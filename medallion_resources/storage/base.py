@@ -215,8 +215,9 @@ class FsspecBackend(StorageBackend):
     name: ClassVar[str] = "fsspec"
     secrets: tuple[str, ...] = ()
     """Resolved credentials of the filesystem, masked in every error (set by S3/Azure from their settings)."""
-    _root_exists = False
-    """The bucket or container was seen to exist (``_root_problem``): a miss is then a missing object."""
+    _root_checked = False
+    """The root was checked once (``_root_problem`` found it, or could not tell): a miss is then a missing
+    object, and no later miss pays for another request."""
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
         self.fs = fs
@@ -226,17 +227,18 @@ class FsspecBackend(StorageBackend):
     def _root_problem(self) -> str | None:
         """Why the root cannot hold anything (its bucket or container does not exist: a sentence naming it
         and the setting to fix), or None when it exists or the store cannot tell. Object stores override it
-        and set ``_root_exists`` once they see the root exists; the default never finds a problem."""
+        (one request); the default never finds a problem."""
         return None
 
     def _check_root(self, operation: str, relpath: str) -> None:
         """On a miss (a missing object, an empty listing): raise ``StorageError`` when the root itself does
         not exist, so that a lake in a missing bucket is an error naming it, never "nothing committed"."""
-        if self._root_exists:
+        if self._root_checked:
             return
         problem = self._root_problem()
         if problem is not None:
             raise StorageError(f"{operation} {self.uri(relpath)} failed: {redact(problem, self.secrets)}")
+        self._root_checked = True
 
     # --- paths ---
     def full_path(self, relpath: str) -> str:

@@ -192,7 +192,6 @@ class S3Backend(FsspecBackend):
             )
         except Exception:  # noqa: BLE001 - cannot tell: the miss stays a miss
             return None
-        self._root_exists = True
         return None
 
     def _bucket_key(self, relpath: str) -> tuple[str, str]:
