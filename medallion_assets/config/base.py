@@ -40,10 +40,12 @@ FileFormat = Literal["csv", "tsv", "json", "jsonl", "parquet"]
 # Source names, systems, tables, domains and entities become folder names (``system=<system>``): a file
 # system's names end at 255 bytes, so a name past this fails the first write, not the config.
 MAX_NAME_LENGTH = 100
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("orders\n" from a ``name: >`` block), a
+# name Dagster refuses when the Definitions load.
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
 OWNER_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Dagster asset key parts and our folder names: letters, digits, underscore.
-KEY_PART_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+KEY_PART_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 TYPE_RE = re.compile(
     r"^(string|utf8|int8|int16|int32|int64|uint8|uint16|uint32|uint64|float32|float64|boolean|bool|date|"
     r"datetime|timestamp|time|decimal\(\s*\d+\s*,\s*\d+\s*\))$"

@@ -176,7 +176,7 @@ def _source_suffix(raw: Any) -> str:
     if not isinstance(name, str) and isinstance(source, Mapping):
         system, table = source.get("system"), source.get("table")
         name = f"{system}_{table}".lower() if isinstance(system, str) and isinstance(table, str) else None
-    return f" (source '{name}')" if isinstance(name, str) else ""
+    return f" (source {name!r})" if isinstance(name, str) else ""
 
 
 def join_key(path: str, key: str) -> str:

@@ -242,7 +242,7 @@ class SourceEntry(StrictModel):
     @classmethod
     def _name_pattern(cls, value: str | None) -> str | None:
         if value is not None and not NAME_RE.match(value):
-            raise ValueError(f"name '{value}' must match [a-z][a-z0-9_]*")
+            raise ValueError(f"name {value!r} must match [a-z][a-z0-9_]*")
         return None if value is None else check_name_length(value)
 
     @model_validator(mode="after")

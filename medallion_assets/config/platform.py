@@ -326,7 +326,7 @@ class ScheduleConfig(StrictModel):
     @classmethod
     def _group_name(cls, value: str | None) -> str | None:
         if value is not None and not NAME_RE.match(value):
-            raise ValueError(f"schedule group '{value}' must match [a-z][a-z0-9_]*")
+            raise ValueError(f"schedule group {value!r} must match [a-z][a-z0-9_]*")
         return value
 
     @field_validator("cron")

@@ -147,7 +147,7 @@ class SilverConfig(StrictModel):
     @classmethod
     def _key_part(cls, value: str | None) -> str | None:
         if value is not None and not KEY_PART_RE.match(value):
-            raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
+            raise ValueError(f"{value!r} must be letters, digits and underscores, not starting with a digit")
         return None if value is None else check_name_length(value)
 
     @field_validator("model")

@@ -488,7 +488,7 @@ class SourceConfig(StrictModel):
     @classmethod
     def _key_part(cls, value: str) -> str:
         if not KEY_PART_RE.match(value):
-            raise ValueError(f"'{value}' must be letters, digits and underscores, not starting with a digit")
+            raise ValueError(f"{value!r} must be letters, digits and underscores, not starting with a digit")
         return check_name_length(value)
 
     @field_validator("type")

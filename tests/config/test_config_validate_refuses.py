@@ -241,6 +241,39 @@ def test_a_name_too_long_for_a_folder(tmp_path: Path, changes: dict[str, Any], w
     refused(tmp_path, file_source(**changes), where=where, says="is 300 characters long", fix="at most 100")
 
 
+@pytest.mark.parametrize(
+    ("changes", "where", "says"),
+    [  # Definitions failed: '"shop_orders\n_schedule" is not a valid name in Dagster', '"shop\n_orders" is
+        # not a valid asset group name' ('$' of the name patterns matched before a trailing newline)
+        ({"name": "shop_orders\n"}, "sources[0].name", "name 'shop_orders\\n' must match [a-z][a-z0-9_]*"),
+        ({"source": {"system": "shop\n"}}, "sources[0].source.system", "'shop\\n' must be letters"),
+        ({"source": {"table": "orders\n"}}, "sources[0].source.table", "'orders\\n' must be letters"),
+        ({"silver": {"domain": "sales\n"}}, "sources[0].silver.domain", "'sales\\n' must be letters"),
+        ({"silver": {"entity": "orders\n"}}, "sources[0].silver.entity", "'orders\\n' must be letters"),
+        (
+            {"schedule": {"group": "nightly\n"}},
+            "sources[0].schedule.group",
+            "schedule group 'nightly\\n' must match [a-z][a-z0-9_]*",
+        ),
+    ],
+)
+def test_a_name_with_a_trailing_newline(
+    tmp_path: Path, changes: dict[str, Any], where: str, says: str
+) -> None:
+    """A ``name: >`` (or ``|``) block scalar ends its value with a newline."""
+    refused(tmp_path, file_source(**changes), where=where, says=says, fix="")
+
+
+def test_a_name_from_a_block_scalar_is_refused_in_the_yaml_as_written(tmp_path: Path) -> None:
+    platform = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    source = yaml.safe_dump({"config_version": 1, "sources": [file_source()]}, sort_keys=False)
+    source = source.replace("name: shop_orders", "name: >\n    shop_orders")
+    config_dir = write_config(tmp_path, {"platform.yaml": platform, "sources/s.yaml": source})
+    result = CliRunner().invoke(main, ["--config-dir", str(config_dir), "validate"], standalone_mode=False)
+    assert result.exit_code == 1, result.output
+    assert "configs/sources/s.yaml: sources[0].name: name 'shop_orders\\n' must match" in result.output
+
+
 # --- silver keys against the columns a file source declares ------------------------------------------------
 
 
