@@ -43,7 +43,9 @@ MAX_NAME_LENGTH = 100
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("orders\n" from a ``name: >`` block), a
 # name Dagster refuses when the Definitions load.
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
-OWNER_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Dagster's own rule for an owner's e-mail address (``dagster._core.utils.is_valid_email``, a fullmatch): an
+# address it refuses takes the code location down. ASCII only, a top-level domain of 2 to 7 letters.
+OWNER_EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,7}\b")
 # Dagster asset key parts and our folder names: letters, digits, underscore.
 KEY_PART_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 TYPE_RE = re.compile(

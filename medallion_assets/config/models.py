@@ -213,7 +213,9 @@ class SourceEntry(StrictModel):
     )
     description: str | None = Field(None, description="Shown on both assets in the Dagster UI.")
     owners: list[str] = Field(
-        default_factory=list, description="Asset owners: e-mail addresses or team names as 'team:<name>'."
+        default_factory=list,
+        description="Asset owners: e-mail addresses (ASCII, a top-level domain of 2 to 7 letters: what "
+        "Dagster accepts) or team names as 'team:<name>'.",
     )
     source: SourceConfig = Field(description="Where the data comes from (Bronze).")
     silver: SilverConfig = Field(default_factory=SilverConfig, description="How Bronze is curated (Silver).")
@@ -230,10 +232,16 @@ class SourceEntry(StrictModel):
     @field_validator("owners")
     @classmethod
     def _owner_format(cls, value: list[str]) -> list[str]:
-        bad = [o for o in value if not (OWNER_EMAIL_RE.match(o) or o.startswith("team:") and len(o) > 5)]
+        bad = [o for o in value if not (OWNER_EMAIL_RE.fullmatch(o) or o.startswith("team:") and len(o) > 5)]
+        if bad and "@" in bad[0]:
+            raise ValueError(
+                f"owner {bad[0]!r} is not an e-mail address Dagster accepts (ASCII letters, digits and "
+                "'._%+-', a top-level domain of 2 to 7 letters); give another address, or a team name "
+                "prefixed with 'team:' (e.g. 'team:data')"
+            )
         if bad:
             raise ValueError(
-                f"owner '{bad[0]}' must be an e-mail address or a team name prefixed with 'team:' "
+                f"owner {bad[0]!r} must be an e-mail address or a team name prefixed with 'team:' "
                 f"(e.g. 'team:{bad[0]}')"
             )
         return value

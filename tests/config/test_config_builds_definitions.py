@@ -111,3 +111,31 @@ def test_any_valid_config_builds(config: MedallionConfig, cron: str) -> None:
         for source in dumped["sources"]:
             source["schedule"] = {"cron": cron}
         build(validate(write_config(Path(tmp), {"platform.yaml": {"config_version": 1, **dumped}})))
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [  # validate accepted every one; the Definitions then failed on the refused ones with "Invalid owner
+        # 'data@acme.consulting' for asset ... Owner must be an email address or a team name"
+        "data@acme.consulting",  # a top-level domain longer than 7 letters: refused
+        "j\u00fcrgen@m\u00fcller.de",  # not ASCII: refused
+        "ops@example.c",  # a one-letter top-level domain: refused
+        ".ops@example.com",  # starts with a dot: refused
+        "first.last@corp.example.co.uk",
+        "ops+alerts@example.com",
+        "team:data platform",
+    ],
+)
+def test_an_owner_validate_accepts_builds(owner: str, tmp_path: Path) -> None:
+    source = {
+        "source": {"system": "shop", "table": "orders", "type": "file", "file": {"path": "./o.csv"}},
+        "owners": [owner],
+    }
+    platform = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    config_dir = write_config(tmp_path, {"platform.yaml": platform, "s.yaml": {"sources": [source]}})
+    try:
+        config = validate(config_dir)
+    except ConfigError as exc:
+        assert f"configs/s.yaml: sources[0].owners: owner '{owner}'" in str(exc), exc
+        return
+    build(config)

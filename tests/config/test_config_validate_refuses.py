@@ -274,6 +274,19 @@ def test_a_name_from_a_block_scalar_is_refused_in_the_yaml_as_written(tmp_path: 
     assert "configs/sources/s.yaml: sources[0].name: name 'shop_orders\\n' must match" in result.output
 
 
+@pytest.mark.parametrize("owner", ["data@acme.consulting", "j\u00fcrgen@example.de"])
+def test_an_owner_address_dagster_refuses(tmp_path: Path, owner: str) -> None:
+    """Definitions failed: "Invalid owner 'data@acme.consulting' for asset 'AssetKey(['bronze', 'shop',
+    'orders'])'. Owner must be an email address or a team name prefixed with 'team:'." """
+    refused(
+        tmp_path,
+        file_source(owners=[owner]),
+        where="sources[0].owners",
+        says=f"owner '{owner}' is not an e-mail address Dagster accepts",
+        fix="a top-level domain of 2 to 7 letters",
+    )
+
+
 # --- silver keys against the columns a file source declares ------------------------------------------------
 
 
