@@ -57,7 +57,9 @@ TYPE_RE = re.compile(
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: YAML's .inf and .nan are floats, and no key takes them (an infinite
+    # max_file_size_mb or freshness window failed the run or the Definitions with an OverflowError).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def check_column_names(key: str, names: Sequence[str]) -> None:

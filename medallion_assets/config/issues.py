@@ -82,6 +82,8 @@ def _describe(
         return f"{show(value, subst)} is not allowed", f"{hint}allowed: {', '.join(allowed)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping (key: value), got {type_name(value)}", ""
+    if kind == "finite_number":
+        return f"{show(value, subst)} is not a finite number", "give a number (YAML's .inf and .nan are not)"
     if kind == "list_type":
         return f"expected a list, got {type_name(value)}", ""
     if kind in ("value_error", "assertion_error"):

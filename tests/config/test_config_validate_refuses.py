@@ -287,6 +287,21 @@ def test_an_owner_address_dagster_refuses(tmp_path: Path, owner: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [  # ran: "OverflowError: cannot convert float infinity to integer" (the part file size cap)
+        ({"run": {"max_file_size_mb": float("inf")}}, "sources[0].source.run.max_file_size_mb"),
+        # Definitions failed: "OverflowError: cannot convert float infinity to integer" (FreshnessPolicy)
+        ({"freshness": {"fail_window_hours": float("inf")}}, "sources[0].freshness.fail_window_hours"),
+        ({"freshness": {"fail_window_hours": float("nan")}}, "sources[0].freshness.fail_window_hours"),
+    ],
+)
+def test_yaml_infinity_or_nan_as_a_number(tmp_path: Path, changes: dict[str, Any], where: str) -> None:
+    """``.inf`` and ``.nan`` are YAML floats (yaml.safe_dump writes them so)."""
+    says = "nan is not a finite number" if "nan" in repr(changes) else "inf is not a finite number"
+    refused(tmp_path, file_source(**changes), where=where, says=says, fix="YAML's .inf and .nan are not")
+
+
 # --- silver keys against the columns a file source declares ------------------------------------------------
 
 
