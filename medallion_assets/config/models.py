@@ -22,7 +22,7 @@ import re
 from functools import partial
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from medallion_assets.config.base import (
     NAME_RE,
@@ -131,6 +131,9 @@ class SensorConfig(StrictModel):
     )
 
 
+MIN_WINDOW_HOURS, MAX_WINDOW_HOURS = 1 / 60, 24 * 365 * 100
+
+
 class FreshnessConfig(StrictModel):
     """When the data counts as late: a deadline per partition, and/or Dagster's asset-level windows.
 
@@ -148,7 +151,10 @@ class FreshnessConfig(StrictModel):
     )
     timezone: str | None = Field(None, description="IANA timezone of the deadline; default: the partitions'.")
     fail_window_hours: float | None = Field(
-        None, gt=0, description="Fail when the latest materialization is older than this many hours."
+        None,
+        gt=0,
+        description="Fail when the latest materialization is older than this many hours (one minute to 100 "
+        "years).",
     )
     warn_window_hours: float | None = Field(None, gt=0, description="Warn past this many hours (< fail).")
 
@@ -163,6 +169,18 @@ class FreshnessConfig(StrictModel):
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
         return check_timezone(value)
+
+    @field_validator("fail_window_hours", "warn_window_hours")
+    @classmethod
+    def _a_window_dagster_holds(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """Dagster refuses a window under a minute when the Definitions load; past a century the daemon's
+        ``now - window`` leaves the calendar (a very large one failed the load with an OverflowError)."""
+        if value is not None and not MIN_WINDOW_HOURS <= value <= MAX_WINDOW_HOURS:
+            raise ValueError(
+                f"freshness.{info.field_name} {value:g} is outside what Dagster's freshness windows hold: "
+                f"use at least {MIN_WINDOW_HOURS:.4f} (one minute) and at most {MAX_WINDOW_HOURS} (100 years)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _warn_before_fail(self) -> FreshnessConfig:

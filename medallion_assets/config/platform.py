@@ -257,6 +257,9 @@ def check_timezone(value: str | None) -> str | None:
 # The first and last start_date Dagster's daily partitions hold: before year 1000 it writes a partition key
 # it cannot parse back ('100-01-01'), and the day after 9999-12-31 is out of range.
 FIRST_START_DATE, LAST_START_DATE = date(1000, 1, 1), date(9999, 12, 30)
+# end_offset days past today: a century. Past about 2.9 million, the last partition is after 9999-12-31 and
+# the Definitions failed to load ("OverflowError: date value out of range").
+MAX_END_OFFSET = 36_500
 
 
 def check_start_date(value: date | None) -> date | None:
@@ -277,7 +280,12 @@ class PartitionsConfig(StrictModel):
         date(2025, 1, 1), description="First partition (run date), 1000-01-01 to 9999-12-30."
     )
     timezone: str = Field("UTC", description="IANA timezone the day boundaries are in.")
-    end_offset: int = Field(0, ge=0, description="1 adds today's (still open) partition, for sensors.")
+    end_offset: int = Field(
+        0,
+        ge=0,
+        le=MAX_END_OFFSET,
+        description="1 adds today's (still open) partition, for sensors; at most 36500.",
+    )
 
     _start_date = field_validator("start_date")(check_start_date)
 
@@ -294,7 +302,9 @@ class PartitionsOverride(StrictModel):
         None, description="First partition (run date) of this source, 1000-01-01 to 9999-12-30."
     )
     timezone: str | None = Field(None, description="IANA timezone of this source's day boundaries.")
-    end_offset: int | None = Field(None, ge=0, description="1 adds today's (still open) partition.")
+    end_offset: int | None = Field(
+        None, ge=0, le=MAX_END_OFFSET, description="1 adds today's (still open) partition; at most 36500."
+    )
 
     _start_date = field_validator("start_date")(check_start_date)
 

@@ -139,8 +139,10 @@ class SilverConfig(StrictModel):
     )
     cdc: CdcConfig | None = Field(None, description="cdc model: the operation column and codes.")
     scd2: Scd2Config | None = Field(None, description="scd_type_2 (and cdc with history): tracked columns.")
+    # At most a century: past about 740,000 days the day the lookback starts is before year 1, and the
+    # second Silver day failed with "OverflowError: date value out of range".
     dedupe_lookback_days: int = Field(
-        0, ge=0, description="event_log: how many earlier Silver days to dedupe against."
+        0, ge=0, le=36_500, description="event_log: how many earlier Silver days to dedupe against (<=36500)."
     )
 
     @field_validator("domain", "entity")

@@ -197,6 +197,10 @@ def _sql_identifier(value: str) -> str:
     return value
 
 
+_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+_MAX_LOOKBACK_DAYS = 36_500
+
+
 class DbIncrementalConfig(StrictModel):
     """Incremental SQL loads: which rows a partition reads (docs/db_extractor.md)."""
 
@@ -209,7 +213,8 @@ class DbIncrementalConfig(StrictModel):
     lookback: str | None = Field(
         None,
         description="Duration such as '2h' or '1d': window mode re-reads this far before the window, "
-        "watermark mode this far below the watermark (re-read rows that already landed are dropped).",
+        "watermark mode this far below the watermark (re-read rows that already landed are dropped); at most "
+        "36500 days.",
     )
     initial_value: str | None = Field(
         None, description="Watermark mode: the first partition reads cursor > this value."
@@ -228,8 +233,13 @@ class DbIncrementalConfig(StrictModel):
     @field_validator("lookback")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d+\s*[smhd]", value):
+        match = re.fullmatch(r"(\d+)\s*([smhd])", value) if value is not None else None
+        if value is not None and match is None:
             raise ValueError(f"lookback '{value}' must be a number and a unit s, m, h or d, e.g. '2h'")
+        # A century at most: a read window starting before year 1 failed the run with "OverflowError: date
+        # value out of range".
+        if match is not None and int(match[1]) * _SECONDS[match[2]] > _MAX_LOOKBACK_DAYS * 86_400:
+            raise ValueError(f"lookback '{value}' is longer than {_MAX_LOOKBACK_DAYS} days (a century)")
         return value
 
 

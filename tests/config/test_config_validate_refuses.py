@@ -886,3 +886,77 @@ def test_an_account_key_with_an_account_url_of_another_account(
     assert says in output, output
     assert "https://acct.blob.core.<cloud suffix>" in output, output
     assert "Traceback" not in output
+
+
+# --- numbers past what a date or Dagster holds ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "where", "says"),
+    [
+        pytest.param(  # Definitions failed: "OverflowError: date value out of range" (the last partition)
+            file_source(partitions={"end_offset": 3_000_000}),
+            "sources[0].partitions.end_offset",
+            "Input should be less than or equal to 36500, got 3000000",
+            id="end-offset",
+        ),
+        pytest.param(  # Definitions failed: "fail_window cannot be less than 1 minute"
+            file_source(freshness={"fail_window_hours": 0.001}),
+            "sources[0].freshness.fail_window_hours",
+            "freshness.fail_window_hours 0.001 is outside what Dagster's freshness windows hold: use at "
+            "least 0.0167 (one minute) and at most 876000 (100 years)",
+            id="window-under-a-minute",
+        ),
+        pytest.param(  # Definitions failed: "OverflowError: Python int too large to convert to C int"
+            file_source(freshness={"fail_window_hours": 1e12}),
+            "sources[0].freshness.fail_window_hours",
+            "freshness.fail_window_hours 1e+12 is outside",
+            id="window-past-timedelta",
+        ),
+        pytest.param(  # Definitions failed: "warn_window cannot be less than 1 minute"
+            file_source(freshness={"fail_window_hours": 1, "warn_window_hours": 0.01}),
+            "sources[0].freshness.warn_window_hours",
+            "freshness.warn_window_hours 0.01 is outside",
+            id="warn-window-under-a-minute",
+        ),
+        pytest.param(  # the second Silver day failed: "OverflowError: date value out of range"
+            file_source(
+                source={"run": {"load_pattern": "incremental"}},
+                silver={"model": "event_log", "dedupe_lookback_days": 1_000_000},
+            ),
+            "sources[0].silver.dedupe_lookback_days",
+            "Input should be less than or equal to 36500, got 1000000",
+            id="dedupe-lookback",
+        ),
+        pytest.param(  # ran: "OverflowError: date value out of range" (the window's start)
+            db_source(incremental={"cursor_column": "updated_at", "mode": "window", "lookback": "9999999d"}),
+            "sources[0].source.db.incremental.lookback",
+            "lookback '9999999d' is longer than 36500 days (a century)",
+            id="db-lookback",
+        ),
+    ],
+)
+def test_a_number_past_what_dates_or_dagster_hold(
+    tmp_path: Path, source: dict[str, Any], where: str, says: str
+) -> None:
+    refused(tmp_path, source, where=where, says=says, fix="")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        file_source(partitions={"end_offset": 36_500}),
+        file_source(freshness={"fail_window_hours": 876_000, "warn_window_hours": 1 / 60}),
+        db_source(incremental={"cursor_column": "updated_at", "mode": "window", "lookback": "36500d"}),
+    ],
+)
+def test_the_largest_and_smallest_numbers_still_validate_and_build(
+    tmp_path: Path, source: dict[str, Any]
+) -> None:
+    import dagster as dg
+
+    from medallion_assets.factory import build_definitions
+
+    code, output = validate(tmp_path, source)
+    assert code == 0, output
+    dg.Definitions.validate_loadable(build_definitions(load_config(tmp_path / "configs")))
