@@ -335,7 +335,28 @@ def _parse_yaml(path: Path, label: str, issues: list[ConfigIssue]) -> dict[str, 
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a key given twice in one mapping (PyYAML silently keeps the last)."""
+    """A safe loader that rejects a key given twice in one mapping (PyYAML silently keeps the last), and an
+    alias inside the node its anchor names (PyYAML builds a list or mapping that holds itself, which no
+    step after parsing can walk)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: set[str] = set()  # anchors of the nodes being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, yaml.AliasEvent) and anchor in self._open_anchors:
+            raise yaml.composer.ComposerError(
+                None, None, f"alias '*{anchor}' refers to the node that contains it", event.start_mark
+            )
+        if anchor is None or isinstance(event, yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        self._open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open_anchors.discard(anchor)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -358,6 +379,8 @@ def _yaml_issue(exc: yaml.YAMLError, label: str) -> ConfigIssue:
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     if str(problem).startswith("duplicate key"):
         hint = "a key may appear only once in a mapping"
+    elif str(problem).startswith("alias"):
+        hint = "an alias (*name) may only repeat a node defined before it, not one that holds it"
     else:
         hint = "check indentation (spaces, not tabs), colons and quotes at and just above that line"
     return ConfigIssue(label, "", f"malformed YAML: {problem}{where}", hint)

@@ -378,3 +378,33 @@ class TestJsonSchema:
         validator = jsonschema.Draft202012Validator(config_json_schema())
         for path in sorted(config_dir.rglob("*.yaml")):
             validator.validate(yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "anchor"),
+    [
+        ("config_version: 1\nsources: &s\n  - *s\n", 3, "s"),
+        (
+            "config_version: 1\nsources:\n  - &e\n    source: {system: a, table: b, type: file, "
+            "file: {path: /x.csv}, options: {again: *e}}\n",
+            4,
+            "e",
+        ),
+    ],
+)
+def test_an_alias_inside_its_own_anchor_is_a_yaml_error(
+    tmp_path: Path, minimal_platform_text: str, text: str, line: int, anchor: str
+) -> None:
+    """Was a RecursionError traceback out of ``medallion validate``: PyYAML builds a list (or mapping) that
+    holds itself."""
+    from click.testing import CliRunner
+
+    from medallion_assets.cli import main
+
+    config_dir = write_config(tmp_path, {"platform.yaml": minimal_platform_text, "s.yaml": text})
+    result = CliRunner().invoke(main, ["--config-dir", str(config_dir), "validate"], standalone_mode=False)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1, result.output
+    says = f"alias '*{anchor}' refers to the node that contains it at line {line}"
+    assert f"configs/s.yaml: malformed YAML: {says}" in result.output
+    assert "may only repeat a node defined before it" in result.output
