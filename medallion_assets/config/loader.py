@@ -334,6 +334,9 @@ def _parse_yaml(path: Path, label: str, issues: list[ConfigIssue]) -> dict[str, 
     return data
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that rejects a key given twice in one mapping (PyYAML silently keeps the last), and an
     alias inside the node its anchor names (PyYAML builds a list or mapping that holds itself, which no
@@ -361,6 +364,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # '<<: *base': merged keys may be overridden (flatten_mapping)
+                continue
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, typing.Hashable) and key in seen:
                 raise yaml.constructor.ConstructorError(

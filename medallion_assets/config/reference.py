@@ -87,6 +87,8 @@ that fits its load pattern) is `medallion validate`'s job.
 - Unknown keys, wrong types and values outside the allowed set are errors. One load reports **every**
   problem, each with the file, the key path (`sources[0].silver.primary_keys`) and a hint.
 - A key written twice in the same mapping is an error (plain YAML would silently keep the last one).
+  Anchors, aliases and merge keys reuse a block: `- <<: *base` then the keys that differ (a key written
+  next to `<<` overrides the merged one); an alias inside the block its anchor names is an error.
 
 ## Environment variables
 

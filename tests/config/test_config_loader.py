@@ -408,3 +408,45 @@ def test_an_alias_inside_its_own_anchor_is_a_yaml_error(
     says = f"alias '*{anchor}' refers to the node that contains it at line {line}"
     assert f"configs/s.yaml: malformed YAML: {says}" in result.output
     assert "may only repeat a node defined before it" in result.output
+
+
+def test_merge_keys_reuse_a_block_and_keys_next_to_them_override(
+    tmp_path: Path, minimal_platform_text: str
+) -> None:
+    """Was: "malformed YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:merge'", with
+    a hint to check indentation: the duplicate-key check constructed the '<<' key itself."""
+    text = (
+        "config_version: 1\n"
+        "sources:\n"
+        "  - &orders\n"
+        "    name: orders_eu\n"
+        "    source: &src {system: shop, table: orders_eu, type: file, file: {path: /eu.csv}}\n"
+        "    silver: {primary_keys: [id]}\n"
+        "  - <<: *orders\n"
+        "    name: orders_us\n"
+        "    source: {<<: *src, table: orders_us, file: {path: /us.csv}}\n"
+    )
+    config_dir = write_config(tmp_path, {"platform.yaml": minimal_platform_text, "s.yaml": text})
+    first, second = load_config(config_dir, environ={}).sources
+    assert (first.name, first.source.table, first.source.file and first.source.file.path) == (
+        "orders_eu",
+        "orders_eu",
+        "/eu.csv",
+    )
+    assert (second.name, second.source.system, second.source.table) == ("orders_us", "shop", "orders_us")
+    assert second.source.file is not None and second.source.file.path == "/us.csv"
+    assert second.silver.primary_keys == ["id"]
+
+
+def test_a_key_written_twice_next_to_a_merge_key_is_still_refused(
+    tmp_path: Path, minimal_platform_text: str
+) -> None:
+    text = (
+        "config_version: 1\nsources:\n  - &a\n"
+        "    source: {system: s, table: a, type: file, file: {path: /a}}\n"
+        "  - <<: *a\n    name: b\n    name: c\n"
+    )
+    config_dir = write_config(tmp_path, {"platform.yaml": minimal_platform_text, "s.yaml": text})
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir, environ={})
+    assert "malformed YAML: duplicate key 'name' at line 7" in str(info.value)
