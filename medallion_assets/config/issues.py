@@ -79,7 +79,12 @@ def _describe(
         allowed = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
         close = difflib.get_close_matches(str(value), allowed, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = _BOOLEAN_HINT + "; " if isinstance(value, bool) else hint
         return f"{show(value, subst)} is not allowed", f"{hint}allowed: {', '.join(allowed)}"
+    if kind == "string_type" and isinstance(value, bool):
+        return f"expected a string, got the boolean {value}", _BOOLEAN_HINT
+    if kind == "string_type" and isinstance(value, int | float):
+        return f"expected a string, got the number {value}", _NUMBER_HINT
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping (key: value), got {type_name(value)}", ""
     if kind == "finite_number":
@@ -89,6 +94,10 @@ def _describe(
     if kind in ("value_error", "assertion_error"):
         return msg.removeprefix("Value error, ").removeprefix("Assertion failed, "), ""
     return f"{msg}, got {show(value, subst)}", ""
+
+
+_NUMBER_HINT = "quote it: YAML reads an unquoted number as a number (1.10 as 1.1)"
+_BOOLEAN_HINT = "YAML reads unquoted yes, no, on, off, true and false as booleans: quote it, e.g. 'on'"
 
 
 def _explained_by_typo(

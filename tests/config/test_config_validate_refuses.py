@@ -302,6 +302,32 @@ def test_yaml_infinity_or_nan_as_a_number(tmp_path: Path, changes: dict[str, Any
     refused(tmp_path, file_source(**changes), where=where, says=says, fix="YAML's .inf and .nan are not")
 
 
+def test_yaml_booleans_and_numbers_where_a_string_belongs_say_to_quote_them(tmp_path: Path) -> None:
+    """Was "Input should be a valid string, got True" for ``table: on``, with no hint."""
+    platform = (MINIMAL / "platform.yaml").read_text(encoding="utf-8")
+    text = (
+        "config_version: 1\n"
+        "sources:\n"
+        "  - source: {system: shop, table: on, type: file, file: {path: /o.csv}}\n"
+        "    silver: {primary_keys: [yes, 1.10]}\n"
+        "    schedule: {default_status: off}\n"
+    )
+    config_dir = write_config(tmp_path, {"platform.yaml": platform, "sources/s.yaml": text})
+    result = CliRunner().invoke(main, ["--config-dir", str(config_dir), "validate"], standalone_mode=False)
+    assert result.exit_code == 1, result.output
+    quote = "YAML reads unquoted yes, no, on, off, true and false as booleans: quote it"
+    for where, says, fix in [
+        ("sources[0].source.table", "expected a string, got the boolean True", quote),
+        ("sources[0].silver.primary_keys[0]", "expected a string, got the boolean True", quote),
+        ("sources[0].silver.primary_keys[1]", "expected a string, got the number 1.1", "(1.10 as 1.1)"),
+        ("sources[0].schedule.default_status", "False is not allowed", quote),
+    ]:
+        prefix = f"configs/sources/s.yaml: {where}: "
+        line = next(line for line in result.output.splitlines() if prefix in line)
+        assert says in line, line
+        assert fix in line, line
+
+
 # --- silver keys against the columns a file source declares ------------------------------------------------
 
 
