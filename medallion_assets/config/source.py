@@ -139,7 +139,10 @@ def _template_fields(value: str, key: str, allowed: tuple[str, ...]) -> str:
 class ApiConfig(StrictModel):
     """A REST API source (``type: api``): one batch per page (docs/extractors_api.md)."""
 
-    base_url: str = Field(description="Scheme and host (and a base path), e.g. https://api.example.com/v1.")
+    base_url: str = Field(
+        description="Scheme and host (and a base path), e.g. https://api.example.com/v1; no user-info "
+        "(credentials go in auth)."
+    )
     endpoint: str = Field(
         "/", description="Path after base_url; may hold {run_date}, {window_start}, {window_end}, {watermark}"
     )
@@ -179,6 +182,19 @@ class ApiConfig(StrictModel):
     incremental: ApiIncrementalConfig | None = Field(
         None, description="Incremental loads: the cursor field and how the watermark is sent."
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        """A URL's user-info is a credential (httpx sends it as Basic auth): it belongs in the environment,
+        as ``db.url``'s password does. The value is not repeated (it is the secret)."""
+        if re.search(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@", value):
+            raise ValueError(
+                "'base_url' holds credentials (user-info before '@'): remove them and set auth: "
+                "{type: basic, username_env: ..., password_env: ...} (or type bearer with token_env, "
+                "api_key with key_env)"
+            )
+        return value
 
     @field_validator("endpoint")
     @classmethod

@@ -704,6 +704,18 @@ def test_an_incremental_db_source_that_reads_everything(tmp_path: Path, source: 
     )
 
 
+@pytest.mark.parametrize("base_url", ["https://bob:s3cret@api.example.com/v1", "https://s3cret@api.example.com"])
+def test_credentials_in_an_api_base_url(tmp_path: Path, base_url: str) -> None:
+    """Validated, and the secret then sat in the YAML (httpx sends a URL's user-info as Basic auth), where
+    ``db.url`` refuses the same. The message must not repeat it."""
+    code, output = validate(tmp_path, api_source(base_url=base_url, incremental={"cursor_field": "u"}))
+    assert code == 1, output
+    assert "configs/sources/s.yaml: sources[0].source.api.base_url: " in output, output
+    assert "'base_url' holds credentials" in output, output
+    assert "auth: {type: basic, username_env: ..., password_env: ...}" in output, output
+    assert "s3cret" not in output, output
+
+
 @pytest.mark.parametrize(
     "api",
     [  # every day requests the same records, and Silver takes them all as that day's changes
