@@ -89,6 +89,8 @@ def _describe(
         return f"expected a mapping (key: value), got {type_name(value)}", ""
     if kind == "finite_number":
         return f"{show(value, subst)} is not a finite number", "give a number (YAML's .inf and .nan are not)"
+    if kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
+        return f"{msg}, got {show(value, subst)}", "write the date as YYYY-MM-DD, e.g. 2025-01-01"
     if kind == "list_type":
         return f"expected a list, got {type_name(value)}", ""
     if kind in ("value_error", "assertion_error"):

@@ -262,6 +262,16 @@ FIRST_START_DATE, LAST_START_DATE = date(1000, 1, 1), date(9999, 12, 30)
 MAX_END_OFFSET = 36_500
 
 
+def start_date_not_a_number(value: Any) -> Any:
+    """Before parsing: pydantic reads a number as seconds since 1970 (``1735689600`` would be 2025-01-01, and
+    ``20250101`` fails as "not an exact date"); a ``start_date`` is written as a date."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f"start_date {value} is a number, not a date: write the date as YYYY-MM-DD, e.g. 2025-01-01"
+        )
+    return value
+
+
 def check_start_date(value: date | None) -> date | None:
     """Reject a ``start_date`` the code location could not load with (shared by every ``start_date``)."""
     if value is not None and not FIRST_START_DATE <= value <= LAST_START_DATE:
@@ -288,6 +298,7 @@ class PartitionsConfig(StrictModel):
     )
 
     _start_date = field_validator("start_date")(check_start_date)
+    _start_date_written = field_validator("start_date", mode="before")(start_date_not_a_number)
 
     @field_validator("timezone")
     @classmethod
@@ -307,6 +318,7 @@ class PartitionsOverride(StrictModel):
     )
 
     _start_date = field_validator("start_date")(check_start_date)
+    _start_date_written = field_validator("start_date", mode="before")(start_date_not_a_number)
 
     @field_validator("timezone")
     @classmethod

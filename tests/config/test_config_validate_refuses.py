@@ -228,6 +228,26 @@ def test_a_start_date_dagster_cannot_hold(tmp_path: Path, day: str, says: str) -
 
 
 @pytest.mark.parametrize(
+    ("day", "says"),
+    [  # said "Datetimes provided to dates should have zero time - e.g. be exact dates", no fix
+        (20250101, "start_date 20250101 is a number, not a date"),
+        # validated as 2025-01-01: pydantic reads a number as seconds since 1970
+        (1735689600, "start_date 1735689600 is a number, not a date"),
+        # said "Input should be a valid date or datetime, invalid date separator, expected `-`", no fix
+        ("2025/01/01", "invalid date separator"),
+    ],
+)
+def test_a_start_date_not_written_as_yyyy_mm_dd(tmp_path: Path, day: Any, says: str) -> None:
+    refused(
+        tmp_path,
+        file_source(partitions={"start_date": day}),
+        where="sources[0].partitions.start_date",
+        says=says,
+        fix="write the date as YYYY-MM-DD, e.g. 2025-01-01",
+    )
+
+
+@pytest.mark.parametrize(
     ("changes", "where"),
     [  # ran: "OSError: [Errno 36] File name too long: '.../bronze/system=sss...'"
         ({"source": {"system": "s" * 300}}, "sources[0].source.system"),
@@ -704,7 +724,9 @@ def test_an_incremental_db_source_that_reads_everything(tmp_path: Path, source: 
     )
 
 
-@pytest.mark.parametrize("base_url", ["https://bob:s3cret@api.example.com/v1", "https://s3cret@api.example.com"])
+@pytest.mark.parametrize(
+    "base_url", ["https://bob:s3cret@api.example.com/v1", "https://s3cret@api.example.com"]
+)
 def test_credentials_in_an_api_base_url(tmp_path: Path, base_url: str) -> None:
     """Validated, and the secret then sat in the YAML (httpx sends a URL's user-info as Basic auth), where
     ``db.url`` refuses the same. The message must not repeat it."""
