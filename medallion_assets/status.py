@@ -248,8 +248,11 @@ def day_statuses(
             if layer == "silver" and row.bronze == "failed" and landing and landing.run_id == attempt.run_id:
                 # Its Bronze failed in the same run, and that note says why: not the error a second time.
                 row.notes.append(f"silver: run {attempt.run_id[:8]}: not run, its Bronze failed")
-                continue
-            row.notes.append(f"{layer}: {attempt.message}")
+            else:
+                row.notes.append(f"{layer}: {attempt.message}")
+            if commit is not None:  # a failed re-run leaves the day's commit in place: readers still get it
+                by = str(commit.metadata.get("dagster_run_id") or "")[:8]
+                row.notes.append(f"{layer}: the earlier commit{f' of run {by}' if by else ''} still stands")
         rows.append(row)
     if spec.stateful:
         _blocked_by_failed_days(rows)

@@ -296,6 +296,34 @@ def test_status_after_a_failed_range_gives_each_day_its_error_on_one_line_and_th
     assert after.returncode == 0 and "repair" not in after.stdout, after.stdout
 
 
+def test_status_of_a_day_whose_re_run_failed_says_its_earlier_commit_stands(
+    lake_env: dict[str, str], tmp_path: Path, sample_dir: Path
+) -> None:
+    """Said only "failed" and the error: a reader of the status took the day for lost, though the lake
+    still serves (and verifies) the commit the failed re-run left in place."""
+    import shutil
+
+    sample = tmp_path / "sample"
+    shutil.copytree(sample_dir, sample)
+    env = {**lake_env, "MEDALLION_SAMPLE_DIR": str(sample)}
+    first = medallion("run", "--date", DAYS[0], "--select", "retail_orders", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (sample / "retail" / "orders" / "orders_20250101.jsonl").unlink()
+    again = medallion("run", "--date", DAYS[0], "--select", "retail_orders", env=env)
+    assert again.returncode == 1, again.stdout
+    status = medallion("status", "retail_orders", env=env)
+    assert status.returncode == 1, status.stdout
+    row = next(line for line in status.stdout.splitlines() if line.startswith(DAYS[0]))
+    assert "failed" in row and "matched no files" in row, row
+    committed_by = Lake.load().committed(Lake.load().spec("retail_orders"), "bronze", DAYS[0])
+    assert committed_by is not None
+    run_id = str(committed_by.metadata["dagster_run_id"])[:8]
+    assert f"bronze: the earlier commit of run {run_id} still stands" in row, row
+    assert f"silver: the earlier commit of run {run_id} still stands" in row, row
+    verify = medallion("verify", "retail_orders", "--date", DAYS[0], env=env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
 def _partitions(lake: Lake, spec):
     from medallion_assets.assets import partitions_def_for
 
