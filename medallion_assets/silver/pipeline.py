@@ -44,6 +44,7 @@ from medallion_resources.lake.read import (
     artifact_schema,
     iter_artifact_frames,
     read_artifact,
+    widen_alike,
 )
 from medallion_resources.lake.touched import read_key_columns, read_touched
 
@@ -145,11 +146,12 @@ def silver_day(
     if by_key:
         assert prior.part is not None
         old, live_keys = _touched(model, prior.part, prepared.clean, ctx)
+        incoming, old = _widened(prepared.clean, old)
         state: Mapping[str, pl.DataFrame] | None = _state_of(model, old)
     else:
-        state = prior.frames
+        incoming, state = _widened_state(prepared.clean, prior.frames)
         live_keys = _live_keys(state, silver_cfg.primary_keys)
-    result = model.apply(state, _typed_like(prepared.clean, state), ctx)
+    result = model.apply(state, incoming, ctx)
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
     error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
     quarantined = error_frame.height if error_frame is not None else 0
@@ -248,7 +250,7 @@ def _touched(
     keys = list(model.config.primary_keys)
     live_keys: int | None = None
     require_columns(incoming, keys, what="silver.primary_keys")
-    touched = _cast_like(incoming.select(keys).unique(), part, model.artifacts[0])
+    touched = _keys_like(incoming.select(keys).unique(), part, model.artifacts[0])
     if model.touches_absent_keys(ctx):
         schema = artifact_schema(part, "current")
         flag = [DELETED] if schema is not None and DELETED in schema.names else []
@@ -256,7 +258,8 @@ def _touched(
         if flag:
             live = live.filter(~pl.col(DELETED).fill_null(False))
         live_keys = live.height
-        absent = live.select(keys).join(touched, on=keys, how="anti", nulls_equal=True)
+        live, touched = widen_alike([live.select(keys), touched])
+        absent = live.join(touched, on=keys, how="anti", nulls_equal=True)
         touched = pl.concat([touched, absent.cast(dict(touched.schema))])  # type: ignore[arg-type]
     old: dict[str, pl.DataFrame | None] = {}
     on_demand = [a for a in model.artifacts if a in model.read_on_demand]
@@ -265,9 +268,9 @@ def _touched(
             columns = keys if artifact in model.derived else None  # keys and row ids only
             old[artifact] = _rows_of(part, artifact, touched, columns)
     for artifact in on_demand:  # the keys the model names once it sees the others' rows
-        state = _state_of(model, old)
-        needed = model.keys_to_read(artifact, state, _typed_like(incoming, state))
-        old[artifact] = _rows_of(part, artifact, _cast_like(needed, part, model.artifacts[0]))
+        widened, read = _widened(incoming, old)
+        needed = model.keys_to_read(artifact, _state_of(model, read), widened)
+        old[artifact] = _rows_of(part, artifact, _keys_like(needed, part, model.artifacts[0]))
     return old, live_keys
 
 
@@ -290,17 +293,14 @@ def _state_of(model: SilverModel, old: Mapping[str, pl.DataFrame | None]) -> dic
     return {a: without_row_ids(f) for a, f in old.items() if f is not None and a not in model.derived}
 
 
-def _cast_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> pl.DataFrame:
-    """Incoming key values in the types D-1 stores them in, so the key joins match (when they can)."""
+def _keys_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> pl.DataFrame:
+    """Incoming key values in the type D-1 stores them in, widened with it when they differ (``1`` stored,
+    ``"x"`` arriving: both as text), so the key joins match (``read_touched`` widens older files alike)."""
     schema = artifact_schema(part, artifact)
     if schema is None:
         return keys
-    stored = dict(pl.DataFrame(pl.from_arrow(schema.empty_table())).schema)
-    wanted = {k: stored[k] for k in keys.columns if k in stored and stored[k] != keys.schema[k]}
-    try:
-        return keys.cast(wanted) if wanted else keys  # type: ignore[arg-type]
-    except pl.exceptions.PolarsError:
-        return keys
+    stored = pl.DataFrame(pl.from_arrow(schema.empty_table()))
+    return widen_alike([keys, stored.select(c for c in keys.columns if c in stored.columns)])[0]
 
 
 def _deltas(
@@ -335,7 +335,7 @@ def _deltas(
         dead = sum(f.row_count for f in manifest.delete_files(artifact))
         stored = sum(f.row_count for f in manifest.data_files(artifact))
         files = sum(1 for f in manifest.files if f.artifact == artifact)
-        if needs_compaction(files, stored, dead, diff, rows_per_file):
+        if needs_compaction(files, stored, dead, diff, rows_per_file) or _widens(part, artifact, frame):
             artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows)
             continue
         artifacts[artifact] = [diff.rows]
@@ -344,22 +344,52 @@ def _deltas(
     return {a: artifacts[a] for a in new}, deltas
 
 
+def _widens(part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> bool:
+    """Whether the day's rows give a column of ``artifact`` a wider type than D-1 stores it in (``amount``
+    a number until D-1, text on D). Then the artifact is written whole (:func:`_compacted`), its carried
+    rows converted by the widening rule, as a rebuild writes them: carried by reference, the rows of the
+    keys the day left alone would keep the old type (or, when every touched key came out unchanged, the
+    whole artifact would, against the schema the partition records)."""
+    schema = artifact_schema(part, artifact)
+    if schema is None or not frame.width:
+        return False
+    stored = pl.DataFrame(pl.from_arrow(schema.empty_table()))
+    shared = [c for c in frame.columns if c in stored.columns]
+    widened = widen_alike([stored.select(shared), frame.head(0).select(shared)])[0]
+    return widened.schema != stored.select(shared).schema
+
+
 def _compacted(
     part: CommittedPartition, artifact: str, deletes: pl.DataFrame, rows: pl.DataFrame
 ) -> Iterator[pa.Table | pl.DataFrame]:
-    """The artifact's live rows after the day, streamed file by file: new base files (no deletes)."""
-    yield from iter_artifact_frames(part, artifact, also_deleted=deletes)
+    """The artifact's live rows after the day, streamed file by file: new base files (no deletes). The
+    carried rows take the types the day's rows widen them to (the writer widens only the rows it is given)."""
+    template = rows.head(0)
+    for frame in iter_artifact_frames(part, artifact, also_deleted=deletes):
+        yield widen_alike([frame, template])[0]
     yield rows
 
 
-def _typed_like(frame: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None) -> pl.DataFrame:
-    """Columns Bronze could not type (``null``: e.g. an empty result of a SQLite query, typed per batch)
-    take the state's type, so the model can join them with the state."""
-    untyped = [c for c, t in frame.schema.items() if t == pl.Null]
-    if not untyped or not state:
-        return frame
-    types = {c: t for artifact in state.values() for c, t in artifact.schema.items() if t != pl.Null}
-    return frame.with_columns(pl.col(c).cast(types[c]) for c in untyped if c in types)
+def _widened(
+    incoming: pl.DataFrame, old: Mapping[str, pl.DataFrame | None]
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame | None]]:
+    """Bronze D and the state's rows with every column they type differently widened alike, by the rule
+    the lake reads with (:func:`widen_alike`): a column Bronze could not type (``null``: an empty result of
+    a SQLite query) takes the state's type, a key or value that drifted (``1`` then ``"x"``) is text on
+    both sides, so the model joins and compares them as a rebuild and a later read see them."""
+    names = [a for a, frame in old.items() if frame is not None]
+    frames = widen_alike([incoming, *(frame for frame in old.values() if frame is not None)])
+    return frames[0], {**old, **dict(zip(names, frames[1:], strict=True))}
+
+
+def _widened_state(
+    incoming: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame] | None]:
+    """:func:`_widened` for a state in memory (a rebuild, a model without keyed state)."""
+    if state is None:
+        return incoming, None
+    frames = widen_alike([incoming, *state.values()])
+    return frames[0], dict(zip(state, frames[1:], strict=True))
 
 
 def _live_keys(state: Mapping[str, pl.DataFrame] | None, keys: Sequence[str]) -> int:
@@ -401,6 +431,7 @@ def _rebuild_state(
     state: dict[str, pl.DataFrame] | None = None
     for day in sorted(committed):
         frame = prepare(read_artifact(committed[day], "data"), spec.entry.silver, dataset=spec.name).clean
+        frame, state = _widened_state(frame, state)
         state = _non_empty(model.apply(state, frame, _context(spec, date.fromisoformat(day))).artifacts)
     return state
 

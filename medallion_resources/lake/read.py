@@ -39,7 +39,7 @@ from medallion_resources.lake.layout import (
 from medallion_resources.lake.local_copy import verified_local_path
 from medallion_resources.lake.manifest import Manifest, ManifestFile
 from medallion_resources.lake.parts import CHUNK_SIZE, read_parquet_bytes
-from medallion_resources.lake.schema import conform_table, schema_from_json, widen_schema
+from medallion_resources.lake.schema import common_type, conform_table, schema_from_json, widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "read_verified",
     "scan_artifact",
     "verify_partition",
+    "widen_alike",
 ]
 
 # Row ids of rows read by ``touched.read_touched``: the data file (as the manifest lists it), the position.
@@ -499,6 +500,43 @@ def _as_frame(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
         schema = widen_schema(schema, table.schema)
     conformed = [pl.DataFrame(pl.from_arrow(conform_table(t, schema))) for t in tables]
     return pl.concat(conformed, how="diagonal_relaxed")
+
+
+def widen_alike(frames: Sequence[pl.DataFrame]) -> list[pl.DataFrame]:
+    """The frames with every column they type differently converted to one type by the widening rule that
+    unifies parts when they are read (``widen_schema``: ``2`` and ``"x"`` -> text, ``2`` reading ``"2"``;
+    a ``null`` column takes the other's type). Each frame keeps its own columns; frames that already agree
+    come back as they are.
+
+    Rows of different days (Silver D-1's and Bronze D's) meet through it, so they join and compare as
+    the lake would read them together, whatever types each day's files had: polars' own coercion (a
+    relaxed concat, a join) refuses some pairs and writes a float as text differently (``2.0`` -> ``"2.0"``
+    where the lake reads ``"2"``).
+    """
+    types: dict[str, list[pl.DataType]] = {}
+    for frame in frames:
+        for name, dtype in frame.schema.items():
+            types.setdefault(name, []).append(dtype)
+    drifted = {name: found for name, found in types.items() if any(t != found[0] for t in found[1:])}
+    if not drifted:
+        return list(frames)
+    targets: dict[str, pa.DataType] = {}
+    for name, found in drifted.items():
+        arrow = [pl.DataFrame(schema={name: t}).to_arrow().schema.field(0).type for t in found]
+        common = arrow[0]
+        for other in arrow[1:]:
+            common = common_type(common, other)
+        targets[name] = common
+    widened = []
+    for frame in frames:
+        columns = [c for c in frame.columns if c in targets]
+        if not columns:
+            widened.append(frame)
+            continue
+        schema = pa.schema([pa.field(c, targets[c]) for c in columns])
+        converted = pl.DataFrame(pl.from_arrow(conform_table(frame.select(columns).to_arrow(), schema)))
+        widened.append(frame.with_columns(converted.get_column(c) for c in columns))
+    return widened
 
 
 def _empty(part: CommittedPartition, artifact: str) -> pl.DataFrame:

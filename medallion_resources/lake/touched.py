@@ -25,6 +25,7 @@ from medallion_resources.lake.read import (
     _empty,
     deleted_positions,
     read_verified,
+    widen_alike,
 )
 from medallion_resources.threads import parallel
 
@@ -114,15 +115,25 @@ def read_touched(
     """
     on = list(keys.columns)
     wanted = None if columns is None else list(dict.fromkeys([*on, *columns]))
+
+    def matching(scan: pl.LazyFrame) -> pl.LazyFrame:
+        stored = scan.collect_schema()
+        if all(stored[k] == keys.schema[k] for k in on):
+            return _of_keys(scan, keys)
+        # Files of a day whose key column had another type (``1`` then ``"x"``): their rows are widened
+        # with the keys by the readers' rule before they are matched, so key 1 is found as "1".
+        rows, widened = widen_alike([scan.collect(), keys])
+        return _of_keys(rows.lazy(), widened)
+
+    return _live_rows(part, artifact, wanted, matching)
+
+
+def _of_keys(scan: pl.LazyFrame, keys: pl.DataFrame) -> pl.LazyFrame:
+    """The rows of ``scan`` whose key (the columns of ``keys``, of the same types) is in ``keys``."""
+    on = list(keys.columns)
     if len(on) == 1:
-        match = pl.col(on[0]).is_in(keys.get_column(on[0]).implode())
-        return _live_rows(part, artifact, wanted, lambda scan: scan.filter(match))
-    return _live_rows(
-        part,
-        artifact,
-        wanted,
-        lambda scan: scan.join(keys.lazy(), on=on, how="semi", nulls_equal=True, maintain_order="left"),
-    )
+        return scan.filter(pl.col(on[0]).is_in(keys.get_column(on[0]).implode()))
+    return scan.join(keys.lazy(), on=on, how="semi", nulls_equal=True, maintain_order="left")
 
 
 def _live_rows(
