@@ -31,11 +31,11 @@ import pyarrow as pa
 
 from medallion_assets.assets.silver_checks import CheckOutcome, evaluate_checks
 from medallion_assets.errors import SilverInputError
-from medallion_assets.silver.base import SilverContext, SilverModel
+from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
 from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
 from medallion_assets.silver.delta import KeyDiff, derived_diff, key_diff, needs_compaction, without_row_ids
 from medallion_assets.silver.keys import DELETED, require_columns
-from medallion_assets.silver.prepare import enforce_delete_fraction, enforce_thresholds, prepare
+from medallion_assets.silver.prepare import Prepared, enforce_delete_fraction, enforce_thresholds, prepare
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import ArtifactDelta, BronzeInput, PartitionOutput, WrittenArtifact
 from medallion_resources.lake.layout import ERRORS_ARTIFACT
@@ -156,20 +156,7 @@ def silver_day(
     error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
     quarantined = error_frame.height if error_frame is not None else 0
     # Checked before anything is written: past the thresholds the previous commit stays in place.
-    reasons = dict(prepared.reason_counts)
-    if result.errors is not None and result.errors.height:
-        reasons["rejected by the model"] = result.errors.height
-    enforce_thresholds(
-        raw.height, quarantined, silver_cfg.error_handling, dataset=spec.name, reason_counts=reasons
-    )
-    if spec.load_pattern == "full" and silver_cfg.delete_mode != "ignore":  # an empty snapshot deletes all
-        enforce_delete_fraction(
-            live_keys or 0,
-            result.deleted,
-            spec.entry.source.run.max_delete_fraction,
-            dataset=spec.name,
-            previous=previous_state,
-        )
+    _enforce_limits(spec, raw.height, prepared, result, live_keys, dataset=spec.name, previous=previous_state)
 
     artifacts: dict[str, Any] = {name: [frame] for name, frame in result.artifacts.items()}
     deltas: dict[str, ArtifactDelta] = {}
@@ -235,6 +222,37 @@ def silver_day(
     next_state = _non_empty(result.artifacts) if model.stateful and not model.keyed_state else None
     schema = dict(main.schema) if main is not None else None
     return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
+
+
+def _enforce_limits(
+    spec: SourceSpec,
+    rows_in: int,
+    prepared: Prepared,
+    result: SilverResult,
+    live_keys: int | None,
+    *,
+    dataset: str,
+    previous: str | None,
+) -> None:
+    """Fail a day past ``silver.error_handling``'s thresholds, or (a full load with deletes) past
+    ``run.max_delete_fraction``: a day committed on its own, and each day a rebuild folds in."""
+    silver_cfg = spec.entry.silver
+    reasons = dict(prepared.reason_counts)
+    rejected = result.errors.height if result.errors is not None else 0
+    if rejected:
+        reasons["rejected by the model"] = rejected
+    quarantined = prepared.errors.height + rejected
+    enforce_thresholds(
+        rows_in, quarantined, silver_cfg.error_handling, dataset=dataset, reason_counts=reasons
+    )
+    if spec.load_pattern == "full" and silver_cfg.delete_mode != "ignore":  # an empty snapshot deletes all
+        enforce_delete_fraction(
+            live_keys or 0,
+            result.deleted,
+            spec.entry.source.run.max_delete_fraction,
+            dataset=dataset,
+            previous=previous,
+        )
 
 
 def _touched(
@@ -430,9 +448,15 @@ def _rebuild_state(
         )
     state: dict[str, pl.DataFrame] | None = None
     for day in sorted(committed):
-        frame = prepare(read_artifact(committed[day], "data"), spec.entry.silver, dataset=spec.name).clean
-        frame, state = _widened_state(frame, state)
-        state = _non_empty(model.apply(state, frame, _context(spec, date.fromisoformat(day))).artifacts)
+        raw = read_artifact(committed[day], "data")
+        where = f"{spec.name}: Silver {run_date} is rebuilt from Bronze, and Bronze {day}"
+        prepared = prepare(raw, spec.entry.silver, dataset=where)
+        frame, state = _widened_state(prepared.clean, state)
+        live_keys = _live_keys(state, spec.entry.silver.primary_keys)
+        result = model.apply(state, frame, _context(spec, date.fromisoformat(day)))
+        # A day that fails on its own fails the rebuild too, rather than be folded in past its limits.
+        _enforce_limits(spec, raw.height, prepared, result, live_keys, dataset=where, previous=None)
+        state = _non_empty(result.artifacts)
     return state
 
 

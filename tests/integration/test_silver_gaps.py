@@ -236,3 +236,38 @@ def test_one_dagster_backfill_of_silver_repairs_the_stale_days(env: dict[str, st
     repaired = ok("status", "hist", env=env)
     assert all(cells[:2] == ["committed", "committed"] for cells in status_rows(repaired).values()), repaired
     assert history(env, DAYS[2]).filter(pl.col("id") == 2)["v"].to_list() == ["b", "x"]
+
+
+def test_a_rebuild_fails_on_a_day_that_fails_on_its_own(env: dict[str, str], tmp_path: Path) -> None:
+    """A truncated snapshot on 01-02 (id 1 alone: 2 of the 3 live keys missing) fails Silver 01-02 under
+    ``run.max_delete_fraction``; Silver 01-03 (every id back), rebuilt from Bronze since 01-02 is not
+    committed, fails on that day too: it committed, the mass delete of 01-02 and the resurrections of 01-03
+    in its history."""
+    rows = [{"id": i, "v": "a", "ts": "2025-01-01T10:00:00"} for i in (1, 2, 3)]
+    for day, day_rows in zip(DAYS, [rows, rows[:1], rows], strict=True):
+        write_day(tmp_path / "data", day, day_rows)
+    first = medallion("run", "--date", "2025-01-01", "--end-date", "2025-01-03", env=env)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "max_delete_fraction" in first.stderr, first.stderr
+    lake = Lake.load(env["MEDALLION_CONFIG_DIR"])
+    assert lake.committed(lake.spec("hist"), "silver", DAYS[1]) is None
+
+    result = medallion("run", "--date", "2025-01-03", "--layer", "silver", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Bronze 2025-01-02" in result.stderr and "max_delete_fraction" in result.stderr, result.stderr
+    assert lake.committed(lake.spec("hist"), "silver", DAYS[2]) is None
+
+
+def test_a_rebuild_fails_on_a_day_with_bad_rows_past_the_limits(env: dict[str, str], tmp_path: Path) -> None:
+    """A row without its key on 01-02 is past the default thresholds (no bad row allowed): Silver 01-02
+    fails, and so does Silver 01-03 rebuilt from Bronze (it committed, without that row and without
+    quarantining it anywhere)."""
+    write_day(tmp_path / "data", DAYS[1], [*ROWS[1], {"id": None, "v": "bad", "ts": "2025-01-02T10:00:00"}])
+    first = medallion("run", "--date", "2025-01-01", "--end-date", "2025-01-03", env=env)
+    assert first.returncode == 1 and "null primary key" in first.stderr, first.stdout + first.stderr
+
+    result = medallion("run", "--date", "2025-01-03", "--layer", "silver", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Bronze 2025-01-02" in result.stderr and "null primary key" in result.stderr, result.stderr
+    lake = Lake.load(env["MEDALLION_CONFIG_DIR"])
+    assert lake.committed(lake.spec("hist"), "silver", DAYS[2]) is None
