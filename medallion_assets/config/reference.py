@@ -123,6 +123,11 @@ keys to write (`s3_bucket: lake, s3_prefix: bronze`; for `local_path`, the `s3` 
 - The `silver` keys name Silver columns, i.e. after `silver.schema.rename_map`: with
   `rename_map: {{amt: amount}}`, `primary_keys`, `order_column`, `schema.types`, `schema.column_order`,
   `scd2.track_columns` and `cdc.operation_column` say `amount`; `amt` is an error.
+- A column the `silver` keys name that a day's Bronze lacks fails that day naming it (a typo, most likely),
+  unless Silver D-1 has it already: a column of `schema.types`, `schema.column_order`,
+  `scd2.track_columns` or a `rename_map` target that a day leaves out (a JSON producer omitting null fields,
+  a day where every `amount` is null) is then null on that day, as any column a record leaves out. The
+  primary keys and the order column are always required.
 - `silver.cdc.operation_column` is neither a primary key nor the order column, and `insert_code`,
   `update_code` and `delete_code` differ.
 - A file source with `file.columns` lands those columns only (plus the `_` lineage columns), so every

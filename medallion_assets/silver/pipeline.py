@@ -138,7 +138,7 @@ def silver_day(
     silver_cfg = spec.entry.silver
     previous_state, previous_schema = prior.label, prior.schema
     raw = read_artifact(current, "data")
-    prepared = prepare(raw, silver_cfg, dataset=spec.name)
+    prepared = prepare(raw, silver_cfg, dataset=spec.name, known=_known_columns(prior))
     ctx = _context(spec, run_date)
     by_key = model.keyed_state and prior.part is not None
     old: dict[str, pl.DataFrame | None] = {}
@@ -222,6 +222,11 @@ def silver_day(
     next_state = _non_empty(result.artifacts) if model.stateful and not model.keyed_state else None
     schema = dict(main.schema) if main is not None else None
     return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
+
+
+def _known_columns(prior: Prior) -> set[str]:
+    """The columns Silver has before the day (D-1's main artifact, or the state in memory)."""
+    return {*(prior.schema or {}), *(c for frame in (prior.frames or {}).values() for c in frame.columns)}
 
 
 def _enforce_limits(
@@ -450,7 +455,8 @@ def _rebuild_state(
     for day in sorted(committed):
         raw = read_artifact(committed[day], "data")
         where = f"{spec.name}: Silver {run_date} is rebuilt from Bronze, and Bronze {day}"
-        prepared = prepare(raw, spec.entry.silver, dataset=where)
+        known = {c for frame in (state or {}).values() for c in frame.columns}
+        prepared = prepare(raw, spec.entry.silver, dataset=where, known=known)
         frame, state = _widened_state(prepared.clean, state)
         live_keys = _live_keys(state, spec.entry.silver.primary_keys)
         result = model.apply(state, frame, _context(spec, date.fromisoformat(day)))

@@ -2,7 +2,8 @@
 
 The steps run in this order, as polars expressions over whole columns (no per-row Python):
 
-1. ``schema.rename_map``: Bronze name -> Silver name. Renaming a column Bronze does not have is an error.
+1. ``schema.rename_map``: Bronze name -> Silver name. Renaming a column Bronze does not have is an error,
+   unless Silver already has the column (``known``): see "Columns a day leaves out" below.
 2. ``normalization``: ``trim_strings`` strips string columns, then ``empty_strings_as_null`` turns ``""`` into
    null. Only string columns, never the ``_``-prefixed columns Bronze adds.
 3. ``schema.types``: casts with strict semantics: a value that is non-null before and null after the cast is a
@@ -15,6 +16,12 @@ The steps run in this order, as polars expressions over whole columns (no per-ro
    them.
 4. Null primary keys (after normalization, so ``""`` with ``empty_strings_as_null`` counts as null).
 5. ``schema.column_order``: the listed columns first, every other column after them in its order.
+
+Columns a day leaves out: a column the config names (in ``schema.types``, ``schema.column_order``,
+``scd2.track_columns``, or as a ``rename_map`` target) that Bronze D lacks is an error naming it (a typo, most
+likely) unless Silver already has it (``known``: the columns of Silver D-1): then it is a column of nulls on
+D, as a column a record leaves out is (a JSON producer that omits null fields, a day where every amount is
+null). The primary keys and the order column are always required.
 
 A row that fails any check goes to ``errors`` once, with its values as Bronze held them (renamed, not yet
 normalized or cast) and every reason joined by ``"; "`` in ``_error_reason``. With ``primary_keys: [id]``
@@ -35,7 +42,7 @@ the first bad row fails the asset (:func:`prepare` raises).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -111,13 +118,17 @@ def parse_type(name: str) -> pl.DataType:
     raise SilverInputError(f"unknown type '{name}' in silver.schema.types; use one of: {allowed}")
 
 
-def prepare(frame: pl.DataFrame, config: SilverConfig, *, dataset: str = "") -> Prepared:
+def prepare(
+    frame: pl.DataFrame, config: SilverConfig, *, dataset: str = "", known: Collection[str] = ()
+) -> Prepared:
     """Rename, normalize, type and order Bronze rows; quarantine rows with failed casts or null keys.
 
     Args:
         frame: Bronze rows in Bronze order.
         config: The source's ``silver`` section.
         dataset: Name used in error messages (the source name).
+        known: The columns Silver already has (of D-1): a column the config names that Bronze lacks is null
+            when it is one of them, an error otherwise.
 
     Raises:
         SilverInputError: A column named in the config is not in Bronze.
@@ -126,9 +137,10 @@ def prepare(frame: pl.DataFrame, config: SilverConfig, *, dataset: str = "") -> 
     schema = config.silver_schema
     if frame.width == 0:  # a day that read no records, so Bronze learned no columns: an empty day
         frame = pl.DataFrame(schema=dict.fromkeys(_named_columns(config), pl.Null))
-    renamed = _rename(frame, schema.rename_map)
+    renamed = _rename(frame, schema.rename_map, known)
     require_columns(renamed, config.primary_keys, what="silver.primary_keys")
     require_columns(renamed, [config.order_column], what="silver.order_column")
+    renamed = _with_left_out(renamed, config, known)
     require_columns(renamed, schema.types, what="silver.schema.types")
     require_columns(renamed, schema.column_order, what="silver.schema.column_order")
     targets = {column: parse_type(type_name) for column, type_name in schema.types.items()}
@@ -237,7 +249,22 @@ def _named_columns(config: SilverConfig) -> list[str]:
     return list(dict.fromkeys([*schema.rename_map, *(bronze_name.get(c, c) for c in named if c)]))
 
 
-def _rename(frame: pl.DataFrame, rename_map: Mapping[str, str]) -> pl.DataFrame:
+def _with_left_out(frame: pl.DataFrame, config: SilverConfig, known: Collection[str]) -> pl.DataFrame:
+    """``frame`` with a column of nulls for each column the config names that it lacks and Silver has."""
+    schema = config.silver_schema
+    named = [
+        *schema.types,
+        *schema.column_order,
+        *schema.rename_map.values(),
+        *(config.scd2.track_columns or [] if config.scd2 else []),
+    ]
+    left_out = [c for c in dict.fromkeys(named) if c not in frame.columns and c in known]
+    return frame.with_columns(pl.lit(None).alias(c) for c in left_out) if left_out else frame
+
+
+def _rename(frame: pl.DataFrame, rename_map: Mapping[str, str], known: Collection[str] = ()) -> pl.DataFrame:
+    # A column Bronze D left out whose Silver name Silver has is not renamed: it is null on D.
+    rename_map = {old: new for old, new in rename_map.items() if old in frame.columns or new not in known}
     if not rename_map:
         return frame
     require_columns(frame, rename_map, what="silver.schema.rename_map")

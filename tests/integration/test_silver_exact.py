@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,47 @@ def test_a_value_widened_to_text_reads_the_same_day_by_day_and_rebuilt(tmp_path:
         history = silver(lake, "wide", date(2025, 8, 3), "history")
         rows = sorted((r["id"], r["amount"], r["effective_from"], r["effective_to"]) for r in history)
         assert rows == [(1, "1", 1, None), (2, "2", 1, None), (3, "2.5", 2, None)]
+
+
+ABSENT_DAYS = {
+    date(2025, 9, 1): [{"id": 1, "amount": "1.50", "ts": 1}, {"id": 2, "amount": "2.00", "ts": 1}],
+    date(2025, 9, 2): [{"id": 1, "ts": 2}],  # the producer leaves out null fields: no record has amount
+    date(2025, 9, 3): [{"id": 2, "amount": "3.00", "ts": 3}],
+}
+
+
+@pytest.mark.parametrize("model", ["scd_type_1", "scd_type_2"])
+def test_a_typed_column_a_day_leaves_out_is_null_that_day(tmp_path: Path, instance, model: str) -> None:
+    """``amount`` (typed, and tracked) is missing from the whole of Bronze 09-02: that day's rows have no
+    amount, as any column a record leaves out, instead of the day (and with it every later day, rebuilt
+    or not) failing on "silver.schema.types names column(s) 'amount' that Bronze does not have"."""
+    silver_cfg: dict[str, Any] = {
+        "model": model,
+        "primary_keys": ["id"],
+        "order_column": "ts",
+        "schema": {"types": {"amount": "decimal(10,2)"}},
+    }
+    if model == "scd_type_2":
+        silver_cfg["scd2"] = {"track_columns": ["amount"]}
+    by_day, rebuilt = build_both_ways(tmp_path, "absent", "incremental", silver_cfg, ABSENT_DAYS, instance)
+    if model == "scd_type_1":
+        current = [
+            (r["id"], r["amount"], r["ts"]) for r in silver(by_day, "absent", date(2025, 9, 2), "current")
+        ]
+        assert current == [(1, None, 2), (2, Decimal("2.00"), 1)]
+        expected = [(1, None, 2), (2, Decimal("3.00"), 3)]
+        for lake in (by_day, rebuilt):
+            rows = silver(lake, "absent", date(2025, 9, 3), "current")
+            assert [(r["id"], r["amount"], r["ts"]) for r in rows] == expected
+    else:
+        expected_history = [
+            (1, Decimal("1.50"), 1, 2),
+            (1, None, 2, None),
+            (2, Decimal("2.00"), 1, 3),
+            (2, Decimal("3.00"), 3, None),
+        ]
+        for lake in (by_day, rebuilt):
+            rows = silver(lake, "absent", date(2025, 9, 3), "history")
+            assert [
+                (r["id"], r["amount"], r["effective_from"], r["effective_to"]) for r in rows
+            ] == expected_history

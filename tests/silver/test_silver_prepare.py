@@ -72,6 +72,26 @@ class TestRequiredColumns:
         with pytest.raises(SilverInputError, match=match):
             prepare(bronze(id=[1], v=["a"]), config(**silver))
 
+    @pytest.mark.parametrize(
+        "schema",
+        [
+            {"types": {"amount": "decimal(10,2)"}},
+            {"column_order": ["amount"]},
+            {"rename_map": {"amt": "amount"}},
+        ],
+    )
+    def test_a_column_silver_has_that_the_day_leaves_out_is_null(self, schema: dict[str, Any]) -> None:
+        """Not an error when Silver D-1 has the column (``known``): the day's rows have no value for it."""
+        cfg = config(primary_keys=["id"], schema=schema)
+        clean = prepare(bronze(id=[1, 2], v=["a", "b"]), cfg, known={"id", "v", "amount"}).clean
+        assert clean.get_column("amount").to_list() == [None, None]
+        if "types" in schema:
+            assert clean.schema["amount"] == pl.Decimal(10, 2)
+
+    def test_keys_are_required_even_when_silver_has_them(self) -> None:
+        with pytest.raises(SilverInputError, match=r"primary_keys names column\(s\) 'id'"):
+            prepare(bronze(v=["a"]), config(primary_keys=["id"]), known={"id", "v"})
+
     def test_key_checked_after_rename(self) -> None:
         cfg = config(primary_keys=["id"], schema={"rename_map": {"ID": "id"}})
         assert prepare(bronze(ID=[1]), cfg).clean.columns[0] == "id"
