@@ -24,6 +24,7 @@ from medallion_assets.errors import SilverInputError
 __all__ = [
     "DELETED",
     "HIDDEN",
+    "check_text_order",
     "POSITION",
     "SOURCE",
     "drop_hidden",
@@ -40,6 +41,42 @@ SOURCE = "__medallion_source"
 HIDDEN = (POSITION, SOURCE)
 
 DELETED = "_deleted"
+
+
+# A number written as text: what text order sorts wrongly once the lengths differ ("10" < "9").
+_NUMBER_TEXT = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+_PLAIN_DIGITS = r"^\d+$"
+
+
+def check_text_order(frames: Iterable[pl.DataFrame | None], order_column: str | None) -> None:
+    """Raise :class:`SilverInputError` when ``order_column`` is text holding numbers that text order sorts
+    differently from their values.
+
+    Versions are ordered by the column's values as the frames type them; Bronze of a CSV is all text, and a
+    JSON producer may quote a number one day (``9``, then ``"10"``: widened to text). Text puts ``"10"``
+    before ``"9"``, so a newer version would be taken for an older one and dropped without a word. Only a
+    column whose every value (of the rows being ordered together: the state's and the day's) reads as a
+    number is judged, and digits of one length (``"0042"``, ``"0100"``) sort alike either way; any other
+    text (ISO date-times, names) orders as text.
+    """
+    if order_column is None:
+        return
+    columns = [
+        f.get_column(order_column).drop_nulls()
+        for f in frames
+        if f is not None and order_column in f.columns and f.schema[order_column] == pl.String
+    ]
+    values = pl.concat(columns) if columns else pl.Series(dtype=pl.String)
+    if values.is_empty() or not values.str.contains(_NUMBER_TEXT).all():
+        return
+    if values.str.contains(_PLAIN_DIGITS).all() and values.str.len_bytes().n_unique() == 1:
+        return
+    shown = ", ".join(repr(v) for v in values.unique(maintain_order=True).head(3).to_list())
+    raise SilverInputError(
+        f"silver.order_column '{order_column}' holds numbers as text ({shown}): text order puts '10' before "
+        "'9', so versions would be ordered wrongly; declare its type, e.g. "
+        f"silver.schema.types: {{{order_column}: int64}} (or decimal(p,s), float64)"
+    )
 
 
 def require_columns(frame: pl.DataFrame, columns: Iterable[str | None], *, what: str) -> None:

@@ -34,7 +34,7 @@ from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
 from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
 from medallion_assets.silver.delta import KeyDiff, derived_diff, key_diff, needs_compaction, without_row_ids
-from medallion_assets.silver.keys import DELETED, require_columns
+from medallion_assets.silver.keys import DELETED, check_text_order, require_columns
 from medallion_assets.silver.prepare import Prepared, enforce_delete_fraction, enforce_thresholds, prepare
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import ArtifactDelta, BronzeInput, PartitionOutput, WrittenArtifact
@@ -146,11 +146,12 @@ def silver_day(
     if by_key:
         assert prior.part is not None
         old, live_keys = _touched(model, prior.part, prepared.clean, ctx)
-        incoming, old = _widened(prepared.clean, old)
+        incoming, old = _widened(prepared.clean, old, silver_cfg.order_column)
         state: Mapping[str, pl.DataFrame] | None = _state_of(model, old)
     else:
-        incoming, state = _widened_state(prepared.clean, prior.frames)
+        incoming, state = _widened_state(prepared.clean, prior.frames, silver_cfg.order_column)
         live_keys = _live_keys(state, silver_cfg.primary_keys)
+    check_text_order([incoming, *(state or {}).values()], silver_cfg.order_column)
     result = model.apply(state, incoming, ctx)
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
     error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
@@ -291,7 +292,7 @@ def _touched(
             columns = keys if artifact in model.derived else None  # keys and row ids only
             old[artifact] = _rows_of(part, artifact, touched, columns)
     for artifact in on_demand:  # the keys the model names once it sees the others' rows
-        widened, read = _widened(incoming, old)
+        widened, read = _widened(incoming, old, model.config.order_column)
         needed = model.keys_to_read(artifact, _state_of(model, read), widened)
         old[artifact] = _rows_of(part, artifact, _keys_like(needed, part, model.artifacts[0]))
     return old, live_keys
@@ -394,25 +395,47 @@ def _compacted(
 
 
 def _widened(
-    incoming: pl.DataFrame, old: Mapping[str, pl.DataFrame | None]
+    incoming: pl.DataFrame, old: Mapping[str, pl.DataFrame | None], order_column: str | None
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame | None]]:
     """Bronze D and the state's rows with every column they type differently widened alike, by the rule
     the lake reads with (:func:`widen_alike`): a column Bronze could not type (``null``: an empty result of
     a SQLite query) takes the state's type, a key or value that drifted (``1`` then ``"x"``) is text on
     both sides, so the model joins and compares them as a rebuild and a later read see them."""
     names = [a for a, frame in old.items() if frame is not None]
-    frames = widen_alike([incoming, *(frame for frame in old.values() if frame is not None)])
+    frames = _widen_all([incoming, *(frame for frame in old.values() if frame is not None)], order_column)
     return frames[0], {**old, **dict(zip(names, frames[1:], strict=True))}
 
 
 def _widened_state(
-    incoming: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None
+    incoming: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None, order_column: str | None
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame] | None]:
     """:func:`_widened` for a state in memory (a rebuild, a model without keyed state)."""
     if state is None:
         return incoming, None
-    frames = widen_alike([incoming, *state.values()])
+    frames = _widen_all([incoming, *state.values()], order_column)
     return frames[0], dict(zip(state, frames[1:], strict=True))
+
+
+_ORDER_VALUED = (EFFECTIVE_FROM, EFFECTIVE_TO)
+"""Chain columns that hold values of the order column (SCD2 and cdc history), so they widen with it."""
+
+
+def _widen_all(frames: Sequence[pl.DataFrame], order_column: str | None) -> list[pl.DataFrame]:
+    """:func:`widen_alike`, then the columns holding order values (``effective_from``, ``effective_to``) in
+    the order column's widened type: an order column that turned to text (``9``, then ``"x"``) would
+    otherwise meet a history whose bounds are still numbers ("cannot compare string with numeric type")."""
+    widened = widen_alike(frames)
+    if order_column is None:
+        return widened
+    spots = [(i, c) for i, f in enumerate(widened) for c in (order_column, *_ORDER_VALUED) if c in f.columns]
+    if len({widened[i].schema[c] for i, c in spots}) < 2:
+        return widened
+    value = "__medallion_order_value"
+    alike = widen_alike([widened[i].select(pl.col(c).alias(value)) for i, c in spots])
+    out = list(widened)
+    for (i, c), column in zip(spots, alike, strict=True):
+        out[i] = out[i].with_columns(column.get_column(value).alias(c))
+    return out
 
 
 def _live_keys(state: Mapping[str, pl.DataFrame] | None, keys: Sequence[str]) -> int:
@@ -457,7 +480,11 @@ def _rebuild_state(
         where = f"{spec.name}: Silver {run_date} is rebuilt from Bronze, and Bronze {day}"
         known = {c for frame in (state or {}).values() for c in frame.columns}
         prepared = prepare(raw, spec.entry.silver, dataset=where, known=known)
-        frame, state = _widened_state(prepared.clean, state)
+        frame, state = _widened_state(prepared.clean, state, spec.entry.silver.order_column)
+        try:
+            check_text_order([frame, *(state or {}).values()], spec.entry.silver.order_column)
+        except SilverInputError as exc:
+            raise SilverInputError(f"{where}: {exc}") from exc
         live_keys = _live_keys(state, spec.entry.silver.primary_keys)
         result = model.apply(state, frame, _context(spec, date.fromisoformat(day)))
         # A day that fails on its own fails the rebuild too, rather than be folded in past its limits.

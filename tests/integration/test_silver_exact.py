@@ -348,3 +348,66 @@ def test_a_typed_column_a_day_leaves_out_is_null_that_day(tmp_path: Path, instan
             assert [
                 (r["id"], r["amount"], r["effective_from"], r["effective_to"]) for r in rows
             ] == expected_history
+
+
+@pytest.mark.parametrize(("first", "second"), [(9, "10"), ("9", "10")], ids=["number-then-text", "text"])
+@pytest.mark.parametrize("model", ["scd_type_1", "scd_type_2"])
+def test_an_order_column_of_numbers_as_text_fails_and_typed_orders_them(
+    tmp_path: Path, instance, model: str, first: Any, second: str
+) -> None:
+    """``lsn`` 9 on 10-01 and ``"10"`` on 10-02 (a producer that quotes it one day, or a CSV: all text):
+    as text ``"10"`` sorts before ``"9"``, and Silver 10-02 committed with the 10-02 version dropped as
+    older, without a word. The day now fails naming the fix; typed, the versions are ordered as numbers."""
+    days = {
+        date(2025, 10, 1): [{"id": 1, "v": "a", "lsn": first}],
+        date(2025, 10, 2): [{"id": 1, "v": "b", "lsn": second}],
+    }
+    data = tmp_path / "data"
+    write_days(data, "seq", days)
+    silver_cfg: dict[str, Any] = {"model": model, "primary_keys": ["id"], "order_column": "lsn"}
+    untyped = make_lake(tmp_path / "untyped", file_source("seq", data, "incremental", silver_cfg), min(days))
+    run_days(untyped, "seq", [date(2025, 10, 1)], instance)
+    outcome = materialize_partition(
+        untyped, untyped.spec("seq"), date(2025, 10, 2), ("bronze", "silver"), instance
+    )
+    assert outcome.error is not None
+    assert "silver.order_column 'lsn' holds numbers as text" in outcome.error, outcome.error
+    assert "silver.schema.types: {lsn: int64}" in outcome.error, outcome.error
+    assert untyped.committed(untyped.spec("seq"), "silver", date(2025, 10, 2)) is None
+
+    typed_cfg = {**silver_cfg, "schema": {"types": {"lsn": "int64"}}}
+    typed = make_lake(tmp_path / "typed", file_source("seq", data, "incremental", typed_cfg), min(days))
+    run_days(typed, "seq", sorted(days), instance)
+    artifact = "current" if model == "scd_type_1" else "history"
+    rows = silver(typed, "seq", date(2025, 10, 2), artifact)
+    if model == "scd_type_1":
+        assert [(r["id"], r["v"], r["lsn"]) for r in rows] == [(1, "b", 10)]
+    else:
+        assert [(r["v"], r["effective_from"], r["effective_to"]) for r in rows] == [
+            ("a", 9, 10),
+            ("b", 10, None),
+        ]
+
+
+@pytest.mark.parametrize("model", ["scd_type_2", "cdc"])
+def test_an_order_column_that_turns_to_text_orders_its_history_as_text(
+    tmp_path: Path, instance, model: str
+) -> None:
+    """``lsn`` 9 on 10-01, ``"x"`` on 10-02: the column widens to text (DESIGN §5), and so must the history's
+    bounds that hold its values, else 10-02 failed with polars' "cannot compare string with numeric type"
+    (day by day and rebuilt). As text, ``"x"`` follows ``"9"``."""
+    rows = {
+        date(2025, 10, 1): [{"id": 1, "v": "a", "lsn": 9}],
+        date(2025, 10, 2): [{"id": 1, "v": "b", "lsn": "x"}],
+    }
+    silver_cfg: dict[str, Any] = {"model": model, "primary_keys": ["id"], "order_column": "lsn"}
+    if model == "cdc":
+        rows = {d: [{**r, "op": "U"} for r in day] for d, day in rows.items()}
+        silver_cfg["cdc"] = {"keep_history": True}
+    pattern = "cdc" if model == "cdc" else "incremental"
+    for lake in build_both_ways(tmp_path, "turn", pattern, silver_cfg, rows, instance):
+        history = silver(lake, "turn", date(2025, 10, 2), "history")
+        assert [(r["v"], r["effective_from"], r["effective_to"]) for r in history] == [
+            ("a", "9", "x"),
+            ("b", "x", None),
+        ]
