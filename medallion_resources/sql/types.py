@@ -12,8 +12,8 @@ SQL type                                   kind                        Arrow typ
 smallint, integer, bigint (MySQL: tinyint   ``int``                     ``int64``
 ..bigint, year)
 numeric/decimal(p, s), p <= 38              ``decimal``                 ``decimal128(p, s)`` (exact)
-numeric/decimal(p, s), 38 < p <= 76         ``decimal``                 ``decimal256(p, s)``
-numeric without precision (PostgreSQL)      ``decimal_text``            ``string``: the exact decimal text
+numeric/decimal(p, s), p > 38, numeric      ``decimal_text``            ``string``: the exact decimal text,
+without precision (PostgreSQL)                                          as the database writes it (below)
 real / float (4 bytes)                      ``float32``                 ``float32``
 double precision / double                   ``float64``                 ``float64``
 boolean                                     ``bool``                    ``bool`` (MySQL ``BOOLEAN`` is
@@ -55,6 +55,12 @@ is an error. Only the columns read as text get an expression; every other column
 **time 24:00:00.** PostgreSQL accepts ``24:00:00`` as a ``time``; Arrow ``time64`` cannot hold it, ADBC reads
 it as ``00:00:00`` and psycopg refuses it. Either engine fails the read with ``time_24_error`` naming the
 column and the fix (select it ``CAST(col AS text)`` in a ``db.query``), rather than land midnight.
+
+**Exact decimal text.** A ``decimal_text`` value lands as PostgreSQL and MariaDB write it: every digit, no
+exponent, trailing zeros of the scale kept (``0.000000000000000000000000000001``, ``123.4500``), and
+``NaN``, ``Infinity``, ``-Infinity``; psycopg's ``Decimal`` printed ``1E-30`` and ADBC wrote ``nan`` and
+``inf``, so the two engines landed one value two ways. Precisions above 38 are text too: polars (Silver,
+``medallion_assets.read``) cannot read an Arrow ``decimal256``.
 
 **infinity.** PostgreSQL's ``'infinity'`` and ``'-infinity'`` (``timestamp``, ``timestamptz``, ``date``: an
 open-ended ``valid_to``) have no Arrow value. ADBC's shift to the Unix epoch overflows on them and reads a
@@ -186,12 +192,32 @@ class SqlColumn:
 
 
 def _decimal_type(precision: int | None, scale: int | None) -> tuple[str, pa.DataType]:
-    if not precision or precision <= 0 or precision > 76:
+    if not precision or precision <= 0 or precision > 38:  # polars reads no decimal256 (module docstring)
         return "decimal_text", pa.string()
-    scale = max(scale or 0, 0)
-    if precision <= 38:
-        return "decimal", pa.decimal128(precision, scale)
-    return "decimal", pa.decimal256(precision, scale)
+    return "decimal", pa.decimal128(precision, max(scale or 0, 0))
+
+
+# ADBC's text of the non-finite numerics, and Python's Decimal's, as PostgreSQL writes them.
+_NUMERIC_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_NUMERIC_WORDS |= {v.lower(): v for v in _NUMERIC_WORDS.values()}
+
+
+def _decimal_text(value: Any) -> str | None:
+    """A decimal (``Decimal``, or a driver's text of one) as the database writes it (module docstring)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        word = _NUMERIC_WORDS.get(value.lower())
+        if word is not None or "e" not in value.lower():
+            return word or value
+        value = decimal.Decimal(value)
+    if isinstance(value, decimal.Decimal):
+        if value.is_nan():
+            return "NaN"
+        if value.is_infinite():
+            return "-Infinity" if value < 0 else "Infinity"
+        return format(value, "f")
+    return str(value)
 
 
 def columns_from_description(dialect: str, description: Sequence[Sequence[Any]]) -> list[SqlColumn]:
@@ -320,8 +346,10 @@ def python_to_arrow(values: Sequence[Any], column: SqlColumn) -> pa.Array:
             return pa.array(values, pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return pa.array([_text(v) for v in values], pa.string())
-    if kind in ("uuid", "decimal_text"):
+    if kind == "uuid":
         return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if kind == "decimal_text":
+        return pa.array([_decimal_text(v) for v in values], pa.string())
     if kind == "binary":
         return pa.array([None if v is None else bytes(v) for v in values], pa.binary())
     # timestamptz: Arrow converts aware datetimes to UTC itself
@@ -380,6 +408,11 @@ def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> 
         raise infinity_error([column.name])
     if target is None:
         return array
+    if kind == "decimal_text":
+        text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+        if not pc.any(pc.match_substring_regex(text, "[a-zA-Z]")).as_py():  # digits only: as written
+            return text
+        return pa.array([_decimal_text(v) for v in text.to_pylist()], pa.string())
     if array.type == target:
         return array
     if kind == "json":

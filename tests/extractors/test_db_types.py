@@ -33,8 +33,8 @@ POSTGRES: dict[str, tuple[str, str, pa.DataType, Any]] = {
     "num_wide": (
         "numeric(50,10)",
         "1234567890123456789012345678901234567890.0123456789",
-        pa.decimal256(50, 10),
-        Decimal("1234567890123456789012345678901234567890.0123456789"),
+        pa.string(),  # polars reads no decimal256
+        "1234567890123456789012345678901234567890.0123456789",
     ),
     "r": ("real", "1.1", pa.float32(), pytest.approx(1.1, rel=1e-6)),
     "d": ("double precision", "0.1", pa.float64(), 0.1),

@@ -241,3 +241,73 @@ def test_mariadb_bit_geometry_inet6_uuid_land_readable(
         assert all(value is None for key, value in second.items() if key != "id")
     finally:
         db.close()
+
+
+def test_postgres_numerics_land_as_postgres_writes_them_with_every_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unconstrained numeric and numeric(p > 38) land as PostgreSQL's text of the value, readable by polars:
+    psycopg's Decimal printed 1e-30 as '1E-30' and ADBC wrote NaN as 'nan', so the engines landed one value
+    two ways; numeric(50, 10) landed as an Arrow decimal256 that neither Silver nor polars could read."""
+    db = open_database("postgresql", tmp_path)
+    try:
+        table = db.table("nums")
+        db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, free numeric, wide numeric(50, 10))")
+        db.execute(
+            f"INSERT INTO {table} VALUES (1, 1e-30, 1234567890123456789012345678901234567890.0123456789), "
+            "(2, 1e30, -0.0000000001), (3, 'NaN', 'NaN'), (4, 'Infinity', 0), (5, '-Infinity', NULL), "
+            "(6, 123.4500, 1e-10), (7, -0.0000001, NULL)"
+        )
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        landed = land(tmp_path, [source(f"pg_{e}", {"table": table, "engine": e}) for e in ENGINES])
+        free = [
+            "0.000000000000000000000000000001",
+            "1000000000000000000000000000000",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "123.4500",
+            "-0.0000001",
+        ]
+        wide = [
+            "1234567890123456789012345678901234567890.0123456789",
+            "-0.0000000001",
+            "NaN",
+            "0.0000000000",
+            None,
+            "0.0000000001",
+            None,
+        ]
+        for name, result in landed.items():
+            assert not isinstance(result, str), f"{name}: {result}"
+            frame, _engine = result
+            assert frame["free"].to_list() == free, name
+            assert frame["wide"].to_list() == wide, name
+    finally:
+        db.close()
+
+
+def test_mariadb_decimal_65_30_lands_as_its_exact_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DECIMAL(65, 30) landed as an Arrow decimal256 that polars (Silver, the read API) cannot read."""
+    db = open_database("mariadb", tmp_path)
+    try:
+        table = db.table("wide")
+        db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, amount DECIMAL(65, 30))")
+        db.execute(
+            f"INSERT INTO {table} VALUES "
+            "(1, 12345678901234567890123456789012345.123456789012345678901234567891), "
+            "(2, -0.000000000000000000000000000001), (3, NULL)"
+        )
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        result = land(tmp_path, [source("maria", {"table": table})])["maria"]
+        assert not isinstance(result, str), result
+        frame, _engine = result
+        assert frame["amount"].to_list() == [
+            "12345678901234567890123456789012345.123456789012345678901234567891",
+            "-0.000000000000000000000000000001",
+            None,
+        ]
+    finally:
+        db.close()
