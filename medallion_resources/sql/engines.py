@@ -35,6 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
+from urllib.parse import quote
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -192,8 +193,17 @@ class AdbcEngine(SqlEngine):
         return None
 
     def _uri(self) -> str:
-        url = self.target.url.set(drivername="postgresql", query={})
-        return url.render_as_string(hide_password=False)
+        """The URL as a libpq URI, its query's connection parameters kept (``sslmode``, ``options``: the same
+        session as psycopg's, whose TimeZone decides the text of timestamptz ranges and arrays), percent-
+        encoded as libpq decodes them (SQLAlchemy writes a space as ``+``, which libpq keeps)."""
+        url = self.target.url
+        base = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+        params = [
+            f"{quote(key, safe='')}={quote(value, safe='')}"
+            for key, values in url.query.items()
+            for value in ((values,) if isinstance(values, str) else values)
+        ]
+        return f"{base}?{'&'.join(params)}" if params else base
 
     def stream(
         self, query: SqlQuery, columns: Sequence[SqlColumn], batch_size: int

@@ -311,3 +311,30 @@ def test_mariadb_decimal_65_30_lands_as_its_exact_text(
         ]
     finally:
         db.close()
+
+
+def test_the_sessions_of_every_engine_take_the_url_connection_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADBC connected without the URL's query (options, sslmode, ...): its session kept the server's TimeZone
+    while psycopg's took the URL's, so the text of a timestamptz range or array differed by engine."""
+    db = open_database("postgresql", tmp_path)
+    try:
+        table = db.table("tzr")
+        db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, slot tstzrange, seen timestamptz[])")
+        db.execute(
+            f"INSERT INTO {table} VALUES (1, tstzrange('2025-03-09 06:00+00', '2025-03-09 08:00+00'), "
+            "ARRAY['2025-11-02 05:30+00'::timestamptz])"
+        )
+        sep = "&" if "?" in db.url else "?"
+        url = f"{db.url}{sep}options=-c%20TimeZone%3DAmerica/New_York&application_name=medallion%20test"
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", url)
+        landed = land(tmp_path, [source(f"pg_{e}", {"table": table, "engine": e}) for e in ENGINES])
+        for name, result in landed.items():
+            assert not isinstance(result, str), f"{name}: {result}"
+            frame, _engine = result
+            # New York: EST (-05) before 02:00 on 2025-03-09, EDT (-04) after; EDT until 2025-11-02 02:00
+            assert frame["slot"].to_list() == ['["2025-03-09 01:00:00-05","2025-03-09 04:00:00-04")'], name
+            assert frame["seen"].to_list() == ['["2025-11-02T01:30:00-04:00"]'], name
+    finally:
+        db.close()
