@@ -62,6 +62,15 @@ exponent, trailing zeros of the scale kept (``0.000000000000000000000000000001``
 ``inf``, so the two engines landed one value two ways. Precisions above 38 are text too: polars (Silver,
 ``medallion_assets.read``) cannot read an Arrow ``decimal256``.
 
+**A value its column's Arrow type cannot hold** (a PostgreSQL ``NaN`` in a ``numeric(p, s)``, a MySQL ``BIGINT
+UNSIGNED`` above 2**63 - 1, a MySQL zero date ``0000-00-00``, which PyMySQL returns as text) makes that
+batch's column text, with a warning naming the column, and Bronze widens the column to text (DESIGN §5: to
+string if nothing else fits; nothing crashes), identically with every engine and wherever batches end: each
+value the type holds as Arrow's text of it (what the widening makes of the other batches: ``1.50``,
+``2025-01-02 03:04:05.000000``), each other value as the database's (``NaN``, ``0000-00-00``). ADBC failed on
+such a NaN with Arrow's bare "not a valid decimal128 number", and an unsigned overflow with "Python int too
+large to convert to C long".
+
 **infinity.** PostgreSQL's ``'infinity'`` and ``'-infinity'`` (``timestamp``, ``timestamptz``, ``date``: an
 open-ended ``valid_to``) have no Arrow value. ADBC's shift to the Unix epoch overflows on them and reads a
 date some 292,000 years before Christ; psycopg refuses them without naming the column. Either engine fails the
@@ -74,6 +83,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +94,8 @@ import pyarrow.compute as pc
 
 from medallion_resources.errors import ExtractError
 from medallion_resources.json_text import to_json_text
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "PG_ARRAY_TYPES_SQL",
@@ -356,9 +368,40 @@ def python_to_arrow(values: Sequence[Any], column: SqlColumn) -> pa.Array:
     if target is not None:
         try:
             return pa.array(values, target)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return pa.array([_text(v) for v in values], pa.string())
+        except _UNFIT:
+            return _widened(values, column)
     return _infer(values)
+
+
+def _arrow_text(value: Any, target: pa.DataType | None) -> str | None:
+    """Arrow's text of ``value`` as ``target`` (a driver's text of it, ADBC's numeric, cast), None if the
+    type cannot hold it."""
+    try:
+        typed = pc.cast(pa.array([value]), target) if isinstance(value, str) else pa.array([value], target)
+        return str(typed.cast(pa.string())[0].as_py())
+    except _UNFIT:
+        return None
+
+
+# What Arrow raises for a value its type cannot hold (a NaN decimal, an int above 2**63, a date as text).
+_UNFIT = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+
+
+def _widened(values: Sequence[Any], column: SqlColumn) -> pa.Array:
+    """A batch's column holding a value its Arrow type cannot hold, as text (module docstring): each value
+    the type holds as Arrow's text of it (what Bronze's widening makes of the column's other batches), the
+    others as the database's text."""
+    text = _decimal_text if column.kind == "decimal" else _text
+    strings = [_arrow_text(v, column.arrow_type) if v is not None else None for v in values]
+    strings = [text(v) if s is None else s for v, s in zip(values, strings, strict=True)]
+    _log.warning(
+        "column '%s' (%s) holds a value its Arrow type %s cannot hold: this batch's column lands as text, "
+        "and Bronze widens the column to text",
+        column.name,
+        column.db_type,
+        column.arrow_type,
+    )
+    return pa.array(strings, pa.string())
 
 
 def _infer(values: Sequence[Any]) -> pa.Array:
@@ -432,10 +475,17 @@ def arrow_to_canonical(array: pa.Array | pa.ChunkedArray, column: SqlColumn) -> 
         try:
             return pc.cast(array, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.array([None if v is None else decimal.Decimal(v) for v in array.to_pylist()], target)
+            values = [None if v is None else decimal.Decimal(v) for v in array.to_pylist()]
+            try:
+                return pa.array(values, target)
+            except _UNFIT:
+                return _widened(values, column)
     if kind == "timestamptz" and pa.types.is_timestamp(array.type):
         return pc.cast(array, pa.timestamp("us", tz="UTC"))
-    return pc.cast(array, target)
+    try:
+        return pc.cast(array, target)
+    except _UNFIT:  # ADBC hands numeric over as text (an opaque extension type): 'nan'
+        return _widened(array.to_pylist(), column)
 
 
 def _overflowed_infinity(array: pa.Array, kind: str) -> bool:

@@ -338,3 +338,66 @@ def test_the_sessions_of_every_engine_take_the_url_connection_parameters(
             assert frame["seen"].to_list() == ['["2025-11-02T01:30:00-04:00"]'], name
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_postgres_nan_in_a_numeric_with_precision_widens_the_column_to_text(
+    engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Arrow decimal holds NaN (the one non-finite value numeric(p, s) takes): the column widens to text
+    (DESIGN §5), the same text with every engine; ADBC failed with Arrow's bare 'not a valid decimal128
+    number'."""
+    db = open_database("postgresql", tmp_path)
+    try:
+        table = db.table("nan")
+        db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, price numeric(10, 2))")
+        db.execute(f"INSERT INTO {table} VALUES (1, 1.5), (2, 'NaN'), (3, NULL), (4, 0.000)")
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        result = land(tmp_path, [source("prices", {"table": table, "engine": engine})])["prices"]
+        assert not isinstance(result, str), result
+        frame, _engine = result
+        assert frame["price"].to_list() == ["1.50", "NaN", None, "0.00"]
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("ddl", "values", "landed"),
+    [
+        ("BIGINT UNSIGNED", "1, 18446744073709551615", ["1", "18446744073709551615"]),
+        (
+            "BIGINT UNSIGNED",
+            "9223372036854775807, 9223372036854775808",
+            ["9223372036854775807", "9223372036854775808"],
+        ),
+        ("DATE", "'2025-01-02', '0000-00-00'", ["2025-01-02", "0000-00-00"]),
+        (
+            "DATETIME",
+            "'2025-01-02 03:04:05', '2025-01-00 10:00:00'",
+            ["2025-01-02 03:04:05.000000", "2025-01-00 10:00:00"],
+        ),
+    ],
+)
+@pytest.mark.parametrize("batch", [1, 100])
+def test_a_mariadb_value_its_arrow_type_cannot_hold_widens_the_column_to_text(
+    ddl: str, values: str, landed: list[str], batch: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BIGINT UNSIGNED above 2**63 - 1 failed the run with a bare OverflowError; a zero date (which PyMySQL
+    returns as text) lands as its text, the column widened to text in one batch or across batches."""
+    db = open_database("mariadb", tmp_path)
+    try:
+        table = db.table("unfit")
+        db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, v {ddl})")
+        first, second = (v.strip() for v in values.split(", ", 1))
+        with db.engine.begin() as conn:
+            import sqlalchemy as sa
+
+            conn.execute(sa.text("SET SESSION sql_mode = ''"))  # zero dates, as legacy servers allow them
+            conn.execute(sa.text(f"INSERT INTO {table} VALUES (1, {first}), (2, {second}), (3, NULL)"))
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        result = land(tmp_path, [source("maria", {"table": table, "fetch_batch_size": batch})])["maria"]
+        assert not isinstance(result, str), result
+        frame, _engine = result
+        assert frame["v"].to_list() == [*landed, None]
+    finally:
+        db.close()
