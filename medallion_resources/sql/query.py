@@ -204,12 +204,14 @@ class SqlQuery:
 
 
 def base_select(dialect: sa.Dialect, *, table: str | None, schema: str | None, query: str | None) -> str:
-    """``SELECT * FROM "schema"."table"`` (validated, quoted) or the user's query without its ``;``."""
+    """``SELECT * FROM "schema"."table"`` (validated, quoted) or the user's query without its ``;``, ended by
+    a line break: every statement wraps it as ``(<query>) AS ...``, and a query ending in a line comment
+    (``-- not the test orders``, MySQL's ``#``) would comment out the rest of the statement."""
     if query:
         text = query.strip().rstrip(";").strip()
         if not text:
             raise ExtractError("db.query is empty")
-        return text
+        return text + "\n"
     assert table is not None
     quote = dialect.identifier_preparer
     name = quote.quote_identifier(validate_identifier(table, "table"))

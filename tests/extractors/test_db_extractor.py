@@ -54,6 +54,24 @@ class TestFullLoad:
         query = f"SELECT id, updated_at FROM {orders} WHERE updated_at LIKE '%03:00%';  "
         assert drain(make_db(database, query=query), make_context()).column("id").to_pylist() == [3]
 
+    @pytest.mark.parametrize(
+        "reads", [{}, {"chunk_rows": 2, "key_columns": ["id"]}, {"parallelism": 2, "key_columns": ["id"]}]
+    )
+    def test_a_query_ending_in_a_line_comment(
+        self,
+        database: Any,
+        orders: str,
+        reads: dict[str, Any],
+        make_db: Callable[..., Extractor],
+        make_context: Callable[..., Any],
+    ) -> None:
+        """Each statement wraps the query as ``(<query>) AS ...``: a last line ending in a comment commented
+        out the closing parenthesis and the WHERE after it ('syntax error at end of input')."""
+        comment = "# not the first" if database.dialect == "mariadb" else "-- not the first"
+        query = f"SELECT id, updated_at\nFROM {orders}\nWHERE id > 4  {comment}"
+        table = drain(make_db(database, query=query, **reads), make_context())
+        assert sorted(table.column("id").to_pylist()) == [5, 6, 7]
+
     def test_schema_qualified_table(
         self, postgres: Any, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
     ) -> None:
