@@ -241,10 +241,15 @@ def key_ranges(
     return ranges
 
 
+def _nan(value: Any) -> bool:
+    """A float or decimal NaN (a Decimal NaN raises on ``<``)."""
+    return isinstance(value, float | decimal.Decimal) and value != value
+
+
 def _split(low: Any, high: Any, parts: int, column: SqlColumn) -> list[Any]:
     """The ``parts - 1`` inner boundaries between ``low`` and ``high`` (increasing, distinct)."""
-    if low is None or high is None or parts < 2 or not low < high:
-        return []
+    if low is None or high is None or parts < 2 or _nan(low) or _nan(high) or not low < high:
+        return []  # NaN (PostgreSQL sorts it above every number): no order to split by, so one range
     if isinstance(low, bool) or isinstance(high, bool):
         return []
     if isinstance(low, int) and isinstance(high, int):

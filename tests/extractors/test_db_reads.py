@@ -186,6 +186,21 @@ class TestParallel:
         assert rows_of(ranged) == rows_of(single)
         assert sum(1 for v in ranged.column("at").to_pylist() if v is None) == len(range(0, ROWS, 17))
 
+    @pytest.mark.parametrize("key", ["numeric", "real"])
+    def test_a_numeric_key_holding_nan_is_read_whole(
+        self, postgres: Any, key: str, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
+    ) -> None:
+        """PostgreSQL sorts NaN above every number, so MAX is NaN: splitting on a Decimal NaN raised
+        decimal.InvalidOperation and failed the run."""
+        name = postgres.table("nans")
+        postgres.execute(f"CREATE TABLE {name} (k {key} PRIMARY KEY, label text)")
+        postgres.execute(
+            f"INSERT INTO {name} VALUES (-1e20, 'a'), (0.1, 'b'), (0.3, 'c'), (7, 'd'), ('NaN', 'e')"
+        )
+        for reads in ({"parallelism": 3}, {"parallelism": 2, "chunk_rows": 2}):
+            table = drain(make_db(postgres, table=name, **reads), make_context())
+            assert sorted(table.column("label").to_pylist()) == ["a", "b", "c", "d", "e"], reads
+
     def test_parallel_chunked_ranges(
         self,
         database: Any,
