@@ -400,8 +400,16 @@ def _cursor_key(value: Any, cursor: SqlColumn) -> Any:
 def _max(best: Any, column: pa.Array, cursor: SqlColumn) -> Any:
     if pa.types.is_null(column.type) or column.null_count == len(column):
         return best
-    if cursor.kind == "decimal_text":  # exact decimal text: the greatest number, not the greatest string
-        value = max(_cursor_key(v, cursor) for v in column.to_pylist() if v is not None)
+    if cursor.kind in ("decimal", "decimal_text") and pa.types.is_string(column.type):
+        # exact decimal text (or a decimal column widened to text): the greatest number, not string
+        values = [_cursor_key(v, cursor) for v in column.to_pylist() if v is not None]
+        if any(v.is_nan() for v in values):  # Decimal NaN raises on '>'; PostgreSQL sorts it above all
+            raise ExtractError(
+                f"cursor column '{cursor.name}' holds NaN, which PostgreSQL sorts above every number: a "
+                "watermark at NaN would never read a later row. Leave those rows out with a db.query "
+                f"(WHERE {cursor.name} <> 'NaN') or use another cursor column"
+            )
+        value = max(values)
     else:
         value = pc.max(column).as_py()
     if value is None or best is None:

@@ -292,3 +292,19 @@ def test_timestamptz_cursor_keeps_microseconds_and_zone(
     assert run(make_db(postgres, table=name, incremental=inc), D1, again) == [1, 2]
     after = State("2025-01-01T22:30:00.000008+00:00")
     assert run(make_db(postgres, table=name, incremental=inc), D1, after) == [2]
+
+
+@pytest.mark.parametrize("engine", ["adbc", "sqlalchemy"])
+@pytest.mark.parametrize("ddl", ["numeric", "numeric(10, 2)"])
+def test_a_numeric_cursor_holding_nan_fails_naming_the_column(
+    postgres: Any, engine: str, ddl: str, make_db: Callable[..., Extractor]
+) -> None:
+    """NaN is above every number in PostgreSQL: an unconstrained numeric cursor failed with a bare
+    decimal.InvalidOperation, a numeric(10, 2) one (widened to text) committed the watermark 'NaN', after
+    which no later row was ever read again."""
+    name = postgres.table("nan_cursor")
+    postgres.execute(f"CREATE TABLE {name} (id integer, seq {ddl})")
+    postgres.execute(f"INSERT INTO {name} VALUES (1, 9.5), (2, 10.25), (3, 'NaN')")
+    inc = {"cursor_column": "seq", "mode": "watermark"}
+    with pytest.raises(ExtractError, match=r"cursor column 'seq' holds NaN.*seq <> 'NaN'"):
+        run(make_db(postgres, table=name, incremental=inc, engine=engine), D1)
