@@ -66,6 +66,7 @@ _PG_KEY_TYPES: dict[int, str] = {
     2950: "uuid",  # no uuid > text: ADBC binds the text form read back
     **dict.fromkeys(_TEXT, ""),
 }
+_MYSQL_BIT = ("mysql:16", "mariadb:16")  # the protocol's BIT field type (types.columns_from_description)
 _PG_KEY_TYPES_SHOWN = (
     "smallint, integer, bigint, numeric, real, double precision, boolean, bytea, date, timestamp, "
     "timestamptz, uuid, text, varchar, char(n), citext or an enum"
@@ -114,12 +115,16 @@ class KeyColumn:
         text columns are typed from their values), except exact-decimal text, which compares as a number,
         and PostgreSQL ``character(n)``, read back padded with blanks: an engine that binds text (ADBC)
         compares the column as text, without its trailing blanks, so the value is bound without them too
-        (``char`` compares so itself, and ``'a'`` bound as ``char`` equals ``'a   '``).
+        (``char`` compares so itself, and ``'a'`` bound as ``char`` equals ``'a   '``). A MySQL/MariaDB
+        ``BIT(n)``, read back as bytes, is bound as the integer it holds: ``bit_col > x'01'`` holds for
+        ``b'1'`` itself (MariaDB), so chunks read rows again, while ``bit_col > 1`` compares as it sorts.
         """
         if self.column.kind == "decimal_text":
             return decimal.Decimal(value)
         if self.column.db_type == f"postgresql:{_BPCHAR}" and isinstance(value, str):
             return value.rstrip(" ")
+        if self.column.db_type in _MYSQL_BIT and isinstance(value, bytes):
+            return int.from_bytes(value, "big")
         return value
 
     def compared(self, placeholder: str) -> str:

@@ -428,3 +428,24 @@ def test_a_mariadb_key_equal_only_under_its_collation_fails_the_partition(
         assert not list(tmp_path.rglob("_checksums.json"))
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3])
+@pytest.mark.parametrize("url", ["mysql+pymysql", "mariadb+pymysql"])
+def test_a_mariadb_bit_key_lands_every_row_once(
+    chunk_rows: int, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BIT key is read back as bytes; bound as bytes, MariaDB's ``k > x'01'`` holds for ``b'1'`` itself,
+    so chunks of 2 landed rows twice (10 of 6) and chunks of 1 failed as 'ended at that key again'."""
+    db = open_database("mariadb", tmp_path)
+    try:
+        name = table_name(db, "bitkey")
+        db.execute(f"CREATE TABLE {name} (k BIT(8) NOT NULL PRIMARY KEY, n integer NOT NULL)")
+        keys = ["b'0'", "b'1'", "b'10'", "b'11'", "b'100'", "b'11111111'", "b'10000000'"]
+        db.execute(f"INSERT INTO {name} VALUES " + ", ".join(f"({k}, {i})" for i, k in enumerate(keys)))
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url.replace("mysql+pymysql", url, 1))
+        landed, _metadata = land(tmp_path, db, {"table": name, "chunk_rows": chunk_rows})
+        assert sorted(n for (_k, n) in landed.elements()) == list(range(len(keys)))
+        assert landed == source_rows(db, name)
+    finally:
+        db.close()
