@@ -257,7 +257,14 @@ def compare_mask(column: pa.Array, op: str, value: Any, key: CursorKey) -> pa.Bo
     """
     try:
         scalar = pa.scalar(value, type=column.type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        TypeError,
+        ValueError,
+        OverflowError,  # a BIGINT UNSIGNED watermark above 2**63 - 1 against a batch read as int64
+    ):
         scalar = None
     if scalar is not None and not pa.types.is_null(column.type):
         mask: pa.BooleanArray = pc.fill_null(_COMPARE[op](column, scalar), False)

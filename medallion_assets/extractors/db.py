@@ -64,6 +64,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -400,10 +401,11 @@ def _cursor_key(value: Any, cursor: SqlColumn) -> Any:
 def _max(best: Any, column: pa.Array, cursor: SqlColumn) -> Any:
     if pa.types.is_null(column.type) or column.null_count == len(column):
         return best
-    if cursor.kind in ("decimal", "decimal_text") and pa.types.is_string(column.type):
-        # exact decimal text (or a decimal column widened to text): the greatest number, not string
+    if cursor.kind in _NUMERIC and pa.types.is_string(column.type):
+        # exact decimal text, or a numeric column widened to text (a NaN decimal, a BIGINT UNSIGNED above
+        # 2**63 - 1; types module docstring): the greatest number, not the greatest string ('99' > '100')
         values = [_cursor_key(v, cursor) for v in column.to_pylist() if v is not None]
-        if any(v.is_nan() for v in values):  # Decimal NaN raises on '>'; PostgreSQL sorts it above all
+        if any(isinstance(v, Decimal) and v.is_nan() for v in values):  # raises on '>'; sorted last
             raise ExtractError(
                 f"cursor column '{cursor.name}' holds NaN, which PostgreSQL sorts above every number: a "
                 "watermark at NaN would never read a later row. Leave those rows out with a db.query "

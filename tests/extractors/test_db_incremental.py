@@ -308,3 +308,18 @@ def test_a_numeric_cursor_holding_nan_fails_naming_the_column(
     inc = {"cursor_column": "seq", "mode": "watermark"}
     with pytest.raises(ExtractError, match=r"cursor column 'seq' holds NaN.*seq <> 'NaN'"):
         run(make_db(postgres, table=name, incremental=inc, engine=engine), D1)
+
+
+@pytest.mark.parametrize("batch", [1, 10])
+def test_a_bigint_unsigned_cursor_above_2_63_keeps_the_greatest_number(
+    mariadb: Any, batch: int, make_db: Callable[..., Extractor]
+) -> None:
+    """A BIGINT UNSIGNED above 2**63 - 1 widens the column to text; its watermark was the greatest string,
+    '99' rather than 18446744073709551615, so the next partition landed the rows above 99 a second time."""
+    name = mariadb.table("unsigned_cursor")
+    mariadb.execute(f"CREATE TABLE {name} (id integer, seq bigint unsigned)")
+    mariadb.execute(f"INSERT INTO {name} VALUES (1, 99), (2, 18446744073709551615), (3, 100)")
+    inc = {"cursor_column": "seq", "mode": "watermark"}
+    first = make_db(mariadb, table=name, incremental=inc, fetch_batch_size=batch)
+    assert run(first, D1) == [1, 2, 3] and first.watermark_out == "18446744073709551615"
+    assert run(make_db(mariadb, table=name, incremental=inc), D2, state(first)) == []
