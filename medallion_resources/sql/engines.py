@@ -225,7 +225,7 @@ class AdbcEngine(SqlEngine):
                 ) from None
             self.read_with.add(self.name)
             names = [c.name for c in columns]
-            for batch in reader:
+            for batch in self._batches(reader):
                 if batch.num_rows == 0:
                     continue
                 arrays = [arrow_to_canonical(batch.column(i), c) for i, c in enumerate(columns)]
@@ -235,6 +235,23 @@ class AdbcEngine(SqlEngine):
             cursor.close()
         finally:
             conn.close()
+
+    def _batches(self, reader: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The reader's batches; a failure while streaming (the backend terminated, a statement timeout:
+        libpq's bare ``OSError``) named as the SQLAlchemy engine names it, with the database."""
+        import adbc_driver_manager
+
+        batches = iter(reader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (OSError, adbc_driver_manager.Error) as exc:
+                raise ExtractError(
+                    f"query failed on {self.target.describe()}: {self.target.redact(first_line(exc))}"
+                ) from None
+            yield batch
 
 
 class AdbcStatementError(ExtractError):

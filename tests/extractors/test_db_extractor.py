@@ -94,6 +94,18 @@ class TestFullLoad:
         assert extractor.stats["batches"] == 0
         assert extractor.stats["batches"] == 0
 
+    @pytest.mark.parametrize("engine", ["adbc", "sqlalchemy"])
+    def test_a_statement_timeout_while_streaming_names_the_database(
+        self, postgres: Any, engine: str, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
+    ) -> None:
+        """ADBC raised libpq's bare 'OSError: [libpq] Execution error' naming no database (and, before, it
+        dropped the URL's options, so the statement_timeout set there did not apply to it at all)."""
+        sleep = "pg_sleep(CASE WHEN g = 3 THEN 1 ELSE 0 END)"
+        query = f"SELECT g AS id, {sleep} AS z FROM generate_series(1, 5) g"
+        postgres.url += "?options=-c%20statement_timeout%3D300"
+        with pytest.raises(ExtractError, match=r"query failed on postgresql database .*statement timeout"):
+            drain(make_db(postgres, query=query, engine=engine, fetch_batch_size=1), make_context())
+
     def test_a_bad_query_names_the_database(
         self, database: Any, make_db: Callable[..., Extractor], make_context: Callable[..., Any]
     ) -> None:
