@@ -13,7 +13,8 @@ smallint, integer, bigint (MySQL: tinyint   ``int``                     ``int64`
 ..bigint, year)
 numeric/decimal(p, s), p <= 38              ``decimal``                 ``decimal128(p, s)`` (exact)
 numeric/decimal(p, s), p > 38, numeric      ``decimal_text``            ``string``: the exact decimal text,
-without precision (PostgreSQL)                                          as the database writes it (below)
+without precision, numeric(p, s) with s < 0                             as the database writes it (below)
+or s > p (PostgreSQL 15)
 real / float (4 bytes)                      ``float32``                 ``float32``
 double precision / double                   ``float64``                 ``float64``
 boolean                                     ``bool``                    ``bool`` (MySQL ``BOOLEAN`` is
@@ -60,7 +61,9 @@ column and the fix (select it ``CAST(col AS text)`` in a ``db.query``), rather t
 exponent, trailing zeros of the scale kept (``0.000000000000000000000000000001``, ``123.4500``), and
 ``NaN``, ``Infinity``, ``-Infinity``; psycopg's ``Decimal`` printed ``1E-30`` and ADBC wrote ``nan`` and
 ``inf``, so the two engines landed one value two ways. Precisions above 38 are text too: polars (Silver,
-``medallion_assets.read``) cannot read an Arrow ``decimal256``.
+``medallion_assets.read``) cannot read an Arrow ``decimal256``. So are PostgreSQL 15's scales below 0 or
+above the precision (``numeric(5, -2)`` holds 9999900, ``numeric(3, 5)`` 0.00123): a decimal128 with the
+scale clamped to 0 could not hold the values, and Parquet refuses a scale above the precision.
 
 **A value its column's Arrow type cannot hold** (a PostgreSQL ``NaN`` in a ``numeric(p, s)``, a MySQL ``BIGINT
 UNSIGNED`` above 2**63 - 1, a MySQL zero date ``0000-00-00``, which PyMySQL returns as text) makes that
@@ -206,7 +209,9 @@ class SqlColumn:
 def _decimal_type(precision: int | None, scale: int | None) -> tuple[str, pa.DataType]:
     if not precision or precision <= 0 or precision > 38:  # polars reads no decimal256 (module docstring)
         return "decimal_text", pa.string()
-    return "decimal", pa.decimal128(precision, max(scale or 0, 0))
+    if scale is not None and not 0 <= scale <= precision:  # PostgreSQL 15: numeric(5, -2), numeric(3, 5)
+        return "decimal_text", pa.string()  # Parquet holds no such decimal (module docstring)
+    return "decimal", pa.decimal128(precision, scale or 0)
 
 
 # ADBC's text of the non-finite numerics, and Python's Decimal's, as PostgreSQL writes them.

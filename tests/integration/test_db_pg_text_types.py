@@ -401,3 +401,26 @@ def test_a_mariadb_value_its_arrow_type_cannot_hold_widens_the_column_to_text(
         assert frame["v"].to_list() == [*landed, None]
     finally:
         db.close()
+
+
+def test_postgres_15_scales_outside_the_precision_land_as_exact_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numeric(5, -2) holds 9999900 and numeric(3, 5) holds 0.00123 (PostgreSQL 15): ADBC's decimal128(3, 5)
+    failed the Parquet write ('Scale must be a non-negative integer that does not exceed precision') and
+    the scale -2 clamped to decimal128(5, 0) could not hold 9999900."""
+    db = open_database("postgresql", tmp_path)
+    try:
+        table = db.table("scales")
+        columns = "id integer PRIMARY KEY, hundreds numeric(5, -2), tiny numeric(3, 5)"
+        db.execute(f"CREATE TABLE {table} ({columns})")
+        db.execute(f"INSERT INTO {table} VALUES (1, 9999900, 0.00123), (2, 1234567, -0.00999), (3, 50, 0)")
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
+        landed = land(tmp_path, [source(f"pg_{e}", {"table": table, "engine": e}) for e in ENGINES])
+        for name, result in landed.items():
+            assert not isinstance(result, str), f"{name}: {result}"
+            frame, _engine = result
+            assert frame["hundreds"].to_list() == ["9999900", "1234600", "100"], name  # rounded to hundreds
+            assert frame["tiny"].to_list() == ["0.00123", "-0.00999", "0.00000"], name
+    finally:
+        db.close()
