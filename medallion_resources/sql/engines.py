@@ -77,6 +77,8 @@ __all__ = [
 
 _log = logging.getLogger("medallion.sql")
 
+_MYSQL_UNSIGNED = 32  # the UNSIGNED column flag of the MySQL protocol (pymysql.constants.FLAG)
+
 
 class SqlEngine(ABC):
     """Runs a query and streams Arrow batches of the canonical types."""
@@ -123,8 +125,11 @@ def describe_query(target: SqlTarget, query: SqlQuery, retry: RetryPolicy = DEFA
     with sa_connection(target, retry, "query failed on") as conn:
         result = conn.exec_driver_sql(_escape_percent(query.describe_sql(conn.dialect), conn.dialect))
         description = result.cursor.description or []
+        # MySQL/MariaDB column flags (pymysql shows them): an UNSIGNED decimal's display length has no sign
+        fields = getattr(getattr(result.cursor, "_result", None), "fields", None)
+        unsigned = [bool(f.flags & _MYSQL_UNSIGNED) for f in fields] if fields else None
         result.close()
-        columns = columns_from_description(target.dialect, description)
+        columns = columns_from_description(target.dialect, description, unsigned)
         oids = sorted({oid for c in columns if c.select and (oid := pg_oid(c)) is not None})
         if oids:
             arrays = set(conn.execute(sa.text(PG_ARRAY_TYPES_SQL), {"oids": oids}).scalars())

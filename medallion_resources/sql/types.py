@@ -237,10 +237,13 @@ def _decimal_text(value: Any) -> str | None:
     return str(value)
 
 
-def columns_from_description(dialect: str, description: Sequence[Sequence[Any]]) -> list[SqlColumn]:
-    """The columns of a query from its DBAPI ``cursor.description``, kinds per the module table."""
+def columns_from_description(
+    dialect: str, description: Sequence[Sequence[Any]], unsigned: Sequence[bool] | None = None
+) -> list[SqlColumn]:
+    """The columns of a query from its DBAPI ``cursor.description``, kinds per the module table
+    (``unsigned``: MySQL/MariaDB, which columns are UNSIGNED, when the driver shows the column flags)."""
     columns = []
-    for item in description:
+    for index, item in enumerate(description):
         name, type_code = str(item[0]), item[1]
         precision = getattr(item, "precision", None) if not isinstance(item, tuple) else None
         scale = getattr(item, "scale", None) if not isinstance(item, tuple) else None
@@ -254,9 +257,12 @@ def columns_from_description(dialect: str, description: Sequence[Sequence[Any]])
         elif dialect in ("mysql", "mariadb"):
             kind = _MYSQL_KINDS.get(int(type_code), "infer") if isinstance(type_code, int) else "infer"
             if kind == "decimal" and len(item) > 5:
-                # PyMySQL reports the display length: digits, plus the point when scaled, plus a sign.
+                # PyMySQL reports the display length: digits, plus the point when scaled, plus a sign
+                # unless UNSIGNED (DECIMAL(10, 2) UNSIGNED is 11 long: taken as 9 digits, 99999999.99
+                # did not fit)
                 length, scale = item[3], item[5] or 0
-                precision = int(length) - (1 if scale else 0) - 1 if length else None
+                sign = 0 if unsigned is not None and unsigned[index] else 1
+                precision = int(length) - (1 if scale else 0) - sign if length else None
         else:
             kind = "infer"
         if kind == "decimal":

@@ -70,6 +70,9 @@ MARIADB: dict[str, tuple[str, str, pa.DataType, Any]] = {
     "big": ("bigint", "9007199254740993", pa.int64(), 9007199254740993),
     "num": ("decimal(20,6)", "12345678901234.123456", pa.decimal128(20, 6), Decimal("12345678901234.123456")),
     "num0": ("decimal(10,0)", "1234567890", pa.decimal128(10, 0), Decimal("1234567890")),
+    # UNSIGNED: the display length has no sign (was read as decimal(9, 2): the column landed as text)
+    "unum": ("decimal(10,2) unsigned", "99999999.99", pa.decimal128(10, 2), Decimal("99999999.99")),
+    "unum0": ("decimal(5,0) unsigned", "99999", pa.decimal128(5, 0), Decimal("99999")),
     "r": ("float", "1.5", pa.float32(), 1.5),
     "d": ("double", "0.1", pa.float64(), 0.1),
     "flag": ("boolean", "true", pa.int64(), 1),
