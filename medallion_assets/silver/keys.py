@@ -66,8 +66,10 @@ def check_text_order(frames: Iterable[pl.DataFrame | None], order_column: str | 
         for f in frames
         if f is not None and order_column in f.columns and f.schema[order_column] == pl.String
     ]
-    values = pl.concat(columns) if columns else pl.Series(dtype=pl.String)
-    if values.is_empty() or not values.str.contains(_NUMBER_TEXT).all():
+    if not columns or any(not c.str.contains(_NUMBER_TEXT).all() for c in columns):
+        return  # the day's rows first: any other text ends the check before the state's rows are read
+    values = pl.concat(columns)
+    if values.is_empty():
         return
     if values.str.contains(_PLAIN_DIGITS).all() and values.str.len_bytes().n_unique() == 1:
         return
