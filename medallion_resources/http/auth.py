@@ -184,7 +184,9 @@ class OAuth2ClientCredentials(Auth):
         )
         self.token_requests += 1
         try:
-            response: httpx.Response = yield Send(token_request)
+            # Bounded as a whole like every request (``Send.timeout``), by the request's own timeout.
+            timeouts = [t for t in request.extensions.get("timeout", {}).values() if t]
+            response: httpx.Response = yield Send(token_request, max(timeouts, default=None))
         except NO_RESPONSE as exc:
             raise ApiError(
                 f"OAuth2 token request to {self.cfg.token_url} failed: {type(exc).__name__}",

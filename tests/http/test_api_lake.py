@@ -513,6 +513,29 @@ class TestTimeouts:
         assert time.monotonic() - started < 10
         assert ids(rows) == [r["id"] for r in RECORDS]
 
+    def test_a_token_endpoint_trickling_past_timeout_seconds_is_cut_off(
+        self, api: FakeApi, lake: ApiLake, oauth2: dict[str, Any]
+    ) -> None:
+        """The OAuth2 token request is bounded like the others: its 20 s trickle held the run for all of it
+        (only httpx's per-read timeouts applied)."""
+        import asyncio
+        import time
+
+        from starlette.responses import StreamingResponse
+
+        async def trickle() -> Any:
+            for _ in range(200):
+                yield b" "
+                await asyncio.sleep(0.1)
+
+        api.records = RECORDS
+        api.token_fault = lambda n: StreamingResponse(trickle(), media_type="application/json")
+        started = time.monotonic()
+        outcome, rows = lake.run("next", auth=oauth2, timeout_seconds=0.5, max_retries=1)
+        assert outcome.error is not None, rows
+        assert "OAuth2 token request" in outcome.error and "ReadTimeout" in outcome.error, outcome.error
+        assert time.monotonic() - started < 10
+
 
 class TestCorruptBodies:
     @pytest.mark.parametrize("use_async", [False, True])
