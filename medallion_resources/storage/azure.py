@@ -314,6 +314,11 @@ class AzureBackend(FsspecBackend):
             first = (str(getattr(exc, "reason", None) or exc).strip().splitlines() or [""])[0]
             said = ", ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
             detail = redact(f"{type(exc).__name__}{f' ({said})' if said else ''}: {first}", self.secrets)
+            if status in (401, 403):  # the setting to fix, not only what the service said
+                detail += (
+                    "; check the credentials of azure_connection (the account key or SAS token its variable "
+                    "holds, or the role of the identity on the container)"
+                )
             raise StorageError(f"{operation} {self.uri(relpath)} failed: {detail}") from exc
 
     def put_file(self, local_path: str | Path, relpath: str) -> None:

@@ -333,6 +333,7 @@ def test_azure_refusing_the_key_is_a_storage_error_not_a_traceback(azurite_endpo
     result = backend.check()
     assert not result.ok and f"abfs://{container}/lake" in result.detail, result.detail
     assert "HTTP 403" in result.detail and "Content:" not in result.detail
+    assert "check the credentials of azure_connection" in result.detail, result.detail  # the setting to fix
     assert wrong not in result.detail and key not in result.detail
     with pytest.raises(StorageError) as raised:
         backend.read_bytes("bronze/x/_manifest.json")
