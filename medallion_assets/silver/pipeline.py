@@ -320,11 +320,16 @@ def _state_of(model: SilverModel, old: Mapping[str, pl.DataFrame | None]) -> dic
 def _keys_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> pl.DataFrame:
     """Incoming key values in the type D-1 stores them in, widened with it when they differ (``1`` stored,
     ``"x"`` arriving: both as text), so the key joins match (``read_touched`` widens older files alike)."""
-    schema = artifact_schema(part, artifact)
-    if schema is None:
+    stored = _stored(part, artifact)
+    if stored is None:
         return keys
-    stored = pl.DataFrame(pl.from_arrow(schema.empty_table()))
     return widen_alike([keys, stored.select(c for c in keys.columns if c in stored.columns)])[0]
+
+
+def _stored(part: CommittedPartition, artifact: str) -> pl.DataFrame | None:
+    """No rows, the columns and types D-1 stores ``artifact`` in; None when D-1 has no such artifact."""
+    schema = artifact_schema(part, artifact)
+    return None if schema is None else pl.DataFrame(pl.from_arrow(schema.empty_table()))
 
 
 def _deltas(
@@ -374,10 +379,9 @@ def _widens(part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> boo
     rows converted by the widening rule, as a rebuild writes them: carried by reference, the rows of the
     keys the day left alone would keep the old type (or, when every touched key came out unchanged, the
     whole artifact would, against the schema the partition records)."""
-    schema = artifact_schema(part, artifact)
-    if schema is None or not frame.width:
+    stored = _stored(part, artifact)
+    if stored is None or not frame.width:
         return False
-    stored = pl.DataFrame(pl.from_arrow(schema.empty_table()))
     shared = [c for c in frame.columns if c in stored.columns]
     widened = widen_alike([stored.select(shared), frame.head(0).select(shared)])[0]
     return widened.schema != stored.select(shared).schema
@@ -412,8 +416,8 @@ def _widened_state(
     """:func:`_widened` for a state in memory (a rebuild, a model without keyed state)."""
     if state is None:
         return incoming, None
-    frames = _widen_all([incoming, *state.values()], order_column)
-    return frames[0], dict(zip(state, frames[1:], strict=True))
+    incoming, widened = _widened(incoming, state, order_column)
+    return incoming, {a: frame for a, frame in widened.items() if frame is not None}
 
 
 _ORDER_VALUED = (EFFECTIVE_FROM, EFFECTIVE_TO)
