@@ -43,7 +43,10 @@ one process for every backend; processes of one machine for the local backend, v
 is not locked, so writers run in parallel and only their commits are serialized. Under the lock the writer
 reads the current manifest *and its version* (ETag): if a *newer* attempt committed it, ours still commits
 only when that attempt has finished (its staged metadata is gone) and every one of our files is still in
-place (size checked); otherwise we abort and raise ``StorageError("superseded ...")``.
+place (size checked); otherwise we abort and raise ``StorageError("superseded ...")``. A newer attempt
+whose staged metadata is older than ``COMMIT_GIVEN_UP_AFTER`` by the store's own clock (``modified``) was
+killed between steps 3 and 5 and counts as finished: attempt ids carry their machines' clocks, and a writer
+killed on a machine whose clock ran ahead must not hold off the others until their clocks catch up.
 
 Step 3 is a compare-and-swap: ``put_bytes_if(_checksums.json, ours, version read)``. Where the lock does not
 reach (two machines on one object store), the store's conditional write (S3 ``If-Match``/``If-None-Match``,
@@ -63,7 +66,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -102,6 +105,9 @@ __all__ = ["PartitionWriter"]
 log = logging.getLogger("medallion.storage")
 
 _CAS_ROUNDS = 8
+#: Steps 3-5 of a commit take seconds; a newer attempt whose manifest is in place but whose staged metadata
+#: is older than this (by the store's clock) was killed, and a later writer may replace its commit.
+COMMIT_GIVEN_UP_AFTER = timedelta(minutes=10)
 
 
 def _default_name_prefix(artifact: str) -> str:
@@ -428,8 +434,13 @@ class PartitionWriter:
 
     def _superseded_reason(self, newer: Manifest, files: list[ManifestFile]) -> str | None:
         """Why we must not commit over ``newer``'s commit, or None when it is safe."""
-        if self.backend.exists(self._rel(staged_metadata_name(newer.attempt))):
-            return "it is still committing"
+        committing = self._committing_for(newer.attempt)
+        if committing is not None:
+            return (
+                f"it is still committing: its staged metadata is {committing.total_seconds():.0f} s old by "
+                f"the store's clock; a commit unfinished after {COMMIT_GIVEN_UP_AFTER.seconds // 60} min "
+                "counts as killed and is replaced"
+            )
         for f in files:
             try:
                 size = self.backend.size(self._rel(f.path))
@@ -438,6 +449,25 @@ class PartitionWriter:
             if size != f.size_bytes:
                 return f"our file {f.path} changed size"
         return None
+
+    def _committing_for(self, attempt: str) -> timedelta | None:
+        """How long ``attempt``, whose manifest is in place, has been committing; None once it finished
+        (its staged metadata is gone) or when it was killed: unfinished for longer than a commit takes.
+
+        Both stamps are the store's (``StorageBackend.modified``): the attempt ids of writers on different
+        machines carry their own clocks, so a writer killed on a machine whose clock ran ahead would
+        otherwise hold off every later writer until the wall clock passed its attempt id.
+        """
+        staged = self._rel(staged_metadata_name(attempt))
+        try:
+            theirs = self.backend.modified(staged)
+            ours = self.backend.modified(self._rel(staged_metadata_name(self.attempt)))
+        except FileNotFoundError:
+            return timedelta(0) if self.backend.exists(staged) else None
+        if theirs is None or ours is None:  # the store cannot tell: it may still be committing
+            return timedelta(0) if self.backend.exists(staged) else None
+        age = max(ours - theirs, timedelta(0))
+        return None if age > COMMIT_GIVEN_UP_AFTER else age
 
     def _cleanup(self, manifest: Manifest, previous: Manifest | None, metadata_bytes: bytes) -> None:
         current = self._current_manifest()

@@ -25,6 +25,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar, cast
 
@@ -121,6 +122,14 @@ class StorageBackend(ABC):
         Object stores list their ETags (one request per thousand objects), so a reader of many manifests
         can skip the ones it has read before (``medallion_resources.lake.committed_cache``). The default is
         ``None``: on local disk reading a manifest costs about what listing it does.
+        """
+        return None
+
+    def modified(self, relpath: str) -> datetime | None:
+        """When ``relpath`` was last written, by the store's own clock (UTC); None when it cannot tell.
+
+        Writers on different machines disagree about the time; two stamps of one store do not, so the
+        commit judges a dead writer by these (``FileNotFoundError`` when missing).
         """
         return None
 
@@ -320,6 +329,11 @@ class FsspecBackend(StorageBackend):
         if info.get("type") != "file":
             raise FileNotFoundError(self.uri(relpath))
         return int(info["size"])
+
+    def modified(self, relpath: str) -> datetime | None:
+        with self._op("modified", relpath):
+            stamp = self.fs.modified(self.full_path(relpath))
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
     def list_files(self, prefix: str) -> list[str]:
         with self._op("list_files", prefix):

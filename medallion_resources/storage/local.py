@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -147,6 +148,11 @@ class LocalBackend(FsspecBackend):
             if os.path.isdir(path):
                 raise FileNotFoundError(path)
             return os.stat(path).st_size
+
+    def modified(self, relpath: str) -> datetime:
+        path = self._os_path(relpath)
+        with self._op("modified", relpath):
+            return datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
 
     def list_files(self, prefix: str) -> list[str]:
         top = self._os_path(prefix)

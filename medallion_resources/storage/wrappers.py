@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -78,6 +79,9 @@ class WrappingBackend(StorageBackend):
 
     def size(self, relpath: str) -> int:
         return self._call("size", relpath, lambda: self.inner.size(relpath))
+
+    def modified(self, relpath: str) -> datetime | None:
+        return self._call("modified", relpath, lambda: self.inner.modified(relpath))
 
     def list_files(self, prefix: str) -> list[str]:
         return self._call("list_files", prefix, lambda: self.inner.list_files(prefix))

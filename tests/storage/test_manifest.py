@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +27,7 @@ from medallion_resources.lake.layout import (
     staged_metadata_name,
 )
 from medallion_resources.lake.manifest import Manifest, ManifestFile
+from medallion_resources.lake.parts import PartSettings
 from medallion_resources.lake.read import (
     iter_artifact_tables,
     read_artifact,
@@ -542,6 +545,50 @@ class TestReplaceAndConcurrency:
         part = read_committed(backend, PREFIX)
         assert part is not None and part.metadata == {"who": "newer"}
         assert not [n for n in _names(backend) if attempt_of(n) == older.attempt]
+
+    def test_a_killed_writer_whose_clock_ran_ahead_does_not_wedge_the_partition(
+        self, local_backend: StorageBackend, make_writer: WriterFactory
+    ) -> None:
+        """A writer on a machine whose clock runs an hour fast is killed between steps 3 and 4: its
+        manifest stands, its staged metadata stays. Every later writer of a machine with the right time has
+        an *older* attempt id; it used to be refused ("still committing") until the wall clock passed the
+        dead writer's attempt. Liveness is judged by the store's own clock: once the staged metadata is
+        older than a commit can take, the dead writer's commit is replaced."""
+        fast = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y%m%dT%H%M%S%f") + "Z-fa57c1"
+        faulty = FaultyBackend(
+            local_backend, lambda op, path: op == "put_bytes" and path.endswith(f"/{METADATA_NAME}")
+        )
+        newer = PartitionWriter(
+            faulty,
+            PREFIX,
+            layer="bronze",
+            dataset="system=crm/table=users",
+            run_date="2026-01-31",
+            run_id="run-fast-clock",
+            output=PartSettings(max_rows_per_file=5, max_file_size_mb=64.0),
+            attempt=fast,
+        )
+        newer.write_artifact("data", _batches(100, 3))
+        with pytest.raises(StorageError, match=r"injected failure"):
+            newer.commit({"who": "killed, fast clock"})  # its manifest landed; then it "died"
+        staged = local_backend.local_path(f"{PREFIX}/{staged_metadata_name(fast)}")
+        assert os.path.exists(staged)
+        # Still fresh by the store's clock: refused, as a newer commit in progress is.
+        too_soon = make_writer(local_backend, max_rows=5)
+        too_soon.write_artifact("data", _batches(0, 8))
+        with pytest.raises(StorageError, match=r"still committing"):
+            too_soon.commit({"who": "too soon"})
+        # Eleven minutes later by the store's clock: the dead writer's commit is replaced.
+        aged = time.time() - 11 * 60
+        os.utime(staged, (aged, aged))
+        later = make_writer(local_backend, max_rows=5)
+        later.write_artifact("data", _batches(0, 8))
+        later.commit({"who": "later"})
+        part = read_committed(local_backend, PREFIX)
+        assert part is not None and part.metadata == {"who": "later"}
+        assert verify_partition(part) == []
+        assert read_artifact(part, "data")["id"].to_list() == list(range(8))
+        assert {attempt_of(n) for n in _names(local_backend)} == {later.attempt, None}  # the dead one's gone
 
     @pytest.mark.parametrize("round_", range(6))
     def test_two_concurrent_writers_end_with_one_complete_commit(
