@@ -5,10 +5,13 @@ changed after it was computed. What Silver D read is in its ``_metadata.json``:
 
 - ``bronze_manifest_sha256``: the manifest of Bronze D. Stale when Bronze D's committed manifest differs.
 - stateful models (scd_type_1/2, cdc, event_log) also read the state before D: ``previous_state`` is the
-  Silver D-1 date, or ``rebuilt_from_bronze`` (a fold over Bronze start..D-1). From Silver D-1: stale when
-  Silver D-1 is stale itself (the chain goes back to the first day) or was committed after Silver D started
-  (``committed_at`` of D-1 later than ``started_at`` of D). Rebuilt: stale when a Bronze day before D was
-  committed after Silver D started, or is no longer committed.
+  Silver D-1 date, or ``rebuilt_from_bronze`` (a fold over Bronze start..D-1), and
+  ``previous_state_sha256`` which commit(s) of it: Silver D-1's manifest, or one digest of the Bronze
+  manifests folded. From Silver D-1: stale when Silver D-1 is stale itself (the chain goes back to the
+  first day) or its committed manifest is not the one read. Rebuilt: stale when a Bronze day before D is
+  no longer committed or the digest of their manifests changed. Commits, not clocks: writers on several
+  machines disagree about the time. (Lakes written before the digest are judged by ``committed_at`` of the
+  input later than ``started_at`` of D.)
 - ``periodic_snapshot`` reads Bronze D only.
 
 Failed days come from Dagster's run history: a partition whose latest planned materialization has no
@@ -28,6 +31,7 @@ from medallion_assets.runner import builds_on_failed_day
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import LakeIOManager
 from medallion_resources.lake.committed_cache import CommitRecord
+from medallion_resources.lake.manifest import commits_sha256
 
 __all__ = [
     "INPUTS_CHECK",
@@ -100,14 +104,20 @@ def _stale_reason(
         return None
     started = _instant(meta.get("started_at"))
     previous = meta.get("previous_state")
+    read = meta.get("previous_state_sha256")  # which commit(s) it read; absent in lakes written before
     if previous == REBUILT:
-        for earlier in _days(spec.start_date, day):
-            source = bronze.get(earlier)
-            if source is None:
-                return f"Bronze {earlier}, read by its rebuild, is no longer committed"
-            committed = _instant(source.committed_at)
-            if started is None or committed is None or committed > started:
-                return f"Bronze {earlier} was committed after Silver {day} was rebuilt from Bronze"
+        folded = list(_days(spec.start_date, day))
+        gone = next((earlier for earlier in folded if bronze.get(earlier) is None), None)
+        if gone is not None:
+            return f"Bronze {gone}, read by its rebuild, is no longer committed"
+        after = [earlier for earlier in folded if _after(bronze[earlier].committed_at, started)]
+        if read is not None:  # exact: which commits it folded
+            if read == commits_sha256((d.isoformat(), bronze[d].manifest_sha256) for d in folded):
+                return None
+            which = str(after[0]) if after else f"from {folded[0]} to {folded[-1]}"  # the clocks may not say
+            return f"Bronze {which} was committed again after Silver {day} was rebuilt from Bronze"
+        if after:  # lakes written before the digest: two clock readings
+            return f"Bronze {after[0]} was committed after Silver {day} was rebuilt from Bronze"
         return None
     if previous is None:
         return None  # the first partition: Bronze D only
@@ -116,8 +126,11 @@ def _stale_reason(
         return f"Silver {before}, its input, is no longer committed"
     if reasons.get(before):
         return f"Silver {before}, its input, is stale"
-    committed = _instant(silver[before].committed_at)
-    if started is None or committed is None or committed > started:
+    if read is not None:  # exact: which commit it read
+        recommitted = read != silver[before].manifest_sha256
+    else:  # lakes written before the digest: two clock readings
+        recommitted = _after(silver[before].committed_at, started)
+    if recommitted:
         return f"Silver {before}, its input, was committed again after Silver {day} was computed"
     return None
 
@@ -283,7 +296,13 @@ def inputs_evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | 
 
 
 # What the verdict reads of a Silver day's metadata (Bronze days: only which commit they are).
-_LINEAGE = ("bronze_manifest_sha256", "previous_state", "started_at", "dagster_run_id")
+_LINEAGE = (
+    "bronze_manifest_sha256",
+    "previous_state",
+    "previous_state_sha256",
+    "started_at",
+    "dagster_run_id",
+)
 
 
 def _committed(
@@ -298,6 +317,12 @@ def _committed(
 def _days(start: date, end: date) -> Iterable[date]:
     """The days from ``start`` up to, not including, ``end``."""
     return (start + timedelta(days=i) for i in range((end - start).days))
+
+
+def _after(committed_at: str, started: datetime | None) -> bool:
+    """A commit made after a run started, by the two clocks' readings (or when either is unknown)."""
+    committed = _instant(committed_at)
+    return started is None or committed is None or committed > started
 
 
 def _instant(value: object) -> datetime | None:

@@ -39,6 +39,7 @@ from medallion_assets.silver.prepare import Prepared, enforce_delete_fraction, e
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import ArtifactDelta, BronzeInput, PartitionOutput, WrittenArtifact
 from medallion_resources.lake.layout import ERRORS_ARTIFACT
+from medallion_resources.lake.manifest import commits_sha256
 from medallion_resources.lake.read import (
     CommittedPartition,
     artifact_schema,
@@ -59,6 +60,7 @@ class Prior:
     part: CommittedPartition | None = None
     frames: dict[str, pl.DataFrame] | None = None
     label: str | None = None  # ``previous_state`` in the metadata: the load date read, or a rebuild
+    read_sha256: str | None = None  # which commit(s) of it: Silver D-1's manifest, or the Bronze days folded
     schema: dict[str, pl.DataType] | None = None  # of the main artifact, for the drift check
 
 
@@ -96,16 +98,17 @@ def initial_state(
     if not model.stateful:
         return Prior(schema=schema)
     if previous is not None:
-        label = previous.manifest.run_date
+        label, read = previous.manifest.run_date, previous.manifest.sha256
         legacy = [a for a in model.legacy_artifacts if artifact_schema(previous, a) is not None]
         if model.keyed_state and not legacy:
-            return Prior(part=previous, label=label, schema=schema)  # read by key when the day runs
+            return Prior(part=previous, label=label, schema=schema, read_sha256=read)  # read by key later
         # A keyed model's state in an earlier layout is read whole, once; the day writes the new one.
         present = [a for a in model.artifacts if not legacy or artifact_schema(previous, a) is not None]
         return Prior(
             frames=_non_empty({a: read_artifact(previous, a) for a in [*present, *legacy]}),
             label=label,
             schema=schema,
+            read_sha256=read,
         )
     if is_first_partition:
         return Prior()
@@ -113,15 +116,17 @@ def initial_state(
         log.info(
             f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: rebuilding from Bronze"
         )
-    return Prior(frames=_rebuild_state(spec, model, bronze, run_date), label="rebuilt_from_bronze")
+    frames, read = _rebuild_state(spec, model, bronze, run_date)
+    return Prior(frames=frames, label="rebuilt_from_bronze", read_sha256=read)
 
 
 def next_prior(model: SilverModel, day: SilverDay, committed: CommittedPartition | None, key: str) -> Prior:
     """The state a range run carries to the day after ``key``: the partition just committed (read by key
     again), or the frames in memory for a model without keyed state."""
+    read = committed.manifest.sha256 if committed is not None else None
     if model.keyed_state:
-        return Prior(part=committed, label=key, schema=day.schema)
-    return Prior(frames=day.state, label=key, schema=day.schema)
+        return Prior(part=committed, label=key, schema=day.schema, read_sha256=read)
+    return Prior(frames=day.state, label=key, schema=day.schema, read_sha256=read)
 
 
 def silver_day(
@@ -187,6 +192,7 @@ def silver_day(
             "delete_mode": silver_cfg.delete_mode,
             "bronze_manifest_sha256": current.manifest.sha256,
             "previous_state": previous_state,
+            "previous_state_sha256": prior.read_sha256,
             "rows_in": raw.height,
             "rows_out": {name: w.row_count for name, w in written.items() if name != ERRORS_ARTIFACT},
             **stats,
@@ -456,8 +462,9 @@ def _live_keys(state: Mapping[str, pl.DataFrame] | None, keys: Sequence[str]) ->
 
 def _rebuild_state(
     spec: SourceSpec, model: Any, bronze: BronzeInput, run_date: date
-) -> dict[str, pl.DataFrame] | None:
-    """Fold the model over every committed Bronze partition before ``run_date``.
+) -> tuple[dict[str, pl.DataFrame] | None, str]:
+    """Fold the model over every committed Bronze partition before ``run_date``; the state, and one
+    digest of the Bronze commits folded (``previous_state_sha256``, what staleness is judged by).
 
     Only stateful models get here, and each of them (scd_type_1/2, cdc, event_log) folds over every day:
     whatever the load pattern, a missing Bronze day would silently be left out of Silver D (a full snapshot
@@ -494,7 +501,7 @@ def _rebuild_state(
         # A day that fails on its own fails the rebuild too, rather than be folded in past its limits.
         _enforce_limits(spec, raw.height, prepared, result, live_keys, dataset=where, previous=None)
         state = _non_empty(result.artifacts)
-    return state
+    return state, commits_sha256((day, committed[day].manifest.sha256) for day in sorted(committed))
 
 
 def _context(spec: SourceSpec, run_date: date) -> SilverContext:

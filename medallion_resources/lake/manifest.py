@@ -21,6 +21,7 @@ Two versions are read:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "Keyed",
     "Manifest",
     "ManifestFile",
+    "commits_sha256",
 ]
 
 MANIFEST_VERSION = 2  # the newest version this reader understands
@@ -195,3 +197,12 @@ class Manifest:
 
     def describe(self) -> str:
         return f"{self.layer} {self.dataset} run_date {self.run_date}"
+
+
+def commits_sha256(commits: Iterable[tuple[str, str]]) -> str:
+    """One digest of several partitions' commits (``(partition key, manifest SHA-256)``, in key order).
+
+    What a fold over many partitions read (a Silver day rebuilt from every Bronze day before it), in one
+    metadata value: it changes when any of them is committed again, whatever the writers' clocks said.
+    """
+    return sha256_hex("".join(f"{key} {sha}\n" for key, sha in commits).encode())

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import dagster as dg
@@ -271,3 +271,67 @@ def test_a_rebuild_fails_on_a_day_with_bad_rows_past_the_limits(env: dict[str, s
     assert "Bronze 2025-01-02" in result.stderr and "null primary key" in result.stderr, result.stderr
     lake = Lake.load(env["MEDALLION_CONFIG_DIR"])
     assert lake.committed(lake.spec("hist"), "silver", DAYS[2]) is None
+
+
+class _ClockBehind(datetime):
+    """The clock of a machine running an hour behind (the commit's ``committed_at`` reads it)."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _ClockBehind:  # type: ignore[override]
+        return super().now(tz) - timedelta(hours=1)
+
+
+def _materialize(env: dict[str, str], layer: str, day: date) -> None:
+    """One layer of one day, in this process (so a test can give its commit another machine's clock)."""
+    defs = load_definitions(env["MEDALLION_CONFIG_DIR"])
+    asset = dg.AssetKey([layer, "t", "hist"])
+    job = dg.define_asset_job("one_layer", selection=dg.AssetSelection.assets(asset))
+    resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("one_layer")
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        result = resolved.execute_in_process(instance=instance, partition_key=day.isoformat())
+    assert result.success
+
+
+def test_a_recommit_by_a_machine_whose_clock_is_behind_still_makes_later_silver_stale(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silver 01-03 read Silver 01-02; then 01-02 is corrected and its Silver committed again by a machine
+    an hour behind: its ``committed_at`` is before Silver 01-03's ``started_at``. Staleness judged by those
+    two clock readings called 01-03 current although it holds the old 01-02 (a silent gap); judged by which
+    commit of 01-02 it read (the manifest), it is stale. Likewise for a Silver day rebuilt from Bronze."""
+    ok("run", "--date", "2025-01-01", "--end-date", "2025-01-03", env=env)
+    changed = [*ROWS[1][:1], {"id": 2, "v": "x", "ts": "2025-01-02T11:00:00"}]
+    write_day(tmp_path / "data", DAYS[1], changed)
+    ok("run", "--date", "2025-01-02", "--layer", "bronze", env=env)
+    with monkeypatch.context() as patched:
+        patched.setattr("medallion_resources.lake.commit.datetime", _ClockBehind)
+        _materialize(env, "silver", DAYS[1])
+    rows = status_rows(medallion("status", "hist", env=env).stdout)
+    assert rows["2025-01-02"][:2] == ["committed", "committed"], rows
+    assert rows["2025-01-03"][:2] == ["committed", "stale"], rows
+    assert "Silver 2025-01-02" in " ".join(rows["2025-01-03"][2:])
+
+
+def test_a_bronze_recommit_by_a_machine_whose_clock_is_behind_makes_a_rebuilt_silver_day_stale(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silver 01-03 rebuilt from Bronze 01-01..02 (Silver 01-02 never ran); then Bronze 01-01 is corrected
+    and committed again by a machine an hour behind. The rebuild folded the old 01-01: stale."""
+    ok("run", "--date", "2025-01-01", "--end-date", "2025-01-03", "--layer", "bronze", env=env)
+    ok("run", "--date", "2025-01-03", "--layer", "silver", env=env)
+    lake = Lake.load(env["MEDALLION_CONFIG_DIR"])
+    assert lake.committed(lake.spec("hist"), "silver", DAYS[2]).metadata["previous_state"] == (
+        "rebuilt_from_bronze"
+    )
+    # id 2 had an earlier version that morning, which the first load of 01-01 missed.
+    write_day(tmp_path / "data", DAYS[0], [*ROWS[0][:1], {"id": 2, "v": "y", "ts": "2025-01-01T09:00:00"}])
+    with monkeypatch.context() as patched:
+        patched.setattr("medallion_resources.lake.commit.datetime", _ClockBehind)
+        _materialize(env, "bronze", DAYS[0])
+    rows = status_rows(medallion("status", "hist", env=env).stdout)
+    assert rows["2025-01-03"][:2] == ["committed", "stale"], rows
+    note = " ".join(rows["2025-01-03"][2:])
+    assert "Bronze from 2025-01-01 to 2025-01-02 was committed again" in note, rows
+    ok("run", "--date", "2025-01-03", "--layer", "silver", env=env)
+    assert status_rows(ok("status", "hist", env=env))["2025-01-03"][:2] == ["committed", "committed"]
+    assert history(env, DAYS[2]).filter(pl.col("id") == 2)["v"].to_list() == ["y", "b"]
