@@ -23,11 +23,13 @@ module is for free text, where the library cannot help.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "Redactor", "redact", "secret_name"]
+__all__ = ["MASK", "Redactor", "redact", "redacting_logs", "secret_name"]
 
 MASK = "***"
 MIN_SECRET_LENGTH = 3
@@ -96,3 +98,30 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without credentials (the rules of the module docstring) and without ``secrets``."""
     redactor = _DEFAULT.with_secrets(secrets) if secrets else _DEFAULT
     return redactor.text(text)
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, mask: Callable[[str], str]) -> None:
+        super().__init__()
+        self._mask = mask
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self._mask(record.getMessage()), ()
+        return True
+
+
+@contextlib.contextmanager
+def redacting_logs(logger_name: str, mask: Callable[[str], str]) -> Iterator[None]:
+    """While inside, every record of the library logger ``logger_name`` is passed through ``mask``.
+
+    A library's own log lines are out of medallion's hands: httpx logs each request's full URL, query
+    included, at INFO, which a user who lets that logger through (Dagster's ``managed_python_loggers``, a
+    root logger at INFO) would see with an API key in it.
+    """
+    logger = logging.getLogger(logger_name)
+    masking = _RedactingFilter(mask)
+    logger.addFilter(masking)
+    try:
+        yield
+    finally:
+        logger.removeFilter(masking)

@@ -32,7 +32,7 @@ from medallion_resources.http.pagination import (
 )
 from medallion_resources.http.ratelimit import TokenBucket, bucket_for_host
 from medallion_resources.http.retry import DEFAULT_POLICY, RETRY_STATUSES, is_transient, retry_after_seconds
-from medallion_resources.redact import Redactor, secret_name
+from medallion_resources.redact import Redactor, redacting_logs, secret_name
 from medallion_resources.retry import RetryPolicy
 
 __all__ = ["ApiSession", "HttpSettings", "HttpStats"]
@@ -290,20 +290,21 @@ class ApiSession:
     def pages(self, first: RequestSpec) -> Iterator[Page]:
         """Every page in order, guarded (see ``PageGuard``); async with prefetch when configured."""
         self.learn_secrets(first)
-        if self.settings.use_async:
-            yield from self._pages_async(first)
-            return
-        guard = PageGuard(self.paginator)
-        with httpx.Client(timeout=self.settings.timeout_seconds) as client:
-            spec: RequestSpec | None = self.paginator.first(first)
-            index = 0
-            while spec is not None:
-                page = run_sync(self.fetch_page(spec, index), client)
-                spec = guard.after(page)
-                self.stats.pages += 1
-                self.stats.source_total = guard.total
-                yield page
-                index += 1
+        with redacting_logs("httpx", self._mask):
+            if self.settings.use_async:
+                yield from self._pages_async(first)
+                return
+            guard = PageGuard(self.paginator)
+            with httpx.Client(timeout=self.settings.timeout_seconds) as client:
+                spec: RequestSpec | None = self.paginator.first(first)
+                index = 0
+                while spec is not None:
+                    page = run_sync(self.fetch_page(spec, index), client)
+                    spec = guard.after(page)
+                    self.stats.pages += 1
+                    self.stats.source_total = guard.total
+                    yield page
+                    index += 1
 
     def _pages_async(self, first: RequestSpec) -> Iterator[Page]:
         """Pages from an event loop private to this generator. Indexed paginators keep up to
@@ -355,8 +356,14 @@ class ApiSession:
     def send_once(self, spec: RequestSpec) -> Page:
         """One request through the whole stack (auth, retries), for ``check``."""
         self.learn_secrets(spec)
-        with httpx.Client(timeout=self.settings.timeout_seconds) as client:
+        with (
+            redacting_logs("httpx", self._mask),
+            httpx.Client(timeout=self.settings.timeout_seconds) as client,
+        ):
             return run_sync(self.fetch_page(self.paginator.first(spec), 0), client)
+
+    def _mask(self, text: str) -> str:
+        return self.redactor.text(text)  # the secrets learned so far (an OAuth2 token arrives mid-run)
 
     # --- helpers ----------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -403,6 +404,29 @@ class TestRetries:
             or "api_key=***" in str(info.value)
         )
         assert info.value.status == 502 and len(api.data_hits()) == 3
+
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_httpxs_own_request_log_shows_no_credential(
+        self,
+        api: FakeApi,
+        base_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        use_async: bool,
+    ) -> None:
+        """httpx logs every request's full URL at INFO. A user who lets that logger through (Dagster's
+        ``python_logs.managed_python_loggers: [httpx]``, a root logger at INFO) saw the API key of a
+        ``key_param`` auth in the run's logs."""
+        api.records, api.auth = RECORDS, "api_key_param"
+        monkeypatch.setenv("T_KEY", API_KEY)
+        yaml_auth = "    auth: {type: api_key, key_env: T_KEY, key_param: api_key}"
+        ex = extractor(base_url, "page", yaml_auth + ("\n    use_async: true" if use_async else ""))
+        with caplog.at_level(logging.INFO, logger="httpx"):
+            assert rows(ex) == RECORDS
+        lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+        assert len(lines) == 5 and all("HTTP Request: GET http://127.0.0.1:" in line for line in lines), lines
+        assert not [line for line in lines if API_KEY in line], lines
+        assert all("api_key=***" in line for line in lines), lines
 
     def test_an_echoed_url_encoded_key_is_masked_in_the_error(
         self, api: FakeApi, base_url: str, monkeypatch: pytest.MonkeyPatch
