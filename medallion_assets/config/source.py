@@ -237,8 +237,9 @@ class DbIncrementalConfig(StrictModel):
     )
     commit_horizon: bool = Field(
         True,
-        description="Watermark mode on PostgreSQL: never read past the start of the oldest open transaction "
-        "(see docs/db_extractor.md); false reads up to the partition end and relies on lookback alone.",
+        description="Watermark mode on PostgreSQL and MariaDB/MySQL: never read past the start of the oldest "
+        "open transaction (see docs/db_extractor.md); false reads up to the partition end and relies on "
+        "lookback alone.",
     )
 
     @field_validator("cursor_column")

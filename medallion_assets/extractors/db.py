@@ -77,7 +77,8 @@ from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.boundary import ArrowRows, BoundaryDedupe
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
-from medallion_resources.sql.engines import SqlEngine, commit_horizon, count_rows, engines_used
+from medallion_resources.sql.engines import SqlEngine, count_rows, engines_used
+from medallion_resources.sql.horizon import HORIZON_DIALECTS, commit_horizon
 from medallion_resources.sql.keys import KeyColumn, keyset_key
 from medallion_resources.sql.query import (
     Condition,
@@ -331,8 +332,8 @@ class DbExtractor(Extractor):
         return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, dedupe)
 
     def _horizon(self, target: SqlTarget, cursor: SqlColumn, watermark_in: Any, ctx: ExtractContext) -> Any:
-        """PostgreSQL: the upper bound at the commit horizon, as a value of the cursor's kind (or None)."""
-        if target.dialect != "postgresql":
+        """The upper bound at the commit horizon, as a value of the cursor's kind (or None: no horizon)."""
+        if target.dialect not in HORIZON_DIALECTS:
             return None
         if cursor.kind not in _TEMPORAL:
             ctx.log.info(
@@ -369,7 +370,7 @@ class DbExtractor(Extractor):
             if inc is not None:
                 cursor = find_column(columns, inc.cursor_column)
                 horizon_applies = inc.mode == "watermark" and inc.commit_horizon and cursor.kind in _TEMPORAL
-                if horizon_applies and target.dialect == "postgresql":
+                if horizon_applies and target.dialect in HORIZON_DIALECTS:
                     commit_horizon(target, RetryPolicy(max_attempts=1))
             if self.config.chunk_rows:
                 self._chunk_key(target, base, self._key(target, columns))

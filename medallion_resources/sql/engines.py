@@ -22,18 +22,16 @@ Selected by ``db.engine``::
 The contract: ``stream(query, columns, batch_size)`` yields batches whose schema is exactly the columns'
 canonical types (``types.schema_of``), except columns typed per batch (``infer``).
 
-``commit_horizon`` (PostgreSQL) tells how far a ``watermark`` read may go without skipping a row of a
-transaction still open (its section below).
+How far a ``watermark`` read may go without skipping a row of a transaction still open is
+:mod:`medallion_resources.sql.horizon`'s.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import quote
 
@@ -65,11 +63,9 @@ from medallion_resources.sql.types import (
 __all__ = [
     "ENGINES",
     "AdbcEngine",
-    "CommitHorizon",
     "SqlAlchemyEngine",
     "SqlEngine",
     "count_rows",
-    "commit_horizon",
     "describe_query",
     "engines_used",
     "select_engine",
@@ -314,93 +310,3 @@ def select_engine(name: str, target: SqlTarget, retry: RetryPolicy = DEFAULT_RET
     if reason:
         raise ExtractError(f"db.engine '{name}' cannot read {target.describe()}: {reason}")
     return cls(target, retry)
-
-
-# --- the commit horizon (PostgreSQL) -------------------------------------------------------------------
-# The commit horizon of a PostgreSQL database: no transaction open now, or begun later, can write a cursor
-# below it.
-#
-# A cursor such as ``updated_at DEFAULT now()`` is set when the writing transaction *starts*, not when it
-# commits: a transaction that began at 10:00 and commits at 10:05 adds rows stamped 10:00 after rows stamped
-# 10:03 were already visible. A run that reads up to 10:03 and moves its watermark there would never see them.
-# So a ``watermark`` run on PostgreSQL reads only up to the horizon::
-#
-#     horizon = least(statement_timestamp(), min(xact_start) of the other sessions of this database
-#                                             that have a transaction open)
-#
-# Every transaction open now started at or after the horizon, and every later one starts after it, so as long
-# as writers set the cursor from the server clock at or after their transaction's start (``now()``,
-# ``transaction_timestamp()``, ``statement_timestamp()``, ``clock_timestamp()``, in a default or a trigger),
-# no row with a cursor below the horizon can still appear. A run reads ``cursor <= horizon``; the next one
-# reads ``>=`` its watermark again (DESIGN §5), so a late row exactly at the horizon is caught too, and the
-# watermark stays at or below the start of every open transaction, whose rows the next run reads.
-#
-# The query reads ``pg_stat_activity`` (the start of each session's transaction) before the data is read;
-# autovacuum is ignored, every other session of the database counts, read-only ones included (a read-only
-# transaction can still write before it ends). What it needs and refuses:
-#
-# - the role must see the other sessions of the database (superuser, ``pg_read_all_stats`` or the same role);
-#   a session it cannot see could hold an open transaction, so that is an error naming the grant;
-# - a primary: on a standby, ``pg_stat_activity`` does not show the primary's transactions, so that is an
-#   error too. (``incremental.commit_horizon: false`` reads without the horizon; the lookback is then the
-#   only protection.)
-
-_HIDDEN = "<insufficient privilege>"  # pg_stat_activity.query of a session the role may not see
-
-_HORIZON_SQL = f"""
-SELECT least(n.now_, o.xact_start) AS horizon,
-       least(n.now_, o.xact_start)::timestamp AS horizon_local,
-       o.pid AS oldest_pid,
-       o.xact_start AS oldest_start,
-       (SELECT count(*) FROM pg_stat_activity h
-         WHERE h.datname = current_database() AND h.pid <> pg_backend_pid() AND h.query = '{_HIDDEN}')
-         AS hidden,
-       pg_is_in_recovery() AS standby
-FROM (SELECT statement_timestamp() AS now_) AS n
-LEFT JOIN LATERAL (
-    SELECT a.pid, a.xact_start FROM pg_stat_activity a
-     WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL
-       AND a.backend_type NOT IN ('autovacuum worker', 'autovacuum launcher')
-     ORDER BY a.xact_start LIMIT 1
-) AS o ON true
-"""
-
-
-@dataclass(frozen=True)
-class CommitHorizon:
-    """The horizon as an instant and as the wall clock of the session's ``TimeZone`` (for ``timestamp``)."""
-
-    instant: dt.datetime  # aware
-    local: dt.datetime  # naive: what now() stores in a timestamp-without-time-zone column
-    oldest_pid: int | None  # the session whose open transaction holds the horizon back, if any
-    oldest_start: dt.datetime | None
-
-    def describe(self) -> str:
-        if self.oldest_pid is None or self.oldest_start is None:
-            return f"commit horizon {self.instant.isoformat()} (no other transaction open)"
-        return (
-            f"commit horizon {self.instant.isoformat()}: the oldest open transaction (pid {self.oldest_pid}) "
-            f"began then; its rows and later ones wait for a later run"
-        )
-
-
-def commit_horizon(target: SqlTarget, retry: RetryPolicy = DEFAULT_RETRY) -> CommitHorizon:
-    """The commit horizon of ``target``'s PostgreSQL database (the section comment above): a read up to it
-    skips no row of a transaction still open."""
-    with sa_connection(target, retry, "cannot read the commit horizon of") as conn:
-        row = conn.execute(sa.text(_HORIZON_SQL)).one()
-    if row.standby:
-        raise ExtractError(
-            f"{target.describe()} is a standby: its pg_stat_activity does not show the primary's open "
-            "transactions, so watermark mode cannot bound its read at the commit horizon. Read from the "
-            "primary, or set db.incremental.commit_horizon: false (then only the lookback catches late "
-            "commits)"
-        )
-    if row.hidden:
-        raise ExtractError(
-            f"the role of {target.describe()} cannot see {row.hidden} other session(s) of the database, any "
-            "of which may hold an open transaction, so watermark mode cannot find the commit horizon. Run "
-            "'GRANT pg_read_all_stats TO <role>', or set db.incremental.commit_horizon: false (then only "
-            "the lookback catches late commits)"
-        )
-    return CommitHorizon(row.horizon, row.horizon_local, row.oldest_pid, row.oldest_start)

@@ -8,6 +8,7 @@ the test reads the committed Parquet parts back.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -253,3 +254,111 @@ def test_postgres_row_of_an_open_transaction_is_read_by_the_next_run(
 def _instant(watermark: str, column_type: str) -> datetime:
     value = datetime.fromisoformat(watermark)
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)  # the server runs in UTC
+
+
+# --- MariaDB: the commit horizon -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_mariadb(tmp_path: Path) -> Iterator[Database]:
+    """A MariaDB database of this test alone: the horizon counts only the sessions of the source's database
+    (and those with none), so other tests' open transactions on the shared server do not hold it back."""
+    shared = open_database("mariadb", tmp_path)
+    shared.close()
+    name = f"medallion_hz_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(DB_URLS["mariadb"], poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    db = Database("mariadb", DB_URLS["mariadb"].rsplit("/", 1)[0] + f"/{name}")
+    try:
+        yield db
+    finally:
+        db.close()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.mark.parametrize(
+    ("column_type", "engine"),
+    [
+        ("datetime(6) DEFAULT NOW(6)", "auto"),
+        ("timestamp(6) DEFAULT CURRENT_TIMESTAMP(6)", "auto"),
+        ("datetime(6) DEFAULT NOW(6)", "sqlalchemy"),
+    ],
+)
+def test_mariadb_row_of_an_open_transaction_is_read_by_the_next_run(
+    column_type: str, engine: str, private_mariadb: Database, lake_for: Any
+) -> None:
+    """MariaDB stamps NOW() when the writing statement starts; a transaction that wrote before later commits
+    is still open during a run: that run stops below its start (InnoDB commits in any order), and the run
+    after it commits reads its row. No lookback: it used to be lost."""
+    db = private_mariadb
+    table = db.table("hz")
+    db.execute(  # a primary key: the UPDATE below locks its row only, not the open transaction's
+        f"CREATE TABLE {table} (id integer PRIMARY KEY, note varchar(20), updated_at {column_type})"
+    )
+    with db.engine.begin() as conn:
+        insert(conn, table, 1, "1a")
+    with db.engine.begin() as conn:
+        insert(conn, table, 2, "2a")
+    today = datetime.now(UTC).date()  # the server's clock is UTC, as the partitions' timezone
+    day1, day2, day3 = today, today + timedelta(days=1), today + timedelta(days=2)
+    partitions = {"start_date": (today - timedelta(days=1)).isoformat(), "end_offset": 3}
+    lake = lake_for(db, table, {}, partitions, engine=engine)
+
+    assert lake.run(day1) == [(1, "1a"), (2, "2a")]
+
+    with db.engine.begin() as conn:
+        insert(conn, table, 3, "3a")  # committed before the open transaction writes
+    time.sleep(2.1)  # InnoDB shows a transaction's start to the second; the horizon keeps one more
+    open_tx = db.engine.connect()
+    try:
+        insert(open_tx, table, 4, "4open")  # NOW() = the start of this statement
+        time.sleep(1.1)
+        with db.engine.begin() as conn:
+            insert(conn, table, 5, "5a")  # a higher cursor, committed first
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {table} SET note = '1b', updated_at = NOW(6) WHERE id = 1"))
+
+        # day 2 runs while the transaction is open: it reads nothing at or past that transaction's start
+        assert lake.run(day2) == [(3, "3a")]
+        stamped = open_tx.execute(sa.text(f"SELECT updated_at FROM {table} WHERE id = 4")).scalar_one()
+        assert datetime.fromisoformat(lake.part(day2).metadata["watermark_out"]) < stamped
+        assert lake.part(day2).metadata["commit_horizon"] < stamped.isoformat()
+        open_tx.commit()
+    finally:
+        open_tx.close()
+
+    # the run after the commit reads the open transaction's row and the later ones, each once
+    assert lake.run(day3) == [(1, "1b"), (4, "4open"), (5, "5a")]
+    every = Counter(v for day in (day1, day2, day3) for v in lake.versions(day))
+    assert every == Counter([(1, "1a"), (1, "1b"), (2, "2a"), (3, "3a"), (4, "4open"), (5, "5a")])
+
+
+def test_mariadb_without_the_process_privilege_fails_naming_the_grant(
+    private_mariadb: Database, lake_for: Any
+) -> None:
+    """A role that cannot read information_schema.INNODB_TRX cannot know which transactions are open; the
+    run fails naming the grant and the switch, rather than read past an open transaction."""
+    db = private_mariadb
+    table = db.table("hz")
+    db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at datetime(6) DEFAULT NOW(6))")
+    with db.engine.begin() as conn:
+        insert(conn, table, 1, "1a")
+    database = db.url.rsplit("/", 1)[1]
+    user = f"mhz_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'")
+    try:
+        db.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
+        limited = Database("mariadb", db.url.replace("root@", f"{user}:pw-{user}@"))
+        today = datetime.now(UTC).date()
+        lake = lake_for(limited, table, {}, {"start_date": today.isoformat(), "end_offset": 1})
+        outcome = materialize_partition(lake.lake, lake.spec, today, ("bronze",), lake.instance)
+        assert outcome.error is not None
+        assert "GRANT PROCESS" in outcome.error and "commit_horizon: false" in outcome.error, outcome.error
+        assert f"pw-{user}" not in outcome.error
+        assert lake.lake.committed(lake.spec, "bronze", today) is None
+        limited.engine.dispose()
+    finally:
+        db.execute(f"DROP USER IF EXISTS '{user}'@'%'")
