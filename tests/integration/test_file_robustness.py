@@ -410,6 +410,29 @@ def test_bytes_not_valid_in_the_encoding_fail_a_csv_naming_the_line(tmp_path: Pa
         assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"id,n\xe9me\n1,a\n",  # a header Arrow reads itself
+        b"id,n\xe9me,id\n1,a,b\n",  # a header renamed (a repeated name)
+        b"\n\nid,n\xe9me\n",  # a header-only file, after blank lines: an empty snapshot
+    ],
+)
+def test_bytes_not_valid_in_the_encoding_in_a_csv_header_fail_the_file_naming_the_line(
+    tmp_path: Path, run: Run, content: bytes
+) -> None:
+    """A Latin-1 header read as UTF-8 is no column name: never "n\\ufffdme", nor a crash naming no file."""
+    path = landing(tmp_path, "stores.csv", content)
+    line = 3 if content.startswith(b"\n") else 1
+    for extra in ({}, {"columns": {"id": "string"}}, {"infer_types": True}):
+        lake, failed = run(DAY1, {"path": str(path)} | extra)
+        assert failed.error is not None, extra
+        assert "cannot read csv file" in failed.error and "stores.csv" in failed.error, failed.error
+        assert f"line {line}: not valid utf-8 at byte 5 of the line" in failed.error, failed.error
+        assert "file.encoding" in failed.error, failed.error
+        assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+
+
 def test_a_jsonl_key_with_a_lone_surrogate_is_kept_visible_as_an_escape(tmp_path: Path, run: Run) -> None:
     """JSON allows "\\ud800", UTF-8 (and Parquet's names) do not: as in values, the escape is kept as text."""
     path = landing(tmp_path, "events.jsonl", '{"id": 1, "k\\ud800": "v\\udfff"}\n{"id": 2}\n')

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections import deque
 from collections.abc import Iterator
 from typing import BinaryIO, Literal
@@ -277,8 +278,38 @@ def _peek_first_row(
     for row in rows:
         if row:
             line_num = rows.line_num
+            _check_decodes(head, encoding, line_num, ended)
             return head, row, line_num, ended and not any(rows)
     return head, None, 0, ended
+
+
+def _check_decodes(head: bytes, encoding: str, lines: int, ended: bool) -> None:
+    """The first ``lines`` lines of ``head`` (the first row, and blank lines before it) are valid in
+    ``encoding``, or a ``LineDecodeError`` naming the line: the names are taken from the peek (decoded
+    leniently to find the row), and Arrow never sees a header as data, so a bad byte there would land as
+    U+FFFD in a column's name, or reach the Bronze writer as a name that is no text. Bytes after the first
+    row are Arrow's to refuse (``read_csv``). ``ended``: ``head`` is the whole file (a character cut at its
+    end is an error, not the start of the next read)."""
+    codec = python_encoding(encoding)
+    if codec == "utf-8-sig":  # its errors count from after the byte-order mark: so do the lines' bytes
+        codec, head = "utf-8", head.removeprefix(codecs.BOM_UTF8)
+    try:
+        codecs.getincrementaldecoder(codec)().decode(head, final=ended)
+        return
+    except UnicodeDecodeError as exc:
+        start, reason = exc.start, exc.reason
+    if "\n".encode(codec) == b"\n":  # line ends are the bytes \r, \n
+        ends = list(re.finditer(rb"\r\n|\r|\n", head[:start]))
+        line = len(ends) + 1
+        where = f" at byte {start - (ends[-1].end() if ends else 0) + 1} of the line"
+    else:  # UTF-16/32: count the line ends of the text before the bad bytes
+        line = len(re.findall(r"\r\n|\r|\n", head[:start].decode(codec, errors="replace"))) + 1
+        where = ""
+    if line <= lines:
+        raise LineDecodeError(
+            f"line {line}: not valid {encoding}{where}: {reason} (in the file's first row, its header when "
+            "file.has_header); is file.encoding right?"
+        )
 
 
 def locate_csv_problem(
