@@ -50,7 +50,8 @@ def with_bronze_columns(
     An empty batch with columns goes through too: it carries the columns of an empty snapshot into Bronze's
     schema. A source column of one of these names keeps its values as ``<name>_source`` (``log`` warns).
     Columns of one name, or named ``""`` (a DB query's ``SELECT o.id, c.id``, a plugin's batches), get
-    names Bronze can hold by ``unique_names``, the CSV header's rule (Silver could not read them).
+    names Bronze can hold by ``unique_names``, the CSV header's rule (Silver could not read them). A column
+    of a type Bronze's readers cannot read gets one they can (``readable_schema``).
     """
     columns = ConstantColumns(
         {
@@ -67,10 +68,56 @@ def with_bronze_columns(
         unique = unique_names(names)
         if unique != names:
             batch = pa.RecordBatch.from_arrays(batch.columns, names=unique)
+        schema = batch.schema
+        readable = readable_schema(schema)
+        if readable is not schema:
+            batch = batch.cast(readable)
         yield columns.apply(batch)
     if columns.renamed and log is not None:
         kept = ", ".join(f"'{old}' as '{new}'" for old, new in columns.renamed.items())
         log.warning(f"source '{system}.{table}': its own columns of names Bronze adds are kept as: {kept}")
+
+
+def readable_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every type polars (so Silver and ``medallion_assets.read``) can read: an Arrow
+    ``decimal256`` (a Parquet file's or a plugin's decimal of more than 38 digits) becomes ``string``, its
+    exact decimal text (every digit, the scale's zeros kept: ``-0.50``), as a database's ``numeric(40, 2)``
+    lands (``medallion_resources.sql.types``), also inside lists, structs and maps. ``schema`` itself
+    when nothing changes."""
+    types = [_readable_type(f.type) for f in schema]
+    if all(t is None for t in types):
+        return schema
+    return pa.schema(
+        [f if t is None else f.with_type(t) for f, t in zip(schema, types, strict=True)],
+        metadata=schema.metadata,
+    )
+
+
+def _readable_type(data_type: pa.DataType) -> pa.DataType | None:
+    """The type polars reads instead of ``data_type`` (``readable_schema``), or None: it reads that one."""
+    if pa.types.is_decimal256(data_type):
+        return pa.string()
+    if data_type.num_fields == 0:
+        return None
+    if pa.types.is_map(data_type):  # one child, the entries struct: its key and item fields
+        fields = [data_type.key_field, data_type.item_field]
+    else:
+        fields = [data_type.field(i) for i in range(data_type.num_fields)]
+    types = [_readable_type(f.type) for f in fields]
+    if all(t is None for t in types):
+        return None
+    readable = [f if t is None else f.with_type(t) for f, t in zip(fields, types, strict=True)]
+    if pa.types.is_struct(data_type):
+        return pa.struct(readable)
+    if pa.types.is_map(data_type):
+        return pa.map_(readable[0], readable[1])
+    if pa.types.is_large_list(data_type):
+        return pa.large_list(readable[0])
+    if pa.types.is_fixed_size_list(data_type):
+        return pa.list_(readable[0], data_type.list_size)
+    if pa.types.is_list(data_type):
+        return pa.list_(readable[0])
+    return None  # a type of other children (a union): left to the writer
 
 
 def run_bronze(

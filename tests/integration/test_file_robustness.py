@@ -335,6 +335,47 @@ def test_duplicate_and_empty_parquet_column_names_get_unique_names(tmp_path: Pat
     assert {"id", "name", "name_3", "column_4"} <= set(read_artifact(part, "data").columns)
 
 
+def test_a_parquet_decimal_beyond_38_digits_lands_as_its_exact_text(tmp_path: Path, run: Run) -> None:
+    """Polars (Silver, ``medallion_assets.read``) reads no Arrow ``decimal256``: such a column lands as the
+    exact decimal text a database's ``numeric(40, 2)`` lands as (every digit, the scale's zeros kept), also
+    inside a list; decimals of 38 digits or fewer stay decimals."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "landing" / "stores.parquet"
+    path.parent.mkdir(parents=True)
+    big = "12345678901234567890123456789012345678.25"
+    table = pa.table(
+        {
+            "id": pa.array(["1", "2"]),
+            "amount": pa.array([Decimal(big), Decimal("-0.5")], pa.decimal256(40, 2)),
+            "parts": pa.array([[Decimal("1.5")], None], pa.list_(pa.decimal256(39, 1))),
+            "price": pa.array([Decimal("1.25"), None], pa.decimal128(10, 2)),
+        }
+    )
+    pq.write_table(table, path)
+    lake, outcome = run(DAY1, {"path": str(path)}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    bronze = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert bronze is not None
+    types = {c["name"]: c["type"] for c in bronze.metadata["schema"]}
+    assert (types["amount"], types["parts"], types["price"]) == (
+        "string",
+        "list<element: string>",
+        "decimal128(10, 2)",
+    )
+    frame = read_artifact(bronze, "data").sort("id")
+    assert frame.select(["id", "amount", "parts", "price"]).rows() == [
+        ("1", big, ["1.5"], Decimal("1.25")),
+        ("2", "-0.50", None, None),
+    ]
+    silver = lake.committed(lake.spec("shop"), "silver", DAY1)
+    assert silver is not None
+    assert read_artifact(silver, "snapshot").sort("id")["amount"].to_list() == [big, "-0.50"]
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:
