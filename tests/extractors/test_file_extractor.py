@@ -318,6 +318,28 @@ class TestParquet:
             {"path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256(path)}
         ]
 
+    def test_a_file_replaced_while_it_is_read_records_the_hash_of_the_bytes_read(
+        self, tmp_path: Path, make_file: MakeFile, make_context: Callable[[date], ExtractContext]
+    ) -> None:
+        """An upstream job that re-exports the file (written aside, renamed over it) while the run reads it:
+        the rows come from the file opened, and so must ``source_files``' size and SHA-256 (a second open
+        of the path hashed the new file)."""
+        path = tmp_path / "orders.parquet"
+        pq.write_table(pa.table({"id": pa.array(range(30_000), pa.int64())}), path, row_group_size=5_000)
+        landed = path.read_bytes()
+        newer = tmp_path / "orders.parquet.tmp"
+        pq.write_table(pa.table({"id": pa.array([-1], pa.int64())}), newer)
+        extractor = make_file(path=str(path))
+        ids: list[int] = []
+        for batch in extractor.extract(make_context(RUN_DATE)):
+            if not ids:  # the reader is a few row groups ahead at most: the file is still open
+                newer.replace(path)
+            ids += batch.column("id").to_pylist()
+        assert ids == list(range(30_000))
+        assert extractor.stats["source_files"] == [
+            {"path": str(path), "size_bytes": len(landed), "sha256": hashlib.sha256(landed).hexdigest()}
+        ]
+
     def test_pq_extension_and_projection(self, tmp_path: Path, read: Callable[..., list]) -> None:
         path = tmp_path / "orders.pq"
         pq.write_table(pa.table({"a": [1], "b": ["x"], "c": [True]}), path)

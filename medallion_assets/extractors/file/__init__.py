@@ -48,7 +48,7 @@ How each format lands (docs/file_extractor.md has the whole story):
 Every batch gains ``_source_file`` (the file's full path or URL, as a one-value dictionary: the part writer
 stores it as a dictionary-encoded ``string``), and ``stats["source_files"]`` lists
 ``{path, size_bytes, sha256}`` of every file read, hashed while it streams (parquet, which is read from
-its footer, by a second chunked read).
+its footer, by a second chunked read of the same open file).
 """
 
 from __future__ import annotations

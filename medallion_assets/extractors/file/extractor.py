@@ -35,7 +35,13 @@ from medallion_assets.extractors.file.paths import (
     storage_options_for,
     stream_compression,
 )
-from medallion_assets.extractors.file.streams import Prefetched, hash_file, open_hashed, prefetched
+from medallion_assets.extractors.file.streams import (
+    Prefetched,
+    hash_file,
+    hash_handle,
+    open_hashed,
+    prefetched,
+)
 from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.lake.constant_columns import ConstantColumns
 from medallion_resources.redact import redact
@@ -308,7 +314,7 @@ class FileExtractor(Extractor):
             raise EmptyFile()
         with fs.open(path, "rb") as handle:
             yield from read_parquet(handle, self.config, self.batch_rows, self._footer_rows)
-        self._hashed.append(hash_file(fs, path))
+            self._hashed.append(hash_handle(handle))  # the file read, even if renamed over since
 
     def _read_text(
         self, fs: fsspec.AbstractFileSystem, path: str, compression: str | None, fmt: str, ctx: ExtractContext

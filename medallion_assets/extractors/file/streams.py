@@ -21,6 +21,7 @@ __all__ = [
     "Prefetched",
     "Prefixed",
     "hash_file",
+    "hash_handle",
     "open_hashed",
     "prefetched",
 ]
@@ -110,12 +111,19 @@ def open_hashed(
 
 
 def hash_file(fs: fsspec.AbstractFileSystem, path: str) -> tuple[int, str]:
+    with fs.open(path, "rb") as handle:
+        return hash_handle(handle)
+
+
+def hash_handle(handle: BinaryIO) -> tuple[int, str]:
+    """Size and SHA-256 of an open file, from its start: the bytes of the file that was read through it
+    (a file replaced since, renamed over its path, is another file; opening the path again would hash it)."""
+    handle.seek(0)
     sha = hashlib.sha256()
     size = 0
-    with fs.open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
+    while chunk := handle.read(HASH_CHUNK):
+        sha.update(chunk)
+        size += len(chunk)
     return size, sha.hexdigest()
 
 
