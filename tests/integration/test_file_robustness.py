@@ -440,6 +440,30 @@ def test_a_csv_with_carriage_return_line_ends_lands(tmp_path: Path, run: Run) ->
     assert read_artifact(part, "data").select(["id", "name"]).rows() == [("1", "a\rb"), ("2", "c")]
 
 
+def test_bad_rows_of_a_csv_with_carriage_return_line_ends_are_quarantined_and_named(
+    tmp_path: Path, run: Run
+) -> None:
+    """The second read that numbers bad rows split lines on LF only: Python's csv refused the lone CRs
+    ("new-line character seen in unquoted field"), which failed a quarantining partition whole and named
+    line 1 in the error of ``on_bad_lines: error``."""
+    path = landing(tmp_path, "stores.csv", b'id,name\r1,a\r2,b,extra\r3,"multi\rline"\r4\r5,e\r')
+    _, failed = run(DAY1, {"path": str(path)})
+    assert failed.error is not None and "line 3 has 3 fields, the first row 2" in failed.error, failed.error
+    file = {"path": str(path), "on_bad_lines": "quarantine"}
+    silver = {"model": "periodic_snapshot", "primary_keys": ["id"], "error_handling": {"max_bad_records": 2}}
+    lake, outcome = run(DAY1, file, silver)
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert part is not None
+    assert read_artifact(part, "data").select(["id", "name"]).rows() == [
+        ("1", "a"),
+        ("3", "multi\rline"),
+        ("5", "e"),
+    ]
+    errors = read_artifact(part, "errors").to_dicts()
+    assert [(e["_line_number"], e["_raw_line"]) for e in errors] == [(3, "2,b,extra"), (6, "4")]
+
+
 def test_bytes_not_valid_in_the_encoding_fail_a_csv_naming_the_line(tmp_path: Path, run: Run) -> None:
     """As text, typed or inferred: never a binary column of the raw bytes, never a hint about types."""
     path = landing(tmp_path, "stores.csv", b"id,name\n1,a\n2,\xff\n3,c\n")

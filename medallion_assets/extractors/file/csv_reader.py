@@ -325,7 +325,7 @@ def locate_csv_problem(
             last = deque(rows, maxlen=1)
             return f"; the row starts at line {last[0][0]}" if last else ""
         with open_hashed(fs, path, compression) as (stream, _):
-            lines = (line for _, line in numbered_lines(stream, problem.encoding))
+            lines = _csv_lines(stream, problem.encoding)
             csv.field_size_limit((1 << 31) - 1)
             quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if problem.quoting else csv.QUOTE_NONE
             reader = csv.reader(lines, delimiter=problem.delimiter, quoting=quoting, strict=True)
@@ -375,7 +375,7 @@ def _rows_with_lines(
     """Each non-empty row of the file, read by Python's csv module, with the line it starts on."""
     mode: Literal[0, 3] = csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE
     with open_hashed(fs, path, compression) as (stream, _):
-        lines = (line for _, line in numbered_lines(stream, encoding))
+        lines = _csv_lines(stream, encoding)
         csv.field_size_limit((1 << 31) - 1)
         reader = csv.reader(lines, delimiter=delimiter, quoting=mode)
         start = 1
@@ -383,6 +383,21 @@ def _rows_with_lines(
             if row:
                 yield start, row
             start = reader.line_num + 1
+
+
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def _csv_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
+    """The file's lines as Python's csv module wants them (a file opened with ``newline=""``): ended by LF,
+    CRLF or a lone CR, the ends kept. ``numbered_lines`` ends a line at LF only, and csv refuses a CR inside
+    an unquoted field, so a file of CR line ends (which Arrow reads) could not be read a second time to
+    number its bad rows."""
+    for _, line in numbered_lines(stream, encoding):
+        if "\r" in line:
+            yield from (piece for piece in _LONE_CR.split(line) if piece)
+        else:
+            yield line
 
 
 def _all_strings(batch: pa.RecordBatch) -> pa.RecordBatch:
