@@ -15,7 +15,7 @@ import io
 import re
 from collections import deque
 from collections.abc import Iterator
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import fsspec
 import pyarrow as pa
@@ -147,8 +147,9 @@ def read_csv(
     )
     rows = 0
     try:
+        cr = _encode_like_head("\r", cfg.encoding, head)
         reader = pacsv.open_csv(
-            Prefixed(head, stream, tail),
+            NoBlockEndsInCR(Prefixed(head, stream, tail), cr) if quoting else Prefixed(head, stream, tail),
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -196,6 +197,41 @@ def read_csv(
             )
         message = str(exc).replace(f"\n{end_row}", "").replace(end_row, "")  # none of the added row
         raise CsvParseError(f"{message}{after}{hint}", delimiter, quoting, cfg.encoding) from exc
+
+
+class NoBlockEndsInCR(io.RawIOBase):
+    """``stream`` read so that no read ends in a carriage return (``cr``, in the file's encoding), but at the
+    end: the CRs a read would end with wait for the next one.
+
+    Each read is one block of Arrow's streaming reader, and pyarrow 26 drops the LF of a quoted CRLF whose CR
+    ends a block (``"a\\r\\nb"`` lands as ``"a\\rb"``, silently). Moving where a block ends changes nothing
+    else: a row may span blocks."""
+
+    def __init__(self, stream: io.RawIOBase, cr: bytes) -> None:
+        self._stream = stream
+        self._cr = cr
+        self._held = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._held
+        if len(data) < len(buffer):
+            more = self._stream.read(len(buffer) - len(data))
+            if not more:  # the end: what is held goes now
+                self._held = b""
+                buffer[: len(data)] = data
+                return len(data)
+            data += more
+        end = min(len(data), len(buffer))
+        while end > len(self._cr) and data[end - len(self._cr) : end] == self._cr:
+            end -= len(self._cr)
+        if data[end - len(self._cr) : end] == self._cr:  # a read of CRs only: no read would be the end
+            end = min(len(data), len(buffer))
+        data, self._held = data[:end], data[end:]
+        buffer[:end] = data
+        return end
 
 
 def _encode_like_head(text: str, encoding: str, head: bytes) -> bytes:
