@@ -96,6 +96,16 @@ def read_csv(
     head, first_row, header_lines, alone = _peek_first_row(stream, cfg.encoding, delimiter, quoting)
     if first_row is None:
         raise EmptyFile(len(head))  # 0 bytes, or only blank lines
+    if len(head) > block_size:  # the first row is longer than a block: the first block is all the peek read
+        if len(head) > max_block_size(cfg):
+            raise CsvParseError(
+                f"the first row is longer than file.max_field_mb ({cfg.max_field_mb:g} MiB) allows: raise "
+                "file.max_field_mb if such a header is real, else look for an unclosed quote",
+                delimiter,
+                quoting,
+                cfg.encoding,
+            )
+        block_size = len(head)  # (Arrow needs the header in its first block, the rows after it do not)
     read_options = pacsv.ReadOptions(block_size=block_size, encoding=cfg.encoding)
     wanted = cfg.column_names
     include: list[str] = []
