@@ -96,16 +96,20 @@ class TestCsv:
             {"id": "2", "note": "x"},
         ]
 
+    @pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "utf-16"])
     def test_a_quoted_crlf_cut_by_a_block_boundary_keeps_its_lf(
-        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list]
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list], encoding: str
     ) -> None:
         """Arrow's streaming reader dropped the LF of a quoted CRLF whose CR ended a block: a Windows line
-        break in a note landed as a lone CR, silently. The first block is the 64 KiB the header peek read,
-        the next ones ``csv_block_size``; here a CR is the last byte of the first and of the second."""
+        break in a note landed as a lone CR, silently. Blocks are counted in UTF-8 (Arrow's transcoding of
+        another encoding cut them there): the first is the 64 KiB the header peek read, the next ones
+        ``csv_block_size``; here a CR is the last character of the first and of the second."""
         notes = ["x" * 65524 + "\r\ny", "a\r\nb", "z" * 65519 + "\r\nw"]
-        content = ("id,note\n" + "".join(f'{i},"{note}"\n' for i, note in enumerate(notes, start=1))).encode()
-        assert content[65535:65537] == content[131071:131073] == b"\r\n"  # bytes 64 Ki and 128 Ki
-        extractor = make_file(path=str(write(tmp_path / "notes.csv", content)))
+        content = "id,note\n" + "".join(f'{i},"{note}"\n' for i, note in enumerate(notes, start=1))
+        assert content[65535:65537] == content[131071:131073] == "\r\n"  # characters 64 Ki and 128 Ki
+        extractor = make_file(
+            path=str(write(tmp_path / "notes.csv", content.encode(encoding))), encoding=encoding
+        )
         extractor.csv_block_size = 64 << 10
         rows = [row for batch in batches_of(extractor) for row in batch.to_pylist()]
         assert [row["note"] for row in rows] == notes

@@ -106,7 +106,7 @@ def read_csv(
                 cfg.encoding,
             )
         block_size = len(head)  # (Arrow needs the header in its first block, the rows after it do not)
-    read_options = pacsv.ReadOptions(block_size=block_size, encoding=cfg.encoding)
+    read_options = pacsv.ReadOptions(block_size=block_size, encoding="utf8")  # (transcoded below)
     wanted = cfg.column_names
     include: list[str] = []
     if cfg.has_header:
@@ -157,9 +157,13 @@ def read_csv(
     )
     rows = 0
     try:
-        cr = _encode_like_head("\r", cfg.encoding, head)
+        # Arrow gets UTF-8 in blocks that are the reads of ``blocks`` (its own transcoding cuts them anywhere)
+        blocks: io.RawIOBase = Prefixed(head, stream, tail)
+        codec = python_encoding(cfg.encoding)
+        if codec != "utf-8-sig":  # (Arrow reads UTF-8 and skips its byte-order mark itself)
+            blocks = Utf8Blocks(blocks, codec)
         reader = pacsv.open_csv(
-            NoBlockEndsInCR(Prefixed(head, stream, tail), cr) if quoting else Prefixed(head, stream, tail),
+            NoBlockEndsInCR(blocks) if quoting else blocks,
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -209,17 +213,41 @@ def read_csv(
         raise CsvParseError(f"{message}{after}{hint}", delimiter, quoting, cfg.encoding) from exc
 
 
+class Utf8Blocks(io.RawIOBase):
+    """``stream``, text in the Python codec ``codec``, as UTF-8, each read filled up to the size asked (but
+    at the end). Arrow's own transcoding cuts its blocks wherever its reads end; these reads are the blocks,
+    so ``NoBlockEndsInCR`` decides where one ends."""
+
+    def __init__(self, stream: io.RawIOBase, codec: str) -> None:
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder(codec)()
+        self._text = b""
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while len(self._text) < len(buffer) and not self._ended:
+            raw = self._stream.read(len(buffer)) or b""
+            self._ended = not raw
+            self._text += self._decoder.decode(raw, final=self._ended).encode("utf-8")
+        count = min(len(buffer), len(self._text))
+        buffer[:count] = self._text[:count]
+        self._text = self._text[count:]
+        return count
+
+
 class NoBlockEndsInCR(io.RawIOBase):
-    """``stream`` read so that no read ends in a carriage return (``cr``, in the file's encoding), but at the
-    end: the CRs a read would end with wait for the next one.
+    """``stream`` (UTF-8) read so that no read ends in a carriage return but at the end: the CRs a read would
+    end with wait for the next one.
 
     Each read is one block of Arrow's streaming reader, and pyarrow 26 drops the LF of a quoted CRLF whose CR
     ends a block (``"a\\r\\nb"`` lands as ``"a\\rb"``, silently). Moving where a block ends changes nothing
     else: a row may span blocks."""
 
-    def __init__(self, stream: io.RawIOBase, cr: bytes) -> None:
+    def __init__(self, stream: io.RawIOBase) -> None:
         self._stream = stream
-        self._cr = cr
         self._held = b""
 
     def readable(self) -> bool:
@@ -235,10 +263,8 @@ class NoBlockEndsInCR(io.RawIOBase):
                 return len(data)
             data += more
         end = min(len(data), len(buffer))
-        while end > len(self._cr) and data[end - len(self._cr) : end] == self._cr:
-            end -= len(self._cr)
-        if data[end - len(self._cr) : end] == self._cr:  # a read of CRs only: no read would be the end
-            end = min(len(data), len(buffer))
+        cut = len(data[:end].rstrip(b"\r"))
+        end = cut or end  # a read of CRs only goes as it is: no read would be the end
         data, self._held = data[:end], data[end:]
         buffer[:end] = data
         return end
