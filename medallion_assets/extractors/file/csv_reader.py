@@ -254,20 +254,21 @@ class NoBlockEndsInCR(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._held
-        if len(data) < len(buffer):
-            more = self._stream.read(len(buffer) - len(data))
-            if not more:  # the end: what is held goes now
-                self._held = b""
-                buffer[: len(data)] = data
-                return len(data)
-            data += more
-        end = min(len(data), len(buffer))
-        cut = len(data[:end].rstrip(b"\r"))
-        end = cut or end  # a read of CRs only goes as it is: no read would be the end
-        data, self._held = data[:end], data[end:]
-        buffer[:end] = data
-        return end
+        with memoryview(buffer) as view:  # the stream reads straight into Arrow's buffer: no copy
+            held = min(len(self._held), len(view))
+            view[:held] = self._held[:held]
+            self._held = self._held[held:]
+            if self._held:  # (a buffer smaller than the CRs held: only CRs to give)
+                return held
+            count = held + (self._stream.readinto(view[held:]) or 0)
+            if count == held:  # the end: the CRs held go now
+                return count
+            end = count
+            while end and view[end - 1] == 13:  # "\r"
+                end -= 1
+            end = end or count  # a read of CRs only goes as it is: no read would be the end
+            self._held = bytes(view[end:count])
+            return end
 
 
 def _encode_like_head(text: str, encoding: str, head: bytes) -> bytes:
