@@ -115,22 +115,35 @@ class TestCsv:
         assert [row["note"] for row in rows] == notes
 
     @pytest.mark.parametrize("repeated", [False, True])
+    @pytest.mark.parametrize(("prefix", "encoding"), [("measurement_", "utf-8"), ("éééééééé_", "cp1252")])
     def test_a_header_longer_than_the_block_lands(
-        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list], repeated: bool
+        self,
+        tmp_path: Path,
+        make_file: MakeFile,
+        batches_of: Callable[..., list],
+        repeated: bool,
+        prefix: str,
+        encoding: str,
     ) -> None:
         """A row longer than the block grows the block; the header is a row too (a wide file of 12,000
         columns here, blocks of 64 KiB; by default a header over 1 MiB). Arrow failed with "Empty CSV file
-        or block: cannot infer number of columns", or, the header renamed, "Could not skip initial 1 rows"."""
-        names = [f"measurement_{i:05d}" for i in range(12_000)]
+        or block: cannot infer number of columns", or, the header renamed, "Could not skip initial 1 rows".
+        In cp1252 the header is half as long again decoded to UTF-8, which is what Arrow's block holds."""
+        names = [f"{prefix}{i:05d}" for i in range(12_000)]
         if repeated:
-            names[1] = names[0]  # lands as measurement_00000_2
+            names[1] = names[0]  # lands as <prefix>00000_2
         values = [f"{i}" for i in range(12_000)]
         content = ",".join(names) + "\n" + ",".join(values) + "\n" + ",".join(reversed(values)) + "\n"
-        extractor = make_file(path=str(write(tmp_path / "wide.csv", content)))
+        path = write(tmp_path / "wide.csv", content.encode(encoding))
+        extractor = make_file(path=str(path), encoding=encoding)
         extractor.csv_block_size = 64 << 10
         rows = [row for batch in batches_of(extractor) for row in batch.to_pylist()]
-        second = "measurement_00000_2" if repeated else "measurement_00001"
-        assert [(r["measurement_00000"], r[second], r["measurement_11999"]) for r in rows] == [
+        first, second, last = (
+            f"{prefix}00000",
+            f"{prefix}00000_2" if repeated else f"{prefix}00001",
+            f"{prefix}11999",
+        )
+        assert [(r[first], r[second], r[last]) for r in rows] == [
             ("0", "1", "11999"),
             ("11999", "11998", "0"),
         ]

@@ -96,8 +96,10 @@ def read_csv(
     head, first_row, header_lines, alone = _peek_first_row(stream, cfg.encoding, delimiter, quoting)
     if first_row is None:
         raise EmptyFile(len(head))  # 0 bytes, or only blank lines
-    if len(head) > block_size:  # the first row is longer than a block: the first block is all the peek read
-        if len(head) > max_block_size(cfg):
+    codec = python_encoding(cfg.encoding)
+    first_block = len(head) if codec == "utf-8-sig" else len(head.decode(codec, "replace").encode())  # UTF-8
+    if first_block > block_size:  # the first row is longer than a block: the first block is all the peek read
+        if first_block > max_block_size(cfg):
             raise CsvParseError(
                 f"the first row is longer than file.max_field_mb ({cfg.max_field_mb:g} MiB) allows: raise "
                 "file.max_field_mb if such a header is real, else look for an unclosed quote",
@@ -105,7 +107,7 @@ def read_csv(
                 quoting,
                 cfg.encoding,
             )
-        block_size = len(head)  # (Arrow needs the header in its first block, the rows after it do not)
+        block_size = first_block  # (Arrow needs the header in its first block, the rows after it do not)
     read_options = pacsv.ReadOptions(block_size=block_size, encoding="utf8")  # (transcoded below)
     wanted = cfg.column_names
     include: list[str] = []
@@ -159,7 +161,6 @@ def read_csv(
     try:
         # Arrow gets UTF-8 in blocks that are the reads of ``blocks`` (its own transcoding cuts them anywhere)
         blocks: io.RawIOBase = Prefixed(head, stream, tail)
-        codec = python_encoding(cfg.encoding)
         if codec != "utf-8-sig":  # (Arrow reads UTF-8 and skips its byte-order mark itself)
             blocks = Utf8Blocks(blocks, codec)
         reader = pacsv.open_csv(
