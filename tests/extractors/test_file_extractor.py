@@ -263,6 +263,20 @@ class TestTypedCsv:
         with pytest.raises(ValidationError, match=message):
             make_file(path="x.csv", **file)
 
+    @pytest.mark.parametrize("name", ["orders.jsonl", "orders.json", "orders.parquet"])
+    def test_types_for_a_file_whose_extension_is_not_csv_fail_it(
+        self, tmp_path: Path, read: Callable[..., list], name: str
+    ) -> None:
+        """``format: jsonl`` with typed columns is a config error; the same format taken from the extension
+        landed the column untyped (``"7"``, not the int64 the config asked for): the types were ignored."""
+        path = tmp_path / name
+        if name.endswith(".parquet"):
+            pq.write_table(pa.table({"id": ["7"]}), path)
+        else:
+            write(path, '{"id": "7"}\n' if name.endswith(".jsonl") else '[{"id": "7"}]')
+        with pytest.raises(ExtractError, match=rf"{name}'.*columns with types apply to csv/tsv files, not"):
+            read(path=str(path), columns={"id": "int64"})
+
 
 class TestHeaderless:
     def test_columns_name_the_fields(self, tmp_path: Path, read: Callable[..., list]) -> None:

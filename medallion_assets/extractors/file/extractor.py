@@ -253,6 +253,11 @@ class FileExtractor(Extractor):
         rows = 0
         try:
             counted: int | None = None  # text formats carry no count of their own: the rows parsed do
+            if isinstance(cfg.columns, dict) and fmt not in ("csv", "tsv"):  # (FileConfig checks file.format)
+                raise BadContent(
+                    f"columns with types apply to csv/tsv files, not format '{fmt}' (from the file's "
+                    "extension): list the names only, and type the columns in Silver (silver.schema.types)"
+                )
             try:
                 if fmt == "parquet":
                     stream_rows = self._read_parquet(fs, path, compression)
