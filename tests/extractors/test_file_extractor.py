@@ -114,6 +114,23 @@ class TestCsv:
         rows = [row for batch in batches_of(extractor) for row in batch.to_pylist()]
         assert [row["note"] for row in rows] == notes
 
+    @pytest.mark.parametrize("block", [64 << 10, 1 << 20])
+    @pytest.mark.parametrize("line_end", ["\r\n", "\r"])
+    def test_a_header_whose_line_end_ends_the_peek_lands(
+        self, tmp_path: Path, make_file: MakeFile, batches_of: Callable[..., list], block: int, line_end: str
+    ) -> None:
+        """The first block is the 64 KiB the header peek read; a CR ending it must stay in it when it ends the
+        header (no block ends in a CR, so that a quoted CRLF keeps its LF: the CR waits for the next block,
+        but Arrow needs the header's line end in the first one)."""
+        names = [f"c{i:05d}" for i in range(9_362)]  # 9,362 names of 6 characters and their commas
+        header = ",".join(names) + "," + "z" * (65535 - 7 * 9_362)
+        assert len(header) == 65535  # its line end's CR is the peek's last byte
+        content = header + line_end + ",".join(["1"] * 9_362) + ",9" + line_end
+        extractor = make_file(path=str(write(tmp_path / "wide.csv", content)))
+        extractor.csv_block_size = block
+        [row] = [row for batch in batches_of(extractor) for row in batch.to_pylist()]
+        assert (row["c00000"], row["c09361"], row["z" * (65535 - 7 * 9_362)]) == ("1", "1", "9")
+
     @pytest.mark.parametrize("repeated", [False, True])
     @pytest.mark.parametrize(("prefix", "encoding"), [("measurement_", "utf-8"), ("éééééééé_", "cp1252")])
     def test_a_header_longer_than_the_block_lands(

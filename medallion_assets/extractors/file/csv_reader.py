@@ -98,8 +98,8 @@ def read_csv(
         raise EmptyFile(len(head))  # 0 bytes, or only blank lines
     codec = python_encoding(cfg.encoding)
     first_block = len(head) if codec == "utf-8-sig" else len(head.decode(codec, "replace").encode())  # UTF-8
-    if first_block > block_size:  # the first row is longer than a block: the first block is all the peek read
-        if first_block > max_block_size(cfg):
+    if first_block >= block_size:  # the first row may be longer than a block: the first block holds all the
+        if first_block > max_block_size(cfg):  # peek read, and more (the header's line end may end the peek)
             raise CsvParseError(
                 f"the first row is longer than file.max_field_mb ({cfg.max_field_mb:g} MiB) allows: raise "
                 "file.max_field_mb if such a header is real, else look for an unclosed quote",
@@ -107,7 +107,7 @@ def read_csv(
                 quoting,
                 cfg.encoding,
             )
-        block_size = first_block  # (Arrow needs the header in its first block, the rows after it do not)
+        block_size = first_block + _PEEK_CHUNK  # (Arrow needs the header in its first block, not the rows)
     read_options = pacsv.ReadOptions(block_size=block_size, encoding="utf8")  # (transcoded below)
     wanted = cfg.column_names
     include: list[str] = []
@@ -256,19 +256,19 @@ class NoBlockEndsInCR(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         with memoryview(buffer) as view:  # the stream reads straight into Arrow's buffer: no copy
-            held = min(len(self._held), len(view))
-            view[:held] = self._held[:held]
-            self._held = self._held[held:]
-            if self._held:  # (a buffer smaller than the CRs held: only CRs to give)
-                return held
-            count = held + (self._stream.readinto(view[held:]) or 0)
-            if count == held:  # the end: the CRs held go now
-                return count
+            count = min(len(self._held), len(view))
+            view[:count] = self._held[:count]
+            self._held = self._held[count:]
+            while count < len(view) and not self._held:  # a full block (the peek's bytes are a short read)
+                got = self._stream.readinto(view[count:]) or 0
+                if not got:  # the end: nothing is held back
+                    return count
+                count += got
             end = count
             while end and view[end - 1] == 13:  # "\r"
                 end -= 1
             end = end or count  # a read of CRs only goes as it is: no read would be the end
-            self._held = bytes(view[end:count])
+            self._held = bytes(view[end:count]) + self._held
             return end
 
 
