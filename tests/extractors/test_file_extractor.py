@@ -636,6 +636,19 @@ def test_corrupt_files_name_the_file_and_the_problem(
         read(path=str(path))
 
 
+@pytest.mark.parametrize(("name", "kind"), [("orders.csv.zst", "zstd"), ("orders.csv.zip", "zip")])
+def test_a_compression_the_reader_cannot_undo_fails_the_file(
+    tmp_path: Path, read: Callable[..., list], name: str, kind: str
+) -> None:
+    """With ``format: csv`` (the extension alone names no format) a zstd or zip file was read as CSV text:
+    in Latin-1, where every byte is a character, its compressed bytes landed as a header and rows."""
+    path = write(tmp_path / name, b"(\xb5/\xfd\x04\x00a,b\n\x9c\x01,\x02\n")  # bytes as a compressor writes
+    with pytest.raises(
+        ExtractError, match=rf"{re.escape(name)}': {kind}-compressed files are not read.*\.gz, \.bz2, \.xz"
+    ):
+        read(path=str(path), format="csv", encoding="latin-1")
+
+
 class TestStreaming:
     def test_a_large_csv_comes_out_in_several_batches(
         self, tmp_path: Path, make_file: MakeFile, make_context: Callable[[date], ExtractContext]

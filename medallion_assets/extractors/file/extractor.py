@@ -34,6 +34,7 @@ from medallion_assets.extractors.file.paths import (
     resolve_path_template,
     storage_options_for,
     stream_compression,
+    unread_compression,
 )
 from medallion_assets.extractors.file.streams import (
     Prefetched,
@@ -253,6 +254,12 @@ class FileExtractor(Extractor):
         rows = 0
         try:
             counted: int | None = None  # text formats carry no count of their own: the rows parsed do
+            unread = unread_compression(path) if fmt != "parquet" else None  # (Parquet checks its own bytes)
+            if unread:  # read as text, its compressed bytes would land as rows (every byte is Latin-1 text)
+                raise BadContent(
+                    f"{unread}-compressed files are not read (.gz, .bz2, .xz are, while they stream): "
+                    "decompress it first"
+                )
             if isinstance(cfg.columns, dict) and fmt not in ("csv", "tsv"):  # (FileConfig checks file.format)
                 raise BadContent(
                     f"columns with types apply to csv/tsv files, not format '{fmt}' (from the file's "

@@ -25,6 +25,7 @@ __all__ = [
     "resolve_path_template",
     "storage_options_for",
     "stream_compression",
+    "unread_compression",
 ]
 
 FORMATS: tuple[str, ...] = get_args(FileFormat)
@@ -39,6 +40,17 @@ EXTENSION_FORMATS: dict[str, FileFormat] = {
     ".pq": "parquet",
 }
 STREAM_COMPRESSIONS = ("gzip", "bz2", "xz", "lzma")
+UNREAD_COMPRESSIONS = {
+    ".zst": "zstd",
+    ".zstd": "zstd",
+    ".zip": "zip",
+    ".lz4": "lz4",
+    ".snappy": "snappy",
+    ".br": "brotli",
+    ".z": "compress",
+    ".7z": "7z",
+}
+"""Extensions of compressed files a text format's reader does not undo (``stream_compression`` does not)."""
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -116,6 +128,11 @@ def stream_compression(path: str) -> str | None:
     """The compression to undo while streaming ``path`` (from its extension), or None."""
     compression = infer_compression(path)
     return compression if compression in STREAM_COMPRESSIONS else None
+
+
+def unread_compression(path: str) -> str | None:
+    """The compression that the extension of ``path`` names if no reader undoes it, else None."""
+    return UNREAD_COMPRESSIONS.get(posixpath.splitext(posixpath.basename(path).lower())[1])
 
 
 def has_glob(path: str) -> bool:
