@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -68,6 +68,9 @@ from medallion_assets.config.source import (
     RunConfig,
     SourceConfig,
 )
+
+if TYPE_CHECKING:
+    from medallion_assets.silver.base import SilverModel
 
 __all__ = [
     "ApiAuthConfig",
@@ -296,6 +299,13 @@ class SourceEntry(StrictModel):
                     f"silver.{key}{shown} has no meaning for model '{name}'; it only applies to "
                     f"{models_phrase(users)} (remove it, or choose one of those models)"
                 )
+        self._no_column_the_model_writes(model)
+        if "order_column" in model.requires and silver.order_column in silver.primary_keys:
+            raise ValueError(
+                f"silver.order_column '{silver.order_column}' is also in silver.primary_keys: silver.model "
+                f"'{name}' orders the versions of each key by it, so it cannot be part of the key; choose "
+                "the column that says which version is newer (an updated_at, a sequence number)"
+            )
         if silver.delete_mode != "ignore" and pattern not in ("full", "cdc"):
             raise ValueError(
                 f"silver.delete_mode '{silver.delete_mode}' needs load_pattern 'full' or 'cdc': "
@@ -322,6 +332,26 @@ class SourceEntry(StrictModel):
                     "columns are never tracked; list only value columns"
                 )
         return self
+
+    def _no_column_the_model_writes(self, model: type[SilverModel]) -> None:
+        """A column the config names may not be one the model writes itself (``SilverModel.writes``):
+        Bronze's column of that name is kept as ``<name>_source``, so the config would name Silver's."""
+        silver = self.silver
+        named = {
+            "silver.primary_keys": list(silver.primary_keys),
+            "silver.order_column": [silver.order_column] if silver.order_column else [],
+            "silver.schema.types": list(silver.silver_schema.types),
+            "silver.schema.rename_map": list(silver.silver_schema.rename_map.values()),
+            "silver.scd2.track_columns": list(silver.scd2.track_columns or []) if silver.scd2 else [],
+        }
+        for key, columns in named.items():
+            own = [c for c in columns if c in model.writes]
+            if own:
+                raise ValueError(
+                    f"{key} names '{own[0]}', a column silver.model '{self.silver_model}' writes itself; "
+                    "give the source's column another Silver name with silver.schema.rename_map (e.g. "
+                    f"{{{own[0]}: source_{own[0].lstrip('_')}}}) and name that one here"
+                )
 
     @model_validator(mode="after")
     def _columns_the_file_has(self) -> SourceEntry:

@@ -65,12 +65,13 @@ import polars as pl
 
 from medallion_assets.config.models import SilverConfig
 from medallion_assets.errors import SilverInputError
-from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
+from medallion_assets.silver.base import SILVER_LOAD_DATE, SilverContext, SilverModel, SilverResult
 from medallion_assets.silver.chain import (
     ABSORBED,
     ABSORBED_ORDER,
     BRONZE,
     CHAIN_COLUMNS,
+    CHAIN_WRITES,
     CLASS,
     EFFECTIVE_FROM,
     EFFECTIVE_TO,
@@ -115,6 +116,7 @@ class Cdc(SilverModel):
     keyed_state = True
     read_on_demand = frozenset({REST})
     legacy_artifacts = frozenset({LEGACY_TAIL})
+    writes = frozenset({SILVER_LOAD_DATE, DELETED, *CHAIN_WRITES})
 
     def __init__(self, config: SilverConfig) -> None:
         super().__init__(config)

@@ -81,6 +81,8 @@ ABSORBED = "absorbed"
 _A_ORDER, _A_DELETE, _A_CLASS = "_absorbed_order", "_absorbed_delete", "_absorbed_class"
 ABSORBED_COLUMNS = (_A_ORDER, _A_DELETE, _A_CLASS)
 ABSORBED_ORDER = _A_ORDER  # an absorbed observation's order value
+# Every column a chain model (scd_type_2, cdc) adds to its artifacts (``SilverModel.writes``).
+CHAIN_WRITES = frozenset({*CHAIN_COLUMNS, CLOSED_BY_DELETE, *ABSORBED_COLUMNS})
 
 # Hidden working columns of an event frame.
 ORDER = "__medallion_order"  # the event's order value (effective_from)

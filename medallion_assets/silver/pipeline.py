@@ -143,7 +143,7 @@ def silver_day(
     silver_cfg = spec.entry.silver
     previous_state, previous_schema = prior.label, prior.schema
     raw = read_artifact(current, "data")
-    prepared = prepare(raw, silver_cfg, dataset=spec.name, known=_known_columns(prior))
+    prepared = prepare(raw, silver_cfg, dataset=spec.name, known=_known_columns(prior), reserved=model.writes)
     ctx = _context(spec, run_date)
     by_key = model.keyed_state and prior.part is not None
     old: dict[str, pl.DataFrame | None] = {}
@@ -197,6 +197,7 @@ def silver_day(
             "rows_out": {name: w.row_count for name, w in written.items() if name != ERRORS_ARTIFACT},
             **stats,
             "quarantined": quarantined,
+            **({"source_columns_kept_as": prepared.kept_as} if prepared.kept_as else {}),
             "schema": written[main_artifact].schema_json() if main_artifact in written else [],
             "started_at": started_at.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
@@ -490,7 +491,7 @@ def _rebuild_state(
         raw = read_artifact(committed[day], "data")
         where = f"{spec.name}: Silver {run_date} is rebuilt from Bronze, and Bronze {day}"
         known = {c for frame in (state or {}).values() for c in frame.columns}
-        prepared = prepare(raw, spec.entry.silver, dataset=where, known=known)
+        prepared = prepare(raw, spec.entry.silver, dataset=where, known=known, reserved=model.writes)
         frame, state = _widened_state(prepared.clean, state, spec.entry.silver.order_column)
         try:
             check_text_order([frame, *(state or {}).values()], spec.entry.silver.order_column)

@@ -99,11 +99,13 @@ class Prepared:
         clean: Renamed, normalized, typed, ordered rows; no null keys.
         errors: The rejected rows with their Bronze values (renamed) plus ``_error_reason``.
         reason_counts: How many rows failed each check, e.g. ``{"null primary key: order_id": 2}``.
+        kept_as: Bronze columns of a name Silver writes, and the ``<name>_source`` name they keep.
     """
 
     clean: pl.DataFrame
     errors: pl.DataFrame
     reason_counts: dict[str, int] = field(default_factory=dict)
+    kept_as: dict[str, str] = field(default_factory=dict)
 
 
 def parse_type(name: str) -> pl.DataType:
@@ -119,7 +121,12 @@ def parse_type(name: str) -> pl.DataType:
 
 
 def prepare(
-    frame: pl.DataFrame, config: SilverConfig, *, dataset: str = "", known: Collection[str] = ()
+    frame: pl.DataFrame,
+    config: SilverConfig,
+    *,
+    dataset: str = "",
+    known: Collection[str] = (),
+    reserved: Collection[str] = (),
 ) -> Prepared:
     """Rename, normalize, type and order Bronze rows; quarantine rows with failed casts or null keys.
 
@@ -129,6 +136,8 @@ def prepare(
         dataset: Name used in error messages (the source name).
         known: The columns Silver already has (of D-1): a column the config names that Bronze lacks is null
             when it is one of them, an error otherwise.
+        reserved: The columns the model writes (``SilverModel.writes``): a Bronze column of one of these
+            names, or ``_error_reason``, keeps its values as ``<name>_source`` (``Prepared.kept_as``).
 
     Raises:
         SilverInputError: A column named in the config is not in Bronze.
@@ -137,7 +146,7 @@ def prepare(
     schema = config.silver_schema
     if frame.width == 0:  # a day that read no records, so Bronze learned no columns: an empty day
         frame = pl.DataFrame(schema=dict.fromkeys(_named_columns(config), pl.Null))
-    renamed = _rename(frame, schema.rename_map, known)
+    renamed, kept_as = _keep_source_columns(_rename(frame, schema.rename_map, known), reserved)
     require_columns(renamed, config.primary_keys, what="silver.primary_keys")
     require_columns(renamed, [config.order_column], what="silver.order_column")
     renamed = _with_left_out(renamed, config, known)
@@ -165,7 +174,7 @@ def prepare(
         enforce_thresholds(
             frame.height, errors.height, config.error_handling, dataset, reason_counts=reason_counts
         )
-    return Prepared(clean=clean, errors=errors, reason_counts=reason_counts)
+    return Prepared(clean=clean, errors=errors, reason_counts=reason_counts, kept_as=kept_as)
 
 
 def enforce_thresholds(
@@ -260,6 +269,30 @@ def _with_left_out(frame: pl.DataFrame, config: SilverConfig, known: Collection[
     ]
     left_out = [c for c in dict.fromkeys(named) if c not in frame.columns and c in known]
     return frame.with_columns(pl.lit(None).alias(c) for c in left_out) if left_out else frame
+
+
+def _keep_source_columns(
+    frame: pl.DataFrame, reserved: Collection[str]
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """``frame`` with its columns of a name Silver writes itself (``reserved``, ``_error_reason``, the
+    models' ``__medallion_`` working columns) renamed ``<name>_source`` (``_2``, ... if taken), and which.
+
+    Silver's own column would replace the source's values without a word (or fail the next day, a text
+    ``is_current`` where a boolean belongs); kept so, they are data like any other column, as Bronze keeps a
+    source's own ``_source_file``."""
+    own = {*reserved, ERROR_REASON}
+    clash = [c for c in frame.columns if c in own or c.startswith("__medallion")]
+    if not clash:
+        return frame, {}
+    taken = {*frame.columns, *own}
+    kept: dict[str, str] = {}
+    for name in clash:
+        candidate, suffix = f"{name}_source", 2
+        while candidate in taken:
+            candidate, suffix = f"{name}_source_{suffix}", suffix + 1
+        taken.add(candidate)
+        kept[name] = candidate
+    return frame.rename(kept), kept
 
 
 def _rename(frame: pl.DataFrame, rename_map: Mapping[str, str], known: Collection[str] = ()) -> pl.DataFrame:

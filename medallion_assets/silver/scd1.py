@@ -79,6 +79,7 @@ class ScdType1(SilverModel):
     options = frozenset({"delete_mode"})
     reconciled = ("inserted", "updated", "unchanged", "duplicates_dropped")
     keyed_state = True
+    writes = frozenset({SILVER_LOAD_DATE, DELETED})
 
     def touches_absent_keys(self, ctx: SilverContext) -> bool:
         return ctx.load_pattern == "full" and self.config.delete_mode != "ignore"

@@ -54,6 +54,7 @@ from medallion_assets.silver.chain import (
     ABSORBED,
     BRONZE,
     CHAIN_COLUMNS,
+    CHAIN_WRITES,
     CLASS,
     CLOSED_BY_DELETE,
     DETECTED_DELETE,
@@ -103,6 +104,7 @@ class ScdType2(SilverModel):
     reconciled = ("versions_added", "duplicates_dropped")
     keyed_state = True
     derived = {"current": "history"}
+    writes = frozenset({SILVER_LOAD_DATE, DELETED, *CHAIN_WRITES})
 
     def touches_absent_keys(self, ctx: SilverContext) -> bool:
         return ctx.load_pattern == "full" and self.config.delete_mode != "ignore"

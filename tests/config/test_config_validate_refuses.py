@@ -176,6 +176,33 @@ SILVER_CASES = [
         "key and order the rows by other columns",
         id="cdc-operation-column-orders",
     ),
+    pytest.param(  # ran: day 2 failed "filter predicate must be of type `Boolean`, got `String`"
+        {
+            "silver": {
+                "model": "scd_type_2",
+                "order_column": "ts",
+                "schema": {"types": {"is_current": "bool"}},
+            }
+        },
+        "sources[0]",
+        "silver.schema.types names 'is_current', a column silver.model 'scd_type_2' writes itself",
+        "silver.schema.rename_map (e.g. {is_current: source_is_current})",
+        id="typed-column-the-model-writes",
+    ),
+    pytest.param(  # the source's own column is kept as _deleted_source: the key would name Silver's flag
+        {"silver": {"model": "scd_type_1", "primary_keys": ["id", "_deleted"]}},
+        "sources[0]",
+        "silver.primary_keys names '_deleted', a column silver.model 'scd_type_1' writes itself",
+        "(e.g. {_deleted: source_deleted})",
+        id="key-the-model-writes",
+    ),
+    pytest.param(  # ran: day 2 failed "DuplicateError: duplicate output name 'id'"
+        {"silver": {"model": "scd_type_2", "order_column": "id"}},
+        "sources[0]",
+        "silver.order_column 'id' is also in silver.primary_keys",
+        "choose the column that says which version is newer",
+        id="scd2-ordered-by-its-key",
+    ),
     pytest.param(  # ran: every row coded 'I' counted as an insert and as a delete, silently
         {"run": {"load_pattern": "cdc"}, "silver": {**CDC, "cdc": {"delete_code": "I"}}},
         "sources[0].silver.cdc",

@@ -411,3 +411,61 @@ def test_an_order_column_that_turns_to_text_orders_its_history_as_text(
             ("a", "9", "x"),
             ("b", "x", None),
         ]
+
+
+def test_source_columns_named_like_the_models_own_are_kept_not_overwritten(tmp_path: Path, instance) -> None:
+    """A source whose rows carry columns of the names a model writes (``is_current``, ``effective_from``,
+    ``effective_to``, ``_deleted``, ``_silver_load_date``, ``_error_reason``): Silver's own columns used to
+    replace the source's values without a word on day 1 and fail day 2 (``filter predicate must be of type
+    Boolean``). As Bronze does for its lineage columns, the source's values are kept as ``<name>_source``."""
+    data = tmp_path / "data"
+    d1, d2 = date(2025, 5, 1), date(2025, 5, 2)
+    own = {"is_current": "Y", "effective_from": "2020-01-01", "effective_to": "9999-12-31", "_deleted": "no"}
+    write_days(
+        data,
+        "dim",
+        {
+            d1: [{"k": 1, "v": "a", "ts": "2025-05-01T08:00:00", **own, "_silver_load_date": "keep-me"}],
+            d2: [
+                {
+                    "k": 1,
+                    "v": "b",
+                    "ts": "2025-05-02T08:00:00",
+                    **own,
+                    "is_current": "N",
+                    "_error_reason": "x",
+                }
+            ],
+        },
+    )
+    silver_cfg = {
+        "model": "scd_type_2",
+        "primary_keys": ["k"],
+        "order_column": "ts",
+        "schema": {"types": {"ts": "datetime"}},
+    }
+    lake = make_lake(tmp_path, file_source("dim", data, "incremental", silver_cfg), d1)
+    run_days(lake, "dim", [d1, d2], instance)
+    rows = silver(lake, "dim", d2, "history")
+    ours = [
+        (r["v"], r["is_current"], r["effective_from"], r["effective_to"], r["_silver_load_date"])
+        for r in rows
+    ]
+    assert ours == [
+        ("a", False, t("05-01T08:00"), t("05-02T08:00"), d2),  # closed on 05-02: written again then
+        ("b", True, t("05-02T08:00"), None, d2),
+    ]
+    assert [
+        (
+            r["is_current_source"],
+            r["effective_from_source"],
+            r["effective_to_source"],
+            r["_deleted_source"],
+            r["_silver_load_date_source"],
+            r["_error_reason_source"],
+        )
+        for r in rows
+    ] == [
+        ("Y", "2020-01-01", "9999-12-31", "no", "keep-me", None),
+        ("N", "2020-01-01", "9999-12-31", "no", None, "x"),
+    ]
