@@ -13,7 +13,10 @@
 from its name (``templates.match``: the date the file extractor would read it for), and requests the
 partitions whose set of files (path, size, modification time or ETag) is new or changed.
 ``db_watermark`` polls ``MAX(cursor_column)`` of the source's table or query and requests today's partition
-when it is past the ``watermark_out`` of the latest committed Bronze partition.
+when it is past the ``watermark_out`` of the latest committed Bronze partition, together with the days
+between that partition and today that no change requested (Silver D builds on Bronze D-1: a quiet day must
+not stay a gap) and, in ``window`` mode, the days from the one holding that watermark on (a row written
+after a day's last run lies in that day's window only).
 
 Neither loses nor repeats a load across restarts: the JSON cursor remembers what was requested, every run
 request carries a ``run_key`` derived from what it loads (Dagster never launches a run key twice for one
@@ -31,6 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import fsspec
@@ -45,7 +49,7 @@ from medallion_resources.redact import redact
 if TYPE_CHECKING:  # the SQL stack (pyarrow.compute, ~35 ms) loads when a db_watermark sensor polls
     from medallion_resources.sql.connect import SqlTarget
 
-__all__ = ["build_sensors", "file_partitions", "max_cursor_value"]
+__all__ = ["build_sensors", "days_to_load", "file_partitions", "max_cursor_value"]
 
 Clock = Callable[[], datetime]
 
@@ -201,6 +205,7 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     assert db is not None and db.incremental is not None
     partitions = partitions_def_for(spec)
     column = db.incremental.cursor_column
+    window_mode = db.incremental.mode == "window"
 
     @_sensor(spec, f"Loads today's partition when MAX({column}) moves past the last loaded watermark.")
     def _db_watermark(context: dg.SensorEvaluationContext) -> dg.SensorResult:
@@ -224,7 +229,8 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         if value is None:
             return dg.SensorResult(skip_reason=f"source '{spec.name}' has no rows yet", cursor=context.cursor)
         next_day = (date.fromisoformat(key) + timedelta(days=1)).isoformat()
-        loaded = bronze.watermark_before(spec.bronze_path, next_day)
+        state = bronze.watermark_state_before(spec.bronze_path, next_day)
+        loaded = state.watermark
         if loaded is not None and not _is_after(value, loaded):
             return dg.SensorResult(
                 skip_reason=f"MAX({column}) = {value} is already loaded (watermark {loaded})",
@@ -237,14 +243,49 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
                 "waiting for it to commit",
                 cursor=context.cursor,
             )
+        reload_from = _day_of(loaded, spec.partitions.timezone) if window_mode else None
+        if window_mode and reload_from is None:
+            reload_from = state.run_date
+        days = days_to_load(state.run_date, key, start=spec.start_date.isoformat(), reload_from=reload_from)
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(run_key=f"{spec.name}:{key}:{value}", partition_key=key, tags=spec.run_tags)
+                dg.RunRequest(run_key=f"{spec.name}:{day}:{value}", partition_key=day, tags=spec.run_tags)
+                for day in days
             ],
             cursor=json.dumps({"partition": key, "requested": str(value)}, sort_keys=True),
         )
 
     return _db_watermark
+
+
+def days_to_load(latest: str | None, today: str, *, start: str, reload_from: str | None = None) -> list[str]:
+    """The partitions a moved ``MAX(cursor_column)`` requests, in date order: today's, and every day after
+    ``latest`` (the latest committed Bronze day) before it, which no change requested: Silver D builds on
+    Bronze D-1, so a quiet day must not stay a gap. ``reload_from`` (window mode, where a day reads only
+    its own window: the day of the loaded watermark) loads again from that day on, since the rows past the
+    watermark lie in its window or later ones."""
+    if latest is None:
+        return [today]
+    first = date.fromisoformat(latest) + timedelta(days=1)
+    if reload_from is not None:
+        first = min(first, date.fromisoformat(reload_from))
+    first = max(first, date.fromisoformat(start))
+    count = (date.fromisoformat(today) - first).days + 1
+    return [(first + timedelta(days=i)).isoformat() for i in range(count)] if count > 0 else [today]
+
+
+def _day_of(watermark: str | None, timezone: str) -> str | None:
+    """The partition day of a window-mode watermark: a naive timestamp is the partitions' wall clock, an
+    aware one an instant (as ``window_bound`` compares them); None when it is not a date or time."""
+    if watermark is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(watermark)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(timezone))
+    return moment.date().isoformat()
 
 
 def max_cursor_value(

@@ -426,16 +426,19 @@ class BronzeIOManager(LakeIOManager):
             if part is not None:
                 value = part.metadata.get("watermark_out")
                 hashes = part.metadata.get(BOUNDARY_HASHES_KEY) or ()
-                return WatermarkState(None if value is None else str(value), tuple(str(h) for h in hashes))
+                watermark = None if value is None else str(value)
+                return WatermarkState(watermark, tuple(str(h) for h in hashes), candidate)
         return WatermarkState(None, ())
 
 
 @dataclass(frozen=True)
 class WatermarkState:
-    """What an incremental partition starts from: the previous ``watermark_out`` and its boundary hashes."""
+    """What an incremental partition starts from: the previous ``watermark_out`` and its boundary hashes,
+    and the run date of the committed partition they come from (None: no partition before)."""
 
     watermark: str | None
     boundary_hashes: tuple[str, ...]
+    run_date: str | None = None
 
 
 class SilverIOManager(LakeIOManager):

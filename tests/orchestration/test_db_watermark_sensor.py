@@ -17,11 +17,13 @@ from service_gate import require_service
 
 from medallion_assets.assets import build_assets
 from medallion_assets.errors import ConfigError, ExtractError
+from medallion_assets.factory import build_definitions
 from medallion_assets.lake import Lake
 from medallion_assets.schedules import build_jobs
-from medallion_assets.sensors import build_sensors, max_cursor_value
+from medallion_assets.sensors import build_sensors, days_to_load, max_cursor_value
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.parts import PartSettings
+from medallion_resources.lake.read import read_artifact
 from medallion_resources.sql.connect import SqlTarget
 
 pytestmark = pytest.mark.services
@@ -67,7 +69,13 @@ def make_lake(sample_config, monkeypatch: pytest.MonkeyPatch, table: str):
     """``make_lake(**db)``: the sample config plus a db source on ``table`` with a db_watermark sensor."""
     monkeypatch.setenv("ERP_URL", PG_URL)
 
-    def make(url_env: str = "ERP_URL", end_offset: int = 1, **db) -> Lake:
+    def make(
+        url_env: str = "ERP_URL",
+        end_offset: int = 1,
+        start_date: str | None = None,
+        mode: str = "watermark",
+        **db,
+    ) -> Lake:
         def edit(entry: dict) -> None:
             if entry["name"] != "retail_orders":
                 return
@@ -75,10 +83,22 @@ def make_lake(sample_config, monkeypatch: pytest.MonkeyPatch, table: str):
                 "system": "erp",
                 "table": "invoices",
                 "type": "db",
-                "db": {"url_env": url_env, "incremental": {"cursor_column": "updated_at"}, **db},
+                "db": {
+                    "url_env": url_env,
+                    "incremental": {"cursor_column": "updated_at", "mode": mode},
+                    **db,
+                },
                 "run": {"load_pattern": "incremental"},
             }
+            entry["silver"] = {
+                **entry["silver"],
+                "primary_keys": ["id"],
+                "order_column": "updated_at",
+                "schema": {},
+            }
             entry["partitions"] = {"end_offset": end_offset}
+            if start_date is not None:
+                entry["partitions"]["start_date"] = start_date
             entry["sensor"] = {"type": "db_watermark", "minimum_interval_seconds": 120}
 
         return Lake(sample_config(edit))
@@ -86,10 +106,10 @@ def make_lake(sample_config, monkeypatch: pytest.MonkeyPatch, table: str):
     return make
 
 
-def sensor_of(lake: Lake) -> tuple[dg.SensorDefinition, dg.RepositoryDefinition]:
-    """The source's sensor on a fixed clock (NOW), in a repository with the source jobs."""
+def sensor_of(lake: Lake, now: datetime = NOW) -> tuple[dg.SensorDefinition, dg.RepositoryDefinition]:
+    """The source's sensor on a fixed clock (``now``), in a repository with the source jobs."""
     specs = list(lake.specs.values())
-    [sensor] = build_sensors(specs, lake.bronze, clock=lambda: NOW)
+    [sensor] = build_sensors(specs, lake.bronze, clock=lambda: now)
     assets = build_assets(specs, lake.config.platform)
     resources = {"bronze_io_manager": lake.bronze, "silver_io_manager": lake.silver}
     defs = dg.Definitions(assets=assets, jobs=build_jobs(specs), sensors=[sensor], resources=resources)
@@ -144,6 +164,84 @@ def test_new_rows_request_todays_partition_once(make_lake, instance, engine, tab
     insert(engine, table, "eu", "2025-03-10 11:15")
     moved = tick(sensor, instance, first.cursor)
     assert [r.run_key for r in moved.run_requests] == ["retail_orders:2025-03-10:2025-03-10 11:15:00"]
+
+
+def run_requests(lake: Lake, instance: dg.DagsterInstance, result) -> None:
+    """Run a tick's requests one after the other, as the run queue does (one run at a time per source)."""
+    job = build_definitions(lake.config).resolve_job_def("retail_orders_job")
+    for request in result.run_requests:
+        run = job.execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags
+        )
+        assert run.success, request.partition_key
+
+
+def bronze_ids(lake: Lake, day: str) -> list[int]:
+    part = lake.committed(lake.spec("retail_orders"), "bronze", day)
+    assert part is not None, f"Bronze {day} is not committed"
+    return sorted(read_artifact(part, "data")["id"].to_list())
+
+
+def test_a_day_without_changes_is_loaded_with_the_next_change(make_lake, instance, engine, table) -> None:
+    """Silver D builds on Bronze D-1: a day on which MAX(cursor) never moved is requested together with
+    the next change, so a source loaded by its sensor alone keeps every day (DESIGN §6, no silent gaps)."""
+    with engine.begin() as conn:  # the table's rows were written on the first day, 2025-03-08
+        conn.execute(sa.text(f"UPDATE {table} SET updated_at = updated_at - interval '2 days'"))
+    lake = make_lake(table=table, start_date="2025-03-08")
+    first = tick(sensor_of(lake, datetime(2025, 3, 8, 15, 0, tzinfo=UTC)), instance)
+    assert [r.partition_key for r in first.run_requests] == ["2025-03-08"]
+    run_requests(lake, instance, first)
+
+    quiet = tick(sensor_of(lake, datetime(2025, 3, 9, 15, 0, tzinfo=UTC)), instance, first.cursor)
+    assert not quiet.run_requests  # nothing changed on 2025-03-09
+
+    insert(engine, table, "eu", "2025-03-10 11:15")
+    changed = tick(sensor_of(lake), instance, quiet.cursor)
+    assert [(r.partition_key, r.run_key) for r in changed.run_requests] == [
+        ("2025-03-09", "retail_orders:2025-03-09:2025-03-10 11:15:00"),
+        ("2025-03-10", "retail_orders:2025-03-10:2025-03-10 11:15:00"),
+    ]
+    run_requests(lake, instance, changed)
+    assert bronze_ids(lake, "2025-03-09") == []
+    assert bronze_ids(lake, "2025-03-10") == [99]
+    silver = lake.committed(lake.spec("retail_orders"), "silver", "2025-03-10")
+    assert silver is not None and silver.manifest.record_count == 3  # ids 1, 2 and 99
+    assert not tick(sensor_of(lake), instance, changed.cursor).run_requests
+
+
+def test_window_mode_reloads_the_day_whose_late_rows_moved_the_max(
+    make_lake, instance, engine, table
+) -> None:
+    """In window mode a row written at 23:30 after the day's last run lies in that day's window only:
+    the next day's first tick loads that day again, not just today's (empty) window."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {table} SET updated_at = updated_at - interval '1 day'"))
+    lake = make_lake(table=table, start_date="2025-03-09", mode="window")
+    evening = tick(sensor_of(lake, datetime(2025, 3, 9, 20, 0, tzinfo=UTC)), instance)
+    run_requests(lake, instance, evening)
+    assert bronze_ids(lake, "2025-03-09") == [1, 2]
+
+    insert(engine, table, "us", "2025-03-09 23:30")
+    after_midnight = tick(sensor_of(lake, datetime(2025, 3, 10, 0, 10, tzinfo=UTC)), instance, evening.cursor)
+    assert [r.partition_key for r in after_midnight.run_requests] == ["2025-03-09", "2025-03-10"]
+    run_requests(lake, instance, after_midnight)
+    assert bronze_ids(lake, "2025-03-09") == [1, 2, 99]
+    assert bronze_ids(lake, "2025-03-10") == []
+
+
+def test_days_to_load_fill_the_days_since_the_latest_commit() -> None:
+    start = "2025-03-01"
+    assert days_to_load(None, "2025-03-10", start=start) == ["2025-03-10"]
+    assert days_to_load("2025-03-10", "2025-03-10", start=start) == ["2025-03-10"]
+    assert days_to_load("2025-03-07", "2025-03-10", start=start) == ["2025-03-08", "2025-03-09", "2025-03-10"]
+    # window mode: today is committed, empty, with yesterday's watermark; yesterday's late rows reload it
+    assert days_to_load("2025-03-10", "2025-03-10", start=start, reload_from="2025-03-09") == [
+        "2025-03-09",
+        "2025-03-10",
+    ]
+    assert days_to_load("2025-03-09", "2025-03-10", start="2025-03-10", reload_from="2025-03-08") == [
+        "2025-03-10"
+    ]
 
 
 def test_the_latest_committed_days_watermark_is_the_reference(make_lake, instance, table) -> None:
