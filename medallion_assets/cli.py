@@ -297,7 +297,7 @@ def _run_sources(
 def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> None:
     """Per day: Bronze and Silver committed, stale or failed; exit 1 if any day is stale or failed."""
     from medallion_assets.instance import get_instance
-    from medallion_assets.status import day_statuses
+    from medallion_assets.status import day_statuses, repair_range
 
     lake = state.lake()
     spec = lake.spec(name)
@@ -307,11 +307,10 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
     days = day_statuses(spec, lake.bronze, lake.silver, get_instance(), first, last)
     problems = [d for d in days if d.problem]
     repair = None
-    if problems:  # from the first stale or failed day to the last: a stateful model builds on each
-        first, last = problems[0].day, problems[-1].day
-        # Silver only when every such day's Bronze is committed; else Bronze too, then Silver.
-        silver_only = all(d.bronze == "committed" for d in problems)
-        repair = f"medallion run --date {first} --end-date {last} --select {spec.name}"
+    span = repair_range(days, stateful=spec.stateful)
+    if span is not None:
+        repair_first, repair_last, silver_only = span
+        repair = f"medallion run --date {repair_first} --end-date {repair_last} --select {spec.name}"
         repair += " --layer silver" if silver_only else ""
     if as_json:
         rows = [{"date": str(d.day), "bronze": d.bronze, "silver": d.silver, "notes": d.notes} for d in days]

@@ -21,7 +21,7 @@ truth for what is committed; Dagster only adds what was attempted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -40,6 +40,7 @@ __all__ = [
     "day_statuses",
     "failed_attempts",
     "inputs_evaluation",
+    "repair_range",
     "silver_staleness",
 ]
 
@@ -270,6 +271,24 @@ def day_statuses(
     if spec.stateful:
         _blocked_by_failed_days(rows)
     return rows
+
+
+def repair_range(rows: Sequence[DayStatus], *, stateful: bool) -> tuple[date, date, bool] | None:
+    """The days one ``medallion run`` repairs every stale or failed day of ``rows`` with (from the first to
+    the last; a stateful model builds on each day), and whether Silver alone does; None when none is.
+
+    A stateful Silver day builds on Silver D-1, or on every Bronze day before it when D-1 is missing, so the
+    days right before the first problem whose Silver is missing are repaired too: a Silver-only run of the
+    failed day would fail again on the Bronze day it lacks. Silver alone does only when every day of the
+    range has its Bronze committed, problem or not."""
+    problems = [index for index, row in enumerate(rows) if row.problem]
+    if not problems:
+        return None
+    first, last = problems[0], problems[-1]
+    while stateful and first > 0 and rows[first - 1].silver == "missing":
+        first -= 1
+    covered = rows[first : last + 1]
+    return covered[0].day, covered[-1].day, all(row.bronze == "committed" for row in covered)
 
 
 def _blocked_by_failed_days(rows: list[DayStatus]) -> None:

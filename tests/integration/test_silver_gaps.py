@@ -140,6 +140,14 @@ def test_silver_with_a_missing_bronze_day_fails_naming_it(env: dict[str, str]) -
     assert "2025-01-02" in " ".join(rows["2025-01-03"][2:])  # the failure's message names the gap
     assert status.returncode == 1
 
+    # The repair fills the gap it failed on (Bronze and Silver 01-02) and the Silver days before it: a
+    # Silver-only run of 01-03 would fail the same way again.
+    repair = "medallion run --date 2025-01-01 --end-date 2025-01-03 --select hist"
+    assert f"repair: {repair}\n" in status.stdout, status.stdout
+    ok(*repair.split()[1:], env=env)
+    repaired = ok("status", "hist", env=env)
+    assert all(cells[:2] == ["committed", "committed"] for cells in status_rows(repaired).values()), repaired
+
 
 def test_a_recommitted_bronze_day_makes_later_silver_stale_until_one_backfill(
     env: dict[str, str], tmp_path: Path
