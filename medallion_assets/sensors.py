@@ -86,6 +86,13 @@ def _last_partition(partitions: dg.PartitionsDefinition, now: datetime) -> str |
         return partitions.get_last_partition_key()
 
 
+def _today(spec: SourceSpec, now: datetime) -> str | None:
+    """Today's partition: the day of ``now`` in the partitions' timezone (not the last partition, which is
+    a later day with ``end_offset`` past 1); None before the start date."""
+    day = now.astimezone(ZoneInfo(spec.partitions.timezone)).date()
+    return None if day < spec.start_date else day.isoformat()
+
+
 def _load_cursor(raw: str | None) -> dict[str, Any]:
     """A cursor that is not ours (or was edited) counts as none: the lake is the reference then."""
     try:
@@ -203,15 +210,16 @@ def _strip_protocol(path: str) -> str:
 def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) -> dg.SensorDefinition:
     db = spec.entry.source.db
     assert db is not None and db.incremental is not None
-    partitions = partitions_def_for(spec)
     column = db.incremental.cursor_column
     window_mode = db.incremental.mode == "window"
 
     @_sensor(spec, f"Loads today's partition when MAX({column}) moves past the last loaded watermark.")
     def _db_watermark(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        key = _last_partition(partitions, now())
-        if key is None or spec.partitions.end_offset < 1:
+        key = _today(spec, now())
+        if spec.partitions.end_offset < 1:
             return dg.SensorResult(skip_reason="no current partition (needs partitions.end_offset: 1)")
+        if key is None:
+            return dg.SensorResult(skip_reason=f"today is before the start date {spec.start_date}")
         from medallion_resources.sql.connect import SqlTarget
 
         try:

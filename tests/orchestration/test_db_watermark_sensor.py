@@ -293,6 +293,13 @@ def test_a_bad_identifier_in_config_is_a_config_error(make_lake, table: str) -> 
         make_lake(table=f"{table} t; --")
 
 
+def test_an_end_offset_past_today_still_loads_todays_partition(make_lake, instance, table: str) -> None:
+    """``end_offset: 2`` adds tomorrow's partition as well: today's changes still land in today's."""
+    lake = make_lake(table=table, end_offset=2)
+    [request] = tick(sensor_of(lake), instance).run_requests
+    assert (request.partition_key, request.run_key) == (TODAY, "retail_orders:2025-03-10:2025-03-10 09:00:00")
+
+
 def test_db_watermark_without_end_offset_1_is_a_config_error(make_lake, table: str) -> None:
     with pytest.raises(ConfigError, match=r"set 'partitions: \{end_offset: 1\}' on this source"):
         make_lake(end_offset=0, table=table)
