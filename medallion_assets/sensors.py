@@ -11,7 +11,9 @@
 
 ``file_arrival`` lists the ``file.path`` glob (template fields become ``*``), reads each file's run date back
 from its name (``templates.match``: the date the file extractor would read it for), and requests the
-partitions whose set of files (path, size, modification time or ETag) is new or changed.
+partitions whose set of files (path, size, modification time or ETag) is new or changed; with
+``file.required: false`` also the days no file came for, between the latest committed Bronze day and the
+last requested one (each an empty partition, which Silver's next day builds on).
 ``db_watermark`` polls ``MAX(cursor_column)`` of the source's table or query and requests today's partition
 when it is past the ``watermark_out`` of the latest committed Bronze partition, together with the days
 between that partition and today that no change requested (Silver D builds on Bronze D-1: a quiet day must
@@ -135,6 +137,8 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             requests.append(
                 dg.RunRequest(run_key=f"{spec.name}:{key}:{digest}", partition_key=key, tags=spec.run_tags)
             )
+        if requests and not file.required:
+            requests = _with_quiet_days(spec, bronze, requests, found)
         new_cursor = json.dumps({"partitions": seen}, sort_keys=True)
         if not requests:
             return dg.SensorResult(
@@ -145,6 +149,30 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         return dg.SensorResult(run_requests=requests, cursor=new_cursor)
 
     return _file_arrival
+
+
+def _with_quiet_days(
+    spec: SourceSpec,
+    bronze: BronzeIOManager,
+    requests: list[dg.RunRequest],
+    found: dict[str, dict[str, str]],
+) -> list[dg.RunRequest]:
+    """``requests`` plus the days no file came for (``file.required: false``: an empty partition each)
+    between the latest committed Bronze day and the last requested one, in date order: Silver D builds on
+    Bronze D-1, so such a day must not stay a gap."""
+    wanted = {str(r.partition_key): r for r in requests}
+    last = max(wanted)
+    try:
+        latest = bronze.latest_committed_before(spec.bronze_path, last)
+    except Exception:  # noqa: BLE001 - an unreadable lake: the new files' days are still loaded
+        return requests
+    after = latest.manifest.run_date if latest is not None else min(wanted)
+    for day in days_to_load(after, last, start=spec.start_date.isoformat()):
+        if day not in wanted and day not in found:
+            wanted[day] = dg.RunRequest(
+                run_key=f"{spec.name}:{day}:no-file", partition_key=day, tags=spec.run_tags
+            )
+    return [wanted[day] for day in sorted(wanted)]
 
 
 def file_partitions(

@@ -419,16 +419,23 @@ class BronzeIOManager(LakeIOManager):
         Both come from the same committed ``_metadata.json`` (covered by the manifest), so they advance only
         with data that landed, and always together.
         """
+        part = self.latest_committed_before(dataset_path, run_date)
+        if part is None:
+            return WatermarkState(None, ())
+        value = part.metadata.get("watermark_out")
+        hashes = part.metadata.get(BOUNDARY_HASHES_KEY) or ()
+        watermark = None if value is None else str(value)
+        return WatermarkState(watermark, tuple(str(h) for h in hashes), part.manifest.run_date)
+
+    def latest_committed_before(self, dataset_path: str, run_date: str) -> CommittedPartition | None:
+        """The latest committed partition before ``run_date`` (never its own)."""
         for candidate in reversed(self.partition_dates(dataset_path)):
             if candidate >= run_date:
                 continue
             part = self.committed(dataset_path, candidate)
             if part is not None:
-                value = part.metadata.get("watermark_out")
-                hashes = part.metadata.get(BOUNDARY_HASHES_KEY) or ()
-                watermark = None if value is None else str(value)
-                return WatermarkState(watermark, tuple(str(h) for h in hashes), candidate)
-        return WatermarkState(None, ())
+                return part
+        return None
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,49 @@ def test_a_split_date_layout_requests_each_files_own_day(
     assert keys(tick(defs, instance, result.cursor)) == []
 
 
+def test_a_day_without_a_file_is_loaded_empty_when_files_are_not_required(
+    sample_config, instance, sample_dir: Path, landing: Path
+) -> None:
+    """``file.required: false``: a day with no file is an empty partition. Silver D builds on Bronze D-1, so
+    the day no file came for is requested with the next day that has one (DESIGN §6, no silent gaps)."""
+    edit = with_sensor(f"{landing}/orders_{{run_date:%Y%m%d}}.jsonl")
+
+    def optional(entry: dict) -> None:
+        edit(entry)
+        if entry["name"] == "retail_orders":
+            entry["source"]["file"]["required"] = False
+
+    defs = build_definitions(sample_config(optional))
+    job = defs.resolve_job_def("retail_orders_job")
+    first = tick(defs, instance, None)
+    for request in first.run_requests:
+        assert job.execute_in_process(instance=instance, partition_key=request.partition_key).success
+
+    drop(sample_dir, landing, 5)  # nothing ever comes for 2025-01-04
+    later = tick(defs, instance, first.cursor)
+    assert keys(later) == ["2025-01-04", "2025-01-05"]
+    for request in later.run_requests:
+        run = job.execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags
+        )
+        assert run.success, request.partition_key
+    lake = Lake(sample_config())
+    spec = lake.spec("retail_orders")
+    quiet = lake.committed(spec, "bronze", "2025-01-04")
+    assert quiet is not None and quiet.manifest.record_count == 0
+    assert lake.committed(spec, "silver", "2025-01-05") is not None
+    assert keys(tick(defs, instance, later.cursor)) == []
+
+
+def test_a_day_without_a_file_is_not_requested_when_files_are_required(
+    defs, instance, sample_dir: Path, landing: Path
+) -> None:
+    """A required file that never came is the source's gap: Silver names it; no run is made to fail on it."""
+    first = tick(defs, instance, None)
+    drop(sample_dir, landing, 5)
+    assert keys(tick(defs, instance, first.cursor)) == ["2025-01-05"]
+
+
 def test_a_file_the_extractor_would_not_read_requests_nothing(defs, instance, landing: Path) -> None:
     """``orders_2025014`` fits the loose shape of ``%Y%m%d`` but is no day's filled path: no run for it."""
     (landing / "orders_2025014.jsonl").write_text('{"order_id": 1}\n')
