@@ -224,11 +224,31 @@ def build_freshness_sensor(specs: Sequence[SourceSpec], io: BronzeIOManager) -> 
         asset_selection=[spec.bronze_key for spec in watched],
     )
     def _freshness(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        cursor = _freshness_cursor(context.cursor)
         events = missed_deadlines(watched, io, cursor, datetime.now(UTC))
         return dg.SensorResult(asset_events=events, cursor=json.dumps(cursor, sort_keys=True))
 
     return _freshness
+
+
+def _freshness_cursor(raw: str | None) -> dict[str, str]:
+    """The last day reported per source; a cursor that is not ours (edited in the UI) counts as none, and so
+    does an entry that is not a date: that source looks back a week again."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {name: day for name, day in value.items() if isinstance(day, str) and _is_date(day)}
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def missed_deadlines(

@@ -186,3 +186,15 @@ def test_the_freshness_sensor_reports_through_dagster(tmp_path: Path) -> None:
     assert isinstance(result, dg.SensorResult)
     assert result.asset_events and all(not e.passed for e in result.asset_events)
     assert len(result.asset_events) == 7  # a first evaluation looks back a week, not to 2025
+
+
+def test_the_freshness_sensor_treats_an_edited_cursor_as_none(tmp_path: Path) -> None:
+    """A cursor set by hand in the UI that is not the sensor's own fails no tick: a first evaluation."""
+    lake = make_lake(tmp_path, [deadline_source(tmp_path / "f_{run_date:%Y%m%d}.csv")])
+    defs = build_definitions(lake.config)
+    sensor = defs.get_sensor_def(FRESHNESS_SENSOR)
+    with cli_instance_for_test() as instance:
+        for cursor in ("reset", "[]", '{"orders": "yesterday"}', '{"orders": 3}'):
+            result = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+            assert isinstance(result, dg.SensorResult)
+            assert len(result.asset_events) == 7, cursor
