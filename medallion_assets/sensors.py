@@ -115,7 +115,9 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     @_sensor(spec, f"Loads the partitions of new or changed files matching {redact(file.path)}.")
     def _file_arrival(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         cursor = _load_cursor(context.cursor)
-        seen: dict[str, str] = dict(cursor.get("partitions", {}))
+        known = cursor.get("partitions")
+        known = {k: v for k, v in known.items() if isinstance(v, str)} if isinstance(known, dict) else {}
+        seen: dict[str, str] = dict(known)
         last = _last_partition(partitions, now())
         try:
             found = file_partitions(file.path, last_partition=last, timezone=spec.partitions.timezone)
@@ -132,7 +134,7 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             if seen.get(key) == digest:
                 continue
             seen[key] = digest
-            if key not in cursor.get("partitions", {}) and _bronze_has_files(bronze, spec, key, files):
+            if key not in known and _bronze_has_files(bronze, spec, key, files):
                 continue  # loaded before this cursor existed
             requests.append(
                 dg.RunRequest(run_key=f"{spec.name}:{key}:{digest}", partition_key=key, tags=spec.run_tags)

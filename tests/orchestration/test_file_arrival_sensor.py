@@ -114,6 +114,12 @@ def test_cursor_reset_skips_partitions_the_lake_already_holds(defs, instance) ->
     assert all(before[r.partition_key] == r.run_key for r in reset.run_requests)
 
 
+def test_a_cursor_edited_in_the_ui_counts_as_none(defs, instance) -> None:
+    for cursor in ('{"partitions": "x"}', '{"partitions": [1]}', '{"partitions": {"2025-01-01": 5}}'):
+        result = tick(defs, instance, cursor)
+        assert keys(result) == ["2025-01-01", "2025-01-02", "2025-01-03"], cursor
+
+
 def test_a_restart_with_the_cursor_loses_nothing_that_arrived_meanwhile(
     defs, instance, sample_config, sample_dir: Path, landing: Path
 ) -> None:
