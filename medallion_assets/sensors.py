@@ -18,7 +18,9 @@ last requested one (each an empty partition, which Silver's next day builds on).
 when it is past the ``watermark_out`` of the latest committed Bronze partition, together with the days
 between that partition and today that no change requested (Silver D builds on Bronze D-1: a quiet day must
 not stay a gap) and, in ``window`` mode, the days from the one holding that watermark on (a row written
-after a day's last run lies in that day's window only).
+after a day's last run lies in that day's window only). In ``watermark`` mode on PostgreSQL and MariaDB/MySQL
+the polled maximum is bounded by the commit horizon, as the run's read is, so rows behind a transaction
+still open are requested once it ends.
 
 Neither loses nor repeats a load across restarts: the JSON cursor remembers what was requested, every run
 request carries a ``run_key`` derived from what it loads (Dagster never launches a run key twice for one
@@ -242,6 +244,7 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     assert db is not None and db.incremental is not None
     column = db.incremental.cursor_column
     window_mode = db.incremental.mode == "window"
+    below_horizon = not window_mode and db.incremental.commit_horizon  # what a watermark run reads up to
 
     @_sensor(spec, f"Loads today's partition when MAX({column}) moves past the last loaded watermark.")
     def _db_watermark(context: dg.SensorEvaluationContext) -> dg.SensorResult:
@@ -257,7 +260,14 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         except ExtractError as exc:  # the URL's variable is unset or holds no valid URL
             return dg.SensorResult(skip_reason=str(exc), cursor=context.cursor)
         try:
-            value = max_cursor_value(target, column, query=db.query, table=db.table, schema=db.db_schema)
+            value = max_cursor_value(
+                target,
+                column,
+                query=db.query,
+                table=db.table,
+                schema=db.db_schema,
+                below_horizon=below_horizon,
+            )
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
             first_line = target.redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
             return dg.SensorResult(
@@ -333,11 +343,19 @@ def max_cursor_value(
     query: str | None = None,
     table: str | None = None,
     schema: str | None = None,
+    below_horizon: bool = False,
 ) -> Any:
-    """``MAX(column)`` over the source's rows, selected exactly as the db extractor selects them."""
+    """``MAX(column)`` over the source's rows, selected exactly as the db extractor selects them.
+
+    ``below_horizon`` (a ``watermark`` source): where a run reads up to the commit horizon (PostgreSQL,
+    MariaDB/MySQL: ``medallion_resources.sql.horizon``), a date or timestamp cursor's maximum at or below
+    it, the most a run started now reads, so rows stamped after the start of a transaction still open are
+    polled for again once it ends.
+    """
     import sqlalchemy as sa
 
     from medallion_resources.sql.connect import create_sa_engine
+    from medallion_resources.sql.horizon import HORIZON_DIALECTS, commit_horizon
     from medallion_resources.sql.query import SOURCE_ALIAS, base_select, validate_identifier
 
     engine = create_sa_engine(target)
@@ -346,8 +364,18 @@ def max_cursor_value(
             validate_identifier(column, "incremental.cursor_column")
         )
         rows = base_select(engine.dialect, table=table, schema=schema, query=query)
+        select = f"SELECT MAX({cursor}) FROM ({rows}) AS {SOURCE_ALIAS}"
         with engine.connect() as conn:
-            return conn.execute(sa.text(f"SELECT MAX({cursor}) FROM ({rows}) AS {SOURCE_ALIAS}")).scalar()
+            value = conn.execute(sa.text(select)).scalar()
+        if not below_horizon or target.dialect not in HORIZON_DIALECTS or not isinstance(value, date):
+            return value  # the run's horizon bounds date and timestamp cursors of these databases only
+        horizon = commit_horizon(target)
+        if isinstance(value, datetime):
+            bound: Any = horizon.instant if value.tzinfo is not None else horizon.local
+        else:
+            bound = horizon.local.date()
+        with engine.connect() as conn:
+            return conn.execute(sa.text(f"{select} WHERE {cursor} <= :horizon"), {"horizon": bound}).scalar()
     finally:
         engine.dispose()
 

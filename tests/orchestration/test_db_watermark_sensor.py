@@ -229,6 +229,36 @@ def test_window_mode_reloads_the_day_whose_late_rows_moved_the_max(
     assert bronze_ids(lake, "2025-03-10") == []
 
 
+def test_rows_behind_an_open_transaction_are_requested_once_it_ends(
+    make_lake, instance, engine, table
+) -> None:
+    """A watermark run on PostgreSQL reads up to the commit horizon (the start of the oldest open
+    transaction): rows stamped after it wait for the next run, which the sensor requests once the
+    transaction ends (MAX moves past the loaded watermark then), with no new change needed."""
+    today = datetime.now(UTC).date().isoformat()
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM {table}"))
+        conn.execute(sa.text(f"INSERT INTO {table} VALUES (1, 'eu', now() - interval '1 minute')"))
+    lake = make_lake(table=table, start_date=today)
+    blocker = engine.connect()
+    try:
+        blocker.execute(sa.text("SELECT 1"))  # another session's transaction, left open
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO {table} VALUES (99, 'us', clock_timestamp())"))
+        first = tick(sensor_of(lake, datetime.now(UTC)), instance)
+        run_requests(lake, instance, first)
+        assert bronze_ids(lake, today) == [1]  # 99 is stamped past the horizon: the next run reads it
+        waiting = tick(sensor_of(lake, datetime.now(UTC)), instance, first.cursor)
+        assert not waiting.run_requests
+    finally:
+        blocker.rollback()
+        blocker.close()
+    ended = tick(sensor_of(lake, datetime.now(UTC)), instance, waiting.cursor)
+    assert [r.partition_key for r in ended.run_requests] == [today]
+    run_requests(lake, instance, ended)
+    assert bronze_ids(lake, today) == [1, 99]
+
+
 def test_days_to_load_fill_the_days_since_the_latest_commit() -> None:
     start = "2025-03-01"
     assert days_to_load(None, "2025-03-10", start=start) == ["2025-03-10"]
