@@ -33,7 +33,7 @@ from medallion_resources.downstream import ARTIFACT_KEY, VERIFY_KEY, downstream_
 from medallion_resources.errors import NotCommittedError
 from medallion_resources.lake.commit import PartitionWriter
 from medallion_resources.lake.committed_cache import CommitRecord, CommittedCache
-from medallion_resources.lake.layout import DEFAULT_ARTIFACT, ERRORS_ARTIFACT, partition_folder
+from medallion_resources.lake.layout import DEFAULT_ARTIFACT, ERRORS_ARTIFACT, partition_folder, run_dates
 from medallion_resources.lake.manifest import DELETES, Manifest, ManifestFile
 from medallion_resources.lake.parts import PartSettings, Writable
 from medallion_resources.lake.read import CommittedPartition, read_committed
@@ -177,8 +177,7 @@ class LakeIOManager(dg.IOManager):
 
     def partition_dates(self, dataset_path: str) -> list[str]:
         """Run dates that have a folder (committed or not), sorted."""
-        key = partition_folder(self.layer, "")
-        return sorted(d[len(key) :] for d in self.backend.list_dirs(dataset_path) if d.startswith(key))
+        return run_dates(self.layer, self.backend.list_dirs(dataset_path))
 
     # --- writing ---
     def handle_output(self, context: dg.OutputContext, obj: PartitionOutput | CommittedRange) -> None:

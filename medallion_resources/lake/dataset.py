@@ -22,6 +22,7 @@ from medallion_resources.lake.layout import (
     DEFAULT_ARTIFACT,
     ERRORS_ARTIFACT,
     partition_folder,
+    run_dates,
 )
 from medallion_resources.lake.read import CommittedPartition, read_committed, scan_artifact
 from medallion_resources.storage.base import StorageBackend, join_relpath
@@ -48,8 +49,7 @@ class Dataset:
     # --- which partitions exist ---
     def folder_dates(self) -> list[str]:
         """Run dates that have a folder, committed or not (a failed first attempt leaves one), sorted."""
-        key = partition_folder(self.layer, "")
-        return sorted(d[len(key) :] for d in self.backend.list_dirs(self.path) if d.startswith(key))
+        return run_dates(self.layer, self.backend.list_dirs(self.path))
 
     def committed_dates(self) -> list[str]:
         """Run dates whose folder holds a manifest: the committed partitions."""

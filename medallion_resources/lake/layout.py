@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import PurePath
@@ -29,6 +30,7 @@ __all__ = [
     "LAYERS",
     "METADATA_NAME",
     "partition_folder",
+    "run_dates",
     "attempt_of",
     "dump_metadata",
     "new_attempt_id",
@@ -48,6 +50,28 @@ DEFAULT_ARTIFACT = "data"  # Bronze's one artifact
 def partition_folder(layer: str, run_date: str) -> str:
     """``dt=`` for Bronze, ``load_date=`` for Silver (DESIGN §4)."""
     return f"dt={run_date}" if layer == "bronze" else f"load_date={run_date}"
+
+
+_RUN_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def run_dates(layer: str, folder_names: Iterable[str]) -> list[str]:
+    """The run dates of the partition folders among ``folder_names`` (a dataset's sub-folders), sorted.
+
+    Only ``dt=<YYYY-MM-DD>`` (``load_date=`` in Silver) names a partition: a copy beside them such as
+    ``dt=2025-01-02.bak`` is none (it sorted after the day it copies, so it was taken for the latest).
+    """
+    key = partition_folder(layer, "")
+    days = []
+    for name in folder_names:
+        day = name[len(key) :]
+        if name.startswith(key) and _RUN_DATE_RE.fullmatch(day):
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                continue
+            days.append(day)
+    return sorted(days)
 
 
 ATTEMPT_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -274,3 +275,36 @@ def test_verify_covers_the_files_a_silver_day_shares(lake_env: dict[str, str]) -
     bad = medallion("verify", "retail_orders", "--date", "2025-01-02", "--layer", "silver", env=lake_env)
     assert bad.returncode == 1
     assert target.name in bad.stderr and "SHA-256" in bad.stderr
+
+
+def test_a_copied_partition_folder_is_no_run_date(lake_env: dict[str, str]) -> None:
+    """A backup copy beside the partitions (``dt=2025-01-02.bak``) is no run date: status and plan list the
+    real days (they failed with a ValueError traceback), and the latest committed partition that read() and
+    an incremental load's watermark start from is the real one, not the copy sorting after it."""
+    from medallion_assets.lake import Lake
+    from medallion_resources.lake.dataset import Dataset
+
+    medallion(
+        "run", "--date", "2025-01-01", "--end-date", "2025-01-02", "--select", "retail_orders",
+        env=lake_env, check=True,
+    )  # fmt: skip
+    lake_dir = Path(lake_env["MEDALLION_LAKE_DIR"])
+    bronze = lake_dir / "bronze" / "system=retail" / "table=orders"
+    silver = lake_dir / "silver" / "domain=sales" / "entity=orders" / "v1"
+    shutil.copytree(bronze / "dt=2025-01-02", bronze / "dt=2025-01-02.bak")
+    shutil.copytree(silver / "load_date=2025-01-02", silver / "load_date=2025-01-02.bak")
+
+    status = medallion("status", "retail_orders", env=lake_env)
+    assert status.returncode == 0, status.stderr
+    days = [line.split()[0] for line in status.stdout.splitlines() if line.startswith("2025")]
+    assert days == ["2025-01-01", "2025-01-02"], status.stdout
+    plan = medallion("plan", "retail_orders", "--date", "2025-01-03", env=lake_env)
+    assert plan.returncode == 0, plan.stderr
+
+    lake = Lake.load()
+    spec = lake.spec("retail_orders")
+    assert lake.bronze.partition_dates(spec.bronze_path) == ["2025-01-01", "2025-01-02"]
+    latest = lake.bronze.latest_committed_before(spec.bronze_path, "2025-01-03")
+    assert latest is not None and latest.prefix.endswith("/dt=2025-01-02")
+    dataset = Dataset(lake.silver.backend, spec.silver_path, "silver", spec.name)
+    assert dataset.require_latest().prefix.endswith("/load_date=2025-01-02")
