@@ -8,6 +8,8 @@ partitions), so they cannot live in a single model's validator. Like every loade
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from medallion_assets.config.models import PartitionsConfig, PlatformConfig, ScheduleConfig, SourceEntry
 from medallion_assets.errors import ConfigIssue
@@ -38,6 +40,7 @@ def schedule_name(source_name: str, group: str | None) -> str:
 
 def check_orchestration(platform: PlatformConfig, entries: Sequence[LocatedEntry]) -> list[ConfigIssue]:
     issues = [issue for located in entries for issue in _check_sensor(platform, *located)]
+    issues.extend(issue for located in entries for issue in _check_deadline(platform, *located))
     issues.extend(_check_schedule_groups(platform, entries))
     issues.extend(_check_schedule_names(platform, entries))
     return issues
@@ -123,6 +126,46 @@ def _check_sensor(platform: PlatformConfig, label: str, index: int, entry: Sourc
             )
         )
     return issues
+
+
+# Days a deadline is checked on: one in winter and one in summer time, so that a daylight saving shift
+# between the deadline's and the partitions' timezones cannot hide an impossible deadline.
+_SAMPLE_DAYS = (date(2025, 1, 15), date(2025, 7, 15))
+
+
+def _check_deadline(
+    platform: PlatformConfig, label: str, index: int, entry: SourceEntry
+) -> list[ConfigIssue]:
+    """A ``freshness.deadline`` that falls before its partition exists can never be met: no run commits
+    partition D before the day D + 1 - ``end_offset`` starts in the partitions' timezone."""
+    freshness = entry.freshness
+    if freshness is None or freshness.deadline is None:
+        return []
+    partitions = resolved_partitions(entry, platform)
+    hours, minutes = (int(part) for part in freshness.deadline.split(":"))
+    deadline_zone = ZoneInfo(freshness.timezone or partitions.timezone)
+    partition_zone = ZoneInfo(partitions.timezone)
+    for day in _SAMPLE_DAYS:
+        due = datetime.combine(
+            day + timedelta(days=freshness.deadline_days), time(hours, minutes), deadline_zone
+        )
+        opens = day + timedelta(days=1 - min(partitions.end_offset, 1))
+        exists = datetime.combine(opens, time(0, 0), partition_zone)
+        if due <= exists:
+            zone = freshness.timezone or partitions.timezone
+            when = "D+1" if partitions.end_offset < 1 else "D"
+            return [
+                ConfigIssue(
+                    label,
+                    f"sources[{index}].freshness.deadline",
+                    f"deadline '{freshness.deadline}' on day D+{freshness.deadline_days} ({zone}) comes "
+                    f"before partition D exists (at the start of day {when} in {partitions.timezone}, "
+                    f"partitions.end_offset {partitions.end_offset}): every day would be late",
+                    "set a later deadline or more deadline_days, or partitions.end_offset: 1 to load each "
+                    "day while it runs",
+                )
+            ]
+    return []
 
 
 def _check_schedule_groups(platform: PlatformConfig, entries: Sequence[LocatedEntry]) -> list[ConfigIssue]:

@@ -1047,3 +1047,32 @@ def test_the_largest_and_smallest_numbers_still_validate_and_build(
     code, output = validate(tmp_path, source)
     assert code == 0, output
     dg.Definitions.validate_loadable(build_definitions(load_config(tmp_path / "configs")))
+
+
+@pytest.mark.parametrize(
+    ("freshness", "says"),
+    [
+        # partition D exists from 2025-01-16 00:00 UTC (end_offset 0); its deadline is 2025-01-15 23:00 UTC
+        ({"deadline": "23:00", "deadline_days": 0}, "'23:00' on day D+0 (UTC)"),
+        # 06:00 in Tokyo on D+1 is 21:00 UTC on D, three hours before partition D exists
+        ({"deadline": "06:00", "timezone": "Asia/Tokyo"}, "'06:00' on day D+1 (Asia/Tokyo)"),
+    ],
+)
+def test_a_freshness_deadline_before_its_partition_exists(
+    tmp_path: Path, freshness: dict[str, Any], says: str
+) -> None:
+    """No run can commit partition D before it exists, so the Bronze check reported every day late and the
+    medallion_freshness sensor reported it missed while the day was still running."""
+    refused(
+        tmp_path,
+        file_source(freshness=freshness),
+        where="sources[0].freshness.deadline",
+        says=says,
+        fix="partitions.end_offset: 1",
+    )
+
+
+def test_a_same_day_deadline_with_todays_partition_validates(tmp_path: Path) -> None:
+    source = file_source(freshness={"deadline": "23:00", "deadline_days": 0}, partitions={"end_offset": 1})
+    code, output = validate(tmp_path, source)
+    assert code == 0, output
