@@ -308,6 +308,10 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
     problems = [d for d in days if d.problem]
     repair = None
     span = repair_range(days, stateful=spec.stateful)
+    if problems and first is not None and first > spec.start_date and spec.stateful:
+        # The repair of a stateful model may have to start before --start (the Silver days it builds on).
+        every_day = day_statuses(spec, lake.bronze, lake.silver, get_instance(), None, days[-1].day)
+        span = repair_range(every_day, stateful=True, since=first)
     if span is not None:
         repair_first, repair_last, silver_only = span
         repair = f"medallion run --date {repair_first} --end-date {repair_last} --select {spec.name}"

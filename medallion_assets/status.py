@@ -273,15 +273,18 @@ def day_statuses(
     return rows
 
 
-def repair_range(rows: Sequence[DayStatus], *, stateful: bool) -> tuple[date, date, bool] | None:
+def repair_range(
+    rows: Sequence[DayStatus], *, stateful: bool, since: date | None = None
+) -> tuple[date, date, bool] | None:
     """The days one ``medallion run`` repairs every stale or failed day of ``rows`` with (from the first to
     the last; a stateful model builds on each day), and whether Silver alone does; None when none is.
 
     A stateful Silver day builds on Silver D-1, or on every Bronze day before it when D-1 is missing, so the
     days right before the first problem whose Silver is missing are repaired too: a Silver-only run of the
     failed day would fail again on the Bronze day it lacks. Silver alone does only when every day of the
-    range has its Bronze committed, problem or not."""
-    problems = [index for index, row in enumerate(rows) if row.problem]
+    range has its Bronze committed, problem or not. ``since``: only the problems from that day on (a listing
+    that starts there), though the days before it still count for where the repair starts."""
+    problems = [i for i, row in enumerate(rows) if row.problem and (since is None or row.day >= since)]
     if not problems:
         return None
     first, last = problems[0], problems[-1]

@@ -39,3 +39,13 @@ def test_a_stateful_repair_takes_the_missing_silver_days_before_it() -> None:
 def test_a_missing_bronze_day_between_two_problems_needs_bronze() -> None:
     rows = days(("committed", "failed"), ("missing", "missing"), ("committed", "failed"))
     assert repair_range(rows, stateful=False) == (date(2025, 1, 1), date(2025, 1, 3), False)
+
+
+def test_a_listing_from_a_later_day_repairs_its_problems_from_the_days_they_need() -> None:
+    rows = days(("committed", "stale"), ("missing", "missing"), ("committed", "failed"))
+    # Listed from 01-03: 01-01's stale Silver is not this listing's to repair, 01-02's gap is.
+    assert repair_range(rows, stateful=True, since=date(2025, 1, 3)) == (
+        date(2025, 1, 2),
+        date(2025, 1, 3),
+        False,
+    )

@@ -144,6 +144,10 @@ def test_silver_with_a_missing_bronze_day_fails_naming_it(env: dict[str, str]) -
     # Silver-only run of 01-03 would fail the same way again.
     repair = "medallion run --date 2025-01-01 --end-date 2025-01-03 --select hist"
     assert f"repair: {repair}\n" in status.stdout, status.stdout
+    # The same repair when the listing starts at the failed day: the days before it still need filling.
+    later = medallion("status", "hist", "--start", "2025-01-03", env=env)
+    assert list(status_rows(later.stdout)) == ["2025-01-03"], later.stdout
+    assert f"repair: {repair}\n" in later.stdout, later.stdout
     ok(*repair.split()[1:], env=env)
     repaired = ok("status", "hist", env=env)
     assert all(cells[:2] == ["committed", "committed"] for cells in status_rows(repaired).values()), repaired
