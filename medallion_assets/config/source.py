@@ -215,6 +215,8 @@ def _sql_identifier(value: str) -> str:
 
 _SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 _MAX_LOOKBACK_DAYS = 36_500
+# load patterns whose runs land changes, not the whole source: something must select each run's rows
+_CHANGES = frozenset({"incremental", "cdc", "current_history"})
 
 
 class DbIncrementalConfig(StrictModel):
@@ -544,14 +546,16 @@ class SourceConfig(StrictModel):
                 f"type '{self.type}' cannot serve run.load_pattern '{pattern}'; it serves: "
                 f"{', '.join(sorted(extractor.load_patterns))}"
             )
-        if pattern == "incremental":
-            self._selects_each_run()
+        if pattern in _CHANGES:
+            self._selects_each_run(pattern)
         if pattern == "full":
             self._reads_the_whole_table()
         return self
 
-    def _selects_each_run(self) -> None:
-        """An incremental db or api source must say which rows a run reads, or each run reads everything.
+    def _selects_each_run(self, pattern: str) -> None:
+        """A db or api source loading changes (``incremental``, ``cdc``, ``current_history``) must say which
+        rows a run reads, or each run reads everything and Silver takes all of it as that day's changes
+        (a ``cdc`` change log applied again every day, its Bronze growing by the whole log each day).
 
         A db source says it with ``db.incremental`` (a query takes no template fields); an api source with
         ``api.incremental`` or a date field in the request. A file source is not held to it: a fixed path
@@ -560,7 +564,7 @@ class SourceConfig(StrictModel):
         if self.type == "db" and self.db is not None and self.db.incremental is None:
             read = "query" if self.db.query else f"table '{self.db.table}'"
             raise ValueError(
-                f"run.load_pattern 'incremental' needs db.incremental: without it every run reads the whole "
+                f"run.load_pattern '{pattern}' needs db.incremental: without it every run reads the whole "
                 f"{read}, and Silver takes all of it as that day's changes; add db.incremental with a cursor "
                 "column ({cursor_column: updated_at, mode: window}), or use load_pattern: full"
             )
@@ -568,7 +572,7 @@ class SourceConfig(StrictModel):
             request = [self.api.endpoint, *_strings(self.api.params), *_strings(self.api.body)]
             if not any(templates.has_date_field(text) for text in request):
                 raise ValueError(
-                    "run.load_pattern 'incremental' needs api.incremental or a date field in the request: "
+                    f"run.load_pattern '{pattern}' needs api.incremental or a date field in the request: "
                     "without either every run requests the same data, and Silver takes all of it as that "
                     "day's changes; add api.incremental with a cursor_field, put {run_date} (or "
                     "{window_start}, {window_end}) in api.endpoint, params or body, or use load_pattern: full"

@@ -96,8 +96,9 @@ def platforms(draw: st.DrawFn) -> PlatformConfig:
 
 
 def _section(draw: st.DrawFn, kind: str, named: list[str], pattern: str) -> dict[str, Any]:
-    # An incremental db source needs db.incremental, an api source api.incremental or a date in its request.
-    incremental = pattern == "incremental"
+    # A db source loading changes (incremental, cdc, current_history) needs db.incremental, an api source
+    # api.incremental or a date in its request.
+    incremental = pattern in ("incremental", "cdc", "current_history")
     if kind == "api":
         auth = draw(st.sampled_from([ApiAuthConfig(), ApiAuthConfig(type="bearer", token_env="TOKEN")]))
         pagination = draw(

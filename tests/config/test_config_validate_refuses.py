@@ -751,6 +751,71 @@ def test_an_incremental_db_source_that_reads_everything(tmp_path: Path, source: 
     )
 
 
+def with_pattern(source: dict[str, Any], pattern: str, silver: dict[str, Any]) -> dict[str, Any]:
+    """``source`` with ``run.load_pattern: pattern`` and that Silver section."""
+    return source | {"source": {**source["source"], "run": {"load_pattern": pattern}}, "silver": silver}
+
+
+SCD2 = {"model": "scd_type_2", "primary_keys": ["id"], "order_column": "ts"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "silver"),
+    [  # ran: validate passed, and each day's Bronze held the whole change log or table again, all of it
+        # applied by Silver as that day's changes (a cdc log re-applied daily, Bronze growing by the log)
+        pytest.param("cdc", {**CDC, "primary_keys": ["id"]}, id="cdc"),
+        pytest.param("current_history", SCD2, id="current-history"),
+    ],
+)
+def test_a_change_loading_db_source_that_reads_everything(
+    tmp_path: Path, pattern: str, silver: dict[str, Any]
+) -> None:
+    refused(
+        tmp_path,
+        with_pattern(db_source(), pattern, silver),
+        where="sources[0].source",
+        says=f"run.load_pattern '{pattern}' needs db.incremental: without it every run reads the whole "
+        "table 'payments'",
+        fix="add db.incremental with a cursor column ({cursor_column: updated_at, mode: window}), or use "
+        "load_pattern: full",
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "silver"),
+    [
+        pytest.param("cdc", {**CDC, "primary_keys": ["id"]}, id="cdc"),
+        pytest.param("current_history", SCD2, id="current-history"),
+    ],
+)
+def test_a_change_loading_api_source_that_requests_the_same_data(
+    tmp_path: Path, pattern: str, silver: dict[str, Any]
+) -> None:
+    refused(
+        tmp_path,
+        with_pattern(api_source(), pattern, silver),
+        where="sources[0].source",
+        says=f"run.load_pattern '{pattern}' needs api.incremental or a date field in the request",
+        fix="add api.incremental with a cursor_field, put {run_date} (or {window_start}, {window_end}) in "
+        "api.endpoint, params or body, or use load_pattern: full",
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "silver"),
+    [
+        pytest.param("cdc", {**CDC, "primary_keys": ["id"]}, id="cdc"),
+        pytest.param("current_history", SCD2, id="current-history"),
+    ],
+)
+def test_a_change_loading_db_source_with_a_cursor_validates(
+    tmp_path: Path, pattern: str, silver: dict[str, Any]
+) -> None:
+    incremental = {"cursor_column": "ts", "mode": "window"}
+    code, output = validate(tmp_path, with_pattern(db_source(incremental=incremental), pattern, silver))
+    assert code == 0, output
+
+
 @pytest.mark.parametrize(
     "base_url", ["https://bob:s3cret@api.example.com/v1", "https://s3cret@api.example.com"]
 )
