@@ -180,13 +180,28 @@ class ArrowRows:
     """Rows of Arrow record batches whose cursor is the column ``cursor`` (SQL ``watermark`` mode).
 
     ``key`` makes an Arrow cursor value the value of its kind it compares as (``compare_mask``);
-    ``maximum(best, column)`` is the greater of ``best`` and the column's greatest value.
+    ``maximum(best, column)`` is the greater of ``best`` and the column's greatest value. ``compare(column,
+    op, value)``, when given, replaces ``compare_mask``: a text cursor compared as its database compares it
+    (``medallion_resources.sql.collations``), and ``maximum`` then orders so too.
     """
 
-    def __init__(self, cursor: str, *, key: CursorKey, maximum: Callable[[Any, pa.Array], Any]) -> None:
+    def __init__(
+        self,
+        cursor: str,
+        *,
+        key: CursorKey,
+        maximum: Callable[[Any, pa.Array], Any],
+        compare: Callable[[pa.Array, str, Any], pa.BooleanArray] | None = None,
+    ) -> None:
         self.cursor = cursor
         self._key = key
         self._maximum = maximum
+        self._compare = compare
+
+    def _mask(self, batch: pa.RecordBatch, op: str, value: Any) -> pa.BooleanArray:
+        if self._compare is not None:
+            return self._compare(self._column(batch), op, value)
+        return compare_mask(self._column(batch), op, value, self._key)
 
     def _column(self, batch: pa.RecordBatch) -> pa.Array:
         return batch.column(batch.schema.get_field_index(self.cursor))
@@ -198,13 +213,13 @@ class ArrowRows:
         return self._maximum(best, self._column(batch))
 
     def at_or_below(self, batch: pa.RecordBatch, value: Any) -> list[int]:
-        mask = compare_mask(self._column(batch), "<=", value, self._key)
+        mask = self._mask(batch, "<=", value)
         if not pc.any(mask).as_py():
             return []
         return list(pc.indices_nonzero(mask).to_pylist())
 
     def at_or_above(self, batch: pa.RecordBatch, value: Any) -> pa.RecordBatch:
-        return batch.filter(compare_mask(self._column(batch), ">=", value, self._key))
+        return batch.filter(self._mask(batch, ">=", value))
 
     def hashes(self, batch: pa.RecordBatch, positions: Sequence[int] | None = None) -> list[str]:
         return row_hashes(batch if positions is None else batch.take(pa.array(positions, pa.int64())))

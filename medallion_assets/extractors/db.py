@@ -41,8 +41,11 @@ What an incremental partition D reads (values are bound parameters, never SQL te
   asset keeps the previous ones.
   The upper bound makes a re-run of D read all of D's changes (plus late commits) and never rows of D+1.
 
-Untyped (SQLite) text cursors compare as text: store timestamps as ``YYYY-MM-DD HH:MM:SS[.ffffff]``; in
-``watermark`` mode they get the ``< window_end`` bound when the watermark is an ISO date-time.
+A text cursor whose collation does not order by code point (MariaDB's ``utf8mb4_general_ci``, ICU,
+``citext``) has its greatest value and the rows at a watermark decided by the database, in the order
+``cursor >= watermark`` uses (``medallion_resources.sql.collations``). Untyped (SQLite) text cursors
+compare as text: store timestamps as ``YYYY-MM-DD HH:MM:SS[.ffffff]``; in ``watermark`` mode they get the
+``< window_end`` bound when the watermark is an ISO date-time.
 
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
@@ -76,6 +79,7 @@ from medallion_assets.extractors.base import CheckResult, ExtractContext, Extrac
 from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.boundary import ArrowRows, BoundaryDedupe
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
+from medallion_resources.sql.collations import text_order
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
 from medallion_resources.sql.engines import SqlEngine, count_rows, engines_used
 from medallion_resources.sql.horizon import HORIZON_DIALECTS, commit_horizon
@@ -298,22 +302,28 @@ class DbExtractor(Extractor):
                 f"db.incremental.lookback needs a date or timestamp cursor; '{cursor.name}' is "
                 f"{cursor.kind}: remove the lookback (a numeric watermark re-reads the rows at its value)"
             )
+        # a text cursor whose collation does not order by code point: the greatest one read, and which rows
+        # lie at or below a watermark, are decided by the database, as it compares the cursor with
+        # watermark_in (medallion_resources.sql.collations); a citext, enum or char(n) one is compared with
+        # a value of its own type (ADBC binds text, and citext >= text compares with case)
+        order = text_order(target, base.base, cursor, self.retry)
+        cast = order.cast if order else ""
         watermark_in: Any = None
         if ctx.watermark_in is not None:
             # >= the previous watermark minus the lookback: rows committed late at or below it are read again
             watermark_in = parse_cursor_value(ctx.watermark_in, cursor, "watermark_in")
             params["medallion_lo"] = cursor_minus(watermark_in, lookback, cursor)
-            conditions.append(Condition(cursor.name, ">=", "medallion_lo"))
+            conditions.append(Condition(cursor.name, ">=", "medallion_lo", cast))
             start: str | None = ctx.watermark_in
         elif inc.initial_value is not None:
             start = inc.initial_value
             params["medallion_lo"] = parse_cursor_value(start, cursor, "db.incremental.initial_value")
-            conditions.append(Condition(cursor.name, ">", "medallion_lo"))
+            conditions.append(Condition(cursor.name, ">", "medallion_lo", cast))
         else:
             start = None
         if cursor.kind in _TEMPORAL or (start is not None and _is_timestamp_text(cursor, start)):
             params["medallion_hi"] = window_bound(ctx.window_end, cursor)
-            conditions.append(Condition(cursor.name, "<", "medallion_hi"))
+            conditions.append(Condition(cursor.name, "<", "medallion_hi", cast))
         horizon = self._horizon(target, cursor, watermark_in, ctx) if inc.commit_horizon else None
         if horizon is not None:
             params["medallion_horizon"] = horizon
@@ -321,7 +331,8 @@ class DbExtractor(Extractor):
         rows = ArrowRows(
             cursor.name,
             key=lambda value: _cursor_key(value, cursor),
-            maximum=lambda best, column: _max(best, column, cursor),
+            maximum=order.maximum if order else lambda best, column: _max(best, column, cursor),
+            compare=order.mask if order else None,
         )
         dedupe = BoundaryDedupe(
             rows,

@@ -73,6 +73,7 @@ class Condition:
     column: str  # validated, unquoted
     op: str  # one of >=, >, <, <=; or NULL_OR_LESS: ``(column < param OR column IS NULL)``
     param: str
+    cast: str = ""  # a SQL type the bound value is cast to (a PostgreSQL citext, enum or char(n) cursor)
 
 
 NULL_OR_LESS = "< or null"
@@ -142,12 +143,15 @@ class SqlQuery:
             column = f"{SOURCE_ALIAS}.{named(name)}"
             return f"{expression.format(column)} AS {named(name)}" if expression else column
 
+        def bound(c: Condition) -> str:
+            return f"CAST({placeholder(c.param)} AS {c.cast})" if c.cast else placeholder(c.param)
+
         clauses = []
         for c in self.conditions:
             if c.op == NULL_OR_LESS:
-                clauses.append(f"({col(c.column)} < {placeholder(c.param)} OR {col(c.column)} IS NULL)")
+                clauses.append(f"({col(c.column)} < {bound(c)} OR {col(c.column)} IS NULL)")
             else:
-                clauses.append(f"{col(c.column)} {c.op} {placeholder(c.param)}")
+                clauses.append(f"{col(c.column)} {c.op} {bound(c)}")
         clauses += [f"{col(name)} IS NOT NULL" for name in self.not_null]
         if self.some_null:
             clauses.append("(" + " OR ".join(f"{col(name)} IS NULL" for name in self.some_null) + ")")

@@ -323,3 +323,85 @@ def test_a_bigint_unsigned_cursor_above_2_63_keeps_the_greatest_number(
     first = make_db(mariadb, table=name, incremental=inc, fetch_batch_size=batch)
     assert run(first, D1) == [1, 2, 3] and first.watermark_out == "18446744073709551615"
     assert run(make_db(mariadb, table=name, incremental=inc), D2, state(first)) == []
+
+
+# A text cursor under a collation that does not order by code point, its rows on day 1 and the row added on
+# day 2 (greater in that collation), as (dialect, column type, day 1's cursors, day 2's cursor, engine).
+TEXT_CURSORS = [
+    # case-insensitive (and PAD SPACE): 'B' and 'b' are one value, above 'a'
+    pytest.param("mariadb", "varchar(10)", ["a", "B", "b"], "c", "auto", id="mariadb-general-ci"),
+    # binary but PAD SPACE: 'b' and 'b ' are one value
+    pytest.param(
+        "mariadb", "varchar(10) COLLATE utf8mb4_bin", ["a", "b", "b "], "c", "auto", id="mariadb-bin"
+    ),
+    # case-sensitive ICU: 'B' above 'a' (by code point 'a' is the greater)
+    pytest.param("postgresql", 'text COLLATE "en-x-icu"', ["a", "B"], "c", "auto", id="postgresql-icu-en"),
+    # case-insensitive: 'B' and 'b' one value (citext; a non-deterministic ICU collation), with each engine
+    # (ADBC binds the watermark as text, and citext >= text compares as text, with case)
+    *(
+        pytest.param(
+            "postgresql",
+            kind,
+            ["a", "B", "b"],
+            "c",
+            engine,
+            id=f"postgresql-{kind.replace(' ', '-')}-{engine}",
+        )
+        for kind in ("citext", "icu collation")
+        for engine in ("adbc", "sqlalchemy")
+    ),
+    # an enum orders by its labels' declared order ('b', 'a', 'c'), not as text
+    pytest.param("postgresql", "enum", ["b", "a"], "c", "sqlalchemy", id="postgresql-enum"),
+    # ISO date-times of one format order alike in every collation: compared without a statement
+    pytest.param(
+        "mariadb",
+        "varchar(30)",
+        ["2025-01-01 10:00:00", "2025-01-01 09:00:00.5", "2025-01-01 09:59:59"],
+        "2025-01-01 10:00:01",
+        "auto",
+        id="mariadb-iso-text",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dialect", "ddl", "day1", "day2", "engine"), TEXT_CURSORS)
+@pytest.mark.parametrize("batch", [1, 100])
+def test_a_text_cursor_compares_under_its_collation(
+    tmp_path: Any,
+    make_db: Callable[..., Extractor],
+    dialect: str,
+    ddl: str,
+    day1: list[str],
+    day2: str,
+    engine: str,
+    batch: int,
+) -> None:
+    """The database reads ``cursor >= watermark`` under the column's collation, but the watermark was the
+    greatest cursor in code point order and the boundary its rows equal by code point: on MariaDB's default
+    collation day 1 read 'a', 'B' and 'b', committed the watermark 'b', and day 2 read 'B' again, which no
+    boundary hash covered, and landed it twice (on PostgreSQL under en-x-icu: 'a', then 'B' again)."""
+    from tests.extractors.conftest import case_insensitive_type, open_database, pg_object
+
+    db = open_database(dialect, tmp_path)
+    try:
+        if ddl in ("citext", "icu collation"):
+            ddl = case_insensitive_type(db, ddl)
+        if ddl == "enum":
+            ddl = pg_object(db, "TYPE", "labels", "AS ENUM ('b', 'a', 'c')")
+        name = db.table("text_cursor")
+        db.execute(f"CREATE TABLE {name} (id integer, code {ddl})")
+        db.execute(f"INSERT INTO {name} VALUES (:i, :c)", [{"i": i, "c": c} for i, c in enumerate(day1, 1)])
+        inc = {"cursor_column": "code", "mode": "watermark"}
+        make = lambda: make_db(  # noqa: E731
+            db, table=name, incremental=inc, fetch_batch_size=batch, engine=engine
+        )
+        first = make()
+        assert run(first, D1) == list(range(1, len(day1) + 1))
+        new = len(day1) + 1
+        db.execute(f"INSERT INTO {name} VALUES ({new}, :c)", {"c": day2})
+        second = make()
+        assert run(second, D2, state(first)) == [new]  # each row of day 1 once, the new row once
+        assert second.watermark_out == day2
+        assert run(make(), D3, state(second)) == []
+    finally:
+        db.close()
