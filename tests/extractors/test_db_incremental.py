@@ -405,3 +405,33 @@ def test_a_text_cursor_compares_under_its_collation(
         assert run(make(), D3, state(second)) == []
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("engine", ["auto", "sqlalchemy"])
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])
+def test_a_bigint_cursor_beyond_2_53_keeps_its_exact_watermark(
+    tmp_path: Any, make_db: Callable[..., Extractor], dialect: str, engine: str
+) -> None:
+    """A watermark of 2**53 + 1 taken through a float would be 9007199254740992: the next day would land the
+    row at 2**53 + 1 again (its hash is at the watermark, not at the rounded value), and one at 2**63 - 1
+    would not fit a bigint bound."""
+    from tests.extractors.conftest import open_database
+
+    db = open_database(dialect, tmp_path)
+    try:
+        name = db.table("bigcursor")
+        db.execute(f"CREATE TABLE {name} (id integer, seq bigint)")
+        rows = [(1, -(2**63)), (2, 2**53), (3, 2**53 + 1)]
+        db.execute(f"INSERT INTO {name} VALUES (:i, :s)", [{"i": i, "s": s} for i, s in rows])
+        inc = {"cursor_column": "seq", "mode": "watermark"}
+        make = lambda: make_db(db, table=name, incremental=inc, engine=engine)  # noqa: E731
+        first = make()
+        assert run(first, D1) == [1, 2, 3] and first.watermark_out == "9007199254740993"
+        db.execute(f"INSERT INTO {name} VALUES (4, 9007199254740994), (5, 9223372036854775807)")
+        second = make()
+        assert run(second, D2, state(first)) == [4, 5]
+        assert second.watermark_out == "9223372036854775807"
+        assert run(make(), D3, state(second)) == []
+        assert run(make(), D3, State("9223372036854775806")) == [5]  # >= the watermark, exactly
+    finally:
+        db.close()
