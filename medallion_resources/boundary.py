@@ -19,9 +19,9 @@ one boundary window, not the table). A row without a cursor value is always land
 Sources differ only in what a batch is, how its cursors compare and how a row is hashed: a ``RowKind``.
 
 - ``ArrowRows`` (SQL): Arrow record batches; cursors compared vectorized (``compare_mask``); a hash is
-  BLAKE2b-128 of the row's canonical JSON (columns sorted by name; timestamps ISO 8601, decimals exact text,
-  bytes hex, integral floats as integers: ``row_hashes``), so it is the same whichever engine read the row
-  (they give equal Arrow tables).
+  BLAKE2b-128 of the row's canonical JSON (columns sorted by name, NULL ones left out; timestamps ISO 8601,
+  decimals exact text, bytes hex, integral floats as integers: ``row_hashes``), so it is the same whichever
+  engine read the row (they give equal Arrow tables) and before and after the table gains a column.
 - ``JsonRecords`` (API): one page's parsed JSON records; cursors compare as numbers, ISO 8601 timestamps as
   the instants they name, anything else as text (``compare_cursor``); a hash is BLAKE2b-128 of the record's
   canonical JSON text (``record_hash``). Records are hashed as the API sent them, not as Arrow rows: a page's
@@ -90,6 +90,11 @@ class RowKind(Protocol[B]):
         """The content hash of each row at ``positions`` (all rows: None), in that order."""
         ...
 
+    def former_hashes(self, batch: B, positions: Sequence[int]) -> list[str | None]:
+        """The hash an earlier release committed for each row at ``positions``, where it was another (None:
+        the same), so that the hashes a partition committed then still drop the rows they name."""
+        ...
+
     def without(self, batch: B, positions: Sequence[int]) -> B:
         """The batch less the rows at ``positions``."""
         ...
@@ -137,9 +142,12 @@ class BoundaryDedupe(Generic[B]):
         if not candidates:
             return batch
         drop: list[int] = []
-        for position, digest in zip(candidates, self.rows.hashes(batch, candidates), strict=True):
-            if self._known[digest] > 0:
-                self._known[digest] -= 1
+        digests = self.rows.hashes(batch, candidates)
+        former = self.rows.former_hashes(batch, candidates)
+        for position, digest, earlier in zip(candidates, digests, former, strict=True):
+            known = next((d for d in (digest, earlier) if d is not None and self._known[d] > 0), None)
+            if known is not None:
+                self._known[known] -= 1
                 drop.append(position)
         self.dropped += len(drop)
         return self.rows.without(batch, drop) if drop else batch
@@ -224,6 +232,12 @@ class ArrowRows:
     def hashes(self, batch: pa.RecordBatch, positions: Sequence[int] | None = None) -> list[str]:
         return row_hashes(batch if positions is None else batch.take(pa.array(positions, pa.int64())))
 
+    def former_hashes(self, batch: pa.RecordBatch, positions: Sequence[int]) -> list[str | None]:
+        rows = batch.take(pa.array(positions, pa.int64()))
+        if not any(rows.column(i).null_count for i in range(rows.num_columns)):
+            return [None] * len(positions)  # no NULL: the hash was the same
+        return list(row_hashes(rows, nulls=True))
+
     def without(self, batch: pa.RecordBatch, positions: Sequence[int]) -> pa.RecordBatch:
         keep = [True] * batch.num_rows
         for position in positions:
@@ -231,8 +245,14 @@ class ArrowRows:
         return batch.filter(pa.array(keep, pa.bool_()))
 
 
-def row_hashes(batch: pa.RecordBatch) -> list[str]:
-    """The content hash of every row of ``batch`` (``ArrowRows``, module docstring)."""
+def row_hashes(batch: pa.RecordBatch, *, nulls: bool = False) -> list[str]:
+    """The content hash of every row of ``batch`` (``ArrowRows``, module docstring).
+
+    A NULL column is left out of the hash (``nulls``: kept, as before), so a row hashes alike before and
+    after its table gains a column: ``ALTER TABLE ... ADD COLUMN`` made the rows at the watermark, re-read
+    the next day with the new column NULL, land a second time. Within one set of columns the hash still
+    tells rows apart (each value is hashed with its column's name).
+    """
     if batch.num_rows == 0:
         return []
     order = sorted(range(batch.num_columns), key=lambda i: batch.schema.names[i])
@@ -240,7 +260,11 @@ def row_hashes(batch: pa.RecordBatch) -> list[str]:
     columns = [batch.column(i).to_pylist() for i in order]
     out = []
     for values in zip(*columns, strict=True):
-        row = [[name, _integral(value)] for name, value in zip(names, values, strict=True)]
+        row = [
+            [name, _integral(value)]
+            for name, value in zip(names, values, strict=True)
+            if nulls or value is not None
+        ]
         text = json.dumps(row, default=_plain, separators=(",", ":"))
         out.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
     return out
@@ -336,6 +360,9 @@ class JsonRecords:
     def hashes(self, batch: list[Any], positions: Sequence[int] | None = None) -> list[str]:
         chosen = batch if positions is None else [batch[i] for i in positions]
         return [record_hash(record) for record in chosen]
+
+    def former_hashes(self, batch: list[Any], positions: Sequence[int]) -> list[str | None]:
+        return [None] * len(positions)
 
     def without(self, batch: list[Any], positions: Sequence[int]) -> list[Any]:
         drop = set(positions)
