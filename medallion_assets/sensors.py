@@ -53,7 +53,7 @@ from medallion_resources.redact import redact
 if TYPE_CHECKING:  # the SQL stack (pyarrow.compute, ~35 ms) loads when a db_watermark sensor polls
     from medallion_resources.sql.connect import SqlTarget
 
-__all__ = ["build_sensors", "days_to_load", "file_partitions", "max_cursor_value"]
+__all__ = ["build_sensors", "days_to_load", "file_partitions", "max_cursor_value", "text_after"]
 
 Clock = Callable[[], datetime]
 
@@ -259,15 +259,14 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             target = SqlTarget.from_config(db.url, db.url_env, spec.name)
         except ExtractError as exc:  # the URL's variable is unset or holds no valid URL
             return dg.SensorResult(skip_reason=str(exc), cursor=context.cursor)
+        next_day = (date.fromisoformat(key) + timedelta(days=1)).isoformat()
+        state = bronze.watermark_state_before(spec.bronze_path, next_day)
+        loaded = state.watermark
+        rows = {"query": db.query, "table": db.table, "schema": db.db_schema}
         try:
-            value = max_cursor_value(
-                target,
-                column,
-                query=db.query,
-                table=db.table,
-                schema=db.db_schema,
-                below_horizon=below_horizon,
-            )
+            value = max_cursor_value(target, column, **rows, below_horizon=below_horizon)
+            # a text cursor: past the watermark as the database orders it, as the extractor's read does
+            after = text_after(target, column, value, loaded, **rows) if isinstance(value, str) else None
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
             first_line = target.redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
             return dg.SensorResult(
@@ -276,10 +275,9 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             )
         if value is None:
             return dg.SensorResult(skip_reason=f"source '{spec.name}' has no rows yet", cursor=context.cursor)
-        next_day = (date.fromisoformat(key) + timedelta(days=1)).isoformat()
-        state = bronze.watermark_state_before(spec.bronze_path, next_day)
-        loaded = state.watermark
-        if loaded is not None and not _is_after(value, loaded):
+        if after is None and loaded is not None:
+            after = _is_after(value, loaded)
+        if loaded is not None and not after:
             return dg.SensorResult(
                 skip_reason=f"MAX({column}) = {value} is already loaded (watermark {loaded})",
                 cursor=context.cursor,
@@ -378,6 +376,37 @@ def max_cursor_value(
             return conn.execute(sa.text(f"{select} WHERE {cursor} <= :horizon"), {"horizon": bound}).scalar()
     finally:
         engine.dispose()
+
+
+def text_after(
+    target: SqlTarget,
+    column: str,
+    value: str,
+    loaded: str | None,
+    *,
+    query: str | None = None,
+    table: str | None = None,
+    schema: str | None = None,
+) -> bool | None:
+    """Whether the text ``value`` is past the watermark ``loaded`` as the database orders the cursor column
+    (``MAX`` and the extractor's ``cursor >= watermark`` use its collation: under a case-insensitive one
+    ``'C'`` is past ``'b'``, though not by code point); None where that is Python's order, or nothing is
+    loaded."""
+    if loaded is None:
+        return None
+    from medallion_resources.sql import SqlQuery, describe_query
+    from medallion_resources.sql.collations import text_order
+    from medallion_resources.sql.connect import create_sa_engine
+    from medallion_resources.sql.query import base_select, find_column
+
+    engine = create_sa_engine(target)
+    try:
+        base = base_select(engine.dialect, table=table, schema=schema, query=query)
+    finally:
+        engine.dispose()
+    cursor = find_column(describe_query(target, SqlQuery(base)), column)
+    order = text_order(target, base, cursor)
+    return None if order is None else bool(order.holding([value], ">", loaded))
 
 
 def _is_after(value: Any, loaded: str) -> bool:

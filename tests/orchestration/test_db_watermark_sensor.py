@@ -291,6 +291,30 @@ def test_a_query_source_polls_the_max_of_its_own_rows(make_lake, instance, engin
     assert [r.run_key for r in tick(sensor_of(lake), instance).run_requests] == [request.run_key]
 
 
+def test_a_text_cursor_is_past_the_watermark_as_the_database_orders_it(
+    make_lake, instance, engine: sa.Engine
+) -> None:
+    """MAX of a text cursor is taken under its collation but was compared with the watermark by code point:
+    under en-x-icu 'C' is past 'b' (the extractor reads it), yet 'C' < 'b' by code point, so the sensor
+    skipped it as already loaded and never requested the run."""
+    name = f"codes_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE TABLE {name} (id int, code text COLLATE "en-x-icu")'))
+        conn.execute(sa.text(f"INSERT INTO {name} VALUES (1, 'a'), (2, 'b')"))
+    try:
+        lake = make_lake(table=name, incremental={"cursor_column": "code", "mode": "watermark"})
+        commit_bronze(lake, TODAY, "b")
+        loaded = tick(sensor_of(lake), instance)
+        assert not loaded.run_requests and "is already loaded (watermark b)" in loaded.skip_message
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO {name} VALUES (3, 'C')"))
+        [request] = tick(sensor_of(lake), instance).run_requests
+        assert request.run_key == "retail_orders:2025-03-10:C"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {name}"))
+
+
 def test_schema_qualified_table_and_identifier_validation(engine, table: str) -> None:
     target = SqlTarget.from_config(PG_URL, None)
     value = max_cursor_value(target, "updated_at", table=table, schema="public")
