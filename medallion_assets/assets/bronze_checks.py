@@ -10,7 +10,9 @@ row_count_matches_source   no (error)  the rows landed (+ rows the boundary dedu
                                        source's own count: the API's ``pagination.total_path``, ``SELECT
                                        count(*)`` of the partition's bounded query for db, the files' row
                                        counts (a Parquet footer; for text formats the rows parsed). A
-                                       source without a count passes and says so.
+                                       source without a count passes and says so. A db source is counted
+                                       before and after the read: when the two differ (rows written during
+                                       the read), the rows must lie between them.
 not_empty                  no (error)  the partition has rows, unless empty is allowed
                                        (``checks.allow_empty``; default: allowed for incremental/cdc
                                        loads and ``file.required: false``, not for full snapshots)
@@ -127,6 +129,20 @@ def _row_count(meta: Mapping[str, Any], landed: int) -> CheckOutcome:
     text = (
         f"landed {landed}" + (f" + {dropped} re-read and dropped" if dropped else "") + f"; source {source}"
     )
+    before = meta.get("source_row_count_before")
+    if isinstance(before, int) and not isinstance(before, bool) and before != source:
+        # rows written during the read: the read saw the source at a moment between the two counts
+        text += f" after the read, {before} before it (the source changed during the read)"
+        passed = min(before, source) <= accounted <= max(before, source)
+        return _outcome(
+            "row_count_matches_source",
+            passed,
+            text,
+            rows=landed,
+            source_rows=source,
+            source_rows_before=before,
+            dropped=dropped,
+        )
     return _outcome(
         "row_count_matches_source",
         accounted == source,

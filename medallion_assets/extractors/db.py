@@ -50,14 +50,14 @@ compare as text: store timestamps as ``YYYY-MM-DD HH:MM:SS[.ffffff]``; in ``wate
 ``watermark_out`` is a string (see ``medallion_resources.sql.query``): integers as digits, decimals as
 exact text, timestamps ISO 8601 with six fractional digits (``+00:00`` when the column has a time zone).
 ``stats``: ``batches``, ``engine`` (every engine that ran one of the read's statements: ``adbc+sqlalchemy``
-when ``auto`` fell back for some chunks or ranges), ``source_row_count`` (``SELECT count(*)`` of the
-bounded query, after the read), ``source_snapshot_seconds`` (the longest time one statement or chunk
-held the source's snapshot), with ``chunk_rows``/``parallelism`` ``source_snapshots`` and ``key_columns``,
-and in ``watermark`` mode ``boundary_rows_dropped`` and (PostgreSQL) ``commit_horizon``. How rows are
-read (one statement, keyset chunks in short transactions, key ranges in parallel):
-``medallion_resources.sql.reads``; which keys chunks may read by, checked before any row is read:
-``medallion_resources.sql.keys``. Column types: ``medallion_resources.sql.types``. What each engine
-guarantees: docs/db_extractor.md.
+when ``auto`` fell back for some chunks or ranges), ``source_row_count`` and ``source_row_count_before``
+(``SELECT count(*)`` of the bounded query, after and before the read), ``source_snapshot_seconds`` (the
+longest time one statement or chunk held the source's snapshot), with ``chunk_rows``/``parallelism``
+``source_snapshots`` and ``key_columns``, and in ``watermark`` mode ``boundary_rows_dropped`` and
+(PostgreSQL) ``commit_horizon``. How rows are read (one statement, keyset chunks in short transactions,
+key ranges in parallel): ``medallion_resources.sql.reads``; which keys chunks may read by, checked before
+any row is read: ``medallion_resources.sql.keys``. Column types: ``medallion_resources.sql.types``. What
+each engine guarantees: docs/db_extractor.md.
 """
 
 from __future__ import annotations
@@ -163,7 +163,11 @@ class DbExtractor(Extractor):
         produced = False
         clock = SnapshotClock()
         engines = [engine]  # one per key range: each reports the engine(s) that read its statements
-        for batch in self._read(target, query, columns, engines, clock, ctx):
+        batches = self._read(target, query, columns, engines, clock, ctx)  # keys checked; no row read yet
+        # The source's count before the read too: rows written during the read make the count after it
+        # differ from what the read saw, which is no loss (Bronze's row_count_matches_source check).
+        self.stats["source_row_count_before"] = count_rows(target, query, self.retry)
+        for batch in batches:
             if batch.num_rows == 0:
                 continue
             self.stats["batches"] += 1
@@ -181,7 +185,7 @@ class DbExtractor(Extractor):
         if cfg.chunk_rows or cfg.parallelism > 1:
             self.stats["source_snapshots"] = clock.snapshots
         # The source's own count of what this partition selects, for Bronze's row_count_matches_source check
-        # (rows landed + boundary_rows_dropped must equal it).
+        # (rows landed + boundary_rows_dropped must equal it, or lie between it and the count before).
         self.stats["source_row_count"] = count_rows(target, query, self.retry)
         if best is not None:
             self.watermark_out = format_cursor_value(best)

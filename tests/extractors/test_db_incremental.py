@@ -472,3 +472,38 @@ def test_a_bigint_cursor_beyond_2_53_keeps_its_exact_watermark(
         assert run(make(), D3, State("9223372036854775806")) == [5]  # >= the watermark, exactly
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])
+def test_rows_written_during_the_read_are_counted_before_and_after_it(
+    tmp_path: Any, make_db: Callable[..., Extractor], dialect: str
+) -> None:
+    """The source was counted only after the read: a row inserted while the read streamed (read by the next
+    run, nothing lost) made the count exceed the rows landed, and row_count_matches_source failed as an
+    error on every busy table. The count before the read brackets what the read saw."""
+    import sqlalchemy as sa
+
+    from tests.extractors.conftest import open_database
+
+    db = open_database(dialect, tmp_path)
+    try:
+        name = db.table("busy")
+        db.execute(f"CREATE TABLE {name} (id integer, note varchar(20))")
+        db.execute(f"INSERT INTO {name} VALUES (:i, 'x')", [{"i": i} for i in range(1, 11)])
+        inc = {"cursor_column": "id", "mode": "watermark"}
+        extractor = make_db(db, table=name, incremental=inc, fetch_batch_size=2)
+        landed = 0
+        writer = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
+        try:
+            for number, batch in enumerate(extractor.extract(context(D2, State("5")))):
+                landed += batch.num_rows
+                if number == 0:  # committed while the read streams
+                    with writer.begin() as conn:
+                        conn.execute(sa.text(f"INSERT INTO {name} VALUES (11, 'during')"))
+        finally:
+            writer.dispose()
+        assert extractor.stats["source_row_count_before"] == 6  # ids 5 to 10
+        assert extractor.stats["source_row_count"] == 7  # and 11
+        assert landed in (6, 7)  # the read saw the table before or after the insert
+    finally:
+        db.close()

@@ -138,6 +138,33 @@ def test_db_row_count_is_the_sources_count_of_the_window(tmp_path: Path) -> None
     assert count.passed and count.metadata["source_rows"].value == 2
 
 
+@pytest.mark.parametrize(
+    ("counts", "landed", "dropped", "passed"),
+    [
+        ({"source_row_count": 7}, 7, 0, True),
+        ({"source_row_count": 7}, 6, 1, True),  # the boundary dedupe's re-reads count
+        ({"source_row_count": 7}, 6, 0, False),
+        # rows written during the read: the two counts differ, and the read saw the source in between
+        ({"source_row_count_before": 6, "source_row_count": 9}, 6, 0, True),
+        ({"source_row_count_before": 6, "source_row_count": 9}, 8, 0, True),
+        ({"source_row_count_before": 6, "source_row_count": 9}, 9, 0, True),
+        ({"source_row_count_before": 6, "source_row_count": 9}, 5, 0, False),  # a row lost
+        ({"source_row_count_before": 6, "source_row_count": 9}, 10, 0, False),
+        ({"source_row_count_before": 9, "source_row_count": 6}, 7, 1, True),  # rows deleted meanwhile
+        ({"source_row_count_before": 7, "source_row_count": 7}, 6, 0, False),  # unchanged: exact
+    ],
+)
+def test_a_db_count_taken_before_and_after_the_read_brackets_it(
+    counts: dict[str, int], landed: int, dropped: int, passed: bool
+) -> None:
+    from medallion_assets.assets.bronze_checks import _row_count
+
+    outcome = _row_count({**counts, "boundary_rows_dropped": dropped}, landed)
+    assert outcome.passed is passed, outcome
+    if counts.get("source_row_count_before", counts["source_row_count"]) != counts["source_row_count"]:
+        assert "the source changed during the read" in outcome.description
+
+
 def test_api_row_count_is_the_apis_total(lake_env: dict[str, str]) -> None:
     lake = Lake.load()
     found = run_bronze(lake, "support_tickets", "2025-01-02")
