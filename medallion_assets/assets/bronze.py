@@ -17,6 +17,7 @@ from dagster import AssetExecutionContext
 
 from medallion_assets.assets.backfill import BACKFILL_POLICY, commit_range, selected_check_outputs
 from medallion_assets.assets.bronze_checks import bronze_check_specs, evaluate_bronze_checks
+from medallion_assets.config.base import CHANGE_PATTERNS
 from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, Extractor, create_extractor
 from medallion_assets.extractors.names import unique_names
@@ -33,7 +34,6 @@ from medallion_resources.lake.constant_columns import ConstantColumns
 __all__ = ["build_bronze_asset", "with_bronze_columns", "BRONZE_COLUMNS"]
 
 BRONZE_COLUMNS = ("_load_date", "_extracted_at", "_source_system", "_source_table")
-INCREMENTAL_PATTERNS = frozenset({"incremental", "cdc"})
 
 
 def with_bronze_columns(
@@ -219,7 +219,7 @@ def build_bronze_asset(
         def one_day(window: dg.TimeWindow) -> PartitionOutput:
             run_date = window.start.date()
             state = WatermarkState(None, ())
-            if spec.load_pattern in INCREMENTAL_PATTERNS:
+            if spec.load_pattern in CHANGE_PATTERNS:  # current_history too: it lands changed rows
                 # In a range run the previous day is committed before this one is computed.
                 state = io.watermark_state_before(spec.bronze_path, run_date.isoformat())
             return run_bronze(

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "CHANGE_PATTERNS",
     "KEY_PART_RE",
     "MAX_NAME_LENGTH",
     "NAME_RE",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 LoadPattern = Literal["full", "incremental", "cdc", "current_history"]
+# The load patterns whose partitions land changes, not the whole source: each run starts where the previous
+# partition's watermark ended, and something (db.incremental, api.incremental, ...) must select its rows.
+CHANGE_PATTERNS: frozenset[str] = frozenset({"incremental", "cdc", "current_history"})
 # The keys under ``source:`` that hold an extractor's settings; plugin types read ``options``.
 ExtractorSection = Literal["api", "db", "file", "custom_extractor", "options"]
 # ``silver`` keys a model may require to be set (``SilverModel.requires``).

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from medallion_assets import templates
 from medallion_assets.config.base import (
+    CHANGE_PATTERNS,
     KEY_PART_RE,
     Compression,
     ExtractorSection,
@@ -215,8 +216,6 @@ def _sql_identifier(value: str) -> str:
 
 _SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 _MAX_LOOKBACK_DAYS = 36_500
-# load patterns whose runs land changes, not the whole source: something must select each run's rows
-_CHANGES = frozenset({"incremental", "cdc", "current_history"})
 
 
 class DbIncrementalConfig(StrictModel):
@@ -546,7 +545,7 @@ class SourceConfig(StrictModel):
                 f"type '{self.type}' cannot serve run.load_pattern '{pattern}'; it serves: "
                 f"{', '.join(sorted(extractor.load_patterns))}"
             )
-        if pattern in _CHANGES:
+        if pattern in CHANGE_PATTERNS:
             self._selects_each_run(pattern)
         if pattern == "full":
             self._reads_the_whole_table()

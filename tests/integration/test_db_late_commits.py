@@ -39,6 +39,7 @@ def write_config(
     incremental: dict[str, Any],
     partitions: dict[str, Any],
     db_extra: dict[str, Any],
+    pattern: str = "incremental",
 ) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     platform = {
@@ -62,9 +63,13 @@ def write_config(
                 "incremental": {"cursor_column": "updated_at", "mode": "watermark", **incremental},
                 **db_extra,
             },
-            "run": {"load_pattern": "incremental"},
+            "run": {"load_pattern": pattern},
         },
-        "silver": {"model": "scd_type_1", "primary_keys": ["id"], "order_column": "updated_at"},
+        "silver": {
+            "model": "scd_type_2" if pattern == "current_history" else "scd_type_1",
+            "primary_keys": ["id"],
+            "order_column": "updated_at",
+        },
     }
     (config_dir / "platform.yaml").write_text(yaml.safe_dump(platform))
     (config_dir / "sources.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
@@ -96,15 +101,21 @@ class LateLake:
 
 @pytest.fixture
 def lake_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``lake_for(db, table, incremental, partitions, **db)``: a LateLake over that table."""
+    """``lake_for(db, table, incremental, partitions, pattern=..., **db)``: a LateLake over that table."""
     (tmp_path / "instance").mkdir()
     with cli_instance_for_test(tmp_path / "instance") as instance:
 
         def make(
-            db: Database, table: str, incremental: dict[str, Any], partitions: dict[str, Any], **extra: Any
+            db: Database,
+            table: str,
+            incremental: dict[str, Any],
+            partitions: dict[str, Any],
+            pattern: str = "incremental",
+            **extra: Any,
         ) -> LateLake:
             monkeypatch.setenv("MEDALLION_TEST_DB_URL", db.url)
-            write_config(tmp_path / "configs", tmp_path / "lake", table, incremental, partitions, extra)
+            configs, lake = tmp_path / "configs", tmp_path / "lake"
+            write_config(configs, lake, table, incremental, partitions, extra, pattern)
             return LateLake(tmp_path, instance)
 
         yield make
@@ -362,3 +373,28 @@ def test_mariadb_without_the_process_privilege_fails_naming_the_grant(
         limited.engine.dispose()
     finally:
         db.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+@pytest.mark.parametrize("pattern", ["incremental", "current_history"])
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb"])
+def test_each_day_of_a_changes_load_reads_past_the_previous_watermark(
+    dialect: str, pattern: str, tmp_path: Path, lake_for: Any
+) -> None:
+    """``current_history`` lands changed rows like ``incremental``, but Bronze gave its partitions no
+    watermark_in: every day read the table from initial_value again, and day 2 landed day 1's rows a second
+    time (Bronze growing by the whole table each day)."""
+    db = open_database(dialect, tmp_path)
+    try:
+        table = db.table("changes")
+        db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at {TS_TYPE[dialect]})")
+        with db.engine.begin() as conn:
+            insert(conn, table, 1, "1a", "2025-01-01 10:00:00")
+            insert(conn, table, 2, "2a", "2025-01-01 12:00:00")
+        lake = lake_for(db, table, {"initial_value": "2024-12-31 00:00:00"}, {}, pattern=pattern)
+        assert lake.run(D1) == [(1, "1a"), (2, "2a")]
+        with db.engine.begin() as conn:
+            insert(conn, table, 3, "3a", "2025-01-02 09:00:00")
+        assert lake.run(D2) == [(3, "3a")]
+        assert lake.part(D2).metadata["watermark_in"] == "2025-01-01T12:00:00.000000"
+    finally:
+        db.close()
