@@ -418,33 +418,50 @@ class BronzeIOManager(LakeIOManager):
         Both come from the same committed ``_metadata.json`` (covered by the manifest), so they advance only
         with data that landed, and always together.
         """
-        part = self.latest_committed_before(dataset_path, run_date)
+        dates = self.partition_dates(dataset_path)
+        following = self._next_watermark_in(dataset_path, [d for d in dates if d > run_date])
+        part = self._latest_committed(dataset_path, [d for d in dates if d < run_date])
         if part is None:
-            return WatermarkState(None, ())
+            return WatermarkState(None, (), next_watermark_in=following)
         value = part.metadata.get("watermark_out")
         hashes = part.metadata.get(BOUNDARY_HASHES_KEY) or ()
         watermark = None if value is None else str(value)
-        return WatermarkState(watermark, tuple(str(h) for h in hashes), part.manifest.run_date)
+        return WatermarkState(watermark, tuple(str(h) for h in hashes), part.manifest.run_date, following)
 
     def latest_committed_before(self, dataset_path: str, run_date: str) -> CommittedPartition | None:
         """The latest committed partition before ``run_date`` (never its own)."""
-        for candidate in reversed(self.partition_dates(dataset_path)):
-            if candidate >= run_date:
-                continue
+        return self._latest_committed(
+            dataset_path, [d for d in self.partition_dates(dataset_path) if d < run_date]
+        )
+
+    def _latest_committed(self, dataset_path: str, earlier: list[str]) -> CommittedPartition | None:
+        for candidate in reversed(earlier):
             part = self.committed(dataset_path, candidate)
             if part is not None:
                 return part
+        return None
+
+    def _next_watermark_in(self, dataset_path: str, later: list[str]) -> str | None:
+        """``watermark_in`` of the first committed partition of ``later`` (dates after the run date): where
+        that partition started reading, so where a re-run of an earlier day stops."""
+        for candidate in later:
+            part = self.committed(dataset_path, candidate)
+            if part is not None:
+                value = part.metadata.get("watermark_in")
+                return None if value is None else str(value)
         return None
 
 
 @dataclass(frozen=True)
 class WatermarkState:
     """What an incremental partition starts from: the previous ``watermark_out`` and its boundary hashes,
-    and the run date of the committed partition they come from (None: no partition before)."""
+    and the run date of the committed partition they come from (None: no partition before); and, when a
+    later partition is committed (a re-run, a backfill), the ``watermark_in`` it started from."""
 
     watermark: str | None
     boundary_hashes: tuple[str, ...]
     run_date: str | None = None
+    next_watermark_in: str | None = None
 
 
 class SilverIOManager(LakeIOManager):

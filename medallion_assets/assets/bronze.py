@@ -131,6 +131,7 @@ def run_bronze(
     run_id: str,
     log: Any,
     boundary_hashes: tuple[str, ...] = (),
+    watermark_next: str | None = None,
 ) -> PartitionOutput:
     """Build the PartitionOutput of one Bronze partition (the stream is consumed by the IO manager)."""
     extractor = create_extractor(spec.entry, platform)
@@ -140,6 +141,7 @@ def run_bronze(
         window_end=window_end,
         watermark_in=watermark_in,
         boundary_hashes=boundary_hashes,
+        watermark_next=watermark_next,
         log=log,
     )
     started_at = datetime.now(UTC)
@@ -230,6 +232,7 @@ def build_bronze_asset(
                 window_end=window.end,
                 watermark_in=state.watermark,
                 boundary_hashes=state.boundary_hashes,
+                watermark_next=state.next_watermark_in,
                 run_id=context.run.run_id,
                 log=context.log,
             )

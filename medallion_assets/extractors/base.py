@@ -37,6 +37,9 @@ class ExtractContext:
     # Content hashes committed with watermark_in: the row versions at the boundary that partition landed or
     # re-read (``watermark`` mode drops them when it reads them again, so each version lands once).
     boundary_hashes: tuple[str, ...] = ()
+    # watermark_in of the first committed Bronze partition after run_date (a re-run or a backfill of an
+    # earlier day): that partition read from there on, so a cursor without a date bound stops there.
+    watermark_next: str | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("medallion.extract"))
 
 

@@ -328,6 +328,12 @@ class DbExtractor(Extractor):
         if cursor.kind in _TEMPORAL or (start is not None and _is_timestamp_text(cursor, start)):
             params["medallion_hi"] = window_bound(ctx.window_end, cursor)
             conditions.append(Condition(cursor.name, "<", "medallion_hi", cast))
+        elif ctx.watermark_next is not None:
+            # a re-run (or backfill) of D with a later partition committed: that partition read from its
+            # watermark_in on, so D stops there (at it inclusive: D landed the rows at it, the later
+            # partition dropped them by hash); an id or text cursor has no day to bound D by otherwise
+            params["medallion_next"] = parse_cursor_value(ctx.watermark_next, cursor, "a later watermark_in")
+            conditions.append(Condition(cursor.name, "<=", "medallion_next", cast))
         horizon = self._horizon(target, cursor, watermark_in, ctx) if inc.commit_horizon else None
         if horizon is not None:
             params["medallion_horizon"] = horizon

@@ -398,3 +398,31 @@ def test_each_day_of_a_changes_load_reads_past_the_previous_watermark(
         assert lake.part(D2).metadata["watermark_in"] == "2025-01-01T12:00:00.000000"
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb", "sqlite"])
+def test_a_rerun_of_an_id_watermark_day_stops_where_the_next_day_started(
+    dialect: str, tmp_path: Path, lake_for: Any
+) -> None:
+    """An id cursor has no day to bound a partition by: re-running day 1 after day 2 read every id from day
+    1's start on, and landed day 2's row 3 in day 1 too (Bronze held it twice). A re-run now stops at the
+    watermark_in of the next committed partition (inclusive), and a late row below it still lands."""
+    db = open_database(dialect, tmp_path)
+    try:
+        table = db.table("ids")
+        db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at {TS_TYPE[dialect]})")
+        with db.engine.begin() as conn:
+            insert(conn, table, 1, "1a", "2025-01-01 10:00:00")
+            insert(conn, table, 3, "3a", "2025-01-01 11:00:00")
+        lake = lake_for(db, table, {"cursor_column": "id"}, {})
+        assert lake.run(D1) == [(1, "1a"), (3, "3a")]
+        with db.engine.begin() as conn:
+            insert(conn, table, 4, "4a", "2025-01-02 10:00:00")
+            insert(conn, table, 2, "2a", "2025-01-02 11:00:00")  # committed late, below day 1's watermark
+        assert lake.run(D2) == [(4, "4a")]  # ids from 3 on: 3 (dropped by its hash) and 4
+        assert lake.part(D2).metadata["watermark_in"] == "3"
+        assert lake.run(D1) == [(1, "1a"), (2, "2a"), (3, "3a")]  # up to 3, where day 2 started: not 4
+        assert lake.part(D1).metadata["watermark_out"] == "3"
+        assert lake.run(D3) == []  # from day 2's watermark 4: nothing new
+    finally:
+        db.close()
