@@ -158,6 +158,7 @@ def silver_day(
         live_keys = _live_keys(state, silver_cfg.primary_keys)
     check_text_order([incoming, *(state or {}).values()], silver_cfg.order_column)
     result = model.apply(state, incoming, ctx)
+    result.artifacts = _in_first_seen_order(result.artifacts, _columns_before(model, prior))
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
     error_frame = pl.concat(errors, how="diagonal_relaxed") if errors else None
     quarantined = error_frame.height if error_frame is not None else 0
@@ -230,6 +231,32 @@ def silver_day(
     next_state = _non_empty(result.artifacts) if model.stateful and not model.keyed_state else None
     schema = dict(main.schema) if main is not None else None
     return SilverDay(output=output, state=next_state, schema=schema, checks=checks)
+
+
+def _in_first_seen_order(
+    artifacts: Mapping[str, pl.DataFrame], before: Mapping[str, Sequence[str]]
+) -> dict[str, pl.DataFrame]:
+    """The artifacts with their columns in the order Silver first had them: the columns of the artifact
+    before the day in their order, then the day's new ones in the model's order. Day by day, a day's files
+    add their new columns after D-1's (the writer's first-appearance rule); a rebuild folds in memory,
+    where the model would put a column that appeared on a later day among its own (before
+    ``_silver_load_date``): both now give one order (docs/silver_patterns.md, "Column order")."""
+    out = {}
+    for name, frame in artifacts.items():
+        kept = [c for c in before.get(name, ()) if c in frame.columns]
+        order = list(dict.fromkeys([*kept, *frame.columns]))
+        out[name] = frame if order == frame.columns else frame.select(order)
+    return out
+
+
+def _columns_before(model: SilverModel, prior: Prior) -> dict[str, list[str]]:
+    """The columns of each artifact of the state before the day, in their stored order."""
+    if prior.frames is not None:
+        return {a: frame.columns for a, frame in prior.frames.items()}
+    if prior.part is None:
+        return {}
+    schemas = {a: artifact_schema(prior.part, a) for a in model.artifacts}
+    return {a: schema.names for a, schema in schemas.items() if schema is not None}
 
 
 def _known_columns(prior: Prior) -> set[str]:
@@ -499,6 +526,9 @@ def _rebuild_state(
             raise SilverInputError(f"{where}: {exc}") from exc
         live_keys = _live_keys(state, spec.entry.silver.primary_keys)
         result = model.apply(state, frame, _context(spec, date.fromisoformat(day)))
+        result.artifacts = _in_first_seen_order(
+            result.artifacts, {a: f.columns for a, f in (state or {}).items()}
+        )
         # A day that fails on its own fails the rebuild too, rather than be folded in past its limits.
         _enforce_limits(spec, raw.height, prepared, result, live_keys, dataset=where, previous=None)
         state = _non_empty(result.artifacts)

@@ -469,3 +469,52 @@ def test_source_columns_named_like_the_models_own_are_kept_not_overwritten(tmp_p
         ("Y", "2020-01-01", "9999-12-31", "no", "keep-me", None),
         ("N", "2020-01-01", "9999-12-31", "no", None, "x"),
     ]
+
+
+BRONZE_ADDED = {"_load_date", "_extracted_at", "_source_system", "_source_table", "_source_file"}
+LATER_COLUMN_DAYS = {
+    date(2025, 11, 1): [{"id": 1, "v": "a", "ts": 1}],
+    date(2025, 11, 2): [{"id": 2, "v": "b", "ts": 2}],
+    date(2025, 11, 3): [{"id": 1, "extra": "x", "v": "c", "ts": 3}],  # a column appears
+    date(2025, 11, 4): [{"id": 3, "v": "d", "ts": 4}],  # and is gone again
+}
+HISTORY_COLUMNS = [
+    "id",
+    "v",
+    "ts",
+    "effective_from",
+    "effective_to",
+    "is_current",
+    "_silver_load_date",
+    "extra",
+]
+# The columns of Silver 11-04 (Bronze's own columns aside), by hand: a column keeps the place it first had,
+# and one that appears on a later day comes after every column Silver had before it.
+LATER_COLUMN_CASES = {
+    "scd_type_1": ("incremental", {}, {"current": ["id", "v", "ts", "_silver_load_date", "extra"]}),
+    "scd_type_2": ("incremental", {}, {"history": HISTORY_COLUMNS, "current": HISTORY_COLUMNS}),
+    "cdc-history": (
+        "cdc",
+        {"model": "cdc", "cdc": {"keep_history": True}},
+        {"history": HISTORY_COLUMNS, "current": HISTORY_COLUMNS},
+    ),
+    "cdc": ("cdc", {"cdc": {}}, {"current": ["id", "v", "ts", "_silver_load_date", "extra"]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LATER_COLUMN_CASES))
+def test_a_column_added_later_has_one_place_day_by_day_and_rebuilt(
+    tmp_path: Path, instance, case: str
+) -> None:
+    """``extra`` appears on 11-03: day by day it came after ``_silver_load_date`` (the day's files added it
+    to D-1's), rebuilt from Bronze before it (the model's own order): the same table read with two column
+    orders depending on how it was built."""
+    pattern, extra, expected = LATER_COLUMN_CASES[case]
+    days = LATER_COLUMN_DAYS
+    if pattern == "cdc":
+        days = {d: [{**r, "op": "U"} for r in rows] for d, rows in days.items()}
+    silver_cfg = {"model": case.split("-")[0], "primary_keys": ["id"], "order_column": "ts", **extra}
+    for lake in build_both_ways(tmp_path, "later", pattern, silver_cfg, days, instance):
+        for artifact, columns in expected.items():
+            rows = silver(lake, "later", date(2025, 11, 4), artifact)
+            assert [c for c in rows[0] if c not in BRONZE_ADDED] == columns, artifact
