@@ -85,6 +85,7 @@ from medallion_assets.silver.keys import DELETED, POSITION, SOURCE, require_colu
 from medallion_assets.silver.prepare import ERROR_REASON
 from medallion_assets.silver.scd2 import (
     chain_output,
+    open_versions,
     reject_null_order,
     state_artifact,
     stats_from_chains,
@@ -209,7 +210,7 @@ class Cdc(SilverModel):
             out = chain_output(
                 untouched_rows(history, touched, keys), chains.rows, keys, tombstone=tombstone, hard=hard
             )
-            artifacts = {"history": out, "current": out.filter(pl.col(EFFECTIVE_TO).is_null())}
+            artifacts = {"history": out, "current": open_versions(out)}
         else:
             rows = chains.rows.with_columns(_from_last_version(keys, pl.col(IS_DELETE)).alias(_IN_LAST))
             out_last, out_rest = (
@@ -222,7 +223,7 @@ class Cdc(SilverModel):
                 )
                 for stored, carry, side in ((last, touched, True), (rest, late, False))
             )
-            current = out_last.filter(pl.col(EFFECTIVE_TO).is_null()).drop(CHAIN_COLUMNS)
+            current = open_versions(out_last).drop(CHAIN_COLUMNS)
             artifacts = {"current": current, LAST: out_last, REST: out_rest}
         result = stats_from_chains(prior, chains, keys)
         result.duplicates_dropped += ignored

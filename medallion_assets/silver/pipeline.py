@@ -398,8 +398,13 @@ def _deltas(
         dead = sum(f.row_count for f in manifest.delete_files(artifact))
         stored = sum(f.row_count for f in manifest.data_files(artifact))
         files = sum(1 for f in manifest.files if f.artifact == artifact)
-        if needs_compaction(files, stored, dead, diff, rows_per_file) or _widens(part, artifact, frame):
-            artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows)
+        retired = _retired(model, part, artifact, frame)
+        if (
+            needs_compaction(files, stored, dead, diff, rows_per_file)
+            or _widens(part, artifact, frame)
+            or retired
+        ):
+            artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows, retired)
             continue
         artifacts[artifact] = [diff.rows]
         carried = tuple(part.rooted(f) for f in manifest.files if f.artifact == artifact)
@@ -421,14 +426,31 @@ def _widens(part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> boo
     return widened.schema != stored.select(shared).schema
 
 
+def _retired(model: SilverModel, part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> list[str]:
+    """The columns D-1 stores in a derived artifact that the model no longer derives (``_closed_by_delete``
+    in ``current``, written by earlier versions, always false there). Carried by reference, D-1's files
+    would keep them for good, null in the rows written since; the artifact is written whole without them,
+    once. A derived artifact is a function of its source's rows, which the day reads whole, so a column it
+    lacks is one the model dropped, never one the day's Bronze left out."""
+    stored = _stored(part, artifact)
+    if artifact not in model.derived or stored is None or not frame.width:
+        return []
+    return [c for c in stored.columns if c not in frame.columns]
+
+
 def _compacted(
-    part: CommittedPartition, artifact: str, deletes: pl.DataFrame, rows: pl.DataFrame
+    part: CommittedPartition,
+    artifact: str,
+    deletes: pl.DataFrame,
+    rows: pl.DataFrame,
+    retired: Sequence[str] = (),
 ) -> Iterator[pa.Table | pl.DataFrame]:
     """The artifact's live rows after the day, streamed file by file: new base files (no deletes). The
-    carried rows take the types the day's rows widen them to (the writer widens only the rows it is given)."""
+    carried rows take the types the day's rows widen them to (the writer widens only the rows it is given),
+    without the ``retired`` columns."""
     template = rows.head(0)
     for frame in iter_artifact_frames(part, artifact, also_deleted=deletes):
-        yield widen_alike([frame, template])[0]
+        yield widen_alike([frame.drop(retired, strict=False), template])[0]
     yield rows
 
 

@@ -80,6 +80,7 @@ from medallion_assets.silver.prepare import ERROR_REASON
 __all__ = [
     "ScdType2",
     "chain_output",
+    "open_versions",
     "prior_rows",
     "reject_null_order",
     "state_artifact",
@@ -155,7 +156,7 @@ class ScdType2(SilverModel):
             tombstone=tombstone,
             hard=self.config.delete_mode == "hard_delete",
         )
-        current = history_out.filter(pl.col(EFFECTIVE_TO).is_null())
+        current = open_versions(history_out)
         absorbed = absorbed_output(
             untouched_rows(state_artifact(state, ABSORBED), touched, keys), chains.absorbed, keys
         )
@@ -368,6 +369,12 @@ def chain_output(
     data = [c for c in history.columns if c not in trailing]
     flags = [DELETED] if tombstone else [CLOSED_BY_DELETE] if hard else []
     return history.select(*data, *CHAIN_COLUMNS, SILVER_LOAD_DATE, *flags)
+
+
+def open_versions(history: pl.DataFrame) -> pl.DataFrame:
+    """``current``: the open version of every key (``effective_to`` null), without ``_closed_by_delete``,
+    which only a closed version can have (it was always false there)."""
+    return history.filter(pl.col(EFFECTIVE_TO).is_null()).drop(CLOSED_BY_DELETE, strict=False)
 
 
 def stats_from_chains(prior: pl.DataFrame, chains: ChainResult, keys: Sequence[str]) -> SilverResult:

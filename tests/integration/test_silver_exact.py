@@ -518,3 +518,44 @@ def test_a_column_added_later_has_one_place_day_by_day_and_rebuilt(
         for artifact, columns in expected.items():
             rows = silver(lake, "later", date(2025, 11, 4), artifact)
             assert [c for c in rows[0] if c not in BRONZE_ADDED] == columns, artifact
+
+
+HARD_DELETE_CASES = {
+    # model, load pattern, extra config, whether the model keeps a history
+    "scd_type_2": ("full", {}, True),
+    "cdc-history": ("cdc", {"cdc": {"keep_history": True}}, True),
+    "cdc": ("cdc", {"cdc": {}}, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HARD_DELETE_CASES))
+def test_current_after_a_hard_delete_has_no_closed_by_delete_column(
+    tmp_path: Path, instance, case: str
+) -> None:
+    """``_closed_by_delete`` marks a history version closed by a hard delete; ``current`` holds open
+    versions only, so it carried the column always false (DESIGN §4 lists no such column for it)."""
+    pattern, extra, keeps_history = HARD_DELETE_CASES[case]
+    rows = [{"id": k, "v": "a", "ts": "2025-12-01T08:00:00"} for k in (1, 2, 3)]
+    if pattern == "full":
+        days = {date(2025, 12, 1): rows, date(2025, 12, 2): [rows[0], rows[2]]}  # 2 missing: deleted
+    else:
+        ops = [{**r, "op": "I"} for r in rows]
+        days = {
+            date(2025, 12, 1): ops,
+            date(2025, 12, 2): [{"id": 2, "ts": "2025-12-02T09:00:00", "op": "D"}],
+        }
+    silver_cfg = {
+        "model": case.split("-")[0],
+        "primary_keys": ["id"],
+        "order_column": "ts",
+        "delete_mode": "hard_delete",
+        "schema": {"types": {"ts": "datetime"}},
+        **extra,
+    }
+    for lake in build_both_ways(tmp_path, "gone", pattern, silver_cfg, days, instance):
+        current = silver(lake, "gone", date(2025, 12, 2), "current")
+        assert [r["id"] for r in current] == [1, 3]
+        assert "_closed_by_delete" not in current[0]
+        if keeps_history:
+            history = silver(lake, "gone", date(2025, 12, 2), "history")
+            assert [(r["id"], r["_closed_by_delete"]) for r in history] == [(1, False), (2, True), (3, False)]

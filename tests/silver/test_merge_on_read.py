@@ -390,6 +390,45 @@ def test_a_cdc_state_of_the_earlier_layout_is_split_once(tmp_path: Path) -> None
     assert prior3.part is not None  # read by key again
 
 
+def test_a_current_written_with_closed_by_delete_loses_the_column_once(tmp_path: Path) -> None:
+    """``current`` of an older Silver carries ``_closed_by_delete`` (always false: only closed versions
+    have it true). It still reads, and the next day writes ``current`` whole without it (carried by
+    reference, the old files kept the column for good, null in the rows written since)."""
+    s = replace(
+        _cdc(
+            [
+                [_cdc_op(1, 1, "a", "I"), _cdc_op(2, 1, "p", "I"), _cdc_op(2, 2, None, "D")],
+                [_cdc_op(1, 3, "b", "U")],
+                [_cdc_op(3, 4, "q", "I")],
+            ]
+        ),
+        delete_mode="hard_delete",
+    )
+    lake = _lake(tmp_path, s)
+    _land(lake, s)
+    first = _run(s)[0][0]
+    spec = lake.spec("t")
+    legacy = {**first, "current": first["current"].with_columns(pl.lit(False).alias("_closed_by_delete"))}
+    output = PartitionOutput(
+        artifacts={a: [f] for a, f in legacy.items()},
+        build_metadata=lambda w: {"run_date": START.isoformat()},
+        output=_PARTS,
+        shared=True,
+        keyed={a: ("k1",) for a in legacy},
+    )
+    lake.silver.write_partition(spec.silver_path, START.isoformat(), output, "test")
+    _silver_days(lake, s, 2)
+    old = lake.committed(spec, "silver", START)
+    assert old is not None
+    assert read_artifact(old, "current").select("k1", "v", "_closed_by_delete").rows() == [(1, "a", False)]
+    for number, want in ((2, [(1, "b")]), (3, [(1, "b"), (3, "q")])):
+        part = lake.committed(spec, "silver", START + timedelta(days=number - 1))
+        assert part is not None and verify_partition(part) == []
+        current = read_artifact(part, "current")
+        assert "_closed_by_delete" not in current.columns, number
+        assert current.select("k1", "v").rows() == want
+
+
 def test_files_per_partition_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Days that change a few rows each still fold their artifact once its files pile up, so a day's
     manifest, and what the next day reads, stays bounded whatever the lake's age (dead rows alone never
