@@ -38,6 +38,9 @@ class SilverContext:
     load_date: date
     window_end: datetime  # end of the partition's day: when a key missing from a full snapshot is deleted
     load_pattern: LoadPattern
+    # Keys Bronze D holds only in rows quarantined on D (typed and widened as ``incoming``'s keys): they
+    # are in the snapshot, so a full load never deletes them; their state stays as it was.
+    held_keys: pl.DataFrame | None = None
 
 
 @dataclass

@@ -20,7 +20,7 @@ the touched keys: the rows carried over were checked when they were written.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,6 +157,7 @@ def silver_day(
         incoming, state = _widened_state(prepared.clean, prior.frames, silver_cfg.order_column)
         live_keys = _live_keys(state, silver_cfg.primary_keys)
     check_text_order([incoming, *(state or {}).values()], silver_cfg.order_column)
+    ctx = _holding(ctx, prepared.held_keys, incoming)
     result = model.apply(state, incoming, ctx)
     result.artifacts = _in_first_seen_order(result.artifacts, _columns_before(model, prior))
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
@@ -547,7 +548,8 @@ def _rebuild_state(
         except SilverInputError as exc:
             raise SilverInputError(f"{where}: {exc}") from exc
         live_keys = _live_keys(state, spec.entry.silver.primary_keys)
-        result = model.apply(state, frame, _context(spec, date.fromisoformat(day)))
+        ctx = _holding(_context(spec, date.fromisoformat(day)), prepared.held_keys, frame)
+        result = model.apply(state, frame, ctx)
         result.artifacts = _in_first_seen_order(
             result.artifacts, {a: f.columns for a, f in (state or {}).items()}
         )
@@ -561,6 +563,14 @@ def _context(spec: SourceSpec, run_date: date) -> SilverContext:
     tz = ZoneInfo(spec.partitions.timezone)
     window_end = datetime.combine(run_date + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     return SilverContext(load_date=run_date, window_end=window_end, load_pattern=spec.load_pattern)
+
+
+def _holding(ctx: SilverContext, held: pl.DataFrame | None, incoming: pl.DataFrame) -> SilverContext:
+    """``ctx`` with the keys of the day's quarantined rows, in the types of ``incoming``'s keys (widened
+    with the state's), so the models match them against the state's keys."""
+    if held is None or not all(k in incoming.columns for k in held.columns):
+        return ctx
+    return replace(ctx, held_keys=widen_alike([incoming.select(held.columns), held])[1])
 
 
 def _days(start: date, end: date) -> list[str]:

@@ -100,12 +100,15 @@ class Prepared:
         errors: The rejected rows with their Bronze values (renamed) plus ``_error_reason``.
         reason_counts: How many rows failed each check, e.g. ``{"null primary key: order_id": 2}``.
         kept_as: Bronze columns of a name Silver writes, and the ``<name>_source`` name they keep.
+        held_keys: The keys (typed as in ``clean``) of rejected rows whose keys are valid: Bronze holds
+            those keys, so a full load does not delete them for lack of a clean row.
     """
 
     clean: pl.DataFrame
     errors: pl.DataFrame
     reason_counts: dict[str, int] = field(default_factory=dict)
     kept_as: dict[str, str] = field(default_factory=dict)
+    held_keys: pl.DataFrame | None = None
 
 
 def parse_type(name: str) -> pl.DataType:
@@ -174,7 +177,25 @@ def prepare(
         enforce_thresholds(
             frame.height, errors.height, config.error_handling, dataset, reason_counts=reason_counts
         )
-    return Prepared(clean=clean, errors=errors, reason_counts=reason_counts, kept_as=kept_as)
+    return Prepared(
+        clean=clean,
+        errors=errors,
+        reason_counts=reason_counts,
+        kept_as=kept_as,
+        held_keys=_held_keys(work, bad, config, targets),
+    )
+
+
+def _held_keys(
+    work: pl.DataFrame, bad: pl.Series, config: SilverConfig, targets: Mapping[str, pl.DataType]
+) -> pl.DataFrame | None:
+    """The valid keys (not null, cast when typed) of the rejected rows, unique, typed as ``clean``'s."""
+    keys = list(config.primary_keys)
+    if not keys or not bad.any():
+        return None
+    typed = work.filter(bad).select(pl.col(_typed(k)).alias(k) if k in targets else pl.col(k) for k in keys)
+    held = typed.drop_nulls().unique(maintain_order=True)
+    return held if held.height else None
 
 
 def enforce_thresholds(

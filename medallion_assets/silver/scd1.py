@@ -58,6 +58,7 @@ from medallion_assets.silver.keys import (
     latest_per_key,
     order_wins,
     require_columns,
+    rows_of_keys,
     with_position,
 )
 
@@ -108,6 +109,10 @@ class ScdType1(SilverModel):
         replaced = matched.filter(take_new).select(winners.columns)
         kept = old.join(matched.filter(~take_new).select(keys), on=keys, how="semi")
         absent = old.join(winners, on=keys, how="anti")
+        if ctx.held_keys is not None:  # in the snapshot, in quarantined rows only: kept as it was
+            held = rows_of_keys(absent, ctx.held_keys, keys)
+            absent = rows_of_keys(absent, ctx.held_keys, keys, anti=True)
+            kept = pl.concat([kept, held], how="vertical_relaxed")
         survivors, deleted = self._detect_deletes(absent, ctx, tombstones)
         changed = self._changed(previous, old, keys, [new_keys, replaced, absent], ctx, tombstones)
 

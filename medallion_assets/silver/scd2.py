@@ -133,7 +133,11 @@ class ScdType2(SilverModel):
         touched = events.select(keys).unique() if state else events.select(keys).clear()
         if deletes and history is not None:
             live = history.filter(pl.col(IS_CURRENT).fill_null(False)).select(keys)
-            touched = pl.concat([touched, live.join(touched, on=keys, how="anti", nulls_equal=True)])
+            absent = live.join(touched, on=keys, how="anti", nulls_equal=True)
+            held = _held_keys(ctx, errors, keys)
+            if held is not None:  # in the snapshot, in quarantined rows only: no delete, carried as it was
+                absent = rows_of_keys(absent, held, keys, anti=True)
+            touched = pl.concat([touched, absent])
         prior = touched_prior(state, "history", keys, order, touched, full=full, incoming=incoming)
         if deletes and history is not None:
             events = _revive(events, prior, keys)
@@ -309,6 +313,14 @@ def _revive(events: pl.DataFrame, prior: pl.DataFrame, keys: list[str]) -> pl.Da
         )
         .drop("__deleted_at")
     )
+
+
+def _held_keys(ctx: SilverContext, rejected: pl.DataFrame | None, keys: list[str]) -> pl.DataFrame | None:
+    """The keys the snapshot of D holds in quarantined rows only (failed casts, null order values)."""
+    frames = [
+        f for f in (ctx.held_keys, rejected.select(keys) if rejected is not None else None) if f is not None
+    ]
+    return pl.concat(frames, how="vertical_relaxed").unique() if frames else None
 
 
 def _full_load_deletes(

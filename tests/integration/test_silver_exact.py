@@ -559,3 +559,44 @@ def test_current_after_a_hard_delete_has_no_closed_by_delete_column(
         if keeps_history:
             history = silver(lake, "gone", date(2025, 12, 2), "history")
             assert [(r["id"], r["_closed_by_delete"]) for r in history] == [(1, False), (2, True), (3, False)]
+
+
+@pytest.mark.parametrize(("column", "bad"), [("amount", "oops"), ("ts", None)])
+@pytest.mark.parametrize("delete_mode", ["hard_delete", "tombstone"])
+@pytest.mark.parametrize("model", ["scd_type_1", "scd_type_2"])
+def test_a_key_whose_snapshot_row_is_quarantined_is_not_deleted(
+    tmp_path: Path, instance, model: str, delete_mode: str, column: str, bad: str | None
+) -> None:
+    """Key 4's only row of the 02-02 snapshot has an amount that is no decimal (or, for scd_type_2, no
+    order value): the row goes to ``_errors/``, but the key is in the snapshot, so it is no delete (DESIGN
+    §6: a delete is a key absent from Bronze D). It was deleted, and scd_type_2 kept a fake delete and a
+    new version in its history. (scd_type_1 takes a null order value as the oldest: no error, no change.)"""
+    rows = [{"id": k, "amount": "1.00", "ts": "2025-02-01T08:00:00"} for k in (1, 2, 3, 4)]
+    days = {
+        date(2025, 2, 1): rows,
+        date(2025, 2, 2): [*rows[:3], {**rows[3], column: bad}],
+        date(2025, 2, 3): rows,
+    }
+    silver_cfg = {
+        "model": model,
+        "primary_keys": ["id"],
+        "order_column": "ts",
+        "delete_mode": delete_mode,
+        "schema": {"types": {"ts": "datetime", "amount": "decimal(10,2)"}},
+        "error_handling": {"max_bad_records": 1},
+    }
+    by_day, rebuilt = build_both_ways(tmp_path, "held", "full", silver_cfg, days, instance)
+    errors = silver(by_day, "held", date(2025, 2, 2), "errors")
+    assert [(r["id"], r[column]) for r in errors] == (
+        [] if bad is None and model == "scd_type_1" else [(4, bad)]
+    )
+    for lake, day in ((by_day, date(2025, 2, 2)), (by_day, date(2025, 2, 3)), (rebuilt, date(2025, 2, 3))):
+        current = silver(lake, "held", day, "current")
+        assert [(r["id"], r["amount"], r.get("_deleted", False)) for r in current] == [
+            (k, Decimal("1.00"), False) for k in (1, 2, 3, 4)
+        ], day
+        if model == "scd_type_2":
+            history = silver(lake, "held", day, "history")
+            assert [(r["id"], r["effective_from"], r["effective_to"]) for r in history] == [
+                (k, t("02-01T08:00"), None) for k in (1, 2, 3, 4)
+            ], day

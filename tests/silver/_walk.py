@@ -12,8 +12,9 @@ or classes beyond what the DESIGN says:
   the live one (or the tombstone) and opens a new one; a delete closes the live version (a tombstone opens
   with ``tombstone``); a delete with nothing live changes nothing;
 - full loads: a key live after day D-1 and absent from Bronze D is deleted at the window end of D (never
-  before its last observation); a key that is deleted and comes back is placed at max(its order value, the
-  delete's); that version and the delete never cancel each other as a tie.
+  before its last observation), unless its rows of D were all quarantined (it is not absent then); a key
+  that is deleted and comes back is placed at max(its order value, the delete's); that version and the
+  delete never cancel each other as a tie.
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ class Walk:
         """Add the (null-key-free) Bronze rows of ``load_date``; returns that day's counters."""
         before = {k: self.history(k) for k in self.observations}
         new: dict[Key, list[Obs]] = {}
+        held: set[Key] = set()  # keys in Bronze D in quarantined rows
         dropped_ops = 0
         deletes_on = self.delete_mode != "ignore"
         for position, row in enumerate(rows):
             if row[self.order] is None or (self.op_column and row[self.op_column] not in self.codes):
                 self.errors.append(row)
+                held.add(self.key(row))
                 continue
             delete = False
             if self.op_column is not None:
@@ -92,7 +95,7 @@ class Walk:
         if self.pattern == "full" and deletes_on:
             end = datetime.combine(load_date + timedelta(days=1), datetime.min.time())
             for k, rows_of_k in before.items():
-                if rows_of_k and rows_of_k[-1].current and k not in new:
+                if rows_of_k and rows_of_k[-1].current and k not in new and k not in held:
                     last = max(o.order for o in self.observations[k])
                     at = max(last, end) if self.temporal else last
                     row = dict(zip(self.keys, k, strict=True)) | {self.order: at}

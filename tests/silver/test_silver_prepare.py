@@ -245,6 +245,25 @@ class TestQuarantine:
             "cast failed: column 'k' value 'x' is not int64"
         ]
 
+    def test_held_keys_are_the_valid_keys_of_the_bad_rows_typed_as_clean(self) -> None:
+        """A full load must not delete a key whose rows were all quarantined: Bronze holds it."""
+        frame = pl.DataFrame(
+            {"k": ["1", " 2 ", "x", None, "2", "3"], "amount": ["a", "b", "c", "d", "e", "1"]}
+        )
+        cfg = config(
+            primary_keys=["k"],
+            schema={"types": {"k": "int64", "amount": "float64"}},
+            normalization={"trim_strings": True},
+        )
+        result = prepare(frame, cfg)
+        assert result.clean.get_column("k").to_list() == [3]
+        assert result.held_keys is not None
+        assert result.held_keys.to_dict(as_series=False) == {"k": [1, 2]}  # "x" and null are no keys
+
+    def test_no_bad_rows_hold_no_keys(self) -> None:
+        result = prepare(pl.DataFrame({"k": [1]}), config(primary_keys=["k"]))
+        assert result.held_keys is None
+
     def test_a_row_with_several_problems_appears_once_with_every_reason(self) -> None:
         frame = pl.DataFrame(
             {"a": [None, 1], "b": [None, 2], "amount": ["x", "1"], "day": ["never", "2025-01-01"]}
