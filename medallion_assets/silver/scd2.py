@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -350,14 +351,16 @@ def _full_load_deletes(
 def window_end_as(dtype: pl.DataType, ctx: SilverContext) -> date | datetime | None:
     """The partition's window end as a value of ``dtype`` (None when the type is not temporal).
 
-    A naive datetime column is read as wall time in the partition's timezone.
+    A naive datetime column is read as wall time in the partition's timezone; a column with a time zone
+    gets the same instant in its own zone (``2025-06-03 00:00`` in Europe/Paris is ``2025-06-02 22:00`` in
+    a UTC column), which polars requires of a value of that type.
     """
     if dtype == pl.Date:
         return ctx.load_date + timedelta(days=1)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             return ctx.window_end.replace(tzinfo=None)
-        return ctx.window_end
+        return ctx.window_end.astimezone(ZoneInfo(dtype.time_zone))
     return None
 
 

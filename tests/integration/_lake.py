@@ -11,8 +11,9 @@ import yaml
 from medallion_assets.lake import Lake
 
 
-def local_lake(root: Path, sources: list[dict[str, Any]], start: date) -> Lake:
-    """Write ``root/configs`` (Bronze and Silver under ``root/lake``, daily partitions from ``start``)."""
+def local_lake(root: Path, sources: list[dict[str, Any]], start: date, timezone: str = "UTC") -> Lake:
+    """Write ``root/configs`` (Bronze and Silver under ``root/lake``, daily partitions from ``start`` in
+    ``timezone``)."""
     config = root / "configs"
     (config / "sources").mkdir(parents=True, exist_ok=True)
     platform = {
@@ -20,7 +21,7 @@ def local_lake(root: Path, sources: list[dict[str, Any]], start: date) -> Lake:
         "platform": {
             "bronze": {"storage_backend": "local", "local_path": str(root / "lake" / "bronze")},
             "silver": {"storage_backend": "local", "local_path": str(root / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": start.isoformat(), "timezone": "UTC"}},
+            "defaults": {"partitions": {"start_date": start.isoformat(), "timezone": timezone}},
         },
     }
     (config / "platform.yaml").write_text(yaml.safe_dump(platform))

@@ -8,12 +8,13 @@ DESIGN §6 (not derived from the engine).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from medallion_assets.lake import Lake
@@ -600,3 +601,41 @@ def test_a_key_whose_snapshot_row_is_quarantined_is_not_deleted(
             assert [(r["id"], r["effective_from"], r["effective_to"]) for r in history] == [
                 (k, t("02-01T08:00"), None) for k in (1, 2, 3, 4)
             ], day
+
+
+@pytest.mark.parametrize("delete_mode", ["hard_delete", "tombstone"])
+def test_a_full_load_delete_with_a_timezone_aware_order_column(
+    tmp_path: Path, instance, delete_mode: str
+) -> None:
+    """``ts`` is a timestamp with time zone (UTC, as a Parquet file or PostgreSQL's timestamptz lands) and
+    the partitions are days in Europe/Paris: key 2, missing from the 06-02 snapshot, is deleted at the end
+    of that day, 06-03 00:00 in Paris = 06-02 22:00 UTC. The day failed with polars' "time zone of dtype
+    ('UTC') differs from time zone of value", and so did every later day that deleted a key."""
+    data = tmp_path / "data"
+    data.mkdir()
+    at = datetime(2025, 6, 1, 8, tzinfo=UTC)
+    pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"], "ts": [at] * 3}).write_parquet(
+        data / "p_20250601.parquet"
+    )
+    pl.DataFrame({"id": [1, 3], "v": ["a", "c"], "ts": [at] * 2}).write_parquet(data / "p_20250602.parquet")
+    source = file_source(
+        "p",
+        data,
+        "full",
+        {"model": "scd_type_2", "primary_keys": ["id"], "order_column": "ts", "delete_mode": delete_mode},
+    )
+    source["source"]["file"]["path"] = f"{data}/p_{{run_date:%Y%m%d}}.parquet"
+    source["source"]["run"]["max_delete_fraction"] = 1.0
+    lake = local_lake(tmp_path, [source], date(2025, 6, 1), timezone="Europe/Paris")
+    run_days(lake, "p", [date(2025, 6, 1), date(2025, 6, 2)], instance)
+    history = [r for r in silver(lake, "p", date(2025, 6, 2), "history") if r["id"] == 2]
+    deleted_at = datetime(2025, 6, 2, 22, tzinfo=UTC)
+    if delete_mode == "hard_delete":
+        assert [(r["effective_from"], r["effective_to"], r["_closed_by_delete"]) for r in history] == [
+            (at, deleted_at, True)
+        ]
+    else:
+        assert [(r["effective_from"], r["effective_to"], r["_deleted"]) for r in history] == [
+            (at, deleted_at, False),
+            (deleted_at, None, True),
+        ]
