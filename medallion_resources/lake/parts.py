@@ -352,6 +352,10 @@ class PartWriter:
         name = self.name_template.format(n=self._parts_cut)
         self.row_count += _height(part)
         if isinstance(part, pl.DataFrame):  # polars' writer encodes on every core itself
+            # Placed after the parts still encoding on the pool (an earlier part joined as an Arrow table),
+            # so ``files`` lists the parts in the order they were cut: readers take a key's rows in it.
+            while self._encoding:
+                self._place(*self._encoding.pop(0).result())
             self._place(*self._encode(part, name))
             return
         while len(self._encoding) >= ENCODE_AHEAD:

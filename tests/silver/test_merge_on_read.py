@@ -429,6 +429,66 @@ def test_a_current_written_with_closed_by_delete_loses_the_column_once(tmp_path:
         assert current.select("k1", "v").rows() == want
 
 
+def test_a_history_compacted_over_files_of_two_schemas_reads_in_chain_order(tmp_path: Path) -> None:
+    """``x`` comes on days 3 to 5 only, so day 6's compaction of ``history`` streams D-1's files of two
+    schemas (parts of 3 rows): a part joining both was encoded on the writer's pool, the next one inline,
+    and the manifest listed the later part first. Key 1's versions then read out of chain order (its open
+    version first), and the next day's chain engine takes a key's rows in read order."""
+    s = incremental("scd_type_2", [[]] * 6)
+    lake = _lake(tmp_path, s)
+    spec = lake.spec("t")
+    days = [  # (k1, v, w, ts, x); "-": the day has no column x
+        [(4, "b", 2, 5, "-"), (2, "a", 1, 4, "-"), (5, "b", 1, 2, "-"), (5, "c", 2, 7, "-")],
+        [(0, "a", 1, 5, "-"), (0, "a", 2, 7, "-"), (3, "c", 2, 8, "-"), (1, "b", 1, 6, "-")],
+        [(2, "c", 2, 7, "p"), (2, "a", 2, 4, "p")],
+        [(0, "a", 2, 4, None), (4, "a", 2, 4, None), (2, "b", 1, 7, "q")],
+        [
+            (5, "a", 2, 8, None),
+            (5, "a", 1, 7, None),
+            (0, "a", 2, 7, None),
+            (3, "a", 1, 5, "p"),
+            (1, "a", 2, 3, "p"),
+        ],
+        [
+            (3, "c", 1, 4, "-"),
+            (4, "a", 2, 1, "-"),
+            (0, "b", 1, 3, "-"),
+            (2, "c", 2, 4, "-"),
+            (1, "a", 2, 6, "-"),
+        ],
+    ]
+    for number, rows in enumerate(days, start=1):
+        day = START + timedelta(days=number - 1)
+        frame = pl.DataFrame(
+            [{"k1": k, "k2": "a", "ts": ts, "v": v, "w": w, "x": x} for k, v, w, ts, x in rows],
+            schema={
+                "k1": pl.Int64,
+                "k2": pl.String,
+                "ts": pl.Int64,
+                "v": pl.String,
+                "w": pl.Int64,
+                "x": pl.String,
+            },
+        )
+        if rows[0][4] == "-":
+            frame = frame.drop("x")
+        out = PartitionOutput(
+            artifacts={"data": [frame.with_columns(pl.lit(day).alias("_load_date"))]},
+            build_metadata=lambda w, n=frame.height: {"record_count": n},
+            output=_PARTS,
+        )
+        lake.bronze.write_partition(spec.bronze_path, day.isoformat(), out, "test")
+    _silver_days(lake, s, 1)
+    part = lake.committed(spec, "silver", START + timedelta(days=5))
+    assert part is not None
+    history = read_artifact(part, "history").filter(pl.col("k1") == 1)
+    # Day 2: b@6; day 5: a@3 (late, x p) before it; day 6: a@6 (no x) ties with b@6 and corrects it.
+    assert history.select("v", "x", "effective_from", "effective_to").rows() == [
+        ("a", "p", 3, 6),
+        ("a", None, 6, None),
+    ]
+
+
 def test_files_per_partition_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Days that change a few rows each still fold their artifact once its files pile up, so a day's
     manifest, and what the next day reads, stays bounded whatever the lake's age (dead rows alone never

@@ -392,6 +392,28 @@ class TestEncoders:
         assert back.column("v").to_pylist() == [1.0, 2.0, 2.5]
         assert back.column("w").to_pylist() == [None, None, "x"]
 
+    def test_parts_are_listed_in_their_order_when_arrow_and_polars_parts_alternate(
+        self, backend: StorageBackend, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A part of polars frames of different schemas is joined as an Arrow table and encoded on the pool;
+        the next part, polars frames of one schema, was encoded inline and placed at once: listed before
+        the part cut first, so the rows read back out of order (a Silver history compacted on a day whose
+        files differ in columns read a key's versions out of chain order)."""
+        real = parts_module._write_parquet
+
+        def slow(*args: Any, **kwargs: Any) -> None:
+            time.sleep(0.05)  # the pool's part is still encoding when the next part is cut
+            real(*args, **kwargs)
+
+        monkeypatch.setattr(parts_module, "_write_parquet", slow)
+        writer = _writer(backend, max_rows=3)
+        writer.write(pl.DataFrame({"id": [0, 1]}))
+        writer.write(pl.DataFrame({"id": [2], "w": ["x"]}))  # part 1: two schemas, an Arrow table
+        writer.write(pl.DataFrame({"id": [3, 4, 5]}))  # part 2: one schema, a polars frame
+        files = writer.close()
+        assert [f.path for f in files] == ["part-00001-A.parquet", "part-00002-A.parquet"]
+        assert _read_back(backend, writer)["id"].to_list() == [0, 1, 2, 3, 4, 5]
+
     def test_a_failed_encode_is_raised_and_no_temp_file_stays(
         self, local_backend: StorageBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
