@@ -62,6 +62,9 @@ class Prior:
     label: str | None = None  # ``previous_state`` in the metadata: the load date read, or a rebuild
     read_sha256: str | None = None  # which commit(s) of it: Silver D-1's manifest, or the Bronze days folded
     schema: dict[str, pl.DataType] | None = None  # of the main artifact, for the drift check
+    # Each artifact's columns before the day, in their order, when ``frames`` cannot tell them: a rebuild
+    # whose days had no rows (no state) still had columns, as D-1's files record them day by day.
+    columns: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -116,8 +119,8 @@ def initial_state(
         log.info(
             f"Silver {spec.name} has no committed {run_date - timedelta(days=1)}: rebuilding from Bronze"
         )
-    frames, read = _rebuild_state(spec, model, bronze, run_date)
-    return Prior(frames=frames, label="rebuilt_from_bronze", read_sha256=read)
+    frames, read, columns = _rebuild_state(spec, model, bronze, run_date)
+    return Prior(frames=frames, label="rebuilt_from_bronze", read_sha256=read, columns=columns)
 
 
 def next_prior(model: SilverModel, day: SilverDay, committed: CommittedPartition | None, key: str) -> Prior:
@@ -254,6 +257,8 @@ def _columns_before(model: SilverModel, prior: Prior) -> dict[str, list[str]]:
     """The columns of each artifact of the state before the day, in their stored order."""
     if prior.frames is not None:
         return {a: frame.columns for a, frame in prior.frames.items()}
+    if prior.columns is not None:
+        return prior.columns
     if prior.part is None:
         return {}
     schemas = {a: artifact_schema(prior.part, a) for a in model.artifacts}
@@ -262,7 +267,8 @@ def _columns_before(model: SilverModel, prior: Prior) -> dict[str, list[str]]:
 
 def _known_columns(prior: Prior) -> set[str]:
     """The columns Silver has before the day (D-1's main artifact, or the state in memory)."""
-    return {*(prior.schema or {}), *(c for frame in (prior.frames or {}).values() for c in frame.columns)}
+    in_memory = [*(frame.columns for frame in (prior.frames or {}).values()), *(prior.columns or {}).values()]
+    return {*(prior.schema or {}), *(c for names in in_memory for c in names)}
 
 
 def _enforce_limits(
@@ -513,9 +519,10 @@ def _live_keys(state: Mapping[str, pl.DataFrame] | None, keys: Sequence[str]) ->
 
 def _rebuild_state(
     spec: SourceSpec, model: Any, bronze: BronzeInput, run_date: date
-) -> tuple[dict[str, pl.DataFrame] | None, str]:
-    """Fold the model over every committed Bronze partition before ``run_date``; the state, and one
-    digest of the Bronze commits folded (``previous_state_sha256``, what staleness is judged by).
+) -> tuple[dict[str, pl.DataFrame] | None, str, dict[str, list[str]]]:
+    """Fold the model over every committed Bronze partition before ``run_date``; the state, one digest
+    of the Bronze commits folded (``previous_state_sha256``, what staleness is judged by), and each
+    artifact's columns (in their order, kept through days without rows, which leave no state).
 
     Only stateful models get here, and each of them (scd_type_1/2, cdc, event_log) folds over every day:
     whatever the load pattern, a missing Bronze day would silently be left out of Silver D (a full snapshot
@@ -537,10 +544,11 @@ def _rebuild_state(
             "materialize Bronze for those dates first"
         )
     state: dict[str, pl.DataFrame] | None = None
+    columns: dict[str, list[str]] = {}
     for day in sorted(committed):
         raw = read_artifact(committed[day], "data")
         where = f"{spec.name}: Silver {run_date} is rebuilt from Bronze, and Bronze {day}"
-        known = {c for frame in (state or {}).values() for c in frame.columns}
+        known = {c for names in columns.values() for c in names}
         prepared = prepare(raw, spec.entry.silver, dataset=where, known=known, reserved=model.writes)
         frame, state = _widened_state(prepared.clean, state, spec.entry.silver.order_column)
         try:
@@ -550,13 +558,13 @@ def _rebuild_state(
         live_keys = _live_keys(state, spec.entry.silver.primary_keys)
         ctx = _holding(_context(spec, date.fromisoformat(day)), prepared.held_keys, frame)
         result = model.apply(state, frame, ctx)
-        result.artifacts = _in_first_seen_order(
-            result.artifacts, {a: f.columns for a, f in (state or {}).items()}
-        )
+        result.artifacts = _in_first_seen_order(result.artifacts, columns)
+        columns = {a: frame.columns for a, frame in result.artifacts.items()}
         # A day that fails on its own fails the rebuild too, rather than be folded in past its limits.
         _enforce_limits(spec, raw.height, prepared, result, live_keys, dataset=where, previous=None)
         state = _non_empty(result.artifacts)
-    return state, commits_sha256((day, committed[day].manifest.sha256) for day in sorted(committed))
+    read = commits_sha256((day, committed[day].manifest.sha256) for day in sorted(committed))
+    return state, read, columns
 
 
 def _context(spec: SourceSpec, run_date: date) -> SilverContext:

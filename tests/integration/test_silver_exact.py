@@ -639,3 +639,34 @@ def test_a_full_load_delete_with_a_timezone_aware_order_column(
             (at, deleted_at, False),
             (deleted_at, None, True),
         ]
+
+
+@pytest.mark.parametrize("model", ["scd_type_1", "scd_type_2"])
+def test_columns_after_a_first_day_without_rows_have_one_place(tmp_path: Path, instance, model: str) -> None:
+    """Bronze 11-01 is an empty file: Silver 11-01 has the columns the config names (``id``, ``ts``), and
+    ``v`` comes on 11-02, after them. A rebuild folded the empty day into no state at all and forgot
+    them, so it placed ``v`` before ``ts``."""
+    days: dict[date, list[dict[str, Any]]] = {
+        date(2025, 11, 1): [],
+        date(2025, 11, 2): [{"id": 1, "v": "a", "ts": 2}],
+    }
+    silver_cfg = {"model": model, "primary_keys": ["id"], "order_column": "ts"}
+    data = tmp_path / "data"
+    write_days(data, "late", days)
+    lakes = []
+    for name in ("by_day", "rebuilt"):
+        source = file_source("late", data, "incremental", silver_cfg)
+        source["source"]["file"]["allow_empty"] = True
+        lakes.append(make_lake(tmp_path / name, source, date(2025, 11, 1)))
+    run_days(lakes[0], "late", sorted(days), instance)
+    for day in sorted(days):
+        outcome = materialize_partition(lakes[1], lakes[1].spec("late"), day, ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+    outcome = materialize_partition(lakes[1], lakes[1].spec("late"), date(2025, 11, 2), ("silver",), instance)
+    assert outcome.error is None, outcome.error
+    expected = ["id", "ts", "_silver_load_date", "v"]
+    if model == "scd_type_2":
+        expected = ["id", "ts", "effective_from", "effective_to", "is_current", "_silver_load_date", "v"]
+    for name, lake in zip(("by_day", "rebuilt"), lakes, strict=True):
+        rows = silver(lake, "late", date(2025, 11, 2), "current")
+        assert [c for c in rows[0] if c not in BRONZE_ADDED] == expected, name
