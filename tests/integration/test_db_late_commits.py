@@ -190,46 +190,71 @@ def test_late_commits_at_and_inside_the_lookback_land_exactly_once(
         db.close()
 
 
-# --- PostgreSQL: the commit horizon ----------------------------------------------------------------------
+# --- the commit horizon (PostgreSQL, MariaDB) ------------------------------------------------------------
+
+_CREATE_DATABASE = {
+    "postgresql": ('CREATE DATABASE "{name}"', 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'),
+    "mariadb": ("CREATE DATABASE `{name}`", "DROP DATABASE IF EXISTS `{name}`"),
+}
+# The cursor stamped by the server's clock: PostgreSQL's now() is the start of the transaction, MariaDB's
+# NOW() the start of the statement.
+_STAMPED = {
+    "postgresql": ("timestamptz DEFAULT now()", "timestamp(6) DEFAULT now()", "now()"),
+    "mariadb": ("datetime(6) DEFAULT NOW(6)", "timestamp(6) DEFAULT CURRENT_TIMESTAMP(6)", "NOW(6)"),
+}
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[Database]:
-    """A PostgreSQL database of this test alone: the horizon only sees its own sessions (other tests'
-    open transactions on the shared server are in other databases)."""
-    shared = open_database("postgresql", tmp_path)
-    shared.close()
+def private_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database of this test alone on the server ``request.param`` names: the horizon counts only the
+    sessions of the source's database, so other tests' open transactions on the shared server do not hold
+    it back."""
+    dialect = request.param
+    open_database(dialect, tmp_path).close()  # skips, naming the fix, when the server is not there
     name = f"medallion_hz_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(DB_URLS["postgresql"], poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    create, drop = (sql.format(name=name) for sql in _CREATE_DATABASE[dialect])
+    admin = sa.create_engine(DB_URLS[dialect], poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    db = Database("postgresql", DB_URLS["postgresql"].rsplit("/", 1)[0] + f"/{name}")
+        conn.execute(sa.text(create))
+    db = Database(dialect, DB_URLS[dialect].rsplit("/", 1)[0] + f"/{name}")
     try:
         yield db
     finally:
         db.close()
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(drop))
         admin.dispose()
 
 
 @pytest.mark.parametrize(
-    ("column_type", "engine"),
-    [("timestamptz", "auto"), ("timestamp(6)", "auto"), ("timestamptz", "sqlalchemy")],
+    ("private_database", "column", "engine"),
+    [
+        ("postgresql", 0, "auto"),
+        ("postgresql", 1, "auto"),
+        ("postgresql", 0, "sqlalchemy"),
+        ("mariadb", 0, "auto"),
+        ("mariadb", 1, "auto"),
+        ("mariadb", 0, "sqlalchemy"),
+    ],
+    indirect=["private_database"],
 )
-def test_postgres_row_of_an_open_transaction_is_read_by_the_next_run(
-    column_type: str, engine: str, private_postgres: Database, lake_for: Any
+def test_row_of_an_open_transaction_is_read_by_the_next_run(
+    column: int, engine: str, private_database: Database, lake_for: Any
 ) -> None:
-    """The cursor is set by now(); a transaction that began before later commits is still open during a
-    run: that run stops below its start, and the run after it commits reads its row. No lookback."""
-    db = private_postgres
+    """The cursor is stamped by the server's clock; a transaction that wrote before later commits is still
+    open during a run: that run stops below its stamp, and the run after it commits reads its row. No
+    lookback. (On MariaDB, without the horizon, the row was lost.)"""
+    db = private_database
+    column_type, now = _STAMPED[db.dialect][column], _STAMPED[db.dialect][2]
+    mariadb = db.dialect == "mariadb"
     table = db.table("hz")
-    db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at {column_type} DEFAULT now())")
+    # a primary key: MariaDB's UPDATE below then locks its row only, not the open transaction's
+    db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, note varchar(20), updated_at {column_type})")
     with db.engine.begin() as conn:
         insert(conn, table, 1, "1a")
     with db.engine.begin() as conn:
         insert(conn, table, 2, "2a")
-    # the partitions are the real days now(): today and the two after it
+    # the partitions are the real days of the server's clock (UTC): today and the two after it
     today = datetime.now(UTC).date()
     day1, day2, day3 = today, today + timedelta(days=1), today + timedelta(days=2)
     partitions = {"start_date": (today - timedelta(days=1)).isoformat(), "end_offset": 3}
@@ -238,105 +263,25 @@ def test_postgres_row_of_an_open_transaction_is_read_by_the_next_run(
     assert lake.run(day1) == [(1, "1a"), (2, "2a")]
 
     with db.engine.begin() as conn:
-        insert(conn, table, 3, "3a")  # committed before the open transaction begins
-    open_tx = db.engine.connect()
-    try:
-        insert(open_tx, table, 4, "4open")  # now() = the start of this transaction
-        with db.engine.begin() as conn:
-            insert(conn, table, 5, "5a")  # a higher cursor, committed first
-        with db.engine.begin() as conn:
-            conn.execute(sa.text(f"UPDATE {table} SET note = '1b', updated_at = now() WHERE id = 1"))
-
-        # day 2 runs while the transaction is open: it reads nothing at or past that transaction's start
-        assert lake.run(day2) == [(3, "3a")]
-        started = open_tx.execute(sa.text("SELECT now()")).scalar_one()
-        watermark = lake.part(day2).metadata["watermark_out"]
-        assert _instant(watermark, column_type) < started.astimezone(UTC)
-        open_tx.commit()
-    finally:
-        open_tx.close()
-
-    # the run after the commit reads the open transaction's row and the later ones, each once
-    assert lake.run(day3) == [(1, "1b"), (4, "4open"), (5, "5a")]
-    every = Counter(v for day in (day1, day2, day3) for v in lake.versions(day))
-    assert every == Counter([(1, "1a"), (1, "1b"), (2, "2a"), (3, "3a"), (4, "4open"), (5, "5a")])
-
-
-def _instant(watermark: str, column_type: str) -> datetime:
-    value = datetime.fromisoformat(watermark)
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)  # the server runs in UTC
-
-
-# --- MariaDB: the commit horizon -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def private_mariadb(tmp_path: Path) -> Iterator[Database]:
-    """A MariaDB database of this test alone: the horizon counts only the sessions of the source's database
-    (and those with none), so other tests' open transactions on the shared server do not hold it back."""
-    shared = open_database("mariadb", tmp_path)
-    shared.close()
-    name = f"medallion_hz_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(DB_URLS["mariadb"], poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
-    db = Database("mariadb", DB_URLS["mariadb"].rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield db
-    finally:
-        db.close()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
-
-
-@pytest.mark.parametrize(
-    ("column_type", "engine"),
-    [
-        ("datetime(6) DEFAULT NOW(6)", "auto"),
-        ("timestamp(6) DEFAULT CURRENT_TIMESTAMP(6)", "auto"),
-        ("datetime(6) DEFAULT NOW(6)", "sqlalchemy"),
-    ],
-)
-def test_mariadb_row_of_an_open_transaction_is_read_by_the_next_run(
-    column_type: str, engine: str, private_mariadb: Database, lake_for: Any
-) -> None:
-    """MariaDB stamps NOW() when the writing statement starts; a transaction that wrote before later commits
-    is still open during a run: that run stops below its start (InnoDB commits in any order), and the run
-    after it commits reads its row. No lookback: it used to be lost."""
-    db = private_mariadb
-    table = db.table("hz")
-    db.execute(  # a primary key: the UPDATE below locks its row only, not the open transaction's
-        f"CREATE TABLE {table} (id integer PRIMARY KEY, note varchar(20), updated_at {column_type})"
-    )
-    with db.engine.begin() as conn:
-        insert(conn, table, 1, "1a")
-    with db.engine.begin() as conn:
-        insert(conn, table, 2, "2a")
-    today = datetime.now(UTC).date()  # the server's clock is UTC, as the partitions' timezone
-    day1, day2, day3 = today, today + timedelta(days=1), today + timedelta(days=2)
-    partitions = {"start_date": (today - timedelta(days=1)).isoformat(), "end_offset": 3}
-    lake = lake_for(db, table, {}, partitions, engine=engine)
-
-    assert lake.run(day1) == [(1, "1a"), (2, "2a")]
-
-    with db.engine.begin() as conn:
         insert(conn, table, 3, "3a")  # committed before the open transaction writes
-    time.sleep(2.1)  # InnoDB shows a transaction's start to the second; the horizon keeps one more
+    if mariadb:
+        time.sleep(2.1)  # InnoDB shows a transaction's start to the second; the horizon keeps one more
     open_tx = db.engine.connect()
     try:
-        insert(open_tx, table, 4, "4open")  # NOW() = the start of this statement
-        time.sleep(1.1)
+        insert(open_tx, table, 4, "4open")  # stamped now: the transaction's (statement's) start
+        if mariadb:
+            time.sleep(1.1)
         with db.engine.begin() as conn:
             insert(conn, table, 5, "5a")  # a higher cursor, committed first
         with db.engine.begin() as conn:
-            conn.execute(sa.text(f"UPDATE {table} SET note = '1b', updated_at = NOW(6) WHERE id = 1"))
+            conn.execute(sa.text(f"UPDATE {table} SET note = '1b', updated_at = {now} WHERE id = 1"))
 
-        # day 2 runs while the transaction is open: it reads nothing at or past that transaction's start
+        # day 2 runs while the transaction is open: it reads nothing at or past that transaction's stamp
         assert lake.run(day2) == [(3, "3a")]
         stamped = open_tx.execute(sa.text(f"SELECT updated_at FROM {table} WHERE id = 4")).scalar_one()
-        assert datetime.fromisoformat(lake.part(day2).metadata["watermark_out"]) < stamped
-        assert lake.part(day2).metadata["commit_horizon"] < stamped.isoformat()
+        metadata = lake.part(day2).metadata
+        assert _instant(metadata["watermark_out"]) < _instant(stamped)
+        assert _instant(metadata["commit_horizon"]) <= _instant(stamped)  # a row at it is read again
         open_tx.commit()
     finally:
         open_tx.close()
@@ -347,12 +292,18 @@ def test_mariadb_row_of_an_open_transaction_is_read_by_the_next_run(
     assert every == Counter([(1, "1a"), (1, "1b"), (2, "2a"), (3, "3a"), (4, "4open"), (5, "5a")])
 
 
+def _instant(value: str | datetime) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)  # the servers run in UTC
+
+
+@pytest.mark.parametrize("private_database", ["mariadb"], indirect=True)
 def test_mariadb_without_the_process_privilege_fails_naming_the_grant(
-    private_mariadb: Database, lake_for: Any
+    private_database: Database, lake_for: Any
 ) -> None:
     """A role that cannot read information_schema.INNODB_TRX cannot know which transactions are open; the
     run fails naming the grant and the switch, rather than read past an open transaction."""
-    db = private_mariadb
+    db = private_database
     table = db.table("hz")
     db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at datetime(6) DEFAULT NOW(6))")
     with db.engine.begin() as conn:
