@@ -269,12 +269,12 @@ class PartitionWriter:
         )
         with self.backend.lock(self.prefix):
             self._commit_locked(manifest, written, metadata_bytes)
-        progress.committed(  # live rows per artifact (errors: quarantined), files listed, bytes written now
-            self.layer,
+        progress.committed(  # live rows per artifact (errors: quarantined), files and bytes written now (as
+            self.layer,  # the metadata's `files` table: a Silver day also lists the files it carries)
             self.dataset,
             self.run_date,
             live,
-            len(files),
+            len(written),
             sum(f.size_bytes for f in written),
         )
         return Manifest.from_json(manifest.to_json())

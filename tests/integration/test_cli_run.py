@@ -395,3 +395,31 @@ def test_plan_says_what_a_range_would_do_and_runs_nothing(lake_env: dict[str, st
 
     early = medallion("plan", "retail_orders", "--date", "2024-01-01", env=lake_env)
     assert early.returncode == 1 and "is before its start date 2025-01-01" in early.stderr
+
+
+def test_each_day_line_and_the_summary_count_the_same_files(lake_env: dict[str, str]) -> None:
+    """A Silver day carries the files of the days before it by reference: its day line counted every file
+    the manifest lists (11 on day 6 of retail_orders) while the summary counted the files it wrote (2)."""
+    days = [f"2025-01-{d:02d}" for d in range(1, 7)]
+    done = medallion(
+        "run", "--date", days[0], "--end-date", days[-1], "--select", "retail_orders", env=lake_env
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    lines = {
+        match[1]: (int(match[2]), int(match[3]))
+        for match in re.finditer(
+            r"retail_orders (\S+): bronze [\d,]+ rows/(\d+) files.*?, silver [\d,]+ rows/(\d+) files",
+            done.stdout,
+        )
+    }
+    summary = {
+        (cells[1], cells[2]): int(cells[4])
+        for cells in (line.split() for line in done.stdout.splitlines())
+        if len(cells) >= 6 and cells[0] == "retail_orders" and cells[2] in ("bronze", "silver")
+    }
+    assert sorted(lines) == days, done.stdout
+    for day, (bronze_files, silver_files) in lines.items():
+        assert (bronze_files, silver_files) == (summary[(day, "bronze")], summary[(day, "silver")]), day
+    lake = Lake.load()
+    last = lake.committed(lake.spec("retail_orders"), "silver", days[-1])
+    assert last is not None and len(last.manifest.files) > lines[days[-1]][1]  # it does carry files
