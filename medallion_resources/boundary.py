@@ -357,6 +357,14 @@ class JsonRecords:
             r for r in batch if (cursor := self._cursor(r)) is not None and compare_cursor(cursor, value) >= 0
         ]
 
+    def above(self, batch: list[Any], value: Any) -> list[int]:
+        """Positions of the records whose cursor is ``> value`` (a missing cursor never is)."""
+        return [
+            i
+            for i, record in enumerate(batch)
+            if (cursor := self._cursor(record)) is not None and compare_cursor(cursor, value) > 0
+        ]
+
     def hashes(self, batch: list[Any], positions: Sequence[int] | None = None) -> list[str]:
         chosen = batch if positions is None else [batch[i] for i in positions]
         return [record_hash(record) for record in chosen]

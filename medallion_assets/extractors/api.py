@@ -37,7 +37,9 @@ Incremental (DESIGN §5): the largest ``incremental.cursor_field`` seen (and nev
 anything else as text); the next partition sends it back as ``incremental.param`` and/or
 ``{watermark}``. The records it reads again at that watermark which the previous partition landed are
 dropped by the one boundary dedupe of every incremental source, ``medallion_resources.boundary``
-(``JsonRecords``: records hashed as the API sent them).
+(``JsonRecords``: records hashed as the API sent them). A re-run (or backfill) of a day with a later
+partition committed does not land the records past that partition's ``watermark_in`` (``watermark_next``):
+the later partitions hold them.
 
 Records follow the one JSON rule of ``extractors.records`` (nested values as JSON text, mixed types as
 text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``throttled_seconds`` and
@@ -47,7 +49,7 @@ text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``thro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -177,9 +179,16 @@ class ApiExtractor(Extractor):
         first = self.request(ctx)
         self.stats = {**session.stats.as_dict(), "endpoint": session.redactor.url(first.url.split("?")[0])}
         dedupe = self.dedupe(ctx)
+        later = self.later_records(ctx)
+        skipped = 0
         for page in session.pages(first):
             read = page.records or []
-            records = read if dedupe is None else dedupe.filter(read)
+            records = read
+            if later is not None and (past := later(read)):  # the next partition's records: not D's
+                skipped += len(past)
+                drop = set(past)
+                records = [r for i, r in enumerate(read) if i not in drop]
+            records = records if dedupe is None else dedupe.filter(records)
             self.stats.update(session.stats.as_dict())
             if records:
                 yield records_to_batch(records)
@@ -196,11 +205,29 @@ class ApiExtractor(Extractor):
             self.stats["boundary_rows_dropped"] = dedupe.dropped
             if dedupe.dropped:
                 ctx.log.info(f"dropped {dedupe.dropped} re-read record(s) the previous partition landed")
+        if skipped:
+            ctx.log.info(
+                f"skipped {skipped} record(s) past {ctx.watermark_next}, where the next partition started"
+            )
         stats = self.stats
         ctx.log.info(
             f"api {stats['endpoint']}: {stats['pages']} page(s), {stats['requests']} request(s), "
             f"{stats['retries']} retry(ies), throttled {stats['throttled_seconds']} s"
         )
+
+    def later_records(self, ctx: ExtractContext) -> Callable[[list[Any]], list[int]] | None:
+        """On a re-run (or backfill) of D with a later partition committed: the positions of a page's records
+        whose cursor is past that partition's ``watermark_in`` (None: no bound). The "changed since" listing
+        has no upper end, and that partition read (or its successors will read) everything from there on,
+        so D stops there, inclusive: D landed the records at it, the later partition dropped them by hash.
+        """
+        from medallion_resources.boundary import JsonRecords, cursor_value
+
+        incremental = self.config.incremental
+        if incremental is None or ctx.watermark_next is None:
+            return None
+        rows, bound = JsonRecords(incremental.cursor_field), cursor_value(ctx.watermark_next)
+        return lambda records: rows.above(records, bound)
 
     def dedupe(self, ctx: ExtractContext) -> BoundaryDedupe[list[Any]] | None:
         """The boundary dedupe of an incremental source (None: not incremental). No lookback: an inclusive

@@ -150,6 +150,8 @@ def _page(api: FakeApi, style: str, q: dict[str, str]) -> Response:
     if "updated_since" in q:  # an inclusive "changed since" filter, as most APIs have, on instants
         since = _instant(q["updated_since"])
         rows = [r for r in rows if _instant(str(r["updated_at"])) >= since]
+    if "since_id" in q:  # an inclusive "from this id on" filter (an id cursor)
+        rows = [r for r in rows if r["id"] >= int(q["since_id"])]
     n = len(rows)
     if style == "none":
         return JSONResponse({"data": rows})

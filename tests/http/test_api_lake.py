@@ -320,6 +320,38 @@ class TestIncremental:
         api.records.append({"id": 6, "name": "f", "updated_at": "2025-01-03T01:00:00Z"})
         assert day(date(2025, 1, 3)) == [(6, "f")]
 
+    @pytest.mark.parametrize(
+        "incremental",
+        [{"cursor_field": "id", "param": "since_id"}, INCREMENTAL],
+        ids=["id", "timestamp"],
+    )
+    def test_a_rerun_of_a_day_after_the_next_day_landed_does_not_take_the_next_days_records(
+        self, api: FakeApi, lake: ApiLake, incremental: dict[str, str]
+    ) -> None:
+        """Re-running D once D+1 is committed starts again from D-1's watermark; the "changed since"
+        listing then also returns D+1's records, which D+1 already landed: D stops where D+1 started
+        (DESIGN §5: a re-run never takes D+1's rows), or Bronze holds them twice."""
+        api.records = [
+            {"id": 1, "updated_at": "2025-01-01T10:00:00Z"},
+            {"id": 2, "updated_at": "2025-01-01T11:00:00Z"},
+        ]
+
+        def day(d: date) -> list[Any]:
+            outcome, rows = lake.run("next", d, load_pattern="incremental", incremental=incremental)
+            assert outcome.error is None, outcome.error
+            return ids(rows)
+
+        assert day(date(2025, 1, 1)) == [1, 2]
+        api.records += [
+            {"id": 3, "updated_at": "2025-01-02T10:00:00Z"},
+            {"id": 4, "updated_at": "2025-01-02T11:00:00Z"},
+        ]
+        assert day(date(2025, 1, 2)) == [3, 4]
+        api.records.append({"id": 5, "updated_at": "2025-01-03T10:00:00Z"})
+        assert day(date(2025, 1, 3)) == [5]
+        assert day(date(2025, 1, 2)) == [3, 4]  # not 5: day 3 landed it
+        assert day(date(2025, 1, 3)) == [5]  # and day 3 re-run from day 2's new commit still holds it
+
     def test_a_day_that_only_reads_again_what_landed_keeps_its_columns_for_silver(
         self, api: FakeApi, lake: ApiLake
     ) -> None:
