@@ -256,15 +256,7 @@ class DbExtractor(Extractor):
         found = []
         for name in names:
             validate_identifier(name, "key_columns")
-            match = [c for c in columns if c.name == name] or [
-                c for c in columns if c.name.lower() == name.lower()
-            ]
-            if not match:
-                raise ExtractError(
-                    f"db.key_columns '{name}' is not a column of the query; columns: "
-                    f"{', '.join(c.name for c in columns)}"
-                )
-            found.append(match[0])
+            found.append(find_column(columns, name, "db.key_columns"))
         return found
 
     def _chunk_key(self, target: SqlTarget, query: SqlQuery, key: list[SqlColumn]) -> list[KeyColumn]:

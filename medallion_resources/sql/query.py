@@ -335,14 +335,24 @@ def cursor_minus(value: Any, lookback: dt.timedelta, column: SqlColumn) -> Any:
     )
 
 
-def find_column(columns: Sequence[SqlColumn], name: str) -> SqlColumn:
+def find_column(
+    columns: Sequence[SqlColumn], name: str, setting: str = "db.incremental.cursor_column"
+) -> SqlColumn:
+    """The column ``name`` (the config's ``setting``) names: the one spelled exactly so, else the one equal
+    but for case (an unquoted identifier folds case: PostgreSQL to lower, Oracle to upper). Two columns
+    equal to it but for case and none exactly (``"Seq"`` and ``seq`` for ``SEQ``) fail: which one the
+    name meant cannot be told, and the first of them was taken silently before."""
     for column in columns:
         if column.name == name:
             return column
-    for column in columns:  # unquoted identifiers fold case (PostgreSQL lower, Oracle upper)
-        if column.name.lower() == name.lower():
-            return column
+    alike = [column for column in columns if column.name.lower() == name.lower()]
+    if len(alike) > 1:
+        raise ExtractError(
+            f"{setting} '{name}' matches {len(alike)} columns of the query that differ only in case: "
+            f"{', '.join(c.name for c in alike)}; write the one meant with its exact case"
+        )
+    if alike:
+        return alike[0]
     raise ExtractError(
-        f"db.incremental.cursor_column '{name}' is not a column of the query; columns: "
-        f"{', '.join(c.name for c in columns)}"
+        f"{setting} '{name}' is not a column of the query; columns: {', '.join(c.name for c in columns)}"
     )

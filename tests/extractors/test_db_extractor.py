@@ -193,6 +193,52 @@ class TestInjection:
         ):
             list(make_db(database, table=orders, incremental=inc).extract(make_context()))
 
+    @pytest.fixture
+    def cased(self, postgres: Any) -> str:
+        """A PostgreSQL table with two columns whose names differ only in case: ``"Seq"`` and ``seq``."""
+        name = postgres.table("cased")
+        postgres.execute(f'CREATE TABLE {name} ("Seq" integer, seq integer, name text)')
+        postgres.execute(f"INSERT INTO {name} VALUES (100, 1, 'a'), (200, 2, 'b')")
+        return name
+
+    @pytest.mark.parametrize("setting", ["cursor_column", "key_columns"])
+    def test_a_name_matching_two_columns_only_by_case_fails_naming_both(
+        self,
+        postgres: Any,
+        cased: str,
+        setting: str,
+        make_db: Callable[..., Extractor],
+        make_context: Callable[..., Any],
+    ) -> None:
+        """``SEQ`` is neither column exactly, and folds to both: taking the first silently read the
+        watermark (or the chunk key) off a column the user may not have meant."""
+        inc = {"cursor_column": "SEQ" if setting == "cursor_column" else "seq", "mode": "watermark"}
+        section: dict[str, Any] = {"table": cased, "incremental": inc}
+        if setting == "key_columns":
+            section |= {"key_columns": ["SEQ"], "chunk_rows": 1}
+        with pytest.raises(
+            ExtractError,
+            match=rf"{setting} 'SEQ' matches 2 columns of the query that differ only in case: Seq, seq; "
+            r"write the one meant with its exact case",
+        ):
+            list(make_db(postgres, **section).extract(make_context()))
+
+    @pytest.mark.parametrize(("cursor", "watermark"), [("Seq", "200"), ("seq", "2")])
+    def test_a_name_matching_one_column_exactly_takes_it_beside_one_differing_in_case(
+        self,
+        postgres: Any,
+        cased: str,
+        cursor: str,
+        watermark: str,
+        make_db: Callable[..., Extractor],
+        make_context: Callable[..., Any],
+    ) -> None:
+        inc = {"cursor_column": cursor, "mode": "watermark"}
+        extractor = make_db(postgres, table=cased, incremental=inc, key_columns=[cursor], chunk_rows=1)
+        assert drain(extractor, make_context()).num_rows == 2
+        assert extractor.watermark_out == watermark
+        assert extractor.stats["key_columns"] == [cursor]
+
 
 def _closed_port() -> int:
     with socket.socket() as sock:
