@@ -419,14 +419,25 @@ class BronzeIOManager(LakeIOManager):
         with data that landed, and always together.
         """
         dates = self.partition_dates(dataset_path)
-        following = self._next_watermark_in(dataset_path, [d for d in dates if d > run_date])
+        later = self._latest_committed(dataset_path, [d for d in dates if d > run_date], first=True)
+        following = later.metadata.get("watermark_in") if later is not None else None
         part = self._latest_committed(dataset_path, [d for d in dates if d < run_date])
         if part is None:
-            return WatermarkState(None, (), next_watermark_in=following)
+            return WatermarkState(
+                None,
+                (),
+                next_watermark_in=None if following is None else str(following),
+                later_read_from_start=later is not None and following is None,
+            )
         value = part.metadata.get("watermark_out")
         hashes = part.metadata.get(BOUNDARY_HASHES_KEY) or ()
         watermark = None if value is None else str(value)
-        return WatermarkState(watermark, tuple(str(h) for h in hashes), part.manifest.run_date, following)
+        return WatermarkState(
+            watermark,
+            tuple(str(h) for h in hashes),
+            part.manifest.run_date,
+            None if following is None else str(following),
+        )
 
     def latest_committed_before(self, dataset_path: str, run_date: str) -> CommittedPartition | None:
         """The latest committed partition before ``run_date`` (never its own)."""
@@ -434,21 +445,14 @@ class BronzeIOManager(LakeIOManager):
             dataset_path, [d for d in self.partition_dates(dataset_path) if d < run_date]
         )
 
-    def _latest_committed(self, dataset_path: str, earlier: list[str]) -> CommittedPartition | None:
-        for candidate in reversed(earlier):
+    def _latest_committed(
+        self, dataset_path: str, dates: list[str], *, first: bool = False
+    ) -> CommittedPartition | None:
+        """The committed partition of ``dates`` (sorted) latest, or with ``first`` earliest."""
+        for candidate in dates if first else reversed(dates):
             part = self.committed(dataset_path, candidate)
             if part is not None:
                 return part
-        return None
-
-    def _next_watermark_in(self, dataset_path: str, later: list[str]) -> str | None:
-        """``watermark_in`` of the first committed partition of ``later`` (dates after the run date): where
-        that partition started reading, so where a re-run of an earlier day stops."""
-        for candidate in later:
-            part = self.committed(dataset_path, candidate)
-            if part is not None:
-                value = part.metadata.get("watermark_in")
-                return None if value is None else str(value)
         return None
 
 
@@ -456,12 +460,16 @@ class BronzeIOManager(LakeIOManager):
 class WatermarkState:
     """What an incremental partition starts from: the previous ``watermark_out`` and its boundary hashes,
     and the run date of the committed partition they come from (None: no partition before); and, when a
-    later partition is committed (a re-run, a backfill), the ``watermark_in`` it started from."""
+    later partition is committed (a re-run, a backfill), the ``watermark_in`` it started from, or that it
+    read from the start."""
 
     watermark: str | None
     boundary_hashes: tuple[str, ...]
     run_date: str | None = None
     next_watermark_in: str | None = None
+    # The first committed partition after the run date read from the start (its watermark_in is null): with
+    # no partition before, the run date's rows are all in it already (a backfill before the first load).
+    later_read_from_start: bool = False
 
 
 class SilverIOManager(LakeIOManager):

@@ -132,6 +132,7 @@ def run_bronze(
     log: Any,
     boundary_hashes: tuple[str, ...] = (),
     watermark_next: str | None = None,
+    later_read_from_start: bool = False,
 ) -> PartitionOutput:
     """Build the PartitionOutput of one Bronze partition (the stream is consumed by the IO manager)."""
     extractor = create_extractor(spec.entry, platform)
@@ -142,6 +143,7 @@ def run_bronze(
         watermark_in=watermark_in,
         boundary_hashes=boundary_hashes,
         watermark_next=watermark_next,
+        later_read_from_start=later_read_from_start,
         log=log,
     )
     started_at = datetime.now(UTC)
@@ -233,6 +235,7 @@ def build_bronze_asset(
                 watermark_in=state.watermark,
                 boundary_hashes=state.boundary_hashes,
                 watermark_next=state.next_watermark_in,
+                later_read_from_start=state.later_read_from_start,
                 run_id=context.run.run_id,
                 log=context.log,
             )

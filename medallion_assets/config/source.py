@@ -203,6 +203,13 @@ class ApiConfig(StrictModel):
         """A URL path has no use for braces: any other ``{...}`` is a typo (``params``, ``body`` keep it)."""
         return _template_fields(value, "api.endpoint", templates.FIELDS)
 
+    @property
+    def dated_request(self) -> bool:
+        """Whether the request names its day (``{run_date}``, ``{window_start}``, ``{window_end}`` in
+        ``endpoint``, ``params`` or ``body``): each partition then asks for its own day."""
+        request = [self.endpoint, *_strings(self.params), *_strings(self.body)]
+        return any(templates.has_date_field(text) for text in request)
+
 
 def _sql_identifier(value: str) -> str:
     """Only plain identifiers are put into SQL text: the query builder's rule, checked at load."""
@@ -568,8 +575,7 @@ class SourceConfig(StrictModel):
                 "column ({cursor_column: updated_at, mode: window}), or use load_pattern: full"
             )
         if self.type == "api" and self.api is not None and self.api.incremental is None:
-            request = [self.api.endpoint, *_strings(self.api.params), *_strings(self.api.body)]
-            if not any(templates.has_date_field(text) for text in request):
+            if not self.api.dated_request:
                 raise ValueError(
                     f"run.load_pattern '{pattern}' needs api.incremental or a date field in the request: "
                     "without either every run requests the same data, and Silver takes all of it as that "

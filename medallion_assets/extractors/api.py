@@ -39,7 +39,8 @@ anything else as text); the next partition sends it back as ``incremental.param`
 dropped by the one boundary dedupe of every incremental source, ``medallion_resources.boundary``
 (``JsonRecords``: records hashed as the API sent them). A re-run (or backfill) of a day with a later
 partition committed does not land the records past that partition's ``watermark_in`` (``watermark_next``):
-the later partitions hold them.
+the later partitions hold them; with no partition before it and a later one that read from the start (a
+backfill before the first load), it sends no request and lands none (unless the request names its day).
 
 Records follow the one JSON rule of ``extractors.records`` (nested values as JSON text, mixed types as
 text). Stats in ``_metadata.json``: ``pages``, ``requests``, ``retries``, ``throttled_seconds`` and
@@ -178,6 +179,13 @@ class ApiExtractor(Extractor):
         session = self.session()
         first = self.request(ctx)
         self.stats = {**session.stats.as_dict(), "endpoint": session.redactor.url(first.url.split("?")[0])}
+        from_start = ctx.watermark_in is None and ctx.later_read_from_start
+        if self.config.incremental is not None and from_start and not self.config.dated_request:
+            ctx.log.info(
+                "no request sent: the first committed partition after this day read every record from the "
+                "start, so it holds this day's records already"
+            )
+            return
         dedupe = self.dedupe(ctx)
         later = self.later_records(ctx)
         skipped = 0

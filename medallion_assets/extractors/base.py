@@ -40,6 +40,9 @@ class ExtractContext:
     # watermark_in of the first committed Bronze partition after run_date (a re-run or a backfill of an
     # earlier day): that partition read from there on, so a cursor without a date bound stops there.
     watermark_next: str | None = None
+    # No committed partition before run_date, and the first one after it read from the start (a backfill
+    # before the first load of a ``watermark`` source): that partition holds this day's rows already.
+    later_read_from_start: bool = False
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("medallion.extract"))
 
 

@@ -151,6 +151,14 @@ class DbExtractor(Extractor):
         engine = select_engine(cfg.engine, target, self.retry)
         columns = describe_query(target, base, self.retry)
         plan = self._incremental(target, base, columns, ctx)
+        if plan.nothing:
+            ctx.log.info(
+                "no row read: the first committed partition after this day read every row from the start "
+                "(watermark mode), so it holds this day's rows already"
+            )
+            self.stats.update(batches=0, source_row_count=0, source_row_count_before=0)
+            yield pa.RecordBatch.from_pylist([], schema=schema_of(columns))
+            return
         query = plan.query
         ctx.log.info(
             f"reading {target.describe()} with engine {engine.name}"
@@ -293,6 +301,8 @@ class DbExtractor(Extractor):
                 Condition(cursor.name, "<", "medallion_hi"),
             ]
             return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, None)
+        if ctx.watermark_in is None and ctx.later_read_from_start:
+            return _Plan(SqlQuery(base.base), cursor, None, nothing=True)
         if lookback and cursor.kind in _NUMERIC:
             raise ExtractError(
                 f"db.incremental.lookback needs a date or timestamp cursor; '{cursor.name}' is "
@@ -405,6 +415,9 @@ class _Plan:
     query: SqlQuery
     cursor: SqlColumn | None
     dedupe: BoundaryDedupe[pa.RecordBatch] | None
+    nothing: bool = (
+        False  # the partition has no rows of its own to read (``ExtractContext.later_read_from_start``)
+    )
 
 
 def _cursor_key(value: Any, cursor: SqlColumn) -> Any:

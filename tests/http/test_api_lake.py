@@ -352,6 +352,43 @@ class TestIncremental:
         assert day(date(2025, 1, 2)) == [3, 4]  # not 5: day 3 landed it
         assert day(date(2025, 1, 3)) == [5]  # and day 3 re-run from day 2's new commit still holds it
 
+    @pytest.mark.parametrize(
+        "incremental",
+        [{"cursor_field": "id", "param": "since_id"}, INCREMENTAL],
+        ids=["id", "timestamp"],
+    )
+    def test_a_backfill_before_the_first_partition_lands_no_record_twice(
+        self, api: FakeApi, lake: ApiLake, incremental: dict[str, str]
+    ) -> None:
+        """Day 2 was loaded first: it read every record from the start. A backfill of day 1 read from the
+        start as well and landed every record a second time; it now lands none (day 2 holds them)."""
+        api.records = [
+            {"id": 1, "updated_at": "2025-01-01T10:00:00Z"},
+            {"id": 2, "updated_at": "2025-01-02T11:00:00Z"},
+        ]
+
+        def day(d: date) -> list[Any]:
+            outcome, rows = lake.run("next", d, load_pattern="incremental", incremental=incremental)
+            assert outcome.error is None, outcome.error
+            return ids(rows)
+
+        assert day(date(2025, 1, 2)) == [1, 2]
+        hits = len(api.data_hits())
+        assert day(date(2025, 1, 1)) == []
+        assert len(api.data_hits()) == hits  # not even asked
+        api.records.append({"id": 3, "updated_at": "2025-01-03T10:00:00Z"})
+        assert day(date(2025, 1, 3)) == [3]
+        # A request that names its day asks for the backfilled day's own records all the same.
+        outcome, _ = lake.run(
+            "next",
+            date(2025, 1, 1),
+            load_pattern="incremental",
+            incremental=incremental,
+            params={"day": "{run_date}"},
+        )
+        assert outcome.error is None, outcome.error
+        assert api.data_hits()[-1].query.get("day") == "2025-01-01"
+
     def test_a_day_that_only_reads_again_what_landed_keeps_its_columns_for_silver(
         self, api: FakeApi, lake: ApiLake
     ) -> None:

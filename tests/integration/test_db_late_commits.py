@@ -377,3 +377,32 @@ def test_a_rerun_of_an_id_watermark_day_stops_where_the_next_day_started(
         assert lake.run(D3) == []  # from day 2's watermark 4: nothing new
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mariadb", "sqlite"])
+@pytest.mark.parametrize("cursor", ["id", "updated_at"])
+def test_a_backfill_before_the_first_partition_lands_no_row_twice(
+    dialect: str, cursor: str, tmp_path: Path, lake_for: Any
+) -> None:
+    """Day 2 was loaded first: a watermark read from the start, so it holds every row up to it. A backfill
+    of day 1 then read from the start as well and landed every row a second time (both partitions with
+    watermark_in null). Day 1 now lands nothing: the later partition holds its rows."""
+    db = open_database(dialect, tmp_path)
+    try:
+        table = db.table("first")
+        db.execute(f"CREATE TABLE {table} (id integer, note varchar(20), updated_at {TS_TYPE[dialect]})")
+        with db.engine.begin() as conn:
+            insert(conn, table, 1, "1a", "2024-12-31 10:00:00")
+            insert(conn, table, 2, "2a", "2025-01-01 10:00:00")
+        lake = lake_for(db, table, {"cursor_column": cursor}, {"start_date": "2024-12-31"})
+        assert lake.run(D2) == [(1, "1a"), (2, "2a")]
+        assert lake.part(D2).metadata["watermark_in"] is None
+        assert lake.run(D1) == []  # the backfill: nothing of its own
+        assert lake.run(D1 - timedelta(days=1)) == []
+        every = Counter(v for day in (D1 - timedelta(days=1), D1, D2) for v in lake.versions(day))
+        assert every == Counter([(1, "1a"), (2, "2a")])
+        with db.engine.begin() as conn:
+            insert(conn, table, 3, "3a", "2025-01-02 12:00:00")
+        assert lake.run(D3) == [(3, "3a")]  # the days after it go on from day 2's watermark
+    finally:
+        db.close()
