@@ -146,7 +146,14 @@ def silver_day(
     silver_cfg = spec.entry.silver
     previous_state, previous_schema = prior.label, prior.schema
     raw = read_artifact(current, "data")
-    prepared = prepare(raw, silver_cfg, dataset=spec.name, known=_known_columns(prior), reserved=model.writes)
+    prepared = prepare(
+        raw,
+        silver_cfg,
+        dataset=spec.name,
+        known=_known_columns(prior),
+        reserved=model.writes,
+        timezone=spec.partitions.timezone,
+    )
     ctx = _context(spec, run_date)
     by_key = model.keyed_state and prior.part is not None
     old: dict[str, pl.DataFrame | None] = {}
@@ -549,7 +556,14 @@ def _rebuild_state(
         raw = read_artifact(committed[day], "data")
         where = f"{spec.name}: Silver {run_date} is rebuilt from Bronze, and Bronze {day}"
         known = {c for names in columns.values() for c in names}
-        prepared = prepare(raw, spec.entry.silver, dataset=where, known=known, reserved=model.writes)
+        prepared = prepare(
+            raw,
+            spec.entry.silver,
+            dataset=where,
+            known=known,
+            reserved=model.writes,
+            timezone=spec.partitions.timezone,
+        )
         frame, state = _widened_state(prepared.clean, state, spec.entry.silver.order_column)
         try:
             check_text_order([frame, *(state or {}).values()], spec.entry.silver.order_column)

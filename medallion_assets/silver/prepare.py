@@ -9,8 +9,10 @@ The steps run in this order, as polars expressions over whole columns (no per-ro
 3. ``schema.types``: casts with strict semantics: a value that is non-null before and null after the cast is a
    cast failure. Strings parse as follows: ``date`` accepts ``YYYY-MM-DD``; ``datetime``/``timestamp``
    accept ISO 8601 (``T`` or space separated, optional seconds fraction, optional ``Z``/``+hh:mm`` offset; a
-   date alone means midnight) and become naive microsecond timestamps: values with an offset (and
-   timezone-aware source columns) are converted to UTC, values without one are kept as written;
+   date alone means midnight) and become naive microsecond timestamps holding wall time in the source's
+   ``partitions.timezone``: a value without an offset is kept as written, one with an offset or ``Z`` (and
+   a value of a timezone-aware source column) becomes that instant's wall time there
+   (``2025-03-01T09:30:00Z`` is ``2025-03-01 10:30`` with days in Europe/Paris; with UTC days, UTC);
    ``time`` accepts ``HH:MM[:SS[.f]]``; ``boolean`` accepts true/false, 1/0, yes/no in any case;
    ``decimal(p,s)`` rejects values with more than ``s`` significant fraction digits instead of truncating
    them.
@@ -130,6 +132,7 @@ def prepare(
     dataset: str = "",
     known: Collection[str] = (),
     reserved: Collection[str] = (),
+    timezone: str = "UTC",
 ) -> Prepared:
     """Rename, normalize, type and order Bronze rows; quarantine rows with failed casts or null keys.
 
@@ -141,6 +144,7 @@ def prepare(
             when it is one of them, an error otherwise.
         reserved: The columns the model writes (``SilverModel.writes``): a Bronze column of one of these
             names, or ``_error_reason``, keeps its values as ``<name>_source`` (``Prepared.kept_as``).
+        timezone: The source's ``partitions.timezone``: a ``datetime`` typed column holds wall time there.
 
     Raises:
         SilverInputError: A column named in the config is not in Bronze.
@@ -159,7 +163,7 @@ def prepare(
 
     normalized = renamed.with_columns(_normalize_exprs(renamed, config))
     work = normalized.with_columns(
-        _cast_expr(normalized.schema[c], c, t).alias(_typed(c)) for c, t in targets.items()
+        _cast_expr(normalized.schema[c], c, t, timezone).alias(_typed(c)) for c, t in targets.items()
     )
     checks = _cast_checks(schema.types) + _null_key_checks(config.primary_keys)
     work = work.with_columns(check.failed.alias(_flag(i)) for i, check in enumerate(checks))
@@ -349,9 +353,14 @@ def _normalize_exprs(frame: pl.DataFrame, config: SilverConfig) -> list[pl.Expr]
     return exprs
 
 
-def _cast_expr(source: pl.DataType, column: str, target: pl.DataType) -> pl.Expr:
-    """Cast ``column`` to ``target`` without raising: a value that cannot be cast becomes null."""
+def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: str = "UTC") -> pl.Expr:
+    """Cast ``column`` to ``target`` without raising: a value that cannot be cast becomes null.
+
+    A naive ``target`` datetime holds wall time in ``timezone``: an instant (a value with an offset, a
+    column with a time zone) becomes its wall time there."""
     col = pl.col(column)
+    if _is_naive_datetime(target) and isinstance(source, pl.Datetime) and source.time_zone is not None:
+        return _wall_time(col, timezone).cast(target, strict=False)
     if source != pl.String or target == pl.String:
         return col.cast(target, strict=False)
     if target == pl.Boolean:
@@ -363,7 +372,7 @@ def _cast_expr(source: pl.DataType, column: str, target: pl.DataType) -> pl.Expr
             col.str.to_datetime(f, time_unit="us", strict=False, exact=True) for f in _NAIVE_DATETIME_FORMATS
         ]
         offset = [
-            col.str.to_datetime(f, time_unit="us", strict=False, exact=True).dt.replace_time_zone(None)
+            _wall_time(col.str.to_datetime(f, time_unit="us", strict=False, exact=True), timezone)
             for f in _OFFSET_DATETIME_FORMATS
         ]
         return pl.coalesce(*naive, *offset)
@@ -372,6 +381,15 @@ def _cast_expr(source: pl.DataType, column: str, target: pl.DataType) -> pl.Expr
     if isinstance(target, pl.Decimal):
         return _exact_decimal(col, target)
     return col.cast(target, strict=False)
+
+
+def _is_naive_datetime(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, pl.Datetime) and dtype.time_zone is None
+
+
+def _wall_time(instants: pl.Expr, timezone: str) -> pl.Expr:
+    """Timezone-aware ``instants`` as naive wall time in ``timezone``."""
+    return instants.dt.convert_time_zone(timezone).dt.replace_time_zone(None)
 
 
 def _exact_decimal(col: pl.Expr, target: pl.Decimal) -> pl.Expr:

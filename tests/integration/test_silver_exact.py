@@ -26,8 +26,8 @@ from tests.integration._lake import local_lake
 pytestmark = pytest.mark.slow
 
 
-def make_lake(root: Path, source: dict[str, Any], start: date) -> Lake:
-    return local_lake(root, [source], start)
+def make_lake(root: Path, source: dict[str, Any], start: date, timezone: str = "UTC") -> Lake:
+    return local_lake(root, [source], start, timezone=timezone)
 
 
 def file_source(name: str, data: Path, pattern: str, silver: dict[str, Any]) -> dict[str, Any]:
@@ -210,15 +210,26 @@ def test_cdc_hard_delete_with_history_resurrection_commits(tmp_path: Path, insta
     ]
 
 
-def build_both_ways(tmp_path: Path, name: str, pattern: str, silver_cfg: dict[str, Any], days, instance):
+def build_both_ways(
+    tmp_path: Path,
+    name: str,
+    pattern: str,
+    silver_cfg: dict[str, Any],
+    days,
+    instance,
+    timezone: str = "UTC",
+    source_run: dict[str, Any] | None = None,
+):
     """The same Bronze days in two lakes: Silver day by day (each day from the day before), and Silver of
     the last day alone (rebuilt from Bronze). Returns both lakes."""
     data = tmp_path / "data"
     write_days(data, name, days)
     dates = sorted(days)
-    by_day = make_lake(tmp_path / "by_day", file_source(name, data, pattern, silver_cfg), dates[0])
+    source = file_source(name, data, pattern, silver_cfg)
+    source["source"]["run"].update(source_run or {})
+    by_day = make_lake(tmp_path / "by_day", source, dates[0], timezone)
     run_days(by_day, name, dates, instance)
-    rebuilt = make_lake(tmp_path / "rebuilt", file_source(name, data, pattern, silver_cfg), dates[0])
+    rebuilt = make_lake(tmp_path / "rebuilt", source, dates[0], timezone)
     for day in dates:
         outcome = materialize_partition(rebuilt, rebuilt.spec(name), day, ("bronze",), instance)
         assert outcome.error is None, (day, outcome.error)
@@ -670,3 +681,107 @@ def test_columns_after_a_first_day_without_rows_have_one_place(tmp_path: Path, i
     for name, lake in zip(("by_day", "rebuilt"), lakes, strict=True):
         rows = silver(lake, "late", date(2025, 11, 2), "current")
         assert [c for c in rows[0] if c not in BRONZE_ADDED] == expected, name
+
+
+# A producer in Europe/Paris (UTC+1 in March) that writes some times as local wall time, without an offset,
+# and others with an offset or Z. The partitions are days in Europe/Paris, so Silver holds every time as
+# Paris wall time: 09:30Z is 10:30, 22:30Z is 23:30, 23:30-01:00 is 01:30 the next day.
+PARIS_DAYS = {
+    date(2025, 3, 1): [
+        {"id": 1, "v": "a", "ts": "2025-03-01T10:00:00"},
+        {"id": 2, "v": "a", "ts": "2025-03-01T22:30:00Z"},
+    ],
+    date(2025, 3, 2): [
+        {"id": 1, "v": "b", "ts": "2025-03-02T09:30:00Z"},
+        {"id": 2, "v": "b", "ts": "2025-03-02T00:15:00"},
+    ],
+    date(2025, 3, 3): [
+        {"id": 1, "v": "c", "ts": "2025-03-02T10:15:00"},  # late: 10:15 in Paris, before b's 10:30
+        {"id": 2, "v": "c", "ts": "2025-03-02T23:30:00-01:00"},
+    ],
+}
+
+
+def test_datetime_order_values_with_and_without_offset_are_wall_time_in_the_partition_timezone(
+    tmp_path: Path, instance
+) -> None:
+    """``ts: datetime`` turned ``09:30Z`` into 09:30 (UTC) but kept ``10:15`` as written (Paris): b, at
+    10:30 in Paris, was taken for older than the late c at 10:15, and c became the current version."""
+    by_day, rebuilt = build_both_ways(
+        tmp_path,
+        "paris",
+        "incremental",
+        {
+            "model": "scd_type_2",
+            "primary_keys": ["id"],
+            "order_column": "ts",
+            "schema": {"types": {"ts": "datetime"}},
+        },
+        PARIS_DAYS,
+        instance,
+        timezone="Europe/Paris",
+    )
+    expected = [
+        (1, "a", datetime(2025, 3, 1, 10), datetime(2025, 3, 2, 10, 15)),
+        (1, "c", datetime(2025, 3, 2, 10, 15), datetime(2025, 3, 2, 10, 30)),
+        (1, "b", datetime(2025, 3, 2, 10, 30), None),
+        (2, "a", datetime(2025, 3, 1, 23, 30), datetime(2025, 3, 2, 0, 15)),
+        (2, "b", datetime(2025, 3, 2, 0, 15), datetime(2025, 3, 3, 1, 30)),
+        (2, "c", datetime(2025, 3, 3, 1, 30), None),
+    ]
+    for lake in (by_day, rebuilt):
+        history = silver(lake, "paris", date(2025, 3, 3), "history")
+        got = sorted(
+            ((r["id"], r["v"], r["effective_from"], r["effective_to"]) for r in history),
+            key=lambda row: (row[0], row[2]),
+        )
+        assert got == expected
+        current = silver(lake, "paris", date(2025, 3, 3), "current")
+        assert sorted((r["id"], r["v"], r["ts"]) for r in current) == [
+            (1, "b", datetime(2025, 3, 2, 10, 30)),
+            (2, "c", datetime(2025, 3, 3, 1, 30)),
+        ]
+
+
+@pytest.mark.parametrize("delete_mode", ["hard_delete", "tombstone"])
+def test_a_full_load_delete_after_an_offset_observation_in_the_partition_timezone(
+    tmp_path: Path, instance, delete_mode: str
+) -> None:
+    """Key 2 was observed at ``23:30Z`` on 03-01 (00:30 on 03-02 in Paris) and is missing from the 03-02
+    snapshot: its version starts at 03-02 00:30 and the delete is at the end of 03-02 in Paris, 03-03
+    00:00. The observation used to be kept as 03-01 23:30, before the day it belongs to in Paris."""
+    days = {
+        date(2025, 3, 1): [
+            {"id": 1, "v": "a", "ts": "2025-03-01T10:00:00"},
+            {"id": 2, "v": "a", "ts": "2025-03-01T23:30:00Z"},
+        ],
+        date(2025, 3, 2): [{"id": 1, "v": "a", "ts": "2025-03-01T10:00:00"}],
+    }
+    by_day, rebuilt = build_both_ways(
+        tmp_path,
+        "snap",
+        "full",
+        {
+            "model": "scd_type_2",
+            "primary_keys": ["id"],
+            "order_column": "ts",
+            "delete_mode": delete_mode,
+            "schema": {"types": {"ts": "datetime"}},
+        },
+        days,
+        instance,
+        timezone="Europe/Paris",
+        source_run={"max_delete_fraction": 1.0},
+    )
+    seen, deleted_at = datetime(2025, 3, 2, 0, 30), datetime(2025, 3, 3)
+    for lake in (by_day, rebuilt):
+        history = [r for r in silver(lake, "snap", date(2025, 3, 2), "history") if r["id"] == 2]
+        if delete_mode == "hard_delete":
+            assert [(r["effective_from"], r["effective_to"], r["_closed_by_delete"]) for r in history] == [
+                (seen, deleted_at, True)
+            ]
+        else:
+            assert [(r["effective_from"], r["effective_to"], r["_deleted"]) for r in history] == [
+                (seen, deleted_at, False),
+                (deleted_at, None, True),
+            ]

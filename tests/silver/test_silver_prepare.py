@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -189,6 +189,49 @@ class TestTypes:
         assert result.errors.get_column("row").to_list() == bad_rows
         good = [v for i, v in enumerate(expected) if i not in bad_rows]
         assert result.clean.get_column("c").to_list() == good
+
+    def test_datetimes_are_wall_time_in_the_partition_timezone(self) -> None:
+        """Days in Europe/Paris (UTC+1 in winter, +2 in summer): a value without an offset is Paris wall
+        time as written; one with an offset or Z is the same instant in Paris wall time."""
+        values = [
+            "2025-03-01T10:00:00",
+            "2025-03-01T09:30:00Z",
+            "2025-03-01T10:00:00+02:00",
+            "2025-03-01T23:30:00-01:00",
+            "2025-07-01T10:00:00Z",
+            "2025-03-01",
+        ]
+        frame = pl.DataFrame({"c": values})
+        result = prepare(frame, config(schema={"types": {"c": "datetime"}}), timezone="Europe/Paris")
+        assert result.errors.height == 0
+        assert result.clean.get_column("c").to_list() == [
+            datetime(2025, 3, 1, 10),
+            datetime(2025, 3, 1, 10, 30),
+            datetime(2025, 3, 1, 9),
+            datetime(2025, 3, 2, 1, 30),
+            datetime(2025, 7, 1, 12),
+            datetime(2025, 3, 1),
+        ]
+
+    @pytest.mark.parametrize("unit", ["us", "ns"])
+    def test_a_timezone_aware_column_typed_datetime_is_wall_time_in_the_partition_timezone(
+        self, unit: str
+    ) -> None:
+        """A Parquet or PostgreSQL ``timestamptz`` column (here in UTC and in New York) typed ``datetime``
+        with days in Europe/Paris: the same instants as Paris wall time, as a text value with an offset."""
+        frame = pl.DataFrame(
+            {
+                "utc": [datetime(2025, 3, 1, 9, 30, tzinfo=UTC), datetime(2025, 7, 1, 10, tzinfo=UTC)],
+                "ny": [datetime(2025, 3, 1, 9, 30, tzinfo=UTC), datetime(2025, 7, 1, 10, tzinfo=UTC)],
+            },
+            schema={"utc": pl.Datetime(unit, "UTC"), "ny": pl.Datetime(unit, "UTC")},
+        ).with_columns(pl.col("ny").dt.convert_time_zone("America/New_York"))
+        types = {"utc": "datetime", "ny": "timestamp"}
+        result = prepare(frame, config(schema={"types": types}), timezone="Europe/Paris")
+        expected = [datetime(2025, 3, 1, 10, 30), datetime(2025, 7, 1, 12)]
+        assert result.clean.schema["utc"] == pl.Datetime("us")
+        assert result.clean.get_column("utc").to_list() == expected
+        assert result.clean.get_column("ny").to_list() == expected
 
     def test_failed_cast_reason_and_original_value(self) -> None:
         frame = pl.DataFrame({"id": [1, 2], "amount": ["1.00", "abc"]})
