@@ -46,6 +46,10 @@ DELETED = "_deleted"
 # A number written as text: what text order sorts wrongly once the lengths differ ("10" < "9").
 _NUMBER_TEXT = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 _PLAIN_DIGITS = r"^\d+$"
+# An ISO 8601 date-time (or date) as ``silver.schema.types: datetime`` reads it; group 1 is its UTC offset.
+_DATE_TIME_TEXT = (
+    r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?\s*$"
+)
 
 
 def check_text_order(frames: Iterable[pl.DataFrame | None], order_column: str | None) -> None:
@@ -56,8 +60,13 @@ def check_text_order(frames: Iterable[pl.DataFrame | None], order_column: str | 
     JSON producer may quote a number one day (``9``, then ``"10"``: widened to text). Text puts ``"10"``
     before ``"9"``, so a newer version would be taken for an older one and dropped without a word. Only a
     column whose every value (of the rows being ordered together: the state's and the day's) reads as a
-    number is judged, and digits of one length (``"0042"``, ``"0100"``) sort alike either way; any other
-    text (ISO date-times, names) orders as text.
+    number is judged, and digits of one length (``"0042"``, ``"0100"``) sort alike either way.
+
+    ISO date-times as text order as their instants only when they share one UTC offset:
+    ``2025-03-01T10:00:00+02:00`` (08:00 UTC) sorts after ``2025-03-01T09:00:00Z``, and a value without an
+    offset (wall time in ``partitions.timezone``) has no offset to compare with one that has. A column whose
+    every value is an ISO date-time fails when the values do not all have the same offset (``Z``,
+    ``+00:00`` and ``+0000`` are one; no offset is another). Any other text (names) orders as text.
     """
     if order_column is None:
         return
@@ -66,7 +75,12 @@ def check_text_order(frames: Iterable[pl.DataFrame | None], order_column: str | 
         for f in frames
         if f is not None and order_column in f.columns and f.schema[order_column] == pl.String
     ]
-    if not columns or any(not c.str.contains(_NUMBER_TEXT).all() for c in columns):
+    if not columns:
+        return
+    if all(c.str.contains(_DATE_TIME_TEXT).all() for c in columns):
+        _check_offsets(pl.concat(columns), order_column)
+        return
+    if any(not c.str.contains(_NUMBER_TEXT).all() for c in columns):
         return  # the day's rows first: any other text ends the check before the state's rows are read
     values = pl.concat(columns)
     if values.is_empty():
@@ -78,6 +92,32 @@ def check_text_order(frames: Iterable[pl.DataFrame | None], order_column: str | 
         f"silver.order_column '{order_column}' holds numbers as text ({shown}): text order puts '10' before "
         "'9', so versions would be ordered wrongly; declare its type, e.g. "
         f"silver.schema.types: {{{order_column}: int64}} (or decimal(p,s), float64)"
+    )
+
+
+def _check_offsets(values: pl.Series, order_column: str) -> None:
+    """Raise when the ISO date-times ``values`` do not all have the same UTC offset (none counts as one)."""
+    offsets = (
+        values.str.extract(_DATE_TIME_TEXT, 1)
+        .str.replace(r"^[Zz]$", "+00:00")
+        .str.replace(r"^([+-]\d{2})$", "${1}:00")
+        .str.replace(r"^([+-]\d{2})(\d{2})$", "${1}:${2}")
+        .str.replace(r"^-00:00$", "+00:00")
+        .fill_null("")
+    )
+    if offsets.n_unique() < 2:
+        return
+    examples = pl.DataFrame({"value": values, "offset": offsets}).unique(
+        "offset", keep="first", maintain_order=True
+    )
+    shown = ", ".join(repr(v.strip()) for v in examples.get_column("value").head(3).to_list())
+    raise SilverInputError(
+        f"silver.order_column '{order_column}' holds date-times as text with differing UTC offsets "
+        f"({shown}): text order puts '2025-03-01T10:00:00+02:00' after '2025-03-01T09:00:00Z' though it "
+        "is earlier, and a time without an offset is not comparable with one that has, so versions would be "
+        "ordered wrongly; "
+        f"declare its type, silver.schema.types: {{{order_column}: datetime}} (every value then becomes "
+        "wall time in partitions.timezone)"
     )
 
 

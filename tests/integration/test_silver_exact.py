@@ -785,3 +785,36 @@ def test_a_full_load_delete_after_an_offset_observation_in_the_partition_timezon
                 (seen, deleted_at, False),
                 (deleted_at, None, True),
             ]
+
+
+def test_an_order_column_of_date_times_as_text_with_differing_offsets_fails(tmp_path: Path, instance) -> None:
+    """Kept as text, ``2025-03-01T10:00:00+02:00`` (08:00 UTC) sorts after ``2025-03-01T09:00:00Z`` though it
+    is earlier, and a version without an offset has no instant to compare at all: the day fails naming
+    the fix instead of ordering versions wrongly. One offset throughout orders correctly as text."""
+    days = {
+        date(2025, 3, 1): [{"id": 1, "v": "a", "ts": "2025-03-01T09:00:00Z"}],
+        date(2025, 3, 2): [{"id": 1, "v": "b", "ts": "2025-03-01T10:00:00+02:00"}],
+    }
+    data = tmp_path / "data"
+    write_days(data, "txt", days)
+    cfg: dict[str, Any] = {"model": "scd_type_2", "primary_keys": ["id"], "order_column": "ts"}
+    lake = make_lake(tmp_path / "lake", file_source("txt", data, "incremental", cfg), date(2025, 3, 1))
+    run_days(lake, "txt", [date(2025, 3, 1)], instance)
+    outcome = materialize_partition(lake, lake.spec("txt"), date(2025, 3, 2), ("bronze", "silver"), instance)
+    assert outcome.error is not None
+    assert "silver.order_column 'ts' holds date-times as text with differing UTC offsets" in outcome.error
+    assert "silver.schema.types: {ts: datetime}" in outcome.error, outcome.error
+    assert lake.committed(lake.spec("txt"), "silver", date(2025, 3, 2)) is None
+
+    same = {
+        date(2025, 3, 1): [{"id": 1, "v": "a", "ts": "2025-03-01T09:00:00+02:00"}],
+        date(2025, 3, 2): [{"id": 1, "v": "b", "ts": "2025-03-01T10:00:00+02:00"}],
+    }
+    write_days(data, "one", same)
+    one = make_lake(tmp_path / "one", file_source("one", data, "incremental", cfg), date(2025, 3, 1))
+    run_days(one, "one", sorted(same), instance)
+    history = silver(one, "one", date(2025, 3, 2), "history")
+    assert [(r["v"], r["effective_from"], r["effective_to"]) for r in history] == [
+        ("a", "2025-03-01T09:00:00+02:00", "2025-03-01T10:00:00+02:00"),
+        ("b", "2025-03-01T10:00:00+02:00", None),
+    ]
