@@ -32,7 +32,7 @@ import pyarrow as pa
 from medallion_assets.assets.silver_checks import CheckOutcome, evaluate_checks
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
-from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
+from medallion_assets.silver.chain import ABSORBED_ORDER, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
 from medallion_assets.silver.delta import KeyDiff, derived_diff, key_diff, needs_compaction, without_row_ids
 from medallion_assets.silver.keys import DELETED, check_text_order, require_columns
 from medallion_assets.silver.prepare import Prepared, enforce_delete_fraction, enforce_thresholds, prepare
@@ -490,8 +490,11 @@ def _widened_state(
     return incoming, {a: frame for a, frame in widened.items() if frame is not None}
 
 
-_ORDER_VALUED = (EFFECTIVE_FROM, EFFECTIVE_TO)
-"""Chain columns that hold values of the order column (SCD2 and cdc history), so they widen with it."""
+_ORDER_VALUED = (EFFECTIVE_FROM, EFFECTIVE_TO, ABSORBED_ORDER)
+"""Chain columns that hold values of the order column (SCD2 and cdc history, the ``absorbed`` artifact's
+``_absorbed_order``), so they widen with it: a naive order column that gains a time zone (``datetime[us]``,
+then ``datetime[us, UTC]``) otherwise leaves ``_absorbed_order`` naive, which polars cannot concat with the
+widened history."""
 
 
 def _widen_all(frames: Sequence[pl.DataFrame], order_column: str | None) -> list[pl.DataFrame]:

@@ -818,3 +818,47 @@ def test_an_order_column_of_date_times_as_text_with_differing_offsets_fails(tmp_
         ("a", "2025-03-01T09:00:00+02:00", "2025-03-01T10:00:00+02:00"),
         ("b", "2025-03-01T10:00:00+02:00", None),
     ]
+
+
+@pytest.mark.parametrize("model", ["scd_type_2", "cdc"])
+def test_an_order_column_that_gains_a_time_zone_keeps_its_history(
+    tmp_path: Path, instance, model: str
+) -> None:
+    """``ts`` lands naive on 03-01 (a Parquet file without a time zone) and with one on 03-02 (UTC, as a
+    PostgreSQL ``timestamptz`` lands): the day widens the order column and the history's bounds to UTC, but
+    ``_absorbed_order`` of the absorbed artifact stayed naive, and every later day failed with polars'
+    "failed to determine supertype of datetime[μs, UTC] and datetime[μs]". Days in UTC: naive values are
+    UTC (the lake's widening rule)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    first = pl.DataFrame(
+        {"id": [1, 2], "v": ["a", "a"], "op": ["I", "I"], "ts": [datetime(2025, 3, 1, 10)] * 2}
+    )
+    first.write_parquet(data / "p_20250301.parquet")
+    second = pl.DataFrame(
+        {"id": [1], "v": ["b"], "op": ["U"], "ts": [datetime(2025, 3, 2, 9, 30, tzinfo=UTC)]}
+    )
+    second.write_parquet(data / "p_20250302.parquet")
+    pattern = "cdc" if model == "cdc" else "incremental"
+    silver_cfg: dict[str, Any] = {"model": model, "primary_keys": ["id"], "order_column": "ts"}
+    if model == "cdc":
+        silver_cfg["cdc"] = {"keep_history": True}
+    source = file_source("p", data, pattern, silver_cfg)
+    source["source"]["file"]["path"] = f"{data}/p_{{run_date:%Y%m%d}}.parquet"
+    days = [date(2025, 3, 1), date(2025, 3, 2)]
+    by_day = local_lake(tmp_path / "by_day", [source], days[0])
+    run_days(by_day, "p", days, instance)
+    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0])
+    for day in days:
+        outcome = materialize_partition(rebuilt, rebuilt.spec("p"), day, ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+    outcome = materialize_partition(rebuilt, rebuilt.spec("p"), days[-1], ("silver",), instance)
+    assert outcome.error is None, outcome.error
+    at, later = datetime(2025, 3, 1, 10, tzinfo=UTC), datetime(2025, 3, 2, 9, 30, tzinfo=UTC)
+    for lake in (by_day, rebuilt):
+        history = silver(lake, "p", days[-1], "history")
+        assert sorted((r["id"], r["v"], r["effective_from"], r["effective_to"]) for r in history) == [
+            (1, "a", at, later),
+            (1, "b", later, None),
+            (2, "a", at, None),
+        ]
