@@ -34,7 +34,11 @@ class SilverSchemaConfig(StrictModel):
     rename_map: dict[str, str] = Field(default_factory=dict, description="Bronze name -> Silver name.")
     column_order: list[str] = Field(default_factory=list, description="These columns first, the rest after.")
     types: dict[str, str] = Field(
-        default_factory=dict, description="Column -> type (string, int64, float64, boolean, date, ...)."
+        default_factory=dict,
+        description=(
+            "Column -> type (string, int64, float64, boolean, date, datetime, decimal(p,s), ...); a datetime "
+            "is wall time in partitions.timezone (a value with an offset or Z is converted to it)."
+        ),
     )
 
     @field_validator("column_order")
