@@ -332,7 +332,7 @@ class FsspecBackend(StorageBackend):
 
     def modified(self, relpath: str) -> datetime | None:
         with self._op("modified", relpath):
-            stamp = self.fs.modified(self.full_path(relpath))
+            stamp: datetime = self.fs.modified(self.full_path(relpath))
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
     def list_files(self, prefix: str) -> list[str]:
