@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,16 @@ def oauth2(api: FakeApi, base_url: str, monkeypatch: pytest.MonkeyPatch) -> dict
 def ids(rows: Rows | None) -> list[Any]:
     assert rows is not None, "nothing committed"
     return sorted(r["id"] for r in rows)
+
+
+CURSORS = [{"cursor_field": "id", "param": "since_id"}, INCREMENTAL]  # an id and a timestamp cursor
+
+
+def incremental_ids(lake: ApiLake, incremental: dict[str, str], day: date) -> list[Any]:
+    """The ids Bronze holds for ``day`` of the incremental source ``next`` after running it."""
+    outcome, rows = lake.run("next", day, load_pattern="incremental", incremental=incremental)
+    assert outcome.error is None, outcome.error
+    return ids(rows)
 
 
 class TestSecrets:
@@ -320,11 +331,7 @@ class TestIncremental:
         api.records.append({"id": 6, "name": "f", "updated_at": "2025-01-03T01:00:00Z"})
         assert day(date(2025, 1, 3)) == [(6, "f")]
 
-    @pytest.mark.parametrize(
-        "incremental",
-        [{"cursor_field": "id", "param": "since_id"}, INCREMENTAL],
-        ids=["id", "timestamp"],
-    )
+    @pytest.mark.parametrize("incremental", CURSORS, ids=["id", "timestamp"])
     def test_a_rerun_of_a_day_after_the_next_day_landed_does_not_take_the_next_days_records(
         self, api: FakeApi, lake: ApiLake, incremental: dict[str, str]
     ) -> None:
@@ -336,10 +343,7 @@ class TestIncremental:
             {"id": 2, "updated_at": "2025-01-01T11:00:00Z"},
         ]
 
-        def day(d: date) -> list[Any]:
-            outcome, rows = lake.run("next", d, load_pattern="incremental", incremental=incremental)
-            assert outcome.error is None, outcome.error
-            return ids(rows)
+        day = partial(incremental_ids, lake, incremental)
 
         assert day(date(2025, 1, 1)) == [1, 2]
         api.records += [
@@ -352,11 +356,7 @@ class TestIncremental:
         assert day(date(2025, 1, 2)) == [3, 4]  # not 5: day 3 landed it
         assert day(date(2025, 1, 3)) == [5]  # and day 3 re-run from day 2's new commit still holds it
 
-    @pytest.mark.parametrize(
-        "incremental",
-        [{"cursor_field": "id", "param": "since_id"}, INCREMENTAL],
-        ids=["id", "timestamp"],
-    )
+    @pytest.mark.parametrize("incremental", CURSORS, ids=["id", "timestamp"])
     def test_a_backfill_before_the_first_partition_lands_no_record_twice(
         self, api: FakeApi, lake: ApiLake, incremental: dict[str, str]
     ) -> None:
@@ -367,10 +367,7 @@ class TestIncremental:
             {"id": 2, "updated_at": "2025-01-02T11:00:00Z"},
         ]
 
-        def day(d: date) -> list[Any]:
-            outcome, rows = lake.run("next", d, load_pattern="incremental", incremental=incremental)
-            assert outcome.error is None, outcome.error
-            return ids(rows)
+        day = partial(incremental_ids, lake, incremental)
 
         assert day(date(2025, 1, 2)) == [1, 2]
         hits = len(api.data_hits())
