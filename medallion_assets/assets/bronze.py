@@ -71,7 +71,7 @@ def with_bronze_columns(
         schema = batch.schema
         readable = readable_schema(schema)
         if readable is not schema:
-            batch = batch.cast(readable)
+            batch = readable_batch(batch, readable)
         yield columns.apply(batch)
     if columns.renamed and log is not None:
         kept = ", ".join(f"'{old}' as '{new}'" for old, new in columns.renamed.items())
@@ -82,8 +82,9 @@ def readable_schema(schema: pa.Schema) -> pa.Schema:
     """``schema`` with every type polars (so Silver and ``medallion_assets.read``) can read: an Arrow
     ``decimal256`` (a Parquet file's or a plugin's decimal of more than 38 digits) becomes ``string``, its
     exact decimal text (every digit, the scale's zeros kept: ``-0.50``), as a database's ``numeric(40, 2)``
-    lands (``medallion_resources.sql.types``), also inside lists, structs and maps. ``schema`` itself
-    when nothing changes."""
+    lands (``medallion_resources.sql.types``); a ``list_view`` (``large_list_view``) becomes a ``list``
+    (``large_list``) of the same values, which polars panics on; also inside lists, structs and maps.
+    ``schema`` itself when nothing changes."""
     types = [_readable_type(f.type) for f in schema]
     if all(t is None for t in types):
         return schema
@@ -97,6 +98,12 @@ def _readable_type(data_type: pa.DataType) -> pa.DataType | None:
     """The type polars reads instead of ``data_type`` (``readable_schema``), or None: it reads that one."""
     if pa.types.is_decimal256(data_type):
         return pa.string()
+    if data_type.num_fields == 0:
+        return None
+    if pa.types.is_list_view(data_type) or pa.types.is_large_list_view(data_type):
+        item = _readable_type(data_type.value_type)
+        value_field = data_type.value_field if item is None else data_type.value_field.with_type(item)
+        return pa.list_(value_field) if pa.types.is_list_view(data_type) else pa.large_list(value_field)
     if data_type.num_fields == 0:
         return None
     if pa.types.is_map(data_type):  # one child, the entries struct: its key and item fields
@@ -118,6 +125,56 @@ def _readable_type(data_type: pa.DataType) -> pa.DataType | None:
     if pa.types.is_list(data_type):
         return pa.list_(readable[0])
     return None  # a type of other children (a union): left to the writer
+
+
+def readable_batch(batch: pa.RecordBatch, readable: pa.Schema) -> pa.RecordBatch:
+    """``batch`` in the types of ``readable_schema(batch.schema)``."""
+    arrays = [_readable_array(a, f.type) for a, f in zip(batch.columns, readable, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=readable)
+
+
+def _readable_array(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """``array`` as ``target`` (its ``_readable_type``). Arrow's cast does it, except where a list view is
+    in the type: pyarrow 26 casts a view to a list as an invalid array (its offsets buffer one short), so
+    such a list is rebuilt from its logical values and lengths, and the lists and structs holding one
+    from their children."""
+    if array.type == target:
+        return array
+    if not _holds_view(array.type):
+        return array.cast(target)
+    mask = array.is_null() if array.null_count else None
+    if pa.types.is_struct(target):
+        children = [_readable_array(array.field(i), target.field(i).type) for i in range(target.num_fields)]
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=mask)
+    if pa.types.is_fixed_size_list(target):
+        size = target.list_size
+        values = array.values.slice(array.offset * size, len(array) * size)
+        return pa.FixedSizeListArray.from_arrays(
+            _readable_array(values, target.value_type), type=target, mask=mask
+        )
+    import pyarrow.compute as pc  # here: ~20 ms of every run's start, for a rare type
+
+    if pa.types.is_map(target):  # its entries between its first and last offsets, the offsets from 0
+        first, last = array.offsets[0], array.offsets[-1]
+        entries = array.values.slice(first.as_py(), (last.as_py() - first.as_py()))
+        keys = _readable_array(entries.field(0), target.key_type)
+        items = _readable_array(entries.field(1), target.item_type)
+        return pa.MapArray.from_arrays(pc.subtract(array.offsets, first), keys, items, type=target, mask=mask)
+    # list, large_list, list_view or large_list_view: offsets from the lengths of the logical rows
+    large = pa.types.is_large_list(target)
+    lengths = array.value_lengths().fill_null(0).cast(pa.int64() if large else pa.int32())
+    offsets = pa.concat_arrays([pa.array([0], lengths.type), pc.cumulative_sum(lengths)])
+    values = array.flatten()  # the logical rows' values, in row order (a null row's left out)
+    cls = pa.LargeListArray if large else pa.ListArray
+    return cls.from_arrays(offsets, _readable_array(values, target.value_type), type=target, mask=mask)
+
+
+def _holds_view(data_type: pa.DataType) -> bool:
+    if pa.types.is_list_view(data_type) or pa.types.is_large_list_view(data_type):
+        return True
+    if pa.types.is_map(data_type):
+        return _holds_view(data_type.key_type) or _holds_view(data_type.item_type)
+    return any(_holds_view(data_type.field(i).type) for i in range(data_type.num_fields))
 
 
 def run_bronze(

@@ -376,6 +376,66 @@ def test_a_parquet_decimal_beyond_38_digits_lands_as_its_exact_text(tmp_path: Pa
     assert read_artifact(silver, "snapshot").sort("id")["amount"].to_list() == [big, "-0.50"]
 
 
+def _list_view_cases() -> dict[str, tuple[Any, str, list[Any]]]:
+    """Columns of list views (pyarrow, polars, DuckDB write them; the Parquet file's Arrow schema keeps the
+    type): column -> (array, the type Bronze records, the values read back, rows 1, 2, 3)."""
+    import pyarrow as pa
+
+    # Offsets out of order and sharing values: a view's rows need not follow each other in its values.
+    shared = pa.ListViewArray.from_arrays(
+        pa.array([2, 0, 0], pa.int32()), pa.array([1, 2, 0], pa.int32()), pa.array([7, 8, 9])
+    )
+    return {
+        "list_view": (
+            pa.array([[1, 2], None, [3, None]], pa.list_view(pa.int64())),
+            "list<element: int64>",
+            [[1, 2], None, [3, None]],
+        ),
+        "large_list_view": (
+            pa.array([[], ["é"], None], pa.large_list_view(pa.string())),
+            "large_list<element: string>",
+            [[], ["é"], None],
+        ),
+        "shared_offsets": (shared, "list<element: int64>", [[9], [7, 8], []]),
+        "in_struct": (
+            pa.array([{"a": [1]}, None, {"a": None}], pa.struct([("a", pa.list_view(pa.int64()))])),
+            "struct<a: list<element: int64>>",
+            [{"a": [1]}, None, {"a": None}],
+        ),
+        "in_list": (
+            pa.array([[[1], None], None, [[]]], pa.list_(pa.list_view(pa.int8()))),
+            "list<element: list<element: int8>>",
+            [[[1], None], None, [[]]],
+        ),
+    }
+
+
+@pytest.mark.parametrize("column", list(_list_view_cases()))
+def test_a_parquet_list_view_lands_as_a_list(tmp_path: Path, run: Run, column: str) -> None:
+    """A list view (also inside a struct or a list) lands as a ``list`` (``large_list`` for a large one) of
+    the same values and nulls: polars, so Silver and the readers, panicked on a view, and Arrow's own cast of
+    a view to a list makes an invalid array."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    array, landed, values = _list_view_cases()[column]
+    path = tmp_path / "landing" / "stores.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": pa.array([1, 2, 3]), "v": array}), path, row_group_size=2)
+    lake, outcome = run(DAY1, {"path": str(path)}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    bronze = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    silver = lake.committed(lake.spec("shop"), "silver", DAY1)
+    assert bronze is not None and silver is not None
+    assert {c["name"]: c["type"] for c in bronze.metadata["schema"]}["v"] == landed
+    assert read_artifact(bronze, "data").sort("id")["v"].to_list() == values
+    assert read_artifact(silver, "snapshot").sort("id")["v"].to_list() == values
+    for part in (tmp_path / "lake" / "bronze").rglob("part-*.parquet"):
+        table = pq.read_table(part)
+        table.validate(full=True)
+        assert str(table.schema.field("v").type) == landed
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:
