@@ -436,6 +436,29 @@ def test_a_parquet_list_view_lands_as_a_list(tmp_path: Path, run: Run, column: s
         assert str(table.schema.field("v").type) == landed
 
 
+def test_parquet_int96_timestamps_land_exact_beyond_the_nanosecond_range(tmp_path: Path, run: Run) -> None:
+    """Spark, Hive and Impala write timestamps as INT96; Arrow read them as nanoseconds, whose range is
+    1677-2262: a year 1500 or 3000 landed as another date without a word. They land as microseconds."""
+    from datetime import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = [datetime(1500, 1, 1), None, datetime(3000, 6, 1, 1, 2, 3, 4), datetime(2024, 2, 29, 23, 59)]
+    path = tmp_path / "landing" / "stores.parquet"
+    path.parent.mkdir(parents=True)
+    table = pa.table({"id": pa.array([1, 2, 3, 4]), "at": pa.array(values, pa.timestamp("us"))})
+    pq.write_table(table, path, use_deprecated_int96_timestamps=True)
+    lake, outcome = run(DAY1, {"path": str(path)}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    bronze = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    silver = lake.committed(lake.spec("shop"), "silver", DAY1)
+    assert bronze is not None and silver is not None
+    assert {c["name"]: c["type"] for c in bronze.metadata["schema"]}["at"] == "timestamp[us]"
+    assert read_artifact(bronze, "data").sort("id")["at"].to_list() == values
+    assert read_artifact(silver, "snapshot").sort("id")["at"].to_list() == values
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:
