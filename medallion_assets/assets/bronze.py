@@ -83,7 +83,8 @@ def readable_schema(schema: pa.Schema) -> pa.Schema:
     ``decimal256`` (a Parquet file's or a plugin's decimal of more than 38 digits) becomes ``string``, its
     exact decimal text (every digit, the scale's zeros kept: ``-0.50``), as a database's ``numeric(40, 2)``
     lands (``medallion_resources.sql.types``); a ``list_view`` (``large_list_view``) becomes a ``list``
-    (``large_list``) of the same values, which polars panics on; also inside lists, structs and maps.
+    (``large_list``) of the same values, which polars panics on; a timestamp of a fixed-offset time zone
+    (``+05:30``, which polars does not take) the same instants in UTC; also inside lists, structs and maps.
     ``schema`` itself when nothing changes."""
     types = [_readable_type(f.type) for f in schema]
     if all(t is None for t in types):
@@ -98,6 +99,8 @@ def _readable_type(data_type: pa.DataType) -> pa.DataType | None:
     """The type polars reads instead of ``data_type`` (``readable_schema``), or None: it reads that one."""
     if pa.types.is_decimal256(data_type):
         return pa.string()
+    if pa.types.is_timestamp(data_type) and data_type.tz and data_type.tz[0] in "+-":
+        return pa.timestamp(data_type.unit, "UTC")
     if data_type.num_fields == 0:
         return None
     if pa.types.is_list_view(data_type) or pa.types.is_large_list_view(data_type):
