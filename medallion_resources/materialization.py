@@ -81,11 +81,24 @@ class HeadTap:
 def preview_table(table: pa.Table, redactor: Redactor) -> dg.TableMetadataValue:
     """``table``'s rows as a Dagster table, every text cell redacted and cut to a readable length."""
     columns = [dg.TableColumn(name=f.name, type=str(f.type)) for f in stored_schema(table.schema)]
+    head = table.slice(0, PREVIEW_ROWS)
+    cells = [[_cell(v, redactor) for v in _values(head.column(i))] for i in range(head.num_columns)]
     records = [
-        dg.TableRecord({name: _cell(value, redactor) for name, value in row.items()})
-        for row in table.slice(0, PREVIEW_ROWS).to_pylist()
+        dg.TableRecord(dict(zip(head.column_names, row, strict=True))) for row in zip(*cells, strict=True)
     ]
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
+
+
+def _values(column: pa.ChunkedArray) -> list[Any]:
+    """A column's values as Python objects; a nanosecond timestamp, time or duration as its text, every
+    digit (Python's datetime stops at the microsecond: the whole preview failed on one such value)."""
+    data_type = column.type
+    if getattr(data_type, "unit", None) != "ns":
+        values: list[Any] = column.to_pylist()
+        return values
+    if pa.types.is_duration(data_type):
+        return [None if v is None else f"{v}ns" for v in column.cast(pa.int64()).to_pylist()]
+    return [None if v is None else v.replace(" ", "T", 1) for v in column.cast(pa.string()).to_pylist()]
 
 
 def files_table(files: Sequence[ManifestFile]) -> dg.TableMetadataValue:

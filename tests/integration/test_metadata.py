@@ -180,6 +180,55 @@ def test_the_bronze_preview_survives_columns_that_widen_across_files(tmp_path: P
     assert {c.name: c.type for c in preview.schema.columns} == stored  # type: ignore[attr-defined]
 
 
+def test_the_preview_shows_nanosecond_values_exactly(tmp_path: Path, instance) -> None:  # noqa: F811
+    """A Parquet file of nanosecond timestamps (pandas' and Spark's) had no preview at all (Python's
+    datetime stops at the microsecond): the cells show each value's every digit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "ticks.parquet"
+    table = pa.table(
+        {
+            "id": pa.array([1, 2]),
+            "at": pa.array([1_700_000_000_123_456_789, None], pa.timestamp("ns")),
+            "utc": pa.array([5, -1], pa.timestamp("ns", "UTC")),
+            "clock": pa.array([1, 86_399_999_999_999], pa.time64("ns")),
+            "took": pa.array([1_500, -7], pa.duration("ns")),
+        }
+    )
+    pq.write_table(table, data)
+    config = tmp_path / "configs"
+    config.mkdir()
+    source = {"system": "web", "table": "ticks", "type": "file", "file": {"path": str(data)}}
+    doc = {
+        "config_version": 1,
+        "platform": {
+            "bronze": {"local_path": str(tmp_path / "lake" / "bronze")},
+            "silver": {"local_path": str(tmp_path / "lake" / "silver")},
+        },
+        "sources": [
+            {"name": "ticks", "source": source, "silver": {"model": "scd_type_1", "primary_keys": ["id"]}}
+        ],
+    }
+    (config / "c.yaml").write_text(yaml.safe_dump(doc))
+    ticks = Lake.load(config)
+    spec = ticks.spec("ticks")
+    outcome = materialize_partition(ticks, spec, date(2025, 1, 1), ("bronze", "silver"), instance)
+    assert outcome.error is None, outcome.error
+    for key in (spec.bronze_key, spec.silver_key):
+        preview = rows(latest(instance, key, "2025-01-01")["preview"])
+        assert sorted((r["id"], r["at"], r["utc"], r["clock"], r["took"]) for r in preview) == [
+            (
+                1,
+                "2023-11-14T22:13:20.123456789",
+                "1970-01-01T00:00:00.000000005Z",
+                "00:00:00.000000001",
+                "1500ns",
+            ),
+            (2, None, "1969-12-31T23:59:59.999999999Z", "23:59:59.999999999", "-7ns"),
+        ]
+
+
 def test_known_secret_values_of_a_source_are_masked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """``SourceSpec.secret_values`` (the ``*_env`` settings' values) reach the preview's redactor."""
     monkeypatch.setenv("API_TOKEN_FOR_TEST", "s3cr3t-value-42")
