@@ -85,6 +85,7 @@ def readable_schema(schema: pa.Schema) -> pa.Schema:
     lands (``medallion_resources.sql.types``); a ``list_view`` (``large_list_view``) becomes a ``list``
     (``large_list``) of the same values, which polars panics on; a timestamp of a fixed-offset time zone
     (``+05:30``, which polars does not take) the same instants in UTC; also inside lists, structs and maps.
+    A dictionary inside them becomes its values, as the part writer stores a column's (``stored_schema``).
     ``schema`` itself when nothing changes."""
     types = [_readable_type(f.type) for f in schema]
     if all(t is None for t in types):
@@ -95,8 +96,11 @@ def readable_schema(schema: pa.Schema) -> pa.Schema:
     )
 
 
-def _readable_type(data_type: pa.DataType) -> pa.DataType | None:
-    """The type polars reads instead of ``data_type`` (``readable_schema``), or None: it reads that one."""
+def _readable_type(data_type: pa.DataType, nested: bool = False) -> pa.DataType | None:
+    """The type polars reads instead of ``data_type`` (``readable_schema``), or None: it reads that one.
+    ``nested``: ``data_type`` is a child's, where a dictionary becomes its values."""
+    if nested and pa.types.is_dictionary(data_type):
+        return _readable_type(data_type.value_type, nested) or data_type.value_type
     if pa.types.is_decimal256(data_type):
         return pa.string()
     if pa.types.is_timestamp(data_type) and data_type.tz and data_type.tz[0] in "+-":
@@ -104,16 +108,14 @@ def _readable_type(data_type: pa.DataType) -> pa.DataType | None:
     if data_type.num_fields == 0:
         return None
     if pa.types.is_list_view(data_type) or pa.types.is_large_list_view(data_type):
-        item = _readable_type(data_type.value_type)
+        item = _readable_type(data_type.value_type, nested=True)
         value_field = data_type.value_field if item is None else data_type.value_field.with_type(item)
         return pa.list_(value_field) if pa.types.is_list_view(data_type) else pa.large_list(value_field)
-    if data_type.num_fields == 0:
-        return None
     if pa.types.is_map(data_type):  # one child, the entries struct: its key and item fields
         fields = [data_type.key_field, data_type.item_field]
     else:
         fields = [data_type.field(i) for i in range(data_type.num_fields)]
-    types = [_readable_type(f.type) for f in fields]
+    types = [_readable_type(f.type, nested=True) for f in fields]
     if all(t is None for t in types):
         return None
     readable = [f if t is None else f.with_type(t) for f, t in zip(fields, types, strict=True)]
