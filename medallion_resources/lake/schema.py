@@ -259,8 +259,15 @@ def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
         try:
             chunks = [_conform_array(chunk, field.type) for chunk in column.chunks]
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            hint = ""
+            if "out of bounds" in str(exc) and getattr(field.type, "unit", None) == "ns":
+                hint = (
+                    " (a nanosecond value holds years 1677-2262 only: write the data of this column in one "
+                    "unit, microseconds for such dates, or land the two under different sources)"
+                )
             raise StorageError(
-                f"column '{field.name}': cannot convert {column.type} to the widened type {field.type}: {exc}"
+                f"column '{field.name}': cannot convert {column.type} to the widened type {field.type}: "
+                f"{exc}{hint}"
             ) from exc
         columns.append(pa.chunked_array(chunks, type=field.type))
     return pa.Table.from_arrays(columns, schema=schema)

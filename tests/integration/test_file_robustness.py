@@ -490,6 +490,28 @@ def test_parquet_int96_timestamps_land_exact_beyond_the_nanosecond_range(tmp_pat
     assert read_artifact(silver, "snapshot").sort("id")["at"].to_list() == values
 
 
+def test_files_of_nanosecond_and_far_microsecond_timestamps_fail_the_day_saying_why(
+    tmp_path: Path, run: Run
+) -> None:
+    """One file's ``timestamp[ns]`` and another's ``timestamp[us]`` of the year 3000 widen to nanoseconds,
+    which stop at 2262: the day fails naming the column, the range and what to do, and nothing lands."""
+    from datetime import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    landing_dir = tmp_path / "landing"
+    landing_dir.mkdir()
+    pq.write_table(pa.table({"id": [1], "at": pa.array([1], pa.timestamp("ns"))}), landing_dir / "a.parquet")
+    far = pa.array([datetime(3000, 1, 1)], pa.timestamp("us"))
+    pq.write_table(pa.table({"id": [2], "at": far}), landing_dir / "b.parquet")
+    lake, outcome = run(DAY1, {"path": str(landing_dir / "*.parquet")})
+    assert outcome.error is not None and outcome.failed_layer == "bronze"
+    assert "column 'at'" in outcome.error and "1677-2262" in outcome.error, outcome.error
+    assert "in one unit" in outcome.error
+    assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:
