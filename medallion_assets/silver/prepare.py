@@ -354,13 +354,19 @@ def _normalize_exprs(frame: pl.DataFrame, config: SilverConfig) -> list[pl.Expr]
 
 
 def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: str = "UTC") -> pl.Expr:
-    """Cast ``column`` to ``target`` without raising: a value that cannot be cast becomes null.
+    """Cast ``column`` to ``target`` without raising: a value that cannot be cast becomes null, and so does
+    a decimal whose digits ``target``'s scale cannot hold (quarantined, not kept cut short).
 
     A naive ``target`` datetime holds wall time in ``timezone``: an instant (a value with an offset, a
     column with a time zone) becomes its wall time there."""
     col = pl.col(column)
     if _is_naive_datetime(target) and isinstance(source, pl.Datetime) and source.time_zone is not None:
         return _wall_time(col, timezone).cast(target, strict=False)
+    if source == pl.Time and target == pl.String:  # (polars' cast drops the fraction of a second)
+        return col.dt.to_string("%H:%M:%S%.f")
+    if isinstance(source, pl.Decimal) and isinstance(target, pl.Decimal):
+        cast = col.cast(target, strict=False)  # (polars drops the digits a smaller scale has no room for)
+        return pl.when(cast.cast(source, strict=False) != col).then(None).otherwise(cast)
     if source != pl.String or target == pl.String:
         return col.cast(target, strict=False)
     if target == pl.Boolean:

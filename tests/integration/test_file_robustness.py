@@ -512,6 +512,66 @@ def test_files_of_nanosecond_and_far_microsecond_timestamps_fail_the_day_saying_
     assert lake.committed(lake.spec("shop"), "bronze", DAY1) is None
 
 
+def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str]]]:
+    """A typed Parquet column given another type by ``silver.schema.types``: case -> (array, the type, the
+    values Silver keeps for ids 1-3, the reason of each id quarantined)."""
+    from datetime import time
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    return {
+        # Polars casts a time to text without its fraction: 23:59:59.999999 became "23:59:59".
+        "time_as_string": (
+            pa.array([time(23, 59, 59, 999999), None, time(0, 0, 0, 5)], pa.time64("us")),
+            "string",
+            ["23:59:59.999999", None, "00:00:00.000005"],
+            {},
+        ),
+        "nanosecond_time_as_string": (
+            pa.array([1, None, 12 * 3600 * 10**9], pa.time64("ns")),
+            "string",
+            ["00:00:00.000000001", None, "12:00:00"],
+            {},
+        ),
+        # Polars drops the digits a smaller scale has no room for (1.25 became 1.2): such a value is bad.
+        "decimal_to_a_smaller_scale": (
+            pa.array([Decimal("1.25"), None, Decimal("-3.50")], pa.decimal64(12, 2)),
+            "decimal(10,1)",
+            [None, None, Decimal("-3.5")],
+            {1: "cast failed: column 'v' value '1.25' is not decimal(10,1)"},
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_silver_typing_cases()))
+def test_silver_types_a_parquet_column_without_losing_digits(tmp_path: Path, run: Run, case: str) -> None:
+    """A value Silver's type cannot hold whole is quarantined, never kept with digits dropped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    array, type_name, kept, quarantined = _silver_typing_cases()[case]
+    path = tmp_path / "landing" / "stores.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": pa.array([1, 2, 3]), "v": array}), path)
+    silver = {
+        "model": "scd_type_1",
+        "primary_keys": ["id"],
+        "schema": {"types": {"v": type_name}},
+        "error_handling": {"max_bad_percent": 100},
+    }
+    lake, outcome = run(DAY1, {"path": str(path)}, silver, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    part = lake.committed(lake.spec("shop"), "silver", DAY1)
+    assert part is not None
+    current = read_artifact(part, "current").sort("id")
+    assert dict(zip(current["id"], current["v"], strict=True)) == {
+        i: v for i, v in zip([1, 2, 3], kept, strict=True) if i not in quarantined
+    }
+    errors = read_artifact(part, "errors").to_dicts() if "errors" in part.manifest.artifacts() else []
+    assert {row["id"]: row["_error_reason"] for row in errors} == quarantined
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:
