@@ -85,7 +85,9 @@ def readable_schema(schema: pa.Schema) -> pa.Schema:
     lands (``medallion_resources.sql.types``); a ``list_view`` (``large_list_view``) becomes a ``list``
     (``large_list``) of the same values, which polars panics on; a timestamp of a fixed-offset time zone
     (``+05:30``, which polars does not take) the same instants in UTC; also inside lists, structs and maps.
-    A dictionary inside them becomes its values, as the part writer stores a column's (``stored_schema``).
+    A dictionary inside them becomes its values, as the part writer stores a column's (``stored_schema``);
+    an extension type (``arrow.json``, ``arrow.uuid``) its storage type (``string``, ``fixed_size_binary``):
+    polars kept it as an extension of its own, which its casts and string functions refuse.
     ``schema`` itself when nothing changes."""
     types = [_readable_type(f.type) for f in schema]
     if all(t is None for t in types):
@@ -101,6 +103,8 @@ def _readable_type(data_type: pa.DataType, nested: bool = False) -> pa.DataType 
     ``nested``: ``data_type`` is a child's, where a dictionary becomes its values."""
     if nested and pa.types.is_dictionary(data_type):
         return _readable_type(data_type.value_type, nested) or data_type.value_type
+    if isinstance(data_type, pa.BaseExtensionType):  # arrow.json, arrow.uuid, ...: their stored values
+        return _readable_type(data_type.storage_type, nested) or data_type.storage_type
     if pa.types.is_decimal256(data_type):
         return pa.string()
     if pa.types.is_timestamp(data_type) and data_type.tz and data_type.tz[0] in "+-":

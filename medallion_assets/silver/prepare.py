@@ -162,10 +162,13 @@ def prepare(
     targets = {column: parse_type(type_name) for column, type_name in schema.types.items()}
 
     normalized = renamed.with_columns(_normalize_exprs(renamed, config))
-    work = normalized.with_columns(
-        _cast_expr(normalized.schema[c], c, t, timezone).alias(_typed(c)) for c, t in targets.items()
-    )
-    checks = _cast_checks(schema.types) + _null_key_checks(config.primary_keys)
+    casts = {c: _cast_expr(normalized.schema[c], c, t, timezone) for c, t in targets.items()}
+    try:
+        work = normalized.with_columns(cast.alias(_typed(c)) for c, cast in casts.items())
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        _require_castable(normalized, casts, schema.types, dataset)
+        raise exc
+    checks = _cast_checks(schema.types, normalized.schema) + _null_key_checks(config.primary_keys)
     work = work.with_columns(check.failed.alias(_flag(i)) for i, check in enumerate(checks))
     flags = [pl.col(_flag(i)) for i in range(len(checks))]
     bad = work.select(pl.any_horizontal(flags) if flags else pl.repeat(False, pl.len())).to_series()
@@ -364,6 +367,8 @@ def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: 
         return _wall_time(col, timezone).cast(target, strict=False)
     if source == pl.Time and target == pl.String:  # (polars' cast drops the fraction of a second)
         return col.dt.to_string("%H:%M:%S%.f")
+    if source == pl.Binary and target == pl.String:  # UTF-8 text; other bytes are bad values
+        return col.map_batches(_utf8_or_null, return_dtype=pl.String)
     if isinstance(source, pl.Decimal) and isinstance(target, pl.Decimal):
         cast = col.cast(target, strict=False)  # (polars drops the digits a smaller scale has no room for)
         return pl.when(cast.cast(source, strict=False) != col).then(None).otherwise(cast)
@@ -387,6 +392,18 @@ def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: 
     if isinstance(target, pl.Decimal):
         return _exact_decimal(col, target)
     return col.cast(target, strict=False)
+
+
+def _utf8_or_null(values: pl.Series) -> pl.Series:
+    """Each value decoded as UTF-8, null where it is not UTF-8 (polars' cast failed the whole column)."""
+
+    def decode(value: bytes | None) -> str | None:
+        try:
+            return None if value is None else value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    return pl.Series(values.name, [decode(v) for v in values.to_list()], dtype=pl.String)
 
 
 def _is_naive_datetime(dtype: pl.DataType) -> bool:
@@ -430,12 +447,37 @@ def _reason(checks: list[_Check]) -> pl.Expr:
     return pl.concat_str(messages, separator="; ", ignore_nulls=True).alias(ERROR_REASON)
 
 
-def _cast_checks(type_names: Mapping[str, str]) -> list[_Check]:
+def _require_castable(
+    frame: pl.DataFrame, casts: Mapping[str, pl.Expr], type_names: Mapping[str, str], dataset: str
+) -> None:
+    """After the casts failed: a ``SilverInputError`` naming the column whose cast polars cannot do from
+    its Bronze type (a list or a duration has no ``string`` form, for one), both types and the fix; polars'
+    own error named neither the config key nor the column."""
+    for column, cast in casts.items():
+        try:
+            frame.select(cast)
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+            raise SilverInputError(
+                f"{dataset + ': ' if dataset else ''}silver.schema.types gives column '{column}' the type "
+                f"'{type_names[column]}', which its Bronze type {frame.schema[column]} cannot be cast to "
+                f"({str(exc).splitlines()[0]}): leave the column out of silver.schema.types to keep Bronze's "
+                "type, or derive the value you need in a model or Gold"
+            ) from exc
+
+
+def _value_text(column: str, source: pl.DataType | None) -> pl.Expr:
+    """A value as the text a quarantine reason quotes (bytes as hex: they need not be UTF-8)."""
+    if source == pl.Binary:
+        return pl.concat_str(pl.lit("0x"), pl.col(column).bin.encode("hex"))
+    return pl.col(column).cast(pl.String, strict=False)
+
+
+def _cast_checks(type_names: Mapping[str, str], schema: Mapping[str, pl.DataType]) -> list[_Check]:
     """One check per typed column: non-null before the cast, null after it."""
     checks = []
     for column, type_name in type_names.items():
         type_text = type_name.strip().lower()
-        value = pl.col(column).cast(pl.String, strict=False).str.slice(0, MAX_VALUE_CHARS).fill_null("?")
+        value = _value_text(column, schema[column]).str.slice(0, MAX_VALUE_CHARS).fill_null("?")
         message = pl.concat_str(
             pl.lit(f"cast failed: column '{column}' value '"), value, pl.lit(f"' is not {type_text}")
         )

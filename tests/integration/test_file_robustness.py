@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +436,13 @@ def _parquet_type_cases() -> dict[str, tuple[Any, str, list[Any]]]:
             "list<element: string>",
             [["x", "y"], [], ["x"]],
         ),
+        # Extension types (DuckDB's and pyarrow's JSON and UUID): their stored values.
+        "json_extension": (pa.array(['{"a":1}', None, "[]"], pa.json_()), "string", ['{"a":1}', None, "[]"]),
+        "uuid_extension": (
+            pa.array([b"0123456789abcdef", None, bytes(16)], pa.uuid()),
+            "fixed_size_binary[16]",
+            [b"0123456789abcdef", None, bytes(16)],
+        ),
     }
 
 
@@ -541,7 +548,49 @@ def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str
             [None, None, Decimal("-3.5")],
             {1: "cast failed: column 'v' value '1.25' is not decimal(10,1)"},
         ),
+        # Polars failed the whole day on one value that is not UTF-8 ("invalid utf8").
+        "bytes_as_string": (
+            pa.array([b"ab", None, b"\xff"], pa.binary()),
+            "string",
+            ["ab", None, None],
+            {3: "cast failed: column 'v' value '0xff' is not string"},
+        ),
+        # An Arrow JSON column (DuckDB's, pyarrow's): polars could not cast its extension type to text.
+        "json_as_string": (
+            pa.array(['{"a":1}', None, "[1]"], pa.json_()),
+            "string",
+            ['{"a":1}', None, "[1]"],
+            {},
+        ),
     }
+
+
+@pytest.mark.parametrize(
+    ("array", "type_name", "bronze_type"),
+    [
+        ([[1, 2], None, []], "string", "List(Int64)"),
+        ([timedelta(seconds=1), None, timedelta(0)], "string", "Duration(time_unit='us')"),
+    ],
+)
+def test_a_silver_type_bronze_cannot_be_cast_to_names_the_column_and_the_fix(
+    tmp_path: Path, run: Run, array: list[Any], type_name: str, bronze_type: str
+) -> None:
+    """Polars' own error ("cannot cast List type") named neither the config key nor the column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "landing" / "stores.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": pa.array([1, 2, 3]), "v": pa.array(array)}), path)
+    silver = {"model": "scd_type_1", "primary_keys": ["id"], "schema": {"types": {"v": type_name}}}
+    lake, outcome = run(DAY1, {"path": str(path)}, silver, layers=("bronze", "silver"))
+    assert outcome.failed_layer == "silver" and outcome.error is not None
+    assert (
+        f"silver.schema.types gives column 'v' the type '{type_name}', which its Bronze type {bronze_type} "
+        "cannot be cast to"
+    ) in outcome.error, outcome.error
+    assert "leave the column out of silver.schema.types" in outcome.error
+    assert lake.committed(lake.spec("shop"), "silver", DAY1) is None
 
 
 @pytest.mark.parametrize("case", list(_silver_typing_cases()))
