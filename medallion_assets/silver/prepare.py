@@ -358,11 +358,15 @@ def _normalize_exprs(frame: pl.DataFrame, config: SilverConfig) -> list[pl.Expr]
 
 def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: str = "UTC") -> pl.Expr:
     """Cast ``column`` to ``target`` without raising: a value that cannot be cast becomes null, and so does
-    a decimal whose digits ``target``'s scale cannot hold (quarantined, not kept cut short).
+    a decimal whose digits ``target``'s scale cannot hold, or a nanosecond timestamp whose digits a
+    microsecond ``datetime`` cannot (quarantined, not kept cut short).
 
     A naive ``target`` datetime holds wall time in ``timezone``: an instant (a value with an offset, a
     column with a time zone) becomes its wall time there."""
     col = pl.col(column)
+    if isinstance(target, pl.Datetime) and isinstance(source, pl.Datetime) and source.time_unit == "ns":
+        cast = _cast_expr(pl.Datetime("us", source.time_zone), column, target, timezone)
+        return pl.when(col.dt.nanosecond() % 1000 != 0).then(None).otherwise(cast)  # (digits polars drops)
     if _is_naive_datetime(target) and isinstance(source, pl.Datetime) and source.time_zone is not None:
         return _wall_time(col, timezone).cast(target, strict=False)
     if source == pl.Time and target == pl.String:  # (polars' cast drops the fraction of a second)

@@ -522,7 +522,7 @@ def test_files_of_nanosecond_and_far_microsecond_timestamps_fail_the_day_saying_
 def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str]]]:
     """A typed Parquet column given another type by ``silver.schema.types``: case -> (array, the type, the
     values Silver keeps for ids 1-3, the reason of each id quarantined)."""
-    from datetime import time
+    from datetime import datetime, time
     from decimal import Decimal
 
     import pyarrow as pa
@@ -547,6 +547,13 @@ def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str
             "decimal(10,1)",
             [None, None, Decimal("-3.5")],
             {1: "cast failed: column 'v' value '1.25' is not decimal(10,1)"},
+        ),
+        # A Silver datetime holds microseconds: polars dropped a nanosecond timestamp's last digits.
+        "nanosecond_timestamp_as_datetime": (
+            pa.array([1_700_000_000_123_456_789, None, 1_700_000_000_123_456_000], pa.timestamp("ns")),
+            "datetime",
+            [None, None, datetime(2023, 11, 14, 22, 13, 20, 123456)],
+            {1: "cast failed: column 'v' value '2023-11-14 22:13:20.123456789' is not datetime"},
         ),
         # Polars failed the whole day on one value that is not UTF-8 ("invalid utf8").
         "bytes_as_string": (
