@@ -6,6 +6,7 @@ the stream is drained. Writing, committing and metadata reporting are the IO man
 run the asset hands it one day at a time (``medallion_assets.assets.backfill.commit_range``).
 """
 
+import functools
 import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -83,8 +84,9 @@ def readable_schema(schema: pa.Schema) -> pa.Schema:
     ``decimal256`` (a Parquet file's or a plugin's decimal of more than 38 digits) becomes ``string``, its
     exact decimal text (every digit, the scale's zeros kept: ``-0.50``), as a database's ``numeric(40, 2)``
     lands (``medallion_resources.sql.types``); a ``list_view`` (``large_list_view``) becomes a ``list``
-    (``large_list``) of the same values, which polars panics on; a timestamp of a fixed-offset time zone
-    (``+05:30``, which polars does not take) the same instants in UTC; also inside lists, structs and maps.
+    (``large_list``) of the same values, which polars panics on; a timestamp of a time zone polars does not
+    take (an offset, ``+05:30``; ``Z``; a name not in its database) the same instants in UTC; also inside
+    lists, structs and maps.
     A dictionary inside them becomes its values, as the part writer stores a column's (``stored_schema``);
     an extension type (``arrow.json``, ``arrow.uuid``) its storage type (``string``, ``fixed_size_binary``):
     polars kept it as an extension of its own, which its casts and string functions refuse.
@@ -107,7 +109,7 @@ def _readable_type(data_type: pa.DataType, nested: bool = False) -> pa.DataType 
         return _readable_type(data_type.storage_type, nested) or data_type.storage_type
     if pa.types.is_decimal256(data_type):
         return pa.string()
-    if pa.types.is_timestamp(data_type) and data_type.tz and data_type.tz[0] in "+-":
+    if pa.types.is_timestamp(data_type) and data_type.tz and _offset_or_unknown(data_type.tz):
         return pa.timestamp(data_type.unit, "UTC")
     if data_type.num_fields == 0:
         return None
@@ -134,6 +136,22 @@ def _readable_type(data_type: pa.DataType, nested: bool = False) -> pa.DataType 
     if pa.types.is_list(data_type):
         return pa.list_(readable[0])
     return None  # a type of other children (a union): left to the writer
+
+
+@functools.cache
+def _offset_or_unknown(tz: str) -> bool:
+    """``tz`` is an offset (``+05:30``, ``-03:00``) or a zone polars does not know (``Z``): Arrow allows
+    them, and polars panicked on ``+05:30`` and ``Z`` (an offset lands as UTC whether polars takes it or not,
+    one rule for all of them)."""
+    if tz[0] in "+-":
+        return True
+    import polars as pl  # here: only a batch with a time zone asks
+
+    try:
+        pl.Series([0], dtype=pl.Datetime("us")).dt.replace_time_zone(tz)
+    except pl.exceptions.ComputeError:
+        return True
+    return False
 
 
 def readable_batch(batch: pa.RecordBatch, readable: pa.Schema) -> pa.RecordBatch:

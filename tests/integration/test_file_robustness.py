@@ -415,6 +415,17 @@ def _parquet_type_cases() -> dict[str, tuple[Any, str, list[Any]]]:
             "timestamp[us, tz=UTC]",
             [datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), None, datetime(1970, 1, 1, tzinfo=UTC)],
         ),
+        "z_and_unknown_time_zones": (
+            pa.array([{"z": 0, "n": 1000}, None, {"z": None, "n": None}]).cast(
+                pa.struct([("z", pa.timestamp("ms", "Z")), ("n", pa.timestamp("us", "Mars/Olympus_Mons"))])
+            ),
+            "struct<z: timestamp[ms, tz=UTC], n: timestamp[us, tz=UTC]>",
+            [
+                {"z": datetime(1970, 1, 1, tzinfo=UTC), "n": datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)},
+                None,
+                {"z": None, "n": None},
+            ],
+        ),
         "offset_time_zone_in_list": (
             pa.array([[0], None, []], pa.list_(pa.timestamp("ms", "-03:00"))),
             "list<element: timestamp[ms, tz=UTC]>",
