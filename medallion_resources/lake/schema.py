@@ -260,7 +260,8 @@ def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
             chunks = [_conform_array(chunk, field.type) for chunk in column.chunks]
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             hint = ""
-            if "out of bounds" in str(exc) and getattr(field.type, "unit", None) == "ns":
+            ns_timestamp = pa.types.is_timestamp(field.type) and field.type.unit == "ns"
+            if ns_timestamp and "out of bounds" in str(exc):
                 hint = (
                     " (a nanosecond value holds years 1677-2262 only: write the data of this column in one "
                     "unit, microseconds for such dates, or land the two under different sources)"
