@@ -10,7 +10,9 @@ value is the same text in Bronze whichever path brought it::
 The rule is ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``: keys sorted
 (equal values give equal text, whatever order a source or a struct schema lists them in), no spaces,
 non-ASCII kept as UTF-8 (not ``\\u00e9``). Values JSON has no type for (``datetime``, ``Decimal``, ...
-inside a struct or a custom source's dict) are written as the JSON string of ``str(value)``.
+inside a struct or a custom source's dict) are written as the JSON string of ``str(value)``; a nanosecond
+timestamp, time or duration of an Arrow value (Python's types stop at the microsecond) as Arrow's text of it,
+every digit (``python_values``, which a materialization's preview shows too).
 
 Not polars' ``struct.json_encode``: it keeps the struct's field order and writes a null struct as the text
 ``null``, so it cannot be the rule for dicts from JSON sources; the Arrow fallback below is per value (it
@@ -24,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["json_text_array", "to_json_text"]
+__all__ = ["json_text_array", "python_values", "to_json_text"]
 
 # One encoder reused: ``json.dumps`` with arguments builds a new one per call (a third of the time).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -37,4 +39,42 @@ def to_json_text(value: Any) -> str:
 
 def json_text_array(array: pa.Array, target: pa.DataType) -> pa.Array:
     """Each value of ``array`` as its canonical JSON text (null stays null), as a ``target`` string array."""
-    return pa.array([None if v is None else _ENCODER.encode(v) for v in array.to_pylist()], type=target)
+    return pa.array([None if v is None else _ENCODER.encode(v) for v in python_values(array)], type=target)
+
+
+def python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """``array.to_pylist()``, but a nanosecond timestamp, time or duration (also inside a struct, list or
+    map) as Arrow's text of it, every digit (``2023-11-14 22:13:20.123456789``, a duration's count of
+    nanoseconds): Python's datetime stops at the microsecond, and ``to_pylist`` raised on such a value."""
+    text_type = _nanoseconds_as_text(array.type)
+    values: list[Any] = (array if text_type is None else array.cast(text_type)).to_pylist()
+    return values
+
+
+def _nanoseconds_as_text(data_type: pa.DataType) -> pa.DataType | None:
+    """``data_type`` with each nanosecond temporal type as ``string``, or None when it holds none."""
+    if getattr(data_type, "unit", None) == "ns":
+        return pa.string()
+    if pa.types.is_dictionary(data_type):  # (decoded by the cast)
+        return _nanoseconds_as_text(data_type.value_type)
+    if pa.types.is_map(data_type):
+        key, item = _nanoseconds_as_text(data_type.key_type), _nanoseconds_as_text(data_type.item_type)
+        if key is None and item is None:
+            return None
+        return pa.map_(key or data_type.key_type, item or data_type.item_type)
+    if data_type.num_fields == 0:
+        return None
+    fields = [data_type.field(i) for i in range(data_type.num_fields)]
+    types = [_nanoseconds_as_text(f.type) for f in fields]
+    if all(t is None for t in types):
+        return None
+    children = [f if t is None else f.with_type(t) for f, t in zip(fields, types, strict=True)]
+    if pa.types.is_struct(data_type):
+        return pa.struct(children)
+    if pa.types.is_large_list(data_type):
+        return pa.large_list(children[0])
+    if pa.types.is_fixed_size_list(data_type):
+        return pa.list_(children[0], data_type.list_size)
+    if pa.types.is_list(data_type):
+        return pa.list_(children[0])
+    return None

@@ -25,6 +25,7 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 
+from medallion_resources.json_text import python_values
 from medallion_resources.lake.manifest import ManifestFile
 from medallion_resources.lake.parts import Writable, stored_schema, to_arrow_table
 from medallion_resources.lake.schema import conform_table, unify_tables
@@ -94,8 +95,7 @@ def _values(column: pa.ChunkedArray) -> list[Any]:
     digit (Python's datetime stops at the microsecond: the whole preview failed on one such value)."""
     data_type = column.type
     if getattr(data_type, "unit", None) != "ns":
-        values: list[Any] = column.to_pylist()
-        return values
+        return python_values(column)  # (nested ones: as json_text writes them)
     if pa.types.is_duration(data_type):
         return [None if v is None else f"{v}ns" for v in column.cast(pa.int64()).to_pylist()]
     return [None if v is None else v.replace(" ", "T", 1) for v in column.cast(pa.string()).to_pylist()]

@@ -639,6 +639,27 @@ def test_silver_types_a_parquet_column_without_losing_digits(tmp_path: Path, run
     assert {row["id"]: row["_error_reason"] for row in errors} == quarantined
 
 
+def test_a_nested_nanosecond_value_widened_to_text_keeps_every_digit(tmp_path: Path, run: Run) -> None:
+    """One file's struct of a ``timestamp[ns]`` and another's text in one column widen to JSON text: the
+    day failed on Python's datetime, which stops at the microsecond."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    landing_dir = tmp_path / "landing"
+    landing_dir.mkdir()
+    at = pa.array([{"at": 1_700_000_000_123_456_789}], pa.struct([("at", pa.timestamp("ns"))]))
+    pq.write_table(pa.table({"id": [1], "v": at}), landing_dir / "a.parquet")
+    pq.write_table(pa.table({"id": [2], "v": ["x"]}), landing_dir / "b.parquet")
+    lake, outcome = run(DAY1, {"path": str(landing_dir / "*.parquet")}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    bronze = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert bronze is not None
+    assert read_artifact(bronze, "data").sort("id")["v"].to_list() == [
+        '{"at":"2023-11-14 22:13:20.123456789"}',
+        "x",
+    ]
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:

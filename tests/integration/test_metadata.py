@@ -194,6 +194,7 @@ def test_the_preview_shows_nanosecond_values_exactly(tmp_path: Path, instance) -
             "utc": pa.array([5, -1], pa.timestamp("ns", "UTC")),
             "clock": pa.array([1, 86_399_999_999_999], pa.time64("ns")),
             "took": pa.array([1_500, -7], pa.duration("ns")),
+            "ats": pa.array([[1], None], pa.list_(pa.timestamp("ns"))),
         }
     )
     pq.write_table(table, data)
@@ -217,6 +218,7 @@ def test_the_preview_shows_nanosecond_values_exactly(tmp_path: Path, instance) -
     assert outcome.error is None, outcome.error
     for key in (spec.bronze_key, spec.silver_key):
         preview = rows(latest(instance, key, "2025-01-01")["preview"])
+        assert sorted(r["ats"] or "" for r in preview) == ["", '["1970-01-01 00:00:00.000000001"]']
         assert sorted((r["id"], r["at"], r["utc"], r["clock"], r["took"]) for r in preview) == [
             (
                 1,
