@@ -32,10 +32,11 @@ import pyarrow as pa
 from medallion_assets.assets.silver_checks import CheckOutcome, evaluate_checks
 from medallion_assets.errors import SilverInputError
 from medallion_assets.silver.base import SilverContext, SilverModel, SilverResult
-from medallion_assets.silver.chain import ABSORBED_ORDER, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
+from medallion_assets.silver.chain import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
 from medallion_assets.silver.delta import KeyDiff, derived_diff, key_diff, needs_compaction, without_row_ids
 from medallion_assets.silver.keys import DELETED, check_text_order, require_columns
 from medallion_assets.silver.prepare import Prepared, enforce_delete_fraction, enforce_thresholds, prepare
+from medallion_assets.silver.widen import widen_alike_in, widen_inputs
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import ArtifactDelta, BronzeInput, PartitionOutput, WrittenArtifact
 from medallion_resources.lake.layout import ERRORS_ARTIFACT
@@ -45,7 +46,6 @@ from medallion_resources.lake.read import (
     artifact_schema,
     iter_artifact_frames,
     read_artifact,
-    widen_alike,
 )
 from medallion_resources.lake.touched import read_key_columns, read_touched
 
@@ -144,6 +144,7 @@ def silver_day(
     """Silver for ``run_date`` from the state before it and the committed Bronze partition of the day."""
     started_at = datetime.now(UTC)
     silver_cfg = spec.entry.silver
+    zone = spec.partitions.timezone
     previous_state, previous_schema = prior.label, prior.schema
     raw = read_artifact(current, "data")
     prepared = prepare(
@@ -160,14 +161,14 @@ def silver_day(
     live_keys: int | None = None
     if by_key:
         assert prior.part is not None
-        old, live_keys = _touched(model, prior.part, prepared.clean, ctx)
-        incoming, old = _widened(prepared.clean, old, silver_cfg.order_column)
+        old, live_keys = _touched(model, prior.part, prepared.clean, ctx, zone)
+        incoming, old = _widened(prepared.clean, old, silver_cfg.order_column, zone)
         state: Mapping[str, pl.DataFrame] | None = _state_of(model, old)
     else:
-        incoming, state = _widened_state(prepared.clean, prior.frames, silver_cfg.order_column)
+        incoming, state = _widened_state(prepared.clean, prior.frames, silver_cfg.order_column, zone)
         live_keys = _live_keys(state, silver_cfg.primary_keys)
     check_text_order([incoming, *(state or {}).values()], silver_cfg.order_column)
-    ctx = _holding(ctx, prepared.held_keys, incoming)
+    ctx = _holding(ctx, prepared.held_keys, incoming, zone)
     result = model.apply(state, incoming, ctx)
     result.artifacts = _in_first_seen_order(result.artifacts, _columns_before(model, prior))
     errors = [e for e in (prepared.errors, result.errors) if e is not None and e.height]
@@ -181,7 +182,13 @@ def silver_day(
     if by_key:
         assert prior.part is not None
         artifacts, deltas = _deltas(
-            model, prior.part, old, result.artifacts, result.changed, spec.silver_output.max_rows_per_file
+            model,
+            prior.part,
+            old,
+            result.artifacts,
+            result.changed,
+            spec.silver_output.max_rows_per_file,
+            zone,
         )
     compacted = frozenset(a for a in result.artifacts if by_key and a not in deltas)
     if error_frame is not None:
@@ -310,7 +317,7 @@ def _enforce_limits(
 
 
 def _touched(
-    model: SilverModel, part: CommittedPartition, incoming: pl.DataFrame, ctx: SilverContext
+    model: SilverModel, part: CommittedPartition, incoming: pl.DataFrame, ctx: SilverContext, zone: str
 ) -> tuple[dict[str, pl.DataFrame | None], int | None]:
     """The rows of Silver D-1 (with row ids) of the keys the day touches, per artifact, and (when the
     model deletes absent keys) how many keys D-1 has live, for ``run.max_delete_fraction``.
@@ -322,7 +329,7 @@ def _touched(
     keys = list(model.config.primary_keys)
     live_keys: int | None = None
     require_columns(incoming, keys, what="silver.primary_keys")
-    touched = _keys_like(incoming.select(keys).unique(), part, model.artifacts[0])
+    touched = _keys_like(incoming.select(keys).unique(), part, model.artifacts[0], zone)
     if model.touches_absent_keys(ctx):
         schema = artifact_schema(part, "current")
         flag = [DELETED] if schema is not None and DELETED in schema.names else []
@@ -330,7 +337,7 @@ def _touched(
         if flag:
             live = live.filter(~pl.col(DELETED).fill_null(False))
         live_keys = live.height
-        live, touched = widen_alike([live.select(keys), touched])
+        live, touched = widen_alike_in([live.select(keys), touched], zone)
         absent = live.join(touched, on=keys, how="anti", nulls_equal=True)
         touched = pl.concat([touched, absent.cast(dict(touched.schema))])  # type: ignore[arg-type]
     old: dict[str, pl.DataFrame | None] = {}
@@ -340,9 +347,9 @@ def _touched(
             columns = keys if artifact in model.derived else None  # keys and row ids only
             old[artifact] = _rows_of(part, artifact, touched, columns)
     for artifact in on_demand:  # the keys the model names once it sees the others' rows
-        widened, read = _widened(incoming, old, model.config.order_column)
+        widened, read = _widened(incoming, old, model.config.order_column, zone)
         needed = model.keys_to_read(artifact, _state_of(model, read), widened)
-        old[artifact] = _rows_of(part, artifact, _keys_like(needed, part, model.artifacts[0]))
+        old[artifact] = _rows_of(part, artifact, _keys_like(needed, part, model.artifacts[0], zone))
     return old, live_keys
 
 
@@ -365,13 +372,13 @@ def _state_of(model: SilverModel, old: Mapping[str, pl.DataFrame | None]) -> dic
     return {a: without_row_ids(f) for a, f in old.items() if f is not None and a not in model.derived}
 
 
-def _keys_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str) -> pl.DataFrame:
+def _keys_like(keys: pl.DataFrame, part: CommittedPartition, artifact: str, zone: str) -> pl.DataFrame:
     """Incoming key values in the type D-1 stores them in, widened with it when they differ (``1`` stored,
     ``"x"`` arriving: both as text), so the key joins match (``read_touched`` widens older files alike)."""
     stored = _stored(part, artifact)
     if stored is None:
         return keys
-    return widen_alike([keys, stored.select(c for c in keys.columns if c in stored.columns)])[0]
+    return widen_alike_in([keys, stored.select(c for c in keys.columns if c in stored.columns)], zone)[0]
 
 
 def _stored(part: CommittedPartition, artifact: str) -> pl.DataFrame | None:
@@ -387,6 +394,7 @@ def _deltas(
     new: Mapping[str, pl.DataFrame],
     changed: Mapping[str, pl.DataFrame],
     rows_per_file: int,
+    zone: str,
 ) -> tuple[dict[str, Any], dict[str, ArtifactDelta]]:
     """What to write per artifact: the changed keys' rows plus a delta on D-1's files, or (past a
     compaction threshold: dead rows or files) the whole artifact as new base files. Keys are found changed
@@ -415,10 +423,10 @@ def _deltas(
         retired = _retired(model, part, artifact, frame)
         if (
             needs_compaction(files, stored, dead, diff, rows_per_file)
-            or _widens(part, artifact, frame)
+            or _widens(part, artifact, frame, zone)
             or retired
         ):
-            artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows, retired)
+            artifacts[artifact] = _compacted(part, artifact, diff.deletes, diff.rows, zone, retired)
             continue
         artifacts[artifact] = [diff.rows]
         carried = tuple(part.rooted(f) for f in manifest.files if f.artifact == artifact)
@@ -426,7 +434,7 @@ def _deltas(
     return {a: artifacts[a] for a in new}, deltas
 
 
-def _widens(part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> bool:
+def _widens(part: CommittedPartition, artifact: str, frame: pl.DataFrame, zone: str) -> bool:
     """Whether the day's rows give a column of ``artifact`` a wider type than D-1 stores it in (``amount``
     a number until D-1, text on D). Then the artifact is written whole (:func:`_compacted`), its carried
     rows converted by the widening rule, as a rebuild writes them: carried by reference, the rows of the
@@ -436,7 +444,7 @@ def _widens(part: CommittedPartition, artifact: str, frame: pl.DataFrame) -> boo
     if stored is None or not frame.width:
         return False
     shared = [c for c in frame.columns if c in stored.columns]
-    widened = widen_alike([stored.select(shared), frame.head(0).select(shared)])[0]
+    widened = widen_alike_in([stored.select(shared), frame.head(0).select(shared)], zone)[0]
     return widened.schema != stored.select(shared).schema
 
 
@@ -457,6 +465,7 @@ def _compacted(
     artifact: str,
     deletes: pl.DataFrame,
     rows: pl.DataFrame,
+    zone: str,
     retired: Sequence[str] = (),
 ) -> Iterator[pa.Table | pl.DataFrame]:
     """The artifact's live rows after the day, streamed file by file: new base files (no deletes). The
@@ -464,55 +473,33 @@ def _compacted(
     without the ``retired`` columns."""
     template = rows.head(0)
     for frame in iter_artifact_frames(part, artifact, also_deleted=deletes):
-        yield widen_alike([frame.drop(retired, strict=False), template])[0]
+        yield widen_alike_in([frame.drop(retired, strict=False), template], zone)[0]
     yield rows
 
 
 def _widened(
-    incoming: pl.DataFrame, old: Mapping[str, pl.DataFrame | None], order_column: str | None
+    incoming: pl.DataFrame, old: Mapping[str, pl.DataFrame | None], order_column: str | None, zone: str
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame | None]]:
     """Bronze D and the state's rows with every column they type differently widened alike, by the rule
-    the lake reads with (:func:`widen_alike`): a column Bronze could not type (``null``: an empty result of
+    the lake reads with (:func:`widen_inputs`): a column Bronze could not type (``null``: an empty result of
     a SQLite query) takes the state's type, a key or value that drifted (``1`` then ``"x"``) is text on
-    both sides, so the model joins and compares them as a rebuild and a later read see them."""
+    both sides, so the model joins and compares them as a rebuild and a later read see them; naive
+    date-times meeting ones with a time zone are wall time in ``zone`` (``partitions.timezone``)."""
     names = [a for a, frame in old.items() if frame is not None]
-    frames = _widen_all([incoming, *(frame for frame in old.values() if frame is not None)], order_column)
+    frames = widen_inputs(
+        [incoming, *(frame for frame in old.values() if frame is not None)], order_column, zone
+    )
     return frames[0], {**old, **dict(zip(names, frames[1:], strict=True))}
 
 
 def _widened_state(
-    incoming: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None, order_column: str | None
+    incoming: pl.DataFrame, state: Mapping[str, pl.DataFrame] | None, order_column: str | None, zone: str
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame] | None]:
     """:func:`_widened` for a state in memory (a rebuild, a model without keyed state)."""
     if state is None:
         return incoming, None
-    incoming, widened = _widened(incoming, state, order_column)
+    incoming, widened = _widened(incoming, state, order_column, zone)
     return incoming, {a: frame for a, frame in widened.items() if frame is not None}
-
-
-_ORDER_VALUED = (EFFECTIVE_FROM, EFFECTIVE_TO, ABSORBED_ORDER)
-"""Chain columns that hold values of the order column (SCD2 and cdc history, the ``absorbed`` artifact's
-``_absorbed_order``), so they widen with it: a naive order column that gains a time zone (``datetime[us]``,
-then ``datetime[us, UTC]``) otherwise leaves ``_absorbed_order`` naive, which polars cannot concat with the
-widened history."""
-
-
-def _widen_all(frames: Sequence[pl.DataFrame], order_column: str | None) -> list[pl.DataFrame]:
-    """:func:`widen_alike`, then the columns holding order values (``effective_from``, ``effective_to``) in
-    the order column's widened type: an order column that turned to text (``9``, then ``"x"``) would
-    otherwise meet a history whose bounds are still numbers ("cannot compare string with numeric type")."""
-    widened = widen_alike(frames)
-    if order_column is None:
-        return widened
-    spots = [(i, c) for i, f in enumerate(widened) for c in (order_column, *_ORDER_VALUED) if c in f.columns]
-    if len({widened[i].schema[c] for i, c in spots}) < 2:
-        return widened
-    value = "__medallion_order_value"
-    alike = widen_alike([widened[i].select(pl.col(c).alias(value)) for i, c in spots])
-    out = list(widened)
-    for (i, c), column in zip(spots, alike, strict=True):
-        out[i] = out[i].with_columns(column.get_column(value).alias(c))
-    return out
 
 
 def _live_keys(state: Mapping[str, pl.DataFrame] | None, keys: Sequence[str]) -> int:
@@ -567,13 +554,14 @@ def _rebuild_state(
             reserved=model.writes,
             timezone=spec.partitions.timezone,
         )
-        frame, state = _widened_state(prepared.clean, state, spec.entry.silver.order_column)
+        zone = spec.partitions.timezone
+        frame, state = _widened_state(prepared.clean, state, spec.entry.silver.order_column, zone)
         try:
             check_text_order([frame, *(state or {}).values()], spec.entry.silver.order_column)
         except SilverInputError as exc:
             raise SilverInputError(f"{where}: {exc}") from exc
         live_keys = _live_keys(state, spec.entry.silver.primary_keys)
-        ctx = _holding(_context(spec, date.fromisoformat(day)), prepared.held_keys, frame)
+        ctx = _holding(_context(spec, date.fromisoformat(day)), prepared.held_keys, frame, zone)
         result = model.apply(state, frame, ctx)
         result.artifacts = _in_first_seen_order(result.artifacts, columns)
         columns = {a: frame.columns for a, frame in result.artifacts.items()}
@@ -590,12 +578,14 @@ def _context(spec: SourceSpec, run_date: date) -> SilverContext:
     return SilverContext(load_date=run_date, window_end=window_end, load_pattern=spec.load_pattern)
 
 
-def _holding(ctx: SilverContext, held: pl.DataFrame | None, incoming: pl.DataFrame) -> SilverContext:
+def _holding(
+    ctx: SilverContext, held: pl.DataFrame | None, incoming: pl.DataFrame, zone: str
+) -> SilverContext:
     """``ctx`` with the keys of the day's quarantined rows, in the types of ``incoming``'s keys (widened
     with the state's), so the models match them against the state's keys."""
     if held is None or not all(k in incoming.columns for k in held.columns):
         return ctx
-    return replace(ctx, held_keys=widen_alike([incoming.select(held.columns), held])[1])
+    return replace(ctx, held_keys=widen_alike_in([incoming.select(held.columns), held], zone)[1])
 
 
 def _days(start: date, end: date) -> list[str]:

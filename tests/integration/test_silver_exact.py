@@ -862,3 +862,83 @@ def test_an_order_column_that_gains_a_time_zone_keeps_its_history(
             (1, "b", later, None),
             (2, "a", at, None),
         ]
+
+
+# A producer in Europe/Paris (UTC+1 in March) whose Parquet files hold ``ts`` and ``seen`` without a time
+# zone on 03-01 and 03-03 (Paris wall time) and in UTC on 03-02 (as a producer that adds a zone, or a column
+# altered to ``timestamptz``, lands). Neither column is typed. Naive 10:15 is 09:15Z: b's 09:30Z (10:30 in
+# Paris) on 03-02 comes after it, and the late c of 03-03, naive 03-02 10:15 (09:15Z), comes before b of
+# 03-02, 09:30Z. Key 3, left alone after 03-01, keeps its naive 12:00 as 11:00Z.
+def _paris(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2025, 3, day, hour, minute)
+
+
+GAINS_ZONE_DAYS: dict[date, list[tuple[int, str, str, datetime]]] = {
+    date(2025, 3, 1): [
+        (1, "a", "I", _paris(1, 10, 15)),
+        (2, "a", "I", _paris(1, 8)),
+        (3, "a", "I", _paris(1, 12)),
+    ],
+    date(2025, 3, 2): [
+        (1, "b", "U", datetime(2025, 3, 1, 9, 30, tzinfo=UTC)),
+        (2, "b", "U", datetime(2025, 3, 2, 9, 30, tzinfo=UTC)),
+    ],
+    date(2025, 3, 3): [(1, "c", "U", _paris(3, 8)), (2, "c", "U", _paris(2, 10, 15))],
+}
+
+
+def _utc(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2025, 3, day, hour, minute, tzinfo=UTC)
+
+
+# By hand: (id, v, effective_from, effective_to, is_current), ``seen`` equal to ``ts`` = ``effective_from``.
+GAINS_ZONE_HISTORY = [
+    (1, "a", _utc(1, 9, 15), _utc(1, 9, 30), False),
+    (1, "b", _utc(1, 9, 30), _utc(3, 7), False),
+    (1, "c", _utc(3, 7), None, True),
+    (2, "a", _utc(1, 7), _utc(2, 9, 15), False),
+    (2, "c", _utc(2, 9, 15), _utc(2, 9, 30), False),
+    (2, "b", _utc(2, 9, 30), None, True),
+    (3, "a", _utc(1, 11), None, True),
+]
+
+
+@pytest.mark.parametrize("model", ["scd_type_2", "cdc", "scd_type_1"])
+def test_naive_date_times_meeting_zoned_ones_are_wall_time_in_the_partition_timezone(
+    tmp_path: Path, instance, model: str
+) -> None:
+    """Untyped ``ts`` (the order column) and ``seen`` are naive one day and in UTC the next, with days in
+    Europe/Paris. The lake's widening rule read the naive values as UTC, an hour late: 10:15 (09:15Z) was
+    taken for after 09:30Z, so b became the older version of key 1 and the late c the current one of key 2.
+    Silver reads them as Paris wall time, day by day and rebuilt from Bronze alike."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for day, rows in GAINS_ZONE_DAYS.items():
+        ids, values, ops, times = (list(column) for column in zip(*rows, strict=True))
+        frame = pl.DataFrame({"id": ids, "v": values, "op": ops, "ts": times, "seen": times})
+        frame.write_parquet(data / f"z_{day:%Y%m%d}.parquet")
+    silver_cfg: dict[str, Any] = {"model": model, "primary_keys": ["id"], "order_column": "ts"}
+    if model == "cdc":
+        silver_cfg["cdc"] = {"keep_history": True}
+    source = file_source("z", data, "cdc" if model == "cdc" else "incremental", silver_cfg)
+    source["source"]["file"]["path"] = f"{data}/z_{{run_date:%Y%m%d}}.parquet"
+    days = sorted(GAINS_ZONE_DAYS)
+    by_day = local_lake(tmp_path / "by_day", [source], days[0], timezone="Europe/Paris")
+    run_days(by_day, "z", days, instance)
+    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0], timezone="Europe/Paris")
+    for day in days:
+        outcome = materialize_partition(rebuilt, rebuilt.spec("z"), day, ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+    outcome = materialize_partition(rebuilt, rebuilt.spec("z"), days[-1], ("silver",), instance)
+    assert outcome.error is None, outcome.error
+    current = [(k, v, start) for k, v, start, _, is_current in GAINS_ZONE_HISTORY if is_current]
+    for name, lake in (("by_day", by_day), ("rebuilt", rebuilt)):
+        rows = silver(lake, "z", days[-1], "current")
+        assert sorted((r["id"], r["v"], r["ts"]) for r in rows) == current, name
+        assert all(r["seen"] == r["ts"] for r in rows), name
+        if model == "scd_type_1":
+            continue
+        history = silver(lake, "z", days[-1], "history")
+        got = [(r["id"], r["v"], r["effective_from"], r["effective_to"], r["is_current"]) for r in history]
+        assert sorted(got, key=lambda row: (row[0], row[2])) == GAINS_ZONE_HISTORY, name
+        assert all(r["seen"] == r["ts"] == r["effective_from"] for r in history), name
