@@ -22,6 +22,7 @@ the touched keys: the rows carried over were checked when they were written.
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -345,20 +346,22 @@ def _touched(
     for artifact in model.artifacts:
         if artifact not in on_demand:
             columns = keys if artifact in model.derived else None  # keys and row ids only
-            old[artifact] = _rows_of(part, artifact, touched, columns)
+            old[artifact] = _rows_of(part, artifact, touched, zone, columns)
     for artifact in on_demand:  # the keys the model names once it sees the others' rows
         widened, read = _widened(incoming, old, model.config.order_column, zone)
         needed = model.keys_to_read(artifact, _state_of(model, read), widened)
-        old[artifact] = _rows_of(part, artifact, _keys_like(needed, part, model.artifacts[0], zone))
+        old[artifact] = _rows_of(part, artifact, _keys_like(needed, part, model.artifacts[0], zone), zone)
     return old, live_keys
 
 
 def _rows_of(
-    part: CommittedPartition, artifact: str, keys: pl.DataFrame, columns: list[str] | None = None
+    part: CommittedPartition, artifact: str, keys: pl.DataFrame, zone: str, columns: list[str] | None = None
 ) -> pl.DataFrame | None:
     """D-1's rows of ``keys`` in ``artifact`` with their row ids; an empty frame of its recorded schema
-    when it has none of them (no file is read for no keys), None when D-1 did not write it."""
-    frame = read_touched(part, artifact, keys, columns) if keys.height else None
+    when it has none of them (no file is read for no keys), None when D-1 did not write it. Stored keys
+    typed otherwise than ``keys`` meet them by Silver's rule (:func:`widen_alike_in`)."""
+    widen = partial(widen_alike_in, timezone=zone)
+    frame = read_touched(part, artifact, keys, columns, widen) if keys.height else None
     if frame is None:
         schema = artifact_schema(part, artifact)
         if schema is None:

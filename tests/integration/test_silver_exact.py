@@ -942,3 +942,44 @@ def test_naive_date_times_meeting_zoned_ones_are_wall_time_in_the_partition_time
         got = [(r["id"], r["v"], r["effective_from"], r["effective_to"], r["is_current"]) for r in history]
         assert sorted(got, key=lambda row: (row[0], row[2])) == GAINS_ZONE_HISTORY, name
         assert all(r["seen"] == r["ts"] == r["effective_from"] for r in history), name
+
+
+@pytest.mark.parametrize("model", ["scd_type_1", "scd_type_2"])
+def test_a_key_date_time_that_gains_a_time_zone_keeps_its_keys(tmp_path: Path, instance, model: str) -> None:
+    """The key ``(sensor, at)`` is naive on 03-01 (Paris wall time) and in UTC on 03-02, days in
+    Europe/Paris: 03-02's ``09:15Z`` is 03-01's ``10:15``, the same key, updated. D-1's rows of the touched
+    keys were matched with naive values read as UTC (10:15Z), found none, and the key came out twice."""
+    data = tmp_path / "data"
+    data.mkdir()
+    naive = pl.DataFrame(
+        {"sensor": [1, 1], "at": [_paris(1, 10, 15), _paris(1, 11)], "v": ["a", "a"], "n": [1, 1]}
+    )
+    naive.write_parquet(data / "k_20250301.parquet")
+    zoned = pl.DataFrame({"sensor": [1], "at": [_utc(1, 9, 15)], "v": ["b"], "n": [2]})
+    zoned.write_parquet(data / "k_20250302.parquet")
+    silver_cfg = {"model": model, "primary_keys": ["sensor", "at"], "order_column": "n"}
+    source = file_source("k", data, "incremental", silver_cfg)
+    source["source"]["file"]["path"] = f"{data}/k_{{run_date:%Y%m%d}}.parquet"
+    days = [date(2025, 3, 1), date(2025, 3, 2)]
+    by_day = local_lake(tmp_path / "by_day", [source], days[0], timezone="Europe/Paris")
+    run_days(by_day, "k", days, instance)
+    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0], timezone="Europe/Paris")
+    for day in days:
+        outcome = materialize_partition(rebuilt, rebuilt.spec("k"), day, ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+    outcome = materialize_partition(rebuilt, rebuilt.spec("k"), days[-1], ("silver",), instance)
+    assert outcome.error is None, outcome.error
+    for name, lake in (("by_day", by_day), ("rebuilt", rebuilt)):
+        rows = silver(lake, "k", days[-1], "current")
+        assert sorted((r["sensor"], r["at"], r["v"]) for r in rows) == [
+            (1, _utc(1, 9, 15), "b"),
+            (1, _utc(1, 10), "a"),
+        ], name
+        if model == "scd_type_2":
+            history = silver(lake, "k", days[-1], "history")
+            got = sorted((r["at"], r["v"], r["effective_from"], r["effective_to"]) for r in history)
+            assert got == [
+                (_utc(1, 9, 15), "a", 1, 2),
+                (_utc(1, 9, 15), "b", 2, None),
+                (_utc(1, 10), "a", 1, None),
+            ]
