@@ -983,3 +983,48 @@ def test_a_key_date_time_that_gains_a_time_zone_keeps_its_keys(tmp_path: Path, i
                 (_utc(1, 9, 15), "b", 2, None),
                 (_utc(1, 10), "a", 1, None),
             ]
+
+
+@pytest.mark.parametrize("first", ["naive", "zoned"])
+def test_a_full_load_delete_when_the_order_column_gains_or_loses_a_time_zone(
+    tmp_path: Path, instance, first: str
+) -> None:
+    """Full snapshots, days in Europe/Paris, ``ts`` untyped: naive (Paris wall time) one day, in UTC the
+    other. Key 1 is updated on 03-02 at 10:00 in Paris (09:00Z), key 2 is missing from the 03-02 snapshot
+    and deleted at the end of the day in Paris (03-03 00:00 = 03-02 23:00Z). A naive 10:00 read as UTC
+    closed key 1's first version at 10:00Z, an hour late."""
+    data = tmp_path / "data"
+    data.mkdir()
+    day1, day2 = (_paris(1, 10), _utc(2, 9)) if first == "naive" else (_utc(1, 9), _paris(2, 10))
+    pl.DataFrame({"id": [1, 2], "v": ["a", "a"], "ts": [day1, day1]}).write_parquet(
+        data / "f_20250301.parquet"
+    )
+    pl.DataFrame({"id": [1], "v": ["b"], "ts": [day2]}).write_parquet(data / "f_20250302.parquet")
+    silver_cfg = {
+        "model": "scd_type_2",
+        "primary_keys": ["id"],
+        "order_column": "ts",
+        "delete_mode": "hard_delete",
+    }
+    source = file_source("f", data, "full", silver_cfg)
+    source["source"]["file"]["path"] = f"{data}/f_{{run_date:%Y%m%d}}.parquet"
+    source["source"]["run"]["max_delete_fraction"] = 1.0
+    days = [date(2025, 3, 1), date(2025, 3, 2)]
+    by_day = local_lake(tmp_path / "by_day", [source], days[0], timezone="Europe/Paris")
+    run_days(by_day, "f", days, instance)
+    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0], timezone="Europe/Paris")
+    for day in days:
+        outcome = materialize_partition(rebuilt, rebuilt.spec("f"), day, ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+    outcome = materialize_partition(rebuilt, rebuilt.spec("f"), days[-1], ("silver",), instance)
+    assert outcome.error is None, outcome.error
+    for name, lake in (("by_day", by_day), ("rebuilt", rebuilt)):
+        history = silver(lake, "f", days[-1], "history")
+        got = sorted(
+            (r["id"], r["v"], r["effective_from"], r["effective_to"], r["_closed_by_delete"]) for r in history
+        )
+        assert got == [
+            (1, "a", _utc(1, 9), _utc(2, 9), False),
+            (1, "b", _utc(2, 9), None, False),
+            (2, "a", _utc(1, 9), _utc(2, 23), True),
+        ], name
