@@ -267,6 +267,8 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             value = max_cursor_value(target, column, **rows, below_horizon=below_horizon)
             # a text cursor: past the watermark as the database orders it, as the extractor's read does
             after = text_after(target, column, value, loaded, **rows) if isinstance(value, str) else None
+            if isinstance(value, datetime) and value.tzinfo is not None and loaded is not None:
+                loaded = _upgraded_watermark(target, loaded)
         except Exception as exc:  # noqa: BLE001 - an outage is a skip reason, never a failed tick
             first_line = target.redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
             return dg.SensorResult(
@@ -364,7 +366,9 @@ def max_cursor_value(
         rows = base_select(engine.dialect, table=table, schema=schema, query=query)
         select = f"SELECT MAX({cursor}) FROM ({rows}) AS {SOURCE_ALIAS}"
         with engine.connect() as conn:
-            value = conn.execute(sa.text(select)).scalar()
+            result = conn.execute(sa.text(select))
+            mysql_timestamp = target.dialect in ("mysql", "mariadb") and result.cursor.description[0][1] == 7
+            value = _instant(result.scalar(), mysql_timestamp)
         if not below_horizon or target.dialect not in HORIZON_DIALECTS or not isinstance(value, date):
             return value  # the run's horizon bounds date and timestamp cursors of these databases only
         horizon = commit_horizon(target)
@@ -373,9 +377,18 @@ def max_cursor_value(
         else:
             bound = horizon.local.date()
         with engine.connect() as conn:
-            return conn.execute(sa.text(f"{select} WHERE {cursor} <= :horizon"), {"horizon": bound}).scalar()
+            below = conn.execute(sa.text(f"{select} WHERE {cursor} <= :horizon"), {"horizon": bound}).scalar()
+            return _instant(below, mysql_timestamp)
     finally:
         engine.dispose()
+
+
+def _instant(value: Any, mysql_timestamp: bool) -> Any:
+    """A MySQL/MariaDB ``TIMESTAMP``'s maximum, read in a UTC session (``sql.zones``), as the aware
+    instant it is; any other value as it is."""
+    if mysql_timestamp and isinstance(value, datetime):
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def text_after(
@@ -407,6 +420,29 @@ def text_after(
     cursor = find_column(describe_query(target, SqlQuery(base)), column)
     order = text_order(target, base, cursor)
     return None if order is None else bool(order.holding([value], ">", loaded))
+
+
+def _upgraded_watermark(target: SqlTarget, loaded: str) -> str:
+    """A naive watermark an earlier release committed for a MySQL/MariaDB ``TIMESTAMP`` cursor (the server
+    zone's wall time) as the UTC instant it named, as the next run reads it (``sql.zones``); any other
+    watermark as it is."""
+    if target.dialect not in ("mysql", "mariadb"):
+        return loaded
+    try:
+        wall = datetime.fromisoformat(loaded)
+    except ValueError:
+        return loaded
+    if wall.tzinfo is not None:
+        return loaded
+    from medallion_resources.sql.connect import create_sa_engine
+    from medallion_resources.sql.zones import upgraded_watermark
+
+    engine = create_sa_engine(target)
+    try:
+        with engine.connect() as conn:
+            return upgraded_watermark(conn, wall).isoformat()
+    finally:
+        engine.dispose()
 
 
 def _is_after(value: Any, loaded: str) -> bool:

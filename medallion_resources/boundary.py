@@ -90,9 +90,9 @@ class RowKind(Protocol[B]):
         """The content hash of each row at ``positions`` (all rows: None), in that order."""
         ...
 
-    def former_hashes(self, batch: B, positions: Sequence[int]) -> list[str | None]:
-        """The hash an earlier release committed for each row at ``positions``, where it was another (None:
-        the same), so that the hashes a partition committed then still drop the rows they name."""
+    def former_hashes(self, batch: B, positions: Sequence[int]) -> list[tuple[str, ...]]:
+        """The hashes earlier releases committed for each row at ``positions``, where they were others
+        (empty: the same), so that the hashes a partition committed then still drop the rows they name."""
         ...
 
     def without(self, batch: B, positions: Sequence[int]) -> B:
@@ -142,10 +142,17 @@ class BoundaryDedupe(Generic[B]):
         if not candidates:
             return batch
         drop: list[int] = []
-        digests = self.rows.hashes(batch, candidates)
-        former = self.rows.former_hashes(batch, candidates)
-        for position, digest, earlier in zip(candidates, digests, former, strict=True):
-            known = next((d for d in (digest, earlier) if d is not None and self._known[d] > 0), None)
+        unknown: list[int] = []
+        for position, digest in zip(candidates, self.rows.hashes(batch, candidates), strict=True):
+            if self._known[digest] > 0:
+                self._known[digest] -= 1
+                drop.append(position)
+            else:
+                unknown.append(position)
+        # only rows not known by today's hash are hashed as earlier releases did (that may ask the database)
+        former = self.rows.former_hashes(batch, unknown) if unknown else []
+        for position, earlier in zip(unknown, former, strict=True):
+            known = next((d for d in earlier if self._known[d] > 0), None)
             if known is not None:
                 self._known[known] -= 1
                 drop.append(position)
@@ -190,7 +197,8 @@ class ArrowRows:
     ``key`` makes an Arrow cursor value the value of its kind it compares as (``compare_mask``);
     ``maximum(best, column)`` is the greater of ``best`` and the column's greatest value. ``compare(column,
     op, value)``, when given, replaces ``compare_mask``: a text cursor compared as its database compares it
-    (``medallion_resources.sql.collations``), and ``maximum`` then orders so too.
+    (``medallion_resources.sql.collations``), and ``maximum`` then orders so too. ``legacy`` gives rows as
+    an earlier release read them (its hashes still drop them: ``former_hashes``; the same batch: no other).
     """
 
     def __init__(
@@ -200,8 +208,10 @@ class ArrowRows:
         key: CursorKey,
         maximum: Callable[[Any, pa.Array], Any],
         compare: Callable[[pa.Array, str, Any], pa.BooleanArray] | None = None,
+        legacy: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
     ) -> None:
         self.cursor = cursor
+        self._legacy = legacy
         self._key = key
         self._maximum = maximum
         self._compare = compare
@@ -232,11 +242,15 @@ class ArrowRows:
     def hashes(self, batch: pa.RecordBatch, positions: Sequence[int] | None = None) -> list[str]:
         return row_hashes(batch if positions is None else batch.take(pa.array(positions, pa.int64())))
 
-    def former_hashes(self, batch: pa.RecordBatch, positions: Sequence[int]) -> list[str | None]:
+    def former_hashes(self, batch: pa.RecordBatch, positions: Sequence[int]) -> list[tuple[str, ...]]:
         rows = batch.take(pa.array(positions, pa.int64()))
-        if not any(rows.column(i).null_count for i in range(rows.num_columns)):
-            return [None] * len(positions)  # no NULL: the hash was the same
-        return list(row_hashes(rows, nulls=True))
+        forms = [rows] if any(rows.column(i).null_count for i in range(rows.num_columns)) else []
+        if self._legacy is not None:  # e.g. MySQL TIMESTAMP columns as the naive wall times they were
+            earlier = self._legacy(rows)
+            forms = [rows, earlier] if earlier is not rows else forms
+        nulls = [row_hashes(form, nulls=True) for form in forms]
+        plain = [row_hashes(form) for form in forms[1:]]
+        return [tuple(h[i] for h in (*nulls, *plain)) for i in range(len(positions))]
 
     def without(self, batch: pa.RecordBatch, positions: Sequence[int]) -> pa.RecordBatch:
         keep = [True] * batch.num_rows
@@ -369,8 +383,8 @@ class JsonRecords:
         chosen = batch if positions is None else [batch[i] for i in positions]
         return [record_hash(record) for record in chosen]
 
-    def former_hashes(self, batch: list[Any], positions: Sequence[int]) -> list[str | None]:
-        return [None] * len(positions)
+    def former_hashes(self, batch: list[Any], positions: Sequence[int]) -> list[tuple[str, ...]]:
+        return [()] * len(positions)
 
     def without(self, batch: list[Any], positions: Sequence[int]) -> list[Any]:
         drop = set(positions)

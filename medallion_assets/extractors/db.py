@@ -66,7 +66,7 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -80,7 +80,7 @@ from medallion_assets.extractors.registry import register_extractor
 from medallion_resources.boundary import ArrowRows, BoundaryDedupe
 from medallion_resources.sql import SqlQuery, SqlTarget, base_select, describe_query, select_engine
 from medallion_resources.sql.collations import text_order
-from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine
+from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, create_sa_engine, sa_connection
 from medallion_resources.sql.engines import SqlEngine, count_rows, engines_used
 from medallion_resources.sql.horizon import HORIZON_DIALECTS, commit_horizon
 from medallion_resources.sql.keys import KeyColumn, keyset_key
@@ -96,12 +96,14 @@ from medallion_resources.sql.query import (
 )
 from medallion_resources.sql.reads import SnapshotClock, key_ranges, keyset_chunks, timed, unique_key
 from medallion_resources.sql.types import SqlColumn, schema_of
+from medallion_resources.sql.zones import server_wall, upgraded_watermark
 from medallion_resources.threads import parallel
 
 __all__ = ["DbExtractor", "parse_lookback"]
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _TEMPORAL = frozenset({"date", "timestamp", "timestamptz"})
+_MYSQL = frozenset({"mysql", "mariadb"})
 _NUMERIC = frozenset({"int", "decimal", "decimal_text", "float32", "float64"})
 _MANY_BOUNDARY_ROWS = 100_000  # a warning: the boundary hashes (32 characters each) go into _metadata.json
 
@@ -318,6 +320,8 @@ class DbExtractor(Extractor):
         if ctx.watermark_in is not None:
             # >= the previous watermark minus the lookback: rows committed late at or below it are read again
             watermark_in = parse_cursor_value(ctx.watermark_in, cursor, "watermark_in")
+            if _earlier_mysql_timestamp(target, cursor, ctx.watermark_in):
+                watermark_in = self._upgraded(target, cursor, watermark_in, ctx)
             params["medallion_lo"] = cursor_minus(watermark_in, lookback, cursor)
             conditions.append(Condition(cursor.name, ">=", "medallion_lo", cast))
             start: str | None = ctx.watermark_in
@@ -345,6 +349,9 @@ class DbExtractor(Extractor):
             key=lambda value: _cursor_key(value, cursor),
             maximum=order.maximum if order else lambda best, column: _max(best, column, cursor),
             compare=order.mask if order else None,
+            legacy=functools.partial(_server_wall_batch, target, self.retry)
+            if target.dialect in _MYSQL
+            else None,
         )
         dedupe = BoundaryDedupe(
             rows,
@@ -353,6 +360,17 @@ class DbExtractor(Extractor):
             lower=lambda value: cursor_minus(value, lookback, cursor),
         )
         return _Plan(SqlQuery(base.base, tuple(conditions), params), cursor, dedupe)
+
+    def _upgraded(self, target: SqlTarget, cursor: SqlColumn, parsed: Any, ctx: ExtractContext) -> Any:
+        """A naive watermark an earlier release committed for a MySQL/MariaDB ``TIMESTAMP`` cursor: the
+        server zone's wall time, as the UTC instant it named (``sql.zones``)."""
+        with sa_connection(target, self.retry, "cannot convert the watermark on") as conn:
+            instant = upgraded_watermark(conn, parsed.replace(tzinfo=None))
+        ctx.log.info(
+            f"watermark_in {ctx.watermark_in} of TIMESTAMP cursor '{cursor.name}' was committed as the "
+            f"server zone's wall time by an earlier release: read as {format_cursor_value(instant)}"
+        )
+        return instant
 
     def _horizon(self, target: SqlTarget, cursor: SqlColumn, watermark_in: Any, ctx: ExtractContext) -> Any:
         """The upper bound at the commit horizon, as a value of the cursor's kind (or None: no horizon)."""
@@ -401,6 +419,34 @@ class DbExtractor(Extractor):
             return CheckResult(False, str(exc))
         described = ", ".join(f"{c.name} {c.arrow_type or 'inferred'}" for c in columns)
         return CheckResult(True, f"{target.describe()}: {len(columns)} columns ({described})")
+
+
+def _earlier_mysql_timestamp(target: SqlTarget, cursor: SqlColumn, text: str) -> bool:
+    """A MySQL/MariaDB ``TIMESTAMP`` cursor whose watermark has no zone: an earlier release read the column
+    in the server's zone and committed that wall time (``sql.zones``)."""
+    return target.dialect in _MYSQL and cursor.kind == "timestamptz" and not _has_zone(text)
+
+
+def _has_zone(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _server_wall_batch(target: SqlTarget, retry: RetryPolicy, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` as an earlier release read it from MySQL/MariaDB: every ``TIMESTAMP`` column (UTC now) as
+    the naive wall time of the server's zone, converted by the server (``sql.zones.server_wall``)."""
+    zoned = [i for i, f in enumerate(batch.schema) if pa.types.is_timestamp(f.type) and f.type.tz]
+    if not zoned or batch.num_rows == 0:
+        return batch
+    instants = sorted({v for i in zoned for v in batch.column(i).to_pylist() if v is not None})
+    with sa_connection(target, retry, "cannot convert TIMESTAMP values on") as conn:
+        wall = dict(zip(instants, server_wall(conn, instants), strict=True))
+    arrays = list(batch.columns)
+    for i in zoned:
+        arrays[i] = pa.array([wall.get(v) for v in batch.column(i).to_pylist()], pa.timestamp("us"))
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def _is_timestamp_text(cursor: SqlColumn, value: str) -> bool:

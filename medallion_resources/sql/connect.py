@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from medallion_resources.errors import ExtractError
 from medallion_resources.redact import redact
 from medallion_resources.retry import RetryBudgetSpent, RetryPolicy, exception_chain
+from medallion_resources.sql.zones import utc_sessions
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -109,12 +110,14 @@ def create_sa_engine(target: SqlTarget) -> sa.Engine:
             f"{target.describe()} does not exist (check db.url / the path in '{target.url_env}')"
         )
     try:
-        return sa.create_engine(target.url, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(target.url, poolclass=sa.pool.NullPool)
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise ExtractError(
             f"cannot create a SQLAlchemy engine for {target.describe()} from '{target.url_env}': "
             f"{target.redact(str(exc))} (install the dialect's driver, e.g. psycopg, PyMySQL)"
         ) from None
+    utc_sessions(engine)  # MySQL/MariaDB TIMESTAMP columns read as UTC instants (sql.zones)
+    return engine
 
 
 def is_transient(exc: BaseException) -> bool:

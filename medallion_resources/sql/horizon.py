@@ -47,6 +47,7 @@ import sqlalchemy as sa
 
 from medallion_resources.errors import ExtractError
 from medallion_resources.sql.connect import DEFAULT_RETRY, RetryPolicy, SqlTarget, sa_connection
+from medallion_resources.sql.zones import server_zone
 
 __all__ = ["HORIZON_DIALECTS", "CommitHorizon", "commit_horizon"]
 
@@ -102,7 +103,7 @@ SELECT UNIX_TIMESTAMP(NOW(6)) AS now_epoch,
 
 @dataclass(frozen=True)
 class CommitHorizon:
-    """The horizon as an instant and as the wall clock of the reading session's time zone (what the
+    """The horizon as an instant and as the wall clock of the server's time zone (what the
     database stores in a timestamp-without-time-zone column stamped by its clock)."""
 
     instant: dt.datetime  # aware
@@ -168,9 +169,11 @@ def _mariadb(target: SqlTarget, conn: sa.Connection) -> CommitHorizon:
     if row.statement_epoch is not None:
         candidates.append((row.statement_epoch, row.statement_session))
     epoch, session = min(candidates, key=lambda c: c[0])
-    # The session's own wall clock of that instant: what NOW() stored in a DATETIME or TIMESTAMP column.
-    conn.execute(sa.text("SET time_zone = :zone"), {"zone": zone})
+    # The server zone's wall clock of that instant: what a writer's NOW() stored in a DATETIME column (a
+    # TIMESTAMP cursor is compared with the instant, in medallion's UTC session: sql.zones).
+    conn.execute(sa.text("SET time_zone = :zone"), {"zone": server_zone(conn)})
     local = conn.execute(sa.text("SELECT FROM_UNIXTIME(:epoch)"), {"epoch": epoch}).scalar_one()
+    conn.execute(sa.text("SET time_zone = :zone"), {"zone": zone})
     seconds = Decimal(epoch)
     instant = dt.datetime.fromtimestamp(int(seconds), dt.UTC) + dt.timedelta(
         microseconds=int((seconds - int(seconds)) * 1_000_000)

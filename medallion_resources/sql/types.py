@@ -22,7 +22,8 @@ boolean                                     ``bool``                    ``bool``
 text, varchar, char, enum, set, name        ``string``                  ``string``
 date                                        ``date``                    ``date32``
 timestamp (without time zone), datetime     ``timestamp``               ``timestamp[us]`` (naive; as stored)
-timestamp with time zone                    ``timestamptz``             ``timestamp[us, tz=UTC]``
+timestamp with time zone, MySQL timestamp   ``timestamptz``             ``timestamp[us, tz=UTC]`` (MySQL: read
+                                                                        in a UTC session, ``zones``)
 time (PostgreSQL)                           ``time``                    ``time64[us]``
 interval (PostgreSQL), time (MySQL)         ``interval``                ``duration[us]``; a month counts 30
                                                                         days and a year 365 (as psycopg)
@@ -162,7 +163,7 @@ _MYSQL_KINDS: dict[int, str] = {
     3: "int",
     4: "float32",
     5: "float64",
-    7: "timestamp",
+    7: "timestamptz",  # TIMESTAMP: an instant, read in a UTC session (sql.zones)
     8: "int",
     9: "int",
     10: "date",

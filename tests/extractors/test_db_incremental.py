@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from medallion_assets.errors import ExtractError
@@ -507,3 +508,117 @@ def test_rows_written_during_the_read_are_counted_before_and_after_it(
         assert landed in (6, 7)  # the read saw the table before or after the insert
     finally:
         db.close()
+
+
+# --- MySQL/MariaDB TIMESTAMP: an instant, read in a UTC session ---------------------------------------------
+
+BERLIN_SUMMER, BERLIN_WINTER = "+02:00", "+01:00"  # Europe/Berlin before and after 2025-10-26 03:00 CEST
+
+
+def in_zone(db: Database, zone: str) -> Any:
+    """``db`` as a reader whose server's default zone is ``zone`` (set by the URL, not the server's global
+    setting, which other tests share)."""
+    from types import SimpleNamespace
+    from urllib.parse import quote
+
+    command = quote(f"SET time_zone='{zone}'", safe="")
+    return SimpleNamespace(url=f"{db.url}?init_command={command}")
+
+
+def insert_at(db: Database, table: str, zone: str, rows: list[tuple[int, str]]) -> None:
+    """Rows written by a session whose ``time_zone`` is ``zone`` (the stamps are its wall times)."""
+    import sqlalchemy as sa
+
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("SET time_zone = :zone"), {"zone": zone})
+        for row_id, stamp in rows:
+            conn.execute(
+                sa.text(f"INSERT INTO {table} (id, updated_at) VALUES (:i, :u)"), {"i": row_id, "u": stamp}
+            )
+
+
+def utc(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=dt.UTC)  # type: ignore[misc]
+
+
+def test_a_mariadb_timestamp_lands_as_utc_instants_across_the_repeated_hour(
+    mariadb: Database, make_db: Callable[..., Extractor]
+) -> None:
+    """Writers in Berlin stamp 02:10 and 02:50 twice on 2025-10-26 (summer, then winter time). Read in the
+    server zone's wall time, the second 02:10 sorted below the first 02:50 and TIMESTAMP landed naive:
+    each row must land once, as the instant it names."""
+    name = mariadb.table("mariats_dst")
+    mariadb.execute(f"CREATE TABLE {name} (id integer, updated_at timestamp(6) NULL)")
+    insert_at(mariadb, name, BERLIN_SUMMER, [(1, "2025-10-26 02:10:00"), (2, "2025-10-26 02:50:00")])
+    insert_at(mariadb, name, BERLIN_WINTER, [(3, "2025-10-26 02:10:00")])
+    inc = {"cursor_column": "updated_at", "mode": "watermark"}
+    reader = in_zone(mariadb, BERLIN_SUMMER)
+    first = make_db(reader, table=name, incremental=inc)
+    batches = list(first.extract(context(dt.date(2025, 10, 26))))
+    table = pa.Table.from_batches(batches)
+    assert table.schema.field("updated_at").type == pa.timestamp("us", tz="UTC")
+    assert sorted(
+        zip(table.column("id").to_pylist(), table.column("updated_at").to_pylist(), strict=True)
+    ) == [
+        (1, utc(2025, 10, 26, 0, 10)),
+        (2, utc(2025, 10, 26, 0, 50)),
+        (3, utc(2025, 10, 26, 1, 10)),
+    ]
+    assert first.watermark_out == "2025-10-26T01:10:00.000000+00:00"
+    insert_at(mariadb, name, BERLIN_WINTER, [(4, "2025-10-26 02:30:00"), (5, "2025-10-26 02:50:00")])
+    second = make_db(reader, table=name, incremental=inc)
+    assert run(second, dt.date(2025, 10, 27), state(first)) == [4, 5]
+    assert second.watermark_out == "2025-10-26T01:50:00.000000+00:00"
+
+
+@pytest.mark.parametrize(
+    ("lookback", "known_ids"),
+    [pytest.param(None, [2], id="at-watermark"), pytest.param("1h", [1, 2], id="1h")],
+)
+def test_a_watermark_an_earlier_release_committed_for_a_mariadb_timestamp_loses_and_repeats_nothing(
+    mariadb: Database, make_db: Callable[..., Extractor], lookback: str | None, known_ids: list[int]
+) -> None:
+    """Day 1, landed by the earlier release on a server at +02:00, committed the naive wall time 02:50 of
+    row 2 and the boundary hashes of the rows as it read them (TIMESTAMP columns naive, in that wall time).
+    Read as UTC, that watermark skipped row 3 (00:55Z); the old hashes must still drop rows 1-2."""
+    import hashlib
+
+    name = mariadb.table("mariats_upgrade")
+    mariadb.execute(
+        f"CREATE TABLE {name} (id integer, created_at timestamp(6) NULL, updated_at timestamp(6) NULL)"
+    )
+    mariadb.execute(
+        f"INSERT INTO {name} VALUES (1, '2025-10-25 21:00:00', '2025-10-26 00:10:00'), "
+        "(2, '2025-10-25 22:00:00', '2025-10-26 00:50:00'), (3, NULL, '2025-10-26 00:55:00')"
+    )  # the fixture's session is at UTC: these are the instants
+    old_rows = {  # as the earlier release read them: the +02:00 wall time, naive
+        1: '[["created_at","2025-10-25T23:00:00"],["id",1],["updated_at","2025-10-26T02:10:00"]]',
+        2: '[["created_at","2025-10-26T00:00:00"],["id",2],["updated_at","2025-10-26T02:50:00"]]',
+    }
+    hashes = tuple(hashlib.blake2b(old_rows[i].encode(), digest_size=16).hexdigest() for i in known_ids)
+    day1 = State("2025-10-26T02:50:00.000000", hashes)
+    inc = {"cursor_column": "updated_at", "mode": "watermark", "lookback": lookback}
+    second = make_db(in_zone(mariadb, "+02:00"), table=name, incremental=inc)
+    assert run(second, dt.date(2025, 10, 27), day1) == [3]
+    assert second.stats["boundary_rows_dropped"] == len(known_ids)
+    assert second.watermark_out == "2025-10-26T00:55:00.000000+00:00"
+
+
+@pytest.mark.parametrize("ddl", ["datetime(6)", "timestamp(6)"])
+def test_the_commit_horizon_of_a_mariadb_server_not_at_utc_reads_rows_stamped_now(
+    mariadb: Database, make_db: Callable[..., Extractor], ddl: str
+) -> None:
+    """A row stamped NOW() by a writer at the server's default zone (+02:00) is below the commit horizon:
+    a DATETIME cursor is compared with the horizon's wall time in that zone, a TIMESTAMP with its instant
+    (in the UTC session, the wall time would put it two hours ahead, or behind)."""
+    name = mariadb.table("mariats_horizon")
+    mariadb.execute(f"CREATE TABLE {name} (id integer, updated_at {ddl} NULL)")
+    import sqlalchemy as sa
+
+    with mariadb.engine.begin() as conn:
+        conn.execute(sa.text("SET time_zone = '+02:00'"))
+        conn.execute(sa.text(f"INSERT INTO {name} VALUES (1, NOW(6))"))
+    inc = {"cursor_column": "updated_at", "mode": "watermark"}
+    extractor = make_db(in_zone(mariadb, "+02:00"), table=name, incremental=inc)
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    assert run(extractor, tomorrow) == [1]

@@ -85,6 +85,13 @@ MARIADB: dict[str, tuple[str, str, pa.DataType, Any]] = {
         pa.timestamp("us"),
         dt.datetime(2025, 1, 2, 3, 4, 5, 123456),
     ),
+    # TIMESTAMP: an instant, whatever the zone of the writing session and of the server
+    "tsz": (
+        "timestamp(6) NULL",
+        "FROM_UNIXTIME(1735787045.123456)",
+        pa.timestamp("us", tz="UTC"),
+        dt.datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC),
+    ),
     "tm": ("time(6)", "'26:03:04.5'", pa.duration("us"), dt.timedelta(days=1, seconds=7384.5)),
     "js": ("json", """'{"b": 1, "a": [1, 2]}'""", pa.string(), '{"b": 1, "a": [1, 2]}'),
     "uid": ("uuid", f"'{UID}'", pa.string(), str(UID)),

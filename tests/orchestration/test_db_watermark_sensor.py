@@ -366,3 +366,40 @@ def test_definitions_load_with_a_db_sensor(make_lake, table: str) -> None:
     assert defs.resolve_sensor_def("retail_orders_db_watermark_sensor").job_name == "retail_orders_job"
     sensor = defs.resolve_sensor_def("retail_orders_db_watermark_sensor")
     assert os.environ["ERP_URL"] not in str(sensor.description)
+
+
+def test_a_mariadb_timestamp_cursor_is_polled_as_an_instant_after_an_upgrade(
+    make_lake, instance, monkeypatch, table
+) -> None:
+    """A server at +02:00: its TIMESTAMP is read in a UTC session. The watermark an earlier release
+    committed (naive, the server's wall time 11:00 = 09:00Z) is compared as that instant, so a row at 09:30Z
+    is new (compared as 11:00Z it was already loaded, and the sensor waited two hours)."""
+    maria = sa.create_engine("mysql+pymysql://root@127.0.0.1:3306/test", poolclass=sa.pool.NullPool)
+    try:
+        with maria.connect():
+            pass
+    except sa.exc.OperationalError:
+        require_service(False, "MariaDB on 127.0.0.1:3306 with database 'test' (see ENVIRONMENT.md)")
+    name = f"mariats_{uuid.uuid4().hex[:8]}"
+    zone = "init_command=SET%20time_zone%3D%27%2B02%3A00%27"
+    monkeypatch.setenv("MARIA_URL", f"mysql+pymysql://root@127.0.0.1:3306/test?{zone}")
+    try:
+        with maria.begin() as conn:
+            conn.execute(sa.text("SET time_zone = '+00:00'"))
+            conn.execute(sa.text(f"CREATE TABLE {name} (id int, updated_at timestamp(6) NULL)"))
+            conn.execute(sa.text(f"INSERT INTO {name} VALUES (1, '2025-03-10 09:00:00')"))
+        target = SqlTarget.from_config(None, "MARIA_URL")
+        assert max_cursor_value(target, "updated_at", table=name) == datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
+        lake = make_lake(url_env="MARIA_URL", table=name)
+        commit_bronze(lake, TODAY, "2025-03-10T11:00:00.000000")
+        loaded = tick(sensor_of(lake), instance)
+        assert not loaded.run_requests and "is already loaded" in loaded.skip_message
+        with maria.begin() as conn:
+            conn.execute(sa.text("SET time_zone = '+00:00'"))
+            conn.execute(sa.text(f"INSERT INTO {name} VALUES (2, '2025-03-10 09:30:00')"))
+        [request] = tick(sensor_of(lake), instance).run_requests
+        assert request.partition_key == TODAY
+    finally:
+        with maria.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+        maria.dispose()
