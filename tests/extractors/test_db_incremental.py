@@ -622,3 +622,17 @@ def test_the_commit_horizon_of_a_mariadb_server_not_at_utc_reads_rows_stamped_no
     extractor = make_db(in_zone(mariadb, "+02:00"), table=name, incremental=inc)
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     assert run(extractor, tomorrow) == [1]
+
+
+def test_a_mariadb_timestamp_cursor_in_window_mode_lands_on_the_day_of_its_instant(
+    mariadb: Database, make_db: Callable[..., Extractor]
+) -> None:
+    """A reader on a server at +02:00 compared a TIMESTAMP's wall time with the UTC day: 23:30Z on
+    2025-10-26 (01:30 on the 27th there) landed on the 27th. It is the 26th's row."""
+    name = mariadb.table("mariats_window")
+    mariadb.execute(f"CREATE TABLE {name} (id integer, updated_at timestamp(6) NULL)")
+    insert_at(mariadb, name, "+00:00", [(1, "2025-10-26 23:30:00"), (2, "2025-10-27 00:30:00")])
+    inc = {"cursor_column": "updated_at", "mode": "window"}
+    reader = in_zone(mariadb, "+02:00")
+    assert run(make_db(reader, table=name, incremental=inc), dt.date(2025, 10, 26)) == [1]
+    assert run(make_db(reader, table=name, incremental=inc), dt.date(2025, 10, 27)) == [2]
