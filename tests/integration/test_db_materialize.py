@@ -176,3 +176,73 @@ def test_a_query_naming_two_columns_alike_lands_them_by_the_csv_header_rule(
             assert silver.height == 2
     finally:
         db.close()
+
+
+def test_a_mariadb_timestamp_source_upgraded_from_naive_partitions_lands_each_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Day 1 committed by the earlier release on a server at +02:00: a Bronze partition with the naive wall
+    times, the naive watermark 02:50 (= 00:50Z) and the hashes of the row at it as then read. Day 2, run
+    through Dagster by this release, lands row 3 (00:55Z) only, in UTC: row 2 is not landed again."""
+    import hashlib
+    from datetime import UTC, datetime
+    from urllib.parse import quote
+
+    import pyarrow as pa
+
+    from medallion_resources.io_managers import BOUNDARY_HASHES_KEY
+    from medallion_resources.lake.commit import PartitionWriter
+    from medallion_resources.lake.parts import PartSettings
+
+    db = open_database("mariadb", tmp_path)
+    try:
+        table = db.table("mariats_mat")
+        db.execute(f"CREATE TABLE {table} (id integer, amount numeric(10,2), updated_at timestamp(6) NULL)")
+        stamps = [1761437400, 1761439800, 1761440100]  # 2025-10-26 00:10Z, 00:50Z, 00:55Z
+        db.execute(  # FROM_UNIXTIME names the instant, whatever the session's zone
+            f"INSERT INTO {table} VALUES (:i, :i, FROM_UNIXTIME(:s))",
+            [{"i": i, "s": s} for i, s in enumerate(stamps, start=1)],
+        )
+        command = quote("SET time_zone='+02:00'", safe="")
+        monkeypatch.setenv("MEDALLION_TEST_DB_URL", f"{db.url}?init_command={command}")
+        write_config(tmp_path / "configs", tmp_path / "lake", table, {})
+        (tmp_path / "instance").mkdir()
+        lake = Lake.load(tmp_path / "configs")
+        spec = lake.spec("events_inc")
+        old_row = '[["amount","2.00"],["id",2],["updated_at","2025-10-26T02:50:00"]]'
+        writer = PartitionWriter(
+            lake.bronze.backend,
+            lake.bronze.partition_prefix(spec.bronze_path, "2025-10-26"),
+            layer="bronze",
+            dataset=spec.bronze_path,
+            run_date="2025-10-26",
+            run_id="run-earlier-release",
+            output=PartSettings(),
+        )
+        part = writer.writer("data")
+        part.write(
+            pa.record_batch(
+                {"id": [1, 2], "updated_at": [datetime(2025, 10, 26, 2, 10), datetime(2025, 10, 26, 2, 50)]}
+            )
+        )
+        part.close()
+        writer.commit(
+            {
+                "record_count": 2,
+                "watermark_out": "2025-10-26T02:50:00.000000",
+                BOUNDARY_HASHES_KEY: [hashlib.blake2b(old_row.encode(), digest_size=16).hexdigest()],
+            }
+        )
+        with cli_instance_for_test(tmp_path / "instance") as instance:
+            outcome = materialize_partition(lake, spec, date(2025, 10, 27), ("bronze",), instance)
+            assert outcome.error is None, outcome.error
+        day2 = lake.committed(spec, "bronze", date(2025, 10, 27))
+        assert day2 is not None and verify_partition(day2) == []
+        data = read_artifact(day2, "data")
+        assert data["id"].to_list() == [3]
+        assert str(data["updated_at"].dtype) == "Datetime(time_unit='us', time_zone='UTC')"
+        assert data["updated_at"].to_list() == [datetime(2025, 10, 26, 0, 55, tzinfo=UTC)]
+        assert day2.metadata["watermark_out"] == "2025-10-26T00:55:00.000000+00:00"
+        assert day2.metadata["boundary_rows_dropped"] == 1
+    finally:
+        db.close()
