@@ -25,7 +25,7 @@ import sqlalchemy as sa
 __all__ = ["UTC_ZONE", "server_wall", "server_zone", "upgraded_watermark", "utc_sessions"]
 
 UTC_ZONE = "+00:00"
-_ZONE_KEY = "medallion_server_zone"
+_ZONE_VARIABLE = "@medallion_server_zone"  # a session variable
 _MYSQL = ("mysql", "mariadb")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -39,10 +39,8 @@ def utc_sessions(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _utc(dbapi_connection: Any, record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT @@session.time_zone")
-            record.info[_ZONE_KEY] = cursor.fetchone()[0]
-            cursor.execute(f"SET time_zone = '{UTC_ZONE}'")
+        try:  # one round trip: the zone it had is kept in the session, read only where it is needed
+            cursor.execute(f"SET {_ZONE_VARIABLE} = @@session.time_zone, time_zone = '{UTC_ZONE}'")
         finally:
             cursor.close()
 
@@ -50,9 +48,7 @@ def utc_sessions(engine: sa.Engine) -> None:
 def server_zone(conn: sa.Connection) -> str:
     """The zone the connection's session had before ``utc_sessions`` set UTC (the server's default or the
     URL's): what ``NOW()`` of a writer at the defaults stamps a ``DATETIME`` in."""
-    zone = conn.connection.info.get(_ZONE_KEY)
-    if zone is None:
-        zone = conn.execute(sa.text("SELECT @@global.time_zone")).scalar_one()
+    zone = conn.execute(sa.text(f"SELECT COALESCE({_ZONE_VARIABLE}, @@global.time_zone)")).scalar_one()
     return str(zone)
 
 
