@@ -28,6 +28,7 @@ UTC_ZONE = "+00:00"
 _ZONE_VARIABLE = "@medallion_server_zone"  # a session variable
 _MYSQL = ("mysql", "mariadb")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_PER_SELECT = 500  # values converted per statement by server_wall
 
 
 def utc_sessions(engine: sa.Engine) -> None:
@@ -76,14 +77,17 @@ def server_wall(conn: sa.Connection, instants: Sequence[dt.datetime]) -> list[dt
     if not instants:
         return []
     zone = server_zone(conn)
-    params = {f"e{i}": _epoch(v) for i, v in enumerate(instants)}
-    select = ", ".join(f"FROM_UNIXTIME(:e{i})" for i in range(len(instants)))
+    walls: list[dt.datetime] = []
     conn.execute(sa.text("SET time_zone = :zone"), {"zone": zone})
-    try:
-        row = conn.execute(sa.text(f"SELECT {select}"), params).one()
+    try:  # (an upgrade's first run may ask for every row of the lookback: a bounded select list each)
+        for start in range(0, len(instants), _PER_SELECT):
+            chunk = instants[start : start + _PER_SELECT]
+            params = {f"e{i}": _epoch(v) for i, v in enumerate(chunk)}
+            select = ", ".join(f"FROM_UNIXTIME(:e{i})" for i in range(len(chunk)))
+            walls.extend(conn.execute(sa.text(f"SELECT {select}"), params).one())
     finally:
         conn.execute(sa.text(f"SET time_zone = '{UTC_ZONE}'"))
-    return list(row)
+    return walls
 
 
 def _epoch(instant: dt.datetime) -> Decimal:

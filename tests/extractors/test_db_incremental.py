@@ -636,3 +636,29 @@ def test_a_mariadb_timestamp_cursor_in_window_mode_lands_on_the_day_of_its_insta
     reader = in_zone(mariadb, "+02:00")
     assert run(make_db(reader, table=name, incremental=inc), dt.date(2025, 10, 26)) == [1]
     assert run(make_db(reader, table=name, incremental=inc), dt.date(2025, 10, 27)) == [2]
+
+
+def test_an_upgrade_with_more_boundary_rows_than_one_statement_converts_drops_them_all(
+    mariadb: Database, make_db: Callable[..., Extractor]
+) -> None:
+    """1,200 rows within the lookback of an earlier release's watermark, each known only by its old hash:
+    their UTC values are converted back to the +02:00 wall time (in statements of 500 values, so that a
+    long lookback stays under a server's max_allowed_packet), and every one is dropped; only the new row
+    lands."""
+    import hashlib
+
+    name = mariadb.table("mariats_many")
+    mariadb.execute(f"CREATE TABLE {name} (id integer, updated_at timestamp(6) NOT NULL)")
+    start = dt.datetime(2025, 10, 26)  # UTC: the fixture's session is at UTC
+    rows = [(i, start + dt.timedelta(seconds=i)) for i in range(1, 1201)]
+    values = ", ".join(f"({i}, '{t:%Y-%m-%d %H:%M:%S}')" for i, t in rows)
+    mariadb.execute(f"INSERT INTO {name} VALUES {values}, (1201, '2025-10-26 00:30:00')")
+    old = [  # as the earlier release read them: the +02:00 wall time, naive
+        f'[["id",{i}],["updated_at","{t + dt.timedelta(hours=2):%Y-%m-%dT%H:%M:%S}"]]' for i, t in rows
+    ]
+    hashes = tuple(hashlib.blake2b(text.encode(), digest_size=16).hexdigest() for text in old)
+    day1 = State("2025-10-26T02:20:00.000000", hashes)
+    inc = {"cursor_column": "updated_at", "mode": "watermark", "lookback": "1h"}
+    second = make_db(in_zone(mariadb, "+02:00"), table=name, incremental=inc)
+    assert run(second, dt.date(2025, 10, 27), day1) == [1201]
+    assert second.stats["boundary_rows_dropped"] == 1200
