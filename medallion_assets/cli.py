@@ -170,6 +170,12 @@ def _outside(spec: SourceSpec, first: date, last: date) -> str:
     span = str(first) if first == last else f"{first}..{last}"
     if last < spec.start_date:
         return f"error: {spec.name}: nothing to run, {span} is before its start date {spec.start_date}"
+    if spec.start_date > last_partition(spec):
+        return (
+            f"error: {spec.name}: nothing to run, {span} is not over yet: the source starts on "
+            f"{spec.start_date}, its first partition exists once that day is over in "
+            f"{spec.partitions.timezone}"
+        )
     return (
         f"error: {spec.name}: nothing to run, {span} is after its last partition {last_partition(spec)} "
         f"(a day's partition exists once the day is over in {spec.partitions.timezone}; "
@@ -297,6 +303,7 @@ def _run_sources(
 def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> None:
     """Per day: Bronze and Silver committed, stale or failed; exit 1 if any day is stale or failed."""
     from medallion_assets.instance import get_instance
+    from medallion_assets.plan import last_partition
     from medallion_assets.status import day_statuses, repair_range
 
     lake = state.lake()
@@ -318,9 +325,10 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
         repair += " --layer silver" if silver_only else ""
     if as_json:
         rows = [{"date": str(d.day), "bronze": d.bronze, "silver": d.silver, "notes": d.notes} for d in days]
-        click.echo(
-            json.dumps({"source": spec.name, "days": rows, "problems": len(problems), "repair": repair})
-        )
+        listing = {"source": spec.name, "start_date": str(spec.start_date), "days": rows}
+        click.echo(json.dumps({**listing, "problems": len(problems), "repair": repair}))
+    elif not days and spec.start_date > last_partition(spec):
+        click.echo(f"{spec.name} starts on {spec.start_date}: no day is due yet")
     else:
         _table(
             [

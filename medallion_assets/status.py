@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from medallion_assets.plan import last_partition
 from medallion_assets.runner import builds_on_failed_day
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import LakeIOManager
@@ -214,7 +215,7 @@ def day_statuses(
     end: date | None = None,
 ) -> list[DayStatus]:
     """One row per day from ``start`` (default: the source's start date) to ``end`` (default: the last day
-    with a commit or an attempt)."""
+    with a commit or an attempt; none when there is none and the start date is not over yet)."""
     attempts = (
         {"bronze": {}, "silver": {}}
         if instance is None
@@ -230,7 +231,13 @@ def day_statuses(
             *attempts["bronze"],
             *attempts["silver"],
         ]
-        end = max((date.fromisoformat(d) for d in known), default=spec.start_date)
+        # Nothing seen yet: the start date is listed as missing, unless it is not over yet (nothing is due).
+        due = (
+            spec.start_date
+            if spec.start_date <= last_partition(spec)
+            else spec.start_date - timedelta(days=1)
+        )
+        end = max((date.fromisoformat(d) for d in known), default=due)
     first = max(start or spec.start_date, spec.start_date)
     landed = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
     built = dict(_committed(silver, spec.silver_path, spec.start_date, end))
