@@ -216,6 +216,8 @@ def print_plan(p: Plan, echo: Callable[[str], Any] = print) -> None:
         echo(f"  state before {p.first}: {p.state}")
     for problem in p.problems:
         echo(f"problem: {problem}")
+    if p.repair:
+        echo(f"  repair: {p.repair}")
     echo("nothing was run (plan only)")
 
 

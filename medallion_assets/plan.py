@@ -9,6 +9,7 @@ load's watermark comes from, and the Dagster runs the range takes (one per sourc
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +19,15 @@ from medallion_assets.assets.backfill import MAX_PARTITIONS_PER_RUN
 from medallion_assets.lake import Lake
 from medallion_assets.specs import SourceSpec
 
-__all__ = ["Plan", "RunPlan", "clip_to_partitions", "day_ranges", "last_partition", "plan_range"]
+__all__ = [
+    "Plan",
+    "RunPlan",
+    "clip_to_partitions",
+    "day_ranges",
+    "last_partition",
+    "plan_range",
+    "stateful_start",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Plan:
     state_missing: list[date] = field(default_factory=list)  # Bronze days a rebuild needs and lacks
     watermark_from: date | None = None  # the committed Bronze day an incremental load reads
     problems: list[str] = field(default_factory=list)  # what would make the run fail
+    repair: str | None = None  # the smallest run that would not fail that way, when one does
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,6 +91,29 @@ def clip_to_partitions(
     return (start, end) if start <= end else None
 
 
+def stateful_start(
+    day: date, start_date: date, silver: Mapping[date, bool], bronze: Collection[date]
+) -> date:
+    """The latest day from which one run (Bronze and Silver) of a stateful model up to ``day`` works.
+
+    Silver D reads Silver D-1 when it is committed, else rebuilds its state from every Bronze day from the
+    start date to D-1. So a run from S works when S is the start date, Silver S-1 is committed and current
+    (``silver[S-1]`` True), or Silver S-1 is not committed at all (absent from ``silver``) and every Bronze
+    day before S is. A Silver day committed but not to be read (stale, failed) has no such way out: the
+    run starts before it."""
+    gaps = (start_date + timedelta(days=i) for i in range((day - start_date).days))
+    first_gap = next((d for d in gaps if d not in bronze), None)
+    first = day
+    while first > start_date:
+        before = first - timedelta(days=1)
+        if silver.get(before) is True:
+            break
+        if before not in silver and (first_gap is None or first_gap >= first):
+            break
+        first = before
+    return first
+
+
 def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tuple[str, ...]) -> Plan | None:
     """The plan of ``first..last``; None when no day of the range is a partition of the source."""
     clipped = clip_to_partitions(spec, first, last)
@@ -103,7 +136,7 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
         runs=[RunPlan(a, b, (b - a).days + 1) for a, b in day_ranges(start, end)],
     )
     bronze = _committed_days(lake, spec, "bronze", spec.start_date, end)
-    silver = _committed_days(lake, spec, "silver", start - timedelta(days=1), end)
+    silver = _committed_days(lake, spec, "silver", spec.start_date, end)
     plan.bronze_committed = [d for d in days if d in bronze]
     plan.bronze_missing = [d for d in days if d not in bronze]
     plan.silver_committed = [d for d in days if d in silver]
@@ -117,6 +150,13 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
                 f"Silver only: Bronze is missing on {_dates(plan.bronze_missing)}, so Silver fails those "
                 f"days{after}; load Bronze first"
             )
+    if plan.problems:  # the run of both layers from the day its Silver state can come from
+        first = (
+            stateful_start(start, spec.start_date, dict.fromkeys(silver, True), bronze)
+            if spec.stateful
+            else start
+        )
+        plan.repair = f"medallion run --date {first} --end-date {end} --select {spec.name}"
     return plan
 
 
@@ -136,10 +176,11 @@ def _silver_state(plan: Plan, spec: SourceSpec, start: date, bronze: set[date], 
             "committed)"
         )
         if plan.state_missing:
+            first = stateful_start(start, spec.start_date, dict.fromkeys(silver, True), bronze)
             plan.problems.append(
                 f"the rebuild needs Bronze {_dates(plan.state_missing)}, not committed: Silver {start} and "
-                "every later day would fail; load Bronze for those days first (or start the range at "
-                f"{spec.start_date})"
+                f"every later day would fail; start the range at {first} (both layers: Bronze fills the "
+                "gap, Silver builds on the day before it)"
             )
 
 

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from medallion_assets.plan import last_partition
+from medallion_assets.plan import last_partition, stateful_start
 from medallion_assets.runner import builds_on_failed_day
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import LakeIOManager
@@ -287,16 +287,20 @@ def repair_range(
     the last; a stateful model builds on each day), and whether Silver alone does; None when none is.
 
     A stateful Silver day builds on Silver D-1, or on every Bronze day before it when D-1 is missing, so the
-    days right before the first problem whose Silver is missing are repaired too: a Silver-only run of the
-    failed day would fail again on the Bronze day it lacks. Silver alone does only when every day of the
-    range has its Bronze committed, problem or not. ``since``: only the problems from that day on (a listing
-    that starts there), though the days before it still count for where the repair starts."""
+    repair starts where that state can come from (:func:`~medallion_assets.plan.stateful_start`): at the
+    first problem when Silver D-1 is committed and current, or D-1 is missing and every Bronze day before
+    is committed; else earlier, through the gap (a Silver-only run of the failed day would fail again on
+    the Bronze day it lacks) or a stale or failed day before it. Silver alone does only when every day of
+    the range has its Bronze committed, problem or not. ``since``: only the problems from that day on (a
+    listing that starts there), though the days before it still count for where the repair starts."""
     problems = [i for i, row in enumerate(rows) if row.problem and (since is None or row.day >= since)]
     if not problems:
         return None
     first, last = problems[0], problems[-1]
-    while stateful and first > 0 and rows[first - 1].silver == "missing":
-        first -= 1
+    if stateful:  # rows run from the start date: where the Silver state of the first problem can come from
+        silver = {row.day: row.silver == "committed" for row in rows[:first] if row.silver != "missing"}
+        bronze = {row.day for row in rows[:first] if row.bronze == "committed"}
+        first -= (rows[first].day - stateful_start(rows[first].day, rows[0].day, silver, bronze)).days
     covered = rows[first : last + 1]
     return covered[0].day, covered[-1].day, all(row.bronze == "committed" for row in covered)
 

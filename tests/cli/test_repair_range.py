@@ -29,11 +29,18 @@ def test_a_stateful_failure_on_a_gap_starts_at_the_gap_with_bronze() -> None:
     assert repair_range(rows, stateful=True) == (date(2025, 1, 3), date(2025, 1, 4), False)
 
 
-def test_a_stateful_repair_takes_the_missing_silver_days_before_it() -> None:
+def test_a_stateful_day_rebuilt_from_complete_bronze_is_repaired_alone() -> None:
+    """Silver 01-03 is missing and every Bronze day before 01-04 committed: 01-04 rebuilds its state."""
     rows = days(OK, ("committed", "missing"), ("committed", "missing"), ("committed", "stale"))
-    assert repair_range(rows, stateful=True) == (date(2025, 1, 2), date(2025, 1, 4), True)
+    assert repair_range(rows, stateful=True) == (date(2025, 1, 4), date(2025, 1, 4), True)
     # A model without state reads Bronze D only: the days before are no part of the repair.
     assert repair_range(rows, stateful=False) == (date(2025, 1, 4), date(2025, 1, 4), True)
+
+
+def test_a_stateful_repair_takes_the_missing_silver_days_back_to_a_bronze_gap() -> None:
+    """The rebuild of 01-04 would need Bronze 01-02: the repair fills it and builds on Silver 01-01."""
+    rows = days(OK, ("missing", "missing"), ("committed", "missing"), ("committed", "stale"))
+    assert repair_range(rows, stateful=True) == (date(2025, 1, 2), date(2025, 1, 4), False)
 
 
 def test_a_missing_bronze_day_between_two_problems_needs_bronze() -> None:
@@ -43,9 +50,20 @@ def test_a_missing_bronze_day_between_two_problems_needs_bronze() -> None:
 
 def test_a_listing_from_a_later_day_repairs_its_problems_from_the_days_they_need() -> None:
     rows = days(("committed", "stale"), ("missing", "missing"), ("committed", "failed"))
-    # Listed from 01-03: 01-01's stale Silver is not this listing's to repair, 01-02's gap is.
+    # Listed from 01-03: its Silver needs 01-02's gap filled, and Silver 01-02 would build on the stale
+    # 01-01 (and be stale, and 01-03 with it): the repair starts at 01-01.
+    assert repair_range(rows, stateful=True, since=date(2025, 1, 3)) == (
+        date(2025, 1, 1),
+        date(2025, 1, 3),
+        False,
+    )
+
+
+def test_a_listing_after_a_failed_day_repairs_from_it() -> None:
+    """Silver 01-03 builds on the failed 01-02: a run of 01-03 alone would fail again."""
+    rows = days(OK, ("committed", "failed"), ("committed", "failed"))
     assert repair_range(rows, stateful=True, since=date(2025, 1, 3)) == (
         date(2025, 1, 2),
         date(2025, 1, 3),
-        False,
+        True,
     )

@@ -126,3 +126,68 @@ def test_plan_of_a_source_that_has_not_started_says_when_it_starts(cli: Cli) -> 
     result = cli("plan", "later", "--date", "2999-01-01")
     assert result.code == 1
     assert "later: nothing to run, 2999-01-01 is not over yet: the source starts on 2999-01-01" in result.err
+
+
+# --- a Bronze gap between committed days --------------------------------------------------------------------
+
+
+@pytest.fixture
+def gap(cli: Cli) -> Cli:
+    """``hist`` (scd_type_2) run on 01..02 and 04..05: Bronze 03 is missing, so Silver 04 failed (its state is
+    rebuilt from every Bronze day before it) and Silver 05, built on it, was not run."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "hist")
+    assert cli("run", "--date", DAYS[3], "--end-date", DAYS[4], "--select", "hist").code == 1
+    return cli
+
+
+def test_plan_after_a_bronze_gap_starts_the_range_at_the_gap(gap: Cli) -> None:
+    out = ok(gap, "plan", "hist", "--date", DAYS[3], "--end-date", DAYS[4])
+    assert "the rebuild needs Bronze 2025-01-03, not committed" in out
+    assert (
+        "start the range at 2025-01-01" not in out
+    )  # Silver 01-02 is committed: nothing before 03 is redone
+    (hint,) = [line for line in out.splitlines() if line.startswith("  repair: medallion ")]
+    command = hint.removeprefix("  repair: medallion ").split()
+    assert command == ["run", "--date", DAYS[2], "--end-date", DAYS[4], "--select", "hist"]
+    ok(gap, *command)
+    assert gap("status", "hist").code == 0
+
+
+def test_status_from_a_day_after_the_failed_one_repairs_from_the_gap(gap: Cli) -> None:
+    """Listed from 05, whose Silver builds on the failed 04: a Silver-only run of 05 would fail again."""
+    status = gap("status", "hist", "--start", DAYS[4])
+    assert status.code == 1
+    assert rows(status.out)[DAYS[4]][:2] == ["committed", "failed"]
+    command = repair_of(status.out)
+    assert command == ["run", "--date", DAYS[2], "--end-date", DAYS[4], "--select", "hist"]
+    ok(gap, *command)
+    clean = gap("status", "hist")
+    assert clean.code == 0, clean.out
+    assert {day: cells[:2] for day, cells in rows(clean.out).items()} == {
+        day: ["committed", "committed"] for day in DAYS
+    }
+
+
+def test_a_stale_rebuilt_day_is_repaired_alone(cli: Cli) -> None:
+    """Silver 04 rebuilt from Bronze 01..03 (no Silver before it), then Bronze 02 committed again: a run of
+    Silver 04 rebuilds it; the Silver days before it, never built, are no part of the repair."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[3], "--select", "hist", "--layer", "bronze")
+    ok(cli, "run", "--date", DAYS[3], "--select", "hist", "--layer", "silver")
+    ok(cli, "run", "--date", DAYS[1], "--select", "hist", "--layer", "bronze")
+    status = cli("status", "hist")
+    assert status.code == 1
+    assert rows(status.out)[DAYS[3]][:2] == ["committed", "stale"]
+    command = repair_of(status.out)
+    assert command == [
+        "run",
+        "--date",
+        DAYS[3],
+        "--end-date",
+        DAYS[3],
+        "--select",
+        "hist",
+        "--layer",
+        "silver",
+    ]
+    ok(cli, *command)
+    assert cli("status", "hist").code == 0

@@ -140,17 +140,22 @@ def test_silver_with_a_missing_bronze_day_fails_naming_it(env: dict[str, str]) -
     assert "2025-01-02" in " ".join(rows["2025-01-03"][2:])  # the failure's message names the gap
     assert status.returncode == 1
 
-    # The repair fills the gap it failed on (Bronze and Silver 01-02) and the Silver days before it: a
-    # Silver-only run of 01-03 would fail the same way again.
-    repair = "medallion run --date 2025-01-01 --end-date 2025-01-03 --select hist"
+    # The repair fills the gap it failed on (Bronze and Silver 01-02, rebuilt from Bronze 01-01): a
+    # Silver-only run of 01-03 would fail the same way again. Silver 01-01, never run, is no part of it.
+    repair = "medallion run --date 2025-01-02 --end-date 2025-01-03 --select hist"
     assert f"repair: {repair}\n" in status.stdout, status.stdout
     # The same repair when the listing starts at the failed day: the days before it still need filling.
     later = medallion("status", "hist", "--start", "2025-01-03", env=env)
     assert list(status_rows(later.stdout)) == ["2025-01-03"], later.stdout
     assert f"repair: {repair}\n" in later.stdout, later.stdout
     ok(*repair.split()[1:], env=env)
-    repaired = ok("status", "hist", env=env)
-    assert all(cells[:2] == ["committed", "committed"] for cells in status_rows(repaired).values()), repaired
+    repaired = {day: cells[:2] for day, cells in status_rows(ok("status", "hist", env=env)).items()}
+    assert repaired == {
+        "2025-01-01": ["committed", "missing"],
+        "2025-01-02": ["committed", "committed"],
+        "2025-01-03": ["committed", "committed"],
+    }
+    assert history(env, DAYS[2]).height == 3  # the history of every Bronze day: id 1 changed on 01-02
 
 
 def test_a_recommitted_bronze_day_makes_later_silver_stale_until_one_backfill(
