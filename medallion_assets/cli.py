@@ -1,7 +1,8 @@
 """The ``medallion`` command line (DESIGN §9).
 
-``medallion [--config-dir DIR] VERB``: validate · check · list · schema · plan · run · status · inspect ·
-verify. Every verb loads the config first; a bad config prints every issue and exits 1, never a traceback.
+``medallion [--config-dir DIR | --component DEFS_YAML] VERB``: validate · check · list · schema · plan · run ·
+status · inspect · verify. Every verb loads the config first; a bad config prints every issue and exits 1,
+never a traceback. ``--component`` reads a dg component's config and translation (its asset keys).
 
 The module imports click only: ``--help``, ``validate``, ``list`` and ``schema`` never load Dagster (it is
 imported by the verbs that run or read runs), so they answer in a fraction of a second.
@@ -47,11 +48,12 @@ sys.modules.setdefault("mako.ext.pygmentplugin", None)  # type: ignore[arg-type]
 @dataclass
 class CliState:
     config_dir: str | None
+    component: str | None = None
 
     def lake(self) -> Lake:
         from medallion_assets.lake import Lake
 
-        lake = Lake.load(self.config_dir)
+        lake = Lake.from_component(self.component) if self.component else Lake.load(self.config_dir)
         startup_done()
         return lake
 
@@ -72,10 +74,24 @@ class CliState:
     default=None,
     help="Folder of YAML configs (default: $MEDALLION_CONFIG_DIR or ./configs).",
 )
+@click.option(
+    "--component",
+    type=click.Path(exists=True),
+    envvar="MEDALLION_COMPONENT",
+    default=None,
+    help="A dg project's MedallionSources defs.yaml (or its folder): its config and translated asset keys "
+    "(default: $MEDALLION_COMPONENT; instead of --config-dir).",
+)
 @click.pass_context
-def main(ctx: click.Context, config_dir: str | None) -> None:
+def main(ctx: click.Context, config_dir: str | None, component: str | None) -> None:
     """medallion: YAML sources become partitioned Bronze and Silver Dagster assets."""
-    ctx.obj = CliState(config_dir)
+    if (
+        component
+        and config_dir
+        and ctx.get_parameter_source("config_dir") == click.core.ParameterSource.COMMANDLINE
+    ):
+        fail("error: --component and --config-dir: give one (the component names its own config)")
+    ctx.obj = CliState(config_dir, component)
 
 
 @main.command()
@@ -85,7 +101,7 @@ def validate(state: CliState) -> None:
     """Validate the config only; list every error, exit 1 if any."""
     from medallion_assets.lake import Lake
 
-    lake = Lake.validated(state.config_dir)
+    lake = Lake.from_component(state.component) if state.component else Lake.validated(state.config_dir)
     click.echo(
         f"config OK: {len(lake.specs)} source(s), "
         f"platform bronze={lake.config.platform.bronze.storage_backend} "
@@ -338,8 +354,26 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
         )
         if repair:
             click.echo(f"\nrepair: {repair}")
+    if lake.translation is None:
+        _runs_elsewhere(spec, get_instance())
     if problems:
         fail(f"{len(problems)} day(s) stale or failed")
+
+
+def _runs_elsewhere(spec: SourceSpec, instance: Any) -> None:
+    """Say so when the instance holds the source's assets under other keys (a dg component's prefix)."""
+    from medallion_assets.status import keys_elsewhere
+
+    others = keys_elsewhere(instance, spec)
+    if others:
+        names = ", ".join(key.to_user_string() for key in others)
+        click.secho(
+            f"note: the instance also has {names}, the same source under a dg component's translation; "
+            f"these days are of {'/'.join(spec.key_path('bronze'))} and {'/'.join(spec.key_path('silver'))} "
+            f"only: run `medallion --component PATH/defs.yaml status {spec.name}` to see the runs under it",
+            fg="yellow",
+            err=True,
+        )
 
 
 @main.command()

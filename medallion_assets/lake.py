@@ -12,7 +12,7 @@ from medallion_assets.config.loader import load_config, load_config_with_origins
 from medallion_assets.config.models import MedallionConfig
 from medallion_assets.errors import ConfigError, ConfigIssue, MedallionError
 from medallion_assets.silver.registry import create_silver_model
-from medallion_assets.specs import SourceSpec, build_specs
+from medallion_assets.specs import AssetTranslation, SourceSpec, build_specs
 from medallion_resources.lake.layout import LAYERS
 from medallion_resources.lake.read import CommittedPartition
 from medallion_resources.storage.registry import create_backend
@@ -26,10 +26,21 @@ __all__ = ["Lake", "LAYERS"]
 @dataclass
 class Lake:
     config: MedallionConfig
+    translation: AssetTranslation | None = None  # a dg component's: its asset keys, the UI's
 
     @classmethod
     def load(cls, config_dir: str | Path | None = None) -> Lake:
         return cls(load_config(config_dir))
+
+    @classmethod
+    def from_component(cls, path: str | Path) -> Lake:
+        """The lake a dg ``MedallionSources`` component declares (its ``defs.yaml``), with its translation."""
+        from medallion_assets.component import load_component
+
+        loaded, translation = load_component(path)
+        lake = cls(loaded.config, translation)
+        _ = lake.specs  # a translation mapping two sources onto one key is a config error, here
+        return lake
 
     @classmethod
     def validated(cls, config_dir: str | Path | None = None) -> Lake:
@@ -53,7 +64,7 @@ class Lake:
 
     @cached_property
     def specs(self) -> dict[str, SourceSpec]:
-        return {spec.name: spec for spec in build_specs(self.config)}
+        return {spec.name: spec for spec in build_specs(self.config, self.translation)}
 
     @cached_property
     def bronze(self) -> BronzeIOManager:

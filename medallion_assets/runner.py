@@ -178,7 +178,7 @@ class SourceRunner:
                 for entry, built in zip(config.sources, build_specs(config), strict=True)
                 if built.name == spec.name
             ]
-            defs = build_definitions(config.model_copy(update={"sources": entries}))
+            defs = build_definitions(config.model_copy(update={"sources": entries}), self.lake.translation)
             self._jobs[spec.name] = defs.resolve_job_def(spec.job_name)
         return self._jobs[spec.name]
 
@@ -304,7 +304,7 @@ class _Tracker:
             self.days[day].seconds += now - began
             del self.started[(layer, day)]
         run_days = _run_days(result)
-        committed = _materializations(result)
+        committed = _materializations(result, self.spec)
         failures = _step_failures(result, self.spec)
         for layer in layers:
             failure = failures.get(layer)
@@ -383,14 +383,17 @@ def _run_days(result: dg.ExecuteInProcessResult) -> list[date]:
     return [date.fromisoformat(tags["dagster/partition"])]
 
 
-def _materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, date], LayerOutcome]:
+def _materializations(
+    result: dg.ExecuteInProcessResult, spec: SourceSpec
+) -> dict[tuple[str, date], LayerOutcome]:
+    layers = {spec.bronze_key: "bronze", spec.silver_key: "silver"}  # a dg translation may prefix the keys
     found = {}
     for event in result.get_asset_materialization_events():
         mat = event.materialization
-        if mat.partition is None:
+        if mat.partition is None or mat.asset_key not in layers:
             continue
         meta = mat.metadata
-        found[(mat.asset_key.path[0], date.fromisoformat(mat.partition))] = LayerOutcome(
+        found[(layers[mat.asset_key], date.fromisoformat(mat.partition))] = LayerOutcome(
             rows=int(_value(meta.get("dagster/partition_row_count"), 0)),
             files=_count(meta.get("files")),
             quarantined=int(_value(meta.get("quarantined"), 0)),

@@ -41,6 +41,7 @@ __all__ = [
     "day_statuses",
     "failed_attempts",
     "inputs_evaluation",
+    "keys_elsewhere",
     "repair_range",
     "silver_staleness",
 ]
@@ -157,6 +158,21 @@ def failed_attempts(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dic
         elif not run.is_finished:
             result[partition] = LayerAttempt("running", run_id, f"run {run_id[:8]} is {run.status.value}")
     return result
+
+
+def keys_elsewhere(instance: dg.DagsterInstance, spec: SourceSpec) -> list[dg.AssetKey]:
+    """Asset keys of the instance that end with one of the source's keys and are not it: the same source
+    under a dg component's ``translation`` (``key_prefix``), whose runs a listing of these keys misses."""
+    own = (spec.bronze_key, spec.silver_key)
+    tails = [key.path for key in own]
+    return sorted(
+        (
+            key
+            for key in instance.get_asset_keys()
+            if key not in own and any(len(key.path) > len(t) and key.path[-len(t) :] == t for t in tails)
+        ),
+        key=lambda key: key.to_user_string(),
+    )
 
 
 @dataclass

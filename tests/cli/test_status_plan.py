@@ -191,3 +191,41 @@ def test_a_stale_rebuilt_day_is_repaired_alone(cli: Cli) -> None:
     ]
     ok(cli, *command)
     assert cli("status", "hist").code == 0
+
+
+# --- a dg component's translation ---------------------------------------------------------------------------
+
+
+def test_status_through_the_component_sees_the_failed_run_the_ui_launched(cli: Cli, tmp_path: Path) -> None:
+    """A dg project's component prefixes the keys (``translation: {key_prefix: lake}``); a run launched from
+    its UI fails on 01-07 (no file). ``medallion --component DEFS status`` reads the same keys."""
+    import dagster as dg
+
+    from medallion_assets.component import MedallionSources
+    from medallion_assets.instance import get_instance
+
+    ok(cli, "run", "--date", DAYS[0], "--select", "hist")
+    attributes = {"config_dir": str(tmp_path / "configs"), "translation": {"key_prefix": "lake"}}
+    (tmp_path / "project" / "lake").mkdir(parents=True)
+    defs_yaml = tmp_path / "project" / "lake" / "defs.yaml"
+    defs_yaml.write_text(
+        yaml.safe_dump({"type": "medallion_assets.MedallionSources", "attributes": attributes})
+    )
+    component = MedallionSources.resolve_from_dict(attributes)
+    job = dg.components.testing.utils.component_defs(component=component).resolve_job_def("hist_job")
+    ui_run = job.execute_in_process(instance=get_instance(), partition_key="2025-01-07", raise_on_error=False)
+    assert not ui_run.success
+
+    # The config directory alone knows no prefix: status says where the other runs are and how to see them.
+    plain = cli("status", "hist")
+    assert plain.code == 0 and "2025-01-07" not in plain.out
+    assert "lake/bronze/t/hist" in plain.err and "--component" in plain.err
+
+    # The CLI runs the component's keys too (its summary reads their materializations).
+    ok(cli, "--component", str(defs_yaml), "run", "--date", DAYS[1], "--select", "hist")
+    seen = cli("--component", str(defs_yaml), "status", "hist")
+    assert seen.code == 1, seen.out + seen.err
+    assert rows(seen.out)["2025-01-07"][:2] == ["failed", "failed"]
+    assert rows(seen.out)[DAYS[0]][:2] == ["committed", "committed"]  # the lake is the same lake
+    assert rows(seen.out)[DAYS[1]][:2] == ["committed", "committed"]
+    assert "lake/bronze/t/hist" not in seen.err
