@@ -179,21 +179,21 @@ def _range(start: Any, end: Any) -> tuple[date, date]:
     return first, last
 
 
-def _outside(spec: SourceSpec, first: date, last: date) -> str:
+def _outside(spec: SourceSpec, first: date, last: date, verb: str = "run") -> str:
     """Why no day of ``first..last`` is a partition of the source."""
     from medallion_assets.plan import last_partition
 
     span = str(first) if first == last else f"{first}..{last}"
     if last < spec.start_date:
-        return f"error: {spec.name}: nothing to run, {span} is before its start date {spec.start_date}"
+        return f"error: {spec.name}: nothing to {verb}, {span} is before its start date {spec.start_date}"
     if spec.start_date > last_partition(spec):
         return (
-            f"error: {spec.name}: nothing to run, {span} is not over yet: the source starts on "
+            f"error: {spec.name}: nothing to {verb}, {span} is not over yet: the source starts on "
             f"{spec.start_date}, its first partition exists once that day is over in "
             f"{spec.partitions.timezone}"
         )
     return (
-        f"error: {spec.name}: nothing to run, {span} is after its last partition {last_partition(spec)} "
+        f"error: {spec.name}: nothing to {verb}, {span} is after its last partition {last_partition(spec)} "
         f"(a day's partition exists once the day is over in {spec.partitions.timezone}; "
         "partitions.end_offset: 1 adds today's)"
     )
@@ -319,7 +319,7 @@ def _run_sources(
 def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> None:
     """Per day: Bronze and Silver committed, stale or failed; exit 1 if any day is stale or failed."""
     from medallion_assets.instance import get_instance
-    from medallion_assets.plan import last_partition
+    from medallion_assets.plan import clip_to_partitions, last_partition
     from medallion_assets.status import day_statuses, repair_range
 
     lake = state.lake()
@@ -327,6 +327,18 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
     first, last = (start.date() if start else None), (end.date() if end else None)
     if first and last and last < first:
         fail("error: --end is before --start")
+    if first or last:  # a range asked for: its days that are partitions (over, from the start date on)
+        asked = (first or spec.start_date, last or max(first or spec.start_date, last_partition(spec)))
+        clipped = clip_to_partitions(spec, *asked)
+        if clipped is None:
+            fail(_outside(spec, *asked, verb="list"))
+            return
+        if last and clipped[1] < last:
+            click.echo(
+                f"{spec.name}: its last partition is {clipped[1]}; the days after it are left out (not over "
+                f"yet in {spec.partitions.timezone})"
+            )
+            last = clipped[1]
     days = day_statuses(spec, lake.bronze, lake.silver, get_instance(), first, last)
     problems = [d for d in days if d.problem]
     repair = None

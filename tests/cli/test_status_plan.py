@@ -229,3 +229,28 @@ def test_status_through_the_component_sees_the_failed_run_the_ui_launched(cli: C
     assert rows(seen.out)[DAYS[0]][:2] == ["committed", "committed"]  # the lake is the same lake
     assert rows(seen.out)[DAYS[1]][:2] == ["committed", "committed"]
     assert "lake/bronze/t/hist" not in seen.err
+
+
+# --- --start / --end at the edges ---------------------------------------------------------------------------
+
+
+def test_status_of_a_range_with_no_partition_is_an_error_naming_why(cli: Cli) -> None:
+    before = cli("status", "snap", "--start", "2024-12-01", "--end", "2024-12-03")
+    assert before.code == 1
+    assert "snap: nothing to list, 2024-12-01..2024-12-03 is before its start date 2025-01-01" in before.err
+    assert cli("status", "snap", "--end", "2024-12-31").code == 1
+    after = cli("status", "snap", "--start", "2999-01-01", "--end", "2999-01-02")
+    assert after.code == 1 and "is after its last partition" in after.err
+
+
+def test_status_leaves_out_the_days_not_over_yet(cli: Cli) -> None:
+    """Days after the last partition are not due: not listed as missing."""
+    ok(cli, "run", "--date", DAYS[0], "--select", "snap")
+    status = cli("status", "snap", "--start", DAYS[0], "--end", "2999-01-01")
+    assert status.code == 0, status.err
+    listed = rows(status.out)
+    assert DAYS[0] in listed and "2999-01-01" not in listed
+    assert max(listed) < "2999"
+    assert "the days after it are left out (not over yet in UTC)" in status.out
+    one = rows(ok(cli, "status", "snap", "--start", DAYS[0], "--end", DAYS[0]))
+    assert {day: cells[:2] for day, cells in one.items()} == {DAYS[0]: ["committed", "committed"]}
