@@ -317,7 +317,7 @@ def _run_sources(
 @click.pass_obj
 @handle_errors
 def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> None:
-    """Per day: Bronze and Silver committed, stale or failed; exit 1 if any day is stale or failed."""
+    """Per day: Bronze and Silver committed, stale or failed; exit 1 if a day is stale, failed or a gap."""
     from medallion_assets.instance import get_instance
     from medallion_assets.plan import clip_to_partitions, last_partition
     from medallion_assets.status import day_statuses, repair_range
@@ -369,7 +369,7 @@ def status(state: CliState, name: str, start: Any, end: Any, as_json: bool) -> N
     if lake.translation is None:
         _runs_elsewhere(spec, get_instance())
     if problems:
-        fail(f"{len(problems)} day(s) stale or failed")
+        fail(f"{len(problems)} day(s) stale, failed or never loaded (a gap)")
 
 
 def _runs_elsewhere(spec: SourceSpec, instance: Any) -> None:

@@ -65,10 +65,11 @@ class DayStatus:
     bronze: str  # committed | missing | failed | running
     silver: str  # committed | stale | missing | failed | running
     notes: list[str] = field(default_factory=list)
+    gap: bool = False  # never loaded, though a later day is: a hole in the lake
 
     @property
     def problem(self) -> bool:
-        return self.bronze in ("failed",) or self.silver in ("stale", "failed")
+        return self.gap or self.bronze in ("failed",) or self.silver in ("stale", "failed")
 
 
 def silver_staleness(
@@ -293,7 +294,20 @@ def day_statuses(
         rows.append(row)
     if spec.stateful:
         _blocked_by_failed_days(rows)
+    _mark_gaps(rows)
     return rows
+
+
+def _mark_gaps(rows: list[DayStatus]) -> None:
+    """A day whose Bronze was never committed nor attempted while a later day's is committed is a gap: the
+    schedules and sensors load every day, so a hole is a day left out (a range run around it), to repair."""
+    later: date | None = None
+    for row in reversed(rows):
+        if row.bronze == "committed":
+            later = row.day
+        elif row.bronze == "missing" and later is not None:
+            row.gap = True
+            row.notes.append(f"gap: never loaded, though {later} is")
 
 
 def repair_range(

@@ -254,3 +254,17 @@ def test_status_leaves_out_the_days_not_over_yet(cli: Cli) -> None:
     assert "the days after it are left out (not over yet in UTC)" in status.out
     one = rows(ok(cli, "status", "snap", "--start", DAYS[0], "--end", DAYS[0]))
     assert {day: cells[:2] for day, cells in one.items()} == {DAYS[0]: ["committed", "committed"]}
+
+
+def test_a_day_never_loaded_between_loaded_days_is_a_gap_to_repair(cli: Cli) -> None:
+    """periodic_snapshot run on 01..02 and 04: nothing failed, but 03 is a hole in both layers."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "snap")
+    ok(cli, "run", "--date", DAYS[3], "--select", "snap")
+    status = cli("status", "snap")
+    assert status.code == 1, status.out
+    assert rows(status.out)[DAYS[2]][:2] == ["missing", "missing"]
+    assert "gap" in " ".join(rows(status.out)[DAYS[2]][2:])
+    command = repair_of(status.out)
+    assert command == ["run", "--date", DAYS[2], "--end-date", DAYS[2], "--select", "snap"]
+    ok(cli, *command)
+    assert cli("status", "snap").code == 0
