@@ -247,8 +247,13 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
     first, last = _range(start, end)
     layers = (layer,) if layer else LAYERS
     ranges: dict[str, tuple[date, date]] = {}
+    not_started = []  # not selected by name, and starting after the range: nothing of it is due
     for spec in specs:
         clipped = clip_to_partitions(spec, first, last)
+        if clipped is None and not select and last < spec.start_date:
+            click.echo(f"{spec.name}: starts on {spec.start_date}, after {last}: left out")
+            not_started.append(spec.name)
+            continue
         if clipped is None:
             click.secho(_outside(spec, first, last), fg="red", err=True)
             continue
@@ -279,8 +284,8 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
         sys.exit(130)  # the shell's code for a command stopped by SIGINT
     if failed:
         fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
-    if len(ranges) < len(specs):
-        fail(f"{len(specs) - len(ranges)} source(s) had nothing to run in {first}..{last}")
+    if len(ranges) + len(not_started) < len(specs):
+        fail(f"{len(specs) - len(ranges) - len(not_started)} source(s) had nothing to run in {first}..{last}")
 
 
 def _run_sources(

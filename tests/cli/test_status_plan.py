@@ -268,3 +268,11 @@ def test_a_day_never_loaded_between_loaded_days_is_a_gap_to_repair(cli: Cli) -> 
     assert command == ["run", "--date", DAYS[2], "--end-date", DAYS[2], "--select", "snap"]
     ok(cli, *command)
     assert cli("status", "snap").code == 0
+
+
+def test_a_run_of_every_source_leaves_out_the_one_that_has_not_started(cli: Cli) -> None:
+    """A nightly ``medallion run --date D`` of every source: the source starting later has nothing due."""
+    result = cli("run", "--date", DAYS[0])
+    assert result.code == 0, result.out + result.err
+    assert "later: starts on 2999-01-01, after 2025-01-01: left out" in result.out
+    assert cli("run", "--date", DAYS[0], "--select", "later").code == 1  # asked for by name: an error
