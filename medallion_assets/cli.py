@@ -101,7 +101,7 @@ def validate(state: CliState) -> None:
     """Validate the config only; list every error, exit 1 if any."""
     from medallion_assets.lake import Lake
 
-    lake = Lake.from_component(state.component) if state.component else Lake.validated(state.config_dir)
+    lake = Lake.validated(state.config_dir, component=state.component)
     click.echo(
         f"config OK: {len(lake.specs)} source(s), "
         f"platform bronze={lake.config.platform.bronze.storage_backend} "

@@ -43,14 +43,20 @@ class Lake:
         return lake
 
     @classmethod
-    def validated(cls, config_dir: str | Path | None = None) -> Lake:
-        """``load``, then everything building the code location can still refuse, found without Dagster:
-        the specs and each layer's storage backend (registered, its ``options`` known, its connection
-        settings set). A failure is a ``ConfigError`` naming the platform file and key, so ``medallion
-        validate`` fails where Dagster would have failed to load every source.
+    def validated(cls, config_dir: str | Path | None = None, component: str | Path | None = None) -> Lake:
+        """``load`` (``from_component`` when ``component`` is given), then everything building the code
+        location can still refuse, found without Dagster: the specs and each layer's storage backend
+        (registered, its ``options`` known, its connection settings set). A failure is a ``ConfigError``
+        naming the platform file and key, so ``medallion validate`` fails where Dagster would have failed to
+        load every source.
         """
-        loaded = load_config_with_origins(config_dir)
-        lake = cls(loaded.config)
+        if component is not None:
+            from medallion_assets.component import load_component
+
+            loaded, translation = load_component(component)
+        else:
+            loaded, translation = load_config_with_origins(config_dir), None
+        lake = cls(loaded.config, translation)
         _ = lake.specs
         issues = []
         for layer in LAYERS:

@@ -8,6 +8,7 @@ shell would; each source is a one-row JSON-lines file per day, so a day's run is
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +221,19 @@ def test_status_through_the_component_sees_the_failed_run_the_ui_launched(cli: C
     plain = cli("status", "hist")
     assert plain.code == 0 and "2025-01-07" not in plain.out
     assert "lake/bronze/t/hist" in plain.err and "--component" in plain.err
+
+    # validate checks what Dagster would refuse for the component too (its storage backends: a bad one fails)
+    assert "config OK: 3 source(s)" in cli("--component", str(defs_yaml), "validate").out
+    shutil.copytree(tmp_path / "configs", tmp_path / "bad_configs")
+    platform = yaml.safe_load((tmp_path / "configs" / "platform.yaml").read_text())
+    platform["platform"]["bronze"]["storage_backend"] = "nowhere"
+    (tmp_path / "bad_configs" / "platform.yaml").write_text(yaml.safe_dump(platform))
+    broken = {**attributes, "config_dir": str(tmp_path / "bad_configs")}
+    bad_yaml = tmp_path / "project" / "bad" / "defs.yaml"
+    bad_yaml.parent.mkdir()
+    bad_yaml.write_text(yaml.safe_dump({"type": "medallion_assets.MedallionSources", "attributes": broken}))
+    refused = cli("--component", str(bad_yaml), "validate")
+    assert refused.code == 1 and "nowhere" in refused.err + refused.out, refused.out + refused.err
 
     # The CLI runs the component's keys too (its summary reads their materializations).
     ok(cli, "--component", str(defs_yaml), "run", "--date", DAYS[1], "--select", "hist")
