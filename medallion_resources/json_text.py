@@ -26,6 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_resources.arrow_types import with_child_types
+
 __all__ = ["json_text_array", "python_values", "to_json_text"]
 
 # One encoder reused: ``json.dumps`` with arguments builds a new one per call (a third of the time).
@@ -57,24 +59,4 @@ def _nanoseconds_as_text(data_type: pa.DataType) -> pa.DataType | None:
         return pa.string()
     if pa.types.is_dictionary(data_type):  # (decoded by the cast)
         return _nanoseconds_as_text(data_type.value_type)
-    if pa.types.is_map(data_type):
-        key, item = _nanoseconds_as_text(data_type.key_type), _nanoseconds_as_text(data_type.item_type)
-        if key is None and item is None:
-            return None
-        return pa.map_(key or data_type.key_type, item or data_type.item_type)
-    if data_type.num_fields == 0:
-        return None
-    fields = [data_type.field(i) for i in range(data_type.num_fields)]
-    types = [_nanoseconds_as_text(f.type) for f in fields]
-    if all(t is None for t in types):
-        return None
-    children = [f if t is None else f.with_type(t) for f, t in zip(fields, types, strict=True)]
-    if pa.types.is_struct(data_type):
-        return pa.struct(children)
-    if pa.types.is_large_list(data_type):
-        return pa.large_list(children[0])
-    if pa.types.is_fixed_size_list(data_type):
-        return pa.list_(children[0], data_type.list_size)
-    if pa.types.is_list(data_type):
-        return pa.list_(children[0])
-    return None
+    return with_child_types(data_type, _nanoseconds_as_text)

@@ -23,6 +23,7 @@ from medallion_assets.config.models import PlatformConfig
 from medallion_assets.extractors import ExtractContext, Extractor, create_extractor
 from medallion_assets.extractors.names import unique_names
 from medallion_assets.specs import BRONZE_IO_MANAGER, SourceSpec, asset_args
+from medallion_resources.arrow_types import with_child_types
 from medallion_resources.io_managers import (
     BOUNDARY_HASHES_KEY,
     BronzeIOManager,
@@ -117,25 +118,7 @@ def _readable_type(data_type: pa.DataType, nested: bool = False) -> pa.DataType 
         item = _readable_type(data_type.value_type, nested=True)
         value_field = data_type.value_field if item is None else data_type.value_field.with_type(item)
         return pa.list_(value_field) if pa.types.is_list_view(data_type) else pa.large_list(value_field)
-    if pa.types.is_map(data_type):  # one child, the entries struct: its key and item fields
-        fields = [data_type.key_field, data_type.item_field]
-    else:
-        fields = [data_type.field(i) for i in range(data_type.num_fields)]
-    types = [_readable_type(f.type, nested=True) for f in fields]
-    if all(t is None for t in types):
-        return None
-    readable = [f if t is None else f.with_type(t) for f, t in zip(fields, types, strict=True)]
-    if pa.types.is_struct(data_type):
-        return pa.struct(readable)
-    if pa.types.is_map(data_type):
-        return pa.map_(readable[0], readable[1])
-    if pa.types.is_large_list(data_type):
-        return pa.large_list(readable[0])
-    if pa.types.is_fixed_size_list(data_type):
-        return pa.list_(readable[0], data_type.list_size)
-    if pa.types.is_list(data_type):
-        return pa.list_(readable[0])
-    return None  # a type of other children (a union): left to the writer
+    return with_child_types(data_type, functools.partial(_readable_type, nested=True))
 
 
 @functools.cache
