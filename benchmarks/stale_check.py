@@ -37,7 +37,7 @@ from _measure import REPO, VENV_BIN, uptime, user_env
 from cli import START, write_config, write_days
 
 from medallion_assets.lake import Lake
-from medallion_assets.status import silver_staleness
+from medallion_assets.staleness import silver_staleness
 from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.lake.committed_cache import CACHE_DIR_ENV
 from medallion_resources.storage import LocalBackend, StorageBackend

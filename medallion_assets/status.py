@@ -1,19 +1,6 @@
 """Per-day state of a source: Bronze and Silver committed, Silver stale, runs failed (DESIGN §6, §9).
 
-Silver D is a pure function of the committed Bronze partitions it reads, so it is *stale* when one of them
-changed after it was computed. What Silver D read is in its ``_metadata.json``:
-
-- ``bronze_manifest_sha256``: the manifest of Bronze D. Stale when Bronze D's committed manifest differs.
-- stateful models (scd_type_1/2, cdc, event_log) also read the state before D: ``previous_state`` is the
-  Silver D-1 date, or ``rebuilt_from_bronze`` (a fold over Bronze start..D-1), and
-  ``previous_state_sha256`` which commit(s) of it: Silver D-1's manifest, or one digest of the Bronze
-  manifests folded. From Silver D-1: stale when Silver D-1 is stale itself (the chain goes back to the
-  first day) or its committed manifest is not the one read. Rebuilt: stale when a Bronze day before D is
-  no longer committed or the digest of their manifests changed. Commits, not clocks: writers on several
-  machines disagree about the time. (Lakes written before the digest are judged by ``committed_at`` of the
-  input later than ``started_at`` of D.)
-- ``periodic_snapshot`` reads Bronze D only.
-
+Whether a committed Silver day is stale, and why, is :mod:`medallion_assets.staleness`'s verdict.
 Failed days come from Dagster's run history: a partition whose latest planned materialization has no
 materialization after it, and whose run failed (or is still in progress: ``running``). The lake is the
 truth for what is committed; Dagster only adds what was attempted.
@@ -21,18 +8,17 @@ truth for what is committed; Dagster only adds what was attempted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
 from medallion_assets.plan import last_partition, stateful_start
 from medallion_assets.runner import builds_on_failed_day
 from medallion_assets.specs import SourceSpec
+from medallion_assets.staleness import committed_records, days_between, staleness_of
 from medallion_resources.io_managers import LakeIOManager
-from medallion_resources.lake.committed_cache import CommitRecord
-from medallion_resources.lake.manifest import commits_sha256
 
 __all__ = [
     "INPUTS_CHECK",
@@ -43,11 +29,9 @@ __all__ = [
     "inputs_evaluation",
     "keys_elsewhere",
     "repair_range",
-    "silver_staleness",
 ]
 
 INPUTS_CHECK = "inputs_current"
-REBUILT = "rebuilt_from_bronze"
 
 
 @dataclass(frozen=True)
@@ -70,73 +54,6 @@ class DayStatus:
     @property
     def problem(self) -> bool:
         return self.gap or self.bronze in ("failed",) or self.silver in ("stale", "failed")
-
-
-def silver_staleness(
-    spec: SourceSpec, bronze: LakeIOManager, silver: LakeIOManager, end: date
-) -> dict[date, str | None]:
-    """For each committed Silver day from the start date to ``end``: why it is stale, or None if current."""
-    bronze_parts = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
-    return _staleness(spec, bronze_parts, dict(_committed(silver, spec.silver_path, spec.start_date, end)))
-
-
-def _staleness(
-    spec: SourceSpec, bronze_parts: Mapping[date, CommitRecord], silver_parts: Mapping[date, CommitRecord]
-) -> dict[date, str | None]:
-    """Silver days in date order, each judged on the days before it (``silver_parts`` is in date order)."""
-    reasons: dict[date, str | None] = {}
-    for day, part in silver_parts.items():
-        reasons[day] = _stale_reason(spec, day, part, bronze_parts, silver_parts, reasons)
-    return reasons
-
-
-def _stale_reason(
-    spec: SourceSpec,
-    day: date,
-    part: CommitRecord,
-    bronze: Mapping[date, CommitRecord],
-    silver: Mapping[date, CommitRecord],
-    reasons: Mapping[date, str | None],
-) -> str | None:
-    meta = part.metadata
-    own = bronze.get(day)
-    if own is None:
-        return f"Bronze {day}, its input, is no longer committed"
-    if meta.get("bronze_manifest_sha256") != own.manifest_sha256:
-        return f"Bronze {day} was committed again after Silver {day} was computed"
-    if not spec.stateful:
-        return None
-    started = _instant(meta.get("started_at"))
-    previous = meta.get("previous_state")
-    read = meta.get("previous_state_sha256")  # which commit(s) it read; absent in lakes written before
-    if previous == REBUILT:
-        folded = list(_days(spec.start_date, day))
-        gone = next((earlier for earlier in folded if bronze.get(earlier) is None), None)
-        if gone is not None:
-            return f"Bronze {gone}, read by its rebuild, is no longer committed"
-        after = [earlier for earlier in folded if _after(bronze[earlier].committed_at, started)]
-        if read is not None:  # exact: which commits it folded
-            if read == commits_sha256((d.isoformat(), bronze[d].manifest_sha256) for d in folded):
-                return None
-            which = str(after[0]) if after else f"from {folded[0]} to {folded[-1]}"  # the clocks may not say
-            return f"Bronze {which} was committed again after Silver {day} was rebuilt from Bronze"
-        if after:  # lakes written before the digest: two clock readings
-            return f"Bronze {after[0]} was committed after Silver {day} was rebuilt from Bronze"
-        return None
-    if previous is None:
-        return None  # the first partition: Bronze D only
-    before = date.fromisoformat(str(previous))
-    if silver.get(before) is None:
-        return f"Silver {before}, its input, is no longer committed"
-    if reasons.get(before):
-        return f"Silver {before}, its input, is stale"
-    if read is not None:  # exact: which commit it read
-        recommitted = read != silver[before].manifest_sha256
-    else:  # lakes written before the digest: two clock readings
-        recommitted = _after(silver[before].committed_at, started)
-    if recommitted:
-        return f"Silver {before}, its input, was committed again after Silver {day} was computed"
-    return None
 
 
 def failed_attempts(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, LayerAttempt]:
@@ -256,12 +173,12 @@ def day_statuses(
         )
         end = max((date.fromisoformat(d) for d in known), default=due)
     first = max(start or spec.start_date, spec.start_date)
-    landed = dict(_committed(bronze, spec.bronze_path, spec.start_date, end))
-    built = dict(_committed(silver, spec.silver_path, spec.start_date, end))
-    stale = _staleness(spec, landed, built)
+    landed = dict(committed_records(bronze, spec.bronze_path, spec.start_date, end))
+    built = dict(committed_records(silver, spec.silver_path, spec.start_date, end))
+    stale = staleness_of(spec, landed, built)
     commits = {"bronze": landed, "silver": built}
     rows = []
-    for day in [*_days(first, end), end] if first <= end else []:
+    for day in [*days_between(first, end), end] if first <= end else []:
         row = DayStatus(
             day,
             "committed" if day in landed else "missing",
@@ -356,39 +273,3 @@ def inputs_evaluation(spec: SourceSpec, day: date, reasons: Mapping[date, str | 
     if reason:
         return False, f"stale: {reason}; materialize Silver from {day} on again (one backfill)"
     return True, "every Bronze partition it read is the one committed now"
-
-
-# What the verdict reads of a Silver day's metadata (Bronze days: only which commit they are).
-_LINEAGE = (
-    "bronze_manifest_sha256",
-    "previous_state",
-    "previous_state_sha256",
-    "started_at",
-    "dagster_run_id",
-)
-
-
-def _committed(
-    io: LakeIOManager, dataset_path: str, start: date, end: date
-) -> Iterator[tuple[date, CommitRecord]]:
-    keys = [k for k in io.partition_dates(dataset_path) if start <= date.fromisoformat(k) <= end]
-    for key, commit in zip(keys, io.commits(dataset_path, keys, _LINEAGE), strict=True):
-        if commit is not None:
-            yield date.fromisoformat(key), commit
-
-
-def _days(start: date, end: date) -> Iterable[date]:
-    """The days from ``start`` up to, not including, ``end``."""
-    return (start + timedelta(days=i) for i in range((end - start).days))
-
-
-def _after(committed_at: str, started: datetime | None) -> bool:
-    """A commit made after a run started, by the two clocks' readings (or when either is unknown)."""
-    committed = _instant(committed_at)
-    return started is None or committed is None or committed > started
-
-
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -26,7 +26,8 @@ from dagster import AssetCheckExecutionContext
 
 from medallion_assets.assets import partitions_def_for
 from medallion_assets.specs import BRONZE_IO_MANAGER, SILVER_IO_MANAGER, SourceSpec
-from medallion_assets.status import INPUTS_CHECK, inputs_evaluation, silver_staleness
+from medallion_assets.staleness import silver_staleness
+from medallion_assets.status import INPUTS_CHECK, inputs_evaluation
 from medallion_resources.io_managers import LakeIOManager
 
 __all__ = ["SENSOR_NAME", "build_inputs_checks", "build_inputs_sensor", "inputs_evaluations"]
