@@ -267,6 +267,8 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
             )
     if not ranges:
         sys.exit(1)
+    if "silver" in layers:
+        _warn_stale_state(lake, [s for s in specs if s.name in ranges and s.stateful], ranges, layers)
     outcomes, interrupted = _run_sources(lake, [s for s in specs if s.name in ranges], ranges, layers)
     from medallion_assets.cli_display import summary_rows
 
@@ -286,6 +288,20 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
         fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
     if len(ranges) + len(not_started) < len(specs):
         fail(f"{len(specs) - len(ranges) - len(not_started)} source(s) had nothing to run in {first}..{last}")
+
+
+def _warn_stale_state(
+    lake: Lake, specs: list[SourceSpec], ranges: dict[str, tuple[date, date]], layers: tuple[str, ...]
+) -> None:
+    """Say so when a stateful source's range builds on a stale Silver day (as ``plan`` does). The run goes
+    on: what it writes is stale too, ``status`` lists it, and the one repair it prints covers it."""
+    from medallion_assets.plan import plan_range
+
+    for spec in specs:
+        planned = plan_range(lake, spec, *ranges[spec.name], layers)
+        if planned is not None and planned.stale:  # the stale state is the first problem plan lists
+            click.secho(f"{spec.name}: {planned.problems[0]}", fg="yellow", err=True)
+            click.secho(f"  repair: {planned.repair}", fg="yellow", err=True)
 
 
 def _run_sources(

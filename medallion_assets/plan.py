@@ -5,6 +5,8 @@ layer (a run replaces them), which Bronze days are missing (the run extracts the
 on them), where a stateful Silver model's state before D comes from (Silver D-1, a rebuild over Bronze
 ``start..D-1``, or nowhere: the first partition) and whether that can work, where an incremental Bronze
 load's watermark comes from, and the Dagster runs the range takes (one per source per up to 31 days).
+A state read from a stale Silver D-1 (:mod:`medallion_assets.staleness`) is a problem too: every day the
+run writes would build on it, so the repair is ``status``'s: Silver again from the first stale day.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 from medallion_assets.assets.backfill import MAX_PARTITIONS_PER_RUN
 from medallion_assets.lake import Lake
 from medallion_assets.specs import SourceSpec
+from medallion_assets.staleness import committed_records, staleness_of
 
 __all__ = [
     "Plan",
@@ -55,6 +58,7 @@ class Plan:
     bronze_missing: list[date] = field(default_factory=list)  # in the range: not committed
     silver_committed: list[date] = field(default_factory=list)
     state: str = ""  # where Silver's state before the first day comes from
+    stale: list[date] = field(default_factory=list)  # stale Silver days before the range the state builds on
     state_missing: list[date] = field(default_factory=list)  # Bronze days a rebuild needs and lacks
     watermark_from: date | None = None  # the committed Bronze day an incremental load reads
     problems: list[str] = field(default_factory=list)  # what would make the run fail
@@ -120,7 +124,7 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
     if clipped is None:
         return None
     start, end = clipped
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    days = _days(start, end)
     plan = Plan(
         source=spec.name,
         job=spec.job_name,
@@ -135,61 +139,80 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
         skipped_after_end=(last - end).days,
         runs=[RunPlan(a, b, (b - a).days + 1) for a, b in day_ranges(start, end)],
     )
-    bronze = _committed_days(lake, spec, "bronze", spec.start_date, end)
-    silver = _committed_days(lake, spec, "silver", spec.start_date, end)
+    bronze_parts = dict(committed_records(lake.bronze, spec.bronze_path, spec.start_date, end))
+    silver_parts = dict(committed_records(lake.silver, spec.silver_path, spec.start_date, end))
+    bronze, silver = set(bronze_parts), set(silver_parts)
+    stale = staleness_of(spec, bronze_parts, silver_parts)  # committed day -> why it is stale, or None
+    current = {day: not reason for day, reason in stale.items()}
     plan.bronze_committed = [d for d in days if d in bronze]
     plan.bronze_missing = [d for d in days if d not in bronze]
     plan.silver_committed = [d for d in days if d in silver]
     if "bronze" in layers and spec.load_pattern != "full":
         plan.watermark_from = max((d for d in bronze if d < start), default=None)
     if "silver" in layers:
-        _silver_state(plan, spec, start, bronze, silver)
+        _silver_state(plan, spec, start, bronze, stale, current)
         if "bronze" not in layers and plan.bronze_missing:
             after = " and every later day (the model builds on the day before)" if spec.stateful else ""
             plan.problems.append(
                 f"Silver only: Bronze is missing on {_dates(plan.bronze_missing)}, so Silver fails those "
                 f"days{after}; load Bronze first"
             )
-    if plan.problems:  # the run of both layers from the day its Silver state can come from
-        first = (
-            stateful_start(start, spec.start_date, dict.fromkeys(silver, True), bronze)
-            if spec.stateful
-            else start
-        )
+    if plan.stale:  # status's repair: Silver again from the first stale day; then the range builds on it
+        first, before = plan.stale[0], start - timedelta(days=1)
+        silver_only = all(d in bronze for d in _days(first, before))
+        plan.repair = f"medallion run --date {first} --end-date {before} --select {spec.name}"
+        plan.repair += " --layer silver" if silver_only else ""
+    elif plan.problems:  # the run of both layers from the day its Silver state can come from
+        first = stateful_start(start, spec.start_date, current, bronze) if spec.stateful else start
         plan.repair = f"medallion run --date {first} --end-date {end} --select {spec.name}"
     return plan
 
 
-def _silver_state(plan: Plan, spec: SourceSpec, start: date, bronze: set[date], silver: set[date]) -> None:
+def _days(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last``, both included."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _silver_state(
+    plan: Plan,
+    spec: SourceSpec,
+    start: date,
+    bronze: set[date],
+    stale: Mapping[date, str | None],
+    current: Mapping[date, bool],
+) -> None:
+    """Where Silver's state before ``start`` comes from; a problem when it is stale or cannot be rebuilt."""
     before = start - timedelta(days=1)
     if not spec.stateful:
         plan.state = f"none: {spec.model} builds each day from that day's Bronze only"
     elif start == spec.start_date:
         plan.state = "none: the first partition of the source"
-    elif before in silver:
+    elif stale.get(before):  # Silver D-1 is read, and it is stale: so is every day built on it
+        reached = stateful_start(start, spec.start_date, current, bronze)
+        plan.stale = [d for d in _days(reached, before) if stale.get(d)]
+        first = plan.stale[0]
+        plan.state = f"read from Silver {before} (committed, stale: {stale[before]})"
+        plan.problems.append(
+            f"Silver {before}, the state {start} builds on, is stale (since Silver {first}: {stale[first]}): "
+            f"every day the run writes would build on it; run the repair first (Silver {first}..{before} "
+            "again), then this range"
+        )
+    elif before in stale:
         plan.state = f"read from Silver {before} (committed)"
     else:
-        needed = [spec.start_date + timedelta(days=i) for i in range((before - spec.start_date).days + 1)]
+        needed = _days(spec.start_date, before)
         plan.state_missing = [d for d in needed if d not in bronze]
         plan.state = (
             f"rebuilt from Bronze {spec.start_date}..{before} ({len(needed)} day(s); Silver {before} is not "
             "committed)"
         )
         if plan.state_missing:
-            first = stateful_start(start, spec.start_date, dict.fromkeys(silver, True), bronze)
+            first = stateful_start(start, spec.start_date, current, bronze)
             plan.problems.append(
                 f"the rebuild needs Bronze {_dates(plan.state_missing)}, not committed: Silver {start} and "
                 f"every later day would fail; start the range at {first} (both layers: Bronze fills the "
                 "gap, Silver builds on the day before it)"
             )
-
-
-def _committed_days(lake: Lake, spec: SourceSpec, layer: str, first: date, last: date) -> set[date]:
-    io = lake.io(layer)
-    path = lake.dataset_path(spec, layer)
-    keys = [k for k in io.partition_dates(path) if first <= date.fromisoformat(k) <= last]
-    commits = io.commits(path, keys)  # on object stores one listing, then 8 reads at a time
-    return {date.fromisoformat(k) for k, commit in zip(keys, commits, strict=True) if commit is not None}
 
 
 def _dates(days: list[date], shown: int = 5) -> str:

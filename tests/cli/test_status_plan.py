@@ -290,3 +290,47 @@ def test_a_run_of_every_source_leaves_out_the_one_that_has_not_started(cli: Cli)
     assert result.code == 0, result.out + result.err
     assert "later: starts on 2999-01-01, after 2025-01-01: left out" in result.out
     assert cli("run", "--date", DAYS[0], "--select", "later").code == 1  # asked for by name: an error
+
+
+# --- a stale state the range would build on -----------------------------------------------------------------
+
+
+def test_plan_and_run_on_a_stale_state_say_so_and_repair_from_the_first_stale_day(cli: Cli) -> None:
+    """``hist`` (scd_type_2) run on 01..03, then Bronze 02 committed again: Silver 02 and 03 are stale. A
+    range from 04 builds on Silver 03, so ``plan`` names it stale, lists it as a problem and prints the repair
+    ``status`` prints (Silver 02..03, Bronze stays); ``run`` says so before it runs."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[2], "--select", "hist")
+    ok(cli, "run", "--date", DAYS[1], "--select", "hist", "--layer", "bronze")
+    repair = ["run", "--date", DAYS[1], "--end-date", DAYS[2], "--select", "hist", "--layer", "silver"]
+    assert repair_of(cli("status", "hist").out) == repair
+
+    out = ok(cli, "plan", "hist", "--date", DAYS[3], "--end-date", DAYS[4])
+    state = (
+        "state before 2025-01-04: read from Silver 2025-01-03 (committed, stale: Silver 2025-01-02, "
+        "its input, is stale)"
+    )
+    assert state in out, out
+    (problem,) = [line for line in out.splitlines() if line.startswith("problem: ")]
+    assert "Silver 2025-01-03, the state 2025-01-04 builds on, is stale" in problem, problem
+    assert "Bronze 2025-01-02 was committed again after Silver 2025-01-02 was computed" in problem, problem
+    (hint,) = [line for line in out.splitlines() if line.startswith("  repair: medallion ")]
+    assert hint.removeprefix("  repair: medallion ").split() == repair
+    planned = json.loads(ok(cli, "plan", "hist", "--date", DAYS[3], "--end-date", DAYS[4], "--json"))
+    assert planned["stale"] == ["2025-01-02", "2025-01-03"]
+    assert len(planned["problems"]) == 1 and planned["repair"] == "medallion " + " ".join(repair)
+
+    # run over the stale state: it says so (and runs: status lists what it wrote as stale, and repairs all)
+    warned = cli("run", "--date", DAYS[3], "--end-date", DAYS[4], "--select", "hist")
+    assert warned.code == 0, warned.out + warned.err
+    assert "hist: Silver 2025-01-03, the state 2025-01-04 builds on, is stale" in warned.err
+    assert "medallion " + " ".join(repair) in warned.err
+    after = cli("status", "hist")
+    assert {day: cells[:2] for day, cells in rows(after.out).items()} == {
+        DAYS[0]: ["committed", "committed"],
+        **{day: ["committed", "stale"] for day in DAYS[1:]},
+    }
+    ok(cli, *repair_of(after.out))
+    assert cli("status", "hist").code == 0
+    clean = ok(cli, "plan", "hist", "--date", DAYS[4])
+    assert "state before 2025-01-05: read from Silver 2025-01-04 (committed)" in clean
+    assert "problem" not in clean and "repair" not in clean
