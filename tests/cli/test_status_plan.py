@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from medallion_assets.cli import main
+from tests.projects import write_local_project
 
 DAYS = [f"2025-01-0{i}" for i in range(1, 6)]
 
@@ -66,19 +67,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for day in DAYS:
         row = {"id": 1, "v": f"v{day}", "ts": f"{day}T10:00:00"}
         (data / f"day_{day.replace('-', '')}.jsonl").write_text(json.dumps(row) + "\n")
-    config = tmp_path / "configs"
-    (config / "sources").mkdir(parents=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"storage_backend": "local", "local_path": str(tmp_path / "lake" / "bronze")},
-            "silver": {"storage_backend": "local", "local_path": str(tmp_path / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": DAYS[0], "timezone": "UTC"}},
-        },
-    }
-    (config / "platform.yaml").write_text(yaml.safe_dump(platform))
-    sources = json.loads(json.dumps(SOURCES).replace("{data}", str(data)))
-    (config / "sources" / "s.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": sources}))
+    config = write_local_project(tmp_path, SOURCES, DAYS[0], data)
     (tmp_path / "dagster_home").mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("MEDALLION_CONFIG_DIR", str(config))

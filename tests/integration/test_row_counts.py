@@ -16,12 +16,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact
 from tests.instances import cli_instance_for_test
+from tests.projects import write_local_project
 
 pytestmark = pytest.mark.slow
 DAYS = ["2025-01-01", "2025-01-02"]
@@ -83,19 +83,7 @@ def lake(tmp_path: Path) -> Lake:
         for day, rows in zip(DAYS, days, strict=True):
             text = "".join(json.dumps(r) + "\n" for r in rows)
             (data / f"{name}_{day.replace('-', '')}.jsonl").write_text(text)
-    config = tmp_path / "configs"
-    (config / "sources").mkdir(parents=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"storage_backend": "local", "local_path": str(tmp_path / "lake" / "bronze")},
-            "silver": {"storage_backend": "local", "local_path": str(tmp_path / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": DAYS[0], "timezone": "UTC"}},
-        },
-    }
-    (config / "platform.yaml").write_text(yaml.safe_dump(platform))
-    sources = json.loads(json.dumps(SOURCES).replace("{data}", str(data)))
-    (config / "sources" / "s.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": sources}))
+    config = write_local_project(tmp_path, SOURCES, DAYS[0], data)
     return Lake.load(config)
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-import yaml
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
 from medallion_assets.factory import load_definitions
 from medallion_assets.lake import Lake
 from medallion_resources.lake.read import read_artifact
+from tests.projects import write_local_project
 
 pytestmark = pytest.mark.slow
 MEDALLION = str(Path(sys.executable).parent / "medallion")
@@ -58,19 +58,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     data.mkdir()
     for day, rows in zip(DAYS, ROWS, strict=True):
         write_day(data, day, rows)
-    config = tmp_path / "configs"
-    (config / "sources").mkdir(parents=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"storage_backend": "local", "local_path": str(tmp_path / "lake" / "bronze")},
-            "silver": {"storage_backend": "local", "local_path": str(tmp_path / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": DAYS[0].isoformat(), "timezone": "UTC"}},
-        },
-    }
-    (config / "platform.yaml").write_text(yaml.safe_dump(platform))
-    source = json.loads(json.dumps(SOURCE).replace("{data}", str(data)))
-    (config / "sources" / "s.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": [source]}))
+    config = write_local_project(tmp_path, [SOURCE], DAYS[0].isoformat(), data)
     (tmp_path / "dagster_home").mkdir()
     return {"MEDALLION_CONFIG_DIR": str(config), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
 
