@@ -11,6 +11,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from medallion_assets.cli import main
-from tests.projects import write_local_project
+from tests.integration._lake import local_lake
 
 DAYS = [f"2025-01-0{i}" for i in range(1, 6)]
 
@@ -67,7 +68,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for day in DAYS:
         row = {"id": 1, "v": f"v{day}", "ts": f"{day}T10:00:00"}
         (data / f"day_{day.replace('-', '')}.jsonl").write_text(json.dumps(row) + "\n")
-    config = write_local_project(tmp_path, SOURCES, DAYS[0], data)
+    local_lake(tmp_path, SOURCES, date.fromisoformat(DAYS[0]), data=data)
+    config = tmp_path / "configs"
     (tmp_path / "dagster_home").mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("MEDALLION_CONFIG_DIR", str(config))

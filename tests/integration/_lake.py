@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ import yaml
 from medallion_assets.lake import Lake
 
 
-def local_lake(root: Path, sources: list[dict[str, Any]], start: date, timezone: str = "UTC") -> Lake:
+def local_lake(
+    root: Path, sources: list[dict[str, Any]], start: date, timezone: str = "UTC", data: Path | None = None
+) -> Lake:
     """Write ``root/configs`` (Bronze and Silver under ``root/lake``, daily partitions from ``start`` in
-    ``timezone``)."""
+    ``timezone``; ``{data}`` in the sources replaced by ``data`` when given)."""
     config = root / "configs"
     (config / "sources").mkdir(parents=True, exist_ok=True)
     platform = {
@@ -25,5 +28,7 @@ def local_lake(root: Path, sources: list[dict[str, Any]], start: date, timezone:
         },
     }
     (config / "platform.yaml").write_text(yaml.safe_dump(platform))
+    if data is not None:
+        sources = json.loads(json.dumps(sources).replace("{data}", str(data)))
     (config / "sources" / "s.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": sources}))
     return Lake.load(config)

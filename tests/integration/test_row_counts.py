@@ -21,7 +21,7 @@ from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact
 from tests.instances import cli_instance_for_test
-from tests.projects import write_local_project
+from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
 DAYS = ["2025-01-01", "2025-01-02"]
@@ -83,8 +83,7 @@ def lake(tmp_path: Path) -> Lake:
         for day, rows in zip(DAYS, days, strict=True):
             text = "".join(json.dumps(r) + "\n" for r in rows)
             (data / f"{name}_{day.replace('-', '')}.jsonl").write_text(text)
-    config = write_local_project(tmp_path, SOURCES, DAYS[0], data)
-    return Lake.load(config)
+    return local_lake(tmp_path, SOURCES, date.fromisoformat(DAYS[0]), data=data)
 
 
 @pytest.fixture

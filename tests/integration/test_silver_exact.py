@@ -56,6 +56,23 @@ def run_days(lake: Lake, name: str, days: list[date], instance: dg.DagsterInstan
         assert outcome.error is None, (day, outcome.error)
 
 
+def by_day_and_rebuilt(
+    root: Path, source: dict[str, Any], days: list[date], instance: dg.DagsterInstance, timezone: str = "UTC"
+) -> tuple[Lake, Lake]:
+    """Two lakes of ``source``: Silver computed day by day, and Silver of the last day rebuilt from every
+    Bronze day at once (a Silver-only run with no Silver state before it)."""
+    name = source["name"]
+    by_day = local_lake(root / "by_day", [source], days[0], timezone=timezone)
+    run_days(by_day, name, days, instance)
+    rebuilt = local_lake(root / "rebuilt", [source], days[0], timezone=timezone)
+    for day in days:
+        outcome = materialize_partition(rebuilt, rebuilt.spec(name), day, ("bronze",), instance)
+        assert outcome.error is None, outcome.error
+    outcome = materialize_partition(rebuilt, rebuilt.spec(name), days[-1], ("silver",), instance)
+    assert outcome.error is None, outcome.error
+    return by_day, rebuilt
+
+
 def silver(lake: Lake, name: str, day: date, artifact: str) -> list[dict[str, Any]]:
     part = lake.committed(lake.spec(name), "silver", day)
     assert part is not None
@@ -846,14 +863,7 @@ def test_an_order_column_that_gains_a_time_zone_keeps_its_history(
     source = file_source("p", data, pattern, silver_cfg)
     source["source"]["file"]["path"] = f"{data}/p_{{run_date:%Y%m%d}}.parquet"
     days = [date(2025, 3, 1), date(2025, 3, 2)]
-    by_day = local_lake(tmp_path / "by_day", [source], days[0])
-    run_days(by_day, "p", days, instance)
-    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0])
-    for day in days:
-        outcome = materialize_partition(rebuilt, rebuilt.spec("p"), day, ("bronze",), instance)
-        assert outcome.error is None, outcome.error
-    outcome = materialize_partition(rebuilt, rebuilt.spec("p"), days[-1], ("silver",), instance)
-    assert outcome.error is None, outcome.error
+    by_day, rebuilt = by_day_and_rebuilt(tmp_path, source, days, instance)
     at, later = datetime(2025, 3, 1, 10, tzinfo=UTC), datetime(2025, 3, 2, 9, 30, tzinfo=UTC)
     for lake in (by_day, rebuilt):
         history = silver(lake, "p", days[-1], "history")
@@ -923,14 +933,7 @@ def test_naive_date_times_meeting_zoned_ones_are_wall_time_in_the_partition_time
     source = file_source("z", data, "cdc" if model == "cdc" else "incremental", silver_cfg)
     source["source"]["file"]["path"] = f"{data}/z_{{run_date:%Y%m%d}}.parquet"
     days = sorted(GAINS_ZONE_DAYS)
-    by_day = local_lake(tmp_path / "by_day", [source], days[0], timezone="Europe/Paris")
-    run_days(by_day, "z", days, instance)
-    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0], timezone="Europe/Paris")
-    for day in days:
-        outcome = materialize_partition(rebuilt, rebuilt.spec("z"), day, ("bronze",), instance)
-        assert outcome.error is None, outcome.error
-    outcome = materialize_partition(rebuilt, rebuilt.spec("z"), days[-1], ("silver",), instance)
-    assert outcome.error is None, outcome.error
+    by_day, rebuilt = by_day_and_rebuilt(tmp_path, source, days, instance, timezone="Europe/Paris")
     current = [(k, v, start) for k, v, start, _, is_current in GAINS_ZONE_HISTORY if is_current]
     for name, lake in (("by_day", by_day), ("rebuilt", rebuilt)):
         rows = silver(lake, "z", days[-1], "current")
@@ -961,14 +964,7 @@ def test_a_key_date_time_that_gains_a_time_zone_keeps_its_keys(tmp_path: Path, i
     source = file_source("k", data, "incremental", silver_cfg)
     source["source"]["file"]["path"] = f"{data}/k_{{run_date:%Y%m%d}}.parquet"
     days = [date(2025, 3, 1), date(2025, 3, 2)]
-    by_day = local_lake(tmp_path / "by_day", [source], days[0], timezone="Europe/Paris")
-    run_days(by_day, "k", days, instance)
-    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0], timezone="Europe/Paris")
-    for day in days:
-        outcome = materialize_partition(rebuilt, rebuilt.spec("k"), day, ("bronze",), instance)
-        assert outcome.error is None, outcome.error
-    outcome = materialize_partition(rebuilt, rebuilt.spec("k"), days[-1], ("silver",), instance)
-    assert outcome.error is None, outcome.error
+    by_day, rebuilt = by_day_and_rebuilt(tmp_path, source, days, instance, timezone="Europe/Paris")
     for name, lake in (("by_day", by_day), ("rebuilt", rebuilt)):
         rows = silver(lake, "k", days[-1], "current")
         assert sorted((r["sensor"], r["at"], r["v"]) for r in rows) == [
@@ -1010,14 +1006,7 @@ def test_a_full_load_delete_when_the_order_column_gains_or_loses_a_time_zone(
     source["source"]["file"]["path"] = f"{data}/f_{{run_date:%Y%m%d}}.parquet"
     source["source"]["run"]["max_delete_fraction"] = 1.0
     days = [date(2025, 3, 1), date(2025, 3, 2)]
-    by_day = local_lake(tmp_path / "by_day", [source], days[0], timezone="Europe/Paris")
-    run_days(by_day, "f", days, instance)
-    rebuilt = local_lake(tmp_path / "rebuilt", [source], days[0], timezone="Europe/Paris")
-    for day in days:
-        outcome = materialize_partition(rebuilt, rebuilt.spec("f"), day, ("bronze",), instance)
-        assert outcome.error is None, outcome.error
-    outcome = materialize_partition(rebuilt, rebuilt.spec("f"), days[-1], ("silver",), instance)
-    assert outcome.error is None, outcome.error
+    by_day, rebuilt = by_day_and_rebuilt(tmp_path, source, days, instance, timezone="Europe/Paris")
     for name, lake in (("by_day", by_day), ("rebuilt", rebuilt)):
         history = silver(lake, "f", days[-1], "history")
         got = sorted(

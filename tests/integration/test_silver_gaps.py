@@ -23,7 +23,7 @@ from dagster._core.loader import LoadingContextForTest
 from medallion_assets.factory import load_definitions
 from medallion_assets.lake import Lake
 from medallion_resources.lake.read import read_artifact
-from tests.projects import write_local_project
+from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
 MEDALLION = str(Path(sys.executable).parent / "medallion")
@@ -58,7 +58,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     data.mkdir()
     for day, rows in zip(DAYS, ROWS, strict=True):
         write_day(data, day, rows)
-    config = write_local_project(tmp_path, [SOURCE], DAYS[0].isoformat(), data)
+    local_lake(tmp_path, [SOURCE], DAYS[0], data=data)
+    config = tmp_path / "configs"
     (tmp_path / "dagster_home").mkdir()
     return {"MEDALLION_CONFIG_DIR": str(config), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-import yaml
 
 from medallion_assets.assets import build_assets
 from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_resources.lake.read import read_artifact
 from tests.instances import cli_instance_for_test
+from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
 DAYS = [date(2025, 1, 1) + timedelta(days=i) for i in range(4)]
@@ -98,20 +98,7 @@ SOURCES = [
 
 
 def make_lake(root: Path, data: Path) -> Lake:
-    config = root / "configs"
-    (config / "sources").mkdir(parents=True)
-    platform = {
-        "config_version": 1,
-        "platform": {
-            "bronze": {"storage_backend": "local", "local_path": str(root / "lake" / "bronze")},
-            "silver": {"storage_backend": "local", "local_path": str(root / "lake" / "silver")},
-            "defaults": {"partitions": {"start_date": DAYS[0].isoformat(), "timezone": "UTC"}},
-        },
-    }
-    (config / "platform.yaml").write_text(yaml.safe_dump(platform))
-    sources = json.loads(json.dumps(SOURCES).replace("{data}", str(data)))
-    (config / "sources" / "s.yaml").write_text(yaml.safe_dump({"config_version": 1, "sources": sources}))
-    return Lake.load(config)
+    return local_lake(root, SOURCES, DAYS[0], data=data)
 
 
 @pytest.fixture
