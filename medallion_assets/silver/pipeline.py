@@ -147,7 +147,7 @@ def silver_day(
     silver_cfg = spec.entry.silver
     zone = spec.partitions.timezone
     previous_state, previous_schema = prior.label, prior.schema
-    raw = read_artifact(current, "data")
+    raw = read_artifact(current, "data", widen=partial(widen_alike_in, timezone=zone))
     prepared = prepare(
         raw,
         silver_cfg,
@@ -546,7 +546,9 @@ def _rebuild_state(
     state: dict[str, pl.DataFrame] | None = None
     columns: dict[str, list[str]] = {}
     for day in sorted(committed):
-        raw = read_artifact(committed[day], "data")
+        raw = read_artifact(
+            committed[day], "data", widen=partial(widen_alike_in, timezone=spec.partitions.timezone)
+        )
         where = f"{spec.name}: Silver {run_date} is rebuilt from Bronze, and Bronze {day}"
         known = {c for names in columns.values() for c in names}
         prepared = prepare(

@@ -243,6 +243,7 @@ class PartWriter:
         self.row_count = 0
         self.closed = False
         self._buffer: list[pa.Table | pl.DataFrame] = []
+        self._buffer_schema: pa.Schema | None = None
         self._buffer_rows = 0
         self._buffer_bytes = 0.0
         # Bounded parallel upload: at most ``upload_concurrency`` parts in flight (1: upload inline).
@@ -268,6 +269,8 @@ class PartWriter:
         self.schema = stored if self.schema is None else widen_schema(self.schema, stored)
         if rows == 0:
             return
+        if self._buffer_schema is not None and _zone_differs(self._buffer_schema, stored):
+            self._flush()  # each form in a part of its own: only Silver knows the zone naive times are in
         bytes_per_row = max(nbytes / rows, 1e-9)
         offset = 0
         while offset < rows:
@@ -275,6 +278,10 @@ class PartWriter:
             room_bytes = max(1, int((self.max_bytes - self._buffer_bytes) // bytes_per_row))
             take = min(rows - offset, room_rows, room_bytes)
             self._buffer.append(piece.slice(offset, take))
+            if self._buffer_schema is None or self._buffer_schema.equals(stored):
+                self._buffer_schema = stored
+            else:
+                self._buffer_schema = widen_schema(self._buffer_schema, stored)
             self._buffer_rows += take
             self._buffer_bytes += take * bytes_per_row
             offset += take
@@ -302,6 +309,7 @@ class PartWriter:
         (their errors ignored), so that the abort that follows sees, and removes, every file this writer put.
         """
         self._buffer.clear()
+        self._buffer_schema = None
         self._buffer_rows = 0
         self._buffer_bytes = 0.0
         self.closed = True
@@ -347,6 +355,7 @@ class PartWriter:
             return
         buffered = self._buffer
         self._buffer, self._buffer_rows, self._buffer_bytes = [], 0, 0.0
+        self._buffer_schema = None
         part = _joined(buffered)
         self._parts_cut += 1
         name = self.name_template.format(n=self._parts_cut)
@@ -417,6 +426,28 @@ class PartWriter:
                 raise failed[0].exception()  # type: ignore[misc]
             self._uploads.append(self._pool.submit(self._upload, tmp, relpath))
         self.files.append(part)
+
+
+def _zone_differs(buffered: pa.Schema, incoming: pa.Schema) -> bool:
+    """Whether a column holds date-times with a time zone on one side and naive ones (or dates) on the
+    other. One part would widen the naive values as UTC (the lake's rule, as Bronze knows no zone), which
+    Silver reads as wall time in the source's ``partitions.timezone`` instead
+    (``medallion_assets.silver.widen``): the two forms go to parts of their own, as files of two days do."""
+    for field in incoming:
+        index = buffered.get_field_index(field.name)
+        if index < 0:
+            continue
+        zones = {_zone(buffered.field(index).type), _zone(field.type)}
+        if "naive" in zones and len(zones) == 2 and None not in zones:
+            return True
+    return False
+
+
+def _zone(data_type: pa.DataType) -> str | None:
+    """``"naive"`` for naive date-times and dates, the zone of a zoned date-time, None for anything else."""
+    if pa.types.is_timestamp(data_type):
+        return data_type.tz or "naive"
+    return "naive" if pa.types.is_date(data_type) else None
 
 
 def _joined(pieces: list[pa.Table | pl.DataFrame]) -> pa.Table | pl.DataFrame:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -552,17 +552,27 @@ def _in_key_order(part: CommittedPartition, artifact: str, frame: pl.DataFrame) 
     return frame.sort(list(keyed.keys), maintain_order=True, nulls_last=False)
 
 
-def read_artifact(part: CommittedPartition, artifact: str) -> pl.DataFrame:
+def read_artifact(
+    part: CommittedPartition,
+    artifact: str,
+    widen: Callable[[Sequence[pl.DataFrame]], list[pl.DataFrame]] | None = None,
+) -> pl.DataFrame:
     """Every live row of ``artifact``, verified, as one frame (see :func:`scan_artifact`).
 
     Parts may differ in schema; they are unified with ``widen_schema`` (the writer's rule) and then
     concatenated, so the result has the same columns and types the writer reported. An artifact without
-    files gives an empty frame, with the schema from the metadata when it records one.
+    files gives an empty frame, with the schema from the metadata when it records one. ``widen``: another
+    rule for parts that differ (Silver's, which reads naive date-times meeting zoned ones as wall time in
+    the source's zone; :func:`widen_alike` is the lake's).
     """
     frames = list(iter_artifact_frames(part, artifact))
     if not frames:
         return _empty(part, artifact)
-    return _in_key_order(part, artifact, _as_frame(frames))
+    if widen is not None and any(f.schema != frames[0].schema for f in frames[1:]):
+        frame = pl.concat(widen(frames), how="diagonal_relaxed")
+    else:
+        frame = _as_frame(frames)
+    return _in_key_order(part, artifact, frame)
 
 
 def scan_artifact(

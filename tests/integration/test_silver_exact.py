@@ -1017,3 +1017,41 @@ def test_a_full_load_delete_when_the_order_column_gains_or_loses_a_time_zone(
             (1, "b", _utc(2, 9), None, False),
             (2, "a", _utc(1, 9), _utc(2, 23), True),
         ], name
+
+
+@pytest.mark.parametrize("model", ["scd_type_2", "scd_type_1"])
+def test_one_bronze_day_of_naive_and_zoned_files_is_read_as_wall_time_in_the_partition_timezone(
+    tmp_path: Path, instance, model: str
+) -> None:
+    """One day's glob holds two Parquet files (days in Europe/Paris): ``a`` with ``ts`` naive (Paris wall
+    time), ``b`` with ``ts`` in UTC, as when a producer starts writing zoned times in the middle of a day.
+    Key 1's naive 10:15 is 09:15Z, before b's 09:30Z. Bronze wrote both files into one part, widening the
+    naive times as UTC (10:15Z), so Silver took a's version for the later one: both forms must reach Silver
+    as they were landed, for it to read the naive ones as Paris wall time (03-02, naive alone, updates key
+    2: day by day and rebuilt from Bronze alike)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pl.DataFrame({"id": [1, 2], "v": ["a", "a"], "ts": [_paris(1, 10, 15), _paris(1, 12)]}).write_parquet(
+        data / "m_20250301_a.parquet"
+    )
+    pl.DataFrame({"id": [1], "v": ["b"], "ts": [_utc(1, 9, 30)]}).write_parquet(data / "m_20250301_b.parquet")
+    pl.DataFrame({"id": [2], "v": ["b"], "ts": [_paris(2, 8)]}).write_parquet(data / "m_20250302_a.parquet")
+    silver_cfg = {"model": model, "primary_keys": ["id"], "order_column": "ts"}
+    source = file_source("m", data, "incremental", silver_cfg)
+    source["source"]["file"]["path"] = f"{data}/m_{{run_date:%Y%m%d}}_*.parquet"
+    days = [date(2025, 3, 1), date(2025, 3, 2)]
+    by_day, rebuilt = by_day_and_rebuilt(tmp_path, source, days, instance, timezone="Europe/Paris")
+    for name, lake in (("by_day", by_day), ("rebuilt", rebuilt)):
+        rows = silver(lake, "m", days[-1], "current")
+        assert sorted((r["id"], r["v"], r["ts"]) for r in rows) == [
+            (1, "b", _utc(1, 9, 30)),
+            (2, "b", _utc(2, 7)),
+        ], name
+        if model == "scd_type_2":
+            history = silver(lake, "m", days[-1], "history")
+            assert sorted((r["id"], r["v"], r["effective_from"], r["effective_to"]) for r in history) == [
+                (1, "a", _utc(1, 9, 15), _utc(1, 9, 30)),
+                (1, "b", _utc(1, 9, 30), None),
+                (2, "a", _utc(1, 11), _utc(2, 7)),
+                (2, "b", _utc(2, 7), None),
+            ], name

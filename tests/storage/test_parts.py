@@ -526,3 +526,28 @@ def test_read_back_equals_input(
     assert part is not None
     frame = read_artifact(part, "data")
     assert (frame["v"].to_list() if expected else []) == expected
+
+
+def test_a_part_never_mixes_naive_and_zoned_date_times_of_one_column(backend: StorageBackend) -> None:
+    """Naive then zoned then naive batches of ``ts`` (a date column counts as naive): three parts, each in
+    its own form, as Silver needs them (it reads naive values as wall time in the source's zone). Zoned
+    batches of two zones, and a batch without ``ts``, share a part as before."""
+    naive = pa.timestamp("us")
+    utc, paris = pa.timestamp("us", tz="UTC"), pa.timestamp("us", tz="Europe/Paris")
+
+    def batch(value: int, ts_type: pa.DataType | None) -> pa.RecordBatch:
+        columns = {"id": pa.array([value], pa.int64())}
+        if ts_type is not None:
+            micros = 1_700_000_000_000_000 + value
+            columns["ts"] = pa.array(
+                [micros // 86_400_000_000 if ts_type == pa.date32() else micros], ts_type
+            )
+        return pa.record_batch(columns)
+
+    writer = _writer(backend)
+    for value, ts_type in [(1, naive), (2, None), (3, utc), (4, paris), (5, pa.date32()), (6, naive)]:
+        writer.write(batch(value, ts_type))
+    files = writer.close()
+    parts = [read_parquet_bytes(backend.read_bytes(f"{PREFIX}/{f.path}")) for f in files]
+    assert [p.column("id").to_pylist() for p in parts] == [[1, 2], [3, 4], [5, 6]]
+    assert [p.schema.field("ts").type for p in parts] == [naive, utc, naive]
