@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from medallion_resources.errors import NotCommittedError, UnknownNameError
 from medallion_resources.lake.layout import (
@@ -24,7 +25,8 @@ from medallion_resources.lake.layout import (
     partition_folder,
     run_dates,
 )
-from medallion_resources.lake.read import CommittedPartition, read_committed, scan_artifact
+from medallion_resources.lake.read import CommittedPartition, artifact_schema, read_committed, scan_artifact
+from medallion_resources.lake.schema import widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = ["Dataset", "describe_dates"]
@@ -105,10 +107,18 @@ class Dataset:
         verify: bool = True,
         cache_dir: Path | None = None,
     ) -> pl.LazyFrame:
-        """One artifact of ``parts``, in order, as one LazyFrame (the union of the partitions' rows)."""
+        """One artifact of ``parts``, in order, as one LazyFrame (the union of the partitions' rows).
+
+        Partitions whose columns differ in type (``1`` one day, ``"x"`` the next; a date-time that gained a
+        time zone) are read as the parts of one partition are: widened by the lake's rule to the union of
+        the schemas their metadata records (polars' own relaxed concat refuses naive with zoned date-times
+        and spells a float ``2.0`` where the lake reads ``2``)."""
         for part in parts:
             self.check_artifact(part, artifact)
-        frames = [scan_artifact(part, artifact, verify=verify, cache_dir=cache_dir) for part in parts]
+        widest = _widest(parts, artifact) if len(parts) > 1 else None
+        frames = [
+            scan_artifact(part, artifact, verify=verify, cache_dir=cache_dir, schema=widest) for part in parts
+        ]
         if not frames:
             return pl.LazyFrame()
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
@@ -123,6 +133,19 @@ class Dataset:
                 known,
                 known=f"the artifacts of {self.label} {part.manifest.run_date} are",
             )
+
+
+def _widest(parts: Sequence[CommittedPartition], artifact: str) -> pa.Schema | None:
+    """The recorded schemas of ``artifact`` in ``parts`` widened into one; None when they agree or one
+    partition records none (each is then read with its own)."""
+    schemas = [artifact_schema(part, artifact) for part in parts]
+    recorded = [schema for schema in schemas if schema is not None]
+    if len(recorded) < len(schemas) or all(s.equals(recorded[0]) for s in recorded[1:]):
+        return None
+    widest = recorded[0]
+    for schema in recorded[1:]:
+        widest = widen_schema(widest, schema)
+    return widest
 
 
 def artifacts_of(part: CommittedPartition) -> set[str]:

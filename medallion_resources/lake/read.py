@@ -576,7 +576,12 @@ def read_artifact(
 
 
 def scan_artifact(
-    part: CommittedPartition, artifact: str, *, verify: bool = True, cache_dir: Path | None = None
+    part: CommittedPartition,
+    artifact: str,
+    *,
+    verify: bool = True,
+    cache_dir: Path | None = None,
+    schema: pa.Schema | None = None,
 ) -> pl.LazyFrame:
     """The one read path: the committed, verified rows of one artifact of a partition, as a LazyFrame.
 
@@ -586,10 +591,13 @@ def scan_artifact(
     local disk: in place on the local backend, from a verified local copy on any other
     (:mod:`medallion_resources.lake.local_copy`). The rows the listed deletes files remove are dropped by
     position (merge-on-read), parts of a drifted schema are widened by the writer's rule, and an artifact
-    written by key is put in key order (a key's rows keep their written order).
+    written by key is put in key order (a key's rows keep their written order). ``schema``: widen to it
+    too (several partitions read as one, :meth:`~medallion_resources.lake.dataset.Dataset.scan`).
     """
     files = part.files(artifact)
     if not files:
+        if schema is not None:
+            return pl.DataFrame(pl.from_arrow(schema.empty_table())).lazy()
         return _empty(part, artifact).lazy()
     where = part.describe()
     deleted = deleted_positions(part, artifact)  # deletes files are small: read (verified) eagerly
@@ -606,19 +614,22 @@ def scan_artifact(
                 raise missing_file_error(part, f) from exc.__cause__
             raise
     positions = [deleted.get(part.rooted(f).path) for f in files]
-    frame = _scan_widened(paths, positions)
+    frame = _scan_widened(paths, positions, schema)
     keyed = part.manifest.keyed.get(artifact)
     if keyed is not None and not keyed.sorted:
         frame = frame.sort(list(keyed.keys), maintain_order=True, nulls_last=False)
     return frame
 
 
-def _scan_widened(paths: list[str], deleted: list[pl.Series | None]) -> pl.LazyFrame:
+def _scan_widened(
+    paths: list[str], deleted: list[pl.Series | None], widest: pa.Schema | None = None
+) -> pl.LazyFrame:
     """The files in order, their deleted positions dropped, each with the widened schema of all (read from
-    the footers only). Consecutive files that already have that schema and no deletes are one scan."""
+    the footers only; and ``widest``, when given). Consecutive files that already have that schema and no
+    deletes are one scan."""
     schemas = [pq.read_schema(path) for path in paths]
-    target = schemas[0]
-    for schema in schemas[1:]:
+    target = schemas[0] if widest is None else widest
+    for schema in schemas if widest is not None else schemas[1:]:
         target = widen_schema(target, schema)
     frames: list[pl.LazyFrame] = []
     run: list[str] = []

@@ -14,7 +14,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from medallion_resources.io_managers import BronzeIOManager, SilverIOManager
 from medallion_resources.lake.read import read_artifact
 from medallion_resources.storage import LocalBackend
 from tests.instances import cli_instance_for_test
+from tests.integration._lake import local_lake
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -301,3 +302,64 @@ def test_a_previous_day_mapping_reads_d_minus_1_and_nothing_before_the_first_day
         assert _materialize(lake, instance, day_before, partition_key=day).success
     assert seen[DAYS[0]].shape == (0, 0)  # the day before the first partition does not exist
     assert_frame_equal(seen[DAYS[1]], _committed(lake, "retail_orders", "silver", DAYS[0], "current"))
+
+
+def test_a_range_over_days_of_drifted_types_reads_them_by_the_lake_rule(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """Bronze days whose columns changed type between them (``ts`` naive, then with a time zone, as a
+    MySQL ``TIMESTAMP`` cursor lands since it became an instant; ``amount`` a float, then text) read
+    over a range as the lake reads one day's drifted parts: naive date-times as UTC, a float as the text
+    ``2``. The days' LazyFrames were joined by polars' own rule, which failed the asset on the time zone
+    ("failed to determine supertype of datetime[μs] and datetime[μs, UTC]") and spells a float ``2.0``."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pl.DataFrame({"id": [1], "ts": [datetime(2025, 1, 1, 10)], "amount": [2.0]}).write_parquet(
+        data / "drift_20250101.parquet"
+    )
+    pl.DataFrame(
+        {"id": [2], "ts": [datetime(2025, 1, 2, 9, tzinfo=UTC)], "amount": ["x"], "note": ["late"]}
+    ).write_parquet(data / "drift_20250102.parquet")
+    source = {
+        "name": "drift",
+        "source": {
+            "system": "t",
+            "table": "drift",
+            "type": "file",
+            "file": {"path": "{data}/drift_{run_date:%Y%m%d}.parquet"},
+        },
+        "silver": {"model": "periodic_snapshot"},
+    }
+    drift = local_lake(tmp_path, [source], date(2025, 1, 1), data=data)
+    spec = drift.spec("drift")
+    for day in (date(2025, 1, 1), date(2025, 1, 2)):
+        assert materialize_partition(drift, spec, day, ("bronze",), instance).error is None
+    seen: dict[str, pl.DataFrame] = {}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+
+        @dg.asset(
+            key=["gold", "drifted"],
+            partitions_def=DAILY,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            ins={"raw": dg.AssetIn(key=["bronze", "t", "drift"])},
+        )
+        def drifted(raw: pl.LazyFrame) -> None:
+            seen["raw"] = raw.collect()
+
+    tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[1]}
+    result = dg.materialize(
+        [*build_assets([spec], drift.config.platform), drifted],
+        selection=[drifted.key],
+        instance=instance,
+        resources={BRONZE_IO_MANAGER: drift.bronze, SILVER_IO_MANAGER: drift.silver},
+        tags=tags,
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    got = seen["raw"].select("id", "ts", "amount", "note").to_dicts()
+    assert got == [
+        {"id": 1, "ts": datetime(2025, 1, 1, 10, tzinfo=UTC), "amount": "2", "note": None},
+        {"id": 2, "ts": datetime(2025, 1, 2, 9, tzinfo=UTC), "amount": "x", "note": "late"},
+    ]
