@@ -7,6 +7,9 @@ value is the same text in Bronze whichever path brought it::
 
     {"a":1,"b":"é","n":{"y":null,"z":[1.5,2.0]}}
 
+An Arrow map is an object too (``{"a":1}``, its keys written as JSON writes a dict's: ``{"7":"x"}``), as
+the same data from a JSON source is; a map value that repeats a key keeps its ``[key, item]`` pairs.
+
 The rule is ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``: keys sorted
 (equal values give equal text, whatever order a source or a struct schema lists them in), no spaces,
 non-ASCII kept as UTF-8 (not ``\\u00e9``). Values JSON has no type for (``datetime``, ``Decimal``, ...
@@ -47,10 +50,25 @@ def json_text_array(array: pa.Array, target: pa.DataType) -> pa.Array:
 def python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     """``array.to_pylist()``, but a nanosecond timestamp, time or duration (also inside a struct, list or
     map) as Arrow's text of it, every digit (``2023-11-14 22:13:20.123456789``, a duration's count of
-    nanoseconds): Python's datetime stops at the microsecond, and ``to_pylist`` raised on such a value."""
+    nanoseconds): Python's datetime stops at the microsecond, and ``to_pylist`` raised on such a value.
+
+    A map is a dict (``{"a":1}`` in JSON, as a JSON source's object is; a key that is not text is written
+    as JSON writes a dict's key: ``1`` -> ``"1"``); a map value that repeats a key, which a dict cannot
+    hold, stays its list of ``[key, item]`` pairs, every pair kept."""
     text_type = _nanoseconds_as_text(array.type)
-    values: list[Any] = (array if text_type is None else array.cast(text_type)).to_pylist()
+    readable = array if text_type is None else array.cast(text_type)
+    try:
+        values: list[Any] = readable.to_pylist(maps_as_pydicts="strict")
+    except KeyError:  # a repeated key somewhere: dicts for the others, pairs for those values
+        values = [_pairs_if_repeated(readable.slice(i, 1)) for i in range(len(readable))]
     return values
+
+
+def _pairs_if_repeated(one: pa.Array | pa.ChunkedArray) -> Any:
+    try:
+        return one.to_pylist(maps_as_pydicts="strict")[0]
+    except KeyError:
+        return one.to_pylist()[0]
 
 
 def _nanoseconds_as_text(data_type: pa.DataType) -> pa.DataType | None:

@@ -660,6 +660,36 @@ def test_a_nested_nanosecond_value_widened_to_text_keeps_every_digit(tmp_path: P
     ]
 
 
+def test_maps_widened_to_text_are_json_objects_as_a_json_source_gives(tmp_path: Path, run: Run) -> None:
+    """Two files' map columns whose items differ (``map<string, int64>``, ``map<int32, string>``) and a
+    struct holding a map widen to JSON text: objects, as a JSON source's ``{"a":1}`` lands, a key that is
+    not text written as JSON writes it. They landed as lists of pairs (``[["a",1]]``). A map value that
+    repeats a key (a dict cannot hold it) keeps every pair."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    landing_dir = tmp_path / "landing"
+    landing_dir.mkdir()
+    words = pa.array([[("b", 2), ("a", 1)], [("a", 1), ("a", 3)], None], pa.map_(pa.string(), pa.int64()))
+    inner = pa.array(
+        [{"m": [("k", 1.5)]}, {"m": None}, None], pa.struct([("m", pa.map_(pa.string(), pa.float64()))])
+    )
+    pq.write_table(pa.table({"id": [1, 2, 3], "m": words, "s": inner}), landing_dir / "a.parquet")
+    numbers = pa.array([[(7, "x")]], pa.map_(pa.int32(), pa.string()))
+    pq.write_table(pa.table({"id": [4], "m": numbers, "s": ["text"]}), landing_dir / "b.parquet")
+    lake, outcome = run(DAY1, {"path": str(landing_dir / "*.parquet")}, layers=("bronze", "silver"))
+    assert outcome.error is None, outcome.error
+    bronze = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert bronze is not None
+    rows = read_artifact(bronze, "data").sort("id").select("m", "s").rows()
+    assert rows == [
+        ('{"a":1,"b":2}', '{"m":{"k":1.5}}'),
+        ('[["a",1],["a",3]]', '{"m":null}'),
+        (None, None),
+        ('{"7":"x"}', "text"),
+    ]
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:
