@@ -48,10 +48,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
+import pyarrow as pa
 
 from medallion_assets.config.models import ErrorHandlingConfig, SilverConfig
 from medallion_assets.errors import DeleteThresholdError, QuarantineThresholdError, SilverInputError
 from medallion_assets.silver.keys import require_columns
+from medallion_resources.json_text import json_text_array
 
 __all__ = ["ERROR_REASON", "Prepared", "enforce_thresholds", "parse_type", "prepare"]
 
@@ -373,6 +375,11 @@ def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: 
         return col.dt.to_string("%H:%M:%S%.f")
     if source == pl.Binary and target == pl.String:  # UTF-8 text; other bytes are bad values
         return col.map_batches(_utf8_or_null, return_dtype=pl.String)
+    nested = isinstance(source, pl.List | pl.Array | pl.Struct | pl.Map)
+    if nested and target == pl.String:  # (polars has no such cast)
+        return col.map_batches(_json_text, return_dtype=pl.String)
+    if isinstance(source, pl.Duration) and target == pl.String:
+        return col.dt.to_string("iso")
     if isinstance(source, pl.Decimal) and isinstance(target, pl.Decimal):
         cast = col.cast(target, strict=False)  # (polars drops the digits a smaller scale has no room for)
         return pl.when(cast.cast(source, strict=False) != col).then(None).otherwise(cast)
@@ -408,6 +415,11 @@ def _utf8_or_null(values: pl.Series) -> pl.Series:
             return None
 
     return pl.Series(values.name, [decode(v) for v in values.to_list()], dtype=pl.String)
+
+
+def _json_text(values: pl.Series) -> pl.Series:
+    """Each nested value as its JSON text, by the one rule Bronze widens nested values to text with."""
+    return pl.Series(values.name, json_text_array(values.to_arrow(), pa.large_string()), dtype=pl.String)
 
 
 def _is_naive_datetime(dtype: pl.DataType) -> bool:

@@ -573,6 +573,35 @@ def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str
             ["ab", None, None],
             {3: "cast failed: column 'v' value '0xff' is not string"},
         ),
+        # Lists and structs as text: JSON by the one rule Bronze widens them with (polars has no such cast).
+        "list_as_string": (
+            pa.array([[1, 2], None, []], pa.list_(pa.int64())),
+            "string",
+            ["[1,2]", None, "[]"],
+            {},
+        ),
+        "struct_as_string": (
+            pa.array(
+                [{"b": "é", "a": 1.5}, None, {"b": None, "a": None}],
+                pa.struct([("b", pa.string()), ("a", pa.float64())]),
+            ),
+            "string",
+            ['{"a":1.5,"b":"é"}', None, '{"a":null,"b":null}'],
+            {},
+        ),
+        "map_as_string": (
+            pa.array([[("b", 2), ("a", 1)], None, []], pa.map_(pa.string(), pa.int64())),
+            "string",
+            ['{"a":1,"b":2}', None, "{}"],
+            {},
+        ),
+        # A duration as ISO 8601 text (PostgreSQL's interval style iso_8601 writes the same).
+        "duration_as_string": (
+            pa.array([5_400_000_005, None, -86_400_000_000], pa.duration("us")),
+            "string",
+            ["PT1H30M0.000005S", None, "-P1D"],
+            {},
+        ),
         # An Arrow JSON column (DuckDB's, pyarrow's): polars could not cast its extension type to text.
         "json_as_string": (
             pa.array(['{"a":1}', None, "[1]"], pa.json_()),
@@ -586,8 +615,8 @@ def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str
 @pytest.mark.parametrize(
     ("array", "type_name", "bronze_type"),
     [
-        ([[1, 2], None, []], "string", "List(Int64)"),
-        ([timedelta(seconds=1), None, timedelta(0)], "string", "Duration(time_unit='us')"),
+        ([[1, 2], None, []], "int64", "List(Int64)"),
+        ([timedelta(seconds=1), None, timedelta(0)], "date", "Duration(time_unit='us')"),
     ],
 )
 def test_a_silver_type_bronze_cannot_be_cast_to_names_the_column_and_the_fix(
