@@ -573,6 +573,29 @@ def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str
             ["ab", None, None],
             {3: "cast failed: column 'v' value '0xff' is not string"},
         ),
+        # A float an integer or decimal type holds only rounded: polars cut 1.5 to 1 and 1.005 to 1.00,
+        # and rounded 2.675 to 2.68 (a float read back from the cast must be the same float).
+        "float_as_int": (
+            pa.array([2.0, None, 1.5], pa.float64()),
+            "int64",
+            [2, None, None],
+            {3: "cast failed: column 'v' value '1.5' is not int64"},
+        ),
+        "float_as_decimal": (
+            pa.array([0.1, 2.675, 1.005], pa.float64()),
+            "decimal(10,2)",
+            [Decimal("0.10"), None, None],
+            {
+                2: "cast failed: column 'v' value '2.675' is not decimal(10,2)",
+                3: "cast failed: column 'v' value '1.005' is not decimal(10,2)",
+            },
+        ),
+        "float32_as_decimal": (
+            pa.array([0.1, None, -0.125], pa.float32()),
+            "decimal(10,2)",
+            [Decimal("0.10"), None, None],
+            {3: "cast failed: column 'v' value '-0.125' is not decimal(10,2)"},
+        ),
         # Lists and structs as text: JSON by the one rule Bronze widens them with (polars has no such cast).
         "list_as_string": (
             pa.array([[1, 2], None, []], pa.list_(pa.int64())),
