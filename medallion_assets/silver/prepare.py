@@ -366,15 +366,17 @@ def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: 
     kept cut short).
 
     A naive ``target`` datetime holds wall time in ``timezone``: an instant (a value with an offset, a
-    column with a time zone) becomes its wall time there, and a ``date`` its day there."""
+    column with a time zone) becomes its wall time there, a ``date`` its day and a ``time`` its time of day
+    there."""
     col = pl.col(column)
     if isinstance(target, pl.Datetime) and isinstance(source, pl.Datetime) and source.time_unit == "ns":
         cast = _cast_expr(pl.Datetime("us", source.time_zone), column, target, timezone)
         return pl.when(col.dt.nanosecond() % 1000 != 0).then(None).otherwise(cast)  # (digits polars drops)
     if _is_naive_datetime(target) and isinstance(source, pl.Datetime) and source.time_zone is not None:
         return _wall_time(col, timezone).cast(target, strict=False)
-    if target == pl.Date and isinstance(source, pl.Datetime) and source.time_zone is not None:
-        return _wall_time(col, timezone).dt.date()  # (polars' cast gives the day in UTC)
+    if target in (pl.Date, pl.Time) and isinstance(source, pl.Datetime) and source.time_zone is not None:
+        wall = _wall_time(col, timezone)  # (polars' cast gives the day and the time of day in UTC)
+        return wall.dt.date() if target == pl.Date else wall.dt.time()
     if source == pl.Time and target == pl.String:  # (polars' cast drops the fraction of a second)
         return col.dt.to_string("%H:%M:%S%.f")
     if source == pl.Binary and target == pl.String:  # UTF-8 text; other bytes are bad values

@@ -8,7 +8,7 @@ DESIGN §6 (not derived from the engine).
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -1057,29 +1057,31 @@ def test_one_bronze_day_of_naive_and_zoned_files_is_read_as_wall_time_in_the_par
             ], name
 
 
-def test_a_zoned_date_time_typed_date_is_the_day_in_the_partition_timezone(tmp_path: Path, instance) -> None:
-    """``placed_at`` lands with a time zone (UTC); ``silver.schema.types`` types it ``date``, days in
-    Europe/Paris. 2025-03-01 23:30Z is 00:30 on 03-02 in Paris: the date is 03-02, as a ``datetime`` of it
-    is the Paris wall time. Polars' cast gave the UTC date, 03-01."""
+def test_a_zoned_date_time_typed_date_or_time_is_the_day_or_time_in_the_partition_timezone(
+    tmp_path: Path, instance
+) -> None:
+    """``placed_at`` lands with a time zone (UTC); ``silver.schema.types`` types it ``date`` (and ``clock``
+    ``time``), days in Europe/Paris. 2025-03-01 23:30Z is 00:30 on 03-02 in Paris: the date is 03-02 and
+    the time 00:30, as a ``datetime`` of it is the Paris wall time. Polars' cast gave 03-01 and 23:30."""
     data = tmp_path / "data"
     data.mkdir()
     placed = [_utc(1, 23, 30), _utc(1, 22, 59), None]
-    pl.DataFrame({"id": [1, 2, 3], "placed_at": placed, "at": placed}).write_parquet(
+    pl.DataFrame({"id": [1, 2, 3], "placed_at": placed, "at": placed, "clock": placed}).write_parquet(
         data / "d_20250301.parquet"
     )
     silver_cfg = {
         "model": "scd_type_1",
         "primary_keys": ["id"],
-        "schema": {"types": {"placed_at": "date", "at": "datetime"}},
+        "schema": {"types": {"placed_at": "date", "at": "datetime", "clock": "time"}},
     }
     source = file_source("d", data, "full", silver_cfg)
     source["source"]["file"]["path"] = f"{data}/d_{{run_date:%Y%m%d}}.parquet"
     day = date(2025, 3, 1)
     lake = make_lake(tmp_path, source, day, timezone="Europe/Paris")
     run_days(lake, "d", [day], instance)
-    rows = sorted((r["id"], r["placed_at"], r["at"]) for r in silver(lake, "d", day, "current"))
+    rows = sorted((r["id"], r["placed_at"], r["at"], r["clock"]) for r in silver(lake, "d", day, "current"))
     assert rows == [
-        (1, date(2025, 3, 2), datetime(2025, 3, 2, 0, 30)),
-        (2, date(2025, 3, 1), datetime(2025, 3, 1, 23, 59)),
-        (3, None, None),
+        (1, date(2025, 3, 2), datetime(2025, 3, 2, 0, 30), time(0, 30)),
+        (2, date(2025, 3, 1), datetime(2025, 3, 1, 23, 59), time(23, 59)),
+        (3, None, None, None),
     ]
