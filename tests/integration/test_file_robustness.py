@@ -590,6 +590,12 @@ def _silver_typing_cases() -> dict[str, tuple[Any, str, list[Any], dict[int, str
                 3: "cast failed: column 'v' value '1.005' is not decimal(10,2)",
             },
         ),
+        "decimal_as_int": (
+            pa.array([Decimal("2.00"), None, Decimal("-1.70")], pa.decimal128(10, 2)),
+            "int64",
+            [2, None, None],
+            {3: "cast failed: column 'v' value '-1.70' is not int64"},
+        ),
         "float32_as_decimal": (
             pa.array([0.1, None, -0.125], pa.float32()),
             "decimal(10,2)",
