@@ -101,6 +101,19 @@ def unknown_fields(template: str, allowed: Collection[str] = DATE_FIELDS) -> lis
     return [m.group(0) for m in _BRACES_RE.finditer(template) if m.group(1) not in allowed]
 
 
+def unknown_directives(template: str) -> list[tuple[str, str]]:
+    """Each (directive, field as written) of a field's strftime format that this platform's ``strftime``
+    does not know: it writes such a directive as it is (``%Q`` stays ``%Q``), so a path that holds one
+    never names a file."""
+    found = []
+    sample = datetime(2025, 1, 2, 3, 4, 5)
+    for field in fields(template):
+        for directive in _DIRECTIVE_RE.findall(field.format or ""):
+            if directive != "%%" and sample.strftime(directive) == directive:
+                found.append((directive, field.text))
+    return found
+
+
 def has_date_field(template: str) -> bool:
     return any(f.name in DATE_FIELDS for f in fields(template))
 

@@ -6,6 +6,8 @@ load pattern is known too).
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator, model_validator
 
 from medallion_assets.config.base import (
@@ -26,6 +28,8 @@ __all__ = [
     "SilverConfig",
     "SilverSchemaConfig",
 ]
+
+_DECIMAL_TYPE_RE = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 
 
 class SilverSchemaConfig(StrictModel):
@@ -57,6 +61,14 @@ class SilverSchemaConfig(StrictModel):
                 f"unknown type '{t}' for column '{col}'; use string, int8..int64, uint8..uint64, float32, "
                 "float64, boolean, date, datetime, time or decimal(p,s)"
             )
+        for col, t in value.items():  # (polars' own error came at run time, naming neither)
+            if match := _DECIMAL_TYPE_RE.match(t.strip().lower()):
+                precision, scale = int(match.group(1)), int(match.group(2))
+                if not 1 <= precision <= 38 or scale > precision:
+                    raise ValueError(
+                        f"type '{t}' for column '{col}': a decimal(p,s) needs 1 <= p <= 38 digits and a "
+                        "scale s <= p; for wider numbers use float64 or keep the column as text (string)"
+                    )
         return value
 
 

@@ -11,6 +11,7 @@ import codecs
 import re
 from typing import Any, Literal, get_args
 
+import pyarrow as pa
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from medallion_assets import templates
@@ -133,6 +134,12 @@ def _template_fields(value: str, key: str, allowed: tuple[str, ...]) -> str:
         raise ValueError(
             f"unknown template field '{unknown[0]}' in {key}; allowed: {names}, a date field with an "
             "optional strftime format ({run_date:%Y%m%d})"
+        )
+    if bad := templates.unknown_directives(value):
+        directive, field = bad[0]
+        raise ValueError(
+            f"'{directive}' in '{field}' is not a strftime directive, so {key} would hold it as written "
+            "and name no file; use %Y, %m, %d, %H, %j, ... (Python's strftime), and write %% for a literal %"
         )
     return value
 
@@ -441,6 +448,18 @@ class FileConfig(StrictModel):
                     f"unknown column type(s) {shown}; use Arrow type names such as int64, float64, bool, "
                     "string, date32, timestamp[us], timestamp[us, tz=UTC], decimal(18,2)"
                 )
+            for name, kind in value.items():  # (Arrow takes it; the Parquet write of Bronze failed)
+                data_type = arrow_type_from_name(kind)
+                if (
+                    data_type is not None
+                    and pa.types.is_decimal(data_type)
+                    and data_type.scale > data_type.precision
+                ):
+                    scale = data_type.scale
+                    raise ValueError(
+                        f"type '{kind}' for column '{name}': a decimal needs a scale of at most its "
+                        f"precision (the digits in all), e.g. decimal({scale + 2},{scale})"
+                    )
         return value
 
     @model_validator(mode="after")

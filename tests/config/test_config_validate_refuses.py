@@ -99,6 +99,20 @@ FILE_CASES = [
         "give every column its own name",
         id="columns-repeated",
     ),
+    pytest.param(  # ran: Bronze failed writing Parquet, whose decimals have a scale of at most their digits
+        {"file": {"columns": {"id": "int64", "amount": "decimal(5,7)"}}},
+        "sources[0].source.file.columns",
+        "'decimal(5,7)' for column 'amount': a decimal needs a scale of at most its precision",
+        "e.g. decimal(9,7)",
+        id="columns-decimal-scale-over-precision",
+    ),
+    pytest.param(  # ran: "ExtractError: ... file.path ... {run_date:%Y%m%d%Q}" found no file at the first run
+        {"file": {"path": "./data/orders_{run_date:%Y%m%d%Q}.csv"}},
+        "sources[0].source.file.path",
+        "'%Q' in '{run_date:%Y%m%d%Q}' is not a strftime directive",
+        "write %% for a literal %",
+        id="path-unknown-strftime-directive",
+    ),
     pytest.param(
         {"file": {"columns": ["id", "", "amount"], "has_header": False}},
         "sources[0].source.file.columns",
@@ -195,6 +209,20 @@ SILVER_CASES = [
         "silver.primary_keys names '_deleted', a column silver.model 'scd_type_1' writes itself",
         "(e.g. {_deleted: source_deleted})",
         id="key-the-model-writes",
+    ),
+    pytest.param(  # ran: Silver failed "InvalidOperationError: precision must be between 1 and 38, got 50"
+        {"silver": {"schema": {"types": {"amount": "decimal(50,2)"}}}},
+        "sources[0].silver.schema.types",
+        "type 'decimal(50,2)' for column 'amount': a decimal(p,s) needs 1 <= p <= 38 digits",
+        "use float64 or keep the column as text",
+        id="decimal-over-38-digits",
+    ),
+    pytest.param(  # ran: Silver failed "scale must be less than or equal to precision, got scale 7 ..."
+        {"silver": {"schema": {"types": {"amount": "decimal(5, 7)"}}}},
+        "sources[0].silver.schema.types",
+        "type 'decimal(5, 7)' for column 'amount': a decimal(p,s) needs 1 <= p <= 38 digits and a scale s <= p",
+        "use float64 or keep the column as text",
+        id="decimal-scale-over-precision",
     ),
     pytest.param(  # ran: day 2 failed "DuplicateError: duplicate output name 'id'"
         {"silver": {"model": "scd_type_2", "order_column": "id"}},
