@@ -267,8 +267,7 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
             )
     if not ranges:
         sys.exit(1)
-    if "silver" in layers:
-        _warn_stale_state(lake, [s for s in specs if s.name in ranges and s.stateful], ranges, layers)
+    _warn_stale_state(lake, [s for s in specs if s.name in ranges], ranges, layers)
     outcomes, interrupted = _run_sources(lake, [s for s in specs if s.name in ranges], ranges, layers)
     from medallion_assets.cli_display import summary_rows
 
@@ -293,15 +292,21 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
 def _warn_stale_state(
     lake: Lake, specs: list[SourceSpec], ranges: dict[str, tuple[date, date]], layers: tuple[str, ...]
 ) -> None:
-    """Say so when a stateful source's range builds on a stale Silver day (as ``plan`` does). The run goes
-    on: what it writes is stale too, ``status`` lists it, and the one repair it prints covers it."""
+    """Say so (as ``plan`` does) when a stateful source's range builds on a stale Silver day, or when the
+    range replaces committed days that later committed Silver days were built on. The run goes on: what
+    it leaves stale ``status`` lists, and the command printed here (``status``'s repair) rebuilds it."""
     from medallion_assets.plan import plan_range
 
     for spec in specs:
+        if not spec.stateful and "bronze" not in layers:
+            continue  # Silver alone of a model that reads Bronze D only: nothing else depends on it
         planned = plan_range(lake, spec, *ranges[spec.name], layers)
         if planned is not None and planned.stale:  # the stale state is the first problem plan lists
             click.secho(f"{spec.name}: {planned.problems[0]}", fg="yellow", err=True)
             click.secho(f"  repair: {planned.repair}", fg="yellow", err=True)
+        if planned is not None and planned.afterwards:
+            click.secho(f"{spec.name}: {planned.afterwards}", fg="yellow", err=True)
+            click.secho(f"  then: {planned.follow_up}", fg="yellow", err=True)
 
 
 def _run_sources(

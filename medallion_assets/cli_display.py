@@ -218,6 +218,9 @@ def print_plan(p: Plan, echo: Callable[[str], Any] = print) -> None:
         echo(f"problem: {problem}")
     if p.repair:
         echo(f"  repair: {p.repair}")
+    if p.afterwards:
+        echo(f"afterwards: {p.afterwards}")
+        echo(f"  then: {p.follow_up}")
     echo("nothing was run (plan only)")
 
 

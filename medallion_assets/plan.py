@@ -7,6 +7,12 @@ on them), where a stateful Silver model's state before D comes from (Silver D-1,
 load's watermark comes from, and the Dagster runs the range takes (one per source per up to 31 days).
 A state read from a stale Silver D-1 (:mod:`medallion_assets.staleness`) is a problem too: every day the
 run writes would build on it, so the repair is ``status``'s: Silver again from the first stale day.
+
+A range that replaces committed days can also leave *later* committed days stale without failing: Silver
+D+1.. of a stateful model built on the Silver D it replaces, or Silver D itself when Bronze D is extracted
+again without it. The plan names them (``stale_after``) and the run that rebuilds them afterwards
+(``follow_up``: the repair ``status`` prints once the range has run), judged by the same verdict on the lake
+as it will be after the run.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from zoneinfo import ZoneInfo
 from medallion_assets.assets.backfill import MAX_PARTITIONS_PER_RUN
 from medallion_assets.lake import Lake
 from medallion_assets.specs import SourceSpec
-from medallion_assets.staleness import committed_records, staleness_of
+from medallion_assets.staleness import REBUILT, committed_records, days_between, staleness_of
+from medallion_resources.lake.committed_cache import CommitRecord
+from medallion_resources.lake.manifest import commits_sha256
 
 __all__ = [
     "Plan",
@@ -63,6 +71,9 @@ class Plan:
     watermark_from: date | None = None  # the committed Bronze day an incremental load reads
     problems: list[str] = field(default_factory=list)  # what would make the run fail
     repair: str | None = None  # the smallest run that would not fail that way, when one does
+    stale_after: list[date] = field(default_factory=list)  # committed Silver days the run would leave stale
+    afterwards: str | None = None  # why they would be stale, in a sentence
+    follow_up: str | None = None  # the run that rebuilds them once this one has run (status's repair then)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -139,8 +150,11 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
         skipped_after_end=(last - end).days,
         runs=[RunPlan(a, b, (b - a).days + 1) for a, b in day_ranges(start, end)],
     )
-    bronze_parts = dict(committed_records(lake.bronze, spec.bronze_path, spec.start_date, end))
-    silver_parts = dict(committed_records(lake.silver, spec.silver_path, spec.start_date, end))
+    # A range that replaces a committed day may leave later days stale: read the lake past it then.
+    replaces = _replaces_committed(lake, spec, start, end, layers)
+    horizon = max(end, last_partition(spec)) if replaces else end
+    bronze_parts = dict(committed_records(lake.bronze, spec.bronze_path, spec.start_date, horizon))
+    silver_parts = dict(committed_records(lake.silver, spec.silver_path, spec.start_date, horizon))
     bronze, silver = set(bronze_parts), set(silver_parts)
     stale = staleness_of(spec, bronze_parts, silver_parts)  # committed day -> why it is stale, or None
     current = {day: not reason for day, reason in stale.items()}
@@ -165,7 +179,91 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
     elif plan.problems:  # the run of both layers from the day its Silver state can come from
         first = stateful_start(start, spec.start_date, current, bronze) if spec.stateful else start
         plan.repair = f"medallion run --date {first} --end-date {end} --select {spec.name}"
+    if replaces:
+        _stale_after(plan, spec, layers, bronze_parts, silver_parts, stale)
     return plan
+
+
+def _replaces_committed(
+    lake: Lake, spec: SourceSpec, start: date, end: date, layers: tuple[str, ...]
+) -> bool:
+    """Whether the range commits again a day committed now (a partition listing, no manifest read)."""
+    for layer in layers:
+        io, path = lake.io(layer), lake.dataset_path(spec, layer)
+        if any(start <= date.fromisoformat(key) <= end for key in io.partition_dates(path)):
+            return True
+    return False
+
+
+def _stale_after(
+    plan: Plan,
+    spec: SourceSpec,
+    layers: tuple[str, ...],
+    bronze_parts: Mapping[date, CommitRecord],
+    silver_parts: Mapping[date, CommitRecord],
+    stale_now: Mapping[date, str | None],
+) -> None:
+    """The committed Silver days, current now, that the run would leave stale (those it does not write), and
+    the run that rebuilds them afterwards: the verdict of :mod:`~medallion_assets.staleness` on the lake as
+    the run would leave it, each day it commits standing for a new commit read by the days it writes."""
+    bronze, silver = dict(bronze_parts), dict(silver_parts)
+    written: set[date] = set()
+    for day in _days(plan.first, plan.last):
+        if "bronze" in layers:
+            bronze[day] = CommitRecord("", f"planned bronze {day}", "", {})
+        if "silver" not in layers:
+            continue
+        meta = _lineage_of_run(spec, day, bronze, silver)
+        if meta is None:  # the day fails (a problem the plan lists); a stateful model stops there
+            if spec.stateful:
+                break
+            continue
+        silver[day] = CommitRecord("", f"planned silver {day}", "", meta)
+        written.add(day)
+    after = staleness_of(spec, bronze, dict(sorted(silver.items())))
+    plan.stale_after = [d for d, why in after.items() if why and not stale_now.get(d) and d not in written]
+    if not plan.stale_after:
+        return
+    first, last = plan.stale_after[0], plan.stale_after[-1]
+    span = str(first) if first == last else f"{first}..{last}"
+    why = (
+        "they build on the Silver days the run replaces"
+        if "silver" in layers
+        else "the run commits their Bronze again (or that of the days they build on) and not their Silver"
+    )
+    plan.afterwards = (
+        f"Silver {span} ({len(plan.stale_after)} day(s), committed) will be stale: {why}; rebuild them once "
+        f"the run is done"
+    )
+    if spec.stateful:  # where their state can come from once the run has committed its days
+        current = {d: not why for d, why in after.items() if d < first}
+        first = stateful_start(first, spec.start_date, current, set(bronze))
+    silver_only = all(d in bronze for d in _days(first, last))
+    plan.follow_up = f"medallion run --date {first} --end-date {last} --select {spec.name}"
+    plan.follow_up += " --layer silver" if silver_only else ""
+
+
+def _lineage_of_run(
+    spec: SourceSpec, day: date, bronze: Mapping[date, CommitRecord], silver: Mapping[date, CommitRecord]
+) -> dict[str, str] | None:
+    """What a run's Silver ``day`` would record it read (the lineage keys of its metadata); None when the
+    day would fail (no Bronze ``day``; a stateful rebuild lacking a Bronze day)."""
+    if day not in bronze:
+        return None
+    meta = {"bronze_manifest_sha256": bronze[day].manifest_sha256}
+    if not spec.stateful or day == spec.start_date:
+        return meta
+    before = day - timedelta(days=1)
+    if before in silver:
+        return meta | {
+            "previous_state": before.isoformat(),
+            "previous_state_sha256": silver[before].manifest_sha256,
+        }
+    folded = list(days_between(spec.start_date, day))
+    if any(d not in bronze for d in folded):
+        return None
+    digest = commits_sha256((d.isoformat(), bronze[d].manifest_sha256) for d in folded)
+    return meta | {"previous_state": REBUILT, "previous_state_sha256": digest}
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -325,3 +325,63 @@ def test_plan_and_run_on_a_stale_state_say_so_and_repair_from_the_first_stale_da
     clean = ok(cli, "plan", "hist", "--date", DAYS[4])
     assert "state before 2025-01-05: read from Silver 2025-01-04 (committed)" in clean
     assert "problem" not in clean and "repair" not in clean
+
+
+# --- a re-run of a committed day leaves the later days that built on it stale ---------------------------
+
+
+def test_plan_and_run_of_a_committed_stateful_day_name_the_later_days_left_stale(cli: Cli) -> None:
+    """``hist`` (scd_type_2) run on 01..05, then 02 again: Silver 03..05 were built on the old Silver 02, so
+    the re-run leaves them stale. ``plan`` says so with the command that rebuilds them (the repair
+    ``status`` prints afterwards); ``run`` warns with it and runs; that command makes ``status`` clean."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[4], "--select", "hist")
+    follow_up = ["run", "--date", DAYS[2], "--end-date", DAYS[4], "--select", "hist", "--layer", "silver"]
+
+    out = ok(cli, "plan", "hist", "--date", DAYS[1])
+    (line,) = [line for line in out.splitlines() if line.startswith("afterwards: ")]
+    assert "Silver 2025-01-03..2025-01-05 (3 day(s), committed) will be stale" in line, line
+    (then,) = [line for line in out.splitlines() if line.startswith("  then: medallion ")]
+    assert then.removeprefix("  then: medallion ").split() == follow_up
+    assert "problem" not in out  # the run itself works and writes current days
+    planned = json.loads(ok(cli, "plan", "hist", "--date", DAYS[1], "--json"))
+    assert planned["stale_after"] == DAYS[2:]
+    assert planned["follow_up"] == "medallion " + " ".join(follow_up)
+    assert planned["problems"] == [] and planned["repair"] is None
+    # Silver alone again from 02 leaves the same days stale; a range through the last day leaves none.
+    alone = json.loads(ok(cli, "plan", "hist", "--date", DAYS[1], "--layer", "silver", "--json"))
+    assert alone["stale_after"] == DAYS[2:]
+    through = json.loads(ok(cli, "plan", "hist", "--date", DAYS[1], "--end-date", DAYS[4], "--json"))
+    assert through["stale_after"] == [] and through["follow_up"] is None
+    assert "afterwards" not in ok(cli, "plan", "hist", "--date", DAYS[4])
+
+    warned = cli("run", "--date", DAYS[1], "--select", "hist")
+    assert warned.code == 0, warned.out + warned.err
+    assert "hist: Silver 2025-01-03..2025-01-05 (3 day(s), committed) will be stale" in warned.err
+    assert "medallion " + " ".join(follow_up) in warned.err
+    after = cli("status", "hist")
+    assert {day: cells[:2] for day, cells in rows(after.out).items()} == {
+        DAYS[0]: ["committed", "committed"],
+        DAYS[1]: ["committed", "committed"],
+        **{day: ["committed", "stale"] for day in DAYS[2:]},
+    }
+    assert repair_of(after.out) == follow_up
+    ok(cli, *follow_up)
+    assert cli("status", "hist").code == 0
+
+
+def test_plan_of_bronze_alone_names_the_silver_days_left_stale(cli: Cli) -> None:
+    """``snap`` (periodic_snapshot) reads Bronze D only: a re-run of both layers leaves nothing stale, Bronze
+    alone leaves Silver of the same days stale."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[2], "--select", "snap")
+    both = json.loads(ok(cli, "plan", "snap", "--date", DAYS[1], "--json"))
+    assert both["stale_after"] == [] and both["follow_up"] is None
+    alone = json.loads(
+        ok(cli, "plan", "snap", "--date", DAYS[0], "--end-date", DAYS[1], "--layer", "bronze", "--json")
+    )
+    assert alone["stale_after"] == DAYS[:2]
+    assert (
+        alone["follow_up"]
+        == f"medallion run --date {DAYS[0]} --end-date {DAYS[1]} --select snap --layer silver"
+    )
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "snap", "--layer", "bronze")
+    assert repair_of(cli("status", "snap").out) == alone["follow_up"].split()[1:]
