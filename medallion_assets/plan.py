@@ -171,8 +171,9 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
                 f"Silver only: Bronze is missing on {_dates(plan.bronze_missing)}, so Silver fails those "
                 f"days{after}; load Bronze first"
             )
-    if plan.stale:  # status's repair: Silver again from the first stale day; then the range builds on it
-        first, before = plan.stale[0], start - timedelta(days=1)
+    if plan.stale:  # status's repair: again from where the stale state can come from; then the range
+        # That is the first stale day, or earlier when a rebuild of it would lack a Bronze day (a gap).
+        first, before = stateful_start(start, spec.start_date, current, bronze), start - timedelta(days=1)
         silver_only = all(d in bronze for d in _days(first, before))
         plan.repair = f"medallion run --date {first} --end-date {before} --select {spec.name}"
         plan.repair += " --layer silver" if silver_only else ""
@@ -289,11 +290,15 @@ def _silver_state(
         reached = stateful_start(start, spec.start_date, current, bronze)
         plan.stale = [d for d in _days(reached, before) if stale.get(d)]
         first = plan.stale[0]
+        lacking = [d for d in _days(reached, before) if d not in bronze]
+        again = (
+            f"Silver {reached}..{before}" if not lacking else f"Bronze {_dates(lacking)} and Silver from it"
+        )
         plan.state = f"read from Silver {before} (committed, stale: {stale[before]})"
         plan.problems.append(
             f"Silver {before}, the state {start} builds on, is stale (since Silver {first}: {stale[first]}): "
-            f"every day the run writes would build on it; run the repair first (Silver {first}..{before} "
-            "again), then this range"
+            f"every day the run writes would build on it; run the repair first ({again} again), then this "
+            "range"
         )
     elif before in stale:
         plan.state = f"read from Silver {before} (committed)"

@@ -385,3 +385,61 @@ def test_plan_of_bronze_alone_names_the_silver_days_left_stale(cli: Cli) -> None
     )
     ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "snap", "--layer", "bronze")
     assert repair_of(cli("status", "snap").out) == alone["follow_up"].split()[1:]
+
+
+# --- a Bronze gap inside the stale days -----------------------------------------------------------------
+
+
+def drop_bronze(root: Path, day: str) -> None:
+    """Bronze ``day`` of ``hist`` no longer committed (an operator removed the partition's folder)."""
+    (folder,) = (root / "lake" / "bronze").glob(f"system=t/table=hist/dt={day}")
+    shutil.rmtree(folder)
+
+
+def test_stale_days_across_a_removed_bronze_day_are_repaired_through_it(cli: Cli, tmp_path: Path) -> None:
+    """``hist`` run on 01..05, Bronze 02 committed again (Silver 02..05 stale), then Bronze 04 removed:
+    the repair runs both layers from 02 (Bronze fills 04) and ``status`` is clean after it."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[4], "--select", "hist")
+    ok(cli, "run", "--date", DAYS[1], "--select", "hist", "--layer", "bronze")
+    drop_bronze(tmp_path, DAYS[3])
+    status = cli("status", "hist")
+    assert status.code == 1
+    assert rows(status.out)[DAYS[3]][:2] == ["missing", "stale"]
+    assert repair_of(status.out) == ["run", "--date", DAYS[1], "--end-date", DAYS[4], "--select", "hist"]
+    ok(cli, *repair_of(status.out))
+    clean = cli("status", "hist")
+    assert clean.code == 0, clean.out
+    assert {day: cells[:2] for day, cells in rows(clean.out).items()} == {
+        day: ["committed", "committed"] for day in DAYS
+    }
+
+
+def test_a_stale_rebuilt_state_across_a_removed_bronze_day_is_repaired_from_it(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Bronze 01..05, Silver 04 rebuilt from Bronze 01..03 and 05 built on it; then Bronze 03 removed: Silver
+    04 and 05 are stale, and a rebuild of 04 needs Bronze 03 again. The repair of the state 05 builds on
+    (``plan``'s) and ``status``'s both start at 03 with Bronze; each converges."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[4], "--select", "hist", "--layer", "bronze")
+    ok(cli, "run", "--date", DAYS[3], "--end-date", DAYS[4], "--select", "hist", "--layer", "silver")
+    drop_bronze(tmp_path, DAYS[2])
+    status = cli("status", "hist")
+    assert {day: cells[:2] for day, cells in rows(status.out).items()} == {
+        DAYS[0]: ["committed", "missing"],
+        DAYS[1]: ["committed", "missing"],
+        DAYS[2]: ["missing", "missing"],
+        DAYS[3]: ["committed", "stale"],
+        DAYS[4]: ["committed", "stale"],
+    }
+    assert repair_of(status.out) == ["run", "--date", DAYS[2], "--end-date", DAYS[4], "--select", "hist"]
+
+    out = ok(cli, "plan", "hist", "--date", DAYS[4])
+    (hint,) = [line for line in out.splitlines() if line.startswith("  repair: medallion ")]
+    command = hint.removeprefix("  repair: medallion ").split()
+    # Silver 04 alone would rebuild from Bronze 01..03 and fail on 03: Bronze fills it first.
+    assert command == ["run", "--date", DAYS[2], "--end-date", DAYS[3], "--select", "hist"]
+    ok(cli, *command)
+    clean_state = ok(cli, "plan", "hist", "--date", DAYS[4])
+    assert "problem" not in clean_state, clean_state
+    ok(cli, "run", "--date", DAYS[4], "--select", "hist")
+    assert cli("status", "hist").code == 0
