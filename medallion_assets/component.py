@@ -21,7 +21,6 @@ the dg project root (or ``$MEDALLION_PROJECT_DIR``), as ``configs/`` at a projec
 
 # No `from __future__ import annotations`: dg reads the field annotations as objects.
 
-import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +29,12 @@ from typing import Annotated, Any
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 
-from medallion_assets.config.loader import (
-    PROJECT_DIR_ENV,
-    InlineConfig,
-    LoadedConfig,
-    config_json_schema,
-    load_config_with_origins,
-)
+from medallion_assets.component_file import TYPE_NAME, config_at, load_component
+from medallion_assets.config.loader import LoadedConfig, config_json_schema
 from medallion_assets.factory import build_definitions
 from medallion_assets.specs import SourceTranslationData
 
-__all__ = ["MedallionSources", "MedallionSourcesScaffolder", "ScaffoldParams", "load_component"]
+__all__ = ["TYPE_NAME", "MedallionSources", "MedallionSourcesScaffolder", "ScaffoldParams", "load_component"]
 
 
 def _inlined(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
@@ -133,61 +127,7 @@ class MedallionSources(dg.Component, dg.Resolvable):
 
     def load_config_at(self, here: Path, project_root: Path) -> LoadedConfig:
         """``load_config`` of the component whose ``defs.yaml`` is in ``here``, in ``project_root``."""
-        context = _Where(here, project_root)
-        inline = None
-        if self.platform is not None or self.sources is not None:
-            data: dict[str, Any] = {}
-            if self.platform is not None:
-                data["platform"] = self.platform
-            if self.sources is not None:
-                data["sources"] = self.sources
-            defs_file = here / "defs.yaml"
-            inline = InlineConfig(data, _label(defs_file, context.project_root), defs_file, "attributes")
-        config_dir = None if self.config_dir is None else (here / self.config_dir).resolve()
-        project_dir = os.environ.get(PROJECT_DIR_ENV) or context.project_root
-        return load_config_with_origins(config_dir, inline=inline, project_dir=project_dir)
-
-
-@dataclass(frozen=True)
-class _Where:
-    path: Path
-    project_root: Path
-
-
-def load_component(path: str | Path) -> tuple[LoadedConfig, TranslationFn[SourceTranslationData] | None]:
-    """The config and translation of the ``MedallionSources`` component declared by ``path`` (its
-    ``defs.yaml`` or the folder holding it), read outside dg: what ``medallion --component`` works on, so
-    the CLI reads and runs the asset keys the project's UI shows. The project root is the nearest folder
-    above it with a ``pyproject.toml``."""
-    import yaml
-
-    from medallion_assets.errors import ConfigError, ConfigIssue
-
-    defs_file = Path(path).resolve()
-    if defs_file.is_dir():
-        defs_file = defs_file / "defs.yaml"
-    try:
-        document = yaml.safe_load(defs_file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError([ConfigIssue(str(defs_file), "", f"cannot read the component: {exc}")]) from None
-    kind = document.get("type") if isinstance(document, dict) else None
-    if kind not in (TYPE_NAME, "MedallionSources"):
-        hint = f"--component takes the defs.yaml of a component of type {TYPE_NAME}"
-        raise ConfigError([ConfigIssue(str(defs_file), "type", f"is {kind!r}, not {TYPE_NAME}", hint)])
-    component = MedallionSources.resolve_from_dict(document.get("attributes") or {})
-    here = defs_file.parent
-    root = next((d for d in (here, *here.parents) if (d / "pyproject.toml").is_file()), here)
-    return component.load_config_at(here, root), component.translation
-
-
-TYPE_NAME = "medallion_assets.MedallionSources"
-
-
-def _label(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+        return config_at(here, project_root, self.config_dir, self.platform, self.sources)
 
 
 _EXAMPLE_PLATFORM = """\

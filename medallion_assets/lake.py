@@ -35,7 +35,7 @@ class Lake:
     @classmethod
     def from_component(cls, path: str | Path) -> Lake:
         """The lake a dg ``MedallionSources`` component declares (its ``defs.yaml``), with its translation."""
-        from medallion_assets.component import load_component
+        from medallion_assets.component_file import load_component
 
         loaded, translation = load_component(path)
         lake = cls(loaded.config, translation)
@@ -51,7 +51,7 @@ class Lake:
         load every source.
         """
         if component is not None:
-            from medallion_assets.component import load_component
+            from medallion_assets.component_file import load_component
 
             loaded, translation = load_component(component)
         else:
