@@ -18,7 +18,8 @@ last requested one (each an empty partition, which Silver's next day builds on).
 when it is past the ``watermark_out`` of the latest committed Bronze partition, together with the days
 between that partition and today that no change requested (Silver D builds on Bronze D-1: a quiet day must
 not stay a gap) and, in ``window`` mode, the days from the one holding that watermark on (a row written
-after a day's last run lies in that day's window only). In ``watermark`` mode on PostgreSQL and MariaDB/MySQL
+after a day's last run lies in that day's window only); with a hole in the week before that partition (a
+day whose run failed while a later one committed), every day from the hole on. In ``watermark`` mode on PostgreSQL and MariaDB/MySQL
 the polled maximum is bounded by the commit horizon, as the run's read is, so rows behind a transaction
 still open are requested once it ends.
 
@@ -47,15 +48,27 @@ from medallion_assets import templates
 from medallion_assets.assets import partitions_def_for
 from medallion_assets.errors import ExtractError
 from medallion_assets.specs import SourceSpec
+from medallion_assets.staleness import committed_records, days_between
 from medallion_resources.io_managers import BronzeIOManager
 from medallion_resources.redact import redact
 
 if TYPE_CHECKING:  # the SQL stack (pyarrow.compute, ~35 ms) loads when a db_watermark sensor polls
     from medallion_resources.sql.connect import SqlTarget
 
-__all__ = ["build_sensors", "days_to_load", "file_partitions", "max_cursor_value", "text_after"]
+__all__ = [
+    "HOLE_LOOKBACK_DAYS",
+    "build_sensors",
+    "days_to_load",
+    "file_partitions",
+    "max_cursor_value",
+    "text_after",
+]
 
 Clock = Callable[[], datetime]
+
+# How far before the latest committed Bronze day a db_watermark sensor looks for a day never committed (a
+# failed run while a later day committed) to request again with the next change.
+HOLE_LOOKBACK_DAYS = 7
 
 
 def build_sensors(
@@ -294,7 +307,11 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         reload_from = _day_of(loaded, spec.partitions.timezone) if window_mode else None
         if window_mode and reload_from is None:
             reload_from = state.run_date
-        days = days_to_load(state.run_date, key, start=spec.start_date.isoformat(), reload_from=reload_from)
+        latest = state.run_date
+        hole = _first_hole(bronze, spec, latest) if latest is not None else None
+        if hole is not None:  # a day whose run failed while a later one committed: from it on, in order
+            latest = (date.fromisoformat(hole) - timedelta(days=1)).isoformat()
+        days = days_to_load(latest, key, start=spec.start_date.isoformat(), reload_from=reload_from)
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(run_key=f"{spec.name}:{day}:{value}", partition_key=day, tags=spec.run_tags)
@@ -304,6 +321,26 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         )
 
     return _db_watermark
+
+
+def _first_hole(bronze: BronzeIOManager, spec: SourceSpec, latest: str) -> str | None:
+    """The first day of the ``HOLE_LOOKBACK_DAYS`` before ``latest`` (the latest committed Bronze day) whose
+    Bronze is not committed though an earlier day of that week is: a day whose run failed while a later
+    one committed. Days before the week's first commit are history never loaded (backfilled by hand), and
+    an older hole is left to ``medallion status``, which names it, with its repair."""
+    end = date.fromisoformat(latest)
+    first = max(spec.start_date, end - timedelta(days=HOLE_LOOKBACK_DAYS))
+    try:
+        committed = {day for day, _ in committed_records(bronze, spec.bronze_path, first, end)}
+    except Exception:  # noqa: BLE001 - an unreadable lake: the days after the latest commit are still loaded
+        return None
+    seen = False
+    for day in days_between(first, end):
+        if day in committed:
+            seen = True
+        elif seen:
+            return day.isoformat()
+    return None
 
 
 def days_to_load(latest: str | None, today: str, *, start: str, reload_from: str | None = None) -> list[str]:

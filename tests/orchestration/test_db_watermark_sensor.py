@@ -209,6 +209,56 @@ def test_a_day_without_changes_is_loaded_with_the_next_change(make_lake, instanc
     assert not tick(sensor_of(lake), instance, changed.cursor).run_requests
 
 
+def test_a_day_that_failed_before_a_later_commit_is_requested_with_the_next_change(
+    make_lake, instance, engine, table
+) -> None:
+    """2025-03-09's run failed and 2025-03-10's Bronze committed (its Silver failed: its rebuild lacks
+    Bronze 09). The next change requests 09 again and every day after it, in date order, so Bronze fills
+    the hole and Silver builds on each day; before, only today's was requested and 09 stayed missing."""
+    with engine.begin() as conn:  # the table's rows were written on the first day, 2025-03-08
+        conn.execute(sa.text(f"UPDATE {table} SET updated_at = updated_at - interval '2 days'"))
+    lake = make_lake(table=table, start_date="2025-03-08")
+    first = tick(sensor_of(lake, datetime(2025, 3, 8, 15, 0, tzinfo=UTC)), instance)
+    run_requests(lake, instance, first)
+    job = build_definitions(lake.config).resolve_job_def("retail_orders_job")
+    later = job.execute_in_process(instance=instance, partition_key=TODAY, raise_on_error=False)
+    assert not later.success  # Bronze 10 committed (empty), Silver 10 failed on the missing Bronze 09
+    assert bronze_ids(lake, TODAY) == []
+
+    insert(engine, table, "eu", "2025-03-10 11:15")
+    changed = tick(sensor_of(lake), instance, first.cursor)
+    assert [(r.partition_key, r.run_key) for r in changed.run_requests] == [
+        ("2025-03-09", "retail_orders:2025-03-09:2025-03-10 11:15:00"),
+        ("2025-03-10", "retail_orders:2025-03-10:2025-03-10 11:15:00"),
+    ]
+    run_requests(lake, instance, changed)
+    # 09 reads up to the watermark 10 read from (08's): nothing; 10 again, from 09's, reads the new row
+    assert bronze_ids(lake, "2025-03-09") == []
+    assert bronze_ids(lake, TODAY) == [99]
+    silver = lake.committed(lake.spec("retail_orders"), "silver", TODAY)
+    assert silver is not None and silver.manifest.record_count == 3  # ids 1, 2 and 99
+
+
+@pytest.mark.parametrize(
+    ("committed", "requested"),
+    [
+        # a hole between committed days within the week before the latest one: from the hole on
+        (["2025-03-05", "2025-03-07"], ["2025-03-06", "2025-03-07", "2025-03-08", "2025-03-09", TODAY]),
+        # a hole older than the week before the latest committed day: left to `medallion status`
+        (["2025-02-25", "2025-02-26", "2025-03-09"], [TODAY]),
+        # days before the first committed one are history never loaded (backfill them), not a hole
+        (["2025-03-08", "2025-03-09"], [TODAY]),
+    ],
+)
+def test_a_hole_is_requested_again_within_a_week(
+    make_lake, instance, table, committed: list[str], requested: list[str]
+) -> None:
+    lake = make_lake(table=table, start_date="2025-02-01")
+    for day in committed:
+        commit_bronze(lake, day, "2025-03-01 00:00:00")
+    assert [r.partition_key for r in tick(sensor_of(lake), instance).run_requests] == requested
+
+
 def test_window_mode_reloads_the_day_whose_late_rows_moved_the_max(
     make_lake, instance, engine, table
 ) -> None:
