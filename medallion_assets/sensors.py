@@ -19,9 +19,9 @@ when it is past the ``watermark_out`` of the latest committed Bronze partition, 
 between that partition and today that no change requested (Silver D builds on Bronze D-1: a quiet day must
 not stay a gap) and, in ``window`` mode, the days from the one holding that watermark on (a row written
 after a day's last run lies in that day's window only); with a hole in the week before that partition (a
-day whose run failed while a later one committed), every day from the hole on. In ``watermark`` mode on PostgreSQL and MariaDB/MySQL
-the polled maximum is bounded by the commit horizon, as the run's read is, so rows behind a transaction
-still open are requested once it ends.
+day whose run failed while a later one committed), every day from the hole on, at most once a day. In
+``watermark`` mode on PostgreSQL and MariaDB/MySQL the polled maximum is bounded by the commit horizon, as
+the run's read is, so rows behind a transaction still open are requested once it ends.
 
 Neither loses nor repeats a load across restarts: the JSON cursor remembers what was requested, every run
 request carries a ``run_key`` derived from what it loads (Dagster never launches a run key twice for one
@@ -307,14 +307,23 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         reload_from = _day_of(loaded, spec.partitions.timezone) if window_mode else None
         if window_mode and reload_from is None:
             reload_from = state.run_date
-        latest = state.run_date
-        hole = _first_hole(bronze, spec, latest) if latest is not None else None
+        start = spec.start_date.isoformat()
+        days = days_to_load(state.run_date, key, start=start, reload_from=reload_from)
+        hole = _first_hole(bronze, spec, state.run_date) if state.run_date is not None else None
         if hole is not None:  # a day whose run failed while a later one committed: from it on, in order
-            latest = (date.fromisoformat(hole) - timedelta(days=1)).isoformat()
-        days = days_to_load(latest, key, start=spec.start_date.isoformat(), reload_from=reload_from)
+            before = (date.fromisoformat(hole) - timedelta(days=1)).isoformat()
+            again = days_to_load(before, key, start=start, reload_from=reload_from)
+            # Those days are requested at most once a day (a hole that keeps failing does not queue a
+            # week of runs at every move of the maximum): their run key is the day's, not the value's.
+            keys = {day: f"{spec.name}:{day}:hole:{key}" for day in again if day not in days}
+            days = again
+        else:
+            keys = {}
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(run_key=f"{spec.name}:{day}:{value}", partition_key=day, tags=spec.run_tags)
+                dg.RunRequest(
+                    run_key=keys.get(day, f"{spec.name}:{day}:{value}"), partition_key=day, tags=spec.run_tags
+                )
                 for day in days
             ],
             cursor=json.dumps({"partition": key, "requested": str(value)}, sort_keys=True),

@@ -228,7 +228,7 @@ def test_a_day_that_failed_before_a_later_commit_is_requested_with_the_next_chan
     insert(engine, table, "eu", "2025-03-10 11:15")
     changed = tick(sensor_of(lake), instance, first.cursor)
     assert [(r.partition_key, r.run_key) for r in changed.run_requests] == [
-        ("2025-03-09", "retail_orders:2025-03-09:2025-03-10 11:15:00"),
+        ("2025-03-09", "retail_orders:2025-03-09:hole:2025-03-10"),  # once a day, whatever the maximum
         ("2025-03-10", "retail_orders:2025-03-10:2025-03-10 11:15:00"),
     ]
     run_requests(lake, instance, changed)
