@@ -230,7 +230,10 @@ def plan(state: CliState, name: str, start: Any, end: Any, layer: str | None, as
 @click.option("--date", "start", required=True, type=DATE, help="Run date (partition).")
 @click.option("--end-date", "end", type=DATE, help="Last run date of a range (inclusive).")
 @click.option(
-    "--select", "select", multiple=True, help="Source names: --select a b c (default: all sources)."
+    "--select",
+    "select",
+    multiple=True,
+    help="Source names or patterns: --select a b c, a,b or 'retail_*' (default: all sources).",
 )
 @click.option("--layer", type=click.Choice(LAYERS), help="Only this layer (default: Bronze then Silver).")
 @click.pass_obj
@@ -243,14 +246,14 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
     from medallion_assets.plan import clip_to_partitions
 
     lake = state.lake()
-    specs = [lake.spec(name) for name in dict.fromkeys(select)] if select else list(lake.specs.values())
+    specs, named = _selected(lake, select)
     first, last = _range(start, end)
     layers = (layer,) if layer else LAYERS
     ranges: dict[str, tuple[date, date]] = {}
     not_started = []  # not selected by name, and starting after the range: nothing of it is due
     for spec in specs:
         clipped = clip_to_partitions(spec, first, last)
-        if clipped is None and not select and last < spec.start_date:
+        if clipped is None and spec.name not in named and last < spec.start_date:
             click.echo(f"{spec.name}: starts on {spec.start_date}, after {last}: left out")
             not_started.append(spec.name)
             continue
@@ -287,6 +290,32 @@ def run(state: CliState, start: Any, end: Any, select: tuple[str, ...], layer: s
         fail(f"{failed} partition run(s) failed; {committed} layer partition(s) committed")
     if len(ranges) + len(not_started) < len(specs):
         fail(f"{len(specs) - len(ranges) - len(not_started)} source(s) had nothing to run in {first}..{last}")
+
+
+def _selected(lake: Lake, select: Sequence[str]) -> tuple[list[SourceSpec], set[str]]:
+    """The sources ``--select`` picks, in the order given, and those it names (not by a pattern).
+
+    Each value is a name, several separated by commas (``a,b``, Dagster's form), or a shell-style pattern
+    (``retail_*``, ``s?ap``); none: every source. A name no source has, or a pattern no source matches, is
+    an error naming the sources."""
+    from fnmatch import fnmatchcase
+
+    if not select:
+        return list(lake.specs.values()), set()
+    picked: dict[str, SourceSpec] = {}
+    named: set[str] = set()
+    for value in (part.strip() for arg in select for part in arg.split(",") if part.strip()):
+        if not any(c in value for c in "*?["):
+            picked.setdefault(value, lake.spec(value))
+            named.add(value)
+            continue
+        matched = [spec for name, spec in sorted(lake.specs.items()) if fnmatchcase(name, value)]
+        if not matched:
+            known = ", ".join(sorted(lake.specs)) or "none"
+            raise KeyError(f"no source matches '{value}' (sources: {known})")
+        for spec in matched:
+            picked.setdefault(spec.name, spec)
+    return list(picked.values()), named
 
 
 def _warn_stale_state(

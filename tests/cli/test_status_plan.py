@@ -443,3 +443,32 @@ def test_a_stale_rebuilt_state_across_a_removed_bronze_day_is_repaired_from_it(
     assert "problem" not in clean_state, clean_state
     ok(cli, "run", "--date", DAYS[4], "--select", "hist")
     assert cli("status", "hist").code == 0
+
+
+# --- --select ---------------------------------------------------------------------------------------------
+
+
+def ran(result: Result) -> list[str]:
+    """The sources whose days the closing table lists."""
+    return sorted(
+        {
+            cells[0]
+            for cells in (line.split() for line in result.out.splitlines())
+            if cells[1:2] and cells[1][:2] == "20"
+        }
+    )
+
+
+def test_select_takes_commas_and_wildcards_like_dagster(cli: Cli) -> None:
+    """``--select hist,snap`` (dagster's form) and ``--select 'h*'`` (a shell-style pattern) pick sources
+    by name; a pattern that matches none is an error naming the sources, as an unknown name is."""
+    assert ran(cli("run", "--date", DAYS[0], "--select", "hist,snap")) == ["hist", "snap"]
+    assert ran(cli("run", "--date", DAYS[0], "--select", "h*")) == ["hist"]
+    assert ran(cli("run", "--date", DAYS[0], "--select", "s?ap", "hist")) == ["hist", "snap"]
+    none = cli("run", "--date", DAYS[0], "--select", "x*")
+    assert none.code == 1 and "no source matches 'x*' (sources: hist, later, snap)" in none.err
+    # A pattern picks what it matches today: a source matched that starts later is left out, not an error.
+    every = cli("run", "--date", DAYS[0], "--select", "*")
+    assert every.code == 0, every.err
+    assert "later: starts on 2999-01-01, after 2025-01-01: left out" in every.out
+    assert ran(every) == ["hist", "snap"]
