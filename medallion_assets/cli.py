@@ -329,7 +329,11 @@ def _warn_stale_state(
     for spec in specs:
         if not spec.stateful and "bronze" not in layers:
             continue  # Silver alone of a model that reads Bronze D only: nothing else depends on it
-        planned = plan_range(lake, spec, *ranges[spec.name], layers)
+        try:
+            planned = plan_range(lake, spec, *ranges[spec.name], layers)
+        except MedallionError as exc:  # a damaged commit: the run (which may be its repair) goes on
+            click.secho(f"{spec.name}: not checked for stale days: {exc}", fg="yellow", err=True)
+            continue
         if planned is not None and planned.stale:  # the stale state is the first problem plan lists
             click.secho(f"{spec.name}: {planned.problems[0]}", fg="yellow", err=True)
             click.secho(f"  repair: {planned.repair}", fg="yellow", err=True)

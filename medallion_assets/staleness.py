@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
 from medallion_assets.specs import SourceSpec
+from medallion_resources.errors import IntegrityError
 from medallion_resources.io_managers import LakeIOManager
 from medallion_resources.lake.committed_cache import CommitRecord
 from medallion_resources.lake.manifest import commits_sha256
@@ -113,14 +114,38 @@ _LINEAGE = (
 
 
 def committed_records(
-    io: LakeIOManager, dataset_path: str, start: date, end: date
+    io: LakeIOManager,
+    dataset_path: str,
+    start: date,
+    end: date,
+    damaged: dict[date, str] | None = None,
 ) -> Iterator[tuple[date, CommitRecord]]:
     """The committed partitions of ``dataset_path`` from ``start`` to ``end``, in date order, with what the
-    verdict reads of their metadata."""
+    verdict reads of their metadata.
+
+    A partition whose commit cannot be read (a damaged ``_checksums.json`` or ``_metadata.json``) raises
+    ``IntegrityError``; given ``damaged``, it is left out instead, with the error, by date, and the others
+    are read one by one."""
     keys = [k for k in io.partition_dates(dataset_path) if start <= date.fromisoformat(k) <= end]
-    for key, commit in zip(keys, io.commits(dataset_path, keys, _LINEAGE), strict=True):
+    try:
+        commits = io.commits(dataset_path, keys, _LINEAGE)
+    except IntegrityError:
+        if damaged is None:
+            raise
+        commits = [_one_commit(io, dataset_path, key, damaged) for key in keys]
+    for key, commit in zip(keys, commits, strict=True):
         if commit is not None:
             yield date.fromisoformat(key), commit
+
+
+def _one_commit(
+    io: LakeIOManager, dataset_path: str, key: str, damaged: dict[date, str]
+) -> CommitRecord | None:
+    try:
+        return io.commits(dataset_path, [key], _LINEAGE)[0]
+    except IntegrityError as exc:
+        damaged[date.fromisoformat(key)] = str(exc)
+        return None
 
 
 def days_between(start: date, end: date) -> Iterable[date]:

@@ -46,14 +46,16 @@ class LayerAttempt:
 @dataclass
 class DayStatus:
     day: date
-    bronze: str  # committed | missing | failed | running
-    silver: str  # committed | stale | missing | failed | running
+    bronze: str  # committed | damaged | missing | failed | running
+    silver: str  # committed | stale | damaged | missing | failed | running
     notes: list[str] = field(default_factory=list)
     gap: bool = False  # never loaded, though a later day is: a hole in the lake
 
     @property
     def problem(self) -> bool:
-        return self.gap or self.bronze in ("failed",) or self.silver in ("stale", "failed")
+        return (
+            self.gap or self.bronze in ("failed", "damaged") or self.silver in ("stale", "failed", "damaged")
+        )
 
 
 def failed_attempts(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict[str, LayerAttempt]:
@@ -173,9 +175,10 @@ def day_statuses(
         )
         end = max((date.fromisoformat(d) for d in known), default=due)
     first = max(start or spec.start_date, spec.start_date)
-    landed = dict(committed_records(bronze, spec.bronze_path, spec.start_date, end))
-    built = dict(committed_records(silver, spec.silver_path, spec.start_date, end))
-    stale = staleness_of(spec, landed, built)
+    damaged: dict[str, dict[date, str]] = {"bronze": {}, "silver": {}}  # commits that cannot be read
+    landed = dict(committed_records(bronze, spec.bronze_path, spec.start_date, end, damaged["bronze"]))
+    built = dict(committed_records(silver, spec.silver_path, spec.start_date, end, damaged["silver"]))
+    stale = staleness_of(spec, landed, built)  # a damaged day counts as not committed: what reads it is stale
     commits = {"bronze": landed, "silver": built}
     rows = []
     for day in [*days_between(first, end), end] if first <= end else []:
@@ -186,6 +189,10 @@ def day_statuses(
         )
         if stale.get(day):
             row.notes.append(str(stale[day]))
+        for layer in ("bronze", "silver"):
+            if day in damaged[layer]:  # readers refuse it: run the day again (a new commit replaces it)
+                setattr(row, layer, "damaged")
+                row.notes.append(f"{layer}: {damaged[layer][day]}")
         for layer in ("bronze", "silver"):
             attempt = attempts[layer].get(day.isoformat())
             if attempt is None:

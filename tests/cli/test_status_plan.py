@@ -472,3 +472,37 @@ def test_select_takes_commas_and_wildcards_like_dagster(cli: Cli) -> None:
     assert every.code == 0, every.err
     assert "later: starts on 2999-01-01, after 2025-01-01: left out" in every.out
     assert ran(every) == ["hist", "snap"]
+
+
+# --- a damaged manifest -------------------------------------------------------------------------------------
+
+
+def damage_manifest(root: Path, layer: str, name: str, day: str) -> Path:
+    """Cut ``_checksums.json`` of ``name``'s partition ``day`` in ``layer`` short (a torn copy, a bad disk)."""
+    (manifest,) = (root / "lake" / layer).glob(f"*/*={name}/*{day}/_checksums.json")
+    manifest.write_text(manifest.read_text()[:20])
+    return manifest
+
+
+def test_status_lists_a_day_whose_manifest_is_damaged_and_run_replaces_it(cli: Cli, tmp_path: Path) -> None:
+    """Bronze 02's manifest of ``hist`` is unreadable: ``status`` still lists every day (02 ``damaged``,
+    naming the file; Silver 02 and 03, built on it, stale), exits 1 and prints the repair; ``run`` of it
+    is not stopped by its checks before running, and afterwards ``status`` is clean."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[2], "--select", "hist")
+    manifest = damage_manifest(tmp_path, "bronze", "hist", DAYS[1])
+    status = cli("status", "hist")
+    assert status.code == 1, status.out + status.err
+    listed = rows(status.out)
+    assert {day: cells[:2] for day, cells in listed.items()} == {
+        DAYS[0]: ["committed", "committed"],
+        DAYS[1]: ["damaged", "stale"],
+        DAYS[2]: ["committed", "stale"],
+    }
+    assert "_checksums.json" in " ".join(listed[DAYS[1]]) and "not a valid manifest" in status.out
+    assert repair_of(status.out) == ["run", "--date", DAYS[1], "--end-date", DAYS[2], "--select", "hist"]
+    assert json.loads(cli("status", "hist", "--json").out)["days"][1]["bronze"] == "damaged"
+    assert manifest.exists()
+
+    repaired = cli(*repair_of(status.out))
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert cli("status", "hist").code == 0
