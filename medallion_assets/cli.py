@@ -454,6 +454,7 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None, as_jso
     from medallion_resources.io_managers import artifact_row_counts
     from medallion_resources.lake.layout import ERRORS_ARTIFACT
     from medallion_resources.lake.leftovers import find_leftovers
+    from medallion_resources.lake.read import size_problem
 
     lake = state.lake()
     spec = lake.spec(name)
@@ -499,6 +500,8 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None, as_jso
                 for f in m.files
             ],
             "metadata": part.metadata,
+            # Reads no data: each file there at its size (``verify`` re-hashes them).
+            "problems": [p for p in (size_problem(part, f) for f in m.files) if p is not None],
         }
     if as_json:
         click.echo(json.dumps(found, indent=2, sort_keys=True, default=str))
@@ -525,6 +528,15 @@ def inspect(state: CliState, name: str, run_date: Any, layer: str | None, as_jso
             for f in entry["files"]
         ]
         _table([("artifact", "file", "rows", "bytes", "sha256"), *files])
+        if entry["problems"]:
+            click.secho(
+                f"{len(entry['problems'])} file(s) differ from the manifest: readers refuse them; run the "
+                "day that wrote each again (its folder's date), then the repair `medallion status` prints "
+                "(`medallion verify` re-hashes every file):",
+                fg="red",
+            )
+            for problem in entry["problems"]:
+                click.secho(f"  {problem}", fg="red")
         click.echo(json.dumps(entry["metadata"], indent=2, sort_keys=True, default=str))
 
 

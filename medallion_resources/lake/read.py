@@ -55,6 +55,7 @@ __all__ = [
     "read_committed",
     "read_verified",
     "scan_artifact",
+    "size_problem",
     "verify_partition",
     "widen_alike",
 ]
@@ -178,6 +179,19 @@ def read_committed(backend: StorageBackend, prefix: str) -> CommittedPartition |
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def size_problem(part: CommittedPartition, file: ManifestFile) -> str | None:
+    """Why a listed file is not the one the manifest lists by its size alone (missing, another size), or
+    None: the cheap half of :func:`verify_partition` (``medallion inspect``)."""
+    relpath = part.relpath(file)
+    try:
+        size = part.backend.size(relpath)
+    except FileNotFoundError:
+        return f"{relpath}: missing (listed in the manifest)"
+    if size != file.size_bytes:
+        return f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}"
+    return None
+
+
 def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) -> list[str]:
     """Re-hash every listed file and the metadata; the problems found, each naming its file (empty: ok).
 
@@ -192,13 +206,9 @@ def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) 
     problems: list[str] = []
     for file in part.manifest.files:
         relpath = part.relpath(file)
-        try:
-            size = part.backend.size(relpath)
-        except FileNotFoundError:
-            problems.append(f"{relpath}: missing (listed in the manifest)")
-            continue
-        if size != file.size_bytes:
-            problems.append(f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}")
+        wrong = size_problem(part, file)
+        if wrong is not None:
+            problems.append(wrong)
             continue
         if own_files_only and not relpath.startswith(part.prefix + "/"):
             continue

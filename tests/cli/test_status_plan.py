@@ -506,3 +506,22 @@ def test_status_lists_a_day_whose_manifest_is_damaged_and_run_replaces_it(cli: C
     repaired = cli(*repair_of(status.out))
     assert repaired.code == 0, repaired.out + repaired.err
     assert cli("status", "hist").code == 0
+
+
+def test_inspect_names_a_part_file_missing_or_cut_short(cli: Cli, tmp_path: Path) -> None:
+    """``inspect`` reads no data, but it checks each listed file is there at its size (``verify`` re-hashes)."""
+    ok(cli, "run", "--date", DAYS[0], "--select", "snap", "--layer", "bronze")
+    (part,) = (tmp_path / "lake" / "bronze").glob(f"*/table=snap/dt={DAYS[0]}/part-*.parquet")
+    size = part.stat().st_size
+    assert "differ" not in ok(cli, "inspect", "snap", "--date", DAYS[0], "--layer", "bronze")
+    part.write_bytes(part.read_bytes()[:-7])
+    out = ok(cli, "inspect", "snap", "--date", DAYS[0], "--layer", "bronze")
+    assert f"{part.name}: size {size - 7} bytes, the manifest says {size}" in out, out
+    assert "1 file(s) differ from the manifest" in out and "medallion verify" in out
+    (entry,) = json.loads(ok(cli, "inspect", "snap", "--date", DAYS[0], "--layer", "bronze", "--json"))
+    (problem,) = entry["problems"]
+    assert problem.endswith(f"{part.name}: size {size - 7} bytes, the manifest says {size}")
+    part.unlink()
+    assert f"{part.name}: missing (listed in the manifest)" in ok(
+        cli, "inspect", "snap", "--date", DAYS[0], "--layer", "bronze"
+    )
