@@ -324,11 +324,13 @@ def _warn_stale_state(
     """Say so (as ``plan`` does) when a stateful source's range builds on a stale Silver day, or when the
     range replaces committed days that later committed Silver days were built on. The run goes on: what
     it leaves stale ``status`` lists, and the command printed here (``status``'s repair) rebuilds it."""
-    from medallion_assets.plan import plan_range
+    from medallion_assets.plan import plan_range, replaces_committed
 
     for spec in specs:
-        if not spec.stateful and "bronze" not in layers:
-            continue  # Silver alone of a model that reads Bronze D only: nothing else depends on it
+        if not spec.stateful and (
+            "silver" in layers or not replaces_committed(lake, spec, *ranges[spec.name], layers)
+        ):
+            continue  # a model reading Bronze D only goes stale only when Bronze D is committed again alone
         try:
             planned = plan_range(lake, spec, *ranges[spec.name], layers)
         except MedallionError as exc:  # a damaged commit: the run (which may be its repair) goes on

@@ -37,6 +37,7 @@ __all__ = [
     "day_ranges",
     "last_partition",
     "plan_range",
+    "replaces_committed",
     "stateful_start",
 ]
 
@@ -151,7 +152,7 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
         runs=[RunPlan(a, b, (b - a).days + 1) for a, b in day_ranges(start, end)],
     )
     # A range that replaces a committed day may leave later days stale: read the lake past it then.
-    replaces = _replaces_committed(lake, spec, start, end, layers)
+    replaces = replaces_committed(lake, spec, start, end, layers)
     horizon = max(end, last_partition(spec)) if replaces else end
     bronze_parts = dict(committed_records(lake.bronze, spec.bronze_path, spec.start_date, horizon))
     silver_parts = dict(committed_records(lake.silver, spec.silver_path, spec.start_date, horizon))
@@ -185,9 +186,7 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
     return plan
 
 
-def _replaces_committed(
-    lake: Lake, spec: SourceSpec, start: date, end: date, layers: tuple[str, ...]
-) -> bool:
+def replaces_committed(lake: Lake, spec: SourceSpec, start: date, end: date, layers: tuple[str, ...]) -> bool:
     """Whether the range commits again a day committed now (a partition listing, no manifest read)."""
     for layer in layers:
         io, path = lake.io(layer), lake.dataset_path(spec, layer)

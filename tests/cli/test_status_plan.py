@@ -383,8 +383,12 @@ def test_plan_of_bronze_alone_names_the_silver_days_left_stale(cli: Cli) -> None
         alone["follow_up"]
         == f"medallion run --date {DAYS[0]} --end-date {DAYS[1]} --select snap --layer silver"
     )
-    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "snap", "--layer", "bronze")
+    warned = cli("run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "snap", "--layer", "bronze")
+    assert warned.code == 0, warned.err
+    assert "snap: Silver 2025-01-01..2025-01-02 (2 day(s), committed) will be stale" in warned.err
     assert repair_of(cli("status", "snap").out) == alone["follow_up"].split()[1:]
+    quiet = cli("run", "--date", DAYS[2], "--select", "snap")  # both layers: nothing else goes stale
+    assert quiet.code == 0 and "stale" not in quiet.err, quiet.err
 
 
 # --- a Bronze gap inside the stale days -----------------------------------------------------------------
