@@ -231,7 +231,9 @@ def _mark_gaps(rows: list[DayStatus]) -> None:
             later = row.day
         elif row.bronze == "missing" and later is not None:
             row.gap = True
-            row.notes.append(f"gap: never loaded, though {later} is")
+            # A Silver day built on it says it was loaded once: removed since (its Silver is stale).
+            how = "no longer committed" if row.silver in ("committed", "stale") else "never loaded"
+            row.notes.append(f"gap: {how}, though {later} is")
 
 
 def repair_range(

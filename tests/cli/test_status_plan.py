@@ -409,6 +409,7 @@ def test_stale_days_across_a_removed_bronze_day_are_repaired_through_it(cli: Cli
     status = cli("status", "hist")
     assert status.code == 1
     assert rows(status.out)[DAYS[3]][:2] == ["missing", "stale"]
+    assert "gap: no longer committed, though 2025-01-05 is" in status.out
     assert repair_of(status.out) == ["run", "--date", DAYS[1], "--end-date", DAYS[4], "--select", "hist"]
     ok(cli, *repair_of(status.out))
     clean = cli("status", "hist")
