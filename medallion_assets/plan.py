@@ -154,8 +154,13 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
     # A range that replaces a committed day may leave later days stale: read the lake past it then.
     replaces = replaces_committed(lake, spec, start, end, layers)
     horizon = max(end, last_partition(spec)) if replaces else end
-    bronze_parts = dict(committed_records(lake.bronze, spec.bronze_path, spec.start_date, horizon))
-    silver_parts = dict(committed_records(lake.silver, spec.silver_path, spec.start_date, horizon))
+    unreadable: dict[str, dict[date, str]] = {"bronze": {}, "silver": {}}  # damaged commits: read around
+    bronze_parts = dict(
+        committed_records(lake.bronze, spec.bronze_path, spec.start_date, horizon, unreadable["bronze"])
+    )
+    silver_parts = dict(
+        committed_records(lake.silver, spec.silver_path, spec.start_date, horizon, unreadable["silver"])
+    )
     bronze, silver = set(bronze_parts), set(silver_parts)
     stale = staleness_of(spec, bronze_parts, silver_parts)  # committed day -> why it is stale, or None
     current = {day: not reason for day, reason in stale.items()}
@@ -165,14 +170,17 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
     if "bronze" in layers and spec.load_pattern != "full":
         plan.watermark_from = max((d for d in bronze if d < start), default=None)
     if "silver" in layers:
-        _silver_state(plan, spec, start, bronze, stale, current)
+        _silver_state(plan, spec, start, bronze, stale, current, unreadable["silver"])
         if "bronze" not in layers and plan.bronze_missing:
             after = " and every later day (the model builds on the day before)" if spec.stateful else ""
             plan.problems.append(
                 f"Silver only: Bronze is missing on {_dates(plan.bronze_missing)}, so Silver fails those "
                 f"days{after}; load Bronze first"
             )
-    if plan.stale:  # status's repair: again from where the stale state can come from; then the range
+    damaged = _damaged_reads(plan, spec, start, layers, unreadable)
+    if damaged is not None:  # the run would fail reading it: run from it (both layers replace it)
+        plan.repair = f"medallion run --date {damaged} --end-date {end} --select {spec.name}"
+    elif plan.stale:  # status's repair: again from where the stale state can come from; then the range
         # That is the first stale day, or earlier when a rebuild of it would lack a Bronze day (a gap).
         first, before = stateful_start(start, spec.start_date, current, bronze), start - timedelta(days=1)
         silver_only = all(d in bronze for d in _days(first, before))
@@ -182,8 +190,32 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
         first = stateful_start(start, spec.start_date, current, bronze) if spec.stateful else start
         plan.repair = f"medallion run --date {first} --end-date {end} --select {spec.name}"
     if replaces:
-        _stale_after(plan, spec, layers, bronze_parts, silver_parts, stale)
+        _stale_after(plan, spec, layers, bronze_parts, silver_parts)
     return plan
+
+
+def _damaged_reads(
+    plan: Plan,
+    spec: SourceSpec,
+    start: date,
+    layers: tuple[str, ...],
+    unreadable: Mapping[str, Mapping[date, str]],
+) -> date | None:
+    """Problems for the damaged commits before the range that the run reads (a stateful model's state and
+    its rebuild, an incremental load's watermark); the first of them, or None. Those in the range are
+    replaced, and those after it are not read by what the plan judges."""
+    reads = set()
+    if "silver" in layers and spec.stateful:
+        reads |= {"bronze", "silver"}
+    if "bronze" in layers and spec.load_pattern != "full":
+        reads.add("bronze")
+    found = sorted((day, layer) for layer in reads for day in unreadable[layer] if day < start)
+    for day, layer in found:
+        plan.problems.append(
+            f"{layer.capitalize()} {day}: its commit cannot be read ({unreadable[layer][day]}); the run "
+            f"reads it and would fail: run {day} again first (both layers), then this range"
+        )
+    return found[0][0] if found else None
 
 
 def replaces_committed(lake: Lake, spec: SourceSpec, start: date, end: date, layers: tuple[str, ...]) -> bool:
@@ -201,11 +233,11 @@ def _stale_after(
     layers: tuple[str, ...],
     bronze_parts: Mapping[date, CommitRecord],
     silver_parts: Mapping[date, CommitRecord],
-    stale_now: Mapping[date, str | None],
 ) -> None:
-    """The committed Silver days, current now, that the run would leave stale (those it does not write), and
-    the run that rebuilds them afterwards: the verdict of :mod:`~medallion_assets.staleness` on the lake as
-    the run would leave it, each day it commits standing for a new commit read by the days it writes."""
+    """The committed Silver days the run would leave stale (those it does not write; stale now or not),
+    and the run that rebuilds them afterwards: the verdict of :mod:`~medallion_assets.staleness` on the
+    lake as the run would leave it, each day it commits standing for a new commit read by the days it
+    writes."""
     bronze, silver = dict(bronze_parts), dict(silver_parts)
     written: set[date] = set()
     for day in _days(plan.first, plan.last):
@@ -221,7 +253,7 @@ def _stale_after(
         silver[day] = CommitRecord("", f"planned silver {day}", "", meta)
         written.add(day)
     after = staleness_of(spec, bronze, dict(sorted(silver.items())))
-    plan.stale_after = [d for d, why in after.items() if why and not stale_now.get(d) and d not in written]
+    plan.stale_after = [d for d, why in after.items() if why and d not in written]
     if not plan.stale_after:
         return
     first, last = plan.stale_after[0], plan.stale_after[-1]
@@ -278,8 +310,10 @@ def _silver_state(
     bronze: set[date],
     stale: Mapping[date, str | None],
     current: Mapping[date, bool],
+    unreadable: Collection[date] = (),
 ) -> None:
-    """Where Silver's state before ``start`` comes from; a problem when it is stale or cannot be rebuilt."""
+    """Where Silver's state before ``start`` comes from; a problem when it is stale or cannot be rebuilt
+    (one whose commit cannot be read, ``unreadable``, is :func:`_damaged_reads`' problem)."""
     before = start - timedelta(days=1)
     if not spec.stateful:
         plan.state = f"none: {spec.model} builds each day from that day's Bronze only"
@@ -301,6 +335,8 @@ def _silver_state(
         )
     elif before in stale:
         plan.state = f"read from Silver {before} (committed)"
+    elif before in unreadable:  # there, not missing: the run reads it, and refuses it
+        plan.state = f"read from Silver {before} (its commit cannot be read)"
     else:
         needed = _days(spec.start_date, before)
         plan.state_missing = [d for d in needed if d not in bronze]

@@ -483,8 +483,10 @@ def test_select_takes_commas_and_wildcards_like_dagster(cli: Cli) -> None:
 
 
 def damage_manifest(root: Path, layer: str, name: str, day: str) -> Path:
-    """Cut ``_checksums.json`` of ``name``'s partition ``day`` in ``layer`` short (a torn copy, a bad disk)."""
-    (manifest,) = (root / "lake" / layer).glob(f"*/*={name}/*{day}/_checksums.json")
+    """Cut the ``_checksums.json`` of ``name``, ``day``, ``layer`` short (a torn copy, a bad disk)."""
+    (manifest,) = (
+        p for p in (root / "lake" / layer).rglob(f"*={day}/_checksums.json") if f"={name}/" in str(p)
+    )
     manifest.write_text(manifest.read_text()[:20])
     return manifest
 
@@ -514,7 +516,7 @@ def test_status_lists_a_day_whose_manifest_is_damaged_and_run_replaces_it(cli: C
 
 
 def test_inspect_names_a_part_file_missing_or_cut_short(cli: Cli, tmp_path: Path) -> None:
-    """``inspect`` reads no data, but it checks each listed file is there at its size (``verify`` re-hashes)."""
+    """``inspect`` reads no data, but checks each listed file is there at its size (``verify`` re-hashes)."""
     ok(cli, "run", "--date", DAYS[0], "--select", "snap", "--layer", "bronze")
     (part,) = (tmp_path / "lake" / "bronze").glob(f"*/table=snap/dt={DAYS[0]}/part-*.parquet")
     size = part.stat().st_size
@@ -530,3 +532,26 @@ def test_inspect_names_a_part_file_missing_or_cut_short(cli: Cli, tmp_path: Path
     assert f"{part.name}: missing (listed in the manifest)" in ok(
         cli, "inspect", "snap", "--date", DAYS[0], "--layer", "bronze"
     )
+
+
+def test_plan_reads_around_a_damaged_commit_and_names_it(cli: Cli, tmp_path: Path) -> None:
+    """Silver 02's manifest of ``hist`` is unreadable. A range from 03 reads it as its state, so ``plan``
+    names it as a problem with a repair from 02; a range from 02 replaces it, and says the later day it
+    leaves stale. Neither stops on the damaged file."""
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[2], "--select", "hist")
+    damage_manifest(tmp_path, "silver", "hist", DAYS[1])
+    later = json.loads(ok(cli, "plan", "hist", "--date", DAYS[2], "--json"))
+    (problem,) = later["problems"]
+    assert (
+        problem.startswith("Silver 2025-01-02: its commit cannot be read (") and "_checksums.json" in problem
+    )
+    assert later["repair"] == f"medallion run --date {DAYS[1]} --end-date {DAYS[2]} --select hist"
+    assert later["state"] == "read from Silver 2025-01-02 (its commit cannot be read)"
+    itself = json.loads(ok(cli, "plan", "hist", "--date", DAYS[1], "--json"))
+    assert itself["problems"] == [] and itself["stale_after"] == [DAYS[2]]
+    assert (
+        itself["follow_up"]
+        == f"medallion run --date {DAYS[2]} --end-date {DAYS[2]} --select hist --layer silver"
+    )
+    ok(cli, *later["repair"].split()[1:])
+    assert cli("status", "hist").code == 0
