@@ -162,7 +162,7 @@ def plan_range(lake: Lake, spec: SourceSpec, first: date, last: date, layers: tu
         committed_records(lake.silver, spec.silver_path, spec.start_date, horizon, unreadable["silver"])
     )
     bronze, silver = set(bronze_parts), set(silver_parts)
-    stale = staleness_of(spec, bronze_parts, silver_parts)  # committed day -> why it is stale, or None
+    stale = staleness_of(spec, bronze_parts, silver_parts, unreadable)  # committed day -> why stale, or None
     current = {day: not reason for day, reason in stale.items()}
     plan.bronze_committed = [d for d in days if d in bronze]
     plan.bronze_missing = [d for d in days if d not in bronze]

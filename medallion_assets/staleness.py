@@ -29,29 +29,43 @@ from medallion_resources.io_managers import LakeIOManager
 from medallion_resources.lake.committed_cache import CommitRecord
 from medallion_resources.lake.manifest import commits_sha256
 
-__all__ = ["REBUILT", "committed_records", "days_between", "silver_staleness", "staleness_of"]
+__all__ = ["REBUILT", "Unreadable", "committed_records", "days_between", "silver_staleness", "staleness_of"]
 
 REBUILT = "rebuilt_from_bronze"
+
+# By layer, the days whose commit cannot be read (a damaged manifest or metadata), with the error.
+Unreadable = dict[str, dict[date, str]]
 
 
 def silver_staleness(
     spec: SourceSpec, bronze: LakeIOManager, silver: LakeIOManager, end: date
 ) -> dict[date, str | None]:
-    """For each committed Silver day from the start date to ``end``: why it is stale, or None if current."""
-    bronze_parts = dict(committed_records(bronze, spec.bronze_path, spec.start_date, end))
-    return staleness_of(
-        spec, bronze_parts, dict(committed_records(silver, spec.silver_path, spec.start_date, end))
-    )
+    """For each committed Silver day from the start date to ``end``: why it is stale, or None if current.
+    A day whose commit cannot be read is left out (what reads it is stale), never an error for the rest."""
+    damaged: Unreadable = {"bronze": {}, "silver": {}}
+    bronze_parts = dict(committed_records(bronze, spec.bronze_path, spec.start_date, end, damaged["bronze"]))
+    silver_parts = dict(committed_records(silver, spec.silver_path, spec.start_date, end, damaged["silver"]))
+    return staleness_of(spec, bronze_parts, silver_parts, damaged)
 
 
 def staleness_of(
-    spec: SourceSpec, bronze_parts: Mapping[date, CommitRecord], silver_parts: Mapping[date, CommitRecord]
+    spec: SourceSpec,
+    bronze_parts: Mapping[date, CommitRecord],
+    silver_parts: Mapping[date, CommitRecord],
+    unreadable: Unreadable | None = None,
 ) -> dict[date, str | None]:
-    """Silver days in date order, each judged on the days before it (``silver_parts`` is in date order)."""
+    """Silver days in date order, each judged on the days before it (``silver_parts`` is in date order).
+    ``unreadable``: the days left out of the parts because their commit cannot be read, which the
+    reasons name as such rather than as no longer committed."""
+    gone = {layer: set((unreadable or {}).get(layer, ())) for layer in ("bronze", "silver")}
     reasons: dict[date, str | None] = {}
     for day, part in silver_parts.items():
-        reasons[day] = _stale_reason(spec, day, part, bronze_parts, silver_parts, reasons)
+        reasons[day] = _stale_reason(spec, day, part, bronze_parts, silver_parts, reasons, gone)
     return reasons
+
+
+def _absent(layer: str, day: date, gone: Mapping[str, set[date]]) -> str:
+    return "cannot be read (its commit is damaged)" if day in gone[layer] else "is no longer committed"
 
 
 def _stale_reason(
@@ -61,11 +75,12 @@ def _stale_reason(
     bronze: Mapping[date, CommitRecord],
     silver: Mapping[date, CommitRecord],
     reasons: Mapping[date, str | None],
+    gone: Mapping[str, set[date]],
 ) -> str | None:
     meta = part.metadata
     own = bronze.get(day)
     if own is None:
-        return f"Bronze {day}, its input, is no longer committed"
+        return f"Bronze {day}, its input, {_absent('bronze', day, gone)}"
     if meta.get("bronze_manifest_sha256") != own.manifest_sha256:
         return f"Bronze {day} was committed again after Silver {day} was computed"
     if not spec.stateful:
@@ -75,9 +90,9 @@ def _stale_reason(
     read = meta.get("previous_state_sha256")  # which commit(s) it read; absent in lakes written before
     if previous == REBUILT:
         folded = list(days_between(spec.start_date, day))
-        gone = next((earlier for earlier in folded if bronze.get(earlier) is None), None)
-        if gone is not None:
-            return f"Bronze {gone}, read by its rebuild, is no longer committed"
+        missing = next((earlier for earlier in folded if bronze.get(earlier) is None), None)
+        if missing is not None:
+            return f"Bronze {missing}, read by its rebuild, {_absent('bronze', missing, gone)}"
         after = [earlier for earlier in folded if _after(bronze[earlier].committed_at, started)]
         if read is not None:  # exact: which commits it folded
             if read == commits_sha256((d.isoformat(), bronze[d].manifest_sha256) for d in folded):
@@ -91,7 +106,7 @@ def _stale_reason(
         return None  # the first partition: Bronze D only
     before = date.fromisoformat(str(previous))
     if silver.get(before) is None:
-        return f"Silver {before}, its input, is no longer committed"
+        return f"Silver {before}, its input, {_absent('silver', before, gone)}"
     if reasons.get(before):
         return f"Silver {before}, its input, is stale"
     if read is not None:  # exact: which commit it read

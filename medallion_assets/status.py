@@ -178,7 +178,7 @@ def day_statuses(
     damaged: dict[str, dict[date, str]] = {"bronze": {}, "silver": {}}  # commits that cannot be read
     landed = dict(committed_records(bronze, spec.bronze_path, spec.start_date, end, damaged["bronze"]))
     built = dict(committed_records(silver, spec.silver_path, spec.start_date, end, damaged["silver"]))
-    stale = staleness_of(spec, landed, built)  # a damaged day counts as not committed: what reads it is stale
+    stale = staleness_of(spec, landed, built, damaged)  # what reads a damaged day is stale
     commits = {"bronze": landed, "silver": built}
     rows = []
     for day in [*days_between(first, end), end] if first <= end else []:

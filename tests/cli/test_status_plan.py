@@ -20,6 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from medallion_assets.cli import main
+from medallion_assets.lake import Lake
 from tests.integration._lake import local_lake
 
 DAYS = [f"2025-01-0{i}" for i in range(1, 6)]
@@ -555,3 +556,26 @@ def test_plan_reads_around_a_damaged_commit_and_names_it(cli: Cli, tmp_path: Pat
     )
     ok(cli, *later["repair"].split()[1:])
     assert cli("status", "hist").code == 0
+
+
+def test_the_stale_sensor_reads_around_a_damaged_commit(cli: Cli, tmp_path: Path) -> None:
+    """``medallion_silver_inputs`` judges every source's Silver days in one tick: one unreadable Bronze
+    manifest of ``hist`` must not fail the tick (nor hide ``snap``'s days); what reads it is stale."""
+    import dagster as dg
+
+    from medallion_assets.factory import build_definitions
+    from medallion_assets.instance import get_instance
+
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[2], "--select", "hist", "snap")
+    damage_manifest(tmp_path, "bronze", "hist", DAYS[1])
+    sensor = build_definitions(Lake.load(tmp_path / "configs").config).resolve_sensor_def(
+        "medallion_silver_inputs"
+    )
+    tick = sensor(dg.build_sensor_context(instance=get_instance()))
+    failing = {(e.asset_key.path[-1], e.partition): e.description for e in tick.asset_events if not e.passed}
+    assert set(failing) == {("hist", DAYS[1]), ("hist", DAYS[2])}
+    assert "Bronze 2025-01-02, its input, cannot be read" in failing[("hist", DAYS[1])]
+    assert "Silver 2025-01-02, its input, is stale" in failing[("hist", DAYS[2])]
+    # status says the same of both days
+    listed = rows(cli("status", "hist").out)
+    assert "Bronze 2025-01-02, its input, cannot be read (its commit is damaged)" in " ".join(listed[DAYS[1]])
