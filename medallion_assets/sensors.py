@@ -13,7 +13,9 @@
 from its name (``templates.match``: the date the file extractor would read it for), and requests the
 partitions whose set of files (path, size, modification time or ETag) is new or changed; with
 ``file.required: false`` also the days no file came for, between the latest committed Bronze day and the
-last requested one (each an empty partition, which Silver's next day builds on).
+last requested one (each an empty partition, which Silver's next day builds on); and, with a hole in the
+week before that day (a day whose run failed while a later one committed, its files there), every day
+from the hole on, at most once a day.
 ``db_watermark`` polls ``MAX(cursor_column)`` of the source's table or query and requests today's partition
 when it is past the ``watermark_out`` of the latest committed Bronze partition, together with the days
 between that partition and today that no change requested (Silver D builds on Bronze D-1: a quiet day must
@@ -156,6 +158,8 @@ def _file_arrival_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
             )
         if requests and not file.required:
             requests = _with_quiet_days(spec, bronze, requests, found)
+        if requests:  # a day whose run failed while a later one committed: with the next new file
+            requests = _with_hole(spec, bronze, requests, found, file.required, now())
         new_cursor = json.dumps({"partitions": seen}, sort_keys=True)
         if not requests:
             return dg.SensorResult(
@@ -188,6 +192,38 @@ def _with_quiet_days(
         if day not in wanted and day not in found:
             wanted[day] = dg.RunRequest(
                 run_key=f"{spec.name}:{day}:no-file", partition_key=day, tags=spec.run_tags
+            )
+    return [wanted[day] for day in sorted(wanted)]
+
+
+def _with_hole(
+    spec: SourceSpec,
+    bronze: BronzeIOManager,
+    requests: list[dg.RunRequest],
+    found: dict[str, dict[str, str]],
+    required: bool,
+    now: datetime,
+) -> list[dg.RunRequest]:
+    """``requests`` plus, from the first hole the run can fill (its files are there, or none are required)
+    in the week before the latest committed Bronze day, every day up to the last requested one, in date
+    order: the hole's run failed while a later day committed, and its files did not change since, so it
+    was not requested again; the committed days after it are run again so that Silver builds on each."""
+    wanted = {str(r.partition_key): r for r in requests}
+    last = max(wanted)
+    try:
+        latest = bronze.latest_committed_before(spec.bronze_path, last)
+    except Exception:  # noqa: BLE001 - an unreadable lake: the new files' days are still loaded
+        return requests
+    if latest is None:
+        return requests
+    hole = _first_hole(bronze, spec, latest.manifest.run_date, lambda day: not required or day in found)
+    if hole is None:
+        return requests
+    today = now.astimezone(ZoneInfo(spec.partitions.timezone)).date().isoformat()
+    for day in days_to_load((date.fromisoformat(hole) - timedelta(days=1)).isoformat(), last, start=hole):
+        if day not in wanted:  # at most once a day, whatever arrives: the run key names the day
+            wanted[day] = dg.RunRequest(
+                run_key=f"{spec.name}:{day}:hole:{today}", partition_key=day, tags=spec.run_tags
             )
     return [wanted[day] for day in sorted(wanted)]
 
@@ -332,11 +368,14 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
     return _db_watermark
 
 
-def _first_hole(bronze: BronzeIOManager, spec: SourceSpec, latest: str) -> str | None:
+def _first_hole(
+    bronze: BronzeIOManager, spec: SourceSpec, latest: str, loadable: Callable[[str], bool] = lambda _: True
+) -> str | None:
     """The first day of the ``HOLE_LOOKBACK_DAYS`` before ``latest`` (the latest committed Bronze day) whose
-    Bronze is not committed though an earlier day of that week is: a day whose run failed while a later
-    one committed. Days before the week's first commit are history never loaded (backfilled by hand), and
-    an older hole is left to ``medallion status``, which names it, with its repair."""
+    Bronze is not committed though an earlier day of that week is, and that a run can load (``loadable``):
+    a day whose run failed while a later one committed. Days before the week's first commit are history
+    never loaded (backfilled by hand), and an older hole is left to ``medallion status``, which names it,
+    with its repair."""
     end = date.fromisoformat(latest)
     first = max(spec.start_date, end - timedelta(days=HOLE_LOOKBACK_DAYS))
     try:
@@ -347,7 +386,7 @@ def _first_hole(bronze: BronzeIOManager, spec: SourceSpec, latest: str) -> str |
     for day in days_between(first, end):
         if day in committed:
             seen = True
-        elif seen:
+        elif seen and loadable(day.isoformat()):
             return day.isoformat()
     return None
 

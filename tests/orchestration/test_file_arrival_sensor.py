@@ -270,3 +270,42 @@ def test_a_file_the_extractor_would_not_read_requests_nothing(defs, instance, la
     """``orders_2025014`` fits the loose shape of ``%Y%m%d`` but is no day's filled path: no run for it."""
     (landing / "orders_2025014.jsonl").write_text('{"order_id": 1}\n')
     assert keys(tick(defs, instance, None)) == ["2025-01-01", "2025-01-02", "2025-01-03"]
+
+
+def test_a_day_that_failed_before_a_later_commit_is_requested_with_the_next_file(
+    defs, instance, sample_config, sample_dir: Path, landing: Path
+) -> None:
+    """2025-01-02's run failed while 01 and 03 committed: its files did not change, so it was never requested
+    again (and every later Silver day of the stateful model failed on it). With the next new file, the
+    hole and the days after it are requested again (at most once a day: the run key names the day)."""
+    job = defs.resolve_job_def("retail_orders_job")
+    first = tick(defs, instance, None)
+    for day in ("2025-01-01", "2025-01-03"):  # 02 failed (here: not run); 03's Silver failed on it
+        job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+    drop(sample_dir, landing, 4)
+    later = tick(defs, instance, first.cursor)
+    assert keys(later) == ["2025-01-02", "2025-01-03", "2025-01-04"]
+    run_keys = [r.run_key for r in later.run_requests]
+    assert run_keys[0].startswith("retail_orders:2025-01-02:hole:") and run_keys[1].startswith(
+        "retail_orders:2025-01-03:hole:"
+    )
+    for request in later.run_requests:
+        run = job.execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags
+        )
+        assert run.success, request.partition_key
+    lake = Lake(sample_config())
+    assert all(lake.committed(lake.spec("retail_orders"), "silver", f"2025-01-0{d}") for d in (1, 2, 3, 4))
+    assert keys(tick(defs, instance, later.cursor)) == []
+
+
+def test_a_hole_whose_required_file_is_gone_is_left_to_status(
+    defs, instance, sample_dir: Path, landing: Path
+) -> None:
+    job = defs.resolve_job_def("retail_orders_job")
+    first = tick(defs, instance, None)
+    for day in ("2025-01-01", "2025-01-03"):
+        job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+    (landing / "orders_20250102.jsonl").unlink()
+    drop(sample_dir, landing, 4)
+    assert keys(tick(defs, instance, first.cursor)) == ["2025-01-04"]
