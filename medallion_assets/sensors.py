@@ -68,8 +68,9 @@ __all__ = [
 
 Clock = Callable[[], datetime]
 
-# How far before the latest committed Bronze day a db_watermark sensor looks for a day never committed (a
-# failed run while a later day committed) to request again with the next change.
+# How far before the latest committed Bronze day the sensors look for a day not committed (its run failed
+# while a later day committed) to request again: db_watermark with the next change, file_arrival with the
+# next new file.
 HOLE_LOOKBACK_DAYS = 7
 
 
