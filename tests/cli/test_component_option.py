@@ -7,7 +7,6 @@ asset key, so the keys the CLI reads and runs are the ones dg's own loading give
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from datetime import date
@@ -37,7 +36,10 @@ print(json.dumps({"dagster": sorted(m for m in sys.modules if m.split(".")[0] ==
 def component_project(root: Path, package: str, attributes: dict[str, Any], **extra: Any) -> Path:
     """A dg project at ``root`` whose ``<package>/defs/lake/defs.yaml`` declares the component."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (root / "pyproject.toml").write_text(
+        f"[project]\nname = '{package}'\n\n[tool.dg]\ndirectory_type = 'project'\n\n"
+        f"[tool.dg.project]\nroot_module = '{package}'\n"
+    )
     defs = root / package / "defs" / "lake"
     defs.mkdir(parents=True)
     for folder in (root / package, root / package / "defs"):
@@ -84,7 +86,7 @@ def test_post_processing_leaves_the_keys_the_cli_reads_as_dg_loads_them(
     defs_yaml = component_project(root, "post_proj", attributes, post_processing=post)
     sys.path.insert(0, str(root))
     try:
-        defs = dg.components.load_defs(importlib.import_module("post_proj.defs"), project_root=root)
+        defs = dg.load_from_defs_folder(path_within_project=root)
     finally:
         sys.path.remove(str(root))
     graph = defs.resolve_asset_graph()
