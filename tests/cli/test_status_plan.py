@@ -579,3 +579,37 @@ def test_the_stale_sensor_reads_around_a_damaged_commit(cli: Cli, tmp_path: Path
     # status says the same of both days
     listed = rows(cli("status", "hist").out)
     assert "Bronze 2025-01-02, its input, cannot be read (its commit is damaged)" in " ".join(listed[DAYS[1]])
+
+
+def test_a_corrupted_shared_silver_file_is_refused_and_repaired_from_the_day_that_wrote_it(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Silver 02 of ``hist`` lists, by reference, a ``history`` file Silver 01 wrote; its bytes change (same
+    size). ``verify`` of either day names it, a read refuses it, ``inspect`` (sizes only) does not see it,
+    and Silver 03 fails rather than read it. Running the day that wrote it (01) again, then the repair
+    ``status`` prints, makes every day verify and ``status`` clean."""
+    import medallion_assets
+    from medallion_resources.errors import IntegrityError
+
+    ok(cli, "run", "--date", DAYS[0], "--end-date", DAYS[1], "--select", "hist")
+    (shared,) = (tmp_path / "lake" / "silver").rglob(f"load_date={DAYS[0]}/history-part-*.parquet")
+    data = bytearray(shared.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shared.write_bytes(bytes(data))
+    for day in DAYS[:2]:
+        bad = cli("verify", "hist", "--date", day, "--layer", "silver")
+        assert bad.code == 1 and shared.name in bad.err and "SHA-256" in bad.err, bad.err
+    with pytest.raises(IntegrityError, match=shared.name):
+        medallion_assets.read(
+            "hist", artifact="history", as_of=DAYS[1], config_dir=tmp_path / "configs"
+        ).collect()
+    assert cli("run", "--date", DAYS[2], "--select", "hist").code == 1
+    assert shared.name in " ".join(rows(cli("status", "hist").out)[DAYS[2]])  # the run's error names it
+
+    ok(cli, "run", "--date", DAYS[0], "--select", "hist", "--layer", "silver")
+    status = cli("status", "hist")
+    assert status.code == 1
+    ok(cli, *repair_of(status.out))
+    assert cli("status", "hist").code == 0
+    for day in DAYS[:3]:
+        ok(cli, "verify", "hist", "--date", day)
