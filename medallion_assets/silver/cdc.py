@@ -146,24 +146,35 @@ class Cdc(SilverModel):
         require_columns(incoming, [op], what="silver.cdc.operation_column")
         incoming, null_order = reject_null_order(incoming, order)
         codes = [cdc.insert_code, cdc.update_code, cdc.delete_code]
-        known = pl.col(op).is_in(codes).fill_null(False)
+        # The codes are text in YAML; a source may write them as numbers (1/2/3): compared as text.
+        code = pl.col(op).cast(pl.String)
+        known = code.is_in(codes).fill_null(False)
         unknown = incoming.filter(~known).with_columns(
-            pl.format(
-                "unknown operation code '{}' in column {}; known codes: {}",
-                pl.col(op).cast(pl.String).fill_null("null"),
-                pl.lit(op),
-                pl.lit(", ".join(codes)),
-            ).alias(ERROR_REASON)
+            pl.when(code.is_null())
+            .then(
+                pl.format(
+                    "null operation code in column {}; known codes: {}", pl.lit(op), pl.lit(", ".join(codes))
+                )
+            )
+            .otherwise(
+                pl.format(
+                    "unknown operation code '{}' in column {}; known codes: {}",
+                    code,
+                    pl.lit(op),
+                    pl.lit(", ".join(codes)),
+                )
+            )
+            .alias(ERROR_REASON)
         )
         errors = [e for e in (null_order, unknown) if e is not None and e.height]
         ops = incoming.with_row_index(POSITION).filter(known)
         ignored = 0
         if self.config.delete_mode == "ignore":
-            ignored = ops.filter(pl.col(op) == cdc.delete_code).height
-            ops = ops.filter(pl.col(op) != cdc.delete_code)
+            ignored = ops.filter(code == cdc.delete_code).height
+            ops = ops.filter(code != cdc.delete_code)
         events = ops.with_columns(
             pl.col(order).alias(ORDER),
-            (pl.col(op) == cdc.delete_code).alias(IS_DELETE),
+            (code == cdc.delete_code).alias(IS_DELETE),
             pl.lit(1, pl.Int8).alias(SOURCE),
         ).drop(op)
         incoming = incoming.drop(op)
