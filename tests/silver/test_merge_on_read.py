@@ -30,7 +30,16 @@ from medallion_resources.lake import touched
 from medallion_resources.lake.parts import PartSettings
 from medallion_resources.lake.read import read_artifact, scan_artifact, verify_partition
 
-from .test_silver_chain_property import START, Scenario, _bronze, _config, _run, arrivals, scenarios
+from .test_silver_chain_property import (
+    START,
+    Scenario,
+    _bronze,
+    _config,
+    _run,
+    arrivals,
+    cdc_config,
+    scenarios,
+)
 
 _PARTS = PartSettings(max_rows_per_file=3)  # several part files per artifact, so positions span files
 
@@ -52,7 +61,7 @@ def _lake(root: Path, s: Scenario) -> Lake:
     }
     silver = _config(s).model_dump(mode="json", exclude_none=True, by_alias=True)
     if s.model == "cdc":
-        silver["cdc"] = {"keep_history": s.keep_history}
+        silver["cdc"] = cdc_config(s).model_dump(mode="json")
     silver["model"] = s.model
     silver["error_handling"] = {"max_bad_records": 1_000_000}  # null keys are quarantined, not fatal
     source = {

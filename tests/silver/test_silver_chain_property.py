@@ -37,6 +37,7 @@ class Scenario:
     tracked: list[str] | None
     keep_history: bool
     days: list[list[dict[str, Any]]]
+    numeric_ops: bool = False  # cdc: the op column holds numbers, the codes are "1", "2", "3" in YAML
 
     @property
     def keys(self) -> list[str]:
@@ -62,8 +63,11 @@ def scenarios(draw: st.DrawFn, model: str) -> Scenario:
         "v": st.sampled_from(["x", "y", None]),
         "w": st.integers(0, 1),
     }
-    if model == "cdc":
-        row["op"] = st.sampled_from(["I", "U", "D", "D", "X"])
+    numeric_ops = model == "cdc" and draw(st.booleans())
+    if numeric_ops:
+        row["op"] = st.sampled_from([1, 2, 3, 3, 9, None])
+    elif model == "cdc":  # codes match exactly: "u" is no update code, null no code at all
+        row["op"] = st.sampled_from(["I", "U", "D", "D", "X", "u", None])
     days = draw(st.lists(st.lists(st.fixed_dictionaries(row), max_size=6), min_size=1, max_size=5))
     return Scenario(
         model=model,
@@ -74,7 +78,12 @@ def scenarios(draw: st.DrawFn, model: str) -> Scenario:
         tracked=draw(st.sampled_from([None, ["v"]])),
         keep_history=draw(st.booleans()),
         days=days,
+        numeric_ops=numeric_ops,
     )
+
+
+CODES = ("I", "U", "D")
+NUMERIC_CODES = ("1", "2", "3")
 
 
 def _config(s: Scenario) -> SilverConfig:
@@ -83,8 +92,13 @@ def _config(s: Scenario) -> SilverConfig:
         order_column="ts",
         delete_mode=s.delete_mode,  # type: ignore[arg-type]
         scd2=Scd2Config(track_columns=s.tracked) if s.tracked else None,
-        cdc=CdcConfig(keep_history=s.keep_history) if s.model == "cdc" else None,
+        cdc=cdc_config(s) if s.model == "cdc" else None,
     )
+
+
+def cdc_config(s: Scenario) -> CdcConfig:
+    insert, update, delete = NUMERIC_CODES if s.numeric_ops else CODES
+    return CdcConfig(keep_history=s.keep_history, insert_code=insert, update_code=update, delete_code=delete)
 
 
 def _bronze(s: Scenario, number: int, rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -96,7 +110,7 @@ def _bronze(s: Scenario, number: int, rows: list[dict[str, Any]]) -> pl.DataFram
         "w": pl.Int64,
     }
     if s.model == "cdc":
-        schema["op"] = pl.String
+        schema["op"] = pl.Int64 if s.numeric_ops else pl.String
     load_date = START + timedelta(days=number - 1)
     return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.lit(load_date).alias("_load_date"))
 
@@ -142,14 +156,21 @@ def _walk(s: Scenario) -> tuple[Walk, list[dict[str, int]]]:
         pattern=s.pattern,
         temporal=s.temporal,
         op_column="op" if s.model == "cdc" else None,
+        codes=NUMERIC_CODES if s.numeric_ops else CODES,
     )
     stats = []
     for number, rows in enumerate(s.days, start=1):
         load_date = START + timedelta(days=number - 1)
         walk.errors.extend(r for r in rows if r["k1"] is None)
-        clean = [r | {"_load_date": load_date} for r in rows if r["k1"] is not None]
+        clean = [_as_text_op(r) | {"_load_date": load_date} for r in rows if r["k1"] is not None]
         stats.append(walk.add_day(load_date, clean))
     return walk, stats
+
+
+def _as_text_op(row: dict[str, Any]) -> dict[str, Any]:
+    """The reference compares op codes as the DESIGN's text codes: a number ``1`` is the code ``"1"``."""
+    op = row.get("op")
+    return row | {"op": str(op)} if isinstance(op, int) else row
 
 
 def _history_of(frame: pl.DataFrame, s: Scenario) -> dict[tuple[Any, ...], list[tuple[Any, ...]]]:
@@ -237,9 +258,18 @@ def _check_current(
     if "effective_from" in current.columns:
         got_current = {k: rows[-1] for k, rows in _history_of(current, s).items()}
         assert got_current == want_current
-    else:  # cdc without history: current holds the values of each key's open version
-        got = {tuple(r[c] for c in s.keys): tuple(r[c] for c in DATA_COLUMNS) for r in current.to_dicts()}
-        assert got == {k: row[0][: len(DATA_COLUMNS)] for k, row in want_current.items()}
+    else:  # cdc without history: current holds the values of each key's open version (and _deleted)
+        flag = s.delete_mode == "tombstone"
+        got = {
+            tuple(r[c] for c in s.keys): (
+                *(r[c] for c in DATA_COLUMNS),
+                bool(r["_deleted"]) if flag else None,
+            )
+            for r in current.to_dicts()
+        }
+        assert got == {
+            k: (*row[0][: len(DATA_COLUMNS)], row[5] if flag else None) for k, row in want_current.items()
+        }
 
 
 @settings(max_examples=200, deadline=None)
