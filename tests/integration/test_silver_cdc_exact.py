@@ -66,24 +66,34 @@ OUT_OF_ORDER = {
         {"id": 1, "v": "a2", "lsn": 2, "op": "U"},  # late within the day: b@3 stays current
         {"id": 2, "v": None, "lsn": 5, "op": "D"},  # a delete before its insert: closes nothing (yet)
         {"id": 3, "v": "c", "lsn": 1, "op": "I"},
+        {"id": 5, "v": "e", "lsn": 1, "op": "I"},
     ],
     D2: [
         {"id": 2, "v": "x", "lsn": 4, "op": "I"},  # the late insert: the delete at 5 closes it
         {"id": 3, "v": None, "lsn": 2, "op": "D"},
         {"id": 1, "v": "late", "lsn": 2, "op": "U"},  # ties with a2@2 of D1: a correction, b@3 stays
+        {"id": 5, "v": None, "lsn": 5, "op": "D"},
     ],
     D3: [
         {"id": 3, "v": "back", "lsn": 6, "op": "I"},  # resurrection after the delete at 2
         {"id": 1, "v": None, "lsn": 4, "op": "D"},
         {"id": 4, "v": "new", "lsn": 1, "op": "U"},  # an update of an unknown key creates it
+        {"id": 5, "v": "late", "lsn": 3, "op": "U"},  # a late update of the key deleted the day before
     ],
 }
 # (id, v, lsn, _deleted) of current after each day, by hand. A tombstone keeps the values of the version
 # its delete closed and the delete's lsn.
 OUT_OF_ORDER_CURRENT = {
-    D1: [(1, "b", 3, False), (3, "c", 1, False)],
-    D2: [(1, "b", 3, False), (2, "x", 5, True), (3, "c", 2, True)],
-    D3: [(1, "b", 4, True), (2, "x", 5, True), (3, "back", 6, False), (4, "new", 1, False)],
+    D1: [(1, "b", 3, False), (3, "c", 1, False), (5, "e", 1, False)],
+    D2: [(1, "b", 3, False), (2, "x", 5, True), (3, "c", 2, True), (5, "e", 5, True)],
+    # key 5 stays deleted: its late update lies before the delete, which now closes it
+    D3: [
+        (1, "b", 4, True),
+        (2, "x", 5, True),
+        (3, "back", 6, False),
+        (4, "new", 1, False),
+        (5, "late", 5, True),
+    ],
 }
 
 
@@ -108,6 +118,8 @@ def test_cdc_ops_out_of_order_with_history(tmp_path: Path, instance: dg.DagsterI
         (3, "c", 1, 2, False, True),
         (3, "back", 6, None, True, False),
         (4, "new", 1, None, True, False),
+        (5, "e", 1, 3, False, False),
+        (5, "late", 3, 5, False, True),
     ]
     columns = ("id", "v", "effective_from", "effective_to", "is_current", "_closed_by_delete")
     for root in (tmp_path / "by_day", tmp_path / "rebuilt"):
