@@ -110,6 +110,10 @@ class SilverModel(ABC):
     # State artifacts of an earlier layout of the model. A Silver D-1 that holds one is read whole, once,
     # and ``apply`` converts it; that day then writes the current layout as new base files.
     legacy_artifacts: ClassVar[frozenset[str]] = frozenset()
+    # State artifacts the model writes under another configuration of it (``cdc``: ``history`` with
+    # ``keep_history``, ``chain_last``/``chain_rest`` without). A Silver D-1 that holds one (the option was
+    # changed between the days) is no state of this configuration: Silver D is rebuilt from Bronze.
+    other_layouts: frozenset[str] = frozenset()
     # The columns the model adds to its artifacts. A Bronze column of one of these names (after
     # ``rename_map``) keeps its values as ``<name>_source``, as Bronze keeps a source's own ``_source_file``;
     # config that names one of them as a key, order, typed or tracked column is refused.

@@ -125,6 +125,7 @@ class Cdc(SilverModel):
         chosen = ("history", "current", ABSORBED) if keep else ("current", LAST, REST, ABSORBED)
         self.artifacts = chosen  # type: ignore[misc,assignment]
         self.derived = {"current": "history" if keep else LAST}  # type: ignore[misc]
+        self.other_layouts = frozenset({LAST, REST, LEGACY_TAIL} if keep else {"history"})
 
     def keys_to_read(
         self, artifact: str, state: Mapping[str, pl.DataFrame], incoming: pl.DataFrame

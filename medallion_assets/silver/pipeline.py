@@ -101,6 +101,13 @@ def initial_state(
             schema = dict(pl.DataFrame(pl.from_arrow(recorded.empty_table())).schema)
     if not model.stateful:
         return Prior(schema=schema)
+    if previous is not None and _other_configuration(model, previous):
+        if log is not None:
+            log.info(
+                f"Silver {spec.name} {previous.manifest.run_date} was computed by another silver.model or "
+                f"{model.name} option: rebuilding {run_date} from Bronze"
+            )
+        previous = None
     if previous is not None:
         label, read = previous.manifest.run_date, previous.manifest.sha256
         legacy = [a for a in model.legacy_artifacts if artifact_schema(previous, a) is not None]
@@ -122,6 +129,17 @@ def initial_state(
         )
     frames, read, columns = _rebuild_state(spec, model, bronze, run_date)
     return Prior(frames=frames, label="rebuilt_from_bronze", read_sha256=read, columns=columns)
+
+
+def _other_configuration(model: SilverModel, previous: CommittedPartition) -> bool:
+    """Silver D-1 was computed by another model, or holds the state of another configuration of this one
+    (:attr:`SilverModel.other_layouts`): its state is none of this model's, and reading it as such kept only
+    what the day touched (``cdc`` turning ``keep_history`` on: a history of the day's versions alone).
+    DESIGN §6: Silver D must equal a rebuild from Bronze, which a rebuild is."""
+    recorded = previous.metadata.get("model")
+    if recorded is not None and recorded != model.name:
+        return True
+    return any(artifact_schema(previous, a) is not None for a in model.other_layouts)
 
 
 def next_prior(model: SilverModel, day: SilverDay, committed: CommittedPartition | None, key: str) -> Prior:

@@ -22,6 +22,7 @@ from medallion_assets.lake import Lake
 from medallion_assets.runner import materialize_partition
 from medallion_assets.staleness import silver_staleness
 from tests.instances import cli_instance_for_test
+from tests.integration._lake import local_lake
 from tests.integration.test_silver_exact import (
     by_day_and_rebuilt,
     file_source,
@@ -322,3 +323,46 @@ def test_event_log_redeliveries_late_events_and_null_timestamps(
         part = lake.committed(lake.spec("ev"), "silver", D4)
         assert part is not None
         assert (part.metadata["inserted"], part.metadata["duplicates_dropped"]) == (1, 1)
+
+
+# --- cdc: keep_history switched between days ----------------------------------------------------------
+
+SWITCH = {
+    D1: [{"id": 1, "v": "a", "lsn": 1, "op": "I"}, {"id": 2, "v": "b", "lsn": 1, "op": "I"}],
+    D2: [{"id": 1, "v": "c", "lsn": 2, "op": "U"}],
+    D3: [{"id": 2, "v": "e", "lsn": 3, "op": "U"}],
+}
+
+
+@pytest.mark.parametrize("keep_from_day_3", [True, False])
+def test_cdc_keep_history_switched_rebuilds_from_bronze(
+    tmp_path: Path, instance: dg.DagsterInstance, keep_from_day_3: bool
+) -> None:
+    """``cdc.keep_history`` turned on (or off) after 06-02: Silver 06-03 is what a rebuild from Bronze gives,
+    the whole history of every key (or the current rows of every key). It read Silver 06-02's state of the
+    other layout as no state: the history held only 06-03's version of key 2, and ``current`` mixed key 1
+    carried from 06-02 (with no ``effective_from``) with it."""
+    data = tmp_path / "data"
+    write_days(data, "sw", SWITCH)
+    config = {"primary_keys": ["id"], "order_column": "lsn", "cdc": {"keep_history": not keep_from_day_3}}
+    lake = local_lake(tmp_path, [file_source("sw", data, "cdc", config)], D1)
+    for day in (D1, D2):
+        outcome = materialize_partition(lake, lake.spec("sw"), day, ("bronze", "silver"), instance)
+        assert outcome.error is None, outcome.error
+    config["cdc"] = {"keep_history": keep_from_day_3}
+    lake = local_lake(tmp_path, [file_source("sw", data, "cdc", config)], D1)
+    outcome = materialize_partition(lake, lake.spec("sw"), D3, ("bronze", "silver"), instance)
+    assert outcome.error is None, outcome.error
+
+    assert current(tmp_path, "sw", D3, "id", "v", "lsn") == [(1, "c", 2), (2, "e", 3)]
+    if keep_from_day_3:
+        rows = read(tmp_path, "sw", D3, "history")
+        got = sorted((r["id"], r["v"], r["effective_from"], r["effective_to"], r["is_current"]) for r in rows)
+        assert got == [
+            (1, "a", 1, 2, False),
+            (1, "c", 2, None, True),
+            (2, "b", 1, 3, False),
+            (2, "e", 3, None, True),
+        ]
+    part = lake.committed(lake.spec("sw"), "silver", D3)
+    assert part is not None and part.metadata["previous_state"] == "rebuilt_from_bronze"
