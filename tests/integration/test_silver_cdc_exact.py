@@ -366,3 +366,33 @@ def test_cdc_keep_history_switched_rebuilds_from_bronze(
         ]
     part = lake.committed(lake.spec("sw"), "silver", D3)
     assert part is not None and part.metadata["previous_state"] == "rebuilt_from_bronze"
+
+
+def test_a_model_changed_between_days_rebuilds_from_bronze(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """``silver.model`` changed from ``scd_type_1`` to ``scd_type_2`` after 06-02: the history of 06-03 is
+    every key's, as a rebuild from Bronze gives (it held only the keys 06-03 touched)."""
+    data = tmp_path / "data"
+    days = {
+        D1: [{"id": 1, "v": "a", "ts": 1}, {"id": 2, "v": "b", "ts": 1}],
+        D2: [{"id": 1, "v": "c", "ts": 2}],
+        D3: [{"id": 2, "v": "e", "ts": 3}],
+    }
+    write_days(data, "m", days)
+    config = {"model": "scd_type_1", "primary_keys": ["id"], "order_column": "ts"}
+    lake = local_lake(tmp_path, [file_source("m", data, "incremental", config)], D1)
+    for day in (D1, D2):
+        assert materialize_partition(lake, lake.spec("m"), day, ("bronze", "silver"), instance).error is None
+    config["model"] = "scd_type_2"
+    lake = local_lake(tmp_path, [file_source("m", data, "incremental", config)], D1)
+    outcome = materialize_partition(lake, lake.spec("m"), D3, ("bronze", "silver"), instance)
+    assert outcome.error is None, outcome.error
+    rows = read(tmp_path, "m", D3, "history")
+    assert sorted((r["id"], r["v"], r["effective_from"], r["effective_to"]) for r in rows) == [
+        (1, "a", 1, 2),
+        (1, "c", 2, None),
+        (2, "b", 1, 3),
+        (2, "e", 3, None),
+    ]
+    assert current(tmp_path, "m", D3, "id", "v") == [(1, "c"), (2, "e")]
