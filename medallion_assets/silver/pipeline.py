@@ -104,8 +104,8 @@ def initial_state(
     if previous is not None and _other_configuration(model, previous):
         if log is not None:
             log.info(
-                f"Silver {spec.name} {previous.manifest.run_date} was computed by another silver.model or "
-                f"{model.name} option: rebuilding {run_date} from Bronze"
+                f"Silver {spec.name} {previous.manifest.run_date} was computed with another silver.model, "
+                f"primary_keys, order_column or {model.name} option: rebuilding {run_date} from Bronze"
             )
         previous = None
     if previous is not None:
@@ -132,12 +132,19 @@ def initial_state(
 
 
 def _other_configuration(model: SilverModel, previous: CommittedPartition) -> bool:
-    """Silver D-1 was computed by another model, or holds the state of another configuration of this one
-    (:attr:`SilverModel.other_layouts`): its state is none of this model's, and reading it as such kept only
-    what the day touched (``cdc`` turning ``keep_history`` on: a history of the day's versions alone).
-    DESIGN §6: Silver D must equal a rebuild from Bronze, which a rebuild is."""
-    recorded = previous.metadata.get("model")
-    if recorded is not None and recorded != model.name:
+    """Silver D-1 was computed by another model, with other primary keys or another order column, or holds
+    the state of another configuration of this model (:attr:`SilverModel.other_layouts`): its state is none
+    of this configuration's. Read as such it kept only what the day touched (``cdc`` turning
+    ``keep_history`` on: a history of the day's versions alone), lost keys (``primary_keys`` gaining a
+    column) or failed on a column it lacks (``event_log``). DESIGN §6: Silver D must equal a rebuild from
+    Bronze, which a rebuild is."""
+    meta, config = previous.metadata, model.config
+    recorded = {
+        "model": model.name,
+        "primary_keys": list(config.primary_keys),
+        "order_column": config.order_column,
+    }
+    if any(name in meta and meta[name] != value for name, value in recorded.items()):
         return True
     return any(artifact_schema(previous, a) is not None for a in model.other_layouts)
 

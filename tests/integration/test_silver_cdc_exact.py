@@ -396,3 +396,51 @@ def test_a_model_changed_between_days_rebuilds_from_bronze(
         (2, "e", 3, None),
     ]
     assert current(tmp_path, "m", D3, "id", "v") == [(1, "c"), (2, "e")]
+
+
+# (model, load pattern, config, artifact, expected rows of 06-03 as (id, k, v)), by hand from a rebuild.
+KEYS_CHANGED = {
+    "cdc": (
+        "cdc",
+        {"order_column": "lsn", "cdc": {}},
+        "current",
+        [(1, "x", "a"), (1, "y", "c"), (2, "x", "e")],
+    ),
+    "scd_type_2": (
+        "incremental",
+        {"order_column": "lsn"},
+        "current",
+        [(1, "x", "a"), (1, "y", "c"), (2, "x", "e")],
+    ),
+    # (2, x) was written on 06-01, inside the 2-day lookback: a re-delivery
+    "event_log": ("incremental", {"dedupe_lookback_days": 2}, "events", []),
+}
+
+
+@pytest.mark.parametrize("model", sorted(KEYS_CHANGED))
+def test_primary_keys_changed_between_days_rebuild_from_bronze(
+    tmp_path: Path, instance: dg.DagsterInstance, model: str
+) -> None:
+    """``primary_keys: [id]`` becomes ``[id, k]`` after 06-02: Silver 06-03 is what a rebuild from Bronze
+    with the new keys gives. Day by day, cdc and scd_type_2 lost key (1, x) (Silver 06-02 held id 1 once),
+    and event_log failed with polars' 'unable to find column "k"'."""
+    pattern, extra, artifact, expected = KEYS_CHANGED[model]
+    op = {"op": "U"} if model == "cdc" else {}
+    days = {
+        D1: [{"id": 1, "k": "x", "v": "a", "lsn": 1, **op}, {"id": 2, "k": "x", "v": "b", "lsn": 1, **op}],
+        D2: [{"id": 1, "k": "y", "v": "c", "lsn": 2, **op}],
+        D3: [{"id": 2, "k": "x", "v": "e", "lsn": 3, **op}],
+    }
+    data = tmp_path / "data"
+    write_days(data, "keys", days)
+    config = {"model": model, "primary_keys": ["id"], **extra}
+    lake = local_lake(tmp_path, [file_source("keys", data, pattern, config)], D1)
+    for day in (D1, D2):
+        assert (
+            materialize_partition(lake, lake.spec("keys"), day, ("bronze", "silver"), instance).error is None
+        )
+    config["primary_keys"] = ["id", "k"]
+    lake = local_lake(tmp_path, [file_source("keys", data, pattern, config)], D1)
+    outcome = materialize_partition(lake, lake.spec("keys"), D3, ("bronze", "silver"), instance)
+    assert outcome.error is None, outcome.error
+    assert sorted((r["id"], r["k"], r["v"]) for r in read(tmp_path, "keys", D3, artifact)) == expected
