@@ -2,9 +2,11 @@
 
 Each case lands JSON-lines files as Bronze and builds Silver two ways with the real assets, IO managers and
 checks: day by day (each day from the committed day before) and rebuilt from every Bronze day at once (a
-Silver-only run with no Silver state). Both are read back with ``medallion_assets.read``. The expected
-rows are written by hand from DESIGN §6 (the walk over every op of a key, ties are corrections), never
-derived from the engine.
+Silver-only run with no Silver state). Both are read back with ``medallion_assets.read``. The cases of a
+configuration changed between two days (``keep_history``, ``silver.model``, ``primary_keys``) build day by
+day and expect what a rebuild from Bronze with the new configuration gives. The expected rows are written
+by hand from DESIGN §6 (the walk over every op of a key, ties are corrections), never derived from the
+engine.
 """
 
 from __future__ import annotations
