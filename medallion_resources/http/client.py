@@ -375,6 +375,7 @@ class ApiSession:
         headers = {"Accept": "application/json", **spec.headers}
         if not spec.credentials:  # nor a configured header that carries one (``learn_secrets``'s rule)
             headers = {name: value for name, value in headers.items() if not secret_name(name)}
+            url = self._without_own_secrets(url)
         return httpx.Request(
             spec.method,
             url,
@@ -382,6 +383,17 @@ class ApiSession:
             json=spec.json,
             extensions={"timeout": timeout.as_dict()},
         )
+
+    def _without_own_secrets(self, url: httpx.URL) -> httpx.URL:
+        """``url`` (a link to another host) without the query parameters that carry this source's own
+        credentials: the auth's ``key_param``, and any value the auth holds or the first request sent under
+        a secret-looking name. APIs echo the request's query in their next links, the API key too; the
+        other host's own parameters (a signed link's signature) stay."""
+        own = {*self.auth.secrets, *self.sent_secrets}
+        names = {name.lower() for name in self.auth.secret_params}
+        items = url.params.multi_items()
+        kept = [(k, v) for k, v in items if k.lower() not in names and v not in own]
+        return url if len(kept) == len(items) else url.copy_with(params=kept)
 
     def _redirect_error(self, request: httpx.Request, response: httpx.Response) -> ApiError:
         try:

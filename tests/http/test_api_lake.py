@@ -285,6 +285,36 @@ class TestSecrets:
             assert API_KEY not in " ".join([*hit.query.values(), *hit.headers.values()]), hit.headers
             assert hit.headers.get("accept-version") == "2"  # what is no credential still goes along
 
+    @pytest.mark.parametrize("style", ["next", "link"])
+    @pytest.mark.parametrize("where", ["auth", "params"])
+    def test_a_key_the_server_echoes_in_a_link_to_another_host_is_not_sent_there(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, style: str, where: str
+    ) -> None:
+        """Many APIs repeat the request's query in their next links, the API key too: a link to another
+        host then carried the source's key there in its query, though the auth itself was withheld. The
+        key is taken out of such a link; the other parameters stay."""
+        from api_server import serve
+
+        monkeypatch.setenv("T_KEY", API_KEY)
+        other = FakeApi(records=RECORDS, echo_params=True)
+        with serve(build_app({"api": other})) as other_url:
+            api.records, api.link_base, api.echo_params = RECORDS, other_url, True
+            other.link_base = other_url
+            if where == "auth":
+                api.auth = "api_key_param"
+                extra: dict[str, Any] = {"auth": AUTH["api_key_param"][0]}
+            else:
+                extra = {"params": {"apikey": "${T_KEY}"}}
+            extra["params"] = {**extra.get("params", {}), "status": "active"}
+            outcome, rows = lake.run(style, **extra)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == [r["id"] for r in RECORDS]
+        assert API_KEY in " ".join(api.data_hits()[0].query.values())  # the first host gets it
+        assert [h.query for h in other.data_hits()] == [
+            {"page": "2", "size": "10", "status": "active"},
+            {"page": "3", "size": "10", "status": "active"},
+        ]
+
     def test_another_host_that_wants_the_credentials_fails_saying_they_were_withheld(
         self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch
     ) -> None:
