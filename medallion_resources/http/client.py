@@ -9,6 +9,7 @@ counters). Its flows are driven by ``flow.run_sync`` over one pooled ``httpx.Cli
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import time
 from collections import deque
@@ -239,7 +240,8 @@ class ApiSession:
         response = yield from self.send_with_retry(spec)
         url = self._url(response.request)
         try:
-            body = json.loads(response.content)
+            # 204 No Content has no body: read as a null one (no record list; the first page's rule below).
+            body = None if response.status_code == 204 else json.loads(_json_text(response))
         except ValueError as exc:
             raise ApiError(
                 f"{url} returned HTTP {response.status_code} with a body that is not valid JSON ({exc}); "
@@ -251,7 +253,9 @@ class ApiSession:
         records = self._records(body, url)
         if records is None and index == 0 and not self.settings.allow_empty:
             path = self.settings.data_path
-            where = f"null at data_path '{path}'" if path else "a null body"
+            where = f"null at data_path '{path}'" if path and body is not None else "a null body"
+            if response.status_code == 204:
+                where = "HTTP 204 (no content)"
             raise ApiError(
                 f"{url} returned {where} on the first page, where the records should be: more likely an "
                 "error than no data; set api.allow_empty: true if this API answers null when it has no "
@@ -265,7 +269,7 @@ class ApiSession:
         """The records of a body: the list at ``data_path`` (None: null there); one object there is one
         record, an empty object none (it has no field to land: a row of nulls would be a phantom)."""
         path = self.settings.data_path
-        data = lookup(body, path, what="data_path", url=url) if path else body
+        data = lookup(body, path, what="data_path", url=url) if path and body is not None else body
         if data is None or isinstance(data, list):
             return data
         if isinstance(data, dict) and not path:
@@ -416,6 +420,21 @@ class ApiSession:
         """The start of the body, quoted; redacted before it is cut (a secret cut in two is not masked)."""
         text = response.content[:_SNIPPET_SCAN].decode("utf-8", "replace").replace("\n", " ")
         return repr(self.redactor.text(text)[:_SNIPPET_CHARS])
+
+
+def _json_text(response: httpx.Response) -> bytes | str:
+    """The body for ``json.loads``: bytes, whose UTF-8/16/32 (BOM or not) it detects itself (RFC 8259), or
+    text decoded from the charset the ``Content-Type`` declares when that is another one (an older API's
+    ``charset=iso-8859-1``). A charset Python does not know is ignored (the body is then read as UTF)."""
+    charset = response.charset_encoding
+    if charset:
+        try:
+            codec = codecs.lookup(charset).name
+        except LookupError:
+            return response.content
+        if not codec.startswith("utf") and codec != "ascii":
+            return response.content.decode(codec)  # a UnicodeDecodeError is a ValueError: "not valid JSON"
+    return response.content
 
 
 def _param_text(value: Any) -> str:

@@ -406,8 +406,9 @@ class PageGuard:
         return following
 
     def _more(self, page: Page) -> bool | None:
-        """What ``has_more_path`` says of the pages after ``page``; None without one."""
-        if not self.cfg.has_more_path:
+        """What ``has_more_path`` says of the pages after ``page``; None without one, or when the body is
+        null (a 204, a ``null`` body: no record list, which ends the listing after the first page)."""
+        if not self.cfg.has_more_path or page.body is None:
             return None
         more = lookup(page.body, self.cfg.has_more_path, what="has_more_path", url=page.url)
         if isinstance(more, str):

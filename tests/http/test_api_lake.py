@@ -809,3 +809,68 @@ class TestEmptyAnswers:
         """``[]`` is the API saying "no records" (a quiet day): no error, no option needed."""
         outcome, rows = lake.run("none")
         assert outcome.error is None and rows == [], outcome.error
+
+
+class TestBodies:
+    @pytest.mark.parametrize("charset", ["iso-8859-1", "windows-1252", "utf-16"])
+    def test_a_body_in_the_charset_its_content_type_declares_is_read_in_it(
+        self, api: FakeApi, lake: ApiLake, charset: str
+    ) -> None:
+        """RFC 8259 wants UTF-8, but older APIs send Latin-1 and say so (``charset=iso-8859-1``): that body
+        failed as invalid JSON (``'utf-8' codec can't decode byte 0xe9``)."""
+        text = '{"data": [{"id": 1, "name": "Zoë Müller"}, {"id": 2, "name": "café"}]}'
+        api.fault = lambda n, r: Response(
+            text.encode(charset), headers={"Content-Type": f"application/json; charset={charset}"}
+        )
+        outcome, rows = lake.run("none")
+        assert outcome.error is None, outcome.error
+        assert rows is not None
+        assert sorted((r["id"], r["name"]) for r in rows) == [(1, "Zoë Müller"), (2, "café")]
+
+    def test_a_charset_python_does_not_know_is_read_as_json_s_own_utf_8(
+        self, api: FakeApi, lake: ApiLake
+    ) -> None:
+        api.fault = lambda n, r: Response(
+            '{"data": [{"id": 1, "name": "café"}]}'.encode(),
+            headers={"Content-Type": "application/json; charset=no-such-charset"},
+        )
+        outcome, rows = lake.run("none")
+        assert outcome.error is None, outcome.error
+        assert rows is not None and [(r["id"], r["name"]) for r in rows] == [(1, "café")]
+
+    @pytest.mark.parametrize("style", ["next", "cursor"])  # the cursor style has a has_more_path
+    @pytest.mark.parametrize("allow_empty", [False, True])
+    def test_204_no_content_is_a_body_without_records(
+        self, api: FakeApi, lake: ApiLake, allow_empty: bool, style: str
+    ) -> None:
+        """HTTP 204 (no body) is read as a null body (the table of "Empty answers"): on the first page an
+        error unless ``allow_empty``, after it the end of the listing. It failed as invalid JSON on any
+        page, also as the page after the last."""
+        api.fault = lambda n, r: Response(status_code=204)
+        outcome, rows = lake.run("none", allow_empty=allow_empty)
+        if allow_empty:
+            assert outcome.error is None and rows == [], outcome.error
+        else:
+            assert outcome.error is not None and rows is None
+            assert "/none/items returned HTTP 204" in outcome.error, outcome.error
+            assert "api.allow_empty" in outcome.error, outcome.error
+        api.records, second = RECORDS, len(api.data_hits()) + 2
+        api.fault = lambda n, r: Response(status_code=204) if n == second else None
+        outcome, rows = lake.run(style, allow_empty=allow_empty)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == [r["id"] for r in RECORDS[:10]]
+
+    @pytest.mark.parametrize("allow_empty", [False, True])
+    def test_a_null_body_with_a_data_path_is_null_records(
+        self, api: FakeApi, lake: ApiLake, allow_empty: bool
+    ) -> None:
+        """The table of "Empty answers": a body that is ``null`` as a whole is null records, with a
+        ``data_path`` too; it failed "cannot take 'data'", whatever ``allow_empty`` said."""
+        api.fault = lambda n, r: Response("null", media_type="application/json")
+        outcome, rows = lake.run("none", allow_empty=allow_empty)
+        if allow_empty:
+            assert outcome.error is None and rows == [], outcome.error
+        else:
+            assert outcome.error is not None and rows is None
+            assert "/none/items returned a null body" in outcome.error, outcome.error
+            assert "api.allow_empty" in outcome.error, outcome.error
