@@ -188,9 +188,11 @@ class ApiExtractor(Extractor):
             return
         dedupe = self.dedupe(ctx)
         later = self.later_records(ctx)
+        cursor = _CursorSeen(self.config.incremental.cursor_field if self.config.incremental else None)
         skipped = 0
         for page in session.pages(first):
             read = page.records or []
+            cursor.see(read)
             records = read
             if later is not None and (past := later(read)):  # the next partition's records: not D's
                 skipped += len(past)
@@ -203,6 +205,7 @@ class ApiExtractor(Extractor):
             elif read:  # every record was landed before: keep the columns they have (Silver needs its keys)
                 yield records_to_batch(read).slice(0, 0)
         self.stats.update(session.stats.as_dict())
+        cursor.check(self.stats["endpoint"])
         if dedupe is not None:
             # Read once the stream is drained, and committed with the data (DESIGN §5).
             if dedupe.watermark_held:  # no cursor passed it: the committed text, as it was written
@@ -270,3 +273,37 @@ class ApiExtractor(Extractor):
         count = len(page.records or [])
         url = session.redactor.url(first.url)
         return CheckResult(ok=True, detail=f"HTTP {page.response.status_code} from {url}, {count} record(s)")
+
+
+class _CursorSeen:
+    """Whether any record read has ``incremental.cursor_field`` as a key. A field that none has (a typo,
+    ``updatedAt`` for ``updated_at``, or a nested one, ``meta.updated_at``) never moves the watermark: every
+    run would read, and land, every record again. One record without it (or with null there) is data."""
+
+    def __init__(self, field: str | None) -> None:
+        self.field = field
+        self.records = 0
+        self.found = field is None
+        self.keys: list[str] = []
+
+    def see(self, records: list[Any]) -> None:
+        if self.found:
+            return
+        self.records += len(records)
+        for record in records:
+            if isinstance(record, dict):
+                if self.field in record:
+                    self.found = True
+                    return
+                if not self.keys:
+                    self.keys = sorted(map(str, record))
+
+    def check(self, endpoint: str) -> None:
+        if self.found or not self.records:
+            return
+        keys = ", ".join(self.keys) or "none"
+        raise ApiError(
+            f"incremental.cursor_field '{self.field}' is in none of the {self.records} record(s) read from "
+            f"{endpoint} (keys of the first: {keys}): the watermark would never move, and every run would "
+            "read every record again. Set it to a top-level key of the records"
+        )

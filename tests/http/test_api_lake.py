@@ -451,6 +451,42 @@ class TestIncremental:
         assert outcome.error is None and rows == [], (outcome.error, rows)
         assert api.data_hits()[-1].query == {"updated_since": "2025-01-01T23:00:00.500000Z"}
 
+    @pytest.mark.parametrize("cursor_field", ["updatedAt", "meta.updated_at"])
+    def test_a_cursor_field_no_record_has_fails_instead_of_reading_everything_every_day(
+        self, api: FakeApi, lake: ApiLake, cursor_field: str
+    ) -> None:
+        """A misspelt (or nested) ``cursor_field`` is in no record: the watermark never moved, so every day
+        read (and landed) every record again, silently. The run fails naming the field and the keys the
+        records have; the day keeps its last commit."""
+        api.records = [
+            {"id": 1, "updated_at": "2025-01-01T10:00:00Z", "meta": {"updated_at": "2025-01-01T10:00:00Z"}},
+            {"id": 2, "updated_at": "2025-01-01T11:00:00Z", "meta": {"updated_at": "2025-01-01T11:00:00Z"}},
+        ]
+        day = partial(lake.run, "next", date(2025, 1, 1), load_pattern="incremental")
+        outcome, rows = day(incremental=INCREMENTAL)
+        assert outcome.error is None and ids(rows) == [1, 2], outcome.error
+        outcome, rows = day(incremental={"cursor_field": cursor_field})
+        assert outcome.error is not None, rows
+        assert f"incremental.cursor_field '{cursor_field}' is in none of the 2 record(s)" in outcome.error
+        assert "id, meta, updated_at" in outcome.error, outcome.error
+        assert ids(rows) == [1, 2]  # the day's earlier commit, intact
+
+    def test_records_without_a_cursor_value_land_when_others_have_one(
+        self, api: FakeApi, lake: ApiLake
+    ) -> None:
+        """A record whose cursor is null or missing lands (the rule of the records past the watermark);
+        only a field that no record has at all is refused."""
+        api.records = [
+            {"id": 1, "updated_at": "2025-01-01T10:00:00Z"},
+            {"id": 2, "updated_at": None},
+            {"id": 3},
+        ]
+        outcome, rows, metadata = lake.run_with_metadata(
+            "none", date(2025, 1, 1), load_pattern="incremental", incremental=INCREMENTAL
+        )
+        assert outcome.error is None and ids(rows) == [1, 2, 3], outcome.error
+        assert metadata is not None and metadata["watermark_out"] == "2025-01-01T10:00:00Z"
+
 
 class TestPagination:
     def test_an_empty_page_that_says_more_follow_does_not_end_a_cursor_run(
