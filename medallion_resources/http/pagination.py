@@ -395,6 +395,13 @@ class PageGuard:
                 "would not end)"
             )
         following = self.paginator.next(page)
+        if following is None and more:
+            raise ApiError(
+                f"page {page.index + 1} of {url} has no link to the next page ({self._link()} null or "
+                f"missing), but has_more_path "
+                f"'{self.cfg.has_more_path}' says more pages follow: ending there would commit part of the "
+                "listing as the whole of it"
+            )
         if following is None:
             self._check_total(url)
             return None
@@ -404,6 +411,14 @@ class PageGuard:
                 "raise pagination.max_pages or narrow the request"
             )
         return following
+
+    def _link(self) -> str:
+        """What links a page to the next, for messages."""
+        if self.cfg.type == "cursor":
+            return f"cursor_path '{self.cfg.cursor_path}'"
+        if self.cfg.type == "next_url":
+            return f"next_url_path '{self.cfg.next_url_path}'"
+        return 'its Link header rel="next"'
 
     def _more(self, page: Page) -> bool | None:
         """What ``has_more_path`` says of the pages after ``page``; None without one, or when the body is

@@ -505,6 +505,43 @@ class TestPagination:
         assert outcome.error is None, outcome.error
         assert ids(rows) == [r["id"] for r in RECORDS]
 
+    @pytest.mark.parametrize("style", ["cursor", "next"])
+    def test_a_page_that_says_more_follow_without_a_link_to_them_fails(
+        self, api: FakeApi, lake: ApiLake, style: str
+    ) -> None:
+        """``has_more: true`` with no cursor (or next link) on page 2: the listing ended there and the run
+        committed the first 20 of 25 records as the whole day. It fails instead; the day keeps its last
+        commit."""
+        broken = False
+
+        def pages_of_ten(number: int, request: Request) -> Response:
+            """Pages of 10 linked by a cursor and a next link, with ``has_more``; page 2 without its link
+            while ``broken``."""
+            q = request.query_params
+            start = int(q["cursor"][1:]) if "cursor" in q else (int(q.get("page", 1)) - 1) * 10
+            more = start + 10 < len(RECORDS)
+            link = more and not (broken and start == 10)
+            return JSONResponse(
+                {
+                    "data": RECORDS[start : start + 10],
+                    "next": f"c{start + 10}" if link else None,
+                    "links": {"next": f"/next/items?page={start // 10 + 2}" if link else None},
+                    "has_more": more,
+                }
+            )
+
+        api.fault = pages_of_ten
+        pagination = {**PAGINATION[style][0], "has_more_path": "has_more"}
+        outcome, rows = lake.run(style, pagination=pagination)
+        assert outcome.error is None and ids(rows) == list(range(1, 26)), outcome.error
+        broken = True
+        outcome, rows = lake.run(style, pagination=pagination)
+        assert outcome.error is not None, ids(rows)
+        link = "cursor_path 'next'" if style == "cursor" else "next_url_path 'links.next'"
+        assert f"page 2 of {lake.base_url}/" in outcome.error and f"({link} null" in outcome.error
+        assert "has_more_path 'has_more' says more pages follow" in outcome.error, outcome.error
+        assert ids(rows) == list(range(1, 26))
+
     def test_an_empty_numbered_page_that_says_more_follow_fails(self, api: FakeApi, lake: ApiLake) -> None:
         """Offset and page numbers cannot skip past an empty page that says more follow (nothing would stop
         a server that always says so): the run fails instead of ending with the records after it lost."""
