@@ -293,6 +293,8 @@ def _load_document(
         )
     for index, raw in enumerate(sources if isinstance(sources, list) else []):
         entry = validate(SourceEntry, raw, label, f"{prefix}sources[{index}]", subst, issues)
+        if entry is not None and entry.source.api is not None:
+            entry.source.api.remember_env_values(subst.masks)  # secrets in api: (a token in the path)
         if entry is not None:
             result.sources.append((index, entry))
     return result

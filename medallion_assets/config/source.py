@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
 import pyarrow as pa
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from medallion_assets import templates
 from medallion_assets.config.base import (
@@ -144,6 +145,11 @@ def _template_fields(value: str, key: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+ENV_SECRET_LENGTH = 8
+"""Shorter values substituted into ``api:`` are no secret (a page size, a region): masking them as free text
+would shred every message."""
+
+
 class ApiConfig(StrictModel):
     """A REST API source (``type: api``): one batch per page (docs/extractors_api.md)."""
 
@@ -190,6 +196,30 @@ class ApiConfig(StrictModel):
     incremental: ApiIncrementalConfig | None = Field(
         None, description="Incremental loads: the cursor field and how the watermark is sent."
     )
+    # The values ``${VAR}`` substitution put into this section (``config.loader``): how a credential that no
+    # ``auth`` type carries reaches the request (a token in the path): masked like the auth's secrets.
+    _env_values: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def env_values(self) -> tuple[str, ...]:
+        """The values substituted from the environment into this section that count as secrets: at least
+        ``ENV_SECRET_LENGTH`` characters and no URL (``base_url: ${API_URL}`` is an address: a credential
+        in it is masked by the URL rules of ``medallion_resources.redact``)."""
+        return self._env_values
+
+    def remember_env_values(self, substituted: Iterable[str]) -> None:
+        """Keep those of ``substituted`` (every value the config file's ``${VAR}`` references took) that
+        appear in this section (``env_values``)."""
+        texts = [*_strings(self.model_dump())]
+        self._env_values = tuple(
+            sorted(
+                value
+                for value in set(substituted)
+                if len(value) >= ENV_SECRET_LENGTH
+                and "://" not in value
+                and any(value in text for text in texts)
+            )
+        )
 
     @field_validator("base_url")
     @classmethod

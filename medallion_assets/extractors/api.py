@@ -139,7 +139,9 @@ class ApiExtractor(Extractor):
         from medallion_resources.http import ApiSession
 
         cfg = self.config
-        return ApiSession.create(self.settings(), cfg.auth, cfg.pagination, cfg.base_url)
+        return ApiSession.create(
+            self.settings(), cfg.auth, cfg.pagination, cfg.base_url, secrets=cfg.env_values
+        )
 
     def request(self, ctx: ExtractContext) -> RequestSpec:
         """The first request of the run, templates filled and the incremental param set."""

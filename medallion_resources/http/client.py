@@ -13,7 +13,7 @@ import codecs
 import json
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -93,7 +93,8 @@ class ApiSession:
         self.bucket = bucket
         self.stats = HttpStats()
         self.sent_secrets: list[str] = []
-        """Values the source's own request sends under a secret-looking name (``learn_secrets``)."""
+        """Values the source's own request sends under a secret-looking name (``learn_secrets``), and those
+        its config took from the environment (``create``'s ``secrets``)."""
         self._redactor = Redactor(auth.secrets, auth.secret_params)
         self._redacted_secrets = len(auth.secrets)
 
@@ -120,15 +121,19 @@ class ApiSession:
     @classmethod
     def create(
         cls, settings: HttpSettings, auth_cfg: Any, pagination_cfg: Any, base_url: str,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, secrets: Iterable[str] = (),
     ) -> ApiSession:  # fmt: skip
+        """``secrets``: values of the source's own request to count as secrets from the start (those the
+        config took from the environment: a token in the path), besides the auth's."""
         auth = create_auth(auth_cfg, env)
         bucket = None
         if settings.rate_limit_rps is not None:
             bucket = bucket_for_host(
                 httpx.URL(base_url).netloc.decode(), settings.rate_limit_rps, settings.burst
             )
-        return cls(settings, auth, create_paginator(pagination_cfg), bucket)
+        session = cls(settings, auth, create_paginator(pagination_cfg), bucket)
+        session.sent_secrets.extend(s for s in secrets if s not in session.sent_secrets)
+        return session
 
     # --- the layers, each a flow ------------------------------------------------------------------------
 

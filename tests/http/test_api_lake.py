@@ -238,6 +238,53 @@ class TestSecrets:
         assert secret not in outcome.error, outcome.error
         assert lake.files_holding(secret) == []
 
+    @pytest.mark.parametrize(
+        "where",
+        [
+            {"endpoint": "/bot${BOT_TOKEN}/items"},  # a token in the path (Telegram's bot API)
+            {"params": {"code_id": "${BOT_TOKEN}"}},  # under a name that does not look secret
+            {"headers": {"X-Tenant-Ref": "${BOT_TOKEN}"}},
+        ],
+        ids=["endpoint", "params", "headers"],
+    )
+    def test_a_value_from_the_environment_in_the_api_section_is_masked_everywhere(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch, where: dict[str, Any]
+    ) -> None:
+        """``${VAR}`` in ``endpoint``, ``params`` or ``headers`` is how a credential that no ``auth`` type
+        carries reaches the request (a token in the path): its value was written to ``_metadata.json``'s
+        ``endpoint``, the run's log and error, and the Dagster event log. A value substituted from the
+        environment into ``api:`` is now masked like the auth's."""
+        token = "123456789-AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+        monkeypatch.setenv("BOT_TOKEN", token)
+        api.records = RECORDS
+        outcome, rows, metadata = lake.run_with_metadata("next", **where)
+        assert outcome.error is None and ids(rows) == list(range(1, 26)), outcome.error
+        assert metadata is not None
+        expected = "/bot***/items" if "endpoint" in where else "/next/items"
+        assert metadata["endpoint"] == f"{lake.base_url}{expected}"
+        api.fault = lambda n, r: JSONResponse(
+            {"query": dict(r.query_params), "headers": dict(r.headers)}, status_code=400
+        )
+        outcome, rows = lake.run_with_metadata("next", **where)[:2]
+        assert outcome.error is not None and "HTTP 400" in outcome.error, outcome.error
+        assert token not in outcome.error and "***" in outcome.error, outcome.error
+        assert lake.files_holding(token) == []
+
+    def test_an_address_or_a_short_value_from_the_environment_is_shown(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``base_url: ${API_URL}`` is an address, and ``${PAGE_SIZE}`` too short to be a credential:
+        masking them would only shred the messages (a credential in a URL is masked by the URL rules)."""
+        monkeypatch.setenv("API_URL", lake.base_url)
+        monkeypatch.setenv("SIZE", "10")
+        api.records = RECORDS
+        outcome, rows, metadata = lake.run_with_metadata(
+            "next", base_url="${API_URL}", params={"size": "${SIZE}"}
+        )
+        assert outcome.error is None and ids(rows) == list(range(1, 26)), outcome.error
+        assert metadata is not None and metadata["endpoint"] == f"{lake.base_url}/next/items"
+        assert metadata["pages"] == 3
+
     @pytest.mark.parametrize("style", ["next", "link"])
     @pytest.mark.parametrize("mode", list(AUTH))
     def test_next_links_to_another_host_are_followed_without_credentials(
