@@ -498,6 +498,31 @@ class TestIncremental:
         assert outcome.error is None and rows == [], (outcome.error, rows)
         assert api.data_hits()[-1].query == {"updated_since": "2025-01-01T23:00:00.500000Z"}
 
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_a_page_that_fails_half_way_commits_nothing_and_keeps_the_watermark(
+        self, api: FakeApi, lake: ApiLake, use_async: bool
+    ) -> None:
+        """Page 2 of day 2 fails after its retries: nothing of day 2 is committed (page 1's records
+        neither), and its re-run asks again from day 1's watermark and lands every record of day 2."""
+        api.echo_params = True  # next links keep updated_since, as a real API's do
+        api.records = [{"id": i, "updated_at": f"2025-01-01T{i:02d}:00:00Z"} for i in range(1, 4)]
+        run = partial(lake.run_with_metadata, "next", load_pattern="incremental", incremental=INCREMENTAL)
+        outcome, rows, metadata = run(date(2025, 1, 1), use_async=use_async)
+        assert outcome.error is None and ids(rows) == [1, 2, 3], outcome.error
+        assert metadata is not None and metadata["watermark_out"] == "2025-01-01T03:00:00Z"
+        api.records += [{"id": i, "updated_at": f"2025-01-02T{i - 10:02d}:00:00Z"} for i in range(11, 26)]
+        api.fault = lambda n, r: (
+            JSONResponse({}, status_code=503) if r.query_params.get("page") == "2" else None
+        )
+        outcome, rows, metadata = run(date(2025, 1, 2), use_async=use_async)
+        assert outcome.error is not None and "HTTP 503" in outcome.error and rows is None, outcome.error
+        api.fault = None
+        outcome, rows, metadata = run(date(2025, 1, 2), use_async=use_async)
+        assert outcome.error is None and ids(rows) == list(range(11, 26)), outcome.error
+        assert metadata is not None and metadata["watermark_in"] == "2025-01-01T03:00:00Z"
+        assert metadata["watermark_out"] == "2025-01-02T15:00:00Z"
+        assert metadata["boundary_rows_dropped"] == 1  # id 3, read again at the watermark
+
     @pytest.mark.parametrize("cursor_field", ["updatedAt", "meta.updated_at"])
     def test_a_cursor_field_no_record_has_fails_instead_of_reading_everything_every_day(
         self, api: FakeApi, lake: ApiLake, cursor_field: str
