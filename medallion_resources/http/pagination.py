@@ -77,29 +77,59 @@ class Page:
 def lookup(body: Any, path: str, *, what: str, url: str, default: Any = MISSING) -> Any:
     """Follow a dot path (``data.items``; numbers index lists) through a JSON body.
 
+    A key may hold dots itself (OData's ``@odata.nextLink``, ``@odata.count``): where a segment is no key,
+    the segments joined with the next ones are tried (``@odata.nextLink`` as one key).
+
     Raises:
         ApiError: a segment is missing (listing the keys present there) and no ``default`` was given.
     """
+    segments = path.split(".")
+    found = _follow(body, segments, 0)
+    if found is not _NOT_FOUND:
+        return found
+    if default is not MISSING:
+        return default
     node = body
-    for depth, segment in enumerate(path.split(".")):
-        where = ".".join(path.split(".")[:depth]) or "the top level"
+    for depth, segment in enumerate(segments):  # the segment-by-segment walk, to say where it stopped
+        where = ".".join(segments[:depth]) or "the top level"
         if isinstance(node, dict) and segment in node:
             node = node[segment]
-        elif (
-            isinstance(node, list)
-            and segment.lstrip("-").isdigit()
-            and -len(node) <= int(segment) < len(node)
-        ):
+        elif isinstance(node, list) and _index(node, segment) is not None:
             node = node[int(segment)]
-        elif default is not MISSING:
-            return default
         elif isinstance(node, dict):
             keys = ", ".join(sorted(map(str, node))) or "none"
             raise ApiError(f"{what} '{path}': no key '{segment}' at {where} of {url}; keys there: {keys}")
         else:
             kind = "a list" if isinstance(node, list) else type(node).__name__
             raise ApiError(f"{what} '{path}': cannot take '{segment}' at {where} of {url}, which is {kind}")
-    return node
+    raise ApiError(f"{what} '{path}' is not in {url}")  # a dotted key along the way led nowhere
+
+
+_NOT_FOUND: Any = object()
+
+
+def _follow(node: Any, segments: list[str], start: int) -> Any:
+    """The value at ``segments[start:]`` under ``node`` (``_NOT_FOUND``): one segment as a key or a list
+    index first, then the segment joined with the next ones as one key holding dots."""
+    if start == len(segments):
+        return node
+    if isinstance(node, list):
+        index = _index(node, segments[start])
+        return _NOT_FOUND if index is None else _follow(node[index], segments, start + 1)
+    if not isinstance(node, dict):
+        return _NOT_FOUND
+    for end in range(start + 1, len(segments) + 1):
+        key = ".".join(segments[start:end])
+        if key in node and (found := _follow(node[key], segments, end)) is not _NOT_FOUND:
+            return found
+    return _NOT_FOUND
+
+
+def _index(node: list[Any], segment: str) -> int | None:
+    """``segment`` as an index of the list ``node`` (negative from the end), or None."""
+    if segment.lstrip("-").isdigit() and -len(node) <= int(segment) < len(node):
+        return int(segment)
+    return None
 
 
 class Paginator:

@@ -693,6 +693,32 @@ class TestPagination:
         assert f"changed from {before} to {after} on page 2" in outcome.error, outcome.error
         assert ids(rows) == list(range(1, 26))  # the day's earlier commit, intact
 
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_keys_with_dots_odata_style_are_found(self, api: FakeApi, lake: ApiLake, use_async: bool) -> None:
+        """OData APIs (Microsoft Graph, Dynamics, SharePoint) name their next link ``@odata.nextLink`` and
+        their count ``@odata.count``: the dot split the key in two, nothing was found there, and the run
+        committed page 1 (10 of 25 records) as the whole listing."""
+
+        def odata(number: int, request: Request) -> Response:
+            page = int(request.query_params.get("page", 1))
+            body: dict[str, Any] = {
+                "@odata.context": "$metadata#items",
+                "@odata.count": len(RECORDS),
+                "value": {"rows": RECORDS[(page - 1) * 10 : page * 10]},
+            }
+            if page * 10 < len(RECORDS):
+                body["@odata.nextLink"] = f"{lake.base_url}/next/items?page={page + 1}"
+            return JSONResponse(body)
+
+        api.fault = odata
+        pagination = {"type": "next_url", "next_url_path": "@odata.nextLink", "total_path": "@odata.count"}
+        outcome, rows, metadata = lake.run_with_metadata(
+            "next", data_path="value.rows", pagination=pagination, use_async=use_async
+        )
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == list(range(1, 26))
+        assert metadata is not None and metadata["source_row_count"] == 25
+
     @pytest.mark.parametrize("rel", ['rel="Next"', 'REL="next"', 'rel="next last"', "rel=next"])
     def test_every_rfc_8288_spelling_of_the_next_link_is_followed(
         self, api: FakeApi, lake: ApiLake, rel: str
