@@ -383,7 +383,12 @@ class ApiSession:
             url = url.copy_merge_params({k: _param_text(v) for k, v in spec.params.items()})
         headers = {"Accept": "application/json", **spec.headers}
         if not spec.credentials:  # nor a configured header that carries one (``learn_secrets``'s rule)
-            headers = {name: value for name, value in headers.items() if not secret_name(name)}
+            own = self._own_secrets()
+            headers = {
+                name: value
+                for name, value in headers.items()
+                if not secret_name(name) and not any(_carries(value, secret) for secret in own)
+            }
             url = self._without_own_secrets(url)
         return httpx.Request(
             spec.method,
@@ -393,12 +398,16 @@ class ApiSession:
             extensions={"timeout": timeout.as_dict()},
         )
 
+    def _own_secrets(self) -> set[str]:
+        """The source's credentials: the auth's values, and those its first request sends as secrets."""
+        return {s for s in (*self.auth.secrets, *self.sent_secrets) if s}
+
     def _without_own_secrets(self, url: httpx.URL) -> httpx.URL:
         """``url`` (a link to another host) without the query parameters that carry this source's own
         credentials: the auth's ``key_param``, and any value the auth holds or the first request sent under
         a secret-looking name. APIs echo the request's query in their next links, the API key too; the
         other host's own parameters (a signed link's signature) stay."""
-        own = {*self.auth.secrets, *self.sent_secrets}
+        own = self._own_secrets()
         names = {name.lower() for name in self.auth.secret_params}
         items = url.params.multi_items()
         kept = [(k, v) for k, v in items if k.lower() not in names and v not in own]
@@ -425,6 +434,12 @@ class ApiSession:
         """The start of the body, quoted; redacted before it is cut (a secret cut in two is not masked)."""
         text = response.content[:_SNIPPET_SCAN].decode("utf-8", "replace").replace("\n", " ")
         return repr(self.redactor.text(text)[:_SNIPPET_CHARS])
+
+
+def _carries(value: str, secret: str) -> bool:
+    """Whether a header value carries ``secret``: is it, or holds it when it is long enough to tell (a
+    short basic-auth user name may be part of any text)."""
+    return value == secret or (len(secret) >= 8 and secret in value)
 
 
 def _json_text(response: httpx.Response) -> bytes | str:

@@ -318,7 +318,12 @@ class TestSecrets:
         from api_server import serve
 
         monkeypatch.setenv("T_KEY", API_KEY)
-        headers = {"X-API-Key": "${T_KEY}", "Authorization": "Token ${T_KEY}", "Accept-Version": "2"}
+        headers = {
+            "X-API-Key": "${T_KEY}",
+            "Authorization": "Token ${T_KEY}",
+            "X-Tenant-Ref": "${T_KEY}",  # a name that does not look secret, a value from the environment
+            "Accept-Version": "2",
+        }
         other = FakeApi(records=RECORDS)
         with serve(build_app({"api": other})) as other_url:
             api.records, api.auth, api.link_base = RECORDS, "api_key_header", other_url
