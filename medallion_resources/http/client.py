@@ -30,6 +30,7 @@ from medallion_resources.http.pagination import (
     RequestSpec,
     create_paginator,
     lookup,
+    query_params,
 )
 from medallion_resources.http.ratelimit import TokenBucket, bucket_for_host
 from medallion_resources.http.retry import DEFAULT_POLICY, RETRY_STATUSES, is_transient, retry_after_seconds
@@ -113,8 +114,8 @@ class ApiSession:
         (``params: {apikey: ${KEY}}``, ``headers: {X-Auth-Token: ${TOKEN}}``): a server echoing one in a
         body is masked like the auth's. Only the source's first request (what its config sets): the
         paginator's cursors are no credentials."""
-        for name, value in (*spec.params.items(), *spec.headers.items()):
-            text = _param_text(value)
+        sent = [*query_params(spec.params).multi_items(), *spec.headers.items()]
+        for name, text in sent:
             if secret_name(str(name)) and text not in self.sent_secrets:
                 self.sent_secrets.append(text)
 
@@ -380,7 +381,7 @@ class ApiSession:
         timeout = httpx.Timeout(self.settings.timeout_seconds)
         url = httpx.URL(spec.url)
         if spec.params:
-            url = url.copy_merge_params({k: _param_text(v) for k, v in spec.params.items()})
+            url = url.copy_merge_params(query_params(spec.params))
         headers = {"Accept": "application/json", **spec.headers}
         if not spec.credentials:  # nor a configured header that carries one (``learn_secrets``'s rule)
             own = self._own_secrets()
@@ -455,12 +456,6 @@ def _json_text(response: httpx.Response) -> bytes | str:
         if not codec.startswith("utf") and codec != "ascii":
             return response.content.decode(codec)  # a UnicodeDecodeError is a ValueError: "not valid JSON"
     return response.content
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _json_kind(value: Any) -> str:

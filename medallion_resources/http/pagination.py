@@ -11,6 +11,7 @@ having seen the pages before it, which is what lets ``use_async`` fetch ahead.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -37,6 +38,7 @@ __all__ = [
     "RequestSpec",
     "create_paginator",
     "lookup",
+    "query_params",
 ]
 
 MISSING: Any = object()
@@ -72,6 +74,26 @@ class Page:
     body: Any
     records: list[Any] | None
     url: str
+
+
+def query_params(params: dict[str, Any]) -> httpx.QueryParams:
+    """A request's ``params`` as the query an API reads: a list is the parameter repeated
+    (``status=open&status=pending``), an object its JSON text, a boolean ``true``/``false``; a null
+    leaves the parameter out (as HTTP clients do), and so does an empty list."""
+    items: list[tuple[str, str]] = []
+    for name, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None:
+                items.append((str(name), _param_text(item)))
+    return httpx.QueryParams(tuple(items))
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
 
 
 def lookup(body: Any, path: str, *, what: str, url: str, default: Any = MISSING) -> Any:
@@ -278,7 +300,7 @@ class _UrlPaginator(Paginator):
 
     def first(self, request: RequestSpec) -> RequestSpec:
         self._base = request
-        self._seen.add(str(httpx.URL(request.url, params=request.params)))
+        self._seen.add(str(httpx.URL(request.url).copy_merge_params(query_params(request.params))))
         return request
 
     def next_url(self, page: Page) -> str | None:

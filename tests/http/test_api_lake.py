@@ -987,6 +987,41 @@ class TestEmptyAnswers:
         assert outcome.error is None and rows == [], outcome.error
 
 
+class TestRequests:
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_params_that_are_lists_objects_or_null_are_sent_as_apis_read_them(
+        self, api: FakeApi, lake: ApiLake, use_async: bool
+    ) -> None:
+        """A list went out as Python's text of it (``status=['open', 'pending']``), an object too
+        (``{'kind': 'a'}``) and null as ``None``. A list is the parameter repeated (what HTTP clients and
+        APIs do), an object its JSON text, null leaves the parameter out; on every page."""
+        seen: list[list[tuple[str, str]]] = []
+
+        def record_query(number: int, request: Request) -> None:
+            seen.append(
+                [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+            )
+
+        api.records, api.fault = RECORDS, record_query
+        params = {
+            "status": ["open", "pending"],
+            "since": None,
+            "filter": {"kind": "á", "n": 1},
+            "f": 1.5,
+            "b": True,
+        }
+        outcome, rows = lake.run("offset", params=params, use_async=use_async)
+        assert outcome.error is None and ids(rows) == list(range(1, 26)), outcome.error
+        expected = [
+            ("status", "open"),
+            ("status", "pending"),
+            ("filter", '{"kind":"á","n":1}'),
+            ("f", "1.5"),
+            ("b", "true"),
+        ]
+        assert len(seen) >= 3 and [sorted(query) for query in seen] == [sorted(expected)] * len(seen)
+
+
 class TestBodies:
     @pytest.mark.parametrize("charset", ["iso-8859-1", "windows-1252", "utf-16"])
     def test_a_body_in_the_charset_its_content_type_declares_is_read_in_it(
