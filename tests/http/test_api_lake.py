@@ -824,6 +824,27 @@ class TestCorruptBodies:
         assert ids(rows) == [r["id"] for r in RECORDS]
         assert len(api.data_hits()) == 4
 
+    @pytest.mark.parametrize("use_async", [False, True])
+    def test_a_connection_dropped_mid_body_is_retried_and_counted(
+        self, api: FakeApi, lake: ApiLake, use_async: bool
+    ) -> None:
+        """Page 2's connection drops after part of its body: the page is asked again (not landed cut
+        short, not failed as bad JSON), and ``_metadata.json`` counts the retry."""
+        from starlette.responses import StreamingResponse
+
+        async def cut_short() -> Any:
+            yield b'{"data": [{"id": 11, "name": "n11"}, {"id": 12'
+            raise RuntimeError("connection dropped")
+
+        api.records = RECORDS
+        api.fault = lambda n, r: (
+            StreamingResponse(cut_short(), media_type="application/json") if n == 2 else None
+        )
+        outcome, rows, metadata = lake.run_with_metadata("next", use_async=use_async)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == list(range(1, 26))
+        assert metadata is not None and (metadata["requests"], metadata["retries"]) == (4, 1)
+
     def test_a_body_that_never_decodes_fails_naming_the_url_and_keeps_the_last_commit(
         self, api: FakeApi, lake: ApiLake
     ) -> None:
