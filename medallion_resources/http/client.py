@@ -110,11 +110,12 @@ class ApiSession:
         return self._redactor
 
     def learn_secrets(self, spec: RequestSpec) -> None:
-        """Count as secrets the values of ``spec``'s parameters and headers with a secret-looking name
-        (``params: {apikey: ${KEY}}``, ``headers: {X-Auth-Token: ${TOKEN}}``): a server echoing one in a
+        """Count as secrets the values of ``spec``'s parameters, headers and JSON body keys with a
+        secret-looking name (``params: {apikey: ${KEY}}``, ``headers: {X-Auth-Token: ${TOKEN}}``,
+        ``body: {credentials: {api_key: ...}}``): a server echoing one in a
         body is masked like the auth's. Only the source's first request (what its config sets): the
         paginator's cursors are no credentials."""
-        sent = [*query_params(spec.params).multi_items(), *spec.headers.items()]
+        sent = [*query_params(spec.params).multi_items(), *spec.headers.items(), *_named_texts(spec.json)]
         for name, text in sent:
             if secret_name(str(name)) and text not in self.sent_secrets:
                 self.sent_secrets.append(text)
@@ -391,11 +392,12 @@ class ApiSession:
                 if not secret_name(name) and not any(_carries(value, secret) for secret in own)
             }
             url = self._without_own_secrets(url)
+        body = spec.json if spec.credentials else _without_secrets(spec.json, self._own_secrets())
         return httpx.Request(
             spec.method,
             url,
             headers=headers,
-            json=spec.json,
+            json=body,
             extensions={"timeout": timeout.as_dict()},
         )
 
@@ -435,6 +437,35 @@ class ApiSession:
         """The start of the body, quoted; redacted before it is cut (a secret cut in two is not masked)."""
         text = response.content[:_SNIPPET_SCAN].decode("utf-8", "replace").replace("\n", " ")
         return repr(self.redactor.text(text)[:_SNIPPET_CHARS])
+
+
+def _named_texts(value: Any) -> list[tuple[str, str]]:
+    """The (key, text) of every scalar under a key in a JSON body, nested objects and lists included."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                found.extend(_named_texts(item))
+            elif item is not None:
+                found.append((str(key), str(item)))
+        return found
+    if isinstance(value, list):
+        return [pair for item in value for pair in _named_texts(item)]
+    return []
+
+
+def _without_secrets(value: Any, secrets: set[str]) -> Any:
+    """A JSON body without the strings that carry one of ``secrets`` (entries of objects, items of
+    lists), for a request to another host than the first."""
+    if isinstance(value, dict):
+        return {k: _without_secrets(v, secrets) for k, v in value.items() if not _secret_text(v, secrets)}
+    if isinstance(value, list):
+        return [_without_secrets(v, secrets) for v in value if not _secret_text(v, secrets)]
+    return value
+
+
+def _secret_text(value: Any, secrets: set[str]) -> bool:
+    return isinstance(value, str) and any(_carries(value, secret) for secret in secrets)
 
 
 def _carries(value: str, secret: str) -> bool:

@@ -4,6 +4,7 @@ Bronze, and that no credential reaches the run's error, its event log or the lak
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -366,6 +367,49 @@ class TestSecrets:
             {"page": "2", "size": "10", "status": "active"},
             {"page": "3", "size": "10", "status": "active"},
         ]
+
+    @pytest.mark.parametrize(
+        ("section", "value"),
+        [
+            ("params", {"access_token": "literal-tok-5e1f"}),
+            ("headers", {"X-Auth-Token": "literal-tok-5e1f"}),
+            ("body", {"query": "x", "credentials": {"api_key": "literal-tok-5e1f"}}),
+        ],
+    )
+    def test_a_literal_value_under_a_secret_looking_name_the_server_echoes_is_masked(
+        self, api: FakeApi, lake: ApiLake, section: str, value: dict[str, Any]
+    ) -> None:
+        """The name rule for values written in the YAML itself (no ``${VAR}``): a POST body's
+        ``api_key`` counts as a secret like a parameter's (it was shown when the server echoed it)."""
+        api.fault = lambda n, r: Response(
+            f"bad request: {dict(r.query_params)} {dict(r.headers)} {api.bodies[-1].decode()}", 400
+        )
+        outcome, rows = lake.run("next", method="POST", **{section: value})
+        assert outcome.error is not None and "HTTP 400" in outcome.error and rows is None, outcome.error
+        assert "literal-tok-5e1f" not in outcome.error, outcome.error
+
+    def test_a_secret_in_a_post_body_is_not_sent_along_a_link_to_another_host(
+        self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A POST source follows its next links with its body: a credential in it (``${VAR}``, or under a
+        secret-looking name) went to another host with it. The other host gets the body without it."""
+        from api_server import serve
+
+        monkeypatch.setenv("T_KEY", API_KEY)
+        other = FakeApi(records=RECORDS)
+        body = {"query": "status:open", "auth": {"api_token": "${T_KEY}"}, "tags": ["a", "${T_KEY}"]}
+        with serve(build_app({"api": other})) as other_url:
+            api.records, api.link_base = RECORDS, other_url
+            other.link_base = other_url
+            outcome, rows = lake.run("next", method="POST", body=body)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == [r["id"] for r in RECORDS]
+        assert [json.loads(b) for b in api.bodies] == [
+            {"query": "status:open", "auth": {"api_token": API_KEY}, "tags": ["a", API_KEY]}
+        ]
+        assert [json.loads(b) for b in other.bodies] == [
+            {"query": "status:open", "auth": {}, "tags": ["a"]}
+        ] * 2
 
     def test_another_host_that_wants_the_credentials_fails_saying_they_were_withheld(
         self, api: FakeApi, lake: ApiLake, monkeypatch: pytest.MonkeyPatch
