@@ -252,8 +252,9 @@ class CursorPaginator(Paginator):
 
     pagination: {type: cursor, cursor_path: meta.next_cursor, cursor_param: cursor, initial_cursor: null}
 
-    A missing or null cursor ends the run; a cursor seen before, or an empty-string cursor on a page that
-    does not say it is the last, is an error (the next request would loop).
+    A missing, null or empty-string cursor ends the run (Slack's ``next_cursor`` is ``""`` on the last
+    page; sent back, it would restart the listing), unless ``has_more_path`` says more follow
+    (``PageGuard``); a cursor seen before is an error (the next request would loop).
     """
 
     type_name = "cursor"
@@ -275,11 +276,8 @@ class CursorPaginator(Paginator):
         if cursor is None:
             return None
         cursor = str(cursor)
-        if cursor == "":
-            raise ApiError(
-                f"cursor_path '{path}' of {page.url} is an empty string on page {page.index + 1}; "
-                "sending it back would restart or loop. Set has_more_path if the API marks the last page"
-            )
+        if cursor == "":  # Slack's "no further results"; sent back, it would restart the listing
+            return None
         if cursor in self._seen:
             raise ApiError(
                 f"cursor_path '{path}' of {page.url} repeated cursor '{cursor}' on page "
@@ -449,8 +447,8 @@ class PageGuard:
         following = self.paginator.next(page)
         if following is None and more:
             raise ApiError(
-                f"page {page.index + 1} of {url} has no link to the next page ({self._link()} null or "
-                f"missing), but has_more_path "
+                f"page {page.index + 1} of {url} has no link to the next page ({self._link()} null, empty "
+                f"or missing), but has_more_path "
                 f"'{self.cfg.has_more_path}' says more pages follow: ending there would commit part of the "
                 "listing as the whole of it"
             )

@@ -135,10 +135,15 @@ class TestPagination:
         with pytest.raises(ApiError, match=r"repeated cursor 'c10' on page 2"):
             rows(extractor(base_url, "cursor"))
 
-    def test_empty_string_cursor_fails(self, api: FakeApi, base_url: str) -> None:
+    def test_an_empty_string_cursor_where_has_more_says_more_follow_fails(
+        self, api: FakeApi, base_url: str
+    ) -> None:
+        """``""`` ends a listing (Slack's convention), but not one whose ``has_more`` says more follow."""
         api.records, api.empty_cursor = RECORDS, True
-        with pytest.raises(ApiError, match=r"empty string on page 1; sending it back would restart"):
-            rows(extractor(base_url, "cursor"))
+        pagination = "{type: cursor, cursor_path: next, page_size: 10, has_more_path: has_more}"
+        ex = extractor(base_url, "cursor", f"    pagination: {pagination}")
+        with pytest.raises(ApiError, match=r"page 1 of .* \(cursor_path 'next' null, empty or missing\)"):
+            rows(ex)
 
     def test_initial_cursor_is_sent_first(self, api: FakeApi, base_url: str) -> None:
         api.records = RECORDS

@@ -626,6 +626,25 @@ class TestPagination:
         assert outcome.error is None, outcome.error
         assert ids(rows) == [r["id"] for r in RECORDS]
 
+    def test_an_empty_string_cursor_ends_the_listing(self, api: FakeApi, lake: ApiLake) -> None:
+        """Slack's ``response_metadata.next_cursor`` is ``""`` on the last page ("an empty, null, or
+        non-existent next_cursor indicates no further results"): the run failed there ("sending it back
+        would restart"), so no such listing could be read."""
+
+        def slack(number: int, request: Request) -> Response:
+            start = int(request.query_params.get("cursor", "c0")[1:])
+            end = min(start + 10, len(RECORDS))
+            cursor = f"c{end}" if end < len(RECORDS) else ""
+            return JSONResponse(
+                {"ok": True, "members": RECORDS[start:end], "response_metadata": {"next_cursor": cursor}}
+            )
+
+        api.fault = slack
+        pagination = {"type": "cursor", "cursor_path": "response_metadata.next_cursor"}
+        outcome, rows = lake.run("cursor", data_path="members", pagination=pagination)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == list(range(1, 26))
+
     @pytest.mark.parametrize("style", ["cursor", "next"])
     def test_a_page_that_says_more_follow_without_a_link_to_them_fails(
         self, api: FakeApi, lake: ApiLake, style: str
@@ -659,7 +678,7 @@ class TestPagination:
         outcome, rows = lake.run(style, pagination=pagination)
         assert outcome.error is not None, ids(rows)
         link = "cursor_path 'next'" if style == "cursor" else "next_url_path 'links.next'"
-        assert f"page 2 of {lake.base_url}/" in outcome.error and f"({link} null" in outcome.error
+        assert f"page 2 of {lake.base_url}/" in outcome.error and f"({link} null, empty" in outcome.error
         assert "has_more_path 'has_more' says more pages follow" in outcome.error, outcome.error
         assert ids(rows) == list(range(1, 26))
 
