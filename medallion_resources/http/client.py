@@ -276,7 +276,12 @@ class ApiSession:
         """The records of a body: the list at ``data_path`` (None: null there); one object there is one
         record, an empty object none (it has no field to land: a row of nulls would be a phantom)."""
         path = self.settings.data_path
-        data = lookup(body, path, what="data_path", url=url) if path and body is not None else body
+        data = body
+        if path and body is not None:
+            data = lookup(body, path, what="data_path", url=url, default=MISSING_RECORDS)
+            if data is MISSING_RECORDS:
+                self._check_missing_records(body, path, url)
+                return None
         if data is None or isinstance(data, list):
             return data
         if isinstance(data, dict) and not path:
@@ -295,6 +300,24 @@ class ApiSession:
         if data == {}:
             return []
         return [data]  # data_path points at one object: one record
+
+    def _check_missing_records(self, body: Any, path: str, url: str) -> None:
+        """``data_path`` is not in ``body``: no records (as a null there) with ``allow_empty`` when the body
+        is an object without an error envelope (Google's APIs, proto3 JSON, leave an empty list out:
+        ``{"kind": ...}``); else the error naming the keys there."""
+        envelope = isinstance(body, dict) and any(str(k).lower() in _ERROR_KEYS for k in body)
+        if self.settings.allow_empty and isinstance(body, dict) and not envelope:
+            return
+        try:
+            lookup(body, path, what="data_path", url=url)
+        except ApiError as exc:
+            if envelope or not isinstance(body, dict):
+                raise
+            raise ApiError(
+                f"{exc}. If this API leaves the list out when it is empty (as Google's do), set "
+                "api.allow_empty: true",
+                url=url,
+            ) from None
 
     # --- drivers ----------------------------------------------------------------------------------------
 
@@ -437,6 +460,11 @@ class ApiSession:
         """The start of the body, quoted; redacted before it is cut (a secret cut in two is not masked)."""
         text = response.content[:_SNIPPET_SCAN].decode("utf-8", "replace").replace("\n", " ")
         return repr(self.redactor.text(text)[:_SNIPPET_CHARS])
+
+
+MISSING_RECORDS: Any = object()
+_ERROR_KEYS = frozenset({"error", "errors", "fault", "message", "detail"})
+"""Top-level keys of an error answered with status 200: such a body without the records always fails."""
 
 
 def _named_texts(value: Any) -> list[tuple[str, str]]:

@@ -1041,6 +1041,26 @@ class TestEmptyAnswers:
         assert "keys there: error" in outcome.error
         assert ids(rows) == [1]
 
+    @pytest.mark.parametrize("allow_empty", [False, True])
+    def test_a_list_left_out_when_empty_google_style_is_no_records_with_allow_empty(
+        self, api: FakeApi, lake: ApiLake, allow_empty: bool
+    ) -> None:
+        """Google's APIs (proto3 JSON) leave an empty list out: a quiet day answers ``{"kind": ...}``
+        without ``items``. That failed every quiet day, ``allow_empty`` or not, so such a source could not
+        be loaded. With ``allow_empty`` it is now no records; without, the error says to set it. A body
+        with an error envelope (``{"error": ...}``) still fails either way (the test below)."""
+        api.fault = lambda n, r: JSONResponse({"kind": "admin#reports#activities", "etag": '"x1"'})
+        outcome, rows = lake.run("none", data_path="items", allow_empty=allow_empty)
+        if allow_empty:
+            assert outcome.error is None and rows == [], outcome.error
+        else:
+            assert outcome.error is not None and rows is None
+            assert (
+                "no key 'items' at the top level" in outcome.error
+                and "keys there: etag, kind" in outcome.error
+            )
+            assert "api.allow_empty: true" in outcome.error, outcome.error
+
     @pytest.mark.parametrize(
         ("style", "body", "where"),
         [
