@@ -176,7 +176,8 @@ class ApiConfig(StrictModel):
     )
     allow_empty: bool = Field(
         False,
-        description="A first page with no record list at all (null at data_path, or a null body): an error "
+        description="A first page with no record list at all (null at data_path, a null body, an HTTP 204, "
+        "or data_path left out of a body without an error envelope, as Google's APIs do): an error "
         "when false, no rows when true. An empty list (or an empty object) is never an error: it is a run "
         "without records.",
     )
