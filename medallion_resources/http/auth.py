@@ -20,7 +20,7 @@ from typing import ClassVar
 import httpx
 
 from medallion_resources.errors import ApiError
-from medallion_resources.http.flow import Flow, Send
+from medallion_resources.http.flow import Flow, Send, Sleep
 from medallion_resources.http.retry import NO_RESPONSE
 from medallion_resources.http.settings import AuthSettings
 
@@ -160,11 +160,20 @@ class OAuth2ClientCredentials(Auth):
         self._client_auth = f"Basic {basic}"
         self._token: str | None = None
         self._expires_at = 0.0
+        self._fetching = False
         self.token_requests = 0
 
     def apply(self, request: httpx.Request) -> Flow[None]:
+        # Pages fetched ahead (``use_async``) start together: they wait for the token request in flight
+        # rather than each sending one (the flows share one event loop, so a flag is enough).
+        while self._fetching:
+            yield Sleep(_TOKEN_WAIT_SECONDS)
         if self._token is None or time.monotonic() >= self._expires_at:
-            yield from self._fetch_token(request)
+            self._fetching = True
+            try:
+                yield from self._fetch_token(request)
+            finally:
+                self._fetching = False
         request.headers["Authorization"] = f"Bearer {self._token}"
 
     def refresh(self) -> bool:
@@ -209,6 +218,10 @@ class OAuth2ClientCredentials(Auth):
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else float("inf")
         self._token = token
         self._expires_at = time.monotonic() + max(0.0, lifetime - min(self.expiry_margin, lifetime / 2))
+
+
+_TOKEN_WAIT_SECONDS = 0.01
+"""How often a request waiting for the OAuth2 token request in flight looks again."""
 
 
 AUTH_TYPES: dict[str, type[Auth]] = {

@@ -818,6 +818,20 @@ class TestRetries:
         assert api.token_requests == 3 and api.tokens_issued == 1
 
 
+class TestOAuth2:
+    def test_pages_fetched_ahead_share_one_token_request(
+        self, api: FakeApi, lake: ApiLake, oauth2: dict[str, Any]
+    ) -> None:
+        """With ``use_async`` the first ``prefetch_pages`` requests start together: each found no token and
+        asked for one (4 token requests for one run), which token endpoints that limit issuance refuse.
+        They now wait for the one request in flight."""
+        api.records = [{"id": i, "name": f"n{i}"} for i in range(1, 101)]
+        outcome, rows = lake.run("offset", auth=oauth2, use_async=True, prefetch_pages=4)
+        assert outcome.error is None, outcome.error
+        assert ids(rows) == list(range(1, 101))
+        assert (api.token_requests, api.tokens_issued) == (1, 1)
+
+
 class TestTimeouts:
     @pytest.mark.parametrize("use_async", [False, True])
     def test_a_body_trickling_past_timeout_seconds_is_cut_off_and_retried(
