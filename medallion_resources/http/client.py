@@ -117,8 +117,13 @@ class ApiSession:
         paginator's cursors are no credentials."""
         sent = [*query_params(spec.params).multi_items(), *spec.headers.items(), *_named_texts(spec.json)]
         for name, text in sent:
-            if secret_name(str(name)) and text not in self.sent_secrets:
-                self.sent_secrets.append(text)
+            if not secret_name(str(name)):
+                continue
+            # ``Authorization: Token abc...``: the credential after its scheme, which a server may echo alone.
+            scheme, _, credential = text.partition(" ")
+            for secret in (text, credential) if scheme and len(credential) >= 8 else (text,):
+                if secret not in self.sent_secrets:
+                    self.sent_secrets.append(secret)
 
     @classmethod
     def create(

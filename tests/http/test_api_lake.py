@@ -374,15 +374,19 @@ class TestSecrets:
             ("params", {"access_token": "literal-tok-5e1f"}),
             ("headers", {"X-Auth-Token": "literal-tok-5e1f"}),
             ("body", {"query": "x", "credentials": {"api_key": "literal-tok-5e1f"}}),
+            ("headers", {"Authorization": "Token literal-tok-5e1f"}),  # echoed without its scheme below
         ],
     )
     def test_a_literal_value_under_a_secret_looking_name_the_server_echoes_is_masked(
         self, api: FakeApi, lake: ApiLake, section: str, value: dict[str, Any]
     ) -> None:
         """The name rule for values written in the YAML itself (no ``${VAR}``): a POST body's
-        ``api_key`` counts as a secret like a parameter's (it was shown when the server echoed it)."""
+        ``api_key`` counts as a secret like a parameter's (it was shown when the server echoed it), and so
+        does the credential of an ``Authorization: Token ...`` header, echoed without its scheme."""
         api.fault = lambda n, r: Response(
-            f"bad request: {dict(r.query_params)} {dict(r.headers)} {api.bodies[-1].decode()}", 400
+            f"bad request: {dict(r.query_params)} {dict(r.headers)} {api.bodies[-1].decode()}; token "
+            f"{r.headers.get('authorization', '').split(' ')[-1]} is unknown",
+            400,
         )
         outcome, rows = lake.run("next", method="POST", **{section: value})
         assert outcome.error is not None and "HTTP 400" in outcome.error and rows is None, outcome.error
