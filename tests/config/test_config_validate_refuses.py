@@ -220,7 +220,7 @@ SILVER_CASES = [
     pytest.param(  # ran: Silver failed "scale must be less than or equal to precision, got scale 7 ..."
         {"silver": {"schema": {"types": {"amount": "decimal(5, 7)"}}}},
         "sources[0].silver.schema.types",
-        "type 'decimal(5, 7)' for column 'amount': a decimal(p,s) needs 1 <= p <= 38 digits and a scale s <= p",
+        "for column 'amount': a decimal(p,s) needs 1 <= p <= 38 digits and a scale s <= p",
         "use float64 or keep the column as text",
         id="decimal-scale-over-precision",
     ),
