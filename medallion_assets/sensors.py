@@ -359,7 +359,9 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
-                    run_key=keys.get(day, f"{spec.name}:{day}:{value}"), partition_key=day, tags=spec.run_tags
+                    run_key=keys.get(day) or _load_key(spec.name, day, key, state.run_date, value),
+                    partition_key=day,
+                    tags=spec.run_tags,
                 )
                 for day in days
             ],
@@ -367,6 +369,17 @@ def _db_watermark_sensor(spec: SourceSpec, bronze: BronzeIOManager, now: Clock) 
         )
 
     return _db_watermark
+
+
+def _load_key(name: str, day: str, today: str, latest: str | None, value: Any) -> str:
+    """The run key of loading ``day``: today's partition, and a committed day loaded again (window mode),
+    for the maximum they read up to; a day between the latest committed one (``latest``) and today for that
+    alone. Its window ends before today's changes, so the ticks that ask for it again while the maximum
+    moves (its run still queued) ask for the same run, which Dagster launches once: with the maximum in
+    its key, a week's catch-up ran again at every tick until it committed."""
+    if day != today and latest is not None and day > latest:
+        return f"{name}:{day}:after:{latest}"
+    return f"{name}:{day}:{value}"
 
 
 def _first_hole(

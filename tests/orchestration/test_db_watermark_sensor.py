@@ -198,15 +198,23 @@ def test_a_day_without_changes_is_loaded_with_the_next_change(make_lake, instanc
     insert(engine, table, "eu", "2025-03-10 11:15")
     changed = tick(sensor_of(lake), instance, quiet.cursor)
     assert [(r.partition_key, r.run_key) for r in changed.run_requests] == [
-        ("2025-03-09", "retail_orders:2025-03-09:2025-03-10 11:15:00"),
+        ("2025-03-09", "retail_orders:2025-03-09:after:2025-03-08"),
         ("2025-03-10", "retail_orders:2025-03-10:2025-03-10 11:15:00"),
     ]
-    run_requests(lake, instance, changed)
+    # The maximum moves again before those runs commit: the quiet day is the same run (Dagster launches a
+    # run key once); with the maximum in its key it ran again at every tick until it committed.
+    insert(engine, table, "eu", "2025-03-10 11:30")
+    moved = tick(sensor_of(lake), instance, changed.cursor)
+    assert [(r.partition_key, r.run_key) for r in moved.run_requests] == [
+        ("2025-03-09", "retail_orders:2025-03-09:after:2025-03-08"),
+        ("2025-03-10", "retail_orders:2025-03-10:2025-03-10 11:30:00"),
+    ]
+    run_requests(lake, instance, moved)
     assert bronze_ids(lake, "2025-03-09") == []
-    assert bronze_ids(lake, "2025-03-10") == [99]
+    assert bronze_ids(lake, "2025-03-10") == [99, 99]  # (both new rows have the id 99)
     silver = lake.committed(lake.spec("retail_orders"), "silver", "2025-03-10")
     assert silver is not None and silver.manifest.record_count == 3  # ids 1, 2 and 99
-    assert not tick(sensor_of(lake), instance, changed.cursor).run_requests
+    assert not tick(sensor_of(lake), instance, moved.cursor).run_requests
 
 
 def test_a_day_that_failed_before_a_later_commit_is_requested_with_the_next_change(
