@@ -16,10 +16,12 @@ File ``json``/``jsonl`` sources and the REST API extractor both hand their parse
   ``medallion_resources.json_text`` (``to_json_text``: sorted keys, no spaces, non-ASCII as UTF-8), which
   the storage layer's widening and SQL json columns use too, so equal values give equal text everywhere.
   Silver can parse them back (``json_decode``); nothing is flattened or dropped.
-- **Mixed types become string**: when a column mixes kinds within the batch (``int`` and ``str``, ``bool``
-  and ``int``, a scalar and an object, ...), every value is written as text: strings unchanged, other
-  scalars as their JSON text (``true``, ``42``, ``1.5``), objects and arrays as above. An ``int`` too
-  large for ``int64`` makes its column string too.
+- **Mixed types widen as the storage layer widens them across batches** (``medallion_resources.lake.schema``),
+  so the same records land alike wherever a page, a chunk or a file ends: ``bool`` among numbers is a number
+  (``true`` -> ``1``; ``int64``, or ``float64`` with floats); a column that mixes in text or nested values
+  (``int`` and ``str``, a scalar and an object, ...) is text: strings unchanged, booleans and ints as their
+  JSON text (``true``, ``42``), floats as Arrow writes them (``100``, ``1.5``, ``1.23456789012345e+14``),
+  objects and arrays as above. An ``int`` too large for ``int64`` makes its column string too.
 - **A lone surrogate** (JSON allows ``"\\ud800"``, UTF-8 does not), in a key or a string, is kept visible as
   its escape text ``\\ud800``; a key whose escape text is another key of the batch gets
   ``<name>_<position>`` (the first keeps the name), by the same ``unique_names``.
@@ -113,6 +115,9 @@ def _column_array(values: list[Any]) -> pa.Array:
             return pa.array(values, type=pa.int64())
         except (OverflowError, pa.ArrowException):
             return _string_array([_scalar_text(v) for v in values])
+    if bool in kinds and kinds <= {bool, int, float}:  # numbers, as the storage layer widens them
+        number = float if float in kinds else int
+        return _column_array([number(v) if type(v) is bool else v for v in values])
     if kinds <= {int, float}:
         try:
             return pa.array(values, type=pa.float64())
@@ -126,7 +131,16 @@ def _column_array(values: list[Any]) -> pa.Array:
             return pa.array(values)
         except (TypeError, ValueError, OverflowError, pa.ArrowException):
             pass
-    return _string_array([_scalar_text(v) for v in values])
+    texts = [_scalar_text(v) for v in values]
+    floats = [i for i, v in enumerate(values) if type(v) is float]
+    if floats:  # as the storage layer casts a float column meeting text: 100.0 -> "100", one Arrow cast
+        for i, text in zip(
+            floats,
+            pa.array([values[i] for i in floats], pa.float64()).cast(pa.string()).to_pylist(),
+            strict=True,
+        ):
+            texts[i] = text
+    return _string_array(texts)
 
 
 def _scalar_text(value: Any) -> str | None:

@@ -748,6 +748,31 @@ def test_maps_widened_to_text_are_json_objects_as_a_json_source_gives(tmp_path: 
     ]
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one_file", "two_files"])
+def test_mixed_json_values_land_alike_in_one_batch_or_two(tmp_path: Path, run: Run, split: bool) -> None:
+    """``amount`` a float then text, ``flag`` a boolean then a number, ``n`` a big float then text: in one
+    file (one batch, the records rule) or in two (two batches, the storage layer's widening) they landed
+    differently (``"100.0"``/``"true"`` in one batch, ``"100"``/``1`` across two), so the same records
+    depended on where a page, chunk or file ended. Both now land as the widening rule gives them."""
+    lines = [
+        '{"id": 1, "amount": 100.0, "flag": true, "n": 123456789012345.0}',
+        '{"id": 2, "amount": "x", "flag": 1, "n": "y"}',
+    ]
+    landing_dir = tmp_path / "landing"
+    landing_dir.mkdir()
+    if split:
+        (landing_dir / "a.jsonl").write_text(lines[0] + "\n")
+        (landing_dir / "b.jsonl").write_text(lines[1] + "\n")
+    else:
+        (landing_dir / "a.jsonl").write_text("\n".join(lines) + "\n")
+    lake, outcome = run(DAY1, {"path": str(landing_dir / "*.jsonl")})
+    assert outcome.error is None, outcome.error
+    bronze = lake.committed(lake.spec("shop"), "bronze", DAY1)
+    assert bronze is not None
+    rows = read_artifact(bronze, "data").sort("id").select("amount", "flag", "n").rows()
+    assert rows == [("100", 1, "1.23456789012345e+14"), ("x", 1, "y")]
+
+
 def test_source_columns_named_like_the_columns_bronze_adds_keep_their_values(
     tmp_path: Path, run: Run
 ) -> None:
