@@ -71,8 +71,9 @@ def config_copy(tmp_path: Path) -> Path:
     return target
 
 
-# Session fixtures of the object-store servers (moto S3, Azurite): s3_endpoint, azurite_endpoint.
-from object_stores import azurite_endpoint, s3_endpoint  # noqa: E402, F401
+# Session fixtures of the object-store servers (moto S3, Azurite): s3_endpoint, s3_auth_endpoint,
+# azurite_endpoint.
+from object_stores import azurite_endpoint, s3_auth_endpoint, s3_endpoint  # noqa: E402, F401
 
 
 @pytest.fixture

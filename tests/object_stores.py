@@ -1,10 +1,11 @@
 """Real object-store servers for the tests: moto's S3 server in a thread and Azurite in a subprocess.
 
 ``s3_endpoint`` starts ``moto.server.ThreadedMotoServer`` on a free port (one per test worker);
-``azurite_endpoint`` installs ``azurite@3.35.0`` with npm into ``tests/.azurite/`` (once, under a file lock,
-~20 s) and starts ``azurite-blob`` on a free port. When moto or node/npm are missing, the tests that need
-them are skipped (failed in CI) through ``require_service``. ``new_bucket``/``new_container`` give each
-test its own bucket or container.
+``s3_auth_endpoint`` is a second moto server, in a subprocess, that checks credentials (a wrong key is
+HTTP 403). ``azurite_endpoint`` installs ``azurite@3.35.0`` with npm into ``tests/.azurite/`` (once, under
+a file lock, ~20 s) and starts ``azurite-blob`` on a free port. When moto or node/npm are missing, the
+tests that need them are skipped (failed in CI) through ``require_service``. ``new_bucket``/``new_container``
+give each test its own bucket or container.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -123,6 +125,57 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
         yield S3Endpoint(url=f"http://{host}:{port}")
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class S3AuthEndpoint:
+    """A moto S3 server that checks credentials: ``endpoint`` holds the key pair of a user allowed
+    everything, ``bucket`` a bucket of it; any other key pair is refused with HTTP 403."""
+
+    endpoint: S3Endpoint
+    bucket: str
+
+
+@pytest.fixture(scope="session")
+def s3_auth_endpoint() -> Iterator[S3AuthEndpoint]:
+    """moto's server in a subprocess with IAM checks on (``INITIAL_NO_AUTH_ACTION_COUNT``: the first four
+    requests, which make the user, its policy, its key and the bucket, go unchecked)."""
+    try:
+        import boto3
+        import moto.server  # noqa: F401
+    except ImportError:
+        require_service(False, "moto[server] is missing: pip install -e '.[dev]'")
+        raise
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        require_service(_wait_for_port(port, proc), f"moto.server did not start on port {port}")
+        url = f"http://127.0.0.1:{port}"
+        anyone = {"endpoint_url": url, "region_name": "us-east-1"}
+        anyone.update(aws_access_key_id="unchecked", aws_secret_access_key="unchecked")
+        iam = boto3.client("iam", **anyone)
+        iam.create_user(UserName="lake")
+        iam.put_user_policy(
+            UserName="lake",
+            PolicyName="everything",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": '
+            '[{"Effect": "Allow", "Action": "*", "Resource": "*"}]}',
+        )
+        key = iam.create_access_key(UserName="lake")["AccessKey"]
+        bucket = f"b-{uuid.uuid4().hex[:16]}"
+        boto3.client("s3", **anyone).create_bucket(Bucket=bucket)
+        yield S3AuthEndpoint(S3Endpoint(url, key["AccessKeyId"], key["SecretAccessKey"]), bucket)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _install_azurite() -> Path | None:

@@ -272,6 +272,11 @@ class AzureBackend(FsspecBackend):
         _without_sdk_retries(fs.service_client)
         super().__init__(fs, f"{container}/{prefix.strip('/')}".rstrip("/"))
 
+    credentials_hint: ClassVar[str] = (
+        "check the credentials of azure_connection (the account key or SAS token its variable holds, or the "
+        "role of the identity on the container)"
+    )
+
     def _ensure_parent(self, full: str) -> None:
         """Blob storage has no folders to create."""
 
@@ -315,10 +320,7 @@ class AzureBackend(FsspecBackend):
             said = ", ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
             detail = redact(f"{type(exc).__name__}{f' ({said})' if said else ''}: {first}", self.secrets)
             if status in (401, 403):  # the setting to fix, not only what the service said
-                detail += (
-                    "; check the credentials of azure_connection (the account key or SAS token its variable "
-                    "holds, or the role of the identity on the container)"
-                )
+                detail += f"; {self.credentials_hint}"
             raise StorageError(f"{operation} {self.uri(relpath)} failed: {detail}") from exc
 
     def put_file(self, local_path: str | Path, relpath: str) -> None:

@@ -280,8 +280,25 @@ class FsspecBackend(StorageBackend):
             self._check_root(operation, relpath)
             raise
         except OSError as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}", self.secrets)  # SAS tokens, signed URLs, keys
+            detail = redact(self._error_detail(exc), self.secrets)  # SAS tokens, signed URLs, keys
             raise StorageError(f"{operation} {self.uri(relpath)} failed: {detail}") from exc
+
+    #: The settings to check when the store refuses our credentials (HTTP 401/403), said after the error.
+    credentials_hint: ClassVar[str] = ""
+
+    def _error_detail(self, exc: OSError) -> str:
+        """What a failed call says: the error (with the store's HTTP status and error code when known), and
+        the settings to check when the store refused our credentials."""
+        status, code = self._error_status(exc)
+        said = ", ".join(x for x in (f"HTTP {status}" if status else None, code) if x and x != str(status))
+        detail = f"{type(exc).__name__}{f' ({said})' if said else ''}: {exc}"
+        if self.credentials_hint and (isinstance(exc, PermissionError) or status in (401, 403)):
+            detail = f"{detail.rstrip('. ')}; {self.credentials_hint}"
+        return detail
+
+    def _error_status(self, exc: BaseException) -> tuple[int | None, str | None]:
+        """The HTTP status and the store's error code behind ``exc``, when the library kept them."""
+        return None, None
 
     def _ensure_parent(self, full: str) -> None:
         parent = posixpath.dirname(full)

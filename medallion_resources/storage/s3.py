@@ -171,6 +171,22 @@ class S3Backend(FsspecBackend):
         self.chunksize = max(5 * 1024 * 1024, int(chunksize_mb * 1024 * 1024))
         super().__init__(fs, f"{bucket}/{prefix.strip('/')}".rstrip("/"))
 
+    credentials_hint: ClassVar[str] = (
+        "check the credentials of s3_connection (the key pair its variables hold, the profile, or the role "
+        "of the default chain) and that they may use the bucket (s3:ListBucket on it; s3:GetObject, "
+        "s3:PutObject and s3:DeleteObject under the prefix)"
+    )
+
+    def _error_status(self, exc: BaseException) -> tuple[int | None, str | None]:
+        """botocore's status and error code (s3fs keeps its ``ClientError`` as the cause, mostly)."""
+        for current in exception_chain(exc, limit=5):
+            response = getattr(current, "response", None)
+            if isinstance(response, dict):
+                status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                code = response.get("Error", {}).get("Code")
+                return (status if isinstance(status, int) else None), (str(code) if code else None)
+        return None, None
+
     def _ensure_parent(self, full: str) -> None:
         """Object stores have no folders (and s3fs would try to create a missing bucket)."""
 

@@ -1,0 +1,296 @@
+"""``medallion run`` on S3 (moto) and Azure (Azurite), killed, raced, refused: what the lake holds after.
+
+Every run is a real ``medallion`` subprocess against the real servers of ``tests/object_stores.py``. A run is
+stopped at a chosen storage call by ``tests/fixtures/storage_hook`` (SIGKILL of its process group, or a
+pause); the lake is read back with ``medallion_assets.read`` and ``medallion verify``. Expected rows are
+written out by hand below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import medallion_assets
+from medallion_assets.lake import Lake
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+REPO = Path(__file__).resolve().parents[2]
+HOOK = REPO / "tests" / "fixtures" / "storage_hook"
+MEDALLION = str(Path(sys.executable).parent / "medallion")
+D1, D2, D3 = "2025-01-01", "2025-01-02", "2025-01-03"
+
+# The rows of the orders file of each day; D2 has a first version and the one a re-run reads.
+DAY1 = [{"id": 1, "v": "a1"}, {"id": 2, "v": "b1"}]
+DAY2_FIRST = [{"id": 3, "v": "c1"}, {"id": 4, "v": "d1"}, {"id": 5, "v": "e1"}]
+DAY2_RERUN = [
+    {"id": 2, "v": "b2"},
+    {"id": 6, "v": "f2"},
+    {"id": 7, "v": "g2"},
+    {"id": 8, "v": "h2"},
+    {"id": 9, "v": "i2"},
+]
+# Silver (scd_type_1 over an incremental feed): the latest row of every id seen up to the day.
+SILVER1 = [(1, "a1"), (2, "b1")]
+SILVER2_FIRST = [(1, "a1"), (2, "b1"), (3, "c1"), (4, "d1"), (5, "e1")]
+SILVER2_RERUN = [(1, "a1"), (2, "b2"), (6, "f2"), (7, "g2"), (8, "h2"), (9, "i2")]
+
+SOURCE = {
+    "name": "orders",
+    "source": {
+        "system": "shop",
+        "table": "orders",
+        "type": "file",
+        "file": {"path": "${ORDERS_DIR}/orders_{run_date:%Y%m%d}.jsonl"},
+        "run": {"load_pattern": "incremental"},
+    },
+    "silver": {"domain": "shop", "entity": "orders", "model": "scd_type_1", "primary_keys": ["id"]},
+}
+
+
+def write_rows(folder: Path, day: str, rows: list[dict[str, Any]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"orders_{day.replace('-', '')}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+class Project:
+    """A config folder whose lake lives on one object store, the env of its CLI runs, and its orders files."""
+
+    def __init__(self, root: Path, layer: dict[str, Any], env: dict[str, str], prefix: str = "lake") -> None:
+        self.root = root
+        self.config = root / "configs"
+        self.orders = root / "orders"
+        (self.config / "sources").mkdir(parents=True)
+        prefix_key = "s3_prefix" if layer["storage_backend"] == "s3" else "azure_prefix"
+        from object_stores import S3Endpoint
+
+        platform = {
+            "bronze": {**layer, prefix_key: f"{prefix}/bronze", "output_defaults": {"max_rows_per_file": 2}},
+            "silver": {**layer, prefix_key: f"{prefix}/silver", "output_defaults": {"max_rows_per_file": 2}},
+            "s3_connection": S3Endpoint.connection_config(),
+            "azure_connection": {"connection_string_env": "AZURE_STORAGE_CONNECTION_STRING"},
+            "defaults": {"partitions": {"start_date": D1, "timezone": "UTC"}},
+        }
+        (self.config / "platform.yaml").write_text(
+            yaml.safe_dump({"config_version": 1, "platform": platform})
+        )
+        (self.config / "sources" / "orders.yaml").write_text(
+            yaml.safe_dump({"config_version": 1, "sources": [SOURCE]})
+        )
+        (root / "home").mkdir()
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+        self.env = {
+            **os.environ,
+            **env,
+            "PYTHONPATH": path,
+            "MEDALLION_CONFIG_DIR": str(self.config),
+            "DAGSTER_HOME": str(root / "home"),
+            "ORDERS_DIR": str(self.orders),
+        }
+
+    def medallion(
+        self, *args: str, hook: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the CLI; with ``hook`` (``MEDALLION_TEST_STORAGE_HOOK``) in its own process group."""
+        run_env = {**self.env, **(env or {})}
+        if hook:
+            run_env["MEDALLION_TEST_STORAGE_HOOK"] = hook
+            run_env["PYTHONPATH"] = os.pathsep.join((str(HOOK), run_env["PYTHONPATH"]))
+        return subprocess.run(
+            [MEDALLION, *args],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            start_new_session=hook is not None,
+        )
+
+    def run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.medallion("run", *args, "--select", "orders", **kwargs)
+
+    def read(self, layer: str, day: str) -> list[tuple[int, str]]:
+        """The committed rows of ``layer`` as of ``day``, read in a fresh process's way (new backends)."""
+        frame = medallion_assets.read("orders", layer=layer, as_of=day, config_dir=self.config).collect()
+        return sorted(frame.select("id", "v").iter_rows())
+
+    def lake(self) -> Lake:
+        return Lake.load(self.config)
+
+    def assert_clean(self, layer: str, day: str) -> None:
+        """The partition verifies and its folder holds exactly its own listed files, the manifest and the
+        metadata: no part file of a killed or replaced attempt, no staged metadata."""
+        lake = self.lake()
+        part = lake.committed(lake.spec("orders"), layer, date.fromisoformat(day))
+        assert part is not None, (layer, day)
+        from medallion_resources.lake.read import verify_partition
+
+        assert verify_partition(part) == []
+        own = {part.relpath(f) for f in part.manifest.files if part.relpath(f).startswith(part.prefix + "/")}
+        assert set(part.backend.list_files(part.prefix)) == own | {
+            f"{part.prefix}/_checksums.json",
+            f"{part.prefix}/_metadata.json",
+        }
+
+
+def rows(records: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    return sorted((r["id"], r["v"]) for r in records)
+
+
+@pytest.fixture
+def s3_project(s3_endpoint, tmp_path: Path) -> Project:
+    bucket = s3_endpoint.create_bucket()
+    return Project(tmp_path, {"storage_backend": "s3", "s3_bucket": bucket}, s3_endpoint.env())
+
+
+@pytest.fixture
+def azure_project(azurite_endpoint, tmp_path: Path) -> Project:
+    container = azurite_endpoint.create_container()
+    return Project(
+        tmp_path, {"storage_backend": "azure", "azure_container": container}, azurite_endpoint.env()
+    )
+
+
+def committed_first_version(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """D1 and the first version of D2 committed in both layers; the orders file of D2 then changes."""
+    for name, value in project.env.items():
+        if name.startswith(("AWS_", "MEDALLION_S3", "AZURE_", "ORDERS_DIR")):
+            monkeypatch.setenv(name, value)
+    write_rows(project.orders, D1, DAY1)
+    write_rows(project.orders, D2, DAY2_FIRST)
+    first = project.run("--date", D1, "--end-date", D2)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert project.read("bronze", D2) == rows(DAY2_FIRST)
+    assert project.read("silver", D2) == SILVER2_FIRST
+    write_rows(project.orders, D2, DAY2_RERUN)
+
+
+# (store, layer the run is killed in, operation, its n-th call, before/after it took effect, what the layers
+# hold until the next run: True where the killed run's commit stands)
+KILLS = [
+    ("s3", "bronze", "put_file", 1, "before", (False, False)),  # before any part file of the new attempt
+    ("s3", "bronze", "put_file", 2, "after", (False, False)),  # between two part files
+    ("s3", "bronze", "put_bytes_if", 1, "before", (False, False)),  # every part written, no manifest yet
+    ("s3", "bronze", "put_bytes_if", 1, "after", (True, False)),  # the manifest landed, no _metadata.json
+    ("s3", "bronze", "delete", 1, "before", (True, False)),  # committed, the old files not yet removed
+    ("s3", "silver", "put_bytes_if", 1, "before", (True, False)),
+    ("s3", "silver", "put_bytes_if", 1, "after", (True, True)),
+    ("azure", "bronze", "put_file", 2, "after", (False, False)),
+    ("azure", "bronze", "put_bytes_if", 1, "after", (True, False)),
+    ("azure", "silver", "put_bytes_if", 1, "after", (True, True)),
+]
+
+
+@pytest.mark.parametrize(("store", "layer", "operation", "nth", "when", "stands"), KILLS)
+def test_a_killed_run_leaves_a_whole_commit_and_the_next_run_commits_exactly_its_rows(
+    store: str,
+    layer: str,
+    operation: str,
+    nth: int,
+    when: str,
+    stands: tuple[bool, bool],
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project: Project = request.getfixturevalue(f"{store}_project")
+    committed_first_version(project, monkeypatch)
+    folder = f"dt={D2}" if layer == "bronze" else f"load_date={D2}"
+    killed = project.run("--date", D2, hook=f"{operation}|{folder}/|{nth}|{when}|kill")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+
+    # Readers see one whole commit of D2: the one before the killed run, or the killed run's own once its
+    # manifest landed (its _metadata.json may not have: readers roll forward to the staged copy).
+    bronze_stands, silver_stands = stands
+    assert project.read("bronze", D2) == rows(DAY2_RERUN if bronze_stands else DAY2_FIRST)
+    assert project.read("silver", D2) == (SILVER2_RERUN if silver_stands else SILVER2_FIRST)
+    for checked_layer in ("bronze", "silver"):
+        verify = project.medallion("verify", "orders", "--date", D2, "--layer", checked_layer)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    again = project.run("--date", D2)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert project.read("bronze", D2) == rows(DAY2_RERUN)
+    assert project.read("silver", D2) == SILVER2_RERUN
+    assert project.read("silver", D1) == SILVER1
+    project.assert_clean("bronze", D2)
+    project.assert_clean("silver", D2)
+
+
+WRONG_SECRET = "Wr0ngSecretValue/abcdefghijklmnopqrstuvwxyz0123456789AB=="  # base64, as an Azure key is
+
+
+@pytest.mark.parametrize("store", ["s3", "azure"])
+def test_a_refused_key_is_an_error_naming_the_store_and_the_setting_never_the_secret(
+    store: str, s3_auth_endpoint, azurite_endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 answers a wrong secret with 403 SignatureDoesNotMatch, Azure with 403 AuthorizationFailure. The
+    S3 error said ``PermissionError: Forbidden`` (or the service's sentence) and named no setting to fix."""
+    if store == "s3":
+        endpoint = s3_auth_endpoint.endpoint
+        layer = {"storage_backend": "s3", "s3_bucket": s3_auth_endpoint.bucket}
+        good, secret = endpoint.env(), endpoint.secret
+        wrong = {**good, "AWS_SECRET_ACCESS_KEY": WRONG_SECRET}
+        where, setting, code = (
+            f"s3://{s3_auth_endpoint.bucket}/lake/",
+            "s3_connection",
+            "SignatureDoesNotMatch",
+        )
+    else:
+        container = azurite_endpoint.create_container()
+        layer = {"storage_backend": "azure", "azure_container": container}
+        good = azurite_endpoint.env()
+        secret = good["AZURE_STORAGE_CONNECTION_STRING"].split("AccountKey=")[1].split(";")[0]
+        wrong = {
+            "AZURE_STORAGE_CONNECTION_STRING": good["AZURE_STORAGE_CONNECTION_STRING"].replace(
+                secret, WRONG_SECRET
+            )
+        }
+        where, setting, code = f"abfs://{container}/lake/", "azure_connection", "AuthorizationFailure"
+    project = Project(tmp_path, layer, good)
+    write_rows(project.orders, D1, DAY1)
+    committed = project.run("--date", D1)
+    assert committed.returncode == 0, committed.stdout + committed.stderr
+
+    outputs = []
+    for args in (("check",), ("run", "--date", D1, "--select", "orders"), ("verify", "orders", "--date", D1)):
+        result = project.medallion(*args, env=wrong)
+        output = result.stdout + result.stderr
+        outputs.append(output)
+        assert result.returncode == 1, output
+        assert where in output and "HTTP 403" in output, output
+        assert code in output or args[0] != "check", output  # a HEAD's 403 has no body, so no code
+        assert f"check the credentials of {setting}" in output, output
+        assert "Traceback" not in output, output
+
+    for name, value in {
+        **wrong,
+        "MEDALLION_CONFIG_DIR": str(project.config),
+        "ORDERS_DIR": str(project.orders),
+    }.items():
+        monkeypatch.setenv(name, value)
+    from medallion_resources.errors import StorageError
+
+    with pytest.raises(
+        StorageError, match=rf"{where}.*HTTP 403.*check the credentials of {setting}"
+    ) as raised:
+        medallion_assets.read("orders", layer="bronze")
+    outputs.append(str(raised.value))
+
+    # Neither secret anywhere: messages, the Dagster home (event logs, run records), the lake's metadata.
+    stored = [p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file()]
+    for name, value in good.items():
+        monkeypatch.setenv(name, value)
+    lake = project.lake()
+    part = lake.committed(lake.spec("orders"), "bronze", date.fromisoformat(D1))
+    assert part is not None
+    stored.append(part.backend.read_bytes(f"{part.prefix}/_metadata.json"))
+    for text in [*outputs, *(b.decode("utf-8", "replace") for b in stored)]:
+        assert WRONG_SECRET not in text and secret not in text
