@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -97,25 +98,32 @@ class Project:
             "ORDERS_DIR": str(self.orders),
         }
 
-    def medallion(
+    def start(
         self, *args: str, hook: str | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the CLI; with ``hook`` (``MEDALLION_TEST_STORAGE_HOOK``) in its own process group."""
+    ) -> subprocess.Popen[str]:
+        """Start the CLI; with ``hook`` (``MEDALLION_TEST_STORAGE_HOOK``) in its own process group."""
         run_env = {**self.env, **(env or {})}
         if hook:
             run_env["MEDALLION_TEST_STORAGE_HOOK"] = hook
             run_env["PYTHONPATH"] = os.pathsep.join((str(HOOK), run_env["PYTHONPATH"]))
-        return subprocess.run(
+        return subprocess.Popen(
             [MEDALLION, *args],
             env=run_env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=600,
             start_new_session=hook is not None,
         )
 
+    def medallion(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return finish(self.start(*args, **kwargs))
+
     def run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return self.medallion("run", *args, "--select", "orders", **kwargs)
+        return self.medallion(*self.run_args(*args), **kwargs)
+
+    @staticmethod
+    def run_args(*args: str) -> tuple[str, ...]:
+        return ("run", *args, "--select", "orders")
 
     def read(self, layer: str, day: str) -> list[tuple[int, str]]:
         """The committed rows of ``layer`` as of ``day``, read in a fresh process's way (new backends)."""
@@ -139,6 +147,15 @@ class Project:
             f"{part.prefix}/_checksums.json",
             f"{part.prefix}/_metadata.json",
         }
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def rows(records: list[dict[str, Any]]) -> list[tuple[int, str]]:
@@ -294,3 +311,73 @@ def test_a_refused_key_is_an_error_naming_the_store_and_the_setting_never_the_se
     stored.append(part.backend.read_bytes(f"{part.prefix}/_metadata.json"))
     for text in [*outputs, *(b.decode("utf-8", "replace") for b in stored)]:
         assert WRONG_SECRET not in text and secret not in text
+
+
+RUN_A = [{"id": 10, "v": "A"}, {"id": 11, "v": "A"}, {"id": 12, "v": "A"}]
+RUN_B = [{"id": 20, "v": "B"}, {"id": 21, "v": "B"}, {"id": 22, "v": "B"}, {"id": 23, "v": "B"}]
+
+
+@pytest.mark.parametrize("store", ["s3", "azure"])
+@pytest.mark.parametrize("paused", ["older", "newer"])
+def test_two_runs_of_one_partition_at_once_end_with_one_whole_commit(
+    store: str, paused: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two deployments (two Dagster homes, no shared lock) run D2 at once, reading different files. One run
+    pauses with its parts written and its manifest not yet put, while the other runs whole: the older one
+    (its attempt id is older) or the newer one. The lake ends with the rows of one run, never a mix, and
+    holds no file of the other."""
+    project: Project = request.getfixturevalue(f"{store}_project")
+    committed_first_version(project, monkeypatch)
+    for name, records in (("a", RUN_A), ("b", RUN_B)):
+        write_rows(project.root / name, D2, records)
+        (project.root / f"home-{name}").mkdir()
+
+    def env_of(name: str, **extra: str) -> dict[str, str]:
+        home = str(project.root / f"home-{name}")
+        return {"ORDERS_DIR": str(project.root / name), "DAGSTER_HOME": home, **extra}
+
+    marks = {name: project.root / f"at-hook-{name}" for name in ("a", "b")}
+    go = project.root / "go"
+    pause = f"put_bytes_if|dt={D2}/_checksums.json|1|before|wait:{go}"
+
+    def start(name: str, hook: str | None) -> subprocess.Popen[str]:
+        extra = {"MEDALLION_TEST_STORAGE_HOOK_MARK": str(marks[name])} if hook else {}
+        return project.start(*Project.run_args("--date", D2), hook=hook, env=env_of(name, **extra))
+
+    if paused == "older":  # A waits before its manifest while B runs whole, then finds B's newer commit
+        a = start("a", pause)
+        wait_for_file(marks["a"], a)
+        b = start("b", None)
+        done = {"b": finish(b)}
+        go.touch()
+        done["a"] = finish(a)
+    else:  # B starts once A's attempt writes its parts, and waits before its manifest while A commits
+        a = start("a", f"put_file|dt={D2}/|1|before|sleep:0")
+        wait_for_file(marks["a"], a)
+        b = start("b", pause)
+        wait_for_file(marks["b"], b)
+        done = {"a": finish(a)}
+        go.touch()
+        done["b"] = finish(b)
+    outputs = {k: v.stdout + v.stderr for k, v in done.items()}
+    assert done["b"].returncode == 0, outputs["b"]  # the newer attempt stands
+    if paused == "older":  # A's parts were removed by B's clean-up: A must not commit over B
+        assert done["a"].returncode == 1, outputs["a"]
+        assert "superseded by a newer attempt" in outputs["a"] and "nothing committed" in outputs["a"]
+    else:  # A committed first, and B replaced that commit whole
+        assert done["a"].returncode == 0, outputs["a"]
+
+    assert project.read("bronze", D2) == rows(RUN_B)
+    assert project.read("silver", D2) == [(1, "a1"), (2, "b1"), *rows(RUN_B)]
+    project.assert_clean("bronze", D2)
+    project.assert_clean("silver", D2)
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the run ended before reaching the hook ({process.returncode}): {out}{err}")
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
