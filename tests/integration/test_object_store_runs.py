@@ -23,6 +23,7 @@ import yaml
 
 import medallion_assets
 from medallion_assets.lake import Lake
+from medallion_resources.lake.read import verify_partition
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 REPO = Path(__file__).resolve().parents[2]
@@ -134,19 +135,25 @@ class Project:
         return Lake.load(self.config)
 
     def assert_clean(self, layer: str, day: str) -> None:
-        """The partition verifies and its folder holds exactly its own listed files, the manifest and the
-        metadata: no part file of a killed or replaced attempt, no staged metadata."""
+        """The partition verifies and its folder holds its listed files, the manifest and the metadata, and
+        besides them only files another committed day lists (Silver days share files): no part file of a
+        killed or replaced attempt, no staged metadata."""
         lake = self.lake()
-        part = lake.committed(lake.spec("orders"), layer, date.fromisoformat(day))
+        spec = lake.spec("orders")
+        part = lake.committed(spec, layer, date.fromisoformat(day))
         assert part is not None, (layer, day)
-        from medallion_resources.lake.read import verify_partition
-
         assert verify_partition(part) == []
         own = {part.relpath(f) for f in part.manifest.files if part.relpath(f).startswith(part.prefix + "/")}
-        assert set(part.backend.list_files(part.prefix)) == own | {
-            f"{part.prefix}/_checksums.json",
-            f"{part.prefix}/_metadata.json",
+        others = {
+            other.relpath(f)
+            for other_day in (D1, D2, D3)
+            if other_day != day and (other := lake.committed(spec, layer, date.fromisoformat(other_day)))
+            for f in other.manifest.files
         }
+        found = set(part.backend.list_files(part.prefix))
+        commit = {f"{part.prefix}/_checksums.json", f"{part.prefix}/_metadata.json"}
+        assert own | commit <= found
+        assert found - own - commit <= others, found - own - commit
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -381,3 +388,148 @@ def wait_for_file(path: Path, process: subprocess.Popen[str], timeout: float = 3
             pytest.fail(f"the run ended before reaching the hook ({process.returncode}): {out}{err}")
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("store", ["s3", "azure"])
+def test_a_prefix_with_spaces_and_unicode_commits_reads_verifies_and_reruns(
+    store: str, s3_endpoint, azurite_endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store == "s3":
+        layer, env = {"storage_backend": "s3", "s3_bucket": s3_endpoint.create_bucket()}, s3_endpoint.env()
+    else:
+        layer = {"storage_backend": "azure", "azure_container": azurite_endpoint.create_container()}
+        env = azurite_endpoint.env()
+    project = Project(tmp_path, layer, env, prefix="Daten See/bronzé ü+%20&=ß 東京")
+    committed_first_version(project, monkeypatch)
+    assert project.read("bronze", D1) == rows(DAY1)
+    assert project.read("silver", D1) == SILVER1
+    for checked_layer in ("bronze", "silver"):
+        verify = project.medallion("verify", "orders", "--date", D2, "--layer", checked_layer)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    inspect = project.medallion("inspect", "orders", "--date", D2)
+    assert inspect.returncode == 0 and "Daten See/bronzé ü+%20&=ß 東京" in inspect.stdout, inspect.stdout
+    again = project.run("--date", D2)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert project.read("bronze", D2) == rows(DAY2_RERUN)
+    assert project.read("silver", D2) == SILVER2_RERUN
+    project.assert_clean("bronze", D2)
+    project.assert_clean("silver", D2)
+
+
+def test_a_rerun_with_fewer_parts_reads_only_its_own_even_before_the_old_ones_are_removed(
+    s3_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = s3_project
+    committed_first_version(project, monkeypatch)
+    rerun = project.run("--date", D2)  # DAY2_RERUN: 5 rows, 3 part files
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    write_rows(project.orders, D2, [{"id": 2, "v": "b3"}])  # 1 row, 1 part file
+    # Killed right after its commit, before its clean-up removed a file: the older parts are still there.
+    killed = project.run("--date", D2, "--layer", "bronze", hook=f"delete|dt={D2}/|1|before|kill")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    lake = project.lake()
+    part = lake.committed(lake.spec("orders"), "bronze", date.fromisoformat(D2))
+    assert part is not None and len(part.files("data")) == 1
+    parts = [p for p in part.backend.list_files(part.prefix) if p.endswith(".parquet")]
+    assert len(parts) == 4, parts
+    assert project.read("bronze", D2) == [(2, "b3")]
+    verify = project.medallion("verify", "orders", "--date", D2)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    again = project.run("--date", D2)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert project.read("bronze", D2) == [(2, "b3")]
+    assert project.read("silver", D2) == [(1, "a1"), (2, "b3")]
+    project.assert_clean("bronze", D2)
+    project.assert_clean("silver", D2)
+
+
+@pytest.mark.parametrize("store", ["s3", "azure"])
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+def test_a_listed_file_deleted_or_replaced_out_of_band_is_refused_by_readers(
+    store: str, change: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone deletes a part file a manifest lists, or puts other bytes there (a shorter file): read()
+    (with and without hashing), verify, inspect and the next day's Silver refuse it, naming the file."""
+    project: Project = request.getfixturevalue(f"{store}_project")
+    committed_first_version(project, monkeypatch)
+    lake = project.lake()
+    part = lake.committed(lake.spec("orders"), "bronze", date.fromisoformat(D1))
+    assert part is not None
+    victim = part.relpath(part.files("data")[0])
+    name = victim.rsplit("/", 1)[-1]
+    if change == "deleted":
+        part.backend.delete([victim])
+    else:
+        part.backend.put_bytes(victim, part.backend.read_bytes(victim)[:-20])
+    from medallion_resources.errors import IntegrityError
+
+    for verify_hashes in (True, False):
+        with pytest.raises(IntegrityError, match=name):
+            medallion_assets.read(
+                "orders", layer="bronze", as_of=D1, config_dir=project.config, verify=verify_hashes
+            ).collect()
+    verify = project.medallion("verify", "orders", "--date", D1)
+    assert verify.returncode == 1 and name in verify.stdout + verify.stderr, verify.stdout + verify.stderr
+    # Silver D1 was built before: its own files are whole. A rebuild of Silver from Bronze D1 must refuse.
+    rebuilt = project.run("--date", D1, "--layer", "silver")
+    output = rebuilt.stdout + rebuilt.stderr
+    assert rebuilt.returncode == 1 and name in output, output
+    assert project.read("silver", D1) == SILVER1  # its previous commit stands
+
+
+def test_a_range_run_commits_each_day_on_its_own_and_a_failing_day_keeps_its_previous_commit(
+    s3_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``medallion run`` over three days on S3 (one Dagster run per asset, each day committed on its
+    own): D2's file is empty (0 bytes, an error), so D2 fails and keeps its earlier commit in both layers,
+    D1 commits its new rows, D3's Bronze commits, and D3's Silver (built on Silver D2) fails and keeps
+    its earlier commit."""
+    project = s3_project
+    committed_first_version(project, monkeypatch)
+    write_rows(project.orders, D2, DAY2_FIRST)
+    write_rows(project.orders, D3, [{"id": 4, "v": "d3"}, {"id": 30, "v": "x3"}])
+    third = project.run("--date", D3)
+    assert third.returncode == 0, third.stdout + third.stderr
+    silver3 = [(1, "a1"), (2, "b1"), (3, "c1"), (4, "d3"), (5, "e1"), (30, "x3")]
+    assert project.read("silver", D3) == silver3
+
+    write_rows(project.orders, D1, [{"id": 1, "v": "a9"}, {"id": 2, "v": "b1"}])
+    (project.orders / f"orders_{D2.replace('-', '')}.jsonl").write_bytes(b"")
+    write_rows(project.orders, D3, [{"id": 31, "v": "y3"}])
+    ranged = project.run("--date", D1, "--end-date", D3)
+    output = ranged.stdout + ranged.stderr
+    assert ranged.returncode == 1, output
+    assert "empty" in output and D2 in output, output
+
+    assert project.read("bronze", D1) == [(1, "a9"), (2, "b1")]
+    assert project.read("silver", D1) == [(1, "a9"), (2, "b1")]
+    assert project.read("bronze", D2) == rows(DAY2_FIRST)  # the earlier commit of D2, whole
+    assert project.read("silver", D2) == SILVER2_FIRST
+    assert project.read("bronze", D3) == [(31, "y3")]
+    assert project.read("silver", D3) == silver3
+    for day in (D1, D2, D3):
+        for layer in ("bronze", "silver"):
+            project.assert_clean(layer, day)
+
+
+@pytest.mark.parametrize("store", ["s3", "azure"])
+def test_run_and_inspect_in_a_bucket_or_container_that_does_not_exist_name_it(
+    store: str, s3_endpoint, azurite_endpoint, tmp_path: Path
+) -> None:
+    if store == "s3":
+        missing = f"{s3_endpoint.create_bucket()}-typo"
+        layer, env, said = {"storage_backend": "s3", "s3_bucket": missing}, s3_endpoint.env(), "(s3_bucket)"
+        named = f"the bucket '{missing}'"
+    else:
+        missing = f"{azurite_endpoint.create_container()}-typo"
+        layer, env = {"storage_backend": "azure", "azure_container": missing}, azurite_endpoint.env()
+        said, named = "(azure_container)", f"the container '{missing}'"
+    project = Project(tmp_path, layer, env)
+    write_rows(project.orders, D1, DAY1)
+    for args in (("run", "--date", D1, "--select", "orders"), ("inspect", "orders", "--date", D1)):
+        result = project.medallion(*args)
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert named in output and said in output and "does not exist" in output, output
+        assert "Traceback" not in output and "not committed" not in output, output
