@@ -309,9 +309,11 @@ def build_bronze_asset(
 
         keys = context.partition_keys
         if len(keys) == 1:
-            yield dg.Output(one_day(context.partition_time_window))  # the IO manager commits it here
+            output = one_day(context.partition_time_window)
+            yield dg.Output(output)  # the IO manager commits it here (and sets output.committed)
             part = io.committed(spec.bronze_path, keys[0])
-            for outcome in evaluate_bronze_checks(spec, part, previous_schema(io, spec, keys[0])):
+            before = previous_schema(io, spec, keys[0])
+            for outcome in evaluate_bronze_checks(spec, part, before, output.committed):
                 yield outcome.result()
             return
 
@@ -320,9 +322,11 @@ def build_bronze_asset(
         def commit_day(key: str) -> Generator[Any, None, Mapping[str, Any]]:
             nonlocal schema_before
             window = partitions_def.time_window_for_partition_key(key)
-            _, metadata = io.write_partition(spec.bronze_path, key, one_day(window), context.run.run_id)
+            manifest, metadata = io.write_partition(
+                spec.bronze_path, key, one_day(window), context.run.run_id
+            )
             part = io.committed(spec.bronze_path, key)
-            for outcome in evaluate_bronze_checks(spec, part, schema_before):
+            for outcome in evaluate_bronze_checks(spec, part, schema_before, manifest):
                 yield outcome.evaluation(spec.bronze_key, key)
             if part is not None and part.metadata.get("schema"):
                 schema_before = part.metadata["schema"]

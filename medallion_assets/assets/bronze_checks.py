@@ -38,10 +38,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from medallion_assets.assets.silver_checks import CheckOutcome, compare_schemas
+from medallion_assets.assets.silver_checks import CheckOutcome, compare_schemas, superseded_description
 from medallion_assets.specs import SourceSpec
 from medallion_resources.io_managers import BronzeIOManager
-from medallion_resources.lake.read import CommittedPartition, verify_partition
+from medallion_resources.lake.manifest import Manifest
+from medallion_resources.lake.read import CommittedPartition, verify_attempt, verify_partition
 
 __all__ = [
     "BRONZE_CHECKS",
@@ -95,22 +96,24 @@ def _outcome(name: str, passed: bool, text: str, **metadata: Any) -> CheckOutcom
 
 
 def evaluate_bronze_checks(
-    spec: SourceSpec, part: CommittedPartition | None, previous_schema: Sequence[Mapping[str, str]] | None
+    spec: SourceSpec,
+    part: CommittedPartition | None,
+    previous_schema: Sequence[Mapping[str, str]] | None,
+    committed: Manifest | None = None,
 ) -> list[CheckOutcome]:
-    """Every check of a just-committed Bronze partition (``previous_schema``: the latest one before it)."""
+    """Every check of a just-committed Bronze partition (``previous_schema``: the latest one before it).
+
+    ``committed``: the manifest this run committed. ``manifest_verified`` re-hashes that attempt, not
+    whatever is committed now (``verify_attempt``): a concurrent run that replaced it meanwhile removes its
+    files, and the check said they were missing of a partition committed whole.
+    """
     if part is None:
         missing = "the partition is not committed"
         return [_outcome(name, False, missing) for name in _names(spec)]
-    problems = verify_partition(part)
     meta = part.metadata
     landed = int(meta.get("record_count") or 0)
     outcomes = [
-        _outcome(
-            "manifest_verified",
-            not problems,
-            "; ".join(problems[:5]) if problems else f"{len(part.manifest.files)} file(s) match the manifest",
-            problems=len(problems),
-        ),
+        _manifest_verified(part, committed),
         _row_count(meta, landed),
         _not_empty(spec, landed),
         _schema_drift(meta.get("schema"), previous_schema),
@@ -118,6 +121,23 @@ def evaluate_bronze_checks(
     if _deadline(spec) is not None:
         outcomes.append(_on_time(spec, part))
     return outcomes
+
+
+def _manifest_verified(part: CommittedPartition, committed: Manifest | None) -> CheckOutcome:
+    if committed is None:
+        problems, newer = verify_partition(part), None
+    else:
+        problems, newer = verify_attempt(part.backend, part.prefix, committed)
+    if newer is not None and committed is not None:
+        text, metadata = superseded_description(committed, newer)
+        return _outcome("manifest_verified", True, text, **metadata)
+    files = len((committed or part.manifest).files)
+    return _outcome(
+        "manifest_verified",
+        not problems,
+        "; ".join(problems[:5]) if problems else f"{files} file(s) match the manifest",
+        problems=len(problems),
+    )
 
 
 def _row_count(meta: Mapping[str, Any], landed: int) -> CheckOutcome:

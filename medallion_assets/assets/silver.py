@@ -38,7 +38,7 @@ from medallion_resources.io_managers import (
     root_cause_failure,
 )
 from medallion_resources.lake.manifest import Manifest
-from medallion_resources.lake.read import CommittedPartition, verify_partition
+from medallion_resources.lake.read import CommittedPartition, verify_attempt
 
 __all__ = ["SilverDay", "build_silver_asset", "initial_state", "silver_day"]
 
@@ -227,9 +227,7 @@ def _verified(io: SilverIOManager, spec: SourceSpec, key: str, committed: Manife
     by its own run's check.
     """
     prefix = io.partition_prefix(spec.silver_path, key)
-    problems = verify_partition(CommittedPartition(io.backend, prefix, committed, {}), own_files_only=True)
-    if problems:
-        current = io.committed(spec.silver_path, key)
-        if current is not None and current.manifest.attempt > committed.attempt:
-            return manifest_superseded(committed, current.manifest)
+    problems, newer = verify_attempt(io.backend, prefix, committed, own_files_only=True)
+    if newer is not None:
+        return manifest_superseded(committed, newer)
     return manifest_outcome(problems, len(committed.files))

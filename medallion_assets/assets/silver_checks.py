@@ -176,14 +176,17 @@ def manifest_outcome(problems: Sequence[str], files: int) -> CheckOutcome:
 
 def manifest_superseded(ours: Manifest, newer: Manifest) -> CheckOutcome:
     """Our attempt committed, then a newer one (a concurrent run) replaced it before we could re-hash it."""
-    return _outcome(
-        "manifest_verified",
-        True,
+    text, metadata = superseded_description(ours, newer)
+    return _outcome("manifest_verified", True, text, **metadata)
+
+
+def superseded_description(ours: Manifest, newer: Manifest) -> tuple[str, dict[str, Any]]:
+    """What a passing ``manifest_verified`` of either layer says when a newer attempt replaced ours."""
+    text = (
         f"attempt {ours.attempt} committed; a newer attempt {newer.attempt} (run {newer.run_id}) has "
-        "replaced it since, and that run's check verifies it",
-        files=len(ours.files),
-        superseded_by=newer.attempt,
+        "replaced it since, and that run's check verifies it"
     )
+    return text, {"files": len(ours.files), "superseded_by": newer.attempt}
 
 
 def _unique(frame: pl.DataFrame | None, keys: list[str]) -> CheckOutcome:

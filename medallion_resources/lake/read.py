@@ -56,6 +56,7 @@ __all__ = [
     "read_verified",
     "scan_artifact",
     "size_problem",
+    "verify_attempt",
     "verify_partition",
     "widen_alike",
 ]
@@ -190,6 +191,24 @@ def size_problem(part: CommittedPartition, file: ManifestFile) -> str | None:
     if size != file.size_bytes:
         return f"{relpath}: size {size} bytes, the manifest says {file.size_bytes}"
     return None
+
+
+def verify_attempt(
+    backend: StorageBackend, prefix: str, ours: Manifest, *, own_files_only: bool = False
+) -> tuple[list[str], Manifest | None]:
+    """Verify the attempt that committed ``ours`` at ``prefix`` (a run's ``manifest_verified`` check).
+
+    Not whatever is committed there now: a concurrent run of the same partition may have committed a newer
+    attempt since, whose clean-up removes our files while we hash them. Returns ``(problems, None)``; or
+    ``([], newer)`` when our files are gone because a newer attempt replaced our commit (its own run
+    verifies it), so that a commit replaced whole is not reported as a damaged one.
+    """
+    problems = verify_partition(CommittedPartition(backend, prefix, ours, {}), own_files_only=own_files_only)
+    if problems:
+        current = read_committed(backend, prefix)
+        if current is not None and current.manifest.attempt > ours.attempt:
+            return [], current.manifest
+    return problems, None
 
 
 def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) -> list[str]:

@@ -533,3 +533,56 @@ def test_run_and_inspect_in_a_bucket_or_container_that_does_not_exist_name_it(
         assert result.returncode == 1, output
         assert named in output and said in output and "does not exist" in output, output
         assert "Traceback" not in output and "not committed" not in output, output
+
+
+@pytest.mark.parametrize("store", ["s3", "azure"])
+def test_a_newer_run_replacing_the_commit_while_its_bronze_check_hashes_it_fails_neither_run(
+    store: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run A commits Bronze D2 and starts its ``manifest_verified`` check; run B (another deployment)
+    commits D2 again before A's check reads A's part files, and B's clean-up removes them. A's data was
+    committed whole, then replaced whole: A's blocking check failed ("missing (listed in the manifest)",
+    "no metadata matches") and with it A's Silver, although the lake was never damaged."""
+    project: Project = request.getfixturevalue(f"{store}_project")
+    committed_first_version(project, monkeypatch)
+    for name, records in (("a", RUN_A), ("b", RUN_B)):
+        write_rows(project.root / name, D2, records)
+        (project.root / f"home-{name}").mkdir()
+    mark, go = project.root / "at-hook", project.root / "go"
+    env_a = {"ORDERS_DIR": str(project.root / "a"), "DAGSTER_HOME": str(project.root / "home-a")}
+    env_b = {"ORDERS_DIR": str(project.root / "b"), "DAGSTER_HOME": str(project.root / "home-b")}
+    a = project.start(  # Bronze and Silver; held at the check's first look at a part file
+        *Project.run_args("--date", D2),
+        hook=f"size|dt={D2}/part-|1|before|wait:{go}",
+        env={**env_a, "MEDALLION_TEST_STORAGE_HOOK_MARK": str(mark)},
+    )
+    wait_for_file(mark, a)
+    b = project.run("--date", D2, "--layer", "bronze", env=env_b)
+    assert b.returncode == 0, b.stdout + b.stderr
+    go.touch()
+    done = finish(a)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [check] = check_evaluations(project.root / "home-a", "manifest_verified", "bronze")
+    assert check.passed, check.description
+    assert "has replaced it since, and that run's check verifies it" in (check.description or "")
+    assert project.read("bronze", D2) == rows(RUN_B)
+    assert project.read("silver", D2) == [(1, "a1"), (2, "b1"), *rows(RUN_B)]  # A's Silver read B's Bronze
+    project.assert_clean("bronze", D2)
+    project.assert_clean("silver", D2)
+
+
+def check_evaluations(home: Path, name: str, layer: str) -> list[Any]:
+    """The evaluations of the check ``name`` of ``layer``'s asset in the runs of the Dagster home."""
+    import dagster as dg
+
+    found = []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for run in instance.get_run_records():
+            records = instance.get_records_for_run(
+                run.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            ).records
+            for record in records:
+                data = record.event_log_entry.dagster_event.event_specific_data
+                if data.check_name == name and layer in data.asset_key.path[0]:
+                    found.append(data)
+    return found
