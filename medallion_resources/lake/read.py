@@ -57,6 +57,7 @@ __all__ = [
     "scan_artifact",
     "size_problem",
     "verify_attempt",
+    "verify_committed",
     "verify_partition",
     "widen_alike",
 ]
@@ -209,6 +210,26 @@ def verify_attempt(
         if current is not None and current.manifest.attempt > ours.attempt:
             return [], current.manifest
     return problems, None
+
+
+def verify_committed(part: CommittedPartition) -> tuple[CommittedPartition, list[str]]:
+    """Verify what is committed at ``part``'s folder (``medallion verify``): the partition verified and
+    its problems. When problems were found because the partition was committed again meanwhile (a re-run
+    replaced the manifest and removed the files the old one listed), the new commit is verified instead:
+    a whole lake is not reported as damaged for having been re-run while it was checked.
+    """
+    problems = verify_partition(part)
+    for _ in range(_READ_RETRIES):
+        if not problems:
+            break
+        try:
+            current = read_committed(part.backend, part.prefix)
+        except IntegrityError:
+            break
+        if current is None or current.manifest.sha256 == part.manifest.sha256:
+            break
+        part, problems = current, verify_partition(current)
+    return part, problems
 
 
 def verify_partition(part: CommittedPartition, *, own_files_only: bool = False) -> list[str]:

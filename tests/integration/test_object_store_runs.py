@@ -586,3 +586,32 @@ def check_evaluations(home: Path, name: str, layer: str) -> list[Any]:
                 if data.check_name == name and layer in data.asset_key.path[0]:
                     found.append(data)
     return found
+
+
+def test_verify_while_the_partition_is_committed_again_verifies_the_new_commit(
+    s3_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``medallion verify`` reads D2's manifest, then a re-run commits D2 again and removes the files that
+    manifest listed: verify must not report a whole lake as damaged ("missing (listed in the manifest)",
+    exit 1); it verifies the commit in place."""
+    project = s3_project
+    committed_first_version(project, monkeypatch)
+    mark, go = project.root / "at-hook", project.root / "go"
+    verify = project.start(
+        "verify",
+        "orders",
+        "--date",
+        D2,
+        "--layer",
+        "bronze",
+        hook=f"size|dt={D2}/part-|1|before|wait:{go}",
+        env={"MEDALLION_TEST_STORAGE_HOOK_MARK": str(mark)},
+    )
+    wait_for_file(mark, verify)
+    rerun = project.run("--date", D2, "--layer", "bronze")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    go.touch()
+    done = finish(verify)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "missing" not in output and "3 file(s) verified" in output, output
