@@ -20,6 +20,7 @@ __all__ = [
     "MedallionDeprecationWarning",
     "MedallionError",
     "NotCommittedError",
+    "PartitionReplacedError",
     "PluginError",
     "QuarantineThresholdError",
     "SilverCheckError",
@@ -101,6 +102,11 @@ class StorageError(MedallionError):
 
 class IntegrityError(StorageError):
     """A committed file does not match its manifest (size, SHA-256, missing file)."""
+
+
+class PartitionReplacedError(IntegrityError):
+    """A listed file is gone because the partition was committed again while it was read: nothing is
+    damaged, and reading the commit in place gives its rows (``Dataset.scan`` does so itself)."""
 
 
 class NotCommittedError(StorageError):

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from medallion_resources.errors import NotCommittedError, UnknownNameError
+from medallion_resources.errors import NotCommittedError, PartitionReplacedError, UnknownNameError
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
     DEFAULT_ARTIFACT,
@@ -30,6 +30,8 @@ from medallion_resources.lake.schema import widen_schema
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
 __all__ = ["Dataset", "describe_dates"]
+
+_REREADS = 3  # a partition committed again while read is read again, at most this many times
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,24 @@ class Dataset:
         Partitions whose columns differ in type (``1`` one day, ``"x"`` the next; a date-time that gained a
         time zone) are read as the parts of one partition are: widened by the lake's rule to the union of
         the schemas their metadata records (polars' own relaxed concat refuses naive with zoned date-times
-        and spells a float ``2.0`` where the lake reads ``2``)."""
+        and spells a float ``2.0`` where the lake reads ``2``).
+
+        A partition committed again while it is read (a re-run of that day removing the files of the commit
+        being read) is read again as committed now, so a reader next to a schedule gets the rows of one
+        whole commit instead of an error.
+        """
         for part in parts:
             self.check_artifact(part, artifact)
+        for _ in range(_REREADS):
+            try:
+                return self._scan(parts, artifact, verify, cache_dir)
+            except PartitionReplacedError as exc:
+                parts = self._in_place(parts, artifact, exc)
+        return self._scan(parts, artifact, verify, cache_dir)
+
+    def _scan(
+        self, parts: Sequence[CommittedPartition], artifact: str, verify: bool, cache_dir: Path | None
+    ) -> pl.LazyFrame:
         widest = _widest(parts, artifact) if len(parts) > 1 else None
         frames = [
             scan_artifact(part, artifact, verify=verify, cache_dir=cache_dir, schema=widest) for part in parts
@@ -122,6 +139,23 @@ class Dataset:
         if not frames:
             return pl.LazyFrame()
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    def _in_place(
+        self, parts: Sequence[CommittedPartition], artifact: str, replaced: PartitionReplacedError
+    ) -> list[CommittedPartition]:
+        """``parts`` with each one committed again since it was read replaced by its commit in place."""
+        fresh, changed = [], False
+        for part in parts:
+            current = read_committed(self.backend, part.prefix)
+            if current is None:
+                raise replaced
+            if current.manifest.sha256 != part.manifest.sha256:
+                self.check_artifact(current, artifact)
+                part, changed = current, True
+            fresh.append(part)
+        if not changed:
+            raise replaced
+        return fresh
 
     def check_artifact(self, part: CommittedPartition, artifact: str) -> None:
         """``UnknownNameError`` listing the partition's artifacts when ``artifact`` is not one of them."""

@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion_resources.errors import IntegrityError, StorageError
+from medallion_resources.errors import IntegrityError, PartitionReplacedError, StorageError
 from medallion_resources.lake.content_cache import ContentCache
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
@@ -372,7 +372,7 @@ def missing_file_error(part: CommittedPartition, file: ManifestFile) -> Integrit
             newer = Manifest.from_json(raw).attempt
         except ValueError:
             newer = "another"
-        return IntegrityError(
+        return PartitionReplacedError(
             f"{part.describe()}: {file.path} is gone: the partition was committed again while this read it "
             f"(attempt {part.manifest.attempt} replaced by {newer}); nothing is damaged: read it again"
         )

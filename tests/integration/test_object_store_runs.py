@@ -100,15 +100,20 @@ class Project:
         }
 
     def start(
-        self, *args: str, hook: str | None = None, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        hook: str | None = None,
+        env: dict[str, str] | None = None,
+        program: str = MEDALLION,
     ) -> subprocess.Popen[str]:
-        """Start the CLI; with ``hook`` (``MEDALLION_TEST_STORAGE_HOOK``) in its own process group."""
+        """Start the CLI (or ``program``); with ``hook`` (``MEDALLION_TEST_STORAGE_HOOK``) in its own
+        process group."""
         run_env = {**self.env, **(env or {})}
         if hook:
             run_env["MEDALLION_TEST_STORAGE_HOOK"] = hook
             run_env["PYTHONPATH"] = os.pathsep.join((str(HOOK), run_env["PYTHONPATH"]))
         return subprocess.Popen(
-            [MEDALLION, *args],
+            [program, *args],
             env=run_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -615,3 +620,42 @@ def test_verify_while_the_partition_is_committed_again_verifies_the_new_commit(
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "missing" not in output and "3 file(s) verified" in output, output
+
+
+READ_SCRIPT = """
+import sys
+import medallion_assets
+frame = medallion_assets.read("orders", layer=sys.argv[1], as_of=sys.argv[2]).collect()
+print(sorted(frame.select("id", "v").iter_rows()))
+"""
+
+
+@pytest.mark.parametrize("layer", ["bronze", "silver"])
+def test_read_while_the_partition_is_committed_again_gives_the_new_commit(
+    layer: str, s3_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``medallion_assets.read`` (a script) reads D2's manifest, then a re-run commits D2 again and removes
+    the files that manifest listed before read() fetched them: read() gives the rows of the commit in
+    place, never a mix, where it raised "... is gone: the partition was committed again while this read
+    it ...; read it again"."""
+    project = s3_project
+    committed_first_version(project, monkeypatch)
+    folder = f"dt={D2}/part-" if layer == "bronze" else f"load_date={D2}/current-part-"
+    mark, go = project.root / "at-hook", project.root / "go"
+    reader = project.start(
+        "-c",
+        READ_SCRIPT,
+        layer,
+        D2,
+        program=sys.executable,
+        hook=f"open_read|{folder}|1|before|wait:{go}",
+        env={"MEDALLION_TEST_STORAGE_HOOK_MARK": str(mark)},
+    )
+    wait_for_file(mark, reader)
+    rerun = project.run("--date", D2)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    go.touch()
+    done = finish(reader)
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = rows(DAY2_RERUN) if layer == "bronze" else SILVER2_RERUN
+    assert done.stdout.strip() == str(expected)

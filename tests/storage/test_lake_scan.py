@@ -151,6 +151,9 @@ class TestScanArtifact:
         with pytest.raises(IntegrityError, match=again):
             scan_artifact(part, "current", cache_dir=cache)
         assert read_artifact(newer, "current")["order_id"].to_list() == [4, 5]  # read again: the new commit
+        # Dataset.scan, under read() and every input downstream, reads the commit in place itself.
+        scanned = Dataset(backend, DATASET, "silver", "orders").scan([part], "current", cache_dir=cache)
+        assert scanned.collect()["order_id"].to_list() == [4, 5]
 
     def test_an_empty_artifact_scans_with_its_recorded_schema(
         self, backend: StorageBackend, cache: Path
