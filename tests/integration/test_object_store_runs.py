@@ -659,3 +659,44 @@ def test_read_while_the_partition_is_committed_again_gives_the_new_commit(
     assert done.returncode == 0, done.stdout + done.stderr
     expected = rows(DAY2_RERUN) if layer == "bronze" else SILVER2_RERUN
     assert done.stdout.strip() == str(expected)
+
+
+def test_a_range_run_killed_on_its_last_day_keeps_the_days_it_committed(
+    s3_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A three-day range on S3 SIGKILLed while Bronze D3 writes its parts: Bronze D1 and D2 were committed
+    (each on its own) and stay so, D3 keeps its earlier commit; the next run of the range completes it."""
+    project = s3_project
+    committed_first_version(project, monkeypatch)
+    write_rows(project.orders, D3, [{"id": 30, "v": "x3"}])
+    third = project.run("--date", D3)
+    assert third.returncode == 0, third.stdout + third.stderr
+    write_rows(project.orders, D1, [{"id": 1, "v": "a9"}])
+    write_rows(project.orders, D3, [{"id": 31, "v": "y3"}])
+    killed = project.run("--date", D1, "--end-date", D3, hook=f"put_file|dt={D3}/|1|before|kill")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert project.read("bronze", D1) == [(1, "a9")]
+    assert project.read("bronze", D2) == rows(DAY2_RERUN)
+    assert project.read("bronze", D3) == [(30, "x3")]
+    assert project.read("silver", D3) == [*SILVER2_FIRST, (30, "x3")]  # Silver had not started
+    for day in (D1, D2, D3):
+        verify = project.medallion("verify", "orders", "--date", day)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    again = project.run("--date", D1, "--end-date", D3)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert project.read("bronze", D3) == [(31, "y3")]
+    assert project.read("silver", D1) == [(1, "a9")]  # the first day: no earlier state
+    assert project.read("silver", D2) == [(1, "a9"), (2, "b2"), (6, "f2"), (7, "g2"), (8, "h2"), (9, "i2")]
+    assert project.read("silver", D3) == [
+        (1, "a9"),
+        (2, "b2"),
+        (6, "f2"),
+        (7, "g2"),
+        (8, "h2"),
+        (9, "i2"),
+        (31, "y3"),
+    ]
+    for day in (D1, D2, D3):
+        for layer in ("bronze", "silver"):
+            project.assert_clean(layer, day)
