@@ -152,8 +152,13 @@ class TestScanArtifact:
             scan_artifact(part, "current", cache_dir=cache)
         assert read_artifact(newer, "current")["order_id"].to_list() == [4, 5]  # read again: the new commit
         # Dataset.scan, under read() and every input downstream, reads the commit in place itself.
-        scanned = Dataset(backend, DATASET, "silver", "orders").scan([part], "current", cache_dir=cache)
-        assert scanned.collect()["order_id"].to_list() == [4, 5]
+        dataset = Dataset(backend, DATASET, "silver", "orders")
+        assert dataset.scan([part], "current", cache_dir=cache).collect()["order_id"].to_list() == [4, 5]
+        _commit(backend, "2025-01-01", {"current": [_orders([7], "d0")]})  # a range: only D was replaced
+        day_before = read_committed(backend, f"{DATASET}/load_date=2025-01-01")
+        assert day_before is not None
+        both = dataset.scan([day_before, part], "current", cache_dir=cache).collect()
+        assert both["order_id"].to_list() == [7, 4, 5]
 
     def test_an_empty_artifact_scans_with_its_recorded_schema(
         self, backend: StorageBackend, cache: Path
