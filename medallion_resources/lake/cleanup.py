@@ -6,7 +6,8 @@ the partition's own, or any later partition's (Silver shares files forward, docs
 "Merge-on-read"; only a partition at or after a folder can list that folder's files). Files of *newer*
 attempts stay: they may belong to a writer still running. Besides the partition's own folder, the folders
 whose files the replaced manifest referenced are swept too, since a replaced commit can leave a re-run day's
-older files unreferenced there.
+older files unreferenced there. Unfinished uploads of older attempts in the partition's folder (S3 multipart
+uploads of killed writers, which no listing shows) are aborted by the same rule.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from medallion_resources.lake.layout import CHECKSUMS_NAME, attempt_of, staged_m
 from medallion_resources.lake.manifest import Manifest
 from medallion_resources.storage.base import StorageBackend, join_relpath
 
-__all__ = ["listed_paths", "stale_files"]
+__all__ = ["listed_paths", "stale_files", "stale_uploads"]
 
 
 def listed_paths(prefix: str, manifest: Manifest | None) -> list[str]:
@@ -102,3 +103,18 @@ def _referenced(prefix: str, manifests: dict[str, Manifest]) -> set[str]:
         base = root if manifest.shared else where
         referenced.update(join_relpath(base, f.path) for f in manifest.files)
     return referenced
+
+
+def stale_uploads(
+    backend: StorageBackend, prefix: str, current: Manifest, previous: Manifest | None
+) -> list[tuple[str, str]]:
+    """Unfinished uploads under the partition's folder (an S3 multipart upload of a killed writer) of
+    attempts older than ``current``'s or of the replaced one: by the rule of :func:`stale_files`, a newer
+    attempt's may be a writer still uploading."""
+    replaced = previous.attempt if previous else None
+    stale = []
+    for relpath, upload in backend.unfinished_uploads(prefix):
+        file_attempt = attempt_of(relpath)
+        if file_attempt is not None and (file_attempt < current.attempt or file_attempt == replaced):
+            stale.append((relpath, upload))
+    return stale

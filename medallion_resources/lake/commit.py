@@ -17,10 +17,11 @@ Commit protocol (``PartitionWriter.commit``):
 5. Cleanup (:mod:`medallion_resources.lake.cleanup`): delete every file under the partition that the new
    manifest does not list, that is neither ``_checksums.json`` nor ``_metadata.json``, and whose name
    carries an attempt id *older* than ours (a replaced commit or a failed attempt), or that of the commit
-   we replaced. Files of *newer* attempts are
-   left alone: they may belong to a writer that is still running. The staged metadata goes last, once
-   ``_metadata.json`` is confirmed to match. Then the temp files of the dataset's killed writers go
-   (:mod:`medallion_resources.lake.leftovers`). Cleanup failures are logged, never raised: the commit stands.
+   we replaced. Files of *newer* attempts are left alone: they may belong to a writer that is still
+   running. The staged metadata goes next, once ``_metadata.json`` is confirmed to match, then the
+   unfinished uploads (S3 multipart) of older attempts, then the temp files of the dataset's killed
+   writers (:mod:`medallion_resources.lake.leftovers`). Cleanup failures are logged, never raised: the
+   commit stands.
 
 Shared files (``shared=True``, Silver; manifest version 2, see docs/architecture.md "Merge-on-read"):
 the manifest lists paths relative to the dataset root, so it can list files of earlier partitions
@@ -75,7 +76,7 @@ import pyarrow as pa
 
 from medallion_resources import progress
 from medallion_resources.errors import StorageError
-from medallion_resources.lake.cleanup import listed_paths, stale_files
+from medallion_resources.lake.cleanup import listed_paths, stale_files, stale_uploads
 from medallion_resources.lake.layout import (
     CHECKSUMS_NAME,
     DEFAULT_ARTIFACT,
@@ -478,6 +479,17 @@ class PartitionWriter:
         # writer can overwrite it later); otherwise it stays, and readers roll forward with it.
         if sha256_hex(self.backend.read_bytes(self._rel(METADATA_NAME))) == manifest.metadata_sha256:
             self.backend.delete([self._rel(staged_metadata_name(self.attempt))])
+        try:  # a killed writer's S3 multipart upload: no listing shows it, the store keeps (bills) its parts
+            for relpath, upload in stale_uploads(self.backend, self.prefix, current, previous):
+                self.backend.abort_upload(relpath, upload)
+        except (StorageError, OSError) as exc:
+            log.warning(
+                "%s: committed, but could not abort the unfinished uploads of killed writers (the role "
+                "needs s3:ListBucketMultipartUploads and s3:AbortMultipartUpload; or give the bucket a "
+                "lifecycle rule that aborts them): %s",
+                self._where(),
+                exc,
+            )
 
 
 def _batch_size(batch: Writable) -> tuple[int, int]:

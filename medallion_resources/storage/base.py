@@ -137,6 +137,17 @@ class StorageBackend(ABC):
     def delete(self, relpaths: Iterable[str]) -> None:
         """Delete files; missing ones are fine."""
 
+    def unfinished_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """Uploads started under ``prefix`` and never finished, as ``(relpath, upload id)``: an S3 multipart
+        upload whose writer was killed is invisible to listings, but the store keeps (and bills) its parts
+        until it is aborted. The default is none (local disk has none; Azure drops uncommitted blocks
+        itself after seven days)."""
+        return []
+
+    def abort_upload(self, relpath: str, upload_id: str) -> None:
+        """Abort an unfinished upload of ``unfinished_uploads``; one that is gone already is fine."""
+        return None  # the default lists none
+
     # --- conditional puts (the manifest's compare-and-swap) ---
     def read_versioned(self, relpath: str) -> tuple[bytes, str]:
         """The whole object and a version token that changes whenever it is replaced.

@@ -30,6 +30,7 @@ MinIO, moto), so two writers on two machines cannot both replace the same manife
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
@@ -221,6 +222,35 @@ class S3Backend(FsspecBackend):
         with self._op("put_file", relpath):
             self.fs.put_file(str(local_path), full, chunksize=self.chunksize)
         Path(local_path).unlink(missing_ok=True)
+
+    def unfinished_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        bucket, key = self._bucket_key(prefix)
+        folder = f"{key}/" if key else ""
+
+        async def listed() -> list[tuple[str, str]]:
+            found: list[tuple[str, str]] = []
+            markers: dict[str, str] = {}
+            while True:
+                page = await self.fs._call_s3(
+                    "list_multipart_uploads", Bucket=bucket, Prefix=folder, **markers
+                )
+                found += [(str(u["Key"]), str(u["UploadId"])) for u in page.get("Uploads", [])]
+                if not page.get("IsTruncated"):
+                    return found
+                markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+        with self._op("unfinished_uploads", prefix):
+            uploads = cast(list[tuple[str, str]], fsspec.asyn.sync(self.fs.loop, listed))
+        return [(self._relpath(f"{bucket}/{k}"), upload) for k, upload in uploads]
+
+    def abort_upload(self, relpath: str, upload_id: str) -> None:
+        bucket, key = self._bucket_key(relpath)
+
+        async def abort() -> None:
+            await self.fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+
+        with contextlib.suppress(FileNotFoundError), self._op("abort_upload", relpath):  # NoSuchUpload
+            fsspec.asyn.sync(self.fs.loop, abort)
 
     def read_versioned(self, relpath: str) -> tuple[bytes, str]:
         bucket, key = self._bucket_key(relpath)

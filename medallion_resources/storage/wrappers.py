@@ -96,6 +96,12 @@ class WrappingBackend(StorageBackend):
         for relpath in list(relpaths):  # one call per object, so a retry repeats only the failed delete
             self._call("delete", relpath, functools.partial(self.inner.delete, [relpath]))
 
+    def unfinished_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        return self._call("unfinished_uploads", prefix, lambda: self.inner.unfinished_uploads(prefix))
+
+    def abort_upload(self, relpath: str, upload_id: str) -> None:
+        self._call("abort_upload", relpath, lambda: self.inner.abort_upload(relpath, upload_id))
+
     def read_versioned(self, relpath: str) -> tuple[bytes, str]:
         return self._call("read_versioned", relpath, lambda: self.inner.read_versioned(relpath))
 

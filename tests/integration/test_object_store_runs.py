@@ -700,3 +700,32 @@ def test_a_range_run_killed_on_its_last_day_keeps_the_days_it_committed(
     for day in (D1, D2, D3):
         for layer in ("bronze", "silver"):
             project.assert_clean(layer, day)
+
+
+def test_the_next_commit_aborts_the_unfinished_s3_uploads_of_older_attempts(
+    s3_endpoint, s3_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer killed during a multipart upload (a part file above multipart_chunksize_mb) leaves the
+    upload unfinished: invisible to listings, its parts kept and billed by S3 for ever. The next commit
+    of the partition aborts those of older attempts, as it deletes their files; an upload of a newer
+    attempt (a writer still running) stays."""
+    project = s3_project
+    committed_first_version(project, monkeypatch)
+    client = s3_endpoint.client()
+    bucket = yaml.safe_load((project.config / "platform.yaml").read_text())["platform"]["bronze"]["s3_bucket"]
+    folder = f"lake/bronze/system=shop/table=orders/dt={D2}/"
+    killed = f"{folder}part-00001-20250101T000000000000Z-dead00.parquet"  # as a killed writer's upload
+    running = f"{folder}part-00001-29990101T000000000000Z-beef00.parquet"  # a writer still uploading
+    for key in (killed, running):
+        upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * 1024)
+
+    def unfinished() -> list[str]:
+        found = client.list_multipart_uploads(Bucket=bucket, Prefix=folder).get("Uploads", [])
+        return sorted(u["Key"] for u in found)
+
+    assert unfinished() == [killed, running]
+    again = project.run("--date", D2, "--layer", "bronze")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert unfinished() == [running]
+    assert project.read("bronze", D2) == rows(DAY2_RERUN)
