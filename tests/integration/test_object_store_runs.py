@@ -212,8 +212,10 @@ KILLS = [
     ("s3", "bronze", "delete", 1, "before", (True, False)),  # committed, the old files not yet removed
     ("s3", "silver", "put_bytes_if", 1, "before", (True, False)),
     ("s3", "silver", "put_bytes_if", 1, "after", (True, True)),
+    ("s3", "silver", "delete", 1, "before", (True, True)),
     ("azure", "bronze", "put_file", 2, "after", (False, False)),
     ("azure", "bronze", "put_bytes_if", 1, "after", (True, False)),
+    ("azure", "bronze", "delete", 1, "before", (True, False)),
     ("azure", "silver", "put_bytes_if", 1, "after", (True, True)),
 ]
 
