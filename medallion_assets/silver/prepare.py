@@ -360,10 +360,10 @@ def _normalize_exprs(frame: pl.DataFrame, config: SilverConfig) -> list[pl.Expr]
 
 def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: str = "UTC") -> pl.Expr:
     """Cast ``column`` to ``target`` without raising: a value that cannot be cast becomes null, and so does
-    a decimal whose digits ``target``'s scale cannot hold, a float or decimal that an integer or decimal
-    type holds only cut or rounded (``1.5`` as ``int64``, ``1.005`` as ``decimal(10,2)``: the cast read
-    back is not the value), or a nanosecond timestamp whose digits a microsecond ``datetime`` cannot
-    (quarantined, not kept cut short).
+    a decimal whose digits ``target``'s scale cannot hold, a float or decimal that an integer type holds
+    only cut (``1.5`` as ``int64``: the cast read back is not the value), or a nanosecond timestamp whose
+    digits a microsecond ``datetime`` cannot (quarantined, not kept cut short). A float typed decimal is
+    rounded to the scale, as databases cast it (a float has no exact digits to keep).
 
     A naive ``target`` datetime holds wall time in ``timezone``: an instant (a value with an offset, a
     column with a time zone) becomes its wall time there, a ``date`` its day and a ``time`` its time of day
@@ -386,10 +386,18 @@ def _cast_expr(source: pl.DataType, column: str, target: pl.DataType, timezone: 
         return col.map_batches(_json_text, return_dtype=pl.String)
     if isinstance(source, pl.Duration) and target == pl.String:
         return col.dt.to_string("iso")
+    if source.is_float() and isinstance(target, pl.Decimal):
+        # As PostgreSQL and Spark cast a float: its shortest decimal text (0.35000000000000003 for 35 * 0.01,
+        # 2.675), rounded half away from zero to the scale (0.35, 2.68); polars' own cast rounded the binary
+        # value (1.005 -> 1.00, -0.125 -> -0.12). A value too big for 17 fraction digits has none to round.
+        text = col.cast(pl.String)
+        fine = text.cast(pl.Decimal(38, 17), strict=False).round(target.scale, mode="half_away_from_zero")
+        whole = text.cast(pl.Decimal(38, target.scale), strict=False)
+        return pl.coalesce(fine, whole).cast(target, strict=False)
     fractional = source.is_float() or isinstance(source, pl.Decimal)
     if fractional and (target.is_integer() or isinstance(target, pl.Decimal)):
         # Kept only when the cast reads back as the value: polars cuts 1.5 (a float or a decimal) to 1 and
-        # 1.005 to 1.00, rounds 2.675 to 2.68, and drops the digits a smaller scale has no room for.
+        # drops the digits a smaller scale has no room for.
         cast = col.cast(target, strict=False)
         return pl.when(cast.cast(source, strict=False) != col).then(None).otherwise(cast)
     if source != pl.String or target == pl.String:
