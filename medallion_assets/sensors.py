@@ -182,8 +182,7 @@ def _with_quiet_days(
     """``requests`` plus the days no file came for (``file.required: false``: an empty partition each)
     between the latest committed Bronze day and the last requested one, in date order: Silver D builds on
     Bronze D-1, so such a day must not stay a gap."""
-    wanted = {str(r.partition_key): r for r in requests}
-    last = max(wanted)
+    wanted, last = _by_day(requests)
     try:
         latest = bronze.latest_committed_before(spec.bronze_path, last)
     except Exception:  # noqa: BLE001 - an unreadable lake: the new files' days are still loaded
@@ -195,6 +194,12 @@ def _with_quiet_days(
                 run_key=f"{spec.name}:{day}:no-file", partition_key=day, tags=spec.run_tags
             )
     return [wanted[day] for day in sorted(wanted)]
+
+
+def _by_day(requests: list[dg.RunRequest]) -> tuple[dict[str, dg.RunRequest], str]:
+    """The requests by partition key, and the last key."""
+    wanted = {str(r.partition_key): r for r in requests}
+    return wanted, max(wanted)
 
 
 def _with_hole(
@@ -209,8 +214,7 @@ def _with_hole(
     in the week before the latest committed Bronze day, every day up to the last requested one, in date
     order: the hole's run failed while a later day committed, and its files did not change since, so it
     was not requested again; the committed days after it are run again so that Silver builds on each."""
-    wanted = {str(r.partition_key): r for r in requests}
-    last = max(wanted)
+    wanted, last = _by_day(requests)
     try:
         latest = bronze.latest_committed_before(spec.bronze_path, last)
     except Exception:  # noqa: BLE001 - an unreadable lake: the new files' days are still loaded

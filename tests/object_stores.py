@@ -171,11 +171,7 @@ def s3_auth_endpoint() -> Iterator[S3AuthEndpoint]:
         boto3.client("s3", **anyone).create_bucket(Bucket=bucket)
         yield S3AuthEndpoint(S3Endpoint(url, key["AccessKeyId"], key["SecretAccessKey"]), bucket)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def _install_azurite() -> Path | None:
@@ -250,8 +246,13 @@ def azurite_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azure
         require_service(_wait_for_port(port, proc), f"azurite-blob did not start on port {port}")
         yield AzureEndpoint(blob_url=f"http://127.0.0.1:{port}/devstoreaccount1")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """A test server's process ended: asked to, then killed after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
