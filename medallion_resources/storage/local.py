@@ -63,8 +63,8 @@ class LocalBackend(FsspecBackend):
     name: ClassVar[str] = "local"
 
     #: A part's fsyncs and rename run on the writer's upload threads, two at once, so the disk's wait
-    #: overlaps the next part's reading and encoding (inline, they held the writer: a tenth of a Parquet
-    #: file's Bronze step).
+    #: overlaps the next part's reading and encoding (inline, they held the writer: a Parquet Bronze step
+    #: 3 % faster idle, 10-20 % on a busy disk; docs/performance.md, eighteenth session).
     upload_concurrency: int = 2
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
